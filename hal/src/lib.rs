@@ -1,0 +1,144 @@
+//! Thermometers for cliser: DS18B20 (and family) readings over the Linux w1 driver, over GPIO
+//! bit-banging, and simulated for PC mode.
+//!
+//! THIS FILE'S PUBLIC INTERFACE IS FIXED (the client is written against it); the hal issue fills in
+//! the backends behind it.
+#![deny(missing_docs)]
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Why one sensor gave no temperature on one read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SensorError {
+    /// The CRC check failed (after one retry), or the scratchpad is a known phantom (all zeros, 127.94 °C).
+    Crc,
+    /// The sensor was discovered before but is gone now (or its files are empty).
+    Missing,
+    /// The 85 °C power-on value of a conversion that did not happen.
+    Reset,
+    /// No presence pulse on the 1-Wire bus.
+    NoPresence,
+    /// Reading failed for another reason; the text says what.
+    Io(String),
+}
+
+impl SensorError {
+    /// The reason as sent on the wire after `err:` (1-32 of `[A-Za-z0-9_-]`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SensorError::Crc => "crc",
+            SensorError::Missing => "missing",
+            SensorError::Reset => "reset",
+            SensorError::NoPresence => "no_presence",
+            SensorError::Io(_) => "io",
+        }
+    }
+}
+
+impl fmt::Display for SensorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SensorError::Io(why) => write!(f, "io: {why}"),
+            other => f.write_str(other.reason()),
+        }
+    }
+}
+
+impl std::error::Error for SensorError {}
+
+/// One sensor's result of one read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sample {
+    /// The sensor id in the kernel's form, e.g. `28-0316a2795aff`.
+    pub sensor: String,
+    /// Millidegrees Celsius (e.g. `-10125` is −10.125 °C), or why there is none.
+    pub result: Result<i32, SensorError>,
+}
+
+/// Why a whole set of thermometers could not be opened or read (as opposed to one sensor failing).
+#[derive(Debug)]
+pub enum HalError {
+    /// The sensor spec text is not one of the known forms.
+    BadSpec(String),
+    /// The backend could not be opened or the bus could not be used; the text says what and where.
+    Unavailable(String),
+    /// An I/O error with its context.
+    Io {
+        /// What was being done, e.g. the path.
+        context: String,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+impl fmt::Display for HalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HalError::BadSpec(s) => write!(f, "bad sensor spec {s:?}: expected w1, w1:DIR, gpio:PIN, sim or file:PATH"),
+            HalError::Unavailable(why) => f.write_str(why),
+            HalError::Io { context, source } => write!(f, "{context}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for HalError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            HalError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// A set of thermometers: find the sensors present, read them all.
+pub trait Thermometers: Send {
+    /// The sensor ids present now.
+    fn discover(&mut self) -> Result<Vec<String>, HalError>;
+    /// Reads every sensor (discovering again as needed: a sensor that disappears is reported
+    /// [`SensorError::Missing`], one that reappears is read again). One [`Sample`] per sensor.
+    fn read_all(&mut self) -> Result<Vec<Sample>, HalError>;
+}
+
+/// Which backend to open, as written on the client's `--sensor` flag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SensorSpec {
+    /// `w1` (root `/sys/bus/w1/devices`) or `w1:DIR`.
+    W1(PathBuf),
+    /// `gpio:<bcm pin>` (needs the `gpio` cargo feature).
+    Gpio(u8),
+    /// `sim`: simulated sensors with slowly varying temperatures.
+    Sim,
+    /// `file:<path>`: one simulated sensor whose value is read from a file or FIFO.
+    File(PathBuf),
+}
+
+/// The kernel's default w1 device directory.
+pub const DEFAULT_W1_ROOT: &str = "/sys/bus/w1/devices";
+
+impl std::str::FromStr for SensorSpec {
+    type Err = HalError;
+    fn from_str(s: &str) -> Result<Self, HalError> {
+        let bad = || HalError::BadSpec(s.to_owned());
+        Ok(match s.split_once(':') {
+            None if s == "w1" => SensorSpec::W1(PathBuf::from(DEFAULT_W1_ROOT)),
+            None if s == "sim" => SensorSpec::Sim,
+            Some(("w1", dir)) if !dir.is_empty() => SensorSpec::W1(PathBuf::from(dir)),
+            Some(("file", p)) if !p.is_empty() => SensorSpec::File(PathBuf::from(p)),
+            Some(("gpio", pin)) => SensorSpec::Gpio(pin.parse().map_err(|_| bad())?),
+            _ => return Err(bad()),
+        })
+    }
+}
+
+/// Opens the backend named by `spec`.
+pub fn open(spec: &SensorSpec) -> Result<Box<dyn Thermometers>, HalError> {
+    let _ = spec;
+    Err(HalError::Unavailable("backends not built yet".into()))
+}
+
+/// Looks at a w1 root and says in plain words what is wrong (if anything), then lists the sensors with
+/// their current reading. Used by `cliser-pi-client probe`.
+pub fn diagnose(w1_root: &std::path::Path) -> String {
+    format!("no diagnostics yet for {}", w1_root.display())
+}

@@ -1,0 +1,172 @@
+use crate::error::{ParseError, TokenError};
+use crate::reading::Reading;
+use crate::server_msg::unknown;
+use crate::MAX_LINE;
+use std::fmt;
+
+/// A client's answer to a keep-alive: `100[ <reading>]*[ more]`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct KeepAliveAnswer {
+    /// The readings carried, oldest first.
+    pub readings: Vec<Reading>,
+    /// The client has a backlog beyond these readings: poll again at once.
+    pub more: bool,
+}
+
+/// A token of a keep-alive answer that was not a valid reading. The rest of the line still counts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RejectedToken {
+    /// The token, cut to 64 bytes for logging.
+    pub token: String,
+    /// What was wrong with it.
+    pub error: TokenError,
+}
+
+/// A keep-alive answer as received: the valid readings and the tokens that were refused.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ParsedAnswer {
+    /// What was understood.
+    pub answer: KeepAliveAnswer,
+    /// What was not, in line order.
+    pub rejected: Vec<RejectedToken>,
+}
+
+fn cut(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}
+
+impl KeepAliveAnswer {
+    /// Parses an answer leniently: a malformed token is reported in [`ParsedAnswer::rejected`] and the
+    /// line's valid readings are kept. Fails only when the line is not a `100` answer at all.
+    pub fn parse(line: &str) -> Result<ParsedAnswer, ParseError> {
+        let mut tokens = line.split_ascii_whitespace();
+        match tokens.next() {
+            None => return Err(ParseError::Empty),
+            Some("100") => {}
+            Some(_) => return Err(unknown(line)),
+        }
+        let mut parsed = ParsedAnswer::default();
+        for token in tokens {
+            if token == "more" {
+                parsed.answer.more = true;
+                continue;
+            }
+            match Reading::parse(token) {
+                Ok(r) => parsed.answer.readings.push(r),
+                Err(error) => parsed.rejected.push(RejectedToken { token: cut(token, 64), error }),
+            }
+        }
+        Ok(parsed)
+    }
+
+    /// Takes as many readings from the front of `backlog` as fit in one line of at most
+    /// [`MAX_LINE`] bytes (room for ` more` included), and sets `more` when some are left over.
+    /// Returns the answer and how many readings it took.
+    pub fn pack(backlog: &[Reading]) -> (Self, usize) {
+        const MORE: usize = " more".len();
+        let mut len = "100".len();
+        let mut taken = 0;
+        for r in backlog {
+            let n = 1 + r.to_string().len();
+            if len + n + MORE > MAX_LINE {
+                break;
+            }
+            len += n;
+            taken += 1;
+        }
+        let answer = KeepAliveAnswer { readings: backlog[..taken].to_vec(), more: taken < backlog.len() };
+        (answer, taken)
+    }
+}
+
+impl fmt::Display for KeepAliveAnswer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("100")?;
+        for r in &self.readings {
+            write!(f, " {r}")?;
+        }
+        if self.more {
+            f.write_str(" more")?;
+        }
+        Ok(())
+    }
+}
+
+/// A line from a registered client: the answer to a keep-alive or the acknowledgement of `130`.
+/// (The password and id lines of the handshake are free text and are not parsed here.)
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientLine {
+    /// `100 ...`.
+    KeepAlive(ParsedAnswer),
+    /// `130`: the client got the shutdown command and is running it.
+    ShutdownAck,
+}
+
+impl ClientLine {
+    /// Parses a line from a registered client.
+    pub fn parse(line: &str) -> Result<Self, ParseError> {
+        if line.trim() == "130" {
+            return Ok(ClientLine::ShutdownAck);
+        }
+        KeepAliveAnswer::parse(line).map(ClientLine::KeepAlive)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Celsius, SensorId, Value};
+
+    #[test]
+    fn parses_the_spec_examples() {
+        let p = KeepAliveAnswer::parse("100").unwrap();
+        assert!(p.answer.readings.is_empty() && !p.answer.more && p.rejected.is_empty());
+        let p = KeepAliveAnswer::parse("100 t=23.5").unwrap();
+        assert_eq!(p.answer.readings.len(), 1);
+        let line = "100 28-0316a2795aff=23.125@1763800000123#42 28-0316a2795aff=err:crc@1763800010123#43 more";
+        let p = KeepAliveAnswer::parse(line).unwrap();
+        assert_eq!(p.answer.readings.len(), 2);
+        assert!(p.answer.more);
+        assert_eq!(p.answer.to_string(), line);
+    }
+
+    #[test]
+    fn keeps_valid_readings_beside_bad_tokens() {
+        let p = KeepAliveAnswer::parse("100 a=1#1 garbage b=2000#2 c=3#3").unwrap();
+        let seqs: Vec<_> = p.answer.readings.iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, [Some(1), Some(3)]);
+        assert_eq!(p.rejected.len(), 2);
+        assert_eq!(p.rejected[0].token, "garbage");
+        assert_eq!(p.rejected[1].error, TokenError::Value);
+    }
+
+    #[test]
+    fn refuses_lines_that_are_not_answers() {
+        assert_eq!(KeepAliveAnswer::parse("  "), Err(ParseError::Empty));
+        assert!(matches!(KeepAliveAnswer::parse("1000 a=1"), Err(ParseError::UnknownCode(_))));
+        assert_eq!(ClientLine::parse("130"), Ok(ClientLine::ShutdownAck));
+    }
+
+    #[test]
+    fn pack_fills_a_line_and_flags_the_rest() {
+        let r = |seq| Reading {
+            sensor: SensorId::new("28-0316a2795aff").unwrap(),
+            value: Value::Celsius(Celsius::new(-10.125).unwrap()),
+            unix_ms: Some(1_763_800_000_123),
+            seq: Some(seq),
+        };
+        let backlog: Vec<_> = (1_000_000..1_000_500).map(r).collect();
+        let (answer, taken) = KeepAliveAnswer::pack(&backlog);
+        assert!(taken > 50 && taken < 500, "took {taken}");
+        assert!(answer.more);
+        let line = answer.to_string();
+        assert!(line.len() <= MAX_LINE, "{} bytes", line.len());
+        let (rest, n) = KeepAliveAnswer::pack(&backlog[..3]);
+        assert_eq!((n, rest.more), (3, false));
+        assert_eq!(KeepAliveAnswer::pack(&[]).0.to_string(), "100");
+    }
+}

@@ -1,0 +1,183 @@
+use crate::error::TokenError;
+use crate::ident::{ErrorReason, SensorId};
+use std::fmt;
+
+/// A temperature in degrees Celsius: finite, with |v| < 1000.
+///
+/// On the wire it is a plain decimal (`-?digits[.digits]`, no exponent, no sign `+`), written in the
+/// shortest form that parses back to the same value.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Celsius(f64);
+
+impl Celsius {
+    /// The largest magnitude accepted, exclusive.
+    pub const LIMIT: f64 = 1000.0;
+
+    /// Wraps `v` if it is finite and |v| < 1000.
+    pub fn new(v: f64) -> Option<Self> {
+        (v.is_finite() && v.abs() < Self::LIMIT).then_some(Self(v))
+    }
+
+    /// From integer millidegrees, the form the sensors give (e.g. `23125` is 23.125 °C).
+    pub fn from_millis(m: i32) -> Option<Self> {
+        Self::new(f64::from(m) / 1000.0)
+    }
+
+    /// The value in degrees Celsius.
+    pub fn degrees(self) -> f64 {
+        self.0
+    }
+
+    /// Parses the wire form.
+    pub fn parse(s: &str) -> Option<Self> {
+        let digits = s.strip_prefix('-').unwrap_or(s);
+        let (int, frac) = match digits.split_once('.') {
+            Some((i, f)) => (i, Some(f)),
+            None => (digits, None),
+        };
+        let all_digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+        // The length cap keeps a hostile 4 KiB "decimal" from costing a slow float parse.
+        if s.len() > 40 || !all_digits(int) || !frac.is_none_or(all_digits) {
+            return None;
+        }
+        s.parse::<f64>().ok().and_then(Self::new)
+    }
+}
+
+impl fmt::Display for Celsius {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Rust prints f64 without exponent and in the shortest form that round-trips.
+        write!(f, "{}", self.0)
+    }
+}
+
+/// What a sensor gave: a temperature or the reason it gave none.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A temperature.
+    Celsius(Celsius),
+    /// No temperature; the reason, e.g. `crc`, `missing`, `reset`. On the wire: `err:<reason>`.
+    Error(ErrorReason),
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Celsius(c) => c.fmt(f),
+            Value::Error(r) => write!(f, "err:{r}"),
+        }
+    }
+}
+
+impl Value {
+    fn parse(s: &str) -> Result<Self, TokenError> {
+        if let Some(reason) = s.strip_prefix("err:") {
+            return ErrorReason::new(reason).map(Value::Error).map_err(TokenError::Reason);
+        }
+        Celsius::parse(s).map(Value::Celsius).ok_or(TokenError::Value)
+    }
+}
+
+/// One reading as carried on a keep-alive answer: `<sensor>=<value>[@<unix_ms>][#<seq>]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reading {
+    /// Which sensor.
+    pub sensor: SensorId,
+    /// What it gave.
+    pub value: Value,
+    /// When it was sampled, in Unix milliseconds; absent means "stamp it when received".
+    pub unix_ms: Option<u64>,
+    /// The client's sequence number, strictly increasing per client id; absent means no ack and no
+    /// dedupe for this reading.
+    pub seq: Option<u64>,
+}
+
+fn parse_u64(s: &str) -> Option<u64> {
+    // `u64::from_str` accepts a leading '+'; the wire form does not.
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+impl Reading {
+    /// Parses one token of a keep-alive answer.
+    pub fn parse(token: &str) -> Result<Self, TokenError> {
+        let (sensor, rest) = token.split_once('=').ok_or(TokenError::MissingEquals)?;
+        let sensor = SensorId::new(sensor).map_err(TokenError::Sensor)?;
+        let (rest, seq) = match rest.rsplit_once('#') {
+            Some((r, s)) => (r, Some(parse_u64(s).ok_or(TokenError::Seq)?)),
+            None => (rest, None),
+        };
+        let (value, unix_ms) = match rest.rsplit_once('@') {
+            Some((v, t)) => (v, Some(parse_u64(t).ok_or(TokenError::Time)?)),
+            None => (rest, None),
+        };
+        Ok(Reading { sensor, value: Value::parse(value)?, unix_ms, seq })
+    }
+}
+
+impl fmt::Display for Reading {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={}", self.sensor, self.value)?;
+        if let Some(t) = self.unix_ms {
+            write!(f, "@{t}")?;
+        }
+        if let Some(s) = self.seq {
+            write!(f, "#{s}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_full_form() {
+        let r = Reading::parse("28-0316a2795aff=23.125@1763800000123#42").unwrap();
+        assert_eq!(r.sensor.as_str(), "28-0316a2795aff");
+        assert_eq!(r.value, Value::Celsius(Celsius::new(23.125).unwrap()));
+        assert_eq!(r.unix_ms, Some(1763800000123));
+        assert_eq!(r.seq, Some(42));
+        assert_eq!(r.to_string(), "28-0316a2795aff=23.125@1763800000123#42");
+    }
+
+    #[test]
+    fn parses_errors_and_bare_values() {
+        let r = Reading::parse("t=err:crc#43").unwrap();
+        assert_eq!(r.value.to_string(), "err:crc");
+        assert_eq!(r.unix_ms, None);
+        assert_eq!(Reading::parse("t=-10.125").unwrap().value.to_string(), "-10.125");
+    }
+
+    #[test]
+    fn refuses_each_bad_part_with_its_reason() {
+        assert_eq!(Reading::parse("t23.5"), Err(TokenError::MissingEquals));
+        assert!(matches!(Reading::parse("t t=1"), Err(TokenError::MissingEquals) | Err(TokenError::Sensor(_))));
+        assert_eq!(Reading::parse("t=1000"), Err(TokenError::Value));
+        assert_eq!(Reading::parse("t=-1000.0"), Err(TokenError::Value));
+        assert_eq!(Reading::parse("t=NaN"), Err(TokenError::Value));
+        assert_eq!(Reading::parse("t=inf"), Err(TokenError::Value));
+        assert_eq!(Reading::parse("t=1e2"), Err(TokenError::Value));
+        assert_eq!(Reading::parse("t=+1"), Err(TokenError::Value));
+        assert_eq!(Reading::parse("t=1."), Err(TokenError::Value));
+        assert_eq!(Reading::parse("t=.5"), Err(TokenError::Value));
+        assert_eq!(Reading::parse("t="), Err(TokenError::Value));
+        assert!(matches!(Reading::parse("t=err:a.b"), Err(TokenError::Reason(_))));
+        assert_eq!(Reading::parse("t=1@x"), Err(TokenError::Time));
+        assert_eq!(Reading::parse("t=1@+5"), Err(TokenError::Time));
+        assert_eq!(Reading::parse("t=1#18446744073709551616"), Err(TokenError::Seq));
+        assert_eq!(Reading::parse("t=1#"), Err(TokenError::Seq));
+    }
+
+    #[test]
+    fn limits_are_exclusive() {
+        assert!(Celsius::parse("999.999").is_some());
+        assert!(Celsius::parse("-999.9999").is_some());
+        assert!(Celsius::parse("1000").is_none());
+        assert_eq!(Celsius::from_millis(-55000).unwrap().to_string(), "-55");
+        assert_eq!(Celsius::from_millis(21062).unwrap().to_string(), "21.062");
+    }
+}
