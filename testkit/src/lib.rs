@@ -1,1 +1,24 @@
-//! Test support (filled in with the server).
+//! Test support for cliser's integration tests: start the real binaries on loopback (port 0, the bound
+//! address read back from the log), give each test its own temp dir, and wait on log lines with a
+//! deadline instead of sleeping.
+#![deny(missing_docs)]
+
+mod log_file;
+mod process;
+
+pub use log_file::LogFile;
+pub use process::{bin, free_password, Proc, ServerHandle};
+
+use std::time::{Duration, Instant};
+
+/// Polls `check` every few milliseconds until it returns `Some`, or panics with `what` after `timeout`.
+pub fn wait_until<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
