@@ -127,7 +127,8 @@ mod tests {
         assert!(p.answer.readings.is_empty() && !p.answer.more && p.rejected.is_empty());
         let p = KeepAliveAnswer::parse("100 t=23.5").unwrap();
         assert_eq!(p.answer.readings.len(), 1);
-        let line = "100 28-0316a2795aff=23.125@1763800000123#42 28-0316a2795aff=err:crc@1763800010123#43 more";
+        let line =
+            "100 28-0316a2795aff=23.125@1763800000123#42 28-0316a2795aff=err:crc@1763800010123#43 more";
         let p = KeepAliveAnswer::parse(line).unwrap();
         assert_eq!(p.answer.readings.len(), 2);
         assert!(p.answer.more);

@@ -155,7 +155,10 @@ mod tests {
     #[test]
     fn refuses_each_bad_part_with_its_reason() {
         assert_eq!(Reading::parse("t23.5"), Err(TokenError::MissingEquals));
-        assert!(matches!(Reading::parse("t t=1"), Err(TokenError::MissingEquals) | Err(TokenError::Sensor(_))));
+        assert!(matches!(
+            Reading::parse("t t=1"),
+            Err(TokenError::MissingEquals) | Err(TokenError::Sensor(_))
+        ));
         assert_eq!(Reading::parse("t=1000"), Err(TokenError::Value));
         assert_eq!(Reading::parse("t=-1000.0"), Err(TokenError::Value));
         assert_eq!(Reading::parse("t=NaN"), Err(TokenError::Value));

@@ -1,7 +1,8 @@
 //! Property tests: every message formats and parses back to itself, and no input makes a parser panic.
 
 use cliser_protocol::{
-    Celsius, ClientLine, ErrorReason, KeepAliveAnswer, LineFramer, Reading, SensorId, ServerMsg, Value, MAX_LINE,
+    Celsius, ClientLine, ErrorReason, KeepAliveAnswer, LineFramer, Reading, SensorId, ServerMsg, Value,
+    MAX_LINE,
 };
 use proptest::prelude::*;
 

@@ -1,1 +1,34 @@
-fn main() {}
+//! `cliser-server`: parses the settings, starts the server, maps errors to exit codes
+//! (0 stopped cleanly, 1 runtime failure, 2 bad settings).
+
+use clap::Parser;
+use cliser_server::config::Cli;
+use cliser_server::{run, Config};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = simple_logger::SimpleLogger::new()
+        .with_level(log::LevelFilter::Info)
+        .env()
+        .with_utc_timestamps()
+        .init()
+    {
+        eprintln!("cliser-server: cannot start logging: {e}");
+        return ExitCode::from(1);
+    }
+    let config = match Config::from_cli(cli) {
+        Ok(c) => c,
+        Err(e) => {
+            log::error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -40,9 +40,11 @@ impl LogFile {
 
     /// Waits until a complete line contains `needle`; returns the first such line.
     pub fn wait_for(&self, needle: &str, timeout: Duration) -> String {
-        crate::wait_until(timeout, &format!("log line containing {needle:?} in {}", self.path.display()), || {
-            self.lines_with(needle).into_iter().next()
-        })
+        crate::wait_until(
+            timeout,
+            &format!("log line containing {needle:?} in {}", self.path.display()),
+            || self.lines_with(needle).into_iter().next(),
+        )
     }
 
     /// Waits until at least `n` complete lines contain `needle`.

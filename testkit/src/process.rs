@@ -29,7 +29,8 @@ pub fn bin(name: &str) -> PathBuf {
 /// A fresh random password for one test run (never a fixed secret in the repo).
 pub fn free_password() -> String {
     let mut bytes = [0u8; 16];
-    let f = std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes));
+    let f =
+        std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes));
     f.expect("read /dev/urandom");
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -157,7 +158,15 @@ impl ServerHandle {
         };
         let addr = addr_after("listening on ");
         let backdoor = addr_after("backdoor on ");
-        ServerHandle { proc, addr, backdoor, password: password.to_owned(), dir: dir.to_path_buf(), args, extra: extra.iter().map(|s| s.to_string()).collect() }
+        ServerHandle {
+            proc,
+            addr,
+            backdoor,
+            password: password.to_owned(),
+            dir: dir.to_path_buf(),
+            args,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        }
     }
 
     /// The server's log.

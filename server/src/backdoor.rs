@@ -1,0 +1,177 @@
+//! The admin console ("backdoor"): a line-based console on its own port. It reads commands, asks the
+//! Manager to carry them out, and prints the Manager's answer.
+
+use crate::auth::Secret;
+use crate::manager::{AdminCmd, ManagerEvent};
+use crate::server::StopReason;
+use cliser_protocol::{LineFramer, MAX_LINE};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::mpsc::{channel, Sender};
+use std::time::Duration;
+
+const HELP: &str = "\
+200:        keep-alive to all clients now
+201:        disconnect all clients (999)
+202:<cid>   disconnect one client (999)
+203:<cid>   shut one client's machine down (130)
+L           list clients
+E           end this admin session
+Q           stop the server
+?           this help";
+
+/// One parsed console line.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Carried out by the Manager.
+    Manager(AdminCmd),
+    /// `E`.
+    End,
+    /// `Q`.
+    Quit,
+    /// `?`.
+    Help,
+    /// Anything else.
+    Invalid,
+}
+
+impl Command {
+    /// Parses a console line (surrounding white space ignored).
+    pub fn parse(line: &str) -> Command {
+        let line = line.trim();
+        let cid = |rest: &str| rest.trim().to_owned();
+        match line {
+            "200:" | "200" => Command::Manager(AdminCmd::KeepAliveAll),
+            "201:" | "201" => Command::Manager(AdminCmd::DisconnectAll),
+            "L" | "l" => Command::Manager(AdminCmd::List),
+            "E" | "e" => Command::End,
+            "Q" | "q" => Command::Quit,
+            "?" => Command::Help,
+            _ => match line.split_once(':') {
+                Some(("202", rest)) if !rest.trim().is_empty() => {
+                    Command::Manager(AdminCmd::Disconnect(cid(rest)))
+                }
+                Some(("203", rest)) if !rest.trim().is_empty() => {
+                    Command::Manager(AdminCmd::ShutdownSys(cid(rest)))
+                }
+                _ => Command::Invalid,
+            },
+        }
+    }
+}
+
+/// Accepts admin connections forever, one thread each.
+pub fn serve(
+    listener: TcpListener,
+    manager: Sender<ManagerEvent>,
+    stop: Sender<StopReason>,
+    password: Option<Secret>,
+) {
+    for stream in listener.incoming() {
+        let stream = match stream {
+            Ok(s) => s,
+            Err(e) => {
+                log::warn!("backdoor accept failed: {e}");
+                continue;
+            }
+        };
+        let (manager, stop, password) = (manager.clone(), stop.clone(), password.clone());
+        let spawned = std::thread::Builder::new()
+            .name("backdoor".into())
+            .stack_size(128 * 1024)
+            .spawn(move || admin_session(stream, manager, stop, password));
+        if let Err(e) = spawned {
+            log::error!("backdoor: cannot start a session thread: {e}");
+        }
+    }
+}
+
+struct Lines {
+    stream: TcpStream,
+    framer: LineFramer,
+}
+
+impl Lines {
+    fn next(&mut self) -> Option<String> {
+        let mut buf = [0u8; 1024];
+        loop {
+            match self.framer.next_line() {
+                Ok(Some(l)) => return Some(l),
+                Ok(None) => {}
+                Err(_) => return None,
+            }
+            match self.stream.read(&mut buf) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.framer.extend(&buf[..n]),
+            }
+        }
+    }
+}
+
+fn admin_session(
+    stream: TcpStream,
+    manager: Sender<ManagerEvent>,
+    stop: Sender<StopReason>,
+    password: Option<Secret>,
+) {
+    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
+    let Ok(mut out) = stream.try_clone() else { return };
+    let mut lines = Lines { stream, framer: LineFramer::new(MAX_LINE) };
+    log::info!("backdoor: admin connected from {peer}");
+    if let Some(pw) = password {
+        let _ = out.write_all(b"senha: ");
+        let ok = lines.next().is_some_and(|l| pw.matches(&l));
+        if !ok {
+            log::warn!("backdoor: wrong admin password from {peer}");
+            let _ = out.write_all(b"senha incorreta\n");
+            return;
+        }
+    }
+    let _ = out.write_all(b"#> ");
+    while let Some(line) = lines.next() {
+        let reply = match Command::parse(&line) {
+            Command::Manager(cmd) => ask_manager(&manager, cmd),
+            Command::Help => HELP.to_owned(),
+            Command::Invalid => "Invalid command".to_owned(),
+            Command::End => break,
+            Command::Quit => {
+                log::info!("backdoor: stop requested from {peer}");
+                let _ = out.write_all(b"ok: stopping\n");
+                let _ = stop.send(StopReason::Backdoor);
+                return;
+            }
+        };
+        if out.write_all(format!("{reply}\n#> ").as_bytes()).is_err() {
+            break;
+        }
+    }
+    log::info!("backdoor: admin from {peer} left");
+}
+
+fn ask_manager(manager: &Sender<ManagerEvent>, cmd: AdminCmd) -> String {
+    let (tx, rx) = channel();
+    if manager.send(ManagerEvent::Admin(cmd, tx)).is_err() {
+        return "error: server is stopping".into();
+    }
+    rx.recv_timeout(Duration::from_secs(5)).unwrap_or_else(|_| "error: no answer from the manager".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_command() {
+        assert_eq!(Command::parse("200:"), Command::Manager(AdminCmd::KeepAliveAll));
+        assert_eq!(Command::parse("201:\r"), Command::Manager(AdminCmd::DisconnectAll));
+        assert_eq!(Command::parse("202:pi-1"), Command::Manager(AdminCmd::Disconnect("pi-1".into())));
+        assert_eq!(Command::parse("203: pi-1 "), Command::Manager(AdminCmd::ShutdownSys("pi-1".into())));
+        assert_eq!(Command::parse("L"), Command::Manager(AdminCmd::List));
+        assert_eq!(Command::parse("E"), Command::End);
+        assert_eq!(Command::parse("Q"), Command::Quit);
+        assert_eq!(Command::parse("?"), Command::Help);
+        for bad in ["", "202:", "204:x", "LL", "hello"] {
+            assert_eq!(Command::parse(bad), Command::Invalid, "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! The two socket threads of a connection: tcp_reader (bytes -> lines -> the session's mailbox) and
+//! tcp_writer (its mailbox -> the socket).
+
+use crate::session::SessionEvent;
+use cliser_protocol::{LineFramer, MAX_LINE};
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex};
+
+/// Stack size for each per-connection thread. Three threads per client at 10,000 clients: the stacks
+/// must be small, and none of these threads recurses or keeps large buffers on the stack.
+pub const CONN_THREAD_STACK: usize = 64 * 1024;
+
+/// How many lines the reader may have queued for its session before it stops reading. This is the
+/// backpressure that keeps a peer that floods lines from growing the server's memory.
+const LINES_IN_FLIGHT: usize = 16;
+
+/// What the tcp_writer is told.
+#[derive(Debug)]
+pub enum WriterMsg {
+    /// Send this line (without line ending).
+    Line(String),
+    /// Send what is queued before this, then close the connection.
+    Close,
+}
+
+/// Counts the lines the reader has handed over and the session has not yet taken.
+#[derive(Debug, Default)]
+pub struct LineCredit {
+    state: Mutex<(usize, bool)>,
+    changed: Condvar,
+}
+
+impl LineCredit {
+    /// Waits for room for one more line; false once the session has gone.
+    fn acquire(&self) -> bool {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        while st.0 >= LINES_IN_FLIGHT && !st.1 {
+            st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        st.0 += 1;
+        !st.1
+    }
+
+    /// The session took a line.
+    pub fn release(&self) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.0 = st.0.saturating_sub(1);
+        self.changed.notify_one();
+    }
+
+    /// The session has ended; a waiting reader gives up.
+    pub fn close(&self) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
+        self.changed.notify_all();
+    }
+}
+
+/// The tcp_reader thread's body: reads until EOF, an error, or a framing error, and always ends by
+/// telling the session why.
+pub fn tcp_reader(mut stream: TcpStream, session: Sender<SessionEvent>, credit: Arc<LineCredit>) {
+    let mut framer = LineFramer::new(MAX_LINE);
+    let mut buf = [0u8; 2048];
+    let why = loop {
+        let n = match stream.read(&mut buf) {
+            Ok(0) => break None,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => break Some(format!("read error: {e}")),
+        };
+        framer.extend(&buf[..n]);
+        let framing = loop {
+            match framer.next_line() {
+                Ok(Some(line)) => {
+                    if !credit.acquire() || session.send(SessionEvent::Line(line)).is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => break None,
+                Err(e) => break Some(e.to_string()),
+            }
+        };
+        if framing.is_some() {
+            break framing;
+        }
+    };
+    let _ = session.send(SessionEvent::ReaderClosed(why));
+}
+
+/// The tcp_writer thread's body: writes each line, and on [`WriterMsg::Close`], on a write error, or
+/// when every sender is gone, shuts the socket down, which also ends the reader.
+pub fn tcp_writer(mut stream: TcpStream, mailbox: Receiver<WriterMsg>) {
+    while let Ok(msg) = mailbox.recv() {
+        match msg {
+            WriterMsg::Line(mut line) => {
+                line.push('\n');
+                if let Err(e) = stream.write_all(line.as_bytes()) {
+                    log::debug!("write to {:?} failed: {e}", stream.peer_addr().ok());
+                    break;
+                }
+            }
+            WriterMsg::Close => break,
+        }
+    }
+    let _ = stream.shutdown(Shutdown::Both);
+}

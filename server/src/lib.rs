@@ -1,0 +1,27 @@
+//! The cliser server: authenticates Pi clients, polls them with keep-alives, and logs every reading
+//! they piggyback on their answers.
+//!
+//! It keeps the original design: threads and mailboxes (std threads and channels, no async runtime).
+//! - [`manager`]: the Manager thread owns the client registry; everything else talks to it by message.
+//! - [`conn`]: per connection a tcp_reader thread (bytes -> lines -> the session's mailbox) and a
+//!   tcp_writer thread (mailbox -> socket).
+//! - [`session`]: per connection a session thread: handshake (110, 120, 140), then the keep-alive loop.
+//! - [`sink`]: the readings sink thread writes each reading to the log (and the CSV ledger) and tells
+//!   the session what is flushed, so acks never run ahead of the log.
+//! - [`backdoor`]: the admin console.
+//!
+//! See `docs/ARCHITECTURE.md` for the diagram.
+#![deny(missing_docs)]
+
+pub mod auth;
+pub mod backdoor;
+pub mod config;
+pub mod conn;
+pub mod csv_ledger;
+pub mod manager;
+pub mod server;
+pub mod session;
+pub mod sink;
+
+pub use config::{Config, ConfigError};
+pub use server::{run, RunError};

@@ -1,0 +1,354 @@
+//! The Manager thread: the only owner of the client registry. Connections are admitted here, sessions
+//! register and unregister here, and the backdoor's commands are carried out here.
+
+use crate::auth::FailureTracker;
+use crate::config::Config;
+use crate::conn::{self, LineCredit, WriterMsg, CONN_THREAD_STACK};
+use crate::session::{self, SessionCtx, SessionEvent};
+use crate::sink::SinkMsg;
+use cliser_protocol::{ClientId, ServerMsg};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+/// What arrives in the Manager's mailbox.
+#[derive(Debug)]
+pub enum ManagerEvent {
+    /// The listener accepted a connection.
+    Accepted(TcpStream, SocketAddr),
+    /// A session asks to register `cid`; the answer goes to the session's mailbox.
+    Register {
+        /// Session id.
+        sid: u16,
+        /// The id the client gave.
+        cid: ClientId,
+    },
+    /// A login from `ip` failed.
+    AuthFailed {
+        /// The peer's address.
+        ip: IpAddr,
+    },
+    /// A registered session heard from its client; `values` are the last value per sensor.
+    Seen {
+        /// Session id.
+        sid: u16,
+        /// `(sensor, value)` pairs from the latest answer.
+        values: Vec<(String, String)>,
+    },
+    /// A session has ended.
+    Closed {
+        /// Session id.
+        sid: u16,
+    },
+    /// An admin command; the reply text goes to `reply`.
+    Admin(AdminCmd, Sender<String>),
+    /// Stop: close every connection without 999, then end.
+    Shutdown,
+}
+
+/// The backdoor's commands that the Manager carries out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminCmd {
+    /// `200:` keep-alive to all now.
+    KeepAliveAll,
+    /// `201:` 999 to all, then close and unregister them.
+    DisconnectAll,
+    /// `202:<cid>` 999 to one.
+    Disconnect(String),
+    /// `203:<cid>` 130 to one.
+    ShutdownSys(String),
+    /// `L` list the clients.
+    List,
+}
+
+/// Where a connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Between accept and 140.
+    Authenticating,
+    /// Registered, in the keep-alive loop.
+    Registered,
+}
+
+/// One connection in the registry (the original design's `ClientData`).
+#[derive(Debug)]
+pub struct ClientData {
+    /// Session id.
+    pub id: u16,
+    /// Peer ip.
+    pub ip: IpAddr,
+    /// Peer port.
+    pub port: u16,
+    /// Where it is in its life.
+    pub status: Status,
+    /// The client id, once registered.
+    pub cid: Option<ClientId>,
+    /// Its tcp_writer's mailbox.
+    pub sender_tcp_writer: Sender<WriterMsg>,
+    /// Its session's mailbox.
+    pub sender_session: Sender<SessionEvent>,
+    /// When it connected.
+    pub since: SystemTime,
+    /// When its client was last heard.
+    pub last_seen: SystemTime,
+    /// Last value per sensor.
+    pub last_values: BTreeMap<String, String>,
+}
+
+/// The Manager's state; [`Manager::run`] is the thread's body.
+pub struct Manager {
+    config: Arc<Config>,
+    me: Sender<ManagerEvent>,
+    sink: Sender<SinkMsg>,
+    registry: HashMap<u16, ClientData>,
+    by_cid: HashMap<ClientId, u16>,
+    next_sid: u16,
+    failures: FailureTracker,
+    stopping: bool,
+}
+
+impl Manager {
+    /// A Manager that hands `me` and `sink` to the sessions it starts.
+    pub fn new(config: Arc<Config>, me: Sender<ManagerEvent>, sink: Sender<SinkMsg>) -> Self {
+        Manager {
+            config,
+            me,
+            sink,
+            registry: HashMap::new(),
+            by_cid: HashMap::new(),
+            next_sid: 1,
+            failures: FailureTracker::standard(),
+            stopping: false,
+        }
+    }
+
+    /// Handles events until [`ManagerEvent::Shutdown`] has arrived and every connection has ended.
+    pub fn run(mut self, mailbox: Receiver<ManagerEvent>) {
+        while let Ok(event) = mailbox.recv() {
+            match event {
+                ManagerEvent::Accepted(stream, peer) => self.admit(stream, peer),
+                ManagerEvent::Register { sid, cid } => self.register(sid, cid),
+                ManagerEvent::AuthFailed { ip } => {
+                    if self.failures.record_failure(ip, Instant::now()) {
+                        log::warn!("blocking {ip} for 60 s: 5 failed logins within 60 s");
+                    }
+                }
+                ManagerEvent::Seen { sid, values } => {
+                    if let Some(c) = self.registry.get_mut(&sid) {
+                        c.last_seen = SystemTime::now();
+                        c.last_values.extend(values);
+                    }
+                }
+                ManagerEvent::Closed { sid } => self.unregister(sid),
+                ManagerEvent::Admin(cmd, reply) => {
+                    let _ = reply.send(self.admin(cmd));
+                }
+                ManagerEvent::Shutdown => {
+                    self.stopping = true;
+                    for c in self.registry.values() {
+                        let _ = c.sender_tcp_writer.send(WriterMsg::Close);
+                        let _ = c.sender_session.send(SessionEvent::Stop);
+                    }
+                }
+            }
+            if self.stopping && self.registry.is_empty() {
+                break;
+            }
+        }
+    }
+
+    fn admit(&mut self, stream: TcpStream, peer: SocketAddr) {
+        let now = Instant::now();
+        self.failures.prune(now);
+        if self.stopping {
+            return;
+        }
+        if self.failures.is_blocked(peer.ip(), now) {
+            log::warn!("refusing connection from {peer}: too many failed logins from {}", peer.ip());
+            return;
+        }
+        if self.registry.len() >= self.config.max_clients {
+            log::warn!("refusing connection from {peer}: max clients ({}) reached", self.config.max_clients);
+            return;
+        }
+        let Some(sid) = self.free_sid() else {
+            log::warn!("refusing connection from {peer}: no free session id");
+            return;
+        };
+        match self.spawn_connection(sid, stream, peer) {
+            Ok((writer, session)) => {
+                log::info!("connection from {peer} sid={sid}");
+                let t = SystemTime::now();
+                self.registry.insert(
+                    sid,
+                    ClientData {
+                        id: sid,
+                        ip: peer.ip(),
+                        port: peer.port(),
+                        status: Status::Authenticating,
+                        cid: None,
+                        sender_tcp_writer: writer,
+                        sender_session: session,
+                        since: t,
+                        last_seen: t,
+                        last_values: BTreeMap::new(),
+                    },
+                );
+            }
+            Err(e) => log::error!("refusing connection from {peer}: cannot start its threads: {e}"),
+        }
+    }
+
+    fn free_sid(&mut self) -> Option<u16> {
+        for _ in 0..=u16::MAX {
+            let sid = self.next_sid;
+            self.next_sid = self.next_sid.checked_add(1).unwrap_or(1);
+            if sid != 0 && !self.registry.contains_key(&sid) {
+                return Some(sid);
+            }
+        }
+        None
+    }
+
+    /// Starts the tcp_writer, tcp_reader and session threads of a connection. If a later thread cannot
+    /// start, dropping the senders makes the earlier ones end and close the socket.
+    fn spawn_connection(
+        &self,
+        sid: u16,
+        stream: TcpStream,
+        peer: SocketAddr,
+    ) -> std::io::Result<(Sender<WriterMsg>, Sender<SessionEvent>)> {
+        // Small lines both ways: send them now rather than wait for more.
+        let _ = stream.set_nodelay(true);
+        // A peer that stops reading must not hold its writer forever.
+        stream.set_write_timeout(Some(self.config.dead_timeout()))?;
+        let read_half = stream.try_clone()?;
+        let (writer_tx, writer_rx) = channel();
+        let (session_tx, session_rx) = channel();
+        let credit = Arc::new(LineCredit::default());
+        let builder = |role: &str| {
+            std::thread::Builder::new().name(format!("{role}-{sid}")).stack_size(CONN_THREAD_STACK)
+        };
+        builder("tcp_writer").spawn(move || conn::tcp_writer(stream, writer_rx))?;
+        let (reader_session, reader_credit) = (session_tx.clone(), credit.clone());
+        builder("tcp_reader").spawn(move || conn::tcp_reader(read_half, reader_session, reader_credit))?;
+        let ctx = SessionCtx {
+            sid,
+            peer,
+            accepted: Instant::now(),
+            config: self.config.clone(),
+            manager: self.me.clone(),
+            sink: self.sink.clone(),
+            writer: writer_tx.clone(),
+            mailbox: session_rx,
+            me: session_tx.clone(),
+            credit,
+        };
+        builder("session").spawn(move || session::run_session(ctx))?;
+        Ok((writer_tx, session_tx))
+    }
+
+    fn register(&mut self, sid: u16, cid: ClientId) {
+        let Some(client) = self.registry.get_mut(&sid) else { return };
+        if self.stopping || self.by_cid.contains_key(&cid) {
+            let _ = client.sender_session.send(SessionEvent::IdInUse);
+            return;
+        }
+        client.status = Status::Registered;
+        client.cid = Some(cid.clone());
+        client.since = SystemTime::now();
+        client.last_seen = client.since;
+        self.by_cid.insert(cid, sid);
+        let _ = client.sender_session.send(SessionEvent::Registered);
+    }
+
+    fn unregister(&mut self, sid: u16) {
+        if let Some(c) = self.registry.remove(&sid) {
+            if let Some(cid) = c.cid {
+                if self.by_cid.get(&cid) == Some(&sid) {
+                    self.by_cid.remove(&cid);
+                }
+            }
+        }
+    }
+
+    /// Sends 999 to a registered client, closes it, and unregisters it at once.
+    fn disconnect(&mut self, sid: u16) {
+        if let Some(c) = self.registry.get(&sid) {
+            let _ = c.sender_tcp_writer.send(WriterMsg::Line(ServerMsg::Disconnect.to_string()));
+            let _ = c.sender_tcp_writer.send(WriterMsg::Close);
+            let _ = c.sender_session.send(SessionEvent::Disconnected);
+        }
+        self.unregister(sid);
+    }
+
+    fn admin(&mut self, cmd: AdminCmd) -> String {
+        let registered: Vec<u16> = self.by_cid.values().copied().collect();
+        let by_text = |m: &Self, cid: &str| ClientId::new(cid).ok().and_then(|c| m.by_cid.get(&c).copied());
+        match cmd {
+            AdminCmd::KeepAliveAll => {
+                for sid in &registered {
+                    let _ = self.registry[sid].sender_session.send(SessionEvent::PollNow);
+                }
+                format!("ok: keep-alive sent to {} clients", registered.len())
+            }
+            AdminCmd::DisconnectAll => {
+                for &sid in &registered {
+                    self.disconnect(sid);
+                }
+                format!("ok: {} clients disconnected", registered.len())
+            }
+            AdminCmd::Disconnect(cid) => match by_text(self, &cid) {
+                Some(sid) => {
+                    self.disconnect(sid);
+                    "ok".into()
+                }
+                None => format!("error: no client {cid}"),
+            },
+            AdminCmd::ShutdownSys(cid) => match by_text(self, &cid) {
+                Some(sid) => {
+                    let line = ServerMsg::ShutdownSys.to_string();
+                    let _ = self.registry[&sid].sender_tcp_writer.send(WriterMsg::Line(line));
+                    "ok".into()
+                }
+                None => format!("error: no client {cid}"),
+            },
+            AdminCmd::List => self.list(),
+        }
+    }
+
+    fn list(&self) -> String {
+        if self.registry.is_empty() {
+            return "No clients connected".into();
+        }
+        let mut sids: Vec<&u16> = self.registry.keys().collect();
+        sids.sort();
+        let mut out = String::new();
+        for sid in sids {
+            let c = &self.registry[sid];
+            let status = match c.status {
+                Status::Authenticating => "authenticating",
+                Status::Registered => "registered",
+            };
+            let cid = c.cid.as_ref().map_or("-", ClientId::as_str);
+            let _ = write!(
+                out,
+                "sid={} cid={cid} ip={} port={} status={status} since={} last_seen={}",
+                c.id,
+                c.ip,
+                c.port,
+                humantime::format_rfc3339_seconds(c.since),
+                humantime::format_rfc3339_seconds(c.last_seen),
+            );
+            for (sensor, value) in &c.last_values {
+                let _ = write!(out, " {sensor}={value}");
+            }
+            out.push('\n');
+        }
+        out.pop();
+        out
+    }
+}

@@ -1,0 +1,270 @@
+//! The session thread of one connection (the original's auth_manager): the handshake (110 password,
+//! 120 id, registration with the Manager, 140), then the keep-alive loop.
+
+use crate::config::Config;
+use crate::conn::{LineCredit, WriterMsg};
+use crate::manager::ManagerEvent;
+use crate::sink::SinkMsg;
+use cliser_protocol::{ClientId, ClientLine, ServerMsg, Value};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+/// What arrives in a session's mailbox.
+#[derive(Debug)]
+pub enum SessionEvent {
+    /// A line from the client (tcp_reader).
+    Line(String),
+    /// The connection ended: EOF (`None`) or why (tcp_reader).
+    ReaderClosed(Option<String>),
+    /// The id is registered (Manager).
+    Registered,
+    /// A live session holds the id (Manager).
+    IdInUse,
+    /// Readings up to `hw` are written and flushed for this client id (sink).
+    Flushed {
+        /// Highest seq logged for the id, if any.
+        hw: Option<u64>,
+    },
+    /// Send a keep-alive now (backdoor `200`).
+    PollNow,
+    /// The operator disconnected this client; 999 is already on its way (Manager).
+    Disconnected,
+    /// The server is stopping: end without 999 so the client reconnects later (Manager).
+    Stop,
+}
+
+/// Everything a session thread needs.
+pub struct SessionCtx {
+    /// Session id.
+    pub sid: u16,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// When the connection was accepted (the handshake deadline counts from here).
+    pub accepted: Instant,
+    /// Timing and passwords.
+    pub config: Arc<Config>,
+    /// The Manager's mailbox.
+    pub manager: Sender<ManagerEvent>,
+    /// The readings sink's mailbox.
+    pub sink: Sender<SinkMsg>,
+    /// This connection's tcp_writer.
+    pub writer: Sender<WriterMsg>,
+    /// This session's own mailbox, and a sender into it for replies.
+    pub mailbox: Receiver<SessionEvent>,
+    /// Sender into [`mailbox`](Self::mailbox), handed to the sink for its replies.
+    pub me: Sender<SessionEvent>,
+    /// Backpressure towards the tcp_reader.
+    pub credit: Arc<LineCredit>,
+}
+
+/// Why a session ended.
+#[derive(Debug)]
+enum End {
+    PeerClosed,
+    Broken(String),
+    AuthTimeout,
+    WrongPassword,
+    InvalidId,
+    IdInUse,
+    Dead,
+    Disconnected,
+    Stopped,
+}
+
+/// Runs a session to its end, then unregisters it and closes the connection.
+pub fn run_session(ctx: SessionCtx) {
+    let mut cid = None;
+    let end = match handshake(&ctx, &mut cid) {
+        Err(end) => end,
+        Ok(ack) => match keepalive_loop(&ctx, cid.as_ref().expect("registered"), ack) {
+            Err(end) => end,
+            Ok(never) => match never {},
+        },
+    };
+    let who = match &cid {
+        Some(c) => format!("cid={c} sid={} from {}", ctx.sid, ctx.peer),
+        None => format!("sid={} from {}", ctx.sid, ctx.peer),
+    };
+    match end {
+        End::PeerClosed => log::info!("disconnected {who}: peer closed the connection"),
+        End::Broken(why) => log::warn!("closing {who}: {why}"),
+        End::AuthTimeout => {
+            log::warn!("auth timeout {who}: no password and id within {:?}", ctx.config.auth_timeout)
+        }
+        End::WrongPassword => log::warn!("auth failed {who} (ip {}): wrong password", ctx.peer.ip()),
+        End::InvalidId => log::warn!("auth failed {who} (ip {}): invalid id", ctx.peer.ip()),
+        End::IdInUse => log::warn!("refused {who}: id in use by a live session"),
+        End::Dead => log::warn!("dead session {who}: nothing received for {:?}", ctx.config.dead_timeout()),
+        End::Disconnected => log::info!("disconnected {who}: by the operator (999)"),
+        End::Stopped => log::info!("disconnected {who}: server stopping"),
+    }
+    ctx.credit.close();
+    let _ = ctx.writer.send(WriterMsg::Close);
+    let _ = ctx.manager.send(ManagerEvent::Closed { sid: ctx.sid });
+}
+
+impl SessionCtx {
+    fn send(&self, msg: ServerMsg) {
+        // A failed send means the writer is gone; the reader will report the closed connection.
+        let _ = self.writer.send(WriterMsg::Line(msg.to_string()));
+    }
+
+    /// The next event before `deadline`; `Ok(None)` at the deadline.
+    fn next(&self, deadline: Instant) -> Result<Option<SessionEvent>, End> {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        match self.mailbox.recv_timeout(wait) {
+            Ok(SessionEvent::Line(l)) => {
+                self.credit.release();
+                Ok(Some(SessionEvent::Line(l)))
+            }
+            Ok(SessionEvent::ReaderClosed(None)) => Err(End::PeerClosed),
+            Ok(SessionEvent::ReaderClosed(Some(why))) => Err(End::Broken(why)),
+            Ok(SessionEvent::Disconnected) => Err(End::Disconnected),
+            Ok(SessionEvent::Stop) => Err(End::Stopped),
+            Ok(ev) => Ok(Some(ev)),
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            // `me` lives in this struct, so the mailbox cannot disconnect while we read it.
+            Err(RecvTimeoutError::Disconnected) => Err(End::Stopped),
+        }
+    }
+
+    /// Waits for the handshake event `pick` accepts, before the auth deadline.
+    fn handshake_wait<T>(&self, mut pick: impl FnMut(SessionEvent) -> Option<T>) -> Result<T, End> {
+        let deadline = self.accepted + self.config.auth_timeout;
+        loop {
+            match self.next(deadline)? {
+                None => return Err(End::AuthTimeout),
+                Some(ev) => {
+                    if let Some(v) = pick(ev) {
+                        return Ok(v);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn handshake(ctx: &SessionCtx, cid_out: &mut Option<ClientId>) -> Result<Option<u64>, End> {
+    let line = |ev| match ev {
+        SessionEvent::Line(l) => Some(l),
+        _ => None,
+    };
+    ctx.send(ServerMsg::PasswordRequest);
+    let password = ctx.handshake_wait(line)?;
+    if !ctx.config.password.matches(&password) {
+        ctx.send(ServerMsg::WrongPassword);
+        let _ = ctx.manager.send(ManagerEvent::AuthFailed { ip: ctx.peer.ip() });
+        return Err(End::WrongPassword);
+    }
+    ctx.send(ServerMsg::IdRequest);
+    let Ok(cid) = ClientId::new(&ctx.handshake_wait(line)?) else {
+        ctx.send(ServerMsg::IdInvalid);
+        return Err(End::InvalidId);
+    };
+    let _ = ctx.manager.send(ManagerEvent::Register { sid: ctx.sid, cid: cid.clone() });
+    let registered = ctx.handshake_wait(|ev| match ev {
+        SessionEvent::Registered => Some(true),
+        SessionEvent::IdInUse => Some(false),
+        _ => None,
+    })?;
+    if !registered {
+        ctx.send(ServerMsg::IdInUse);
+        return Err(End::IdInUse);
+    }
+    *cid_out = Some(cid.clone());
+    let _ = ctx.sink.send(SinkMsg::Query { cid: cid.clone(), reply: ctx.me.clone() });
+    let ack = ctx.handshake_wait(|ev| match ev {
+        SessionEvent::Flushed { hw } => Some(hw),
+        _ => None,
+    })?;
+    log::info!("registered cid={cid} sid={} from {}", ctx.sid, ctx.peer);
+    ctx.send(ServerMsg::Connected { ack });
+    Ok(ack)
+}
+
+fn keepalive_loop(ctx: &SessionCtx, cid: &ClientId, mut ack: Option<u64>) -> Result<Infallible, End> {
+    let interval = ctx.config.keepalive;
+    let mut next_poll = Instant::now() + interval;
+    let mut last_rx = Instant::now();
+    let mut batches_in_flight = 0usize;
+    let mut poll_when_flushed = false;
+    loop {
+        let dead_at = last_rx + ctx.config.dead_timeout();
+        let event = ctx.next(next_poll.min(dead_at))?;
+        let now = Instant::now();
+        let mut poll_now = false;
+        match event {
+            None if now >= dead_at => return Err(End::Dead),
+            None => poll_now = now >= next_poll,
+            Some(SessionEvent::Line(line)) => {
+                last_rx = now;
+                let more = handle_line(ctx, cid, &line, &mut batches_in_flight);
+                if more {
+                    // Poll again at once, but only after what this answer carried is flushed, so
+                    // the poll's ack covers it.
+                    poll_when_flushed = true;
+                    poll_now = batches_in_flight == 0;
+                }
+            }
+            Some(SessionEvent::Flushed { hw }) => {
+                ack = hw;
+                batches_in_flight = batches_in_flight.saturating_sub(1);
+                poll_now = poll_when_flushed && batches_in_flight == 0;
+            }
+            Some(SessionEvent::PollNow) => poll_now = true,
+            Some(other) => log::debug!("sid={} ignoring {other:?} after registration", ctx.sid),
+        }
+        if poll_now {
+            poll_when_flushed = false;
+            ctx.send(ServerMsg::KeepAlive { ack });
+            next_poll = Instant::now() + interval;
+        }
+    }
+}
+
+/// Handles one line of a registered client; true when the answer said `more`.
+fn handle_line(ctx: &SessionCtx, cid: &ClientId, line: &str, in_flight: &mut usize) -> bool {
+    let parsed = match ClientLine::parse(line) {
+        Ok(ClientLine::KeepAlive(p)) => p,
+        Ok(ClientLine::ShutdownAck) => {
+            log::info!("cid={cid} acknowledged 130: shutting its machine down");
+            let _ = ctx.manager.send(ManagerEvent::Seen { sid: ctx.sid, values: Vec::new() });
+            return false;
+        }
+        Err(e) => {
+            log::warn!("cid={cid} from {}: ignoring a line that is not an answer: {e}", ctx.peer);
+            return false;
+        }
+    };
+    for bad in &parsed.rejected {
+        log::warn!("cid={cid} from {}: ignoring malformed token {:?}: {}", ctx.peer, bad.token, bad.error);
+    }
+    let answer = parsed.answer;
+    let values = answer
+        .readings
+        .iter()
+        .map(|r| {
+            let v = match &r.value {
+                Value::Celsius(c) => c.to_string(),
+                Value::Error(e) => format!("err:{e}"),
+            };
+            (r.sensor.to_string(), v)
+        })
+        .collect();
+    let _ = ctx.manager.send(ManagerEvent::Seen { sid: ctx.sid, values });
+    if !answer.readings.is_empty() {
+        let batch = SinkMsg::Batch {
+            cid: cid.clone(),
+            readings: answer.readings,
+            received: SystemTime::now(),
+            reply: ctx.me.clone(),
+        };
+        if ctx.sink.send(batch).is_ok() {
+            *in_flight += 1;
+        }
+    }
+    answer.more
+}

@@ -1,0 +1,187 @@
+//! The readings sink thread: logs every reading once (and appends it to the CSV ledger), then tells
+//! the session what is flushed. Acks are built from its answers, so an ack never runs ahead of the log.
+
+use crate::csv_ledger::{csv_line, CsvLedger};
+use crate::session::SessionEvent;
+use cliser_protocol::{ClientId, Reading, Value};
+use std::collections::HashMap;
+use std::sync::mpsc::{Receiver, Sender};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// What arrives in the sink's mailbox.
+#[derive(Debug)]
+pub enum SinkMsg {
+    /// Readings from one keep-alive answer.
+    Batch {
+        /// Whose.
+        cid: ClientId,
+        /// The readings, in line order.
+        readings: Vec<Reading>,
+        /// When the line arrived (the time stamp of readings without `@`).
+        received: SystemTime,
+        /// Where to send [`SessionEvent::Flushed`].
+        reply: Sender<SessionEvent>,
+    },
+    /// What is the highest seq logged for `cid`? (Answered with [`SessionEvent::Flushed`].)
+    Query {
+        /// Whose.
+        cid: ClientId,
+        /// Where to answer.
+        reply: Sender<SessionEvent>,
+    },
+}
+
+/// How many mailbox messages are written with one sync of the ledger.
+const GROUP: usize = 512;
+
+/// The sink's state; [`Sink::run`] is the thread's body.
+pub struct Sink {
+    high_water: HashMap<ClientId, u64>,
+    ledger: Option<CsvLedger>,
+}
+
+struct Accepted {
+    cid: ClientId,
+    reading: Reading,
+    ts: String,
+}
+
+impl Sink {
+    /// A sink with the high-water marks recovered from the ledger, if any.
+    pub fn new(ledger: Option<CsvLedger>, high_water: HashMap<ClientId, u64>) -> Self {
+        Sink { high_water, ledger }
+    }
+
+    /// Handles messages until every sender is gone.
+    pub fn run(mut self, mailbox: Receiver<SinkMsg>) {
+        while let Ok(first) = mailbox.recv() {
+            let mut group = vec![first];
+            group.extend(mailbox.try_iter().take(GROUP - 1));
+            self.handle_group(group);
+        }
+    }
+
+    /// Writes a group of batches with one ledger sync, then logs and answers. If the ledger cannot be
+    /// written, nothing of the group is logged or acknowledged: the clients keep and resend it.
+    pub fn handle_group(&mut self, group: Vec<SinkMsg>) {
+        let mut tentative: HashMap<&ClientId, u64> = HashMap::new();
+        let mut accepted = Vec::new();
+        for msg in &group {
+            let SinkMsg::Batch { cid, readings, received, .. } = msg else { continue };
+            for r in readings {
+                if let Some(seq) = r.seq {
+                    let hw = tentative.get(cid).or(self.high_water.get(cid)).copied();
+                    if hw.is_some_and(|h| seq <= h) {
+                        log::debug!("duplicate reading cid={cid} seq={seq} dropped");
+                        continue;
+                    }
+                    if let Some(h) = hw.filter(|&h| seq > h + 1) {
+                        log::warn!(
+                            "cid={cid}: {} readings missing (seq {} to {})",
+                            seq - h - 1,
+                            h + 1,
+                            seq - 1
+                        );
+                    }
+                    tentative.insert(cid, seq);
+                }
+                let at = r.unix_ms.map_or(*received, |ms| UNIX_EPOCH + Duration::from_millis(ms));
+                let ts = humantime::format_rfc3339_millis(at).to_string();
+                accepted.push(Accepted { cid: cid.clone(), reading: r.clone(), ts });
+            }
+        }
+        let written = self.write_ledger(&accepted);
+        if written {
+            for a in &accepted {
+                log_reading(a);
+            }
+            for (cid, seq) in tentative {
+                self.high_water.insert(cid.clone(), seq);
+            }
+        }
+        for msg in group {
+            let (SinkMsg::Batch { cid, reply, .. } | SinkMsg::Query { cid, reply }) = msg;
+            let _ = reply.send(SessionEvent::Flushed { hw: self.high_water.get(&cid).copied() });
+        }
+    }
+
+    fn write_ledger(&mut self, accepted: &[Accepted]) -> bool {
+        let Some(ledger) = self.ledger.as_mut() else { return true };
+        if accepted.is_empty() {
+            return true;
+        }
+        let mut text = String::with_capacity(accepted.len() * 64);
+        for a in accepted {
+            csv_line(&mut text, &a.ts, &a.cid, &a.reading);
+        }
+        match ledger.append(text.as_bytes()) {
+            Ok(()) => true,
+            Err(e) => {
+                log::error!(
+                    "cannot write readings CSV {}: {e}; {} readings not logged nor acknowledged (clients keep them and resend)",
+                    ledger.path().display(),
+                    accepted.len()
+                );
+                false
+            }
+        }
+    }
+}
+
+fn log_reading(a: &Accepted) {
+    let seq = a.reading.seq.map_or_else(|| "-".to_owned(), |s| s.to_string());
+    let (cid, sensor, ts) = (&a.cid, &a.reading.sensor, &a.ts);
+    match &a.reading.value {
+        Value::Celsius(c) => log::info!("reading cid={cid} sensor={sensor} temp_c={c} ts={ts} seq={seq}"),
+        Value::Error(e) => log::warn!("reading cid={cid} sensor={sensor} error={e} ts={ts} seq={seq}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc::channel;
+
+    fn batch(cid: &str, tokens: &[&str], reply: &Sender<SessionEvent>) -> SinkMsg {
+        SinkMsg::Batch {
+            cid: ClientId::new(cid).unwrap(),
+            readings: tokens.iter().map(|t| Reading::parse(t).unwrap()).collect(),
+            received: SystemTime::now(),
+            reply: reply.clone(),
+        }
+    }
+
+    fn acks(rx: &Receiver<SessionEvent>) -> Vec<Option<u64>> {
+        rx.try_iter()
+            .map(|e| match e {
+                SessionEvent::Flushed { hw } => hw,
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn dedupes_by_seq_and_acks_the_high_water_mark() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ledger, _) = CsvLedger::open(&dir.path().join("r.csv")).unwrap();
+        let mut sink = Sink::new(Some(ledger), HashMap::new());
+        let (tx, rx) = channel();
+        sink.handle_group(vec![batch("a", &["t=1#1", "t=2#2"], &tx), batch("a", &["t=2#2", "t=3#3"], &tx)]);
+        sink.handle_group(vec![batch("a", &["t=1#1"], &tx), batch("b", &["t=9"], &tx)]);
+        assert_eq!(acks(&rx), [Some(3), Some(3), Some(3), None]);
+        let text = std::fs::read_to_string(dir.path().join("r.csv")).unwrap();
+        assert_eq!(text.lines().count(), 1 + 3 + 1, "{text}");
+    }
+
+    #[test]
+    fn a_failed_ledger_write_logs_and_acks_nothing() {
+        // /dev/full accepts the open and fails every write with ENOSPC: a full disk.
+        let path = std::path::Path::new("/dev/full");
+        let file = std::fs::OpenOptions::new().write(true).open(path).expect("/dev/full");
+        let ledger = CsvLedger::with_file(file, path, 0);
+        let mut sink = Sink::new(Some(ledger), HashMap::from([(ClientId::new("a").unwrap(), 5)]));
+        let (tx, rx) = channel();
+        sink.handle_group(vec![batch("a", &["t=1#6"], &tx)]);
+        assert_eq!(acks(&rx), [Some(5)]);
+    }
+}
