@@ -1,1 +1,78 @@
-fn main() {}
+//! `cliser-pi-client`: see the crate docs and `--help`.
+
+use clap::Parser;
+use cliser_pi_client::config::{self, Cli, Command};
+use cliser_pi_client::{client, ClientError, Config, Stop};
+use log::{error, info, LevelFilter};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // RUST_LOG overrides the level; logs go to stderr (journald on a Pi).
+    let _ = simple_logger::SimpleLogger::new().with_level(LevelFilter::Info).env().init();
+    let code = match cli.command {
+        Some(Command::Probe) => probe(&cli),
+        None => run(&cli),
+    };
+    ExitCode::from(code)
+}
+
+fn probe(cli: &Cli) -> u8 {
+    let spec = match config::sensor_spec(cli) {
+        Ok(s) => s,
+        Err(e) => return fail(ClientError::Config(e)),
+    };
+    match cliser_pi_client::probe::run(&spec, &mut std::io::stdout().lock()) {
+        Ok(code) => code,
+        Err(e) => {
+            error!("writing the report: {e}");
+            1
+        }
+    }
+}
+
+fn fail(e: ClientError) -> u8 {
+    error!("{e}");
+    e.exit_code()
+}
+
+fn run(cli: &Cli) -> u8 {
+    let cfg = match Config::resolve(cli, |k| std::env::var(k).ok()) {
+        Ok(c) => c,
+        Err(e) => return fail(ClientError::Config(e)),
+    };
+    let (stop, mailbox) = Stop::new();
+    let mut signals = match Signals::new([SIGTERM, SIGINT]) {
+        Ok(s) => s,
+        Err(e) => {
+            error!("cannot install signal handlers: {e}");
+            return 1;
+        }
+    };
+    let on_signal = stop.clone();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for sig in signals.forever() {
+                info!("got {}: stopping", if sig == SIGTERM { "SIGTERM" } else { "SIGINT" });
+                on_signal.stop();
+            }
+        })
+        .expect("spawn signal thread");
+    info!(
+        "cliser-pi-client {}: id {}, server {}, sensor {:?}, interval {}, state dir {}",
+        env!("CARGO_PKG_VERSION"),
+        cfg.id,
+        cfg.server,
+        cfg.sensor,
+        humantime::format_duration(cfg.interval),
+        cfg.state_dir.display()
+    );
+    let spec = cfg.sensor.clone();
+    match client::run(&cfg, Box::new(move || cliser_hal::open(&spec)), stop, mailbox) {
+        Ok(_) => 0,
+        Err(e) => fail(e),
+    }
+}

@@ -1,0 +1,69 @@
+//! The client's fatal errors and the exit status each one maps to.
+
+use crate::backlog::StoreError;
+use crate::config::ConfigError;
+use std::fmt;
+
+/// Why the client stopped other than by design (signal, `999`, `130`).
+#[derive(Debug)]
+pub enum ClientError {
+    /// The configuration is unusable: exit status 2.
+    Config(ConfigError),
+    /// The server said `111: senha incorreta`: retrying cannot help, exit status 2.
+    WrongPassword,
+    /// The server said `122: ID invalido`: retrying cannot help, exit status 2.
+    IdInvalid(String),
+    /// The backlog in the state dir could not be opened: exit status 1.
+    Store(StoreError),
+    /// The shutdown command ordered by `130` could not be run or failed: exit status 1.
+    ShutdownCommand(String),
+}
+
+impl ClientError {
+    /// The process exit status for this error: 2 for what a person must fix in the configuration,
+    /// 1 for the rest.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ClientError::Config(_) | ClientError::WrongPassword | ClientError::IdInvalid(_) => 2,
+            ClientError::Store(_) | ClientError::ShutdownCommand(_) => 1,
+        }
+    }
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::Config(e) => write!(f, "configuration error: {e}"),
+            ClientError::WrongPassword => {
+                f.write_str("the server refused the password (111): check --password-file or CLISER_PASSWORD")
+            }
+            ClientError::IdInvalid(id) => {
+                write!(f, "the server refused the id {id:?} (122): use 1-32 of A-Z a-z 0-9 . _ -")
+            }
+            ClientError::Store(e) => write!(f, "backlog: {e}"),
+            ClientError::ShutdownCommand(why) => write!(f, "shutdown command: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ClientError::Config(e) => Some(e),
+            ClientError::Store(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<ConfigError> for ClientError {
+    fn from(e: ConfigError) -> Self {
+        ClientError::Config(e)
+    }
+}
+
+impl From<StoreError> for ClientError {
+    fn from(e: StoreError) -> Self {
+        ClientError::Store(e)
+    }
+}

@@ -1,0 +1,24 @@
+//! The cliser client for a Raspberry Pi: samples its thermometers, keeps every reading in a durable
+//! backlog, and forwards the backlog on the answers to the server's keep-alives until the server
+//! acknowledges it.
+//!
+//! Threads and channels, no async runtime: a sampler thread writes readings into the [`Backlog`], the
+//! connection loop ([`client::run`]) talks to the server, and one reader thread per connection feeds
+//! the server's lines into the connection loop's mailbox so that it can time out on a silent server.
+#![deny(missing_docs)]
+
+pub mod backlog;
+pub mod backoff;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod probe;
+pub mod sampler;
+pub mod session;
+pub mod stop;
+
+pub use backlog::Backlog;
+pub use client::{run, Outcome};
+pub use config::Config;
+pub use error::ClientError;
+pub use stop::Stop;

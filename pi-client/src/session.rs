@@ -1,0 +1,275 @@
+//! One connection to the server: handshake, then answering until the connection ends.
+//!
+//! The connection loop waits on the mailbox with `recv_timeout`, so a server that says nothing for
+//! `--server-timeout` is given up on even though the socket looks healthy (a Wi-Fi drop does not
+//! close a TCP connection).
+
+use crate::backlog::Backlog;
+use crate::config::Config;
+use crate::stop::{Event, Stop};
+use cliser_protocol::{KeepAliveAnswer, LineFramer, ServerMsg, MAX_LINE};
+use log::{debug, info, warn};
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::Mutex;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How a connection ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum End {
+    /// The client was asked to stop.
+    Stopped,
+    /// `999`: the operator disconnected this client; it must not come back.
+    Disconnected,
+    /// `130`: answered; the shutdown command is to be run.
+    ShutdownOrdered,
+    /// `111`.
+    WrongPassword,
+    /// `122`.
+    IdInvalid,
+    /// Anything worth another try: refused, lost, silent, `121`.
+    Retry {
+        /// For the log.
+        why: String,
+        /// The server answered at least one keep-alive exchange: it works, so start the backoff over.
+        healthy: bool,
+    },
+}
+
+/// Readings taken at most into one answer before packing: more than a 4096-byte line can hold even
+/// with the shortest tokens (`a=1#1`, 6 bytes), so `pack`'s `more` stays exact.
+const PACK_WINDOW: usize = MAX_LINE / 4;
+
+/// The answer to a keep-alive: the readings after `sent` (those already sent on this connection are
+/// not sent again: the server may ack them only once they are flushed), as many as fit one line, with
+/// `more` if some are left. Returns the answer and the highest seq it carries (or `sent`).
+pub fn answer(store: &Backlog, sent: u64) -> (KeepAliveAnswer, u64) {
+    let window = store.after(sent, PACK_WINDOW);
+    let (answer, taken) = KeepAliveAnswer::pack(&window);
+    let last = if taken > 0 { window[taken - 1].seq.unwrap_or(sent) } else { sent };
+    (answer, last)
+}
+
+fn send(stream: &mut TcpStream, line: &str) -> std::io::Result<()> {
+    let mut bytes = Vec::with_capacity(line.len() + 1);
+    bytes.extend_from_slice(line.as_bytes());
+    bytes.push(b'\n');
+    stream.write_all(&bytes)
+}
+
+fn connect(server: &str, timeout: Duration) -> Result<TcpStream, String> {
+    let addrs = server.to_socket_addrs().map_err(|e| format!("cannot resolve {server}: {e}"))?;
+    let mut last = format!("{server} resolves to no address");
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = format!("cannot connect to {addr}: {e}"),
+        }
+    }
+    Err(last)
+}
+
+/// Reads lines off the socket into the mailbox until the connection ends.
+fn spawn_reader(conn: u64, mut stream: TcpStream, tx: Sender<Event>) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name(format!("reader-{conn}"))
+        .spawn(move || {
+            let mut framer = LineFramer::new(MAX_LINE);
+            let mut buf = [0u8; 4096];
+            let why = loop {
+                match stream.read(&mut buf) {
+                    Ok(0) => break "the server closed the connection".to_owned(),
+                    Ok(n) => framer.extend(&buf[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => break format!("connection lost: {e}"),
+                }
+                loop {
+                    match framer.next_line() {
+                        Ok(Some(line)) => {
+                            if tx.send(Event::Line { conn, line }).is_err() {
+                                return;
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            let _ = tx
+                                .send(Event::Closed { conn, why: format!("bad line from the server: {e}") });
+                            return;
+                        }
+                    }
+                }
+            };
+            let _ = tx.send(Event::Closed { conn, why });
+        })
+        .expect("spawn reader thread")
+}
+
+/// A live connection; dropping it closes the socket and joins its reader.
+struct Conn {
+    stream: TcpStream,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        let _ = self.stream.shutdown(Shutdown::Both);
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+    }
+}
+
+/// Runs connection number `conn` to its end.
+pub fn run(cfg: &Config, store: &Mutex<Backlog>, stop: &Stop, mailbox: &Receiver<Event>, conn: u64) -> End {
+    let stream = match connect(&cfg.server, cfg.server_timeout) {
+        Ok(s) => s,
+        Err(why) => return End::Retry { why, healthy: false },
+    };
+    let _ = stream.set_nodelay(true);
+    // A server that stops reading must not block us forever on a full send buffer.
+    let _ = stream.set_write_timeout(Some(cfg.server_timeout));
+    let reader = match stream.try_clone() {
+        Ok(s) => spawn_reader(conn, s, stop.mailbox()),
+        Err(e) => return End::Retry { why: format!("cannot clone the socket: {e}"), healthy: false },
+    };
+    let mut c = Conn { stream, reader: Some(reader) };
+    debug!("connected to {} (connection {conn})", cfg.server);
+    let mut deadline = Instant::now() + cfg.server_timeout;
+    let mut sent = 0u64;
+    let mut registered = false;
+    let mut healthy = false;
+    loop {
+        let line = match mailbox.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Err(RecvTimeoutError::Timeout) => {
+                let why =
+                    format!("no line from the server for {}", humantime::format_duration(cfg.server_timeout));
+                return End::Retry { why, healthy };
+            }
+            Err(RecvTimeoutError::Disconnected) | Ok(Event::Stop) => return End::Stopped,
+            Ok(Event::Line { conn: n, line }) if n == conn => line,
+            Ok(Event::Closed { conn: n, why }) if n == conn => return End::Retry { why, healthy },
+            Ok(_) => continue, // from an earlier connection
+        };
+        deadline = Instant::now() + cfg.server_timeout;
+        let msg = match ServerMsg::parse(&line) {
+            Ok(m) => m,
+            Err(e) => {
+                warn!("ignoring a line from the server: {e}");
+                continue;
+            }
+        };
+        let reply = match msg {
+            ServerMsg::PasswordRequest => Some(cfg.password.clone()),
+            ServerMsg::IdRequest => Some(cfg.id.to_string()),
+            ServerMsg::WrongPassword => return End::WrongPassword,
+            ServerMsg::IdInvalid => return End::IdInvalid,
+            ServerMsg::IdInUse => {
+                return End::Retry {
+                    why: format!("the server says id {} is in use (121)", cfg.id),
+                    healthy: false,
+                }
+            }
+            ServerMsg::Connected { ack } => {
+                let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(a) = ack {
+                    store.ack(a);
+                }
+                registered = true;
+                sent = 0;
+                info!(
+                    "registered with {} as {}; {} readings waiting (server has up to seq {})",
+                    cfg.server,
+                    cfg.id,
+                    store.len(),
+                    ack.map_or_else(|| "none".to_owned(), |a| a.to_string())
+                );
+                None
+            }
+            ServerMsg::KeepAlive { ack } => {
+                let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(a) = ack {
+                    store.ack(a);
+                }
+                healthy |= registered;
+                let (answer, last) = answer(&store, sent);
+                if let (Some(first), n) = (answer.readings.first(), answer.readings.len()) {
+                    debug!(
+                        "sending {n} readings (seq {}..={last}){}, {} waiting",
+                        first.seq.unwrap_or(0),
+                        if answer.more { " and more" } else { "" },
+                        store.len()
+                    );
+                }
+                sent = last;
+                Some(answer.to_string())
+            }
+            ServerMsg::ShutdownSys => {
+                info!("the server orders a shutdown (130)");
+                if let Err(e) = send(&mut c.stream, "130") {
+                    warn!("could not acknowledge 130: {e}");
+                }
+                let _ = c.stream.shutdown(Shutdown::Write);
+                return End::ShutdownOrdered;
+            }
+            ServerMsg::Disconnect => return End::Disconnected,
+        };
+        if let Some(reply) = reply {
+            if let Err(e) = send(&mut c.stream, &reply) {
+                return End::Retry { why: format!("sending to the server: {e}"), healthy };
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backlog::Limits;
+    use cliser_protocol::{Celsius, SensorId, Value};
+
+    fn store_with(n: usize) -> (tempfile::TempDir, Backlog) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = Backlog::open(dir.path(), Limits { capacity: 100_000, compact_min: 1000 }).unwrap();
+        let sensor = SensorId::new("28-0316a2795aff").unwrap();
+        let batch = (0..n)
+            .map(|i| (sensor.clone(), Value::Celsius(Celsius::from_millis(i as i32).unwrap())))
+            .collect();
+        b.record(batch, 1_763_800_000_123);
+        (dir, b)
+    }
+
+    #[test]
+    fn an_empty_backlog_answers_bare_100() {
+        let (_d, b) = store_with(0);
+        let (a, last) = answer(&b, 0);
+        assert_eq!((a.to_string().as_str(), last), ("100", 0));
+    }
+
+    #[test]
+    fn a_long_backlog_goes_out_in_lines_with_more_and_nothing_twice() {
+        let (_d, mut b) = store_with(1000);
+        let mut sent = 0;
+        let mut seen = Vec::new();
+        let mut lines = 0;
+        loop {
+            let (a, last) = answer(&b, sent);
+            let text = a.to_string();
+            assert!(text.len() <= MAX_LINE);
+            seen.extend(a.readings.iter().map(|r| r.seq.unwrap()));
+            sent = last;
+            lines += 1;
+            if !a.more {
+                break;
+            }
+        }
+        assert_eq!(seen, (1..=1000).collect::<Vec<_>>());
+        assert!(lines > 5 && lines < 30, "{lines} lines");
+        // Acks trim; a new connection (sent = 0) resends only what is unacked.
+        b.ack(990);
+        let (a, last) = answer(&b, 0);
+        assert_eq!(a.readings.len(), 10);
+        assert_eq!((last, a.more), (1000, false));
+    }
+}

@@ -1,0 +1,127 @@
+//! Test support for the client's integration tests: a fake server speaking the server's side of
+//! protocol v1 line by line, and a way to start the real client binary.
+#![allow(dead_code)] // each test file uses its own part of this
+
+use cliser_testkit::Proc;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Long enough for a loaded CI machine, short enough to keep each test well under 20 s.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A listener on 127.0.0.1:0 that the test drives by hand.
+pub struct FakeServer {
+    listener: TcpListener,
+    pub addr: SocketAddr,
+}
+
+impl FakeServer {
+    pub fn new() -> FakeServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("addr");
+        FakeServer { listener, addr }
+    }
+
+    /// The next connection, or `None` after `timeout`.
+    pub fn try_accept(&self, timeout: Duration) -> Option<FakeConn> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.listener.accept() {
+                Ok((s, _)) => return Some(FakeConn::new(s)),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if Instant::now() >= deadline {
+                        return None;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => panic!("accept: {e}"),
+            }
+        }
+    }
+
+    pub fn accept(&self) -> FakeConn {
+        self.try_accept(WAIT).expect("the client to connect")
+    }
+}
+
+/// One accepted client connection.
+pub struct FakeConn {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl FakeConn {
+    fn new(s: TcpStream) -> FakeConn {
+        s.set_nonblocking(false).expect("blocking");
+        s.set_read_timeout(Some(WAIT)).expect("timeout");
+        FakeConn { reader: BufReader::new(s.try_clone().expect("clone")), writer: s }
+    }
+
+    pub fn send(&mut self, line: &str) {
+        self.writer.write_all(format!("{line}\n").as_bytes()).expect("send to client");
+    }
+
+    /// The next line from the client (panics on timeout or EOF).
+    pub fn recv(&mut self) -> String {
+        let mut line = String::new();
+        let n = self.reader.read_line(&mut line).expect("read from client");
+        assert!(n > 0, "the client closed the connection");
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    }
+
+    /// Whether the client closes the connection (EOF) within the read timeout.
+    pub fn closed(&mut self) -> bool {
+        let mut line = String::new();
+        matches!(self.reader.read_line(&mut line), Ok(0))
+    }
+
+    /// 110/120/140 as the server does; returns (password, id).
+    pub fn handshake(&mut self, ack: Option<u64>) -> (String, String) {
+        self.send("110: qual a senha");
+        let password = self.recv();
+        self.send("120: qual o ID");
+        let id = self.recv();
+        match ack {
+            Some(a) => self.send(&format!("140: Connected ack={a}")),
+            None => self.send("140: Connected"),
+        }
+        (password, id)
+    }
+
+    /// Sends a keep-alive and returns the answer's readings' seqs and whether it said `more`.
+    pub fn poll(&mut self, ack: Option<u64>) -> (Vec<u64>, bool) {
+        match ack {
+            Some(a) => self.send(&format!("100: keep alive ack={a}")),
+            None => self.send("100: keep alive"),
+        }
+        let line = self.recv();
+        let parsed = cliser_protocol::KeepAliveAnswer::parse(&line).expect("a 100 answer");
+        assert!(parsed.rejected.is_empty(), "bad tokens in {line:?}");
+        assert!(line.len() <= cliser_protocol::MAX_LINE);
+        (parsed.answer.readings.iter().map(|r| r.seq.expect("seq")).collect(), parsed.answer.more)
+    }
+}
+
+pub const PASSWORD: &str = "test-password-7f3a";
+
+/// The real client binary against `server`, with its state dir and log in `dir`. The password is
+/// in a 0600 file.
+pub fn client(dir: &Path, server: SocketAddr, extra: &[&str]) -> Proc {
+    let pw = dir.join("client-password");
+    std::fs::write(&pw, format!("{PASSWORD}\n")).expect("password file");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cliser-pi-client"));
+    cmd.arg("--server")
+        .arg(server.to_string())
+        .arg("--password-file")
+        .arg(&pw)
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .env_remove("CLISER_PASSWORD")
+        .env("RUST_LOG", "debug")
+        .args(extra);
+    Proc::spawn(cmd, &dir.join("client.log"))
+}
