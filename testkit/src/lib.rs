@@ -3,9 +3,11 @@
 //! deadline instead of sleeping.
 #![deny(missing_docs)]
 
+mod line_client;
 mod log_file;
 mod process;
 
+pub use line_client::LineClient;
 pub use log_file::LogFile;
 pub use process::{bin, free_password, Proc, ServerHandle};
 

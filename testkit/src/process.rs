@@ -137,10 +137,11 @@ impl ServerHandle {
     fn start_on(dir: &Path, password: &str, listen: &str, extra: &[&str]) -> ServerHandle {
         let pw_file = dir.join("server-password");
         std::fs::write(&pw_file, format!("{password}\n")).expect("write password file");
-        let mut args: Vec<String> = ["--listen", listen, "--backdoor", "127.0.0.1:0", "--password-file"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut args: Vec<String> = vec!["--listen".into(), listen.into()];
+        if !extra.contains(&"--backdoor") {
+            args.extend(["--backdoor".into(), "127.0.0.1:0".into()]);
+        }
+        args.push("--password-file".into());
         args.push(pw_file.display().to_string());
         args.extend(extra.iter().map(|s| s.to_string()));
         let log = dir.join("server.log");
@@ -148,10 +149,13 @@ impl ServerHandle {
         let before = LogFile::new(&log).text().len();
         let mut cmd = Command::new(bin("cliser-server"));
         cmd.args(&args).env("RUST_LOG", std::env::var("CLISER_TEST_LOG").unwrap_or_else(|_| "debug".into()));
-        let proc = Proc::spawn(cmd, &log);
-        let addr_after = |needle: &str| -> SocketAddr {
+        let mut proc = Proc::spawn(cmd, &log);
+        let mut addr_after = |needle: &str| -> SocketAddr {
             crate::wait_until(Duration::from_secs(20), &format!("server to log {needle:?}"), || {
                 let text = proc.log.text();
+                if proc.has_exited() {
+                    panic!("cliser-server exited at start:\n{}", &text[before.min(text.len())..]);
+                }
                 let line = text[before.min(text.len())..].lines().find(|l| l.contains(needle))?.to_owned();
                 line.split(needle).nth(1)?.split_whitespace().next()?.parse().ok()
             })
