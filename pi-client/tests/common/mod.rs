@@ -125,3 +125,26 @@ pub fn client(dir: &Path, server: SocketAddr, extra: &[&str]) -> Proc {
         .args(extra);
     Proc::spawn(cmd, &dir.join("client.log"))
 }
+
+/// Prints the tail of every log in `dir` if the test panics, so a failure shows what the processes said.
+pub struct DumpLogsOnPanic<'a>(pub &'a Path);
+
+impl Drop for DumpLogsOnPanic<'_> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let Ok(entries) = std::fs::read_dir(self.0) else { return };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "log") {
+                let text = std::fs::read_to_string(&p).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                eprintln!("----- {} (last 40 of {} lines)", p.display(), lines.len());
+                for l in &lines[lines.len().saturating_sub(40)..] {
+                    eprintln!("{l}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! The client library run in-process with a fake thermometer against a fake server: pins what the
+//! client sends on keep-alives as acks come and go.
+
+mod common;
+
+use cliser_hal::{HalError, Sample, Thermometers};
+use cliser_pi_client::backlog::{Backlog, Limits};
+use cliser_pi_client::{run, Config, Outcome, Stop};
+use cliser_protocol::{ClientId, SensorId, Value};
+use common::{FakeConn, FakeServer, WAIT};
+use std::time::Duration;
+
+/// One sensor, always 20 °C.
+struct OneSensor;
+
+impl Thermometers for OneSensor {
+    fn discover(&mut self) -> Result<Vec<String>, HalError> {
+        Ok(vec!["28-000000000001".into()])
+    }
+    fn read_all(&mut self) -> Result<Vec<Sample>, HalError> {
+        Ok(vec![Sample { sensor: "28-000000000001".into(), result: Ok(20_000) }])
+    }
+}
+
+fn config(dir: &std::path::Path, server: &FakeServer) -> Config {
+    Config {
+        server: server.addr.to_string(),
+        id: ClientId::new("pi-inproc").unwrap(),
+        password: "pw".into(),
+        sensor: cliser_hal::SensorSpec::Sim,
+        // One sample at start, then none during the test.
+        interval: Duration::from_secs(3600),
+        server_timeout: Duration::from_secs(30),
+        state_dir: dir.join("state"),
+        shutdown_command: None,
+    }
+}
+
+/// Polls (without ack) until the answer has no `more`; returns every seq received.
+fn drain(conn: &mut FakeConn) -> Vec<u64> {
+    let mut all = Vec::new();
+    loop {
+        let (seqs, more) = conn.poll(None);
+        all.extend(seqs);
+        if !more {
+            return all;
+        }
+    }
+}
+
+#[test]
+fn acks_trim_more_splits_and_a_reconnect_resends_from_the_ack() {
+    let dir = tempfile::tempdir().unwrap();
+    let _dump = common::DumpLogsOnPanic(dir.path());
+    {
+        let mut b = Backlog::open(&dir.path().join("state"), Limits::default()).unwrap();
+        let s = SensorId::new("28-000000000002").unwrap();
+        let batch =
+            (0..1000).map(|_| (s.clone(), Value::Error(cliser_protocol::ErrorReason::new("crc").unwrap())));
+        b.record(batch.collect(), 1_763_800_000_000);
+    }
+    let server = FakeServer::new();
+    let cfg = config(dir.path(), &server);
+    let (stop, mailbox) = Stop::new();
+    let client = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            run(&cfg, Box::new(|| Ok(Box::new(OneSensor) as Box<dyn Thermometers>)), stop, mailbox)
+        })
+    };
+    // The sampler's first reading (seq 1001) is on disk before the test looks at the backlog.
+    let state = dir.path().join("state").join("backlog.log");
+    cliser_testkit::wait_until(WAIT, "the first sample", || {
+        std::fs::read_to_string(&state).ok().filter(|t| t.contains("#1001\n")).map(|_| ())
+    });
+
+    let mut conn = server.accept();
+    conn.handshake(None);
+    let sent = drain(&mut conn);
+    assert_eq!(sent, (1..=1001).collect::<Vec<_>>(), "all of it, in order, nothing twice");
+    // Everything was sent on this connection: an ack for part of it brings nothing again.
+    assert_eq!(conn.poll(Some(500)), (vec![], false));
+
+    // A new connection resends exactly what was not acked.
+    drop(conn);
+    let mut conn = server.accept();
+    conn.handshake(Some(500));
+    assert_eq!(drain(&mut conn), (501..=1001).collect::<Vec<_>>());
+
+    // The server knows of a higher seq than this state dir (say, it was wiped): the counter jumps.
+    assert_eq!(conn.poll(Some(5000)), (vec![], false));
+    stop.stop();
+    assert_eq!(client.join().unwrap().unwrap(), Outcome::Stopped);
+    let b = Backlog::open(&dir.path().join("state"), Limits::default()).unwrap();
+    assert!(b.is_empty());
+    assert_eq!((b.acked(), b.next_seq()), (5000, 5001));
+}
