@@ -43,7 +43,8 @@ pub struct Cli {
     /// How often all sensors are read, e.g. 10s or 500ms [default: 10s].
     #[arg(long, global = true, value_name = "DURATION")]
     pub interval: Option<String>,
-    /// Reconnect when the server sends nothing for this long [default: 30s].
+    /// Reconnect when the server sends nothing for this long; must exceed the server's keep-alive
+    /// interval [default: 30s].
     #[arg(long, global = true, value_name = "DURATION")]
     pub server_timeout: Option<String>,
     /// Where the backlog of unacknowledged readings is kept [default: /var/lib/cliser].

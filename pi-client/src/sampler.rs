@@ -3,7 +3,7 @@
 
 use crate::backlog::Backlog;
 use crate::stop::Stop;
-use cliser_hal::{HalError, Sample, Thermometers};
+use cliser_hal::{HalError, Sample, SensorError, Thermometers};
 use cliser_protocol::{Celsius, ErrorReason, SensorId, Value};
 use log::{error, info};
 use std::sync::{Arc, Mutex};
@@ -90,14 +90,26 @@ fn note_failure(last: &mut String, message: String) {
 }
 
 fn sample_batch(samples: Vec<Sample>, store: &Mutex<Backlog>) {
-    let batch: Vec<(SensorId, Value)> = samples.into_iter().filter_map(to_wire).collect();
+    // The wire carries only the reason (`err:io`); the log also gets what the hal said about it.
+    let mut details = Vec::with_capacity(samples.len());
+    let mut batch = Vec::with_capacity(samples.len());
+    for sample in samples {
+        let detail = match &sample.result {
+            Err(e @ SensorError::Io(_)) => format!(" ({e})"),
+            _ => String::new(),
+        };
+        if let Some(wire) = to_wire(sample) {
+            details.push(detail);
+            batch.push(wire);
+        }
+    }
     let unix_ms = unix_ms();
     let recorded = store.lock().unwrap_or_else(|e| e.into_inner()).record(batch, unix_ms);
-    for r in recorded {
+    for (r, detail) in recorded.iter().zip(details) {
         let seq = r.seq.unwrap_or(0);
         match &r.value {
             Value::Celsius(c) => info!("reading sensor={} temp_c={c} seq={seq}", r.sensor),
-            Value::Error(reason) => info!("reading sensor={} error={reason} seq={seq}", r.sensor),
+            Value::Error(reason) => info!("reading sensor={} error={reason}{detail} seq={seq}", r.sensor),
         }
     }
 }
@@ -105,7 +117,6 @@ fn sample_batch(samples: Vec<Sample>, store: &Mutex<Backlog>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cliser_hal::SensorError;
 
     #[test]
     fn samples_become_wire_values() {

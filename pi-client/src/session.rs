@@ -38,6 +38,9 @@ pub enum End {
     },
 }
 
+/// The longest a connect may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Readings taken at most into one answer before packing: more than a 4096-byte line can hold even
 /// with the shortest tokens (`a=1#1`, 6 bytes), so `pack`'s `more` stays exact.
 const PACK_WINDOW: usize = MAX_LINE / 4;
@@ -123,7 +126,8 @@ impl Drop for Conn {
 
 /// Runs connection number `conn` to its end.
 pub fn run(cfg: &Config, store: &Mutex<Backlog>, stop: &Stop, mailbox: &Receiver<Event>, conn: u64) -> End {
-    let stream = match connect(&cfg.server, cfg.server_timeout) {
+    // Capped so that a stop request is not held up long by a connect to an unreachable address.
+    let stream = match connect(&cfg.server, cfg.server_timeout.min(CONNECT_TIMEOUT)) {
         Ok(s) => s,
         Err(why) => return End::Retry { why, healthy: false },
     };

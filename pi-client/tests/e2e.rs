@@ -292,3 +292,20 @@ fn a_backlog_of_10000_readings_drains_in_seconds() {
     assert!(logged.values().all(|&n| n == 1));
     assert!(took < Duration::from_secs(10), "took {took:?}");
 }
+
+#[test]
+#[ignore = "waiting for the hal backends (cliser_hal::open)"]
+fn probe_lists_the_sensors_of_a_w1_tree_with_their_readings() {
+    let dir = tempfile::tempdir().unwrap();
+    let w1 = fake_w1(dir.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_cliser-pi-client"))
+        .arg("probe")
+        .arg("--sensor")
+        .arg(format!("w1:{}", w1.display()))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("28-0316a2795aff  23.125 °C"), "{text}");
+    assert!(text.contains("28-0316a2795b00  -10.125 °C"), "{text}");
+}

@@ -201,3 +201,18 @@ fn a_config_file_sets_the_flags() {
     c.signal(libc::SIGTERM);
     assert_eq!(c.wait_exit(WAIT).code(), Some(0));
 }
+
+#[test]
+fn probe_says_when_there_are_no_thermometers_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-w1-here");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cliser-pi-client"))
+        .arg("probe")
+        .arg("--sensor")
+        .arg(format!("w1:{}", missing.display()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("cannot open the thermometers"), "{text}");
+}
