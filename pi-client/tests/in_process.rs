@@ -91,7 +91,11 @@ fn acks_trim_more_splits_and_a_reconnect_resends_from_the_ack() {
     assert_eq!(conn.poll(Some(5000)), (vec![], false));
     stop.stop();
     assert_eq!(client.join().unwrap().unwrap(), Outcome::Stopped);
-    let b = Backlog::open(&dir.path().join("state"), Limits::default()).unwrap();
+    // The sampler thread is not joined by `run` (a bus read can be slow); it lets go of the state
+    // dir's lock as soon as it sees the stop.
+    let b = cliser_testkit::wait_until(WAIT, "the sampler to release the state dir", || {
+        Backlog::open(&dir.path().join("state"), Limits::default()).ok()
+    });
     assert!(b.is_empty());
     assert_eq!((b.acked(), b.next_seq()), (5000, 5001));
 }
