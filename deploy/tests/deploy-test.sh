@@ -1,0 +1,395 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2016  # single-quoted bodies of the stand-ins expand when the stand-ins run
+# deploy/deploy.sh against a real sshd: started here on a free loopback port with a throwaway host
+# key and client key; the "Pi" is a temp dir (--root) and systemctl, journalctl, useradd, usermod,
+# getent and chown are recording stand-ins put first on the remote PATH (--remote-path). Checks where
+# everything lands and with which modes, that the service is enabled and restarted, that the password
+# never shows, that --dry-run changes nothing, that a second run changes nothing and a third with a
+# new binary changes only the binary. Also lints the units with systemd-analyze and the example
+# configs against the flags. Needs root (sshd); installs what it lacks.
+#
+#   bash deploy/tests/deploy-test.sh        (about 10-20 s; prints "N passed, 0 failed")
+#   CLISER_TEST_VERBOSE=1 bash deploy/tests/deploy-test.sh     (also shows each deploy.sh run)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ws=$(cd "$here/../.." && pwd)
+deploy=$ws/deploy/deploy.sh
+
+passed=0
+tmp=""
+sshd_pid=""
+
+cleanup() {
+    if [ -n "$sshd_pid" ]; then
+        kill "$sshd_pid" 2>/dev/null || true
+        wait "$sshd_pid" 2>/dev/null || true
+    fi
+    if [ -n "$tmp" ]; then rm -rf "$tmp"; fi
+}
+trap cleanup EXIT
+trap 'echo "FAIL - unexpected error (exit $?) at line $LINENO"; echo "$passed passed, 1 failed"' ERR
+
+ok() { passed=$((passed + 1)); echo "ok $passed - $*"; }
+fail() {
+    echo "FAIL - $*"
+    if [ -n "${last_out:-}" ] && [ -f "$last_out" ]; then
+        echo "---- output of the last deploy.sh run ($last_out):"
+        cat "$last_out"
+    fi
+    if [ -n "$tmp" ] && [ -f "$tmp/calls.log" ]; then
+        echo "---- stand-in calls:"
+        cat "$tmp/calls.log"
+    fi
+    if [ -n "$tmp" ] && [ -f "$tmp/sshd.log" ]; then
+        echo "---- sshd log (tail):"
+        tail -n 20 "$tmp/sshd.log"
+    fi
+    echo "$passed passed, 1 failed"
+    exit 1
+}
+check() { # check DESCRIPTION COMMAND...
+    local what=$1
+    shift
+    if "$@"; then ok "$what"; else fail "$what"; fi
+}
+
+[ "$(id -u)" -eq 0 ] || { echo "deploy-test.sh needs root (to run sshd and log in as root)"; echo "0 passed, 1 failed"; exit 1; }
+
+# ---- what it needs ------------------------------------------------------------------------------
+missing=()
+for pair in sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client python3:python3 \
+    systemd-analyze:systemd timeout:coreutils; do
+    cmd=${pair%%:*} pkg=${pair#*:}
+    command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+sshd_bin=$(command -v sshd || echo /usr/sbin/sshd)
+
+tmp=$(mktemp -d /tmp/cliser-deploy-test.XXXXXX)
+chmod 0755 "$tmp"
+root=$tmp/pi # the Pi's /
+stubs=$tmp/stubs
+state=$tmp/state
+mkdir -p "$root" "$stubs" "$state"
+: >"$tmp/calls.log"
+
+# ---- unit files and example configs -------------------------------------------------------------
+for u in cliser-pi-client cliser-server; do
+    sed "s#^ExecStart=/usr/local/bin/$u #ExecStart=/bin/true #" "$ws/deploy/$u.service" >"$tmp/$u.service"
+done
+verify_out=$( (cd "$tmp" && SYSTEMD_LOG_TARGET=console systemd-analyze verify --man=no ./cliser-pi-client.service ./cliser-server.service) 2>&1) ||
+    fail "systemd-analyze verify failed: $verify_out"
+check "systemd-analyze verify: both units clean" test -z "$verify_out"
+
+unit_has() { grep -qx "$2" "$ws/deploy/$1.service"; }
+unit_lacks() { ! grep -q "^$2" "$ws/deploy/$1.service"; }
+for u in cliser-pi-client cliser-server; do
+    check "$u.service: Restart=on-failure, RestartPreventExitStatus=2, StateDirectory, cliser user, --config" \
+        bash -c "grep -qx 'Restart=on-failure' '$ws/deploy/$u.service' && grep -qx 'RestartPreventExitStatus=2' '$ws/deploy/$u.service' \
+            && grep -q '^StateDirectory=' '$ws/deploy/$u.service' && grep -qx 'User=cliser' '$ws/deploy/$u.service' \
+            && grep -q '^ExecStart=/usr/local/bin/$u --config /etc/cliser/' '$ws/deploy/$u.service'"
+done
+check "client unit keeps /dev/gpiomem* and /sys/bus/w1 reachable (no PrivateDevices/DevicePolicy/DeviceAllow/ProtectClock/InaccessiblePaths)" \
+    bash -c "! grep -Eq '^(PrivateDevices=yes|DevicePolicy|DeviceAllow|ProtectClock=yes|InaccessiblePaths|PrivateUsers=yes)' '$ws/deploy/cliser-pi-client.service'"
+check "client unit: StateDirectory=cliser matches state-dir /var/lib/cliser" unit_has cliser-pi-client "StateDirectory=cliser"
+check "client unit is sandboxed (ProtectSystem=strict, NoNewPrivileges, no capabilities)" \
+    bash -c "grep -qx 'ProtectSystem=strict' '$ws/deploy/cliser-pi-client.service' && grep -qx 'NoNewPrivileges=yes' '$ws/deploy/cliser-pi-client.service' && grep -qx 'CapabilityBoundingSet=' '$ws/deploy/cliser-pi-client.service'"
+check "client unit runs no Restart=always" unit_lacks cliser-pi-client "Restart=always"
+
+toml_keys() { # toml_keys FILE ALLOWED...: FILE parses and uses only those keys
+    python3 - "$@" <<'EOF'
+import sys, tomllib
+path, allowed = sys.argv[1], set(sys.argv[2:])
+with open(path, "rb") as f:
+    data = tomllib.load(f)
+bad = set(data) - allowed
+if bad:
+    sys.exit(f"{path}: unknown keys {sorted(bad)}")
+EOF
+}
+client_keys=(server id password-file sensor interval server-timeout state-dir shutdown-command)
+server_keys=(listen backdoor keepalive auth-timeout dead-after max-clients readings-csv password-file admin-password-file)
+check "pi-client.example.toml uses only the client's flag names" toml_keys "$ws/deploy/pi-client.example.toml" "${client_keys[@]}"
+check "server.example.toml uses only the server's flag names" toml_keys "$ws/deploy/server.example.toml" "${server_keys[@]}"
+check "pi-client.example.toml has the documented values" bash -c "grep -qx 'server = \"cliser-server.local:1111\"' '$ws/deploy/pi-client.example.toml' \
+    && grep -qx 'password-file = \"/etc/cliser/password\"' '$ws/deploy/pi-client.example.toml' && grep -qx 'state-dir = \"/var/lib/cliser\"' '$ws/deploy/pi-client.example.toml'"
+
+# ---- stand-ins for the Pi's system tools --------------------------------------------------------
+# Each records its command line in calls.log; systemctl and the user tools keep state in $state so
+# that the second run sees what the first one did, as on a real Pi.
+stub() {
+    local name=$1 body=$2
+    printf '#!/usr/bin/env bash\nset -eu\nstate=%q\necho "%s $*" >>%q\n%s\n' "$state" "$name" "$tmp/calls.log" "$body" >"$stubs/$name"
+    chmod 0755 "$stubs/$name"
+}
+stub systemctl '
+args=(); for a in "$@"; do case $a in -*) ;; *) args+=("$a") ;; esac; done
+verb=${args[0]:-}; unit=${args[1]:-}
+case $verb in
+    is-enabled) [ -e "$state/enabled.$unit" ] ;;
+    enable) touch "$state/enabled.$unit" ;;
+    is-active) [ -e "$state/active.$unit" ] ;;
+    start | restart) touch "$state/active.$unit" ;;
+    daemon-reload) ;;
+    *) echo "systemctl stand-in: unexpected: $*" >&2; exit 1 ;;
+esac'
+stub journalctl 'echo "Nov 22 10:00:00 pi cliser[1]: (stand-in journal for: $*)"'
+stub useradd 'user=${!#}; echo "$user" >>"$state/passwd"
+prev=""; for a in "$@"; do if [ "$prev" = --groups ] || [ "$prev" = -G ]; then echo "$a:$user" >>"$state/members"; fi; prev=$a; done'
+stub usermod 'user=${!#}; prev=""; for a in "$@"; do if [ "$prev" = -G ]; then echo "$a:$user" >>"$state/members"; fi; prev=$a; done'
+stub chown ':'
+stub getent '
+case "$1 ${2:-}" in
+    "passwd cliser") grep -qx cliser "$state/passwd" 2>/dev/null && echo "cliser:x:990:990:cliser service:/var/lib/cliser:/usr/sbin/nologin" ;;
+    "group gpio") echo "gpio:x:997:$(sed -n "s/^gpio://p" "$state/members" 2>/dev/null | paste -sd, -)" ;;
+    *) exec /usr/bin/getent "$@" ;;
+esac'
+
+# ---- keys and sshd on a free loopback port ------------------------------------------------------
+mkdir -p /run/sshd
+chmod 0755 /run/sshd
+ssh-keygen -q -t ed25519 -N '' -C cliser-test-host -f "$tmp/host_key"
+ssh-keygen -q -t ed25519 -N '' -C cliser-test-client -f "$tmp/client_key"
+cp "$tmp/client_key.pub" "$tmp/authorized_keys"
+
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_for() { # wait_for SECONDS COMMAND...: poll COMMAND until it succeeds or the deadline passes
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        [ "$SECONDS" -lt "$deadline" ] || return 1
+        sleep 0.1
+    done
+}
+sshd_ready() { grep -q "Server listening on 127.0.0.1 port $port" "$tmp/sshd.log" 2>/dev/null || ! kill -0 "$sshd_pid" 2>/dev/null; }
+
+port=""
+for attempt in 1 2 3 4 5; do
+    port=$(free_port)
+    cat >"$tmp/sshd_config" <<EOF
+ListenAddress 127.0.0.1:$port
+HostKey $tmp/host_key
+PidFile $tmp/sshd.pid
+AuthorizedKeysFile $tmp/authorized_keys
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+AllowUsers root
+PrintMotd no
+LogLevel VERBOSE
+EOF
+    "$sshd_bin" -D -e -f "$tmp/sshd_config" 2>"$tmp/sshd.log" &
+    sshd_pid=$!
+    wait_for 10 sshd_ready || fail "sshd did not start within 10 s"
+    if kill -0 "$sshd_pid" 2>/dev/null; then break; fi
+    wait "$sshd_pid" 2>/dev/null || true
+    sshd_pid=""
+    grep -q "Address already in use" "$tmp/sshd.log" || fail "sshd exited: $(cat "$tmp/sshd.log")"
+    echo "port $port was taken meanwhile (attempt $attempt); another"
+done
+[ -n "$sshd_pid" ] || fail "sshd could not bind a free port in 5 attempts"
+ok "sshd listening on 127.0.0.1:$port with a throwaway host key"
+
+ssh_opts=(-p "$port" -i "$tmp/client_key" -o StrictHostKeyChecking=no -o "UserKnownHostsFile=$tmp/known_hosts"
+    -o BatchMode=yes -o IdentitiesOnly=yes -o ConnectTimeout=10)
+check "ssh root@127.0.0.1 works with the throwaway key" \
+    ssh -F /dev/null "${ssh_opts[@]}" root@127.0.0.1 true
+
+# ---- runs of deploy.sh --------------------------------------------------------------------------
+run_n=0
+last_out=""
+# run_deploy ARGS...: deploy.sh with the test's ssh, root and stand-ins; no terminal. Sets $rc, $last_out.
+run_deploy() {
+    run_n=$((run_n + 1))
+    last_out=$tmp/out.$run_n
+    echo "--- run $run_n: deploy.sh $*" >>"$tmp/calls.log"
+    calls_from=$(wc -l <"$tmp/calls.log")
+    rc=0
+    SSH="ssh -F /dev/null" "$deploy" "${ssh_opts[@]}" --root "$root" --remote-path "$stubs" --follow 1 \
+        "$@" root@127.0.0.1 </dev/null >"$last_out" 2>&1 || rc=$?
+    if [ -n "${CLISER_TEST_VERBOSE:-}" ]; then sed 's/^/    | /' "$last_out"; fi
+}
+new_calls() { tail -n "+$((calls_from + 1))" "$tmp/calls.log"; }
+called() { new_calls | grep -Eq "$1"; }
+not_called() { ! called "$1"; }
+# all_called PATTERN...: each was called since the last run started; a leading ! means: was not.
+all_called() {
+    local p
+    for p in "$@"; do
+        if [[ $p == '!'* ]]; then not_called "${p#!}" || return 1; else called "$p" || return 1; fi
+    done
+}
+mutating='^(useradd|usermod|chown) |^systemctl (enable|restart|start|daemon-reload)( |$)'
+# Every file with its mode, owner, size and mtime; directories without mtime (a rename in one bumps it).
+snapshot() { (cd "$root" && find . \( -type d -printf '%p %M %U:%G\n' \) -o -printf '%p %M %U:%G %s %T@\n' | sort); }
+leftovers() { find /tmp -maxdepth 1 -name 'cliser-deploy.*' | wc -l; }
+mode_of() { stat -c %a "$1"; }
+
+check "--help prints the usage and the test options" bash -c "'$deploy' --help | grep -q '^Usage: deploy/deploy.sh' && '$deploy' --help | grep -q -- '--remote-path' && '$deploy' --help | grep -q -- '--dry-run'"
+rc=0
+"$deploy" --frobnicate x@y >/dev/null 2>&1 || rc=$?
+check "an unknown option is a usage error (exit 2)" test "$rc" -eq 2
+rc=0
+"$deploy" >/dev/null 2>&1 || rc=$?
+check "no USER@HOST is a usage error (exit 2)" test "$rc" -eq 2
+rc=0
+build_plan=$(CLISER_BUILDER=cargo "$deploy" --build-only --dry-run 2>&1) || rc=$?
+check "--build-only --dry-run names the plain cargo build and builds nothing" \
+    bash -c "[ $rc -eq 0 ] && grep -q 'would run.*cargo build --release --target aarch64-unknown-linux-gnu -p cliser-pi-client' <<<'$build_plan'"
+
+password=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+admin_password=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+printf '#!/bin/sh\necho "stand-in cliser-pi-client, build 1"\n' >"$tmp/client-1"
+printf '#!/bin/sh\necho "stand-in cliser-pi-client, build 2"\n' >"$tmp/client-2"
+printf '#!/bin/sh\necho "stand-in cliser-server"\n' >"$tmp/server-1"
+no_secret() { ! grep -rqF -e "$password" -e "$admin_password" "$@"; }
+
+# A Pi without a password yet, and nobody to ask: refused before anything is installed.
+leftovers_before=$(leftovers)
+run_deploy --binary "$tmp/client-1"
+check "without CLISER_PASSWORD or a terminal, a first deploy fails, saying so" \
+    bash -c "[ $rc -eq 1 ] && grep -q CLISER_PASSWORD '$last_out'"
+check "... and installs nothing" test -z "$(find "$root" -mindepth 1)"
+
+# --dry-run on the empty Pi.
+CLISER_PASSWORD=$password run_deploy --dry-run --binary "$tmp/client-1" --id test-pi --server-addr 127.0.0.1:1111
+check "--dry-run succeeds and says what it would do" bash -c "[ $rc -eq 0 ] && grep -q 'would be installed' '$last_out' && grep -q 'would be enabled' '$last_out' && grep -q 'system user cliser would be created' '$last_out'"
+check "--dry-run changes nothing on the Pi" test -z "$(find "$root" -mindepth 1)"
+check "--dry-run calls nothing that changes the system" not_called "$mutating"
+check "--dry-run leaves no temp dirs behind" test "$(leftovers)" -eq "$leftovers_before"
+
+# The first real deploy.
+CLISER_PASSWORD=$password run_deploy --binary "$tmp/client-1" --id test-pi --server-addr 127.0.0.1:1111
+check "first deploy succeeds" test "$rc" -eq 0
+check "binary: /usr/local/bin/cliser-pi-client, 0755, the given bytes" \
+    bash -c "cmp -s '$tmp/client-1' '$root/usr/local/bin/cliser-pi-client' && [ \$(stat -c %a '$root/usr/local/bin/cliser-pi-client') = 755 ]"
+check "unit: /etc/systemd/system/cliser-pi-client.service, 0644, deploy/'s" \
+    bash -c "cmp -s '$ws/deploy/cliser-pi-client.service' '$root/etc/systemd/system/cliser-pi-client.service' && [ \$(stat -c %a '$root/etc/systemd/system/cliser-pi-client.service') = 644 ]"
+cfg=$root/etc/cliser/pi-client.toml
+check "config: /etc/cliser/pi-client.toml, 0644, valid, only flag names" \
+    bash -c "[ \$(stat -c %a '$cfg') = 644 ] && python3 -c 'import tomllib,sys; tomllib.load(open(sys.argv[1],\"rb\"))' '$cfg'" 
+check "config has the --id and --server-addr given, and the example's other settings" \
+    bash -c "grep -qx 'id = \"test-pi\"' '$cfg' && grep -qx 'server = \"127.0.0.1:1111\"' '$cfg' && grep -qx 'password-file = \"/etc/cliser/password\"' '$cfg' && grep -qx 'state-dir = \"/var/lib/cliser\"' '$cfg' && [ \$(grep -c '^id *=' '$cfg') = 1 ]"
+pwf=$root/etc/cliser/password
+check "password: /etc/cliser/password, 0400, exactly the password" \
+    bash -c "[ \$(stat -c %a '$pwf') = 400 ] && [ \"\$(cat '$pwf')\" = '$password' ]"
+check "password file handed to cliser:cliser (chown before it is moved into place)" called "^chown cliser:cliser $root/etc/cliser/\\.password\\."
+check "/etc/cliser is 0755 (the cliser user reaches its password)" test "$(mode_of "$root/etc/cliser")" = 755
+check "system user cliser created, in group gpio, no login shell" \
+    called '^useradd .*--system.*--shell /usr/sbin/nologin.*--groups gpio cliser$'
+check "systemd: daemon-reload, enable, restart" \
+    all_called '^systemctl daemon-reload' '^systemctl enable .*cliser-pi-client.service' '^systemctl restart cliser-pi-client.service'
+check "the journal is shown after the restart" called '^journalctl -u cliser-pi-client.service'
+check "the password appears nowhere: output, calls, sshd log" no_secret "$last_out" "$tmp/calls.log" "$tmp/sshd.log"
+check "no temp dirs left behind (here or on the Pi)" test "$(leftovers)" -eq "$leftovers_before"
+before=$(snapshot)
+
+# The same again: nothing changes.
+CLISER_PASSWORD=$password run_deploy --binary "$tmp/client-1" --id test-pi --server-addr 127.0.0.1:1111
+check "second identical deploy succeeds and says nothing changed" bash -c "[ $rc -eq 0 ] && grep -q 'nothing changed' '$last_out'"
+check "... and no file changed (contents, modes, mtimes)" test "$before" = "$(snapshot)"
+check "... and nothing was created, chowned, reloaded, enabled or restarted" not_called "$mutating"
+
+# Without CLISER_PASSWORD the Pi's password is kept.
+CLISER_PASSWORD=$password run_deploy --dry-run --binary "$tmp/client-2"
+check "--dry-run with a new binary: only the binary would change" \
+    bash -c "[ $rc -eq 0 ] && grep -q 'cliser-pi-client: would be replaced' '$last_out' && grep -q '1 change(s) would be made' '$last_out'"
+check "... and it changed nothing" test "$before" = "$(snapshot)"
+run_deploy --binary "$tmp/client-2"
+check "third deploy with a new binary and no CLISER_PASSWORD succeeds, keeping the password" \
+    bash -c "[ $rc -eq 0 ] && grep -q 'keeping the one already' '$last_out'"
+changed_lines=$(diff <(echo "$before") <(snapshot) | awk '/^>/ {print $2}' | sort -u || true)
+check "... only the binary changed (changed: ${changed_lines//$'\n'/ })" test "$changed_lines" = "./usr/local/bin/cliser-pi-client"
+check "... the service was restarted, nothing else done" \
+    all_called '^systemctl restart cliser-pi-client.service' '!^(useradd|usermod|chown) |^systemctl (daemon-reload|enable) '
+
+# A changed password replaces the file (atomically, still 0400) and restarts.
+new_password=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+CLISER_PASSWORD=$new_password run_deploy --binary "$tmp/client-2"
+check "a new CLISER_PASSWORD replaces the password file (0400) and restarts" \
+    bash -c "[ $rc -eq 0 ] && [ \"\$(cat '$pwf')\" = '$new_password' ] && [ \$(stat -c %a '$pwf') = 400 ] && grep -q 'password.*replaced' '$last_out'"
+check "... and is not printed" bash -c "! grep -qF '$new_password' '$last_out' '$tmp/calls.log' '$tmp/sshd.log'"
+
+# Without --binary, a dry run says what it would build for the host's architecture, and builds nothing.
+CLISER_BUILDER=cargo CLISER_PASSWORD=$new_password run_deploy --dry-run --server
+check "--dry-run --server without --binary names the build it would run, builds nothing" \
+    bash -c "[ $rc -eq 0 ] && grep -Eq 'would run .*cargo build --release (--target aarch64-unknown-linux-gnu )?-p cliser-server' '$last_out' && grep -q 'would be replaced by the freshly built binary\|would be installed' '$last_out'"
+check "... and changed nothing" test "$(find "$root" -name cliser-server)" = ""
+
+# On a terminal, with no CLISER_PASSWORD and no password on the Pi yet, deploy.sh asks twice,
+# without echo. A pseudo-terminal plays the user: it types only once each prompt is there.
+typed_root=$tmp/pi-typed
+mkdir -p "$typed_root"
+typed=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+rm -f "$state/passwd" "$state/members" "$state"/enabled.* "$state"/active.*
+last_out=$tmp/out.typed
+rc=0
+TYPED=$typed SSH="ssh -F /dev/null" python3 - "$last_out" "$deploy" "${ssh_opts[@]}" --root "$typed_root" \
+    --remote-path "$stubs" --follow 1 --binary "$tmp/client-1" root@127.0.0.1 <<'PY' || rc=$?
+import os, pty, select, sys, time
+out_path, argv = sys.argv[1], sys.argv[2:]
+typed = os.environ.pop("TYPED").encode()
+os.environ.pop("CLISER_PASSWORD", None)
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(argv[0], argv)
+out = b""
+def read_more(deadline):
+    global out
+    r, _, _ = select.select([fd], [], [], max(0.0, deadline - time.time()))
+    if not r:
+        return False
+    try:
+        chunk = os.read(fd, 4096)
+    except OSError:
+        chunk = b""
+    out += chunk
+    return bool(chunk)
+def wait_for(needle):
+    deadline = time.time() + 30
+    while needle not in out:
+        if not read_more(deadline):
+            open(out_path, "wb").write(out)
+            os.kill(pid, 9)
+            sys.exit(f"no {needle!r} within 30 s")
+wait_for(b"Password the clients")
+os.write(fd, typed + b"\n")
+wait_for(b"The same again")
+os.write(fd, typed + b"\n")
+deadline = time.time() + 60
+while read_more(deadline):
+    pass
+_, status = os.waitpid(pid, 0)
+open(out_path, "wb").write(out)
+sys.exit(os.waitstatus_to_exitcode(status))
+PY
+if [ -n "${CLISER_TEST_VERBOSE:-}" ]; then sed 's/^/    | /' "$last_out"; fi
+check "on a terminal without CLISER_PASSWORD it asks twice and deploys (exit $rc)" test "$rc" -eq 0
+check "... the typed password lands in /etc/cliser/password (0400)" \
+    bash -c "[ \"\$(cat '$typed_root/etc/cliser/password')\" = '$typed' ] && [ \$(stat -c %a '$typed_root/etc/cliser/password') = 400 ]"
+check "... and is never echoed nor logged" bash -c "! grep -qF '$typed' '$last_out' '$tmp/calls.log' '$tmp/sshd.log'"
+
+# The server, onto the same machine: same user and password file, its own unit and config.
+CLISER_PASSWORD=$new_password CLISER_ADMIN_PASSWORD=$admin_password run_deploy --server --binary "$tmp/server-1"
+check "--server deploy succeeds" test "$rc" -eq 0
+check "server binary, unit and config in place" \
+    bash -c "cmp -s '$tmp/server-1' '$root/usr/local/bin/cliser-server' && cmp -s '$ws/deploy/cliser-server.service' '$root/etc/systemd/system/cliser-server.service' && [ -f '$root/etc/cliser/server.toml' ]"
+check "server.toml: valid, only the server's flag names" toml_keys "$root/etc/cliser/server.toml" "${server_keys[@]}"
+check "server.toml: admin-password-file set (CLISER_ADMIN_PASSWORD was given)" \
+    grep -qx 'admin-password-file = "/etc/cliser/admin-password"' "$root/etc/cliser/server.toml"
+check "admin password: /etc/cliser/admin-password, 0400, exact" \
+    bash -c "[ \$(stat -c %a '$root/etc/cliser/admin-password') = 400 ] && [ \"\$(cat '$root/etc/cliser/admin-password')\" = '$admin_password' ]"
+check "server: enabled and restarted, the existing user reused" \
+    all_called '^systemctl enable .*cliser-server.service' '^systemctl restart cliser-server.service' '!^useradd'
+check "no password appears in the server deploy's output" no_secret "$last_out" "$tmp/calls.log"
+
+echo "$passed passed, 0 failed"
