@@ -1,12 +1,46 @@
 //! Thermometers for cliser: DS18B20 (and family) readings over the Linux w1 driver, over GPIO
 //! bit-banging, and simulated for PC mode.
 //!
-//! THIS FILE'S PUBLIC INTERFACE IS FIXED (the client is written against it); the hal issue fills in
-//! the backends behind it.
+//! THIS FILE'S PUBLIC INTERFACE IS FIXED (the client is written against it): [`SensorError`],
+//! [`Sample`], [`HalError`], [`Thermometers`], [`SensorSpec`], [`open`], [`diagnose`].
+//!
+//! # Which backend when
+//!
+//! | `--sensor` | backend | use it |
+//! |---|---|---|
+//! | `w1` / `w1:DIR` | [`w1_sysfs::W1Thermometers`] | **on a Raspberry Pi, always first.** The kernel's `w1-gpio` driver does the timing in the kernel; enable it with `dtoverlay=w1-gpio` (see `docs/raspberry-pi.md`). `w1:DIR` reads another tree (tests, a second root). |
+//! | `gpio:PIN` | [`onewire::OneWireThermometers`] | only when the kernel driver cannot be used (no overlay allowed, another board). Needs `--features gpio` and root or the `gpio` group. Userspace bit-banging is fragile: a slot stretched by the scheduler spoils a bit (CRC failures are retried once), and on a Pi 5 the GPIO sits behind PCIe, which makes it worse. |
+//! | `sim` | [`sim::SimThermometers`] | PC mode and demos: two sensors slowly varying around room temperature. |
+//! | `file:PATH` | [`file_sensor::FileThermometer`] | PC mode driven by a person or a test: `echo 21.5 > PATH` (a file or a FIFO). |
+//!
+//! Every backend reports each sensor's temperature in millidegrees or a typed [`SensorError`]. Both
+//! hardware backends check the raw scratchpad ([`scratchpad::interpret`]): the 85 °C power-on value
+//! is [`SensorError::Reset`], the all-zero scratchpad and 127.94 °C are [`SensorError::Crc`].
+//!
+//! `read_all` fails as a whole ([`HalError`]) only when the bus itself cannot be used (no w1 tree, a
+//! pin error, a line held low); a client should log that and try again at its next reading.
 #![deny(missing_docs)]
 
 use std::fmt;
 use std::path::PathBuf;
+
+mod diagnose;
+pub mod family;
+pub mod file_sensor;
+#[cfg(feature = "gpio")]
+pub mod gpio;
+#[cfg(feature = "gpio")]
+pub mod gpio_cdev;
+#[cfg(feature = "gpio")]
+pub mod gpio_rppal;
+mod io_util;
+pub mod onewire;
+pub mod scratchpad;
+pub mod sim;
+pub mod w1_slave;
+pub mod w1_sysfs;
+
+pub use diagnose::diagnose;
 
 /// Why one sensor gave no temperature on one read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +109,9 @@ pub enum HalError {
 impl fmt::Display for HalError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            HalError::BadSpec(s) => write!(f, "bad sensor spec {s:?}: expected w1, w1:DIR, gpio:PIN, sim or file:PATH"),
+            HalError::BadSpec(s) => {
+                write!(f, "bad sensor spec {s:?}: expected w1, w1:DIR, gpio:PIN, sim or file:PATH")
+            }
             HalError::Unavailable(why) => f.write_str(why),
             HalError::Io { context, source } => write!(f, "{context}: {source}"),
         }
@@ -131,14 +167,27 @@ impl std::str::FromStr for SensorSpec {
     }
 }
 
-/// Opens the backend named by `spec`.
+/// Opens the backend named by `spec`. `w1` fails when its root does not exist (1-Wire not enabled);
+/// `gpio:PIN` needs the `gpio` feature (and the GPIO itself); `sim` and `file:PATH` always open.
 pub fn open(spec: &SensorSpec) -> Result<Box<dyn Thermometers>, HalError> {
-    let _ = spec;
-    Err(HalError::Unavailable("backends not built yet".into()))
+    match spec {
+        SensorSpec::W1(root) => Ok(Box::new(w1_sysfs::W1Thermometers::open(root.clone())?)),
+        SensorSpec::Sim => Ok(Box::new(sim::SimThermometers::new())),
+        SensorSpec::File(path) => Ok(Box::new(file_sensor::FileThermometer::new(path.clone()))),
+        #[cfg(feature = "gpio")]
+        SensorSpec::Gpio(pin) => gpio::open_gpio(*pin, onewire::GpioConfig::default()),
+        #[cfg(not(feature = "gpio"))]
+        SensorSpec::Gpio(pin) => Err(HalError::Unavailable(format!(
+            "gpio:{pin} needs cliser-hal built with `--features gpio` (cargo build --features \
+             cliser-hal/gpio); on a Raspberry Pi prefer the kernel's driver: --sensor w1"
+        ))),
+    }
 }
 
-/// Looks at a w1 root and says in plain words what is wrong (if anything), then lists the sensors with
-/// their current reading. Used by `cliser-pi-client probe`.
-pub fn diagnose(w1_root: &std::path::Path) -> String {
-    format!("no diagnostics yet for {}", w1_root.display())
+/// Millidegrees as decimal degrees with three decimals: `-10125` gives `-10.125`, `-500` gives
+/// `-0.500`.
+pub fn format_millidegrees(millidegrees: i32) -> String {
+    let sign = if millidegrees < 0 { "-" } else { "" };
+    let abs = millidegrees.unsigned_abs();
+    format!("{sign}{}.{:03}", abs / 1000, abs % 1000)
 }

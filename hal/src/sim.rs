@@ -1,0 +1,151 @@
+//! Simulated thermometers for PC mode: named like real sensors, slowly varying around room
+//! temperature.
+//!
+//! Each reading is a pure function of the time since the set was opened, so a test that supplies its
+//! own clock ([`SimThermometers::with_clock`]) gets exact, repeatable values.
+
+use std::f64::consts::TAU;
+use std::time::{Duration, Instant};
+
+use crate::{HalError, Sample, Thermometers};
+
+/// The ids of the simulated sensors.
+pub const SIM_SENSOR_IDS: [&str; 2] = ["28-00000000sim1", "28-00000000sim2"];
+
+/// One simulated sensor: a mean and two slow waves on top of it.
+#[derive(Debug, Clone, Copy)]
+struct Profile {
+    mean_millis: f64,
+    slow_amplitude: f64,
+    slow_period_s: f64,
+    ripple_amplitude: f64,
+    ripple_period_s: f64,
+}
+
+/// A living room and a cooler corridor: a few degrees over tens of minutes, with a small ripple.
+const PROFILES: [Profile; 2] = [
+    Profile {
+        mean_millis: 21_000.0,
+        slow_amplitude: 1_500.0,
+        slow_period_s: 1_800.0,
+        ripple_amplitude: 150.0,
+        ripple_period_s: 170.0,
+    },
+    Profile {
+        mean_millis: 18_500.0,
+        slow_amplitude: 2_000.0,
+        slow_period_s: 2_700.0,
+        ripple_amplitude: 200.0,
+        ripple_period_s: 230.0,
+    },
+];
+
+type Clock = Box<dyn FnMut() -> Duration + Send>;
+
+/// The simulated set of thermometers (`--sensor sim`).
+pub struct SimThermometers {
+    clock: Clock,
+}
+
+impl std::fmt::Debug for SimThermometers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimThermometers").field("sensors", &SIM_SENSOR_IDS).finish()
+    }
+}
+
+impl Default for SimThermometers {
+    fn default() -> Self {
+        SimThermometers::new()
+    }
+}
+
+impl SimThermometers {
+    /// Sensors whose readings follow the wall clock from now on.
+    pub fn new() -> SimThermometers {
+        let start = Instant::now();
+        SimThermometers::with_clock(move || start.elapsed())
+    }
+
+    /// Sensors whose readings follow `elapsed`, which says how much time has passed since the start.
+    pub fn with_clock(elapsed: impl FnMut() -> Duration + Send + 'static) -> SimThermometers {
+        SimThermometers { clock: Box::new(elapsed) }
+    }
+
+    /// The reading of sensor `index` (into [`SIM_SENSOR_IDS`]) at `elapsed`, in millidegrees, in the
+    /// 1/16 °C steps of a DS18B20 (truncated toward zero like the kernel's).
+    pub fn temperature_at(index: usize, elapsed: Duration) -> i32 {
+        let p = PROFILES[index % PROFILES.len()];
+        let t = elapsed.as_secs_f64();
+        let millis = p.mean_millis
+            + p.slow_amplitude * (TAU * t / p.slow_period_s).sin()
+            + p.ripple_amplitude * (TAU * t / p.ripple_period_s).sin();
+        let sixteenths = (millis * 16.0 / 1000.0).round() as i32;
+        sixteenths * 1000 / 16
+    }
+}
+
+impl Thermometers for SimThermometers {
+    fn discover(&mut self) -> Result<Vec<String>, HalError> {
+        Ok(SIM_SENSOR_IDS.iter().map(|s| s.to_string()).collect())
+    }
+
+    fn read_all(&mut self) -> Result<Vec<Sample>, HalError> {
+        let elapsed = (self.clock)();
+        Ok(SIM_SENSOR_IDS
+            .iter()
+            .enumerate()
+            .map(|(i, id)| Sample { sensor: id.to_string(), result: Ok(Self::temperature_at(i, elapsed)) })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    fn valid_id(id: &str) -> bool {
+        (1..=32).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    }
+
+    #[test]
+    fn two_sensors_with_valid_ids() {
+        let mut sim = SimThermometers::new();
+        let ids = sim.discover().unwrap();
+        assert_eq!(ids, SIM_SENSOR_IDS);
+        assert!(ids.iter().all(|id| valid_id(id)));
+        let samples = sim.read_all().unwrap();
+        assert_eq!(samples.len(), 2);
+        assert!(samples.iter().all(|s| s.result.is_ok()));
+    }
+
+    #[test]
+    fn readings_follow_the_given_clock_exactly() {
+        let seconds = Arc::new(AtomicU64::new(0));
+        let clock = seconds.clone();
+        let mut sim = SimThermometers::with_clock(move || Duration::from_secs(clock.load(Ordering::SeqCst)));
+        let first = sim.read_all().unwrap();
+        assert_eq!(first[0].result, Ok(21_000));
+        assert_eq!(first[1].result, Ok(18_500));
+        seconds.store(450, Ordering::SeqCst);
+        let later = sim.read_all().unwrap();
+        assert_eq!(later[0].result, Ok(SimThermometers::temperature_at(0, Duration::from_secs(450))));
+        assert_ne!(later[0].result, first[0].result);
+    }
+
+    #[test]
+    fn room_temperature_and_slowly_varying() {
+        for index in 0..2 {
+            let mut previous = SimThermometers::temperature_at(index, Duration::ZERO);
+            for minute in 1..=24 * 60 {
+                let now = SimThermometers::temperature_at(index, Duration::from_secs(minute * 60));
+                assert!((15_000..=25_000).contains(&now), "sensor {index} at {minute} min: {now}");
+                assert!((now - previous).abs() <= 800, "sensor {index} jumps at {minute} min");
+                let sixteenths = (f64::from(now) * 16.0 / 1000.0).round() as i32;
+                assert_eq!(sixteenths * 1000 / 16, now, "not a DS18B20 step");
+                previous = now;
+            }
+        }
+    }
+}
