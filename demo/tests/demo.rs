@@ -6,7 +6,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 #[test]
-#[ignore = "waiting for the hal backends (cliser_hal::open for --sensor sim)"]
 fn readings_scroll_within_15_s_and_ctrl_c_stops_everything() {
     let dir = tempfile::tempdir().unwrap();
     let mut demo = Proc::spawn(Command::new(env!("CARGO_BIN_EXE_cliser-demo")), &dir.path().join("demo.log"));

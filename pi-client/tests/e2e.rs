@@ -104,7 +104,6 @@ fn stop(mut c: Proc) {
 }
 
 #[test]
-#[ignore = "waiting for the hal backends (cliser_hal::open)"]
 fn readings_from_a_fake_w1_tree_reach_the_server_log() {
     let dir = tempfile::tempdir().unwrap();
     let _dump = DumpLogsOnPanic(dir.path());
@@ -125,7 +124,6 @@ fn readings_from_a_fake_w1_tree_reach_the_server_log() {
 /// The server is killed with SIGKILL for several sample intervals and restarted: every reading
 /// taken meanwhile reaches the log exactly once, and the ledger holds every reading exactly once.
 #[test]
-#[ignore = "waiting for the hal backends (cliser_hal::open)"]
 fn readings_taken_during_a_server_outage_are_logged_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let _dump = DumpLogsOnPanic(dir.path());
@@ -168,7 +166,6 @@ fn readings_taken_during_a_server_outage_are_logged_exactly_once() {
 /// The client is killed with SIGKILL while the server is down, and started again: the backlog it
 /// had on disk still arrives, as do the readings its second run takes before the server is back.
 #[test]
-#[ignore = "waiting for the hal backends (cliser_hal::open)"]
 fn a_client_killed_while_the_server_is_down_still_delivers_its_backlog() {
     let dir = tempfile::tempdir().unwrap();
     let _dump = DumpLogsOnPanic(dir.path());
@@ -294,7 +291,6 @@ fn a_backlog_of_10000_readings_drains_in_seconds() {
 }
 
 #[test]
-#[ignore = "waiting for the hal backends (cliser_hal::open)"]
 fn probe_lists_the_sensors_of_a_w1_tree_with_their_readings() {
     let dir = tempfile::tempdir().unwrap();
     let w1 = fake_w1(dir.path());
