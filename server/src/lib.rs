@@ -19,6 +19,7 @@ pub mod config;
 pub mod conn;
 pub mod csv_ledger;
 pub mod manager;
+pub mod process_limits;
 pub mod server;
 pub mod session;
 pub mod sink;

@@ -17,6 +17,11 @@ fn main() -> ExitCode {
         eprintln!("cliser-server: cannot start logging: {e}");
         return ExitCode::from(1);
     }
+    cliser_server::process_limits::ignore_file_size_signal();
+    match cliser_server::process_limits::raise_open_files_limit() {
+        Ok(n) => log::debug!("open files limit: {n}"),
+        Err(e) => log::warn!("cannot raise the open files limit: {e}"),
+    }
     let config = match Config::from_cli(cli) {
         Ok(c) => c,
         Err(e) => {

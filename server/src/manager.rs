@@ -108,6 +108,8 @@ pub struct Manager {
     next_sid: u16,
     failures: FailureTracker,
     stopping: bool,
+    /// Most connections seen since the heap was last trimmed.
+    peak_since_trim: usize,
 }
 
 impl Manager {
@@ -122,6 +124,7 @@ impl Manager {
             next_sid: 1,
             failures: FailureTracker::standard(),
             stopping: false,
+            peak_since_trim: 0,
         }
     }
 
@@ -272,6 +275,18 @@ impl Manager {
                     self.by_cid.remove(&cid);
                 }
             }
+        }
+        self.release_memory_after_a_drop();
+    }
+
+    /// After a flood of connections has gone, hands the freed heap back to the system: the allocator
+    /// keeps it otherwise, and a server that weathered one attack should not look leaky for months.
+    fn release_memory_after_a_drop(&mut self) {
+        let n = self.registry.len();
+        self.peak_since_trim = self.peak_since_trim.max(n + 1);
+        if self.peak_since_trim >= 256 && n <= self.peak_since_trim / 4 {
+            crate::process_limits::release_free_memory();
+            self.peak_since_trim = n;
         }
     }
 

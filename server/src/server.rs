@@ -73,8 +73,22 @@ impl fmt::Display for RunError {
 
 impl std::error::Error for RunError {}
 
+/// Connections the kernel may queue before accept (capped by `net.core.somaxconn`). std's default
+/// of 128 drops the SYNs of a burst of Pis reconnecting after an outage, costing each a 1 s retry.
+const LISTEN_BACKLOG: i32 = 4096;
+
 fn bind(what: &'static str, addr: &str) -> Result<TcpListener, RunError> {
-    TcpListener::bind(addr).map_err(|source| RunError::Bind { what, addr: addr.to_owned(), source })
+    let err = |source| RunError::Bind { what, addr: addr.to_owned(), source };
+    let resolved = std::net::ToSocketAddrs::to_socket_addrs(addr).map_err(err)?.next().ok_or_else(|| {
+        err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "resolves to no address"))
+    })?;
+    let socket = socket2::Socket::new(socket2::Domain::for_address(resolved), socket2::Type::STREAM, None)
+        .map_err(err)?;
+    // As std does: a restarted server may bind while old connections linger in TIME_WAIT.
+    socket.set_reuse_address(true).map_err(err)?;
+    socket.bind(&resolved.into()).map_err(err)?;
+    socket.listen(LISTEN_BACKLOG).map_err(err)?;
+    Ok(socket.into())
 }
 
 fn spawn<T: Send + 'static>(

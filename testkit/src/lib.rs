@@ -5,10 +5,12 @@
 
 mod line_client;
 mod log_file;
+mod proc_stats;
 mod process;
 
 pub use line_client::LineClient;
 pub use log_file::LogFile;
+pub use proc_stats::ProcStats;
 pub use process::{bin, free_password, Proc, ServerHandle};
 
 use std::time::{Duration, Instant};

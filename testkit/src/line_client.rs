@@ -90,3 +90,11 @@ impl LineClient {
         self.expect("140", t)
     }
 }
+
+impl LineClient {
+    /// Wraps a connection the test made itself (e.g. bound to another source address).
+    pub fn from_stream(stream: TcpStream) -> LineClient {
+        let writer = stream.try_clone().expect("clone stream");
+        LineClient { reader: BufReader::new(stream), writer }
+    }
+}

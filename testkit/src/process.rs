@@ -16,7 +16,9 @@ pub fn bin(name: &str) -> PathBuf {
     if !path.exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--bin", name]);
+        // From another package's tests `--bin` alone finds nothing: name the package too (each of
+        // the workspace's binaries lives in the package of the same name).
+        cmd.args(["build", "-p", name, "--bin", name]);
         if profile_dir.file_name().is_some_and(|p| p == "release") {
             cmd.arg("--release");
         }

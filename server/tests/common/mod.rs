@@ -33,3 +33,73 @@ pub fn ask(a: &mut LineClient, cmd: &str) -> String {
     a.send(cmd);
     a.recv_until("#> ", T).trim_end_matches('\n').to_owned()
 }
+
+/// A well-behaved client running in the background while a test attacks the server: it answers every
+/// keep-alive with one reading and records the longest gap between polls.
+pub struct GoodClient {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    polls: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    thread: Option<std::thread::JoinHandle<(Duration, u64)>>,
+    pub id: String,
+}
+
+impl GoodClient {
+    /// Logs in as `id` (from 127.0.0.1) and starts answering.
+    pub fn start(s: &ServerHandle, id: &str) -> GoodClient {
+        Self::start_with(LineClient::connect(s.addr), s, id)
+    }
+
+    /// The same over a connection the test made itself (e.g. from another source address).
+    pub fn start_with(mut c: LineClient, s: &ServerHandle, id: &str) -> GoodClient {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        c.login(&s.password, id);
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let polls = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = polls.clone();
+        let thread = std::thread::spawn(move || {
+            let (mut seq, mut worst) = (0u64, Duration::ZERO);
+            let mut last = std::time::Instant::now();
+            while !flag.load(Ordering::SeqCst) {
+                c.expect("100", Duration::from_secs(20));
+                worst = worst.max(last.elapsed());
+                last = std::time::Instant::now();
+                seq += 1;
+                counter.store(seq, Ordering::SeqCst);
+                c.send(&format!("100 t=20.5#{seq}"));
+            }
+            (worst, seq)
+        });
+        GoodClient { stop, polls, thread: Some(thread), id: id.to_owned() }
+    }
+
+    /// Lets it answer at least three more keep-alives, then stops it; returns the longest gap
+    /// between keep-alives and the readings it sent.
+    pub fn finish(mut self) -> (Duration, u64) {
+        use std::sync::atomic::Ordering;
+        let target = self.polls.load(Ordering::SeqCst) + 3;
+        cliser_testkit::wait_until(Duration::from_secs(20), "three more keep-alives", || {
+            (self.polls.load(Ordering::SeqCst) >= target).then_some(())
+        });
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.thread.take().unwrap().join().expect("good client failed")
+    }
+}
+
+/// Asserts that `id`'s readings 1..=n were each logged exactly once.
+pub fn assert_logged_once(s: &ServerHandle, id: &str, n: u64) {
+    let prefix = format!("reading cid={id} sensor=t ");
+    // The last reading may still be on its way to the log.
+    s.log().wait_for(&format!("{prefix}temp_c=20.5 ts=")[..], T);
+    cliser_testkit::wait_until(T, "the last reading in the log", || {
+        s.log().lines_with(&prefix).iter().any(|l| l.ends_with(&format!(" seq={n}"))).then_some(())
+    });
+    let mut counts = vec![0u32; n as usize + 1];
+    for l in s.log().lines_with(&prefix) {
+        let seq: usize = l.rsplit("seq=").next().unwrap().parse().unwrap();
+        assert!(seq >= 1 && seq <= n as usize, "unexpected seq {seq}");
+        counts[seq] += 1;
+    }
+    let wrong: Vec<_> = counts.iter().enumerate().skip(1).filter(|(_, &c)| c != 1).collect();
+    assert!(wrong.is_empty(), "{id}: (seq, times logged) not once: {wrong:?}");
+}
