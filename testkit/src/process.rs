@@ -4,26 +4,30 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-/// The path of a workspace binary, built with cargo first if the test run has not built it (a package's
-/// tests only build that package's own binaries).
+/// The path of a workspace binary, brought up to date with `cargo build` once per test process: a
+/// package's tests build only that package's own binaries, so another package's may be missing or
+/// stale (left from an older build).
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     // target/<profile>/deps/<test>-<hash> -> target/<profile>/<name>
     let profile_dir = exe.parent().and_then(Path::parent).expect("target dir").to_path_buf();
     let path = profile_dir.join(name);
-    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _once = BUILD.lock().unwrap_or_else(|e| e.into_inner());
-    if !path.exists() {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !built.iter().any(|b| b == name) {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
-        // From another package's tests `--bin` alone finds nothing: name the package too (each of
-        // the workspace's binaries lives in the package of the same name).
-        cmd.args(["build", "-p", name, "--bin", name]);
+        // Each of the workspace's binaries lives in the package of the same name.
+        cmd.args(["build", "--quiet", "-p", name, "--bin", name]);
         if profile_dir.file_name().is_some_and(|p| p == "release") {
             cmd.arg("--release");
         }
+        if let Some(target_dir) = profile_dir.parent() {
+            cmd.env("CARGO_TARGET_DIR", target_dir);
+        }
         let status = cmd.status().expect("run cargo build");
-        assert!(status.success(), "cargo build --bin {name} failed");
+        assert!(status.success(), "cargo build -p {name} failed");
+        built.push(name.to_owned());
     }
     path
 }

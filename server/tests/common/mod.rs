@@ -1,7 +1,9 @@
 //! Shared by the server's integration tests: the real binary on loopback, a temp dir per test.
 #![allow(dead_code)]
 
-pub use cliser_testkit::{LineClient, ServerHandle};
+pub use cliser_testkit::{LineClient, Proc, ServerHandle};
+use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 /// Generous bound for anything that should happen "at once".
@@ -102,4 +104,68 @@ pub fn assert_logged_once(s: &ServerHandle, id: &str, n: u64) {
     }
     let wrong: Vec<_> = counts.iter().enumerate().skip(1).filter(|(_, &c)| c != 1).collect();
     assert!(wrong.is_empty(), "{id}: (seq, times logged) not once: {wrong:?}");
+}
+
+pub mod proxy;
+
+/// Starts the real `cliser-pi-client` with the simulated sensors (two of them), sampling every
+/// `interval`, its state in `state`, its log in `log`.
+pub fn pi_client(
+    server: SocketAddr,
+    password: &str,
+    id: &str,
+    state: &Path,
+    log: &Path,
+    extra: &[&str],
+) -> Proc {
+    let mut cmd = std::process::Command::new(cliser_testkit::bin("cliser-pi-client"));
+    cmd.args(["--server", &server.to_string(), "--id", id, "--sensor", "sim", "--state-dir"])
+        .arg(state)
+        .args(extra)
+        .env("CLISER_PASSWORD", password)
+        .env("RUST_LOG", "info");
+    Proc::spawn(cmd, log)
+}
+
+/// The seqs a client logged as sampled (`reading sensor=.. seq=N`).
+pub fn sampled_seqs(log: &cliser_testkit::LogFile) -> Vec<u64> {
+    log.lines_with("reading sensor=")
+        .iter()
+        .filter_map(|l| l.rsplit("seq=").next()?.trim().parse().ok())
+        .collect()
+}
+
+/// The seqs the CSV ledger holds for `cid`, in file order.
+pub fn ledger_seqs(csv: &Path, cid: &str) -> Vec<u64> {
+    let text = std::fs::read_to_string(csv).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f.len() == 6 && f[1] == cid).then(|| f[5].parse().ok()).flatten()
+        })
+        .collect()
+}
+
+/// Sampled vs logged vs duplicates for one client: every seq from 1 to the highest logged appears
+/// exactly once in the ledger (seqs count up by one per reading, so a hole is a lost reading), and
+/// every reading the client said it sampled is among them. Prints the counts.
+pub fn assert_exactly_once(what: &str, sampled: &[u64], logged: &[u64]) {
+    let mut sorted = logged.to_vec();
+    sorted.sort_unstable();
+    let dupes = sorted.windows(2).filter(|w| w[0] == w[1]).count();
+    sorted.dedup();
+    let max = sorted.last().copied().unwrap_or(0);
+    let holes = max as usize - sorted.len();
+    let missing: Vec<_> = sampled.iter().filter(|s| sorted.binary_search(s).is_err()).take(10).collect();
+    eprintln!(
+        "{what}: sampled {} (seq up to {}), logged {} distinct (seq 1..={max}), duplicates {dupes}, holes {holes}, sampled-not-logged {}",
+        sampled.len(),
+        sampled.iter().max().copied().unwrap_or(0),
+        sorted.len(),
+        missing.len()
+    );
+    assert_eq!(dupes, 0, "{what}: readings logged twice");
+    assert_eq!(holes, 0, "{what}: seqs missing between 1 and {max}");
+    assert!(missing.is_empty(), "{what}: sampled but never logged: {missing:?}");
+    assert!(!sampled.is_empty(), "{what}: nothing sampled");
 }
