@@ -54,7 +54,8 @@ fn a_blackholed_network_is_noticed_by_both_sides_and_its_readings_arrive_once_af
     proxy.set_blackhole(false);
     s.log().wait_count("registered cid=wifi-pi", 2, LONG);
     drain_and_stop(&mut c, &csv, "wifi-pi");
-    assert_exactly_once("blackhole", &sampled_seqs(&c.log), &ledger_seqs(&csv, "wifi-pi"));
+    let pending = pending_seqs(&d.path().join("state"));
+    assert_exactly_once("blackhole", &sampled_seqs(&c.log), &ledger_seqs(&csv, "wifi-pi"), &pending);
     assert_eq!(
         s.log().count("reading cid=wifi-pi"),
         ledger_seqs(&csv, "wifi-pi").len(),
@@ -92,7 +93,8 @@ fn kill_9_of_the_server_during_a_burst_loses_and_repeats_nothing() {
         s.restart();
     }
     drain_and_stop(&mut c, &csv, "bursty");
-    assert_exactly_once("server kill -9", &sampled_seqs(&c.log), &ledger_seqs(&csv, "bursty"));
+    let pending = pending_seqs(&d.path().join("state"));
+    assert_exactly_once("server kill -9", &sampled_seqs(&c.log), &ledger_seqs(&csv, "bursty"), &pending);
 }
 
 #[test]
@@ -128,7 +130,7 @@ fn kill_9_of_the_client_between_its_backlog_write_and_the_ack_loses_nothing() {
     sorted.sort_unstable();
     sorted.dedup();
     assert_eq!(sorted.len(), sampled.len(), "the client never reuses a seq across restarts");
-    assert_exactly_once("client kill -9", &sampled, &ledger_seqs(&csv, "crashy"));
+    assert_exactly_once("client kill -9", &sampled, &ledger_seqs(&csv, "crashy"), &pending_seqs(&state));
 }
 
 /// A tmpfs of `kib` KiB mounted at `dir`, or `None` where mounting is not allowed (not root).
@@ -203,6 +205,6 @@ fn a_full_disk_under_the_csv_logs_an_error_acks_nothing_and_recovers() {
     });
     assert_eq!(acked, "100: keep alive ack=201");
     let sent: Vec<u64> = (1..=201).collect();
-    assert_exactly_once("full disk", &sent, &ledger_seqs(&csv, "full"));
+    assert_exactly_once("full disk", &sent, &ledger_seqs(&csv, "full"), &[]);
     assert_eq!(s.log().count("reading cid=full"), 201);
 }

@@ -146,26 +146,35 @@ pub fn ledger_seqs(csv: &Path, cid: &str) -> Vec<u64> {
         .collect()
 }
 
+/// The seqs still waiting in a stopped client's backlog journal (`<state>/backlog.log`).
+pub fn pending_seqs(state: &Path) -> Vec<u64> {
+    let text = std::fs::read_to_string(state.join("backlog.log")).unwrap_or_default();
+    text.lines().filter_map(|l| l.rsplit('#').next()?.trim().parse().ok()).collect()
+}
+
 /// Sampled vs logged vs duplicates for one client: every seq from 1 to the highest logged appears
 /// exactly once in the ledger (seqs count up by one per reading, so a hole is a lost reading), and
-/// every reading the client said it sampled is among them. Prints the counts.
-pub fn assert_exactly_once(what: &str, sampled: &[u64], logged: &[u64]) {
+/// every reading the client said it sampled is either logged or still waiting in its on-disk
+/// backlog (`pending`, sampled after the last poll before it stopped). Prints the counts.
+pub fn assert_exactly_once(what: &str, sampled: &[u64], logged: &[u64], pending: &[u64]) {
     let mut sorted = logged.to_vec();
     sorted.sort_unstable();
     let dupes = sorted.windows(2).filter(|w| w[0] == w[1]).count();
     sorted.dedup();
     let max = sorted.last().copied().unwrap_or(0);
     let holes = max as usize - sorted.len();
-    let missing: Vec<_> = sampled.iter().filter(|s| sorted.binary_search(s).is_err()).take(10).collect();
+    let not_logged: Vec<u64> = sampled.iter().copied().filter(|s| sorted.binary_search(s).is_err()).collect();
+    let lost: Vec<u64> = not_logged.iter().copied().filter(|s| !pending.contains(s)).take(10).collect();
     eprintln!(
-        "{what}: sampled {} (seq up to {}), logged {} distinct (seq 1..={max}), duplicates {dupes}, holes {holes}, sampled-not-logged {}",
+        "{what}: sampled {} (seq up to {}), logged {} distinct (seq 1..={max}), duplicates {dupes}, holes {holes}, still in the client's backlog {}, lost {}",
         sampled.len(),
         sampled.iter().max().copied().unwrap_or(0),
         sorted.len(),
-        missing.len()
+        not_logged.len(),
+        lost.len()
     );
     assert_eq!(dupes, 0, "{what}: readings logged twice");
     assert_eq!(holes, 0, "{what}: seqs missing between 1 and {max}");
-    assert!(missing.is_empty(), "{what}: sampled but never logged: {missing:?}");
+    assert!(lost.is_empty(), "{what}: sampled, never logged and not in the backlog: {lost:?}");
     assert!(!sampled.is_empty(), "{what}: nothing sampled");
 }
