@@ -168,9 +168,10 @@ fn a_password_brute_force_blocks_that_ip_and_no_other() {
 fn a_connection_flood_past_max_clients_is_refused_and_then_the_server_serves_again() {
     let (_d, s) = server(&["--keepalive", KEEPALIVE, "--max-clients", "50"]);
     let good = GoodClient::start(&s, "good");
-    let flood: Vec<LineClient> = (0..200).map(|_| LineClient::connect(s.addr)).collect();
+    let mut flood: Vec<LineClient> = (0..200).map(|_| LineClient::connect(s.addr)).collect();
     let mut served = 0;
-    for mut c in flood {
+    // All held open while counting: a closed one would free its place for a later one.
+    for c in &mut flood {
         if let Some(l) = c.recv(T) {
             assert_eq!(l, "110: qual a senha");
             served += 1;
@@ -178,7 +179,8 @@ fn a_connection_flood_past_max_clients_is_refused_and_then_the_server_serves_aga
     }
     assert_eq!(served, 49, "50 places, one taken by the good client");
     assert!(s.log().count("max clients (50) reached") >= 151);
-    // The flood is gone (dropped above): new clients get in again.
+    drop(flood);
+    // The flood is gone: new clients get in again.
     wait_until(T, "a place free again", || {
         let mut c = LineClient::connect(s.addr);
         (c.recv(T).is_some()).then_some(())
