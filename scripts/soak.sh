@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Soak: the release server and N real release Pi clients (simulated sensors, short intervals) for M
+# minutes, then every client stopped. Reports readings sampled vs logged, lost (must be 0), duplicates
+# (must be 0), the server's RSS after warm-up and at the end (no growth), and its threads once the
+# clients have left (back to the number at start).
+#   bash scripts/soak.sh [--minutes M] [--clients N] [--interval DURATION] [--keep DIR]
+# defaults: 5 minutes, 500 clients, 1s sampling, keep-alive 1s. CI runs --minutes 1 --clients 100.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+minutes=5 clients=500 interval=1s keep=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --minutes) minutes=$2; shift 2 ;;
+        --clients) clients=$2; shift 2 ;;
+        --interval) interval=$2; shift 2 ;;
+        --keep) keep=$2; shift 2 ;;
+        -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+        *) echo "unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+
+cargo build --release -q -p cliser-server -p cliser-pi-client
+target=${CARGO_TARGET_DIR:-target}/release
+dir=${keep:-$(mktemp -d /tmp/cliser-soak.XXXXXX)}
+mkdir -p "$dir"
+pids=()
+server_pid=""
+cleanup() {
+    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+    [ -n "$server_pid" ] && kill -9 "$server_pid" 2>/dev/null || true
+    [ -z "$keep" ] && rm -rf "$dir"
+    return 0
+}
+trap cleanup EXIT
+
+stat_of() { # pid field -> value (VmRSS in KiB, Threads)
+    awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
+}
+wait_for() { # seconds description command...
+    local deadline=$((SECONDS + $1)) what=$2; shift 2
+    until "$@"; do
+        if [ $SECONDS -ge $deadline ]; then echo "timed out waiting for $what" >&2; exit 1; fi
+        sleep 0.2
+    done
+}
+
+head -c 18 /dev/urandom | base64 > "$dir/password"
+RUST_LOG=info "$target/cliser-server" --listen 127.0.0.1:0 --backdoor 127.0.0.1:0 \
+    --password-file "$dir/password" --keepalive 1s --max-clients $((clients + 100)) \
+    --readings-csv "$dir/readings.csv" 2> "$dir/server.log" &
+server_pid=$!
+wait_for 20 "the server to listen" grep -q "listening on" "$dir/server.log"
+addr=$(grep -o 'listening on [0-9.:]*' "$dir/server.log" | head -1 | cut -d' ' -f3)
+threads_start=$(stat_of "$server_pid" Threads)
+rss_start=$(stat_of "$server_pid" VmRSS)
+echo "soak: $clients clients for $minutes min against $addr (dir $dir)"
+
+for i in $(seq 1 "$clients"); do
+    CLISER_PASSWORD=$(cat "$dir/password") RUST_LOG=info "$target/cliser-pi-client" \
+        --server "$addr" --id "soak-$i" --sensor sim --interval "$interval" --server-timeout 5s \
+        --state-dir "$dir/c$i" 2> "$dir/c$i.log" &
+    pids+=($!)
+done
+registered() { [ "$(grep -c 'registered cid=soak-' "$dir/server.log")" -ge "$clients" ]; }
+wait_for 120 "$clients registrations" registered
+
+warm=$((minutes * 60 / 5)); [ $warm -lt 10 ] && warm=10
+sleep "$warm"   # warm-up: the steady state's memory, not the ramp's
+rss_warm=$(stat_of "$server_pid" VmRSS)
+sleep $((minutes * 60 - warm))
+rss_end=$(stat_of "$server_pid" VmRSS)
+threads_busy=$(stat_of "$server_pid" Threads)
+
+# Let the last polls carry what is sampled, then stop every client (SIGTERM: they exit 0).
+sleep 3
+for p in "${pids[@]}"; do kill -TERM "$p"; done
+failed_exits=0
+for p in "${pids[@]}"; do wait "$p" || failed_exits=$((failed_exits + 1)); done
+pids=()
+threads_back() { [ "$(stat_of "$server_pid" Threads)" -eq "$threads_start" ]; }
+wait_for 30 "the server's threads to return to $threads_start" threads_back
+threads_end=$(stat_of "$server_pid" Threads)
+
+python3 - "$dir" "$clients" <<'PY'
+import collections, glob, os, re, sys
+d, n = sys.argv[1], int(sys.argv[2])
+logged = collections.defaultdict(list)
+with open(os.path.join(d, "readings.csv")) as f:
+    next(f)
+    for line in f:
+        p = line.rstrip("\n").split(",")
+        if len(p) == 6 and p[5]:
+            logged[p[1]].append(int(p[5]))
+sampled_total = logged_total = lost = dupes = holes = pending_total = 0
+for i in range(1, n + 1):
+    cid = f"soak-{i}"
+    sampled = [int(m.group(1)) for m in re.finditer(r"reading sensor=\S+ .*seq=(\d+)", open(os.path.join(d, f"c{i}.log")).read())]
+    pending = set()
+    try:
+        for l in open(os.path.join(d, f"c{i}", "backlog.log")):
+            if "#" in l:
+                pending.add(int(l.rsplit("#", 1)[1]))
+    except FileNotFoundError:
+        pass
+    seqs = logged.get(cid, [])
+    distinct = set(seqs)
+    dupes += len(seqs) - len(distinct)
+    holes += (max(distinct) - len(distinct)) if distinct else 0
+    not_logged = [s for s in sampled if s not in distinct]
+    lost += sum(1 for s in not_logged if s not in pending)
+    pending_total += len(not_logged) - sum(1 for s in not_logged if s not in pending)
+    sampled_total += len(sampled)
+    logged_total += len(distinct)
+print(f"readings sampled {sampled_total}, logged {logged_total}, still in client backlogs {pending_total}, "
+      f"lost {lost}, duplicates {dupes}, holes {holes}")
+open(os.path.join(d, "verdict"), "w").write(f"{lost} {dupes} {holes}\n")
+PY
+read -r lost dupes holes < "$dir/verdict"
+kill -TERM "$server_pid"
+server_exit=0
+wait "$server_pid" || server_exit=$?
+server_pid=""
+log_lines=$(grep -c "reading cid=soak-" "$dir/server.log" || true)
+echo "server log reading lines $log_lines"
+echo "server RSS: start ${rss_start} KiB, after warm-up ${rss_warm} KiB, end of steady phase ${rss_end} KiB"
+echo "server threads: start ${threads_start}, with clients ${threads_busy}, after they left ${threads_end}"
+echo "client exits other than 0: $failed_exits"
+
+checks=0 fails=0
+check() { checks=$((checks + 1)); if eval "$2"; then echo "ok - $1"; else echo "FAIL - $1"; fails=$((fails + 1)); fi; }
+check "no reading lost" "[ $lost -eq 0 ] && [ $holes -eq 0 ]"
+check "no reading logged twice" "[ $dupes -eq 0 ]"
+# Growth bound: 10% of the warm RSS plus 2 MiB of allocator noise.
+check "no RSS growth in the steady phase" "[ $rss_end -le $((rss_warm + rss_warm / 10 + 2048)) ]"
+check "threads back to their number at start" "[ $threads_end -eq $threads_start ]"
+check "every client exited 0" "[ $failed_exits -eq 0 ]"
+check "the server stopped cleanly on SIGTERM" "[ $server_exit -eq 0 ]"
+echo "soak: $((checks - fails)) passed, $fails failed"
+[ $fails -eq 0 ]
