@@ -183,6 +183,9 @@ build() {
             out=$tdir/$triple/release/$name
             cmd=(cargo build --release --target "$triple" -p "$name")
         fi
+        # On a Pi the client can also bit-bang a GPIO (sensor = "gpio:4") when the w1 overlay
+        # cannot be used; the w1 driver stays the default and the recommendation.
+        [ "$name" = cliser-pi-client ] && cmd+=(--features gpio)
     fi
     if [ "$dry" -eq 1 ]; then
         say "dry run: would run (in $ws): ${cmd[*]}"

@@ -178,8 +178,8 @@ pub fn open(spec: &SensorSpec) -> Result<Box<dyn Thermometers>, HalError> {
         SensorSpec::Gpio(pin) => gpio::open_gpio(*pin, onewire::GpioConfig::default()),
         #[cfg(not(feature = "gpio"))]
         SensorSpec::Gpio(pin) => Err(HalError::Unavailable(format!(
-            "gpio:{pin} needs cliser-hal built with `--features gpio` (cargo build --features \
-             cliser-hal/gpio); on a Raspberry Pi prefer the kernel's driver: --sensor w1"
+            "gpio:{pin} needs the client built with `--features gpio` (cargo build -p \
+             cliser-pi-client --features gpio); on a Raspberry Pi prefer the kernel's driver: --sensor w1"
         ))),
     }
 }
