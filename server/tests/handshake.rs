@@ -77,21 +77,7 @@ fn a_connection_that_does_not_finish_the_handshake_in_time_is_closed() {
     c.expect_closed(T);
 }
 
-#[test]
-fn five_failed_logins_from_one_ip_block_it() {
-    let (_d, s) = server(&[]);
-    for _ in 0..5 {
-        let mut c = LineClient::connect(s.addr);
-        c.expect("110", T);
-        c.send("guess");
-        c.expect("111", T);
-        c.expect_closed(T);
-    }
-    s.log().wait_for("blocking 127.0.0.1 for 60 s", T);
-    let mut c = LineClient::connect(s.addr);
-    assert_eq!(c.recv(T), None, "a blocked ip gets no 110");
-    s.log().wait_for("too many failed logins from 127.0.0.1", T);
-}
+// Five failed logins blocking an ip (and no other): tests/hostile.rs, with a good client beside.
 
 #[test]
 fn connections_beyond_max_clients_are_refused_with_a_log_line() {
