@@ -1,1 +1,51 @@
-fn main() {}
+//! `cliser-load`: see `--help` and the crate docs.
+
+use clap::Parser;
+use cliser_load::cli::{self, Cli, Protocol};
+use cliser_load::cliser::CliserSession;
+use cliser_load::error::LoadError;
+use cliser_load::mqtt::session::MqttSession;
+use cliser_load::{engine, report, usage};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("cliser-load: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Sockets plus a margin for the process's own files.
+const SPARE_FILES: u64 = 32;
+
+fn run(cli: &Cli) -> Result<bool, LoadError> {
+    let plan = cli.plan()?;
+    let have = usage::raise_open_files_limit()?;
+    let need = plan.clients as u64 + SPARE_FILES;
+    if have < need {
+        return Err(LoadError::OpenFiles { need, have });
+    }
+    let mut outcome = match cli.protocol {
+        Protocol::Cliser => {
+            let password: Arc<str> = Arc::from(cli::password(cli.password_file.as_deref())?);
+            let prefix = cli.id_prefix.clone();
+            engine::run(&plan, |i, now| CliserSession::new(i, &prefix, password.clone(), now))?
+        }
+        Protocol::Mqtt => {
+            let (prefix, topics, interval) = (&cli.id_prefix, &cli.topic_prefix, cli.interval);
+            engine::run(&plan, |i, now| MqttSession::new(i, prefix, topics, interval, now))?
+        }
+    };
+    let name = match cli.protocol {
+        Protocol::Cliser => "cliser",
+        Protocol::Mqtt => "mqtt",
+    };
+    print!("{}", report::render(name, plan.clients, &mut outcome));
+    Ok(report::passed(&outcome))
+}

@@ -1,0 +1,142 @@
+//! The command line.
+
+use crate::engine::Plan;
+use crate::error::LoadError;
+use clap::{Parser, ValueEnum};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Which protocol the simulated clients speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Protocol {
+    /// cliser: answer each keep-alive with one reading.
+    Cliser,
+    /// MQTT 3.1.1: publish one reading per `--interval` at QoS 1 (for comparison with a broker).
+    Mqtt,
+}
+
+/// Opens many simulated Pi clients against a server on one thread and reports what happened.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cliser-load",
+    version,
+    about = "Many simulated Pi clients against a cliser server (or an MQTT broker), with latency figures.",
+    after_help = "Prints a key=value block on stdout; exits 0 when no client failed and every reading \
+                  sent was acknowledged, 1 otherwise, 2 on bad flags."
+)]
+pub struct Cli {
+    /// The server (or broker) address.
+    #[arg(long, value_name = "ADDR")]
+    pub server: String,
+    /// How many simulated clients.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub clients: usize,
+    /// New connections per second while ramping up.
+    #[arg(long, value_name = "PER_SEC", default_value_t = 1000.0)]
+    pub ramp: f64,
+    /// The steady phase, after every client has registered, e.g. 60s.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Client ids are <PREFIX><n>, n from 0.
+    #[arg(long, value_name = "PREFIX", default_value = "load-")]
+    pub id_prefix: String,
+    /// File whose first line is the password (else the CLISER_PASSWORD environment variable).
+    #[arg(long, value_name = "PATH")]
+    pub password_file: Option<PathBuf>,
+    /// The protocol to speak.
+    #[arg(long, value_enum, default_value_t = Protocol::Cliser)]
+    pub protocol: Protocol,
+    /// MQTT only: one PUBLISH per client per interval (cliser clients answer the server's polls).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub interval: Duration,
+    /// MQTT only: topics are <PREFIX><client id>.
+    #[arg(long, value_name = "PREFIX", default_value = "cliser/")]
+    pub topic_prefix: String,
+    /// Longest wait after the steady phase for the last acknowledgements.
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub drain_timeout: Duration,
+    /// A client not registered this long after its connect began has failed.
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub handshake_timeout: Duration,
+    /// A registered client that hears nothing for this long has failed.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub stall_timeout: Duration,
+    /// Sample this process's /proc figures (the server's) at each phase change.
+    #[arg(long, value_name = "PID")]
+    pub watch_pid: Option<u32>,
+    /// No progress lines on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `60s`, `500ms`, or a bare number of seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    if let Ok(secs) = s.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs).map_err(|e| e.to_string());
+    }
+    humantime::parse_duration(s).map_err(|e| format!("{e} (expected e.g. 60s, 500ms)"))
+}
+
+/// Reads the password: the file's first line, else `CLISER_PASSWORD`.
+pub fn password(file: Option<&Path>) -> Result<String, LoadError> {
+    let pw = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| LoadError::password_file(path, e))?;
+            text.lines().next().unwrap_or("").to_owned()
+        }
+        None => std::env::var("CLISER_PASSWORD").map_err(|_| LoadError::NoPassword)?,
+    };
+    if pw.is_empty() {
+        return Err(LoadError::Password {
+            from: file.map_or("CLISER_PASSWORD".into(), |p| p.display().to_string()),
+            why: "empty".into(),
+        });
+    }
+    Ok(pw)
+}
+
+impl Cli {
+    /// The run's shape, checked.
+    pub fn plan(&self) -> Result<Plan, LoadError> {
+        let addr: SocketAddr = self
+            .server
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| LoadError::Flag(format!("--server {}: not an address", self.server)))?;
+        if self.clients == 0 || self.clients > u32::MAX as usize {
+            return Err(LoadError::Flag("--clients must be at least 1".into()));
+        }
+        if !(self.ramp.is_finite() && self.ramp > 0.0) {
+            return Err(LoadError::Flag("--ramp must be more than 0".into()));
+        }
+        if self.interval.is_zero() {
+            return Err(LoadError::Flag("--interval must be more than 0".into()));
+        }
+        Ok(Plan {
+            addr,
+            clients: self.clients,
+            ramp_per_sec: self.ramp,
+            steady: self.duration,
+            drain_timeout: self.drain_timeout,
+            handshake_timeout: self.handshake_timeout,
+            stall_timeout: self.stall_timeout,
+            progress: !self.quiet,
+            watch_pid: self.watch_pid,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_units_or_bare_seconds() {
+        assert_eq!(parse_duration("60s"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("soon").is_err());
+    }
+}

@@ -1,0 +1,146 @@
+//! Counters and latency samples shared by every simulated client of a run.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Latency samples, kept whole (a 10,000-client minute is under a million of them, 4 bytes each) so
+/// the percentiles are exact.
+#[derive(Debug, Default, Clone)]
+pub struct Samples {
+    micros: Vec<u32>,
+    sorted: bool,
+}
+
+impl Samples {
+    /// Adds one sample (saturating at about 71 minutes).
+    pub fn record(&mut self, d: Duration) {
+        self.micros.push(u32::try_from(d.as_micros()).unwrap_or(u32::MAX));
+        self.sorted = false;
+    }
+
+    /// How many samples.
+    pub fn len(&self) -> usize {
+        self.micros.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.micros.is_empty()
+    }
+
+    /// The nearest-rank percentile `p` (0 < p <= 100): the smallest sample that at least p % of the
+    /// samples are at or below. `None` without samples.
+    pub fn percentile(&mut self, p: f64) -> Option<Duration> {
+        if self.micros.is_empty() {
+            return None;
+        }
+        if !self.sorted {
+            self.micros.sort_unstable();
+            self.sorted = true;
+        }
+        let n = self.micros.len();
+        let rank = ((p / 100.0) * n as f64).ceil() as usize;
+        let i = rank.clamp(1, n) - 1;
+        Some(Duration::from_micros(u64::from(self.micros[i])))
+    }
+
+    /// The largest sample.
+    pub fn max(&mut self) -> Option<Duration> {
+        self.percentile(100.0)
+    }
+}
+
+/// What the simulated clients did, summed over all of them.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Connections attempted.
+    pub started: u64,
+    /// TCP connections established.
+    pub connected: u64,
+    /// Handshakes completed (cliser `140`, MQTT CONNACK accepted).
+    pub registered: u64,
+    /// Readings (or MQTT messages) sent.
+    pub sent: u64,
+    /// Readings acknowledged (cliser `ack=`, MQTT PUBACK).
+    pub acked: u64,
+    /// Readings acked by the first poll after the answer that carried them (cliser only).
+    pub acked_next_poll: u64,
+    /// Readings acked by a later poll (cliser only).
+    pub acked_late: u64,
+    /// Keep-alive polls received (cliser only).
+    pub polls: u64,
+    /// Longest time between two polls to one client (cliser only).
+    pub max_poll_gap: Duration,
+    /// Clients that closed cleanly at the end.
+    pub finished: u64,
+    /// Clients that failed, by kind.
+    pub failures: BTreeMap<&'static str, u64>,
+    /// Connect start -> registered.
+    pub handshake: Samples,
+    /// Reading written -> acknowledged.
+    pub ack_latency: Samples,
+}
+
+impl Stats {
+    /// Counts one failed client.
+    pub fn fail(&mut self, kind: &'static str) {
+        *self.failures.entry(kind).or_default() += 1;
+    }
+
+    /// Failed clients, all kinds.
+    pub fn failed(&self) -> u64 {
+        self.failures.values().sum()
+    }
+
+    /// A one-line summary, e.g. `connect:2,closed:1`, or `none`.
+    pub fn failure_kinds(&self) -> String {
+        if self.failures.is_empty() {
+            return "none".into();
+        }
+        self.failures.iter().map(|(k, n)| format!("{k}:{n}")).collect::<Vec<_>>().join(",")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let mut s = Samples::default();
+        assert_eq!(s.percentile(50.0), None);
+        for v in (1..=100).rev() {
+            s.record(ms(v));
+        }
+        assert_eq!(s.percentile(50.0), Some(ms(50)));
+        assert_eq!(s.percentile(99.0), Some(ms(99)));
+        assert_eq!(s.percentile(99.5), Some(ms(100)));
+        assert_eq!(s.percentile(0.001), Some(ms(1)));
+        assert_eq!(s.max(), Some(ms(100)));
+        s.record(ms(1000));
+        assert_eq!(s.max(), Some(ms(1000)), "a sample after sorting is still seen");
+    }
+
+    #[test]
+    fn one_sample_is_every_percentile() {
+        let mut s = Samples::default();
+        s.record(Duration::from_micros(1500));
+        assert_eq!(s.percentile(1.0), s.percentile(99.9));
+        assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn failures_summarise_by_kind() {
+        let mut st = Stats::default();
+        assert_eq!(st.failure_kinds(), "none");
+        st.fail("closed");
+        st.fail("connect");
+        st.fail("closed");
+        assert_eq!(st.failure_kinds(), "closed:2,connect:1");
+        assert_eq!(st.failed(), 3);
+    }
+}
