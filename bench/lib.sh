@@ -1,0 +1,256 @@
+# Shared by the bench scripts (sourced, not run): building, machine checks, starting the release
+# server and Mosquitto on loopback, running the load tool, and printing the table.
+# shellcheck shell=bash
+
+BENCH_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_TARGET=${CARGO_TARGET_DIR:-$BENCH_REPO/target}
+BENCH_BIN=$BENCH_TARGET/release
+
+say() { printf '%s\n' "$*" >&2; }
+die() { say "error: $*"; exit 2; }
+
+# Builds the release binaries named (packages of the same name).
+build_release() {
+    local args=()
+    for p in "$@"; do args+=(-p "$p"); done
+    say "building release: $*"
+    (cd "$BENCH_REPO" && cargo build --release --quiet "${args[@]}") || die "cargo build failed"
+}
+
+# apt-get install, once per script, only for what is missing.
+apt_updated=
+apt_install() {
+    [ "$(id -u)" = 0 ] || die "need root to install $* (or install them first)"
+    if [ -z "$apt_updated" ]; then
+        apt-get update -qq >/dev/null || die "apt-get update failed"
+        apt_updated=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null || die "apt-get install $* failed"
+}
+
+# Mosquitto's version, e.g. 2.0.11 (`mosquitto -h` exits non-zero).
+mosquitto_version() { { mosquitto -h 2>/dev/null || true; } | sed -n 's/^mosquitto version //p'; }
+
+ensure_mosquitto() {
+    command -v mosquitto >/dev/null && command -v mosquitto_sub >/dev/null && return
+    say "installing mosquitto and mosquitto-clients (Debian)"
+    apt_install mosquitto mosquitto-clients
+}
+
+# A free TCP port on loopback (the kernel picks it; a tiny window for someone else to take it).
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# The value of KEY in a key=value file (the last one if repeated); empty if absent.
+kv() { sed -n "s/^$2=//p" "$1" | tail -n 1; }
+
+threads_in_use() { ps -eLf --no-headers | wc -l; }
+
+# Raises this shell's open-files limit to the hard limit and checks the machine can hold N clients:
+# fds (load tool and server each hold N sockets), pids/threads (the server runs 3 threads per client),
+# memory mappings (each server thread costs 4: its stack and guard page, and the sigaltstack and guard
+# page Rust's std maps for every thread), and ephemeral ports. Prints what it found; warns, never fails,
+# so that a run past a limit shows how the server fails.
+preflight() {
+    local n=$1
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+    local nofile pid_max threads_max maps ports used
+    nofile=$(ulimit -n)
+    pid_max=$(cat /proc/sys/kernel/pid_max)
+    threads_max=$(cat /proc/sys/kernel/threads-max)
+    maps=$(cat /proc/sys/vm/max_map_count)
+    read -r lo hi < /proc/sys/net/ipv4/ip_local_port_range
+    ports=$((hi - lo + 1))
+    used=$(threads_in_use)
+    local need_threads=$((3 * n + 16)) need_maps=$((12 * n + 200))
+    say "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo), kernel $(uname -r)"
+    say "limits for $n clients:"
+    say "  open files per process: $nofile (each side needs $((n + 64)))"
+    say "  pid_max $pid_max, threads-max $threads_max, threads in use $used: free $((pid_max - used)); the server needs about $need_threads (3 per client)"
+    say "  vm.max_map_count $maps per process; the server needs about $need_maps (12 per client: 3 threads x [stack, guard, sigaltstack, guard])"
+    say "  ephemeral ports: $ports"
+    local warn=0
+    if [ "$nofile" -lt $((n + 64)) ]; then say "  WARNING: open files limit too low"; warn=1; fi
+    if [ $((pid_max - used)) -lt "$need_threads" ]; then say "  WARNING: not enough free pids"; warn=1; fi
+    if [ "$maps" -lt "$need_maps" ]; then
+        say "  WARNING: the server will run out of memory mappings near $(((maps - 200) / 12)) clients"
+        warn=1
+    fi
+    if [ "$ports" -lt $((n + 100)) ]; then say "  WARNING: not enough ephemeral ports"; warn=1; fi
+    return $warn
+}
+
+# Waits (up to $2 seconds) for the file $1 to hold a line matching $3; prints the first match.
+wait_for_line() {
+    local file=$1 timeout=$2 pattern=$3 i
+    for ((i = 0; i < timeout * 20; i++)); do
+        if grep -m1 -o "$pattern" "$file" 2>/dev/null; then return 0; fi
+        sleep 0.05
+    done
+    return 1
+}
+
+# Waits until the file $1 stops growing (no change for $2 seconds, at most $3 seconds in all).
+wait_quiet() {
+    local file=$1 still=$2 max=$3 last=-1 same=0 i size
+    for ((i = 0; i < max * 10; i++)); do
+        size=$(stat -c %s "$file" 2>/dev/null || echo 0)
+        if [ "$size" = "$last" ]; then
+            same=$((same + 1))
+            [ "$same" -ge $((still * 10)) ] && return 0
+        else
+            same=0
+            last=$size
+        fi
+        sleep 0.1
+    done
+}
+
+# run_cliser N STEADY_S RAMP DIR: the release server with a 1 s keep-alive, the load tool against it.
+# Writes DIR/cliser-N.kv: the load tool's report plus logged/ledger counts and the server's fate.
+run_cliser() {
+    local n=$1 steady=$2 ramp=$3 dir=$4
+    local work=$dir/cliser-$n
+    mkdir -p "$work"
+    local pw=$work/password
+    head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$pw"
+    echo >> "$pw"
+    say "cliser: $n clients, ramp $ramp/s, steady ${steady}s (logs in $work)"
+    RUST_LOG=info "$BENCH_BIN/cliser-server" --listen 127.0.0.1:0 --backdoor 127.0.0.1:0 --keepalive 1s \
+        --max-clients $((n + 100)) --readings-csv "$work/readings.csv" --password-file "$pw" \
+        2> "$work/server.log" &
+    local spid=$!
+    local addr
+    addr=$(wait_for_line "$work/server.log" 20 'listening on [0-9.:]*' | awk '{print $3}') ||
+        die "the server did not start: $(tail -3 "$work/server.log")"
+    local out=$dir/cliser-$n.kv
+    "$BENCH_BIN/cliser-load" --server "$addr" --clients "$n" --ramp "$ramp" --duration "${steady}s" \
+        --password-file "$pw" --id-prefix "pi-" --watch-pid "$spid" > "$out" 2> "$work/load.log" || true
+    local alive=yes
+    if kill -0 "$spid" 2>/dev/null; then
+        kill -TERM "$spid"
+        wait "$spid" 2>/dev/null || true
+    else
+        alive=no
+        wait "$spid" 2>/dev/null || true
+    fi
+    {
+        echo "server_survived=$alive"
+        echo "server_fatal=$(grep -m1 -E 'panicked at|fatal|failed to allocate' -A1 "$work/server.log" | tr '\n' ' ' | cut -c1-160)"
+        echo "logged=$(grep -c ' reading cid=pi-' "$work/server.log" || true)"
+        echo "logged_dups=$(grep -o ' reading cid=pi-[^ ]* .* seq=[0-9]*' "$work/server.log" |
+            awk '{print $2, $NF}' | sort | uniq -d | wc -l)"
+        echo "ledger=$(($(wc -l < "$work/readings.csv") - 1))"
+        echo "ledger_dups=$(tail -n +2 "$work/readings.csv" | cut -d, -f2,6 | sort | uniq -d | wc -l)"
+        echo "server_connections_logged=$(grep -c 'connection from' "$work/server.log" || true)"
+    } >> "$out"
+}
+
+# run_mqtt N STEADY_S RAMP DIR: Mosquitto on a free loopback port, one subscriber writing every
+# message to a file (QoS 1), N load-tool publishers at one QoS 1 message per second each.
+run_mqtt() {
+    local n=$1 steady=$2 ramp=$3 dir=$4
+    local work=$dir/mqtt-$n
+    mkdir -p "$work"
+    local port
+    port=$(free_port)
+    cat > "$work/mosquitto.conf" <<EOF
+listener $port 127.0.0.1
+allow_anonymous true
+max_connections -1
+# One subscriber takes every message: let its queue hold them all rather than drop any.
+max_queued_messages 0
+max_inflight_messages 0
+persistence false
+log_dest stderr
+log_type error
+log_type warning
+log_type notice
+EOF
+    say "mosquitto $(mosquitto_version): $n clients, ramp $ramp/s, steady ${steady}s (logs in $work)"
+    mosquitto -c "$work/mosquitto.conf" 2> "$work/mosquitto.log" &
+    local mpid=$!
+    local i
+    for ((i = 0; i < 100; i++)); do
+        grep -q "listen socket on port $port" "$work/mosquitto.log" 2>/dev/null && break
+        sleep 0.05
+    done
+    mosquitto_sub -h 127.0.0.1 -p "$port" -q 1 -t 'cliser/#' -v > "$work/messages.txt" 2> "$work/sub.log" &
+    local subpid=$!
+    sleep 0.5
+    local out=$dir/mqtt-$n.kv
+    "$BENCH_BIN/cliser-load" --protocol mqtt --server "127.0.0.1:$port" --clients "$n" --ramp "$ramp" \
+        --duration "${steady}s" --interval 1s --id-prefix "pi-" --topic-prefix "cliser/" \
+        --watch-pid "$mpid" > "$out" 2> "$work/load.log" || true
+    local sent
+    sent=$(kv "$out" readings_sent)
+    # The subscriber may still be catching up: wait until it has them all or stops growing.
+    for ((i = 0; i < 300; i++)); do
+        [ "$(wc -l < "$work/messages.txt")" -ge "${sent:-0}" ] && break
+        sleep 0.1
+    done
+    wait_quiet "$work/messages.txt" 1 10
+    local sub_ticks
+    sub_ticks=$(awk '{print $14 + $15}' "/proc/$subpid/stat" 2>/dev/null || echo 0)
+    local alive=yes
+    kill -0 "$mpid" 2>/dev/null || alive=no
+    kill -INT "$subpid" 2>/dev/null || true
+    wait "$subpid" 2>/dev/null || true
+    kill -TERM "$mpid" 2>/dev/null || true
+    wait "$mpid" 2>/dev/null || true
+    {
+        echo "server_survived=$alive"
+        echo "logged=$(grep -c '^cliser/pi-' "$work/messages.txt" || true)"
+        echo "logged_dups=$(grep '^cliser/pi-' "$work/messages.txt" | sort | uniq -d | wc -l)"
+        echo "subscriber_cpu_s=$(awk -v t="$sub_ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", t / hz}')"
+    } >> "$out"
+}
+
+# The table of the .kv files given, as Markdown.
+print_table() {
+    printf '| system | clients | registered | server peak RSS | RSS / client | server threads | server CPU s / 1,000 readings | readings sent / logged / acked | handshake p50 / p99 | answer -> ack p50 / p99 | load tool CPU (steady) |\n'
+    printf '|---|---:|---:|---:|---:|---:|---:|---|---|---|---:|\n'
+    local f
+    for f in "$@"; do
+        local sys
+        case "$(kv "$f" protocol)" in
+            cliser) sys="cliser-server" ;;
+            mqtt) sys="Mosquitto $(mosquitto_version)" ;;
+            *) sys="?" ;;
+        esac
+        [ "$(kv "$f" server_survived)" = no ] && sys="$sys (died)"
+        local hwm
+        hwm=$(kv "$f" watch_hwm_kib)
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s / %s / %s | %s / %s ms | %s / %s ms | %s %% |\n' \
+            "$sys" "$(kv "$f" clients)" "$(kv "$f" registered)" \
+            "$([ -n "$hwm" ] && awk -v k="$hwm" 'BEGIN {printf "%.1f MiB", k / 1024}' || echo -)" \
+            "$(v=$(kv "$f" watch_rss_per_client_kib); [ -n "$v" ] && echo "$v KiB" || echo -)" \
+            "$(v=$(kv "$f" watch_threads_steady_end); echo "${v:--}")" \
+            "$(v=$(kv "$f" watch_cpu_s_per_1000_readings); echo "${v:--}")" \
+            "$(kv "$f" readings_sent)" "$(kv "$f" logged)" "$(kv "$f" readings_acked)" \
+            "$(kv "$f" handshake_p50_ms)" "$(kv "$f" handshake_p99_ms)" \
+            "$(kv "$f" ack_p50_ms)" "$(kv "$f" ack_p99_ms)" \
+            "$(kv "$f" load_cpu_pct_of_core_steady)"
+    done
+}
+
+# One line per row on what else matters: failures, duplicates, late acks, how a dead server died.
+print_notes() {
+    local f
+    for f in "$@"; do
+        local line
+        line="$(kv "$f" protocol) $(kv "$f" clients): failures=$(kv "$f" failures) ($(kv "$f" failure_kinds))"
+        line="$line, duplicates logged=$(kv "$f" logged_dups)"
+        if [ "$(kv "$f" protocol)" = cliser ]; then
+            line="$line, ledger lines=$(kv "$f" ledger) (dups $(kv "$f" ledger_dups))"
+            line="$line, acked on the next poll=$(kv "$f" acked_next_poll) later=$(kv "$f" acked_later)"
+            line="$line, longest gap between polls=$(kv "$f" poll_gap_max_ms) ms"
+        else
+            line="$line, subscriber (mosquitto_sub) CPU=$(kv "$f" subscriber_cpu_s) s"
+        fi
+        line="$line, steady phase $(kv "$f" steady_s) s, server CPU $(kv "$f" watch_cpu_pct_of_core_steady) % of a core"
+        [ "$(kv "$f" server_survived)" = no ] && line="$line; the server died: $(kv "$f" server_fatal)"
+        echo "- $line"
+    done
+}
