@@ -15,7 +15,9 @@ const WORST_GAP: Duration = Duration::from_millis(1500);
 fn finish_good(s: &ServerHandle, good: GoodClient) {
     let id = good.id.clone();
     let (gap, n) = good.finish();
-    eprintln!("good client {id}: {n} keep-alives answered, longest gap {gap:?}, all {n} readings logged once");
+    eprintln!(
+        "good client {id}: {n} keep-alives answered, longest gap {gap:?}, all {n} readings logged once"
+    );
     assert!(gap < WORST_GAP, "the good client waited {gap:?} for a keep-alive");
     assert!(n >= 2, "the good client got only {n} keep-alives");
     assert_logged_once(s, &id, n);
