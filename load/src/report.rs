@@ -69,8 +69,9 @@ pub fn render(protocol: &str, clients: usize, o: &mut Outcome) -> String {
     out
 }
 
+/// `part` as a percentage of `whole` seconds; `-` for a phase under a second, too short to mean much.
 fn pct(part: f64, whole: f64) -> String {
-    if whole > 0.0 {
+    if whole >= 1.0 {
         format!("{:.1}", 100.0 * part / whole)
     } else {
         "-".into()

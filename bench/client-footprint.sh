@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# What does the client cost a Pi? Runs the release cliser-pi-client with the simulated sensor at a
+# 1 s interval against a release server on loopback (keep-alive 1 s), and reports its RSS after 30 s
+# and its CPU seconds per 1,000 readings (measured over a window after a 5 s warm-up, from the
+# per-thread run times in /proc/<pid>/task/*/schedstat, in nanoseconds); then the same for a Python
+# paho-mqtt client publishing one QoS 1 reading a second to Mosquitto (if python3-paho-mqtt can be
+# had); then the size of the stripped aarch64 (Raspberry Pi) binary.
+#
+# Usage: bench/client-footprint.sh [--window SECONDS] [--no-paho] [--no-aarch64]
+# Default window 60 s (so 60 readings; RSS is read 30 s after start either way).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+window=60
+paho=1
+aarch64=1
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --window) window=$2; shift 2 ;;
+        --no-paho) paho=; shift ;;
+        --no-aarch64) aarch64=; shift ;;
+        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+        *) die "unknown argument $1" ;;
+    esac
+done
+[ "$window" -ge 30 ] || die "--window must be at least 30 (RSS is read at 30 s)"
+out=$(mktemp -d /tmp/cliser-footprint.XXXXXX)
+build_release cliser-server cliser-pi-client
+
+# CPU nanoseconds of all live threads of a process.
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%d", s}'; }
+status_kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+
+# measure PID COUNT_COMMAND: prints "rss_kib anon_kib threads cpu_s readings cpu_s_per_1000"; the
+# readings are counted by COUNT_COMMAND (evaluated) at the window's start and end.
+measure() {
+    local pid=$1 count=$2
+    local t0 c0 r0 rss anon threads c1 r1
+    t0=$(date +%s.%N)
+    sleep 5
+    c0=$(cpu_ns "$pid")
+    r0=$(eval "$count")
+    sleep 25
+    rss=$(status_kib "$pid" VmRSS)
+    anon=$(status_kib "$pid" RssAnon)
+    threads=$(status_kib "$pid" Threads)
+    sleep $((window - 25))
+    c1=$(cpu_ns "$pid")
+    r1=$(eval "$count")
+    awk -v rss="$rss" -v anon="$anon" -v th="$threads" -v c="$((c1 - c0))" -v r="$((r1 - r0))" 'BEGIN {
+        printf "%s %s %s %.4f %d %s\n", rss, anon, th, c / 1e9, r, (r > 0 ? sprintf("%.4f", c / 1e9 / r * 1000) : "-")
+    }'
+}
+
+# --- cliser-pi-client ---
+work=$out/cliser
+mkdir -p "$work/state"
+password=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+printf '%s\n' "$password" > "$work/password"
+RUST_LOG=info "$BENCH_BIN/cliser-server" --listen 127.0.0.1:0 --backdoor 127.0.0.1:0 --keepalive 1s \
+    --readings-csv "$work/readings.csv" --password-file "$work/password" 2> "$work/server.log" &
+spid=$!
+addr=$(wait_for_line "$work/server.log" 20 'listening on [0-9.:]*' | awk '{print $3}') || die "server did not start"
+say "cliser-pi-client --sensor sim --interval 1s against $addr: ${window}s after a 5 s warm-up"
+CLISER_PASSWORD=$password "$BENCH_BIN/cliser-pi-client" --server "$addr" --id footprint-1 --sensor sim \
+    --interval 1s --state-dir "$work/state" 2> "$work/client.log" &
+cpid=$!
+read -r c_rss c_anon c_threads c_cpu c_readings c_per1000 < <(measure "$cpid" "grep -c ',footprint-1,' '$work/readings.csv' || true")
+kill -TERM "$cpid"
+wait "$cpid" || true
+kill -TERM "$spid"
+wait "$spid" || true
+
+# --- paho-mqtt (Python) against Mosquitto ---
+p_row=
+if [ -n "$paho" ]; then
+    if ! /usr/bin/python3 -c 'import paho.mqtt.client' 2>/dev/null; then
+        say "installing python3-paho-mqtt (Debian)"
+        apt_install python3-paho-mqtt || true
+    fi
+    ensure_mosquitto
+    if /usr/bin/python3 -c 'import paho.mqtt.client' 2>/dev/null; then
+        work=$out/paho
+        mkdir -p "$work"
+        port=$(free_port)
+        printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n' "$port" > "$work/mosquitto.conf"
+        mosquitto -c "$work/mosquitto.conf" 2> "$work/mosquitto.log" &
+        mpid=$!
+        sleep 0.5
+        mosquitto_sub -h 127.0.0.1 -p "$port" -q 1 -t 'cliser/#' -v > "$work/messages.txt" 2> "$work/sub.log" &
+        subpid=$!
+        sleep 0.3
+        paho_version=$(/usr/bin/python3 -c 'import paho.mqtt; print(paho.mqtt.__version__)')
+        say "paho-mqtt $paho_version (Python $(/usr/bin/python3 -c 'import platform; print(platform.python_version())')) publishing at QoS 1 every 1 s"
+        /usr/bin/python3 "$(dirname "$0")/paho-client.py" 127.0.0.1 "$port" footprint-1 1 2> "$work/client.log" &
+        ppid=$!
+        read -r p_rss p_anon p_threads p_cpu p_readings p_per1000 < <(measure "$ppid" "grep -c '^cliser/footprint-1 ' '$work/messages.txt' || true")
+        kill -TERM "$ppid"
+        wait "$ppid" || true
+        kill -INT "$subpid"
+        wait "$subpid" || true
+        kill -TERM "$mpid"
+        wait "$mpid" || true
+        p_row=1
+    else
+        say "python3-paho-mqtt not available: no paho row"
+    fi
+fi
+
+# --- the Pi binary ---
+a_size=-
+a_gpio_size=-
+host_size=-
+if [ -n "$aarch64" ]; then
+    triple=aarch64-unknown-linux-gnu
+    rustup target list --installed 2>/dev/null | grep -qx "$triple" || rustup target add "$triple" >/dev/null
+    command -v aarch64-linux-gnu-gcc >/dev/null || { say "installing gcc-aarch64-linux-gnu (Debian)"; apt_install gcc-aarch64-linux-gnu; }
+    say "building cliser-pi-client for $triple (as deploy/deploy.sh does: with and without --features gpio)"
+    (cd "$BENCH_REPO" && cargo build --release --quiet --target "$triple" -p cliser-pi-client) || die "aarch64 build failed"
+    aarch64-linux-gnu-strip -o "$out/cliser-pi-client.aarch64" "$BENCH_TARGET/$triple/release/cliser-pi-client"
+    a_size=$(stat -c %s "$out/cliser-pi-client.aarch64")
+    (cd "$BENCH_REPO" && cargo build --release --quiet --target "$triple" -p cliser-pi-client --features gpio) ||
+        die "aarch64 gpio build failed"
+    aarch64-linux-gnu-strip -o "$out/cliser-pi-client-gpio.aarch64" "$BENCH_TARGET/$triple/release/cliser-pi-client"
+    a_gpio_size=$(stat -c %s "$out/cliser-pi-client-gpio.aarch64")
+fi
+strip -o "$out/cliser-pi-client.host" "$BENCH_BIN/cliser-pi-client"
+host_size=$(stat -c %s "$out/cliser-pi-client.host")
+
+mib() { [ "$1" = - ] && echo - || awk -v b="$1" 'BEGIN {printf "%.2f MiB", b / 1048576}'; }
+echo
+echo "One client each: cliser-pi-client --sensor sim (two simulated thermometers, so two readings a second), paho one reading a second; RSS 30 s after start; CPU over ${window} s after a 5 s warm-up; $(nproc)-core $(uname -m) host."
+echo
+echo "| client | RSS after 30 s | of which private (RssAnon) | threads | CPU s over the window | readings in the window | CPU s / 1,000 readings |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
+echo "| cliser-pi-client (Rust, release) | $(mib $((c_rss * 1024))) | $(mib $((c_anon * 1024))) | $c_threads | $c_cpu | $c_readings | $c_per1000 |"
+if [ -n "$p_row" ]; then
+    echo "| paho-mqtt $paho_version (Python) | $(mib $((p_rss * 1024))) | $(mib $((p_anon * 1024))) | $p_threads | $p_cpu | $p_readings | $p_per1000 |"
+fi
+echo
+echo "| binary | stripped size |"
+echo "|---|---:|"
+echo "| cliser-pi-client, aarch64-unknown-linux-gnu | $(mib "$a_size") ($a_size bytes) |"
+echo "| cliser-pi-client --features gpio, aarch64-unknown-linux-gnu (what deploy/deploy.sh ships) | $(mib "$a_gpio_size") ($a_gpio_size bytes) |"
+echo "| cliser-pi-client, $(uname -m) host | $(mib "$host_size") ($host_size bytes) |"
+echo
+echo "logs: $out"
