@@ -15,6 +15,7 @@
 
 pub mod auth;
 pub mod backdoor;
+pub mod capacity;
 pub mod config;
 pub mod conn;
 pub mod csv_ledger;
@@ -23,6 +24,7 @@ pub mod process_limits;
 pub mod server;
 pub mod session;
 pub mod sink;
+pub mod small_thread;
 
 pub use config::{Config, ConfigError};
 pub use server::{run, RunError};

@@ -110,12 +110,30 @@ pub struct Manager {
     stopping: bool,
     /// Most connections seen since the heap was last trimmed.
     peak_since_trim: usize,
+    /// `--max-clients`, capped at what the machine's limits allow.
+    max_clients: usize,
 }
 
 impl Manager {
     /// A Manager that hands `me` and `sink` to the sessions it starts.
     pub fn new(config: Arc<Config>, me: Sender<ManagerEvent>, sink: Sender<SinkMsg>) -> Self {
+        let max_clients = match crate::capacity::Limits::read() {
+            Some(limits) if limits.connections() < config.max_clients => {
+                log::warn!(
+                    "--max-clients {} is more than this machine can hold: {} connections fit in \
+                     vm.max_map_count {} and {} pids (3 threads and 6 mappings each); capping at {}",
+                    config.max_clients,
+                    limits.connections(),
+                    limits.max_maps,
+                    limits.max_tasks,
+                    limits.connections()
+                );
+                limits.connections()
+            }
+            _ => config.max_clients,
+        };
         Manager {
+            max_clients,
             config,
             me,
             sink,
@@ -173,8 +191,8 @@ impl Manager {
             log::warn!("refusing connection from {peer}: too many failed logins from {}", peer.ip());
             return;
         }
-        if self.registry.len() >= self.config.max_clients {
-            log::warn!("refusing connection from {peer}: max clients ({}) reached", self.config.max_clients);
+        if self.registry.len() >= self.max_clients {
+            log::warn!("refusing connection from {peer}: max clients ({}) reached", self.max_clients);
             return;
         }
         let Some(sid) = self.free_sid() else {
@@ -232,12 +250,12 @@ impl Manager {
         let (writer_tx, writer_rx) = channel();
         let (session_tx, session_rx) = channel();
         let credit = Arc::new(LineCredit::default());
-        let builder = |role: &str| {
-            std::thread::Builder::new().name(format!("{role}-{sid}")).stack_size(CONN_THREAD_STACK)
+        let spawn = |role: &str, f: Box<dyn FnOnce() + Send>| {
+            crate::small_thread::spawn_detached(&format!("{role}-{sid}"), CONN_THREAD_STACK, f)
         };
-        builder("tcp_writer").spawn(move || conn::tcp_writer(stream, writer_rx))?;
+        spawn("tcp_writer", Box::new(move || conn::tcp_writer(stream, writer_rx)))?;
         let (reader_session, reader_credit) = (session_tx.clone(), credit.clone());
-        builder("tcp_reader").spawn(move || conn::tcp_reader(read_half, reader_session, reader_credit))?;
+        spawn("tcp_reader", Box::new(move || conn::tcp_reader(read_half, reader_session, reader_credit)))?;
         let ctx = SessionCtx {
             sid,
             peer,
@@ -250,7 +268,7 @@ impl Manager {
             me: session_tx.clone(),
             credit,
         };
-        builder("session").spawn(move || session::run_session(ctx))?;
+        spawn("session", Box::new(move || session::run_session(ctx)))?;
         Ok((writer_tx, session_tx))
     }
 

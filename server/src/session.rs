@@ -4,13 +4,18 @@
 use crate::config::Config;
 use crate::conn::{LineCredit, WriterMsg};
 use crate::manager::ManagerEvent;
-use crate::sink::SinkMsg;
+use crate::sink::{AckCell, SinkMsg};
 use cliser_protocol::{ClientId, ClientLine, ServerMsg, Value};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
+
+/// How often a session tells the Manager what it last heard (for the console's `L`). Not every
+/// answer: at 10,000 clients that would wake the Manager 10,000 times a second for a list people
+/// read now and then.
+const SEEN_EVERY: Duration = Duration::from_secs(2);
 
 /// What arrives in a session's mailbox.
 #[derive(Debug)]
@@ -74,8 +79,31 @@ enum End {
     Stopped,
 }
 
+/// Closes the connection and unregisters the session when the session ends, however it ends: a
+/// panic in a session must not leave its client id taken and its socket open.
+struct Farewell {
+    sid: u16,
+    manager: Sender<ManagerEvent>,
+    writer: Sender<WriterMsg>,
+    credit: Arc<LineCredit>,
+}
+
+impl Drop for Farewell {
+    fn drop(&mut self) {
+        self.credit.close();
+        let _ = self.writer.send(WriterMsg::Close);
+        let _ = self.manager.send(ManagerEvent::Closed { sid: self.sid });
+    }
+}
+
 /// Runs a session to its end, then unregisters it and closes the connection.
 pub fn run_session(ctx: SessionCtx) {
+    let _farewell = Farewell {
+        sid: ctx.sid,
+        manager: ctx.manager.clone(),
+        writer: ctx.writer.clone(),
+        credit: ctx.credit.clone(),
+    };
     let mut cid = None;
     let end = match handshake(&ctx, &mut cid) {
         Err(end) => end,
@@ -101,9 +129,6 @@ pub fn run_session(ctx: SessionCtx) {
         End::Disconnected => log::info!("disconnected {who}: by the operator (999)"),
         End::Stopped => log::info!("disconnected {who}: server stopping"),
     }
-    ctx.credit.close();
-    let _ = ctx.writer.send(WriterMsg::Close);
-    let _ = ctx.manager.send(ManagerEvent::Closed { sid: ctx.sid });
 }
 
 impl SessionCtx {
@@ -185,11 +210,13 @@ fn handshake(ctx: &SessionCtx, cid_out: &mut Option<ClientId>) -> Result<Option<
     Ok(ack)
 }
 
-fn keepalive_loop(ctx: &SessionCtx, cid: &ClientId, mut ack: Option<u64>) -> Result<Infallible, End> {
+fn keepalive_loop(ctx: &SessionCtx, cid: &ClientId, ack: Option<u64>) -> Result<Infallible, End> {
     let interval = ctx.config.keepalive;
+    let acks = Arc::new(AckCell::default());
+    let mut ack = ack;
     let mut next_poll = Instant::now() + interval;
     let mut last_rx = Instant::now();
-    let mut batches_in_flight = 0usize;
+    let mut last_seen_sent: Option<Instant> = None;
     let mut poll_when_flushed = false;
     loop {
         let dead_at = last_rx + ctx.config.dead_timeout();
@@ -201,70 +228,94 @@ fn keepalive_loop(ctx: &SessionCtx, cid: &ClientId, mut ack: Option<u64>) -> Res
             None => poll_now = now >= next_poll,
             Some(SessionEvent::Line(line)) => {
                 last_rx = now;
-                let more = handle_line(ctx, cid, &line, &mut batches_in_flight);
-                if more {
-                    // Poll again at once, but only after what this answer carried is flushed, so
-                    // the poll's ack covers it.
-                    poll_when_flushed = true;
-                    poll_now = batches_in_flight == 0;
+                let tell_manager = last_seen_sent.is_none_or(|t| now.duration_since(t) >= SEEN_EVERY);
+                if tell_manager {
+                    last_seen_sent = Some(now);
+                }
+                match handle_line(ctx, cid, &line, &acks, tell_manager) {
+                    // Poll again at once, but only after what this answer carried is flushed, so the
+                    // poll's ack covers it.
+                    Answer::More { waiting_for_flush: true } => poll_when_flushed = true,
+                    Answer::More { waiting_for_flush: false } => poll_now = true,
+                    Answer::Done => {}
                 }
             }
-            Some(SessionEvent::Flushed { hw }) => {
-                ack = hw;
-                batches_in_flight = batches_in_flight.saturating_sub(1);
-                poll_now = poll_when_flushed && batches_in_flight == 0;
+            Some(SessionEvent::Flushed { .. }) => {
+                poll_now = poll_when_flushed;
+                poll_when_flushed = false;
             }
             Some(SessionEvent::PollNow) => poll_now = true,
             Some(other) => log::debug!("sid={} ignoring {other:?} after registration", ctx.sid),
         }
         if poll_now {
-            poll_when_flushed = false;
+            // Until the first batch is written the cell is empty: the ack from 140 still holds.
+            ack = acks.get().or(ack);
             ctx.send(ServerMsg::KeepAlive { ack });
             next_poll = Instant::now() + interval;
         }
     }
 }
 
-/// Handles one line of a registered client; true when the answer said `more`.
-fn handle_line(ctx: &SessionCtx, cid: &ClientId, line: &str, in_flight: &mut usize) -> bool {
+/// What an answer asks of the session.
+enum Answer {
+    /// Poll at the interval.
+    Done,
+    /// Poll again at once (`more`), after the flush if readings are on their way to the sink.
+    More { waiting_for_flush: bool },
+}
+
+/// Handles one line of a registered client.
+fn handle_line(
+    ctx: &SessionCtx,
+    cid: &ClientId,
+    line: &str,
+    acks: &Arc<AckCell>,
+    tell_manager: bool,
+) -> Answer {
     let parsed = match ClientLine::parse(line) {
         Ok(ClientLine::KeepAlive(p)) => p,
         Ok(ClientLine::ShutdownAck) => {
             log::info!("cid={cid} acknowledged 130: shutting its machine down");
             let _ = ctx.manager.send(ManagerEvent::Seen { sid: ctx.sid, values: Vec::new() });
-            return false;
+            return Answer::Done;
         }
         Err(e) => {
             log::warn!("cid={cid} from {}: ignoring a line that is not an answer: {e}", ctx.peer);
-            return false;
+            return Answer::Done;
         }
     };
     for bad in &parsed.rejected {
         log::warn!("cid={cid} from {}: ignoring malformed token {:?}: {}", ctx.peer, bad.token, bad.error);
     }
     let answer = parsed.answer;
-    let values = answer
-        .readings
-        .iter()
-        .map(|r| {
-            let v = match &r.value {
-                Value::Celsius(c) => c.to_string(),
-                Value::Error(e) => format!("err:{e}"),
-            };
-            (r.sensor.to_string(), v)
-        })
-        .collect();
-    let _ = ctx.manager.send(ManagerEvent::Seen { sid: ctx.sid, values });
-    if !answer.readings.is_empty() {
-        let batch = SinkMsg::Batch {
-            cid: cid.clone(),
-            readings: answer.readings,
-            received: SystemTime::now(),
-            reply: ctx.me.clone(),
-        };
-        if ctx.sink.send(batch).is_ok() {
-            *in_flight += 1;
-        }
+    if tell_manager {
+        let values = answer
+            .readings
+            .iter()
+            .map(|r| {
+                let v = match &r.value {
+                    Value::Celsius(c) => c.to_string(),
+                    Value::Error(e) => format!("err:{e}"),
+                };
+                (r.sensor.to_string(), v)
+            })
+            .collect();
+        let _ = ctx.manager.send(ManagerEvent::Seen { sid: ctx.sid, values });
     }
-    answer.more
+    if answer.readings.is_empty() {
+        return if answer.more { Answer::More { waiting_for_flush: false } } else { Answer::Done };
+    }
+    let batch = SinkMsg::Batch {
+        cid: cid.clone(),
+        readings: answer.readings,
+        received: SystemTime::now(),
+        ack: acks.clone(),
+        reply: answer.more.then(|| ctx.me.clone()),
+    };
+    let sent = ctx.sink.send(batch).is_ok();
+    if answer.more {
+        Answer::More { waiting_for_flush: sent }
+    } else {
+        Answer::Done
+    }
 }

@@ -6,7 +6,25 @@ use crate::session::SessionEvent;
 use cliser_protocol::{ClientId, Reading, Value};
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The highest seq logged for one session's client id, published by the sink and read by the session
+/// when it polls. A cell instead of a message per batch: nothing waits for it in the common case, and
+/// waking the session for every answer would cost a thread switch per reading.
+#[derive(Debug, Default)]
+pub struct AckCell(Mutex<Option<u64>>);
+
+impl AckCell {
+    /// The highest seq logged, if any.
+    pub fn get(&self) -> Option<u64> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set(&self, hw: Option<u64>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = hw;
+    }
+}
 
 /// What arrives in the sink's mailbox.
 #[derive(Debug)]
@@ -19,8 +37,10 @@ pub enum SinkMsg {
         readings: Vec<Reading>,
         /// When the line arrived (the time stamp of readings without `@`).
         received: SystemTime,
-        /// Where to send [`SessionEvent::Flushed`].
-        reply: Sender<SessionEvent>,
+        /// Updated once the batch is written (or not, if the write failed).
+        ack: Arc<AckCell>,
+        /// Also tell the session with [`SessionEvent::Flushed`]: it waits to poll again (`more`).
+        reply: Option<Sender<SessionEvent>>,
     },
     /// What is the highest seq logged for `cid`? (Answered with [`SessionEvent::Flushed`].)
     Query {
@@ -100,8 +120,18 @@ impl Sink {
             }
         }
         for msg in group {
-            let (SinkMsg::Batch { cid, reply, .. } | SinkMsg::Query { cid, reply }) = msg;
-            let _ = reply.send(SessionEvent::Flushed { hw: self.high_water.get(&cid).copied() });
+            match msg {
+                SinkMsg::Batch { cid, ack, reply, .. } => {
+                    let hw = self.high_water.get(&cid).copied();
+                    ack.set(hw);
+                    if let Some(reply) = reply {
+                        let _ = reply.send(SessionEvent::Flushed { hw });
+                    }
+                }
+                SinkMsg::Query { cid, reply } => {
+                    let _ = reply.send(SessionEvent::Flushed { hw: self.high_water.get(&cid).copied() });
+                }
+            }
         }
     }
 
@@ -147,8 +177,32 @@ mod tests {
             cid: ClientId::new(cid).unwrap(),
             readings: tokens.iter().map(|t| Reading::parse(t).unwrap()).collect(),
             received: SystemTime::now(),
-            reply: reply.clone(),
+            ack: Arc::new(AckCell::default()),
+            reply: Some(reply.clone()),
         }
+    }
+
+    #[test]
+    fn the_ack_cell_holds_what_was_written_and_no_reply_is_sent_unasked() {
+        let mut sink = Sink::new(None, HashMap::new());
+        let cell = Arc::new(AckCell::default());
+        let (tx, rx) = channel();
+        let quiet = |tokens: &[&str]| SinkMsg::Batch {
+            cid: ClientId::new("q").unwrap(),
+            readings: tokens.iter().map(|t| Reading::parse(t).unwrap()).collect(),
+            received: SystemTime::now(),
+            ack: cell.clone(),
+            reply: None,
+        };
+        assert_eq!(cell.get(), None);
+        sink.handle_group(vec![quiet(&["t=1#7", "t=2#8"])]);
+        assert_eq!(cell.get(), Some(8));
+        sink.handle_group(vec![
+            quiet(&["t=1"]),
+            SinkMsg::Query { cid: ClientId::new("q").unwrap(), reply: tx },
+        ]);
+        assert_eq!(cell.get(), Some(8));
+        assert_eq!(acks(&rx), [Some(8)]);
     }
 
     fn acks(rx: &Receiver<SessionEvent>) -> Vec<Option<u64>> {
