@@ -49,8 +49,8 @@ threads_in_use() { ps -eLf --no-headers | wc -l; }
 
 # Raises this shell's open-files limit to the hard limit and checks the machine can hold N clients:
 # fds (load tool and server each hold N sockets), pids/threads (the server runs 3 threads per client),
-# memory mappings (each server thread costs 4: its stack and guard page, and the sigaltstack and guard
-# page Rust's std maps for every thread), and ephemeral ports. Prints what it found; warns, never fails,
+# memory mappings (each connection thread costs 2: its stack and guard page; the server starts them as
+# plain pthreads, without the signal stack std maps per thread), and ephemeral ports. Prints what it found; warns, never fails,
 # so that a run past a limit shows how the server fails.
 preflight() {
     local n=$1
@@ -63,18 +63,18 @@ preflight() {
     read -r lo hi < /proc/sys/net/ipv4/ip_local_port_range
     ports=$((hi - lo + 1))
     used=$(threads_in_use)
-    local need_threads=$((3 * n + 16)) need_maps=$((12 * n + 200))
+    local need_threads=$((3 * n + 16)) need_maps=$((6 * n + 2048))
     say "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo), kernel $(uname -r)"
     say "limits for $n clients:"
     say "  open files per process: $nofile (each side needs $((n + 64)))"
     say "  pid_max $pid_max, threads-max $threads_max, threads in use $used: free $((pid_max - used)); the server needs about $need_threads (3 per client)"
-    say "  vm.max_map_count $maps per process; the server needs about $need_maps (12 per client: 3 threads x [stack, guard, sigaltstack, guard])"
+    say "  vm.max_map_count $maps per process; the server needs about $need_maps (6 per client: 3 threads x [stack, guard])"
     say "  ephemeral ports: $ports"
     local warn=0
     if [ "$nofile" -lt $((n + 64)) ]; then say "  WARNING: open files limit too low"; warn=1; fi
     if [ $((pid_max - used)) -lt "$need_threads" ]; then say "  WARNING: not enough free pids"; warn=1; fi
     if [ "$maps" -lt "$need_maps" ]; then
-        say "  WARNING: the server will run out of memory mappings near $(((maps - 200) / 12)) clients"
+        say "  WARNING: the server will run out of memory mappings near $(((maps - 2048) / 6)) clients (it caps --max-clients there and refuses the rest)"
         warn=1
     fi
     if [ "$ports" -lt $((n + 100)) ]; then say "  WARNING: not enough ephemeral ports"; warn=1; fi
@@ -117,7 +117,7 @@ run_cliser() {
     head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$pw"
     echo >> "$pw"
     say "cliser: $n clients, ramp $ramp/s, steady ${steady}s (logs in $work)"
-    RUST_LOG=info "$BENCH_BIN/cliser-server" --listen 127.0.0.1:0 --backdoor 127.0.0.1:0 --keepalive 1s \
+    RUST_LOG=info "$BENCH_BIN/cliser-server" --listen 127.0.0.1:0 --backdoor 127.0.0.1:0 --keepalive "${KEEPALIVE:-1}s" \
         --max-clients $((n + 100)) --readings-csv "$work/readings.csv" --password-file "$pw" \
         2> "$work/server.log" &
     local spid=$!
@@ -126,7 +126,9 @@ run_cliser() {
         die "the server did not start: $(tail -3 "$work/server.log")"
     local out=$dir/cliser-$n.kv
     "$BENCH_BIN/cliser-load" --server "$addr" --clients "$n" --ramp "$ramp" --duration "${steady}s" \
-        --password-file "$pw" --id-prefix "pi-" --watch-pid "$spid" > "$out" 2> "$work/load.log" || true
+        --password-file "$pw" --id-prefix "pi-" --watch-pid "$spid" \
+        --stall-timeout "$((3 * ${KEEPALIVE:-1} + 10))s" --drain-timeout "$((2 * ${KEEPALIVE:-1} + 15))s" \
+        > "$out" 2> "$work/load.log" || true
     local alive=yes
     if kill -0 "$spid" 2>/dev/null; then
         kill -TERM "$spid"
@@ -181,7 +183,7 @@ EOF
     sleep 0.5
     local out=$dir/mqtt-$n.kv
     "$BENCH_BIN/cliser-load" --protocol mqtt --server "127.0.0.1:$port" --clients "$n" --ramp "$ramp" \
-        --duration "${steady}s" --interval 1s --id-prefix "pi-" --topic-prefix "cliser/" \
+        --duration "${steady}s" --interval "${KEEPALIVE:-1}s" --id-prefix "pi-" --topic-prefix "cliser/" \
         --watch-pid "$mpid" > "$out" 2> "$work/load.log" || true
     local sent
     sent=$(kv "$out" readings_sent)

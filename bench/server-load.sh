@@ -5,7 +5,7 @@
 # broker whose one subscriber writes every message to a file), and prints one table with both rows.
 #
 # Usage: bench/server-load.sh [--clients N[,N...]] [--duration SECONDS] [--ramp PER_SEC] [--out DIR]
-#                             [--only cliser|mqtt]
+#                             [--only cliser|mqtt] [--keepalive SECONDS]
 # Defaults: 10000 clients, 60 s steady phase, ramp 1000 connections/s, results in a new /tmp dir.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -22,6 +22,7 @@ while [ $# -gt 0 ]; do
         --ramp) ramp=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
         --only) only=$2; shift 2 ;;
+        --keepalive) KEEPALIVE=$2; shift 2 ;;
         -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
@@ -47,7 +48,7 @@ for n in "${sizes[@]}"; do
 done
 
 echo
-echo "Keep-alive / publish interval 1 s, one reading each; steady phase ${duration} s; ramp ${ramp}/s; $(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ)."
+echo "Keep-alive / publish interval ${KEEPALIVE:-1} s, one reading each; steady phase ${duration} s; ramp ${ramp}/s; $(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ)."
 echo
 print_table "${files[@]}"
 echo

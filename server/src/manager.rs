@@ -246,14 +246,15 @@ impl Manager {
         let _ = stream.set_nodelay(true);
         // A peer that stops reading must not hold its writer forever.
         stream.set_write_timeout(Some(self.config.dead_timeout()))?;
-        let read_half = stream.try_clone()?;
+        let socket = Arc::new(stream);
+        let read_half = socket.clone();
         let (writer_tx, writer_rx) = channel();
         let (session_tx, session_rx) = channel();
         let credit = Arc::new(LineCredit::default());
         let spawn = |role: &str, f: Box<dyn FnOnce() + Send>| {
             crate::small_thread::spawn_detached(&format!("{role}-{sid}"), CONN_THREAD_STACK, f)
         };
-        spawn("tcp_writer", Box::new(move || conn::tcp_writer(stream, writer_rx)))?;
+        spawn("tcp_writer", Box::new(move || conn::tcp_writer(socket, writer_rx)))?;
         let (reader_session, reader_credit) = (session_tx.clone(), credit.clone());
         spawn("tcp_reader", Box::new(move || conn::tcp_reader(read_half, reader_session, reader_credit)))?;
         let ctx = SessionCtx {
