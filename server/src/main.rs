@@ -18,6 +18,10 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     }
     cliser_server::process_limits::ignore_file_size_signal();
+    match cliser_server::process_limits::widen_futex_hash() {
+        Some(slots) => log::debug!("futex hash: {slots} slots (0: the kernel's global table)"),
+        None => log::debug!("futex hash: the kernel's default"),
+    }
     match cliser_server::process_limits::raise_open_files_limit() {
         Ok(n) => log::debug!("open files limit: {n}"),
         Err(e) => log::warn!("cannot raise the open files limit: {e}"),
