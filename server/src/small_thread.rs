@@ -87,7 +87,8 @@ mod tests {
         })
         .unwrap();
         assert_eq!(rx.recv().unwrap(), "tcp_reader-42-a");
-        spawn_detached("boom", 64 * 1024, || panic!("on purpose")).unwrap();
+        spawn_detached("boom", 64 * 1024, || panic!("intentional: spawn_detached must survive this"))
+            .unwrap();
         spawn_detached("after", 64 * 1024, move || tx.send("still here".to_owned()).unwrap()).unwrap();
         assert_eq!(rx.recv().unwrap(), "still here");
     }
