@@ -77,15 +77,19 @@ impl Sink {
     /// Handles messages until every sender is gone.
     pub fn run(mut self, mailbox: Receiver<SinkMsg>) {
         while let Ok(first) = mailbox.recv() {
-            let mut group = vec![first];
             // Group commit: answers that arrive within a moment of each other share one fdatasync.
-            // Nobody waits on this but a `more` poll; the ack itself goes out on the next poll.
-            let until = std::time::Instant::now() + GROUP_WINDOW;
+            // Nobody waits on this but a `more` poll; the ack itself goes out on the next poll. A
+            // registration's query is answered at once: a handshake is waiting on it.
+            let window = if matches!(first, SinkMsg::Query { .. }) { Duration::ZERO } else { GROUP_WINDOW };
+            let mut group = vec![first];
+            let until = std::time::Instant::now() + window;
             while group.len() < GROUP {
                 let left = until.saturating_duration_since(std::time::Instant::now());
-                match mailbox.recv_timeout(left) {
-                    Ok(msg) => group.push(msg),
-                    Err(_) => break,
+                let next =
+                    if left.is_zero() { mailbox.try_recv().ok() } else { mailbox.recv_timeout(left).ok() };
+                match next {
+                    Some(msg) => group.push(msg),
+                    None => break,
                 }
             }
             self.handle_group(group);
