@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # What does the client cost a Pi? Runs the release cliser-pi-client with the simulated sensor at a
-# 1 s interval against a release server on loopback (keep-alive 1 s), and reports its RSS after 30 s
-# and its CPU seconds per 1,000 readings (measured over a window after a 5 s warm-up, from the
+# 1 s interval against a release server on loopback (keep-alive 1 s), and reports its memory 30 s
+# after start (VmRSS, which counts every resident page of the binary and of libc in full; PSS from
+# /proc/<pid>/smaps_rollup, which divides shared pages among the processes mapping them; RssAnon, the
+# process's own heap and stacks) and its CPU seconds per 1,000 readings (measured over a window after a 5 s warm-up, from the
 # per-thread run times in /proc/<pid>/task/*/schedstat, in nanoseconds); then the same for a Python
 # paho-mqtt client publishing one QoS 1 reading a second to Mosquitto (if python3-paho-mqtt can be
 # had); then the size of the stripped aarch64 (Raspberry Pi) binary.
@@ -19,7 +21,7 @@ while [ $# -gt 0 ]; do
         --window) window=$2; shift 2 ;;
         --no-paho) paho=; shift ;;
         --no-aarch64) aarch64=; shift ;;
-        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
         *) die "unknown argument $1" ;;
     esac
 done
@@ -31,11 +33,14 @@ build_release cliser-server cliser-pi-client
 cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%d", s}'; }
 status_kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 
-# measure PID COUNT_COMMAND: prints "rss_kib anon_kib threads cpu_s readings cpu_s_per_1000"; the
-# readings are counted by COUNT_COMMAND (evaluated) at the window's start and end.
+# Proportional set size (each shared page divided by the processes mapping it), from smaps_rollup.
+rollup_kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/smaps_rollup"; }
+
+# measure PID COUNT_COMMAND: prints "rss_kib anon_kib pss_kib threads cpu_s readings cpu_s_per_1000";
+# the readings are counted by COUNT_COMMAND (evaluated) at the window's start and end.
 measure() {
     local pid=$1 count=$2
-    local t0 c0 r0 rss anon threads c1 r1
+    local t0 c0 r0 rss anon pss threads c1 r1
     t0=$(date +%s.%N)
     sleep 5
     c0=$(cpu_ns "$pid")
@@ -43,12 +48,13 @@ measure() {
     sleep 25
     rss=$(status_kib "$pid" VmRSS)
     anon=$(status_kib "$pid" RssAnon)
+    pss=$(rollup_kib "$pid" Pss)
     threads=$(status_kib "$pid" Threads)
     sleep $((window - 25))
     c1=$(cpu_ns "$pid")
     r1=$(eval "$count")
-    awk -v rss="$rss" -v anon="$anon" -v th="$threads" -v c="$((c1 - c0))" -v r="$((r1 - r0))" 'BEGIN {
-        printf "%s %s %s %.4f %d %s\n", rss, anon, th, c / 1e9, r, (r > 0 ? sprintf("%.4f", c / 1e9 / r * 1000) : "-")
+    awk -v rss="$rss" -v anon="$anon" -v pss="$pss" -v th="$threads" -v c="$((c1 - c0))" -v r="$((r1 - r0))" 'BEGIN {
+        printf "%s %s %s %s %.4f %d %s\n", rss, anon, pss, th, c / 1e9, r, (r > 0 ? sprintf("%.4f", c / 1e9 / r * 1000) : "-")
     }'
 }
 
@@ -65,7 +71,7 @@ say "cliser-pi-client --sensor sim --interval 1s against $addr: ${window}s after
 CLISER_PASSWORD=$password "$BENCH_BIN/cliser-pi-client" --server "$addr" --id footprint-1 --sensor sim \
     --interval 1s --state-dir "$work/state" 2> "$work/client.log" &
 cpid=$!
-read -r c_rss c_anon c_threads c_cpu c_readings c_per1000 < <(measure "$cpid" "grep -c ',footprint-1,' '$work/readings.csv' || true")
+read -r c_rss c_anon c_pss c_threads c_cpu c_readings c_per1000 < <(measure "$cpid" "grep -c ',footprint-1,' '$work/readings.csv' || true")
 kill -TERM "$cpid"
 wait "$cpid" || true
 kill -TERM "$spid"
@@ -94,7 +100,7 @@ if [ -n "$paho" ]; then
         say "paho-mqtt $paho_version (Python $(/usr/bin/python3 -c 'import platform; print(platform.python_version())')) publishing at QoS 1 every 1 s"
         /usr/bin/python3 "$(dirname "$0")/paho-client.py" 127.0.0.1 "$port" footprint-1 1 2> "$work/client.log" &
         ppid=$!
-        read -r p_rss p_anon p_threads p_cpu p_readings p_per1000 < <(measure "$ppid" "grep -c '^cliser/footprint-1 ' '$work/messages.txt' || true")
+        read -r p_rss p_anon p_pss p_threads p_cpu p_readings p_per1000 < <(measure "$ppid" "grep -c '^cliser/footprint-1 ' '$work/messages.txt' || true")
         kill -TERM "$ppid"
         wait "$ppid" || true
         kill -INT "$subpid"
@@ -131,11 +137,11 @@ mib() { [ "$1" = - ] && echo - || awk -v b="$1" 'BEGIN {printf "%.2f MiB", b / 1
 echo
 echo "One client each: cliser-pi-client --sensor sim (two simulated thermometers, so two readings a second), paho one reading a second; RSS 30 s after start; CPU over ${window} s after a 5 s warm-up; $(nproc)-core $(uname -m) host."
 echo
-echo "| client | RSS after 30 s | of which private (RssAnon) | threads | CPU s over the window | readings in the window | CPU s / 1,000 readings |"
-echo "|---|---:|---:|---:|---:|---:|---:|"
-echo "| cliser-pi-client (Rust, release) | $(mib $((c_rss * 1024))) | $(mib $((c_anon * 1024))) | $c_threads | $c_cpu | $c_readings | $c_per1000 |"
+echo "| client | RSS after 30 s | PSS | anonymous (RssAnon) | threads | CPU s over the window | readings in the window | CPU s / 1,000 readings |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+echo "| cliser-pi-client (Rust, release) | $(mib $((c_rss * 1024))) | $(mib $((c_pss * 1024))) | $(mib $((c_anon * 1024))) | $c_threads | $c_cpu | $c_readings | $c_per1000 |"
 if [ -n "$p_row" ]; then
-    echo "| paho-mqtt $paho_version (Python) | $(mib $((p_rss * 1024))) | $(mib $((p_anon * 1024))) | $p_threads | $p_cpu | $p_readings | $p_per1000 |"
+    echo "| paho-mqtt $paho_version (Python) | $(mib $((p_rss * 1024))) | $(mib $((p_pss * 1024))) | $(mib $((p_anon * 1024))) | $p_threads | $p_cpu | $p_readings | $p_per1000 |"
 fi
 echo
 echo "| binary | stripped size |"

@@ -6,9 +6,8 @@ use crate::config::Config;
 use crate::error::ClientError;
 use crate::sampler::{self, Opener};
 use crate::session::{self, End};
-use crate::stop::{Event, Stop};
+use crate::stop::{Stop, Wake};
 use log::{info, warn};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,11 +23,11 @@ pub enum Outcome {
 }
 
 /// Runs the client until it stops. `open` gives the thermometers (the hal's `open` in the binary, a
-/// fake in tests); `stop` and `mailbox` come from [`Stop::new`].
-pub fn run(cfg: &Config, open: Opener, stop: Stop, mailbox: Receiver<Event>) -> Result<Outcome, ClientError> {
+/// fake in tests); `stop` ends it.
+pub fn run(cfg: &Config, open: Opener, stop: Stop) -> Result<Outcome, ClientError> {
     let store = Arc::new(Mutex::new(Backlog::open(&cfg.state_dir, Limits::default())?));
     let _sampler = sampler::spawn(open, cfg.interval, store.clone(), stop.clone());
-    let end = connection_loop(cfg, &store, &stop, &mailbox);
+    let end = connection_loop(cfg, &store, &stop);
     // Waits for a write in progress and refuses new ones: from here the process may exit at any time
     // without losing a reading. The sampler is not joined: it may be in a slow bus read.
     store.lock().unwrap_or_else(|e| e.into_inner()).close();
@@ -64,12 +63,7 @@ fn run_shutdown_command(cmd: Option<&str>) -> Result<Outcome, ClientError> {
 }
 
 /// Connects, and connects again after every failure, until an ending that is not worth a retry.
-fn connection_loop(
-    cfg: &Config,
-    store: &Mutex<Backlog>,
-    stop: &Stop,
-    mailbox: &Receiver<Event>,
-) -> Result<End, ClientError> {
+fn connection_loop(cfg: &Config, store: &Mutex<Backlog>, stop: &Stop) -> Result<End, ClientError> {
     let mut backoff = Backoff::standard();
     let mut conn = 0u64;
     loop {
@@ -77,7 +71,7 @@ fn connection_loop(
             return Ok(End::Stopped);
         }
         conn += 1;
-        let (why, healthy) = match session::run(cfg, store, stop, mailbox, conn) {
+        let (why, healthy) = match session::run(cfg, store, stop, conn) {
             End::Retry { why, healthy } => (why, healthy),
             End::WrongPassword => return Err(ClientError::WrongPassword),
             End::IdInvalid => return Err(ClientError::IdInvalid(cfg.id.to_string())),
@@ -93,19 +87,16 @@ fn connection_loop(
             humantime::format_duration(Duration::from_millis(delay.as_millis() as u64)),
             backoff.attempts()
         );
-        if wait(mailbox, Instant::now() + delay) {
-            return Ok(End::Stopped);
-        }
-    }
-}
-
-/// Waits until `deadline`, dropping what old connections left in the mailbox; true when stopped.
-fn wait(mailbox: &Receiver<Event>, deadline: Instant) -> bool {
-    loop {
-        match mailbox.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(Event::Stop) | Err(RecvTimeoutError::Disconnected) => return true,
-            Ok(_) => continue,
-            Err(RecvTimeoutError::Timeout) => return false,
+        let deadline = Instant::now() + delay;
+        match stop.wait(None, deadline) {
+            Ok(Wake::Stopped) => return Ok(End::Stopped),
+            Ok(_) => {}
+            // poll(2) on our own pipe cannot fail short of a bug; wait out the delay all the same.
+            Err(_) => {
+                if stop.sleep_until(deadline) {
+                    return Ok(End::Stopped);
+                }
+            }
         }
     }
 }

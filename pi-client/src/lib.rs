@@ -2,9 +2,9 @@
 //! backlog, and forwards the backlog on the answers to the server's keep-alives until the server
 //! acknowledges it.
 //!
-//! Threads and channels, no async runtime: a sampler thread writes readings into the [`Backlog`], the
-//! connection loop ([`client::run`]) talks to the server, and one reader thread per connection feeds
-//! the server's lines into the connection loop's mailbox so that it can time out on a silent server.
+//! Threads, no async runtime: a sampler thread writes readings into the [`Backlog`], and the
+//! connection loop ([`client::run`]) talks to the server, `poll(2)`ing its socket and the [`Stop`]
+//! doorbell with a deadline so that it can time out on a silent server.
 #![deny(missing_docs)]
 
 pub mod backlog;

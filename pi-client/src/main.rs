@@ -43,7 +43,13 @@ fn run(cli: &Cli) -> u8 {
         Ok(c) => c,
         Err(e) => return fail(ClientError::Config(e)),
     };
-    let (stop, mailbox) = Stop::new();
+    let stop = match Stop::new() {
+        Ok(s) => s,
+        Err(e) => {
+            error!("cannot make the stop pipe: {e}");
+            return 1;
+        }
+    };
     let mut signals = match Signals::new([SIGTERM, SIGINT]) {
         Ok(s) => s,
         Err(e) => {
@@ -71,7 +77,7 @@ fn run(cli: &Cli) -> u8 {
         cfg.state_dir.display()
     );
     let spec = cfg.sensor.clone();
-    match client::run(&cfg, Box::new(move || cliser_hal::open(&spec)), stop, mailbox) {
+    match client::run(&cfg, Box::new(move || cliser_hal::open(&spec)), stop) {
         Ok(_) => 0,
         Err(e) => fail(e),
     }

@@ -1,19 +1,19 @@
 //! One connection to the server: handshake, then answering until the connection ends.
 //!
-//! The connection loop waits on the mailbox with `recv_timeout`, so a server that says nothing for
-//! `--server-timeout` is given up on even though the socket looks healthy (a Wi-Fi drop does not
-//! close a TCP connection).
+//! The connection loop reads the socket itself: it `poll(2)`s the socket and the stop doorbell with
+//! the `--server-timeout` deadline, so a server that says nothing for that long is given up on even
+//! though the socket looks healthy (a Wi-Fi drop does not close a TCP connection), and a stop request
+//! is seen at once. One thread per client does it all; no reader thread, no channel per line.
 
 use crate::backlog::Backlog;
 use crate::config::Config;
-use crate::stop::{Event, Stop};
+use crate::stop::{Stop, Wake};
 use cliser_protocol::{KeepAliveAnswer, LineFramer, ServerMsg, MAX_LINE};
 use log::{debug, info, warn};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::os::fd::AsFd;
 use std::sync::Mutex;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How a connection ended.
@@ -74,87 +74,47 @@ fn connect(server: &str, timeout: Duration) -> Result<TcpStream, String> {
     Err(last)
 }
 
-/// Reads lines off the socket into the mailbox until the connection ends.
-fn spawn_reader(conn: u64, mut stream: TcpStream, tx: Sender<Event>) -> JoinHandle<()> {
-    std::thread::Builder::new()
-        .name(format!("reader-{conn}"))
-        .spawn(move || {
-            let mut framer = LineFramer::new(MAX_LINE);
-            let mut buf = [0u8; 4096];
-            let why = loop {
-                match stream.read(&mut buf) {
-                    Ok(0) => break "the server closed the connection".to_owned(),
-                    Ok(n) => framer.extend(&buf[..n]),
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => break format!("connection lost: {e}"),
-                }
-                loop {
-                    match framer.next_line() {
-                        Ok(Some(line)) => {
-                            if tx.send(Event::Line { conn, line }).is_err() {
-                                return;
-                            }
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            let _ = tx
-                                .send(Event::Closed { conn, why: format!("bad line from the server: {e}") });
-                            return;
-                        }
-                    }
-                }
-            };
-            let _ = tx.send(Event::Closed { conn, why });
-        })
-        .expect("spawn reader thread")
-}
-
-/// A live connection; dropping it closes the socket and joins its reader.
-struct Conn {
-    stream: TcpStream,
-    reader: Option<JoinHandle<()>>,
-}
-
-impl Drop for Conn {
-    fn drop(&mut self) {
-        let _ = self.stream.shutdown(Shutdown::Both);
-        if let Some(r) = self.reader.take() {
-            let _ = r.join();
-        }
-    }
-}
-
 /// Runs connection number `conn` to its end.
-pub fn run(cfg: &Config, store: &Mutex<Backlog>, stop: &Stop, mailbox: &Receiver<Event>, conn: u64) -> End {
+pub fn run(cfg: &Config, store: &Mutex<Backlog>, stop: &Stop, conn: u64) -> End {
     // Capped so that a stop request is not held up long by a connect to an unreachable address.
-    let stream = match connect(&cfg.server, cfg.server_timeout.min(CONNECT_TIMEOUT)) {
+    let mut stream = match connect(&cfg.server, cfg.server_timeout.min(CONNECT_TIMEOUT)) {
         Ok(s) => s,
         Err(why) => return End::Retry { why, healthy: false },
     };
     let _ = stream.set_nodelay(true);
     // A server that stops reading must not block us forever on a full send buffer.
     let _ = stream.set_write_timeout(Some(cfg.server_timeout));
-    let reader = match stream.try_clone() {
-        Ok(s) => spawn_reader(conn, s, stop.mailbox()),
-        Err(e) => return End::Retry { why: format!("cannot clone the socket: {e}"), healthy: false },
-    };
-    let mut c = Conn { stream, reader: Some(reader) };
     debug!("connected to {} (connection {conn})", cfg.server);
+    let mut framer = LineFramer::new(MAX_LINE);
+    let mut buf = [0u8; 4096];
     let mut deadline = Instant::now() + cfg.server_timeout;
     let mut sent = 0u64;
     let mut registered = false;
     let mut healthy = false;
     loop {
-        let line = match mailbox.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Err(RecvTimeoutError::Timeout) => {
-                let why =
-                    format!("no line from the server for {}", humantime::format_duration(cfg.server_timeout));
-                return End::Retry { why, healthy };
-            }
-            Err(RecvTimeoutError::Disconnected) | Ok(Event::Stop) => return End::Stopped,
-            Ok(Event::Line { conn: n, line }) if n == conn => line,
-            Ok(Event::Closed { conn: n, why }) if n == conn => return End::Retry { why, healthy },
-            Ok(_) => continue, // from an earlier connection
+        let line = match framer.next_line() {
+            Ok(Some(line)) => line,
+            Err(e) => return End::Retry { why: format!("bad line from the server: {e}"), healthy },
+            Ok(None) => match stop.wait(Some(stream.as_fd()), deadline) {
+                Ok(Wake::Stopped) => return End::Stopped,
+                Ok(Wake::Timeout) => {
+                    let why = format!(
+                        "no line from the server for {}",
+                        humantime::format_duration(cfg.server_timeout)
+                    );
+                    return End::Retry { why, healthy };
+                }
+                Ok(Wake::Ready) => match stream.read(&mut buf) {
+                    Ok(0) => return End::Retry { why: "the server closed the connection".into(), healthy },
+                    Ok(n) => {
+                        framer.extend(&buf[..n]);
+                        continue;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return End::Retry { why: format!("connection lost: {e}"), healthy },
+                },
+                Err(e) => return End::Retry { why: format!("waiting for the server: {e}"), healthy },
+            },
         };
         deadline = Instant::now() + cfg.server_timeout;
         let msg = match ServerMsg::parse(&line) {
@@ -211,16 +171,16 @@ pub fn run(cfg: &Config, store: &Mutex<Backlog>, stop: &Stop, mailbox: &Receiver
             }
             ServerMsg::ShutdownSys => {
                 info!("the server orders a shutdown (130)");
-                if let Err(e) = send(&mut c.stream, "130") {
+                if let Err(e) = send(&mut stream, "130") {
                     warn!("could not acknowledge 130: {e}");
                 }
-                let _ = c.stream.shutdown(Shutdown::Write);
+                let _ = stream.shutdown(Shutdown::Write);
                 return End::ShutdownOrdered;
             }
             ServerMsg::Disconnect => return End::Disconnected,
         };
         if let Some(reply) = reply {
-            if let Err(e) = send(&mut c.stream, &reply) {
+            if let Err(e) = send(&mut stream, &reply) {
                 return End::Retry { why: format!("sending to the server: {e}"), healthy };
             }
         }
@@ -235,7 +195,9 @@ mod tests {
 
     fn store_with(n: usize) -> (tempfile::TempDir, Backlog) {
         let dir = tempfile::tempdir().unwrap();
-        let mut b = Backlog::open(dir.path(), Limits { capacity: 100_000, compact_min: 1000 }).unwrap();
+        let mut b =
+            Backlog::open(dir.path(), Limits { capacity: 100_000, compact_min: 1000, ..Limits::default() })
+                .unwrap();
         let sensor = SensorId::new("28-0316a2795aff").unwrap();
         let batch = (0..n)
             .map(|i| (sensor.clone(), Value::Celsius(Celsius::from_millis(i as i32).unwrap())))

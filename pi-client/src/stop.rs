@@ -1,46 +1,51 @@
-//! The connection loop's mailbox and the stop signal that reaches every thread.
+//! The stop signal that reaches every thread, and the connection loop's way of waiting for it.
 //!
 //! A signal handler may do almost nothing, so a signal-hook thread calls [`Stop::stop`], which both
-//! wakes the sampler (a condvar) and puts [`Event::Stop`] in the connection loop's mailbox, so that
-//! neither waits out its timeout before stopping.
+//! wakes the sampler (a condvar) and rings a doorbell (a byte written to a pipe) that the connection
+//! loop `poll(2)`s together with its socket, so that neither waits out its timeout before stopping.
 
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
-/// What the connection loop waits for.
+/// What [`Stop::wait`] saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// The file descriptor waited on is readable (or closed, or in error: a read tells which).
+    Ready,
+    /// [`Stop::stop`] was called.
+    Stopped,
+    /// The deadline passed.
+    Timeout,
+}
+
+/// The read and write ends of a non-blocking pipe; readable once stopped, and from then on.
 #[derive(Debug)]
-pub enum Event {
-    /// A line from the server on connection number `conn`.
-    Line {
-        /// The connection it came on (lines of an old connection are ignored).
-        conn: u64,
-        /// The line, without its ending.
-        line: String,
-    },
-    /// Connection number `conn` is over.
-    Closed {
-        /// The connection.
-        conn: u64,
-        /// Why, for the log.
-        why: String,
-    },
-    /// Stop: finish what is being written and exit.
-    Stop,
+struct Doorbell {
+    read: OwnedFd,
+    write: OwnedFd,
 }
 
 /// A cloneable handle that stops the client.
 #[derive(Debug, Clone)]
 pub struct Stop {
     flag: Arc<(Mutex<bool>, Condvar)>,
-    mailbox: Sender<Event>,
+    bell: Arc<Doorbell>,
 }
 
 impl Stop {
-    /// A stop handle and the mailbox it (and the reader threads) post to.
-    pub fn new() -> (Stop, Receiver<Event>) {
-        let (tx, rx) = mpsc::channel();
-        (Stop { flag: Arc::new((Mutex::new(false), Condvar::new())), mailbox: tx }, rx)
+    /// A stop handle; fails only if the process cannot make a pipe (out of file descriptors).
+    pub fn new() -> io::Result<Stop> {
+        let mut fds: [RawFd; 2] = [-1; 2];
+        // SAFETY: pipe2 fills the two descriptors it creates, which we then own.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: both were just created by pipe2 and are owned by nothing else.
+        let bell =
+            unsafe { Doorbell { read: OwnedFd::from_raw_fd(fds[0]), write: OwnedFd::from_raw_fd(fds[1]) } };
+        Ok(Stop { flag: Arc::new((Mutex::new(false), Condvar::new())), bell: Arc::new(bell) })
     }
 
     /// Asks every thread to stop.
@@ -48,8 +53,10 @@ impl Stop {
         let (lock, cv) = &*self.flag;
         *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
         cv.notify_all();
-        // The receiver is gone only when the client has already returned.
-        let _ = self.mailbox.send(Event::Stop);
+        // The byte is never read: the pipe stays readable, so every later wait sees the stop too. A
+        // full pipe (EAGAIN) is just as readable.
+        // SAFETY: writes one byte from a valid buffer to a descriptor we own.
+        let _ = unsafe { libc::write(self.bell.write.as_raw_fd(), b"s".as_ptr().cast(), 1) };
     }
 
     /// Whether [`stop`](Self::stop) was called.
@@ -73,31 +80,71 @@ impl Stop {
         }
     }
 
-    /// A sender for the mailbox (for a connection's reader thread).
-    pub fn mailbox(&self) -> Sender<Event> {
-        self.mailbox.clone()
+    /// Waits until `fd` (if any) is readable, the client is stopped, or `deadline` passes, whichever
+    /// comes first; a stop wins over a readable `fd`.
+    pub fn wait(&self, fd: Option<BorrowedFd<'_>>, deadline: Instant) -> io::Result<Wake> {
+        loop {
+            let mut fds = [
+                libc::pollfd { fd: self.bell.read.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+                libc::pollfd { fd: fd.map_or(-1, |f| f.as_raw_fd()), events: libc::POLLIN, revents: 0 },
+            ];
+            let left = deadline.saturating_duration_since(Instant::now());
+            // Rounded up, so that a wait never returns early and spins.
+            let ms = left.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as libc::c_int;
+            // SAFETY: polls two pollfds in a live array (a negative fd is ignored by poll).
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            if fds[0].revents != 0 || self.is_stopped() {
+                return Ok(Wake::Stopped);
+            }
+            if fds[1].revents != 0 {
+                return Ok(Wake::Ready);
+            }
+            if Instant::now() >= deadline {
+                return Ok(Wake::Timeout);
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsFd;
     use std::time::Duration;
 
     #[test]
-    fn stop_wakes_a_sleeper_and_the_mailbox() {
-        let (stop, rx) = Stop::new();
-        let s = stop.clone();
-        let t = std::thread::spawn(move || s.sleep_until(Instant::now() + Duration::from_secs(60)));
+    fn stop_wakes_a_sleeper_and_a_waiter() {
+        let stop = Stop::new().unwrap();
+        let (s1, s2) = (stop.clone(), stop.clone());
+        let sleeper = std::thread::spawn(move || s1.sleep_until(Instant::now() + Duration::from_secs(60)));
+        let waiter =
+            std::thread::spawn(move || s2.wait(None, Instant::now() + Duration::from_secs(60)).unwrap());
+        std::thread::sleep(Duration::from_millis(20));
         stop.stop();
-        assert!(t.join().unwrap());
-        assert!(matches!(rx.recv_timeout(Duration::from_secs(5)), Ok(Event::Stop)));
+        assert!(sleeper.join().unwrap());
+        assert_eq!(waiter.join().unwrap(), Wake::Stopped);
         assert!(stop.is_stopped());
+        // And from then on, at once.
+        assert_eq!(stop.wait(None, Instant::now() + Duration::from_secs(60)).unwrap(), Wake::Stopped);
     }
 
     #[test]
-    fn sleep_returns_at_the_deadline() {
-        let (stop, _rx) = Stop::new();
+    fn waits_return_at_the_deadline_or_when_readable() {
+        let stop = Stop::new().unwrap();
         assert!(!stop.sleep_until(Instant::now() + Duration::from_millis(5)));
+        let start = Instant::now();
+        assert_eq!(stop.wait(None, start + Duration::from_millis(30)).unwrap(), Wake::Timeout);
+        assert!(start.elapsed() >= Duration::from_millis(30));
+        let (a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        std::io::Write::write_all(&mut b, b"x").unwrap();
+        assert_eq!(stop.wait(Some(a.as_fd()), deadline).unwrap(), Wake::Ready);
     }
 }

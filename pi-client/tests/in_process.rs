@@ -61,11 +61,11 @@ fn acks_trim_more_splits_and_a_reconnect_resends_from_the_ack() {
     }
     let server = FakeServer::new();
     let cfg = config(dir.path(), &server);
-    let (stop, mailbox) = Stop::new();
+    let stop = Stop::new().unwrap();
     let client = {
         let stop = stop.clone();
         std::thread::spawn(move || {
-            run(&cfg, Box::new(|| Ok(Box::new(OneSensor) as Box<dyn Thermometers>)), stop, mailbox)
+            run(&cfg, Box::new(|| Ok(Box::new(OneSensor) as Box<dyn Thermometers>)), stop)
         })
     };
     // The sampler's first reading (seq 1001) is on disk before the test looks at the backlog.
