@@ -70,30 +70,18 @@ pub struct Cli {
     pub quiet: bool,
 }
 
-/// `60s`, `500ms`, or a bare number of seconds.
+/// `60s`, `500ms` (the shared rule), or, for scripts, a bare number of seconds.
 fn parse_duration(s: &str) -> Result<Duration, String> {
     if let Ok(secs) = s.parse::<f64>() {
         return Duration::try_from_secs_f64(secs).map_err(|e| e.to_string());
     }
-    humantime::parse_duration(s).map_err(|e| format!("{e} (expected e.g. 60s, 500ms)"))
+    cliser_common::duration::parse(s)
 }
 
-/// Reads the password: the file's first line, else `CLISER_PASSWORD`.
+/// Reads the password by the shared rule: `--password-file`, else `CLISER_PASSWORD`.
 pub fn password(file: Option<&Path>) -> Result<String, LoadError> {
-    let pw = match file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| LoadError::password_file(path, e))?;
-            text.lines().next().unwrap_or("").to_owned()
-        }
-        None => std::env::var("CLISER_PASSWORD").map_err(|_| LoadError::NoPassword)?,
-    };
-    if pw.is_empty() {
-        return Err(LoadError::Password {
-            from: file.map_or("CLISER_PASSWORD".into(), |p| p.display().to_string()),
-            why: "empty".into(),
-        });
-    }
-    Ok(pw)
+    cliser_common::secret::secret_from_env("the password file", file, "CLISER_PASSWORD")?
+        .ok_or(LoadError::NoPassword)
 }
 
 impl Cli {

@@ -2,7 +2,8 @@
 //! new reading `t=<value>#<seq>`; tracks which readings the polls' `ack=` cover.
 
 use crate::session::{Ctx, Failure, Next, Session};
-use cliser_protocol::{Celsius, KeepAliveAnswer, LineFramer, Reading, SensorId, ServerMsg, Value, MAX_LINE};
+use cliser_common::lines::{LineReader, Pushed};
+use cliser_protocol::{Celsius, KeepAliveAnswer, Reading, SensorId, ServerMsg, Value};
 use std::collections::VecDeque;
 use std::io::Write as _;
 use std::sync::Arc;
@@ -33,7 +34,7 @@ pub struct CliserSession {
     password: Arc<str>,
     sensor: SensorId,
     started: Instant,
-    framer: LineFramer,
+    lines: LineReader<Pushed>,
     state: State,
     next_seq: u64,
     polls: u64,
@@ -50,7 +51,7 @@ impl CliserSession {
             password,
             sensor: SensorId::new("t").expect("valid sensor id"),
             started,
-            framer: LineFramer::new(MAX_LINE),
+            lines: LineReader::new(Pushed::default()),
             state: State::AwaitPassword,
             next_seq: 1,
             polls: 0,
@@ -139,14 +140,20 @@ impl Session for CliserSession {
     }
 
     fn received(&mut self, data: &[u8], ctx: &mut Ctx, out: &mut Vec<u8>) -> Result<Next, Failure> {
-        self.framer.extend(data);
+        self.lines.get_mut().push(data);
         let mut next = Next::Continue;
-        while let Some(line) = self.framer.next_line().map_err(|e| Failure::Protocol(e.to_string()))? {
-            if self.line(&line, ctx, out)? == Next::Finished {
-                next = Next::Finished;
+        loop {
+            match self.lines.next_line() {
+                Ok(Some(line)) => {
+                    if self.line(&line, ctx, out)? == Next::Finished {
+                        next = Next::Finished;
+                    }
+                }
+                Err(e) if e.is_would_block() => return Ok(next),
+                Err(e) => return Err(Failure::Protocol(e.to_string())),
+                Ok(None) => unreachable!("pushed bytes never end"),
             }
         }
-        Ok(next)
     }
 
     fn timer(&mut self, _ctx: &mut Ctx, _out: &mut Vec<u8>) -> Result<Next, Failure> {

@@ -1,23 +1,22 @@
 //! Why the load tool could not run at all (as opposed to clients failing, which it counts).
 
-use std::fmt;
-use std::path::PathBuf;
+use cliser_common::exit::{Classify, Outcome};
+use cliser_common::secret::SecretError;
 
-/// A setup error; the binary exits with status 2.
-#[derive(Debug)]
+/// A setup error: bad settings exit with status 2, a failing event loop with 1.
+#[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// A flag's value is unusable.
+    #[error("{0}")]
     Flag(String),
-    /// The password file could not be read, or is empty.
-    Password {
-        /// Where it was looked for.
-        from: String,
-        /// Why it is unusable.
-        why: String,
-    },
+    /// The password file or variable is unusable.
+    #[error(transparent)]
+    Password(#[from] SecretError),
     /// No password given.
+    #[error("no password: give --password-file PATH or set CLISER_PASSWORD")]
     NoPassword,
     /// Fewer open files allowed than clients asked for.
+    #[error("{need} open files needed but the limit is {have}: raise it (ulimit -n) or use fewer clients")]
     OpenFiles {
         /// File descriptors needed.
         need: u64,
@@ -25,37 +24,15 @@ pub enum LoadError {
         have: u64,
     },
     /// The event loop failed.
-    Io(std::io::Error),
+    #[error("event loop: {0}")]
+    Io(#[from] std::io::Error),
 }
 
-impl LoadError {
-    /// A password file that could not be read.
-    pub fn password_file(path: &std::path::Path, why: impl fmt::Display) -> LoadError {
-        LoadError::Password { from: PathBuf::from(path).display().to_string(), why: why.to_string() }
-    }
-}
-
-impl fmt::Display for LoadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Classify for LoadError {
+    fn outcome(&self) -> Outcome {
         match self {
-            LoadError::Flag(m) => f.write_str(m),
-            LoadError::Password { from, why } => write!(f, "password from {from}: {why}"),
-            LoadError::NoPassword => {
-                f.write_str("no password: give --password-file PATH or set CLISER_PASSWORD")
-            }
-            LoadError::OpenFiles { need, have } => write!(
-                f,
-                "{need} open files needed but the limit is {have}: raise it (ulimit -n) or use fewer clients"
-            ),
-            LoadError::Io(e) => write!(f, "event loop: {e}"),
+            LoadError::Io(_) => Outcome::Runtime,
+            _ => Outcome::BadSettings,
         }
-    }
-}
-
-impl std::error::Error for LoadError {}
-
-impl From<std::io::Error> for LoadError {
-    fn from(e: std::io::Error) -> Self {
-        LoadError::Io(e)
     }
 }

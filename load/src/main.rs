@@ -1,11 +1,12 @@
 //! `cliser-load`: see `--help` and the crate docs.
 
 use clap::Parser;
+use cliser_common::exit::{Classify, Outcome};
 use cliser_load::cli::{self, Cli, Protocol};
 use cliser_load::cliser::CliserSession;
 use cliser_load::error::LoadError;
 use cliser_load::mqtt::session::MqttSession;
-use cliser_load::{engine, report, usage};
+use cliser_load::{engine, report};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -13,10 +14,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(&cli) {
         Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
+        // Clients failed or readings went missing: the report says which.
+        Ok(false) => Outcome::Runtime.into(),
         Err(e) => {
             eprintln!("cliser-load: {e}");
-            ExitCode::from(2)
+            e.outcome().into()
         }
     }
 }
@@ -26,7 +28,7 @@ const SPARE_FILES: u64 = 32;
 
 fn run(cli: &Cli) -> Result<bool, LoadError> {
     let plan = cli.plan()?;
-    let have = usage::raise_open_files_limit()?;
+    let have = cliser_common::limits::raise_open_files_limit()?;
     let need = plan.clients as u64 + SPARE_FILES;
     if have < need {
         return Err(LoadError::OpenFiles { need, have });

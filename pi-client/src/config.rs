@@ -3,11 +3,14 @@
 //! The TOML file's keys are exactly the long flag names (`server-timeout = "30s"`), and a flag given
 //! on the command line wins over the file. The password is never a flag value: it would show in `ps`.
 
+use cliser_common::config_file::{self, ConfigFileError};
+use cliser_common::duration;
+use cliser_common::secret::{self, SecretError};
 use cliser_hal::SensorSpec;
 use cliser_protocol::ClientId;
 use serde::Deserialize;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Environment variable holding the password when no password file is configured.
@@ -28,30 +31,30 @@ pub const DEFAULT_SERVER_TIMEOUT: Duration = Duration::from_secs(30);
     after_help = "The password comes from --password-file or the CLISER_PASSWORD environment variable."
 )]
 pub struct Cli {
-    /// The server to connect to.
-    #[arg(long, global = true, value_name = "HOST:PORT")]
+    /// The server to connect to (required: here or as `server` in the config file).
+    #[arg(long, value_name = "HOST:PORT")]
     pub server: Option<String>,
     /// This client's id (1-32 of A-Z a-z 0-9 . _ -) [default: the host name].
-    #[arg(long, global = true, value_name = "ID")]
+    #[arg(long, value_name = "ID")]
     pub id: Option<String>,
     /// File whose first line is the password.
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(long, value_name = "PATH")]
     pub password_file: Option<PathBuf>,
     /// Thermometers: w1, w1:DIR, gpio:PIN, sim or file:PATH [default: w1].
     #[arg(long, global = true, value_name = "SPEC")]
     pub sensor: Option<String>,
     /// How often all sensors are read, e.g. 10s or 500ms [default: 10s].
-    #[arg(long, global = true, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION")]
     pub interval: Option<String>,
     /// Reconnect when the server sends nothing for this long; must exceed the server's keep-alive
     /// interval [default: 30s].
-    #[arg(long, global = true, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION")]
     pub server_timeout: Option<String>,
     /// Where the backlog of unacknowledged readings is kept [default: /var/lib/cliser].
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// Command run (with sh -c) when the server orders a shutdown (130) [default: none, just exit].
-    #[arg(long, global = true, value_name = "CMD")]
+    #[arg(long, value_name = "CMD")]
     pub shutdown_command: Option<String>,
     /// TOML file with the same keys as the long flags; flags win over it.
     #[arg(long, global = true, value_name = "PATH")]
@@ -104,107 +107,58 @@ pub struct Config {
 }
 
 /// Why the configuration is unusable. Every one of them ends the client with exit status 2.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The config file could not be read.
-    ReadFile {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The config file is not valid TOML or has an unknown key.
-    ParseFile {
-        /// The file.
-        path: PathBuf,
-        /// What the TOML parser said.
-        message: String,
-    },
+    /// The config file cannot be read, is not valid TOML, or has an unknown key.
+    #[error(transparent)]
+    File(#[from] ConfigFileError),
     /// A required setting is absent; the text says how to give it.
+    #[error("{0}")]
     Missing(&'static str),
     /// A setting has a value that cannot be used.
+    #[error("{setting} {value:?}: {why}")]
     Invalid {
-        /// The flag/key name.
-        key: &'static str,
+        /// The flag (`--interval`) or config key (`config key interval`), as the user gave it.
+        setting: String,
         /// The value given.
         value: String,
         /// Why it is refused.
         why: String,
     },
-    /// The password file could not be read.
-    PasswordFile {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
+    /// The password file or variable is unusable.
+    #[error(transparent)]
+    Password(#[from] SecretError),
 }
 
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigError::ReadFile { path, source } => {
-                write!(f, "cannot read config {}: {source}", path.display())
-            }
-            ConfigError::ParseFile { path, message } => write!(f, "config {}: {message}", path.display()),
-            ConfigError::Missing(what) => f.write_str(what),
-            ConfigError::Invalid { key, value, why } => write!(f, "--{key} {value:?}: {why}"),
-            ConfigError::PasswordFile { path, source } => {
-                write!(f, "cannot read password file {}: {source}", path.display())
-            }
-        }
+/// A setting given as a flag (wins) or in the config file, with where it came from.
+fn pick<T>(flag: Option<T>, file: Option<T>) -> Option<(T, bool)> {
+    flag.map(|v| (v, true)).or(file.map(|v| (v, false)))
+}
+
+fn invalid(key: &str, from_flag: bool, value: &str, why: impl fmt::Display) -> ConfigError {
+    ConfigError::Invalid {
+        setting: config_file::setting_name(key, from_flag),
+        value: value.to_owned(),
+        why: why.to_string(),
     }
 }
 
-impl std::error::Error for ConfigError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ConfigError::ReadFile { source, .. } | ConfigError::PasswordFile { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
-
-fn invalid(key: &'static str, value: &str, why: impl fmt::Display) -> ConfigError {
-    ConfigError::Invalid { key, value: value.to_owned(), why: why.to_string() }
-}
-
-fn read_file_config(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::ReadFile { path: path.to_owned(), source })?;
-    toml::from_str(&text)
-        .map_err(|e| ConfigError::ParseFile { path: path.to_owned(), message: e.to_string() })
-}
-
-fn duration(key: &'static str, text: Option<String>, default: Duration) -> Result<Duration, ConfigError> {
-    let Some(text) = text else { return Ok(default) };
-    let d = humantime::parse_duration(&text).map_err(|e| invalid(key, &text, e))?;
-    if d.is_zero() {
-        return Err(invalid(key, &text, "must be longer than zero"));
-    }
-    Ok(d)
+fn duration(key: &str, given: Option<(String, bool)>, default: Duration) -> Result<Duration, ConfigError> {
+    let Some((text, from_flag)) = given else { return Ok(default) };
+    duration::parse_positive(&text).map_err(|e| invalid(key, from_flag, &text, e))
 }
 
 /// The sensor setting alone (all that `probe` needs), flag over file over the default `w1`.
 pub fn sensor_spec(cli: &Cli) -> Result<SensorSpec, ConfigError> {
-    let file = match &cli.config {
-        Some(p) => read_file_config(p)?,
-        None => FileConfig::default(),
+    let file: FileConfig = config_file::load_or_default(cli.config.as_deref())?;
+    parse_sensor(pick(cli.sensor.clone(), file.sensor))
+}
+
+fn parse_sensor(given: Option<(String, bool)>) -> Result<SensorSpec, ConfigError> {
+    let Some((text, from_flag)) = given else {
+        return Ok(SensorSpec::W1(cliser_hal::DEFAULT_W1_ROOT.into()));
     };
-    parse_sensor(cli.sensor.clone().or(file.sensor))
-}
-
-fn parse_sensor(text: Option<String>) -> Result<SensorSpec, ConfigError> {
-    let text = text.unwrap_or_else(|| "w1".into());
-    text.parse().map_err(|e| invalid("sensor", &text, e))
-}
-
-/// Reads the first line of a password file (a trailing `\r` is dropped).
-pub fn read_password_file(path: &Path) -> Result<String, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::PasswordFile { path: path.to_owned(), source })?;
-    let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
-    Ok(line.to_owned())
+    text.parse().map_err(|e| invalid("sensor", from_flag, &text, e))
 }
 
 /// The host name, the default client id: on a fleet each Pi already has a distinct one.
@@ -225,42 +179,37 @@ impl Config {
     /// Merges the command line, the config file it names, and the password source (`env` is looked up
     /// for [`PASSWORD_ENV`]; tests pass their own).
     pub fn resolve(cli: &Cli, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let file = match &cli.config {
-            Some(p) => read_file_config(p)?,
-            None => FileConfig::default(),
-        };
-        let server = cli.server.clone().or(file.server).ok_or(ConfigError::Missing(
-            "no server given: pass --server HOST:PORT or set server = \"HOST:PORT\" in the config file",
-        ))?;
+        let file: FileConfig = config_file::load_or_default(cli.config.as_deref())?;
+        let (server, server_from_flag) =
+            pick(cli.server.clone(), file.server).ok_or(ConfigError::Missing(
+                "no server given: pass --server HOST:PORT or set server = \"HOST:PORT\" in the config file",
+            ))?;
         if !server.contains(':') {
-            return Err(invalid("server", &server, "expected HOST:PORT"));
+            return Err(invalid("server", server_from_flag, &server, "expected HOST:PORT"));
         }
-        let id_text = match cli.id.clone().or(file.id) {
-            Some(id) => id,
-            None => host_name().ok_or(ConfigError::Missing("no id given and no host name: pass --id ID"))?,
+        let id = match pick(cli.id.clone(), file.id) {
+            Some((text, from_flag)) => {
+                ClientId::new(&text).map_err(|e| invalid("id", from_flag, &text, e))?
+            }
+            None => {
+                let name =
+                    host_name().ok_or(ConfigError::Missing("no id given and no host name: pass --id ID"))?;
+                ClientId::new(&name)
+                    .map_err(|e| invalid("id", false, &name, format!("the host name: {e}")))?
+            }
         };
-        let id = ClientId::new(&id_text).map_err(|e| invalid("id", &id_text, e))?;
-        let password = match cli.password_file.clone().or(file.password_file) {
-            Some(path) => read_password_file(&path)?,
-            None => env(PASSWORD_ENV).ok_or(ConfigError::Missing(
-                "no password: pass --password-file PATH or set CLISER_PASSWORD",
-            ))?,
-        };
-        if password.is_empty() {
-            return Err(ConfigError::Missing("the password is empty"));
-        }
-        if password.contains(['\n', '\r']) {
-            return Err(ConfigError::Missing("the password must be one line"));
-        }
+        let password_file = cli.password_file.clone().or(file.password_file);
+        let password = secret::secret_from("the password file", password_file.as_deref(), PASSWORD_ENV, env)?
+            .ok_or(ConfigError::Missing("no password: pass --password-file PATH or set CLISER_PASSWORD"))?;
         Ok(Config {
             server,
             id,
             password,
-            sensor: parse_sensor(cli.sensor.clone().or(file.sensor))?,
-            interval: duration("interval", cli.interval.clone().or(file.interval), DEFAULT_INTERVAL)?,
+            sensor: parse_sensor(pick(cli.sensor.clone(), file.sensor))?,
+            interval: duration("interval", pick(cli.interval.clone(), file.interval), DEFAULT_INTERVAL)?,
             server_timeout: duration(
                 "server-timeout",
-                cli.server_timeout.clone().or(file.server_timeout),
+                pick(cli.server_timeout.clone(), file.server_timeout),
                 DEFAULT_SERVER_TIMEOUT,
             )?,
             state_dir: cli.state_dir.clone().or(file.state_dir).unwrap_or_else(|| DEFAULT_STATE_DIR.into()),
@@ -312,7 +261,7 @@ mod tests {
     fn file_keys_are_the_flag_names_and_flags_win() {
         let dir = tempfile::tempdir().unwrap();
         let pw = dir.path().join("pw");
-        std::fs::write(&pw, "s3cret\nignored\n").unwrap();
+        std::fs::write(&pw, "s3cret\r\n").unwrap();
         let cfg = dir.path().join("c.toml");
         let text = format!(
             "server = \"a:1\"\nid = \"pi-file\"\npassword-file = {:?}\nsensor = \"sim\"\ninterval = \"2s\"\n\
@@ -339,7 +288,7 @@ mod tests {
         let cfg = dir.path().join("c.toml");
         std::fs::write(&cfg, "server_timeout = \"5s\"\n").unwrap();
         let e = Config::resolve(&cli(&["--config", cfg.to_str().unwrap()]), pw_env).unwrap_err();
-        assert!(matches!(e, ConfigError::ParseFile { .. }), "{e}");
+        assert!(matches!(e, ConfigError::File(ConfigFileError::Parse { .. })), "{e}");
         let e = Config::resolve(&cli(&["--server", "h:1", "--id", "x"]), no_env).unwrap_err();
         assert!(e.to_string().contains("no password"), "{e}");
         let e = Config::resolve(&cli(&["--server", "h:1", "--id", "a b"]), pw_env).unwrap_err();
@@ -357,7 +306,23 @@ mod tests {
             pw_env,
         )
         .unwrap_err();
-        assert!(matches!(e, ConfigError::PasswordFile { .. }), "{e}");
+        assert!(matches!(e, ConfigError::Password(SecretError::Read { .. })), "{e}");
+        assert!(e.to_string().starts_with("cannot read the password file /nonexistent/pw: "), "{e}");
+        let two = dir.path().join("two-lines");
+        std::fs::write(&two, "s3cret\nignored\n").unwrap();
+        let e = Config::resolve(
+            &cli(&["--server", "h:1", "--id", "x", "--password-file", two.to_str().unwrap()]),
+            pw_env,
+        )
+        .unwrap_err();
+        assert!(matches!(e, ConfigError::Password(SecretError::ManyLines { .. })), "{e}");
+        std::fs::write(&cfg, "interval = \"0s\"\n").unwrap();
+        let e = Config::resolve(
+            &cli(&["--server", "h:1", "--id", "x", "--config", cfg.to_str().unwrap()]),
+            pw_env,
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with("config key interval"), "{e}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use crate::backlog::StoreError;
 use crate::config::ConfigError;
+use cliser_common::exit::{Classify, Outcome};
 use std::fmt;
 
 /// Why the client stopped other than by design (signal, `999`, `130`).
@@ -19,13 +20,14 @@ pub enum ClientError {
     ShutdownCommand(String),
 }
 
-impl ClientError {
-    /// The process exit status for this error: 2 for what a person must fix in the configuration,
-    /// 1 for the rest.
-    pub fn exit_code(&self) -> u8 {
+impl Classify for ClientError {
+    /// Bad settings for what a person must fix in the configuration, a runtime failure for the rest.
+    fn outcome(&self) -> Outcome {
         match self {
-            ClientError::Config(_) | ClientError::WrongPassword | ClientError::IdInvalid(_) => 2,
-            ClientError::Store(_) | ClientError::ShutdownCommand(_) => 1,
+            ClientError::Config(_) | ClientError::WrongPassword | ClientError::IdInvalid(_) => {
+                Outcome::BadSettings
+            }
+            ClientError::Store(_) | ClientError::ShutdownCommand(_) => Outcome::Runtime,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `cliser-pi-client`: see the crate docs and `--help`.
 
 use clap::Parser;
+use cliser_common::exit::{fail, Outcome};
 use cliser_pi_client::config::{self, Cli, Command};
 use cliser_pi_client::{client, ClientError, Config, Stop};
 use log::{error, info, LevelFilter};
@@ -11,50 +12,44 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // RUST_LOG overrides the level; logs go to stderr (journald on a Pi).
-    let _ = simple_logger::SimpleLogger::new().with_level(LevelFilter::Info).env().init();
-    let code = match cli.command {
+    let _ = cliser_common::logging::init(LevelFilter::Info);
+    match cli.command {
         Some(Command::Probe) => probe(&cli),
         None => run(&cli),
-    };
-    ExitCode::from(code)
+    }
 }
 
-fn probe(cli: &Cli) -> u8 {
+fn probe(cli: &Cli) -> ExitCode {
     let spec = match config::sensor_spec(cli) {
         Ok(s) => s,
-        Err(e) => return fail(ClientError::Config(e)),
+        Err(e) => return fail(&ClientError::Config(e)),
     };
     match cliser_pi_client::probe::run(&spec, &mut std::io::stdout().lock()) {
-        Ok(code) => code,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             error!("writing the report: {e}");
-            1
+            Outcome::Runtime.into()
         }
     }
 }
 
-fn fail(e: ClientError) -> u8 {
-    error!("{e}");
-    e.exit_code()
-}
-
-fn run(cli: &Cli) -> u8 {
+fn run(cli: &Cli) -> ExitCode {
     let cfg = match Config::resolve(cli, |k| std::env::var(k).ok()) {
         Ok(c) => c,
-        Err(e) => return fail(ClientError::Config(e)),
+        Err(e) => return fail(&ClientError::Config(e)),
     };
     let stop = match Stop::new() {
         Ok(s) => s,
         Err(e) => {
             error!("cannot make the stop pipe: {e}");
-            return 1;
+            return Outcome::Runtime.into();
         }
     };
     let mut signals = match Signals::new([SIGTERM, SIGINT]) {
         Ok(s) => s,
         Err(e) => {
             error!("cannot install signal handlers: {e}");
-            return 1;
+            return Outcome::Runtime.into();
         }
     };
     let on_signal = stop.clone();
@@ -73,12 +68,12 @@ fn run(cli: &Cli) -> u8 {
         cfg.id,
         cfg.server,
         cfg.sensor,
-        humantime::format_duration(cfg.interval),
+        cliser_common::duration::format(cfg.interval),
         cfg.state_dir.display()
     );
     let spec = cfg.sensor.clone();
     match client::run(&cfg, Box::new(move || cliser_hal::open(&spec)), stop) {
-        Ok(_) => 0,
-        Err(e) => fail(e),
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
     }
 }

@@ -8,9 +8,10 @@
 use crate::backlog::Backlog;
 use crate::config::Config;
 use crate::stop::{Stop, Wake};
-use cliser_protocol::{KeepAliveAnswer, LineFramer, ServerMsg, MAX_LINE};
+use cliser_common::lines::LineReader;
+use cliser_protocol::{KeepAliveAnswer, ServerMsg, MAX_LINE};
 use log::{debug, info, warn};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::os::fd::AsFd;
 use std::sync::Mutex;
@@ -55,7 +56,7 @@ pub fn answer(store: &Backlog, sent: u64) -> (KeepAliveAnswer, u64) {
     (answer, last)
 }
 
-fn send(stream: &mut TcpStream, line: &str) -> std::io::Result<()> {
+fn send(mut stream: &TcpStream, line: &str) -> std::io::Result<()> {
     let mut bytes = Vec::with_capacity(line.len() + 1);
     bytes.extend_from_slice(line.as_bytes());
     bytes.push(b'\n');
@@ -77,7 +78,7 @@ fn connect(server: &str, timeout: Duration) -> Result<TcpStream, String> {
 /// Runs connection number `conn` to its end.
 pub fn run(cfg: &Config, store: &Mutex<Backlog>, stop: &Stop, conn: u64) -> End {
     // Capped so that a stop request is not held up long by a connect to an unreachable address.
-    let mut stream = match connect(&cfg.server, cfg.server_timeout.min(CONNECT_TIMEOUT)) {
+    let stream = match connect(&cfg.server, cfg.server_timeout.min(CONNECT_TIMEOUT)) {
         Ok(s) => s,
         Err(why) => return End::Retry { why, healthy: false },
     };
@@ -85,14 +86,13 @@ pub fn run(cfg: &Config, store: &Mutex<Backlog>, stop: &Stop, conn: u64) -> End 
     // A server that stops reading must not block us forever on a full send buffer.
     let _ = stream.set_write_timeout(Some(cfg.server_timeout));
     debug!("connected to {} (connection {conn})", cfg.server);
-    let mut framer = LineFramer::new(MAX_LINE);
-    let mut buf = [0u8; 4096];
+    let mut lines = LineReader::new(&stream);
     let mut deadline = Instant::now() + cfg.server_timeout;
     let mut sent = 0u64;
     let mut registered = false;
     let mut healthy = false;
     loop {
-        let line = match framer.next_line() {
+        let line = match lines.buffered_line() {
             Ok(Some(line)) => line,
             Err(e) => return End::Retry { why: format!("bad line from the server: {e}"), healthy },
             Ok(None) => match stop.wait(Some(stream.as_fd()), deadline) {
@@ -100,17 +100,15 @@ pub fn run(cfg: &Config, store: &Mutex<Backlog>, stop: &Stop, conn: u64) -> End 
                 Ok(Wake::Timeout) => {
                     let why = format!(
                         "no line from the server for {}",
-                        humantime::format_duration(cfg.server_timeout)
+                        cliser_common::duration::format(cfg.server_timeout)
                     );
                     return End::Retry { why, healthy };
                 }
-                Ok(Wake::Ready) => match stream.read(&mut buf) {
-                    Ok(0) => return End::Retry { why: "the server closed the connection".into(), healthy },
-                    Ok(n) => {
-                        framer.extend(&buf[..n]);
-                        continue;
+                Ok(Wake::Ready) => match lines.fill() {
+                    Ok(false) => {
+                        return End::Retry { why: "the server closed the connection".into(), healthy }
                     }
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Ok(true) => continue,
                     Err(e) => return End::Retry { why: format!("connection lost: {e}"), healthy },
                 },
                 Err(e) => return End::Retry { why: format!("waiting for the server: {e}"), healthy },
@@ -171,7 +169,7 @@ pub fn run(cfg: &Config, store: &Mutex<Backlog>, stop: &Stop, conn: u64) -> End 
             }
             ServerMsg::ShutdownSys => {
                 info!("the server orders a shutdown (130)");
-                if let Err(e) = send(&mut stream, "130") {
+                if let Err(e) = send(&stream, "130") {
                     warn!("could not acknowledge 130: {e}");
                 }
                 let _ = stream.shutdown(Shutdown::Write);
@@ -180,7 +178,7 @@ pub fn run(cfg: &Config, store: &Mutex<Backlog>, stop: &Stop, conn: u64) -> End 
             ServerMsg::Disconnect => return End::Disconnected,
         };
         if let Some(reply) = reply {
-            if let Err(e) = send(&mut stream, &reply) {
+            if let Err(e) = send(&stream, &reply) {
                 return End::Retry { why: format!("sending to the server: {e}"), healthy };
             }
         }

@@ -2,9 +2,12 @@
 
 use crate::auth::Secret;
 use clap::Parser;
+use cliser_common::config_file::{self, ConfigFileError};
+use cliser_common::duration;
+use cliser_common::exit::{Classify, Outcome};
+use cliser_common::secret::{secret_from_env, SecretError};
 use serde::Deserialize;
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Command-line flags. Every value may also come from `--config FILE`; a flag wins over the file.
@@ -23,10 +26,10 @@ pub struct Cli {
     #[arg(long, value_name = "ADDR")]
     pub backdoor: Option<String>,
     /// Keep-alive interval, e.g. `10s`, `500ms` [default: 10s].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse_positive)]
     pub keepalive: Option<Duration>,
     /// Time a new connection has to finish the password and id exchange [default: 10s].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse_positive)]
     pub auth_timeout: Option<Duration>,
     /// A registered client silent for this many keep-alive intervals is dead [default: 3].
     #[arg(long, value_name = "N")]
@@ -49,22 +52,16 @@ pub struct Cli {
     pub config: Option<PathBuf>,
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (expected e.g. 10s, 500ms)"))?;
-    if d.is_zero() {
-        return Err("must be more than zero".into());
-    }
-    Ok(d)
-}
-
 /// The same settings as written in a `--config` file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 struct FileConfig {
     listen: Option<String>,
     backdoor: Option<String>,
-    keepalive: Option<String>,
-    auth_timeout: Option<String>,
+    #[serde(default, deserialize_with = "duration::optional")]
+    keepalive: Option<Duration>,
+    #[serde(default, deserialize_with = "duration::optional")]
+    auth_timeout: Option<Duration>,
     dead_after: Option<u32>,
     max_clients: Option<usize>,
     readings_csv: Option<PathBuf>,
@@ -96,108 +93,89 @@ pub struct Config {
 }
 
 /// Why the settings are unusable. The binary exits with status 2 for these.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// No client password was given.
+    #[error(
+        "no client password: put it in a file and pass --password-file PATH \
+         (or `password-file` in --config), or set CLISER_PASSWORD"
+    )]
     NoPassword,
-    /// A password file or the config file could not be read.
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// A password file or variable holds an empty password.
-    EmptyPassword(String),
-    /// The config file is not valid TOML of the expected keys.
-    File {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
-    /// A value in the config file is not valid.
+    /// A password file or variable is unusable.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// The config file cannot be read or is not valid TOML of the expected keys.
+    #[error(transparent)]
+    File(#[from] ConfigFileError),
+    /// A value is not valid; `setting` names it as the user wrote it (`--dead-after` or
+    /// `config key dead-after`).
+    #[error("{setting}: {message}")]
     Value {
-        /// The key.
-        key: &'static str,
+        /// The flag or config key.
+        setting: String,
         /// What is wrong.
         message: String,
     },
 }
 
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigError::NoPassword => f.write_str(
-                "no client password: put it in a file and pass --password-file PATH \
-                 (or `password-file` in --config), or set CLISER_PASSWORD",
-            ),
-            ConfigError::Read { path, source } => write!(f, "cannot read {}: {source}", path.display()),
-            ConfigError::EmptyPassword(from) => write!(f, "the password from {from} is empty"),
-            ConfigError::File { path, message } => write!(f, "{}: {message}", path.display()),
-            ConfigError::Value { key, message } => write!(f, "config key {key}: {message}"),
-        }
+impl Classify for ConfigError {
+    fn outcome(&self) -> Outcome {
+        Outcome::BadSettings
     }
 }
 
-impl std::error::Error for ConfigError {}
-
-/// Reads a password: the file's content without its final line ending.
-fn read_secret_file(path: &Path) -> Result<Secret, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-    let pw = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text);
-    if pw.is_empty() {
-        return Err(ConfigError::EmptyPassword(path.display().to_string()));
+/// A count that must be at least 1, named as the user gave it.
+fn at_least_one<T: PartialEq + From<u8>>(
+    key: &str,
+    flag: Option<T>,
+    file: Option<T>,
+    default: T,
+) -> Result<T, ConfigError> {
+    let from_flag = flag.is_some();
+    let v = flag.or(file).unwrap_or(default);
+    if v == T::from(0) {
+        return Err(ConfigError::Value {
+            setting: config_file::setting_name(key, from_flag),
+            message: "must be at least 1".into(),
+        });
     }
-    Ok(Secret::new(pw.to_owned()))
-}
-
-fn secret_from(file: Option<&Path>, var: &str) -> Result<Option<Secret>, ConfigError> {
-    if let Some(path) = file {
-        return read_secret_file(path).map(Some);
-    }
-    match std::env::var(var) {
-        Ok(v) if v.is_empty() => Err(ConfigError::EmptyPassword(var.to_owned())),
-        Ok(v) => Ok(Some(Secret::new(v))),
-        Err(_) => Ok(None),
-    }
+    Ok(v)
 }
 
 impl Config {
     /// Builds the settings from the flags, the `--config` file they name, and the environment.
     pub fn from_cli(cli: Cli) -> Result<Config, ConfigError> {
-        let file = match &cli.config {
-            None => FileConfig::default(),
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
-                toml::from_str(&text)
-                    .map_err(|e| ConfigError::File { path: path.clone(), message: e.to_string() })?
-            }
+        let file: FileConfig = config_file::load_or_default(cli.config.as_deref())?;
+        let positive = |key: &str, d: Option<Duration>| match d {
+            Some(d) if d.is_zero() => Err(ConfigError::Value {
+                setting: config_file::setting_name(key, false),
+                message: "must be more than zero".into(),
+            }),
+            d => Ok(d),
         };
-        let duration = |key: &'static str, v: Option<String>| -> Result<Option<Duration>, ConfigError> {
-            v.map(|s| parse_duration(&s).map_err(|message| ConfigError::Value { key, message })).transpose()
-        };
-        let file_keepalive = duration("keepalive", file.keepalive)?;
-        let file_auth = duration("auth-timeout", file.auth_timeout)?;
+        let file_keepalive = positive("keepalive", file.keepalive)?;
+        let file_auth = positive("auth-timeout", file.auth_timeout)?;
         let password_file = cli.password_file.or(file.password_file);
         let admin_file = cli.admin_password_file.or(file.admin_password_file);
-        let dead_after = cli.dead_after.or(file.dead_after).unwrap_or(3);
-        if dead_after == 0 {
-            return Err(ConfigError::Value { key: "dead-after", message: "must be at least 1".into() });
-        }
+        let dead_after = at_least_one("dead-after", cli.dead_after, file.dead_after, 3)?;
+        let max_clients = at_least_one("max-clients", cli.max_clients, file.max_clients, 1024)?;
         Ok(Config {
             listen: cli.listen.or(file.listen).unwrap_or_else(|| "0.0.0.0:1111".into()),
             backdoor: cli.backdoor.or(file.backdoor).unwrap_or_else(|| "127.0.0.1:3333".into()),
             keepalive: cli.keepalive.or(file_keepalive).unwrap_or(Duration::from_secs(10)),
             auth_timeout: cli.auth_timeout.or(file_auth).unwrap_or(Duration::from_secs(10)),
             dead_after,
-            max_clients: cli.max_clients.or(file.max_clients).unwrap_or(1024),
+            max_clients,
             readings_csv: cli.readings_csv.or(file.readings_csv),
-            password: secret_from(password_file.as_deref(), "CLISER_PASSWORD")?
+            password: secret_from_env("the password file", password_file.as_deref(), "CLISER_PASSWORD")?
+                .map(Secret::new)
                 .ok_or(ConfigError::NoPassword)?,
-            admin_password: secret_from(admin_file.as_deref(), "CLISER_ADMIN_PASSWORD")?,
+            admin_password: secret_from_env(
+                "the admin password file",
+                admin_file.as_deref(),
+                "CLISER_ADMIN_PASSWORD",
+            )?
+            .map(Secret::new),
         })
     }
 
@@ -241,7 +219,11 @@ mod tests {
         assert!(e.to_string().contains("keep-alive"), "{e}");
         std::fs::write(&conf, "keepalive = \"soon\"\n").unwrap();
         let e = Config::from_cli(cli(&["--config", conf.to_str().unwrap()])).unwrap_err();
-        assert!(e.to_string().starts_with("config key keepalive"), "{e}");
+        // The TOML parser names the file and shows the line with the key.
+        assert!(
+            e.to_string().contains("keepalive = \"soon\"") && e.to_string().contains("invalid duration"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -250,6 +232,6 @@ mod tests {
         let pw = dir.path().join("pw");
         std::fs::write(&pw, "\n").unwrap();
         let e = Config::from_cli(cli(&["--password-file", pw.to_str().unwrap()])).unwrap_err();
-        assert!(matches!(e, ConfigError::EmptyPassword(_)));
+        assert!(matches!(e, ConfigError::Secret(SecretError::EmptyFile { .. })), "{e}");
     }
 }

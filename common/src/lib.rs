@@ -1,0 +1,19 @@
+//! What cliser's binaries (server, Pi client, load tool) share, so that the same setting means the
+//! same thing everywhere:
+//! - [`secret`]: passwords read from files and the environment by one rule;
+//! - [`duration`]: durations in flags and TOML files (`10s`, `500ms`);
+//! - [`config_file`]: reading a TOML file whose keys are the long flag names;
+//! - [`exit`]: the exit codes (0 ok, 1 runtime failure, 2 bad settings);
+//! - [`limits`]: process limits a long-running network program raises at start;
+//! - [`lines`]: the one line reader (the protocol's framer plus its read loop) over any `Read`;
+//! - [`logging`]: the log setup, which never takes the process down when stderr fails.
+#![deny(missing_docs)]
+#![forbid(unsafe_op_in_unsafe_fn)]
+
+pub mod config_file;
+pub mod duration;
+pub mod exit;
+pub mod limits;
+pub mod lines;
+pub mod logging;
+pub mod secret;
