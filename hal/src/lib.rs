@@ -167,6 +167,19 @@ impl std::str::FromStr for SensorSpec {
     }
 }
 
+/// As written on the `--sensor` flag (`w1:/sys/bus/w1/devices`, `gpio:4`, `sim`, `file:/tmp/t`), so
+/// messages speak the user's language.
+impl fmt::Display for SensorSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SensorSpec::W1(root) => write!(f, "w1:{}", root.display()),
+            SensorSpec::Gpio(pin) => write!(f, "gpio:{pin}"),
+            SensorSpec::Sim => f.write_str("sim"),
+            SensorSpec::File(path) => write!(f, "file:{}", path.display()),
+        }
+    }
+}
+
 /// Opens the backend named by `spec`. `w1` fails when its root does not exist (1-Wire not enabled);
 /// `gpio:PIN` needs the `gpio` feature (and the GPIO itself); `sim` and `file:PATH` always open.
 pub fn open(spec: &SensorSpec) -> Result<Box<dyn Thermometers>, HalError> {

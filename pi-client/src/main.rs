@@ -63,7 +63,7 @@ fn run(cli: &Cli) -> ExitCode {
         })
         .expect("spawn signal thread");
     info!(
-        "cliser-pi-client {}: id {}, server {}, sensor {:?}, interval {}, state dir {}",
+        "cliser-pi-client {}: id {}, server {}, sensor {}, interval {}, state dir {}",
         env!("CARGO_PKG_VERSION"),
         cfg.id,
         cfg.server,

@@ -1,18 +1,21 @@
 //! `cliser-pi-client probe`: what a person runs on a freshly wired Pi to see whether the thermometers
 //! work, before starting the service.
 
-use cliser_hal::{SensorSpec, DEFAULT_W1_ROOT};
+use cliser_hal::SensorSpec;
 use std::io::Write;
-use std::path::PathBuf;
 
-/// Prints the hal diagnostics for the w1 root (when the spec is a w1 one) and the current reading of
-/// every sensor found. Returns the exit status: 0 when at least one sensor answered, 1 otherwise.
+/// Prints the hal diagnostics for the w1 root (only when the spec is a w1 one: the 1-Wire hints mean
+/// nothing to `sim` or `file:`) and the current reading of every sensor found. Returns the exit
+/// status: 0 when at least one sensor answered, 1 otherwise.
 pub fn run(spec: &SensorSpec, out: &mut dyn Write) -> std::io::Result<u8> {
     if let SensorSpec::W1(root) = spec {
         writeln!(out, "{}", cliser_hal::diagnose(root).trim_end())?;
+        if !root.is_dir() {
+            // The diagnosis said why and how to fix it; opening would only say it again.
+            return Ok(1);
+        }
     } else {
-        writeln!(out, "sensor backend: {spec:?} (w1 diagnostics for {DEFAULT_W1_ROOT} follow)")?;
-        writeln!(out, "{}", cliser_hal::diagnose(&PathBuf::from(DEFAULT_W1_ROOT)).trim_end())?;
+        writeln!(out, "sensor backend: {spec}")?;
     }
     let mut sensors = match cliser_hal::open(spec) {
         Ok(s) => s,
