@@ -71,6 +71,13 @@ fn run(cli: &Cli) -> ExitCode {
         cliser_common::duration::format(cfg.interval),
         cfg.state_dir.display()
     );
+    if !cfg.state_dir.exists() {
+        info!(
+            "state dir {} does not exist: creating it{}",
+            cfg.state_dir.display(),
+            if cli.state_dir.is_none() { " (choose another with --state-dir)" } else { "" }
+        );
+    }
     let spec = cfg.sensor.clone();
     match client::run(&cfg, Box::new(move || cliser_hal::open(&spec)), stop) {
         Ok(_) => ExitCode::SUCCESS,

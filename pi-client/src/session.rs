@@ -91,6 +91,10 @@ pub fn run(cfg: &Config, store: &Mutex<Backlog>, stop: &Stop, conn: u64) -> End 
     let mut sent = 0u64;
     let mut registered = false;
     let mut healthy = false;
+    // How far apart the server's polls come, to explain a timeout that the settings cause.
+    let mut registered_at: Option<Instant> = None;
+    let mut last_poll: Option<Instant> = None;
+    let mut widest_poll_gap: Option<Duration> = None;
     loop {
         let line = match lines.buffered_line() {
             Ok(Some(line)) => line,
@@ -98,10 +102,7 @@ pub fn run(cfg: &Config, store: &Mutex<Backlog>, stop: &Stop, conn: u64) -> End 
             Ok(None) => match stop.wait(Some(stream.as_fd()), deadline) {
                 Ok(Wake::Stopped) => return End::Stopped,
                 Ok(Wake::Timeout) => {
-                    let why = format!(
-                        "no line from the server for {}",
-                        cliser_common::duration::format(cfg.server_timeout)
-                    );
+                    let why = silence_explained(cfg.server_timeout, registered_at, widest_poll_gap);
                     return End::Retry { why, healthy };
                 }
                 Ok(Wake::Ready) => match lines.fill() {
@@ -139,6 +140,8 @@ pub fn run(cfg: &Config, store: &Mutex<Backlog>, stop: &Stop, conn: u64) -> End 
                     store.ack(a);
                 }
                 registered = true;
+                registered_at = Some(Instant::now());
+                last_poll = registered_at;
                 sent = 0;
                 info!(
                     "registered with {} as {}; {} readings waiting (server has up to seq {})",
@@ -155,6 +158,9 @@ pub fn run(cfg: &Config, store: &Mutex<Backlog>, stop: &Stop, conn: u64) -> End 
                     store.ack(a);
                 }
                 healthy |= registered;
+                if let Some(last) = last_poll.replace(Instant::now()) {
+                    widest_poll_gap = widest_poll_gap.max(Some(last.elapsed()));
+                }
                 let (answer, last) = answer(&store, sent);
                 if let (Some(first), n) = (answer.readings.first(), answer.readings.len()) {
                     debug!(
@@ -185,6 +191,30 @@ pub fn run(cfg: &Config, store: &Mutex<Backlog>, stop: &Stop, conn: u64) -> End 
     }
 }
 
+/// Why the connection is given up after `timeout` of silence, and what to change when the settings
+/// themselves are the cause: a `--server-timeout` at or below the server's keep-alive interval makes
+/// the client drop every connection just before the poll would have come.
+fn silence_explained(
+    timeout: Duration,
+    registered_at: Option<Instant>,
+    widest_gap: Option<Duration>,
+) -> String {
+    let t = cliser_common::duration::format(timeout);
+    match (registered_at, widest_gap) {
+        (Some(_), None) => format!(
+            "no keep-alive from the server within --server-timeout {t} of registering: its keep-alive \
+             interval is probably longer than that; raise --server-timeout (to about 3 times the server's \
+             --keepalive)"
+        ),
+        (Some(_), Some(gap)) if gap * 2 > timeout => format!(
+            "no line from the server for {t}: its polls came up to {} apart, too close to \
+             --server-timeout {t}; raise --server-timeout (to about 3 times the server's --keepalive)",
+            cliser_common::duration::format(Duration::from_millis(gap.as_millis() as u64))
+        ),
+        _ => format!("no line from the server for {t}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,6 +232,21 @@ mod tests {
             .collect();
         b.record(batch, 1_763_800_000_123);
         (dir, b)
+    }
+
+    #[test]
+    fn a_timeout_the_settings_cause_names_the_flag_to_raise() {
+        let t = Duration::from_secs(1);
+        let now = Some(Instant::now());
+        let never = silence_explained(t, now, None);
+        assert!(never.contains("no keep-alive") && never.contains("raise --server-timeout"), "{never}");
+        let close = silence_explained(t, now, Some(Duration::from_millis(900)));
+        assert!(close.contains("900ms apart") && close.contains("raise --server-timeout"), "{close}");
+        assert_eq!(
+            silence_explained(t, now, Some(Duration::from_millis(100))),
+            "no line from the server for 1s"
+        );
+        assert_eq!(silence_explained(t, None, None), "no line from the server for 1s");
     }
 
     #[test]

@@ -216,3 +216,33 @@ fn probe_says_when_there_are_no_thermometers_and_exits_1() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("cannot open the thermometers"), "{text}");
 }
+
+#[test]
+fn a_server_timeout_shorter_than_the_poll_interval_is_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = FakeServer::new();
+    let c = client(dir.path(), server.addr, &["--id", "pi-1", "--server-timeout", "1s"]);
+    let mut conn = server.accept();
+    conn.handshake(None);
+    // No poll follows: a server whose keep-alive is longer than the client's --server-timeout.
+    wait_until(WAIT, "the timeout warning", || {
+        c.log.text().lines().find(|l| l.contains("raise --server-timeout")).map(str::to_owned)
+    });
+    assert!(
+        c.log.text().contains("no keep-alive from the server within --server-timeout 1s"),
+        "{}",
+        c.log.text()
+    );
+}
+
+#[test]
+fn the_state_dir_is_named_at_start_and_its_creation_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = FakeServer::new();
+    let c = client(dir.path(), server.addr, &["--id", "pi-1"]);
+    let state = dir.path().join("state");
+    let _conn = server.accept();
+    let text = c.log.text();
+    assert!(text.contains(&format!("state dir {}", state.display())), "{text}");
+    assert!(text.contains(&format!("state dir {} does not exist: creating it", state.display())), "{text}");
+}

@@ -28,6 +28,20 @@ impl Celsius {
         self.0
     }
 
+    /// For people: always three decimals (`21.000`, `-0.500`), the DS18B20's resolution, so one value
+    /// never shows as `21` in one line and `21.062` in the next. The wire form stays the shortest.
+    pub fn fixed(self) -> impl fmt::Display {
+        struct Fixed(f64);
+        impl fmt::Display for Fixed {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                // Rounding can give -0.000 for tiny negatives; a person reads that as 0.
+                let v = (self.0 * 1000.0).round() / 1000.0;
+                write!(f, "{:.3}", if v == 0.0 { 0.0 } else { v })
+            }
+        }
+        Fixed(self.0)
+    }
+
     /// Parses the wire form.
     pub fn parse(s: &str) -> Option<Self> {
         let digits = s.strip_prefix('-').unwrap_or(s);
@@ -133,6 +147,17 @@ impl fmt::Display for Reading {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn people_see_three_decimals_the_wire_the_shortest_form() {
+        let c = |v: f64| Celsius::new(v).unwrap();
+        assert_eq!(c(21.0).fixed().to_string(), "21.000");
+        assert_eq!(c(21.0).to_string(), "21");
+        assert_eq!(c(21.0625).fixed().to_string(), "21.063");
+        assert_eq!(c(-0.5).fixed().to_string(), "-0.500");
+        assert_eq!(c(-0.0001).fixed().to_string(), "0.000");
+        assert_eq!(c(-55.0).fixed().to_string(), "-55.000");
+    }
 
     #[test]
     fn parses_the_full_form() {
