@@ -44,6 +44,10 @@ pub struct Cli {
     /// console listens on a non-loopback address.
     #[arg(long, value_name = "PATH")]
     pub admin_password_file: Option<PathBuf>,
+    /// Once both listeners are bound, write `{"listen":ADDR,"backdoor":ADDR,"pid":N}` here (through
+    /// `PATH.tmp` and a rename), so whoever started the server on port 0 learns its addresses.
+    #[arg(long, value_name = "PATH")]
+    pub ready_file: Option<PathBuf>,
     /// TOML file whose keys are these flags' long names, e.g. `keepalive = "10s"`.
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
@@ -70,6 +74,7 @@ struct FileConfig {
     readings_csv: Option<PathBuf>,
     password_file: Option<PathBuf>,
     admin_password_file: Option<PathBuf>,
+    ready_file: Option<PathBuf>,
 }
 
 /// The settings the server runs with.
@@ -93,6 +98,8 @@ pub struct Config {
     pub password: Secret,
     /// The admin password, if any.
     pub admin_password: Option<Secret>,
+    /// Where to announce the bound addresses, if anywhere.
+    pub ready_file: Option<PathBuf>,
 }
 
 /// Why the settings are unusable. The binary exits with status 2 for these.
@@ -198,6 +205,7 @@ impl Config {
             password: secret_from(password_file.as_deref(), "CLISER_PASSWORD")?
                 .ok_or(ConfigError::NoPassword)?,
             admin_password: secret_from(admin_file.as_deref(), "CLISER_ADMIN_PASSWORD")?,
+            ready_file: cli.ready_file.or(file.ready_file),
         })
     }
 
@@ -242,6 +250,20 @@ mod tests {
         std::fs::write(&conf, "keepalive = \"soon\"\n").unwrap();
         let e = Config::from_cli(cli(&["--config", conf.to_str().unwrap()])).unwrap_err();
         assert!(e.to_string().starts_with("config key keepalive"), "{e}");
+    }
+
+    #[test]
+    fn the_ready_file_comes_from_the_flag_or_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "s3cret\n").unwrap();
+        let conf = dir.path().join("server.toml");
+        std::fs::write(&conf, format!("ready-file = \"/run/r.json\"\npassword-file = {pw:?}\n")).unwrap();
+        let c = Config::from_cli(cli(&["--config", conf.to_str().unwrap()])).unwrap();
+        assert_eq!(c.ready_file.as_deref(), Some(Path::new("/run/r.json")));
+        let args = ["--config", conf.to_str().unwrap(), "--ready-file", "x.json"];
+        let c = Config::from_cli(cli(&args)).unwrap();
+        assert_eq!(c.ready_file.as_deref(), Some(Path::new("x.json")));
     }
 
     #[test]
