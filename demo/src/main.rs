@@ -1,20 +1,15 @@
 //! `cliser-demo`: a cliser server and two simulated Pi clients on this machine, as separate processes,
 //! with a throwaway password and state in a temp dir. Ctrl-C stops them all.
 
-mod binaries;
-mod child;
-
-use child::{say, Running};
+use cliser_launch::{random_password, write_secret, Output, ProfileDir, Progress, ReadyFile, Supervised};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
-use std::fs::OpenOptions;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::SocketAddr;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::time::{Duration, Instant};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Duration;
 
 /// Short cadences so that readings show within seconds (production: 10 s each).
 const KEEPALIVE: &str = "2s";
@@ -22,6 +17,10 @@ const INTERVAL: &str = "2s";
 const CLIENTS: [&str; 2] = ["demo-pi-1", "demo-pi-2"];
 /// How long each child gets to stop after SIGTERM before it is killed.
 const GRACE: Duration = Duration::from_secs(10);
+/// How long the server gets to bind its ports.
+const READY_WITHIN: Duration = Duration::from_secs(30);
+const SERVER: &str = "cliser-server";
+const CLIENT: &str = "cliser-pi-client";
 
 fn main() -> ExitCode {
     match run() {
@@ -33,73 +32,63 @@ fn main() -> ExitCode {
     }
 }
 
-/// What the main loop waits for.
-enum Event {
-    /// The server logged one of its bound addresses.
-    Addr { backdoor: bool, addr: SocketAddr },
-    /// SIGINT or SIGTERM reached the demo.
-    Signal(i32),
+/// Writes a line to the demo's stderr; a closed terminal is not worth a panic.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
-fn random_password() -> std::io::Result<String> {
-    let mut bytes = [0u8; 16];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-fn write_secret(path: &Path, text: &str) -> std::io::Result<()> {
-    let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
-    writeln!(f, "{text}")
-}
-
-/// The address after `needle` in a log line, e.g. `... listening on 127.0.0.1:41234`.
-fn addr_after(line: &str, needle: &str) -> Option<SocketAddr> {
-    line.split(needle).nth(1)?.split_whitespace().next()?.parse().ok()
+/// The server and client binaries, next to the demo's own. Under cargo (`cargo run`, which sets
+/// `CARGO`) they are built first, so that the README's first command works on a fresh clone.
+fn binaries() -> Result<[PathBuf; 2], String> {
+    let dir = ProfileDir::of_program().map_err(|e| e.to_string())?;
+    if let Ok(cargo) = std::env::var("CARGO") {
+        dir.build(&cargo, &[SERVER, CLIENT], Progress::Shown).map_err(|e| e.to_string())?;
+    }
+    dir.find([SERVER, CLIENT]).map_err(|e| e.to_string())
 }
 
 fn run() -> Result<(), String> {
-    let bins = binaries::find(std::env::var("CARGO").ok()).map_err(|e| e.to_string())?;
+    let [server_bin, client_bin] = binaries()?;
     let tmp =
         tempfile::Builder::new().prefix("cliser-demo-").tempdir().map_err(|e| format!("temp dir: {e}"))?;
     let pw_file = tmp.path().join("password");
     let password = random_password().map_err(|e| format!("random password: {e}"))?;
     write_secret(&pw_file, &password).map_err(|e| format!("password file: {e}"))?;
 
-    let (tx, events) = mpsc::channel();
-    let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(|e| format!("signal handlers: {e}"))?;
-    let on_signal = tx.clone();
+    let (tx, signals) = mpsc::channel();
+    let mut handlers = Signals::new([SIGINT, SIGTERM]).map_err(|e| format!("signal handlers: {e}"))?;
     std::thread::spawn(move || {
-        for sig in signals.forever() {
-            if on_signal.send(Event::Signal(sig)).is_err() {
+        for sig in handlers.forever() {
+            if tx.send(sig).is_err() {
                 return;
             }
         }
     });
 
-    let mut server_cmd = Command::new(&bins.server);
+    let ready = ReadyFile::new(tmp.path().join("server.ready")).map_err(|e| format!("ready file: {e}"))?;
+    let mut server_cmd = Command::new(&server_bin);
     server_cmd
         .args(["--listen", "127.0.0.1:0", "--backdoor", "127.0.0.1:0", "--keepalive", KEEPALIVE])
         .arg("--password-file")
         .arg(&pw_file)
+        .arg("--ready-file")
+        .arg(ready.path())
         .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()));
-    let addr_tx = tx.clone();
-    let server = child::spawn("cliser-server", server_cmd, move |line| {
-        // The server's log passes through as it is: it is what the demo is for.
-        say(line);
-        if let Some(addr) = addr_after(line, "listening on ") {
-            let _ = addr_tx.send(Event::Addr { backdoor: false, addr });
-        } else if let Some(addr) = addr_after(line, "backdoor on ") {
-            let _ = addr_tx.send(Event::Addr { backdoor: true, addr });
-        }
-    })
-    .map_err(|e| format!("cannot start {}: {e}", bins.server.display()))?;
+    // The server's log passes through as it is: it is what the demo is for.
+    let server = Supervised::spawn(SERVER, server_cmd, Output::lines(say))
+        .map_err(|e| format!("cannot start {}: {e}", server_bin.display()))?;
     let mut children = vec![server];
 
-    let Some((listen, backdoor)) = wait_for_addrs(&events, &mut children[0])? else {
+    // A signal while the server starts stops everything, as it does later.
+    let interrupted = || signals.try_recv().is_ok();
+    let Some(bound) =
+        ready.wait_unless(&mut children[0], READY_WITHIN, interrupted).map_err(|e| e.to_string())?
+    else {
         return stop_all(children);
     };
+    let (listen, backdoor) = (bound.listen, bound.backdoor);
     for id in CLIENTS {
-        let mut cmd = Command::new(&bins.client);
+        let mut cmd = Command::new(&client_bin);
         cmd.arg("--server")
             .arg(listen.to_string())
             .args(["--id", id, "--sensor", "sim", "--interval", INTERVAL, "--server-timeout", "10s"])
@@ -111,24 +100,26 @@ fn run() -> Result<(), String> {
             // Quieter than the server: its readings show in the server's log already.
             .env("RUST_LOG", std::env::var("CLISER_DEMO_CLIENT_LOG").unwrap_or_else(|_| "warn".into()));
         let prefix = format!("[{id}] ");
-        let running = child::spawn(id, cmd, move |line| say(&format!("{prefix}{line}")))
-            .map_err(|e| format!("cannot start {}: {e}", bins.client.display()))?;
+        let running = Supervised::spawn(id, cmd, Output::lines(move |line| say(&format!("{prefix}{line}"))))
+            .map_err(|e| format!("cannot start {}: {e}", client_bin.display()))?;
         children.push(running);
     }
     say(&banner(listen, backdoor, tmp.path()));
 
     loop {
-        match events.recv_timeout(Duration::from_millis(200)) {
-            Ok(Event::Signal(sig)) => {
+        match signals.recv_timeout(Duration::from_millis(200)) {
+            Ok(sig) => {
                 say(&format!("cliser-demo: got {}, stopping everything", signal_name(sig)));
                 break;
             }
-            Ok(Event::Addr { .. }) | Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
-        if let Some(c) = children.iter_mut().find_map(|c| c.exited().map(|s| (c.name.clone(), s))) {
+        if let Some((name, status)) =
+            children.iter_mut().find_map(|c| c.exited().map(|s| (c.name().to_owned(), s)))
+        {
             stop_all(children)?;
-            return Err(format!("{} exited unexpectedly ({}); stopped the others", c.0, c.1));
+            return Err(format!("{name} exited unexpectedly ({status}); stopped the others"));
         }
     }
     stop_all(children)
@@ -140,30 +131,6 @@ fn signal_name(sig: i32) -> &'static str {
     } else {
         "SIGTERM"
     }
-}
-
-/// Waits for the server's two addresses; `None` when a signal came first.
-fn wait_for_addrs(
-    events: &Receiver<Event>,
-    server: &mut Running,
-) -> Result<Option<(SocketAddr, SocketAddr)>, String> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let (mut listen, mut backdoor) = (None, None);
-    while listen.is_none() || backdoor.is_none() {
-        if let Some(status) = server.exited() {
-            return Err(format!("the server exited before listening ({status})"));
-        }
-        if Instant::now() >= deadline {
-            return Err("the server did not log its addresses within 30 s".into());
-        }
-        match events.recv_timeout(Duration::from_millis(100)) {
-            Ok(Event::Addr { backdoor: false, addr }) => listen = Some(addr),
-            Ok(Event::Addr { backdoor: true, addr }) => backdoor = Some(addr),
-            Ok(Event::Signal(_)) => return Ok(None),
-            Err(_) => {}
-        }
-    }
-    Ok(listen.zip(backdoor))
 }
 
 fn banner(listen: SocketAddr, backdoor: SocketAddr, tmp: &Path) -> String {
@@ -183,13 +150,17 @@ fn banner(listen: SocketAddr, backdoor: SocketAddr, tmp: &Path) -> String {
 
 /// Stops the clients, then the server (so the clients do not see it go and retry), each with SIGTERM
 /// and a grace period.
-fn stop_all(mut children: Vec<Running>) -> Result<(), String> {
+fn stop_all(mut children: Vec<Supervised>) -> Result<(), String> {
     let mut failed = Vec::new();
     while let Some(mut c) = children.pop() {
-        match c.stop(GRACE) {
+        let status = c.terminate(GRACE).or_else(|| {
+            say(&format!("cliser-demo: {} did not stop within {GRACE:?}; killing it", c.name()));
+            c.kill().ok()
+        });
+        match status {
             Some(s) if s.success() => {}
-            Some(s) => failed.push(format!("{} ended with {s}", c.name)),
-            None => failed.push(format!("{} could not be waited for", c.name)),
+            Some(s) => failed.push(format!("{} ended with {s}", c.name())),
+            None => failed.push(format!("{} could not be waited for", c.name())),
         }
     }
     if failed.is_empty() {
@@ -197,28 +168,5 @@ fn stop_all(mut children: Vec<Running>) -> Result<(), String> {
         Ok(())
     } else {
         Err(failed.join("; "))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_the_bound_address_from_a_log_line() {
-        let line = "2026-11-22T02:21:30.010Z INFO  [cliser_server::server] listening on 127.0.0.1:45379";
-        assert_eq!(addr_after(line, "listening on "), Some("127.0.0.1:45379".parse().unwrap()));
-        assert_eq!(addr_after("backdoor on [::1]:7 x", "backdoor on "), Some("[::1]:7".parse().unwrap()));
-        assert_eq!(addr_after("listening on nowhere", "listening on "), None);
-    }
-
-    #[test]
-    fn the_password_file_is_private() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("pw");
-        write_secret(&p, &random_password().unwrap()).unwrap();
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
-        assert_eq!(std::fs::read_to_string(&p).unwrap().trim().len(), 32);
     }
 }

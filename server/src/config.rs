@@ -47,6 +47,10 @@ pub struct Cli {
     /// console listens on a non-loopback address.
     #[arg(long, value_name = "PATH")]
     pub admin_password_file: Option<PathBuf>,
+    /// Once both listeners are bound, write `{"listen":ADDR,"backdoor":ADDR,"pid":N}` here (through
+    /// `PATH.tmp` and a rename), so whoever started the server on port 0 learns its addresses.
+    #[arg(long, value_name = "PATH")]
+    pub ready_file: Option<PathBuf>,
     /// TOML file whose keys are these flags' long names, e.g. `keepalive = "10s"`.
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
@@ -67,6 +71,7 @@ struct FileConfig {
     readings_csv: Option<PathBuf>,
     password_file: Option<PathBuf>,
     admin_password_file: Option<PathBuf>,
+    ready_file: Option<PathBuf>,
 }
 
 /// The settings the server runs with.
@@ -90,6 +95,8 @@ pub struct Config {
     pub password: Secret,
     /// The admin password, if any.
     pub admin_password: Option<Secret>,
+    /// Where to announce the bound addresses, if anywhere.
+    pub ready_file: Option<PathBuf>,
 }
 
 /// Why the settings are unusable. The binary exits with status 2 for these.
@@ -176,6 +183,7 @@ impl Config {
                 "CLISER_ADMIN_PASSWORD",
             )?
             .map(Secret::new),
+            ready_file: cli.ready_file.or(file.ready_file),
         })
     }
 
@@ -188,6 +196,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn cli(args: &[&str]) -> Cli {
         Cli::try_parse_from(std::iter::once("cliser-server").chain(args.iter().copied())).unwrap()
@@ -224,6 +233,20 @@ mod tests {
             e.to_string().contains("keepalive = \"soon\"") && e.to_string().contains("invalid duration"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_ready_file_comes_from_the_flag_or_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "s3cret\n").unwrap();
+        let conf = dir.path().join("server.toml");
+        std::fs::write(&conf, format!("ready-file = \"/run/r.json\"\npassword-file = {pw:?}\n")).unwrap();
+        let c = Config::from_cli(cli(&["--config", conf.to_str().unwrap()])).unwrap();
+        assert_eq!(c.ready_file.as_deref(), Some(Path::new("/run/r.json")));
+        let args = ["--config", conf.to_str().unwrap(), "--ready-file", "x.json"];
+        let c = Config::from_cli(cli(&args)).unwrap();
+        assert_eq!(c.ready_file.as_deref(), Some(Path::new("x.json")));
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod conn;
 pub mod csv_ledger;
 pub mod manager;
 pub mod process_limits;
+pub mod ready_file;
 pub mod server;
 pub mod session;
 pub mod sink;

@@ -49,6 +49,13 @@ pub enum RunError {
     Start(std::io::Error),
     /// A core thread panicked.
     Panicked(&'static str),
+    /// The `--ready-file` could not be written.
+    ReadyFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 impl fmt::Display for RunError {
@@ -67,6 +74,9 @@ impl fmt::Display for RunError {
             }
             RunError::Start(e) => write!(f, "cannot start: {e}"),
             RunError::Panicked(which) => write!(f, "the {which} thread panicked"),
+            RunError::ReadyFile { path, source } => {
+                write!(f, "cannot write the ready file {}: {source}", path.display())
+            }
         }
     }
 }
@@ -157,6 +167,10 @@ pub fn run(config: Config) -> Result<(), RunError> {
     let stopping = Arc::new(AtomicBool::new(false));
     let (acc_manager, acc_stopping) = (manager_tx.clone(), stopping.clone());
     let acceptor = spawn("acceptor", move || accept_loop(listener, acc_manager, acc_stopping))?;
+    if let Some(path) = &config.ready_file {
+        crate::ready_file::write(path, addr, backdoor_addr)
+            .map_err(|source| RunError::ReadyFile { path: path.clone(), source })?;
+    }
 
     let reason = stop_rx.recv().unwrap_or(StopReason::Backdoor);
     log::info!("stopping ({reason:?}): closing all connections");

@@ -1,17 +1,22 @@
 //! Test support for cliser's integration tests: start the real binaries on loopback (port 0, the bound
-//! address read back from the log), give each test its own temp dir, and wait on log lines with a
-//! deadline instead of sleeping.
+//! addresses read back from the server's ready file), give each test its own temp dir, and wait on
+//! log lines with a deadline instead of sleeping. Finding the binaries, passwords and child processes
+//! are `cliser-launch`'s, shared with the demo; this crate adds what tests want (panics, log files).
 #![deny(missing_docs)]
 
+mod bin;
 mod line_client;
 mod log_file;
+mod proc;
 mod proc_stats;
-mod process;
+mod server;
 
+pub use bin::{bin, free_password};
 pub use line_client::LineClient;
 pub use log_file::LogFile;
+pub use proc::Proc;
 pub use proc_stats::ProcStats;
-pub use process::{bin, free_password, Proc, ServerHandle};
+pub use server::ServerHandle;
 
 use std::time::{Duration, Instant};
 

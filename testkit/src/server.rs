@@ -1,0 +1,90 @@
+use crate::{bin, free_password, LogFile, Proc};
+use cliser_launch::ReadyFile;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// A running `cliser-server` on loopback with its own temp dir and password.
+#[derive(Debug)]
+pub struct ServerHandle {
+    /// The process.
+    pub proc: Proc,
+    /// Where clients connect.
+    pub addr: SocketAddr,
+    /// The admin console.
+    pub backdoor: SocketAddr,
+    /// The client password.
+    pub password: String,
+    /// The test's temp dir (the log and any CSV live here).
+    pub dir: PathBuf,
+    args: Vec<String>,
+    extra: Vec<String>,
+}
+
+impl ServerHandle {
+    /// Starts the server with `--listen 127.0.0.1:0 --backdoor 127.0.0.1:0`, the password in a file
+    /// in `dir`, and `extra` flags; waits for its ready file, which tells the bound addresses.
+    pub fn start(dir: &Path, extra: &[&str]) -> ServerHandle {
+        let password = free_password();
+        Self::start_with(dir, &password, extra)
+    }
+
+    /// As [`start`](Self::start) with a given password (to restart a server clients already know).
+    pub fn start_with(dir: &Path, password: &str, extra: &[&str]) -> ServerHandle {
+        Self::start_on(dir, password, "127.0.0.1:0", extra)
+    }
+
+    /// Kills this server with SIGKILL (if still running) and starts a new one on the same client
+    /// address with the same password and flags; the log is appended to.
+    pub fn restart(&mut self) {
+        self.proc.kill9();
+        let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        let listen = self.addr.to_string();
+        *self = Self::start_on(&self.dir.clone(), &self.password.clone(), &listen, &extra);
+    }
+
+    fn start_on(dir: &Path, password: &str, listen: &str, extra: &[&str]) -> ServerHandle {
+        let pw_file = dir.join("server-password");
+        // A restart writes it again.
+        let _ = std::fs::remove_file(&pw_file);
+        cliser_launch::write_secret(&pw_file, password).expect("write password file");
+        let mut args: Vec<String> = vec!["--listen".into(), listen.into()];
+        if !extra.contains(&"--backdoor") {
+            args.extend(["--backdoor".into(), "127.0.0.1:0".into()]);
+        }
+        args.push("--password-file".into());
+        args.push(pw_file.display().to_string());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let ready = ReadyFile::new(dir.join("server.ready")).expect("remove the last run's ready file");
+        let mut cmd = Command::new(bin("cliser-server"));
+        cmd.args(&args)
+            .arg("--ready-file")
+            .arg(ready.path())
+            .env("RUST_LOG", std::env::var("CLISER_TEST_LOG").unwrap_or_else(|_| "debug".into()));
+        // A restart appends to the same log.
+        let mut proc = Proc::spawn(cmd, &dir.join("server.log"));
+        let bound = ready.wait(proc.supervised(), Duration::from_secs(20)).unwrap_or_else(|e| panic!("{e}"));
+        let (addr, backdoor) = (bound.listen, bound.backdoor);
+        ServerHandle {
+            proc,
+            addr,
+            backdoor,
+            password: password.to_owned(),
+            dir: dir.to_path_buf(),
+            args,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// The server's log.
+    pub fn log(&self) -> &LogFile {
+        &self.proc.log
+    }
+
+    /// The flags this server was started with (for a restart on the same address), less the
+    /// `--ready-file` that the test kit adds to every start.
+    pub fn args(&self) -> &[String] {
+        &self.args
+    }
+}
