@@ -202,9 +202,9 @@ fn silence_explained(
     let t = cliser_common::duration::format(timeout);
     match (registered_at, widest_gap) {
         (Some(_), None) => format!(
-            "no keep-alive from the server within --server-timeout {t} of registering: its keep-alive \
-             interval is probably longer than that; raise --server-timeout (to about 3 times the server's \
-             --keepalive)"
+            "no line from the server for {t}: no keep-alive came within --server-timeout {t} of \
+             registering, so the server's keep-alive interval is probably longer; raise \
+             --server-timeout (to about 3 times the server's --keepalive)"
         ),
         (Some(_), Some(gap)) if gap * 2 > timeout => format!(
             "no line from the server for {t}: its polls came up to {} apart, too close to \
@@ -239,7 +239,8 @@ mod tests {
         let t = Duration::from_secs(1);
         let now = Some(Instant::now());
         let never = silence_explained(t, now, None);
-        assert!(never.contains("no keep-alive") && never.contains("raise --server-timeout"), "{never}");
+        assert!(never.starts_with("no line from the server for 1s: no keep-alive"), "{never}");
+        assert!(never.contains("raise --server-timeout"), "{never}");
         let close = silence_explained(t, now, Some(Duration::from_millis(900)));
         assert!(close.contains("900ms apart") && close.contains("raise --server-timeout"), "{close}");
         assert_eq!(
