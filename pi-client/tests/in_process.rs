@@ -18,7 +18,7 @@ impl Thermometers for OneSensor {
         Ok(vec!["28-000000000001".into()])
     }
     fn read_all(&mut self) -> Result<Vec<Sample>, HalError> {
-        Ok(vec![Sample { sensor: "28-000000000001".into(), result: Ok(20_000) }])
+        Ok(vec![Sample { sensor: SensorId::new("28-000000000001").unwrap(), result: Ok(20_000) }])
     }
 }
 
