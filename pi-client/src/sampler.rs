@@ -6,7 +6,7 @@ use crate::stop::Stop;
 use cliser_hal::{HalError, Sample, SensorError, Thermometers};
 use cliser_protocol::{Celsius, ErrorReason, SensorId, Value};
 use log::{error, info};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -33,7 +33,7 @@ pub fn to_wire(sample: Sample) -> (SensorId, Value) {
 
 /// Starts the sampler: a first read at once, then one every `interval` (a late read does not shift the
 /// schedule; missed ticks are skipped).
-pub fn spawn(mut open: Opener, interval: Duration, store: Arc<Mutex<Backlog>>, stop: Stop) -> JoinHandle<()> {
+pub fn spawn(mut open: Opener, interval: Duration, store: Arc<Backlog>, stop: Stop) -> JoinHandle<()> {
     std::thread::Builder::new()
         .name("sampler".into())
         .spawn(move || {
@@ -62,6 +62,8 @@ pub fn spawn(mut open: Opener, interval: Duration, store: Arc<Mutex<Backlog>>, s
                         Err(e) => note_failure(&mut last_error, format!("reading the thermometers: {e}")),
                     }
                 }
+                // The connection thread leaves journal rewrites to this thread, batch or no batch.
+                store.maintain();
                 let now = Instant::now();
                 while next <= now {
                     next += interval;
@@ -81,7 +83,7 @@ fn note_failure(last: &mut String, message: String) {
     }
 }
 
-fn sample_batch(samples: Vec<Sample>, store: &Mutex<Backlog>) {
+fn sample_batch(samples: Vec<Sample>, store: &Backlog) {
     // The wire carries only the reason (`err:io`); the log also gets what the hal said about it.
     let mut details = Vec::with_capacity(samples.len());
     let mut batch = Vec::with_capacity(samples.len());
@@ -94,7 +96,8 @@ fn sample_batch(samples: Vec<Sample>, store: &Mutex<Backlog>) {
         batch.push(to_wire(sample));
     }
     let unix_ms = unix_ms();
-    let recorded = store.lock().unwrap_or_else(|e| e.into_inner()).record(batch, unix_ms);
+    // Returns once the batch is synced; the connection thread answers all the while.
+    let recorded = store.record(batch, unix_ms);
     for (r, detail) in recorded.iter().zip(details) {
         let seq = r.seq.unwrap_or(0);
         match &r.value {
