@@ -108,7 +108,7 @@ fn describe_samples(out: &mut String, samples: &[Sample]) {
             }
             Err(e) => {
                 let _ = writeln!(out, "  {}  error: {e}", sample.sensor);
-                failures.entry(e.reason()).or_default().push(&sample.sensor);
+                failures.entry(e.reason()).or_default().push(sample.sensor.as_str());
             }
         }
     }

@@ -1,6 +1,8 @@
 //! 1-Wire family codes of the thermometers the kernel's `w1_therm` driver handles, and the kernel's
 //! form of a ROM id (`28-0316a2795aff`).
 
+use cliser_protocol::SensorId;
+
 /// DS18S20 and the older DS1820: 9-bit register plus COUNT_REMAIN for extra resolution.
 pub const DS18S20: u8 = 0x10;
 /// DS1822: DS18B20 register layout.
@@ -41,6 +43,18 @@ pub fn rom_id(rom: u64) -> String {
     format!("{:02x}-{:012x}", rom & 0xff, (rom >> 8) & 0xffff_ffff_ffff)
 }
 
+/// [`rom_id`] as a [`SensorId`].
+pub fn rom_sensor_id(rom: u64) -> SensorId {
+    // 15 bytes of hex digits and one `-`: always within the protocol's 1-32 of `[A-Za-z0-9._-]`.
+    SensorId::new(&rom_id(rom)).expect("the kernel form of a ROM id is a valid sensor id")
+}
+
+/// A kernel-form id (as [`family_of_id`] accepts it) as a [`SensorId`]; `None` for anything else.
+pub fn sensor_id(id: &str) -> Option<SensorId> {
+    family_of_id(id)?;
+    SensorId::new(id).ok()
+}
+
 /// The family code of a kernel-form id (`28-0316a2795aff` gives `0x28`), if it has that form.
 pub fn family_of_id(id: &str) -> Option<u8> {
     let (family, serial) = id.split_once('-')?;
@@ -62,6 +76,17 @@ mod tests {
         assert_eq!(rom_id(rom), "28-0316a2795aff");
         assert_eq!(family_of_id("28-0316a2795aff"), Some(0x28));
         assert_eq!(family_of_id("10-000802b4c1d2"), Some(0x10));
+        assert_eq!(rom_sensor_id(rom).as_str(), "28-0316a2795aff");
+        assert_eq!(sensor_id("28-0316a2795aff"), Some(rom_sensor_id(rom)));
+    }
+
+    #[test]
+    fn every_kernel_form_id_is_a_sensor_id() {
+        for rom in [0, u64::MAX, 0x8000_0000_0000_0028, 0x0000_ffff_ffff_ff10] {
+            let id = rom_id(rom);
+            assert_eq!(sensor_id(&id).map(|s| s.as_str().to_owned()), Some(id));
+        }
+        assert_eq!(sensor_id("w1_bus_master1"), None);
     }
 
     #[test]
@@ -70,6 +95,7 @@ mod tests {
             ["w1_bus_master1", "28-0316a2795af", "28-0316a2795afff", "zz-0316a2795aff", "28_0316a2795aff"]
         {
             assert_eq!(family_of_id(s), None, "{s}");
+            assert_eq!(sensor_id(s), None, "{s}");
         }
     }
 

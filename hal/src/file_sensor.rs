@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::io_util::{read_text, sensor_error};
-use crate::{HalError, Sample, SensorError, Thermometers};
+use crate::{HalError, Sample, SensorError, SensorId, Thermometers};
 
 /// The longest a read waits for something to arrive in an empty FIFO.
 pub const FIFO_WAIT: Duration = Duration::from_millis(250);
@@ -47,7 +47,7 @@ pub fn parse_celsius(text: &str) -> Option<i32> {
 #[derive(Debug)]
 pub struct FileThermometer {
     path: PathBuf,
-    id: String,
+    id: SensorId,
     last_from_fifo: Option<i32>,
 }
 
@@ -55,13 +55,14 @@ impl FileThermometer {
     /// A sensor reading `path`, which need not exist yet.
     pub fn new(path: impl Into<PathBuf>) -> FileThermometer {
         let path = path.into();
-        let id = file_sensor_id(&path);
+        // `file_sensor_id` keeps to the protocol's alphabet and length.
+        let id = SensorId::new(&file_sensor_id(&path)).expect("a file sensor id is a valid sensor id");
         FileThermometer { path, id, last_from_fifo: None }
     }
 
     /// The sensor's id.
     pub fn id(&self) -> &str {
-        &self.id
+        self.id.as_str()
     }
 
     fn read(&mut self) -> Result<i32, SensorError> {
@@ -95,7 +96,7 @@ impl FileThermometer {
 
 impl Thermometers for FileThermometer {
     fn discover(&mut self) -> Result<Vec<String>, HalError> {
-        Ok(vec![self.id.clone()])
+        Ok(vec![self.id.to_string()])
     }
 
     fn read_all(&mut self) -> Result<Vec<Sample>, HalError> {
@@ -160,6 +161,14 @@ mod tests {
         let long = file_sensor_id(Path::new("/tmp/a-very-long-file-name-for-a-sensor-value"));
         assert_eq!(long.len(), 32);
         assert!(long.starts_with("file-a-very-long"));
+    }
+
+    #[test]
+    fn any_path_gives_a_valid_sensor_id() {
+        for path in ["/tmp/température-ÿ-€", "/", "/tmp/a b\tc", &format!("/tmp/{}", "é".repeat(40))] {
+            let id = FileThermometer::new(path).id().to_owned();
+            assert_eq!(SensorId::new(&id).map(|s| s.to_string()), Ok(id));
+        }
     }
 
     #[test]

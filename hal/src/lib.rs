@@ -40,6 +40,7 @@ pub mod sim;
 pub mod w1_slave;
 pub mod w1_sysfs;
 
+pub use cliser_protocol::SensorId;
 pub use diagnose::diagnose;
 
 /// Why one sensor gave no temperature on one read.
@@ -84,8 +85,9 @@ impl std::error::Error for SensorError {}
 /// One sensor's result of one read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sample {
-    /// The sensor id in the kernel's form, e.g. `28-0316a2795aff`.
-    pub sensor: String,
+    /// The sensor id, e.g. the kernel's `28-0316a2795aff`; checked against the protocol's rules by the
+    /// backend that made it, so every sample can be sent.
+    pub sensor: SensorId,
     /// Millidegrees Celsius (e.g. `-10125` is −10.125 °C), or why there is none.
     pub result: Result<i32, SensorError>,
 }

@@ -7,7 +7,7 @@
 use std::f64::consts::TAU;
 use std::time::{Duration, Instant};
 
-use crate::{HalError, Sample, Thermometers};
+use crate::{HalError, Sample, SensorId, Thermometers};
 
 /// The ids of the simulated sensors.
 pub const SIM_SENSOR_IDS: [&str; 2] = ["28-00000000sim1", "28-00000000sim2"];
@@ -94,7 +94,10 @@ impl Thermometers for SimThermometers {
         Ok(SIM_SENSOR_IDS
             .iter()
             .enumerate()
-            .map(|(i, id)| Sample { sensor: id.to_string(), result: Ok(Self::temperature_at(i, elapsed)) })
+            .map(|(i, id)| Sample {
+                sensor: SensorId::new(id).expect("the simulated ids are valid sensor ids"),
+                result: Ok(Self::temperature_at(i, elapsed)),
+            })
             .collect())
     }
 }

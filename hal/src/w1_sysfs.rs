@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use crate::io_util::{read_text, sensor_error};
 use crate::scratchpad::{self, MAX_MILLIDEGREES, MIN_MILLIDEGREES};
 use crate::w1_slave::{self, W1SlaveError};
-use crate::{diagnose, family, HalError, Sample, SensorError, Thermometers};
+use crate::{diagnose, family, HalError, Sample, SensorError, SensorId, Thermometers};
 
 /// What the `temperature` attribute shows for the 0x07FF phantom (127.9375 °C, truncated).
 const PHANTOM_07FF_MILLIDEGREES: i32 = 127_937;
@@ -37,7 +37,7 @@ type ReadHook = Box<dyn FnMut(&Path) + Send>;
 /// The thermometers under a w1 sysfs root.
 pub struct W1Thermometers {
     root: PathBuf,
-    known: BTreeSet<String>,
+    known: BTreeSet<SensorId>,
     read_hook: Option<ReadHook>,
     bulk_trigger_failed: bool,
 }
@@ -152,19 +152,23 @@ impl W1Thermometers {
 impl Thermometers for W1Thermometers {
     fn discover(&mut self) -> Result<Vec<String>, HalError> {
         let present = thermometer_ids(&self.root)?;
-        self.known.extend(present.iter().cloned());
+        // Every one passed `family_of_id`: all of them are sensor ids.
+        self.known.extend(present.iter().filter_map(|id| family::sensor_id(id)));
         Ok(present)
     }
 
     fn read_all(&mut self) -> Result<Vec<Sample>, HalError> {
         let present = self.discover()?;
         self.trigger_bulk_reads(&present);
-        let known: Vec<String> = self.known.iter().cloned().collect();
+        let known: Vec<SensorId> = self.known.iter().cloned().collect();
         Ok(known
             .into_iter()
             .map(|id| {
-                let result =
-                    if present.contains(&id) { self.read_sensor(&id) } else { Err(SensorError::Missing) };
+                let result = if present.iter().any(|p| p == id.as_str()) {
+                    self.read_sensor(id.as_str())
+                } else {
+                    Err(SensorError::Missing)
+                };
                 Sample { sensor: id, result }
             })
             .collect())

@@ -1,13 +1,14 @@
 //! The bit-banged backend, driving the real `one-wire-bus` and `ds18b20` crates through the
 //! open-drain pin against simulated sensors on a virtual bus with a virtual clock.
 
+mod support;
+
 use std::time::Duration;
 
-use cliser_hal::onewire::{
-    GpioConfig, IoLine, OneWireThermometers, OpenDrain, VirtualBus, VirtualDelay, VirtualDevice, VirtualLine,
-};
+use cliser_hal::onewire::{GpioConfig, IoLine, OneWireThermometers, OpenDrain};
 use cliser_hal::scratchpad::{with_crc, Resolution};
 use cliser_hal::{HalError, SensorError, Thermometers};
+use support::{VirtualBus, VirtualDelay, VirtualDevice, VirtualLine};
 
 type Backend = OneWireThermometers<OpenDrain<VirtualLine>, VirtualDelay>;
 
@@ -16,7 +17,7 @@ fn backend(bus: &VirtualBus, config: GpioConfig) -> Backend {
 }
 
 fn readings(t: &mut impl Thermometers) -> Vec<(String, Result<i32, SensorError>)> {
-    t.read_all().unwrap().into_iter().map(|s| (s.sensor, s.result)).collect()
+    t.read_all().unwrap().into_iter().map(|s| (s.sensor.to_string(), s.result)).collect()
 }
 
 fn no_violations(bus: &VirtualBus) {

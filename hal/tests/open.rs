@@ -13,7 +13,7 @@ fn sim_gives_two_plausible_sensors() {
     let ids = t.discover().unwrap();
     assert_eq!(ids, SIM_SENSOR_IDS);
     for sample in t.read_all().unwrap() {
-        assert!(valid_id(&sample.sensor), "{}", sample.sensor);
+        assert!(valid_id(sample.sensor.as_str()), "{}", sample.sensor);
         let m = sample.result.unwrap();
         assert!((15_000..=25_000).contains(&m), "{m}");
     }

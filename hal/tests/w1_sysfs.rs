@@ -12,7 +12,7 @@ use cliser_hal::{open, HalError, SensorError, SensorSpec, Thermometers};
 use common::{ds18b20_scratchpad, w1_slave_text, FakeW1, POWER_ON};
 
 fn readings(t: &mut impl Thermometers) -> Vec<(String, Result<i32, SensorError>)> {
-    t.read_all().unwrap().into_iter().map(|s| (s.sensor, s.result)).collect()
+    t.read_all().unwrap().into_iter().map(|s| (s.sensor.to_string(), s.result)).collect()
 }
 
 fn one(fake: &FakeW1) -> Result<i32, SensorError> {

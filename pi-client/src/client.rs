@@ -8,7 +8,7 @@ use crate::sampler::{self, Opener};
 use crate::session::{self, End};
 use crate::stop::{Stop, Wake};
 use log::{info, warn};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How the client ended, when it ended as designed (exit status 0).
@@ -25,12 +25,12 @@ pub enum Outcome {
 /// Runs the client until it stops. `open` gives the thermometers (the hal's `open` in the binary, a
 /// fake in tests); `stop` ends it.
 pub fn run(cfg: &Config, open: Opener, stop: Stop) -> Result<Outcome, ClientError> {
-    let store = Arc::new(Mutex::new(Backlog::open(&cfg.state_dir, Limits::default())?));
+    let store = Arc::new(Backlog::open(&cfg.state_dir, Limits::default())?);
     let _sampler = sampler::spawn(open, cfg.interval, store.clone(), stop.clone());
     let end = connection_loop(cfg, &store, &stop);
     // Waits for a write in progress and refuses new ones: from here the process may exit at any time
     // without losing a reading. The sampler is not joined: it may be in a slow bus read.
-    store.lock().unwrap_or_else(|e| e.into_inner()).close();
+    store.close();
     stop.stop();
     match end? {
         End::Disconnected => {
@@ -63,7 +63,7 @@ fn run_shutdown_command(cmd: Option<&str>) -> Result<Outcome, ClientError> {
 }
 
 /// Connects, and connects again after every failure, until an ending that is not worth a retry.
-fn connection_loop(cfg: &Config, store: &Mutex<Backlog>, stop: &Stop) -> Result<End, ClientError> {
+fn connection_loop(cfg: &Config, store: &Backlog, stop: &Stop) -> Result<End, ClientError> {
     let mut backoff = Backoff::standard();
     let mut conn = 0u64;
     loop {

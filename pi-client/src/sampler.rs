@@ -6,7 +6,7 @@ use crate::stop::Stop;
 use cliser_hal::{HalError, Sample, SensorError, Thermometers};
 use cliser_protocol::{Celsius, ErrorReason, SensorId, Value};
 use log::{error, info};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -19,16 +19,8 @@ pub fn unix_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Turns one hal sample into what goes on the wire. `None` (logged) for a sensor id the protocol
-/// cannot carry, which no DS18B20 has.
-pub fn to_wire(sample: Sample) -> Option<(SensorId, Value)> {
-    let sensor = match SensorId::new(&sample.sensor) {
-        Ok(s) => s,
-        Err(e) => {
-            error!("skipping sensor {:?}: its id cannot be sent ({e})", sample.sensor);
-            return None;
-        }
-    };
+/// Turns one hal sample into what goes on the wire (the hal's sensor ids are the protocol's).
+pub fn to_wire(sample: Sample) -> (SensorId, Value) {
     let value = match sample.result {
         Ok(millis) => match Celsius::from_millis(millis) {
             Some(c) => Value::Celsius(c),
@@ -36,12 +28,12 @@ pub fn to_wire(sample: Sample) -> Option<(SensorId, Value)> {
         },
         Err(e) => Value::Error(ErrorReason::new(e.reason()).expect("hal reasons are valid")),
     };
-    Some((sensor, value))
+    (sample.sensor, value)
 }
 
 /// Starts the sampler: a first read at once, then one every `interval` (a late read does not shift the
 /// schedule; missed ticks are skipped).
-pub fn spawn(mut open: Opener, interval: Duration, store: Arc<Mutex<Backlog>>, stop: Stop) -> JoinHandle<()> {
+pub fn spawn(mut open: Opener, interval: Duration, store: Arc<Backlog>, stop: Stop) -> JoinHandle<()> {
     std::thread::Builder::new()
         .name("sampler".into())
         .spawn(move || {
@@ -70,6 +62,8 @@ pub fn spawn(mut open: Opener, interval: Duration, store: Arc<Mutex<Backlog>>, s
                         Err(e) => note_failure(&mut last_error, format!("reading the thermometers: {e}")),
                     }
                 }
+                // The connection thread leaves journal rewrites to this thread, batch or no batch.
+                store.maintain();
                 let now = Instant::now();
                 while next <= now {
                     next += interval;
@@ -89,7 +83,7 @@ fn note_failure(last: &mut String, message: String) {
     }
 }
 
-fn sample_batch(samples: Vec<Sample>, store: &Mutex<Backlog>) {
+fn sample_batch(samples: Vec<Sample>, store: &Backlog) {
     // The wire carries only the reason (`err:io`); the log also gets what the hal said about it.
     let mut details = Vec::with_capacity(samples.len());
     let mut batch = Vec::with_capacity(samples.len());
@@ -98,13 +92,12 @@ fn sample_batch(samples: Vec<Sample>, store: &Mutex<Backlog>) {
             Err(e @ SensorError::Io(_)) => format!(" ({e})"),
             _ => String::new(),
         };
-        if let Some(wire) = to_wire(sample) {
-            details.push(detail);
-            batch.push(wire);
-        }
+        details.push(detail);
+        batch.push(to_wire(sample));
     }
     let unix_ms = unix_ms();
-    let recorded = store.lock().unwrap_or_else(|e| e.into_inner()).record(batch, unix_ms);
+    // Returns once the batch is synced; the connection thread answers all the while.
+    let recorded = store.record(batch, unix_ms);
     for (r, detail) in recorded.iter().zip(details) {
         let seq = r.seq.unwrap_or(0);
         match &r.value {
@@ -118,15 +111,17 @@ fn sample_batch(samples: Vec<Sample>, store: &Mutex<Backlog>) {
 mod tests {
     use super::*;
 
+    fn sample(sensor: &str, result: Result<i32, SensorError>) -> Sample {
+        Sample { sensor: SensorId::new(sensor).unwrap(), result }
+    }
+
     #[test]
     fn samples_become_wire_values() {
-        let ok = to_wire(Sample { sensor: "28-0316a2795aff".into(), result: Ok(-10125) }).unwrap();
+        let ok = to_wire(sample("28-0316a2795aff", Ok(-10125)));
         assert_eq!(format!("{}={}", ok.0, ok.1), "28-0316a2795aff=-10.125");
-        let err =
-            to_wire(Sample { sensor: "28-a".into(), result: Err(SensorError::Io("x".into())) }).unwrap();
+        let err = to_wire(sample("28-a", Err(SensorError::Io("x".into()))));
         assert_eq!(err.1.to_string(), "err:io");
-        let range = to_wire(Sample { sensor: "28-a".into(), result: Ok(1_000_000) }).unwrap();
+        let range = to_wire(sample("28-a", Ok(1_000_000)));
         assert_eq!(range.1.to_string(), "err:range");
-        assert!(to_wire(Sample { sensor: "bad id".into(), result: Ok(1) }).is_none());
     }
 }

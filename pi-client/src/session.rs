@@ -4,6 +4,10 @@
 //! the `--server-timeout` deadline, so a server that says nothing for that long is given up on even
 //! though the socket looks healthy (a Wi-Fi drop does not close a TCP connection), and a stop request
 //! is seen at once. One thread per client does it all; no reader thread, no channel per line.
+//!
+//! It never waits for the disk before answering: acks only update the backlog in memory, an answer
+//! carries only readings already synced, and an ack that is due in the journal is written after the
+//! answer is sent ([`Backlog::write_due_ack`]).
 
 use crate::backlog::Backlog;
 use crate::config::Config;
@@ -14,7 +18,6 @@ use log::{debug, info, warn};
 use std::io::Write;
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::os::fd::AsFd;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// How a connection ended.
@@ -76,7 +79,7 @@ fn connect(server: &str, timeout: Duration) -> Result<TcpStream, String> {
 }
 
 /// Runs connection number `conn` to its end.
-pub fn run(cfg: &Config, store: &Mutex<Backlog>, stop: &Stop, conn: u64) -> End {
+pub fn run(cfg: &Config, store: &Backlog, stop: &Stop, conn: u64) -> End {
     // Capped so that a stop request is not held up long by a connect to an unreachable address.
     let stream = match connect(&cfg.server, cfg.server_timeout.min(CONNECT_TIMEOUT)) {
         Ok(s) => s,
@@ -135,7 +138,6 @@ pub fn run(cfg: &Config, store: &Mutex<Backlog>, stop: &Stop, conn: u64) -> End 
                 }
             }
             ServerMsg::Connected { ack } => {
-                let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
                 if let Some(a) = ack {
                     store.ack(a);
                 }
@@ -153,7 +155,6 @@ pub fn run(cfg: &Config, store: &Mutex<Backlog>, stop: &Stop, conn: u64) -> End 
                 None
             }
             ServerMsg::KeepAlive { ack } => {
-                let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
                 if let Some(a) = ack {
                     store.ack(a);
                 }
@@ -161,7 +162,7 @@ pub fn run(cfg: &Config, store: &Mutex<Backlog>, stop: &Stop, conn: u64) -> End 
                 if let Some(last) = last_poll.replace(Instant::now()) {
                     widest_poll_gap = widest_poll_gap.max(Some(last.elapsed()));
                 }
-                let (answer, last) = answer(&store, sent);
+                let (answer, last) = answer(store, sent);
                 if let (Some(first), n) = (answer.readings.first(), answer.readings.len()) {
                     debug!(
                         "sending {n} readings (seq {}..={last}){}, {} waiting",
@@ -188,6 +189,7 @@ pub fn run(cfg: &Config, store: &Mutex<Backlog>, stop: &Stop, conn: u64) -> End 
                 return End::Retry { why: format!("sending to the server: {e}"), healthy };
             }
         }
+        store.write_due_ack();
     }
 }
 
@@ -223,7 +225,7 @@ mod tests {
 
     fn store_with(n: usize) -> (tempfile::TempDir, Backlog) {
         let dir = tempfile::tempdir().unwrap();
-        let mut b =
+        let b =
             Backlog::open(dir.path(), Limits { capacity: 100_000, compact_min: 1000, ..Limits::default() })
                 .unwrap();
         let sensor = SensorId::new("28-0316a2795aff").unwrap();
@@ -259,7 +261,7 @@ mod tests {
 
     #[test]
     fn a_long_backlog_goes_out_in_lines_with_more_and_nothing_twice() {
-        let (_d, mut b) = store_with(1000);
+        let (_d, b) = store_with(1000);
         let mut sent = 0;
         let mut seen = Vec::new();
         let mut lines = 0;

@@ -264,7 +264,7 @@ fn a_backlog_of_10000_readings_drains_in_seconds() {
     let dir = tempfile::tempdir().unwrap();
     let _dump = DumpLogsOnPanic(dir.path());
     {
-        let mut b = Backlog::open(&dir.path().join("pi-drain.state"), Limits::default()).unwrap();
+        let b = Backlog::open(&dir.path().join("pi-drain.state"), Limits::default()).unwrap();
         let sensor = SensorId::new("28-0316a2795aff").unwrap();
         for batch in 0..N / 100 {
             let readings = (0..100)

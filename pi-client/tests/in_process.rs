@@ -8,7 +8,30 @@ use cliser_pi_client::backlog::{Backlog, Limits};
 use cliser_pi_client::{run, Config, Outcome, Stop};
 use cliser_protocol::{ClientId, SensorId, Value};
 use common::{FakeConn, FakeServer, WAIT};
+use std::sync::Mutex;
 use std::time::Duration;
+
+/// What the client logged, for waiting on it: a reading is logged once it is synced, and only then
+/// may it be sent.
+struct Captured(Mutex<Vec<String>>);
+
+impl log::Log for Captured {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::Level::Info
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).push(record.args().to_string());
+        }
+    }
+    fn flush(&self) {}
+}
+
+static LOGGED: Captured = Captured(Mutex::new(Vec::new()));
+
+fn logged(needle: &str) -> Option<()> {
+    LOGGED.0.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|l| l.contains(needle)).then_some(())
+}
 
 /// One sensor, always 20 °C.
 struct OneSensor;
@@ -18,7 +41,7 @@ impl Thermometers for OneSensor {
         Ok(vec!["28-000000000001".into()])
     }
     fn read_all(&mut self) -> Result<Vec<Sample>, HalError> {
-        Ok(vec![Sample { sensor: "28-000000000001".into(), result: Ok(20_000) }])
+        Ok(vec![Sample { sensor: SensorId::new("28-000000000001").unwrap(), result: Ok(20_000) }])
     }
 }
 
@@ -52,8 +75,10 @@ fn drain(conn: &mut FakeConn) -> Vec<u64> {
 fn acks_trim_more_splits_and_a_reconnect_resends_from_the_ack() {
     let dir = tempfile::tempdir().unwrap();
     let _dump = common::DumpLogsOnPanic(dir.path());
+    log::set_logger(&LOGGED).expect("the only logger");
+    log::set_max_level(log::LevelFilter::Info);
     {
-        let mut b = Backlog::open(&dir.path().join("state"), Limits::default()).unwrap();
+        let b = Backlog::open(&dir.path().join("state"), Limits::default()).unwrap();
         let s = SensorId::new("28-000000000002").unwrap();
         let batch =
             (0..1000).map(|_| (s.clone(), Value::Error(cliser_protocol::ErrorReason::new("crc").unwrap())));
@@ -68,11 +93,9 @@ fn acks_trim_more_splits_and_a_reconnect_resends_from_the_ack() {
             run(&cfg, Box::new(|| Ok(Box::new(OneSensor) as Box<dyn Thermometers>)), stop)
         })
     };
-    // The sampler's first reading (seq 1001) is on disk before the test looks at the backlog.
-    let state = dir.path().join("state").join("backlog.log");
-    cliser_testkit::wait_until(WAIT, "the first sample", || {
-        std::fs::read_to_string(&state).ok().filter(|t| t.contains("#1001\n")).map(|_| ())
-    });
+    // The sampler's first reading (seq 1001) is synced (logged as taken) before the test looks at
+    // the backlog: until then an answer leaves it out.
+    cliser_testkit::wait_until(WAIT, "the first sample", || logged("seq=1001"));
 
     let mut conn = server.accept();
     conn.handshake(None);

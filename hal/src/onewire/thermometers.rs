@@ -15,7 +15,7 @@ use embedded_hal::blocking::delay::{DelayMs, DelayUs};
 use embedded_hal::digital::v2::{InputPin, OutputPin};
 use one_wire_bus::{Address, OneWire, OneWireError};
 
-use crate::family::{self, rom_id};
+use crate::family::{self, rom_id, rom_sensor_id};
 use crate::scratchpad::{self, Resolution, DS18S20_CONVERSION_TIME};
 use crate::{HalError, Sample, SensorError, Thermometers};
 
@@ -231,7 +231,7 @@ where
             .known
             .keys()
             .map(|rom| Sample {
-                sensor: rom_id(*rom),
+                sensor: rom_sensor_id(*rom),
                 result: results.remove(rom).unwrap_or_else(|| Err(absent.clone())),
             })
             .collect();

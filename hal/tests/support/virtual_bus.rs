@@ -16,9 +16,10 @@ use std::time::Duration;
 
 use embedded_hal::blocking::delay::{DelayMs, DelayUs};
 
-use super::open_drain::IoLine;
+use cliser_hal::onewire::IoLine;
+use cliser_hal::scratchpad::Resolution;
+
 use super::virtual_device::VirtualDevice;
-use crate::scratchpad::Resolution;
 
 /// What the last completed low pulse was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

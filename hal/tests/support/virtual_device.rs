@@ -1,8 +1,8 @@
 //! A simulated DS18B20 / DS18S20: the 1-Wire slave's state machine, fed one time slot at a time by
 //! [`super::virtual_bus`].
 
-use crate::family::{self, rom_id};
-use crate::scratchpad::{crc8, Resolution, DS18S20_CONVERSION_TIME};
+use cliser_hal::family::{self, rom_id};
+use cliser_hal::scratchpad::{crc8, Resolution, DS18S20_CONVERSION_TIME};
 
 /// How long a device holds the line low to send a 0 in a read slot, from the slot's start (the
 /// datasheet guarantees the data valid for 15 µs; real parts release after ~30 µs).
