@@ -134,6 +134,22 @@ struct State {
     last_write: Instant,
     dropped: u64,
     closed: bool,
+    /// The highest seq that may have reached a server: sent by this process, or read back from the
+    /// journal at start (a crash may have come after sending it). An ack above it acknowledges
+    /// readings this client never sent: someone else sends under its id, or its state dir was reset.
+    maybe_sent: u64,
+}
+
+/// Readings an ack dropped although this client never sent them: the server has the same seqs from
+/// someone else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NeverSent {
+    /// How many.
+    pub count: usize,
+    /// The lowest seq.
+    pub first: u64,
+    /// The highest seq.
+    pub last: u64,
 }
 
 /// Journal text formatted under the state lock, to be written after letting go of it.
@@ -224,6 +240,7 @@ impl Backlog {
             last_write: Instant::now(),
             dropped: 0,
             closed: false,
+            maybe_sent: next_seq - 1,
         };
         state.enforce_capacity(limits.capacity);
         let backlog = Backlog {
@@ -320,7 +337,9 @@ impl Backlog {
     ///
     /// Memory only: the journal gets the ack from the next batch, or from
     /// [`write_due_ack`](Self::write_due_ack), which the connection thread calls after answering.
-    pub fn ack(&self, ack: u64) {
+    ///
+    /// Returns the readings the ack dropped that this client never sent, if any (the caller warns).
+    pub fn ack(&self, ack: u64) -> Option<NeverSent> {
         let mut s = relock(&self.state);
         if ack >= s.next_seq {
             warn!(
@@ -333,11 +352,24 @@ impl Backlog {
             s.ack_to_sync = ack;
         }
         if ack <= s.acked {
-            return;
+            return None;
         }
         s.acked = ack;
         let n = s.readings.partition_point(|r| r.seq.is_some_and(|s| s <= ack));
+        let maybe_sent = s.maybe_sent;
+        let never_sent: Vec<u64> =
+            s.readings.range(..n).filter_map(|r| r.seq).filter(|&seq| seq > maybe_sent).collect();
         s.readings.drain(..n);
+        match (never_sent.first(), never_sent.last()) {
+            (Some(&first), Some(&last)) => Some(NeverSent { count: never_sent.len(), first, last }),
+            _ => None,
+        }
+    }
+
+    /// Readings up to `seq` went out on a connection: an ack covering them is expected.
+    pub fn mark_sent(&self, seq: u64) {
+        let mut s = relock(&self.state);
+        s.maybe_sent = s.maybe_sent.max(seq);
     }
 
     /// Writes the ack [`ack`](Self::ack) left in memory if it is due now (see the module docs);

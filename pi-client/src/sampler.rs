@@ -101,7 +101,7 @@ fn sample_batch(samples: Vec<Sample>, store: &Backlog) {
     for (r, detail) in recorded.iter().zip(details) {
         let seq = r.seq.unwrap_or(0);
         match &r.value {
-            Value::Celsius(c) => info!("reading sensor={} temp_c={c} seq={seq}", r.sensor),
+            Value::Celsius(c) => info!("reading sensor={} temp_c={} seq={seq}", r.sensor, c.fixed()),
             Value::Error(reason) => info!("reading sensor={} error={reason}{detail} seq={seq}", r.sensor),
         }
     }

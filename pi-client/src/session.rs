@@ -9,7 +9,7 @@
 //! carries only readings already synced, and an ack that is due in the journal is written after the
 //! answer is sent ([`Backlog::write_due_ack`]).
 
-use crate::backlog::Backlog;
+use crate::backlog::{Backlog, NeverSent};
 use crate::config::Config;
 use crate::stop::{Stop, Wake};
 use cliser_common::lines::LineReader;
@@ -139,7 +139,7 @@ pub fn run(cfg: &Config, store: &Backlog, stop: &Stop, conn: u64) -> End {
             }
             ServerMsg::Connected { ack } => {
                 if let Some(a) = ack {
-                    store.ack(a);
+                    warn_never_sent(cfg, a, store.ack(a));
                 }
                 registered = true;
                 registered_at = Some(Instant::now());
@@ -156,7 +156,7 @@ pub fn run(cfg: &Config, store: &Backlog, stop: &Stop, conn: u64) -> End {
             }
             ServerMsg::KeepAlive { ack } => {
                 if let Some(a) = ack {
-                    store.ack(a);
+                    warn_never_sent(cfg, a, store.ack(a));
                 }
                 healthy |= registered;
                 if let Some(last) = last_poll.replace(Instant::now()) {
@@ -172,6 +172,7 @@ pub fn run(cfg: &Config, store: &Backlog, stop: &Stop, conn: u64) -> End {
                     );
                 }
                 sent = last;
+                store.mark_sent(last);
                 Some(answer.to_string())
             }
             ServerMsg::ShutdownSys => {
@@ -190,6 +191,18 @@ pub fn run(cfg: &Config, store: &Backlog, stop: &Stop, conn: u64) -> End {
             }
         }
         store.write_due_ack();
+    }
+}
+
+/// Says so when an ack dropped readings this client never sent: they are lost to the server, which
+/// got the same seqs from someone else.
+fn warn_never_sent(cfg: &Config, ack: u64, dropped: Option<NeverSent>) {
+    if let Some(NeverSent { count, first, last }) = dropped {
+        warn!(
+            "the server acknowledged up to seq {ack}, which drops {count} readings this client never sent \
+             (seq {first}..={last}): another client uses id {}, or this state dir was reset",
+            cfg.id
+        );
     }
 }
 

@@ -244,3 +244,19 @@ fn the_state_dir_is_named_at_start_and_its_creation_said() {
     assert!(text.contains(&format!("state dir {}", state.display())), "{text}");
     assert!(text.contains(&format!("state dir {} does not exist: creating it", state.display())), "{text}");
 }
+
+#[test]
+fn an_ack_that_drops_readings_never_sent_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = FakeServer::new();
+    let c = client(dir.path(), server.addr, &["--id", "kitchen", "--sensor", "sim", "--interval", "100ms"]);
+    let state = dir.path().join("state");
+    // Let a few readings queue up before the server (with another kitchen's high-water mark) answers.
+    let mut conn = server.accept();
+    wait_until(WAIT, "readings queued", || c.log.lines_with("reading sensor=").into_iter().nth(3));
+    conn.handshake(Some(1_000));
+    let line = wait_until(WAIT, "the warning", || c.log.lines_with("never sent").into_iter().next());
+    assert!(line.contains("WARN") && line.contains("up to seq 1000"), "{line}");
+    assert!(line.contains("another client uses id kitchen, or this state dir was reset"), "{line}");
+    assert!(state.exists());
+}

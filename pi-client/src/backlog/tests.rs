@@ -453,3 +453,23 @@ fn a_failed_sync_keeps_the_batch_in_memory_and_upkeep_rewrites_the_journal() {
     let b = Backlog::open(dir.path(), small()).unwrap();
     assert_eq!((seqs(&b), b.next_seq()), (vec![1, 2, 3], 4));
 }
+
+#[test]
+fn an_ack_over_readings_never_sent_reports_them() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let b = Backlog::open(dir.path(), small()).unwrap();
+        b.record(batch(5), 1);
+        b.mark_sent(2);
+        // Another client with our id had seqs up to 4: our 3 and 4 were never sent, yet are dropped.
+        assert_eq!(b.ack(4), Some(NeverSent { count: 2, first: 3, last: 4 }));
+        assert_eq!(seqs(&b), [5]);
+        b.mark_sent(5);
+        assert_eq!(b.ack(5), None, "an ack of what was sent is the normal case");
+        b.record(batch(2), 2);
+    }
+    // Readings read back from the journal may have gone out before a crash: no false alarm.
+    let b = Backlog::open(dir.path(), small()).unwrap();
+    assert_eq!(seqs(&b), [6, 7]);
+    assert_eq!(b.ack(7), None);
+}
