@@ -26,7 +26,8 @@ pub enum Outcome {
 /// fake in tests); `stop` ends it.
 pub fn run(cfg: &Config, open: Opener, stop: Stop) -> Result<Outcome, ClientError> {
     let store = Arc::new(Backlog::open(&cfg.state_dir, Limits::default())?);
-    let _sampler = sampler::spawn(open, cfg.interval, store.clone(), stop.clone());
+    let source = sampler::source_id(&cfg.sensor);
+    let _sampler = sampler::spawn(open, source, cfg.interval, store.clone(), stop.clone());
     let end = connection_loop(cfg, &store, &stop);
     // Waits for a write in progress and refuses new ones: from here the process may exit at any time
     // without losing a reading. The sampler is not joined: it may be in a slow bus read.

@@ -3,7 +3,7 @@
 
 use crate::backlog::Backlog;
 use crate::stop::Stop;
-use cliser_hal::{HalError, Sample, SensorError, Thermometers};
+use cliser_hal::{HalError, Sample, SensorError, SensorSpec, Thermometers};
 use cliser_protocol::{Celsius, ErrorReason, SensorId, Value};
 use log::{error, info};
 use std::sync::Arc;
@@ -31,9 +31,37 @@ pub fn to_wire(sample: Sample) -> (SensorId, Value) {
     (sample.sensor, value)
 }
 
+/// The id under which a sampling that found no sensor at all is reported: the backend's name (`w1`,
+/// `gpio4`, `sim`, `file`), so the server shows `w1=err:no_sensors` instead of silence.
+pub fn source_id(spec: &SensorSpec) -> SensorId {
+    let name = match spec {
+        SensorSpec::W1(_) => "w1".to_owned(),
+        SensorSpec::Gpio(pin) => format!("gpio{pin}"),
+        SensorSpec::Sim => "sim".to_owned(),
+        SensorSpec::File(_) => "file".to_owned(),
+    };
+    SensorId::new(&name).expect("backend names are valid sensor ids")
+}
+
+/// What is recorded for `source` when a sampling gives no reading at all.
+fn no_sensors(source: &SensorId) -> (SensorId, Value) {
+    (source.clone(), Value::Error(ErrorReason::new(NO_SENSORS).expect("valid reason")))
+}
+
+/// The error reason of a sampling that found no sensor (none wired, the bus not enabled, the backend
+/// failing to open or to read).
+pub const NO_SENSORS: &str = "no_sensors";
+
 /// Starts the sampler: a first read at once, then one every `interval` (a late read does not shift the
-/// schedule; missed ticks are skipped).
-pub fn spawn(mut open: Opener, interval: Duration, store: Arc<Backlog>, stop: Stop) -> JoinHandle<()> {
+/// schedule; missed ticks are skipped). A tick that yields no reading at all records one
+/// `<source>=err:no_sensors`, so a Pi whose sensors all fail does not look healthy and silent.
+pub fn spawn(
+    mut open: Opener,
+    source: SensorId,
+    interval: Duration,
+    store: Arc<Backlog>,
+    stop: Stop,
+) -> JoinHandle<()> {
     std::thread::Builder::new()
         .name("sampler".into())
         .spawn(move || {
@@ -53,14 +81,22 @@ pub fn spawn(mut open: Opener, interval: Duration, store: Arc<Backlog>, stop: St
                         Err(e) => note_failure(&mut last_error, format!("cannot open the thermometers: {e}")),
                     }
                 }
+                let mut recorded = false;
                 if let Some(s) = sensors.as_mut() {
                     match s.read_all() {
+                        Ok(samples) if samples.is_empty() => {
+                            note_failure(&mut last_error, "no thermometer found".to_owned())
+                        }
                         Ok(samples) => {
                             last_error.clear();
                             sample_batch(samples, &store);
+                            recorded = true;
                         }
                         Err(e) => note_failure(&mut last_error, format!("reading the thermometers: {e}")),
                     }
+                }
+                if !recorded {
+                    store.record(vec![no_sensors(&source)], unix_ms());
                 }
                 // The connection thread leaves journal rewrites to this thread, batch or no batch.
                 store.maintain();
@@ -113,6 +149,14 @@ mod tests {
 
     fn sample(sensor: &str, result: Result<i32, SensorError>) -> Sample {
         Sample { sensor: SensorId::new(sensor).unwrap(), result }
+    }
+
+    #[test]
+    fn no_sensors_is_reported_under_the_backends_name() {
+        let (id, v) = no_sensors(&source_id(&"w1".parse().unwrap()));
+        assert_eq!(format!("{id}={v}"), "w1=err:no_sensors");
+        assert_eq!(source_id(&"gpio:17".parse().unwrap()).as_str(), "gpio17");
+        assert_eq!(source_id(&"file:/tmp/x".parse().unwrap()).as_str(), "file");
     }
 
     #[test]

@@ -277,15 +277,22 @@ fn a_backlog_of_10000_readings_drains_in_seconds() {
     // A keep-alive every 10 s as in production: only `more` makes this fast.
     let server = ServerHandle::start(dir.path(), &["--keepalive", "1s"]);
     let start = Instant::now();
-    let c = client(dir.path(), &server, "pi-drain", &["--sensor", "w1:/nonexistent"]);
+    // Without sensors the client adds one `w1=err:no_sensors` at start (and none after, at a 1 h
+    // interval): seq N + 1 is the last.
+    let c = client(dir.path(), &server, "pi-drain", &["--sensor", "w1:/nonexistent", "--interval", "1h"]);
     wait_until(Duration::from_secs(15), "the last reading in the server log", || {
-        server.log().lines_with("reading cid=pi-drain ").last().filter(|l| seq_of(l) == Some(N)).map(|_| ())
+        server
+            .log()
+            .lines_with("reading cid=pi-drain ")
+            .last()
+            .filter(|l| seq_of(l) == Some(N + 1))
+            .map(|_| ())
     });
     let took = start.elapsed();
     eprintln!("10,000 readings drained in {took:?}");
     stop(c);
     let logged = server_seqs(server.log(), "pi-drain");
-    assert_eq!(logged.len() as u64, N);
+    assert_eq!(logged.len() as u64, N + 1);
     assert!(logged.values().all(|&n| n == 1));
     assert!(took < Duration::from_secs(10), "took {took:?}");
 }
@@ -304,4 +311,28 @@ fn probe_lists_the_sensors_of_a_w1_tree_with_their_readings() {
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("28-0316a2795aff  23.125 °C"), "{text}");
     assert!(text.contains("28-0316a2795b00  -10.125 °C"), "{text}");
+}
+
+#[test]
+fn a_pi_without_any_sensor_shows_an_error_each_interval_not_silence() {
+    let dir = tempfile::tempdir().unwrap();
+    let _dump = DumpLogsOnPanic(dir.path());
+    let server = ServerHandle::start(dir.path(), &["--keepalive", "200ms"]);
+    let missing = dir.path().join("no-w1-bus");
+    let _pi = client(
+        dir.path(),
+        &server,
+        "garage",
+        &["--sensor", &format!("w1:{}", missing.display()), "--interval", "200ms"],
+    );
+    let lines = wait_until(WAIT, "two no_sensors readings", || {
+        let l = server.log().lines_with("reading cid=garage sensor=w1 error=no_sensors");
+        (l.len() >= 2).then_some(l)
+    });
+    assert!(lines.iter().all(|l| l.contains("WARN")), "{lines:?}");
+    let mut console = LineClient::connect(server.backdoor);
+    console.recv_until("#> ", WAIT);
+    console.send("L");
+    let list = console.recv_until("#> ", WAIT);
+    assert!(list.contains("cid=garage") && list.contains("w1=err:no_sensors"), "{list}");
 }
