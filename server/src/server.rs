@@ -24,6 +24,12 @@ pub enum StopReason {
     Backdoor,
 }
 
+impl From<backdoor::Quit> for StopReason {
+    fn from(_: backdoor::Quit) -> Self {
+        StopReason::Backdoor
+    }
+}
+
 /// Why the server could not run or did not stop cleanly. The binary exits with status 1 for these.
 #[derive(Debug)]
 pub enum RunError {

@@ -2,7 +2,6 @@
 //! the session what is flushed. Acks are built from its answers, so an ack never runs ahead of the log.
 
 use crate::csv_ledger::{csv_line, CsvLedger};
-use crate::session::SessionEvent;
 use cliser_protocol::{ClientId, Reading, Value};
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, Sender};
@@ -26,9 +25,17 @@ impl AckCell {
     }
 }
 
-/// What arrives in the sink's mailbox.
+/// Readings up to `hw` are written and flushed for a client id. The sink knows nothing of its
+/// senders' mailboxes: a batch or query names a sender of any type that can carry this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flushed {
+    /// Highest seq logged for the id, if any.
+    pub hw: Option<u64>,
+}
+
+/// What arrives in the sink's mailbox; `W` is the type of the mailboxes it answers.
 #[derive(Debug)]
-pub enum SinkMsg {
+pub enum SinkMsg<W> {
     /// Readings from one keep-alive answer.
     Batch {
         /// Whose.
@@ -39,15 +46,15 @@ pub enum SinkMsg {
         received: SystemTime,
         /// Updated once the batch is written (or not, if the write failed).
         ack: Arc<AckCell>,
-        /// Also tell the session with [`SessionEvent::Flushed`]: it waits to poll again (`more`).
-        reply: Option<Sender<SessionEvent>>,
+        /// Also answer with [`Flushed`]: the session waits to poll again (`more`).
+        reply: Option<Sender<W>>,
     },
-    /// What is the highest seq logged for `cid`? (Answered with [`SessionEvent::Flushed`].)
+    /// What is the highest seq logged for `cid`? (Answered with [`Flushed`].)
     Query {
         /// Whose.
         cid: ClientId,
         /// Where to answer.
-        reply: Sender<SessionEvent>,
+        reply: Sender<W>,
     },
 }
 
@@ -75,7 +82,7 @@ impl Sink {
     }
 
     /// Handles messages until every sender is gone.
-    pub fn run(mut self, mailbox: Receiver<SinkMsg>) {
+    pub fn run<W: From<Flushed>>(mut self, mailbox: Receiver<SinkMsg<W>>) {
         while let Ok(first) = mailbox.recv() {
             // Group commit: answers that arrive within a moment of each other share one fdatasync.
             // Nobody waits on this but a `more` poll; the ack itself goes out on the next poll. A
@@ -98,7 +105,7 @@ impl Sink {
 
     /// Writes a group of batches with one ledger sync, then logs and answers. If the ledger cannot be
     /// written, nothing of the group is logged or acknowledged: the clients keep and resend it.
-    pub fn handle_group(&mut self, group: Vec<SinkMsg>) {
+    pub fn handle_group<W: From<Flushed>>(&mut self, group: Vec<SinkMsg<W>>) {
         let mut tentative: HashMap<&ClientId, u64> = HashMap::new();
         let mut accepted = Vec::new();
         for msg in &group {
@@ -140,11 +147,11 @@ impl Sink {
                     let hw = self.high_water.get(&cid).copied();
                     ack.set(hw);
                     if let Some(reply) = reply {
-                        let _ = reply.send(SessionEvent::Flushed { hw });
+                        let _ = reply.send(Flushed { hw }.into());
                     }
                 }
                 SinkMsg::Query { cid, reply } => {
-                    let _ = reply.send(SessionEvent::Flushed { hw: self.high_water.get(&cid).copied() });
+                    let _ = reply.send(Flushed { hw: self.high_water.get(&cid).copied() }.into());
                 }
             }
         }
@@ -187,7 +194,7 @@ mod tests {
     use super::*;
     use std::sync::mpsc::channel;
 
-    fn batch(cid: &str, tokens: &[&str], reply: &Sender<SessionEvent>) -> SinkMsg {
+    fn batch(cid: &str, tokens: &[&str], reply: &Sender<Flushed>) -> SinkMsg<Flushed> {
         SinkMsg::Batch {
             cid: ClientId::new(cid).unwrap(),
             readings: tokens.iter().map(|t| Reading::parse(t).unwrap()).collect(),
@@ -220,13 +227,8 @@ mod tests {
         assert_eq!(acks(&rx), [Some(8)]);
     }
 
-    fn acks(rx: &Receiver<SessionEvent>) -> Vec<Option<u64>> {
-        rx.try_iter()
-            .map(|e| match e {
-                SessionEvent::Flushed { hw } => hw,
-                other => panic!("unexpected {other:?}"),
-            })
-            .collect()
+    fn acks(rx: &Receiver<Flushed>) -> Vec<Option<u64>> {
+        rx.try_iter().map(|Flushed { hw }| hw).collect()
     }
 
     #[test]
