@@ -9,7 +9,7 @@ use crate::auth::FailureTracker;
 use crate::config::Config;
 use crate::conn::{self, LineCredit, WriterMsg, CONN_THREAD_STACK};
 use crate::session::{self, SessionCtx, SessionEvent, SessionReport};
-use crate::sink::SinkMsg;
+use crate::sink::{AckTable, Batch};
 use cliser_protocol::{ClientId, ServerMsg};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -90,7 +90,8 @@ pub struct ClientData {
 pub struct Manager {
     config: Arc<Config>,
     me: Sender<ManagerEvent>,
-    sink: Sender<SinkMsg<SessionEvent>>,
+    sink: Sender<Batch<SessionEvent>>,
+    acks: Arc<AckTable>,
     registry: HashMap<u16, ClientData>,
     by_cid: HashMap<ClientId, u16>,
     next_sid: u16,
@@ -103,8 +104,13 @@ pub struct Manager {
 }
 
 impl Manager {
-    /// A Manager that hands `me` and `sink` to the sessions it starts.
-    pub fn new(config: Arc<Config>, me: Sender<ManagerEvent>, sink: Sender<SinkMsg<SessionEvent>>) -> Self {
+    /// A Manager that hands `me`, `sink` and `acks` to the sessions it starts.
+    pub fn new(
+        config: Arc<Config>,
+        me: Sender<ManagerEvent>,
+        sink: Sender<Batch<SessionEvent>>,
+        acks: Arc<AckTable>,
+    ) -> Self {
         let max_clients = match crate::capacity::Limits::read() {
             Some(limits) if limits.connections() < config.max_clients => {
                 log::warn!(
@@ -125,6 +131,7 @@ impl Manager {
             config,
             me,
             sink,
+            acks,
             registry: HashMap::new(),
             by_cid: HashMap::new(),
             next_sid: 1,
@@ -258,6 +265,7 @@ impl Manager {
             config: self.config.clone(),
             manager: self.me.clone(),
             sink: self.sink.clone(),
+            acks: self.acks.clone(),
             writer: writer_tx.clone(),
             mailbox: session_rx,
             me: session_tx.clone(),

@@ -153,8 +153,10 @@ pub fn run(config: Config) -> Result<(), RunError> {
     let (sink_tx, sink_rx) = channel();
     let (stop_tx, stop_rx) = channel();
 
-    let sink = spawn("sink", move || Sink::new(ledger, high_water).run(sink_rx))?;
-    let manager = Manager::new(config.clone(), manager_tx.clone(), sink_tx);
+    let sink = Sink::new(ledger, high_water);
+    let acks = sink.acks();
+    let sink = spawn("sink", move || sink.run(sink_rx))?;
+    let manager = Manager::new(config.clone(), manager_tx.clone(), sink_tx, acks);
     let manager = spawn("manager", move || manager.run(manager_rx))?;
 
     let mut signals =

@@ -7,7 +7,7 @@
 
 use crate::config::Config;
 use crate::conn::{Inbound, LineCredit, WriterMsg};
-use crate::sink::{AckCell, Flushed, SinkMsg};
+use crate::sink::{AckTable, Batch, Flushed};
 use cliser_protocol::{ClientId, ClientLine, ServerMsg, Value};
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -31,11 +31,8 @@ pub enum SessionEvent {
     Registered,
     /// A live session holds the id (Manager).
     IdInUse,
-    /// Readings up to `hw` are written and flushed for this client id (sink).
-    Flushed {
-        /// Highest seq logged for the id, if any.
-        hw: Option<u64>,
-    },
+    /// A batch that wanted to know is written: the [`AckTable`] covers it now (sink).
+    Flushed,
     /// Send a keep-alive now (backdoor `200`).
     PollNow,
     /// The operator disconnected this client; 999 is already on its way (Manager).
@@ -54,8 +51,8 @@ impl From<Inbound> for SessionEvent {
 }
 
 impl From<Flushed> for SessionEvent {
-    fn from(Flushed { hw }: Flushed) -> Self {
-        SessionEvent::Flushed { hw }
+    fn from(_: Flushed) -> Self {
+        SessionEvent::Flushed
     }
 }
 
@@ -101,12 +98,14 @@ pub struct SessionCtx<M> {
     /// The Manager's mailbox.
     pub manager: Sender<M>,
     /// The readings sink's mailbox.
-    pub sink: Sender<SinkMsg<SessionEvent>>,
+    pub sink: Sender<Batch<SessionEvent>>,
+    /// The highest seq written per client id: where every ack comes from.
+    pub acks: Arc<AckTable>,
     /// This connection's tcp_writer.
     pub writer: Sender<WriterMsg>,
     /// This session's own mailbox, and a sender into it for replies.
     pub mailbox: Receiver<SessionEvent>,
-    /// Sender into [`mailbox`](Self::mailbox), handed to the sink for its replies.
+    /// Sender into [`mailbox`](Self::mailbox), handed to the sink for its wake-ups.
     pub me: Sender<SessionEvent>,
     /// Backpressure towards the tcp_reader.
     pub credit: Arc<LineCredit>,
@@ -154,7 +153,7 @@ pub fn run_session<M: From<SessionReport>>(ctx: SessionCtx<M>) {
     let mut cid = None;
     let end = match handshake(&ctx, &mut cid) {
         Err(end) => end,
-        Ok(ack) => match keepalive_loop(&ctx, cid.as_ref().expect("registered"), ack) {
+        Ok(()) => match keepalive_loop(&ctx, cid.as_ref().expect("registered")) {
             Err(end) => end,
             Ok(never) => match never {},
         },
@@ -224,10 +223,7 @@ impl<M: From<SessionReport>> SessionCtx<M> {
     }
 }
 
-fn handshake<M: From<SessionReport>>(
-    ctx: &SessionCtx<M>,
-    cid_out: &mut Option<ClientId>,
-) -> Result<Option<u64>, End> {
+fn handshake<M: From<SessionReport>>(ctx: &SessionCtx<M>, cid_out: &mut Option<ClientId>) -> Result<(), End> {
     let line = |ev| match ev {
         SessionEvent::Line(l) => Some(l),
         _ => None,
@@ -255,24 +251,14 @@ fn handshake<M: From<SessionReport>>(
         return Err(End::IdInUse);
     }
     *cid_out = Some(cid.clone());
-    let _ = ctx.sink.send(SinkMsg::Query { cid: cid.clone(), reply: ctx.me.clone() });
-    let ack = ctx.handshake_wait(|ev| match ev {
-        SessionEvent::Flushed { hw } => Some(hw),
-        _ => None,
-    })?;
+    let ack = ctx.acks.get(&cid);
     log::info!("registered cid={cid} sid={} from {}", ctx.sid, ctx.peer);
     ctx.send(ServerMsg::Connected { ack });
-    Ok(ack)
+    Ok(())
 }
 
-fn keepalive_loop<M: From<SessionReport>>(
-    ctx: &SessionCtx<M>,
-    cid: &ClientId,
-    ack: Option<u64>,
-) -> Result<Infallible, End> {
+fn keepalive_loop<M: From<SessionReport>>(ctx: &SessionCtx<M>, cid: &ClientId) -> Result<Infallible, End> {
     let interval = ctx.config.keepalive;
-    let acks = Arc::new(AckCell::default());
-    let mut ack = ack;
     let mut next_poll = Instant::now() + interval;
     let mut last_rx = Instant::now();
     let mut last_seen_sent: Option<Instant> = None;
@@ -291,7 +277,7 @@ fn keepalive_loop<M: From<SessionReport>>(
                 if tell_manager {
                     last_seen_sent = Some(now);
                 }
-                match handle_line(ctx, cid, &line, &acks, tell_manager) {
+                match handle_line(ctx, cid, &line, tell_manager) {
                     // Poll again at once, but only after what this answer carried is flushed, so the
                     // poll's ack covers it.
                     Answer::More { waiting_for_flush: true } => poll_when_flushed = true,
@@ -299,7 +285,7 @@ fn keepalive_loop<M: From<SessionReport>>(
                     Answer::Done => {}
                 }
             }
-            Some(SessionEvent::Flushed { .. }) => {
+            Some(SessionEvent::Flushed) => {
                 poll_now = poll_when_flushed;
                 poll_when_flushed = false;
             }
@@ -307,9 +293,7 @@ fn keepalive_loop<M: From<SessionReport>>(
             Some(other) => log::debug!("sid={} ignoring {other:?} after registration", ctx.sid),
         }
         if poll_now {
-            // Until the first batch is written the cell is empty: the ack from 140 still holds.
-            ack = acks.get().or(ack);
-            ctx.send(ServerMsg::KeepAlive { ack });
+            ctx.send(ServerMsg::KeepAlive { ack: ctx.acks.get(cid) });
             next_poll = Instant::now() + interval;
         }
     }
@@ -328,7 +312,6 @@ fn handle_line<M: From<SessionReport>>(
     ctx: &SessionCtx<M>,
     cid: &ClientId,
     line: &str,
-    acks: &Arc<AckCell>,
     tell_manager: bool,
 ) -> Answer {
     let parsed = match ClientLine::parse(line) {
@@ -364,12 +347,11 @@ fn handle_line<M: From<SessionReport>>(
     if answer.readings.is_empty() {
         return if answer.more { Answer::More { waiting_for_flush: false } } else { Answer::Done };
     }
-    let batch = SinkMsg::Batch {
+    let batch = Batch {
         cid: cid.clone(),
         readings: answer.readings,
         received: SystemTime::now(),
-        ack: acks.clone(),
-        reply: answer.more.then(|| ctx.me.clone()),
+        wake: answer.more.then(|| ctx.me.clone()),
     };
     let sent = ctx.sink.send(batch).is_ok();
     if answer.more {
