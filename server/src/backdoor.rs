@@ -6,7 +6,9 @@ use crate::manager::{AdminCmd, ManagerEvent};
 use cliser_protocol::{LineFramer, MAX_LINE};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Sender};
+use std::sync::Arc;
 use std::time::Duration;
 
 const HELP: &str = "\
@@ -64,14 +66,18 @@ impl Command {
     }
 }
 
-/// Accepts admin connections forever, one thread each.
+/// Accepts admin connections, one thread each, until `closed` is set and a connection wakes it.
 pub fn serve<S: From<Quit> + Send + 'static>(
     listener: TcpListener,
     manager: Sender<ManagerEvent>,
     stop: Sender<S>,
     password: Option<Secret>,
+    closed: Arc<AtomicBool>,
 ) {
     for stream in listener.incoming() {
+        if closed.load(Ordering::SeqCst) {
+            return;
+        }
         let stream = match stream {
             Ok(s) => s,
             Err(e) => {

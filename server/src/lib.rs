@@ -22,10 +22,12 @@ pub mod csv_ledger;
 pub mod manager;
 pub mod process_limits;
 pub mod ready_file;
+pub mod run_error;
 pub mod server;
 pub mod session;
 pub mod sink;
 pub mod small_thread;
 
 pub use config::{Config, ConfigError};
-pub use server::{run, RunError};
+pub use run_error::RunError;
+pub use server::{start, Handle, StopReason, Stopper};
