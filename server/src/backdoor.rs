@@ -3,11 +3,12 @@
 
 use crate::auth::Secret;
 use crate::manager::{AdminCmd, ManagerEvent};
-use crate::server::StopReason;
 use cliser_protocol::{LineFramer, MAX_LINE};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Sender};
+use std::sync::Arc;
 use std::time::Duration;
 
 const HELP: &str = "\
@@ -19,6 +20,11 @@ L           list clients
 E           end this admin session
 Q           stop the server
 ?           this help";
+
+/// The console's `Q`: someone asks the server to stop. Sent through a sender of any type that can
+/// carry it, so the console need not know what starts and stops the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quit;
 
 /// One parsed console line.
 #[derive(Debug, PartialEq, Eq)]
@@ -60,14 +66,18 @@ impl Command {
     }
 }
 
-/// Accepts admin connections forever, one thread each.
-pub fn serve(
+/// Accepts admin connections, one thread each, until `closed` is set and a connection wakes it.
+pub fn serve<S: From<Quit> + Send + 'static>(
     listener: TcpListener,
     manager: Sender<ManagerEvent>,
-    stop: Sender<StopReason>,
+    stop: Sender<S>,
     password: Option<Secret>,
+    closed: Arc<AtomicBool>,
 ) {
     for stream in listener.incoming() {
+        if closed.load(Ordering::SeqCst) {
+            return;
+        }
         let stream = match stream {
             Ok(s) => s,
             Err(e) => {
@@ -108,10 +118,10 @@ impl Lines {
     }
 }
 
-fn admin_session(
+fn admin_session<S: From<Quit>>(
     stream: TcpStream,
     manager: Sender<ManagerEvent>,
-    stop: Sender<StopReason>,
+    stop: Sender<S>,
     password: Option<Secret>,
 ) {
     let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
@@ -137,7 +147,7 @@ fn admin_session(
             Command::Quit => {
                 log::info!("backdoor: stop requested from {peer}");
                 let _ = out.write_all(b"ok: stopping\n");
-                let _ = stop.send(StopReason::Backdoor);
+                let _ = stop.send(Quit.into());
                 return;
             }
         };

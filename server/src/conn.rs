@@ -1,7 +1,6 @@
 //! The two socket threads of a connection: tcp_reader (bytes -> lines -> the session's mailbox) and
 //! tcp_writer (its mailbox -> the socket).
 
-use crate::session::SessionEvent;
 use cliser_protocol::{LineFramer, MAX_LINE};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -23,6 +22,16 @@ pub enum WriterMsg {
     Line(String),
     /// Send what is queued before this, then close the connection.
     Close,
+}
+
+/// What the tcp_reader hands on. The reader knows nothing of its session: whoever starts it picks a
+/// mailbox type that can carry these (`From<Inbound>`).
+#[derive(Debug)]
+pub enum Inbound {
+    /// A line from the peer, without its ending.
+    Line(String),
+    /// The connection ended: EOF (`None`) or why.
+    Closed(Option<String>),
 }
 
 /// Counts the lines the reader has handed over and the session has not yet taken.
@@ -58,11 +67,11 @@ impl LineCredit {
 }
 
 /// The tcp_reader thread's body: reads until EOF, an error, or a framing error, and always ends by
-/// telling the session why.
+/// telling `to` why.
 ///
 /// Reader and writer share one socket (one file descriptor) rather than a `try_clone` each: at
 /// 10,000 clients a second descriptor per client would reach the usual 20,000 open-files limit.
-pub fn tcp_reader(socket: Arc<TcpStream>, session: Sender<SessionEvent>, credit: Arc<LineCredit>) {
+pub fn tcp_reader<T: From<Inbound>>(socket: Arc<TcpStream>, to: Sender<T>, credit: Arc<LineCredit>) {
     let mut stream = &*socket;
     let mut framer = LineFramer::new(MAX_LINE);
     let mut buf = [0u8; 2048];
@@ -77,7 +86,7 @@ pub fn tcp_reader(socket: Arc<TcpStream>, session: Sender<SessionEvent>, credit:
         let framing = loop {
             match framer.next_line() {
                 Ok(Some(line)) => {
-                    if !credit.acquire() || session.send(SessionEvent::Line(line)).is_err() {
+                    if !credit.acquire() || to.send(Inbound::Line(line).into()).is_err() {
                         return;
                     }
                 }
@@ -89,7 +98,7 @@ pub fn tcp_reader(socket: Arc<TcpStream>, session: Sender<SessionEvent>, credit:
             break framing;
         }
     };
-    let _ = session.send(SessionEvent::ReaderClosed(why));
+    let _ = to.send(Inbound::Closed(why).into());
 }
 
 /// The tcp_writer thread's body: writes each line, and on [`WriterMsg::Close`], on a write error, or

@@ -2,12 +2,15 @@
 //! they piggyback on their answers.
 //!
 //! It keeps the original design: threads and mailboxes (std threads and channels, no async runtime).
-//! - [`manager`]: the Manager thread owns the client registry; everything else talks to it by message.
+//! [`start`] binds the ports, starts the threads and returns a [`Handle`] to stop and join them.
+//! - [`manager`]: the hub. The Manager thread owns the client registry; everything else talks to it
+//!   by message. It starts conn, session and sink threads, which never name its types.
 //! - [`conn`]: per connection a tcp_reader thread (bytes -> lines -> the session's mailbox) and a
 //!   tcp_writer thread (mailbox -> socket).
 //! - [`session`]: per connection a session thread: handshake (110, 120, 140), then the keep-alive loop.
-//! - [`sink`]: the readings sink thread writes each reading to the log (and the CSV ledger) and tells
-//!   the session what is flushed, so acks never run ahead of the log.
+//! - [`sink`]: the readings sink thread writes each reading to the log (and the CSV ledger), then
+//!   publishes the highest seq written per client id in the [`sink::AckTable`] every ack is read
+//!   from, so acks never run ahead of the log.
 //! - [`backdoor`]: the admin console.
 //!
 //! See `docs/ARCHITECTURE.md` for the diagram.
@@ -22,10 +25,12 @@ pub mod csv_ledger;
 pub mod manager;
 pub mod process_limits;
 pub mod ready_file;
+pub mod run_error;
 pub mod server;
 pub mod session;
 pub mod sink;
 pub mod small_thread;
 
 pub use config::{Config, ConfigError};
-pub use server::{run, RunError};
+pub use run_error::RunError;
+pub use server::{start, Handle, StopReason, Stopper};

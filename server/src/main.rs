@@ -1,9 +1,11 @@
-//! `cliser-server`: parses the settings, starts the server, maps errors to exit codes
-//! (0 stopped cleanly, 1 runtime failure, 2 bad settings).
+//! `cliser-server`: parses the settings, starts the server, turns SIGINT and SIGTERM into a stop, and
+//! maps errors to exit codes (0 stopped cleanly, 1 runtime failure, 2 bad settings).
 
 use clap::Parser;
 use cliser_server::config::Cli;
-use cliser_server::{run, Config};
+use cliser_server::{start, Config, RunError, StopReason};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -40,4 +42,24 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Runs the server until SIGINT, SIGTERM or the console's `Q`.
+fn run(config: Config) -> Result<(), RunError> {
+    // Before the server starts: a signal that arrives while it does is kept and stops it once up,
+    // instead of killing the process before the ready file or the log says it listens.
+    let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(RunError::Start)?;
+    let server = start(config)?;
+    let stopper = server.stopper();
+    let spawned = std::thread::Builder::new().name("signals".into()).spawn(move || {
+        for sig in signals.forever() {
+            stopper.stop(StopReason::Signal(sig));
+        }
+    });
+    if let Err(e) = spawned {
+        server.stop();
+        server.join()?;
+        return Err(RunError::Start(e));
+    }
+    server.join()
 }

@@ -1,11 +1,15 @@
 //! The Manager thread: the only owner of the client registry. Connections are admitted here, sessions
 //! register and unregister here, and the backdoor's commands are carried out here.
+//!
+//! It is the hub: it owns its mailbox and holds a sender to every connection's session and writer.
+//! The modules it starts (session, conn, sink) define the messages they emit and never name this
+//! module's types, so dependencies point one way, from here outwards.
 
 use crate::auth::FailureTracker;
 use crate::config::Config;
 use crate::conn::{self, LineCredit, WriterMsg, CONN_THREAD_STACK};
-use crate::session::{self, SessionCtx, SessionEvent};
-use crate::sink::SinkMsg;
+use crate::session::{self, SessionCtx, SessionEvent, SessionReport};
+use crate::sink::{AckTable, Batch};
 use cliser_protocol::{ClientId, ServerMsg};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -19,34 +23,18 @@ use std::time::{Instant, SystemTime};
 pub enum ManagerEvent {
     /// The listener accepted a connection.
     Accepted(TcpStream, SocketAddr),
-    /// A session asks to register `cid`; the answer goes to the session's mailbox.
-    Register {
-        /// Session id.
-        sid: u16,
-        /// The id the client gave.
-        cid: ClientId,
-    },
-    /// A login from `ip` failed.
-    AuthFailed {
-        /// The peer's address.
-        ip: IpAddr,
-    },
-    /// A registered session heard from its client; `values` are the last value per sensor.
-    Seen {
-        /// Session id.
-        sid: u16,
-        /// `(sensor, value)` pairs from the latest answer.
-        values: Vec<(String, String)>,
-    },
-    /// A session has ended.
-    Closed {
-        /// Session id.
-        sid: u16,
-    },
+    /// A session's report.
+    Session(SessionReport),
     /// An admin command; the reply text goes to `reply`.
     Admin(AdminCmd, Sender<String>),
     /// Stop: close every connection without 999, then end.
     Shutdown,
+}
+
+impl From<SessionReport> for ManagerEvent {
+    fn from(r: SessionReport) -> Self {
+        ManagerEvent::Session(r)
+    }
 }
 
 /// The backdoor's commands that the Manager carries out.
@@ -102,7 +90,8 @@ pub struct ClientData {
 pub struct Manager {
     config: Arc<Config>,
     me: Sender<ManagerEvent>,
-    sink: Sender<SinkMsg>,
+    sink: Sender<Batch<SessionEvent>>,
+    acks: Arc<AckTable>,
     registry: HashMap<u16, ClientData>,
     by_cid: HashMap<ClientId, u16>,
     next_sid: u16,
@@ -115,8 +104,13 @@ pub struct Manager {
 }
 
 impl Manager {
-    /// A Manager that hands `me` and `sink` to the sessions it starts.
-    pub fn new(config: Arc<Config>, me: Sender<ManagerEvent>, sink: Sender<SinkMsg>) -> Self {
+    /// A Manager that hands `me`, `sink` and `acks` to the sessions it starts.
+    pub fn new(
+        config: Arc<Config>,
+        me: Sender<ManagerEvent>,
+        sink: Sender<Batch<SessionEvent>>,
+        acks: Arc<AckTable>,
+    ) -> Self {
         let max_clients = match crate::capacity::Limits::read() {
             Some(limits) if limits.connections() < config.max_clients => {
                 log::warn!(
@@ -137,6 +131,7 @@ impl Manager {
             config,
             me,
             sink,
+            acks,
             registry: HashMap::new(),
             by_cid: HashMap::new(),
             next_sid: 1,
@@ -151,19 +146,7 @@ impl Manager {
         while let Ok(event) = mailbox.recv() {
             match event {
                 ManagerEvent::Accepted(stream, peer) => self.admit(stream, peer),
-                ManagerEvent::Register { sid, cid } => self.register(sid, cid),
-                ManagerEvent::AuthFailed { ip } => {
-                    if self.failures.record_failure(ip, Instant::now()) {
-                        log::warn!("blocking {ip} for 60 s: 5 failed logins within 60 s");
-                    }
-                }
-                ManagerEvent::Seen { sid, values } => {
-                    if let Some(c) = self.registry.get_mut(&sid) {
-                        c.last_seen = SystemTime::now();
-                        c.last_values.extend(values);
-                    }
-                }
-                ManagerEvent::Closed { sid } => self.unregister(sid),
+                ManagerEvent::Session(report) => self.session_report(report),
                 ManagerEvent::Admin(cmd, reply) => {
                     let _ = reply.send(self.admin(cmd));
                 }
@@ -178,6 +161,24 @@ impl Manager {
             if self.stopping && self.registry.is_empty() {
                 break;
             }
+        }
+    }
+
+    fn session_report(&mut self, report: SessionReport) {
+        match report {
+            SessionReport::Register { sid, cid } => self.register(sid, cid),
+            SessionReport::AuthFailed { ip } => {
+                if self.failures.record_failure(ip, Instant::now()) {
+                    log::warn!("blocking {ip} for 60 s: 5 failed logins within 60 s");
+                }
+            }
+            SessionReport::Seen { sid, values } => {
+                if let Some(c) = self.registry.get_mut(&sid) {
+                    c.last_seen = SystemTime::now();
+                    c.last_values.extend(values);
+                }
+            }
+            SessionReport::Closed { sid } => self.unregister(sid),
         }
     }
 
@@ -264,6 +265,7 @@ impl Manager {
             config: self.config.clone(),
             manager: self.me.clone(),
             sink: self.sink.clone(),
+            acks: self.acks.clone(),
             writer: writer_tx.clone(),
             mailbox: session_rx,
             me: session_tx.clone(),

@@ -1,16 +1,15 @@
-//! Starts the threads, waits for a stop request, and shuts down in order.
+//! Starts the threads and hands back a [`Handle`]; on a stop request, shuts down in order.
 
 use crate::backdoor;
 use crate::config::Config;
 use crate::csv_ledger::CsvLedger;
 use crate::manager::{Manager, ManagerEvent};
+use crate::run_error::RunError;
 use crate::sink::Sink;
 use std::collections::HashMap;
-use std::fmt;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::channel;
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -22,66 +21,71 @@ pub enum StopReason {
     Signal(i32),
     /// `Q` on the admin console.
     Backdoor,
+    /// [`Handle::stop`].
+    Requested,
 }
 
-/// Why the server could not run or did not stop cleanly. The binary exits with status 1 for these.
-#[derive(Debug)]
-pub enum RunError {
-    /// A listening address could not be bound.
-    Bind {
-        /// Which listener.
-        what: &'static str,
-        /// The address asked for.
-        addr: String,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The admin console would listen beyond loopback without a password.
-    NoAdminPassword(SocketAddr),
-    /// The readings CSV could not be opened.
-    Ledger {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// A thread could not be started, or signal handling could not be set up.
-    Start(std::io::Error),
-    /// A core thread panicked.
-    Panicked(&'static str),
-    /// The `--ready-file` could not be written.
-    ReadyFile {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-}
-
-impl fmt::Display for RunError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RunError::Bind { what, addr, source } => {
-                write!(f, "cannot listen for {what} on {addr}: {source}")
-            }
-            RunError::NoAdminPassword(a) => write!(
-                f,
-                "the backdoor on {a} is reachable beyond this machine: give it a password with \
-                 --admin-password-file PATH (or CLISER_ADMIN_PASSWORD), or bind it to 127.0.0.1"
-            ),
-            RunError::Ledger { path, source } => {
-                write!(f, "cannot open readings CSV {}: {source}", path.display())
-            }
-            RunError::Start(e) => write!(f, "cannot start: {e}"),
-            RunError::Panicked(which) => write!(f, "the {which} thread panicked"),
-            RunError::ReadyFile { path, source } => {
-                write!(f, "cannot write the ready file {}: {source}", path.display())
-            }
-        }
+impl From<backdoor::Quit> for StopReason {
+    fn from(_: backdoor::Quit) -> Self {
+        StopReason::Backdoor
     }
 }
 
-impl std::error::Error for RunError {}
+/// Asks a running server to stop. Cheap to clone and to move to another thread (e.g. the one that
+/// waits for signals).
+#[derive(Debug, Clone)]
+pub struct Stopper(Sender<StopReason>);
+
+impl Stopper {
+    /// Asks the server to stop; it closes every connection (without 999, so clients come back),
+    /// drains the readings sink and ends. Stopping a server that is already stopping does nothing.
+    pub fn stop(&self, reason: StopReason) {
+        // Gone only once the server has stopped: nothing left to do then.
+        let _ = self.0.send(reason);
+    }
+}
+
+/// A running server. Dropping it leaves the server running, as dropping a thread's handle does.
+#[derive(Debug)]
+pub struct Handle {
+    client_addr: SocketAddr,
+    backdoor_addr: SocketAddr,
+    stopper: Stopper,
+    control: JoinHandle<Result<(), RunError>>,
+}
+
+impl Handle {
+    /// Where clients connect (the bound address: the real port when started on port 0).
+    pub fn client_addr(&self) -> SocketAddr {
+        self.client_addr
+    }
+
+    /// Where the admin console listens.
+    pub fn backdoor_addr(&self) -> SocketAddr {
+        self.backdoor_addr
+    }
+
+    /// Stops the server as SIGTERM or the console's `Q` do. Returns at once; [`join`](Self::join)
+    /// waits for the end.
+    pub fn stop(&self) {
+        self.stopper.stop(StopReason::Requested);
+    }
+
+    /// A stopper for another thread.
+    pub fn stopper(&self) -> Stopper {
+        self.stopper.clone()
+    }
+
+    /// Waits until the server has stopped (after [`stop`](Self::stop), a signal handed to a
+    /// [`Stopper`], or the console's `Q`). A core thread that panicked surfaces here.
+    pub fn join(self) -> Result<(), RunError> {
+        let Handle { control, stopper, .. } = self;
+        let result = control.join().unwrap_or(Err(RunError::Panicked("server")));
+        // Held until here: its sender keeps the stop mailbox open while the server runs.
+        drop(stopper);
+        result
+    }
+}
 
 /// Connections the kernel may queue before accept (capped by `net.core.somaxconn`). std's default
 /// of 128 drops the SYNs of a burst of Pis reconnecting after an outage, costing each a 1 s retry.
@@ -108,82 +112,152 @@ fn spawn<T: Send + 'static>(
     std::thread::Builder::new().name(name.into()).spawn(f).map_err(RunError::Start)
 }
 
-/// Runs the server until SIGINT, SIGTERM or the console's `Q`, then closes every connection (without
-/// 999, so clients come back), drains the readings sink and returns.
-pub fn run(config: Config) -> Result<(), RunError> {
+/// Binds both listeners, opens the ledger, starts the threads and returns. Signals are the
+/// caller's business: hand them to [`Handle::stopper`].
+pub fn start(config: Config) -> Result<Handle, RunError> {
     let backdoor = bind("the backdoor", &config.backdoor)?;
     let backdoor_addr = backdoor.local_addr().map_err(RunError::Start)?;
     if !backdoor_addr.ip().is_loopback() && config.admin_password.is_none() {
         return Err(RunError::NoAdminPassword(backdoor_addr));
     }
-    let (ledger, high_water) = match &config.readings_csv {
-        None => (None, HashMap::new()),
-        Some(path) => {
-            let (ledger, rec) =
-                CsvLedger::open(path).map_err(|source| RunError::Ledger { path: path.clone(), source })?;
-            if rec.torn_bytes > 0 {
-                log::warn!(
-                    "readings CSV {}: cut a torn last line of {} bytes",
-                    path.display(),
-                    rec.torn_bytes
-                );
-            }
-            log::info!(
-                "readings CSV {}: {} readings, high-water marks for {} clients",
-                path.display(),
-                rec.lines,
-                rec.high_water.len()
-            );
-            (Some(ledger), rec.high_water)
-        }
-    };
+    let (ledger, high_water) = open_ledger(&config)?;
     let listener = bind("clients", &config.listen)?;
-    let addr = listener.local_addr().map_err(RunError::Start)?;
-    log::info!("listening on {addr}");
+    let client_addr = listener.local_addr().map_err(RunError::Start)?;
+    log::info!("listening on {client_addr}");
     log::info!("backdoor on {backdoor_addr}");
+    if let Some(path) = &config.ready_file {
+        crate::ready_file::write(path, client_addr, backdoor_addr)
+            .map_err(|source| RunError::ReadyFile { path: path.clone(), source })?;
+    }
 
     let config = Arc::new(config);
     let (manager_tx, manager_rx) = channel();
     let (sink_tx, sink_rx) = channel();
     let (stop_tx, stop_rx) = channel();
 
-    let sink = spawn("sink", move || Sink::new(ledger, high_water).run(sink_rx))?;
-    let manager = Manager::new(config.clone(), manager_tx.clone(), sink_tx);
-    let manager = spawn("manager", move || manager.run(manager_rx))?;
-
-    let mut signals =
-        signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])
-            .map_err(RunError::Start)?;
-    let signal_stop = stop_tx.clone();
-    spawn("signals", move || {
-        for sig in signals.forever() {
-            let _ = signal_stop.send(StopReason::Signal(sig));
-        }
+    // The server thread first: once it runs, nothing that starts later can be left without an owner.
+    let (core_tx, core_rx) = channel::<Core>();
+    let control = spawn("server", move || match core_rx.recv() {
+        Ok(core) => core.run_until_stopped(stop_rx),
+        Err(_) => Ok(()), // start() failed and has ended what it had started
     })?;
+    let sink = Sink::new(ledger, high_water);
+    let acks = sink.acks();
+    let sink = spawn("sink", move || sink.run(sink_rx))?;
+    // If the Manager cannot start, dropping it closes the sink's mailbox and the sink ends.
+    let manager = Manager::new(config.clone(), manager_tx.clone(), sink_tx, acks);
+    let manager = spawn("manager", move || manager.run(manager_rx))?;
+    let mut core = Core {
+        client_addr,
+        backdoor_addr,
+        manager_tx,
+        manager,
+        sink,
+        accepting: Arc::new(AtomicBool::new(true)),
+        acceptor: None,
+        console_closed: Arc::new(AtomicBool::new(false)),
+        console: None,
+    };
+    let (bd_manager, bd_stop, admin_pw) =
+        (core.manager_tx.clone(), stop_tx.clone(), config.admin_password.clone());
+    let closed = core.console_closed.clone();
+    match spawn("backdoor-accept", move || backdoor::serve(backdoor, bd_manager, bd_stop, admin_pw, closed)) {
+        Ok(t) => core.console = Some(t),
+        Err(e) => return Err(core.abandon(e)),
+    }
+    let (acc_manager, accepting) = (core.manager_tx.clone(), core.accepting.clone());
+    match spawn("acceptor", move || accept_loop(listener, acc_manager, accepting)) {
+        Ok(t) => core.acceptor = Some(t),
+        Err(e) => return Err(core.abandon(e)),
+    }
+    if let Err(std::sync::mpsc::SendError(core)) = core_tx.send(core) {
+        return Err(core.abandon(RunError::Panicked("server")));
+    }
+    Ok(Handle { client_addr, backdoor_addr, stopper: Stopper(stop_tx), control })
+}
 
-    let (bd_manager, admin_pw) = (manager_tx.clone(), config.admin_password.clone());
-    spawn("backdoor-accept", move || backdoor::serve(backdoor, bd_manager, stop_tx, admin_pw))?;
+type Ledger = (Option<CsvLedger>, HashMap<cliser_protocol::ClientId, u64>);
 
-    let stopping = Arc::new(AtomicBool::new(false));
-    let (acc_manager, acc_stopping) = (manager_tx.clone(), stopping.clone());
-    let acceptor = spawn("acceptor", move || accept_loop(listener, acc_manager, acc_stopping))?;
-    if let Some(path) = &config.ready_file {
-        crate::ready_file::write(path, addr, backdoor_addr)
-            .map_err(|source| RunError::ReadyFile { path: path.clone(), source })?;
+fn open_ledger(config: &Config) -> Result<Ledger, RunError> {
+    let Some(path) = &config.readings_csv else { return Ok((None, HashMap::new())) };
+    let (ledger, rec) =
+        CsvLedger::open(path).map_err(|source| RunError::Ledger { path: path.clone(), source })?;
+    if rec.torn_bytes > 0 {
+        log::warn!("readings CSV {}: cut a torn last line of {} bytes", path.display(), rec.torn_bytes);
+    }
+    log::info!(
+        "readings CSV {}: {} readings, high-water marks for {} clients",
+        path.display(),
+        rec.lines,
+        rec.high_water.len()
+    );
+    Ok((Some(ledger), rec.high_water))
+}
+
+/// The core threads and how to end them.
+struct Core {
+    client_addr: SocketAddr,
+    backdoor_addr: SocketAddr,
+    manager_tx: Sender<ManagerEvent>,
+    manager: JoinHandle<()>,
+    sink: JoinHandle<()>,
+    accepting: Arc<AtomicBool>,
+    acceptor: Option<JoinHandle<()>>,
+    console_closed: Arc<AtomicBool>,
+    console: Option<JoinHandle<()>>,
+}
+
+impl Core {
+    /// The server thread's body: waits for a stop request, then shuts down.
+    fn run_until_stopped(self, stop: Receiver<StopReason>) -> Result<(), RunError> {
+        let reason = stop.recv().unwrap_or(StopReason::Backdoor);
+        log::info!("stopping ({reason:?}): closing all connections");
+        self.shut_down()?;
+        log::info!("stopped");
+        Ok(())
     }
 
-    let reason = stop_rx.recv().unwrap_or(StopReason::Backdoor);
-    log::info!("stopping ({reason:?}): closing all connections");
-    stopping.store(true, Ordering::SeqCst);
-    // accept() has no timeout: a connection of our own wakes it to see the flag.
-    let _ = TcpStream::connect_timeout(&wake_addr(addr), Duration::from_secs(1));
-    let _ = manager_tx.send(ManagerEvent::Shutdown);
-    drop(manager_tx);
-    manager.join().map_err(|_| RunError::Panicked("manager"))?;
-    acceptor.join().map_err(|_| RunError::Panicked("acceptor"))?;
-    sink.join().map_err(|_| RunError::Panicked("sink"))?;
-    log::info!("stopped");
-    Ok(())
+    /// Closes every connection (the Manager does, without 999), then joins the Manager, the
+    /// acceptor and the sink, and closes the console last (it answers during the drain).
+    fn shut_down(self) -> Result<(), RunError> {
+        self.accepting.store(false, Ordering::SeqCst);
+        if self.acceptor.is_some() {
+            wake(self.client_addr);
+        }
+        let _ = self.manager_tx.send(ManagerEvent::Shutdown);
+        drop(self.manager_tx);
+        let manager = self.manager.join();
+        let acceptor = self.acceptor.map(JoinHandle::join).transpose();
+        // With the Manager gone, its sessions may still hold the sink open: only join it if the
+        // Manager ended as it should.
+        let sink = manager.is_ok().then(|| self.sink.join()).transpose();
+        self.console_closed.store(true, Ordering::SeqCst);
+        if self.console.is_some() {
+            wake(self.backdoor_addr);
+        }
+        let console = self.console.map(JoinHandle::join).transpose();
+        manager.map_err(|_| RunError::Panicked("manager"))?;
+        acceptor.map_err(|_| RunError::Panicked("acceptor"))?;
+        sink.map_err(|_| RunError::Panicked("sink"))?;
+        console.map_err(|_| RunError::Panicked("backdoor-accept"))?;
+        Ok(())
+    }
+
+    /// A later thread could not start: ends the ones already running and returns why.
+    fn abandon(self, why: RunError) -> RunError {
+        match self.shut_down() {
+            Ok(()) => why,
+            Err(e) => {
+                log::error!("{e}");
+                why
+            }
+        }
+    }
+}
+
+/// accept() has no timeout: a connection of our own wakes it to see its flag.
+fn wake(bound: SocketAddr) {
+    let _ = TcpStream::connect_timeout(&wake_addr(bound), Duration::from_secs(1));
 }
 
 fn wake_addr(bound: SocketAddr) -> SocketAddr {
@@ -194,21 +268,17 @@ fn wake_addr(bound: SocketAddr) -> SocketAddr {
     a
 }
 
-fn accept_loop(
-    listener: TcpListener,
-    manager: std::sync::mpsc::Sender<ManagerEvent>,
-    stopping: Arc<AtomicBool>,
-) {
+fn accept_loop(listener: TcpListener, manager: Sender<ManagerEvent>, accepting: Arc<AtomicBool>) {
     loop {
         match listener.accept() {
-            Ok(_) if stopping.load(Ordering::SeqCst) => return,
+            Ok(_) if !accepting.load(Ordering::SeqCst) => return,
             Ok((stream, peer)) => {
                 if manager.send(ManagerEvent::Accepted(stream, peer)).is_err() {
                     return;
                 }
             }
             Err(e) => {
-                if stopping.load(Ordering::SeqCst) {
+                if !accepting.load(Ordering::SeqCst) {
                     return;
                 }
                 log::error!("accept failed: {e}");

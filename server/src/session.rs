@@ -1,13 +1,16 @@
 //! The session thread of one connection (the original's auth_manager): the handshake (110 password,
 //! 120 id, registration with the Manager, 140), then the keep-alive loop.
+//!
+//! A session does not know the Manager's mailbox type: it reports with [`SessionReport`] through a
+//! sender of any type that can carry one, so the Manager (which starts sessions) depends on this
+//! module and not the other way round.
 
 use crate::config::Config;
-use crate::conn::{LineCredit, WriterMsg};
-use crate::manager::ManagerEvent;
-use crate::sink::{AckCell, SinkMsg};
+use crate::conn::{Inbound, LineCredit, WriterMsg};
+use crate::sink::{AckTable, Batch, Flushed};
 use cliser_protocol::{ClientId, ClientLine, ServerMsg, Value};
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -28,11 +31,8 @@ pub enum SessionEvent {
     Registered,
     /// A live session holds the id (Manager).
     IdInUse,
-    /// Readings up to `hw` are written and flushed for this client id (sink).
-    Flushed {
-        /// Highest seq logged for the id, if any.
-        hw: Option<u64>,
-    },
+    /// A batch that wanted to know is written: the [`AckTable`] covers it now (sink).
+    Flushed,
     /// Send a keep-alive now (backdoor `200`).
     PollNow,
     /// The operator disconnected this client; 999 is already on its way (Manager).
@@ -41,8 +41,52 @@ pub enum SessionEvent {
     Stop,
 }
 
-/// Everything a session thread needs.
-pub struct SessionCtx {
+impl From<Inbound> for SessionEvent {
+    fn from(i: Inbound) -> Self {
+        match i {
+            Inbound::Line(l) => SessionEvent::Line(l),
+            Inbound::Closed(why) => SessionEvent::ReaderClosed(why),
+        }
+    }
+}
+
+impl From<Flushed> for SessionEvent {
+    fn from(_: Flushed) -> Self {
+        SessionEvent::Flushed
+    }
+}
+
+/// What a session tells the Manager.
+#[derive(Debug)]
+pub enum SessionReport {
+    /// Register `cid`; the answer comes as [`SessionEvent::Registered`] or [`SessionEvent::IdInUse`].
+    Register {
+        /// Session id.
+        sid: u16,
+        /// The id the client gave.
+        cid: ClientId,
+    },
+    /// A login from `ip` failed.
+    AuthFailed {
+        /// The peer's address.
+        ip: IpAddr,
+    },
+    /// A registered session heard from its client; `values` are the last value per sensor.
+    Seen {
+        /// Session id.
+        sid: u16,
+        /// `(sensor, value)` pairs from the latest answer.
+        values: Vec<(String, String)>,
+    },
+    /// The session has ended.
+    Closed {
+        /// Session id.
+        sid: u16,
+    },
+}
+
+/// Everything a session thread needs; `M` is the Manager's mailbox type.
+pub struct SessionCtx<M> {
     /// Session id.
     pub sid: u16,
     /// The client's address.
@@ -52,14 +96,16 @@ pub struct SessionCtx {
     /// Timing and passwords.
     pub config: Arc<Config>,
     /// The Manager's mailbox.
-    pub manager: Sender<ManagerEvent>,
+    pub manager: Sender<M>,
     /// The readings sink's mailbox.
-    pub sink: Sender<SinkMsg>,
+    pub sink: Sender<Batch<SessionEvent>>,
+    /// The highest seq written per client id: where every ack comes from.
+    pub acks: Arc<AckTable>,
     /// This connection's tcp_writer.
     pub writer: Sender<WriterMsg>,
     /// This session's own mailbox, and a sender into it for replies.
     pub mailbox: Receiver<SessionEvent>,
-    /// Sender into [`mailbox`](Self::mailbox), handed to the sink for its replies.
+    /// Sender into [`mailbox`](Self::mailbox), handed to the sink for its wake-ups.
     pub me: Sender<SessionEvent>,
     /// Backpressure towards the tcp_reader.
     pub credit: Arc<LineCredit>,
@@ -81,23 +127,23 @@ enum End {
 
 /// Closes the connection and unregisters the session when the session ends, however it ends: a
 /// panic in a session must not leave its client id taken and its socket open.
-struct Farewell {
+struct Farewell<M: From<SessionReport>> {
     sid: u16,
-    manager: Sender<ManagerEvent>,
+    manager: Sender<M>,
     writer: Sender<WriterMsg>,
     credit: Arc<LineCredit>,
 }
 
-impl Drop for Farewell {
+impl<M: From<SessionReport>> Drop for Farewell<M> {
     fn drop(&mut self) {
         self.credit.close();
         let _ = self.writer.send(WriterMsg::Close);
-        let _ = self.manager.send(ManagerEvent::Closed { sid: self.sid });
+        let _ = self.manager.send(SessionReport::Closed { sid: self.sid }.into());
     }
 }
 
 /// Runs a session to its end, then unregisters it and closes the connection.
-pub fn run_session(ctx: SessionCtx) {
+pub fn run_session<M: From<SessionReport>>(ctx: SessionCtx<M>) {
     let _farewell = Farewell {
         sid: ctx.sid,
         manager: ctx.manager.clone(),
@@ -107,7 +153,7 @@ pub fn run_session(ctx: SessionCtx) {
     let mut cid = None;
     let end = match handshake(&ctx, &mut cid) {
         Err(end) => end,
-        Ok(ack) => match keepalive_loop(&ctx, cid.as_ref().expect("registered"), ack) {
+        Ok(()) => match keepalive_loop(&ctx, cid.as_ref().expect("registered")) {
             Err(end) => end,
             Ok(never) => match never {},
         },
@@ -131,10 +177,15 @@ pub fn run_session(ctx: SessionCtx) {
     }
 }
 
-impl SessionCtx {
+impl<M: From<SessionReport>> SessionCtx<M> {
     fn send(&self, msg: ServerMsg) {
         // A failed send means the writer is gone; the reader will report the closed connection.
         let _ = self.writer.send(WriterMsg::Line(msg.to_string()));
+    }
+
+    fn report(&self, r: SessionReport) {
+        // The Manager outlives every session; a failed send means the server is going down anyway.
+        let _ = self.manager.send(r.into());
     }
 
     /// The next event before `deadline`; `Ok(None)` at the deadline.
@@ -172,7 +223,7 @@ impl SessionCtx {
     }
 }
 
-fn handshake(ctx: &SessionCtx, cid_out: &mut Option<ClientId>) -> Result<Option<u64>, End> {
+fn handshake<M: From<SessionReport>>(ctx: &SessionCtx<M>, cid_out: &mut Option<ClientId>) -> Result<(), End> {
     let line = |ev| match ev {
         SessionEvent::Line(l) => Some(l),
         _ => None,
@@ -181,7 +232,7 @@ fn handshake(ctx: &SessionCtx, cid_out: &mut Option<ClientId>) -> Result<Option<
     let password = ctx.handshake_wait(line)?;
     if !ctx.config.password.matches(&password) {
         ctx.send(ServerMsg::WrongPassword);
-        let _ = ctx.manager.send(ManagerEvent::AuthFailed { ip: ctx.peer.ip() });
+        ctx.report(SessionReport::AuthFailed { ip: ctx.peer.ip() });
         return Err(End::WrongPassword);
     }
     ctx.send(ServerMsg::IdRequest);
@@ -189,7 +240,7 @@ fn handshake(ctx: &SessionCtx, cid_out: &mut Option<ClientId>) -> Result<Option<
         ctx.send(ServerMsg::IdInvalid);
         return Err(End::InvalidId);
     };
-    let _ = ctx.manager.send(ManagerEvent::Register { sid: ctx.sid, cid: cid.clone() });
+    ctx.report(SessionReport::Register { sid: ctx.sid, cid: cid.clone() });
     let registered = ctx.handshake_wait(|ev| match ev {
         SessionEvent::Registered => Some(true),
         SessionEvent::IdInUse => Some(false),
@@ -200,20 +251,14 @@ fn handshake(ctx: &SessionCtx, cid_out: &mut Option<ClientId>) -> Result<Option<
         return Err(End::IdInUse);
     }
     *cid_out = Some(cid.clone());
-    let _ = ctx.sink.send(SinkMsg::Query { cid: cid.clone(), reply: ctx.me.clone() });
-    let ack = ctx.handshake_wait(|ev| match ev {
-        SessionEvent::Flushed { hw } => Some(hw),
-        _ => None,
-    })?;
+    let ack = ctx.acks.get(&cid);
     log::info!("registered cid={cid} sid={} from {}", ctx.sid, ctx.peer);
     ctx.send(ServerMsg::Connected { ack });
-    Ok(ack)
+    Ok(())
 }
 
-fn keepalive_loop(ctx: &SessionCtx, cid: &ClientId, ack: Option<u64>) -> Result<Infallible, End> {
+fn keepalive_loop<M: From<SessionReport>>(ctx: &SessionCtx<M>, cid: &ClientId) -> Result<Infallible, End> {
     let interval = ctx.config.keepalive;
-    let acks = Arc::new(AckCell::default());
-    let mut ack = ack;
     let mut next_poll = Instant::now() + interval;
     let mut last_rx = Instant::now();
     let mut last_seen_sent: Option<Instant> = None;
@@ -232,7 +277,7 @@ fn keepalive_loop(ctx: &SessionCtx, cid: &ClientId, ack: Option<u64>) -> Result<
                 if tell_manager {
                     last_seen_sent = Some(now);
                 }
-                match handle_line(ctx, cid, &line, &acks, tell_manager) {
+                match handle_line(ctx, cid, &line, tell_manager) {
                     // Poll again at once, but only after what this answer carried is flushed, so the
                     // poll's ack covers it.
                     Answer::More { waiting_for_flush: true } => poll_when_flushed = true,
@@ -240,7 +285,7 @@ fn keepalive_loop(ctx: &SessionCtx, cid: &ClientId, ack: Option<u64>) -> Result<
                     Answer::Done => {}
                 }
             }
-            Some(SessionEvent::Flushed { .. }) => {
+            Some(SessionEvent::Flushed) => {
                 poll_now = poll_when_flushed;
                 poll_when_flushed = false;
             }
@@ -248,9 +293,7 @@ fn keepalive_loop(ctx: &SessionCtx, cid: &ClientId, ack: Option<u64>) -> Result<
             Some(other) => log::debug!("sid={} ignoring {other:?} after registration", ctx.sid),
         }
         if poll_now {
-            // Until the first batch is written the cell is empty: the ack from 140 still holds.
-            ack = acks.get().or(ack);
-            ctx.send(ServerMsg::KeepAlive { ack });
+            ctx.send(ServerMsg::KeepAlive { ack: ctx.acks.get(cid) });
             next_poll = Instant::now() + interval;
         }
     }
@@ -265,18 +308,17 @@ enum Answer {
 }
 
 /// Handles one line of a registered client.
-fn handle_line(
-    ctx: &SessionCtx,
+fn handle_line<M: From<SessionReport>>(
+    ctx: &SessionCtx<M>,
     cid: &ClientId,
     line: &str,
-    acks: &Arc<AckCell>,
     tell_manager: bool,
 ) -> Answer {
     let parsed = match ClientLine::parse(line) {
         Ok(ClientLine::KeepAlive(p)) => p,
         Ok(ClientLine::ShutdownAck) => {
             log::info!("cid={cid} acknowledged 130: shutting its machine down");
-            let _ = ctx.manager.send(ManagerEvent::Seen { sid: ctx.sid, values: Vec::new() });
+            ctx.report(SessionReport::Seen { sid: ctx.sid, values: Vec::new() });
             return Answer::Done;
         }
         Err(e) => {
@@ -300,17 +342,16 @@ fn handle_line(
                 (r.sensor.to_string(), v)
             })
             .collect();
-        let _ = ctx.manager.send(ManagerEvent::Seen { sid: ctx.sid, values });
+        ctx.report(SessionReport::Seen { sid: ctx.sid, values });
     }
     if answer.readings.is_empty() {
         return if answer.more { Answer::More { waiting_for_flush: false } } else { Answer::Done };
     }
-    let batch = SinkMsg::Batch {
+    let batch = Batch {
         cid: cid.clone(),
         readings: answer.readings,
         received: SystemTime::now(),
-        ack: acks.clone(),
-        reply: answer.more.then(|| ctx.me.clone()),
+        wake: answer.more.then(|| ctx.me.clone()),
     };
     let sent = ctx.sink.send(batch).is_ok();
     if answer.more {

@@ -1,64 +1,75 @@
-//! The readings sink thread: logs every reading once (and appends it to the CSV ledger), then tells
-//! the session what is flushed. Acks are built from its answers, so an ack never runs ahead of the log.
+//! The readings sink thread: logs every reading once (and appends it to the CSV ledger), then
+//! publishes the highest seq written per client id in the [`AckTable`]. Every ack the server sends is
+//! read from that table, so an ack never runs ahead of the log.
 
 use crate::csv_ledger::{csv_line, CsvLedger};
-use crate::session::SessionEvent;
 use cliser_protocol::{ClientId, Reading, Value};
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// The highest seq logged for one session's client id, published by the sink and read by the session
-/// when it polls. A cell instead of a message per batch: nothing waits for it in the common case, and
-/// waking the session for every answer would cost a thread switch per reading.
+/// The highest seq written per client id: the one source of every ack. Only the sink writes it, and
+/// only after the ledger write succeeded and the readings are logged; a registration reads it for
+/// its 140, a session when it polls. Shared memory rather than a message per batch: nothing waits
+/// for it in the common case, and waking the session for every answer would cost a thread switch
+/// per reading. It is also the sink's dedupe state, so what is acked and what is deduped against
+/// cannot drift apart.
 #[derive(Debug, Default)]
-pub struct AckCell(Mutex<Option<u64>>);
+pub struct AckTable(RwLock<HashMap<ClientId, u64>>);
 
-impl AckCell {
-    /// The highest seq logged, if any.
-    pub fn get(&self) -> Option<u64> {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+impl AckTable {
+    /// The highest seq written for `cid`, if any.
+    pub fn get(&self, cid: &ClientId) -> Option<u64> {
+        self.read().get(cid).copied()
     }
 
-    fn set(&self, hw: Option<u64>) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = hw;
+    fn read(&self) -> RwLockReadGuard<'_, HashMap<ClientId, u64>> {
+        self.0.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Raises the marks of a group that is now written and logged.
+    fn publish(&self, written: HashMap<&ClientId, u64>) {
+        let mut table = self.0.write().unwrap_or_else(|e| e.into_inner());
+        for (cid, seq) in written {
+            match table.get_mut(cid) {
+                Some(hw) => *hw = seq,
+                None => {
+                    table.insert(cid.clone(), seq);
+                }
+            }
+        }
     }
 }
 
-/// What arrives in the sink's mailbox.
+/// A batch is written (or its write failed and the clients will resend it): a session that waits
+/// to poll again (`more`) may now read the [`AckTable`]. The sink knows nothing of its senders'
+/// mailboxes: a batch names a sender of any type that can carry this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flushed;
+
+/// Readings from one keep-alive answer, as they arrive in the sink's mailbox; `W` is the type of the
+/// mailbox that wants [`Flushed`].
 #[derive(Debug)]
-pub enum SinkMsg {
-    /// Readings from one keep-alive answer.
-    Batch {
-        /// Whose.
-        cid: ClientId,
-        /// The readings, in line order.
-        readings: Vec<Reading>,
-        /// When the line arrived (the time stamp of readings without `@`).
-        received: SystemTime,
-        /// Updated once the batch is written (or not, if the write failed).
-        ack: Arc<AckCell>,
-        /// Also tell the session with [`SessionEvent::Flushed`]: it waits to poll again (`more`).
-        reply: Option<Sender<SessionEvent>>,
-    },
-    /// What is the highest seq logged for `cid`? (Answered with [`SessionEvent::Flushed`].)
-    Query {
-        /// Whose.
-        cid: ClientId,
-        /// Where to answer.
-        reply: Sender<SessionEvent>,
-    },
+pub struct Batch<W> {
+    /// Whose.
+    pub cid: ClientId,
+    /// The readings, in line order.
+    pub readings: Vec<Reading>,
+    /// When the line arrived (the time stamp of readings without `@`).
+    pub received: SystemTime,
+    /// Where to send [`Flushed`] once the batch is handled, if anyone waits for it.
+    pub wake: Option<Sender<W>>,
 }
 
-/// At most this many mailbox messages are written with one sync of the ledger ...
+/// At most this many batches are written with one sync of the ledger ...
 const GROUP: usize = 512;
 /// ... gathered for at most this long after the first.
 const GROUP_WINDOW: Duration = Duration::from_millis(2);
 
 /// The sink's state; [`Sink::run`] is the thread's body.
 pub struct Sink {
-    high_water: HashMap<ClientId, u64>,
+    acks: Arc<AckTable>,
     ledger: Option<CsvLedger>,
 }
 
@@ -71,18 +82,21 @@ struct Accepted {
 impl Sink {
     /// A sink with the high-water marks recovered from the ledger, if any.
     pub fn new(ledger: Option<CsvLedger>, high_water: HashMap<ClientId, u64>) -> Self {
-        Sink { high_water, ledger }
+        Sink { acks: Arc::new(AckTable(RwLock::new(high_water))), ledger }
+    }
+
+    /// The table this sink publishes to, for the readers of acks.
+    pub fn acks(&self) -> Arc<AckTable> {
+        self.acks.clone()
     }
 
     /// Handles messages until every sender is gone.
-    pub fn run(mut self, mailbox: Receiver<SinkMsg>) {
+    pub fn run<W: From<Flushed>>(mut self, mailbox: Receiver<Batch<W>>) {
         while let Ok(first) = mailbox.recv() {
             // Group commit: answers that arrive within a moment of each other share one fdatasync.
-            // Nobody waits on this but a `more` poll; the ack itself goes out on the next poll. A
-            // registration's query is answered at once: a handshake is waiting on it.
-            let window = if matches!(first, SinkMsg::Query { .. }) { Duration::ZERO } else { GROUP_WINDOW };
+            // Nobody waits on this but a `more` poll; the ack itself goes out on the next poll.
             let mut group = vec![first];
-            let until = std::time::Instant::now() + window;
+            let until = std::time::Instant::now() + GROUP_WINDOW;
             while group.len() < GROUP {
                 let left = until.saturating_duration_since(std::time::Instant::now());
                 let next =
@@ -96,16 +110,18 @@ impl Sink {
         }
     }
 
-    /// Writes a group of batches with one ledger sync, then logs and answers. If the ledger cannot be
-    /// written, nothing of the group is logged or acknowledged: the clients keep and resend it.
-    pub fn handle_group(&mut self, group: Vec<SinkMsg>) {
+    /// Writes a group of batches with one ledger sync, then logs, publishes the new marks, and wakes
+    /// whoever waits. If the ledger cannot be written, nothing of the group is logged or acknowledged:
+    /// the clients keep and resend it.
+    pub fn handle_group<W: From<Flushed>>(&mut self, group: Vec<Batch<W>>) {
         let mut tentative: HashMap<&ClientId, u64> = HashMap::new();
         let mut accepted = Vec::new();
-        for msg in &group {
-            let SinkMsg::Batch { cid, readings, received, .. } = msg else { continue };
+        // Only this thread writes the table, so what it reads here stays true until it publishes.
+        let written = self.acks.read();
+        for Batch { cid, readings, received, .. } in &group {
             for r in readings {
                 if let Some(seq) = r.seq {
-                    let hw = tentative.get(cid).or(self.high_water.get(cid)).copied();
+                    let hw = tentative.get(cid).or(written.get(cid)).copied();
                     if hw.is_some_and(|h| seq <= h) {
                         log::debug!("duplicate reading cid={cid} seq={seq} dropped");
                         continue;
@@ -125,28 +141,16 @@ impl Sink {
                 accepted.push(Accepted { cid: cid.clone(), reading: r.clone(), ts });
             }
         }
-        let written = self.write_ledger(&accepted);
-        if written {
+        drop(written);
+        if self.write_ledger(&accepted) {
             for a in &accepted {
                 log_reading(a);
             }
-            for (cid, seq) in tentative {
-                self.high_water.insert(cid.clone(), seq);
-            }
+            // After the log: without a ledger the log is the record, and an ack must not beat it.
+            self.acks.publish(tentative);
         }
-        for msg in group {
-            match msg {
-                SinkMsg::Batch { cid, ack, reply, .. } => {
-                    let hw = self.high_water.get(&cid).copied();
-                    ack.set(hw);
-                    if let Some(reply) = reply {
-                        let _ = reply.send(SessionEvent::Flushed { hw });
-                    }
-                }
-                SinkMsg::Query { cid, reply } => {
-                    let _ = reply.send(SessionEvent::Flushed { hw: self.high_water.get(&cid).copied() });
-                }
-            }
+        for wake in group.iter().filter_map(|b| b.wake.as_ref()) {
+            let _ = wake.send(Flushed.into());
         }
     }
 
@@ -187,46 +191,46 @@ mod tests {
     use super::*;
     use std::sync::mpsc::channel;
 
-    fn batch(cid: &str, tokens: &[&str], reply: &Sender<SessionEvent>) -> SinkMsg {
-        SinkMsg::Batch {
+    fn cid(s: &str) -> ClientId {
+        ClientId::new(s).unwrap()
+    }
+
+    fn batch(cid: &str, tokens: &[&str], wake: Option<&Sender<Flushed>>) -> Batch<Flushed> {
+        Batch {
             cid: ClientId::new(cid).unwrap(),
             readings: tokens.iter().map(|t| Reading::parse(t).unwrap()).collect(),
             received: SystemTime::now(),
-            ack: Arc::new(AckCell::default()),
-            reply: Some(reply.clone()),
+            wake: wake.cloned(),
         }
     }
 
-    #[test]
-    fn the_ack_cell_holds_what_was_written_and_no_reply_is_sent_unasked() {
-        let mut sink = Sink::new(None, HashMap::new());
-        let cell = Arc::new(AckCell::default());
-        let (tx, rx) = channel();
-        let quiet = |tokens: &[&str]| SinkMsg::Batch {
-            cid: ClientId::new("q").unwrap(),
-            readings: tokens.iter().map(|t| Reading::parse(t).unwrap()).collect(),
-            received: SystemTime::now(),
-            ack: cell.clone(),
-            reply: None,
-        };
-        assert_eq!(cell.get(), None);
-        sink.handle_group(vec![quiet(&["t=1#7", "t=2#8"])]);
-        assert_eq!(cell.get(), Some(8));
-        sink.handle_group(vec![
-            quiet(&["t=1"]),
-            SinkMsg::Query { cid: ClientId::new("q").unwrap(), reply: tx },
-        ]);
-        assert_eq!(cell.get(), Some(8));
-        assert_eq!(acks(&rx), [Some(8)]);
-    }
-
-    fn acks(rx: &Receiver<SessionEvent>) -> Vec<Option<u64>> {
-        rx.try_iter()
-            .map(|e| match e {
-                SessionEvent::Flushed { hw } => hw,
-                other => panic!("unexpected {other:?}"),
+    /// Handles one group of `(cid, tokens)` batches that each want a wake-up; returns, per batch, what
+    /// the table holds for its cid once it is woken.
+    fn acks(sink: &mut Sink, group: &[(&str, &[&str])]) -> Vec<Option<u64>> {
+        let wakes: Vec<_> = group.iter().map(|_| channel()).collect();
+        sink.handle_group(group.iter().zip(&wakes).map(|((c, t), (tx, _))| batch(c, t, Some(tx))).collect());
+        let table = sink.acks();
+        group
+            .iter()
+            .zip(&wakes)
+            .map(|((c, _), (_, rx))| {
+                assert_eq!(rx.try_iter().collect::<Vec<_>>(), [Flushed], "one wake-up per batch");
+                table.get(&cid(c))
             })
             .collect()
+    }
+
+    #[test]
+    fn the_ack_table_holds_what_was_written_and_no_wake_up_is_sent_unasked() {
+        let mut sink = Sink::new(None, HashMap::new());
+        let table = sink.acks();
+        let (tx, rx) = channel();
+        assert_eq!(table.get(&cid("q")), None);
+        sink.handle_group(vec![batch("q", &["t=1#7", "t=2#8"], None)]);
+        assert_eq!(table.get(&cid("q")), Some(8));
+        sink.handle_group(vec![batch("q", &["t=1"], None), batch("q", &["t=3"], Some(&tx))]);
+        assert_eq!(table.get(&cid("q")), Some(8));
+        assert_eq!(rx.try_iter().collect::<Vec<_>>(), [Flushed], "only the batch that asked");
     }
 
     #[test]
@@ -234,10 +238,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (ledger, _) = CsvLedger::open(&dir.path().join("r.csv")).unwrap();
         let mut sink = Sink::new(Some(ledger), HashMap::new());
-        let (tx, rx) = channel();
-        sink.handle_group(vec![batch("a", &["t=1#1", "t=2#2"], &tx), batch("a", &["t=2#2", "t=3#3"], &tx)]);
-        sink.handle_group(vec![batch("a", &["t=1#1"], &tx), batch("b", &["t=9"], &tx)]);
-        assert_eq!(acks(&rx), [Some(3), Some(3), Some(3), None]);
+        assert_eq!(
+            acks(&mut sink, &[("a", &["t=1#1", "t=2#2"]), ("a", &["t=2#2", "t=3#3"])]),
+            [Some(3), Some(3)]
+        );
+        assert_eq!(acks(&mut sink, &[("a", &["t=1#1"]), ("b", &["t=9"])]), [Some(3), None]);
         let text = std::fs::read_to_string(dir.path().join("r.csv")).unwrap();
         assert_eq!(text.lines().count(), 1 + 3 + 1, "{text}");
     }
@@ -248,9 +253,7 @@ mod tests {
         let path = std::path::Path::new("/dev/full");
         let file = std::fs::OpenOptions::new().write(true).open(path).expect("/dev/full");
         let ledger = CsvLedger::with_file(file, path, 0);
-        let mut sink = Sink::new(Some(ledger), HashMap::from([(ClientId::new("a").unwrap(), 5)]));
-        let (tx, rx) = channel();
-        sink.handle_group(vec![batch("a", &["t=1#6"], &tx)]);
-        assert_eq!(acks(&rx), [Some(5)]);
+        let mut sink = Sink::new(Some(ledger), HashMap::from([(cid("a"), 5)]));
+        assert_eq!(acks(&mut sink, &[("a", &["t=1#6"])]), [Some(5)]);
     }
 }

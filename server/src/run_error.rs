@@ -1,0 +1,64 @@
+//! Why the server could not start, or did not stop cleanly.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Why the server could not run or did not stop cleanly. The binary exits with status 1 for these.
+#[derive(Debug)]
+pub enum RunError {
+    /// A listening address could not be bound.
+    Bind {
+        /// Which listener.
+        what: &'static str,
+        /// The address asked for.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The admin console would listen beyond loopback without a password.
+    NoAdminPassword(SocketAddr),
+    /// The readings CSV could not be opened.
+    Ledger {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A thread could not be started, or signal handling could not be set up.
+    Start(std::io::Error),
+    /// A core thread panicked.
+    Panicked(&'static str),
+    /// The `--ready-file` could not be written.
+    ReadyFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::Bind { what, addr, source } => {
+                write!(f, "cannot listen for {what} on {addr}: {source}")
+            }
+            RunError::NoAdminPassword(a) => write!(
+                f,
+                "the backdoor on {a} is reachable beyond this machine: give it a password with \
+                 --admin-password-file PATH (or CLISER_ADMIN_PASSWORD), or bind it to 127.0.0.1"
+            ),
+            RunError::Ledger { path, source } => {
+                write!(f, "cannot open readings CSV {}: {source}", path.display())
+            }
+            RunError::Start(e) => write!(f, "cannot start: {e}"),
+            RunError::Panicked(which) => write!(f, "the {which} thread panicked"),
+            RunError::ReadyFile { path, source } => {
+                write!(f, "cannot write the ready file {}: {source}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
