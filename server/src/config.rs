@@ -7,6 +7,7 @@ use cliser_common::duration;
 use cliser_common::exit::{Classify, Outcome};
 use cliser_common::secret::{secret_from_env, SecretError};
 use serde::Deserialize;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -78,9 +79,9 @@ struct FileConfig {
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Where clients connect.
-    pub listen: String,
+    pub listen: SocketAddr,
     /// Where the admin console listens.
-    pub backdoor: String,
+    pub backdoor: SocketAddr,
     /// Keep-alive interval.
     pub keepalive: Duration,
     /// Handshake deadline.
@@ -114,6 +115,12 @@ pub enum ConfigError {
     /// The config file cannot be read or is not valid TOML of the expected keys.
     #[error(transparent)]
     File(#[from] ConfigFileError),
+    /// The admin console would listen beyond loopback without a password.
+    #[error(
+        "the backdoor on {0} is reachable beyond this machine: give it a password with \
+         --admin-password-file PATH (or CLISER_ADMIN_PASSWORD), or bind it to 127.0.0.1"
+    )]
+    NoAdminPassword(SocketAddr),
     /// A value is not valid; `setting` names it as the user wrote it (`--dead-after` or
     /// `config key dead-after`).
     #[error("{setting}: {message}")]
@@ -125,10 +132,38 @@ pub enum ConfigError {
     },
 }
 
+/// The address `text` of setting `key` (`HOST:PORT`), resolved now: an address without a port or a host
+/// that does not resolve is a bad setting (exit 2), not a failure to listen.
+fn address(key: &str, given: Option<(String, bool)>, default: &str) -> Result<SocketAddr, ConfigError> {
+    let (text, from_flag) = given.unwrap_or_else(|| (default.to_owned(), false));
+    let bad = |message: String| ConfigError::Value {
+        setting: format!("{} {text:?}", config_file::setting_name(key, from_flag)),
+        message,
+    };
+    if let Ok(a) = text.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err(bad("expected HOST:PORT, e.g. 0.0.0.0:1111".into()));
+    };
+    if port.parse::<u16>().is_err() {
+        return Err(bad(format!("{port:?} is not a port number (expected HOST:PORT)")));
+    }
+    match text.to_socket_addrs() {
+        Ok(mut all) => all.next().ok_or_else(|| bad(format!("{host} resolves to no address"))),
+        Err(e) => Err(bad(format!("cannot resolve {host}: {e}"))),
+    }
+}
+
 impl Classify for ConfigError {
     fn outcome(&self) -> Outcome {
         Outcome::BadSettings
     }
+}
+
+/// A setting given as a flag (wins) or in the config file, with whether it came from the flag.
+fn pick<T>(flag: Option<T>, file: Option<T>) -> Option<(T, bool)> {
+    flag.map(|v| (v, true)).or(file.map(|v| (v, false)))
 }
 
 /// A count that must be at least 1, named as the user gave it.
@@ -166,9 +201,11 @@ impl Config {
         let admin_file = cli.admin_password_file.or(file.admin_password_file);
         let dead_after = at_least_one("dead-after", cli.dead_after, file.dead_after, 3)?;
         let max_clients = at_least_one("max-clients", cli.max_clients, file.max_clients, 1024)?;
-        Ok(Config {
-            listen: cli.listen.or(file.listen).unwrap_or_else(|| "0.0.0.0:1111".into()),
-            backdoor: cli.backdoor.or(file.backdoor).unwrap_or_else(|| "127.0.0.1:3333".into()),
+        let listen = address("listen", pick(cli.listen, file.listen), "0.0.0.0:1111")?;
+        let backdoor = address("backdoor", pick(cli.backdoor, file.backdoor), "127.0.0.1:3333")?;
+        let config = Config {
+            listen,
+            backdoor,
             keepalive: cli.keepalive.or(file_keepalive).unwrap_or(Duration::from_secs(10)),
             auth_timeout: cli.auth_timeout.or(file_auth).unwrap_or(Duration::from_secs(10)),
             dead_after,
@@ -184,7 +221,11 @@ impl Config {
             )?
             .map(Secret::new),
             ready_file: cli.ready_file.or(file.ready_file),
-        })
+        };
+        if !config.backdoor.ip().is_loopback() && config.admin_password.is_none() {
+            return Err(ConfigError::NoAdminPassword(config.backdoor));
+        }
+        Ok(config)
     }
 
     /// How long a registered session may stay silent before it is dead.
@@ -213,8 +254,8 @@ mod tests {
         let c = Config::from_cli(cli(&["--config", conf.to_str().unwrap(), "--keepalive", "500ms"])).unwrap();
         assert_eq!(c.keepalive, Duration::from_millis(500));
         assert_eq!(c.max_clients, 7);
-        assert_eq!(c.listen, "0.0.0.0:1111");
-        assert_eq!(c.backdoor, "127.0.0.1:3333");
+        assert_eq!(c.listen.to_string(), "0.0.0.0:1111");
+        assert_eq!(c.backdoor.to_string(), "127.0.0.1:3333");
         assert_eq!(c.dead_timeout(), Duration::from_millis(1500));
         assert!(c.password.matches("s3cret"));
     }

@@ -2,6 +2,7 @@
 //! maps errors to exit codes (0 stopped cleanly, 1 runtime failure, 2 bad settings).
 
 use clap::Parser;
+use cliser_common::exit::{fail, Outcome};
 use cliser_server::config::Cli;
 use cliser_server::{start, Config, RunError, StopReason};
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -10,37 +11,26 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(e) = simple_logger::SimpleLogger::new()
-        .with_level(log::LevelFilter::Info)
-        .env()
-        .with_utc_timestamps()
-        .init()
-    {
+    if let Err(e) = cliser_common::logging::init(log::LevelFilter::Info) {
         eprintln!("cliser-server: cannot start logging: {e}");
-        return ExitCode::from(1);
+        return Outcome::Runtime.into();
     }
     cliser_server::process_limits::ignore_file_size_signal();
     match cliser_server::process_limits::widen_futex_hash() {
         Some(slots) => log::debug!("futex hash: {slots} slots (0: the kernel's global table)"),
         None => log::debug!("futex hash: the kernel's default"),
     }
-    match cliser_server::process_limits::raise_open_files_limit() {
+    match cliser_common::limits::raise_open_files_limit() {
         Ok(n) => log::debug!("open files limit: {n}"),
         Err(e) => log::warn!("cannot raise the open files limit: {e}"),
     }
     let config = match Config::from_cli(cli) {
         Ok(c) => c,
-        Err(e) => {
-            log::error!("{e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return fail(&e),
     };
     match run(config) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            log::error!("{e}");
-            ExitCode::from(1)
-        }
+        Err(e) => fail(&e),
     }
 }
 

@@ -1,22 +1,5 @@
 //! Process-wide settings a long-running server needs from the start.
 
-/// Raises the soft limit on open files to the hard limit: each client holds a socket, and the
-/// distribution's default soft limit (often 1024) is far below what one server is meant to serve.
-pub fn raise_open_files_limit() -> std::io::Result<u64> {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        lim.rlim_cur = lim.rlim_max;
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
-    Ok(lim.rlim_cur)
-}
-
 /// Makes a write past a file-size limit fail with an error the sink handles (EFBIG) instead of
 /// killing the process with SIGXFSZ.
 pub fn ignore_file_size_signal() {

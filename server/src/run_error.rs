@@ -1,10 +1,11 @@
 //! Why the server could not start, or did not stop cleanly.
 
+use cliser_common::exit::{Classify, Outcome};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-/// Why the server could not run or did not stop cleanly. The binary exits with status 1 for these.
+/// Why the server could not run or did not stop cleanly (exit status: see [`Classify`]).
 #[derive(Debug)]
 pub enum RunError {
     /// A listening address could not be bound.
@@ -62,3 +63,14 @@ impl fmt::Display for RunError {
 }
 
 impl std::error::Error for RunError {}
+
+impl Classify for RunError {
+    /// A console beyond loopback without a password is a setting to fix; the rest happen while
+    /// running (a port taken, a thread that cannot start or panicked).
+    fn outcome(&self) -> Outcome {
+        match self {
+            RunError::NoAdminPassword(_) => Outcome::BadSettings,
+            _ => Outcome::Runtime,
+        }
+    }
+}

@@ -14,6 +14,19 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+/// In the stop line's words: `stopping on SIGINT`, `stopping on the console's Q`.
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StopReason::Signal(libc::SIGINT) => f.write_str("on SIGINT"),
+            StopReason::Signal(libc::SIGTERM) => f.write_str("on SIGTERM"),
+            StopReason::Signal(n) => write!(f, "on signal {n}"),
+            StopReason::Backdoor => f.write_str("on the console's Q"),
+            StopReason::Requested => f.write_str("as asked"),
+        }
+    }
+}
+
 /// Why the server stops.
 #[derive(Debug, Clone, Copy)]
 pub enum StopReason {
@@ -91,11 +104,8 @@ impl Handle {
 /// of 128 drops the SYNs of a burst of Pis reconnecting after an outage, costing each a 1 s retry.
 const LISTEN_BACKLOG: i32 = 4096;
 
-fn bind(what: &'static str, addr: &str) -> Result<TcpListener, RunError> {
-    let err = |source| RunError::Bind { what, addr: addr.to_owned(), source };
-    let resolved = std::net::ToSocketAddrs::to_socket_addrs(addr).map_err(err)?.next().ok_or_else(|| {
-        err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "resolves to no address"))
-    })?;
+fn bind(what: &'static str, resolved: SocketAddr) -> Result<TcpListener, RunError> {
+    let err = |source| RunError::Bind { what, addr: resolved.to_string(), source };
     let socket = socket2::Socket::new(socket2::Domain::for_address(resolved), socket2::Type::STREAM, None)
         .map_err(err)?;
     // As std does: a restarted server may bind while old connections linger in TIME_WAIT.
@@ -115,13 +125,13 @@ fn spawn<T: Send + 'static>(
 /// Binds both listeners, opens the ledger, starts the threads and returns. Signals are the
 /// caller's business: hand them to [`Handle::stopper`].
 pub fn start(config: Config) -> Result<Handle, RunError> {
-    let backdoor = bind("the backdoor", &config.backdoor)?;
+    let backdoor = bind("the backdoor", config.backdoor)?;
     let backdoor_addr = backdoor.local_addr().map_err(RunError::Start)?;
     if !backdoor_addr.ip().is_loopback() && config.admin_password.is_none() {
         return Err(RunError::NoAdminPassword(backdoor_addr));
     }
     let (ledger, high_water) = open_ledger(&config)?;
-    let listener = bind("clients", &config.listen)?;
+    let listener = bind("clients", config.listen)?;
     let client_addr = listener.local_addr().map_err(RunError::Start)?;
     log::info!("listening on {client_addr}");
     log::info!("backdoor on {backdoor_addr}");
@@ -211,7 +221,7 @@ impl Core {
     /// The server thread's body: waits for a stop request, then shuts down.
     fn run_until_stopped(self, stop: Receiver<StopReason>) -> Result<(), RunError> {
         let reason = stop.recv().unwrap_or(StopReason::Backdoor);
-        log::info!("stopping ({reason:?}): closing all connections");
+        log::info!("stopping {reason}: closing all connections");
         self.shut_down()?;
         log::info!("stopped");
         Ok(())
