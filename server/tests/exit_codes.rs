@@ -60,7 +60,6 @@ fn a_config_file_value_is_named_as_a_key() {
 
 #[test]
 fn no_password_and_a_missing_password_file_exit_2_and_say_which_file() {
-    let dir = tempfile::tempdir().unwrap();
     let o =
         Command::new(cliser_testkit::bin("cliser-server")).env_remove("CLISER_PASSWORD").output().unwrap();
     assert_eq!(o.status.code(), Some(2));
