@@ -3,8 +3,8 @@
 
 use crate::auth::Secret;
 use crate::manager::{AdminCmd, ManagerEvent};
-use cliser_protocol::{LineFramer, MAX_LINE};
-use std::io::{Read, Write};
+use cliser_common::lines::LineReader;
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Sender};
@@ -96,28 +96,6 @@ pub fn serve<S: From<Quit> + Send + 'static>(
     }
 }
 
-struct Lines {
-    stream: TcpStream,
-    framer: LineFramer,
-}
-
-impl Lines {
-    fn next(&mut self) -> Option<String> {
-        let mut buf = [0u8; 1024];
-        loop {
-            match self.framer.next_line() {
-                Ok(Some(l)) => return Some(l),
-                Ok(None) => {}
-                Err(_) => return None,
-            }
-            match self.stream.read(&mut buf) {
-                Ok(0) | Err(_) => return None,
-                Ok(n) => self.framer.extend(&buf[..n]),
-            }
-        }
-    }
-}
-
 fn admin_session<S: From<Quit>>(
     stream: TcpStream,
     manager: Sender<ManagerEvent>,
@@ -126,11 +104,11 @@ fn admin_session<S: From<Quit>>(
 ) {
     let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
     let Ok(mut out) = stream.try_clone() else { return };
-    let mut lines = Lines { stream, framer: LineFramer::new(MAX_LINE) };
+    let mut lines = LineReader::new(stream);
     log::info!("backdoor: admin connected from {peer}");
     if let Some(pw) = password {
         let _ = out.write_all(b"senha: ");
-        let ok = lines.next().is_some_and(|l| pw.matches(&l));
+        let ok = lines.next_line().ok().flatten().is_some_and(|l| pw.matches(&l));
         if !ok {
             log::warn!("backdoor: wrong admin password from {peer}");
             let _ = out.write_all(b"senha incorreta\n");
@@ -138,11 +116,11 @@ fn admin_session<S: From<Quit>>(
         }
     }
     let _ = out.write_all(b"#> ");
-    while let Some(line) = lines.next() {
+    while let Some(line) = lines.next_line().ok().flatten() {
         let reply = match Command::parse(&line) {
             Command::Manager(cmd) => ask_manager(&manager, cmd),
             Command::Help => HELP.to_owned(),
-            Command::Invalid => "Invalid command".to_owned(),
+            Command::Invalid => "Invalid command (? for help)".to_owned(),
             Command::End => break,
             Command::Quit => {
                 log::info!("backdoor: stop requested from {peer}");

@@ -1,9 +1,10 @@
 //! The two socket threads of a connection: tcp_reader (bytes -> lines -> the session's mailbox) and
 //! tcp_writer (its mailbox -> the socket).
 
-use cliser_protocol::{LineFramer, MAX_LINE};
-use std::io::{Read, Write};
+use cliser_common::lines::LineReader;
+use std::io::Write;
 use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex};
 
@@ -39,6 +40,9 @@ pub enum Inbound {
 pub struct LineCredit {
     state: Mutex<(usize, bool)>,
     changed: Condvar,
+    /// Bytes received after the last complete line: a peer that never ends its lines (an old
+    /// unframed client) shows here, so a timed-out handshake can say why.
+    unframed: AtomicUsize,
 }
 
 impl LineCredit {
@@ -59,6 +63,11 @@ impl LineCredit {
         self.changed.notify_one();
     }
 
+    /// Bytes the peer sent after its last complete line.
+    pub fn unframed_bytes(&self) -> usize {
+        self.unframed.load(Ordering::Relaxed)
+    }
+
     /// The session has ended; a waiting reader gives up.
     pub fn close(&self) {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
@@ -72,30 +81,23 @@ impl LineCredit {
 /// Reader and writer share one socket (one file descriptor) rather than a `try_clone` each: at
 /// 10,000 clients a second descriptor per client would reach the usual 20,000 open-files limit.
 pub fn tcp_reader<T: From<Inbound>>(socket: Arc<TcpStream>, to: Sender<T>, credit: Arc<LineCredit>) {
-    let mut stream = &*socket;
-    let mut framer = LineFramer::new(MAX_LINE);
-    let mut buf = [0u8; 2048];
+    let mut lines = LineReader::new(&*socket);
     let why = loop {
-        let n = match stream.read(&mut buf) {
-            Ok(0) => break None,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => break Some(format!("read error: {e}")),
-        };
-        framer.extend(&buf[..n]);
-        let framing = loop {
-            match framer.next_line() {
-                Ok(Some(line)) => {
-                    if !credit.acquire() || to.send(Inbound::Line(line).into()).is_err() {
-                        return;
-                    }
+        match lines.buffered_line() {
+            Ok(Some(line)) => {
+                if !credit.acquire() || to.send(Inbound::Line(line).into()).is_err() {
+                    return;
                 }
-                Ok(None) => break None,
-                Err(e) => break Some(e.to_string()),
+                continue;
             }
-        };
-        if framing.is_some() {
-            break framing;
+            Ok(None) => {}
+            Err(e) => break Some(e.to_string()),
+        }
+        credit.unframed.store(lines.pending(), Ordering::Relaxed);
+        match lines.fill() {
+            Ok(true) => {}
+            Ok(false) => break None,
+            Err(e) => break Some(format!("read error: {e}")),
         }
     };
     let _ = to.send(Inbound::Closed(why).into());

@@ -22,6 +22,7 @@ pub mod capacity;
 pub mod config;
 pub mod conn;
 pub mod csv_ledger;
+pub mod duplicates;
 pub mod manager;
 pub mod process_limits;
 pub mod ready_file;

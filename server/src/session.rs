@@ -119,7 +119,7 @@ enum End {
     AuthTimeout,
     WrongPassword,
     InvalidId,
-    IdInUse,
+    IdInUse(ClientId),
     Dead,
     Disconnected,
     Stopped,
@@ -166,11 +166,20 @@ pub fn run_session<M: From<SessionReport>>(ctx: SessionCtx<M>) {
         End::PeerClosed => log::info!("disconnected {who}: peer closed the connection"),
         End::Broken(why) => log::warn!("closing {who}: {why}"),
         End::AuthTimeout => {
-            log::warn!("auth timeout {who}: no password and id within {:?}", ctx.config.auth_timeout)
+            let within = cliser_common::duration::format(ctx.config.auth_timeout);
+            match ctx.credit.unframed_bytes() {
+                0 => log::warn!("auth timeout {who}: no password and id within {within}"),
+                n => log::warn!(
+                    "auth timeout {who}: no password and id within {within}; the client sent {n} bytes \
+                     without a line end: is it an old unframed client? protocol v1 ends every line with \\n"
+                ),
+            }
         }
         End::WrongPassword => log::warn!("auth failed {who} (ip {}): wrong password", ctx.peer.ip()),
         End::InvalidId => log::warn!("auth failed {who} (ip {}): invalid id", ctx.peer.ip()),
-        End::IdInUse => log::warn!("refused {who}: id in use by a live session"),
+        End::IdInUse(cid) => {
+            log::warn!("refused cid={cid} sid={} from {}: id in use by a live session", ctx.sid, ctx.peer)
+        }
         End::Dead => log::warn!("dead session {who}: nothing received for {:?}", ctx.config.dead_timeout()),
         End::Disconnected => log::info!("disconnected {who}: by the operator (999)"),
         End::Stopped => log::info!("disconnected {who}: server stopping"),
@@ -248,7 +257,7 @@ fn handshake<M: From<SessionReport>>(ctx: &SessionCtx<M>, cid_out: &mut Option<C
     })?;
     if !registered {
         ctx.send(ServerMsg::IdInUse);
-        return Err(End::IdInUse);
+        return Err(End::IdInUse(cid));
     }
     *cid_out = Some(cid.clone());
     let ack = ctx.acks.get(&cid);
@@ -336,7 +345,7 @@ fn handle_line<M: From<SessionReport>>(
             .iter()
             .map(|r| {
                 let v = match &r.value {
-                    Value::Celsius(c) => c.to_string(),
+                    Value::Celsius(c) => c.fixed().to_string(),
                     Value::Error(e) => format!("err:{e}"),
                 };
                 (r.sensor.to_string(), v)

@@ -3,6 +3,7 @@
 //! read from that table, so an ack never runs ahead of the log.
 
 use crate::csv_ledger::{csv_line, CsvLedger};
+use crate::duplicates::{AnswerTally, DuplicateWatch};
 use cliser_protocol::{ClientId, Reading, Value};
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, Sender};
@@ -71,6 +72,7 @@ const GROUP_WINDOW: Duration = Duration::from_millis(2);
 pub struct Sink {
     acks: Arc<AckTable>,
     ledger: Option<CsvLedger>,
+    duplicates: DuplicateWatch,
 }
 
 struct Accepted {
@@ -82,7 +84,11 @@ struct Accepted {
 impl Sink {
     /// A sink with the high-water marks recovered from the ledger, if any.
     pub fn new(ledger: Option<CsvLedger>, high_water: HashMap<ClientId, u64>) -> Self {
-        Sink { acks: Arc::new(AckTable(RwLock::new(high_water))), ledger }
+        Sink {
+            acks: Arc::new(AckTable(RwLock::new(high_water))),
+            ledger,
+            duplicates: DuplicateWatch::default(),
+        }
     }
 
     /// The table this sink publishes to, for the readers of acks.
@@ -118,14 +124,18 @@ impl Sink {
         let mut accepted = Vec::new();
         // Only this thread writes the table, so what it reads here stays true until it publishes.
         let written = self.acks.read();
+        let mut tallies = Vec::with_capacity(group.len());
         for Batch { cid, readings, received, .. } in &group {
+            let mut tally = AnswerTally::default();
             for r in readings {
                 if let Some(seq) = r.seq {
                     let hw = tentative.get(cid).or(written.get(cid)).copied();
                     if hw.is_some_and(|h| seq <= h) {
                         log::debug!("duplicate reading cid={cid} seq={seq} dropped");
+                        tally.duplicate(seq);
                         continue;
                     }
+                    tally.fresh = true;
                     if let Some(h) = hw.filter(|&h| seq > h + 1) {
                         log::warn!(
                             "cid={cid}: {} readings missing (seq {} to {})",
@@ -139,6 +149,13 @@ impl Sink {
                 let at = r.unix_ms.map_or(*received, |ms| UNIX_EPOCH + Duration::from_millis(ms));
                 let ts = humantime::format_rfc3339_millis(at).to_string();
                 accepted.push(Accepted { cid: cid.clone(), reading: r.clone(), ts });
+            }
+            tallies.push((cid, tally));
+        }
+        for (cid, tally) in tallies {
+            let stored = tentative.get(cid).or(written.get(cid)).copied();
+            if let Some(warning) = self.duplicates.note(cid, tally, stored) {
+                log::warn!("{warning}");
             }
         }
         drop(written);
@@ -181,7 +198,9 @@ fn log_reading(a: &Accepted) {
     let seq = a.reading.seq.map_or_else(|| "-".to_owned(), |s| s.to_string());
     let (cid, sensor, ts) = (&a.cid, &a.reading.sensor, &a.ts);
     match &a.reading.value {
-        Value::Celsius(c) => log::info!("reading cid={cid} sensor={sensor} temp_c={c} ts={ts} seq={seq}"),
+        Value::Celsius(c) => {
+            log::info!("reading cid={cid} sensor={sensor} temp_c={} ts={ts} seq={seq}", c.fixed())
+        }
         Value::Error(e) => log::warn!("reading cid={cid} sensor={sensor} error={e} ts={ts} seq={seq}"),
     }
 }

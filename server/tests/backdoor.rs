@@ -81,8 +81,8 @@ fn help_invalid_and_end() {
     for cmd in ["200:", "201:", "202:<cid>", "203:<cid>", "L", "E", "Q"] {
         assert!(help.contains(cmd), "{help}");
     }
-    assert_eq!(ask(&mut a, "hello"), "Invalid command");
-    assert_eq!(ask(&mut a, "202:"), "Invalid command");
+    assert_eq!(ask(&mut a, "hello"), "Invalid command (? for help)");
+    assert_eq!(ask(&mut a, "202:"), "Invalid command (? for help)");
     a.send("E");
     a.expect_closed(T);
 }

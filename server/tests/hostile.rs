@@ -109,7 +109,7 @@ fn slow_loris_lines_are_cut_off_at_the_auth_timeout_and_slow_answers_still_count
         slow.send_raw(&[*b]);
         std::thread::sleep(Duration::from_millis(20));
     }
-    s.log().wait_for("reading cid=dribble sensor=t temp_c=1.5", T);
+    s.log().wait_for("reading cid=dribble sensor=t temp_c=1.500", T);
     finish_good(&s, good);
 }
 

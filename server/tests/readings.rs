@@ -23,7 +23,7 @@ fn each_reading_is_logged_with_the_exact_line() {
     assert!(
         err.ends_with("reading cid=pi-1 sensor=28-0316a2795aff error=crc ts=2025-11-22T08:26:50.123Z seq=43")
     );
-    let bare = s.log().wait_for("sensor=t temp_c=-10.5", T);
+    let bare = s.log().wait_for("sensor=t temp_c=-10.500", T);
     assert!(bare.ends_with(" seq=-") && bare.contains(" ts=20"), "{bare}");
 }
 
@@ -59,7 +59,7 @@ fn a_resent_reading_is_logged_once() {
     c.send("100 t=1#1 t=2#2 t=3#3");
     assert_eq!(poll(&mut c), "100: keep alive ack=3");
     for seq in 1..=3 {
-        assert_eq!(s.log().count(&format!("reading cid=again sensor=t temp_c={seq} ")), 1, "seq {seq}");
+        assert_eq!(s.log().count(&format!("reading cid=again sensor=t temp_c={seq}.000 ")), 1, "seq {seq}");
     }
 }
 
@@ -79,7 +79,7 @@ fn malformed_tokens_are_warned_and_the_valid_readings_kept() {
     let (mut c, _) = client(&s, "sloppy");
     poll(&mut c);
     c.send("100 a=1#1 junk b=5000#2 c=err:x.y#3 d=4#4");
-    s.log().wait_for("sensor=d temp_c=4", T);
+    s.log().wait_for("sensor=d temp_c=4.000", T);
     assert_eq!(s.log().count("reading cid=sloppy"), 2);
     let warned = s.log().lines_with("ignoring malformed token");
     assert_eq!(warned.len(), 3, "{warned:?}");

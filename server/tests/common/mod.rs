@@ -92,7 +92,7 @@ impl GoodClient {
 pub fn assert_logged_once(s: &ServerHandle, id: &str, n: u64) {
     let prefix = format!("reading cid={id} sensor=t ");
     // The last reading may still be on its way to the log.
-    s.log().wait_for(&format!("{prefix}temp_c=20.5 ts=")[..], T);
+    s.log().wait_for(&format!("{prefix}temp_c=20.500 ts=")[..], T);
     cliser_testkit::wait_until(T, "the last reading in the log", || {
         s.log().lines_with(&prefix).iter().any(|l| l.ends_with(&format!(" seq={n}"))).then_some(())
     });
