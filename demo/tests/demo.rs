@@ -15,10 +15,18 @@ fn readings_scroll_within_15_s_and_ctrl_c_stops_everything() {
     let tmp = banner.split("temp dir").nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
     assert!(std::path::Path::new(&tmp).is_dir(), "{tmp}");
     let start = Instant::now();
+    let mut sensors = Vec::new();
     for id in ["demo-pi-1", "demo-pi-2"] {
         let left = Duration::from_secs(15).saturating_sub(start.elapsed());
-        demo.log.wait_for(&format!("reading cid={id} sensor="), left);
+        let line = demo.log.wait_for(&format!("reading cid={id} sensor="), left);
+        let field =
+            |name: &str| line.split_whitespace().find_map(|t| t.strip_prefix(name)).unwrap().to_owned();
+        let temp = field("temp_c=");
+        assert!(temp.split_once('.').is_some_and(|(_, d)| d.len() == 3), "three decimals: {line}");
+        sensors.push(field("sensor="));
     }
+    // Each simulated Pi has sensor ids of its own, so no line looks printed twice.
+    assert_ne!(sensors[0], sensors[1]);
     assert!(demo.log.text().contains("nc 127.0.0.1 "), "the banner names the admin console");
 
     demo.signal(libc::SIGINT);

@@ -182,6 +182,15 @@ impl fmt::Display for SensorSpec {
     }
 }
 
+/// [`open`], with `node` (the client's id) seeding the simulation: each simulated Pi gets sensor ids
+/// and a starting point of its own. The real backends ignore it.
+pub fn open_as(spec: &SensorSpec, node: &str) -> Result<Box<dyn Thermometers>, HalError> {
+    match spec {
+        SensorSpec::Sim => Ok(Box::new(sim::SimThermometers::for_node(node))),
+        other => open(other),
+    }
+}
+
 /// Opens the backend named by `spec`. `w1` fails when its root does not exist (1-Wire not enabled);
 /// `gpio:PIN` needs the `gpio` feature (and the GPIO itself); `sim` and `file:PATH` always open.
 pub fn open(spec: &SensorSpec) -> Result<Box<dyn Thermometers>, HalError> {

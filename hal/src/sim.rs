@@ -45,12 +45,21 @@ type Clock = Box<dyn FnMut() -> Duration + Send>;
 /// The simulated set of thermometers (`--sensor sim`).
 pub struct SimThermometers {
     clock: Clock,
+    ids: Vec<SensorId>,
+    /// Where in its waves this set starts, so two simulated Pis do not read alike.
+    phase: Duration,
 }
 
 impl std::fmt::Debug for SimThermometers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SimThermometers").field("sensors", &SIM_SENSOR_IDS).finish()
+        f.debug_struct("SimThermometers").field("sensors", &self.ids).field("phase", &self.phase).finish()
     }
+}
+
+/// FNV-1a: a stable hash of a node's name (std's hasher may change between releases, and the ids
+/// of a simulated Pi must not).
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 impl Default for SimThermometers {
@@ -68,7 +77,24 @@ impl SimThermometers {
 
     /// Sensors whose readings follow `elapsed`, which says how much time has passed since the start.
     pub fn with_clock(elapsed: impl FnMut() -> Duration + Send + 'static) -> SimThermometers {
-        SimThermometers { clock: Box::new(elapsed) }
+        let ids = SIM_SENSOR_IDS.iter().map(|id| SensorId::new(id).expect("valid sensor ids")).collect();
+        SimThermometers { clock: Box::new(elapsed), ids, phase: Duration::ZERO }
+    }
+
+    /// The sensors of the simulated Pi called `node`: ids derived from the name (`28-` and 12 hex
+    /// digits, like real ones) and a starting point of its own, so that two simulated Pis in one log
+    /// are told apart at a glance. The same name always gives the same ids.
+    pub fn for_node(node: &str) -> SimThermometers {
+        let mut sim = SimThermometers::new();
+        let hash = fnv1a(node);
+        sim.ids = (0..PROFILES.len() as u64)
+            .map(|i| {
+                let rom = (hash.rotate_left(i as u32 * 16) ^ i) & 0xffff_ffff_ffff;
+                SensorId::new(&format!("28-{rom:012x}")).expect("valid sensor id")
+            })
+            .collect();
+        sim.phase = Duration::from_secs(hash % 2_700);
+        sim
     }
 
     /// The reading of sensor `index` (into [`SIM_SENSOR_IDS`]) at `elapsed`, in millidegrees, in the
@@ -86,18 +112,16 @@ impl SimThermometers {
 
 impl Thermometers for SimThermometers {
     fn discover(&mut self) -> Result<Vec<String>, HalError> {
-        Ok(SIM_SENSOR_IDS.iter().map(|s| s.to_string()).collect())
+        Ok(self.ids.iter().map(|s| s.to_string()).collect())
     }
 
     fn read_all(&mut self) -> Result<Vec<Sample>, HalError> {
-        let elapsed = (self.clock)();
-        Ok(SIM_SENSOR_IDS
+        let elapsed = (self.clock)() + self.phase;
+        Ok(self
+            .ids
             .iter()
             .enumerate()
-            .map(|(i, id)| Sample {
-                sensor: SensorId::new(id).expect("the simulated ids are valid sensor ids"),
-                result: Ok(Self::temperature_at(i, elapsed)),
-            })
+            .map(|(i, id)| Sample { sensor: id.clone(), result: Ok(Self::temperature_at(i, elapsed)) })
             .collect())
     }
 }
@@ -121,6 +145,19 @@ mod tests {
         let samples = sim.read_all().unwrap();
         assert_eq!(samples.len(), 2);
         assert!(samples.iter().all(|s| s.result.is_ok()));
+    }
+
+    #[test]
+    fn each_simulated_pi_has_its_own_ids_and_starting_point() {
+        let (mut a, mut b) = (SimThermometers::for_node("pi-a"), SimThermometers::for_node("pi-b"));
+        let (ids_a, ids_b) = (a.discover().unwrap(), b.discover().unwrap());
+        assert_eq!(ids_a, SimThermometers::for_node("pi-a").discover().unwrap(), "stable");
+        assert!(ids_a.iter().all(|id| id.starts_with("28-") && id.len() == 15 && valid_id(id)), "{ids_a:?}");
+        assert!(ids_a.iter().all(|id| !ids_b.contains(id)), "{ids_a:?} {ids_b:?}");
+        assert_ne!(ids_a[0], ids_a[1]);
+        let values =
+            |s: &mut SimThermometers| s.read_all().unwrap().into_iter().map(|x| x.result).collect::<Vec<_>>();
+        assert_ne!(values(&mut a), values(&mut b));
     }
 
     #[test]

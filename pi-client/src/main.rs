@@ -78,8 +78,8 @@ fn run(cli: &Cli) -> ExitCode {
             if cli.state_dir.is_none() { " (choose another with --state-dir)" } else { "" }
         );
     }
-    let spec = cfg.sensor.clone();
-    match client::run(&cfg, Box::new(move || cliser_hal::open(&spec)), stop) {
+    let (spec, node) = (cfg.sensor.clone(), cfg.id.to_string());
+    match client::run(&cfg, Box::new(move || cliser_hal::open_as(&spec, &node)), stop) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
     }
