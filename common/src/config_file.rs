@@ -40,6 +40,12 @@ pub fn load_or_default<T: DeserializeOwned + Default>(path: Option<&Path>) -> Re
     path.map_or_else(|| Ok(T::default()), load)
 }
 
+/// A setting given as a flag (which wins) or in the config file, with whether it came from the flag,
+/// so a message about it can name it as the user wrote it ([`setting_name`]).
+pub fn flag_or_file<T>(flag: Option<T>, file: Option<T>) -> Option<(T, bool)> {
+    flag.map(|v| (v, true)).or(file.map(|v| (v, false)))
+}
+
 /// How a setting is named in a message: as a flag when it came from the command line, as a key of
 /// the config file otherwise, so the user is pointed at what they actually wrote.
 pub fn setting_name(key: &str, from_flag: bool) -> String {
@@ -72,6 +78,8 @@ mod tests {
         let e = load::<F>(&dir.path().join("none")).unwrap_err().to_string();
         assert!(e.starts_with("cannot read the config file "), "{e}");
         assert_eq!(load_or_default::<F>(None).unwrap().max_clients, None);
+        assert_eq!(flag_or_file(Some(1), Some(2)), Some((1, true)));
+        assert_eq!(flag_or_file(None, Some(2)), Some((2, false)));
         assert_eq!(setting_name("dead-after", true), "--dead-after");
         assert_eq!(setting_name("dead-after", false), "config key dead-after");
     }

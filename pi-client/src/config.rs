@@ -130,11 +130,6 @@ pub enum ConfigError {
     Password(#[from] SecretError),
 }
 
-/// A setting given as a flag (wins) or in the config file, with where it came from.
-fn pick<T>(flag: Option<T>, file: Option<T>) -> Option<(T, bool)> {
-    flag.map(|v| (v, true)).or(file.map(|v| (v, false)))
-}
-
 fn invalid(key: &str, from_flag: bool, value: &str, why: impl fmt::Display) -> ConfigError {
     ConfigError::Invalid {
         setting: config_file::setting_name(key, from_flag),
@@ -151,7 +146,7 @@ fn duration(key: &str, given: Option<(String, bool)>, default: Duration) -> Resu
 /// The sensor setting alone (all that `probe` needs), flag over file over the default `w1`.
 pub fn sensor_spec(cli: &Cli) -> Result<SensorSpec, ConfigError> {
     let file: FileConfig = config_file::load_or_default(cli.config.as_deref())?;
-    parse_sensor(pick(cli.sensor.clone(), file.sensor))
+    parse_sensor(config_file::flag_or_file(cli.sensor.clone(), file.sensor))
 }
 
 fn parse_sensor(given: Option<(String, bool)>) -> Result<SensorSpec, ConfigError> {
@@ -181,13 +176,13 @@ impl Config {
     pub fn resolve(cli: &Cli, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let file: FileConfig = config_file::load_or_default(cli.config.as_deref())?;
         let (server, server_from_flag) =
-            pick(cli.server.clone(), file.server).ok_or(ConfigError::Missing(
+            config_file::flag_or_file(cli.server.clone(), file.server).ok_or(ConfigError::Missing(
                 "no server given: pass --server HOST:PORT or set server = \"HOST:PORT\" in the config file",
             ))?;
         if !server.contains(':') {
             return Err(invalid("server", server_from_flag, &server, "expected HOST:PORT"));
         }
-        let id = match pick(cli.id.clone(), file.id) {
+        let id = match config_file::flag_or_file(cli.id.clone(), file.id) {
             Some((text, from_flag)) => {
                 ClientId::new(&text).map_err(|e| invalid("id", from_flag, &text, e))?
             }
@@ -205,11 +200,15 @@ impl Config {
             server,
             id,
             password,
-            sensor: parse_sensor(pick(cli.sensor.clone(), file.sensor))?,
-            interval: duration("interval", pick(cli.interval.clone(), file.interval), DEFAULT_INTERVAL)?,
+            sensor: parse_sensor(config_file::flag_or_file(cli.sensor.clone(), file.sensor))?,
+            interval: duration(
+                "interval",
+                config_file::flag_or_file(cli.interval.clone(), file.interval),
+                DEFAULT_INTERVAL,
+            )?,
             server_timeout: duration(
                 "server-timeout",
-                pick(cli.server_timeout.clone(), file.server_timeout),
+                config_file::flag_or_file(cli.server_timeout.clone(), file.server_timeout),
                 DEFAULT_SERVER_TIMEOUT,
             )?,
             state_dir: cli.state_dir.clone().or(file.state_dir).unwrap_or_else(|| DEFAULT_STATE_DIR.into()),

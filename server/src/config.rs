@@ -161,11 +161,6 @@ impl Classify for ConfigError {
     }
 }
 
-/// A setting given as a flag (wins) or in the config file, with whether it came from the flag.
-fn pick<T>(flag: Option<T>, file: Option<T>) -> Option<(T, bool)> {
-    flag.map(|v| (v, true)).or(file.map(|v| (v, false)))
-}
-
 /// A count that must be at least 1, named as the user gave it.
 fn at_least_one<T: PartialEq + From<u8>>(
     key: &str,
@@ -201,8 +196,9 @@ impl Config {
         let admin_file = cli.admin_password_file.or(file.admin_password_file);
         let dead_after = at_least_one("dead-after", cli.dead_after, file.dead_after, 3)?;
         let max_clients = at_least_one("max-clients", cli.max_clients, file.max_clients, 1024)?;
-        let listen = address("listen", pick(cli.listen, file.listen), "0.0.0.0:1111")?;
-        let backdoor = address("backdoor", pick(cli.backdoor, file.backdoor), "127.0.0.1:3333")?;
+        let listen = address("listen", config_file::flag_or_file(cli.listen, file.listen), "0.0.0.0:1111")?;
+        let backdoor =
+            address("backdoor", config_file::flag_or_file(cli.backdoor, file.backdoor), "127.0.0.1:3333")?;
         let config = Config {
             listen,
             backdoor,
