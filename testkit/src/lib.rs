@@ -5,11 +5,13 @@
 
 mod line_client;
 mod log_file;
+mod postgres;
 mod proc_stats;
 mod process;
 
 pub use line_client::LineClient;
 pub use log_file::LogFile;
+pub use postgres::{pg_bin_dir, PgCluster, PgOptions, REQUIRE_PG};
 pub use proc_stats::ProcStats;
 pub use process::{bin, free_password, Proc, ServerHandle};
 
