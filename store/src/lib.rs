@@ -1,0 +1,111 @@
+//! Where cliser keeps readings: an SQLite file by default, or a PostgreSQL database shared by
+//! several servers. The store is the exactly-once ledger: the unique key (client id, seq) drops a
+//! reading already stored, and [`Store::commit`] returns only once a group is durable, so an ack
+//! sent after it never covers a reading that could be lost.
+//!
+//! [`open`] takes `sqlite:PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB` (or `postgresql://`),
+//! checks the database is cliser's (or empty), and migrates its schema to [`SCHEMA_VERSION`] with
+//! the SQL embedded in this crate. Besides the raw readings, every commit maintains a table of
+//! nodes (clients), one of sensors (first and last seen, last value) and hourly rollups (min, max,
+//! sum and count per sensor-hour), so long-range questions stay cheap after the raw readings were
+//! pruned ([`Store::prune_raw`]). Times are Unix milliseconds; temperatures integer millidegrees.
+//!
+//! The store is blocking and owned by one thread at a time (`Send`, not `Sync`). The schema is
+//! described in `docs/STORAGE.md`.
+#![deny(missing_docs)]
+
+mod error;
+mod group;
+mod migrate;
+mod pg;
+mod query;
+mod sqlite;
+mod types;
+mod url;
+
+pub use error::StoreError;
+pub use pg::PgStore;
+pub use sqlite::SqliteStore;
+pub use types::{
+    Backend, Bucket, BucketSource, NewReading, NodeInfo, ReadingQuery, SensorInfo, StoreInfo, StoredReading,
+    MAX_SEQ,
+};
+pub use url::redacted;
+
+use cliser_protocol::ClientId;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// The schema version this binary writes: the number of migrations it carries.
+pub const SCHEMA_VERSION: i64 = migrate::SQLITE.len() as i64;
+
+/// Readings in, questions out. Both backends behave the same; the tests run one suite on each.
+pub trait Store: Send {
+    /// The backend, where it is (password elided), the schema version and how many raw readings it
+    /// holds (a count: on a big database this takes a moment; meant for the start-up log line).
+    fn info(&mut self) -> Result<StoreInfo, StoreError>;
+
+    /// Stores a group of readings in one transaction and returns, for each, whether it was stored
+    /// now (`false`: its (cid, seq) was stored before, or earlier in this group). Readings without
+    /// a seq are always stored. In the same transaction it updates the nodes (seen times, high-water
+    /// mark), the sensors (seen times, newest reading) and the hourly rollups with the readings it
+    /// stored. Returns once the transaction is durable; on an error nothing of the group is stored
+    /// (with PostgreSQL, a connection lost while committing leaves that unknown: sending the group
+    /// again is safe for readings with a seq).
+    fn commit(&mut self, group: &[NewReading]) -> Result<Vec<bool>, StoreError>;
+
+    /// The highest seq ever stored for `cid`, read from the database (right when several servers
+    /// share it), and never lower after pruning.
+    fn high_water(&mut self, cid: &ClientId) -> Result<Option<u64>, StoreError>;
+
+    /// [`high_water`](Self::high_water) of every client that has one.
+    fn high_water_all(&mut self) -> Result<HashMap<ClientId, u64>, StoreError>;
+
+    /// Raw readings matching `q`, by sample time (ties in insertion order).
+    fn readings(&mut self, q: &ReadingQuery) -> Result<Vec<StoredReading>, StoreError>;
+
+    /// Per-sensor summaries of `every`-long buckets over `q` (its limit caps the buckets), ordered
+    /// by client, sensor and time, taken from `source`.
+    fn buckets_from(
+        &mut self,
+        q: &ReadingQuery,
+        every: Duration,
+        source: BucketSource,
+    ) -> Result<Vec<Bucket>, StoreError>;
+
+    /// [`buckets_from`](Self::buckets_from) the rollups when `every` is a whole number of hours,
+    /// else from the raw readings.
+    fn buckets(&mut self, q: &ReadingQuery, every: Duration) -> Result<Vec<Bucket>, StoreError> {
+        self.buckets_from(q, every, BucketSource::Auto)
+    }
+
+    /// Every client the store has seen, by id.
+    fn nodes(&mut self) -> Result<Vec<NodeInfo>, StoreError>;
+
+    /// Every sensor, by client id and sensor id.
+    fn sensors(&mut self) -> Result<Vec<SensorInfo>, StoreError>;
+
+    /// Calls `each` with every raw reading in insertion order, streaming (memory stays flat however
+    /// big the store); stops at the first error of `each`. Returns how many it gave.
+    fn export(
+        &mut self,
+        each: &mut dyn FnMut(StoredReading) -> std::io::Result<()>,
+    ) -> Result<u64, StoreError>;
+
+    /// Deletes at most `batch` raw readings sampled before `older_than_ms` and returns how many it
+    /// deleted; call it again until that is below `batch`. Small batches keep each transaction
+    /// short, so commits are not held up. Rollups, nodes and high-water marks are kept.
+    fn prune_raw(&mut self, older_than_ms: i64, batch: usize) -> Result<usize, StoreError>;
+
+    /// `sqlite:PATH` or the PostgreSQL URL with its password elided: for log lines.
+    fn location(&self) -> &str;
+}
+
+/// Opens (creating or migrating it if needed) the store at `url`: `sqlite:PATH` or
+/// `postgres://...` / `postgresql://...`.
+pub fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
+    Ok(match url::parse(url)? {
+        url::Target::Sqlite(path) => Box::new(SqliteStore::open(&path)?),
+        url::Target::Postgres(u) => Box::new(PgStore::connect(&u)?),
+    })
+}

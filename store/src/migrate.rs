@@ -1,0 +1,14 @@
+//! The schema's migrations, embedded in the binary: element `i` takes a database from version `i`
+//! to `i + 1`. The two lists move in step (one schema, two dialects). Each backend applies the
+//! missing ones in one transaction and records the version in `cliser_schema`.
+
+/// SQLite's migrations.
+pub(crate) const SQLITE: &[&str] = &[include_str!("../migrations/sqlite/0001_initial.sql")];
+
+/// PostgreSQL's migrations.
+pub(crate) const POSTGRES: &[&str] = &[include_str!("../migrations/postgres/0001_initial.sql")];
+
+const _: () = assert!(SQLITE.len() == POSTGRES.len(), "one schema version, two dialects");
+
+/// The tables of our schema: a database without `cliser_schema` that holds one of these is not ours.
+pub(crate) const OUR_TABLES: &[&str] = &["cliser_schema", "nodes", "sensors", "readings", "rollups"];

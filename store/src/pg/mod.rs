@@ -1,0 +1,384 @@
+//! The PostgreSQL backend: a blocking client (it runs a small async runtime of its own on the
+//! calling thread), reconnecting on the next call after the connection was lost.
+
+mod migrate;
+mod stmts;
+
+use crate::group::{self, GroupIds, IdCache, Row};
+use crate::query::{self, Decoder, Param, Sql};
+use crate::{
+    redacted, Backend, Bucket, BucketSource, NewReading, NodeInfo, ReadingQuery, SensorInfo, Store,
+    StoreError, StoreInfo, StoredReading,
+};
+use cliser_protocol::ClientId;
+use postgres::error::SqlState;
+use postgres::types::ToSql;
+use postgres::{Client, Config, NoTls};
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+use stmts::Stmts;
+
+/// Connecting gives up after this long when the URL sets no `connect_timeout`.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many times a commit is tried when PostgreSQL aborts it for a deadlock or a serialization
+/// failure (two servers writing the same client's rows at once): the retry then succeeds.
+const COMMIT_TRIES: usize = 3;
+
+/// Rows fetched per round trip by [`Store::export`].
+const EXPORT_CHUNK: i32 = 10_000;
+
+struct Conn {
+    client: Client,
+    st: Stmts,
+}
+
+/// A store in a PostgreSQL database. Several servers may share one: (client id, seq) is unique in
+/// the database, so each reading is stored once whichever server commits it first.
+///
+/// TLS is not supported yet: use a local socket-free loopback, a private network or a tunnel.
+pub struct PgStore {
+    config: Config,
+    location: String,
+    conn: Option<Conn>,
+    version: i64,
+    ids: IdCache,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore").field("location", &self.location).finish_non_exhaustive()
+    }
+}
+
+fn placeholder(n: usize) -> String {
+    format!("${n}")
+}
+
+fn bind(params: &[Param]) -> Vec<Box<dyn ToSql + Sync>> {
+    params
+        .iter()
+        .map(|p| -> Box<dyn ToSql + Sync> {
+            match p {
+                Param::Int(i) => Box::new(*i),
+                Param::Text(s) => Box::new(s.clone()),
+            }
+        })
+        .collect()
+}
+
+/// Ids fit PostgreSQL's INTEGER columns: they come from them.
+fn int(id: i64) -> i32 {
+    id as i32
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://USER:PASSWORD@HOST:PORT/DB`, the `postgres` crate's URL
+    /// form) and creates or migrates the schema. Errors name the URL with its password elided.
+    pub fn connect(url: &str) -> Result<PgStore, StoreError> {
+        let location = redacted(url);
+        let mut config: Config = url.parse().map_err(|source| StoreError::Postgres {
+            url: location.clone(),
+            op: "parse URL",
+            source,
+        })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("cliser");
+        }
+        // A peer that vanished without closing (a cable, a dead host) shows within a minute or so.
+        config.keepalives(true).keepalives_idle(Duration::from_secs(30));
+        let mut conn = None;
+        ensure(&mut conn, &config, &location)?;
+        Ok(PgStore { config, location, conn, version: crate::SCHEMA_VERSION, ids: IdCache::default() })
+    }
+
+    fn err(&self, op: &'static str) -> impl Fn(postgres::Error) -> StoreError + '_ {
+        move |source| StoreError::Postgres { url: self.location.clone(), op, source }
+    }
+
+    /// The connection, made anew if there is none or the last one was lost.
+    fn conn(&mut self) -> Result<&mut Conn, StoreError> {
+        ensure(&mut self.conn, &self.config, &self.location)
+    }
+
+    fn run_query<T>(
+        &mut self,
+        sql: &Sql,
+        op: &'static str,
+        mut row: impl FnMut(&Decoder, &postgres::Row) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let params = bind(&sql.params);
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref()).collect();
+        let rows = self.conn()?.client.query(&sql.text, &refs).map_err(self.err(op))?;
+        let dec = Decoder { location: &self.location };
+        rows.iter().map(|r| row(&dec, r)).collect()
+    }
+
+    fn reading(dec: &Decoder, r: &postgres::Row) -> Result<StoredReading, StoreError> {
+        let cell = |source| StoreError::Postgres { url: dec.location.to_owned(), op: "decode row", source };
+        dec.reading(
+            r.try_get(0).map_err(cell)?,
+            r.try_get(1).map_err(cell)?,
+            r.try_get(2).map_err(cell)?,
+            r.try_get(3).map_err(cell)?,
+            r.try_get(4).map_err(cell)?,
+            r.try_get(5).map_err(cell)?,
+            r.try_get(6).map_err(cell)?,
+        )
+    }
+}
+
+/// `conn`, made anew if there is none or the last one was lost.
+fn ensure<'a>(
+    conn: &'a mut Option<Conn>,
+    config: &Config,
+    location: &str,
+) -> Result<&'a mut Conn, StoreError> {
+    if conn.as_ref().is_some_and(|c| c.client.is_closed()) {
+        *conn = None;
+    }
+    if conn.is_none() {
+        let err = |op| move |source| StoreError::Postgres { url: location.to_owned(), op, source };
+        let mut client = config.connect(NoTls).map_err(err("connect"))?;
+        // The schema must exist before statements on it can be prepared.
+        migrate::migrate(&mut client, location)?;
+        let st = Stmts::prepare(&mut client).map_err(err("prepare statements"))?;
+        *conn = Some(Conn { client, st });
+    }
+    Ok(conn.as_mut().expect("connected above"))
+}
+
+/// One attempt at a commit; `Ok` carries the ids learnt and the per-row inserted flags.
+fn try_commit(
+    conn: &mut Conn,
+    cache: &IdCache,
+    rows: &[Row],
+) -> Result<(GroupIds, Vec<bool>), postgres::Error> {
+    let st = &conn.st;
+    let mut tx = conn.client.transaction()?;
+    let (mut ids, new_nodes) = GroupIds::from_cache(cache, rows);
+    if !new_nodes.is_empty() {
+        let cids: Vec<&str> = new_nodes.iter().map(|(c, _)| c.as_str()).collect();
+        let times: Vec<i64> = new_nodes.iter().map(|(_, t)| *t).collect();
+        tx.execute(&st.insert_nodes, &[&cids, &times])?;
+        for r in tx.query(&st.select_nodes, &[&cids])? {
+            ids.nodes.insert(r.get(1), i64::from(r.get::<_, i32>(0)));
+        }
+    }
+    let new_sensors = ids.sensors_from_cache(cache, rows);
+    if !new_sensors.is_empty() {
+        let nodes: Vec<i32> = new_sensors.iter().map(|(n, _, _)| int(*n)).collect();
+        let names: Vec<&str> = new_sensors.iter().map(|(_, s, _)| s.as_str()).collect();
+        let times: Vec<i64> = new_sensors.iter().map(|(_, _, t)| *t).collect();
+        tx.execute(&st.insert_sensors, &[&nodes, &names, &times])?;
+        for r in tx.query(&st.select_sensors, &[&nodes, &names])? {
+            ids.sensors.insert((i64::from(r.get::<_, i32>(1)), r.get(2)), i64::from(r.get::<_, i32>(0)));
+        }
+    }
+    let pairs = ids.of_rows(rows);
+    let node: Vec<i32> = pairs.iter().map(|p| int(p.0)).collect();
+    let sensor: Vec<i32> = pairs.iter().map(|p| int(p.1)).collect();
+    let sampled: Vec<i64> = rows.iter().map(|r| r.sampled_ms).collect();
+    let received: Vec<i64> = rows.iter().map(|r| r.received_ms).collect();
+    let milli: Vec<Option<i32>> = rows.iter().map(|r| r.milli_c).collect();
+    let error: Vec<Option<&str>> = rows.iter().map(|r| r.error).collect();
+    let seq: Vec<Option<i64>> = rows.iter().map(|r| r.seq).collect();
+    let stored: HashSet<(i32, i64)> = tx
+        .query(&st.insert_readings, &[&node, &sensor, &sampled, &received, &milli, &error, &seq])?
+        .iter()
+        .filter_map(|r| r.get::<_, Option<i64>>(1).map(|s| (r.get(0), s)))
+        .collect();
+    // A reading without a seq cannot conflict: it was stored.
+    let inserted: Vec<bool> =
+        rows.iter().zip(&node).map(|(r, n)| r.seq.is_none_or(|s| stored.contains(&(*n, s)))).collect();
+
+    let d = group::deltas(rows, &pairs, &inserted);
+    if !d.nodes.is_empty() {
+        let id: Vec<i32> = d.nodes.iter().map(|n| int(n.id)).collect();
+        let first: Vec<i64> = d.nodes.iter().map(|n| n.first_ms).collect();
+        let last: Vec<i64> = d.nodes.iter().map(|n| n.last_ms).collect();
+        let hw: Vec<Option<i64>> = d.nodes.iter().map(|n| n.high_water).collect();
+        tx.execute(&st.update_nodes, &[&id, &first, &last, &hw])?;
+
+        let id: Vec<i32> = d.sensors.iter().map(|s| int(s.id)).collect();
+        let first: Vec<i64> = d.sensors.iter().map(|s| s.first_ms).collect();
+        let last: Vec<i64> = d.sensors.iter().map(|s| s.last_ms).collect();
+        let at: Vec<i64> = d.sensors.iter().map(|s| s.last_sampled_ms).collect();
+        let mc: Vec<Option<i32>> = d.sensors.iter().map(|s| s.last_milli_c).collect();
+        let err: Vec<Option<&str>> = d.sensors.iter().map(|s| s.last_error.as_deref()).collect();
+        let seq: Vec<Option<i64>> = d.sensors.iter().map(|s| s.last_seq).collect();
+        tx.execute(&st.update_sensors, &[&id, &first, &last, &at, &mc, &err, &seq])?;
+
+        let sensor: Vec<i32> = d.rollups.iter().map(|h| int(h.sensor)).collect();
+        let hour: Vec<i64> = d.rollups.iter().map(|h| h.hour_ms).collect();
+        let min: Vec<Option<i32>> = d.rollups.iter().map(|h| h.min).collect();
+        let max: Vec<Option<i32>> = d.rollups.iter().map(|h| h.max).collect();
+        let sum: Vec<i64> = d.rollups.iter().map(|h| h.sum).collect();
+        let n: Vec<i64> = d.rollups.iter().map(|h| h.count).collect();
+        let errors: Vec<i64> = d.rollups.iter().map(|h| h.errors).collect();
+        tx.execute(&st.upsert_rollups, &[&sensor, &hour, &min, &max, &sum, &n, &errors])?;
+    }
+    tx.commit()?;
+    Ok((ids, inserted))
+}
+
+fn retryable(e: &postgres::Error) -> bool {
+    matches!(e.code(), Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE)
+}
+
+impl Store for PgStore {
+    fn info(&mut self) -> Result<StoreInfo, StoreError> {
+        let row = self
+            .conn()?
+            .client
+            .query_one("SELECT count(*) FROM readings", &[])
+            .map_err(self.err("count readings"))?;
+        Ok(StoreInfo {
+            backend: Backend::Postgres,
+            location: self.location.clone(),
+            schema_version: self.version,
+            readings: row.get::<_, i64>(0) as u64,
+        })
+    }
+
+    fn commit(&mut self, group: &[NewReading]) -> Result<Vec<bool>, StoreError> {
+        if group.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = group::prepare(group)?;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let conn = ensure(&mut self.conn, &self.config, &self.location)?;
+            match try_commit(conn, &self.ids, &rows) {
+                Ok((ids, inserted)) => {
+                    self.ids.learn(&ids);
+                    return Ok(group::answer(group.len(), &rows, &inserted));
+                }
+                Err(e) if retryable(&e) && tries < COMMIT_TRIES => continue,
+                Err(e) => return Err(self.err("commit")(e)),
+            }
+        }
+    }
+
+    fn high_water(&mut self, cid: &ClientId) -> Result<Option<u64>, StoreError> {
+        let conn = self.conn()?;
+        let rows = conn
+            .client
+            .query(&conn.st.high_water, &[&Some(cid.as_str())])
+            .map_err(self.err("read high-water mark"))?;
+        Ok(rows.first().and_then(|r| r.get::<_, Option<i64>>(1)).map(|v| v as u64))
+    }
+
+    fn high_water_all(&mut self) -> Result<HashMap<ClientId, u64>, StoreError> {
+        let conn = self.conn()?;
+        let rows = conn
+            .client
+            .query(&conn.st.high_water, &[&None::<&str>])
+            .map_err(self.err("read high-water marks"))?;
+        let dec = Decoder { location: &self.location };
+        let mut out = HashMap::new();
+        for r in rows {
+            if let Some(hw) = r.get::<_, Option<i64>>(1) {
+                out.insert(dec.cid(r.get(0))?, hw as u64);
+            }
+        }
+        Ok(out)
+    }
+
+    fn readings(&mut self, q: &ReadingQuery) -> Result<Vec<StoredReading>, StoreError> {
+        self.run_query(&query::readings(placeholder, q), "query readings", PgStore::reading)
+    }
+
+    fn buckets_from(
+        &mut self,
+        q: &ReadingQuery,
+        every: Duration,
+        source: BucketSource,
+    ) -> Result<Vec<Bucket>, StoreError> {
+        let sql = query::buckets(placeholder, q, every, source)?;
+        self.run_query(&sql, "query buckets", |dec, r| {
+            dec.bucket(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6), r.get(7))
+        })
+    }
+
+    fn nodes(&mut self) -> Result<Vec<NodeInfo>, StoreError> {
+        let sql = Sql { text: query::NODES.into(), params: Vec::new() };
+        self.run_query(&sql, "query nodes", |dec, r| {
+            Ok(NodeInfo {
+                cid: dec.cid(r.get(0))?,
+                first_seen_ms: r.get(1),
+                last_seen_ms: r.get(2),
+                high_water: dec.seq(r.get(3))?,
+            })
+        })
+    }
+
+    fn sensors(&mut self) -> Result<Vec<SensorInfo>, StoreError> {
+        let sql = Sql { text: query::SENSORS.into(), params: Vec::new() };
+        self.run_query(&sql, "query sensors", |dec, r| {
+            let last = match r.get::<_, Option<i64>>(4) {
+                Some(t) => Some((t, dec.value(r.get(5), r.get(6))?, dec.seq(r.get(7))?)),
+                None => None,
+            };
+            Ok(SensorInfo {
+                cid: dec.cid(r.get(0))?,
+                sensor: dec.sensor(r.get(1))?,
+                first_seen_ms: r.get(2),
+                last_seen_ms: r.get(3),
+                last,
+            })
+        })
+    }
+
+    fn export(
+        &mut self,
+        each: &mut dyn FnMut(StoredReading) -> std::io::Result<()>,
+    ) -> Result<u64, StoreError> {
+        let location = self.location.clone();
+        let err = |source| StoreError::Postgres { url: location.clone(), op: "export", source };
+        let dec = Decoder { location: &location };
+        let conn = self.conn()?;
+        // A portal inside one transaction: one consistent snapshot, fetched a chunk at a time.
+        let mut tx = conn.client.transaction().map_err(err)?;
+        let portal = tx.bind(query::EXPORT, &[]).map_err(err)?;
+        let mut n = 0;
+        loop {
+            let rows = tx.query_portal(&portal, EXPORT_CHUNK).map_err(err)?;
+            if rows.is_empty() {
+                break;
+            }
+            for r in &rows {
+                each(PgStore::reading(&dec, r)?).map_err(StoreError::Export)?;
+                n += 1;
+            }
+        }
+        tx.commit().map_err(err)?;
+        Ok(n)
+    }
+
+    fn prune_raw(&mut self, older_than_ms: i64, batch: usize) -> Result<usize, StoreError> {
+        if batch == 0 {
+            return Ok(0);
+        }
+        let batch = i64::try_from(batch).unwrap_or(i64::MAX);
+        // Per sensor through the (sensor, sampled_ms) index, so finding old rows never scans the table.
+        let n = self
+            .conn()?
+            .client
+            .execute(
+                "DELETE FROM readings WHERE id = ANY(ARRAY(SELECT r.id FROM sensors s CROSS JOIN LATERAL \
+                 (SELECT id FROM readings WHERE sensor = s.id AND sampled_ms < $1 LIMIT $2) r LIMIT $2))",
+                &[&older_than_ms, &batch],
+            )
+            .map_err(self.err("prune"))?;
+        Ok(n as usize)
+    }
+
+    fn location(&self) -> &str {
+        &self.location
+    }
+}

@@ -1,0 +1,232 @@
+//! The read side's SQL, written once for both backends (they differ only in how a parameter is
+//! spelt), and the decoding of its rows. Every integer column comes back as BIGINT so one decoder
+//! serves both.
+
+use crate::group::{align_down, align_up, HOUR_MS};
+use crate::{Bucket, BucketSource, ReadingQuery, StoreError, StoredReading};
+use cliser_protocol::{Celsius, ClientId, ErrorReason, SensorId, Value};
+use std::time::Duration;
+
+/// A query parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Param {
+    Int(i64),
+    Text(String),
+}
+
+/// SQL text and its parameters, numbered in order.
+#[derive(Debug)]
+pub(crate) struct Sql {
+    pub text: String,
+    pub params: Vec<Param>,
+}
+
+/// How a backend writes the n-th parameter (1-based): `?1` for SQLite, `$1` for PostgreSQL.
+pub(crate) type Placeholder = fn(usize) -> String;
+
+struct Builder {
+    ph: Placeholder,
+    params: Vec<Param>,
+}
+
+impl Builder {
+    fn bind(&mut self, p: Param) -> String {
+        self.params.push(p);
+        (self.ph)(self.params.len())
+    }
+
+    /// The filters on client and sensor, as `AND ...` clauses.
+    fn who(&mut self, q: &ReadingQuery) -> String {
+        let mut s = String::new();
+        if let Some(cid) = &q.cid {
+            s += &format!(" AND n.cid = {}", self.bind(Param::Text(cid.to_string())));
+        }
+        if let Some(sensor) = &q.sensor {
+            s += &format!(" AND s.sensor = {}", self.bind(Param::Text(sensor.to_string())));
+        }
+        s
+    }
+
+    fn limit(&mut self, q: &ReadingQuery) -> String {
+        match q.limit {
+            Some(n) => format!(" LIMIT {}", self.bind(Param::Int(i64::try_from(n).unwrap_or(i64::MAX)))),
+            None => String::new(),
+        }
+    }
+}
+
+/// Raw readings in time order (ties in insertion order).
+pub(crate) fn readings(ph: Placeholder, q: &ReadingQuery) -> Sql {
+    let mut b = Builder { ph, params: Vec::new() };
+    let since = b.bind(Param::Int(q.since_ms.unwrap_or(i64::MIN)));
+    let until = b.bind(Param::Int(q.until_ms.unwrap_or(i64::MAX)));
+    let who = b.who(q);
+    let limit = b.limit(q);
+    let text = format!(
+        "SELECT r.sampled_ms, r.received_ms, n.cid, s.sensor, CAST(r.milli_c AS BIGINT), r.error, r.seq \
+         FROM readings r JOIN sensors s ON s.id = r.sensor JOIN nodes n ON n.id = s.node \
+         WHERE r.sampled_ms >= {since} AND r.sampled_ms < {until}{who} \
+         ORDER BY r.sampled_ms, r.id{limit}"
+    );
+    Sql { text, params: b.params }
+}
+
+/// Bucket statistics per sensor; see [`Bucket`] for the alignment.
+pub(crate) fn buckets(
+    ph: Placeholder,
+    q: &ReadingQuery,
+    every: Duration,
+    source: BucketSource,
+) -> Result<Sql, StoreError> {
+    let every_ms = i64::try_from(every.as_millis()).unwrap_or(i64::MAX);
+    if every_ms <= 0 {
+        return Err(StoreError::BadQuery(format!("bucket length {every:?} is under a millisecond")));
+    }
+    let whole_hours = every_ms % HOUR_MS == 0;
+    let rollups = match source {
+        BucketSource::Auto => whole_hours,
+        BucketSource::Rollups if !whole_hours => {
+            return Err(StoreError::BadQuery(format!(
+                "buckets of {every:?} cannot come from the hourly rollups (not a whole number of hours)"
+            )));
+        }
+        BucketSource::Rollups => true,
+        BucketSource::Raw => false,
+    };
+    let lo = align_down(q.since_ms.unwrap_or(i64::MIN), every_ms);
+    let hi = align_up(q.until_ms.unwrap_or(i64::MAX), every_ms);
+    let mut b = Builder { ph, params: Vec::new() };
+    let e = b.bind(Param::Int(every_ms));
+    let (lo, hi) = (b.bind(Param::Int(lo)), b.bind(Param::Int(hi)));
+    let who = b.who(q);
+    let limit = b.limit(q);
+    let text = if rollups {
+        format!(
+            "SELECT n.cid, s.sensor, u.hour_ms - ((u.hour_ms % {e}) + {e}) % {e} AS b, \
+             CAST(MIN(u.min_milli_c) AS BIGINT), CAST(MAX(u.max_milli_c) AS BIGINT), \
+             CAST(SUM(u.sum_milli_c) AS BIGINT), CAST(SUM(u.n) AS BIGINT), CAST(SUM(u.errors) AS BIGINT) \
+             FROM rollups u JOIN sensors s ON s.id = u.sensor JOIN nodes n ON n.id = s.node \
+             WHERE u.hour_ms >= {lo} AND u.hour_ms < {hi}{who} \
+             GROUP BY n.cid, s.sensor, b ORDER BY n.cid, s.sensor, b{limit}"
+        )
+    } else {
+        format!(
+            "SELECT n.cid, s.sensor, r.sampled_ms - ((r.sampled_ms % {e}) + {e}) % {e} AS b, \
+             CAST(MIN(r.milli_c) AS BIGINT), CAST(MAX(r.milli_c) AS BIGINT), \
+             CAST(SUM(r.milli_c) AS BIGINT), CAST(COUNT(r.milli_c) AS BIGINT), CAST(COUNT(r.error) AS BIGINT) \
+             FROM readings r JOIN sensors s ON s.id = r.sensor JOIN nodes n ON n.id = s.node \
+             WHERE r.sampled_ms >= {lo} AND r.sampled_ms < {hi}{who} \
+             GROUP BY n.cid, s.sensor, b ORDER BY n.cid, s.sensor, b{limit}"
+        )
+    };
+    Ok(Sql { text, params: b.params })
+}
+
+/// Every reading in insertion order, columns as [`readings`].
+pub(crate) const EXPORT: &str =
+    "SELECT r.sampled_ms, r.received_ms, n.cid, s.sensor, CAST(r.milli_c AS BIGINT), r.error, r.seq \
+     FROM readings r JOIN sensors s ON s.id = r.sensor JOIN nodes n ON n.id = s.node ORDER BY r.id";
+
+/// Nodes: cid, first seen, last seen, high water.
+pub(crate) const NODES: &str = "SELECT cid, first_seen_ms, last_seen_ms, high_water FROM nodes ORDER BY cid";
+
+/// Sensors: cid, sensor, first seen, last seen, and the last reading's time, value, error, seq.
+pub(crate) const SENSORS: &str =
+    "SELECT n.cid, s.sensor, s.first_seen_ms, s.last_seen_ms, s.last_sampled_ms, \
+     CAST(s.last_milli_c AS BIGINT), s.last_error, s.last_seq \
+     FROM sensors s JOIN nodes n ON n.id = s.node ORDER BY n.cid, s.sensor";
+
+/// Turns stored columns back into typed values, naming the database when they do not fit.
+pub(crate) struct Decoder<'a> {
+    pub location: &'a str,
+}
+
+impl Decoder<'_> {
+    fn bad(&self, detail: String) -> StoreError {
+        StoreError::BadData { location: self.location.to_owned(), detail }
+    }
+
+    pub fn cid(&self, s: &str) -> Result<ClientId, StoreError> {
+        ClientId::new(s).map_err(|e| self.bad(format!("client id {s:?}: {e}")))
+    }
+
+    pub fn sensor(&self, s: &str) -> Result<SensorId, StoreError> {
+        SensorId::new(s).map_err(|e| self.bad(format!("sensor id {s:?}: {e}")))
+    }
+
+    pub fn celsius(&self, m: i64) -> Result<Celsius, StoreError> {
+        i32::try_from(m)
+            .ok()
+            .and_then(Celsius::from_millis)
+            .ok_or_else(|| self.bad(format!("{m} millidegrees is out of range")))
+    }
+
+    fn mean(&self, sum: i64, count: i64) -> Result<Option<Celsius>, StoreError> {
+        if count == 0 {
+            return Ok(None);
+        }
+        let v = sum as f64 / count as f64 / 1000.0;
+        Celsius::new(v).map(Some).ok_or_else(|| self.bad(format!("mean {v} out of range")))
+    }
+
+    pub fn value(&self, milli_c: Option<i64>, error: Option<String>) -> Result<Value, StoreError> {
+        match (milli_c, error) {
+            (Some(m), None) => Ok(Value::Celsius(self.celsius(m)?)),
+            (None, Some(e)) => ErrorReason::new(&e)
+                .map(Value::Error)
+                .map_err(|x| self.bad(format!("error reason {e:?}: {x}"))),
+            (m, e) => Err(self.bad(format!("a reading with value {m:?} and error {e:?}"))),
+        }
+    }
+
+    pub fn seq(&self, s: Option<i64>) -> Result<Option<u64>, StoreError> {
+        s.map(|v| u64::try_from(v).map_err(|_| self.bad(format!("negative seq {v}")))).transpose()
+    }
+
+    /// A row of [`readings`] or [`EXPORT`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn reading(
+        &self,
+        sampled_ms: i64,
+        received_ms: i64,
+        cid: &str,
+        sensor: &str,
+        milli_c: Option<i64>,
+        error: Option<String>,
+        seq: Option<i64>,
+    ) -> Result<StoredReading, StoreError> {
+        Ok(StoredReading {
+            cid: self.cid(cid)?,
+            sensor: self.sensor(sensor)?,
+            value: self.value(milli_c, error)?,
+            sampled_ms,
+            received_ms,
+            seq: self.seq(seq)?,
+        })
+    }
+
+    /// A row of [`buckets`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn bucket(
+        &self,
+        cid: &str,
+        sensor: &str,
+        start_ms: i64,
+        min: Option<i64>,
+        max: Option<i64>,
+        sum: Option<i64>,
+        count: i64,
+        errors: i64,
+    ) -> Result<Bucket, StoreError> {
+        Ok(Bucket {
+            cid: self.cid(cid)?,
+            sensor: self.sensor(sensor)?,
+            start_ms,
+            min: min.map(|m| self.celsius(m)).transpose()?,
+            mean: self.mean(sum.unwrap_or(0), count)?,
+            max: max.map(|m| self.celsius(m)).transpose()?,
+            count: count.max(0) as u64,
+            errors: errors.max(0) as u64,
+        })
+    }
+}

@@ -1,0 +1,361 @@
+//! The SQLite backend: one file, WAL mode, `synchronous=FULL`.
+
+mod open;
+
+use crate::group::{self, GroupIds, IdCache};
+use crate::query::{self, Decoder, Param, Sql};
+use crate::{
+    Backend, Bucket, BucketSource, NewReading, NodeInfo, ReadingQuery, SensorInfo, Store, StoreError,
+    StoreInfo, StoredReading,
+};
+use cliser_protocol::ClientId;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A store in an SQLite file.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+    location: String,
+    version: i64,
+    ids: IdCache,
+}
+
+fn placeholder(n: usize) -> String {
+    format!("?{n}")
+}
+
+fn bind(params: &[Param]) -> impl Iterator<Item = SqlValue> + '_ {
+    params.iter().map(|p| match p {
+        Param::Int(i) => SqlValue::Integer(*i),
+        Param::Text(s) => SqlValue::Text(s.clone()),
+    })
+}
+
+impl SqliteStore {
+    /// Opens the database at `path`, creating it (and its schema) if the file is missing or empty.
+    /// Refuses, without modifying it, a file that is not an SQLite database, a database of another
+    /// program and one whose schema is newer than [`SCHEMA_VERSION`](crate::SCHEMA_VERSION).
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let found = open::inspect(path)?;
+        let mut conn = open::connect(path)?;
+        let version = open::migrate(path, &mut conn, found)?;
+        Ok(SqliteStore {
+            conn,
+            path: path.to_owned(),
+            location: format!("sqlite:{}", path.display()),
+            version,
+            ids: IdCache::default(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, op: &'static str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        move |source| StoreError::Sqlite { path: self.path.clone(), op, source }
+    }
+
+    fn decoder(&self) -> Decoder<'_> {
+        Decoder { location: &self.location }
+    }
+
+    fn run_commit(&mut self, group: &[NewReading]) -> rusqlite::Result<Result<Vec<bool>, StoreError>> {
+        let rows = match group::prepare(group) {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(e)),
+        };
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (mut ids, new_nodes) = GroupIds::from_cache(&self.ids, &rows);
+        if !new_nodes.is_empty() {
+            let mut ins = tx.prepare_cached(
+                "INSERT INTO nodes (cid, first_seen_ms, last_seen_ms) VALUES (?1, ?2, ?2) ON CONFLICT (cid) DO NOTHING",
+            )?;
+            let mut sel = tx.prepare_cached("SELECT id FROM nodes WHERE cid = ?1")?;
+            for (cid, t) in new_nodes {
+                ins.execute(params![cid, t])?;
+                let id = sel.query_row([&cid], |r| r.get(0))?;
+                ids.nodes.insert(cid, id);
+            }
+        }
+        let new_sensors = ids.sensors_from_cache(&self.ids, &rows);
+        if !new_sensors.is_empty() {
+            let mut ins = tx.prepare_cached(
+                "INSERT INTO sensors (node, sensor, first_seen_ms, last_seen_ms) VALUES (?1, ?2, ?3, ?3) \
+                 ON CONFLICT (node, sensor) DO NOTHING",
+            )?;
+            let mut sel = tx.prepare_cached("SELECT id FROM sensors WHERE node = ?1 AND sensor = ?2")?;
+            for (node, sensor, t) in new_sensors {
+                ins.execute(params![node, sensor, t])?;
+                let id = sel.query_row(params![node, sensor], |r| r.get(0))?;
+                ids.sensors.insert((node, sensor), id);
+            }
+        }
+        let pairs = ids.of_rows(&rows);
+        let mut inserted = Vec::with_capacity(rows.len());
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO readings (node, sensor, sampled_ms, received_ms, milli_c, error, seq) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+            )?;
+            for (r, (node, sensor)) in rows.iter().zip(&pairs) {
+                let n = st.execute(params![
+                    node,
+                    sensor,
+                    r.sampled_ms,
+                    r.received_ms,
+                    r.milli_c,
+                    r.error,
+                    r.seq
+                ])?;
+                inserted.push(n == 1);
+            }
+        }
+        let d = group::deltas(&rows, &pairs, &inserted);
+        {
+            let mut st = tx.prepare_cached(
+                "UPDATE nodes SET first_seen_ms = min(first_seen_ms, ?2), last_seen_ms = max(last_seen_ms, ?3), \
+                 high_water = max(coalesce(high_water, ?4), coalesce(?4, high_water)) WHERE id = ?1",
+            )?;
+            for n in &d.nodes {
+                st.execute(params![n.id, n.first_ms, n.last_ms, n.high_water])?;
+            }
+        }
+        {
+            // Every SET expression sees the old row, so one condition picks all four columns.
+            let mut st = tx.prepare_cached(
+                "UPDATE sensors SET first_seen_ms = min(first_seen_ms, ?2), last_seen_ms = max(last_seen_ms, ?3), \
+                 last_sampled_ms = CASE WHEN last_sampled_ms IS NULL OR ?4 >= last_sampled_ms THEN ?4 ELSE last_sampled_ms END, \
+                 last_milli_c = CASE WHEN last_sampled_ms IS NULL OR ?4 >= last_sampled_ms THEN ?5 ELSE last_milli_c END, \
+                 last_error = CASE WHEN last_sampled_ms IS NULL OR ?4 >= last_sampled_ms THEN ?6 ELSE last_error END, \
+                 last_seq = CASE WHEN last_sampled_ms IS NULL OR ?4 >= last_sampled_ms THEN ?7 ELSE last_seq END \
+                 WHERE id = ?1",
+            )?;
+            for s in &d.sensors {
+                st.execute(params![
+                    s.id,
+                    s.first_ms,
+                    s.last_ms,
+                    s.last_sampled_ms,
+                    s.last_milli_c,
+                    s.last_error,
+                    s.last_seq
+                ])?;
+            }
+        }
+        {
+            // SQLite's two-argument min() is NULL if either is: the coalesces keep the known one.
+            let mut st = tx.prepare_cached(
+                "INSERT INTO rollups (hour_ms, sensor, min_milli_c, max_milli_c, sum_milli_c, n, errors) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (hour_ms, sensor) DO UPDATE SET \
+                 min_milli_c = min(coalesce(min_milli_c, excluded.min_milli_c), coalesce(excluded.min_milli_c, min_milli_c)), \
+                 max_milli_c = max(coalesce(max_milli_c, excluded.max_milli_c), coalesce(excluded.max_milli_c, max_milli_c)), \
+                 sum_milli_c = sum_milli_c + excluded.sum_milli_c, n = n + excluded.n, errors = errors + excluded.errors",
+            )?;
+            for h in &d.rollups {
+                st.execute(params![h.hour_ms, h.sensor, h.min, h.max, h.sum, h.count, h.errors])?;
+            }
+        }
+        tx.commit()?;
+        self.ids.learn(&ids);
+        Ok(Ok(group::answer(group.len(), &rows, &inserted)))
+    }
+
+    fn run_query<T>(
+        &self,
+        sql: &Sql,
+        op: &'static str,
+        mut row: impl FnMut(&rusqlite::Row) -> rusqlite::Result<Result<T, StoreError>>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut st = self.conn.prepare_cached(&sql.text).map_err(self.err(op))?;
+        let mut rows = st.query(rusqlite::params_from_iter(bind(&sql.params))).map_err(self.err(op))?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(self.err(op))? {
+            out.push(row(r).map_err(self.err(op))??);
+        }
+        Ok(out)
+    }
+}
+
+impl Store for SqliteStore {
+    fn info(&mut self) -> Result<StoreInfo, StoreError> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM readings", [], |r| r.get(0))
+            .map_err(self.err("count readings"))?;
+        Ok(StoreInfo {
+            backend: Backend::Sqlite,
+            location: self.location.clone(),
+            schema_version: self.version,
+            readings: n as u64,
+        })
+    }
+
+    fn commit(&mut self, group: &[NewReading]) -> Result<Vec<bool>, StoreError> {
+        if group.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self.run_commit(group) {
+            Ok(r) => r,
+            Err(e) => Err(self.err("commit")(e)),
+        }
+    }
+
+    fn high_water(&mut self, cid: &ClientId) -> Result<Option<u64>, StoreError> {
+        let v: Option<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT max(coalesce(n.high_water, -1), \
+                 coalesce((SELECT max(seq) FROM readings WHERE node = n.id), -1)) FROM nodes n WHERE n.cid = ?1",
+            )
+            .and_then(|mut st| st.query_row([cid.as_str()], |r| r.get(0)).optional())
+            .map_err(self.err("read high-water mark"))?;
+        Ok(v.filter(|&v| v >= 0).map(|v| v as u64))
+    }
+
+    fn high_water_all(&mut self) -> Result<HashMap<ClientId, u64>, StoreError> {
+        let sql = Sql {
+            text: "SELECT n.cid, max(coalesce(n.high_water, -1), \
+                   coalesce((SELECT max(seq) FROM readings WHERE node = n.id), -1)) FROM nodes n"
+                .into(),
+            params: Vec::new(),
+        };
+        let dec = Decoder { location: &self.location };
+        let rows = self.run_query(&sql, "read high-water marks", |r| {
+            let cid: String = r.get(0)?;
+            let hw: i64 = r.get(1)?;
+            Ok(dec.cid(&cid).map(|c| (c, hw)))
+        })?;
+        Ok(rows.into_iter().filter(|(_, hw)| *hw >= 0).map(|(c, hw)| (c, hw as u64)).collect())
+    }
+
+    fn readings(&mut self, q: &ReadingQuery) -> Result<Vec<StoredReading>, StoreError> {
+        let dec = self.decoder();
+        self.run_query(&query::readings(placeholder, q), "query readings", |r| {
+            Ok(dec.reading(
+                r.get(0)?,
+                r.get(1)?,
+                &r.get::<_, String>(2)?,
+                &r.get::<_, String>(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })
+    }
+
+    fn buckets_from(
+        &mut self,
+        q: &ReadingQuery,
+        every: Duration,
+        source: BucketSource,
+    ) -> Result<Vec<Bucket>, StoreError> {
+        let sql = query::buckets(placeholder, q, every, source)?;
+        let dec = self.decoder();
+        self.run_query(&sql, "query buckets", |r| {
+            Ok(dec.bucket(
+                &r.get::<_, String>(0)?,
+                &r.get::<_, String>(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+            ))
+        })
+    }
+
+    fn nodes(&mut self) -> Result<Vec<NodeInfo>, StoreError> {
+        let sql = Sql { text: query::NODES.into(), params: Vec::new() };
+        let dec = self.decoder();
+        self.run_query(&sql, "query nodes", |r| {
+            let cid: String = r.get(0)?;
+            let hw: Option<i64> = r.get(3)?;
+            Ok((|| {
+                Ok(NodeInfo {
+                    cid: dec.cid(&cid)?,
+                    first_seen_ms: r.get(1).unwrap_or_default(),
+                    last_seen_ms: r.get(2).unwrap_or_default(),
+                    high_water: dec.seq(hw)?,
+                })
+            })())
+        })
+    }
+
+    fn sensors(&mut self) -> Result<Vec<SensorInfo>, StoreError> {
+        let sql = Sql { text: query::SENSORS.into(), params: Vec::new() };
+        let dec = self.decoder();
+        self.run_query(&sql, "query sensors", |r| {
+            let (cid, sensor): (String, String) = (r.get(0)?, r.get(1)?);
+            let (first, last): (i64, i64) = (r.get(2)?, r.get(3)?);
+            let (at, milli, error, seq): (Option<i64>, Option<i64>, Option<String>, Option<i64>) =
+                (r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?);
+            Ok((|| {
+                let last_reading = match at {
+                    Some(t) => Some((t, dec.value(milli, error)?, dec.seq(seq)?)),
+                    None => None,
+                };
+                Ok(SensorInfo {
+                    cid: dec.cid(&cid)?,
+                    sensor: dec.sensor(&sensor)?,
+                    first_seen_ms: first,
+                    last_seen_ms: last,
+                    last: last_reading,
+                })
+            })())
+        })
+    }
+
+    fn export(
+        &mut self,
+        each: &mut dyn FnMut(StoredReading) -> std::io::Result<()>,
+    ) -> Result<u64, StoreError> {
+        let dec = Decoder { location: &self.location };
+        let err = |source| StoreError::Sqlite { path: self.path.clone(), op: "export", source };
+        let mut st = self.conn.prepare(query::EXPORT).map_err(err)?;
+        let mut rows = st.query([]).map_err(err)?;
+        let mut n = 0;
+        while let Some(r) = rows.next().map_err(err)? {
+            let reading = dec.reading(
+                r.get(0).map_err(err)?,
+                r.get(1).map_err(err)?,
+                &r.get::<_, String>(2).map_err(err)?,
+                &r.get::<_, String>(3).map_err(err)?,
+                r.get(4).map_err(err)?,
+                r.get(5).map_err(err)?,
+                r.get(6).map_err(err)?,
+            )?;
+            each(reading).map_err(StoreError::Export)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn prune_raw(&mut self, older_than_ms: i64, batch: usize) -> Result<usize, StoreError> {
+        if batch == 0 {
+            return Ok(0);
+        }
+        // CROSS JOIN fixes the loop order: for each sensor, its old rows through the
+        // (sensor, sampled_ms) index, so finding them never scans the table.
+        let n = self
+            .conn
+            .prepare_cached(
+                "DELETE FROM readings WHERE id IN (SELECT r.id FROM sensors s CROSS JOIN readings r \
+                 ON r.sensor = s.id AND r.sampled_ms < ?1 LIMIT ?2)",
+            )
+            .and_then(|mut st| st.execute(params![older_than_ms, i64::try_from(batch).unwrap_or(i64::MAX)]))
+            .map_err(self.err("prune"))?;
+        Ok(n)
+    }
+
+    fn location(&self) -> &str {
+        &self.location
+    }
+}

@@ -1,0 +1,164 @@
+//! Opening an SQLite file safely: a file that is not ours is refused before anything could write
+//! to it (even setting the journal mode rewrites the header), then the connection is set up for
+//! durability and the schema migrated.
+
+use crate::migrate::{OUR_TABLES, SQLITE};
+use crate::{StoreError, SCHEMA_VERSION};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use std::io::Read;
+use std::path::Path;
+use std::time::Duration;
+
+const HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+/// How long a writer waits for another connection's lock (e.g. a `query` reading while the server
+/// writes) before giving up with SQLITE_BUSY.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn not_db(path: &Path, detail: impl Into<String>) -> StoreError {
+    StoreError::NotADatabase { path: path.to_owned(), detail: detail.into() }
+}
+
+fn sqlite_err<'a>(path: &'a Path, op: &'static str) -> impl Fn(rusqlite::Error) -> StoreError + 'a {
+    move |source| StoreError::Sqlite { path: path.to_owned(), op, source }
+}
+
+/// What a file holds, found without writing to it: `None` for no file, an empty file or an empty
+/// database; `Some(version)` for a cliser database.
+pub(super) fn inspect(path: &Path) -> Result<Option<i64>, StoreError> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        // Missing: SQLite creates it. Unreadable: opening it gives SQLite's own error.
+        Err(_) => return Ok(None),
+    };
+    if meta.is_dir() {
+        return Err(not_db(path, "it is a directory"));
+    }
+    if meta.len() == 0 {
+        return Ok(None);
+    }
+    let mut head = [0u8; 16];
+    let read = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head));
+    match read {
+        Ok(()) if &head == HEADER => {}
+        Ok(()) => return Err(not_db(path, "its first bytes are not an SQLite header")),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            return Err(not_db(path, format!("only {} bytes, shorter than an SQLite header", meta.len())));
+        }
+        Err(e) => return Err(not_db(path, format!("cannot read it: {e}"))),
+    }
+    let ro = open_read_only(path).map_err(|e| not_db(path, e.to_string()))?;
+    let tables = table_names(&ro).map_err(|e| not_db(path, e.to_string()))?;
+    check_ours(path, &tables)?;
+    if tables.is_empty() {
+        return Ok(None);
+    }
+    let version = schema_version(&ro).map_err(|e| not_db(path, format!("reading cliser_schema: {e}")))?;
+    check_not_newer(path, version)?;
+    Ok(version)
+}
+
+/// A read-only connection that leaves nothing behind. Reading a WAL-mode file normally creates its
+/// -wal and -shm files; when there is no -wal (no one has the file open, and it holds every commit)
+/// the file is opened `immutable`, which needs neither.
+fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let Some(text) = path.to_str().filter(|_| !Path::new(&wal).exists()) else {
+        return Connection::open_with_flags(path, flags);
+    };
+    let mut uri = String::from("file:");
+    for ch in text.chars() {
+        match ch {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?immutable=1");
+    Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI)
+}
+
+fn table_names(c: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut st = c.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")?;
+    let names = st.query_map([], |r| r.get(0))?.collect();
+    names
+}
+
+fn schema_version(c: &Connection) -> rusqlite::Result<Option<i64>> {
+    c.query_row("SELECT max(version) FROM cliser_schema", [], |r| r.get(0)).optional().map(Option::flatten)
+}
+
+/// Refuses a database that has tables but no `cliser_schema`.
+fn check_ours(path: &Path, tables: &[String]) -> Result<(), StoreError> {
+    if tables.is_empty() || tables.iter().any(|t| t == OUR_TABLES[0]) {
+        return Ok(());
+    }
+    let mut list: Vec<&str> = tables.iter().take(5).map(String::as_str).collect();
+    if tables.len() > 5 {
+        list.push("...");
+    }
+    Err(StoreError::Foreign { location: format!("sqlite:{}", path.display()), tables: list.join(", ") })
+}
+
+fn check_not_newer(path: &Path, version: Option<i64>) -> Result<(), StoreError> {
+    match version {
+        Some(v) if v > SCHEMA_VERSION => Err(StoreError::TooNew {
+            location: format!("sqlite:{}", path.display()),
+            found: v,
+            known: SCHEMA_VERSION,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Opens `path` read-write with the durability settings: WAL (readers never block the writer),
+/// `synchronous=FULL` (a commit is on disk when it returns: an ack survives a power cut).
+pub(super) fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let c = Connection::open(path).map_err(sqlite_err(path, "open"))?;
+    c.busy_timeout(BUSY_TIMEOUT).map_err(sqlite_err(path, "set busy timeout"))?;
+    // journal_mode answers with the mode in force; WAL is refused on some file systems (no shared
+    // memory), where SQLite keeps its rollback journal: still durable with synchronous=FULL.
+    let _mode: String = c
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(sqlite_err(path, "set WAL mode"))?;
+    c.execute_batch(
+        "PRAGMA synchronous = FULL;
+         PRAGMA cache_size = -32768;
+         PRAGMA journal_size_limit = 67108864;",
+    )
+    .map_err(sqlite_err(path, "set pragmas"))?;
+    Ok(c)
+}
+
+/// Brings the schema to [`SCHEMA_VERSION`] in one transaction; returns the version now in force.
+pub(super) fn migrate(path: &Path, c: &mut Connection, found: Option<i64>) -> Result<i64, StoreError> {
+    if found == Some(SCHEMA_VERSION) {
+        return Ok(SCHEMA_VERSION);
+    }
+    let err = sqlite_err(path, "migrate");
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
+    // Looked at again under the write lock: another process may have migrated, or filled the file,
+    // since `inspect`.
+    let tables = table_names(&tx).map_err(&err)?;
+    check_ours(path, &tables)?;
+    let version = if tables.is_empty() {
+        tx.execute_batch(
+            "CREATE TABLE cliser_schema (version INTEGER NOT NULL); INSERT INTO cliser_schema VALUES (0);",
+        )
+        .map_err(&err)?;
+        0
+    } else {
+        let v = schema_version(&tx).map_err(&err)?;
+        check_not_newer(path, v)?;
+        v.unwrap_or(0)
+    };
+    for m in &SQLITE[version as usize..] {
+        tx.execute_batch(m).map_err(&err)?;
+    }
+    tx.execute("UPDATE cliser_schema SET version = ?1", [SCHEMA_VERSION]).map_err(&err)?;
+    tx.commit().map_err(&err)?;
+    Ok(SCHEMA_VERSION)
+}

@@ -1,0 +1,150 @@
+use cliser_protocol::{Celsius, ClientId, SensorId, Value};
+use std::fmt;
+
+/// The largest seq the store keeps: both databases store integers as signed 64-bit. A group holding
+/// a larger one is refused whole ([`StoreError::SeqOutOfRange`](crate::StoreError::SeqOutOfRange)),
+/// so callers should refuse such readings before they reach the store.
+pub const MAX_SEQ: u64 = i64::MAX as u64;
+
+/// One reading to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewReading {
+    /// The client that sent it.
+    pub cid: ClientId,
+    /// Its sensor.
+    pub sensor: SensorId,
+    /// A temperature (kept as integer millidegrees, rounded to the nearest) or the reason it has none.
+    pub value: Value,
+    /// When it was sampled, Unix milliseconds (the caller stamps readings that came without a time).
+    pub sampled_ms: i64,
+    /// When the server received it, Unix milliseconds.
+    pub received_ms: i64,
+    /// The client's sequence number; `None` (a person typing with `nc`) is stored without dedupe.
+    pub seq: Option<u64>,
+}
+
+/// One stored reading, as queries and [`Store::export`](crate::Store::export) give it back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredReading {
+    /// The client that sent it.
+    pub cid: ClientId,
+    /// Its sensor.
+    pub sensor: SensorId,
+    /// The temperature (to the millidegree) or the reason it has none.
+    pub value: Value,
+    /// When it was sampled, Unix milliseconds.
+    pub sampled_ms: i64,
+    /// When the server received it, Unix milliseconds.
+    pub received_ms: i64,
+    /// The client's sequence number, if it had one.
+    pub seq: Option<u64>,
+}
+
+/// Which readings a query is about. Every filter is optional; the time range is half-open,
+/// `since_ms <= sampled < until_ms`, on the sample time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReadingQuery {
+    /// Only this client.
+    pub cid: Option<ClientId>,
+    /// Only sensors with this id.
+    pub sensor: Option<SensorId>,
+    /// Sampled at or after this time (Unix ms).
+    pub since_ms: Option<i64>,
+    /// Sampled before this time (Unix ms).
+    pub until_ms: Option<i64>,
+    /// At most this many rows (the oldest first).
+    pub limit: Option<usize>,
+}
+
+/// Where [`Store::buckets_from`](crate::Store::buckets_from) takes its figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BucketSource {
+    /// The hourly rollups when the bucket length is a whole number of hours (fast, and still there
+    /// after the raw readings were pruned), else the raw readings.
+    Auto,
+    /// The hourly rollups; the bucket length must be a whole number of hours.
+    Rollups,
+    /// The raw readings (only those not yet pruned).
+    Raw,
+}
+
+/// The summary of one sensor's readings over one bucket of time.
+///
+/// Buckets are aligned on multiples of their length since the Unix epoch (so `1h` buckets start on
+/// the hour and `24h` buckets at midnight UTC), and a bucket is included whole when it overlaps the
+/// query's time range.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bucket {
+    /// The client.
+    pub cid: ClientId,
+    /// The sensor.
+    pub sensor: SensorId,
+    /// The bucket's start, Unix ms.
+    pub start_ms: i64,
+    /// The lowest temperature (`None` when the bucket holds only errors).
+    pub min: Option<Celsius>,
+    /// The mean temperature, to the millidegree's fraction.
+    pub mean: Option<Celsius>,
+    /// The highest temperature.
+    pub max: Option<Celsius>,
+    /// How many temperatures.
+    pub count: u64,
+    /// How many readings gave an error instead.
+    pub errors: u64,
+}
+
+/// What the store knows about one client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeInfo {
+    /// The client id.
+    pub cid: ClientId,
+    /// The earliest receive time of its stored readings, Unix ms.
+    pub first_seen_ms: i64,
+    /// The latest receive time of its stored readings, Unix ms.
+    pub last_seen_ms: i64,
+    /// The highest seq ever stored for it (kept when the readings themselves are pruned).
+    pub high_water: Option<u64>,
+}
+
+/// What the store knows about one sensor of one client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SensorInfo {
+    /// The client id.
+    pub cid: ClientId,
+    /// The sensor id.
+    pub sensor: SensorId,
+    /// The earliest receive time of its stored readings, Unix ms.
+    pub first_seen_ms: i64,
+    /// The latest receive time of its stored readings, Unix ms.
+    pub last_seen_ms: i64,
+    /// The newest reading by sample time: when it was sampled, what it gave and its seq.
+    pub last: Option<(i64, Value, Option<u64>)>,
+}
+
+/// Which database a store uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An SQLite file.
+    Sqlite,
+    /// A PostgreSQL database.
+    Postgres,
+}
+
+/// What the start-up log line says about a store ([`Store::info`](crate::Store::info)).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreInfo {
+    /// Which database.
+    pub backend: Backend,
+    /// `sqlite:PATH`, or the PostgreSQL URL with its password elided.
+    pub location: String,
+    /// The schema version in use.
+    pub schema_version: i64,
+    /// How many raw readings it holds.
+    pub readings: u64,
+}
+
+impl fmt::Display for StoreInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (schema {}, {} readings)", self.location, self.schema_version, self.readings)
+    }
+}

@@ -1,0 +1,329 @@
+//! One behaviour suite, run on SQLite and on a private PostgreSQL cluster: every case is a function
+//! of `&mut dyn Store`, and the macro at the end makes a test of it for each backend.
+
+mod common;
+
+use cliser_protocol::Celsius;
+use cliser_store::{Bucket, BucketSource, ReadingQuery, Store, StoreError, MAX_SEQ};
+use common::*;
+use std::collections::HashMap;
+use std::time::Duration;
+
+fn dedupes_by_client_and_seq(s: &mut dyn Store) {
+    let first = s.commit(&[
+        r("a", "t", c(1.0), T0, Some(1)),
+        r("a", "t", c(2.0), T0 + 1, Some(2)),
+        r("b", "t", c(3.0), T0, Some(1)),
+    ]);
+    assert_eq!(first.unwrap(), vec![true, true, true]);
+    let again = s.commit(&[
+        r("a", "t", c(2.0), T0 + 1, Some(2)),
+        r("a", "t", c(4.0), T0 + 2, Some(3)),
+        r("b", "t", c(3.0), T0, Some(1)),
+        r("b", "u", c(5.0), T0 + 3, Some(2)),
+    ]);
+    assert_eq!(again.unwrap(), vec![false, true, false, true]);
+    let stored: Vec<(String, Option<u64>)> = all(s).into_iter().map(|x| (x.cid.to_string(), x.seq)).collect();
+    assert_eq!(stored.len(), 5);
+    let mut keys = stored.clone();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 5, "each (cid, seq) once: {stored:?}");
+}
+
+fn never_dedupes_readings_without_seq(s: &mut dyn Store) {
+    let one = r("nc", "t", c(20.5), T0, None);
+    assert_eq!(s.commit(&[one.clone(), one.clone()]).unwrap(), vec![true, true]);
+    assert_eq!(s.commit(std::slice::from_ref(&one)).unwrap(), vec![true]);
+    assert_eq!(all(s).len(), 3);
+    assert_eq!(s.high_water(&cid("nc")).unwrap(), None);
+    assert!(s.high_water_all().unwrap().is_empty());
+}
+
+fn answers_per_reading_including_repeats_inside_a_group(s: &mut dyn Store) {
+    let g = [
+        r("b", "t", c(1.0), T0, Some(5)),
+        r("a", "t", c(1.0), T0, Some(5)),
+        r("b", "t", c(1.0), T0, Some(5)),
+        r("a", "t", c(1.0), T0, None),
+    ];
+    assert_eq!(s.commit(&g).unwrap(), vec![true, true, false, true]);
+    assert_eq!(s.commit(&[]).unwrap(), Vec::<bool>::new());
+    assert_eq!(s.info().unwrap().readings, 3);
+}
+
+fn refuses_a_seq_above_the_limit_and_stores_nothing_of_the_group(s: &mut dyn Store) {
+    let g = [r("a", "t", c(1.0), T0, Some(1)), r("a", "t", c(1.0), T0, Some(MAX_SEQ + 1))];
+    assert!(matches!(s.commit(&g), Err(StoreError::SeqOutOfRange { .. })));
+    assert_eq!(s.info().unwrap().readings, 0);
+    assert_eq!(s.commit(&[r("a", "t", c(1.0), T0, Some(MAX_SEQ))]).unwrap(), vec![true]);
+    assert_eq!(s.high_water(&cid("a")).unwrap(), Some(MAX_SEQ));
+}
+
+fn keeps_high_water_marks_per_client(s: &mut dyn Store) {
+    assert_eq!(s.high_water(&cid("a")).unwrap(), None);
+    s.commit(&[
+        r("a", "t", c(1.0), T0, Some(3)),
+        r("a", "t", c(1.0), T0, Some(7)),
+        r("b", "t", c(1.0), T0, Some(1)),
+    ])
+    .unwrap();
+    // A lower seq arriving late (a gap being filled) does not lower the mark.
+    s.commit(&[r("a", "t", c(1.0), T0, Some(5)), r("c", "t", c(1.0), T0, None)]).unwrap();
+    assert_eq!(s.high_water(&cid("a")).unwrap(), Some(7));
+    assert_eq!(s.high_water(&cid("b")).unwrap(), Some(1));
+    assert_eq!(s.high_water(&cid("c")).unwrap(), None);
+    assert_eq!(s.high_water(&cid("nobody")).unwrap(), None);
+    let want: HashMap<_, _> = [(cid("a"), 7), (cid("b"), 1)].into_iter().collect();
+    assert_eq!(s.high_water_all().unwrap(), want);
+}
+
+/// Readings of two clients over three hours, with errors; the buckets the test expects are computed
+/// here from the same numbers.
+fn rollup_data() -> Vec<cliser_store::NewReading> {
+    let mut g = Vec::new();
+    let mut seq = 0;
+    for i in 0..360i64 {
+        let t = T0 + i * 30_000; // every 30 s for 3 h
+        seq += 1;
+        let v = if i % 17 == 0 { err("crc") } else { c(((i * 37) % 900) as f64 / 16.0 - 20.0) };
+        g.push(r("a", "t1", v, t, Some(seq)));
+        g.push(r("b", "t1", c((i % 50) as f64 / 8.0), t + 7, Some(seq)));
+    }
+    g
+}
+
+fn expected_buckets(g: &[cliser_store::NewReading], every: i64, cid_filter: &str) -> Vec<Bucket> {
+    // (cid, sensor, start) -> (min, max, sum, count, errors), in millidegrees.
+    type Sums = (Option<i64>, Option<i64>, i64, u64, u64);
+    let mut map: std::collections::BTreeMap<(String, String, i64), Sums> = Default::default();
+    for x in g.iter().filter(|x| x.cid.as_str() == cid_filter) {
+        let start = x.sampled_ms - x.sampled_ms.rem_euclid(every);
+        let e = map.entry((x.cid.to_string(), x.sensor.to_string(), start)).or_insert((None, None, 0, 0, 0));
+        match &x.value {
+            cliser_protocol::Value::Celsius(v) => {
+                let m = (v.degrees() * 1000.0).round() as i64;
+                e.0 = Some(e.0.map_or(m, |o| o.min(m)));
+                e.1 = Some(e.1.map_or(m, |o| o.max(m)));
+                e.2 += m;
+                e.3 += 1;
+            }
+            cliser_protocol::Value::Error(_) => e.4 += 1,
+        }
+    }
+    map.into_iter()
+        .map(|((c, s, start), (min, max, sum, n, errors))| Bucket {
+            cid: cid(&c),
+            sensor: sid(&s),
+            start_ms: start,
+            min: min.map(|m| Celsius::from_millis(m as i32).unwrap()),
+            mean: (n > 0).then(|| Celsius::new(sum as f64 / n as f64 / 1000.0).unwrap()),
+            max: max.map(|m| Celsius::from_millis(m as i32).unwrap()),
+            count: n,
+            errors,
+        })
+        .collect()
+}
+
+fn rollups_match_the_raw_readings(s: &mut dyn Store) {
+    let g = rollup_data();
+    // In groups of varied size, so rollup rows are updated across commits.
+    for chunk in g.chunks(97) {
+        s.commit(chunk).unwrap();
+    }
+    let q = ReadingQuery { cid: Some(cid("a")), ..Default::default() };
+    let hour = Duration::from_secs(3600);
+    let want = expected_buckets(&g, HOUR, "a");
+    assert_eq!(want.len(), 3);
+    let from_rollups = s.buckets_from(&q, hour, BucketSource::Rollups).unwrap();
+    let from_raw = s.buckets_from(&q, hour, BucketSource::Raw).unwrap();
+    assert_eq!(from_rollups, want);
+    assert_eq!(from_raw, want);
+    assert_eq!(s.buckets(&q, hour).unwrap(), want);
+    // Two-hour buckets from rollups equal those from raw, and what the test computes.
+    let two = Duration::from_secs(7200);
+    assert_eq!(s.buckets_from(&q, two, BucketSource::Rollups).unwrap(), expected_buckets(&g, 2 * HOUR, "a"));
+    assert_eq!(s.buckets_from(&q, two, BucketSource::Raw).unwrap(), expected_buckets(&g, 2 * HOUR, "a"));
+    // Quarter hours come from the raw readings; the rollups cannot give them.
+    let quarter = Duration::from_secs(900);
+    assert_eq!(s.buckets(&q, quarter).unwrap(), expected_buckets(&g, HOUR / 4, "a"));
+    assert!(matches!(s.buckets_from(&q, quarter, BucketSource::Rollups), Err(StoreError::BadQuery(_))));
+    assert!(matches!(s.buckets(&q, Duration::ZERO), Err(StoreError::BadQuery(_))));
+    // A time range selects the buckets it overlaps, whole.
+    let mid = ReadingQuery { since_ms: Some(T0 + HOUR + 5), until_ms: Some(T0 + 2 * HOUR), ..q.clone() };
+    let got = s.buckets(&mid, hour).unwrap();
+    assert_eq!(got, want[1..2].to_vec());
+    assert_eq!(s.buckets_from(&mid, hour, BucketSource::Raw).unwrap(), got);
+    // The limit caps the buckets.
+    let limited = ReadingQuery { limit: Some(2), ..Default::default() };
+    assert_eq!(s.buckets(&limited, hour).unwrap().len(), 2);
+}
+
+fn prunes_in_batches_and_keeps_marks_and_rollups(s: &mut dyn Store) {
+    let g: Vec<_> =
+        (0..100).map(|i| r("a", "t", c(i as f64 / 10.0), T0 + i * 60_000, Some(i as u64 + 1))).collect();
+    s.commit(&g).unwrap();
+    s.commit(&[r("b", "t", c(1.0), T0 + 200 * 60_000, Some(9))]).unwrap();
+    let hour = Duration::from_secs(3600);
+    let q = ReadingQuery::default();
+    let rollups_before = s.buckets(&q, hour).unwrap();
+    // The first 50 minutes: 50 readings, in batches of 20.
+    let cut = T0 + 50 * 60_000;
+    assert_eq!(s.prune_raw(cut, 20).unwrap(), 20);
+    assert_eq!(s.prune_raw(cut, 20).unwrap(), 20);
+    assert_eq!(s.prune_raw(cut, 20).unwrap(), 10);
+    assert_eq!(s.prune_raw(cut, 20).unwrap(), 0);
+    let left = s.readings(&q).unwrap();
+    assert_eq!(left.len(), 51);
+    assert!(left.iter().all(|x| x.sampled_ms >= cut));
+    // Everything: the marks stay, so clients are not asked to resend what was pruned.
+    while s.prune_raw(i64::MAX, 7).unwrap() > 0 {}
+    assert_eq!(s.info().unwrap().readings, 0);
+    assert_eq!(s.high_water(&cid("a")).unwrap(), Some(100));
+    assert_eq!(s.high_water(&cid("b")).unwrap(), Some(9));
+    assert_eq!(s.high_water_all().unwrap().len(), 2);
+    assert_eq!(s.buckets(&q, hour).unwrap(), rollups_before);
+    assert!(s.buckets_from(&q, hour, BucketSource::Raw).unwrap().is_empty());
+    assert_eq!(s.prune_raw(i64::MAX, 0).unwrap(), 0);
+}
+
+fn filters_queries_by_client_sensor_and_time(s: &mut dyn Store) {
+    let mut g = Vec::new();
+    for i in 0..10i64 {
+        g.push(r("a", "t1", c(i as f64), T0 + i * 1000, Some(i as u64 + 1)));
+        g.push(r("a", "t2", c(-(i as f64)), T0 + i * 1000 + 1, Some(i as u64 + 101)));
+        g.push(r("b", "t1", err("crc"), T0 + i * 1000 + 2, Some(i as u64 + 1)));
+    }
+    s.commit(&g).unwrap();
+    let q = |cid_: Option<&str>,
+             sensor: Option<&str>,
+             since: Option<i64>,
+             until: Option<i64>,
+             limit: Option<usize>| {
+        ReadingQuery { cid: cid_.map(cid), sensor: sensor.map(sid), since_ms: since, until_ms: until, limit }
+    };
+    let everything = s.readings(&q(None, None, None, None, None)).unwrap();
+    assert_eq!(everything.len(), 30);
+    assert!(everything.windows(2).all(|w| w[0].sampled_ms <= w[1].sampled_ms), "by sample time");
+    let a_t1 = s.readings(&q(Some("a"), Some("t1"), None, None, None)).unwrap();
+    assert_eq!(a_t1.len(), 10);
+    assert!(a_t1.iter().all(|x| x.cid.as_str() == "a" && x.sensor.as_str() == "t1"));
+    assert_eq!(a_t1[3].value, c(3.0));
+    assert_eq!(a_t1[3].seq, Some(4));
+    assert_eq!(a_t1[3].received_ms, T0 + 3000 + 100);
+    let t1 = s.readings(&q(None, Some("t1"), None, None, None)).unwrap();
+    assert_eq!(t1.len(), 20);
+    assert_eq!(t1[1].value, err("crc"));
+    let window = s.readings(&q(Some("a"), None, Some(T0 + 2000), Some(T0 + 5000), None)).unwrap();
+    let times: Vec<i64> = window.iter().map(|x| x.sampled_ms - T0).collect();
+    assert_eq!(times, vec![2000, 2001, 3000, 3001, 4000, 4001]);
+    let limited = s.readings(&q(Some("b"), None, None, None, Some(3))).unwrap();
+    assert_eq!(limited.iter().map(|x| x.seq.unwrap()).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert!(s.readings(&q(Some("zz"), None, None, None, None)).unwrap().is_empty());
+}
+
+fn keeps_nodes_and_sensors_with_their_newest_reading(s: &mut dyn Store) {
+    s.commit(&[r("a", "t1", c(5.0), T0 + 5000, Some(2)), r("a", "t2", err("missing"), T0, Some(3))]).unwrap();
+    // An older sample arriving later does not become the sensor's last value.
+    s.commit(&[r("a", "t1", c(1.0), T0 + 1000, Some(1))]).unwrap();
+    s.commit(&[r("b", "t1", c(-3.5), T0 + 9000, None)]).unwrap();
+    let nodes = s.nodes().unwrap();
+    assert_eq!(nodes.len(), 2);
+    assert_eq!(nodes[0].cid.as_str(), "a");
+    assert_eq!(nodes[0].first_seen_ms, T0 + 100);
+    assert_eq!(nodes[0].last_seen_ms, T0 + 5100);
+    assert_eq!(nodes[0].high_water, Some(3));
+    assert_eq!(nodes[1].high_water, None);
+    let sensors = s.sensors().unwrap();
+    let names: Vec<String> = sensors.iter().map(|x| format!("{}/{}", x.cid, x.sensor)).collect();
+    assert_eq!(names, vec!["a/t1", "a/t2", "b/t1"]);
+    assert_eq!(sensors[0].last, Some((T0 + 5000, c(5.0), Some(2))));
+    assert_eq!(sensors[0].first_seen_ms, T0 + 1100);
+    assert_eq!(sensors[0].last_seen_ms, T0 + 5100);
+    assert_eq!(sensors[1].last, Some((T0, err("missing"), Some(3))));
+    assert_eq!(sensors[2].last, Some((T0 + 9000, c(-3.5), None)));
+}
+
+fn exports_in_insertion_order_and_stops_on_the_callers_error(s: &mut dyn Store) {
+    for i in 0..5u64 {
+        s.commit(&[
+            r("a", "t", c(1.0), T0 - i as i64, Some(i + 1)),
+            r("b", "t", c(1.0), T0 + i as i64, Some(i + 1)),
+        ])
+        .unwrap();
+    }
+    let order: Vec<(String, u64)> = all(s).into_iter().map(|x| (x.cid.to_string(), x.seq.unwrap())).collect();
+    let want: Vec<(String, u64)> =
+        (1..=5).flat_map(|i| [("a".to_string(), i), ("b".to_string(), i)]).collect();
+    assert_eq!(order, want);
+    let mut n = 0;
+    let e = s.export(&mut |_| {
+        n += 1;
+        if n == 3 {
+            Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stdout closed"))
+        } else {
+            Ok(())
+        }
+    });
+    assert!(matches!(e, Err(StoreError::Export(_))), "{e:?}");
+    assert_eq!(n, 3);
+}
+
+fn keeps_temperatures_to_the_millidegree(s: &mut dyn Store) {
+    s.commit(&[
+        r("a", "t", c(21.0625), T0, Some(1)),
+        r("a", "t", c(-0.0004), T0 + 1, Some(2)),
+        r("a", "t", c(-55.0), T0 + 2, Some(3)),
+        r("a", "t", c(999.999), T0 + 3, Some(4)),
+    ])
+    .unwrap();
+    let v: Vec<_> = s.readings(&ReadingQuery::default()).unwrap().into_iter().map(|x| x.value).collect();
+    assert_eq!(v, vec![c(21.063), c(0.0), c(-55.0), c(999.999)]);
+}
+
+fn describes_itself(s: &mut dyn Store) {
+    s.commit(&[r("a", "t", c(1.0), T0, Some(1)), r("a", "t", c(1.0), T0, None)]).unwrap();
+    let info = s.info().unwrap();
+    assert_eq!(info.readings, 2);
+    assert_eq!(info.schema_version, cliser_store::SCHEMA_VERSION);
+    assert_eq!(info.location, s.location());
+    assert!(info.to_string().contains("2 readings"), "{info}");
+}
+
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $case() {
+                    let mut t = super::Sqlite::new();
+                    super::$case(&mut t.store);
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[test]
+                fn $case() {
+                    let Some(mut t) = super::Pg::new() else { return };
+                    super::$case(&mut t.store);
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    dedupes_by_client_and_seq,
+    never_dedupes_readings_without_seq,
+    answers_per_reading_including_repeats_inside_a_group,
+    refuses_a_seq_above_the_limit_and_stores_nothing_of_the_group,
+    keeps_high_water_marks_per_client,
+    rollups_match_the_raw_readings,
+    prunes_in_batches_and_keeps_marks_and_rollups,
+    filters_queries_by_client_sensor_and_time,
+    keeps_nodes_and_sensors_with_their_newest_reading,
+    exports_in_insertion_order_and_stops_on_the_callers_error,
+    keeps_temperatures_to_the_millidegree,
+    describes_itself,
+);

@@ -1,0 +1,147 @@
+//! What only the PostgreSQL backend has: a server that may be down or shared, and a database that
+//! may hold other things.
+
+mod common;
+
+use cliser_store::{PgStore, ReadingQuery, Store, StoreError, SCHEMA_VERSION};
+use cliser_testkit::{PgCluster, PgOptions};
+use common::*;
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+fn cluster() -> Option<PgCluster> {
+    PgCluster::start_with(PgOptions { fsync: false, ..PgOptions::default() })
+}
+
+fn psql(url: &str, sql: &str) {
+    let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    c.batch_execute(sql).unwrap();
+}
+
+#[test]
+fn an_unreachable_server_gives_an_error_naming_the_url_without_its_password() {
+    // A port nobody listens on: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("postgres://cliser:s3cr3t-pw@127.0.0.1:{port}/cliser");
+    let e = PgStore::connect(&url).expect_err("nothing listens there");
+    let text = e.to_string();
+    assert!(text.contains(&format!("postgres://cliser:***@127.0.0.1:{port}/cliser")), "{text}");
+    assert!(!text.contains("s3cr3t"), "{text}");
+    assert!(matches!(e, StoreError::Postgres { op: "connect", .. }));
+    let e = cliser_store::open(&url.replace("postgres:", "postgresql:")).err().expect("refused");
+    assert!(!e.to_string().contains("s3cr3t"));
+}
+
+#[test]
+fn reopens_its_database_with_everything_kept() {
+    let Some(pg) = cluster() else { return };
+    for url in [pg.url(), pg.url().replace("postgres:", "postgresql:")] {
+        let mut s = cliser_store::open(&url).unwrap();
+        assert!(
+            !s.location().contains(&url[url.find(':').unwrap() + 3..url.find('@').unwrap()]),
+            "password elided"
+        );
+        s.commit(&[r("a", "t", c(1.0), T0, Some(1)), r("a", "t", c(2.0), T0 + 1, Some(2))]).unwrap();
+        assert_eq!(s.info().unwrap().readings, 2);
+        assert_eq!(s.info().unwrap().schema_version, SCHEMA_VERSION);
+    }
+    let mut c = postgres::Client::connect(&pg.url(), postgres::NoTls).unwrap();
+    let n: i64 = c.query_one("SELECT count(*) FROM cliser_schema", &[]).unwrap().get(0);
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn refuses_a_database_from_a_newer_version_naming_both_versions() {
+    let Some(pg) = cluster() else { return };
+    drop(PgStore::connect(&pg.url()).unwrap());
+    psql(&pg.url(), "UPDATE cliser_schema SET version = 42");
+    let e = PgStore::connect(&pg.url()).expect_err("too new");
+    let text = e.to_string();
+    assert!(matches!(e, StoreError::TooNew { found: 42, .. }), "{e:?}");
+    assert!(
+        text.contains("42") && text.contains(&format!("({SCHEMA_VERSION})")) && text.contains("***"),
+        "{text}"
+    );
+}
+
+#[test]
+fn refuses_a_database_holding_tables_of_another_program() {
+    let Some(pg) = cluster() else { return };
+    let url = pg.create_database("other");
+    psql(&url, "CREATE TABLE readings (x integer); INSERT INTO readings VALUES (7);");
+    let e = PgStore::connect(&url).expect_err("foreign");
+    assert!(matches!(e, StoreError::Foreign { .. }), "{e:?}");
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM information_schema.tables WHERE table_name = 'cliser_schema'", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0, "nothing created");
+    let x: i32 = c.query_one("SELECT x FROM readings", &[]).unwrap().get(0);
+    assert_eq!(x, 7);
+}
+
+#[test]
+fn two_servers_on_one_database_store_each_reading_once() {
+    let Some(pg) = cluster() else { return };
+    let (clients, per_client) = (12u64, 400u64);
+    let all_readings: Vec<_> = (0..clients)
+        .flat_map(|k| {
+            (1..=per_client).map(move |s| {
+                r(
+                    &format!("pi-{k}"),
+                    &format!("t{}", s % 8),
+                    c((s % 100) as f64 / 4.0),
+                    T0 + s as i64 * 1000,
+                    Some(s),
+                )
+            })
+        })
+        .collect();
+    let barrier = Arc::new(Barrier::new(2));
+    let run = |group: usize, reverse: bool| {
+        let url = pg.url();
+        let barrier = barrier.clone();
+        let mut readings = all_readings.clone();
+        if reverse {
+            // The other server sees the clients in the opposite order.
+            readings.reverse();
+        }
+        std::thread::spawn(move || {
+            let mut s = PgStore::connect(&url).unwrap();
+            barrier.wait();
+            readings.chunks(group).map(|g| s.commit(g).unwrap().iter().filter(|&&x| x).count()).sum::<usize>()
+        })
+    };
+    let (a, b) = (run(256, false), run(200, true));
+    let stored = a.join().unwrap() + b.join().unwrap();
+    let total = (clients * per_client) as usize;
+    assert_eq!(stored, total, "the inserted flags of both add up to each reading once");
+    let mut s = PgStore::connect(&pg.url()).unwrap();
+    assert_eq!(s.info().unwrap().readings, total as u64);
+    let hw = s.high_water_all().unwrap();
+    assert_eq!(hw.len(), clients as usize);
+    assert!(hw.values().all(|&v| v == per_client));
+    let counted: u64 =
+        s.buckets(&ReadingQuery::default(), Duration::from_secs(3600)).unwrap().iter().map(|b| b.count).sum();
+    assert_eq!(counted, total as u64, "rollups count each reading once");
+}
+
+#[test]
+fn commits_fail_while_the_server_is_down_and_work_again_after() {
+    let Some(mut pg) = PgCluster::start() else { return };
+    let mut s = PgStore::connect(&pg.url()).unwrap();
+    assert_eq!(s.commit(&[r("a", "t", c(1.0), T0, Some(1))]).unwrap(), vec![true]);
+    pg.stop();
+    let e = s.commit(&[r("a", "t", c(2.0), T0 + 1, Some(2))]).expect_err("server down");
+    let text = e.to_string();
+    assert!(text.contains("***") && !text.contains(&pg.url()), "{text}");
+    assert!(s.high_water(&cid("a")).is_err());
+    pg.start_again();
+    assert_eq!(
+        s.commit(&[r("a", "t", c(2.0), T0 + 1, Some(2)), r("a", "t", c(1.0), T0, Some(1))]).unwrap(),
+        vec![true, false]
+    );
+    assert_eq!(s.high_water(&cid("a")).unwrap(), Some(2));
+    assert_eq!(s.info().unwrap().readings, 2);
+}

@@ -1,0 +1,132 @@
+//! What the SQLite backend does with the file it is given: creates and migrates a new one, reopens
+//! its own, and refuses, without changing a byte, anything else.
+
+mod common;
+
+use cliser_store::{SqliteStore, Store, StoreError, SCHEMA_VERSION};
+use common::*;
+use std::path::Path;
+
+/// The file's bytes and the names of the files beside it (SQLite's -wal, -shm, -journal).
+fn snapshot(path: &Path) -> (Vec<u8>, Vec<String>) {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    let mut names: Vec<String> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    (bytes, names)
+}
+
+fn assert_refused_unchanged(path: &Path, check: impl Fn(&StoreError) -> bool) -> String {
+    let before = snapshot(path);
+    let e = SqliteStore::open(path).expect_err("must be refused");
+    assert!(check(&e), "unexpected error: {e:?}");
+    let after = snapshot(path);
+    assert!(after.0 == before.0, "{} was modified", path.display());
+    assert_eq!(after.1, before.1, "files appeared beside {}", path.display());
+    // Through the URL too, the way the server opens it.
+    let url = format!("sqlite:{}", path.display());
+    assert!(cliser_store::open(&url).is_err());
+    assert!(snapshot(path) == before);
+    e.to_string()
+}
+
+#[test]
+fn creates_a_new_file_and_reopens_it_with_everything_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cliser.db");
+    {
+        let mut s = SqliteStore::open(&path).unwrap();
+        s.commit(&[r("a", "t", c(1.5), T0, Some(4))]).unwrap();
+        assert_eq!(s.info().unwrap().schema_version, SCHEMA_VERSION);
+    }
+    for _ in 0..2 {
+        let mut s = cliser_store::open(&format!("sqlite:{}", path.display())).unwrap();
+        assert_eq!(s.location(), format!("sqlite:{}", path.display()));
+        assert_eq!(s.info().unwrap().readings, 1);
+        assert_eq!(s.high_water(&cid("a")).unwrap(), Some(4));
+        assert_eq!(s.commit(&[r("a", "t", c(1.5), T0, Some(4))]).unwrap(), vec![false]);
+    }
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let versions: i64 = raw.query_row("SELECT count(*) FROM cliser_schema", [], |r| r.get(0)).unwrap();
+    assert_eq!(versions, 1, "reopening does not add version rows");
+    let mode: String = raw.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn an_empty_file_becomes_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("empty.db");
+    std::fs::write(&path, b"").unwrap();
+    let mut s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.commit(&[r("a", "t", c(1.0), T0, Some(1))]).unwrap(), vec![true]);
+}
+
+#[test]
+fn refuses_a_database_from_a_newer_version_naming_both_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cliser.db");
+    SqliteStore::open(&path).unwrap().commit(&[r("a", "t", c(1.0), T0, Some(1))]).unwrap();
+    {
+        let raw = rusqlite::Connection::open(&path).unwrap();
+        raw.execute("UPDATE cliser_schema SET version = 99", []).unwrap();
+    }
+    let text = assert_refused_unchanged(&path, |e| matches!(e, StoreError::TooNew { found: 99, .. }));
+    assert!(text.contains("99") && text.contains(&format!("({SCHEMA_VERSION})")), "{text}");
+    assert!(text.contains(&path.display().to_string()), "{text}");
+}
+
+#[test]
+fn refuses_files_that_are_not_sqlite_databases_without_touching_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut noise = vec![0u8; 8192];
+    let mut x: u32 = 12345;
+    for b in &mut noise {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        *b = (x >> 16) as u8;
+    }
+    let mut fake_header = b"SQLite format 3\0".to_vec();
+    fake_header.extend_from_slice(&noise[..4080]);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("noise.db", noise),
+        ("short.db", b"hello\n".to_vec()),
+        ("readings.csv", b"sampled_ms,cid,sensor,value,received_ms,seq\n1,a,t,1.0,2,3\n".to_vec()),
+        ("zeros.db", vec![0u8; 4096]),
+        ("bad-pages.db", fake_header),
+    ];
+    for (name, bytes) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, &bytes).unwrap();
+        let text = assert_refused_unchanged(&path, |e| matches!(e, StoreError::NotADatabase { .. }));
+        assert!(text.contains(name) && text.contains("not an SQLite database"), "{text}");
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+        std::fs::remove_file(&path).unwrap();
+    }
+    let sub = dir.path().join("a-directory");
+    std::fs::create_dir(&sub).unwrap();
+    assert!(matches!(SqliteStore::open(&sub), Err(StoreError::NotADatabase { .. })));
+}
+
+#[test]
+fn refuses_another_programs_database_without_touching_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.db");
+    {
+        let raw = rusqlite::Connection::open(&path).unwrap();
+        raw.execute_batch("CREATE TABLE recipes (name TEXT); INSERT INTO recipes VALUES ('soup');").unwrap();
+        // Even one that happens to have a table named like ours.
+        raw.execute_batch("CREATE TABLE readings (x INTEGER);").unwrap();
+    }
+    let text = assert_refused_unchanged(&path, |e| matches!(e, StoreError::Foreign { .. }));
+    assert!(text.contains("recipes") && text.contains("some other program"), "{text}");
+}
+
+#[test]
+fn names_the_url_it_does_not_understand() {
+    let e = cliser_store::open("mysql://u:hunter2@h/db").err().expect("refused");
+    let text = e.to_string();
+    assert!(text.contains("mysql://u:***@h/db") && !text.contains("hunter2"), "{text}");
+    assert!(matches!(cliser_store::open("sqlite:"), Err(StoreError::BadUrl { .. })));
+}
