@@ -1,6 +1,7 @@
 //! The server's settings: clap flags, an optional TOML file with the same keys, and the passwords.
 
 use crate::auth::Secret;
+use crate::store_location::{self, StoreLocation};
 use clap::Parser;
 use cliser_common::config_file::{self, ConfigFileError};
 use cliser_common::duration;
@@ -38,8 +39,20 @@ pub struct Cli {
     /// Connections (authenticating or registered) beyond this are refused [default: 1024].
     #[arg(long, value_name = "N")]
     pub max_clients: Option<usize>,
-    /// Also append every reading to this CSV file, the durable ledger that dedupe survives restarts on.
-    #[arg(long, value_name = "PATH")]
+    /// Where readings are stored: `sqlite:PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB`
+    /// [default: sqlite:<data dir>/cliser.db].
+    #[arg(long, global = true, value_name = "URL")]
+    pub store: Option<String>,
+    /// Directory of the default SQLite store, created if missing [default: $STATE_DIRECTORY, else
+    /// ./cliser-data].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Raw readings older than this are deleted (hourly rollups are kept forever); `0` keeps all
+    /// [default: 90d].
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
+    pub retain_raw: Option<Duration>,
+    /// Replaced by the store (see --store); refused with a message that says so.
+    #[arg(long, value_name = "PATH", hide = true)]
     pub readings_csv: Option<PathBuf>,
     /// File holding the client password (else the CLISER_PASSWORD environment variable).
     #[arg(long, value_name = "PATH")]
@@ -53,8 +66,11 @@ pub struct Cli {
     #[arg(long, value_name = "PATH")]
     pub ready_file: Option<PathBuf>,
     /// TOML file whose keys are these flags' long names, e.g. `keepalive = "10s"`.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
+    /// What to do; without one, run the server.
+    #[command(subcommand)]
+    pub command: Option<crate::commands::Command>,
 }
 
 /// The same settings as written in a `--config` file.
@@ -70,6 +86,10 @@ struct FileConfig {
     dead_after: Option<u32>,
     max_clients: Option<usize>,
     readings_csv: Option<PathBuf>,
+    store: Option<String>,
+    data_dir: Option<PathBuf>,
+    #[serde(default, deserialize_with = "duration::optional")]
+    retain_raw: Option<Duration>,
     password_file: Option<PathBuf>,
     admin_password_file: Option<PathBuf>,
     ready_file: Option<PathBuf>,
@@ -90,8 +110,10 @@ pub struct Config {
     pub dead_after: u32,
     /// Most connections at once.
     pub max_clients: usize,
-    /// The CSV ledger, if any.
-    pub readings_csv: Option<PathBuf>,
+    /// Where readings are stored.
+    pub store: StoreLocation,
+    /// How long raw readings are kept; `None` keeps them all.
+    pub retain_raw: Option<Duration>,
     /// The client password.
     pub password: Secret,
     /// The admin password, if any.
@@ -121,6 +143,13 @@ pub enum ConfigError {
          --admin-password-file PATH (or CLISER_ADMIN_PASSWORD), or bind it to 127.0.0.1"
     )]
     NoAdminPassword(SocketAddr),
+    /// `--readings-csv` is gone: readings go to the store.
+    #[error(
+        "--readings-csv (or readings-csv in --config) was replaced by the database store: every reading \
+         now goes to --store (default sqlite:<data dir>/cliser.db); load an existing ledger once with \
+         `cliser-server import-csv FILE`, and `cliser-server export --format csv` writes the same columns"
+    )]
+    ReadingsCsvReplaced,
     /// A value is not valid; `setting` names it as the user wrote it (`--dead-after` or
     /// `config key dead-after`).
     #[error("{setting}: {message}")]
@@ -179,10 +208,36 @@ fn at_least_one<T: PartialEq + From<u8>>(
     Ok(v)
 }
 
+/// Raw readings are kept this long unless `--retain-raw` says otherwise.
+pub const DEFAULT_RETAIN_RAW: Duration = Duration::from_secs(90 * 24 * 3600);
+
+fn store_location(
+    cli_store: Option<String>,
+    cli_dir: Option<PathBuf>,
+    file_store: Option<String>,
+    file_dir: Option<PathBuf>,
+) -> StoreLocation {
+    store_location::locate(
+        cli_store.or(file_store),
+        cli_dir.or(file_dir),
+        std::env::var("STATE_DIRECTORY").ok(),
+    )
+}
+
+/// Where the store is, for the subcommands (`query`, `export`, `import-csv`), which need nothing
+/// else of the settings: `--store`, `--data-dir`, or the same keys in `--config`.
+pub fn store_for_commands(cli: &Cli) -> Result<StoreLocation, ConfigError> {
+    let file: FileConfig = config_file::load_or_default(cli.config.as_deref())?;
+    Ok(store_location(cli.store.clone(), cli.data_dir.clone(), file.store, file.data_dir))
+}
+
 impl Config {
     /// Builds the settings from the flags, the `--config` file they name, and the environment.
     pub fn from_cli(cli: Cli) -> Result<Config, ConfigError> {
         let file: FileConfig = config_file::load_or_default(cli.config.as_deref())?;
+        if cli.readings_csv.is_some() || file.readings_csv.is_some() {
+            return Err(ConfigError::ReadingsCsvReplaced);
+        }
         let positive = |key: &str, d: Option<Duration>| match d {
             Some(d) if d.is_zero() => Err(ConfigError::Value {
                 setting: config_file::setting_name(key, false),
@@ -206,7 +261,11 @@ impl Config {
             auth_timeout: cli.auth_timeout.or(file_auth).unwrap_or(Duration::from_secs(10)),
             dead_after,
             max_clients,
-            readings_csv: cli.readings_csv.or(file.readings_csv),
+            store: store_location(cli.store, cli.data_dir, file.store, file.data_dir),
+            retain_raw: match cli.retain_raw.or(file.retain_raw).unwrap_or(DEFAULT_RETAIN_RAW) {
+                d if d.is_zero() => None,
+                d => Some(d),
+            },
             password: secret_from_env("the password file", password_file.as_deref(), "CLISER_PASSWORD")?
                 .map(Secret::new)
                 .ok_or(ConfigError::NoPassword)?,

@@ -19,18 +19,22 @@
 pub mod auth;
 pub mod backdoor;
 pub mod capacity;
+pub mod commands;
 pub mod config;
 pub mod conn;
-pub mod csv_ledger;
+pub mod csv_format;
 pub mod duplicates;
 pub mod manager;
 pub mod process_limits;
 pub mod ready_file;
+pub mod registrations;
+pub mod retention;
 pub mod run_error;
 pub mod server;
 pub mod session;
 pub mod sink;
 pub mod small_thread;
+pub mod store_location;
 
 pub use config::{Config, ConfigError};
 pub use run_error::RunError;

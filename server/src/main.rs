@@ -24,6 +24,16 @@ fn main() -> ExitCode {
         Ok(n) => log::debug!("open files limit: {n}"),
         Err(e) => log::warn!("cannot raise the open files limit: {e}"),
     }
+    if let Some(command) = &cli.command {
+        let location = match cliser_server::config::store_for_commands(&cli) {
+            Ok(l) => l,
+            Err(e) => return fail(&e),
+        };
+        return match cliser_server::commands::run(command, &location, &mut std::io::stdout().lock()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        };
+    }
     let config = match Config::from_cli(cli) {
         Ok(c) => c,
         Err(e) => return fail(&e),

@@ -8,6 +8,7 @@
 use crate::auth::FailureTracker;
 use crate::config::Config;
 use crate::conn::{self, LineCredit, WriterMsg, CONN_THREAD_STACK};
+use crate::registrations::Registrations;
 use crate::session::{self, SessionCtx, SessionEvent, SessionReport};
 use crate::sink::{AckTable, Batch};
 use cliser_protocol::{ClientId, ServerMsg};
@@ -92,6 +93,7 @@ pub struct Manager {
     me: Sender<ManagerEvent>,
     sink: Sender<Batch<SessionEvent>>,
     acks: Arc<AckTable>,
+    registrations: Option<Arc<Registrations>>,
     registry: HashMap<u16, ClientData>,
     by_cid: HashMap<ClientId, u16>,
     next_sid: u16,
@@ -110,6 +112,7 @@ impl Manager {
         me: Sender<ManagerEvent>,
         sink: Sender<Batch<SessionEvent>>,
         acks: Arc<AckTable>,
+        registrations: Option<Registrations>,
     ) -> Self {
         let max_clients = match crate::capacity::Limits::read() {
             Some(limits) if limits.connections() < config.max_clients => {
@@ -132,6 +135,7 @@ impl Manager {
             me,
             sink,
             acks,
+            registrations: registrations.map(Arc::new),
             registry: HashMap::new(),
             by_cid: HashMap::new(),
             next_sid: 1,
@@ -266,6 +270,7 @@ impl Manager {
             manager: self.me.clone(),
             sink: self.sink.clone(),
             acks: self.acks.clone(),
+            registrations: self.registrations.clone(),
             writer: writer_tx.clone(),
             mailbox: session_rx,
             me: session_tx.clone(),

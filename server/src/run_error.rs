@@ -19,9 +19,11 @@ pub enum RunError {
     },
     /// The admin console would listen beyond loopback without a password.
     NoAdminPassword(SocketAddr),
-    /// The readings CSV could not be opened.
-    Ledger {
-        /// The file.
+    /// The store could not be opened or read at start.
+    Store(cliser_store::StoreError),
+    /// The data dir could not be created.
+    DataDir {
+        /// The directory.
         path: PathBuf,
         /// Why.
         source: std::io::Error,
@@ -50,8 +52,9 @@ impl fmt::Display for RunError {
                 "the backdoor on {a} is reachable beyond this machine: give it a password with \
                  --admin-password-file PATH (or CLISER_ADMIN_PASSWORD), or bind it to 127.0.0.1"
             ),
-            RunError::Ledger { path, source } => {
-                write!(f, "cannot open readings CSV {}: {source}", path.display())
+            RunError::Store(e) => write!(f, "store: {e}"),
+            RunError::DataDir { path, source } => {
+                write!(f, "cannot create the data dir {}: {source}", path.display())
             }
             RunError::Start(e) => write!(f, "cannot start: {e}"),
             RunError::Panicked(which) => write!(f, "the {which} thread panicked"),
@@ -69,7 +72,9 @@ impl Classify for RunError {
     /// running (a port taken, a thread that cannot start or panicked).
     fn outcome(&self) -> Outcome {
         match self {
-            RunError::NoAdminPassword(_) => Outcome::BadSettings,
+            RunError::NoAdminPassword(_) | RunError::Store(cliser_store::StoreError::BadUrl { .. }) => {
+                Outcome::BadSettings
+            }
             _ => Outcome::Runtime,
         }
     }

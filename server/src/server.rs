@@ -2,8 +2,8 @@
 
 use crate::backdoor;
 use crate::config::Config;
-use crate::csv_ledger::CsvLedger;
 use crate::manager::{Manager, ManagerEvent};
+use crate::registrations::Registrations;
 use crate::run_error::RunError;
 use crate::sink::Sink;
 use std::collections::HashMap;
@@ -130,7 +130,7 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
     if !backdoor_addr.ip().is_loopback() && config.admin_password.is_none() {
         return Err(RunError::NoAdminPassword(backdoor_addr));
     }
-    let (ledger, high_water) = open_ledger(&config)?;
+    let (store, high_water, registrations) = open_store(&config)?;
     let listener = bind("clients", config.listen)?;
     let client_addr = listener.local_addr().map_err(RunError::Start)?;
     log::info!("listening on {client_addr}");
@@ -151,11 +151,19 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
         Ok(core) => core.run_until_stopped(stop_rx),
         Err(_) => Ok(()), // start() failed and has ended what it had started
     })?;
-    let sink = Sink::new(ledger, high_water);
+    let sink = Sink::new(store, high_water);
     let acks = sink.acks();
     let sink = spawn("sink", move || sink.run(sink_rx))?;
+    let (retention_stop, retention) = match config.retain_raw {
+        Some(keep) => {
+            let pruner = cliser_store::open(&config.store.url).map_err(RunError::Store)?;
+            let (tx, rx) = channel();
+            (Some(tx), Some(spawn("retention", move || crate::retention::run(pruner, keep, rx))?))
+        }
+        None => (None, None),
+    };
     // If the Manager cannot start, dropping it closes the sink's mailbox and the sink ends.
-    let manager = Manager::new(config.clone(), manager_tx.clone(), sink_tx, acks);
+    let manager = Manager::new(config.clone(), manager_tx.clone(), sink_tx, acks, registrations);
     let manager = spawn("manager", move || manager.run(manager_rx))?;
     let mut core = Core {
         client_addr,
@@ -163,6 +171,8 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
         manager_tx,
         manager,
         sink,
+        retention_stop,
+        retention,
         accepting: Arc::new(AtomicBool::new(true)),
         acceptor: None,
         console_closed: Arc::new(AtomicBool::new(false)),
@@ -186,22 +196,33 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
     Ok(Handle { client_addr, backdoor_addr, stopper: Stopper(stop_tx), control })
 }
 
-type Ledger = (Option<CsvLedger>, HashMap<cliser_protocol::ClientId, u64>);
+/// The store for the sink, the high-water marks it holds, and (for a database other servers may
+/// write to as well) a connection that registrations read their client's mark from.
+type Opened = (Box<dyn cliser_store::Store>, HashMap<cliser_protocol::ClientId, u64>, Option<Registrations>);
 
-fn open_ledger(config: &Config) -> Result<Ledger, RunError> {
-    let Some(path) = &config.readings_csv else { return Ok((None, HashMap::new())) };
-    let (ledger, rec) =
-        CsvLedger::open(path).map_err(|source| RunError::Ledger { path: path.clone(), source })?;
-    if rec.torn_bytes > 0 {
-        log::warn!("readings CSV {}: cut a torn last line of {} bytes", path.display(), rec.torn_bytes);
+fn open_store(config: &Config) -> Result<Opened, RunError> {
+    if let Some(dir) = config.store.data_dir() {
+        std::fs::create_dir_all(dir).map_err(|source| RunError::DataDir { path: dir.to_owned(), source })?;
+        log::info!("data dir {}", dir.display());
     }
-    log::info!(
-        "readings CSV {}: {} readings, high-water marks for {} clients",
-        path.display(),
-        rec.lines,
-        rec.high_water.len()
-    );
-    Ok((Some(ledger), rec.high_water))
+    let mut store = cliser_store::open(&config.store.url).map_err(RunError::Store)?;
+    let info = store.info().map_err(RunError::Store)?;
+    let high_water = store.high_water_all().map_err(RunError::Store)?;
+    log::info!("store {info}; high-water marks for {} clients", high_water.len());
+    match config.retain_raw {
+        Some(keep) => {
+            log::info!("raw readings kept {}, hourly rollups forever", cliser_common::duration::format(keep))
+        }
+        None => log::info!("raw readings kept forever (--retain-raw 0)"),
+    }
+    let registrations = match info.backend {
+        cliser_store::Backend::Postgres => {
+            let reader = cliser_store::open(&config.store.url).map_err(RunError::Store)?;
+            Some(Registrations::new(reader))
+        }
+        cliser_store::Backend::Sqlite => None,
+    };
+    Ok((store, high_water, registrations))
 }
 
 /// The core threads and how to end them.
@@ -211,6 +232,9 @@ struct Core {
     manager_tx: Sender<ManagerEvent>,
     manager: JoinHandle<()>,
     sink: JoinHandle<()>,
+    /// Dropped to end the retention thread.
+    retention_stop: Option<Sender<()>>,
+    retention: Option<JoinHandle<()>>,
     accepting: Arc<AtomicBool>,
     acceptor: Option<JoinHandle<()>>,
     console_closed: Arc<AtomicBool>,
@@ -241,6 +265,8 @@ impl Core {
         // With the Manager gone, its sessions may still hold the sink open: only join it if the
         // Manager ended as it should.
         let sink = manager.is_ok().then(|| self.sink.join()).transpose();
+        drop(self.retention_stop);
+        let retention = self.retention.map(JoinHandle::join).transpose();
         self.console_closed.store(true, Ordering::SeqCst);
         if self.console.is_some() {
             wake(self.backdoor_addr);
@@ -249,6 +275,7 @@ impl Core {
         manager.map_err(|_| RunError::Panicked("manager"))?;
         acceptor.map_err(|_| RunError::Panicked("acceptor"))?;
         sink.map_err(|_| RunError::Panicked("sink"))?;
+        retention.map_err(|_| RunError::Panicked("retention"))?;
         console.map_err(|_| RunError::Panicked("backdoor-accept"))?;
         Ok(())
     }

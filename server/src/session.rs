@@ -7,6 +7,7 @@
 
 use crate::config::Config;
 use crate::conn::{Inbound, LineCredit, WriterMsg};
+use crate::registrations::Registrations;
 use crate::sink::{AckTable, Batch, Flushed};
 use cliser_protocol::{ClientId, ClientLine, ServerMsg, Value};
 use std::convert::Infallible;
@@ -101,6 +102,8 @@ pub struct SessionCtx<M> {
     pub sink: Sender<Batch<SessionEvent>>,
     /// The highest seq written per client id: where every ack comes from.
     pub acks: Arc<AckTable>,
+    /// Where a registration reads its client's mark when other servers share the store.
+    pub registrations: Option<Arc<Registrations>>,
     /// This connection's tcp_writer.
     pub writer: Sender<WriterMsg>,
     /// This session's own mailbox, and a sender into it for replies.
@@ -260,6 +263,9 @@ fn handshake<M: From<SessionReport>>(ctx: &SessionCtx<M>, cid_out: &mut Option<C
         return Err(End::IdInUse(cid));
     }
     *cid_out = Some(cid.clone());
+    if let Some(r) = &ctx.registrations {
+        r.refresh(&cid, &ctx.acks);
+    }
     let ack = ctx.acks.get(&cid);
     log::info!("registered cid={cid} sid={} from {}", ctx.sid, ctx.peer);
     ctx.send(ServerMsg::Connected { ack });

@@ -1,14 +1,15 @@
-//! The readings sink thread: logs every reading once (and appends it to the CSV ledger), then
-//! publishes the highest seq written per client id in the [`AckTable`]. Every ack the server sends is
-//! read from that table, so an ack never runs ahead of the log.
+//! The readings sink thread: commits every reading to the store (one transaction per group of
+//! answers), logs what is new, then publishes the highest seq stored per client id in the
+//! [`AckTable`]. Every ack the server sends is read from that table, so an ack never runs ahead of
+//! the store.
 
-use crate::csv_ledger::{csv_line, CsvLedger};
 use crate::duplicates::{AnswerTally, DuplicateWatch};
 use cliser_protocol::{ClientId, Reading, Value};
+use cliser_store::{NewReading, Store};
 use std::collections::HashMap;
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The highest seq written per client id: the one source of every ack. Only the sink writes it, and
 /// only after the ledger write succeeded and the readings are logged; a registration reads it for
@@ -20,6 +21,20 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub struct AckTable(RwLock<HashMap<ClientId, u64>>);
 
 impl AckTable {
+    /// A table holding `marks` (read from the store at start).
+    pub fn new(marks: HashMap<ClientId, u64>) -> Self {
+        AckTable(RwLock::new(marks))
+    }
+
+    /// Raises `cid`'s mark to `stored`, a high-water mark just read from the store: true by
+    /// construction, so raising it (never lowering) keeps every ack truthful. This is how a server
+    /// sharing its database learns what another server stored for a client that moved to it.
+    pub fn raise(&self, cid: &ClientId, stored: u64) {
+        let mut table = self.0.write().unwrap_or_else(|e| e.into_inner());
+        let hw = table.entry(cid.clone()).or_insert(stored);
+        *hw = (*hw).max(stored);
+    }
+
     /// The highest seq written for `cid`, if any.
     pub fn get(&self, cid: &ClientId) -> Option<u64> {
         self.read().get(cid).copied()
@@ -29,16 +44,12 @@ impl AckTable {
         self.0.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Raises the marks of a group that is now written and logged.
-    fn publish(&self, written: HashMap<&ClientId, u64>) {
+    /// Raises the marks of a group that is now committed and logged.
+    fn publish(&self, written: HashMap<ClientId, u64>) {
         let mut table = self.0.write().unwrap_or_else(|e| e.into_inner());
         for (cid, seq) in written {
-            match table.get_mut(cid) {
-                Some(hw) => *hw = seq,
-                None => {
-                    table.insert(cid.clone(), seq);
-                }
-            }
+            let hw = table.entry(cid).or_insert(seq);
+            *hw = (*hw).max(seq);
         }
     }
 }
@@ -63,31 +74,43 @@ pub struct Batch<W> {
     pub wake: Option<Sender<W>>,
 }
 
-/// At most this many batches are written with one sync of the ledger ...
+/// At most this many batches are committed in one transaction ...
 const GROUP: usize = 512;
 /// ... gathered for at most this long after the first.
 const GROUP_WINDOW: Duration = Duration::from_millis(2);
+/// While the store fails, the group is tried again after this, doubling ...
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+/// ... up to this.
+const RETRY_MAX: Duration = Duration::from_secs(5);
+/// Readings held for a store that is down, at most: past this, the newest answers are let go
+/// unacknowledged (their clients keep them and resend after reconnecting).
+const HOLD_MAX: usize = 500_000;
 
 /// The sink's state; [`Sink::run`] is the thread's body.
 pub struct Sink {
     acks: Arc<AckTable>,
-    ledger: Option<CsvLedger>,
+    store: Box<dyn Store>,
     duplicates: DuplicateWatch,
+    /// Since when commits fail, and why (said once per state change, not per group).
+    outage: Option<(Instant, String)>,
 }
 
-struct Accepted {
-    cid: ClientId,
-    reading: Reading,
-    ts: String,
+/// A group's readings that passed the high-water marks, ready to commit.
+struct Prepared {
+    readings: Vec<NewReading>,
+    marks: HashMap<ClientId, u64>,
+    gaps: Vec<String>,
+    tallies: Vec<(ClientId, AnswerTally)>,
 }
 
 impl Sink {
-    /// A sink with the high-water marks recovered from the ledger, if any.
-    pub fn new(ledger: Option<CsvLedger>, high_water: HashMap<ClientId, u64>) -> Self {
+    /// A sink committing to `store`, with the high-water marks it already holds.
+    pub fn new(store: Box<dyn Store>, high_water: HashMap<ClientId, u64>) -> Self {
         Sink {
-            acks: Arc::new(AckTable(RwLock::new(high_water))),
-            ledger,
+            acks: Arc::new(AckTable::new(high_water)),
+            store,
             duplicates: DuplicateWatch::default(),
+            outage: None,
         }
     }
 
@@ -96,108 +119,191 @@ impl Sink {
         self.acks.clone()
     }
 
-    /// Handles messages until every sender is gone.
+    /// Handles messages until every sender is gone. While the store fails, the groups are held and
+    /// tried again with backoff (nothing of them is acknowledged meanwhile); new answers join them.
     pub fn run<W: From<Flushed>>(mut self, mailbox: Receiver<Batch<W>>) {
-        while let Ok(first) = mailbox.recv() {
-            // Group commit: answers that arrive within a moment of each other share one fdatasync.
+        let mut held: Vec<Batch<W>> = Vec::new();
+        let mut retry = RETRY_FIRST;
+        let mut open = true;
+        while open {
+            let mut group = std::mem::take(&mut held);
+            if group.is_empty() {
+                match mailbox.recv() {
+                    Ok(first) => group.push(first),
+                    Err(_) => break,
+                }
+            } else {
+                // Waiting to try the store again: keep taking answers meanwhile.
+                let until = Instant::now() + retry;
+                loop {
+                    match mailbox.recv_timeout(until.saturating_duration_since(Instant::now())) {
+                        Ok(b) => group.push(b),
+                        Err(RecvTimeoutError::Timeout) => break,
+                        Err(RecvTimeoutError::Disconnected) => {
+                            open = false;
+                            break;
+                        }
+                    }
+                }
+            }
+            // Group commit: answers that arrive within a moment of each other share one transaction.
             // Nobody waits on this but a `more` poll; the ack itself goes out on the next poll.
-            let mut group = vec![first];
-            let until = std::time::Instant::now() + GROUP_WINDOW;
-            while group.len() < GROUP {
-                let left = until.saturating_duration_since(std::time::Instant::now());
+            let until = Instant::now() + GROUP_WINDOW;
+            while open && group.len() < GROUP {
+                let left = until.saturating_duration_since(Instant::now());
                 let next =
                     if left.is_zero() { mailbox.try_recv().ok() } else { mailbox.recv_timeout(left).ok() };
                 match next {
-                    Some(msg) => group.push(msg),
+                    Some(b) => group.push(b),
                     None => break,
                 }
             }
-            self.handle_group(group);
+            match self.handle_group(group) {
+                Ok(()) => retry = RETRY_FIRST,
+                Err(failed) => {
+                    held = self.hold(failed);
+                    retry = (retry * 2).min(RETRY_MAX);
+                }
+            }
+        }
+        if !held.is_empty() {
+            let n: usize = held.iter().map(|b| b.readings.len()).sum();
+            log::error!("stopping with the store down: {n} readings not stored nor acknowledged (their clients keep them and resend)");
         }
     }
 
-    /// Writes a group of batches with one ledger sync, then logs, publishes the new marks, and wakes
-    /// whoever waits. If the ledger cannot be written, nothing of the group is logged or acknowledged:
-    /// the clients keep and resend it.
-    pub fn handle_group<W: From<Flushed>>(&mut self, group: Vec<Batch<W>>) {
-        let mut tentative: HashMap<&ClientId, u64> = HashMap::new();
-        let mut accepted = Vec::new();
-        // Only this thread writes the table, so what it reads here stays true until it publishes.
-        let written = self.acks.read();
+    /// Keeps what failed for the next try, within [`HOLD_MAX`] readings.
+    fn hold<W>(&self, mut failed: Vec<Batch<W>>) -> Vec<Batch<W>> {
+        let mut total = 0usize;
+        let keep = failed.iter().take_while(|b| {
+            total += b.readings.len();
+            total <= HOLD_MAX
+        });
+        let keep = keep.count().max(1);
+        if keep < failed.len() {
+            let dropped: usize = failed[keep..].iter().map(|b| b.readings.len()).sum();
+            log::warn!(
+                "the store is still down: {dropped} newer readings let go unacknowledged (over {HOLD_MAX} held; \
+                 their clients keep them and resend after reconnecting)"
+            );
+            failed.truncate(keep);
+        }
+        failed
+    }
+
+    /// Commits a group of batches in one transaction, then logs what is new, publishes the new
+    /// marks and wakes whoever waits. If the store fails, nothing of the group is logged or
+    /// acknowledged, and the group is handed back to be tried again.
+    pub fn handle_group<W: From<Flushed>>(&mut self, group: Vec<Batch<W>>) -> Result<(), Vec<Batch<W>>> {
+        let prepared = self.prepare(&group);
+        let result =
+            if prepared.readings.is_empty() { Ok(Vec::new()) } else { self.store.commit(&prepared.readings) };
+        let wake_all = |group: &[Batch<W>]| {
+            for wake in group.iter().filter_map(|b| b.wake.as_ref()) {
+                let _ = wake.send(Flushed.into());
+            }
+        };
+        match result {
+            Ok(inserted) => {
+                if let Some((since, _)) = self.outage.take() {
+                    log::info!(
+                        "store {}: committing again after {}; {} held readings stored",
+                        self.store.location(),
+                        cliser_common::duration::format(Duration::from_secs(since.elapsed().as_secs())),
+                        prepared.readings.len()
+                    );
+                }
+                for gap in &prepared.gaps {
+                    log::warn!("{gap}");
+                }
+                for (r, new) in prepared.readings.iter().zip(inserted) {
+                    if new {
+                        log_reading(r);
+                    } else {
+                        log::debug!("cid={} seq={:?} was already stored", r.cid, r.seq);
+                    }
+                }
+                for (cid, tally) in &prepared.tallies {
+                    let stored = prepared.marks.get(cid).copied().or(self.acks.get(cid));
+                    if let Some(warning) = self.duplicates.note(cid, *tally, stored) {
+                        log::warn!("{warning}");
+                    }
+                }
+                // After the commit and the log: an ack must never cover a reading that could be lost.
+                self.acks.publish(prepared.marks);
+                wake_all(&group);
+                Ok(())
+            }
+            Err(e) => {
+                let why = e.to_string();
+                match &self.outage {
+                    Some((_, last)) if *last == why => {}
+                    _ => log::error!(
+                        "store {}: cannot commit: {why}; holding {} readings unacknowledged (clients keep \
+                         theirs) and trying again with backoff",
+                        self.store.location(),
+                        prepared.readings.len()
+                    ),
+                }
+                let since = self.outage.as_ref().map_or_else(Instant::now, |(t, _)| *t);
+                self.outage = Some((since, why));
+                // A `more` poll may go on (with the old ack) rather than wait for the store.
+                wake_all(&group);
+                Err(group)
+            }
+        }
+    }
+
+    /// Drops what the marks say is stored already, notes gaps, and builds the rows to commit.
+    fn prepare<W>(&self, group: &[Batch<W>]) -> Prepared {
+        let mut marks: HashMap<ClientId, u64> = HashMap::new();
+        let mut readings = Vec::new();
+        let mut gaps = Vec::new();
         let mut tallies = Vec::with_capacity(group.len());
-        for Batch { cid, readings, received, .. } in &group {
+        for Batch { cid, readings: batch, received, .. } in group {
             let mut tally = AnswerTally::default();
-            for r in readings {
+            let received_ms = unix_ms(*received);
+            for r in batch {
                 if let Some(seq) = r.seq {
-                    let hw = tentative.get(cid).or(written.get(cid)).copied();
+                    let hw = marks.get(cid).copied().or(self.acks.get(cid));
                     if hw.is_some_and(|h| seq <= h) {
-                        log::debug!("duplicate reading cid={cid} seq={seq} dropped");
                         tally.duplicate(seq);
                         continue;
                     }
                     tally.fresh = true;
                     if let Some(h) = hw.filter(|&h| seq > h + 1) {
-                        log::warn!(
+                        gaps.push(format!(
                             "cid={cid}: {} readings missing (seq {} to {})",
                             seq - h - 1,
                             h + 1,
                             seq - 1
-                        );
+                        ));
                     }
-                    tentative.insert(cid, seq);
+                    marks.insert(cid.clone(), seq);
                 }
-                let at = r.unix_ms.map_or(*received, |ms| UNIX_EPOCH + Duration::from_millis(ms));
-                let ts = humantime::format_rfc3339_millis(at).to_string();
-                accepted.push(Accepted { cid: cid.clone(), reading: r.clone(), ts });
+                readings.push(NewReading {
+                    cid: cid.clone(),
+                    sensor: r.sensor.clone(),
+                    value: r.value.clone(),
+                    sampled_ms: r.unix_ms.map_or(received_ms, |ms| ms as i64),
+                    received_ms,
+                    seq: r.seq,
+                });
             }
-            tallies.push((cid, tally));
+            tallies.push((cid.clone(), tally));
         }
-        for (cid, tally) in tallies {
-            let stored = tentative.get(cid).or(written.get(cid)).copied();
-            if let Some(warning) = self.duplicates.note(cid, tally, stored) {
-                log::warn!("{warning}");
-            }
-        }
-        drop(written);
-        if self.write_ledger(&accepted) {
-            for a in &accepted {
-                log_reading(a);
-            }
-            // After the log: without a ledger the log is the record, and an ack must not beat it.
-            self.acks.publish(tentative);
-        }
-        for wake in group.iter().filter_map(|b| b.wake.as_ref()) {
-            let _ = wake.send(Flushed.into());
-        }
-    }
-
-    fn write_ledger(&mut self, accepted: &[Accepted]) -> bool {
-        let Some(ledger) = self.ledger.as_mut() else { return true };
-        if accepted.is_empty() {
-            return true;
-        }
-        let mut text = String::with_capacity(accepted.len() * 64);
-        for a in accepted {
-            csv_line(&mut text, &a.ts, &a.cid, &a.reading);
-        }
-        match ledger.append(text.as_bytes()) {
-            Ok(()) => true,
-            Err(e) => {
-                log::error!(
-                    "cannot write readings CSV {}: {e}; {} readings not logged nor acknowledged (clients keep them and resend)",
-                    ledger.path().display(),
-                    accepted.len()
-                );
-                false
-            }
-        }
+        Prepared { readings, marks, gaps, tallies }
     }
 }
 
-fn log_reading(a: &Accepted) {
-    let seq = a.reading.seq.map_or_else(|| "-".to_owned(), |s| s.to_string());
-    let (cid, sensor, ts) = (&a.cid, &a.reading.sensor, &a.ts);
-    match &a.reading.value {
+fn unix_ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+fn log_reading(r: &NewReading) {
+    let seq = r.seq.map_or_else(|| "-".to_owned(), |s| s.to_string());
+    let (cid, sensor, ts) = (&r.cid, &r.sensor, crate::csv_format::rfc3339_ms(r.sampled_ms));
+    match &r.value {
         Value::Celsius(c) => {
             log::info!("reading cid={cid} sensor={sensor} temp_c={} ts={ts} seq={seq}", c.fixed())
         }
@@ -208,10 +314,18 @@ fn log_reading(a: &Accepted) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cliser_store::{
+        Bucket, BucketSource, NodeInfo, ReadingQuery, SensorInfo, StoreError, StoreInfo, StoredReading,
+    };
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::mpsc::channel;
 
     fn cid(s: &str) -> ClientId {
         ClientId::new(s).unwrap()
+    }
+
+    fn store(dir: &tempfile::TempDir) -> Box<dyn Store> {
+        cliser_store::open(&format!("sqlite:{}", dir.path().join("t.db").display())).unwrap()
     }
 
     fn batch(cid: &str, tokens: &[&str], wake: Option<&Sender<Flushed>>) -> Batch<Flushed> {
@@ -227,7 +341,8 @@ mod tests {
     /// the table holds for its cid once it is woken.
     fn acks(sink: &mut Sink, group: &[(&str, &[&str])]) -> Vec<Option<u64>> {
         let wakes: Vec<_> = group.iter().map(|_| channel()).collect();
-        sink.handle_group(group.iter().zip(&wakes).map(|((c, t), (tx, _))| batch(c, t, Some(tx))).collect());
+        let _ = sink
+            .handle_group(group.iter().zip(&wakes).map(|((c, t), (tx, _))| batch(c, t, Some(tx))).collect());
         let table = sink.acks();
         group
             .iter()
@@ -241,13 +356,14 @@ mod tests {
 
     #[test]
     fn the_ack_table_holds_what_was_written_and_no_wake_up_is_sent_unasked() {
-        let mut sink = Sink::new(None, HashMap::new());
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = Sink::new(store(&dir), HashMap::new());
         let table = sink.acks();
         let (tx, rx) = channel();
         assert_eq!(table.get(&cid("q")), None);
-        sink.handle_group(vec![batch("q", &["t=1#7", "t=2#8"], None)]);
+        sink.handle_group(vec![batch("q", &["t=1#7", "t=2#8"], None)]).unwrap();
         assert_eq!(table.get(&cid("q")), Some(8));
-        sink.handle_group(vec![batch("q", &["t=1"], None), batch("q", &["t=3"], Some(&tx))]);
+        sink.handle_group(vec![batch("q", &["t=1"], None), batch("q", &["t=3"], Some(&tx))]).unwrap();
         assert_eq!(table.get(&cid("q")), Some(8));
         assert_eq!(rx.try_iter().collect::<Vec<_>>(), [Flushed], "only the batch that asked");
     }
@@ -255,24 +371,83 @@ mod tests {
     #[test]
     fn dedupes_by_seq_and_acks_the_high_water_mark() {
         let dir = tempfile::tempdir().unwrap();
-        let (ledger, _) = CsvLedger::open(&dir.path().join("r.csv")).unwrap();
-        let mut sink = Sink::new(Some(ledger), HashMap::new());
+        let mut sink = Sink::new(store(&dir), HashMap::new());
         assert_eq!(
             acks(&mut sink, &[("a", &["t=1#1", "t=2#2"]), ("a", &["t=2#2", "t=3#3"])]),
             [Some(3), Some(3)]
         );
         assert_eq!(acks(&mut sink, &[("a", &["t=1#1"]), ("b", &["t=9"])]), [Some(3), None]);
-        let text = std::fs::read_to_string(dir.path().join("r.csv")).unwrap();
-        assert_eq!(text.lines().count(), 1 + 3 + 1, "{text}");
+        let mut check = store(&dir);
+        let all = check.readings(&ReadingQuery::default()).unwrap();
+        assert_eq!(all.len(), 3 + 1, "{all:?}");
+    }
+
+    /// A store whose commits fail while `down` is set: a full disk, a database that went away.
+    struct Flaky {
+        inner: Box<dyn Store>,
+        down: Arc<AtomicBool>,
+    }
+
+    impl Store for Flaky {
+        fn info(&mut self) -> Result<StoreInfo, StoreError> {
+            self.inner.info()
+        }
+        fn commit(&mut self, group: &[NewReading]) -> Result<Vec<bool>, StoreError> {
+            if self.down.load(Ordering::SeqCst) {
+                return Err(StoreError::BadQuery("database or disk is full (test)".into()));
+            }
+            self.inner.commit(group)
+        }
+        fn high_water(&mut self, cid: &ClientId) -> Result<Option<u64>, StoreError> {
+            self.inner.high_water(cid)
+        }
+        fn high_water_all(&mut self) -> Result<HashMap<ClientId, u64>, StoreError> {
+            self.inner.high_water_all()
+        }
+        fn readings(&mut self, q: &ReadingQuery) -> Result<Vec<StoredReading>, StoreError> {
+            self.inner.readings(q)
+        }
+        fn buckets_from(
+            &mut self,
+            q: &ReadingQuery,
+            every: Duration,
+            source: BucketSource,
+        ) -> Result<Vec<Bucket>, StoreError> {
+            self.inner.buckets_from(q, every, source)
+        }
+        fn nodes(&mut self) -> Result<Vec<NodeInfo>, StoreError> {
+            self.inner.nodes()
+        }
+        fn sensors(&mut self) -> Result<Vec<SensorInfo>, StoreError> {
+            self.inner.sensors()
+        }
+        fn export(
+            &mut self,
+            each: &mut dyn FnMut(StoredReading) -> std::io::Result<()>,
+        ) -> Result<u64, StoreError> {
+            self.inner.export(each)
+        }
+        fn prune_raw(&mut self, older_than_ms: i64, batch: usize) -> Result<usize, StoreError> {
+            self.inner.prune_raw(older_than_ms, batch)
+        }
+        fn location(&self) -> &str {
+            self.inner.location()
+        }
     }
 
     #[test]
-    fn a_failed_ledger_write_logs_and_acks_nothing() {
-        // /dev/full accepts the open and fails every write with ENOSPC: a full disk.
-        let path = std::path::Path::new("/dev/full");
-        let file = std::fs::OpenOptions::new().write(true).open(path).expect("/dev/full");
-        let ledger = CsvLedger::with_file(file, path, 0);
-        let mut sink = Sink::new(Some(ledger), HashMap::from([(cid("a"), 5)]));
-        assert_eq!(acks(&mut sink, &[("a", &["t=1#6"])]), [Some(5)]);
+    fn a_failed_commit_acks_nothing_and_the_held_group_is_stored_once_when_the_store_is_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let down = Arc::new(AtomicBool::new(true));
+        let flaky = Flaky { inner: store(&dir), down: down.clone() };
+        let mut sink = Sink::new(Box::new(flaky), HashMap::from([(cid("a"), 5)]));
+        let (tx, rx) = channel();
+        let held = sink.handle_group(vec![batch("a", &["t=1#6", "t=2#7"], Some(&tx))]).unwrap_err();
+        assert_eq!(sink.acks().get(&cid("a")), Some(5), "nothing acked while the store fails");
+        assert_eq!(rx.try_iter().count(), 1, "a waiting poll is not held up");
+        down.store(false, Ordering::SeqCst);
+        sink.handle_group(held).unwrap();
+        assert_eq!(sink.acks().get(&cid("a")), Some(7));
+        assert_eq!(store(&dir).readings(&ReadingQuery::default()).unwrap().len(), 2);
     }
 }

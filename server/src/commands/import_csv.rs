@@ -1,0 +1,65 @@
+//! `cliser-server import-csv FILE`: loads a ledger of the former `--readings-csv` into the store.
+//! Readings already stored (same client id and seq) are skipped, so importing twice is harmless.
+
+use super::CommandError;
+use cliser_store::{NewReading, Store};
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+
+/// Readings committed per transaction.
+const GROUP: usize = 5_000;
+/// Bad lines named one by one; past this only counted.
+const NAMED: usize = 10;
+
+/// `import-csv`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The CSV ledger (`ts,cid,sensor,temp_c,error,seq`).
+    pub file: PathBuf,
+}
+
+pub(super) fn run(args: &ImportArgs, store: &mut dyn Store, out: &mut dyn Write) -> Result<(), CommandError> {
+    let what = |source| CommandError::Io { what: format!("reading {}", args.file.display()), source };
+    let file = std::fs::File::open(&args.file).map_err(what)?;
+    let (mut group, mut stored, mut skipped, mut bad) = (Vec::with_capacity(GROUP), 0u64, 0u64, 0usize);
+    let mut flush = |group: &mut Vec<NewReading>, store: &mut dyn Store| -> Result<(), CommandError> {
+        let inserted = store.commit(group)?;
+        let n = inserted.iter().filter(|&&i| i).count() as u64;
+        stored += n;
+        skipped += group.len() as u64 - n;
+        group.clear();
+        Ok(())
+    };
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(what)?;
+        if line.is_empty() || (i == 0 && line.starts_with("ts,")) {
+            continue;
+        }
+        match crate::csv_format::parse(line.trim_end_matches('\r')) {
+            Ok(r) => group.push(r),
+            Err(why) => {
+                bad += 1;
+                if bad <= NAMED {
+                    log::warn!("{} line {}: {why}; skipped", args.file.display(), i + 1);
+                }
+            }
+        }
+        if group.len() >= GROUP {
+            flush(&mut group, store)?;
+        }
+    }
+    flush(&mut group, store)?;
+    let summary = format!(
+        "imported {stored} readings from {} into {} ({skipped} already stored, {bad} bad lines)",
+        args.file.display(),
+        store.location()
+    );
+    let _ = writeln!(out, "{summary}");
+    if bad > 0 {
+        return Err(CommandError::Partial(format!(
+            "{summary}: see the warnings for the first {} bad lines",
+            bad.min(NAMED)
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,216 @@
+//! `cliser-server query`: readings or per-bucket summaries, as a table, CSV or JSON.
+
+use super::{when, write_err, CommandError};
+use crate::csv_format::rfc3339_ms;
+use cliser_protocol::{Celsius, ClientId, SensorId, Value};
+use cliser_store::{Bucket, ReadingQuery, Store, StoredReading};
+use std::io::Write;
+use std::time::{Duration, SystemTime};
+
+/// How `query` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns for people.
+    Table,
+    /// Comma-separated, with a header line.
+    Csv,
+    /// One JSON array of objects.
+    Json,
+}
+
+/// `query`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct QueryArgs {
+    /// Only this client.
+    #[arg(long, value_name = "ID")]
+    pub cid: Option<String>,
+    /// Only this sensor.
+    #[arg(long, value_name = "ID")]
+    pub sensor: Option<String>,
+    /// From this long ago (`24h`) or this time (RFC 3339) [default: 24h].
+    #[arg(long, value_name = "WHEN", default_value = "24h")]
+    pub since: String,
+    /// Until this long ago or this time [default: now].
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
+    /// Summarise into buckets this long (`1h`, `15m`): min, mean, max and count per sensor.
+    #[arg(long, value_name = "DURATION", value_parser = cliser_common::duration::parse_positive)]
+    pub every: Option<Duration>,
+    /// At most this many rows.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+impl QueryArgs {
+    fn to_query(&self, now: SystemTime) -> Result<ReadingQuery, CommandError> {
+        let bad = CommandError::BadArgument;
+        let cid =
+            self.cid.as_deref().map(ClientId::new).transpose().map_err(|e| bad(format!("--cid: {e}")))?;
+        let sensor = self
+            .sensor
+            .as_deref()
+            .map(SensorId::new)
+            .transpose()
+            .map_err(|e| bad(format!("--sensor: {e}")))?;
+        let since_ms = Some(when::parse("--since", &self.since, now).map_err(bad)?);
+        let until_ms =
+            self.until.as_deref().map(|u| when::parse("--until", u, now)).transpose().map_err(bad)?;
+        Ok(ReadingQuery { cid, sensor, since_ms, until_ms, limit: self.limit })
+    }
+}
+
+pub(super) fn run(args: &QueryArgs, store: &mut dyn Store, out: &mut dyn Write) -> Result<(), CommandError> {
+    let q = args.to_query(SystemTime::now())?;
+    let text = match args.every {
+        Some(every) => buckets(&store.buckets(&q, every)?, args.format),
+        None => readings(&store.readings(&q)?, args.format),
+    };
+    out.write_all(text.as_bytes()).map_err(write_err)
+}
+
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::Celsius(c) => c.fixed().to_string(),
+        Value::Error(e) => format!("err:{e}"),
+    }
+}
+
+fn opt_c(c: Option<Celsius>) -> String {
+    c.map_or_else(String::new, |c| c.fixed().to_string())
+}
+
+fn json_c(c: Option<Celsius>) -> serde_json::Value {
+    c.map_or(serde_json::Value::Null, |c| serde_json::json!((c.degrees() * 1000.0).round() / 1000.0))
+}
+
+fn readings(rows: &[StoredReading], format: Format) -> String {
+    let seq = |r: &StoredReading| r.seq.map_or_else(|| "-".to_owned(), |s| s.to_string());
+    match format {
+        Format::Table => table(
+            &["time", "cid", "sensor", "value", "seq"],
+            rows.iter()
+                .map(|r| {
+                    vec![
+                        rfc3339_ms(r.sampled_ms),
+                        r.cid.to_string(),
+                        r.sensor.to_string(),
+                        value_text(&r.value),
+                        seq(r),
+                    ]
+                })
+                .collect(),
+        ),
+        Format::Csv => {
+            let mut s = String::from(crate::csv_format::HEADER);
+            s.push('\n');
+            for r in rows {
+                crate::csv_format::line(&mut s, r);
+            }
+            s
+        }
+        Format::Json => {
+            let items: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|r| {
+                    let (temp, err) = match &r.value {
+                        Value::Celsius(c) => (json_c(Some(*c)), serde_json::Value::Null),
+                        Value::Error(e) => (serde_json::Value::Null, serde_json::json!(e.to_string())),
+                    };
+                    serde_json::json!({
+                        "ts": rfc3339_ms(r.sampled_ms), "received": rfc3339_ms(r.received_ms),
+                        "cid": r.cid.as_str(), "sensor": r.sensor.as_str(),
+                        "temp_c": temp, "error": err, "seq": r.seq,
+                    })
+                })
+                .collect();
+            format!("{}\n", serde_json::Value::Array(items))
+        }
+    }
+}
+
+fn buckets(rows: &[Bucket], format: Format) -> String {
+    match format {
+        Format::Table => table(
+            &["bucket", "cid", "sensor", "min", "mean", "max", "count", "errors"],
+            rows.iter()
+                .map(|b| {
+                    vec![
+                        rfc3339_ms(b.start_ms),
+                        b.cid.to_string(),
+                        b.sensor.to_string(),
+                        opt_c(b.min),
+                        opt_c(b.mean),
+                        opt_c(b.max),
+                        b.count.to_string(),
+                        b.errors.to_string(),
+                    ]
+                })
+                .collect(),
+        ),
+        Format::Csv => {
+            let mut s = String::from("bucket,cid,sensor,min,mean,max,count,errors\n");
+            for b in rows {
+                s.push_str(&format!(
+                    "{},{},{},{},{},{},{},{}\n",
+                    rfc3339_ms(b.start_ms),
+                    b.cid,
+                    b.sensor,
+                    opt_c(b.min),
+                    opt_c(b.mean),
+                    opt_c(b.max),
+                    b.count,
+                    b.errors
+                ));
+            }
+            s
+        }
+        Format::Json => {
+            let items: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|b| {
+                    serde_json::json!({
+                        "bucket": rfc3339_ms(b.start_ms), "cid": b.cid.as_str(), "sensor": b.sensor.as_str(),
+                        "min": json_c(b.min), "mean": json_c(b.mean), "max": json_c(b.max),
+                        "count": b.count, "errors": b.errors,
+                    })
+                })
+                .collect();
+            format!("{}\n", serde_json::Value::Array(items))
+        }
+    }
+}
+
+/// Left-aligned columns two spaces apart.
+fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let mut s = String::new();
+    let mut put = |cells: &mut dyn Iterator<Item = &str>| {
+        let line: Vec<String> = cells.zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        s.push_str(line.join("  ").trim_end());
+        s.push('\n');
+    };
+    put(&mut header.iter().copied());
+    for row in &rows {
+        put(&mut row.iter().map(String::as_str));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_table_lines_up() {
+        let t = table(&["a", "bb"], vec![vec!["xyz".into(), "1".into()]]);
+        assert_eq!(t, "a    bb\nxyz  1\n");
+    }
+}

@@ -1,0 +1,99 @@
+//! The CSV columns of the former `--readings-csv` ledger, `ts,cid,sensor,temp_c,error,seq`: what
+//! `export --format csv` writes and `import-csv` reads, so a ledger user keeps their history and
+//! their scripts.
+
+use cliser_protocol::{Celsius, ClientId, ErrorReason, SensorId, Value};
+use cliser_store::{NewReading, StoredReading};
+use std::fmt::Write as _;
+use std::time::{Duration, UNIX_EPOCH};
+
+/// The header line.
+pub const HEADER: &str = "ts,cid,sensor,temp_c,error,seq";
+
+/// Unix milliseconds as RFC 3339 with milliseconds (`2026-11-22T10:00:05.123Z`).
+pub fn rfc3339_ms(ms: i64) -> String {
+    let at = if ms >= 0 {
+        UNIX_EPOCH + Duration::from_millis(ms as u64)
+    } else {
+        UNIX_EPOCH - Duration::from_millis(ms.unsigned_abs())
+    };
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
+/// One reading as a line (with its `\n`).
+pub fn line(out: &mut String, r: &StoredReading) {
+    let (temp, err) = match &r.value {
+        Value::Celsius(c) => (c.fixed().to_string(), String::new()),
+        Value::Error(e) => (String::new(), e.to_string()),
+    };
+    let seq = r.seq.map(|s| s.to_string()).unwrap_or_default();
+    let _ = writeln!(out, "{},{},{},{temp},{err},{seq}", rfc3339_ms(r.sampled_ms), r.cid, r.sensor);
+}
+
+/// Parses one data line of a ledger (not the header). The receive time of an imported reading is
+/// unknown: its sample time stands in.
+pub fn parse(line: &str) -> Result<NewReading, String> {
+    let fields: Vec<&str> = line.split(',').collect();
+    let [ts, cid, sensor, temp, err, seq] = fields[..] else {
+        return Err(format!("{} fields, expected 6 ({HEADER})", fields.len()));
+    };
+    let at = humantime::parse_rfc3339_weak(ts).map_err(|e| format!("ts {ts:?}: {e}"))?;
+    let ms =
+        at.duration_since(UNIX_EPOCH).map_err(|_| format!("ts {ts:?} is before 1970"))?.as_millis() as i64;
+    let cid = ClientId::new(cid).map_err(|e| format!("cid {cid:?}: {e}"))?;
+    let sensor = SensorId::new(sensor).map_err(|e| format!("sensor {sensor:?}: {e}"))?;
+    let value = match (temp, err) {
+        (t, "") => {
+            Value::Celsius(Celsius::parse(t).ok_or_else(|| format!("temp_c {t:?} is not a temperature"))?)
+        }
+        ("", e) => Value::Error(ErrorReason::new(e).map_err(|why| format!("error {e:?}: {why}"))?),
+        _ => return Err("both temp_c and error are set".into()),
+    };
+    let seq = match seq {
+        "" => None,
+        s => Some(s.parse::<u64>().map_err(|_| format!("seq {s:?} is not a number"))?),
+    };
+    Ok(NewReading { cid, sensor, value, sampled_ms: ms, received_ms: ms, seq })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ledger_line_reads_back_as_it_was_written() {
+        for text in [
+            "2026-01-01T00:00:00.000Z,a,t,1.500,,7",
+            "2026-01-01T00:00:00.123Z,a,t,,crc,9",
+            "2026-01-01T00:00:01.000Z,b,t,-3.000,,",
+        ] {
+            let r = parse(text).unwrap();
+            let stored = StoredReading {
+                cid: r.cid,
+                sensor: r.sensor,
+                value: r.value,
+                sampled_ms: r.sampled_ms,
+                received_ms: r.received_ms,
+                seq: r.seq,
+            };
+            let mut out = String::new();
+            line(&mut out, &stored);
+            assert_eq!(out, format!("{text}\n"));
+        }
+        // The old ledger wrote the shortest decimal: read as the same value.
+        assert_eq!(
+            parse("2026-01-01T00:00:00.000Z,a,t,21,,1").unwrap().value,
+            Value::Celsius(Celsius::new(21.0).unwrap())
+        );
+    }
+
+    #[test]
+    fn bad_lines_say_which_field() {
+        assert!(parse("x").unwrap_err().contains("1 fields"));
+        assert!(parse("yesterday,a,t,1,,1").unwrap_err().starts_with("ts \"yesterday\""));
+        assert!(parse("2026-01-01T00:00:00Z,a b,t,1,,1").unwrap_err().starts_with("cid"));
+        assert!(parse("2026-01-01T00:00:00Z,a,t,hot,,1").unwrap_err().starts_with("temp_c"));
+        assert!(parse("2026-01-01T00:00:00Z,a,t,1,,x").unwrap_err().starts_with("seq"));
+        assert!(parse("2026-01-01T00:00:00Z,a,t,1,crc,1").unwrap_err().contains("both"));
+    }
+}

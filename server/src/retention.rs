@@ -1,0 +1,61 @@
+//! Deletes raw readings older than `--retain-raw`, in small batches on its own thread and its own
+//! store connection, off the path from a Pi to its ack. Hourly rollups are kept forever.
+
+use cliser_store::Store;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How often the old readings are looked for.
+pub const EVERY: Duration = Duration::from_secs(3600);
+/// Rows deleted per transaction: short enough that the sink's commits are never held up long.
+const BATCH: usize = 2_000;
+/// A breath between batches, for the same reason.
+const PAUSE: Duration = Duration::from_millis(20);
+
+/// Runs until `stop` closes: prunes at once, then every [`EVERY`].
+pub fn run(mut store: Box<dyn Store>, keep: Duration, stop: Receiver<()>) {
+    let mut last_error: Option<String> = None;
+    loop {
+        match prune(store.as_mut(), keep, &stop) {
+            Ok(0) => {}
+            Ok(n) => log::info!(
+                "retention: deleted {n} raw readings older than {} (hourly rollups kept)",
+                cliser_common::duration::format(keep)
+            ),
+            Err(why) => {
+                if last_error.as_deref() != Some(&why) {
+                    log::warn!(
+                        "retention: {why}; trying again in {}",
+                        cliser_common::duration::format(EVERY)
+                    );
+                }
+                last_error = Some(why);
+                if let Err(RecvTimeoutError::Disconnected) = stop.recv_timeout(EVERY) {
+                    return;
+                }
+                continue;
+            }
+        }
+        last_error = None;
+        if let Err(RecvTimeoutError::Disconnected) = stop.recv_timeout(EVERY) {
+            return;
+        }
+    }
+}
+
+/// Deletes batch after batch until none is left or the server stops; returns how many.
+fn prune(store: &mut dyn Store, keep: Duration, stop: &Receiver<()>) -> Result<u64, String> {
+    let cutoff = SystemTime::now().checked_sub(keep).unwrap_or(UNIX_EPOCH);
+    let cutoff_ms = cutoff.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let mut total = 0u64;
+    loop {
+        let n = store.prune_raw(cutoff_ms, BATCH).map_err(|e| e.to_string())?;
+        total += n as u64;
+        if n < BATCH {
+            return Ok(total);
+        }
+        if let Err(RecvTimeoutError::Disconnected) = stop.recv_timeout(PAUSE) {
+            return Ok(total);
+        }
+    }
+}
