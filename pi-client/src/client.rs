@@ -2,7 +2,7 @@
 
 use crate::backlog::{Backlog, Limits};
 use crate::backoff::Backoff;
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::error::ClientError;
 use crate::sampler::{self, Opener};
 use crate::session::{self, End};
@@ -64,15 +64,23 @@ fn run_shutdown_command(cmd: Option<&str>) -> Result<Outcome, ClientError> {
 }
 
 /// Connects, and connects again after every failure, until an ending that is not worth a retry.
+///
+/// With several servers a failure moves on to the next one at once; the backoff only runs after a
+/// whole round of the list has failed, so a Pi whose server died is on another one in about a second.
 fn connection_loop(cfg: &Config, store: &Backlog, stop: &Stop) -> Result<End, ClientError> {
+    if cfg.server.is_empty() {
+        return Err(ClientError::Config(ConfigError::Missing("no server given")));
+    }
     let mut backoff = Backoff::standard();
+    let mut rotation = Rotation::new(cfg.server.len());
     let mut conn = 0u64;
     loop {
         if stop.is_stopped() {
             return Ok(End::Stopped);
         }
         conn += 1;
-        let (why, healthy) = match session::run(cfg, store, stop, conn) {
+        let from = &cfg.server[rotation.current()];
+        let (why, healthy) = match session::run(cfg, from, store, stop, conn) {
             End::Retry { why, healthy } => (why, healthy),
             End::WrongPassword => return Err(ClientError::WrongPassword),
             End::IdInvalid => return Err(ClientError::IdInvalid(cfg.id.to_string())),
@@ -81,13 +89,26 @@ fn connection_loop(cfg: &Config, store: &Backlog, stop: &Stop) -> Result<End, Cl
         if healthy {
             backoff.reset();
         }
+        let wait = rotation.ended(healthy);
+        let to = &cfg.server[rotation.current()];
+        if !wait {
+            warn!("server {from} failed ({why}); trying {to}");
+            continue;
+        }
         let delay = backoff.next_delay();
-        // Backoff caps this at one line a minute per failing server, so every failure is worth a line.
-        warn!(
-            "{why}; reconnecting in {} (attempt {})",
+        let in_delay = format!(
+            "in {} (attempt {})",
             humantime::format_duration(Duration::from_millis(delay.as_millis() as u64)),
             backoff.attempts()
         );
+        // Backoff caps this at one round of lines a minute, so every failure is worth a line.
+        if cfg.server.len() == 1 {
+            warn!("{why}; reconnecting {in_delay}");
+        } else if to == from {
+            warn!("server {from}: {why}; reconnecting {in_delay}");
+        } else {
+            warn!("server {from} failed ({why}); every server failed, trying {to} {in_delay}");
+        }
         let deadline = Instant::now() + delay;
         match stop.wait(None, deadline) {
             Ok(Wake::Stopped) => return Ok(End::Stopped),
@@ -99,5 +120,81 @@ fn connection_loop(cfg: &Config, store: &Backlog, stop: &Stop) -> Result<End, Cl
                 }
             }
         }
+    }
+}
+
+/// Where in the server list the client is: which server to try next, and whether to back off first.
+#[derive(Debug)]
+struct Rotation {
+    len: usize,
+    current: usize,
+    /// Failures since the last healthy connection or the last backoff.
+    failed: usize,
+}
+
+impl Rotation {
+    fn new(len: usize) -> Self {
+        Rotation { len: len.max(1), current: 0, failed: 0 }
+    }
+
+    /// The index of the server to try.
+    fn current(&self) -> usize {
+        self.current
+    }
+
+    /// A connection to the current server ended. A healthy one keeps that server first (it worked,
+    /// and the Pi's readings are acked there); any other ending moves on to the next. Returns whether
+    /// to back off before the next try: after a healthy connection (the reset backoff's short first
+    /// delay, as with one server) or once every server of the round has failed.
+    fn ended(&mut self, healthy: bool) -> bool {
+        if healthy {
+            self.failed = 0;
+            return true;
+        }
+        self.current = (self.current + 1) % self.len;
+        self.failed += 1;
+        if self.failed < self.len {
+            return false;
+        }
+        self.failed = 0;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Rotation;
+
+    /// (server tried, backed off after it) for each ending in turn.
+    fn walk(len: usize, endings: &[bool]) -> Vec<(usize, bool)> {
+        let mut r = Rotation::new(len);
+        endings
+            .iter()
+            .map(|&healthy| {
+                let tried = r.current();
+                (tried, r.ended(healthy))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_server_backs_off_after_every_failure() {
+        assert_eq!(walk(1, &[false, false, true, false]), [(0, true), (0, true), (0, true), (0, true)]);
+    }
+
+    #[test]
+    fn failures_move_on_at_once_and_back_off_only_after_a_whole_round() {
+        let failing = [false; 7];
+        let expected = [(0, false), (1, false), (2, true), (0, false), (1, false), (2, true), (0, false)];
+        assert_eq!(walk(3, &failing), expected);
+    }
+
+    #[test]
+    fn a_healthy_server_stays_first_and_starts_a_new_round() {
+        // 0 fails, 1 works for a while, then 1 and 2 fail: back to 0 at once, which fails too: the
+        // round (1, 2, 0) is over.
+        let endings = [false, true, false, false, false, false];
+        let expected = [(0, false), (1, true), (1, false), (2, false), (0, true), (1, false)];
+        assert_eq!(walk(3, &endings), expected);
     }
 }

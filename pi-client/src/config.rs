@@ -31,8 +31,9 @@ pub const DEFAULT_SERVER_TIMEOUT: Duration = Duration::from_secs(30);
     after_help = "The password comes from --password-file or the CLISER_PASSWORD environment variable."
 )]
 pub struct Cli {
-    /// The server to connect to (required: here or as `server` in the config file).
-    #[arg(long, value_name = "HOST:PORT")]
+    /// The server to connect to, or several separated by commas, tried in order (failover when one
+    /// is down) (required: here or as `server` in the config file).
+    #[arg(long, value_name = "HOST:PORT[,HOST:PORT...]")]
     pub server: Option<String>,
     /// This client's id (1-32 of A-Z a-z 0-9 . _ -) [default: the host name].
     #[arg(long, value_name = "ID")]
@@ -75,7 +76,8 @@ pub enum Command {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 struct FileConfig {
-    server: Option<String>,
+    #[serde(default, deserialize_with = "server_list")]
+    server: Option<Vec<String>>,
     id: Option<String>,
     password_file: Option<PathBuf>,
     sensor: Option<String>,
@@ -88,8 +90,9 @@ struct FileConfig {
 /// What the client runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `HOST:PORT` of the server.
-    pub server: String,
+    /// `HOST:PORT` of each server, in the order they are tried; never empty ([`Config::resolve`]
+    /// refuses an empty list).
+    pub server: Vec<String>,
     /// This client's id.
     pub id: ClientId,
     /// The password sent on `110`.
@@ -138,6 +141,63 @@ fn invalid(key: &str, from_flag: bool, value: &str, why: impl fmt::Display) -> C
     }
 }
 
+/// `server` in the file: `"a:1111,b:1111"` as on the command line, or `["a:1111", "b:1111"]`; the
+/// entries of either form are split at commas the same way.
+fn server_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    struct Entries;
+    impl<'de> serde::de::Visitor<'de> for Entries {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("\"HOST:PORT\", \"HOST:PORT,HOST:PORT\" or an array of \"HOST:PORT\" strings")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(split_servers(v))
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut all = Vec::new();
+            while let Some(item) = seq.next_element::<String>()? {
+                all.extend(split_servers(&item));
+            }
+            Ok(all)
+        }
+    }
+    d.deserialize_any(Entries).map(Some)
+}
+
+/// The entries of a comma-separated list, trimmed; empty ones are kept so that they are refused.
+fn split_servers(text: &str) -> Vec<String> {
+    text.split(',').map(|e| e.trim().to_owned()).collect()
+}
+
+/// Checks each entry of the server list; an error names the entry (and, in a list, which one).
+fn check_servers(servers: &[String], from_flag: bool) -> Result<(), ConfigError> {
+    if servers.is_empty() {
+        return Err(invalid("server", from_flag, "", "names no server: expected HOST:PORT[,HOST:PORT...]"));
+    }
+    for (i, entry) in servers.iter().enumerate() {
+        if let Err(why) = check_host_port(entry) {
+            let why = if servers.len() > 1 {
+                format!("{why} (entry {} of {:?})", i + 1, servers.join(","))
+            } else {
+                why.to_owned()
+            };
+            return Err(invalid("server", from_flag, entry, why));
+        }
+    }
+    Ok(())
+}
+
+fn check_host_port(entry: &str) -> Result<(), &'static str> {
+    let Some((host, port)) = entry.rsplit_once(':') else { return Err("expected HOST:PORT") };
+    if host.is_empty() {
+        return Err("expected HOST:PORT, the host is missing");
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(()),
+        _ => Err("expected HOST:PORT, the port is not a number from 1 to 65535"),
+    }
+}
+
 fn duration(key: &str, given: Option<(String, bool)>, default: Duration) -> Result<Duration, ConfigError> {
     let Some((text, from_flag)) = given else { return Ok(default) };
     duration::parse_positive(&text).map_err(|e| invalid(key, from_flag, &text, e))
@@ -176,12 +236,11 @@ impl Config {
     pub fn resolve(cli: &Cli, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let file: FileConfig = config_file::load_or_default(cli.config.as_deref())?;
         let (server, server_from_flag) =
-            config_file::flag_or_file(cli.server.clone(), file.server).ok_or(ConfigError::Missing(
+            config_file::flag_or_file(cli.server.as_deref().map(split_servers), file.server)
+                .ok_or(ConfigError::Missing(
                 "no server given: pass --server HOST:PORT or set server = \"HOST:PORT\" in the config file",
             ))?;
-        if !server.contains(':') {
-            return Err(invalid("server", server_from_flag, &server, "expected HOST:PORT"));
-        }
+        check_servers(&server, server_from_flag)?;
         let id = match config_file::flag_or_file(cli.id.clone(), file.id) {
             Some((text, from_flag)) => {
                 ClientId::new(&text).map_err(|e| invalid("id", from_flag, &text, e))?
@@ -269,7 +328,10 @@ mod tests {
         );
         std::fs::write(&cfg, text).unwrap();
         let c = Config::resolve(&cli(&["--config", cfg.to_str().unwrap()]), no_env).unwrap();
-        assert_eq!((c.server.as_str(), c.id.as_str(), c.password.as_str()), ("a:1", "pi-file", "s3cret"));
+        assert_eq!(
+            (c.server.join(","), c.id.as_str(), c.password.as_str()),
+            ("a:1".into(), "pi-file", "s3cret")
+        );
         assert_eq!((c.interval, c.server_timeout), (Duration::from_secs(2), Duration::from_secs(5)));
         assert_eq!(c.state_dir, PathBuf::from("/tmp/x"));
         assert_eq!(c.shutdown_command.as_deref(), Some("poweroff"));
@@ -278,7 +340,7 @@ mod tests {
             no_env,
         )
         .unwrap();
-        assert_eq!((c.server.as_str(), c.server_timeout), ("b:2", Duration::from_secs(60)));
+        assert_eq!((c.server, c.server_timeout), (vec!["b:2".to_owned()], Duration::from_secs(60)));
     }
 
     #[test]
@@ -322,6 +384,49 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().starts_with("config key interval"), "{e}");
+    }
+
+    fn servers_of(args: &[&str], file: Option<&str>) -> Result<Vec<String>, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("c.toml");
+        let mut all = vec!["--id", "x"];
+        all.extend_from_slice(args);
+        if let Some(text) = file {
+            std::fs::write(&cfg, text).unwrap();
+            all.extend(["--config", cfg.to_str().unwrap()]);
+        }
+        Config::resolve(&cli(&all), pw_env).map(|c| c.server)
+    }
+
+    #[test]
+    fn several_servers_as_a_comma_list_or_a_toml_array() {
+        let list = vec!["a:1111".to_owned(), "b.example:1111".to_owned(), "[::1]:2222".to_owned()];
+        assert_eq!(servers_of(&["--server", "a:1111, b.example:1111,[::1]:2222"], None).unwrap(), list);
+        let file = "server = \"a:1111,b.example:1111, [::1]:2222\"\n";
+        assert_eq!(servers_of(&[], Some(file)).unwrap(), list);
+        let file = "server = [\"a:1111\", \"b.example:1111\", \"[::1]:2222\"]\n";
+        assert_eq!(servers_of(&[], Some(file)).unwrap(), list);
+        // The flag replaces the file's whole list.
+        assert_eq!(servers_of(&["--server", "c:1"], Some(file)).unwrap(), ["c:1"]);
+        assert_eq!(servers_of(&["--server", "c:1"], None).unwrap(), ["c:1"]);
+    }
+
+    #[test]
+    fn a_bad_server_entry_is_named_with_where_it_came_from() {
+        let e = servers_of(&["--server", "a:1111,b"], None).unwrap_err().to_string();
+        assert_eq!(e, "--server \"b\": expected HOST:PORT (entry 2 of \"a:1111,b\")");
+        let e = servers_of(&["--server", "h"], None).unwrap_err().to_string();
+        assert_eq!(e, "--server \"h\": expected HOST:PORT");
+        let e = servers_of(&["--server", "h:http"], None).unwrap_err().to_string();
+        assert!(e.starts_with("--server \"h:http\": expected HOST:PORT, the port is not"), "{e}");
+        let e = servers_of(&["--server", "a:1,"], None).unwrap_err().to_string();
+        assert!(e.starts_with("--server \"\": expected HOST:PORT (entry 2 of"), "{e}");
+        let e = servers_of(&[], Some("server = [\"a:1\", \":1111\"]\n")).unwrap_err().to_string();
+        assert!(e.starts_with("config key server \":1111\": expected HOST:PORT, the host is missing"), "{e}");
+        let e = servers_of(&[], Some("server = []\n")).unwrap_err().to_string();
+        assert!(e.starts_with("config key server \"\": names no server"), "{e}");
+        let e = servers_of(&[], Some("server = 1111\n")).unwrap_err().to_string();
+        assert!(e.contains("HOST:PORT"), "{e}");
     }
 
     #[test]

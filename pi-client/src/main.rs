@@ -66,7 +66,7 @@ fn run(cli: &Cli) -> ExitCode {
         "cliser-pi-client {}: id {}, server {}, sensor {}, interval {}, state dir {}",
         env!("CARGO_PKG_VERSION"),
         cfg.id,
-        cfg.server,
+        cfg.server.join(","),
         cfg.sensor,
         cliser_common::duration::format(cfg.interval),
         cfg.state_dir.display()

@@ -78,17 +78,17 @@ fn connect(server: &str, timeout: Duration) -> Result<TcpStream, String> {
     Err(last)
 }
 
-/// Runs connection number `conn` to its end.
-pub fn run(cfg: &Config, store: &Backlog, stop: &Stop, conn: u64) -> End {
+/// Runs connection number `conn`, to `server` (one of `cfg.server`), to its end.
+pub fn run(cfg: &Config, server: &str, store: &Backlog, stop: &Stop, conn: u64) -> End {
     // Capped so that a stop request is not held up long by a connect to an unreachable address.
-    let stream = match connect(&cfg.server, cfg.server_timeout.min(CONNECT_TIMEOUT)) {
+    let stream = match connect(server, cfg.server_timeout.min(CONNECT_TIMEOUT)) {
         Ok(s) => s,
         Err(why) => return End::Retry { why, healthy: false },
     };
     let _ = stream.set_nodelay(true);
     // A server that stops reading must not block us forever on a full send buffer.
     let _ = stream.set_write_timeout(Some(cfg.server_timeout));
-    debug!("connected to {} (connection {conn})", cfg.server);
+    debug!("connected to {server} (connection {conn})");
     let mut lines = LineReader::new(&stream);
     let mut deadline = Instant::now() + cfg.server_timeout;
     let mut sent = 0u64;
@@ -147,7 +147,7 @@ pub fn run(cfg: &Config, store: &Backlog, stop: &Stop, conn: u64) -> End {
                 sent = 0;
                 info!(
                     "registered with {} as {}; {} readings waiting (server has up to seq {})",
-                    cfg.server,
+                    server,
                     cfg.id,
                     store.len(),
                     ack.map_or_else(|| "none".to_owned(), |a| a.to_string())

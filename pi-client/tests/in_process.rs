@@ -47,7 +47,7 @@ impl Thermometers for OneSensor {
 
 fn config(dir: &std::path::Path, server: &FakeServer) -> Config {
     Config {
-        server: server.addr.to_string(),
+        server: vec![server.addr.to_string()],
         id: ClientId::new("pi-inproc").unwrap(),
         password: "pw".into(),
         sensor: cliser_hal::SensorSpec::Sim,

@@ -106,16 +106,26 @@ impl FakeConn {
     }
 }
 
+/// An address nobody listens on: a port bound, then released, so a connect there is refused.
+pub fn dead_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr")
+}
+
 pub const PASSWORD: &str = "test-password-7f3a";
 
 /// The real client binary against `server`, with its state dir and log in `dir`. The password is
 /// in a 0600 file.
 pub fn client(dir: &Path, server: SocketAddr, extra: &[&str]) -> Proc {
+    client_of(dir, &server.to_string(), extra)
+}
+
+/// The real client binary with `--server servers` (a comma-separated list), as [`client`].
+pub fn client_of(dir: &Path, servers: &str, extra: &[&str]) -> Proc {
     let pw = dir.join("client-password");
     std::fs::write(&pw, format!("{PASSWORD}\n")).expect("password file");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cliser-pi-client"));
     cmd.arg("--server")
-        .arg(server.to_string())
+        .arg(servers)
         .arg("--password-file")
         .arg(&pw)
         .arg("--state-dir")
