@@ -77,20 +77,6 @@ fn max_client_seq(log: &LogFile) -> u64 {
     client_seqs(log).into_iter().max().unwrap_or(0)
 }
 
-/// seq -> how many times the readings CSV holds it, for client `cid`.
-fn csv_seqs(path: &Path, cid: &str) -> BTreeMap<u64, usize> {
-    let mut m = BTreeMap::new();
-    for line in std::fs::read_to_string(path).unwrap_or_default().lines() {
-        let f: Vec<&str> = line.split(',').collect();
-        if f.len() == 6 && f[1] == cid {
-            if let Ok(seq) = f[5].parse::<u64>() {
-                *m.entry(seq).or_insert(0) += 1;
-            }
-        }
-    }
-    m
-}
-
 fn wait_server_has(server: &ServerHandle, cid: &str, seqs: &[u64]) {
     wait_until(WAIT, "the server to log every reading the client took", || {
         let logged = server_seqs(server.log(), cid);
@@ -122,15 +108,13 @@ fn readings_from_a_fake_w1_tree_reach_the_server_log() {
 }
 
 /// The server is killed with SIGKILL for several sample intervals and restarted: every reading
-/// taken meanwhile reaches the log exactly once, and the ledger holds every reading exactly once.
+/// taken meanwhile reaches the log exactly once, and the store holds every reading exactly once.
 #[test]
 fn readings_taken_during_a_server_outage_are_logged_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let _dump = DumpLogsOnPanic(dir.path());
     let w1 = fake_w1(dir.path());
-    let csv = dir.path().join("readings.csv");
-    let csv_flag = csv.display().to_string();
-    let mut server = ServerHandle::start(dir.path(), &["--keepalive", "200ms", "--readings-csv", &csv_flag]);
+    let mut server = ServerHandle::start(dir.path(), &["--keepalive", "200ms"]);
     let sensor = format!("w1:{}", w1.display());
     let c = client(
         dir.path(),
@@ -157,9 +141,9 @@ fn readings_taken_during_a_server_outage_are_logged_exactly_once() {
     for s in &taken_in_outage {
         assert_eq!(logged.get(s), Some(&1), "seq {s} (taken during the outage) logged once");
     }
-    let ledger = csv_seqs(&csv, "pi-out");
+    let ledger = server.stored_seqs("pi-out");
     for s in &all_taken {
-        assert_eq!(ledger.get(s), Some(&1), "seq {s} in the ledger exactly once");
+        assert_eq!(ledger.get(s), Some(&1), "seq {s} in the store exactly once");
     }
 }
 
@@ -170,9 +154,7 @@ fn a_client_killed_while_the_server_is_down_still_delivers_its_backlog() {
     let dir = tempfile::tempdir().unwrap();
     let _dump = DumpLogsOnPanic(dir.path());
     let w1 = fake_w1(dir.path());
-    let csv = dir.path().join("readings.csv");
-    let csv_flag = csv.display().to_string();
-    let mut server = ServerHandle::start(dir.path(), &["--keepalive", "200ms", "--readings-csv", &csv_flag]);
+    let mut server = ServerHandle::start(dir.path(), &["--keepalive", "200ms"]);
     let sensor = format!("w1:{}", w1.display());
     let flags = ["--sensor", sensor.as_str(), "--interval", "200ms", "--server-timeout", "2s"];
     let mut c = client(dir.path(), &server, "pi-kill", &flags);
@@ -202,10 +184,10 @@ fn a_client_killed_while_the_server_is_down_still_delivers_its_backlog() {
         assert_eq!(logged.get(s), Some(&1), "seq {s} (taken during the outage) logged once");
     }
     // The counter kept going across the restart: no seq was reused for another reading.
-    let ledger = csv_seqs(&csv, "pi-kill");
-    assert!(ledger.values().all(|&n| n == 1), "the ledger holds each seq once");
+    let ledger = server.stored_seqs("pi-kill");
+    assert!(ledger.values().all(|&n| n == 1), "the store holds each seq once");
     for s in &all_taken {
-        assert!(ledger.contains_key(s), "seq {s} reached the ledger");
+        assert!(ledger.contains_key(s), "seq {s} reached the store");
     }
 }
 

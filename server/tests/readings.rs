@@ -28,10 +28,9 @@ fn each_reading_is_logged_with_the_exact_line() {
 }
 
 #[test]
-fn the_ack_comes_only_after_the_reading_is_in_the_log_and_the_csv() {
+fn the_ack_comes_only_after_the_reading_is_in_the_log_and_the_store() {
     let d = tempfile::tempdir().unwrap();
-    let csv = d.path().join("readings.csv");
-    let s = ServerHandle::start(d.path(), &["--keepalive", "200ms", "--readings-csv", csv.to_str().unwrap()]);
+    let s = ServerHandle::start(d.path(), &["--keepalive", "200ms"]);
     let (mut c, l) = client(&s, "acker");
     assert_eq!(l, "140: Connected");
     poll(&mut c);
@@ -44,8 +43,8 @@ fn the_ack_comes_only_after_the_reading_is_in_the_log_and_the_csv() {
     }
     assert_eq!(acked, "100: keep alive ack=3");
     // Already there when the ack arrived: nothing to wait for.
-    let text = std::fs::read_to_string(&csv).unwrap();
-    assert!(text.lines().any(|l| l.starts_with("20") && l.ends_with(",acker,t,21.5,,3")), "{text}");
+    let text = export_csv(&s);
+    assert!(text.lines().any(|l| l.starts_with("20") && l.ends_with(",acker,t,21.500,,3")), "{text}");
     assert_eq!(s.log().count("reading cid=acker"), 3);
 }
 
@@ -91,11 +90,10 @@ fn malformed_tokens_are_warned_and_the_valid_readings_kept() {
 }
 
 #[test]
-fn after_a_kill_9_the_csv_restores_the_ack_and_dedupe() {
+fn after_a_kill_9_the_default_store_restores_the_ack_and_dedupe() {
     let d = tempfile::tempdir().unwrap();
-    let csv = d.path().join("readings.csv");
-    let flags = ["--keepalive", "200ms", "--readings-csv", csv.to_str().unwrap()];
-    let mut s = ServerHandle::start(d.path(), &flags);
+    // No store flag at all: the default SQLite file in the data dir.
+    let mut s = ServerHandle::start(d.path(), &["--keepalive", "200ms"]);
     let (mut c, _) = client(&s, "durable");
     poll(&mut c);
     c.send("100 t=1#1 t=2#2 t=3#3");
@@ -106,9 +104,21 @@ fn after_a_kill_9_the_csv_restores_the_ack_and_dedupe() {
     poll(&mut c);
     c.send("100 t=2#2 t=3#3 t=4#4");
     assert_eq!(poll(&mut c), "100: keep alive ack=4");
-    let text = std::fs::read_to_string(&csv).unwrap();
+    let text = export_csv(&s);
     for seq in 1..=4 {
-        let n = text.lines().filter(|l| l.ends_with(&format!(",durable,t,{seq},,{seq}"))).count();
+        let n = text.lines().filter(|l| l.ends_with(&format!(",durable,t,{seq}.000,,{seq}"))).count();
         assert_eq!(n, 1, "seq {seq} in\n{text}");
     }
+}
+
+/// `cliser-server export --format csv` of the server's store: what an operator would run.
+fn export_csv(s: &ServerHandle) -> String {
+    let out = std::process::Command::new(cliser_testkit::bin("cliser-server"))
+        .args(["export", "--format", "csv", "--store", &s.store_url()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("ts,cid,sensor,temp_c,error,seq\n"), "{text}");
+    text
 }

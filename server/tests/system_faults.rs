@@ -10,18 +10,44 @@ use std::time::Duration;
 
 const LONG: Duration = Duration::from_secs(40);
 
-fn csv_server(dir: &std::path::Path, extra: &[&str]) -> (ServerHandle, std::path::PathBuf) {
-    let csv = dir.join("readings.csv");
-    let mut flags = vec!["--readings-csv", csv.to_str().unwrap()];
-    flags.extend_from_slice(extra);
-    (ServerHandle::start(dir, &flags), csv)
+/// Prints the tail of every log in the test's dir if the test fails, so CI shows what happened.
+struct DumpLogsOnPanic<'a>(&'a std::path::Path);
+
+impl Drop for DumpLogsOnPanic<'_> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for entry in std::fs::read_dir(self.0).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "log") {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(40).collect();
+                eprintln!("--- last lines of {}:", path.display());
+                for l in tail.iter().rev() {
+                    eprintln!("{l}");
+                }
+            }
+        }
+    }
 }
 
-/// Stops the client with SIGTERM once the ledger holds everything it has sampled so far.
-fn drain_and_stop(client: &mut Proc, csv: &std::path::Path, cid: &str) {
+/// A server with the default store (an SQLite file in the test's data dir): no store flag at all.
+fn stored_server(dir: &std::path::Path, extra: &[&str]) -> ServerHandle {
+    ServerHandle::start(dir, extra)
+}
+
+/// Stops the client with SIGTERM once the store holds everything it has sampled so far.
+fn drain_and_stop(client: &mut Proc, s: &ServerHandle, cid: &str) {
     let target = sampled_seqs(&client.log).into_iter().max().unwrap_or(0);
-    wait_until(LONG, "the ledger to catch up with the client", || {
-        (ledger_seqs(csv, cid).into_iter().max().unwrap_or(0) >= target).then_some(())
+    let mut last = 0;
+    wait_until(LONG, "the store to catch up with the client", || {
+        let now = s.stored_seqs(cid).into_keys().max().unwrap_or(0);
+        if now != last {
+            eprintln!("store max {now}, target {target}");
+            last = now;
+        }
+        (now >= target).then_some(())
     });
     client.signal(15);
     assert!(client.wait_exit(Duration::from_secs(15)).success(), "the client exits 0 on SIGTERM");
@@ -30,7 +56,8 @@ fn drain_and_stop(client: &mut Proc, csv: &std::path::Path, cid: &str) {
 #[test]
 fn a_blackholed_network_is_noticed_by_both_sides_and_its_readings_arrive_once_after_healing() {
     let d = tempfile::tempdir().unwrap();
-    let (s, csv) = csv_server(d.path(), &["--keepalive", "200ms", "--dead-after", "3"]);
+    let _dump = DumpLogsOnPanic(d.path());
+    let s = stored_server(d.path(), &["--keepalive", "200ms", "--dead-after", "3"]);
     let proxy = Proxy::start(s.addr);
     let mut c = pi_client(
         proxy.addr,
@@ -53,12 +80,12 @@ fn a_blackholed_network_is_noticed_by_both_sides_and_its_readings_arrive_once_af
     });
     proxy.set_blackhole(false);
     s.log().wait_count("registered cid=wifi-pi", 2, LONG);
-    drain_and_stop(&mut c, &csv, "wifi-pi");
+    drain_and_stop(&mut c, &s, "wifi-pi");
     let pending = pending_seqs(&d.path().join("state"));
-    assert_exactly_once("blackhole", &sampled_seqs(&c.log), &ledger_seqs(&csv, "wifi-pi"), &pending);
+    assert_exactly_once("blackhole", &sampled_seqs(&c.log), &ledger_seqs(&s, "wifi-pi"), &pending);
     assert_eq!(
         s.log().count("reading cid=wifi-pi"),
-        ledger_seqs(&csv, "wifi-pi").len(),
+        ledger_seqs(&s, "wifi-pi").len(),
         "log lines = ledger lines"
     );
 }
@@ -66,7 +93,8 @@ fn a_blackholed_network_is_noticed_by_both_sides_and_its_readings_arrive_once_af
 #[test]
 fn kill_9_of_the_server_during_a_burst_loses_and_repeats_nothing() {
     let d = tempfile::tempdir().unwrap();
-    let (mut s, csv) = csv_server(d.path(), &["--keepalive", "300ms"]);
+    let _dump = DumpLogsOnPanic(d.path());
+    let mut s = stored_server(d.path(), &["--keepalive", "300ms"]);
     let mut c = pi_client(
         s.addr,
         &s.password,
@@ -81,27 +109,39 @@ fn kill_9_of_the_server_during_a_burst_loses_and_repeats_nothing() {
         s.proc.kill9();
         let n = sampled_seqs(&c.log).len();
         wait_until(LONG, "a backlog to build", || (sampled_seqs(&c.log).len() >= n + 150).then_some(()));
-        let logged = ledger_seqs(&csv, "bursty").len();
+        let logged = ledger_seqs(&s, "bursty").len();
         s.restart();
         // ... then killed again in the middle of draining it.
-        wait_until(LONG, "the drain to start", || (ledger_seqs(&csv, "bursty").len() > logged).then_some(()));
+        wait_until(LONG, "the drain to start", || (ledger_seqs(&s, "bursty").len() > logged).then_some(()));
         eprintln!(
             "round {round}: killed mid-burst with {} readings in the ledger",
-            ledger_seqs(&csv, "bursty").len()
+            ledger_seqs(&s, "bursty").len()
         );
         s.proc.kill9();
+        // Nothing changes the store while the server is down: the restarted server's 140 must ack
+        // exactly what it holds.
+        let stored = s.stored_seqs("bursty").into_keys().max().unwrap_or(0);
+        let registrations = c.log.count("registered with");
         s.restart();
+        let line = wait_until(LONG, "the client to register again", || {
+            c.log.lines_with("registered with").into_iter().nth(registrations)
+        });
+        assert!(
+            line.contains(&format!("(server has up to seq {stored})")),
+            "140 ack vs store {stored}: {line}"
+        );
     }
-    drain_and_stop(&mut c, &csv, "bursty");
+    drain_and_stop(&mut c, &s, "bursty");
     let pending = pending_seqs(&d.path().join("state"));
-    assert_exactly_once("server kill -9", &sampled_seqs(&c.log), &ledger_seqs(&csv, "bursty"), &pending);
+    assert_exactly_once("server kill -9", &sampled_seqs(&c.log), &ledger_seqs(&s, "bursty"), &pending);
 }
 
 #[test]
 fn kill_9_of_the_client_between_its_backlog_write_and_the_ack_loses_nothing() {
     let d = tempfile::tempdir().unwrap();
+    let _dump = DumpLogsOnPanic(d.path());
     // A slow poll: each reading waits in the backlog up to a second for its ack.
-    let (s, csv) = csv_server(d.path(), &["--keepalive", "1s"]);
+    let s = stored_server(d.path(), &["--keepalive", "1s"]);
     let state = d.path().join("state");
     let log = d.path().join("client.log");
     let start = || {
@@ -124,13 +164,13 @@ fn kill_9_of_the_client_between_its_backlog_write_and_the_ack_loses_nothing() {
         eprintln!("round {round}: killed the client after {} readings", sampled_seqs(&c.log).len());
         c = start();
     }
-    drain_and_stop(&mut c, &csv, "crashy");
+    drain_and_stop(&mut c, &s, "crashy");
     let sampled = sampled_seqs(&c.log);
     let mut sorted = sampled.clone();
     sorted.sort_unstable();
     sorted.dedup();
     assert_eq!(sorted.len(), sampled.len(), "the client never reuses a seq across restarts");
-    assert_exactly_once("client kill -9", &sampled, &ledger_seqs(&csv, "crashy"), &pending_seqs(&state));
+    assert_exactly_once("client kill -9", &sampled, &ledger_seqs(&s, "crashy"), &pending_seqs(&state));
 }
 
 /// A tmpfs of `kib` KiB mounted at `dir`, or `None` where mounting is not allowed (not root).
@@ -166,45 +206,44 @@ fn fill(dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 #[test]
-fn a_full_disk_under_the_csv_logs_an_error_acks_nothing_and_recovers() {
+fn a_full_disk_under_the_store_logs_an_error_acks_nothing_and_recovers() {
     let d = tempfile::tempdir().unwrap();
+    let _dump = DumpLogsOnPanic(d.path());
     let disk_dir = d.path().join("disk");
-    let Some(_disk) = small_disk(&disk_dir, 256) else {
+    let Some(_disk) = small_disk(&disk_dir, 2048) else {
         eprintln!("SKIPPED: mounting a tmpfs needs root; run the test suite as root (CI does)");
         return;
     };
-    let csv = disk_dir.join("readings.csv");
-    let s = ServerHandle::start(d.path(), &["--keepalive", "200ms", "--readings-csv", csv.to_str().unwrap()]);
+    let data = disk_dir.to_str().unwrap();
+    let s = ServerHandle::start(d.path(), &["--keepalive", "200ms", "--data-dir", data]);
     let mut c = LineClient::connect(s.addr);
     c.login(&s.password, "full");
     c.expect("100", T);
     c.send("100 t=1#1");
     assert_eq!(c.expect("100", T), "100: keep alive ack=1");
     let filler = fill(&disk_dir);
-    // More than the 4 KiB page the CSV already has: tmpfs allocates in pages, so a few bytes still fit.
-    let batch: String = (2..=201).map(|seq| format!(" t=1.5#{seq}")).collect();
-    let batch = format!("100{batch}");
-    c.send(&batch);
-    let e = s.log().wait_for("cannot write readings CSV", T);
-    assert!(e.contains("ERROR") && e.contains("No space left on device"), "{e}");
-    // Not written, so not logged and not acknowledged: the ack stays at 1 while the disk is full.
+    // Many pages' worth, so that the write-ahead log must grow.
+    let batch: String = (2..=801).map(|seq| format!(" t=1.5#{seq}")).collect();
+    c.send(&format!("100{batch}"));
+    let e = s.log().wait_for("cannot commit", T);
+    assert!(e.contains("ERROR") && e.contains("full"), "{e}");
+    // Not stored, so not logged and not acknowledged: the ack stays at 1 while the disk is full.
     for _ in 0..3 {
         assert_eq!(c.expect("100", T), "100: keep alive ack=1");
-        c.send(&batch);
+        c.send("100");
     }
     assert_eq!(s.log().count("reading cid=full"), 1);
+    assert_eq!(s.log().count("cannot commit"), 1, "one line for the outage, not one per try");
     std::fs::remove_file(filler).unwrap();
+    // The sink still holds the answer and tries again: no resend is needed.
     let acked = wait_until(T, "the ack after space returned", || {
         let l = c.expect("100", T);
-        if l.ends_with("ack=201") {
-            Some(l)
-        } else {
-            c.send(&batch);
-            None
-        }
+        c.send("100");
+        l.ends_with("ack=801").then_some(l)
     });
-    assert_eq!(acked, "100: keep alive ack=201");
-    let sent: Vec<u64> = (1..=201).collect();
-    assert_exactly_once("full disk", &sent, &ledger_seqs(&csv, "full"), &[]);
-    assert_eq!(s.log().count("reading cid=full"), 201);
+    assert_eq!(acked, "100: keep alive ack=801");
+    s.log().wait_for("committing again after", T);
+    let sent: Vec<u64> = (1..=801).collect();
+    assert_exactly_once("full disk", &sent, &ledger_seqs(&s, "full"), &[]);
+    assert_eq!(s.log().count("reading cid=full"), 801);
 }

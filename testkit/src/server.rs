@@ -1,5 +1,6 @@
 use crate::{bin, free_password, LogFile, Proc};
 use cliser_launch::ReadyFile;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -55,6 +56,10 @@ impl ServerHandle {
         }
         args.push("--password-file".into());
         args.push(pw_file.display().to_string());
+        // Each test its own store, kept across restarts (never the working dir's default).
+        if !extra.iter().any(|a| *a == "--store" || *a == "--data-dir") {
+            args.extend(["--data-dir".into(), dir.join("data").display().to_string()]);
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         let ready = ReadyFile::new(dir.join("server.ready")).expect("remove the last run's ready file");
         let mut cmd = Command::new(bin("cliser-server"));
@@ -80,6 +85,35 @@ impl ServerHandle {
     /// The server's log.
     pub fn log(&self) -> &LogFile {
         &self.proc.log
+    }
+
+    /// The store's URL, as the server was told it (`--store`) or its default in `--data-dir`.
+    pub fn store_url(&self) -> String {
+        let after = |flag: &str| self.args.iter().position(|a| a == flag).and_then(|i| self.args.get(i + 1));
+        match (after("--store"), after("--data-dir")) {
+            (Some(url), _) => url.clone(),
+            (None, Some(dir)) => format!("sqlite:{}", Path::new(dir).join("cliser.db").display()),
+            (None, None) => panic!("the server has neither --store nor --data-dir"),
+        }
+    }
+
+    /// How many times each seq of `cid` is stored (the store's unique key makes every count 1; a
+    /// seq missing is a reading lost). Read through a connection of the test's own, as an operator's
+    /// `cliser-server query` would, while the server runs or after it died.
+    pub fn stored_seqs(&self, cid: &str) -> BTreeMap<u64, usize> {
+        let mut store =
+            cliser_store::open(&self.store_url()).unwrap_or_else(|e| panic!("open the store: {e}"));
+        let q = cliser_store::ReadingQuery {
+            cid: Some(cliser_protocol::ClientId::new(cid).expect("a valid client id")),
+            ..Default::default()
+        };
+        let mut seqs = BTreeMap::new();
+        for r in store.readings(&q).unwrap_or_else(|e| panic!("read the store: {e}")) {
+            if let Some(seq) = r.seq {
+                *seqs.entry(seq).or_insert(0) += 1;
+            }
+        }
+        seqs
     }
 
     /// The flags this server was started with (for a restart on the same address), less the

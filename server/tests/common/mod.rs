@@ -135,15 +135,22 @@ pub fn sampled_seqs(log: &cliser_testkit::LogFile) -> Vec<u64> {
         .collect()
 }
 
-/// The seqs the CSV ledger holds for `cid`, in file order.
-pub fn ledger_seqs(csv: &Path, cid: &str) -> Vec<u64> {
-    let text = std::fs::read_to_string(csv).unwrap_or_default();
-    text.lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            (f.len() == 6 && f[1] == cid).then(|| f[5].parse().ok()).flatten()
-        })
-        .collect()
+/// The seqs recorded for `cid`: each seq the store holds, plus one more copy for every time the
+/// server's log shows it again (the store's unique key cannot hold a seq twice, so a reading
+/// recorded twice would show in the log).
+pub fn ledger_seqs(s: &ServerHandle, cid: &str) -> Vec<u64> {
+    let mut seqs: Vec<u64> = s.stored_seqs(cid).into_keys().collect();
+    let prefix = format!("reading cid={cid} ");
+    let mut logged = std::collections::BTreeMap::<u64, usize>::new();
+    for l in s.log().lines_with(&prefix) {
+        if let Some(seq) = l.rsplit("seq=").next().and_then(|t| t.trim().parse().ok()) {
+            *logged.entry(seq).or_default() += 1;
+        }
+    }
+    for (seq, n) in logged {
+        seqs.extend(std::iter::repeat_n(seq, n.saturating_sub(1)));
+    }
+    seqs
 }
 
 /// The seqs still waiting in a stopped client's backlog journal (`<state>/backlog.log`).

@@ -5,7 +5,6 @@
 use crate::migrate::{OUR_TABLES, SQLITE};
 use crate::{StoreError, SCHEMA_VERSION};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
-use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
@@ -37,15 +36,12 @@ pub(super) fn inspect(path: &Path) -> Result<Option<i64>, StoreError> {
     if meta.len() == 0 {
         return Ok(None);
     }
-    let mut head = [0u8; 16];
-    let read = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head));
-    match read {
-        Ok(()) if &head == HEADER => {}
-        Ok(()) => return Err(not_db(path, "its first bytes are not an SQLite header")),
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-            return Err(not_db(path, format!("only {} bytes, shorter than an SQLite header", meta.len())));
-        }
-        Err(e) => return Err(not_db(path, format!("cannot read it: {e}"))),
+    // The header is read through SQLite, never with a file handle of our own: closing any other
+    // descriptor of the database file drops every POSIX lock this process holds on it, so another
+    // connection of this process (the sink's) would look closed to other processes, which may then
+    // delete the write-ahead log under it.
+    if meta.len() < HEADER.len() as u64 {
+        return Err(not_db(path, format!("only {} bytes, shorter than an SQLite header", meta.len())));
     }
     let ro = open_read_only(path).map_err(|e| not_db(path, e.to_string()))?;
     let tables = table_names(&ro).map_err(|e| not_db(path, e.to_string()))?;
