@@ -223,7 +223,7 @@ fn a_full_disk_under_the_store_logs_an_error_acks_nothing_and_recovers() {
     assert_eq!(c.expect("100", T), "100: keep alive ack=1");
     let filler = fill(&disk_dir);
     // Many pages' worth, so that the write-ahead log must grow.
-    let batch: String = (2..=801).map(|seq| format!(" t=1.5#{seq}")).collect();
+    let batch: String = (2..=351).map(|seq| format!(" t=1.5#{seq}")).collect();
     c.send(&format!("100{batch}"));
     let e = s.log().wait_for("cannot commit", T);
     assert!(e.contains("ERROR") && e.contains("full"), "{e}");
@@ -239,11 +239,11 @@ fn a_full_disk_under_the_store_logs_an_error_acks_nothing_and_recovers() {
     let acked = wait_until(T, "the ack after space returned", || {
         let l = c.expect("100", T);
         c.send("100");
-        l.ends_with("ack=801").then_some(l)
+        l.ends_with("ack=351").then_some(l)
     });
-    assert_eq!(acked, "100: keep alive ack=801");
+    assert_eq!(acked, "100: keep alive ack=351");
     s.log().wait_for("committing again after", T);
-    let sent: Vec<u64> = (1..=801).collect();
+    let sent: Vec<u64> = (1..=351).collect();
     assert_exactly_once("full disk", &sent, &ledger_seqs(&s, "full"), &[]);
-    assert_eq!(s.log().count("reading cid=full"), 801);
+    assert_eq!(s.log().count("reading cid=full"), 351);
 }
