@@ -73,6 +73,8 @@ fn run() -> Result<(), String> {
         .arg(&pw_file)
         .arg("--ready-file")
         .arg(ready.path())
+        .arg("--data-dir")
+        .arg(tmp.path().join("data"))
         .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()));
     // The server's log passes through as it is: it is what the demo is for.
     let server = Supervised::spawn(SERVER, server_cmd, Output::lines(say))
@@ -139,11 +141,14 @@ fn banner(listen: SocketAddr, backdoor: SocketAddr, tmp: &Path) -> String {
          ==> cliser demo: a server and two simulated Pi clients ({}) on this machine\n\
          ==>   server      {listen}  (its log scrolls here; a reading per sensor every {INTERVAL})\n\
          ==>   admin       nc {} {}   then L to list the clients, ? for help\n\
-         ==>   temp dir    {}  (throwaway password, client backlogs; removed on exit)\n\
+         ==>   readings    stored in {}  (ask them: cargo run --release --bin cliser-server -- query --data-dir {} --since 10m)\n\
+         ==>   temp dir    {}  (throwaway password, the store, client backlogs; removed on exit)\n\
          ==> Press Ctrl-C to stop everything.\n",
         CLIENTS.join(", "),
         backdoor.ip(),
         backdoor.port(),
+        tmp.join("data").join("cliser.db").display(),
+        tmp.join("data").display(),
         tmp.display()
     )
 }

@@ -28,6 +28,12 @@ fn readings_scroll_within_15_s_and_ctrl_c_stops_everything() {
     // Each simulated Pi has sensor ids of its own, so no line looks printed twice.
     assert_ne!(sensors[0], sensors[1]);
     assert!(demo.log.text().contains("nc 127.0.0.1 "), "the banner names the admin console");
+    let store = std::path::Path::new(&tmp).join("data").join("cliser.db");
+    assert!(
+        demo.log.text().contains(&format!("stored in {}", store.display())),
+        "the banner names the store"
+    );
+    assert!(store.is_file(), "the readings go to the store in the demo's temp dir");
 
     demo.signal(libc::SIGINT);
     let status = demo.wait_exit(Duration::from_secs(30));
