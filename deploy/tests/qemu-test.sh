@@ -2,7 +2,8 @@
 # The real aarch64 cliser-pi-client, built the way deploy.sh builds it without cross (plain cargo and
 # Debian's aarch64-linux-gnu-gcc), checked with `file`, and run under qemu-aarch64 against the real
 # x86_64 cliser-server on loopback, reading a fake w1 sysfs tree: its temperatures must show up in
-# the server's log and, each reading once, in its store. Installs what it lacks (gcc-aarch64-linux-gnu, qemu-user, file, the rust target).
+# the server's log and, each reading once, in its store. Installs what it lacks
+# (gcc-aarch64-linux-gnu, qemu-user, file, the rust target).
 #
 #   bash deploy/tests/qemu-test.sh     (a few minutes on a cold target dir; prints "N passed, 0 failed")
 #
