@@ -40,8 +40,7 @@ rollup_kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/smaps_rollup"; }
 # the readings are counted by COUNT_COMMAND (evaluated) at the window's start and end.
 measure() {
     local pid=$1 count=$2
-    local t0 c0 r0 rss anon pss threads c1 r1
-    t0=$(date +%s.%N)
+    local c0 r0 rss anon pss threads c1 r1
     sleep 5
     c0=$(cpu_ns "$pid")
     r0=$(eval "$count")
@@ -64,14 +63,14 @@ mkdir -p "$work/state"
 password=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 printf '%s\n' "$password" > "$work/password"
 RUST_LOG=info "$BENCH_BIN/cliser-server" --listen 127.0.0.1:0 --backdoor 127.0.0.1:0 --keepalive 1s \
-    --readings-csv "$work/readings.csv" --password-file "$work/password" 2> "$work/server.log" &
+    --data-dir "$work/data" --ready-file "$work/ready.json" --password-file "$work/password" 2> "$work/server.log" &
 spid=$!
-addr=$(wait_for_line "$work/server.log" 20 'listening on [0-9.:]*' | awk '{print $3}') || die "server did not start"
+addr=$(wait_for_ready "$work/ready.json" "$spid" 20) || die "server did not start: $(tail -3 "$work/server.log")"
 say "cliser-pi-client --sensor sim --interval 1s against $addr: ${window}s after a 5 s warm-up"
 CLISER_PASSWORD=$password "$BENCH_BIN/cliser-pi-client" --server "$addr" --id footprint-1 --sensor sim \
     --interval 1s --state-dir "$work/state" 2> "$work/client.log" &
 cpid=$!
-read -r c_rss c_anon c_pss c_threads c_cpu c_readings c_per1000 < <(measure "$cpid" "grep -c ',footprint-1,' '$work/readings.csv' || true")
+read -r c_rss c_anon c_pss c_threads c_cpu c_readings c_per1000 < <(measure "$cpid" "{ export_store '$work/data' '$work/stored.csv' || : > '$work/stored.csv'; } && grep -c ',footprint-1,' '$work/stored.csv' || true")
 kill -TERM "$cpid"
 wait "$cpid" || true
 kill -TERM "$spid"
@@ -118,7 +117,7 @@ a_size=-
 a_gpio_size=-
 host_size=-
 if [ -n "$aarch64" ]; then
-    triple=aarch64-unknown-linux-gnu
+    triple="aarch64-unknown-linux-gnu"
     rustup target list --installed 2>/dev/null | grep -qx "$triple" || rustup target add "$triple" >/dev/null
     command -v aarch64-linux-gnu-gcc >/dev/null || { say "installing gcc-aarch64-linux-gnu (Debian)"; apt_install gcc-aarch64-linux-gnu; }
     say "building cliser-pi-client for $triple (as deploy/deploy.sh does: with and without --features gpio)"

@@ -81,14 +81,26 @@ preflight() {
     return $warn
 }
 
-# Waits (up to $2 seconds) for the file $1 to hold a line matching $3; prints the first match.
-wait_for_line() {
-    local file=$1 timeout=$2 pattern=$3 i
+# Waits (up to $3 seconds) for the server with pid $2 to write its ready file $1 (`--ready-file`,
+# written whole through a rename); prints the client address from it. Fails at once if the server
+# exits first.
+wait_for_ready() {
+    local file=$1 pid=$2 timeout=$3 i
     for ((i = 0; i < timeout * 20; i++)); do
-        if grep -m1 -o "$pattern" "$file" 2>/dev/null; then return 0; fi
+        if [ -s "$file" ]; then
+            sed -n 's/.*"listen":"\([^"]*\)".*/\1/p' "$file"
+            return 0
+        fi
+        kill -0 "$pid" 2>/dev/null || return 1
         sleep 0.05
     done
     return 1
+}
+
+# Writes every reading in the store of data dir $1 to $2, in the former CSV ledger's columns
+# (ts,cid,sensor,temp_c,error,seq, a header line first).
+export_store() {
+    "$BENCH_BIN/cliser-server" export --format csv --data-dir "$1" > "$2"
 }
 
 # Waits until the file $1 stops growing (no change for $2 seconds, at most $3 seconds in all).
@@ -108,7 +120,8 @@ wait_quiet() {
 }
 
 # run_cliser N STEADY_S RAMP DIR: the release server with a 1 s keep-alive, the load tool against it.
-# Writes DIR/cliser-N.kv: the load tool's report plus logged/ledger counts and the server's fate.
+# Writes DIR/cliser-N.kv: the load tool's report plus logged/stored counts and the server's fate.
+# The server keeps its readings in the default SQLite store, in DIR/cliser-N/data.
 run_cliser() {
     local n=$1 steady=$2 ramp=$3 dir=$4
     local work=$dir/cliser-$n
@@ -118,11 +131,11 @@ run_cliser() {
     echo >> "$pw"
     say "cliser: $n clients, ramp $ramp/s, steady ${steady}s (logs in $work)"
     RUST_LOG=info "$BENCH_BIN/cliser-server" --listen 127.0.0.1:0 --backdoor 127.0.0.1:0 --keepalive "${KEEPALIVE:-1}s" \
-        --max-clients $((n + 100)) --readings-csv "$work/readings.csv" --password-file "$pw" \
+        --max-clients $((n + 100)) --data-dir "$work/data" --ready-file "$work/ready.json" --password-file "$pw" \
         2> "$work/server.log" &
     local spid=$!
     local addr
-    addr=$(wait_for_line "$work/server.log" 20 'listening on [0-9.:]*' | awk '{print $3}') ||
+    addr=$(wait_for_ready "$work/ready.json" "$spid" 20) ||
         die "the server did not start: $(tail -3 "$work/server.log")"
     local out=$dir/cliser-$n.kv
     "$BENCH_BIN/cliser-load" --server "$addr" --clients "$n" --ramp "$ramp" --duration "${steady}s" \
@@ -137,14 +150,20 @@ run_cliser() {
         alive=no
         wait "$spid" 2>/dev/null || true
     fi
+    # Empty figures (so the checks fail) if the store cannot be read; export.log says why.
+    local stored="" stored_dups=""
+    if export_store "$work/data" "$work/stored.csv" 2> "$work/export.log"; then
+        stored=$(tail -n +2 "$work/stored.csv" | wc -l)
+        stored_dups=$(tail -n +2 "$work/stored.csv" | cut -d, -f2,6 | sort | uniq -d | wc -l)
+    fi
     {
         echo "server_survived=$alive"
         echo "server_fatal=$(grep -m1 -E 'panicked at|fatal|failed to allocate' -A1 "$work/server.log" | tr '\n' ' ' | cut -c1-160)"
         echo "logged=$(grep -c ' reading cid=pi-' "$work/server.log" || true)"
         echo "logged_dups=$(grep -o ' reading cid=pi-[^ ]* .* seq=[0-9]*' "$work/server.log" |
             awk '{print $2, $NF}' | sort | uniq -d | wc -l)"
-        echo "ledger=$(($(wc -l < "$work/readings.csv") - 1))"
-        echo "ledger_dups=$(tail -n +2 "$work/readings.csv" | cut -d, -f2,6 | sort | uniq -d | wc -l)"
+        echo "stored=$stored"
+        echo "stored_dups=$stored_dups"
         echo "server_connections_logged=$(grep -c 'connection from' "$work/server.log" || true)"
     } >> "$out"
 }
@@ -245,7 +264,7 @@ print_notes() {
         line="$(kv "$f" protocol) $(kv "$f" clients): failures=$(kv "$f" failures) ($(kv "$f" failure_kinds))"
         line="$line, duplicates logged=$(kv "$f" logged_dups)"
         if [ "$(kv "$f" protocol)" = cliser ]; then
-            line="$line, ledger lines=$(kv "$f" ledger) (dups $(kv "$f" ledger_dups))"
+            line="$line, stored=$(kv "$f" stored) (dups $(kv "$f" stored_dups))"
             line="$line, acked on the next poll=$(kv "$f" acked_next_poll) later=$(kv "$f" acked_later)"
             line="$line, longest gap between polls=$(kv "$f" poll_gap_max_ms) ms"
         else

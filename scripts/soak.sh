@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Soak: the release server and N real release Pi clients (simulated sensors, short intervals) for M
-# minutes, then every client stopped. Reports readings sampled vs logged, lost (must be 0), duplicates
-# (must be 0), the server's RSS after warm-up and at the end (no growth), and its threads once the
-# clients have left (back to the number at start).
+# minutes, then every client stopped. Reports readings sampled vs stored (the server's default SQLite
+# store, read back with `cliser-server export`), lost (must be 0), duplicates (must be 0), the
+# server's RSS after warm-up and at the end (no growth), and its threads once the clients have left
+# (back to the number at start).
 #   bash scripts/soak.sh [--minutes M] [--clients N] [--interval DURATION] [--keep DIR]
 # defaults: 5 minutes, 500 clients, 1s sampling, keep-alive 1s. CI runs --minutes 1 --clients 100.
 set -euo pipefail
@@ -15,7 +16,7 @@ while [ $# -gt 0 ]; do
         --clients) clients=$2; shift 2 ;;
         --interval) interval=$2; shift 2 ;;
         --keep) keep=$2; shift 2 ;;
-        -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
         *) echo "unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -48,10 +49,12 @@ wait_for() { # seconds description command...
 head -c 18 /dev/urandom | base64 > "$dir/password"
 RUST_LOG=info "$target/cliser-server" --listen 127.0.0.1:0 --backdoor 127.0.0.1:0 \
     --password-file "$dir/password" --keepalive 1s --max-clients $((clients + 100)) \
-    --readings-csv "$dir/readings.csv" 2> "$dir/server.log" &
+    --data-dir "$dir/data" --ready-file "$dir/ready.json" 2> "$dir/server.log" &
 server_pid=$!
-wait_for 20 "the server to listen" grep -q "listening on" "$dir/server.log"
-addr=$(grep -o 'listening on [0-9.:]*' "$dir/server.log" | head -1 | cut -d' ' -f3)
+ready_or_dead() { [ -s "$dir/ready.json" ] || ! kill -0 "$server_pid" 2>/dev/null; }
+wait_for 20 "the server's ready file" ready_or_dead
+[ -s "$dir/ready.json" ] || { echo "the server exited at start:" >&2; tail -5 "$dir/server.log" >&2; exit 1; }
+addr=$(sed -n 's/.*"listen":"\([^"]*\)".*/\1/p' "$dir/ready.json")
 threads_start=$(stat_of "$server_pid" Threads)
 rss_start=$(stat_of "$server_pid" VmRSS)
 echo "soak: $clients clients for $minutes min against $addr (dir $dir)"
@@ -82,11 +85,13 @@ threads_back() { [ "$(stat_of "$server_pid" Threads)" -eq "$threads_start" ]; }
 wait_for 30 "the server's threads to return to $threads_start" threads_back
 threads_end=$(stat_of "$server_pid" Threads)
 
+# What the store holds, in the columns ts,cid,sensor,temp_c,error,seq (beside the running server).
+"$target/cliser-server" export --format csv --data-dir "$dir/data" > "$dir/stored.csv"
 python3 - "$dir" "$clients" <<'PY'
 import collections, glob, os, re, sys
 d, n = sys.argv[1], int(sys.argv[2])
 logged = collections.defaultdict(list)
-with open(os.path.join(d, "readings.csv")) as f:
+with open(os.path.join(d, "stored.csv")) as f:
     next(f)
     for line in f:
         p = line.rstrip("\n").split(",")
@@ -112,7 +117,7 @@ for i in range(1, n + 1):
     pending_total += len(not_logged) - sum(1 for s in not_logged if s not in pending)
     sampled_total += len(sampled)
     logged_total += len(distinct)
-print(f"readings sampled {sampled_total}, logged {logged_total}, still in client backlogs {pending_total}, "
+print(f"readings sampled {sampled_total}, stored {logged_total}, still in client backlogs {pending_total}, "
       f"lost {lost}, duplicates {dupes}, holes {holes}")
 open(os.path.join(d, "verdict"), "w").write(f"{lost} {dupes} {holes}\n")
 PY
@@ -130,7 +135,7 @@ echo "client exits other than 0: $failed_exits"
 checks=0 fails=0
 check() { checks=$((checks + 1)); if eval "$2"; then echo "ok - $1"; else echo "FAIL - $1"; fails=$((fails + 1)); fi; }
 check "no reading lost" "[ $lost -eq 0 ] && [ $holes -eq 0 ]"
-check "no reading logged twice" "[ $dupes -eq 0 ]"
+check "no reading stored twice" "[ $dupes -eq 0 ]"
 # Growth bound: 10% of the warm RSS plus 2 MiB of allocator noise.
 check "no RSS growth in the steady phase" "[ $rss_end -le $((rss_warm + rss_warm / 10 + 2048)) ]"
 check "threads back to their number at start" "[ $threads_end -eq $threads_start ]"

@@ -2,7 +2,8 @@
 # The real aarch64 cliser-pi-client, built the way deploy.sh builds it without cross (plain cargo and
 # Debian's aarch64-linux-gnu-gcc), checked with `file`, and run under qemu-aarch64 against the real
 # x86_64 cliser-server on loopback, reading a fake w1 sysfs tree: its temperatures must show up in
-# the server's log. Installs what it lacks (gcc-aarch64-linux-gnu, qemu-user, file, the rust target).
+# the server's log and, each reading once, in its store. Installs what it lacks
+# (gcc-aarch64-linux-gnu, qemu-user, file, the rust target).
 #
 #   bash deploy/tests/qemu-test.sh     (a few minutes on a cold target dir; prints "N passed, 0 failed")
 #
@@ -132,13 +133,13 @@ check "probe under qemu finds $sensor_id at 23.125" mentions_all "$(cat "$tmp/pr
 password=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
 (umask 077 && printf '%s\n' "$password" >"$tmp/password")
 RUST_LOG=info "$server" --listen 127.0.0.1:0 --backdoor 127.0.0.1:0 --keepalive 1s \
-    --password-file "$tmp/password" --readings-csv "$tmp/readings.csv" 2>"$tmp/server.log" &
+    --password-file "$tmp/password" --data-dir "$tmp/data" --ready-file "$tmp/ready.json" 2>"$tmp/server.log" &
 server_pid=$!
-server_up() { grep -q 'listening on ' "$tmp/server.log" || ! kill -0 "$server_pid" 2>/dev/null; }
-wait_for 20 server_up || fail "the server did not log 'listening on' within 20 s"
+server_up() { [ -s "$tmp/ready.json" ] || ! kill -0 "$server_pid" 2>/dev/null; }
+wait_for 20 server_up || fail "the server wrote no ready file within 20 s"
 kill -0 "$server_pid" 2>/dev/null || fail "the server exited"
-addr=$(sed -n 's/.*listening on \([^ ]*\).*/\1/p' "$tmp/server.log" | head -n 1)
-check "server listening on $addr (port 0, read back from its log)" is_loopback_addr "$addr"
+addr=$(sed -n 's/.*"listen":"\([^"]*\)".*/\1/p' "$tmp/ready.json")
+check "server listening on $addr (port 0, read back from its --ready-file)" is_loopback_addr "$addr"
 
 # ---- the aarch64 client under qemu -----------------------------------------------------------------
 t0=$SECONDS
@@ -161,5 +162,21 @@ rc=0
 wait "$client_pid" || rc=$?
 client_pid=""
 check "the client stops on SIGTERM (exit $rc)" test "$rc" -eq 0
+
+# ---- the store: every reading the server logged, each once ----------------------------------------
+# The server stopped first, so nothing is committed between the export and the count of log lines.
+kill -TERM "$server_pid"
+rc=0
+wait "$server_pid" || rc=$?
+server_pid=""
+check "the server stops on SIGTERM (exit $rc)" test "$rc" -eq 0
+"$server" export --format csv --data-dir "$tmp/data" >"$tmp/stored.csv" 2>"$tmp/export.log" ||
+    fail "cliser-server export failed: $(cat "$tmp/export.log")"
+stored=$(grep -c ",qemu-pi,$sensor_id,23.125,," "$tmp/stored.csv" || true)
+logged=$(grep -cF "reading cid=qemu-pi sensor=$sensor_id " "$tmp/server.log" || true)
+stored_as_logged() { [ "$stored" -ge 1 ] && [ "$stored" -eq "$logged" ]; }
+check "the store holds what the log shows: $stored readings of qemu-pi at 23.125, $logged logged" stored_as_logged
+dups=$(tail -n +2 "$tmp/stored.csv" | cut -d, -f2,6 | sort | uniq -d | wc -l)
+check "no (cid, seq) stored twice ($dups)" test "$dups" -eq 0
 
 echo "$passed passed, 0 failed"
