@@ -28,9 +28,22 @@ pub fn optional<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duratio
     parse(&text).map(Some).map_err(|e| serde::de::Error::custom(format!("invalid duration {text:?}: {e}")))
 }
 
-/// Formats a duration the way it is parsed (`1m 30s`).
+/// Formats a duration the way it is parsed (`1m 30s`, `90d`, `500ms`), in days at most: humantime's
+/// own formatter says `2months 29days 2h 52m 48s` for 90 days.
 pub fn format(d: Duration) -> String {
-    humantime::format_duration(d).to_string()
+    let units = [("d", 86_400_000u128), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)];
+    let mut left = d.as_millis();
+    let mut parts = Vec::new();
+    for (name, size) in units {
+        if left >= size {
+            parts.push(format!("{}{name}", left / size));
+            left %= size;
+        }
+    }
+    if parts.is_empty() {
+        return "0s".into();
+    }
+    parts.join(" ")
 }
 
 #[cfg(test)]
@@ -47,6 +60,12 @@ mod tests {
         assert_eq!(parse("0s"), Ok(Duration::ZERO));
         assert_eq!(parse_positive("0s").unwrap_err(), "must be more than zero");
         assert_eq!(format(Duration::from_secs(90)), "1m 30s");
+        assert_eq!(format(Duration::from_secs(90 * 86_400)), "90d");
+        assert_eq!(format(Duration::from_millis(1_500)), "1s 500ms");
+        assert_eq!(format(Duration::ZERO), "0s");
+        for d in [Duration::from_secs(90 * 86_400 + 3_661), Duration::from_millis(61_001)] {
+            assert_eq!(parse(&format(d)), Ok(d), "what it prints parses back");
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::session::{self, End};
 use crate::stop::{Stop, Wake};
 use log::{info, warn};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// How the client ended, when it ended as designed (exit status 0).
 #[derive(Debug, PartialEq, Eq)]
@@ -96,11 +96,8 @@ fn connection_loop(cfg: &Config, store: &Backlog, stop: &Stop) -> Result<End, Cl
             continue;
         }
         let delay = backoff.next_delay();
-        let in_delay = format!(
-            "in {} (attempt {})",
-            humantime::format_duration(Duration::from_millis(delay.as_millis() as u64)),
-            backoff.attempts()
-        );
+        let in_delay =
+            format!("in {} (attempt {})", cliser_common::duration::format(delay), backoff.attempts());
         // Backoff caps this at one round of lines a minute, so every failure is worth a line.
         if cfg.server.len() == 1 {
             warn!("{why}; reconnecting {in_delay}");

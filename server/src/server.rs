@@ -208,7 +208,7 @@ fn open_store(config: &Config) -> Result<Opened, RunError> {
     let mut store = cliser_store::open(&config.store.url).map_err(RunError::Store)?;
     let info = store.info().map_err(RunError::Store)?;
     let high_water = store.high_water_all().map_err(RunError::Store)?;
-    log::info!("store {info}; high-water marks for {} clients", high_water.len());
+    log::info!("store {info}; clients with a high-water mark: {}", high_water.len());
     match config.retain_raw {
         Some(keep) => {
             log::info!("raw readings kept {}, hourly rollups forever", cliser_common::duration::format(keep))

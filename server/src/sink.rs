@@ -12,7 +12,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The highest seq written per client id: the one source of every ack. Only the sink writes it, and
-/// only after the ledger write succeeded and the readings are logged; a registration reads it for
+/// only after the store committed the readings and they are logged; a registration reads it for
 /// its 140, a session when it polls. Shared memory rather than a message per batch: nothing waits
 /// for it in the common case, and waking the session for every answer would cost a thread switch
 /// per reading. It is also the sink's dedupe state, so what is acked and what is deduped against
