@@ -1,6 +1,8 @@
 //! The read side's SQL, written once for both backends (they differ only in how a parameter is
 //! spelt), and the decoding of its rows. Every integer column comes back as BIGINT so one decoder
-//! serves both.
+//! serves both. Queries over several sensors loop over the sensors and read each one's range of
+//! the (sensor, time) index (`sensors CROSS JOIN readings`: SQLite keeps that loop order), so a
+//! short time range never scans the whole table.
 
 use crate::group::{align_down, align_up, HOUR_MS};
 use crate::{Bucket, BucketSource, ReadingQuery, StoreError, StoredReading};
@@ -19,6 +21,15 @@ pub(crate) enum Param {
 pub(crate) struct Sql {
     pub text: String,
     pub params: Vec<Param>,
+    /// Set when the query is about one sensor of one client: its rows then carry NULL for the
+    /// cid and sensor columns (the names are these), which spares sending them with every row.
+    pub series: Option<(ClientId, SensorId)>,
+}
+
+impl Sql {
+    pub fn plain(text: &str) -> Sql {
+        Sql { text: text.to_owned(), params: Vec::new(), series: None }
+    }
 }
 
 /// How a backend writes the n-th parameter (1-based): `?1` for SQLite, `$1` for PostgreSQL.
@@ -60,15 +71,29 @@ pub(crate) fn readings(ph: Placeholder, q: &ReadingQuery) -> Sql {
     let mut b = Builder { ph, params: Vec::new() };
     let since = b.bind(Param::Int(q.since_ms.unwrap_or(i64::MIN)));
     let until = b.bind(Param::Int(q.until_ms.unwrap_or(i64::MAX)));
+    if let (Some(cid), Some(sensor)) = (&q.cid, &q.sensor) {
+        // One series: its id first, then one range of the (sensor, sampled_ms, id) index, which
+        // is already in the order asked for (a join would hide that order and cost a sort).
+        let c = b.bind(Param::Text(cid.to_string()));
+        let s = b.bind(Param::Text(sensor.to_string()));
+        let limit = b.limit(q);
+        let text = format!(
+            "SELECT r.sampled_ms, r.received_ms, NULL, NULL, CAST(r.milli_c AS BIGINT), r.error, r.seq \
+             FROM readings r WHERE r.sensor = (SELECT s.id FROM sensors s JOIN nodes n ON n.id = s.node \
+             WHERE n.cid = {c} AND s.sensor = {s}) AND r.sampled_ms >= {since} AND r.sampled_ms < {until} \
+             ORDER BY r.sampled_ms, r.id{limit}"
+        );
+        return Sql { text, params: b.params, series: Some((cid.clone(), sensor.clone())) };
+    }
     let who = b.who(q);
     let limit = b.limit(q);
     let text = format!(
         "SELECT r.sampled_ms, r.received_ms, n.cid, s.sensor, CAST(r.milli_c AS BIGINT), r.error, r.seq \
-         FROM readings r JOIN sensors s ON s.id = r.sensor JOIN nodes n ON n.id = s.node \
-         WHERE r.sampled_ms >= {since} AND r.sampled_ms < {until}{who} \
+         FROM sensors s CROSS JOIN readings r JOIN nodes n ON n.id = s.node \
+         WHERE r.sensor = s.id AND r.sampled_ms >= {since} AND r.sampled_ms < {until}{who} \
          ORDER BY r.sampled_ms, r.id{limit}"
     );
-    Sql { text, params: b.params }
+    Sql { text, params: b.params, series: None }
 }
 
 /// Bucket statistics per sensor; see [`Bucket`] for the alignment.
@@ -105,8 +130,8 @@ pub(crate) fn buckets(
             "SELECT n.cid, s.sensor, u.hour_ms - ((u.hour_ms % {e}) + {e}) % {e} AS b, \
              CAST(MIN(u.min_milli_c) AS BIGINT), CAST(MAX(u.max_milli_c) AS BIGINT), \
              CAST(SUM(u.sum_milli_c) AS BIGINT), CAST(SUM(u.n) AS BIGINT), CAST(SUM(u.errors) AS BIGINT) \
-             FROM rollups u JOIN sensors s ON s.id = u.sensor JOIN nodes n ON n.id = s.node \
-             WHERE u.hour_ms >= {lo} AND u.hour_ms < {hi}{who} \
+             FROM sensors s CROSS JOIN rollups u JOIN nodes n ON n.id = s.node \
+             WHERE u.sensor = s.id AND u.hour_ms >= {lo} AND u.hour_ms < {hi}{who} \
              GROUP BY n.cid, s.sensor, b ORDER BY n.cid, s.sensor, b{limit}"
         )
     } else {
@@ -114,12 +139,12 @@ pub(crate) fn buckets(
             "SELECT n.cid, s.sensor, r.sampled_ms - ((r.sampled_ms % {e}) + {e}) % {e} AS b, \
              CAST(MIN(r.milli_c) AS BIGINT), CAST(MAX(r.milli_c) AS BIGINT), \
              CAST(SUM(r.milli_c) AS BIGINT), CAST(COUNT(r.milli_c) AS BIGINT), CAST(COUNT(r.error) AS BIGINT) \
-             FROM readings r JOIN sensors s ON s.id = r.sensor JOIN nodes n ON n.id = s.node \
-             WHERE r.sampled_ms >= {lo} AND r.sampled_ms < {hi}{who} \
+             FROM sensors s CROSS JOIN readings r JOIN nodes n ON n.id = s.node \
+             WHERE r.sensor = s.id AND r.sampled_ms >= {lo} AND r.sampled_ms < {hi}{who} \
              GROUP BY n.cid, s.sensor, b ORDER BY n.cid, s.sensor, b{limit}"
         )
     };
-    Ok(Sql { text, params: b.params })
+    Ok(Sql { text, params: b.params, series: None })
 }
 
 /// Every reading in insertion order, columns as [`readings`].
@@ -183,21 +208,28 @@ impl Decoder<'_> {
         s.map(|v| u64::try_from(v).map_err(|_| self.bad(format!("negative seq {v}")))).transpose()
     }
 
-    /// A row of [`readings`] or [`EXPORT`].
+    /// A row of [`readings`] or [`EXPORT`]; `series` is that of the [`Sql`] (the names when the
+    /// row's are NULL).
     #[allow(clippy::too_many_arguments)]
     pub fn reading(
         &self,
+        series: Option<&(ClientId, SensorId)>,
         sampled_ms: i64,
         received_ms: i64,
-        cid: &str,
-        sensor: &str,
+        cid: Option<&str>,
+        sensor: Option<&str>,
         milli_c: Option<i64>,
         error: Option<String>,
         seq: Option<i64>,
     ) -> Result<StoredReading, StoreError> {
+        let (cid, sensor) = match (series, cid, sensor) {
+            (_, Some(c), Some(s)) => (self.cid(c)?, self.sensor(s)?),
+            (Some((c, s)), _, _) => (c.clone(), s.clone()),
+            _ => return Err(self.bad("a reading without client or sensor".into())),
+        };
         Ok(StoredReading {
-            cid: self.cid(cid)?,
-            sensor: self.sensor(sensor)?,
+            cid,
+            sensor,
             value: self.value(milli_c, error)?,
             sampled_ms,
             received_ms,

@@ -220,6 +220,10 @@ fn filters_queries_by_client_sensor_and_time(s: &mut dyn Store) {
     let limited = s.readings(&q(Some("b"), None, None, None, Some(3))).unwrap();
     assert_eq!(limited.iter().map(|x| x.seq.unwrap()).collect::<Vec<_>>(), vec![1, 2, 3]);
     assert!(s.readings(&q(Some("zz"), None, None, None, None)).unwrap().is_empty());
+    assert!(s.readings(&q(Some("a"), Some("nope"), None, None, None)).unwrap().is_empty());
+    let one = s.readings(&q(Some("b"), Some("t1"), Some(T0 + 4000), None, Some(2))).unwrap();
+    assert_eq!(one.iter().map(|x| x.seq.unwrap()).collect::<Vec<_>>(), vec![5, 6]);
+    assert!(one.iter().all(|x| x.cid.as_str() == "b" && x.sensor.as_str() == "t1"));
 }
 
 fn keeps_nodes_and_sensors_with_their_newest_reading(s: &mut dyn Store) {

@@ -39,8 +39,10 @@ CREATE TABLE readings (
 );
 -- The exactly-once key. NULL seqs (readings typed by hand) are distinct, so never deduped.
 CREATE UNIQUE INDEX readings_node_seq ON readings (node, seq);
--- One sensor over a time range; also how pruning finds old rows without a scan.
-CREATE INDEX readings_sensor_time ON readings (sensor, sampled_ms);
+-- One sensor over a time range, answered from the index alone and already in the order asked for
+-- (time, then insertion): a sensor's rows are spread over as many table pages as it has rows
+-- (every other sensor writes in between). Also how pruning finds old rows without a scan.
+CREATE INDEX readings_sensor_time ON readings (sensor, sampled_ms, id, received_ms, milli_c, error, seq);
 
 -- Hourly summaries, never pruned. Keyed hour first so that the rows a commit updates (the current
 -- hour of every sensor) share a few pages; the index serves one sensor over many hours.

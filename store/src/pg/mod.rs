@@ -10,7 +10,7 @@ use crate::{
     redacted, Backend, Bucket, BucketSource, NewReading, NodeInfo, ReadingQuery, SensorInfo, Store,
     StoreError, StoreInfo, StoredReading,
 };
-use cliser_protocol::ClientId;
+use cliser_protocol::{ClientId, SensorId};
 use postgres::error::SqlState;
 use postgres::types::ToSql;
 use postgres::{Client, Config, NoTls};
@@ -31,6 +31,9 @@ const EXPORT_CHUNK: i32 = 10_000;
 struct Conn {
     client: Client,
     st: Stmts,
+    /// The read side's statements by text: a handful of texts (one per combination of filters),
+    /// each planned once per connection instead of once per query.
+    queries: HashMap<String, postgres::Statement>,
 }
 
 /// A store in a PostgreSQL database. Several servers may share one: (client id, seq) is unique in
@@ -112,14 +115,28 @@ impl PgStore {
     ) -> Result<Vec<T>, StoreError> {
         let params = bind(&sql.params);
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref()).collect();
-        let rows = self.conn()?.client.query(&sql.text, &refs).map_err(self.err(op))?;
+        let conn = self.conn()?;
+        let stmt = match conn.queries.get(&sql.text) {
+            Some(s) => s.clone(),
+            None => {
+                let s = conn.client.prepare(&sql.text).map_err(self.err(op))?;
+                self.conn()?.queries.insert(sql.text.clone(), s.clone());
+                s
+            }
+        };
+        let rows = self.conn()?.client.query(&stmt, &refs).map_err(self.err(op))?;
         let dec = Decoder { location: &self.location };
         rows.iter().map(|r| row(&dec, r)).collect()
     }
 
-    fn reading(dec: &Decoder, r: &postgres::Row) -> Result<StoredReading, StoreError> {
+    fn reading(
+        dec: &Decoder,
+        series: Option<&(ClientId, SensorId)>,
+        r: &postgres::Row,
+    ) -> Result<StoredReading, StoreError> {
         let cell = |source| StoreError::Postgres { url: dec.location.to_owned(), op: "decode row", source };
         dec.reading(
+            series,
             r.try_get(0).map_err(cell)?,
             r.try_get(1).map_err(cell)?,
             r.try_get(2).map_err(cell)?,
@@ -146,7 +163,7 @@ fn ensure<'a>(
         // The schema must exist before statements on it can be prepared.
         migrate::migrate(&mut client, location)?;
         let st = Stmts::prepare(&mut client).map_err(err("prepare statements"))?;
-        *conn = Some(Conn { client, st });
+        *conn = Some(Conn { client, st, queries: HashMap::new() });
     }
     Ok(conn.as_mut().expect("connected above"))
 }
@@ -290,7 +307,9 @@ impl Store for PgStore {
     }
 
     fn readings(&mut self, q: &ReadingQuery) -> Result<Vec<StoredReading>, StoreError> {
-        self.run_query(&query::readings(placeholder, q), "query readings", PgStore::reading)
+        let sql = query::readings(placeholder, q);
+        let series = sql.series.clone();
+        self.run_query(&sql, "query readings", |dec, r| PgStore::reading(dec, series.as_ref(), r))
     }
 
     fn buckets_from(
@@ -306,7 +325,7 @@ impl Store for PgStore {
     }
 
     fn nodes(&mut self) -> Result<Vec<NodeInfo>, StoreError> {
-        let sql = Sql { text: query::NODES.into(), params: Vec::new() };
+        let sql = Sql::plain(query::NODES);
         self.run_query(&sql, "query nodes", |dec, r| {
             Ok(NodeInfo {
                 cid: dec.cid(r.get(0))?,
@@ -318,7 +337,7 @@ impl Store for PgStore {
     }
 
     fn sensors(&mut self) -> Result<Vec<SensorInfo>, StoreError> {
-        let sql = Sql { text: query::SENSORS.into(), params: Vec::new() };
+        let sql = Sql::plain(query::SENSORS);
         self.run_query(&sql, "query sensors", |dec, r| {
             let last = match r.get::<_, Option<i64>>(4) {
                 Some(t) => Some((t, dec.value(r.get(5), r.get(6))?, dec.seq(r.get(7))?)),
@@ -352,7 +371,7 @@ impl Store for PgStore {
                 break;
             }
             for r in &rows {
-                each(PgStore::reading(&dec, r)?).map_err(StoreError::Export)?;
+                each(PgStore::reading(&dec, None, r)?).map_err(StoreError::Export)?;
                 n += 1;
             }
         }

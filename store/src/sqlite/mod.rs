@@ -220,12 +220,10 @@ impl Store for SqliteStore {
     }
 
     fn high_water_all(&mut self) -> Result<HashMap<ClientId, u64>, StoreError> {
-        let sql = Sql {
-            text: "SELECT n.cid, max(coalesce(n.high_water, -1), \
-                   coalesce((SELECT max(seq) FROM readings WHERE node = n.id), -1)) FROM nodes n"
-                .into(),
-            params: Vec::new(),
-        };
+        let sql = Sql::plain(
+            "SELECT n.cid, max(coalesce(n.high_water, -1), \
+             coalesce((SELECT max(seq) FROM readings WHERE node = n.id), -1)) FROM nodes n",
+        );
         let dec = Decoder { location: &self.location };
         let rows = self.run_query(&sql, "read high-water marks", |r| {
             let cid: String = r.get(0)?;
@@ -237,12 +235,15 @@ impl Store for SqliteStore {
 
     fn readings(&mut self, q: &ReadingQuery) -> Result<Vec<StoredReading>, StoreError> {
         let dec = self.decoder();
-        self.run_query(&query::readings(placeholder, q), "query readings", |r| {
+        let sql = query::readings(placeholder, q);
+        let series = sql.series.as_ref();
+        self.run_query(&sql, "query readings", |r| {
             Ok(dec.reading(
+                series,
                 r.get(0)?,
                 r.get(1)?,
-                &r.get::<_, String>(2)?,
-                &r.get::<_, String>(3)?,
+                r.get_ref(2)?.as_str_or_null()?,
+                r.get_ref(3)?.as_str_or_null()?,
                 r.get(4)?,
                 r.get(5)?,
                 r.get(6)?,
@@ -273,7 +274,7 @@ impl Store for SqliteStore {
     }
 
     fn nodes(&mut self) -> Result<Vec<NodeInfo>, StoreError> {
-        let sql = Sql { text: query::NODES.into(), params: Vec::new() };
+        let sql = Sql::plain(query::NODES);
         let dec = self.decoder();
         self.run_query(&sql, "query nodes", |r| {
             let cid: String = r.get(0)?;
@@ -290,7 +291,7 @@ impl Store for SqliteStore {
     }
 
     fn sensors(&mut self) -> Result<Vec<SensorInfo>, StoreError> {
-        let sql = Sql { text: query::SENSORS.into(), params: Vec::new() };
+        let sql = Sql::plain(query::SENSORS);
         let dec = self.decoder();
         self.run_query(&sql, "query sensors", |r| {
             let (cid, sensor): (String, String) = (r.get(0)?, r.get(1)?);
@@ -324,10 +325,11 @@ impl Store for SqliteStore {
         let mut n = 0;
         while let Some(r) = rows.next().map_err(err)? {
             let reading = dec.reading(
+                None,
                 r.get(0).map_err(err)?,
                 r.get(1).map_err(err)?,
-                &r.get::<_, String>(2).map_err(err)?,
-                &r.get::<_, String>(3).map_err(err)?,
+                r.get_ref(2).and_then(|v| Ok(v.as_str_or_null()?)).map_err(err)?,
+                r.get_ref(3).and_then(|v| Ok(v.as_str_or_null()?)).map_err(err)?,
                 r.get(4).map_err(err)?,
                 r.get(5).map_err(err)?,
                 r.get(6).map_err(err)?,
