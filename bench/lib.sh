@@ -122,22 +122,28 @@ wait_quiet() {
 # run_cliser N STEADY_S RAMP DIR: the release server with a 1 s keep-alive, the load tool against it.
 # Writes DIR/cliser-N.kv: the load tool's report plus logged/stored counts and the server's fate.
 # The server keeps its readings in the default SQLite store, in DIR/cliser-N/data.
+# run_cliser N STEADY RAMP DIR [BASELINE_BIN_DIR]: with a baseline dir, that build of cliser-server
+# (an earlier commit, keeping readings in its --readings-csv ledger) runs instead, as a row of its own.
 run_cliser() {
-    local n=$1 steady=$2 ramp=$3 dir=$4
-    local work=$dir/cliser-$n
+    local n=$1 steady=$2 ramp=$3 dir=$4 baseline=${5:-}
+    local name=cliser-$n server_bin=$BENCH_BIN/cliser-server
+    [ -n "$baseline" ] && name=baseline-$n server_bin=$baseline/cliser-server
+    local work=$dir/$name
     mkdir -p "$work"
     local pw=$work/password
     head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$pw"
     echo >> "$pw"
     say "cliser: $n clients, ramp $ramp/s, steady ${steady}s (logs in $work)"
-    RUST_LOG=info "$BENCH_BIN/cliser-server" --listen 127.0.0.1:0 --backdoor 127.0.0.1:0 --keepalive "${KEEPALIVE:-1}s" \
-        --max-clients $((n + 100)) --data-dir "$work/data" --ready-file "$work/ready.json" --password-file "$pw" \
+    local store=(--data-dir "$work/data")
+    [ -n "$baseline" ] && store=(--readings-csv "$work/readings.csv")
+    RUST_LOG=info "$server_bin" --listen 127.0.0.1:0 --backdoor 127.0.0.1:0 --keepalive "${KEEPALIVE:-1}s" \
+        --max-clients $((n + 100)) "${store[@]}" --ready-file "$work/ready.json" --password-file "$pw" \
         2> "$work/server.log" &
     local spid=$!
     local addr
     addr=$(wait_for_ready "$work/ready.json" "$spid" 20) ||
         die "the server did not start: $(tail -3 "$work/server.log")"
-    local out=$dir/cliser-$n.kv
+    local out=$dir/$name.kv
     "$BENCH_BIN/cliser-load" --server "$addr" --clients "$n" --ramp "$ramp" --duration "${steady}s" \
         --password-file "$pw" --id-prefix "pi-" --watch-pid "$spid" \
         --stall-timeout "$((3 * ${KEEPALIVE:-1} + 10))s" --drain-timeout "$((2 * ${KEEPALIVE:-1} + 15))s" \
@@ -152,7 +158,10 @@ run_cliser() {
     fi
     # Empty figures (so the checks fail) if the store cannot be read; export.log says why.
     local stored="" stored_dups=""
-    if export_store "$work/data" "$work/stored.csv" 2> "$work/export.log"; then
+    if [ -n "$baseline" ]; then
+        cp "$work/readings.csv" "$work/stored.csv"
+    fi
+    if [ -n "$baseline" ] || export_store "$work/data" "$work/stored.csv" 2> "$work/export.log"; then
         stored=$(tail -n +2 "$work/stored.csv" | wc -l)
         stored_dups=$(tail -n +2 "$work/stored.csv" | cut -d, -f2,6 | sort | uniq -d | wc -l)
     fi
@@ -165,6 +174,7 @@ run_cliser() {
         echo "stored=$stored"
         echo "stored_dups=$stored_dups"
         echo "server_connections_logged=$(grep -c 'connection from' "$work/server.log" || true)"
+        [ -n "$baseline" ] && echo "label=cliser-server, CSV ledger (commit $(git -C "$baseline" rev-parse --short HEAD 2>/dev/null || echo "$baseline"))"
     } >> "$out"
 }
 
@@ -236,7 +246,7 @@ print_table() {
     for f in "$@"; do
         local sys
         case "$(kv "$f" protocol)" in
-            cliser) sys="cliser-server" ;;
+            cliser) sys=$(kv "$f" label); sys=${sys:-cliser-server (SQLite store)} ;;
             mqtt) sys="Mosquitto $(mosquitto_version)" ;;
             *) sys="?" ;;
         esac

@@ -5,7 +5,10 @@
 # broker whose one subscriber writes every message to a file), and prints one table with both rows.
 #
 # Usage: bench/server-load.sh [--clients N[,N...]] [--duration SECONDS] [--ramp PER_SEC] [--out DIR]
-#                             [--only cliser|mqtt] [--keepalive SECONDS]
+#                             [--only cliser|mqtt] [--keepalive SECONDS] [--baseline DIR]
+# --baseline DIR: also run the cliser-server in DIR (a release build of an earlier commit, e.g. the
+# last one with the CSV ledger: git worktree add /tmp/base <commit> && cargo build --release there,
+# then --baseline /tmp/base/target/release) in the same run, as a row of its own.
 # Defaults: 10000 clients, 60 s steady phase, ramp 1000 connections/s, results in a new /tmp dir.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -15,6 +18,7 @@ duration=60
 ramp=1000
 out=
 only=
+baseline=
 while [ $# -gt 0 ]; do
     case "$1" in
         --clients) clients=$2; shift 2 ;;
@@ -23,7 +27,8 @@ while [ $# -gt 0 ]; do
         --out) out=$2; shift 2 ;;
         --only) only=$2; shift 2 ;;
         --keepalive) KEEPALIVE=$2; shift 2 ;;
-        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+        --baseline) baseline=$2; shift 2 ;;
+        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
 done
@@ -37,6 +42,10 @@ files=()
 IFS=, read -r -a sizes <<< "$clients"
 for n in "${sizes[@]}"; do
     preflight "$n" || say "(continuing: the table will show what happens past the limit)"
+    if [ "$only" != mqtt ] && [ -n "$baseline" ]; then
+        run_cliser "$n" "$duration" "$ramp" "$out" "$baseline"
+        files+=("$out/baseline-$n.kv")
+    fi
     if [ "$only" != mqtt ]; then
         run_cliser "$n" "$duration" "$ramp" "$out"
         files+=("$out/cliser-$n.kv")
