@@ -236,9 +236,12 @@ impl Sink {
             }
             Err(e) => {
                 let why = e.to_string();
+                // One ERROR per outage: a database going away fails in several words in a row
+                // (terminating, shutting down, refused), so a change of words is no new state.
                 match &self.outage {
                     Some((_, last)) if *last == why => {}
-                    _ => log::error!(
+                    Some(_) => log::debug!("store {}: commits still failing: {why}", self.store.location()),
+                    None => log::error!(
                         "store {}: cannot commit: {why}; holding {} readings unacknowledged (clients keep \
                          theirs) and trying again with backoff",
                         self.store.location(),
