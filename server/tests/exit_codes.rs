@@ -10,7 +10,8 @@ fn server(dir: &Path) -> Command {
     let pw = dir.join("pw");
     std::fs::write(&pw, "client-secret\n").unwrap();
     let mut c = Command::new(cliser_testkit::bin("cliser-server"));
-    c.arg("--password-file").arg(&pw);
+    // The store in the test's dir, never the working dir's default ./cliser-data.
+    c.arg("--password-file").arg(&pw).arg("--data-dir").arg(dir.join("data")).current_dir(dir);
     c.env_remove("CLISER_ADMIN_PASSWORD").env_remove("CLISER_PASSWORD").env_remove("RUST_LOG");
     c.stdin(Stdio::null());
     c

@@ -109,7 +109,7 @@ fn the_password_can_come_from_the_environment_and_a_config_file_sets_flags() {
     std::fs::write(&conf, "listen = \"127.0.0.1:0\"\nbackdoor = \"127.0.0.1:0\"\nkeepalive = \"200ms\"\n")
         .unwrap();
     let mut cmd = Command::new(cliser_testkit::bin("cliser-server"));
-    cmd.arg("--config").arg(&conf).env("CLISER_PASSWORD", "from-env");
+    cmd.arg("--config").arg(&conf).env("CLISER_PASSWORD", "from-env").current_dir(dir.path());
     let p = cliser_testkit::Proc::spawn(cmd, &dir.path().join("log"));
     let line = p.log.wait_for("listening on ", T);
     let addr = line.rsplit(' ').next().unwrap().parse().unwrap();

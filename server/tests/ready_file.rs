@@ -17,6 +17,7 @@ fn the_ready_file_names_the_bound_addresses_and_the_pid() {
         .arg(&pw_file)
         .arg("--ready-file")
         .arg(&ready)
+        .current_dir(dir.path())
         .env("RUST_LOG", "info");
     let mut proc = Proc::spawn(cmd, &dir.path().join("server.log"));
     let text = cliser_testkit::wait_until(T, "the ready file", || std::fs::read_to_string(&ready).ok());
