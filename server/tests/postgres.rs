@@ -334,7 +334,7 @@ fn two_servers_on_one_database_a_client_fails_over_on_kill_9_with_the_right_ack_
     let mut a = ServerHandle::start(&dir_a, &flags);
     let b = ServerHandle::start_with(&dir_b, &a.password, &flags);
     // B knows nothing of the client at start: its 140 can only come from the database.
-    b.log().wait_for("high-water marks for 0 clients", T);
+    b.log().wait_for("clients with a high-water mark: 0", T);
     let (addr_a, addr_b) = (a.addr.to_string(), b.addr.to_string());
     let cdir = d.path().join("client");
     let mut c = pi_client(
