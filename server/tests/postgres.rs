@@ -17,40 +17,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const LONG: Duration = Duration::from_secs(40);
 
-/// Prints the tail of every log in the test's dir if the test fails, so CI shows what happened.
-struct DumpLogsOnPanic<'a>(&'a Path);
-
-impl Drop for DumpLogsOnPanic<'_> {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            return;
-        }
-        for entry in walk(self.0) {
-            if entry.extension().is_some_and(|e| e == "log") {
-                let text = std::fs::read_to_string(&entry).unwrap_or_default();
-                let tail: Vec<&str> = text.lines().rev().take(40).collect();
-                eprintln!("--- last lines of {}:", entry.display());
-                for l in tail.iter().rev() {
-                    eprintln!("{l}");
-                }
-            }
-        }
-    }
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
 /// The real Pi client with the simulated sensors, `--server` given as a list (`a:1,b:2`), logging
 /// at `level` (debug shows each answer it sends and how many readings wait for an ack).
 fn pi_client(servers: &str, password: &str, id: &str, dir: &Path, level: &str, extra: &[&str]) -> Proc {

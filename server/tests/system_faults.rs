@@ -10,28 +10,6 @@ use std::time::Duration;
 
 const LONG: Duration = Duration::from_secs(40);
 
-/// Prints the tail of every log in the test's dir if the test fails, so CI shows what happened.
-struct DumpLogsOnPanic<'a>(&'a std::path::Path);
-
-impl Drop for DumpLogsOnPanic<'_> {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            return;
-        }
-        for entry in std::fs::read_dir(self.0).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.extension().is_some_and(|e| e == "log") {
-                let text = std::fs::read_to_string(&path).unwrap_or_default();
-                let tail: Vec<&str> = text.lines().rev().take(40).collect();
-                eprintln!("--- last lines of {}:", path.display());
-                for l in tail.iter().rev() {
-                    eprintln!("{l}");
-                }
-            }
-        }
-    }
-}
-
 /// A server with the default store (an SQLite file in the test's data dir): no store flag at all.
 fn stored_server(dir: &std::path::Path, extra: &[&str]) -> ServerHandle {
     ServerHandle::start(dir, extra)

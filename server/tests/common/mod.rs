@@ -185,3 +185,37 @@ pub fn assert_exactly_once(what: &str, sampled: &[u64], logged: &[u64], pending:
     assert!(lost.is_empty(), "{what}: sampled, never logged and not in the backlog: {lost:?}");
     assert!(!sampled.is_empty(), "{what}: nothing sampled");
 }
+
+/// Prints the tail of every log in the test's dir if the test fails, so CI shows what happened.
+pub struct DumpLogsOnPanic<'a>(pub &'a Path);
+
+impl Drop for DumpLogsOnPanic<'_> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for entry in walk(self.0) {
+            if entry.extension().is_some_and(|e| e == "log") {
+                let text = std::fs::read_to_string(&entry).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(40).collect();
+                eprintln!("--- last lines of {}:", entry.display());
+                for l in tail.iter().rev() {
+                    eprintln!("{l}");
+                }
+            }
+        }
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
