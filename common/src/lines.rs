@@ -29,11 +29,11 @@ impl LineError {
 pub struct LineReader<R> {
     src: R,
     framer: LineFramer,
-    buf: Box<[u8]>,
 }
 
-/// Bytes asked of the source per read: a few lines' worth. The server keeps one reader per
-/// connection, so this is small.
+/// Bytes asked of the source per read: a few lines' worth. On the stack of the reading thread, not
+/// in the reader: the server keeps one reader per connection, and a buffer each would be 2 KiB of
+/// heap per client for nothing between reads.
 const CHUNK: usize = 2048;
 
 impl<R: Read> LineReader<R> {
@@ -44,7 +44,7 @@ impl<R: Read> LineReader<R> {
 
     /// A reader of lines of at most `max` bytes.
     pub fn with_max(src: R, max: usize) -> Self {
-        LineReader { src, framer: LineFramer::new(max), buf: vec![0; CHUNK].into_boxed_slice() }
+        LineReader { src, framer: LineFramer::new(max) }
     }
 
     /// The next line, reading as needed: `Ok(None)` at the end of the stream. Bytes after the last
@@ -68,11 +68,12 @@ impl<R: Read> LineReader<R> {
     /// Reads once from the source into the buffer (retrying on `EINTR`); false at the end of the
     /// stream. For a source that is polled for readability before each read.
     pub fn fill(&mut self) -> std::io::Result<bool> {
+        let mut buf = [0u8; CHUNK];
         loop {
-            match self.src.read(&mut self.buf) {
+            match self.src.read(&mut buf) {
                 Ok(0) => return Ok(false),
                 Ok(n) => {
-                    self.framer.extend(&self.buf[..n]);
+                    self.framer.extend(&buf[..n]);
                     return Ok(true);
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
