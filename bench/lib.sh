@@ -246,7 +246,7 @@ print_table() {
     for f in "$@"; do
         local sys
         case "$(kv "$f" protocol)" in
-            cliser) sys=$(kv "$f" label); sys=${sys:-cliser-server (SQLite store)} ;;
+            cliser) sys=$(kv "$f" label || true); sys=${sys:-cliser-server (SQLite store)} ;;
             mqtt) sys="Mosquitto $(mosquitto_version)" ;;
             *) sys="?" ;;
         esac
