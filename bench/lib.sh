@@ -174,7 +174,9 @@ run_cliser() {
         echo "stored=$stored"
         echo "stored_dups=$stored_dups"
         echo "server_connections_logged=$(grep -c 'connection from' "$work/server.log" || true)"
-        [ -n "$baseline" ] && echo "label=cliser-server, CSV ledger (commit $(git -C "$baseline" rev-parse --short HEAD 2>/dev/null || echo "$baseline"))"
+        if [ -n "$baseline" ]; then
+            echo "label=cliser-server, CSV ledger (commit $(git -C "$baseline" rev-parse --short HEAD 2>/dev/null || echo "$baseline"))"
+        fi
     } >> "$out"
 }
 
