@@ -77,7 +77,7 @@ pub struct Batch<W> {
 /// At most this many batches are committed in one transaction ...
 const GROUP: usize = 512;
 /// ... gathered for at most this long after the first.
-const GROUP_WINDOW: Duration = Duration::from_millis(10);
+const GROUP_WINDOW: Duration = Duration::from_millis(2);
 /// While the store fails, the group is tried again after this, doubling ...
 const RETRY_FIRST: Duration = Duration::from_millis(100);
 /// ... up to this.
