@@ -285,17 +285,15 @@ impl Store for PgStore {
         let conn = self.conn()?;
         let rows = conn
             .client
-            .query(&conn.st.high_water, &[&Some(cid.as_str())])
+            .query(&conn.st.high_water, &[&cid.as_str()])
             .map_err(self.err("read high-water mark"))?;
-        Ok(rows.first().and_then(|r| r.get::<_, Option<i64>>(1)).map(|v| v as u64))
+        Ok(rows.first().and_then(|r| r.get::<_, Option<i64>>(0)).map(|v| v as u64))
     }
 
     fn high_water_all(&mut self) -> Result<HashMap<ClientId, u64>, StoreError> {
         let conn = self.conn()?;
-        let rows = conn
-            .client
-            .query(&conn.st.high_water, &[&None::<&str>])
-            .map_err(self.err("read high-water marks"))?;
+        let rows =
+            conn.client.query(&conn.st.high_water_all, &[]).map_err(self.err("read high-water marks"))?;
         let dec = Decoder { location: &self.location };
         let mut out = HashMap::new();
         for r in rows {

@@ -212,7 +212,8 @@ impl Store for SqliteStore {
             .conn
             .prepare_cached(
                 "SELECT max(coalesce(n.high_water, -1), \
-                 coalesce((SELECT max(seq) FROM readings WHERE node = n.id), -1)) FROM nodes n WHERE n.cid = ?1",
+                 coalesce((SELECT seq FROM readings WHERE node = n.id AND seq IS NOT NULL ORDER BY seq DESC LIMIT 1), -1)) \
+                 FROM nodes n WHERE n.cid = ?1",
             )
             .and_then(|mut st| st.query_row([cid.as_str()], |r| r.get(0)).optional())
             .map_err(self.err("read high-water mark"))?;
@@ -222,7 +223,8 @@ impl Store for SqliteStore {
     fn high_water_all(&mut self) -> Result<HashMap<ClientId, u64>, StoreError> {
         let sql = Sql::plain(
             "SELECT n.cid, max(coalesce(n.high_water, -1), \
-             coalesce((SELECT max(seq) FROM readings WHERE node = n.id), -1)) FROM nodes n",
+             coalesce((SELECT seq FROM readings WHERE node = n.id AND seq IS NOT NULL ORDER BY seq DESC LIMIT 1), -1)) \
+             FROM nodes n",
         );
         let dec = Decoder { location: &self.location };
         let rows = self.run_query(&sql, "read high-water marks", |r| {
