@@ -1,8 +1,8 @@
-//! The read side's SQL, written once for both backends (they differ only in how a parameter is
-//! spelt), and the decoding of its rows. Every integer column comes back as BIGINT so one decoder
-//! serves both. Queries over several sensors loop over the sensors and read each one's range of
-//! the (sensor, time) index (`sensors CROSS JOIN readings`: SQLite keeps that loop order), so a
-//! short time range never scans the whole table.
+//! The read side's SQL, written once for both backends, and the decoding of its rows. They differ
+//! in how a parameter is spelt and in the index that serves a time range (see [`Layout`]). Every
+//! integer column comes back as BIGINT so one decoder serves both. Queries over several series
+//! loop over the nodes or sensors and read each one's range of that index (`CROSS JOIN`: SQLite
+//! keeps that loop order), so a short time range never scans the whole table.
 
 use crate::group::{align_down, align_up, HOUR_MS};
 use crate::{Bucket, BucketSource, ReadingQuery, StoreError, StoredReading};
@@ -32,18 +32,47 @@ impl Sql {
     }
 }
 
-/// How a backend writes the n-th parameter (1-based): `?1` for SQLite, `$1` for PostgreSQL.
-pub(crate) type Placeholder = fn(usize) -> String;
+/// Which index holds the raw readings in time order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// `(sensor, sampled_ms, id)`: one sensor's range is read alone.
+    BySensor,
+    /// `(node, sampled_ms, sensor, id)`: a client's readings of one poll sit together, so a commit
+    /// touches one index page per client; one sensor's range is read among its client's others.
+    ByNode,
+}
 
-struct Builder {
-    ph: Placeholder,
+/// What a backend's SQL needs to know.
+pub(crate) struct Dialect {
+    /// How the n-th parameter (1-based) is written: `?1` for SQLite, `$1` for PostgreSQL.
+    pub placeholder: fn(usize) -> String,
+    pub layout: Layout,
+}
+
+impl Dialect {
+    /// The FROM and WHERE start of a query over readings `r` joined to their sensor `s` and node
+    /// `n`, looping over the series of the index.
+    fn readings_source(&self) -> &'static str {
+        match self.layout {
+            Layout::BySensor => {
+                "FROM sensors s CROSS JOIN readings r JOIN nodes n ON n.id = s.node WHERE r.sensor = s.id"
+            }
+            Layout::ByNode => {
+                "FROM nodes n CROSS JOIN readings r JOIN sensors s ON s.id = r.sensor WHERE r.node = n.id"
+            }
+        }
+    }
+}
+
+struct Builder<'a> {
+    dialect: &'a Dialect,
     params: Vec<Param>,
 }
 
-impl Builder {
+impl Builder<'_> {
     fn bind(&mut self, p: Param) -> String {
         self.params.push(p);
-        (self.ph)(self.params.len())
+        (self.dialect.placeholder)(self.params.len())
     }
 
     /// The filters on client and sensor, as `AND ...` clauses.
@@ -67,30 +96,38 @@ impl Builder {
 }
 
 /// Raw readings in time order (ties in insertion order).
-pub(crate) fn readings(ph: Placeholder, q: &ReadingQuery) -> Sql {
-    let mut b = Builder { ph, params: Vec::new() };
+pub(crate) fn readings(dialect: &Dialect, q: &ReadingQuery) -> Sql {
+    let mut b = Builder { dialect, params: Vec::new() };
     let since = b.bind(Param::Int(q.since_ms.unwrap_or(i64::MIN)));
     let until = b.bind(Param::Int(q.until_ms.unwrap_or(i64::MAX)));
     if let (Some(cid), Some(sensor)) = (&q.cid, &q.sensor) {
-        // One series: its id first, then one range of the (sensor, sampled_ms, id) index, which
-        // is already in the order asked for (a join would hide that order and cost a sort).
+        // One series: its ids first, then one range of the index, which is in time order (a join
+        // would hide that order and cost a sort).
         let c = b.bind(Param::Text(cid.to_string()));
         let s = b.bind(Param::Text(sensor.to_string()));
         let limit = b.limit(q);
+        let sensor_id = format!(
+            "(SELECT s.id FROM sensors s JOIN nodes n ON n.id = s.node WHERE n.cid = {c} AND s.sensor = {s})"
+        );
+        let series = match dialect.layout {
+            Layout::BySensor => format!("r.sensor = {sensor_id}"),
+            Layout::ByNode => {
+                format!("r.node = (SELECT id FROM nodes WHERE cid = {c}) AND r.sensor = {sensor_id}")
+            }
+        };
         let text = format!(
             "SELECT r.sampled_ms, r.received_ms, NULL, NULL, CAST(r.milli_c AS BIGINT), r.error, r.seq \
-             FROM readings r WHERE r.sensor = (SELECT s.id FROM sensors s JOIN nodes n ON n.id = s.node \
-             WHERE n.cid = {c} AND s.sensor = {s}) AND r.sampled_ms >= {since} AND r.sampled_ms < {until} \
+             FROM readings r WHERE {series} AND r.sampled_ms >= {since} AND r.sampled_ms < {until} \
              ORDER BY r.sampled_ms, r.id{limit}"
         );
         return Sql { text, params: b.params, series: Some((cid.clone(), sensor.clone())) };
     }
     let who = b.who(q);
     let limit = b.limit(q);
+    let from = dialect.readings_source();
     let text = format!(
         "SELECT r.sampled_ms, r.received_ms, n.cid, s.sensor, CAST(r.milli_c AS BIGINT), r.error, r.seq \
-         FROM sensors s CROSS JOIN readings r JOIN nodes n ON n.id = s.node \
-         WHERE r.sensor = s.id AND r.sampled_ms >= {since} AND r.sampled_ms < {until}{who} \
+         {from} AND r.sampled_ms >= {since} AND r.sampled_ms < {until}{who} \
          ORDER BY r.sampled_ms, r.id{limit}"
     );
     Sql { text, params: b.params, series: None }
@@ -98,7 +135,7 @@ pub(crate) fn readings(ph: Placeholder, q: &ReadingQuery) -> Sql {
 
 /// Bucket statistics per sensor; see [`Bucket`] for the alignment.
 pub(crate) fn buckets(
-    ph: Placeholder,
+    dialect: &Dialect,
     q: &ReadingQuery,
     every: Duration,
     source: BucketSource,
@@ -120,11 +157,12 @@ pub(crate) fn buckets(
     };
     let lo = align_down(q.since_ms.unwrap_or(i64::MIN), every_ms);
     let hi = align_up(q.until_ms.unwrap_or(i64::MAX), every_ms);
-    let mut b = Builder { ph, params: Vec::new() };
+    let mut b = Builder { dialect, params: Vec::new() };
     let e = b.bind(Param::Int(every_ms));
     let (lo, hi) = (b.bind(Param::Int(lo)), b.bind(Param::Int(hi)));
     let who = b.who(q);
     let limit = b.limit(q);
+    let from = dialect.readings_source();
     let text = if rollups {
         format!(
             "SELECT n.cid, s.sensor, u.hour_ms - ((u.hour_ms % {e}) + {e}) % {e} AS b, \
@@ -139,8 +177,7 @@ pub(crate) fn buckets(
             "SELECT n.cid, s.sensor, r.sampled_ms - ((r.sampled_ms % {e}) + {e}) % {e} AS b, \
              CAST(MIN(r.milli_c) AS BIGINT), CAST(MAX(r.milli_c) AS BIGINT), \
              CAST(SUM(r.milli_c) AS BIGINT), CAST(COUNT(r.milli_c) AS BIGINT), CAST(COUNT(r.error) AS BIGINT) \
-             FROM sensors s CROSS JOIN readings r JOIN nodes n ON n.id = s.node \
-             WHERE r.sensor = s.id AND r.sampled_ms >= {lo} AND r.sampled_ms < {hi}{who} \
+             {from} AND r.sampled_ms >= {lo} AND r.sampled_ms < {hi}{who} \
              GROUP BY n.cid, s.sensor, b ORDER BY n.cid, s.sensor, b{limit}"
         )
     };

@@ -39,10 +39,11 @@ CREATE TABLE readings (
 );
 -- The exactly-once key. NULL seqs (readings typed by hand) are distinct, so never deduped.
 CREATE UNIQUE INDEX readings_node_seq ON readings (node, seq);
--- One sensor over a time range, answered from the index alone and already in the order asked for
--- (time, then insertion): a sensor's rows are spread over as many table pages as it has rows
--- (every other sensor writes in between). Also how pruning finds old rows without a scan.
-CREATE INDEX readings_sensor_time ON readings (sensor, sampled_ms, id, received_ms, milli_c, error, seq);
+-- One client (and so one of its sensors) over a time range, answered from the index alone and in
+-- time order: per client rather than per sensor because a client sends all its sensors' readings
+-- at once, and those then land side by side: a commit dirties one leaf per client, not one per
+-- sensor (SQLite writes whole pages to its WAL). Also how pruning finds old rows without a scan.
+CREATE INDEX readings_node_time ON readings (node, sampled_ms, sensor, id, received_ms, milli_c, error, seq);
 
 -- Hourly summaries, never pruned. Keyed hour first so that the rows a commit updates (the current
 -- hour of every sensor) share a few pages; the index serves one sensor over many hours.

@@ -13,6 +13,7 @@ pub(super) struct Stmts {
     pub update_sensors: Statement,
     pub upsert_rollups: Statement,
     pub high_water: Statement,
+    pub high_water_all: Statement,
 }
 
 impl Stmts {
@@ -63,9 +64,15 @@ impl Stmts {
                  sum_milli_c = rollups.sum_milli_c + EXCLUDED.sum_milli_c, \
                  n = rollups.n + EXCLUDED.n, errors = rollups.errors + EXCLUDED.errors",
             )?,
+            // The mark kept in nodes survives pruning; the index's newest seq also covers rows
+            // written without the mark (by hand). The higher of the two.
             high_water: c.prepare(
-                "SELECT n.cid, GREATEST(n.high_water, (SELECT max(seq) FROM readings r WHERE r.node = n.id)) \
-                 FROM nodes n WHERE n.cid = $1 OR $1 IS NULL",
+                "SELECT GREATEST(n.high_water, (SELECT seq FROM readings r WHERE r.node = n.id AND seq IS NOT NULL \
+                 ORDER BY seq DESC LIMIT 1)) FROM nodes n WHERE n.cid = $1",
+            )?,
+            high_water_all: c.prepare(
+                "SELECT n.cid, GREATEST(n.high_water, (SELECT seq FROM readings r WHERE r.node = n.id AND seq IS NOT NULL \
+                 ORDER BY seq DESC LIMIT 1)) FROM nodes n",
             )?,
         })
     }

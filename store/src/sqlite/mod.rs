@@ -3,7 +3,7 @@
 mod open;
 
 use crate::group::{self, GroupIds, IdCache};
-use crate::query::{self, Decoder, Param, Sql};
+use crate::query::{self, Decoder, Dialect, Layout, Param, Sql};
 use crate::{
     Backend, Bucket, BucketSource, NewReading, NodeInfo, ReadingQuery, SensorInfo, Store, StoreError,
     StoreInfo, StoredReading,
@@ -25,9 +25,9 @@ pub struct SqliteStore {
     ids: IdCache,
 }
 
-fn placeholder(n: usize) -> String {
-    format!("?{n}")
-}
+/// SQLite's SQL: `?1` parameters, rows indexed per client (its WAL takes whole pages, and a
+/// client's readings of one poll then share one).
+const DIALECT: Dialect = Dialect { placeholder: |n| format!("?{n}"), layout: Layout::ByNode };
 
 fn bind(params: &[Param]) -> impl Iterator<Item = SqlValue> + '_ {
     params.iter().map(|p| match p {
@@ -212,7 +212,8 @@ impl Store for SqliteStore {
             .conn
             .prepare_cached(
                 "SELECT max(coalesce(n.high_water, -1), \
-                 coalesce((SELECT max(seq) FROM readings WHERE node = n.id), -1)) FROM nodes n WHERE n.cid = ?1",
+                 coalesce((SELECT seq FROM readings WHERE node = n.id AND seq IS NOT NULL ORDER BY seq DESC LIMIT 1), -1)) \
+                 FROM nodes n WHERE n.cid = ?1",
             )
             .and_then(|mut st| st.query_row([cid.as_str()], |r| r.get(0)).optional())
             .map_err(self.err("read high-water mark"))?;
@@ -222,7 +223,8 @@ impl Store for SqliteStore {
     fn high_water_all(&mut self) -> Result<HashMap<ClientId, u64>, StoreError> {
         let sql = Sql::plain(
             "SELECT n.cid, max(coalesce(n.high_water, -1), \
-             coalesce((SELECT max(seq) FROM readings WHERE node = n.id), -1)) FROM nodes n",
+             coalesce((SELECT seq FROM readings WHERE node = n.id AND seq IS NOT NULL ORDER BY seq DESC LIMIT 1), -1)) \
+             FROM nodes n",
         );
         let dec = Decoder { location: &self.location };
         let rows = self.run_query(&sql, "read high-water marks", |r| {
@@ -235,7 +237,7 @@ impl Store for SqliteStore {
 
     fn readings(&mut self, q: &ReadingQuery) -> Result<Vec<StoredReading>, StoreError> {
         let dec = self.decoder();
-        let sql = query::readings(placeholder, q);
+        let sql = query::readings(&DIALECT, q);
         let series = sql.series.as_ref();
         self.run_query(&sql, "query readings", |r| {
             Ok(dec.reading(
@@ -257,7 +259,7 @@ impl Store for SqliteStore {
         every: Duration,
         source: BucketSource,
     ) -> Result<Vec<Bucket>, StoreError> {
-        let sql = query::buckets(placeholder, q, every, source)?;
+        let sql = query::buckets(&DIALECT, q, every, source)?;
         let dec = self.decoder();
         self.run_query(&sql, "query buckets", |r| {
             Ok(dec.bucket(
@@ -344,13 +346,13 @@ impl Store for SqliteStore {
         if batch == 0 {
             return Ok(0);
         }
-        // CROSS JOIN fixes the loop order: for each sensor, its old rows through the
-        // (sensor, sampled_ms) index, so finding them never scans the table.
+        // CROSS JOIN fixes the loop order: for each client, its old rows through the
+        // (node, sampled_ms) index, so finding them never scans the table.
         let n = self
             .conn
             .prepare_cached(
-                "DELETE FROM readings WHERE id IN (SELECT r.id FROM sensors s CROSS JOIN readings r \
-                 ON r.sensor = s.id AND r.sampled_ms < ?1 LIMIT ?2)",
+                "DELETE FROM readings WHERE id IN (SELECT r.id FROM nodes n CROSS JOIN readings r \
+                 ON r.node = n.id AND r.sampled_ms < ?1 LIMIT ?2)",
             )
             .and_then(|mut st| st.execute(params![older_than_ms, i64::try_from(batch).unwrap_or(i64::MAX)]))
             .map_err(self.err("prune"))?;
