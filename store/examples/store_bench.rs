@@ -97,7 +97,7 @@ impl Fleet {
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
         self.seq[client] += 1;
-        let value = if self.rng % 500 == 0 {
+        let value = if self.rng.is_multiple_of(500) {
             Value::Error(ErrorReason::new("crc").unwrap())
         } else {
             Value::Celsius(Celsius::from_millis(15_000 + (self.rng % 10_000) as i32).unwrap())
