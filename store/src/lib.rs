@@ -5,13 +5,28 @@
 //!
 //! [`open`] takes `sqlite:PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB` (or `postgresql://`),
 //! checks the database is cliser's (or empty), and migrates its schema to [`SCHEMA_VERSION`] with
-//! the SQL embedded in this crate. Besides the raw readings, every commit maintains a table of
-//! nodes (clients), one of sensors (first and last seen, last value) and hourly rollups (min, max,
-//! sum and count per sensor-hour), so long-range questions stay cheap after the raw readings were
-//! pruned ([`Store::prune_raw`]). Times are Unix milliseconds; temperatures integer millidegrees.
+//! the SQL embedded in this crate (`store/migrations/`). A file that is not an SQLite database, a
+//! database of another program and one from a newer cliser are refused, untouched.
 //!
-//! The store is blocking and owned by one thread at a time (`Send`, not `Sync`). The schema is
-//! described in `docs/STORAGE.md`.
+//! What is kept (times in Unix milliseconds, temperatures in integer millidegrees):
+//! - `readings`: one row per reading (client, sensor, value or error reason, sample and receive
+//!   time, seq), unique on (client, seq); pruned by age with [`Store::prune_raw`].
+//! - `nodes`: per client, first and last seen and the high-water mark, which outlives pruning.
+//! - `sensors`: per client and sensor, first and last seen and the newest reading.
+//! - `rollups`: per sensor and hour, min, max, sum and count of temperatures and a count of
+//!   errors; never pruned, so [`Store::buckets`] of whole hours stay cheap over any range.
+//!
+//! Every commit updates all four in one transaction, one statement per table and group on
+//! PostgreSQL. Raw readings are indexed for time ranges per sensor on PostgreSQL and per client
+//! on SQLite, whose WAL writes whole pages: a client's readings of one poll then share an index
+//! page, which makes commits several times faster on a large database, at the price of
+//! reading a client's other sensors when one sensor is asked for.
+//!
+//! What callers must do: keep seqs at or below [`MAX_SEQ`]; drop readings at or below a client's
+//! [`Store::high_water`] before committing (pruned readings no longer hold their key, so the store
+//! alone would take an old resend as new); and on an error, keep the group and try again later.
+//!
+//! The store is blocking and owned by one thread at a time (`Send`, not `Sync`).
 #![deny(missing_docs)]
 
 mod error;
@@ -85,8 +100,9 @@ pub trait Store: Send {
     /// Every sensor, by client id and sensor id.
     fn sensors(&mut self) -> Result<Vec<SensorInfo>, StoreError>;
 
-    /// Calls `each` with every raw reading in insertion order, streaming (memory stays flat however
-    /// big the store); stops at the first error of `each`. Returns how many it gave.
+    /// Calls `each` with every raw reading in insertion order (within a group, by client id, each
+    /// client's readings in the order given), streaming: memory stays flat however big the store.
+    /// Stops at the first error of `each`. Returns how many it gave.
     fn export(
         &mut self,
         each: &mut dyn FnMut(StoredReading) -> std::io::Result<()>,

@@ -39,7 +39,8 @@ struct Conn {
 /// A store in a PostgreSQL database. Several servers may share one: (client id, seq) is unique in
 /// the database, so each reading is stored once whichever server commits it first.
 ///
-/// TLS is not supported yet: use a local socket-free loopback, a private network or a tunnel.
+/// TLS is not supported yet (plain TCP): use it on loopback, a private network or through a
+/// tunnel.
 pub struct PgStore {
     config: Config,
     location: String,
