@@ -18,17 +18,28 @@ fn snapshot(path: &Path) -> (Vec<u8>, Vec<String>) {
     (bytes, names)
 }
 
-fn assert_refused_unchanged(path: &Path, check: impl Fn(&StoreError) -> bool) -> String {
+/// Opens `path` (directly and through the URL) expecting a refusal that `check` accepts, and
+/// asserts the file's bytes are unchanged. Files may appear beside it only for a WAL-mode
+/// database (SQLite's -wal and -shm, which reading it creates).
+fn assert_refused_unchanged(path: &Path, wal_mode: bool, check: impl Fn(&StoreError) -> bool) -> String {
     let before = snapshot(path);
     let e = SqliteStore::open(path).expect_err("must be refused");
     assert!(check(&e), "unexpected error: {e:?}");
-    let after = snapshot(path);
-    assert!(after.0 == before.0, "{} was modified", path.display());
-    assert_eq!(after.1, before.1, "files appeared beside {}", path.display());
-    // Through the URL too, the way the server opens it.
     let url = format!("sqlite:{}", path.display());
     assert!(cliser_store::open(&url).is_err());
-    assert!(snapshot(path) == before);
+    let after = snapshot(path);
+    assert!(after.0 == before.0, "{} was modified", path.display());
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    let mut allowed = before.1.clone();
+    if wal_mode {
+        allowed.extend([format!("{name}-shm"), format!("{name}-wal")]);
+    }
+    assert!(
+        after.1.iter().all(|f| allowed.contains(f)),
+        "files appeared beside {}: {:?}",
+        path.display(),
+        after.1
+    );
     e.to_string()
 }
 
@@ -73,7 +84,7 @@ fn refuses_a_database_from_a_newer_version_naming_both_versions() {
         let raw = rusqlite::Connection::open(&path).unwrap();
         raw.execute("UPDATE cliser_schema SET version = 99", []).unwrap();
     }
-    let text = assert_refused_unchanged(&path, |e| matches!(e, StoreError::TooNew { found: 99, .. }));
+    let text = assert_refused_unchanged(&path, true, |e| matches!(e, StoreError::TooNew { found: 99, .. }));
     assert!(text.contains("99") && text.contains(&format!("({SCHEMA_VERSION})")), "{text}");
     assert!(text.contains(&path.display().to_string()), "{text}");
 }
@@ -99,7 +110,7 @@ fn refuses_files_that_are_not_sqlite_databases_without_touching_them() {
     for (name, bytes) in cases {
         let path = dir.path().join(name);
         std::fs::write(&path, &bytes).unwrap();
-        let text = assert_refused_unchanged(&path, |e| matches!(e, StoreError::NotADatabase { .. }));
+        let text = assert_refused_unchanged(&path, false, |e| matches!(e, StoreError::NotADatabase { .. }));
         assert!(text.contains(name) && text.contains("not an SQLite database"), "{text}");
         assert_eq!(std::fs::read(&path).unwrap(), bytes);
         std::fs::remove_file(&path).unwrap();
@@ -119,8 +130,15 @@ fn refuses_another_programs_database_without_touching_it() {
         // Even one that happens to have a table named like ours.
         raw.execute_batch("CREATE TABLE readings (x INTEGER);").unwrap();
     }
-    let text = assert_refused_unchanged(&path, |e| matches!(e, StoreError::Foreign { .. }));
+    let text = assert_refused_unchanged(&path, false, |e| matches!(e, StoreError::Foreign { .. }));
     assert!(text.contains("recipes") && text.contains("some other program"), "{text}");
+    let wal = dir.path().join("other-wal.db");
+    {
+        let raw = rusqlite::Connection::open(&wal).unwrap();
+        raw.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())).unwrap();
+        raw.execute_batch("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('x');").unwrap();
+    }
+    assert_refused_unchanged(&wal, true, |e| matches!(e, StoreError::Foreign { .. }));
 }
 
 #[test]

@@ -54,27 +54,13 @@ pub(super) fn inspect(path: &Path) -> Result<Option<i64>, StoreError> {
     Ok(version)
 }
 
-/// A read-only connection that leaves nothing behind. Reading a WAL-mode file normally creates its
-/// -wal and -shm files; when there is no -wal (no one has the file open, and it holds every commit)
-/// the file is opened `immutable`, which needs neither.
+/// A read-only connection. Not `immutable=1`, though that would spare a WAL-mode file its -wal and
+/// -shm: an immutable connection closes its descriptor at once, which drops every POSIX lock this
+/// process holds on the file (SQLite's normal close waits for the process's other connections).
+/// So inspecting a WAL-mode database may leave those two (empty) files beside it; its bytes are
+/// never changed.
 fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let mut wal = path.as_os_str().to_owned();
-    wal.push("-wal");
-    let Some(text) = path.to_str().filter(|_| !Path::new(&wal).exists()) else {
-        return Connection::open_with_flags(path, flags);
-    };
-    let mut uri = String::from("file:");
-    for ch in text.chars() {
-        match ch {
-            '%' => uri.push_str("%25"),
-            '?' => uri.push_str("%3f"),
-            '#' => uri.push_str("%23"),
-            c => uri.push(c),
-        }
-    }
-    uri.push_str("?immutable=1");
-    Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI)
+    Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
 }
 
 fn table_names(c: &Connection) -> rusqlite::Result<Vec<String>> {
