@@ -5,7 +5,7 @@
 
 use crate::duplicates::{AnswerTally, DuplicateWatch};
 use cliser_protocol::{ClientId, Reading, Value};
-use cliser_store::{NewReading, Store};
+use cliser_store::{NewReading, Store, MAX_SEQ};
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
@@ -99,7 +99,7 @@ pub struct Sink {
 struct Prepared {
     readings: Vec<NewReading>,
     marks: HashMap<ClientId, u64>,
-    gaps: Vec<String>,
+    warnings: Vec<String>,
     tallies: Vec<(ClientId, AnswerTally)>,
 }
 
@@ -213,8 +213,8 @@ impl Sink {
                         prepared.readings.len()
                     );
                 }
-                for gap in &prepared.gaps {
-                    log::warn!("{gap}");
+                for warning in &prepared.warnings {
+                    log::warn!("{warning}");
                 }
                 for (r, new) in prepared.readings.iter().zip(inserted) {
                     if new {
@@ -257,16 +257,26 @@ impl Sink {
         }
     }
 
-    /// Drops what the marks say is stored already, notes gaps, and builds the rows to commit.
+    /// Drops what the marks say is stored already (and seqs too big to store), notes gaps, and
+    /// builds the rows to commit.
     fn prepare<W>(&self, group: &[Batch<W>]) -> Prepared {
         let mut marks: HashMap<ClientId, u64> = HashMap::new();
         let mut readings = Vec::new();
-        let mut gaps = Vec::new();
+        let mut warnings = Vec::new();
         let mut tallies = Vec::with_capacity(group.len());
         for Batch { cid, readings: batch, received, .. } in group {
             let mut tally = AnswerTally::default();
             let received_ms = unix_ms(*received);
             for r in batch {
+                if r.seq.is_some_and(|seq| seq > MAX_SEQ) {
+                    // The databases' integers are signed 64-bit: one such seq would fail every
+                    // commit of the group it rides in, everyone's readings with it.
+                    warnings.push(format!(
+                        "cid={cid}: dropped a reading with seq {} (above the largest storable, {MAX_SEQ})",
+                        r.seq.unwrap_or_default()
+                    ));
+                    continue;
+                }
                 if let Some(seq) = r.seq {
                     let hw = marks.get(cid).copied().or(self.acks.get(cid));
                     if hw.is_some_and(|h| seq <= h) {
@@ -275,7 +285,7 @@ impl Sink {
                     }
                     tally.fresh = true;
                     if let Some(h) = hw.filter(|&h| seq > h + 1) {
-                        gaps.push(format!(
+                        warnings.push(format!(
                             "cid={cid}: {} readings missing (seq {} to {})",
                             seq - h - 1,
                             h + 1,
@@ -295,7 +305,7 @@ impl Sink {
             }
             tallies.push((cid.clone(), tally));
         }
-        Prepared { readings, marks, gaps, tallies }
+        Prepared { readings, marks, warnings, tallies }
     }
 }
 
@@ -369,6 +379,17 @@ mod tests {
         sink.handle_group(vec![batch("q", &["t=1"], None), batch("q", &["t=3"], Some(&tx))]).unwrap();
         assert_eq!(table.get(&cid("q")), Some(8));
         assert_eq!(rx.try_iter().collect::<Vec<_>>(), [Flushed], "only the batch that asked");
+    }
+
+    #[test]
+    fn a_seq_too_big_to_store_is_dropped_and_blocks_nobody() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = Sink::new(store(&dir), HashMap::new());
+        let huge = format!("t=1#{}", u64::MAX);
+        sink.handle_group(vec![batch("evil", &[&huge], None), batch("good", &["t=2#1"], None)]).unwrap();
+        assert_eq!(sink.acks().get(&cid("good")), Some(1));
+        assert_eq!(sink.acks().get(&cid("evil")), None);
+        assert_eq!(store(&dir).readings(&ReadingQuery::default()).unwrap().len(), 1);
     }
 
     #[test]
