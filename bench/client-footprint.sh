@@ -62,7 +62,7 @@ work=$out/cliser
 mkdir -p "$work/state"
 password=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 printf '%s\n' "$password" > "$work/password"
-RUST_LOG=info "$BENCH_BIN/cliser-server" --listen 127.0.0.1:0 --backdoor 127.0.0.1:0 --keepalive 1s \
+RUST_LOG=info "$BENCH_BIN/cliser-server" --listen 127.0.0.1:0 --backdoor 127.0.0.1:0 --http off --keepalive 1s \
     --data-dir "$work/data" --ready-file "$work/ready.json" --password-file "$work/password" 2> "$work/server.log" &
 spid=$!
 addr=$(wait_for_ready "$work/ready.json" "$spid" 20) || die "server did not start: $(tail -3 "$work/server.log")"

@@ -6,7 +6,8 @@
 //! - [`exit`]: the exit codes (0 ok, 1 runtime failure, 2 bad settings);
 //! - [`limits`]: process limits a long-running network program raises at start;
 //! - [`lines`]: the one line reader (the protocol's framer plus its read loop) over any `Read`;
-//! - [`logging`]: the log setup, which never takes the process down when stderr fails.
+//! - [`logging`]: the log setup, which never takes the process down when stderr fails;
+//! - [`when`]: points in time as people write them (`24h` ago, or RFC 3339).
 #![deny(missing_docs)]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
@@ -17,3 +18,4 @@ pub mod limits;
 pub mod lines;
 pub mod logging;
 pub mod secret;
+pub mod when;

@@ -68,7 +68,8 @@ fn run() -> Result<(), String> {
     let ready = ReadyFile::new(tmp.path().join("server.ready")).map_err(|e| format!("ready file: {e}"))?;
     let mut server_cmd = Command::new(&server_bin);
     server_cmd
-        .args(["--listen", "127.0.0.1:0", "--backdoor", "127.0.0.1:0", "--keepalive", KEEPALIVE])
+        .args(["--listen", "127.0.0.1:0", "--backdoor", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+        .args(["--keepalive", KEEPALIVE])
         .arg("--password-file")
         .arg(&pw_file)
         .arg("--ready-file")
@@ -89,6 +90,8 @@ fn run() -> Result<(), String> {
         return stop_all(children);
     };
     let (listen, backdoor) = (bound.listen, bound.backdoor);
+    let http =
+        bound.http.ok_or("the server did not say where its web page is (its ready file has no \"http\")")?;
     for id in CLIENTS {
         let mut cmd = Command::new(&client_bin);
         cmd.arg("--server")
@@ -106,7 +109,7 @@ fn run() -> Result<(), String> {
             .map_err(|e| format!("cannot start {}: {e}", client_bin.display()))?;
         children.push(running);
     }
-    say(&banner(listen, backdoor, tmp.path()));
+    say(&banner(listen, backdoor, http, tmp.path()));
 
     loop {
         match signals.recv_timeout(Duration::from_millis(200)) {
@@ -135,10 +138,11 @@ fn signal_name(sig: i32) -> &'static str {
     }
 }
 
-fn banner(listen: SocketAddr, backdoor: SocketAddr, tmp: &Path) -> String {
+fn banner(listen: SocketAddr, backdoor: SocketAddr, http: SocketAddr, tmp: &Path) -> String {
     format!(
         "\n\
          ==> cliser demo: a server and two simulated Pi clients ({}) on this machine\n\
+         ==>   open        http://{http}/   (the page: live values and charts; /metrics for Prometheus)\n\
          ==>   server      {listen}  (its log scrolls here; a reading per sensor every {INTERVAL})\n\
          ==>   admin       nc {} {}   then L to list the clients, ? for help\n\
          ==>   readings    stored in {}  (ask them: cargo run --release --bin cliser-server -- query --data-dir {} --since 10m)\n\

@@ -22,6 +22,9 @@ pub struct Ready {
     pub listen: SocketAddr,
     /// The admin console.
     pub backdoor: SocketAddr,
+    /// The web page, when the server serves it.
+    #[serde(default)]
+    pub http: Option<SocketAddr>,
     /// The server's process id.
     pub pid: u32,
 }

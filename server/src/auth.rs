@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
@@ -82,6 +83,39 @@ impl FailureTracker {
         let window = self.window;
         self.blocked_until.retain(|_, until| now < *until);
         self.failures.retain(|_, times| times.back().is_some_and(|&t| now.duration_since(t) < window));
+    }
+}
+
+/// The one brake of the server, shared by the Manager (client logins) and the web page (its Basic
+/// auth): a failure on either counts for the ip on both.
+#[derive(Debug)]
+pub struct Brake(Mutex<FailureTracker>);
+
+impl Brake {
+    /// The server's rule ([`FailureTracker::standard`]).
+    pub fn standard() -> Self {
+        Brake(Mutex::new(FailureTracker::standard()))
+    }
+
+    fn tracker(&self) -> std::sync::MutexGuard<'_, FailureTracker> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a failed login now; logs and returns true when this failure blocks the ip.
+    pub fn record_failure(&self, ip: IpAddr) -> bool {
+        let blocked = self.tracker().record_failure(ip, Instant::now());
+        if blocked {
+            log::warn!("blocking {ip} for 60 s: 5 failed logins within 60 s");
+        }
+        blocked
+    }
+
+    /// Whether `ip` is refused now (forgetting what no longer matters on the way).
+    pub fn is_blocked(&self, ip: IpAddr) -> bool {
+        let now = Instant::now();
+        let mut t = self.tracker();
+        t.prune(now);
+        t.is_blocked(ip, now)
     }
 }
 

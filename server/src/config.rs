@@ -27,6 +27,11 @@ pub struct Cli {
     /// [default: 127.0.0.1:3333].
     #[arg(long, value_name = "ADDR")]
     pub backdoor: Option<String>,
+    /// Address of the web page, its JSON API and /metrics, or `off`; with an admin password every
+    /// request needs it (HTTP Basic auth), and a non-loopback address requires one
+    /// [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR|off")]
+    pub http: Option<String>,
     /// Keep-alive interval, e.g. `10s`, `500ms` [default: 10s].
     #[arg(long, value_name = "DURATION", value_parser = duration::parse_positive)]
     pub keepalive: Option<Duration>,
@@ -79,6 +84,7 @@ pub struct Cli {
 struct FileConfig {
     listen: Option<String>,
     backdoor: Option<String>,
+    http: Option<String>,
     #[serde(default, deserialize_with = "duration::optional")]
     keepalive: Option<Duration>,
     #[serde(default, deserialize_with = "duration::optional")]
@@ -102,6 +108,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where the admin console listens.
     pub backdoor: SocketAddr,
+    /// Where the web page is served; `None` with `--http off`.
+    pub http: Option<SocketAddr>,
     /// Keep-alive interval.
     pub keepalive: Duration,
     /// Handshake deadline.
@@ -143,6 +151,12 @@ pub enum ConfigError {
          --admin-password-file PATH (or CLISER_ADMIN_PASSWORD), or bind it to 127.0.0.1"
     )]
     NoAdminPassword(SocketAddr),
+    /// The web page would be served beyond loopback without a password.
+    #[error(
+        "the web page on {0} is reachable beyond this machine: give it the admin password with \
+         --admin-password-file PATH (or CLISER_ADMIN_PASSWORD), bind it to 127.0.0.1, or --http off"
+    )]
+    NoWebPassword(SocketAddr),
     /// `--readings-csv` is gone: readings go to the store.
     #[error(
         "--readings-csv (or readings-csv in --config) was replaced by the database store: every reading \
@@ -254,9 +268,14 @@ impl Config {
         let listen = address("listen", config_file::flag_or_file(cli.listen, file.listen), "0.0.0.0:1111")?;
         let backdoor =
             address("backdoor", config_file::flag_or_file(cli.backdoor, file.backdoor), "127.0.0.1:3333")?;
+        let http = match config_file::flag_or_file(cli.http, file.http) {
+            Some((off, _)) if off == "off" => None,
+            given => Some(address("http", given, "127.0.0.1:8080")?),
+        };
         let config = Config {
             listen,
             backdoor,
+            http,
             keepalive: cli.keepalive.or(file_keepalive).unwrap_or(Duration::from_secs(10)),
             auth_timeout: cli.auth_timeout.or(file_auth).unwrap_or(Duration::from_secs(10)),
             dead_after,
@@ -279,6 +298,9 @@ impl Config {
         };
         if !config.backdoor.ip().is_loopback() && config.admin_password.is_none() {
             return Err(ConfigError::NoAdminPassword(config.backdoor));
+        }
+        if let Some(http) = config.http.filter(|a| !a.ip().is_loopback() && config.admin_password.is_none()) {
+            return Err(ConfigError::NoWebPassword(http));
         }
         Ok(config)
     }
@@ -311,6 +333,7 @@ mod tests {
         assert_eq!(c.max_clients, 7);
         assert_eq!(c.listen.to_string(), "0.0.0.0:1111");
         assert_eq!(c.backdoor.to_string(), "127.0.0.1:3333");
+        assert_eq!(c.http.map(|a| a.to_string()).as_deref(), Some("127.0.0.1:8080"));
         assert_eq!(c.dead_timeout(), Duration::from_millis(1500));
         assert!(c.password.matches("s3cret"));
     }
@@ -343,6 +366,25 @@ mod tests {
         let args = ["--config", conf.to_str().unwrap(), "--ready-file", "x.json"];
         let c = Config::from_cli(cli(&args)).unwrap();
         assert_eq!(c.ready_file.as_deref(), Some(Path::new("x.json")));
+    }
+
+    #[test]
+    fn the_web_page_can_be_off_and_needs_a_password_beyond_loopback() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "s3cret\n").unwrap();
+        let pw = pw.to_str().unwrap();
+        let c = Config::from_cli(cli(&["--password-file", pw, "--http", "off"])).unwrap();
+        assert_eq!(c.http, None);
+        let e = Config::from_cli(cli(&["--password-file", pw, "--http", "0.0.0.0:8080"])).unwrap_err();
+        assert!(matches!(e, ConfigError::NoWebPassword(_)), "{e}");
+        let e = Config::from_cli(cli(&["--password-file", pw, "--http", "8080"])).unwrap_err();
+        assert!(e.to_string().starts_with("--http \"8080\""), "{e}");
+        let admin = dir.path().join("admin");
+        std::fs::write(&admin, "adm\n").unwrap();
+        let args =
+            ["--password-file", pw, "--http", "0.0.0.0:0", "--admin-password-file", admin.to_str().unwrap()];
+        assert!(Config::from_cli(cli(&args)).unwrap().http.is_some());
     }
 
     #[test]

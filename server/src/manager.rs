@@ -5,13 +5,14 @@
 //! The modules it starts (session, conn, sink) define the messages they emit and never name this
 //! module's types, so dependencies point one way, from here outwards.
 
-use crate::auth::FailureTracker;
+use crate::auth::Brake;
 use crate::config::Config;
 use crate::conn::{self, LineCredit, WriterMsg, CONN_THREAD_STACK};
 use crate::registrations::Registrations;
 use crate::session::{self, SessionCtx, SessionEvent, SessionReport};
 use crate::sink::{AckTable, Batch};
 use cliser_protocol::{ClientId, ServerMsg};
+use cliser_web::LiveEvent;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr, TcpStream};
@@ -97,7 +98,9 @@ pub struct Manager {
     registry: HashMap<u16, ClientData>,
     by_cid: HashMap<ClientId, u16>,
     next_sid: u16,
-    failures: FailureTracker,
+    brake: Arc<Brake>,
+    /// The web page's live view, when it is served.
+    live: Option<Sender<LiveEvent>>,
     stopping: bool,
     /// Most connections seen since the heap was last trimmed.
     peak_since_trim: usize,
@@ -106,13 +109,16 @@ pub struct Manager {
 }
 
 impl Manager {
-    /// A Manager that hands `me`, `sink` and `acks` to the sessions it starts.
+    /// A Manager that hands `me`, `sink` and `acks` to the sessions it starts, refuses ips the
+    /// `brake` blocks, and tells `live` (the web page) who comes and goes.
     pub fn new(
         config: Arc<Config>,
         me: Sender<ManagerEvent>,
         sink: Sender<Batch<SessionEvent>>,
         acks: Arc<AckTable>,
         registrations: Option<Registrations>,
+        brake: Arc<Brake>,
+        live: Option<Sender<LiveEvent>>,
     ) -> Self {
         let max_clients = match crate::capacity::Limits::read() {
             Some(limits) if limits.connections() < config.max_clients => {
@@ -139,7 +145,8 @@ impl Manager {
             registry: HashMap::new(),
             by_cid: HashMap::new(),
             next_sid: 1,
-            failures: FailureTracker::standard(),
+            brake,
+            live,
             stopping: false,
             peak_since_trim: 0,
         }
@@ -172,27 +179,36 @@ impl Manager {
         match report {
             SessionReport::Register { sid, cid } => self.register(sid, cid),
             SessionReport::AuthFailed { ip } => {
-                if self.failures.record_failure(ip, Instant::now()) {
-                    log::warn!("blocking {ip} for 60 s: 5 failed logins within 60 s");
-                }
+                self.brake.record_failure(ip);
+                self.tell_live(LiveEvent::AuthFailed);
             }
-            SessionReport::Seen { sid, values } => {
+            SessionReport::Seen { sid, values, more } => {
                 if let Some(c) = self.registry.get_mut(&sid) {
                     c.last_seen = SystemTime::now();
                     c.last_values.extend(values);
+                    if let Some(cid) = c.cid.clone() {
+                        let at = c.last_seen;
+                        self.tell_live(LiveEvent::Seen { cid, at, more });
+                    }
                 }
             }
             SessionReport::Closed { sid } => self.unregister(sid),
         }
     }
 
+    /// Tells the web page's live view, if there is one. Its mailbox is unbounded and its reader
+    /// never blocks on I/O, so this never waits.
+    fn tell_live(&self, event: LiveEvent) {
+        if let Some(live) = &self.live {
+            let _ = live.send(event);
+        }
+    }
+
     fn admit(&mut self, stream: TcpStream, peer: SocketAddr) {
-        let now = Instant::now();
-        self.failures.prune(now);
         if self.stopping {
             return;
         }
-        if self.failures.is_blocked(peer.ip(), now) {
+        if self.brake.is_blocked(peer.ip()) {
             log::warn!("refusing connection from {peer}: too many failed logins from {}", peer.ip());
             return;
         }
@@ -223,6 +239,7 @@ impl Manager {
                         last_values: BTreeMap::new(),
                     },
                 );
+                self.tell_live(LiveEvent::Sessions(self.registry.len()));
             }
             Err(e) => log::error!("refusing connection from {peer}: cannot start its threads: {e}"),
         }
@@ -290,8 +307,10 @@ impl Manager {
         client.cid = Some(cid.clone());
         client.since = SystemTime::now();
         client.last_seen = client.since;
-        self.by_cid.insert(cid, sid);
+        self.by_cid.insert(cid.clone(), sid);
         let _ = client.sender_session.send(SessionEvent::Registered);
+        let (addr, at) = (SocketAddr::new(client.ip, client.port), client.since);
+        self.tell_live(LiveEvent::NodeUp { cid, addr, at });
     }
 
     fn unregister(&mut self, sid: u16) {
@@ -299,8 +318,10 @@ impl Manager {
             if let Some(cid) = c.cid {
                 if self.by_cid.get(&cid) == Some(&sid) {
                     self.by_cid.remove(&cid);
+                    self.tell_live(LiveEvent::NodeDown { cid, at: SystemTime::now() });
                 }
             }
+            self.tell_live(LiveEvent::Sessions(self.registry.len()));
         }
         self.release_memory_after_a_drop();
     }

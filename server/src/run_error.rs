@@ -32,6 +32,8 @@ pub enum RunError {
     Start(std::io::Error),
     /// A core thread panicked.
     Panicked(&'static str),
+    /// The web page could not start.
+    Web(cliser_web::WebError),
     /// The `--ready-file` could not be written.
     ReadyFile {
         /// The file.
@@ -45,8 +47,13 @@ impl fmt::Display for RunError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RunError::Bind { what, addr, source } => {
-                write!(f, "cannot listen for {what} on {addr}: {source}")
+                write!(f, "cannot listen for {what} on {addr}: {source}")?;
+                if *what == "the web page" {
+                    f.write_str(" (choose another address with --http ADDR, or --http off)")?;
+                }
+                Ok(())
             }
+            RunError::Web(e) => e.fmt(f),
             RunError::NoAdminPassword(a) => write!(
                 f,
                 "the backdoor on {a} is reachable beyond this machine: give it a password with \

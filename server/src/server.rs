@@ -1,11 +1,13 @@
 //! Starts the threads and hands back a [`Handle`]; on a stop request, shuts down in order.
 
+use crate::auth::Brake;
 use crate::backdoor;
 use crate::config::Config;
 use crate::manager::{Manager, ManagerEvent};
 use crate::registrations::Registrations;
 use crate::run_error::RunError;
-use crate::sink::Sink;
+use crate::sink::{CommitReport, Sink};
+use cliser_web::{LiveEvent, Stored, Web, WebConfig};
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -63,6 +65,7 @@ impl Stopper {
 pub struct Handle {
     client_addr: SocketAddr,
     backdoor_addr: SocketAddr,
+    http_addr: Option<SocketAddr>,
     stopper: Stopper,
     control: JoinHandle<Result<(), RunError>>,
 }
@@ -76,6 +79,11 @@ impl Handle {
     /// Where the admin console listens.
     pub fn backdoor_addr(&self) -> SocketAddr {
         self.backdoor_addr
+    }
+
+    /// Where the web page is served, unless `--http off`.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
     }
 
     /// Stops the server as SIGTERM or the console's `Q` do. Returns at once; [`join`](Self::join)
@@ -131,12 +139,23 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
         return Err(RunError::NoAdminPassword(backdoor_addr));
     }
     let (store, high_water, registrations) = open_store(&config)?;
+    let web_listener = config.http.map(|addr| bind("the web page", addr)).transpose()?;
     let listener = bind("clients", config.listen)?;
     let client_addr = listener.local_addr().map_err(RunError::Start)?;
+    let brake = Arc::new(Brake::standard());
+    let (live_tx, live_rx) = channel();
+    let web = match web_listener {
+        Some(l) => Some(start_web(l, &config, brake.clone(), live_rx)?),
+        None => None,
+    };
+    let http_addr = web.as_ref().map(Web::addr);
     log::info!("listening on {client_addr}");
     log::info!("backdoor on {backdoor_addr}");
+    if let Some(addr) = http_addr {
+        log::info!("web page on http://{addr}/ (metrics at /metrics)");
+    }
     if let Some(path) = &config.ready_file {
-        crate::ready_file::write(path, client_addr, backdoor_addr)
+        crate::ready_file::write(path, client_addr, backdoor_addr, http_addr)
             .map_err(|source| RunError::ReadyFile { path: path.clone(), source })?;
     }
 
@@ -144,6 +163,7 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
     let (manager_tx, manager_rx) = channel();
     let (sink_tx, sink_rx) = channel();
     let (stop_tx, stop_rx) = channel();
+    let live = web.is_some().then_some(live_tx);
 
     // The server thread first: once it runs, nothing that starts later can be left without an owner.
     let (core_tx, core_rx) = channel::<Core>();
@@ -151,7 +171,17 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
         Ok(core) => core.run_until_stopped(stop_rx),
         Err(_) => Ok(()), // start() failed and has ended what it had started
     })?;
-    let sink = Sink::new(store, high_water);
+    let mut sink = Sink::new(store, high_water);
+    if let Some(live) = live.clone() {
+        sink.observe(Box::new(move |report| {
+            let _ = live.send(match report {
+                CommitReport::Stored { readings, duplicates, gaps, took } => {
+                    LiveEvent::Stored(Stored { readings, duplicates, gaps, commit: took })
+                }
+                CommitReport::Failed => LiveEvent::CommitFailed,
+            });
+        }));
+    }
     let acks = sink.acks();
     let sink = spawn("sink", move || sink.run(sink_rx))?;
     let (retention_stop, retention) = match config.retain_raw {
@@ -163,7 +193,7 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
         None => (None, None),
     };
     // If the Manager cannot start, dropping it closes the sink's mailbox and the sink ends.
-    let manager = Manager::new(config.clone(), manager_tx.clone(), sink_tx, acks, registrations);
+    let manager = Manager::new(config.clone(), manager_tx.clone(), sink_tx, acks, registrations, brake, live);
     let manager = spawn("manager", move || manager.run(manager_rx))?;
     let mut core = Core {
         client_addr,
@@ -177,6 +207,7 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
         acceptor: None,
         console_closed: Arc::new(AtomicBool::new(false)),
         console: None,
+        web,
     };
     let (bd_manager, bd_stop, admin_pw) =
         (core.manager_tx.clone(), stop_tx.clone(), config.admin_password.clone());
@@ -193,7 +224,39 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
     if let Err(std::sync::mpsc::SendError(core)) = core_tx.send(core) {
         return Err(core.abandon(RunError::Panicked("server")));
     }
-    Ok(Handle { client_addr, backdoor_addr, stopper: Stopper(stop_tx), control })
+    Ok(Handle { client_addr, backdoor_addr, http_addr, stopper: Stopper(stop_tx), control })
+}
+
+/// The server's brake, as the web page sees it.
+struct WebBrake(Arc<Brake>);
+
+impl cliser_web::LoginBrake for WebBrake {
+    fn is_blocked(&self, ip: std::net::IpAddr) -> bool {
+        self.0.is_blocked(ip)
+    }
+
+    fn failed(&self, ip: std::net::IpAddr) {
+        self.0.record_failure(ip);
+    }
+}
+
+fn start_web(
+    listener: TcpListener,
+    config: &Config,
+    brake: Arc<Brake>,
+    events: Receiver<LiveEvent>,
+) -> Result<Web, RunError> {
+    let password = config.admin_password.clone().map(|secret| {
+        let check: Arc<cliser_web::PasswordCheck> = Arc::new(move |p: &str| secret.matches(p));
+        check
+    });
+    let web_config = WebConfig {
+        store_url: config.store.url.clone(),
+        password,
+        brake: Arc::new(WebBrake(brake)),
+        keepalive: config.keepalive,
+    };
+    cliser_web::start(listener, web_config, events).map_err(RunError::Web)
 }
 
 /// The store for the sink, the high-water marks it holds, and (for a database other servers may
@@ -239,6 +302,7 @@ struct Core {
     acceptor: Option<JoinHandle<()>>,
     console_closed: Arc<AtomicBool>,
     console: Option<JoinHandle<()>>,
+    web: Option<Web>,
 }
 
 impl Core {
@@ -272,11 +336,13 @@ impl Core {
             wake(self.backdoor_addr);
         }
         let console = self.console.map(JoinHandle::join).transpose();
+        let web = self.web.map(Web::stop).transpose();
         manager.map_err(|_| RunError::Panicked("manager"))?;
         acceptor.map_err(|_| RunError::Panicked("acceptor"))?;
         sink.map_err(|_| RunError::Panicked("sink"))?;
         retention.map_err(|_| RunError::Panicked("retention"))?;
         console.map_err(|_| RunError::Panicked("backdoor-accept"))?;
+        web.map_err(RunError::Panicked)?;
         Ok(())
     }
 

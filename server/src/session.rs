@@ -78,6 +78,8 @@ pub enum SessionReport {
         sid: u16,
         /// `(sensor, value)` pairs from the latest answer.
         values: Vec<(String, String)>,
+        /// The answer said `more` (a backlog still on its way).
+        more: bool,
     },
     /// The session has ended.
     Closed {
@@ -333,7 +335,7 @@ fn handle_line<M: From<SessionReport>>(
         Ok(ClientLine::KeepAlive(p)) => p,
         Ok(ClientLine::ShutdownAck) => {
             log::info!("cid={cid} acknowledged 130: shutting its machine down");
-            ctx.report(SessionReport::Seen { sid: ctx.sid, values: Vec::new() });
+            ctx.report(SessionReport::Seen { sid: ctx.sid, values: Vec::new(), more: false });
             return Answer::Done;
         }
         Err(e) => {
@@ -357,7 +359,7 @@ fn handle_line<M: From<SessionReport>>(
                 (r.sensor.to_string(), v)
             })
             .collect();
-        ctx.report(SessionReport::Seen { sid: ctx.sid, values });
+        ctx.report(SessionReport::Seen { sid: ctx.sid, values, more: answer.more });
     }
     if answer.readings.is_empty() {
         return if answer.more { Answer::More { waiting_for_flush: false } } else { Answer::Done };

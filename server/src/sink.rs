@@ -86,6 +86,28 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 /// unacknowledged (their clients keep them and resend after reconnecting).
 const HOLD_MAX: usize = 500_000;
 
+/// What a commit did, for whoever watches the sink (the web page's live view and metrics). Told
+/// after the acks are published, through a call that must not block.
+#[derive(Debug)]
+pub enum CommitReport {
+    /// A group is stored.
+    Stored {
+        /// The readings the store took as new.
+        readings: Vec<NewReading>,
+        /// Readings dropped as already stored.
+        duplicates: u64,
+        /// Gaps noticed in clients' seqs.
+        gaps: u64,
+        /// How long the commit took.
+        took: Duration,
+    },
+    /// The commit failed; the group is held and tried again.
+    Failed,
+}
+
+/// Watches the sink's commits; it must return at once (send to a mailbox, say).
+pub type Observer = Box<dyn Fn(CommitReport) + Send>;
+
 /// The sink's state; [`Sink::run`] is the thread's body.
 pub struct Sink {
     acks: Arc<AckTable>,
@@ -93,6 +115,7 @@ pub struct Sink {
     duplicates: DuplicateWatch,
     /// Since when commits fail, and why (said once per state change, not per group).
     outage: Option<(Instant, String)>,
+    observer: Option<Observer>,
 }
 
 /// A group's readings that passed the high-water marks, ready to commit.
@@ -101,6 +124,7 @@ struct Prepared {
     marks: HashMap<ClientId, u64>,
     warnings: Vec<String>,
     tallies: Vec<(ClientId, AnswerTally)>,
+    gaps: u64,
 }
 
 impl Sink {
@@ -111,7 +135,13 @@ impl Sink {
             store,
             duplicates: DuplicateWatch::default(),
             outage: None,
+            observer: None,
         }
+    }
+
+    /// Tells `observer` about every commit from now on.
+    pub fn observe(&mut self, observer: Observer) {
+        self.observer = Some(observer);
     }
 
     /// The table this sink publishes to, for the readers of acks.
@@ -196,8 +226,10 @@ impl Sink {
     /// acknowledged, and the group is handed back to be tried again.
     pub fn handle_group<W: From<Flushed>>(&mut self, group: Vec<Batch<W>>) -> Result<(), Vec<Batch<W>>> {
         let prepared = self.prepare(&group);
+        let started = Instant::now();
         let result =
             if prepared.readings.is_empty() { Ok(Vec::new()) } else { self.store.commit(&prepared.readings) };
+        let took = started.elapsed();
         let wake_all = |group: &[Batch<W>]| {
             for wake in group.iter().filter_map(|b| b.wake.as_ref()) {
                 let _ = wake.send(Flushed.into());
@@ -216,10 +248,12 @@ impl Sink {
                 for warning in &prepared.warnings {
                     log::warn!("{warning}");
                 }
-                for (r, new) in prepared.readings.iter().zip(inserted) {
-                    if new {
+                let mut stored_dups = 0u64;
+                for (r, new) in prepared.readings.iter().zip(&inserted) {
+                    if *new {
                         log_reading(r);
                     } else {
+                        stored_dups += 1;
                         log::debug!("cid={} seq={:?} was already stored", r.cid, r.seq);
                     }
                 }
@@ -232,6 +266,17 @@ impl Sink {
                 // After the commit and the log: an ack must never cover a reading that could be lost.
                 self.acks.publish(prepared.marks);
                 wake_all(&group);
+                if let Some(observe) = &self.observer {
+                    let duplicates =
+                        stored_dups + prepared.tallies.iter().map(|(_, t)| t.duplicates).sum::<u64>();
+                    let readings = prepared
+                        .readings
+                        .into_iter()
+                        .zip(inserted)
+                        .filter_map(|(r, new)| new.then_some(r))
+                        .collect();
+                    observe(CommitReport::Stored { readings, duplicates, gaps: prepared.gaps, took });
+                }
                 Ok(())
             }
             Err(e) => {
@@ -252,6 +297,9 @@ impl Sink {
                 self.outage = Some((since, why));
                 // A `more` poll may go on (with the old ack) rather than wait for the store.
                 wake_all(&group);
+                if let Some(observe) = &self.observer {
+                    observe(CommitReport::Failed);
+                }
                 Err(group)
             }
         }
@@ -264,6 +312,7 @@ impl Sink {
         let mut readings = Vec::new();
         let mut warnings = Vec::new();
         let mut tallies = Vec::with_capacity(group.len());
+        let mut gaps = 0;
         for Batch { cid, readings: batch, received, .. } in group {
             let mut tally = AnswerTally::default();
             let received_ms = unix_ms(*received);
@@ -285,6 +334,7 @@ impl Sink {
                     }
                     tally.fresh = true;
                     if let Some(h) = hw.filter(|&h| seq > h + 1) {
+                        gaps += 1;
                         warnings.push(format!(
                             "cid={cid}: {} readings missing (seq {} to {})",
                             seq - h - 1,
@@ -305,7 +355,7 @@ impl Sink {
             }
             tallies.push((cid.clone(), tally));
         }
-        Prepared { readings, marks, warnings, tallies }
+        Prepared { readings, marks, warnings, tallies, gaps }
     }
 }
 

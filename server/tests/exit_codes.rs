@@ -12,6 +12,8 @@ fn server(dir: &Path) -> Command {
     let mut c = Command::new(cliser_testkit::bin("cliser-server"));
     // The store in the test's dir, never the working dir's default ./cliser-data.
     c.arg("--password-file").arg(&pw).arg("--data-dir").arg(dir.join("data")).current_dir(dir);
+    // Never the default 8080: tests run side by side.
+    c.args(["--http", "127.0.0.1:0"]);
     c.env_remove("CLISER_ADMIN_PASSWORD").env_remove("CLISER_PASSWORD").env_remove("RUST_LOG");
     c.stdin(Stdio::null());
     c

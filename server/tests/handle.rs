@@ -15,6 +15,7 @@ fn config(extra: impl FnOnce(&mut Cli)) -> (tempfile::TempDir, Config, String) {
     let mut cli = Cli {
         listen: Some("127.0.0.1:0".into()),
         backdoor: Some("127.0.0.1:0".into()),
+        http: Some("127.0.0.1:0".into()),
         password_file: Some(pw_file),
         ..Cli::default()
     };

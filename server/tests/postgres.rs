@@ -263,7 +263,16 @@ fn postgres_unreachable_at_start_exits_1_naming_the_url_with_the_password_elided
             format!("postgresql://127.0.0.1:{port}/cliser?user=cliser&password=***"),
         ),
     ] {
-        let server = ["--listen", "127.0.0.1:0", "--backdoor", "127.0.0.1:0", "--password-file", "pw"];
+        let server = [
+            "--listen",
+            "127.0.0.1:0",
+            "--backdoor",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--password-file",
+            "pw",
+        ];
         let query = ["query"];
         for args in [&server[..], &query[..]] {
             let o = std::process::Command::new(cliser_testkit::bin("cliser-server"))

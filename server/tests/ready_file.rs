@@ -13,20 +13,28 @@ fn the_ready_file_names_the_bound_addresses_and_the_pid() {
     std::fs::write(&pw_file, format!("{password}\n")).unwrap();
     let ready = dir.path().join("ready.json");
     let mut cmd = Command::new(cliser_testkit::bin("cliser-server"));
-    cmd.args(["--listen", "127.0.0.1:0", "--backdoor", "127.0.0.1:0", "--password-file"])
-        .arg(&pw_file)
-        .arg("--ready-file")
-        .arg(&ready)
-        .current_dir(dir.path())
-        .env("RUST_LOG", "info");
+    cmd.args([
+        "--listen",
+        "127.0.0.1:0",
+        "--backdoor",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+        "--password-file",
+    ])
+    .arg(&pw_file)
+    .arg("--ready-file")
+    .arg(&ready)
+    .current_dir(dir.path())
+    .env("RUST_LOG", "info");
     let mut proc = Proc::spawn(cmd, &dir.path().join("server.log"));
     let text = cliser_testkit::wait_until(T, "the ready file", || std::fs::read_to_string(&ready).ok());
     assert!(text.ends_with('\n') && text.lines().count() == 1, "{text:?}");
     let doc: serde_json::Value = serde_json::from_str(&text).expect("JSON");
     let keys: Vec<&str> = doc.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(keys.len(), 3, "{text}");
+    assert_eq!(keys.len(), 4, "{text}");
     let addr = |key: &str| -> SocketAddr { doc[key].as_str().unwrap().parse().unwrap() };
-    let (listen, backdoor) = (addr("listen"), addr("backdoor"));
+    let (listen, backdoor, http) = (addr("listen"), addr("backdoor"), addr("http"));
     assert_eq!(doc["pid"].as_u64(), Some(u64::from(proc.pid())));
     assert!(listen.port() != 0 && backdoor.port() != 0 && listen != backdoor, "{text}");
     assert!(!dir.path().join("ready.json.tmp").exists());
@@ -34,6 +42,8 @@ fn the_ready_file_names_the_bound_addresses_and_the_pid() {
     // The same addresses the log names, and both answer.
     assert!(proc.log.text().contains(&format!("listening on {listen}")));
     assert!(proc.log.text().contains(&format!("backdoor on {backdoor}")));
+    assert!(http.port() != 0 && http != listen && http != backdoor, "{text}");
+    assert!(proc.log.text().contains(&format!("web page on http://{http}/")));
     let mut c = LineClient::connect(listen);
     assert_eq!(c.recv(T).as_deref(), Some("110: qual a senha"));
     let mut a = LineClient::connect(backdoor);

@@ -123,7 +123,9 @@ fn assert_server_refuses(path: &Path, says: &str) {
     std::fs::write(d.path().join("pw"), "client-secret\n").unwrap();
     let store = format!("sqlite:{}", path.display());
     let ready = d.path().join("ready");
-    let args = ["--listen", "127.0.0.1:0", "--backdoor", "127.0.0.1:0", "--password-file", "pw", "--store"];
+    let args =
+        ["--listen", "127.0.0.1:0", "--backdoor", "127.0.0.1:0", "--http", "off", "--password-file", "pw"];
+    let args = [&args[..], &["--store"]].concat();
     let o = binary(d.path()).args(args).arg(&store).arg("--ready-file").arg(&ready).output().unwrap();
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
@@ -467,8 +469,8 @@ fn default_server(cwd: &Path, env: &[(&str, &Path)], log: &Path) -> (Proc, std::
     std::fs::write(&pw, &password).unwrap();
     let ready = cwd.join("ready.json");
     let mut cmd = binary(cwd);
-    cmd.args(["--listen", "127.0.0.1:0", "--backdoor", "127.0.0.1:0", "--password-file", "pw"])
-        .args(["--keepalive", "200ms", "--ready-file"])
+    cmd.args(["--listen", "127.0.0.1:0", "--backdoor", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+        .args(["--password-file", "pw", "--keepalive", "200ms", "--ready-file"])
         .arg(&ready);
     for (k, v) in env {
         cmd.env(k, v);

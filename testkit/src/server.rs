@@ -15,6 +15,8 @@ pub struct ServerHandle {
     pub addr: SocketAddr,
     /// The admin console.
     pub backdoor: SocketAddr,
+    /// The web page (every test server serves it on a port of its own, unless `--http off`).
+    pub http: Option<SocketAddr>,
     /// The client password.
     pub password: String,
     /// The test's temp dir (the log and any CSV live here).
@@ -24,7 +26,7 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
-    /// Starts the server with `--listen 127.0.0.1:0 --backdoor 127.0.0.1:0`, the password in a file
+    /// Starts the server with `--listen 127.0.0.1:0 --backdoor 127.0.0.1:0 --http 127.0.0.1:0`, the password in a file
     /// in `dir`, and `extra` flags; waits for its ready file, which tells the bound addresses.
     pub fn start(dir: &Path, extra: &[&str]) -> ServerHandle {
         let password = free_password();
@@ -54,6 +56,10 @@ impl ServerHandle {
         if !extra.contains(&"--backdoor") {
             args.extend(["--backdoor".into(), "127.0.0.1:0".into()]);
         }
+        // Never the default 8080: tests run side by side.
+        if !extra.contains(&"--http") {
+            args.extend(["--http".into(), "127.0.0.1:0".into()]);
+        }
         args.push("--password-file".into());
         args.push(pw_file.display().to_string());
         // Each test its own store, kept across restarts (never the working dir's default).
@@ -75,6 +81,7 @@ impl ServerHandle {
             proc,
             addr,
             backdoor,
+            http: bound.http,
             password: password.to_owned(),
             dir: dir.to_path_buf(),
             args,

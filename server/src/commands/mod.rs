@@ -5,7 +5,6 @@
 mod export;
 mod import_csv;
 mod query;
-mod when;
 
 use crate::store_location::StoreLocation;
 use cliser_common::exit::{Classify, Outcome};

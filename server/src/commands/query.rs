@@ -1,7 +1,8 @@
 //! `cliser-server query`: readings or per-bucket summaries, as a table, CSV or JSON.
 
-use super::{when, write_err, CommandError};
+use super::{write_err, CommandError};
 use crate::csv_format::rfc3339_ms;
+use cliser_common::when;
 use cliser_protocol::{Celsius, ClientId, SensorId, Value};
 use cliser_store::{Bucket, ReadingQuery, Store, StoredReading};
 use std::io::Write;

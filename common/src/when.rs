@@ -1,10 +1,10 @@
-//! Times on the command line: `24h` (that long ago) or an RFC 3339 time (`2026-11-30T08:00:00Z`).
+//! Points in time as people write them: `24h` (that long ago) or an RFC 3339 time (`2026-11-30T08:00:00Z`).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Unix milliseconds of `text`, relative to `now`.
 pub fn parse(flag: &str, text: &str, now: SystemTime) -> Result<i64, String> {
-    let at = match cliser_common::duration::parse(text) {
+    let at = match crate::duration::parse(text) {
         Ok(ago) => now.checked_sub(ago).ok_or_else(|| format!("{flag} {text:?}: before 1970"))?,
         Err(_) => humantime::parse_rfc3339_weak(text).map_err(|_| {
             format!("{flag} {text:?}: expected a duration ago (24h, 30m) or a time (2026-11-30T08:00:00Z)")

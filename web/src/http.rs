@@ -1,0 +1,394 @@
+//! HTTP/1.1 on threads: an acceptor and one small thread per connection, at most
+//! [`MAX_CONNECTIONS`] at once. The request head is parsed by `httparse`; this module sets the
+//! limits around it: the head must arrive whole within [`HEAD_DEADLINE`] (slow-loris), a kept-alive
+//! connection idle for [`IDLE`] is closed, the request line is at most [`LINE_LIMIT`] bytes (414)
+//! and the head at most [`HEAD_LIMIT`] (431). Only `GET` and `HEAD`: the page is read-only.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Connections served at once; the one past this gets `503` and is closed.
+pub const MAX_CONNECTIONS: usize = 512;
+/// The whole request head must arrive within this.
+pub const HEAD_DEADLINE: Duration = Duration::from_secs(10);
+/// A kept-alive connection with no new request for this long is closed.
+pub const IDLE: Duration = Duration::from_secs(15);
+/// The longest request line (method, target, version).
+pub const LINE_LIMIT: usize = 8 * 1024;
+/// The longest request head (request line and headers).
+pub const HEAD_LIMIT: usize = 16 * 1024;
+/// Most headers in a request.
+const MAX_HEADERS: usize = 64;
+/// Requests on one connection before it is closed (a browser opens another).
+const MAX_REQUESTS: usize = 1000;
+/// A response that cannot be written within this is given up (a viewer that stopped reading).
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+const THREAD_STACK: usize = 256 * 1024;
+
+/// A parsed request: what the routes need of it.
+#[derive(Debug)]
+pub struct Request {
+    /// `GET` or `HEAD`.
+    pub head_only: bool,
+    /// The path, not decoded (routes compare it as sent).
+    pub path: String,
+    /// The query string after `?`, not decoded.
+    pub query: String,
+    /// The `Authorization` header.
+    pub authorization: Option<String>,
+    /// The peer.
+    pub peer: SocketAddr,
+    /// The client asked to close after this request (or spoke HTTP/1.0 without keep-alive).
+    pub close: bool,
+}
+
+/// A response: status, content type, extra headers and body.
+#[derive(Debug)]
+pub struct Response {
+    /// The status code.
+    pub status: u16,
+    /// `Content-Type`.
+    pub content_type: &'static str,
+    /// More headers (name, value).
+    pub headers: Vec<(&'static str, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+    /// Close the connection after this response.
+    pub close: bool,
+}
+
+impl Response {
+    /// A response with this status and body.
+    pub fn new(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> Self {
+        Response { status, content_type, headers: Vec::new(), body: body.into(), close: false }
+    }
+
+    /// `{"error": message, "parameter": name}` with this status.
+    pub fn error(status: u16, message: &str, parameter: Option<&str>) -> Self {
+        let mut j = serde_json::json!({ "error": message });
+        if let Some(p) = parameter {
+            j["parameter"] = serde_json::Value::from(p);
+        }
+        Response::new(status, "application/json", j.to_string())
+    }
+
+    /// Adds a header.
+    pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    fn write_to(&self, out: &mut impl Write, head_only: bool) -> io::Result<()> {
+        let mut head = format!(
+            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nX-Content-Type-Options: nosniff\r\n",
+            self.status,
+            reason(self.status),
+            self.content_type,
+            self.body.len()
+        );
+        for (name, value) in &self.headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        if self.close {
+            head.push_str("Connection: close\r\n");
+        }
+        head.push_str("\r\n");
+        out.write_all(head.as_bytes())?;
+        if !head_only {
+            out.write_all(&self.body)?;
+        }
+        out.flush()
+    }
+}
+
+/// The reason phrase of the statuses this server sends.
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        414 => "URI Too Long",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Unknown",
+    }
+}
+
+/// What a route does with a request.
+pub enum Outcome {
+    /// Write this response.
+    Respond(Response),
+    /// The route takes the connection over (a live event stream) and writes to it itself.
+    Stream(Box<dyn FnOnce(TcpStream) + Send>),
+}
+
+/// Handles a request: the routes, behind the login check.
+pub type Handler = dyn Fn(&Request) -> Outcome + Send + Sync;
+
+/// Accepts connections until `closed` is set and a connection wakes it.
+pub fn serve(listener: TcpListener, handler: Arc<Handler>, closed: Arc<AtomicBool>) {
+    let open = Arc::new(AtomicUsize::new(0));
+    for stream in listener.incoming() {
+        if closed.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut stream = match stream {
+            Ok(s) => s,
+            Err(e) => {
+                log::warn!("web: accept failed: {e}");
+                // Out of file descriptors, typically: let connections close instead of spinning.
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
+        if open.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
+            let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+            let mut busy = Response::error(503, "too many connections", None);
+            busy.close = true;
+            let _ = busy.write_to(&mut stream, false);
+            continue;
+        }
+        open.fetch_add(1, Ordering::SeqCst);
+        let (handler, count) = (handler.clone(), open.clone());
+        let spawned =
+            std::thread::Builder::new().name("web".into()).stack_size(THREAD_STACK).spawn(move || {
+                connection(stream, &*handler);
+                count.fetch_sub(1, Ordering::SeqCst);
+            });
+        if let Err(e) = spawned {
+            open.fetch_sub(1, Ordering::SeqCst);
+            log::error!("web: cannot start a connection thread: {e}");
+        }
+    }
+}
+
+/// Serves the requests of one connection until it closes, idles out, errs or is taken over.
+fn connection(stream: TcpStream, handler: &Handler) {
+    let Ok(peer) = stream.peer_addr() else { return };
+    let _ = stream.set_nodelay(true);
+    if stream.set_write_timeout(Some(WRITE_TIMEOUT)).is_err() {
+        return;
+    }
+    let mut reader = HeadReader { stream, buf: Vec::new() };
+    for _ in 0..MAX_REQUESTS {
+        let head = match reader.next_head() {
+            Ok(Some(head)) => head,
+            Ok(None) => return,
+            Err(HeadError::Respond(status, why)) => {
+                let mut r = Response::error(status, why, None);
+                r.close = true;
+                let _ = r.write_to(&mut reader.stream, false);
+                return;
+            }
+        };
+        let request = match parse(&head, peer) {
+            Ok(r) => r,
+            Err((status, why)) => {
+                let mut r = Response::error(status, why, None);
+                r.close = true;
+                let _ = r.write_to(&mut reader.stream, false);
+                return;
+            }
+        };
+        match handler(&request) {
+            Outcome::Respond(mut response) => {
+                response.close |= request.close;
+                if response.write_to(&mut reader.stream, request.head_only).is_err() || response.close {
+                    return;
+                }
+            }
+            Outcome::Stream(take_over) => {
+                take_over(reader.stream);
+                return;
+            }
+        }
+    }
+}
+
+enum HeadError {
+    /// Answer with this status and close.
+    Respond(u16, &'static str),
+}
+
+struct HeadReader {
+    stream: TcpStream,
+    /// Bytes read past the last head (a pipelined request's start).
+    buf: Vec<u8>,
+}
+
+impl HeadReader {
+    /// The next request head (up to and including the blank line), `None` when the peer closed or
+    /// went idle between requests.
+    fn next_head(&mut self) -> Result<Option<Vec<u8>>, HeadError> {
+        let started = Instant::now();
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some(end) = find_blank_line(&self.buf) {
+                let rest = self.buf.split_off(end);
+                return Ok(Some(std::mem::replace(&mut self.buf, rest)));
+            }
+            let line_len = self.buf.iter().position(|&b| b == b'\n').unwrap_or(self.buf.len());
+            if line_len > LINE_LIMIT {
+                return Err(HeadError::Respond(414, "request line too long"));
+            }
+            if self.buf.len() > HEAD_LIMIT {
+                return Err(HeadError::Respond(431, "request head too large"));
+            }
+            // Idle between requests, or a head that trickles in: both end at their deadline.
+            let limit = if self.buf.is_empty() { IDLE } else { HEAD_DEADLINE };
+            let left = limit.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return if self.buf.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(HeadError::Respond(408, "request too slow"))
+                };
+            }
+            if self.stream.set_read_timeout(Some(left)).is_err() {
+                return Ok(None);
+            }
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Ok(None),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+                Err(_) => return Ok(None),
+            }
+        }
+    }
+}
+
+/// The index just past the first `\r\n\r\n` (or `\n\n`, which some clients send).
+fn find_blank_line(buf: &[u8]) -> Option<usize> {
+    let crlf = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4);
+    let lf = buf.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
+    match (crlf, lf) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn parse(head: &[u8], peer: SocketAddr) -> Result<Request, (u16, &'static str)> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) => return Err((400, "incomplete request")),
+        Err(httparse::Error::TooManyHeaders) => return Err((431, "too many headers")),
+        Err(_) => return Err((400, "malformed request")),
+    }
+    let head_only = match req.method {
+        Some("GET") => false,
+        Some("HEAD") => true,
+        _ => return Err((405, "only GET and HEAD: this server is read-only")),
+    };
+    let target = req.path.unwrap_or("/");
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let header = |name: &str| {
+        req.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .and_then(|h| std::str::from_utf8(h.value).ok())
+            .map(str::to_owned)
+    };
+    if header("content-length").is_some_and(|v| v.trim() != "0") || header("transfer-encoding").is_some() {
+        return Err((400, "a GET request has no body"));
+    }
+    let connection = header("connection").unwrap_or_default().to_ascii_lowercase();
+    let close = match req.version {
+        Some(0) => !connection.contains("keep-alive"),
+        _ => connection.contains("close"),
+    };
+    Ok(Request {
+        head_only,
+        path: path.to_owned(),
+        query: query.to_owned(),
+        authorization: header("authorization"),
+        peer,
+        close,
+    })
+}
+
+/// Decodes `%XX` and `+` of a query string's part. `None` when it is not valid UTF-8 or has a
+/// broken escape.
+pub fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The query string's `name=value` pairs, decoded.
+pub fn query_pairs(query: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    for part in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = part.split_once('=').unwrap_or((part, ""));
+        let k = percent_decode(k).ok_or_else(|| format!("{k:?}"))?;
+        let v = percent_decode(v).ok_or_else(|| k.clone())?;
+        out.push((k, v));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%20b+c").as_deref(), Some("a b c"));
+        assert_eq!(percent_decode("%2e%2E%2f").as_deref(), Some("../"));
+        assert_eq!(percent_decode("%zz"), None);
+        assert_eq!(percent_decode("%4"), None);
+        assert_eq!(percent_decode("%ff"), None);
+    }
+
+    #[test]
+    fn query_pairs_decode_names_and_values() {
+        let p = query_pairs("cid=pi%2D1&since=24h&every=").unwrap();
+        assert_eq!(
+            p,
+            vec![("cid".into(), "pi-1".into()), ("since".into(), "24h".into()), ("every".into(), "".into())]
+        );
+        assert!(query_pairs("cid=%zz").is_err());
+    }
+
+    #[test]
+    fn a_head_ends_at_the_blank_line() {
+        assert_eq!(find_blank_line(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET"), Some(27));
+        assert_eq!(find_blank_line(b"GET / HTTP/1.1\r\nHost: x\r\n"), None);
+    }
+
+    #[test]
+    fn requests_parse_and_refuse_what_is_not_a_read() {
+        let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let r = parse(b"GET /api/nodes?x=1 HTTP/1.1\r\nAuthorization: Basic eA==\r\n\r\n", peer).unwrap();
+        assert_eq!((r.path.as_str(), r.query.as_str(), r.close), ("/api/nodes", "x=1", false));
+        assert_eq!(r.authorization.as_deref(), Some("Basic eA=="));
+        assert!(parse(b"GET / HTTP/1.0\r\n\r\n", peer).unwrap().close);
+        assert_eq!(parse(b"POST / HTTP/1.1\r\n\r\n", peer).unwrap_err().0, 405);
+        assert_eq!(parse(b"GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\n", peer).unwrap_err().0, 400);
+        assert_eq!(parse(b"\x01\x02 HTTP/1.1\r\n\r\n", peer).unwrap_err().0, 400);
+    }
+}

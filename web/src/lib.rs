@@ -1,0 +1,127 @@
+//! cliser's web side: the dashboard page, a JSON API, live events and Prometheus metrics.
+//!
+//! It is a leaf of the server: the server binds the listener, feeds a [`LiveEvent`] mailbox (node
+//! up and down from its Manager, what the sink stored), and hands [`start`] a [`LoginBrake`] and a
+//! password check. Nothing here is on the path from a Pi to its ack: the live thread only reads
+//! its mailbox, and the request threads read the live view and the store (their own connections,
+//! [`store_pool`]).
+//!
+//! - [`http`]: HTTP/1.1 on threads, with the limits a server on a LAN needs (slow heads, idle
+//!   connections, oversized requests);
+//! - `live`: the fleet as the page shows it, and the pushes to the viewers;
+//! - `/` and its files (`assets/`): the page, drawn by its own script as SVG, no library;
+//! - `/api/nodes`, `/api/readings`, `/api/events` (docs/HTTP-API.md) and `/metrics`.
+#![deny(missing_docs)]
+
+mod api;
+mod assets;
+mod events;
+pub mod http;
+mod json;
+mod live;
+pub mod login;
+mod metrics;
+pub mod readings;
+mod routes;
+pub mod store_pool;
+
+pub use live::{Fleet, LiveEvent, NodeState, SensorState, Stored};
+pub use login::{LoginBrake, PasswordCheck};
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// What the web side needs from the server.
+pub struct WebConfig {
+    /// The store's URL (the request threads open their own connections).
+    pub store_url: String,
+    /// The admin password's check; with one, every request needs it (HTTP Basic auth).
+    pub password: Option<Arc<PasswordCheck>>,
+    /// The server's brake on failed logins.
+    pub brake: Arc<dyn LoginBrake>,
+    /// The server's keep-alive interval (the page's idea of "recent").
+    pub keepalive: Duration,
+}
+
+/// Why the web side did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    /// The store could not be opened.
+    #[error("the web page cannot open the store: {0}")]
+    Open(String),
+    /// Reading the nodes and sensors the store knows failed.
+    #[error("the web page cannot read the store: {0}")]
+    Store(#[from] cliser_store::StoreError),
+    /// A thread could not start.
+    #[error("cannot start the web threads: {0}")]
+    Start(#[from] std::io::Error),
+}
+
+/// The running web side.
+pub struct Web {
+    addr: SocketAddr,
+    closed: Arc<AtomicBool>,
+    acceptor: JoinHandle<()>,
+    live: JoinHandle<()>,
+}
+
+/// Loads what the store knows, then starts the live thread (fed by `events`) and the acceptor on
+/// `listener`.
+pub fn start(listener: TcpListener, config: WebConfig, events: Receiver<LiveEvent>) -> Result<Web, WebError> {
+    let addr = listener.local_addr()?;
+    let shared = Arc::new(live::Shared::new());
+    let pool = store_pool::StorePool::new(&config.store_url);
+    {
+        let mut store = pool.get().map_err(WebError::Open)?;
+        live::load(&shared, &mut *store)?;
+    }
+    let closed = Arc::new(AtomicBool::new(false));
+    let (live_shared, live_closed) = (shared.clone(), closed.clone());
+    let live = std::thread::Builder::new()
+        .name("web-live".into())
+        .spawn(move || live::run(live_shared, events, live_closed))?;
+    let routes = routes::Routes {
+        shared,
+        pool,
+        password: config.password,
+        brake: config.brake,
+        keepalive_ms: config.keepalive.as_millis() as u64,
+    };
+    let handler: Arc<http::Handler> = Arc::new(move |req: &http::Request| routes.handle(req));
+    let acc_closed = closed.clone();
+    let acceptor = std::thread::Builder::new()
+        .name("web-accept".into())
+        .spawn(move || http::serve(listener, handler, acc_closed))?;
+    Ok(Web { addr, closed, acceptor, live })
+}
+
+impl Web {
+    /// Where the page is served.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting and ends the live thread (which ends the live streams). Requests under way
+    /// finish on their own threads. `Err` names a thread that panicked.
+    pub fn stop(self) -> Result<(), &'static str> {
+        self.closed.store(true, Ordering::SeqCst);
+        let mut wake = self.addr;
+        if wake.ip().is_unspecified() {
+            wake.set_ip(if wake.is_ipv4() {
+                [127, 0, 0, 1].into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            });
+        }
+        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+        let acceptor = self.acceptor.join();
+        let live = self.live.join();
+        acceptor.map_err(|_| "web-accept")?;
+        live.map_err(|_| "web-live")?;
+        Ok(())
+    }
+}

@@ -1,0 +1,311 @@
+//! The live view of the fleet: which nodes are up, what each sensor read last. The server feeds it
+//! [`LiveEvent`]s through a mailbox; one thread (the live thread) applies them, keeps the metrics'
+//! counters, and pushes what changed to the page's event streams in one message per tick.
+//!
+//! Nobody on the reading path waits for this: the Manager and the sink only `send` into an
+//! unbounded mailbox whose one reader never blocks on I/O (a viewer that cannot keep up is dropped,
+//! not waited for).
+
+use crate::json::{node_json, reading_json};
+use crate::metrics::Metrics;
+use cliser_protocol::{Celsius, ClientId, SensorId, Value};
+use cliser_store::{NewReading, Store};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// What the server tells the live view.
+#[derive(Debug)]
+pub enum LiveEvent {
+    /// A client registered (its `140` went out).
+    NodeUp {
+        /// The client id.
+        cid: ClientId,
+        /// Where it connects from.
+        addr: SocketAddr,
+        /// When.
+        at: SystemTime,
+    },
+    /// A registered client's session ended (closed, dead, disconnected).
+    NodeDown {
+        /// The client id.
+        cid: ClientId,
+        /// When.
+        at: SystemTime,
+    },
+    /// A registered client answered; `more` when it said it has a backlog to send.
+    Seen {
+        /// The client id.
+        cid: ClientId,
+        /// When.
+        at: SystemTime,
+        /// It answered with `more`.
+        more: bool,
+    },
+    /// The sink committed a group.
+    Stored(Stored),
+    /// A commit failed (the store is down or full); the group is held and tried again.
+    CommitFailed,
+    /// How many connections the server has now (authenticating or registered).
+    Sessions(usize),
+    /// A login failed (client password, console or web).
+    AuthFailed,
+}
+
+/// What one commit of the sink stored.
+#[derive(Debug, Default)]
+pub struct Stored {
+    /// The readings the store took as new.
+    pub readings: Vec<NewReading>,
+    /// Readings dropped as already stored.
+    pub duplicates: u64,
+    /// Gaps in clients' seqs noticed in this group.
+    pub gaps: u64,
+    /// How long the commit took.
+    pub commit: Duration,
+}
+
+/// One sensor as the page shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SensorState {
+    /// The newest reading: sampled when (Unix ms), what, and its seq.
+    pub last: (i64, Value, Option<u64>),
+    /// The newest temperature (the last reading may be an error): sampled when, and the value.
+    pub last_temp: Option<(i64, Celsius)>,
+}
+
+/// One node as the page shows it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NodeState {
+    /// Registered now.
+    pub online: bool,
+    /// Where it connects from (while online, and the last known address after).
+    pub addr: Option<String>,
+    /// When its current (or last) session registered, Unix ms.
+    pub since_ms: Option<i64>,
+    /// When it was last heard, Unix ms.
+    pub last_seen_ms: Option<i64>,
+    /// When it last answered with `more` (a backlog still being sent), Unix ms.
+    pub more_ms: Option<i64>,
+    /// Its sensors by id.
+    pub sensors: BTreeMap<SensorId, SensorState>,
+}
+
+/// Every node the server has heard of, by client id.
+pub type Fleet = BTreeMap<ClientId, NodeState>;
+
+/// A viewer's mailbox: whole SSE messages. Bounded: a viewer that falls this far behind is dropped.
+pub(crate) type Subscriber = SyncSender<Arc<str>>;
+const SUBSCRIBER_QUEUE: usize = 64;
+
+/// What the live thread and the request threads share.
+pub(crate) struct Shared {
+    fleet: Mutex<Fleet>,
+    subscribers: Mutex<Vec<Subscriber>>,
+    pub(crate) metrics: Metrics,
+}
+
+impl Shared {
+    pub(crate) fn new() -> Self {
+        Shared {
+            fleet: Mutex::new(Fleet::new()),
+            subscribers: Mutex::new(Vec::new()),
+            metrics: Metrics::new(),
+        }
+    }
+
+    pub(crate) fn fleet(&self) -> MutexGuard<'_, Fleet> {
+        self.fleet.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A new viewer: its mailbox, and the fleet as it is now (taken under the same lock as the
+    /// subscription, so no change falls between the snapshot and the stream).
+    pub(crate) fn subscribe(&self) -> (Receiver<Arc<str>>, Fleet) {
+        let fleet = self.fleet();
+        let (tx, rx) = std::sync::mpsc::sync_channel(SUBSCRIBER_QUEUE);
+        self.subscribers.lock().unwrap_or_else(|e| e.into_inner()).push(tx);
+        (rx, fleet.clone())
+    }
+
+    pub(crate) fn viewers(&self) -> usize {
+        self.subscribers.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    fn broadcast(&self, message: Arc<str>) {
+        let mut subs = self.subscribers.lock().unwrap_or_else(|e| e.into_inner());
+        subs.retain(|s| match s.try_send(message.clone()) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                log::info!(
+                    "web: a live viewer fell {SUBSCRIBER_QUEUE} messages behind; dropping it (it reconnects)"
+                );
+                false
+            }
+            Err(TrySendError::Disconnected(_)) => false,
+        });
+    }
+
+    /// Ends every viewer's stream.
+    fn close_viewers(&self) {
+        self.subscribers.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
+/// Changes since the last push to the viewers.
+#[derive(Default)]
+struct Pending {
+    readings: Vec<serde_json::Value>,
+    nodes: BTreeMap<ClientId, ()>,
+}
+
+/// Changes are pushed to the viewers at most this often: one message per tick instead of one per
+/// reading keeps 50 viewers of 500 Pis cheap.
+const TICK: Duration = Duration::from_millis(250);
+/// A comment line this often keeps proxies from closing an idle stream and finds dead viewers.
+const HEARTBEAT: Duration = Duration::from_secs(15);
+
+/// Fills the fleet from what the store knows (nodes and sensors seen before this start).
+pub(crate) fn load(shared: &Shared, store: &mut dyn Store) -> Result<(), cliser_store::StoreError> {
+    let nodes = store.nodes()?;
+    let sensors = store.sensors()?;
+    let mut fleet = shared.fleet();
+    for n in nodes {
+        let node = fleet.entry(n.cid).or_default();
+        node.last_seen_ms = Some(n.last_seen_ms);
+    }
+    for s in sensors {
+        let Some(last) = s.last else { continue };
+        let last_temp = match &last.1 {
+            Value::Celsius(c) => Some((last.0, *c)),
+            Value::Error(_) => None,
+        };
+        fleet.entry(s.cid).or_default().sensors.insert(s.sensor, SensorState { last, last_temp });
+    }
+    Ok(())
+}
+
+/// The live thread's body: applies events until every sender is gone or `closed` is set, then
+/// ends the viewers' streams.
+pub(crate) fn run(shared: Arc<Shared>, mailbox: Receiver<LiveEvent>, closed: Arc<AtomicBool>) {
+    let mut pending = Pending::default();
+    let mut next_push = Instant::now() + TICK;
+    let mut next_beat = Instant::now() + HEARTBEAT;
+    while !closed.load(Ordering::SeqCst) {
+        let wait = next_push.min(next_beat).saturating_duration_since(Instant::now());
+        match mailbox.recv_timeout(wait) {
+            Ok(event) => apply(&shared, event, &mut pending),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        let now = Instant::now();
+        if now >= next_push {
+            push(&shared, &mut pending);
+            next_push = now + TICK;
+        }
+        if now >= next_beat {
+            shared.broadcast(Arc::from(": heartbeat\n\n"));
+            next_beat = now + HEARTBEAT;
+        }
+    }
+    push(&shared, &mut pending);
+    shared.close_viewers();
+}
+
+fn unix_ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+fn apply(shared: &Shared, event: LiveEvent, pending: &mut Pending) {
+    let m = &shared.metrics;
+    match event {
+        LiveEvent::NodeUp { cid, addr, at } => {
+            let mut fleet = shared.fleet();
+            let node = fleet.entry(cid.clone()).or_default();
+            node.online = true;
+            node.addr = Some(addr.to_string());
+            node.since_ms = Some(unix_ms(at));
+            node.last_seen_ms = Some(unix_ms(at));
+            pending.nodes.insert(cid, ());
+        }
+        LiveEvent::NodeDown { cid, at } => {
+            let mut fleet = shared.fleet();
+            let node = fleet.entry(cid.clone()).or_default();
+            node.online = false;
+            node.last_seen_ms = Some(node.last_seen_ms.unwrap_or(0).max(unix_ms(at)));
+            pending.nodes.insert(cid, ());
+        }
+        LiveEvent::Seen { cid, at, more } => {
+            let mut fleet = shared.fleet();
+            let node = fleet.entry(cid.clone()).or_default();
+            node.last_seen_ms = Some(unix_ms(at));
+            if more {
+                node.more_ms = Some(unix_ms(at));
+            }
+            pending.nodes.insert(cid, ());
+        }
+        LiveEvent::Stored(stored) => {
+            m.observe_commit(&stored);
+            let mut fleet = shared.fleet();
+            for r in &stored.readings {
+                let node = fleet.entry(r.cid.clone()).or_default();
+                node.last_seen_ms = Some(node.last_seen_ms.unwrap_or(0).max(r.received_ms));
+                let newer = |s: &SensorState| r.sampled_ms >= s.last.0;
+                match node.sensors.get_mut(&r.sensor) {
+                    Some(s) if !newer(s) => {
+                        // A backlog's older reading: stored, but not the newest.
+                        continue;
+                    }
+                    Some(s) => {
+                        s.last = (r.sampled_ms, r.value.clone(), r.seq);
+                        if let Value::Celsius(c) = &r.value {
+                            s.last_temp = Some((r.sampled_ms, *c));
+                        }
+                    }
+                    None => {
+                        let last_temp = match &r.value {
+                            Value::Celsius(c) => Some((r.sampled_ms, *c)),
+                            Value::Error(_) => None,
+                        };
+                        node.sensors.insert(
+                            r.sensor.clone(),
+                            SensorState { last: (r.sampled_ms, r.value.clone(), r.seq), last_temp },
+                        );
+                    }
+                }
+                pending.readings.push(reading_json(&r.cid, &r.sensor, r.sampled_ms, &r.value, r.seq));
+            }
+        }
+        LiveEvent::CommitFailed => {
+            m.commit_failures.inc();
+        }
+        LiveEvent::Sessions(n) => {
+            m.sessions.set(n as i64);
+        }
+        LiveEvent::AuthFailed => {
+            m.auth_failures.inc();
+        }
+    }
+}
+
+/// Sends what changed since the last tick as at most two SSE messages.
+fn push(shared: &Shared, pending: &mut Pending) {
+    let Pending { readings, nodes } = std::mem::take(pending);
+    if !nodes.is_empty() {
+        let fleet = shared.fleet();
+        let changed: Vec<_> =
+            nodes.keys().filter_map(|cid| fleet.get(cid).map(|n| node_json(cid, n, false))).collect();
+        drop(fleet);
+        shared.broadcast(sse("nodes", &serde_json::Value::Array(changed)));
+    }
+    if !readings.is_empty() {
+        shared.broadcast(sse("readings", &serde_json::Value::Array(readings)));
+    }
+}
+
+/// One SSE message: `event:` and a one-line JSON `data:`.
+pub(crate) fn sse(event: &str, data: &serde_json::Value) -> Arc<str> {
+    Arc::from(format!("event: {event}\ndata: {data}\n\n"))
+}

@@ -1,0 +1,143 @@
+//! `/metrics` in the Prometheus text format, written by the `prometheus-client` crate. The counters
+//! live here and are raised by the live thread as it applies the server's events; the per-sensor
+//! gauges are read from the fleet at each scrape.
+
+use crate::live::{Fleet, Stored};
+use cliser_protocol::Value;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SensorLabels {
+    cid: String,
+    sensor: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    cid: String,
+    sensor: String,
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NodeLabels {
+    cid: String,
+}
+
+/// The server's counters (cheap clones share them).
+#[derive(Clone)]
+pub(crate) struct Metrics {
+    pub(crate) sessions: Gauge,
+    readings: Counter,
+    errors: Family<ErrorLabels, Counter>,
+    duplicates: Counter,
+    gaps: Counter,
+    commit_seconds: Histogram,
+    pub(crate) commit_failures: Counter,
+    pub(crate) auth_failures: Counter,
+}
+
+impl Metrics {
+    pub(crate) fn new() -> Self {
+        Metrics {
+            sessions: Gauge::default(),
+            readings: Counter::default(),
+            errors: Family::default(),
+            duplicates: Counter::default(),
+            gaps: Counter::default(),
+            // 0.5 ms .. 4 s: an SQLite commit on an SSD takes about a millisecond, a Pi's SD card
+            // or a remote PostgreSQL tens of them, a disk in trouble seconds.
+            commit_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
+            commit_failures: Counter::default(),
+            auth_failures: Counter::default(),
+        }
+    }
+
+    /// Counts one commit of the sink.
+    pub(crate) fn observe_commit(&self, s: &Stored) {
+        self.readings.inc_by(s.readings.len() as u64);
+        self.duplicates.inc_by(s.duplicates);
+        self.gaps.inc_by(s.gaps);
+        self.commit_seconds.observe(s.commit.as_secs_f64());
+        for r in &s.readings {
+            if let Value::Error(reason) = &r.value {
+                let labels = ErrorLabels {
+                    cid: r.cid.to_string(),
+                    sensor: r.sensor.to_string(),
+                    reason: reason.to_string(),
+                };
+                self.errors.get_or_create(&labels).inc();
+            }
+        }
+    }
+
+    /// The exposition: the counters and, from `fleet`, each sensor's last temperature and each
+    /// node's state. `viewers` is the number of live streams open.
+    pub(crate) fn encode(&self, fleet: &Fleet, viewers: usize) -> String {
+        let temperature = Family::<SensorLabels, Gauge<f64, AtomicU64>>::default();
+        let stamp = Family::<SensorLabels, Gauge<f64, AtomicU64>>::default();
+        let up = Family::<NodeLabels, Gauge>::default();
+        for (cid, node) in fleet {
+            up.get_or_create(&NodeLabels { cid: cid.to_string() }).set(i64::from(node.online));
+            for (sensor, s) in &node.sensors {
+                let Some((ts, c)) = s.last_temp else { continue };
+                let labels = SensorLabels { cid: cid.to_string(), sensor: sensor.to_string() };
+                temperature.get_or_create(&labels).set((c.degrees() * 1000.0).round() / 1000.0);
+                stamp.get_or_create(&labels).set(ts as f64 / 1000.0);
+            }
+        }
+        let live_viewers = Gauge::<i64>::default();
+        live_viewers.set(viewers as i64);
+        let mut r = Registry::default();
+        r.register(
+            "cliser_temperature_celsius",
+            "The newest temperature of each sensor (an error reading leaves the last good one).",
+            temperature,
+        );
+        r.register(
+            "cliser_reading_timestamp_seconds",
+            "When the newest temperature of each sensor was sampled, Unix seconds.",
+            stamp,
+        );
+        r.register("cliser_node_up", "1 while the node (client id) is registered, else 0.", up);
+        r.register(
+            "cliser_sessions",
+            "Connections now, authenticating or registered.",
+            self.sessions.clone(),
+        );
+        r.register("cliser_readings", "Readings stored (temperatures and errors).", self.readings.clone());
+        r.register("cliser_reading_errors", "Error readings stored, by reason.", self.errors.clone());
+        r.register(
+            "cliser_duplicates",
+            "Readings dropped as already stored (resends).",
+            self.duplicates.clone(),
+        );
+        r.register(
+            "cliser_seq_gaps",
+            "Gaps noticed in a client's seqs (readings it never sent).",
+            self.gaps.clone(),
+        );
+        r.register("cliser_store_commit_seconds", "Time of each store commit.", self.commit_seconds.clone());
+        r.register(
+            "cliser_store_commit_failures",
+            "Commits that failed (the group is held and tried again).",
+            self.commit_failures.clone(),
+        );
+        r.register(
+            "cliser_auth_failures",
+            "Failed logins: client password, admin console and web.",
+            self.auth_failures.clone(),
+        );
+        r.register("cliser_web_viewers", "Open live event streams (/api/events).", live_viewers);
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &r);
+        out
+    }
+}

@@ -1,0 +1,251 @@
+//! `GET /api/readings?cid=&sensor=&since=&until=&every=`: raw points, or buckets of min, mean, max
+//! and count when `every` is given or the range holds more than [`RAW_LIMIT`] readings.
+
+use crate::http::{query_pairs, Response};
+use crate::json::degrees;
+use crate::store_pool::StorePool;
+use cliser_protocol::{ClientId, SensorId, Value};
+use cliser_store::{Bucket, BucketSource, ReadingQuery, StoredReading};
+use serde_json::{json, Value as Json};
+use std::time::{Duration, SystemTime};
+
+/// More raw readings than this in the range and the answer is bucketed.
+pub const RAW_LIMIT: usize = 10_000;
+/// An automatic bucket length gives at most about this many buckets per sensor.
+const AUTO_BUCKETS: u64 = 1_000;
+/// Bucket lengths chosen automatically: whole hours and more read the hourly rollups.
+const LADDER: &[u64] = &[10, 30, 60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86_400, 7 * 86_400];
+/// The shortest bucket asked for with `every`.
+const MIN_EVERY: Duration = Duration::from_secs(1);
+/// At most this many buckets per answer.
+const MAX_BUCKETS: usize = 100_000;
+
+/// A request's parameters, checked.
+#[derive(Debug, PartialEq)]
+pub struct Params {
+    cid: ClientId,
+    sensor: Option<SensorId>,
+    since_ms: i64,
+    until_ms: i64,
+    every: Option<Duration>,
+}
+
+/// A `400` naming the parameter.
+fn bad(parameter: &str, message: String) -> Response {
+    Response::error(400, &message, Some(parameter))
+}
+
+/// Checks the query string against `now`.
+pub fn params(query: &str, now: SystemTime) -> Result<Params, Response> {
+    let pairs = query_pairs(query).map_err(|p| bad(&p, format!("{p}: not valid percent-encoded UTF-8")))?;
+    let (mut cid, mut sensor, mut since, mut until, mut every) = (None, None, None, None, None);
+    for (k, v) in pairs {
+        let slot = match k.as_str() {
+            "cid" => &mut cid,
+            "sensor" => &mut sensor,
+            "since" => &mut since,
+            "until" => &mut until,
+            "every" => &mut every,
+            _ => return Err(bad(&k, format!("unknown parameter {k:?} (cid, sensor, since, until, every)"))),
+        };
+        if slot.replace(v).is_some() {
+            return Err(bad(&k, format!("{k} given twice")));
+        }
+    }
+    let cid = match cid {
+        Some(c) => ClientId::new(&c).map_err(|e| bad("cid", format!("cid {c:?}: {e}")))?,
+        None => return Err(bad("cid", "cid is required".into())),
+    };
+    let sensor = match sensor.filter(|s| !s.is_empty()) {
+        Some(s) => Some(SensorId::new(&s).map_err(|e| bad("sensor", format!("sensor {s:?}: {e}")))?),
+        None => None,
+    };
+    let when = |name: &str, text: Option<String>, default: &str| {
+        let text = text.filter(|t| !t.is_empty()).unwrap_or_else(|| default.to_owned());
+        cliser_common::when::parse(name, &text, now).map_err(|e| bad(name, e))
+    };
+    let since_ms = when("since", since, "24h")?;
+    let until_ms = when("until", until, "0s")?;
+    if since_ms >= until_ms {
+        return Err(bad("since", format!("since ({since_ms}) must be before until ({until_ms})")));
+    }
+    let every = match every.filter(|e| !e.is_empty()) {
+        Some(e) => {
+            let d = cliser_common::duration::parse(&e)
+                .map_err(|err| bad("every", format!("every {e:?}: {err}")))?;
+            if d < MIN_EVERY {
+                return Err(bad("every", format!("every {e:?}: at least 1s")));
+            }
+            let n = (until_ms - since_ms) as u128 / d.as_millis().max(1);
+            if n > MAX_BUCKETS as u128 {
+                return Err(bad("every", format!("every {e:?} gives {n} buckets; at most {MAX_BUCKETS}")));
+            }
+            Some(d)
+        }
+        None => None,
+    };
+    Ok(Params { cid, sensor, since_ms, until_ms, every })
+}
+
+/// The bucket length chosen for a range with too many readings.
+pub fn auto_every(span_ms: i64) -> Duration {
+    let want = (span_ms.max(0) as u64).div_ceil(1000 * AUTO_BUCKETS);
+    let secs = LADDER.iter().copied().find(|&s| s >= want).unwrap_or(*LADDER.last().unwrap_or(&86_400));
+    Duration::from_secs(secs)
+}
+
+/// Answers a request.
+pub fn answer(p: &Params, pool: &StorePool) -> Response {
+    let mut store = match pool.get() {
+        Ok(s) => s,
+        Err(why) => return Response::error(503, &why, None),
+    };
+    let q = ReadingQuery {
+        cid: Some(p.cid.clone()),
+        sensor: p.sensor.clone(),
+        since_ms: Some(p.since_ms),
+        until_ms: Some(p.until_ms),
+        limit: None,
+    };
+    let result = (|| {
+        let every = match p.every {
+            Some(e) => Some(e),
+            None => {
+                let raw = store.readings(&ReadingQuery { limit: Some(RAW_LIMIT + 1), ..q.clone() })?;
+                if raw.len() <= RAW_LIMIT {
+                    return Ok(raw_json(p, &raw));
+                }
+                None
+            }
+        };
+        let (every, auto) = match every {
+            Some(e) => (e, false),
+            None => (auto_every(p.until_ms - p.since_ms), true),
+        };
+        let buckets = store.buckets_from(&q, every, BucketSource::Auto)?;
+        Ok(buckets_json(p, every, auto, &buckets))
+    })();
+    match result {
+        Ok(body) => Response::new(200, "application/json", body.to_string()),
+        Err(e) => {
+            let e: cliser_store::StoreError = e;
+            log::warn!("web: /api/readings: {e}");
+            store.poison();
+            Response::error(503, &format!("the store failed: {e}"), None)
+        }
+    }
+}
+
+fn envelope(p: &Params, kind: &str, every: Option<Duration>, series: Vec<Json>) -> Json {
+    json!({
+        "cid": p.cid.as_str(),
+        "since": p.since_ms,
+        "until": p.until_ms,
+        "kind": kind,
+        "every": every.map(cliser_common::duration::format),
+        "every_ms": every.map(|e| e.as_millis() as u64),
+        "series": series,
+    })
+}
+
+fn raw_json(p: &Params, rows: &[StoredReading]) -> Json {
+    let mut series: Vec<(SensorId, Vec<Json>)> = Vec::new();
+    for r in rows {
+        let point = match &r.value {
+            Value::Celsius(c) => json!([r.sampled_ms, degrees(*c)]),
+            Value::Error(e) => json!([r.sampled_ms, null, e.to_string()]),
+        };
+        match series.iter_mut().find(|(s, _)| *s == r.sensor) {
+            Some((_, points)) => points.push(point),
+            None => series.push((r.sensor.clone(), vec![point])),
+        }
+    }
+    let series = series
+        .into_iter()
+        .map(|(sensor, points)| {
+            json!({"sensor": sensor.to_string(), "columns": ["ts", "value", "error"], "points": points})
+        })
+        .collect();
+    envelope(p, "raw", None, series)
+}
+
+fn buckets_json(p: &Params, every: Duration, auto: bool, rows: &[Bucket]) -> Json {
+    let mut series: Vec<(SensorId, Vec<Json>)> = Vec::new();
+    for b in rows {
+        let point = json!([
+            b.start_ms,
+            b.min.map(degrees),
+            b.mean.map(degrees),
+            b.max.map(degrees),
+            b.count,
+            b.errors
+        ]);
+        match series.iter_mut().find(|(s, _)| *s == b.sensor) {
+            Some((_, points)) => points.push(point),
+            None => series.push((b.sensor.clone(), vec![point])),
+        }
+    }
+    let series = series
+        .into_iter()
+        .map(|(sensor, points)| {
+            json!({
+                "sensor": sensor.to_string(),
+                "columns": ["start", "min", "mean", "max", "count", "errors"],
+                "points": points,
+            })
+        })
+        .collect();
+    let mut j = envelope(p, "buckets", Some(every), series);
+    if auto {
+        j["bucketed"] = json!(format!("more than {RAW_LIMIT} readings in the range"));
+    }
+    j
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::UNIX_EPOCH;
+
+    fn now() -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(1_800_000_000)
+    }
+
+    fn param_of(r: Response) -> String {
+        let j: Json = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(r.status, 400);
+        j["parameter"].as_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn defaults_are_the_last_24_hours() {
+        let p = params("cid=pi-1", now()).unwrap();
+        assert_eq!(p.until_ms - p.since_ms, 86_400_000);
+        assert_eq!((p.sensor, p.every), (None, None));
+    }
+
+    #[test]
+    fn each_bad_parameter_is_named() {
+        assert_eq!(param_of(params("", now()).unwrap_err()), "cid");
+        assert_eq!(param_of(params("cid=a%20b", now()).unwrap_err()), "cid");
+        assert_eq!(param_of(params("cid=pi&sensor=a=b", now()).unwrap_err()), "sensor");
+        assert_eq!(param_of(params("cid=pi&since=soon", now()).unwrap_err()), "since");
+        assert_eq!(param_of(params("cid=pi&until=never", now()).unwrap_err()), "until");
+        assert_eq!(param_of(params("cid=pi&since=1h&until=2h", now()).unwrap_err()), "since");
+        assert_eq!(param_of(params("cid=pi&every=fast", now()).unwrap_err()), "every");
+        assert_eq!(param_of(params("cid=pi&every=10ms", now()).unwrap_err()), "every");
+        assert_eq!(param_of(params("cid=pi&since=3650d&every=1s", now()).unwrap_err()), "every");
+        assert_eq!(param_of(params("cid=pi&colour=red", now()).unwrap_err()), "colour");
+        assert_eq!(param_of(params("cid=pi&cid=pj", now()).unwrap_err()), "cid");
+    }
+
+    #[test]
+    fn automatic_buckets_read_the_rollups_for_long_ranges() {
+        let day = 86_400_000;
+        assert_eq!(auto_every(day), Duration::from_secs(300));
+        assert_eq!(auto_every(7 * day), Duration::from_secs(900));
+        assert_eq!(auto_every(30 * day), Duration::from_secs(3600));
+        assert_eq!(auto_every(365 * day), Duration::from_secs(12 * 3600));
+        assert_eq!(auto_every(100 * 365 * day), Duration::from_secs(7 * 86_400));
+    }
+}

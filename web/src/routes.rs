@@ -1,0 +1,69 @@
+//! Which path does what, behind the login check.
+
+use crate::http::{Outcome, Request, Response};
+use crate::live::Shared;
+use crate::login::{basic_password, challenge, LoginBrake, PasswordCheck};
+use crate::store_pool::StorePool;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// What the routes need.
+pub(crate) struct Routes {
+    pub shared: Arc<Shared>,
+    pub pool: StorePool,
+    pub password: Option<Arc<PasswordCheck>>,
+    pub brake: Arc<dyn LoginBrake>,
+    pub keepalive_ms: u64,
+}
+
+/// The page may load only its own files and talk only to this server.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+impl Routes {
+    pub(crate) fn handle(&self, req: &Request) -> Outcome {
+        let ip = req.peer.ip();
+        if self.brake.is_blocked(ip) {
+            let mut r =
+                Response::error(429, "too many failed logins from this address; try again later", None);
+            r.close = true;
+            return Outcome::Respond(r);
+        }
+        if let Some(check) = &self.password {
+            match basic_password(req.authorization.as_deref()) {
+                Some(p) if check(&p) => {}
+                Some(_) => {
+                    log::warn!("web: wrong admin password from {ip}");
+                    self.shared.metrics.auth_failures.inc();
+                    self.brake.failed(ip);
+                    return Outcome::Respond(challenge());
+                }
+                None => return Outcome::Respond(challenge()),
+            }
+        }
+        Outcome::Respond(match req.path.as_str() {
+            "/api/nodes" => {
+                let body = crate::api::nodes_json(&self.shared.fleet(), self.keepalive_ms).to_string();
+                Response::new(200, "application/json", body).with("Cache-Control", "no-store")
+            }
+            "/api/readings" => match crate::readings::params(&req.query, SystemTime::now()) {
+                Ok(p) => crate::readings::answer(&p, &self.pool).with("Cache-Control", "no-store"),
+                Err(r) => r,
+            },
+            "/api/events" => {
+                let (shared, keepalive_ms) = (self.shared.clone(), self.keepalive_ms);
+                return Outcome::Stream(Box::new(move |s| crate::events::stream(s, shared, keepalive_ms)));
+            }
+            "/metrics" => {
+                let body = self.shared.metrics.encode(&self.shared.fleet(), self.shared.viewers());
+                Response::new(200, "text/plain; version=0.0.4; charset=utf-8", body)
+            }
+            path => match crate::assets::find(path) {
+                Some((content_type, body)) => Response::new(200, content_type, body)
+                    .with("Cache-Control", "no-cache")
+                    .with("Content-Security-Policy", CSP),
+                None => Response::error(404, "not found", None),
+            },
+        })
+    }
+}

@@ -1,0 +1,103 @@
+//! A few store connections shared by the request threads: opening one per request would cost a
+//! PostgreSQL login each time, and one per connection thread would hold hundreds of them.
+
+use cliser_store::Store;
+use std::ops::{Deref, DerefMut};
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+/// At most this many store connections for the web side.
+pub const POOL_SIZE: usize = 4;
+/// A request waits at most this long for a free connection, then gets `503`.
+const WAIT: Duration = Duration::from_secs(5);
+
+/// Store connections opened on demand, at most [`POOL_SIZE`].
+pub struct StorePool {
+    url: String,
+    state: Mutex<State>,
+    freed: Condvar,
+}
+
+struct State {
+    idle: Vec<Box<dyn Store>>,
+    open: usize,
+}
+
+impl StorePool {
+    /// A pool over the store at `url` (nothing is opened yet).
+    pub fn new(url: &str) -> Self {
+        StorePool {
+            url: url.to_owned(),
+            state: Mutex::new(State { idle: Vec::new(), open: 0 }),
+            freed: Condvar::new(),
+        }
+    }
+
+    /// A connection, opened if none is idle and the pool has room; waits for one otherwise.
+    pub fn get(&self) -> Result<Pooled<'_>, String> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(store) = state.idle.pop() {
+                return Ok(Pooled { pool: self, store: Some(store) });
+            }
+            if state.open < POOL_SIZE {
+                state.open += 1;
+                drop(state);
+                return match cliser_store::open(&self.url) {
+                    Ok(store) => Ok(Pooled { pool: self, store: Some(store) }),
+                    Err(e) => {
+                        self.release(None);
+                        Err(format!("cannot open the store: {e}"))
+                    }
+                };
+            }
+            let (next, timeout) = self.freed.wait_timeout(state, WAIT).unwrap_or_else(|e| e.into_inner());
+            state = next;
+            if timeout.timed_out() && state.idle.is_empty() && state.open >= POOL_SIZE {
+                return Err("the store is busy; try again".into());
+            }
+        }
+    }
+
+    fn release(&self, store: Option<Box<dyn Store>>) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match store {
+            Some(s) => state.idle.push(s),
+            None => state.open -= 1,
+        }
+        self.freed.notify_one();
+    }
+}
+
+/// A connection lent by the pool; back to it when dropped.
+pub struct Pooled<'a> {
+    pool: &'a StorePool,
+    store: Option<Box<dyn Store>>,
+}
+
+impl Pooled<'_> {
+    /// The connection failed: close it instead of lending it again (the next request opens a new
+    /// one, so a restarted database is found again).
+    pub fn poison(&mut self) {
+        self.store = None;
+    }
+}
+
+impl Deref for Pooled<'_> {
+    type Target = dyn Store;
+    fn deref(&self) -> &Self::Target {
+        self.store.as_deref().expect("a pooled store is present until dropped")
+    }
+}
+
+impl DerefMut for Pooled<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        self.store.as_deref_mut().expect("a pooled store is present until dropped")
+    }
+}
+
+impl Drop for Pooled<'_> {
+    fn drop(&mut self) {
+        self.pool.release(self.store.take());
+    }
+}
