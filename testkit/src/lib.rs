@@ -7,6 +7,7 @@
 mod bin;
 mod line_client;
 mod log_file;
+mod parts;
 mod postgres;
 mod proc;
 mod proc_stats;
@@ -15,6 +16,7 @@ mod server;
 pub use bin::{bin, free_password};
 pub use line_client::LineClient;
 pub use log_file::LogFile;
+pub use parts::{find_part, free_port, parts_required, REQUIRE_PARTS};
 pub use postgres::{pg_bin_dir, PgCluster, PgOptions, REQUIRE_PG};
 pub use proc::Proc;
 pub use proc_stats::ProcStats;

@@ -90,10 +90,7 @@ fn unprivileged_owner() -> Option<(u32, u32)> {
     panic!("running as root, and neither a postgres nor a nobody user exists to run PostgreSQL as");
 }
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local_addr").port()
-}
+use crate::parts::free_port;
 
 impl PgCluster {
     /// [`start_with`](Self::start_with) the default options (fsync on).
@@ -102,11 +99,11 @@ impl PgCluster {
     }
 
     /// Makes and starts a cluster. Where PostgreSQL is not installed, prints
-    /// `SKIPPED: PostgreSQL not found` and returns `None` — unless `CLISER_REQUIRE_PG=1`, where it
-    /// panics. Any other failure panics with what PostgreSQL said.
+    /// `SKIPPED: PostgreSQL not found` and returns `None` — unless `CLISER_REQUIRE_PG=1` or
+    /// `CLISER_REQUIRE_PARTS=1`, where it panics. Any other failure panics with what PostgreSQL said.
     pub fn start_with(opts: PgOptions) -> Option<PgCluster> {
         let Some(bin) = pg_bin_dir() else {
-            if std::env::var(REQUIRE_PG).is_ok_and(|v| v == "1") {
+            if crate::parts::parts_required() {
                 panic!("PostgreSQL not found (no initdb and pg_ctl on PATH or in /usr/lib/postgresql/*/bin) and {REQUIRE_PG}=1");
             }
             eprintln!("SKIPPED: PostgreSQL not found");
