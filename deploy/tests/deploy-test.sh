@@ -114,7 +114,7 @@ if bad:
 EOF
 }
 client_keys=(server id password-file sensor interval server-timeout state-dir shutdown-command)
-server_keys=(listen backdoor keepalive auth-timeout dead-after max-clients store data-dir retain-raw password-file admin-password-file ready-file)
+server_keys=(listen backdoor http keepalive auth-timeout dead-after max-clients store data-dir retain-raw password-file admin-password-file ready-file)
 check "pi-client.example.toml uses only the client's flag names" toml_keys "$ws/deploy/pi-client.example.toml" "${client_keys[@]}"
 check "server.example.toml uses only the server's flag names" toml_keys "$ws/deploy/server.example.toml" "${server_keys[@]}"
 check "pi-client.example.toml has the documented values" bash -c "grep -qx 'server = \"cliser-server.local:1111\"' '$ws/deploy/pi-client.example.toml' \
