@@ -34,6 +34,14 @@ fn readings_scroll_within_15_s_and_ctrl_c_stops_everything() {
         "the banner names the store"
     );
     assert!(store.is_file(), "the readings go to the store in the demo's temp dir");
+    // The banner's page address answers, and the page's API shows both Pis with values.
+    let page = banner_url(&demo.log.text());
+    let nodes = http_get(&page, "/api/nodes");
+    for id in ["demo-pi-1", "demo-pi-2"] {
+        assert!(nodes.contains(&format!("\"cid\":\"{id}\"")), "{nodes}");
+    }
+    assert!(nodes.contains("\"value\":"), "{nodes}");
+    assert!(http_get(&page, "/").contains("<title>cliser</title>"));
 
     demo.signal(libc::SIGINT);
     let status = demo.wait_exit(Duration::from_secs(30));
@@ -41,4 +49,26 @@ fn readings_scroll_within_15_s_and_ctrl_c_stops_everything() {
     assert!(status.success(), "{status}\n{log}");
     assert!(log.contains("all stopped cleanly"), "{log}");
     assert!(!std::path::Path::new(&tmp).exists(), "the temp dir is removed");
+}
+
+/// The `host:port` of the banner's `open http://host:port/` line.
+fn banner_url(log: &str) -> String {
+    let line = log
+        .lines()
+        .find(|l| l.contains("open ") && l.contains("http://"))
+        .expect("the banner names the page");
+    let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap();
+    url.trim_start_matches("http://").trim_end_matches('/').to_owned()
+}
+
+/// A GET over a plain socket (HTTP/1.0: the server closes after the answer); the body.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+    text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()
 }
