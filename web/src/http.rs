@@ -229,7 +229,9 @@ impl HeadReader {
     /// The next request head (up to and including the blank line), `None` when the peer closed or
     /// went idle between requests.
     fn next_head(&mut self) -> Result<Option<Vec<u8>>, HeadError> {
-        let started = Instant::now();
+        let waiting = Instant::now();
+        // The head's deadline runs from its first byte (a pipelined one is here already).
+        let mut first_byte = (!self.buf.is_empty()).then(Instant::now);
         let mut chunk = [0u8; 4096];
         loop {
             if let Some(end) = find_blank_line(&self.buf) {
@@ -244,13 +246,14 @@ impl HeadReader {
                 return Err(HeadError::Respond(431, "request head too large"));
             }
             // Idle between requests, or a head that trickles in: both end at their deadline.
-            let limit = if self.buf.is_empty() { IDLE } else { HEAD_DEADLINE };
-            let left = limit.saturating_sub(started.elapsed());
+            let left = match first_byte {
+                None => IDLE.saturating_sub(waiting.elapsed()),
+                Some(t) => HEAD_DEADLINE.saturating_sub(t.elapsed()),
+            };
             if left.is_zero() {
-                return if self.buf.is_empty() {
-                    Ok(None)
-                } else {
-                    Err(HeadError::Respond(408, "request too slow"))
+                return match first_byte {
+                    None => Ok(None),
+                    Some(_) => Err(HeadError::Respond(408, "request too slow")),
                 };
             }
             if self.stream.set_read_timeout(Some(left)).is_err() {
@@ -258,7 +261,10 @@ impl HeadReader {
             }
             match self.stream.read(&mut chunk) {
                 Ok(0) => return Ok(None),
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Ok(n) => {
+                    first_byte.get_or_insert_with(Instant::now);
+                    self.buf.extend_from_slice(&chunk[..n]);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
                 Err(_) => return Ok(None),
