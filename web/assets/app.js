@@ -87,6 +87,7 @@ function applyReadings(readings) {
       Object.assign(s, { ts: r.ts, value: r.value, error: r.error, seq: r.seq });
       if (r.value !== null) s.last_temp = { ts: r.ts, value: r.value };
     }
+    n.last_seen = Math.max(n.last_seen || 0, r.ts);
     touched.add(n);
     if (state.chart && state.chart.cid === r.cid && state.chart.sensor === r.sensor) chartAppend(r);
   }

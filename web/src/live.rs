@@ -241,10 +241,12 @@ fn apply(shared: &Shared, event: LiveEvent, pending: &mut Pending) {
             let mut fleet = shared.fleet();
             let node = fleet.entry(cid.clone()).or_default();
             node.last_seen_ms = Some(unix_ms(at));
+            // Only a backlog is news to the viewers: "last seen" alone moves with every answer,
+            // and the page moves it with the readings it gets anyway.
             if more {
                 node.more_ms = Some(unix_ms(at));
+                pending.nodes.insert(cid, ());
             }
-            pending.nodes.insert(cid, ());
         }
         LiveEvent::Stored(stored) => {
             m.observe_commit(&stored);
