@@ -7,7 +7,8 @@
 //! - [`limits`]: process limits a long-running network program raises at start;
 //! - [`lines`]: the one line reader (the protocol's framer plus its read loop) over any `Read`;
 //! - [`logging`]: the log setup, which never takes the process down when stderr fails;
-//! - [`when`]: points in time as people write them (`24h` ago, or RFC 3339).
+//! - [`when`]: points in time as people write them (`24h` ago, or RFC 3339);
+//! - [`sensors`]: the operator's names, calibration and limits of sensors and nodes.
 #![deny(missing_docs)]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
@@ -18,4 +19,5 @@ pub mod limits;
 pub mod lines;
 pub mod logging;
 pub mod secret;
+pub mod sensors;
 pub mod when;

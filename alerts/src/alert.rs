@@ -1,0 +1,113 @@
+//! What an alert is: its kind, whom it is about, and its two transitions.
+
+use std::fmt;
+
+/// The kinds of alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// A sensor's true value above its `max`.
+    AboveMax,
+    /// Below its `min`.
+    BelowMin,
+    /// `error_after` error readings in a row.
+    SensorError,
+    /// No reading (value or error) for `silent_after`.
+    SensorSilent,
+    /// A node's session ended `offline_after` ago and it has not come back.
+    NodeOffline,
+}
+
+impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 5] =
+        [Kind::AboveMax, Kind::BelowMin, Kind::SensorError, Kind::SensorSilent, Kind::NodeOffline];
+
+    /// The name in logs, variables, JSON and the store: `above_max`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::AboveMax => "above_max",
+            Kind::BelowMin => "below_min",
+            Kind::SensorError => "sensor_error",
+            Kind::SensorSilent => "sensor_silent",
+            Kind::NodeOffline => "node_offline",
+        }
+    }
+
+    /// The kind named `s`.
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which alert: a kind about a sensor of a node, or about a node (`sensor` empty).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AlertKey {
+    /// The kind.
+    pub kind: Kind,
+    /// The client id.
+    pub cid: String,
+    /// The sensor id; empty for `node_offline`.
+    pub sensor: String,
+}
+
+/// A firing alert, as it is kept in the store and told to people.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alert {
+    /// Which.
+    pub key: AlertKey,
+    /// The sensor's name, when it has one.
+    pub name: Option<String>,
+    /// Since when the condition holds (Unix ms): the first reading past the limit, the first error
+    /// of the run, the last reading before the silence, the end of the session.
+    pub since_ms: i64,
+    /// The (calibrated) value that fired it, if it is about a value.
+    pub value: Option<f64>,
+    /// The limit crossed (`max`, `min`, the error count).
+    pub limit: Option<f64>,
+    /// For people: `freezer (garage/28-0316a2795aff) above max -15.0: -12.250 for 2m`.
+    pub message: String,
+}
+
+/// Firing or resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// The condition started (after `for`).
+    Firing,
+    /// It ended.
+    Resolved,
+}
+
+impl State {
+    /// `firing` or `resolved`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Firing => "firing",
+            State::Resolved => "resolved",
+        }
+    }
+}
+
+/// One transition of an alert, to be delivered once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    /// Firing or resolved.
+    pub state: State,
+    /// The alert; for a resolved one, `value` is the value that resolved it and `message` says so.
+    pub alert: Alert,
+    /// When it happened, Unix ms.
+    pub at_ms: i64,
+}
+
+/// How a sensor is named in messages: `freezer (garage/28-...)` or `garage/28-...`.
+pub fn label(cid: &str, sensor: &str, name: Option<&str>) -> String {
+    match name {
+        Some(n) => format!("{n} ({cid}/{sensor})"),
+        None => format!("{cid}/{sensor}"),
+    }
+}

@@ -1,0 +1,379 @@
+//! The alert rules as a pure state machine: readings, sessions and the clock in, transitions out.
+//! No I/O and no clock of its own (every call says what time it is), so every rule is tested with
+//! made-up times.
+//!
+//! - `above_max` / `below_min`: the first true (calibrated) value past the limit starts a pending
+//!   alert; it fires once it has been pending for `for` (at that reading or at a tick); a value
+//!   back inside by `deadband` ends it, pending or firing. A value hovering at the limit therefore
+//!   fires once and resolves once.
+//! - `sensor_error`: `error_after` error readings in a row fire; the next temperature resolves.
+//! - `sensor_silent`: no reading (value or error) received for `silent_after` fires, unless its node
+//!   is offline (that is `node_offline`'s news); the next reading resolves.
+//! - `node_offline`: a session that ended `offline_after` ago without a new one fires; the next
+//!   registration resolves. Nodes the store knows count as offline since the engine started, so a Pi
+//!   that does not come back after a server restart is noticed.
+//!
+//! What already fires (from the store, after a restart) is not fired again, only resolved.
+
+use crate::alert::{label, Alert, AlertKey, Kind, State, Transition};
+use cliser_common::sensors::{SensorSettings, Settings};
+use cliser_protocol::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Default)]
+struct SensorTrack {
+    /// When a reading was last received (server time).
+    heard_ms: i64,
+    /// The newest sample time whose value was judged (older ones from a backlog are not).
+    judged_ms: Option<i64>,
+    errors_in_row: u32,
+    first_error_ms: i64,
+    last_error: String,
+}
+
+#[derive(Debug)]
+struct NodeTrack {
+    online: bool,
+    /// When its last session ended (or the engine started, for a node not seen since).
+    offline_since_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    since_ms: i64,
+    value: f64,
+}
+
+/// The rules' state.
+#[derive(Debug)]
+pub struct Engine {
+    settings: Arc<Settings>,
+    firing: BTreeMap<AlertKey, Alert>,
+    pending: HashMap<AlertKey, Pending>,
+    sensors: HashMap<(String, String), SensorTrack>,
+    nodes: HashMap<String, NodeTrack>,
+}
+
+fn ms(d: Duration) -> i64 {
+    d.as_millis().min(i64::MAX as u128) as i64
+}
+
+fn fmt_duration(ms: i64) -> String {
+    // Whole seconds: "2m", "1h 5m", as durations are written in the config.
+    cliser_common::duration::format(Duration::from_secs((ms.max(0) / 1000) as u64))
+}
+
+fn fmt_time(at_ms: i64) -> String {
+    let t = std::time::UNIX_EPOCH + Duration::from_millis(at_ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+impl Engine {
+    /// An engine under `settings` that knows `firing` fires already (read from the store).
+    pub fn new(settings: Arc<Settings>, firing: Vec<Alert>) -> Self {
+        Engine {
+            settings,
+            firing: firing.into_iter().map(|a| (a.key.clone(), a)).collect(),
+            pending: HashMap::new(),
+            sensors: HashMap::new(),
+            nodes: HashMap::new(),
+        }
+    }
+
+    /// A node the store knows, not (yet) connected: offline since `now_ms` as far as this engine
+    /// can tell.
+    pub fn know_node(&mut self, cid: &str, now_ms: i64) {
+        self.nodes.entry(cid.to_owned()).or_insert(NodeTrack { online: false, offline_since_ms: now_ms });
+    }
+
+    /// A sensor the store knows, last heard at `heard_ms`.
+    pub fn know_sensor(&mut self, cid: &str, sensor: &str, heard_ms: i64) {
+        let t = self.sensors.entry((cid.to_owned(), sensor.to_owned())).or_default();
+        t.heard_ms = t.heard_ms.max(heard_ms);
+    }
+
+    /// What fires now.
+    pub fn firing(&self) -> impl Iterator<Item = &Alert> {
+        self.firing.values()
+    }
+
+    /// Puts new settings in force. Alerts whose rule is gone (a limit removed, silence no longer
+    /// watched) resolve; pending ones start over under the new limits.
+    pub fn reload(&mut self, settings: Arc<Settings>, now_ms: i64) -> Vec<Transition> {
+        self.settings = settings;
+        self.pending.clear();
+        let gone: Vec<AlertKey> = self
+            .firing
+            .keys()
+            .filter(|k| {
+                let s = self.settings.sensor(&k.sensor);
+                match k.kind {
+                    Kind::AboveMax => s.max.is_none(),
+                    Kind::BelowMin => s.min.is_none(),
+                    Kind::SensorSilent => s.silent_after.is_none(),
+                    Kind::SensorError | Kind::NodeOffline => false,
+                }
+            })
+            .cloned()
+            .collect();
+        let mut out = Vec::new();
+        for key in gone {
+            let what = label(&key.cid, &key.sensor, self.settings.name(&key.sensor));
+            out.extend(self.resolve(
+                &key,
+                now_ms,
+                None,
+                format!("{what}: {} no longer watched (settings reloaded)", key.kind),
+            ));
+        }
+        out
+    }
+
+    fn key(kind: Kind, cid: &str, sensor: &str) -> AlertKey {
+        AlertKey { kind, cid: cid.to_owned(), sensor: sensor.to_owned() }
+    }
+
+    fn fire(
+        &mut self,
+        key: AlertKey,
+        since_ms: i64,
+        value: Option<f64>,
+        limit: Option<f64>,
+        message: String,
+        at_ms: i64,
+    ) -> Option<Transition> {
+        if self.firing.contains_key(&key) {
+            return None;
+        }
+        let name =
+            (!key.sensor.is_empty()).then(|| self.settings.name(&key.sensor).map(str::to_owned)).flatten();
+        let alert = Alert { key: key.clone(), name, since_ms, value, limit, message };
+        self.firing.insert(key, alert.clone());
+        Some(Transition { state: State::Firing, alert, at_ms })
+    }
+
+    fn resolve(
+        &mut self,
+        key: &AlertKey,
+        at_ms: i64,
+        value: Option<f64>,
+        message: String,
+    ) -> Option<Transition> {
+        let mut alert = self.firing.remove(key)?;
+        alert.value = value;
+        alert.message = message;
+        Some(Transition { state: State::Resolved, alert, at_ms })
+    }
+
+    /// A reading the store took, `raw` as sent, received at `now_ms`.
+    pub fn reading(
+        &mut self,
+        cid: &str,
+        sensor: &str,
+        raw: &Value,
+        sampled_ms: i64,
+        now_ms: i64,
+    ) -> Vec<Transition> {
+        let settings = self.settings.clone();
+        let s = settings.sensor(sensor);
+        let what = label(cid, sensor, s.name.as_deref());
+        let mut out = Vec::new();
+        let track = self.sensors.entry((cid.to_owned(), sensor.to_owned())).or_default();
+        let silent_for = now_ms - track.heard_ms;
+        track.heard_ms = track.heard_ms.max(now_ms);
+        let stale = track.judged_ms.is_some_and(|j| sampled_ms < j);
+        if !stale {
+            track.judged_ms = Some(sampled_ms);
+        }
+        let silent = Self::key(Kind::SensorSilent, cid, sensor);
+        let msg = format!("{what} reports again after {}", fmt_duration(silent_for));
+        out.extend(self.resolve(&silent, now_ms, None, msg));
+        if stale {
+            // A backlog's older reading: heard, but the newest value is what the limits judge.
+            return out;
+        }
+        let track = self.sensors.get_mut(&(cid.to_owned(), sensor.to_owned())).expect("inserted above");
+        match raw {
+            Value::Error(reason) => {
+                if track.errors_in_row == 0 {
+                    track.first_error_ms = sampled_ms;
+                }
+                track.errors_in_row += 1;
+                track.last_error = reason.to_string();
+                if track.errors_in_row >= s.error_after {
+                    let (n, since, last) =
+                        (track.errors_in_row, track.first_error_ms, track.last_error.clone());
+                    let msg = format!("{what}: {n} error readings in a row (last: err:{last})");
+                    let key = Self::key(Kind::SensorError, cid, sensor);
+                    out.extend(self.fire(key, since, None, Some(f64::from(s.error_after)), msg, now_ms));
+                }
+            }
+            Value::Celsius(c) => {
+                track.errors_in_row = 0;
+                let v = (settings.calibrate(sensor, *c).degrees() * 1000.0).round() / 1000.0;
+                let key = Self::key(Kind::SensorError, cid, sensor);
+                out.extend(self.resolve(&key, now_ms, Some(v), format!("{what} reads again: {v:.3}")));
+                out.extend(self.judge(Kind::AboveMax, cid, sensor, s, &what, v, sampled_ms, now_ms));
+                out.extend(self.judge(Kind::BelowMin, cid, sensor, s, &what, v, sampled_ms, now_ms));
+            }
+        }
+        out
+    }
+
+    /// One limit against one value sampled at `t`.
+    #[allow(clippy::too_many_arguments)]
+    fn judge(
+        &mut self,
+        kind: Kind,
+        cid: &str,
+        sensor: &str,
+        s: &SensorSettings,
+        what: &str,
+        v: f64,
+        t: i64,
+        now_ms: i64,
+    ) -> Option<Transition> {
+        let key = Self::key(kind, cid, sensor);
+        let (limit, side) = match kind {
+            Kind::AboveMax => (s.max, "above max"),
+            _ => (s.min, "below min"),
+        };
+        let Some(limit) = limit else {
+            self.pending.remove(&key);
+            if !self.firing.contains_key(&key) {
+                return None;
+            }
+            let msg = format!("{what}: no {} any more", if kind == Kind::AboveMax { "max" } else { "min" });
+            return self.resolve(&key, now_ms, Some(v), msg);
+        };
+        let (crossed, cleared) = match kind {
+            Kind::AboveMax => (v > limit, v < limit - s.deadband),
+            _ => (v < limit, v > limit + s.deadband),
+        };
+        if self.firing.contains_key(&key) {
+            if !cleared {
+                return None;
+            }
+            let since = self.firing[&key].since_ms;
+            let back = if kind == Kind::AboveMax { "back below max" } else { "back above min" };
+            let msg =
+                format!("{what} {back} {limit:.1}: {v:.3} (was {side} for {})", fmt_duration(t - since));
+            return self.resolve(&key, now_ms, Some(v), msg);
+        }
+        if cleared {
+            self.pending.remove(&key);
+            return None;
+        }
+        let pending = match self.pending.get_mut(&key) {
+            Some(p) => {
+                p.value = v;
+                *p
+            }
+            None if crossed => *self.pending.entry(key.clone()).or_insert(Pending { since_ms: t, value: v }),
+            None => return None,
+        };
+        self.fire_if_due(&key, pending, t, now_ms)
+    }
+
+    fn fire_if_due(&mut self, key: &AlertKey, p: Pending, t: i64, now_ms: i64) -> Option<Transition> {
+        let s = self.settings.sensor(&key.sensor).clone();
+        if t - p.since_ms < ms(s.for_) {
+            return None;
+        }
+        self.pending.remove(key);
+        let what = label(&key.cid, &key.sensor, s.name.as_deref());
+        let (limit, side) = match key.kind {
+            Kind::AboveMax => (s.max?, "above max"),
+            _ => (s.min?, "below min"),
+        };
+        let msg = format!("{what} {side} {limit:.1}: {:.3} for {}", p.value, fmt_duration(t - p.since_ms));
+        self.fire(key.clone(), p.since_ms, Some(p.value), Some(limit), msg, now_ms)
+    }
+
+    /// A node registered.
+    pub fn node_up(&mut self, cid: &str, now_ms: i64) -> Vec<Transition> {
+        let node =
+            self.nodes.entry(cid.to_owned()).or_insert(NodeTrack { online: true, offline_since_ms: now_ms });
+        node.online = true;
+        let since = node.offline_since_ms;
+        let key = Self::key(Kind::NodeOffline, cid, "");
+        let msg = format!("node {cid} back online after {}", fmt_duration(now_ms - since));
+        self.resolve(&key, now_ms, None, msg).into_iter().collect()
+    }
+
+    /// A node's session ended.
+    pub fn node_down(&mut self, cid: &str, now_ms: i64) {
+        let node =
+            self.nodes.entry(cid.to_owned()).or_insert(NodeTrack { online: false, offline_since_ms: now_ms });
+        if node.online {
+            node.online = false;
+            node.offline_since_ms = now_ms;
+        }
+    }
+
+    /// What the clock alone decides: nodes gone long enough, sensors silent long enough, limits
+    /// crossed for long enough without a new reading.
+    pub fn tick(&mut self, now_ms: i64) -> Vec<Transition> {
+        let mut out = Vec::new();
+        let settings = self.settings.clone();
+        let offline: Vec<(String, i64)> = self
+            .nodes
+            .iter()
+            .filter(|(cid, n)| {
+                !n.online && now_ms - n.offline_since_ms >= ms(settings.node(cid).offline_after)
+            })
+            .map(|(cid, n)| (cid.clone(), n.offline_since_ms))
+            .collect();
+        for (cid, since) in offline {
+            let key = Self::key(Kind::NodeOffline, &cid, "");
+            if self.firing.contains_key(&key) {
+                continue;
+            }
+            let msg = format!(
+                "node {cid} offline for {} (since {})",
+                fmt_duration(now_ms - since),
+                fmt_time(since)
+            );
+            let limit = Some(settings.node(&cid).offline_after.as_secs_f64());
+            out.extend(self.fire(key, since, None, limit, msg, now_ms));
+        }
+        let silent: Vec<(String, String, i64, Duration)> = self
+            .sensors
+            .iter()
+            .filter_map(|((cid, sensor), t)| {
+                let after = settings.sensor(sensor).silent_after?;
+                let node_online = self.nodes.get(cid).is_none_or(|n| n.online);
+                (node_online && now_ms - t.heard_ms >= ms(after))
+                    .then(|| (cid.clone(), sensor.clone(), t.heard_ms, after))
+            })
+            .collect();
+        for (cid, sensor, heard, after) in silent {
+            let key = Self::key(Kind::SensorSilent, &cid, &sensor);
+            if self.firing.contains_key(&key) {
+                continue;
+            }
+            let what = label(&cid, &sensor, settings.name(&sensor));
+            let msg = format!(
+                "{what} silent for {} (last reading received {})",
+                fmt_duration(now_ms - heard),
+                fmt_time(heard)
+            );
+            out.extend(self.fire(key, heard, None, Some(after.as_secs_f64()), msg, now_ms));
+        }
+        let due: Vec<(AlertKey, Pending)> = self
+            .pending
+            .iter()
+            .filter(|(k, p)| now_ms - p.since_ms >= ms(settings.sensor(&k.sensor).for_))
+            .map(|(k, p)| (k.clone(), *p))
+            .collect();
+        for (key, p) in due {
+            out.extend(self.fire_if_due(&key, p, now_ms, now_ms));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;

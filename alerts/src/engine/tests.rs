@@ -1,0 +1,191 @@
+use super::*;
+use cliser_protocol::{Celsius, ErrorReason};
+
+const S: i64 = 1000;
+const MIN: i64 = 60 * S;
+
+fn settings(toml: &str) -> Arc<Settings> {
+    Arc::new(Settings::from_toml(&toml.parse().unwrap()).unwrap())
+}
+
+fn t(v: f64) -> Value {
+    Value::Celsius(Celsius::new(v).unwrap())
+}
+
+fn err(r: &str) -> Value {
+    Value::Error(ErrorReason::new(r).unwrap())
+}
+
+const FREEZER: &str = r#"
+[sensors."28-f"]
+name = "freezer"
+min = -25.0
+max = -15.0
+for = "2m"
+deadband = 0.5
+"#;
+
+/// Feeds `value(i)` every 10 s from `from` for `n` readings, with a tick after each; all transitions.
+fn feed(e: &mut Engine, from: i64, n: i64, value: impl Fn(i64) -> f64) -> Vec<Transition> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let at = from + i * 10 * S;
+        out.extend(e.reading("garage", "28-f", &t(value(i)), at, at));
+        out.extend(e.tick(at + 5 * S));
+    }
+    out
+}
+
+#[test]
+fn a_value_hovering_at_max_fires_once_after_for_and_resolves_once_below_the_deadband() {
+    let mut e = Engine::new(settings(FREEZER), vec![]);
+    // Five minutes around -15.0, never further than the deadband below it.
+    let noise = [0.3, -0.2, 0.4, -0.4, 0.1, -0.1, 0.2, -0.3];
+    let out = feed(&mut e, 0, 30, |i| -15.0 + noise[i as usize % noise.len()]);
+    assert_eq!(out.len(), 1, "{out:#?}");
+    assert_eq!(out[0].state, State::Firing);
+    assert_eq!(out[0].alert.key.kind, Kind::AboveMax);
+    assert_eq!(out[0].alert.since_ms, 0, "since the first reading above max");
+    assert!(out[0].at_ms >= 2 * MIN && out[0].at_ms < 2 * MIN + 15 * S, "after `for`: {}", out[0].at_ms);
+    assert!(
+        out[0].alert.message.starts_with("freezer (garage/28-f) above max -15.0: "),
+        "{}",
+        out[0].alert.message
+    );
+    assert!(out[0].alert.message.ends_with(" for 2m"), "{}", out[0].alert.message);
+    // Back inside, but not by the deadband: still firing.
+    assert!(feed(&mut e, 300 * S, 6, |_| -15.3).is_empty());
+    let out = feed(&mut e, 400 * S, 6, |_| -16.0);
+    assert_eq!(out.len(), 1, "{out:#?}");
+    assert_eq!((out[0].state, out[0].alert.value), (State::Resolved, Some(-16.0)));
+    assert!(
+        out[0].alert.message.starts_with("freezer (garage/28-f) back below max -15.0: -16.000"),
+        "{}",
+        out[0].alert.message
+    );
+}
+
+#[test]
+fn a_brief_crossing_shorter_than_for_does_not_fire() {
+    let mut e = Engine::new(settings(FREEZER), vec![]);
+    let out = feed(&mut e, 0, 30, |i| if i < 6 { -14.0 } else { -18.0 });
+    assert!(out.is_empty(), "{out:#?}");
+}
+
+#[test]
+fn without_for_the_first_crossing_fires_and_below_min_works_alike() {
+    let mut e = Engine::new(settings("[sensors.s]\nmin = 10\n"), vec![]);
+    let out = e.reading("pi", "s", &t(9.5), 0, 0);
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].alert.key.kind, out[0].alert.limit), (Kind::BelowMin, Some(10.0)));
+    assert!(e.reading("pi", "s", &t(10.4), 10 * S, 10 * S).is_empty(), "inside, within the deadband");
+    let out = e.reading("pi", "s", &t(10.6), 20 * S, 20 * S);
+    assert_eq!(out[0].state, State::Resolved);
+}
+
+#[test]
+fn calibration_is_applied_before_the_limits() {
+    // Raw -15.2 reads -14.95 once corrected: above max.
+    let mut e = Engine::new(settings("[sensors.s]\nmax = -15.0\noffset = 0.25\n"), vec![]);
+    let out = e.reading("pi", "s", &t(-15.2), 0, 0);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].alert.value, Some(-14.95));
+}
+
+#[test]
+fn error_readings_in_a_row_fire_once_and_a_temperature_resolves() {
+    let mut e = Engine::new(settings(""), vec![]);
+    assert!(e.reading("pi", "s", &err("crc"), 0, 0).is_empty());
+    assert!(e.reading("pi", "s", &err("crc"), 10 * S, 10 * S).is_empty());
+    assert!(e.reading("pi", "s", &t(20.0), 20 * S, 20 * S).is_empty(), "a good one breaks the run");
+    let mut out = Vec::new();
+    for i in 3..8 {
+        out.extend(e.reading("pi", "s", &err("reset"), i * 10 * S, i * 10 * S));
+    }
+    assert_eq!(out.len(), 1, "{out:#?}");
+    assert_eq!((out[0].alert.key.kind, out[0].alert.since_ms), (Kind::SensorError, 30 * S));
+    assert_eq!(out[0].alert.message, "pi/s: 3 error readings in a row (last: err:reset)");
+    let out = e.reading("pi", "s", &t(21.0), 90 * S, 90 * S);
+    assert_eq!((out.len(), out[0].state), (1, State::Resolved));
+}
+
+#[test]
+fn a_silent_sensor_fires_after_silent_after_unless_its_node_is_offline() {
+    let mut e = Engine::new(settings("[sensors]\nsilent_after = \"10m\"\n"), vec![]);
+    assert!(e.node_up("pi", 0).is_empty());
+    e.reading("pi", "s", &t(20.0), 0, 0);
+    assert!(e.tick(9 * MIN).is_empty());
+    let out = e.tick(10 * MIN);
+    assert_eq!((out.len(), out[0].alert.key.kind), (1, Kind::SensorSilent));
+    assert!(e.tick(11 * MIN).is_empty(), "once");
+    let out = e.reading("pi", "s", &t(20.0), 12 * MIN, 12 * MIN);
+    assert_eq!(out[0].state, State::Resolved);
+    assert_eq!(out[0].alert.message, "pi/s reports again after 12m");
+    // Its node goes away: node_offline is the news, not each sensor.
+    e.node_down("pi", 13 * MIN);
+    let out = e.tick(30 * MIN);
+    assert_eq!(out.iter().map(|t| t.alert.key.kind).collect::<Vec<_>>(), vec![Kind::NodeOffline]);
+}
+
+#[test]
+fn a_node_fires_offline_after_offline_after_and_resolves_when_it_registers() {
+    let mut e = Engine::new(settings("[nodes.slow]\noffline_after = \"5m\"\n"), vec![]);
+    e.node_up("pi", 0);
+    e.node_up("slow", 0);
+    e.node_down("pi", MIN);
+    e.node_down("slow", MIN);
+    assert!(e.tick(2 * MIN + 59 * S).is_empty());
+    let out = e.tick(3 * MIN);
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].alert.key.cid.as_str(), out[0].alert.since_ms), ("pi", MIN));
+    assert!(out[0].alert.message.starts_with("node pi offline for 2m (since "), "{}", out[0].alert.message);
+    let out = e.tick(6 * MIN);
+    assert_eq!(out.iter().map(|t| t.alert.key.cid.as_str()).collect::<Vec<_>>(), vec!["slow"]);
+    let out = e.node_up("pi", 7 * MIN);
+    assert_eq!((out.len(), out[0].state), (1, State::Resolved));
+    assert_eq!(out[0].alert.message, "node pi back online after 6m");
+}
+
+#[test]
+fn a_node_the_store_knows_that_never_comes_back_fires_after_a_restart() {
+    let mut e = Engine::new(settings(""), vec![]);
+    e.know_node("gone", 0);
+    e.know_node("back", 0);
+    e.node_up("back", 30 * S);
+    let out = e.tick(2 * MIN);
+    assert_eq!(out.iter().map(|t| t.alert.key.cid.as_str()).collect::<Vec<_>>(), vec!["gone"]);
+}
+
+#[test]
+fn what_fired_before_a_restart_is_not_fired_again_and_resolves_once() {
+    let key = AlertKey { kind: Kind::AboveMax, cid: "garage".into(), sensor: "28-f".into() };
+    let before = Alert {
+        key,
+        name: Some("freezer".into()),
+        since_ms: 0,
+        value: Some(-12.0),
+        limit: Some(-15.0),
+        message: "x".into(),
+    };
+    let mut e = Engine::new(settings(FREEZER), vec![before]);
+    assert!(feed(&mut e, 10 * MIN, 30, |_| -12.0).is_empty(), "still above: nothing new");
+    let out = feed(&mut e, 20 * MIN, 3, |_| -18.0);
+    assert_eq!((out.len(), out[0].state), (1, State::Resolved));
+}
+
+#[test]
+fn an_older_reading_from_a_backlog_does_not_judge_the_limits() {
+    let mut e = Engine::new(settings("[sensors.s]\nmax = 30\n"), vec![]);
+    assert!(e.reading("pi", "s", &t(20.0), 100 * S, 100 * S).is_empty());
+    assert!(e.reading("pi", "s", &t(40.0), 50 * S, 101 * S).is_empty(), "sampled before the newest");
+}
+
+#[test]
+fn a_reload_that_removes_a_limit_resolves_its_alert() {
+    let mut e = Engine::new(settings("[sensors.s]\nmax = 30\n"), vec![]);
+    assert_eq!(e.reading("pi", "s", &t(40.0), 0, 0).len(), 1);
+    let out = e.reload(settings("[sensors.s]\nname = \"oven\"\n"), 10 * S);
+    assert_eq!((out.len(), out[0].state), (1, State::Resolved));
+    assert_eq!(out[0].alert.message, "oven (pi/s): above_max no longer watched (settings reloaded)");
+    assert_eq!(e.firing().count(), 0);
+}

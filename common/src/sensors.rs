@@ -1,0 +1,398 @@
+//! What the operator says about sensors and nodes in the server's config file: names, calibration,
+//! limits and how long silence is fine. The store keeps raw values; these are applied wherever a
+//! reading is shown, queried or alerted on, and can be reloaded while the server runs.
+//!
+//! ```toml
+//! [sensors]                    # defaults for every sensor
+//! silent_after = "10m"
+//!
+//! [sensors."28-0316a2795aff"]
+//! name = "freezer"
+//! offset = -0.25               # or: calibrate = [[0.3, 0.0], [99.6, 100.0]]  (raw, true) pairs
+//! min = -25.0
+//! max = -15.0
+//! for = "2m"
+//! deadband = 0.5
+//!
+//! [nodes]                      # defaults for every node
+//! offline_after = "2m"
+//!
+//! [nodes.garage]
+//! offline_after = "5m"
+//!
+//! [alerts]
+//! command = "/usr/local/bin/notify-me"
+//! webhook = "http://127.0.0.1:9000/hook"
+//! ```
+
+use crate::duration;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use toml::Value;
+
+/// How a sensor's raw value becomes the true temperature.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Calibration {
+    /// Added to the raw value.
+    Offset(f64),
+    /// The line through two (raw, true) points.
+    TwoPoint {
+        /// The first (raw, true) pair.
+        a: (f64, f64),
+        /// The second (raw, true) pair.
+        b: (f64, f64),
+    },
+}
+
+impl Calibration {
+    /// The true value of `raw`.
+    pub fn apply(&self, raw: f64) -> f64 {
+        match *self {
+            Calibration::Offset(o) => raw + o,
+            Calibration::TwoPoint { a: (r1, t1), b: (r2, t2) } => t1 + (raw - r1) * (t2 - t1) / (r2 - r1),
+        }
+    }
+}
+
+/// One sensor's settings (the defaults filled in).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SensorSettings {
+    /// What people call it.
+    pub name: Option<String>,
+    /// Raw to true.
+    pub calibration: Option<Calibration>,
+    /// Below this (true value) is `below_min`.
+    pub min: Option<f64>,
+    /// Above this is `above_max`.
+    pub max: Option<f64>,
+    /// A limit must be crossed this long before the alert fires.
+    pub for_: Duration,
+    /// Resolved only once back inside the limit by this much.
+    pub deadband: f64,
+    /// No reading (value or error) for this long is `sensor_silent`; `None`: never.
+    pub silent_after: Option<Duration>,
+    /// This many error readings in a row is `sensor_error`.
+    pub error_after: u32,
+}
+
+impl Default for SensorSettings {
+    fn default() -> Self {
+        SensorSettings {
+            name: None,
+            calibration: None,
+            min: None,
+            max: None,
+            for_: Duration::ZERO,
+            deadband: 0.5,
+            silent_after: None,
+            error_after: 3,
+        }
+    }
+}
+
+/// One node's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeSettings {
+    /// After its session ends, this long before `node_offline`.
+    pub offline_after: Duration,
+}
+
+impl Default for NodeSettings {
+    fn default() -> Self {
+        NodeSettings { offline_after: Duration::from_secs(120) }
+    }
+}
+
+/// Where alerts go besides the log.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AlertTargets {
+    /// A program run for each transition, with `CLISER_ALERT_*` in its environment.
+    pub command: Option<PathBuf>,
+    /// A URL each transition is POSTed to as JSON.
+    pub webhook: Option<String>,
+}
+
+/// Everything the `[sensors]`, `[nodes]` and `[alerts]` tables say.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Settings {
+    sensor_defaults: SensorSettings,
+    sensors: BTreeMap<String, SensorSettings>,
+    node_defaults: NodeSettings,
+    nodes: BTreeMap<String, NodeSettings>,
+    /// Where alerts go.
+    pub alerts: AlertTargets,
+}
+
+impl Settings {
+    /// The settings of sensor `id` (the defaults when it has no table).
+    pub fn sensor(&self, id: &str) -> &SensorSettings {
+        self.sensors.get(id).unwrap_or(&self.sensor_defaults)
+    }
+
+    /// The settings of node `cid`.
+    pub fn node(&self, cid: &str) -> &NodeSettings {
+        self.nodes.get(cid).unwrap_or(&self.node_defaults)
+    }
+
+    /// The sensors that have a table of their own, by id.
+    pub fn configured_sensors(&self) -> impl Iterator<Item = (&str, &SensorSettings)> {
+        self.sensors.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// The name of sensor `id`, if it has one.
+    pub fn name(&self, id: &str) -> Option<&str> {
+        self.sensor(id).name.as_deref()
+    }
+
+    /// The true value of a raw temperature of sensor `id` (the raw one without a calibration, or
+    /// when the calibration would leave the range a temperature can have).
+    pub fn calibrate(&self, id: &str, raw: cliser_protocol::Celsius) -> cliser_protocol::Celsius {
+        match &self.sensor(id).calibration {
+            Some(c) => cliser_protocol::Celsius::new(c.apply(raw.degrees())).unwrap_or(raw),
+            None => raw,
+        }
+    }
+
+    /// Reads the three tables from the whole config file's TOML (other keys are not looked at).
+    pub fn from_toml(doc: &Value) -> Result<Settings, String> {
+        let mut s = Settings::default();
+        if let Some(sensors) = doc.get("sensors") {
+            let table = sensors.as_table().ok_or("[sensors] must be a table")?;
+            let (per_sensor, defaults): (Vec<_>, Vec<_>) = table.iter().partition(|(_, v)| v.is_table());
+            s.sensor_defaults =
+                sensor_settings("[sensors]", defaults.into_iter(), &SensorSettings::default())?;
+            for (id, v) in per_sensor {
+                let table = v.as_table().expect("partitioned on is_table");
+                let at = format!("[sensors.\"{id}\"]");
+                s.sensors.insert(id.clone(), sensor_settings(&at, table.iter(), &s.sensor_defaults)?);
+            }
+        }
+        if let Some(nodes) = doc.get("nodes") {
+            let table = nodes.as_table().ok_or("[nodes] must be a table")?;
+            let (per_node, defaults): (Vec<_>, Vec<_>) = table.iter().partition(|(_, v)| v.is_table());
+            s.node_defaults = node_settings("[nodes]", defaults.into_iter(), &NodeSettings::default())?;
+            for (cid, v) in per_node {
+                let table = v.as_table().expect("partitioned on is_table");
+                let at = format!("[nodes.\"{cid}\"]");
+                s.nodes.insert(cid.clone(), node_settings(&at, table.iter(), &s.node_defaults)?);
+            }
+        }
+        if let Some(alerts) = doc.get("alerts") {
+            let table = alerts.as_table().ok_or("[alerts] must be a table")?;
+            for (k, v) in table {
+                let text = || v.as_str().map(str::to_owned).ok_or(format!("[alerts] {k}: expected a string"));
+                match k.as_str() {
+                    "command" => s.alerts.command = Some(PathBuf::from(text()?)),
+                    "webhook" => {
+                        let url = text()?;
+                        if !url.starts_with("http://") && !url.starts_with("https://") {
+                            return Err(format!(
+                                "[alerts] webhook {url:?}: expected an http:// or https:// URL"
+                            ));
+                        }
+                        s.alerts.webhook = Some(url);
+                    }
+                    _ => return Err(format!("[alerts]: unknown key {k:?} (command, webhook)")),
+                }
+            }
+        }
+        Ok(s)
+    }
+
+    /// Reads the tables from the config file at `path`.
+    pub fn load(path: &std::path::Path) -> Result<Settings, String> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let doc: Value = text.parse().map_err(|e| format!("{}: {e}", path.display()))?;
+        Settings::from_toml(&doc).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+fn number(at: &str, k: &str, v: &Value) -> Result<f64, String> {
+    match v {
+        Value::Float(f) if f.is_finite() => Ok(*f),
+        Value::Integer(i) => Ok(*i as f64),
+        _ => Err(format!("{at} {k}: expected a number")),
+    }
+}
+
+fn time(at: &str, k: &str, v: &Value) -> Result<Duration, String> {
+    let text = v.as_str().ok_or_else(|| format!("{at} {k}: expected a duration such as \"2m\""))?;
+    duration::parse(text).map_err(|e| format!("{at} {k}: {e}"))
+}
+
+fn sensor_settings<'a>(
+    at: &str,
+    keys: impl Iterator<Item = (&'a String, &'a Value)>,
+    defaults: &SensorSettings,
+) -> Result<SensorSettings, String> {
+    let mut s = defaults.clone();
+    // A name belongs to one sensor: the defaults' name is never inherited.
+    s.name = None;
+    for (k, v) in keys {
+        match k.as_str() {
+            "name" => {
+                let name = v.as_str().ok_or_else(|| format!("{at} name: expected a string"))?;
+                if name.trim().is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
+                    return Err(format!("{at} name {name:?}: 1 to 64 printable characters"));
+                }
+                s.name = Some(name.to_owned());
+            }
+            "offset" => s.calibration = Some(Calibration::Offset(number(at, k, v)?)),
+            "calibrate" => {
+                let pairs = v
+                    .as_array()
+                    .filter(|a| a.len() == 2)
+                    .ok_or_else(|| format!("{at} calibrate: expected two [raw, true] pairs"))?;
+                let pair = |p: &Value| -> Result<(f64, f64), String> {
+                    match p.as_array().map(Vec::as_slice) {
+                        Some([r, t]) => Ok((number(at, k, r)?, number(at, k, t)?)),
+                        _ => Err(format!("{at} calibrate: expected two [raw, true] pairs")),
+                    }
+                };
+                let (a, b) = (pair(&pairs[0])?, pair(&pairs[1])?);
+                if (a.0 - b.0).abs() < 1.0 {
+                    return Err(format!("{at} calibrate: the two raw values must be at least 1 °C apart"));
+                }
+                s.calibration = Some(Calibration::TwoPoint { a, b });
+            }
+            "min" => s.min = Some(number(at, k, v)?),
+            "max" => s.max = Some(number(at, k, v)?),
+            "for" => s.for_ = time(at, k, v)?,
+            "deadband" => {
+                s.deadband = number(at, k, v)?;
+                if s.deadband < 0.0 {
+                    return Err(format!("{at} deadband: must not be negative"));
+                }
+            }
+            "silent_after" => {
+                let d = time(at, k, v)?;
+                s.silent_after = (!d.is_zero()).then_some(d);
+            }
+            "error_after" => match v.as_integer() {
+                Some(n) if (1..=1_000_000).contains(&n) => s.error_after = n as u32,
+                _ => return Err(format!("{at} error_after: expected a whole number of at least 1")),
+            },
+            _ => return Err(format!(
+                "{at}: unknown key {k:?} (name, offset, calibrate, min, max, for, deadband, silent_after, \
+                     error_after)"
+            )),
+        }
+    }
+    if let (Some(min), Some(max)) = (s.min, s.max) {
+        if min >= max {
+            return Err(format!("{at}: min ({min}) must be below max ({max})"));
+        }
+    }
+    Ok(s)
+}
+
+fn node_settings<'a>(
+    at: &str,
+    keys: impl Iterator<Item = (&'a String, &'a Value)>,
+    defaults: &NodeSettings,
+) -> Result<NodeSettings, String> {
+    let mut s = defaults.clone();
+    for (k, v) in keys {
+        match k.as_str() {
+            "offline_after" => s.offline_after = time(at, k, v)?,
+            _ => return Err(format!("{at}: unknown key {k:?} (offline_after)")),
+        }
+    }
+    Ok(s)
+}
+
+/// The settings in force, shared by the threads that apply them; a reload swaps them whole, so a
+/// reader sees either the old or the new, never a mix.
+#[derive(Debug, Clone, Default)]
+pub struct SharedSettings(Arc<RwLock<Arc<Settings>>>);
+
+impl SharedSettings {
+    /// Shares `s`.
+    pub fn new(s: Settings) -> Self {
+        SharedSettings(Arc::new(RwLock::new(Arc::new(s))))
+    }
+
+    /// The settings now (cheap: one lock to clone an `Arc`).
+    pub fn get(&self) -> Arc<Settings> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Puts `s` in force.
+    pub fn set(&self, s: Settings) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Settings, String> {
+        Settings::from_toml(&text.parse::<Value>().unwrap())
+    }
+
+    #[test]
+    fn the_issue_example_parses_and_defaults_fill_in() {
+        let s = parse(
+            r#"
+            listen = "0.0.0.0:1111"
+            [sensors]
+            silent_after = "10m"
+            [sensors."28-0316a2795aff"]
+            name = "freezer"
+            offset = -0.25
+            min = -25.0
+            max = -15
+            for = "2m"
+            [nodes.garage]
+            offline_after = "5m"
+            [alerts]
+            command = "/usr/local/bin/notify-me"
+            webhook = "http://127.0.0.1:9000/hook"
+            "#,
+        )
+        .unwrap();
+        let f = s.sensor("28-0316a2795aff");
+        assert_eq!(f.name.as_deref(), Some("freezer"));
+        assert_eq!(
+            (f.min, f.max, f.for_, f.deadband),
+            (Some(-25.0), Some(-15.0), Duration::from_secs(120), 0.5)
+        );
+        assert_eq!(f.silent_after, Some(Duration::from_secs(600)), "from the defaults");
+        let other = s.sensor("28-000000000001");
+        assert_eq!((other.name.as_deref(), other.silent_after), (None, Some(Duration::from_secs(600))));
+        assert_eq!(s.node("garage").offline_after, Duration::from_secs(300));
+        assert_eq!(s.node("shed").offline_after, Duration::from_secs(120));
+        assert_eq!(s.alerts.webhook.as_deref(), Some("http://127.0.0.1:9000/hook"));
+    }
+
+    #[test]
+    fn calibration_by_offset_and_by_two_points() {
+        assert_eq!(Calibration::Offset(-0.25).apply(-18.0), -18.25);
+        let two = Calibration::TwoPoint { a: (0.3, 0.0), b: (99.6, 100.0) };
+        assert!((two.apply(0.3) - 0.0).abs() < 1e-9);
+        assert!((two.apply(99.6) - 100.0).abs() < 1e-9);
+        // Halfway between the raw points is halfway between the true ones.
+        assert!((two.apply(49.95) - 50.0).abs() < 1e-9);
+        let s = parse("[sensors.a]\ncalibrate = [[0.3, 0.0], [99.6, 100.0]]\n").unwrap();
+        let c = s.calibrate("a", cliser_protocol::Celsius::new(0.3).unwrap());
+        assert!(c.degrees().abs() < 1e-9);
+    }
+
+    #[test]
+    fn mistakes_are_named_with_their_table() {
+        let e = |t: &str| parse(t).unwrap_err();
+        assert!(e("[sensors.a]\ncolour = 1\n").contains("[sensors.\"a\"]: unknown key \"colour\""));
+        assert!(e("[sensors.a]\nmin = 5\nmax = 1\n").contains("min (5) must be below max (1)"));
+        assert!(e("[sensors.a]\nfor = \"soon\"\n").contains("[sensors.\"a\"] for:"));
+        assert!(e("[sensors.a]\ncalibrate = [[1, 2]]\n").contains("two [raw, true] pairs"));
+        assert!(e("[sensors.a]\ncalibrate = [[1, 2], [1.5, 3]]\n").contains("at least 1 °C apart"));
+        assert!(e("[sensors]\nsilent_after = 5\n").contains("[sensors] silent_after"));
+        assert!(e("[nodes.g]\nofline_after = \"1m\"\n").contains("unknown key \"ofline_after\""));
+        assert!(e("[alerts]\nwebhook = \"ftp://x\"\n").contains("http:// or https://"));
+        assert!(e("[alerts]\nemail = \"me\"\n").contains("unknown key \"email\""));
+    }
+}
