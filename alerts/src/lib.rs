@@ -4,11 +4,18 @@
 //!
 //! - [`alert`]: what an alert is;
 //! - [`engine`]: the rules, a pure state machine (readings, sessions and the clock in,
-//!   transitions out).
+//!   transitions out);
+//! - [`runner`]: the alerts thread: the engine, the store, the clock;
+//! - [`deliver`]: the log, the command and the webhook;
+//! - [`health`]: per-sensor counts for the console's `N`.
 #![deny(missing_docs)]
 
 pub mod alert;
+pub mod deliver;
 pub mod engine;
+pub mod health;
+pub mod runner;
 
 pub use alert::{Alert, AlertKey, Kind, State, Transition};
 pub use engine::Engine;
+pub use runner::{Input, Runner};

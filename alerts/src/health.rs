@@ -1,0 +1,96 @@
+//! Per-sensor health for the console's `N`: the last reading and its age, readings and errors by
+//! reason since the server started (CRC errors and power-on resets among them), and the seq gaps
+//! of each node.
+
+use crate::alert::label;
+use cliser_common::sensors::Settings;
+use cliser_protocol::Value;
+use cliser_store::{NewReading, SensorInfo};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Default)]
+struct SensorHealth {
+    last: Option<(i64, Value)>,
+    readings: u64,
+    errors: BTreeMap<String, u64>,
+}
+
+/// The counts since start.
+#[derive(Debug, Default)]
+pub struct Health {
+    sensors: BTreeMap<(String, String), SensorHealth>,
+    gaps: BTreeMap<String, u64>,
+    settings: Arc<Settings>,
+}
+
+impl Health {
+    /// A sensor the store knows, with its newest reading.
+    pub fn know(&mut self, s: &SensorInfo) {
+        let h = self.sensors.entry((s.cid.to_string(), s.sensor.to_string())).or_default();
+        if let Some((ts, v, _)) = &s.last {
+            h.last = Some((*ts, v.clone()));
+        }
+    }
+
+    /// The names (and calibration) to show.
+    pub fn names(&mut self, settings: Arc<Settings>) {
+        self.settings = settings;
+    }
+
+    /// A reading the store took.
+    pub fn reading(&mut self, r: &NewReading) {
+        let h = self.sensors.entry((r.cid.to_string(), r.sensor.to_string())).or_default();
+        h.readings += 1;
+        if let Value::Error(reason) = &r.value {
+            *h.errors.entry(reason.to_string()).or_default() += 1;
+        }
+        if h.last.as_ref().is_none_or(|(ts, _)| r.sampled_ms >= *ts) {
+            h.last = Some((r.sampled_ms, r.value.clone()));
+        }
+    }
+
+    /// A gap in `cid`'s seqs.
+    pub fn gap(&mut self, cid: &str) {
+        *self.gaps.entry(cid.to_owned()).or_default() += 1;
+    }
+
+    /// One line per sensor, for people.
+    pub fn report(&self, now_ms: i64) -> String {
+        if self.sensors.is_empty() {
+            return "No sensors yet".into();
+        }
+        let mut out = String::from("per sensor (counts since the server started):\n");
+        for ((cid, sensor), h) in &self.sensors {
+            let who = label(cid, sensor, self.settings.name(sensor));
+            let last = match &h.last {
+                Some((ts, v)) => {
+                    let age = Duration::from_secs(((now_ms - ts).max(0) / 1000) as u64);
+                    let shown = match v {
+                        Value::Celsius(c) => format!("{:.3}", self.settings.calibrate(sensor, *c).degrees()),
+                        Value::Error(e) => format!("err:{e}"),
+                    };
+                    format!("{shown} {} ago", cliser_common::duration::format(age))
+                }
+                None => "none".into(),
+            };
+            let errors: u64 = h.errors.values().sum();
+            let by_reason: Vec<String> = h.errors.iter().map(|(r, n)| format!("{r} {n}")).collect();
+            let count = |r: &str| h.errors.get(r).copied().unwrap_or(0);
+            let _ = write!(
+                out,
+                "{who}: last {last}; readings {} errors {errors}{}; crc {} resets {}; seq gaps of {cid} {}",
+                h.readings,
+                if by_reason.is_empty() { String::new() } else { format!(" ({})", by_reason.join(", ")) },
+                count("crc"),
+                count("reset"),
+                self.gaps.get(cid).copied().unwrap_or(0),
+            );
+            out.push('\n');
+        }
+        out.pop();
+        out
+    }
+}
