@@ -111,3 +111,18 @@ pub fn label(cid: &str, sensor: &str, name: Option<&str>) -> String {
         None => format!("{cid}/{sensor}"),
     }
 }
+
+/// The firing alerts for people, one a line: `above_max since 2026-12-01T08:00:00Z: <message>`.
+pub fn list_text(firing: &[Alert]) -> String {
+    if firing.is_empty() {
+        return "No alerts firing".into();
+    }
+    firing
+        .iter()
+        .map(|a| {
+            let since = std::time::UNIX_EPOCH + std::time::Duration::from_millis(a.since_ms.max(0) as u64);
+            format!("{} since {}: {}", a.key.kind, humantime::format_rfc3339_seconds(since), a.message)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}

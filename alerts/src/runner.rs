@@ -26,8 +26,10 @@ pub enum Input {
     NodeDown(String),
     /// New settings are in force.
     Reload(Arc<Settings>),
-    /// The firing alerts, for the console's `A` and the API.
+    /// The firing alerts.
     List(Sender<Vec<Alert>>),
+    /// The firing alerts as text, for the console's `A`.
+    ListText(Sender<String>),
     /// The console's `N`: per-sensor health as text.
     Health(Sender<String>),
 }
@@ -149,6 +151,9 @@ impl Runner {
             }
             Input::List(reply) => {
                 let _ = reply.send(self.engine.firing().cloned().collect());
+            }
+            Input::ListText(reply) => {
+                let _ = reply.send(crate::alert::list_text(&self.engine.firing().cloned().collect::<Vec<_>>()));
             }
             Input::Health(reply) => {
                 let _ = reply.send(self.health.report(now_ms()));

@@ -16,7 +16,11 @@ const HELP: &str = "\
 201:        disconnect all clients (999)
 202:<cid>   disconnect one client (999)
 203:<cid>   shut one client's machine down (130)
+204:all     shut EVERY connected client's machine down (130; for a power cut: they stay off)
 L           list clients
+A           list firing alerts
+N           per-sensor health (last value, readings, errors by reason, seq gaps)
+R           reload names, calibration, limits and alert targets from the config file
 E           end this admin session
 Q           stop the server
 ?           this help";
@@ -25,6 +29,29 @@ Q           stop the server
 /// carry it, so the console need not know what starts and stops the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quit;
+
+/// A console question for the server thread (which answers it or passes it on): the answer text
+/// goes to the sender.
+#[derive(Debug)]
+pub enum Ask {
+    /// `R`: reload the config file's names, calibration and limits.
+    Reload(Sender<String>),
+    /// `A`: the firing alerts.
+    Alerts(Sender<String>),
+    /// `N`: per-sensor health.
+    Health(Sender<String>),
+}
+
+/// What `A`, `N` and `R` ask, before the reply channel is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Question {
+    /// `R`.
+    Reload,
+    /// `A`.
+    Alerts,
+    /// `N`.
+    Health,
+}
 
 /// One parsed console line.
 #[derive(Debug, PartialEq, Eq)]
@@ -37,6 +64,8 @@ pub enum Command {
     Quit,
     /// `?`.
     Help,
+    /// `A`, `N`, `R`.
+    Ask(Question),
     /// Anything else.
     Invalid,
 }
@@ -50,6 +79,10 @@ impl Command {
             "200:" | "200" => Command::Manager(AdminCmd::KeepAliveAll),
             "201:" | "201" => Command::Manager(AdminCmd::DisconnectAll),
             "L" | "l" => Command::Manager(AdminCmd::List),
+            "204:all" => Command::Manager(AdminCmd::ShutdownAll),
+            "A" | "a" => Command::Ask(Question::Alerts),
+            "N" | "n" => Command::Ask(Question::Health),
+            "R" | "r" => Command::Ask(Question::Reload),
             "E" | "e" => Command::End,
             "Q" | "q" => Command::Quit,
             "?" => Command::Help,
@@ -67,7 +100,7 @@ impl Command {
 }
 
 /// Accepts admin connections, one thread each, until `closed` is set and a connection wakes it.
-pub fn serve<S: From<Quit> + Send + 'static>(
+pub fn serve<S: From<Quit> + From<Ask> + Send + 'static>(
     listener: TcpListener,
     manager: Sender<ManagerEvent>,
     stop: Sender<S>,
@@ -96,7 +129,7 @@ pub fn serve<S: From<Quit> + Send + 'static>(
     }
 }
 
-fn admin_session<S: From<Quit>>(
+fn admin_session<S: From<Quit> + From<Ask>>(
     stream: TcpStream,
     manager: Sender<ManagerEvent>,
     stop: Sender<S>,
@@ -120,6 +153,7 @@ fn admin_session<S: From<Quit>>(
         let reply = match Command::parse(&line) {
             Command::Manager(cmd) => ask_manager(&manager, cmd),
             Command::Help => HELP.to_owned(),
+            Command::Ask(q) => ask_server(&stop, q),
             Command::Invalid => "Invalid command (? for help)".to_owned(),
             Command::End => break,
             Command::Quit => {
@@ -134,6 +168,19 @@ fn admin_session<S: From<Quit>>(
         }
     }
     log::info!("backdoor: admin from {peer} left");
+}
+
+fn ask_server<S: From<Ask>>(server: &Sender<S>, q: Question) -> String {
+    let (tx, rx) = channel();
+    let ask = match q {
+        Question::Reload => Ask::Reload(tx),
+        Question::Alerts => Ask::Alerts(tx),
+        Question::Health => Ask::Health(tx),
+    };
+    if server.send(ask.into()).is_err() {
+        return "error: server is stopping".into();
+    }
+    rx.recv_timeout(Duration::from_secs(5)).unwrap_or_else(|_| "error: no answer from the server".into())
 }
 
 fn ask_manager(manager: &Sender<ManagerEvent>, cmd: AdminCmd) -> String {
@@ -155,10 +202,14 @@ mod tests {
         assert_eq!(Command::parse("202:pi-1"), Command::Manager(AdminCmd::Disconnect("pi-1".into())));
         assert_eq!(Command::parse("203: pi-1 "), Command::Manager(AdminCmd::ShutdownSys("pi-1".into())));
         assert_eq!(Command::parse("L"), Command::Manager(AdminCmd::List));
+        assert_eq!(Command::parse("204:all"), Command::Manager(AdminCmd::ShutdownAll));
+        assert_eq!(Command::parse("A"), Command::Ask(Question::Alerts));
+        assert_eq!(Command::parse("N"), Command::Ask(Question::Health));
+        assert_eq!(Command::parse("R"), Command::Ask(Question::Reload));
         assert_eq!(Command::parse("E"), Command::End);
         assert_eq!(Command::parse("Q"), Command::Quit);
         assert_eq!(Command::parse("?"), Command::Help);
-        for bad in ["", "202:", "204:x", "LL", "hello"] {
+        for bad in ["", "202:", "204:x", "204:", "LL", "hello"] {
             assert_eq!(Command::parse(bad), Command::Invalid, "{bad:?}");
         }
     }

@@ -6,6 +6,7 @@ use clap::Parser;
 use cliser_common::config_file::{self, ConfigFileError};
 use cliser_common::duration;
 use cliser_common::exit::{Classify, Outcome};
+use cliser_common::sensors::Settings;
 use cliser_common::secret::{secret_from_env, SecretError};
 use serde::Deserialize;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -99,6 +100,11 @@ struct FileConfig {
     password_file: Option<PathBuf>,
     admin_password_file: Option<PathBuf>,
     ready_file: Option<PathBuf>,
+    // Names, calibration, limits and alert targets: read by `Settings::from_toml` (and again on
+    // reload); named here so the file's other keys can stay strict.
+    sensors: Option<toml::Value>,
+    nodes: Option<toml::Value>,
+    alerts: Option<toml::Value>,
 }
 
 /// The settings the server runs with.
@@ -128,6 +134,10 @@ pub struct Config {
     pub admin_password: Option<Secret>,
     /// Where to announce the bound addresses, if anywhere.
     pub ready_file: Option<PathBuf>,
+    /// Names, calibration, limits and alert targets (`[sensors]`, `[nodes]`, `[alerts]`).
+    pub sensors: Settings,
+    /// The `--config` file, read again on SIGHUP or the console's `R`.
+    pub config_file: Option<PathBuf>,
 }
 
 /// Why the settings are unusable. The binary exits with status 2 for these.
@@ -157,6 +167,9 @@ pub enum ConfigError {
          --admin-password-file PATH (or CLISER_ADMIN_PASSWORD), bind it to 127.0.0.1, or --http off"
     )]
     NoWebPassword(SocketAddr),
+    /// The `[sensors]`, `[nodes]` or `[alerts]` tables are not valid.
+    #[error("{0}")]
+    Sensors(String),
     /// `--readings-csv` is gone: readings go to the store.
     #[error(
         "--readings-csv (or readings-csv in --config) was replaced by the database store: every reading \
@@ -238,6 +251,14 @@ fn store_location(
     )
 }
 
+/// The names and calibration of the `--config` file, for the subcommands (none without one).
+pub fn sensors_for_commands(cli: &Cli) -> Result<Settings, ConfigError> {
+    match &cli.config {
+        Some(path) => Settings::load(path).map_err(ConfigError::Sensors),
+        None => Ok(Settings::default()),
+    }
+}
+
 /// Where the store is, for the subcommands (`query`, `export`, `import-csv`), which need nothing
 /// else of the settings: `--store`, `--data-dir`, or the same keys in `--config`.
 pub fn store_for_commands(cli: &Cli) -> Result<StoreLocation, ConfigError> {
@@ -249,6 +270,10 @@ impl Config {
     /// Builds the settings from the flags, the `--config` file they name, and the environment.
     pub fn from_cli(cli: Cli) -> Result<Config, ConfigError> {
         let file: FileConfig = config_file::load_or_default(cli.config.as_deref())?;
+        let sensors = match &cli.config {
+            Some(path) => Settings::load(path).map_err(ConfigError::Sensors)?,
+            None => Settings::default(),
+        };
         if cli.readings_csv.is_some() || file.readings_csv.is_some() {
             return Err(ConfigError::ReadingsCsvReplaced);
         }
@@ -295,6 +320,8 @@ impl Config {
             )?
             .map(Secret::new),
             ready_file: cli.ready_file.or(file.ready_file),
+            sensors,
+            config_file: cli.config.clone(),
         };
         if !config.backdoor.ip().is_loopback() && config.admin_password.is_none() {
             return Err(ConfigError::NoAdminPassword(config.backdoor));

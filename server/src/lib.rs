@@ -21,6 +21,7 @@ pub mod backdoor;
 pub mod capacity;
 pub mod commands;
 pub mod config;
+pub mod control;
 pub mod conn;
 pub mod csv_format;
 pub mod duplicates;
@@ -38,4 +39,5 @@ pub mod store_location;
 
 pub use config::{Config, ConfigError};
 pub use run_error::RunError;
-pub use server::{start, Handle, StopReason, Stopper};
+pub use control::{Reloader, StopReason, Stopper};
+pub use server::{start, Handle};

@@ -5,7 +5,7 @@ use clap::Parser;
 use cliser_common::exit::{fail, Outcome};
 use cliser_server::config::Cli;
 use cliser_server::{start, Config, RunError, StopReason};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use std::process::ExitCode;
 
@@ -25,11 +25,13 @@ fn main() -> ExitCode {
         Err(e) => log::warn!("cannot raise the open files limit: {e}"),
     }
     if let Some(command) = &cli.command {
-        let location = match cliser_server::config::store_for_commands(&cli) {
-            Ok(l) => l,
+        let found = cliser_server::config::store_for_commands(&cli)
+            .and_then(|l| Ok((l, cliser_server::config::sensors_for_commands(&cli)?)));
+        let (location, sensors) = match found {
+            Ok(found) => found,
             Err(e) => return fail(&e),
         };
-        return match cliser_server::commands::run(command, &location, &mut std::io::stdout().lock()) {
+        return match cliser_server::commands::run(command, &location, &sensors, &mut std::io::stdout().lock()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e),
         };
@@ -44,16 +46,20 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs the server until SIGINT, SIGTERM or the console's `Q`.
+/// Runs the server until SIGINT, SIGTERM or the console's `Q`; SIGHUP reloads the config file's
+/// names, calibration, limits and alert targets.
 fn run(config: Config) -> Result<(), RunError> {
     // Before the server starts: a signal that arrives while it does is kept and stops it once up,
     // instead of killing the process before the ready file or the log says it listens.
-    let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(RunError::Start)?;
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP]).map_err(RunError::Start)?;
     let server = start(config)?;
-    let stopper = server.stopper();
+    let (stopper, reloader) = (server.stopper(), server.reloader());
     let spawned = std::thread::Builder::new().name("signals".into()).spawn(move || {
         for sig in signals.forever() {
-            stopper.stop(StopReason::Signal(sig));
+            match sig {
+                SIGHUP => reloader.reload(),
+                _ => stopper.stop(StopReason::Signal(sig)),
+            }
         }
     });
     if let Err(e) = spawned {

@@ -12,6 +12,7 @@ use crate::registrations::Registrations;
 use crate::session::{self, SessionCtx, SessionEvent, SessionReport};
 use crate::sink::{AckTable, Batch};
 use cliser_protocol::{ClientId, ServerMsg};
+use cliser_alerts::Input as AlertInput;
 use cliser_web::LiveEvent;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -50,6 +51,8 @@ pub enum AdminCmd {
     Disconnect(String),
     /// `203:<cid>` 130 to one.
     ShutdownSys(String),
+    /// `204:all` 130 to every registered client.
+    ShutdownAll,
     /// `L` list the clients.
     List,
 }
@@ -88,6 +91,17 @@ pub struct ClientData {
     pub last_values: BTreeMap<String, String>,
 }
 
+/// Who hears of nodes coming and going: the web page's live view (when it is served) and the
+/// alerts. Both mailboxes are unbounded with readers that never block on I/O, so telling them never
+/// waits.
+#[derive(Debug, Default)]
+pub struct Watchers {
+    /// The web page's live view.
+    pub live: Option<Sender<LiveEvent>>,
+    /// The alerts thread.
+    pub alerts: Option<Sender<AlertInput>>,
+}
+
 /// The Manager's state; [`Manager::run`] is the thread's body.
 pub struct Manager {
     config: Arc<Config>,
@@ -99,8 +113,7 @@ pub struct Manager {
     by_cid: HashMap<ClientId, u16>,
     next_sid: u16,
     brake: Arc<Brake>,
-    /// The web page's live view, when it is served.
-    live: Option<Sender<LiveEvent>>,
+    watchers: Watchers,
     stopping: bool,
     /// Most connections seen since the heap was last trimmed.
     peak_since_trim: usize,
@@ -110,7 +123,7 @@ pub struct Manager {
 
 impl Manager {
     /// A Manager that hands `me`, `sink` and `acks` to the sessions it starts, refuses ips the
-    /// `brake` blocks, and tells `live` (the web page) who comes and goes.
+    /// `brake` blocks, and tells the `watchers` who comes and goes.
     pub fn new(
         config: Arc<Config>,
         me: Sender<ManagerEvent>,
@@ -118,7 +131,7 @@ impl Manager {
         acks: Arc<AckTable>,
         registrations: Option<Registrations>,
         brake: Arc<Brake>,
-        live: Option<Sender<LiveEvent>>,
+        watchers: Watchers,
     ) -> Self {
         let max_clients = match crate::capacity::Limits::read() {
             Some(limits) if limits.connections() < config.max_clients => {
@@ -146,7 +159,7 @@ impl Manager {
             by_cid: HashMap::new(),
             next_sid: 1,
             brake,
-            live,
+            watchers,
             stopping: false,
             peak_since_trim: 0,
         }
@@ -199,8 +212,14 @@ impl Manager {
     /// Tells the web page's live view, if there is one. Its mailbox is unbounded and its reader
     /// never blocks on I/O, so this never waits.
     fn tell_live(&self, event: LiveEvent) {
-        if let Some(live) = &self.live {
+        if let Some(live) = &self.watchers.live {
             let _ = live.send(event);
+        }
+    }
+
+    fn tell_alerts(&self, input: AlertInput) {
+        if let Some(alerts) = &self.watchers.alerts {
+            let _ = alerts.send(input);
         }
     }
 
@@ -310,6 +329,7 @@ impl Manager {
         self.by_cid.insert(cid.clone(), sid);
         let _ = client.sender_session.send(SessionEvent::Registered);
         let (addr, at) = (SocketAddr::new(client.ip, client.port), client.since);
+        self.tell_alerts(AlertInput::NodeUp(cid.to_string()));
         self.tell_live(LiveEvent::NodeUp { cid, addr, at });
     }
 
@@ -318,6 +338,7 @@ impl Manager {
             if let Some(cid) = c.cid {
                 if self.by_cid.get(&cid) == Some(&sid) {
                     self.by_cid.remove(&cid);
+                    self.tell_alerts(AlertInput::NodeDown(cid.to_string()));
                     self.tell_live(LiveEvent::NodeDown { cid, at: SystemTime::now() });
                 }
             }
@@ -378,6 +399,14 @@ impl Manager {
                 }
                 None => format!("error: no client {cid}"),
             },
+            AdminCmd::ShutdownAll => {
+                let line = ServerMsg::ShutdownSys.to_string();
+                for sid in &registered {
+                    let _ = self.registry[sid].sender_tcp_writer.send(WriterMsg::Line(line.clone()));
+                }
+                log::warn!("console 204:all: 130 (shut down) sent to {} clients", registered.len());
+                format!("ok: 130 sent to {} clients", registered.len())
+            }
             AdminCmd::List => self.list(),
         }
     }

@@ -2,12 +2,18 @@
 
 use crate::auth::Brake;
 use crate::backdoor;
+use crate::control::{Control, Reloader, StopReason, Stopper};
 use crate::config::Config;
 use crate::manager::{Manager, ManagerEvent};
 use crate::registrations::Registrations;
 use crate::run_error::RunError;
+use crate::backdoor::Ask;
+use crate::manager::Watchers;
 use crate::sink::{CommitReport, Sink};
-use cliser_web::{LiveEvent, Stored, Web, WebConfig};
+use cliser_alerts::{Input as AlertInput, Runner};
+use cliser_common::sensors::SharedSettings;
+use cliser_web::{AlertView, LiveEvent, Stored, Web, WebConfig};
+use std::path::PathBuf;
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,50 +21,6 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
-
-/// In the stop line's words: `stopping on SIGINT`, `stopping on the console's Q`.
-impl std::fmt::Display for StopReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StopReason::Signal(libc::SIGINT) => f.write_str("on SIGINT"),
-            StopReason::Signal(libc::SIGTERM) => f.write_str("on SIGTERM"),
-            StopReason::Signal(n) => write!(f, "on signal {n}"),
-            StopReason::Backdoor => f.write_str("on the console's Q"),
-            StopReason::Requested => f.write_str("as asked"),
-        }
-    }
-}
-
-/// Why the server stops.
-#[derive(Debug, Clone, Copy)]
-pub enum StopReason {
-    /// SIGINT or SIGTERM.
-    Signal(i32),
-    /// `Q` on the admin console.
-    Backdoor,
-    /// [`Handle::stop`].
-    Requested,
-}
-
-impl From<backdoor::Quit> for StopReason {
-    fn from(_: backdoor::Quit) -> Self {
-        StopReason::Backdoor
-    }
-}
-
-/// Asks a running server to stop. Cheap to clone and to move to another thread (e.g. the one that
-/// waits for signals).
-#[derive(Debug, Clone)]
-pub struct Stopper(Sender<StopReason>);
-
-impl Stopper {
-    /// Asks the server to stop; it closes every connection (without 999, so clients come back),
-    /// drains the readings sink and ends. Stopping a server that is already stopping does nothing.
-    pub fn stop(&self, reason: StopReason) {
-        // Gone only once the server has stopped: nothing left to do then.
-        let _ = self.0.send(reason);
-    }
-}
 
 /// A running server. Dropping it leaves the server running, as dropping a thread's handle does.
 #[derive(Debug)]
@@ -90,6 +52,11 @@ impl Handle {
     /// waits for the end.
     pub fn stop(&self) {
         self.stopper.stop(StopReason::Requested);
+    }
+
+    /// A reloader for another thread (SIGHUP).
+    pub fn reloader(&self) -> Reloader {
+        Reloader(self.stopper.0.clone())
     }
 
     /// A stopper for another thread.
@@ -159,11 +126,14 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
             .map_err(|source| RunError::ReadyFile { path: path.clone(), source })?;
     }
 
+    let settings = SharedSettings::new(config.sensors.clone());
+    let live = web.is_some().then_some(live_tx);
+    let (alerts_tx, alerts) = start_alerts(&config, &settings, live.clone())?;
+
     let config = Arc::new(config);
     let (manager_tx, manager_rx) = channel();
     let (sink_tx, sink_rx) = channel();
     let (stop_tx, stop_rx) = channel();
-    let live = web.is_some().then_some(live_tx);
 
     // The server thread first: once it runs, nothing that starts later can be left without an owner.
     let (core_tx, core_rx) = channel::<Core>();
@@ -172,16 +142,25 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
         Err(_) => Ok(()), // start() failed and has ended what it had started
     })?;
     let mut sink = Sink::new(store, high_water);
-    if let Some(live) = live.clone() {
-        sink.observe(Box::new(move |report| {
-            let _ = live.send(match report {
-                CommitReport::Stored { readings, duplicates, gaps, took } => {
-                    LiveEvent::Stored(Stored { readings, duplicates, gaps, commit: took })
-                }
-                CommitReport::Failed => LiveEvent::CommitFailed,
-            });
-        }));
-    }
+    sink.names(settings.clone());
+    let (sink_live, sink_alerts) = (live.clone(), alerts_tx.clone());
+    sink.observe(Box::new(move |report| match report {
+        CommitReport::Stored { readings, duplicates, gaps, took } => {
+            if !gaps.is_empty() {
+                let _ = sink_alerts.send(AlertInput::Gaps(gaps.iter().map(|c| c.to_string()).collect()));
+            }
+            if let Some(live) = &sink_live {
+                let stored = Stored { readings: readings.clone(), duplicates, gaps: gaps.len() as u64, commit: took };
+                let _ = live.send(LiveEvent::Stored(stored));
+            }
+            let _ = sink_alerts.send(AlertInput::Stored(readings));
+        }
+        CommitReport::Failed => {
+            if let Some(live) = &sink_live {
+                let _ = live.send(LiveEvent::CommitFailed);
+            }
+        }
+    }));
     let acks = sink.acks();
     let sink = spawn("sink", move || sink.run(sink_rx))?;
     let (retention_stop, retention) = match config.retain_raw {
@@ -193,7 +172,8 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
         None => (None, None),
     };
     // If the Manager cannot start, dropping it closes the sink's mailbox and the sink ends.
-    let manager = Manager::new(config.clone(), manager_tx.clone(), sink_tx, acks, registrations, brake, live);
+    let watchers = Watchers { live, alerts: Some(alerts_tx.clone()) };
+    let manager = Manager::new(config.clone(), manager_tx.clone(), sink_tx, acks, registrations, brake, watchers);
     let manager = spawn("manager", move || manager.run(manager_rx))?;
     let mut core = Core {
         client_addr,
@@ -208,6 +188,10 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
         console_closed: Arc::new(AtomicBool::new(false)),
         console: None,
         web,
+        settings,
+        config_file: config.config_file.clone(),
+        alerts_tx: Some(alerts_tx),
+        alerts: Some(alerts),
     };
     let (bd_manager, bd_stop, admin_pw) =
         (core.manager_tx.clone(), stop_tx.clone(), config.admin_password.clone());
@@ -225,6 +209,39 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
         return Err(core.abandon(RunError::Panicked("server")));
     }
     Ok(Handle { client_addr, backdoor_addr, http_addr, stopper: Stopper(stop_tx), control })
+}
+
+/// The alerts thread, on its own store connection, and its mailbox.
+fn start_alerts(
+    config: &Config,
+    settings: &SharedSettings,
+    live: Option<Sender<LiveEvent>>,
+) -> Result<(Sender<AlertInput>, JoinHandle<()>), RunError> {
+    let store = cliser_store::open(&config.store.url).map_err(RunError::Store)?;
+    let now = settings.get();
+    let delivery = cliser_alerts::deliver::Delivery::new(&now.alerts);
+    let on_change: Box<dyn Fn(Vec<cliser_alerts::Alert>) + Send> = Box::new(move |firing| {
+        if let Some(live) = &live {
+            let _ = live.send(LiveEvent::Alerts(firing.iter().map(alert_view).collect()));
+        }
+    });
+    let runner = Runner::new(store, now, delivery, on_change).map_err(RunError::Store)?;
+    let (tx, rx) = channel();
+    let thread = spawn("alerts", move || runner.run(rx))?;
+    Ok((tx, thread))
+}
+
+fn alert_view(a: &cliser_alerts::Alert) -> AlertView {
+    AlertView {
+        kind: a.key.kind.as_str(),
+        cid: a.key.cid.clone(),
+        sensor: a.key.sensor.clone(),
+        name: a.name.clone(),
+        since_ms: a.since_ms,
+        value: a.value,
+        limit: a.limit,
+        message: a.message.clone(),
+    }
 }
 
 /// The server's brake, as the web page sees it.
@@ -303,16 +320,62 @@ struct Core {
     console_closed: Arc<AtomicBool>,
     console: Option<JoinHandle<()>>,
     web: Option<Web>,
+    /// Names, calibration and limits in force, and where they are read from again.
+    settings: SharedSettings,
+    config_file: Option<PathBuf>,
+    /// The alerts thread's mailbox (dropped on stop, with the Manager's and the sink's) and thread.
+    alerts_tx: Option<Sender<AlertInput>>,
+    alerts: Option<JoinHandle<()>>,
 }
 
 impl Core {
     /// The server thread's body: waits for a stop request, then shuts down.
-    fn run_until_stopped(self, stop: Receiver<StopReason>) -> Result<(), RunError> {
-        let reason = stop.recv().unwrap_or(StopReason::Backdoor);
+    fn run_until_stopped(self, mailbox: Receiver<Control>) -> Result<(), RunError> {
+        let reason = loop {
+            match mailbox.recv() {
+                Ok(Control::Stop(reason)) => break reason,
+                Ok(Control::Reload) => {
+                    let _ = self.reload();
+                }
+                Ok(Control::Ask(Ask::Reload(reply))) => {
+                    let _ = reply.send(match self.reload() {
+                        Ok(said) => format!("ok: {said}"),
+                        Err(why) => format!("error: {why}"),
+                    });
+                }
+                Ok(Control::Ask(Ask::Alerts(reply))) => self.ask_alerts(AlertInput::ListText(reply)),
+                Ok(Control::Ask(Ask::Health(reply))) => self.ask_alerts(AlertInput::Health(reply)),
+                Err(_) => break StopReason::Backdoor,
+            }
+        };
         log::info!("stopping {reason}: closing all connections");
         self.shut_down()?;
         log::info!("stopped");
         Ok(())
+    }
+
+    /// SIGHUP or the console's `R`: the config file's names, calibration, limits and alert
+    /// targets, read again and put in force; a broken file changes nothing.
+    fn reload(&self) -> Result<String, String> {
+        match crate::control::reload(self.config_file.as_deref(), &self.settings) {
+            Ok((now, said)) => {
+                log::info!("{said}");
+                if let Some(alerts) = &self.alerts_tx {
+                    let _ = alerts.send(AlertInput::Reload(now));
+                }
+                Ok(said)
+            }
+            Err(why) => {
+                log::error!("reload refused, the settings in force are kept: {why}");
+                Err(why)
+            }
+        }
+    }
+
+    fn ask_alerts(&self, input: AlertInput) {
+        if let Some(alerts) = &self.alerts_tx {
+            let _ = alerts.send(input);
+        }
     }
 
     /// Closes every connection (the Manager does, without 999), then joins the Manager, the
@@ -337,12 +400,16 @@ impl Core {
         }
         let console = self.console.map(JoinHandle::join).transpose();
         let web = self.web.map(Web::stop).transpose();
+        // The Manager and the sink have dropped theirs: with this one gone the alerts thread ends.
+        drop(self.alerts_tx);
+        let alerts = self.alerts.map(JoinHandle::join).transpose();
         manager.map_err(|_| RunError::Panicked("manager"))?;
         acceptor.map_err(|_| RunError::Panicked("acceptor"))?;
         sink.map_err(|_| RunError::Panicked("sink"))?;
         retention.map_err(|_| RunError::Panicked("retention"))?;
         console.map_err(|_| RunError::Panicked("backdoor-accept"))?;
         web.map_err(RunError::Panicked)?;
+        alerts.map_err(|_| RunError::Panicked("alerts"))?;
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 //! the store.
 
 use crate::duplicates::{AnswerTally, DuplicateWatch};
+use cliser_common::sensors::{Settings, SharedSettings};
 use cliser_protocol::{ClientId, Reading, Value};
 use cliser_store::{NewReading, Store, MAX_SEQ};
 use std::collections::HashMap;
@@ -96,8 +97,8 @@ pub enum CommitReport {
         readings: Vec<NewReading>,
         /// Readings dropped as already stored.
         duplicates: u64,
-        /// Gaps noticed in clients' seqs.
-        gaps: u64,
+        /// Gaps noticed in clients' seqs: the client of each.
+        gaps: Vec<ClientId>,
         /// How long the commit took.
         took: Duration,
     },
@@ -116,6 +117,8 @@ pub struct Sink {
     /// Since when commits fail, and why (said once per state change, not per group).
     outage: Option<(Instant, String)>,
     observer: Option<Observer>,
+    /// Names and calibration for the log lines.
+    settings: SharedSettings,
 }
 
 /// A group's readings that passed the high-water marks, ready to commit.
@@ -124,7 +127,7 @@ struct Prepared {
     marks: HashMap<ClientId, u64>,
     warnings: Vec<String>,
     tallies: Vec<(ClientId, AnswerTally)>,
-    gaps: u64,
+    gaps: Vec<ClientId>,
 }
 
 impl Sink {
@@ -136,7 +139,14 @@ impl Sink {
             duplicates: DuplicateWatch::default(),
             outage: None,
             observer: None,
+            settings: SharedSettings::default(),
         }
+    }
+
+    /// Logs readings with the names and calibration in `settings` (read at each group, so a
+    /// reload shows at once).
+    pub fn names(&mut self, settings: SharedSettings) {
+        self.settings = settings;
     }
 
     /// Tells `observer` about every commit from now on.
@@ -249,9 +259,10 @@ impl Sink {
                     log::warn!("{warning}");
                 }
                 let mut stored_dups = 0u64;
+                let settings = self.settings.get();
                 for (r, new) in prepared.readings.iter().zip(&inserted) {
                     if *new {
-                        log_reading(r);
+                        log_reading(r, &settings);
                     } else {
                         stored_dups += 1;
                         log::debug!("cid={} seq={:?} was already stored", r.cid, r.seq);
@@ -312,7 +323,7 @@ impl Sink {
         let mut readings = Vec::new();
         let mut warnings = Vec::new();
         let mut tallies = Vec::with_capacity(group.len());
-        let mut gaps = 0;
+        let mut gaps = Vec::new();
         for Batch { cid, readings: batch, received, .. } in group {
             let mut tally = AnswerTally::default();
             let received_ms = unix_ms(*received);
@@ -334,7 +345,7 @@ impl Sink {
                     }
                     tally.fresh = true;
                     if let Some(h) = hw.filter(|&h| seq > h + 1) {
-                        gaps += 1;
+                        gaps.push(cid.clone());
                         warnings.push(format!(
                             "cid={cid}: {} readings missing (seq {} to {})",
                             seq - h - 1,
@@ -363,14 +374,20 @@ fn unix_ms(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
-fn log_reading(r: &NewReading) {
+/// `reading cid=garage sensor=28-0316a2795aff name="freezer" temp_c=-18.250 raw_c=-18.000 ts=.. seq=..`:
+/// the name when the sensor has one, the true (calibrated) value, and the raw one when they differ.
+fn log_reading(r: &NewReading, settings: &Settings) {
     let seq = r.seq.map_or_else(|| "-".to_owned(), |s| s.to_string());
     let (cid, sensor, ts) = (&r.cid, &r.sensor, crate::csv_format::rfc3339_ms(r.sampled_ms));
+    let id = sensor.to_string();
+    let name = settings.name(&id).map(|n| format!(" name={n:?}")).unwrap_or_default();
     match &r.value {
         Value::Celsius(c) => {
-            log::info!("reading cid={cid} sensor={sensor} temp_c={} ts={ts} seq={seq}", c.fixed())
+            let true_c = settings.calibrate(&id, *c);
+            let raw = if true_c == *c { String::new() } else { format!(" raw_c={}", c.fixed()) };
+            log::info!("reading cid={cid} sensor={sensor}{name} temp_c={}{raw} ts={ts} seq={seq}", true_c.fixed())
         }
-        Value::Error(e) => log::warn!("reading cid={cid} sensor={sensor} error={e} ts={ts} seq={seq}"),
+        Value::Error(e) => log::warn!("reading cid={cid} sensor={sensor}{name} error={e} ts={ts} seq={seq}"),
     }
 }
 

@@ -25,7 +25,7 @@ pub mod readings;
 mod routes;
 pub mod store_pool;
 
-pub use live::{Fleet, LiveEvent, NodeState, SensorState, Stored};
+pub use live::{AlertView, Fleet, LiveEvent, NodeState, SensorState, Stored};
 pub use login::{LoginBrake, PasswordCheck};
 
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -53,6 +53,30 @@ pub enum LiveEvent {
     Sessions(usize),
     /// A login failed (client password, console or web).
     AuthFailed,
+    /// The firing alerts changed; these fire now.
+    Alerts(Vec<AlertView>),
+}
+
+/// A firing alert as the page, the API and the metrics show it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AlertView {
+    /// `above_max`, `below_min`, `sensor_error`, `sensor_silent`, `node_offline`.
+    pub kind: &'static str,
+    /// The client id.
+    pub cid: String,
+    /// The sensor id; empty for a node's alert.
+    pub sensor: String,
+    /// The sensor's name, if it has one.
+    pub name: Option<String>,
+    /// Since when, Unix ms.
+    #[serde(rename = "since")]
+    pub since_ms: i64,
+    /// The value that fired it.
+    pub value: Option<f64>,
+    /// The limit crossed.
+    pub limit: Option<f64>,
+    /// For people.
+    pub message: String,
 }
 
 /// What one commit of the sink stored.
@@ -104,6 +128,7 @@ const SUBSCRIBER_QUEUE: usize = 64;
 /// What the live thread and the request threads share.
 pub(crate) struct Shared {
     fleet: Mutex<Fleet>,
+    alerts: Mutex<Vec<AlertView>>,
     subscribers: Mutex<Vec<Subscriber>>,
     pub(crate) metrics: Metrics,
 }
@@ -112,9 +137,15 @@ impl Shared {
     pub(crate) fn new() -> Self {
         Shared {
             fleet: Mutex::new(Fleet::new()),
+            alerts: Mutex::new(Vec::new()),
             subscribers: Mutex::new(Vec::new()),
             metrics: Metrics::new(),
         }
+    }
+
+    /// The alerts firing now.
+    pub(crate) fn alerts(&self) -> Vec<AlertView> {
+        self.alerts.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub(crate) fn fleet(&self) -> MutexGuard<'_, Fleet> {
@@ -159,6 +190,7 @@ impl Shared {
 struct Pending {
     readings: Vec<serde_json::Value>,
     nodes: BTreeMap<ClientId, ()>,
+    alerts: bool,
 }
 
 /// Changes are pushed to the viewers at most this often: one message per tick instead of one per
@@ -289,12 +321,24 @@ fn apply(shared: &Shared, event: LiveEvent, pending: &mut Pending) {
         LiveEvent::AuthFailed => {
             m.auth_failures.inc();
         }
+        LiveEvent::Alerts(firing) => {
+            let changed = {
+                let mut alerts = shared.alerts.lock().unwrap_or_else(|e| e.into_inner());
+                let changed = *alerts != firing;
+                *alerts = firing;
+                changed
+            };
+            pending.alerts |= changed;
+        }
     }
 }
 
 /// Sends what changed since the last tick as at most two SSE messages.
 fn push(shared: &Shared, pending: &mut Pending) {
-    let Pending { readings, nodes } = std::mem::take(pending);
+    let Pending { readings, nodes, alerts } = std::mem::take(pending);
+    if alerts {
+        shared.broadcast(sse("alerts", &serde_json::json!(shared.alerts())));
+    }
     if !nodes.is_empty() {
         let fleet = shared.fleet();
         let changed: Vec<_> =

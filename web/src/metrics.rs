@@ -2,7 +2,7 @@
 //! live here and are raised by the live thread as it applies the server's events; the per-sensor
 //! gauges are read from the fleet at each scrape.
 
-use crate::live::{Fleet, Stored};
+use crate::live::{AlertView, Fleet, Stored};
 use cliser_protocol::Value;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -23,6 +23,13 @@ struct ErrorLabels {
     cid: String,
     sensor: String,
     reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AlertLabels {
+    kind: String,
+    cid: String,
+    sensor: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -79,7 +86,12 @@ impl Metrics {
 
     /// The exposition: the counters and, from `fleet`, each sensor's last temperature and each
     /// node's state. `viewers` is the number of live streams open.
-    pub(crate) fn encode(&self, fleet: &Fleet, viewers: usize) -> String {
+    pub(crate) fn encode(&self, fleet: &Fleet, alerts: &[AlertView], viewers: usize) -> String {
+        let firing = Family::<AlertLabels, Gauge>::default();
+        for a in alerts {
+            let labels = AlertLabels { kind: a.kind.to_owned(), cid: a.cid.clone(), sensor: a.sensor.clone() };
+            firing.get_or_create(&labels).set(1);
+        }
         let temperature = Family::<SensorLabels, Gauge<f64, AtomicU64>>::default();
         let stamp = Family::<SensorLabels, Gauge<f64, AtomicU64>>::default();
         let up = Family::<NodeLabels, Gauge>::default();
@@ -133,6 +145,11 @@ impl Metrics {
             "cliser_auth_failures",
             "Failed logins: client password, admin console and web.",
             self.auth_failures.clone(),
+        );
+        r.register(
+            "cliser_alerts_firing",
+            "1 for each alert firing now (sensor empty for node_offline).",
+            firing,
         );
         r.register("cliser_web_viewers", "Open live event streams (/api/events).", live_viewers);
         let mut out = String::new();

@@ -46,6 +46,10 @@ impl Routes {
                 let body = crate::api::nodes_json(&self.shared.fleet(), self.keepalive_ms).to_string();
                 Response::new(200, "application/json", body).with("Cache-Control", "no-store")
             }
+            "/api/alerts" => {
+                let body = serde_json::json!({ "alerts": self.shared.alerts() }).to_string();
+                Response::new(200, "application/json", body).with("Cache-Control", "no-store")
+            }
             "/api/readings" => match crate::readings::params(&req.query, SystemTime::now()) {
                 Ok(p) => crate::readings::answer(&p, &self.pool).with("Cache-Control", "no-store"),
                 Err(r) => r,
@@ -55,7 +59,8 @@ impl Routes {
                 return Outcome::Stream(Box::new(move |s| crate::events::stream(s, shared, keepalive_ms)));
             }
             "/metrics" => {
-                let body = self.shared.metrics.encode(&self.shared.fleet(), self.shared.viewers());
+                let body =
+                    self.shared.metrics.encode(&self.shared.fleet(), &self.shared.alerts(), self.shared.viewers());
                 Response::new(200, "text/plain; version=0.0.4; charset=utf-8", body)
             }
             path => match crate::assets::find(path) {

@@ -8,6 +8,7 @@ mod query;
 
 use crate::store_location::StoreLocation;
 use cliser_common::exit::{Classify, Outcome};
+use cliser_common::sensors::Settings;
 use cliser_store::StoreError;
 
 pub use export::ExportArgs;
@@ -56,10 +57,12 @@ impl Classify for CommandError {
     }
 }
 
-/// Runs `command` against the store at `location`, writing to `out`.
+/// Runs `command` against the store at `location`, writing to `out`; `query` shows values with
+/// the names and calibration of `settings`.
 pub fn run(
     command: &Command,
     location: &StoreLocation,
+    settings: &Settings,
     out: &mut dyn std::io::Write,
 ) -> Result<(), CommandError> {
     if let Command::ImportCsv(_) = command {
@@ -77,7 +80,7 @@ pub fn run(
     }
     let mut store = cliser_store::open(&location.url)?;
     match command {
-        Command::Query(args) => query::run(args, store.as_mut(), out),
+        Command::Query(args) => query::run(args, settings, store.as_mut(), out),
         Command::Export(args) => export::run(args, store.as_mut(), out),
         Command::ImportCsv(args) => import_csv::run(args, store.as_mut(), out),
     }

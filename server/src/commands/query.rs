@@ -2,6 +2,7 @@
 
 use super::{write_err, CommandError};
 use crate::csv_format::rfc3339_ms;
+use cliser_common::sensors::Settings;
 use cliser_common::when;
 use cliser_protocol::{Celsius, ClientId, SensorId, Value};
 use cliser_store::{Bucket, ReadingQuery, Store, StoredReading};
@@ -43,6 +44,9 @@ pub struct QueryArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
+    /// The values as stored, without the calibration of the config file's `[sensors]`.
+    #[arg(long)]
+    pub raw: bool,
 }
 
 impl QueryArgs {
@@ -63,13 +67,50 @@ impl QueryArgs {
     }
 }
 
-pub(super) fn run(args: &QueryArgs, store: &mut dyn Store, out: &mut dyn Write) -> Result<(), CommandError> {
+pub(super) fn run(
+    args: &QueryArgs,
+    settings: &Settings,
+    store: &mut dyn Store,
+    out: &mut dyn Write,
+) -> Result<(), CommandError> {
     let q = args.to_query(SystemTime::now())?;
+    // Calibration is applied here, when shown: the store keeps what the sensor said.
+    let none = Settings::default();
+    let settings = if args.raw { &none } else { settings };
     let text = match args.every {
-        Some(every) => buckets(&store.buckets(&q, every)?, args.format),
-        None => readings(&store.readings(&q)?, args.format),
+        Some(every) => {
+            let mut rows = store.buckets(&q, every)?;
+            rows.iter_mut().for_each(|b| calibrate_bucket(b, settings));
+            buckets(&rows, args.format, settings)
+        }
+        None => {
+            let mut rows = store.readings(&q)?;
+            for r in &mut rows {
+                if let Value::Celsius(c) = &mut r.value {
+                    *c = settings.calibrate(r.sensor.as_str(), *c);
+                }
+            }
+            readings(&rows, args.format, settings)
+        }
     };
     out.write_all(text.as_bytes()).map_err(write_err)
+}
+
+/// A calibration that falls (a two-point one with the points swapped) turns min into max.
+fn calibrate_bucket(b: &mut Bucket, settings: &Settings) {
+    let id = b.sensor.to_string();
+    let cal = |c: Option<Celsius>| c.map(|c| settings.calibrate(&id, c));
+    let (lo, mean, hi) = (cal(b.min), cal(b.mean), cal(b.max));
+    b.mean = mean;
+    (b.min, b.max) = match (lo, hi) {
+        (Some(l), Some(h)) if l.degrees() > h.degrees() => (Some(h), Some(l)),
+        other => other,
+    };
+}
+
+/// The name column's cell: the sensor's name, or empty.
+fn name_of(settings: &Settings, sensor: &SensorId) -> String {
+    settings.name(sensor.as_str()).unwrap_or_default().to_owned()
 }
 
 fn value_text(v: &Value) -> String {
@@ -87,17 +128,18 @@ fn json_c(c: Option<Celsius>) -> serde_json::Value {
     c.map_or(serde_json::Value::Null, |c| serde_json::json!((c.degrees() * 1000.0).round() / 1000.0))
 }
 
-fn readings(rows: &[StoredReading], format: Format) -> String {
+fn readings(rows: &[StoredReading], format: Format, settings: &Settings) -> String {
     let seq = |r: &StoredReading| r.seq.map_or_else(|| "-".to_owned(), |s| s.to_string());
     match format {
         Format::Table => table(
-            &["time", "cid", "sensor", "value", "seq"],
+            &["time", "cid", "sensor", "name", "value", "seq"],
             rows.iter()
                 .map(|r| {
                     vec![
                         rfc3339_ms(r.sampled_ms),
                         r.cid.to_string(),
                         r.sensor.to_string(),
+                        name_of(settings, &r.sensor),
                         value_text(&r.value),
                         seq(r),
                     ]
@@ -123,6 +165,7 @@ fn readings(rows: &[StoredReading], format: Format) -> String {
                     serde_json::json!({
                         "ts": rfc3339_ms(r.sampled_ms), "received": rfc3339_ms(r.received_ms),
                         "cid": r.cid.as_str(), "sensor": r.sensor.as_str(),
+                        "name": settings.name(r.sensor.as_str()),
                         "temp_c": temp, "error": err, "seq": r.seq,
                     })
                 })
@@ -132,16 +175,17 @@ fn readings(rows: &[StoredReading], format: Format) -> String {
     }
 }
 
-fn buckets(rows: &[Bucket], format: Format) -> String {
+fn buckets(rows: &[Bucket], format: Format, settings: &Settings) -> String {
     match format {
         Format::Table => table(
-            &["bucket", "cid", "sensor", "min", "mean", "max", "count", "errors"],
+            &["bucket", "cid", "sensor", "name", "min", "mean", "max", "count", "errors"],
             rows.iter()
                 .map(|b| {
                     vec![
                         rfc3339_ms(b.start_ms),
                         b.cid.to_string(),
                         b.sensor.to_string(),
+                        name_of(settings, &b.sensor),
                         opt_c(b.min),
                         opt_c(b.mean),
                         opt_c(b.max),
@@ -174,6 +218,7 @@ fn buckets(rows: &[Bucket], format: Format) -> String {
                 .map(|b| {
                     serde_json::json!({
                         "bucket": rfc3339_ms(b.start_ms), "cid": b.cid.as_str(), "sensor": b.sensor.as_str(),
+                        "name": settings.name(b.sensor.as_str()),
                         "min": json_c(b.min), "mean": json_c(b.mean), "max": json_c(b.max),
                         "count": b.count, "errors": b.errors,
                     })

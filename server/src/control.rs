@@ -1,0 +1,97 @@
+//! How the server is told what to do while it runs: stop (signals, the console's `Q`, the
+//! handle) or reload the config file's names, calibration and limits (SIGHUP, the console's `R`).
+
+use crate::backdoor::{Ask, Quit};
+use cliser_common::sensors::{Settings, SharedSettings};
+use std::path::Path;
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+
+/// In the stop line's words: `stopping on SIGINT`, `stopping on the console's Q`.
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StopReason::Signal(libc::SIGINT) => f.write_str("on SIGINT"),
+            StopReason::Signal(libc::SIGTERM) => f.write_str("on SIGTERM"),
+            StopReason::Signal(n) => write!(f, "on signal {n}"),
+            StopReason::Backdoor => f.write_str("on the console's Q"),
+            StopReason::Requested => f.write_str("as asked"),
+        }
+    }
+}
+
+/// Why the server stops.
+#[derive(Debug, Clone, Copy)]
+pub enum StopReason {
+    /// SIGINT or SIGTERM.
+    Signal(i32),
+    /// `Q` on the admin console.
+    Backdoor,
+    /// [`Handle::stop`].
+    Requested,
+}
+
+/// What the server thread's mailbox takes: a stop, or a reload of the config file's names,
+/// calibration and limits (with where to say how it went).
+#[derive(Debug)]
+pub enum Control {
+    /// Stop.
+    Stop(StopReason),
+    /// Read the `--config` file's `[sensors]`, `[nodes]` and `[alerts]` again (SIGHUP).
+    Reload,
+    /// A console question that the server thread answers or passes on.
+    Ask(Ask),
+}
+
+impl From<Quit> for Control {
+    fn from(_: Quit) -> Self {
+        Control::Stop(StopReason::Backdoor)
+    }
+}
+
+impl From<Ask> for Control {
+    fn from(a: Ask) -> Self {
+        Control::Ask(a)
+    }
+}
+
+/// Asks a running server to stop. Cheap to clone and to move to another thread (e.g. the one that
+/// waits for signals).
+#[derive(Debug, Clone)]
+pub struct Stopper(pub(crate) Sender<Control>);
+
+impl Stopper {
+    /// Asks the server to stop; it closes every connection (without 999, so clients come back),
+    /// drains the readings sink and ends. Stopping a server that is already stopping does nothing.
+    pub fn stop(&self, reason: StopReason) {
+        // Gone only once the server has stopped: nothing left to do then.
+        let _ = self.0.send(Control::Stop(reason));
+    }
+}
+
+/// Asks a running server to read its config file's names, calibration, limits and alert targets
+/// again (SIGHUP). An invalid file is refused with an ERROR and the settings in force are kept.
+#[derive(Debug, Clone)]
+pub struct Reloader(pub(crate) Sender<Control>);
+
+impl Reloader {
+    /// Asks for the reload; the server logs how it went.
+    pub fn reload(&self) {
+        let _ = self.0.send(Control::Reload);
+    }
+}
+
+/// Reads the `[sensors]`, `[nodes]` and `[alerts]` tables of `file` and puts them in force; the
+/// answer for the console. On an error nothing changes.
+pub fn reload(file: Option<&Path>, settings: &SharedSettings) -> Result<(Arc<Settings>, String), String> {
+    let Some(file) = file else {
+        return Err("no --config file to reload: names, calibration and limits come from one".into());
+    };
+    let new = Settings::load(file)?;
+    let named = new.configured_sensors().filter(|(_, s)| s.name.is_some()).count();
+    let limits = new.configured_sensors().filter(|(_, s)| s.min.is_some() || s.max.is_some()).count();
+    settings.set(new);
+    let now = settings.get();
+    Ok((now, format!("reloaded {}: {named} sensors named, {limits} with limits", file.display())))
+}
+
