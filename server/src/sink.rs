@@ -395,7 +395,8 @@ fn log_reading(r: &NewReading, settings: &Settings) {
 mod tests {
     use super::*;
     use cliser_store::{
-        Bucket, BucketSource, NodeInfo, ReadingQuery, SensorInfo, StoreError, StoreInfo, StoredReading,
+        Bucket, BucketSource, NodeInfo, ReadingQuery, SensorInfo, StoreError, StoreInfo, StoredAlert,
+        StoredReading,
     };
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::mpsc::channel;
@@ -520,6 +521,15 @@ mod tests {
         }
         fn prune_raw(&mut self, older_than_ms: i64, batch: usize) -> Result<usize, StoreError> {
             self.inner.prune_raw(older_than_ms, batch)
+        }
+        fn alerts_firing(&mut self) -> Result<Vec<StoredAlert>, StoreError> {
+            self.inner.alerts_firing()
+        }
+        fn alert_fire(&mut self, a: &StoredAlert) -> Result<(), StoreError> {
+            self.inner.alert_fire(a)
+        }
+        fn alert_resolve(&mut self, kind: &str, cid: &str, sensor: &str) -> Result<bool, StoreError> {
+            self.inner.alert_resolve(kind, cid, sensor)
         }
         fn location(&self) -> &str {
             self.inner.location()

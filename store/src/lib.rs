@@ -15,8 +15,11 @@
 //! - `sensors`: per client and sensor, first and last seen and the newest reading.
 //! - `rollups`: per sensor and hour, min, max, sum and count of temperatures and a count of
 //!   errors; never pruned, so [`Store::buckets`] of whole hours stay cheap over any range.
+//! - `alerts`: the alerts firing now, one per (kind, client, sensor), written as they fire and
+//!   deleted as they resolve ([`Store::alert_fire`], [`Store::alert_resolve`]), so that a restart
+//!   neither announces one again nor forgets one.
 //!
-//! Every commit updates all four in one transaction, one statement per table and group on
+//! Every commit updates the first four in one transaction, one statement per table and group on
 //! PostgreSQL. Raw readings are indexed for time ranges per sensor on PostgreSQL and per client
 //! on SQLite, whose WAL writes whole pages: a client's readings of one poll then share an index
 //! page, which makes commits several times faster on a large database, at the price of
@@ -42,8 +45,8 @@ pub use error::StoreError;
 pub use pg::PgStore;
 pub use sqlite::SqliteStore;
 pub use types::{
-    Backend, Bucket, BucketSource, NewReading, NodeInfo, ReadingQuery, SensorInfo, StoreInfo, StoredReading,
-    MAX_SEQ,
+    Backend, Bucket, BucketSource, NewReading, NodeInfo, ReadingQuery, SensorInfo, StoreInfo, StoredAlert,
+    StoredReading, MAX_SEQ,
 };
 pub use url::redacted;
 
@@ -112,6 +115,17 @@ pub trait Store: Send {
     /// deleted; call it again until that is below `batch`. Small batches keep each transaction
     /// short, so commits are not held up. Rollups, nodes and high-water marks are kept.
     fn prune_raw(&mut self, older_than_ms: i64, batch: usize) -> Result<usize, StoreError>;
+
+    /// The alerts firing, ordered by kind, client id and sensor (bytewise on both backends).
+    fn alerts_firing(&mut self) -> Result<Vec<StoredAlert>, StoreError>;
+
+    /// Records `a` as firing, replacing what was kept for its (kind, cid, sensor). Returns once
+    /// that is durable, like [`commit`](Self::commit).
+    fn alert_fire(&mut self, a: &StoredAlert) -> Result<(), StoreError>;
+
+    /// Forgets the alert of (kind, cid, sensor) once it resolves; `true` when there was one.
+    /// Durable when it returns.
+    fn alert_resolve(&mut self, kind: &str, cid: &str, sensor: &str) -> Result<bool, StoreError>;
 
     /// `sqlite:PATH` or the PostgreSQL URL with its password elided: for log lines.
     fn location(&self) -> &str;

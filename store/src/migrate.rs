@@ -3,12 +3,19 @@
 //! missing ones in one transaction and records the version in `cliser_schema`.
 
 /// SQLite's migrations.
-pub(crate) const SQLITE: &[&str] = &[include_str!("../migrations/sqlite/0001_initial.sql")];
+pub(crate) const SQLITE: &[&str] = &[
+    include_str!("../migrations/sqlite/0001_initial.sql"),
+    include_str!("../migrations/sqlite/0002_alerts.sql"),
+];
 
 /// PostgreSQL's migrations.
-pub(crate) const POSTGRES: &[&str] = &[include_str!("../migrations/postgres/0001_initial.sql")];
+pub(crate) const POSTGRES: &[&str] = &[
+    include_str!("../migrations/postgres/0001_initial.sql"),
+    include_str!("../migrations/postgres/0002_alerts.sql"),
+];
 
 const _: () = assert!(SQLITE.len() == POSTGRES.len(), "one schema version, two dialects");
 
 /// The tables of our schema: a database without `cliser_schema` that holds one of these is not ours.
-pub(crate) const OUR_TABLES: &[&str] = &["cliser_schema", "nodes", "sensors", "readings", "rollups"];
+pub(crate) const OUR_TABLES: &[&str] =
+    &["cliser_schema", "nodes", "sensors", "readings", "rollups", "alerts"];

@@ -121,6 +121,30 @@ pub struct SensorInfo {
     pub last: Option<(i64, Value, Option<u64>)>,
 }
 
+/// An alert that is firing, as the store keeps it so that a restarted server neither announces it
+/// again nor forgets it ([`Store::alert_fire`](crate::Store::alert_fire)). The store does not
+/// interpret the fields: the alert rules decide what they mean. One alert is kept per
+/// (`kind`, `cid`, `sensor`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredAlert {
+    /// What kind of alert, as the alert rules name it (e.g. too hot, node silent).
+    pub kind: String,
+    /// The client id it is about.
+    pub cid: String,
+    /// The sensor id it is about; empty for an alert about the node as a whole.
+    pub sensor: String,
+    /// The sensor's or node's display name when it fired, if it has one.
+    pub name: Option<String>,
+    /// When it started firing, Unix milliseconds.
+    pub since_ms: i64,
+    /// The value that set it off, when the kind has one. SQLite keeps no NaN (it comes back `None`).
+    pub value: Option<f64>,
+    /// The limit that value crossed, when the kind has one (same caveat).
+    pub limit: Option<f64>,
+    /// The text shown and sent for it.
+    pub message: String,
+}
+
 /// Which database a store uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

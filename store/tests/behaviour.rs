@@ -4,7 +4,7 @@
 mod common;
 
 use cliser_protocol::Celsius;
-use cliser_store::{Bucket, BucketSource, ReadingQuery, Store, StoreError, MAX_SEQ};
+use cliser_store::{Bucket, BucketSource, ReadingQuery, Store, StoreError, StoredAlert, MAX_SEQ};
 use common::*;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -294,14 +294,96 @@ fn describes_itself(s: &mut dyn Store) {
     assert!(info.to_string().contains("2 readings"), "{info}");
 }
 
+fn alert(kind: &str, client: &str, sensor: &str, since_ms: i64, value: Option<f64>) -> StoredAlert {
+    StoredAlert {
+        kind: kind.into(),
+        cid: client.into(),
+        sensor: sensor.into(),
+        name: Some(format!("{client} {sensor}")),
+        since_ms,
+        value,
+        limit: value.map(|_| 30.0),
+        message: format!("{kind} on {client}/{sensor}"),
+    }
+}
+
+fn keeps_the_firing_alerts_one_per_kind_client_and_sensor(s: &mut dyn Store) {
+    assert!(s.alerts_firing().unwrap().is_empty());
+    let hot = alert("high", "b", "t1", T0, Some(31.25));
+    let silent =
+        StoredAlert { name: None, value: None, limit: None, ..alert("silent", "a", "", T0 + 5, None) };
+    let hot_a = alert("high", "a", "t9", T0 + 7, Some(30.1));
+    for a in [&hot, &silent, &hot_a] {
+        s.alert_fire(a).unwrap();
+    }
+    // By kind, then client, then sensor; a node's alert (no sensor) keeps its None fields.
+    assert_eq!(s.alerts_firing().unwrap(), vec![hot_a.clone(), hot.clone(), silent.clone()]);
+
+    // Firing again replaces the row of its (kind, cid, sensor), every other field included.
+    let hotter = StoredAlert {
+        name: None,
+        since_ms: T0 + 60_000,
+        value: Some(35.0),
+        limit: Some(32.5),
+        message: "hotter".into(),
+        ..hot.clone()
+    };
+    s.alert_fire(&hotter).unwrap();
+    assert_eq!(s.alerts_firing().unwrap(), vec![hot_a.clone(), hotter.clone(), silent.clone()]);
+    // The same client and sensor under another kind is another alert.
+    let other_kind = alert("stale", "b", "t1", T0, None);
+    s.alert_fire(&other_kind).unwrap();
+    assert_eq!(s.alerts_firing().unwrap().len(), 4);
+
+    assert!(s.alert_resolve("high", "b", "t1").unwrap());
+    assert!(!s.alert_resolve("high", "b", "t1").unwrap(), "already resolved");
+    assert!(!s.alert_resolve("silent", "a", "t1").unwrap(), "the node's alert has sensor ''");
+    assert!(s.alert_resolve("silent", "a", "").unwrap());
+    assert_eq!(s.alerts_firing().unwrap(), vec![hot_a, other_kind]);
+}
+
+fn alerts_are_kept_apart_from_the_readings(s: &mut dyn Store) {
+    s.commit(&[r("a", "t", c(1.0), T0, Some(1))]).unwrap();
+    s.alert_fire(&alert("high", "a", "t", T0, Some(1.0))).unwrap();
+    while s.prune_raw(i64::MAX, 100).unwrap() > 0 {}
+    assert_eq!(s.alerts_firing().unwrap().len(), 1, "pruning readings leaves the alerts");
+    assert!(s.alert_resolve("high", "a", "t").unwrap());
+    assert_eq!(s.high_water(&cid("a")).unwrap(), Some(1));
+}
+
+fn firing_alerts_survive_reopening_the_store(t: &mut dyn Reopen) {
+    let kept = alert("high", "a", "t", T0, Some(30.5));
+    let node = StoredAlert { name: None, value: None, limit: None, ..alert("silent", "b", "", T0, None) };
+    let gone = alert("high", "c", "t", T0, Some(31.0));
+    for a in [&kept, &node, &gone] {
+        t.store().alert_fire(a).unwrap();
+    }
+    assert!(t.store().alert_resolve("high", "c", "t").unwrap());
+    t.reopen();
+    assert_eq!(t.store().alerts_firing().unwrap(), vec![kept.clone(), node.clone()]);
+    // A resolve after the restart is durable too.
+    assert!(t.store().alert_resolve("silent", "b", "").unwrap());
+    t.reopen();
+    assert_eq!(t.store().alerts_firing().unwrap(), vec![kept]);
+}
+
+/// Makes a test for each backend of every case: `plain` cases take the store, `reopening` ones
+/// the test's [`Reopen`] (to close the store and open it again on the same database).
 macro_rules! on_both_backends {
-    ($($case:ident),* $(,)?) => {
+    (plain: [$($case:ident),* $(,)?], reopening: [$($reopening:ident),* $(,)?] $(,)?) => {
         mod sqlite {
             $(
                 #[test]
                 fn $case() {
                     let mut t = super::Sqlite::new();
                     super::$case(&mut t.store);
+                }
+            )*
+            $(
+                #[test]
+                fn $reopening() {
+                    let mut t = super::Sqlite::new();
+                    super::$reopening(&mut t);
                 }
             )*
         }
@@ -313,11 +395,19 @@ macro_rules! on_both_backends {
                     super::$case(&mut t.store);
                 }
             )*
+            $(
+                #[test]
+                fn $reopening() {
+                    let Some(mut t) = super::Pg::new() else { return };
+                    super::$reopening(&mut t);
+                }
+            )*
         }
     };
 }
 
 on_both_backends!(
+    plain: [
     dedupes_by_client_and_seq,
     never_dedupes_readings_without_seq,
     answers_per_reading_including_repeats_inside_a_group,
@@ -330,4 +420,8 @@ on_both_backends!(
     exports_in_insertion_order_and_stops_on_the_callers_error,
     keeps_temperatures_to_the_millidegree,
     describes_itself,
+    keeps_the_firing_alerts_one_per_kind_client_and_sensor,
+    alerts_are_kept_apart_from_the_readings,
+    ],
+    reopening: [firing_alerts_survive_reopening_the_store],
 );

@@ -3,7 +3,7 @@
 
 mod common;
 
-use cliser_store::{PgStore, ReadingQuery, Store, StoreError, SCHEMA_VERSION};
+use cliser_store::{PgStore, ReadingQuery, Store, StoreError, StoredAlert, SCHEMA_VERSION};
 use cliser_testkit::{PgCluster, PgOptions};
 use common::*;
 use std::sync::{Arc, Barrier};
@@ -48,6 +48,39 @@ fn reopens_its_database_with_everything_kept() {
     let mut c = postgres::Client::connect(&pg.url(), postgres::NoTls).unwrap();
     let n: i64 = c.query_one("SELECT count(*) FROM cliser_schema", &[]).unwrap().get(0);
     assert_eq!(n, 1);
+}
+
+#[test]
+fn a_schema_1_database_migrates_with_its_readings_untouched() {
+    let Some(pg) = cluster() else { return };
+    psql(&pg.url(), include_str!("../migrations/postgres/0001_initial.sql"));
+    psql(
+        &pg.url(),
+        &format!(
+            "CREATE TABLE cliser_schema (version INTEGER NOT NULL); INSERT INTO cliser_schema VALUES (1);
+             INSERT INTO nodes VALUES (1, 'a', {t0}, {t0}, 9);
+             INSERT INTO sensors VALUES (1, 1, 't', {t0}, {t0}, {T0}, 21063, NULL, 7);
+             INSERT INTO readings (node, sensor, sampled_ms, received_ms, milli_c, error, seq)
+                 VALUES (1, 1, {T0}, {t0}, 21063, NULL, 7);
+             INSERT INTO rollups VALUES (1, {T0}, 21063, 21063, 21063, 1, 0);",
+            t0 = T0 + 100,
+        ),
+    );
+    let mut s = PgStore::connect(&pg.url()).unwrap();
+    assert_eq!(s.info().unwrap().schema_version, SCHEMA_VERSION);
+    let got = s.readings(&ReadingQuery::default()).unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        (got[0].value.clone(), got[0].sampled_ms, got[0].received_ms, got[0].seq),
+        (c(21.063), T0, T0 + 100, Some(7))
+    );
+    assert_eq!(s.high_water(&cid("a")).unwrap(), Some(9));
+    assert_eq!(s.buckets(&ReadingQuery::default(), Duration::from_secs(3600)).unwrap()[0].count, 1);
+    assert!(s.alerts_firing().unwrap().is_empty());
+    let mut c = postgres::Client::connect(&pg.url(), postgres::NoTls).unwrap();
+    let v: Vec<i32> =
+        c.query("SELECT version FROM cliser_schema", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(v, vec![SCHEMA_VERSION as i32]);
 }
 
 #[test]
@@ -144,4 +177,57 @@ fn commits_fail_while_the_server_is_down_and_work_again_after() {
     );
     assert_eq!(s.high_water(&cid("a")).unwrap(), Some(2));
     assert_eq!(s.info().unwrap().readings, 2);
+}
+
+fn alert(cid: &str, since_ms: i64) -> StoredAlert {
+    StoredAlert {
+        kind: "high".into(),
+        cid: cid.into(),
+        sensor: "t".into(),
+        name: None,
+        since_ms,
+        value: Some(30.5),
+        limit: Some(30.0),
+        message: format!("{cid} too hot"),
+    }
+}
+
+#[test]
+fn alerts_are_listed_bytewise_whatever_the_databases_locale() {
+    let Some(pg) = cluster() else { return };
+    // A database whose text sorts by a natural language's rules, where "a" comes before "B".
+    psql(
+        &pg.url(),
+        "CREATE DATABASE by_language TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en' LOCALE 'C'",
+    );
+    let url = pg.url_for("by_language");
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let words: Vec<String> = c
+        .query("SELECT w FROM UNNEST(ARRAY['a', 'B']) AS u(w) ORDER BY w", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(words, ["a", "B"], "the database sorts naturally");
+    let mut s = PgStore::connect(&url).unwrap();
+    s.alert_fire(&alert("a", T0)).unwrap();
+    s.alert_fire(&alert("B", T0)).unwrap();
+    let cids: Vec<String> = s.alerts_firing().unwrap().into_iter().map(|a| a.cid).collect();
+    assert_eq!(cids, ["B", "a"], "the alerts as SQLite lists them");
+}
+
+#[test]
+fn alerts_fail_while_the_server_is_down_and_work_again_after() {
+    let Some(mut pg) = PgCluster::start() else { return };
+    let mut s = PgStore::connect(&pg.url()).unwrap();
+    s.alert_fire(&alert("a", T0)).unwrap();
+    pg.stop();
+    assert!(s.alert_fire(&alert("b", T0)).is_err());
+    assert!(s.alerts_firing().is_err());
+    assert!(s.alert_resolve("high", "a", "t").is_err());
+    pg.start_again();
+    s.alert_fire(&alert("b", T0 + 1)).unwrap();
+    assert_eq!(s.alerts_firing().unwrap(), vec![alert("a", T0), alert("b", T0 + 1)]);
+    assert!(s.alert_resolve("high", "a", "t").unwrap());
+    assert_eq!(s.alerts_firing().unwrap(), vec![alert("b", T0 + 1)]);
 }

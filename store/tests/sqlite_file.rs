@@ -3,9 +3,11 @@
 
 mod common;
 
-use cliser_store::{SqliteStore, Store, StoreError, SCHEMA_VERSION};
+use cliser_protocol::Celsius;
+use cliser_store::{ReadingQuery, SqliteStore, Store, StoreError, StoredAlert, SCHEMA_VERSION};
 use common::*;
 use std::path::Path;
+use std::time::Duration;
 
 /// The file's bytes and the names of the files beside it (SQLite's -wal, -shm, -journal).
 fn snapshot(path: &Path) -> (Vec<u8>, Vec<String>) {
@@ -64,6 +66,79 @@ fn creates_a_new_file_and_reopens_it_with_everything_kept() {
     assert_eq!(versions, 1, "reopening does not add version rows");
     let mode: String = raw.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
+}
+
+/// A database as a schema-1 cliser left it: the first migration only; one sensor's readings (seqs 7
+/// and 8), their rollup, and a high-water mark (9) that only the nodes table holds.
+fn write_schema_1(path: &Path) {
+    let raw = rusqlite::Connection::open(path).unwrap();
+    raw.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())).unwrap();
+    raw.execute_batch(include_str!("../migrations/sqlite/0001_initial.sql")).unwrap();
+    raw.execute_batch(
+        "CREATE TABLE cliser_schema (version INTEGER NOT NULL); INSERT INTO cliser_schema VALUES (1);",
+    )
+    .unwrap();
+    raw.execute_batch(&format!(
+        "INSERT INTO nodes VALUES (1, 'a', {t0}, {t1}, 9);
+         INSERT INTO sensors VALUES (1, 1, 't', {t0}, {t1}, {s1}, -1500, NULL, 8);
+         INSERT INTO readings (node, sensor, sampled_ms, received_ms, milli_c, error, seq) VALUES
+             (1, 1, {s0}, {t0}, 21063, NULL, 7), (1, 1, {s1}, {t1}, -1500, NULL, 8);
+         INSERT INTO rollups VALUES ({T0}, 1, -1500, 21063, 19563, 2, 0);",
+        s0 = T0,
+        t0 = T0 + 100,
+        s1 = T0 + 60_000,
+        t1 = T0 + 60_100,
+    ))
+    .unwrap();
+}
+
+#[test]
+fn a_schema_1_file_migrates_with_its_readings_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cliser.db");
+    write_schema_1(&path);
+    let mut s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.info().unwrap().schema_version, SCHEMA_VERSION);
+    let got: Vec<_> = s
+        .readings(&ReadingQuery::default())
+        .unwrap()
+        .into_iter()
+        .map(|x| (x.cid.to_string(), x.sensor.to_string(), x.value, x.sampled_ms, x.received_ms, x.seq))
+        .collect();
+    let want = vec![
+        ("a".to_string(), "t".to_string(), c(21.063), T0, T0 + 100, Some(7)),
+        ("a".to_string(), "t".to_string(), c(-1.5), T0 + 60_000, T0 + 60_100, Some(8)),
+    ];
+    assert_eq!(got, want);
+    assert_eq!(s.high_water(&cid("a")).unwrap(), Some(9));
+    assert_eq!(s.sensors().unwrap()[0].last, Some((T0 + 60_000, c(-1.5), Some(8))));
+    let hour = s.buckets(&ReadingQuery::default(), Duration::from_secs(3600)).unwrap();
+    assert_eq!((hour.len(), hour[0].count, hour[0].max), (1, 2, Some(Celsius::new(21.063).unwrap())));
+    assert_eq!(s.commit(&[r("a", "t", c(1.0), T0, Some(8))]).unwrap(), vec![false]);
+    assert!(s.alerts_firing().unwrap().is_empty());
+    let a = StoredAlert {
+        kind: "high".into(),
+        cid: "a".into(),
+        sensor: "t".into(),
+        name: None,
+        since_ms: T0,
+        value: Some(21.063),
+        limit: Some(20.0),
+        message: "too hot".into(),
+    };
+    s.alert_fire(&a).unwrap();
+    drop(s);
+    let mut s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.alerts_firing().unwrap(), vec![a]);
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let versions: Vec<i64> = raw
+        .prepare("SELECT version FROM cliser_schema")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(versions, vec![SCHEMA_VERSION], "one version row, moved on");
 }
 
 #[test]

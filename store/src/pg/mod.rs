@@ -8,7 +8,7 @@ use crate::group::{self, GroupIds, IdCache, Row};
 use crate::query::{self, Decoder, Dialect, Layout, Param, Sql};
 use crate::{
     redacted, Backend, Bucket, BucketSource, NewReading, NodeInfo, ReadingQuery, SensorInfo, Store,
-    StoreError, StoreInfo, StoredReading,
+    StoreError, StoreInfo, StoredAlert, StoredReading,
 };
 use cliser_protocol::{ClientId, SensorId};
 use postgres::error::SqlState;
@@ -394,6 +394,47 @@ impl Store for PgStore {
             )
             .map_err(self.err("prune"))?;
         Ok(n as usize)
+    }
+
+    fn alerts_firing(&mut self) -> Result<Vec<StoredAlert>, StoreError> {
+        let conn = self.conn()?;
+        let rows = conn.client.query(&conn.st.alerts_firing, &[]).map_err(self.err("read alerts"))?;
+        let cell = self.err("decode alert");
+        rows.iter()
+            .map(|r| {
+                Ok(StoredAlert {
+                    kind: r.try_get(0).map_err(&cell)?,
+                    cid: r.try_get(1).map_err(&cell)?,
+                    sensor: r.try_get(2).map_err(&cell)?,
+                    name: r.try_get(3).map_err(&cell)?,
+                    since_ms: r.try_get(4).map_err(&cell)?,
+                    value: r.try_get(5).map_err(&cell)?,
+                    limit: r.try_get(6).map_err(&cell)?,
+                    message: r.try_get(7).map_err(&cell)?,
+                })
+            })
+            .collect()
+    }
+
+    fn alert_fire(&mut self, a: &StoredAlert) -> Result<(), StoreError> {
+        // Outside a transaction the statement commits on its own, durable when it returns.
+        let conn = self.conn()?;
+        conn.client
+            .execute(
+                &conn.st.alert_fire,
+                &[&a.kind, &a.cid, &a.sensor, &a.name, &a.since_ms, &a.value, &a.limit, &a.message],
+            )
+            .map_err(self.err("record alert"))?;
+        Ok(())
+    }
+
+    fn alert_resolve(&mut self, kind: &str, cid: &str, sensor: &str) -> Result<bool, StoreError> {
+        let conn = self.conn()?;
+        let n = conn
+            .client
+            .execute(&conn.st.alert_resolve, &[&kind, &cid, &sensor])
+            .map_err(self.err("resolve alert"))?;
+        Ok(n > 0)
     }
 
     fn location(&self) -> &str {

@@ -1,5 +1,6 @@
 //! The statements of a commit, prepared once per connection. Each takes whole columns as arrays
-//! (UNNEST), so a group costs a fixed handful of round trips whatever its size.
+//! (UNNEST), so a group costs a fixed handful of round trips whatever its size. Also the other
+//! statements that run often: the high-water marks and the alerts.
 
 use postgres::{Client, Statement};
 
@@ -14,6 +15,9 @@ pub(super) struct Stmts {
     pub upsert_rollups: Statement,
     pub high_water: Statement,
     pub high_water_all: Statement,
+    pub alerts_firing: Statement,
+    pub alert_fire: Statement,
+    pub alert_resolve: Statement,
 }
 
 impl Stmts {
@@ -74,6 +78,18 @@ impl Stmts {
                 "SELECT n.cid, GREATEST(n.high_water, (SELECT seq FROM readings r WHERE r.node = n.id AND seq IS NOT NULL \
                  ORDER BY seq DESC LIMIT 1)) FROM nodes n",
             )?,
+            alerts_firing: c.prepare(
+                "SELECT kind, cid, sensor, name, since_ms, value, limit_value, message FROM alerts \
+                 ORDER BY kind, cid, sensor",
+            )?,
+            alert_fire: c.prepare(
+                "INSERT INTO alerts (kind, cid, sensor, name, since_ms, value, limit_value, message) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (kind, cid, sensor) DO UPDATE SET \
+                 name = EXCLUDED.name, since_ms = EXCLUDED.since_ms, value = EXCLUDED.value, \
+                 limit_value = EXCLUDED.limit_value, message = EXCLUDED.message",
+            )?,
+            alert_resolve: c
+                .prepare("DELETE FROM alerts WHERE kind = $1 AND cid = $2 AND sensor = $3")?,
         })
     }
 }

@@ -6,7 +6,7 @@ use crate::group::{self, GroupIds, IdCache};
 use crate::query::{self, Decoder, Dialect, Layout, Param, Sql};
 use crate::{
     Backend, Bucket, BucketSource, NewReading, NodeInfo, ReadingQuery, SensorInfo, Store, StoreError,
-    StoreInfo, StoredReading,
+    StoreInfo, StoredAlert, StoredReading,
 };
 use cliser_protocol::ClientId;
 use rusqlite::types::Value as SqlValue;
@@ -357,6 +357,50 @@ impl Store for SqliteStore {
             .and_then(|mut st| st.execute(params![older_than_ms, i64::try_from(batch).unwrap_or(i64::MAX)]))
             .map_err(self.err("prune"))?;
         Ok(n)
+    }
+
+    fn alerts_firing(&mut self) -> Result<Vec<StoredAlert>, StoreError> {
+        let sql = Sql::plain(
+            "SELECT kind, cid, sensor, name, since_ms, value, limit_value, message FROM alerts \
+             ORDER BY kind, cid, sensor",
+        );
+        self.run_query(&sql, "read alerts", |r| {
+            Ok(Ok(StoredAlert {
+                kind: r.get(0)?,
+                cid: r.get(1)?,
+                sensor: r.get(2)?,
+                name: r.get(3)?,
+                since_ms: r.get(4)?,
+                value: r.get(5)?,
+                limit: r.get(6)?,
+                message: r.get(7)?,
+            }))
+        })
+    }
+
+    fn alert_fire(&mut self, a: &StoredAlert) -> Result<(), StoreError> {
+        // One statement outside a transaction commits on its own, with synchronous=FULL: durable.
+        self.conn
+            .prepare_cached(
+                "INSERT INTO alerts (kind, cid, sensor, name, since_ms, value, limit_value, message) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (kind, cid, sensor) DO UPDATE SET \
+                 name = excluded.name, since_ms = excluded.since_ms, value = excluded.value, \
+                 limit_value = excluded.limit_value, message = excluded.message",
+            )
+            .and_then(|mut st| {
+                st.execute(params![a.kind, a.cid, a.sensor, a.name, a.since_ms, a.value, a.limit, a.message])
+            })
+            .map_err(self.err("record alert"))?;
+        Ok(())
+    }
+
+    fn alert_resolve(&mut self, kind: &str, cid: &str, sensor: &str) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .prepare_cached("DELETE FROM alerts WHERE kind = ?1 AND cid = ?2 AND sensor = ?3")
+            .and_then(|mut st| st.execute(params![kind, cid, sensor]))
+            .map_err(self.err("resolve alert"))?;
+        Ok(n > 0)
     }
 
     fn location(&self) -> &str {

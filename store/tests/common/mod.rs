@@ -60,6 +60,31 @@ impl Pg {
     }
 }
 
+/// A test's store that can be closed and opened again on the same database.
+pub trait Reopen {
+    fn store(&mut self) -> &mut dyn Store;
+    fn reopen(&mut self);
+}
+
+impl Reopen for Sqlite {
+    fn store(&mut self) -> &mut dyn Store {
+        &mut self.store
+    }
+    fn reopen(&mut self) {
+        let path = self.store.path().to_owned();
+        self.store = SqliteStore::open(&path).unwrap();
+    }
+}
+
+impl Reopen for Pg {
+    fn store(&mut self) -> &mut dyn Store {
+        &mut self.store
+    }
+    fn reopen(&mut self) {
+        self.store = PgStore::connect(&self.cluster.url()).unwrap();
+    }
+}
+
 /// Everything the store holds, in export order.
 pub fn all(s: &mut dyn Store) -> Vec<cliser_store::StoredReading> {
     let mut out = Vec::new();
