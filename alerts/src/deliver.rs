@@ -153,7 +153,9 @@ fn run_commands(path: PathBuf, inbox: Receiver<Fields>) {
                     waiting.push_back(f);
                     if waiting.len() > QUEUE_MAX {
                         waiting.pop_front();
-                        log::error!("alerts: more than {QUEUE_MAX} alert commands waiting; dropped the oldest");
+                        log::error!(
+                            "alerts: more than {QUEUE_MAX} alert commands waiting; dropped the oldest"
+                        );
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -279,11 +281,17 @@ fn run_webhook(url: String, inbox: Receiver<Fields>) {
             }
             Err(e) => {
                 if failing_since.is_none() {
-                    log::warn!("alerts: webhook {url} failed: {e}; trying again with backoff for up to an hour");
+                    log::warn!(
+                        "alerts: webhook {url} failed: {e}; trying again with backoff for up to an hour"
+                    );
                     failing_since = Some(Instant::now());
                 }
                 if p.first.elapsed() >= WEBHOOK_GIVE_UP {
-                    log::error!("alerts: webhook {url} failed for an hour ({} tries, last: {e}); dropped: {}", p.tries, p.body);
+                    log::error!(
+                        "alerts: webhook {url} failed for an hour ({} tries, last: {e}); dropped: {}",
+                        p.tries,
+                        p.body
+                    );
                     queue.pop_front();
                 } else {
                     let backoff = Duration::from_secs(1u64 << p.tries.min(9)).min(WEBHOOK_BACKOFF_MAX);

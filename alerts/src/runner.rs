@@ -97,7 +97,7 @@ impl Runner {
             engine.know_node(n.cid.as_str(), now);
         }
         for s in store.sensors()? {
-            engine.know_sensor(s.cid.as_str(), &s.sensor.to_string(), s.last_seen_ms);
+            engine.know_sensor(s.cid.as_str(), s.sensor.as_str(), s.last_seen_ms);
             health.know(&s);
         }
         Ok(Runner { engine, store, delivery, health, on_change })
@@ -129,7 +129,13 @@ impl Runner {
                 let mut out = Vec::new();
                 for r in &readings {
                     self.health.reading(r);
-                    out.extend(self.engine.reading(r.cid.as_str(), &r.sensor.to_string(), &r.value, r.sampled_ms, now));
+                    out.extend(self.engine.reading(
+                        r.cid.as_str(),
+                        r.sensor.as_str(),
+                        &r.value,
+                        r.sampled_ms,
+                        now,
+                    ));
                 }
                 self.apply(out);
             }
@@ -153,7 +159,8 @@ impl Runner {
                 let _ = reply.send(self.engine.firing().cloned().collect());
             }
             Input::ListText(reply) => {
-                let _ = reply.send(crate::alert::list_text(&self.engine.firing().cloned().collect::<Vec<_>>()));
+                let _ =
+                    reply.send(crate::alert::list_text(&self.engine.firing().cloned().collect::<Vec<_>>()));
             }
             Input::Health(reply) => {
                 let _ = reply.send(self.health.report(now_ms()));

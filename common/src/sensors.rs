@@ -275,10 +275,12 @@ fn sensor_settings<'a>(
                 Some(n) if (1..=1_000_000).contains(&n) => s.error_after = n as u32,
                 _ => return Err(format!("{at} error_after: expected a whole number of at least 1")),
             },
-            _ => return Err(format!(
+            _ => {
+                return Err(format!(
                 "{at}: unknown key {k:?} (name, offset, calibrate, min, max, for, deadband, silent_after, \
                      error_after)"
-            )),
+            ))
+            }
         }
     }
     if let (Some(min), Some(max)) = (s.min, s.max) {

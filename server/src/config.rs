@@ -6,8 +6,8 @@ use clap::Parser;
 use cliser_common::config_file::{self, ConfigFileError};
 use cliser_common::duration;
 use cliser_common::exit::{Classify, Outcome};
-use cliser_common::sensors::Settings;
 use cliser_common::secret::{secret_from_env, SecretError};
+use cliser_common::sensors::Settings;
 use serde::Deserialize;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -102,8 +102,11 @@ struct FileConfig {
     ready_file: Option<PathBuf>,
     // Names, calibration, limits and alert targets: read by `Settings::from_toml` (and again on
     // reload); named here so the file's other keys can stay strict.
+    #[allow(dead_code)]
     sensors: Option<toml::Value>,
+    #[allow(dead_code)]
     nodes: Option<toml::Value>,
+    #[allow(dead_code)]
     alerts: Option<toml::Value>,
 }
 

@@ -94,4 +94,3 @@ pub fn reload(file: Option<&Path>, settings: &SharedSettings) -> Result<(Arc<Set
     let now = settings.get();
     Ok((now, format!("reloaded {}: {named} sensors named, {limits} with limits", file.display())))
 }
-

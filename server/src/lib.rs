@@ -21,8 +21,8 @@ pub mod backdoor;
 pub mod capacity;
 pub mod commands;
 pub mod config;
-pub mod control;
 pub mod conn;
+pub mod control;
 pub mod csv_format;
 pub mod duplicates;
 pub mod manager;
@@ -38,6 +38,6 @@ pub mod small_thread;
 pub mod store_location;
 
 pub use config::{Config, ConfigError};
-pub use run_error::RunError;
 pub use control::{Reloader, StopReason, Stopper};
+pub use run_error::RunError;
 pub use server::{start, Handle};

@@ -31,7 +31,8 @@ fn main() -> ExitCode {
             Ok(found) => found,
             Err(e) => return fail(&e),
         };
-        return match cliser_server::commands::run(command, &location, &sensors, &mut std::io::stdout().lock()) {
+        return match cliser_server::commands::run(command, &location, &sensors, &mut std::io::stdout().lock())
+        {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e),
         };

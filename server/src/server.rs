@@ -2,20 +2,20 @@
 
 use crate::auth::Brake;
 use crate::backdoor;
-use crate::control::{Control, Reloader, StopReason, Stopper};
+use crate::backdoor::Ask;
 use crate::config::Config;
+use crate::control::{Control, Reloader, StopReason, Stopper};
+use crate::manager::Watchers;
 use crate::manager::{Manager, ManagerEvent};
 use crate::registrations::Registrations;
 use crate::run_error::RunError;
-use crate::backdoor::Ask;
-use crate::manager::Watchers;
 use crate::sink::{CommitReport, Sink};
 use cliser_alerts::{Input as AlertInput, Runner};
 use cliser_common::sensors::SharedSettings;
 use cliser_web::{AlertView, LiveEvent, Stored, Web, WebConfig};
-use std::path::PathBuf;
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
@@ -150,7 +150,8 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
                 let _ = sink_alerts.send(AlertInput::Gaps(gaps.iter().map(|c| c.to_string()).collect()));
             }
             if let Some(live) = &sink_live {
-                let stored = Stored { readings: readings.clone(), duplicates, gaps: gaps.len() as u64, commit: took };
+                let stored =
+                    Stored { readings: readings.clone(), duplicates, gaps: gaps.len() as u64, commit: took };
                 let _ = live.send(LiveEvent::Stored(stored));
             }
             let _ = sink_alerts.send(AlertInput::Stored(readings));
@@ -173,7 +174,8 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
     };
     // If the Manager cannot start, dropping it closes the sink's mailbox and the sink ends.
     let watchers = Watchers { live, alerts: Some(alerts_tx.clone()) };
-    let manager = Manager::new(config.clone(), manager_tx.clone(), sink_tx, acks, registrations, brake, watchers);
+    let manager =
+        Manager::new(config.clone(), manager_tx.clone(), sink_tx, acks, registrations, brake, watchers);
     let manager = spawn("manager", move || manager.run(manager_rx))?;
     let mut core = Core {
         client_addr,

@@ -385,7 +385,10 @@ fn log_reading(r: &NewReading, settings: &Settings) {
         Value::Celsius(c) => {
             let true_c = settings.calibrate(&id, *c);
             let raw = if true_c == *c { String::new() } else { format!(" raw_c={}", c.fixed()) };
-            log::info!("reading cid={cid} sensor={sensor}{name} temp_c={}{raw} ts={ts} seq={seq}", true_c.fixed())
+            log::info!(
+                "reading cid={cid} sensor={sensor}{name} temp_c={}{raw} ts={ts} seq={seq}",
+                true_c.fixed()
+            )
         }
         Value::Error(e) => log::warn!("reading cid={cid} sensor={sensor}{name} error={e} ts={ts} seq={seq}"),
     }

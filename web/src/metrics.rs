@@ -89,7 +89,8 @@ impl Metrics {
     pub(crate) fn encode(&self, fleet: &Fleet, alerts: &[AlertView], viewers: usize) -> String {
         let firing = Family::<AlertLabels, Gauge>::default();
         for a in alerts {
-            let labels = AlertLabels { kind: a.kind.to_owned(), cid: a.cid.clone(), sensor: a.sensor.clone() };
+            let labels =
+                AlertLabels { kind: a.kind.to_owned(), cid: a.cid.clone(), sensor: a.sensor.clone() };
             firing.get_or_create(&labels).set(1);
         }
         let temperature = Family::<SensorLabels, Gauge<f64, AtomicU64>>::default();

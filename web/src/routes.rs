@@ -59,8 +59,11 @@ impl Routes {
                 return Outcome::Stream(Box::new(move |s| crate::events::stream(s, shared, keepalive_ms)));
             }
             "/metrics" => {
-                let body =
-                    self.shared.metrics.encode(&self.shared.fleet(), &self.shared.alerts(), self.shared.viewers());
+                let body = self.shared.metrics.encode(
+                    &self.shared.fleet(),
+                    &self.shared.alerts(),
+                    self.shared.viewers(),
+                );
                 Response::new(200, "text/plain; version=0.0.4; charset=utf-8", body)
             }
             path => match crate::assets::find(path) {

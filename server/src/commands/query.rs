@@ -145,6 +145,7 @@ fn readings(rows: &[StoredReading], format: Format, settings: &Settings) -> Stri
                     ]
                 })
                 .collect(),
+            3,
         ),
         Format::Csv => {
             let mut s = String::from(crate::csv_format::HEADER);
@@ -194,6 +195,7 @@ fn buckets(rows: &[Bucket], format: Format, settings: &Settings) -> String {
                     ]
                 })
                 .collect(),
+            3,
         ),
         Format::Csv => {
             let mut s = String::from("bucket,cid,sensor,min,mean,max,count,errors\n");
@@ -229,8 +231,16 @@ fn buckets(rows: &[Bucket], format: Format, settings: &Settings) -> String {
     }
 }
 
-/// Left-aligned columns two spaces apart.
-fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
+/// Left-aligned columns two spaces apart. The column at `optional` (the names) is left out when
+/// every cell of it is empty.
+fn table(header: &[&str], mut rows: Vec<Vec<String>>, optional: usize) -> String {
+    let mut header = header.to_vec();
+    if rows.iter().all(|r| r.get(optional).is_none_or(String::is_empty)) && optional < header.len() {
+        header.remove(optional);
+        rows.iter_mut().filter(|r| optional < r.len()).for_each(|r| {
+            r.remove(optional);
+        });
+    }
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -256,7 +266,9 @@ mod tests {
 
     #[test]
     fn a_table_lines_up() {
-        let t = table(&["a", "bb"], vec![vec!["xyz".into(), "1".into()]]);
+        let t = table(&["a", "bb", "c"], vec![vec!["xyz".into(), "1".into(), "".into()]], 2);
         assert_eq!(t, "a    bb\nxyz  1\n");
+        let t = table(&["a", "bb", "c"], vec![vec!["xyz".into(), "1".into(), "n".into()]], 2);
+        assert_eq!(t, "a    bb  c\nxyz  1   n\n");
     }
 }
