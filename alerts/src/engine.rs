@@ -288,7 +288,12 @@ impl Engine {
             Kind::AboveMax => (s.max?, "above max"),
             _ => (s.min?, "below min"),
         };
-        let msg = format!("{what} {side} {limit:.1}: {:.3} for {}", p.value, fmt_duration(t - p.since_ms));
+        let lasted = if t - p.since_ms >= 1000 {
+            format!(" for {}", fmt_duration(t - p.since_ms))
+        } else {
+            String::new()
+        };
+        let msg = format!("{what} {side} {limit:.1}: {:.3}{lasted}", p.value);
         self.fire(key.clone(), p.since_ms, Some(p.value), Some(limit), msg, now_ms)
     }
 
