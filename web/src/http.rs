@@ -195,6 +195,10 @@ fn connection(stream: TcpStream, handler: &Handler) {
             Ok(r) => r,
             Err((status, why)) => {
                 let mut r = Response::error(status, why, None);
+                if status == 405 {
+                    // Required with a 405 (RFC 9110, 15.5.6).
+                    r = r.with("Allow", "GET, HEAD");
+                }
                 r.close = true;
                 let _ = r.write_to(&mut reader.stream, false);
                 return;
