@@ -363,12 +363,13 @@ pub fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// The query string's `name=value` pairs, decoded.
+/// The query string's `name=value` pairs, decoded. `Err` is the name of the first pair that does
+/// not decode: as sent when the name itself is broken, decoded when its value is.
 pub fn query_pairs(query: &str) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     for part in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = part.split_once('=').unwrap_or((part, ""));
-        let k = percent_decode(k).ok_or_else(|| format!("{k:?}"))?;
+        let k = percent_decode(k).ok_or_else(|| k.to_owned())?;
         let v = percent_decode(v).ok_or_else(|| k.clone())?;
         out.push((k, v));
     }
@@ -395,7 +396,8 @@ mod tests {
             p,
             vec![("cid".into(), "pi-1".into()), ("since".into(), "24h".into()), ("every".into(), "".into())]
         );
-        assert!(query_pairs("cid=%zz").is_err());
+        assert_eq!(query_pairs("cid=%zz"), Err("cid".into()));
+        assert_eq!(query_pairs("cid=pi&%zz=1"), Err("%zz".into()));
     }
 
     #[test]
