@@ -9,6 +9,7 @@ use cliser_testkit::wait_until;
 use common::http::{get, Events, Reply};
 use common::*;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -379,6 +380,41 @@ fn events_start_with_a_snapshot_then_bring_readings_and_nodes_going_offline() {
         });
         assert_eq!(down["addr"], addr.to_string(), "{down}");
     }
+}
+
+#[test]
+fn events_carry_a_burst_of_readings_in_at_most_one_message_a_quarter_second() {
+    let (d, s) = server(&FAST);
+    let _logs = DumpLogsOnPanic(d.path());
+    let mut ev = Events::open(web(&s), None);
+    assert_eq!(ev.next(T).0, "snapshot");
+    let (mut c, _) = pi(&s, "pi-fast");
+    const N: usize = 60;
+    // With `more` the server polls again as soon as a reading is stored: a burst.
+    let pi = std::thread::spawn(move || {
+        for seq in 1..=N {
+            let more = if seq < N { " more" } else { "" };
+            answer(&mut c, &format!("{S1}=20.5#{seq}{more}"));
+        }
+        c
+    });
+    let (mut readings, mut messages) = (Vec::new(), BTreeMap::<String, Vec<Instant>>::new());
+    while readings.len() < N {
+        let (name, data) = ev.next(T);
+        messages.entry(name.clone()).or_default().push(Instant::now());
+        if name == "readings" {
+            readings.extend(data.as_array().unwrap().iter().map(|r| r["seq"].as_u64().unwrap()));
+        }
+    }
+    assert_eq!(readings, (1..=N as u64).collect::<Vec<_>>(), "each reading once, in order");
+    for (name, times) in &messages {
+        let span = *times.last().unwrap() - times[0];
+        // One per 250 ms tick, and one more for a tick that a late read makes look short.
+        let most = (span.as_millis() / 250) as usize + 2;
+        assert!(times.len() <= most, "{} {name} messages in {span:?}", times.len());
+    }
+    eprintln!("{N} readings in {} messages", messages["readings"].len());
+    drop(pi.join().unwrap());
 }
 
 /// The value of the sample `series` (name and labels exactly as exposed).
