@@ -1,8 +1,9 @@
 //! HTTP/1.1 on threads: an acceptor and one small thread per connection, at most
 //! [`MAX_CONNECTIONS`] at once. The request head is parsed by `httparse`; this module sets the
-//! limits around it: the head must arrive whole within [`HEAD_DEADLINE`] (slow-loris), a kept-alive
-//! connection idle for [`IDLE`] is closed, the request line is at most [`LINE_LIMIT`] bytes (414)
-//! and the head at most [`HEAD_LIMIT`] (431). Only `GET` and `HEAD`: the page is read-only.
+//! limits around it: the head must arrive whole within [`HEAD_DEADLINE`] of its first byte
+//! (slow-loris), a connection idle for [`IDLE`] before a request is closed, the request line is at
+//! most [`LINE_LIMIT`] bytes (414) and the head at most [`HEAD_LIMIT`] (431). Only `GET` and
+//! `HEAD`: the page is read-only.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 
 /// Connections served at once; the one past this gets `503` and is closed.
 pub const MAX_CONNECTIONS: usize = 512;
-/// The whole request head must arrive within this.
+/// The whole request head must arrive within this of its first byte.
 pub const HEAD_DEADLINE: Duration = Duration::from_secs(10);
 /// A kept-alive connection with no new request for this long is closed.
 pub const IDLE: Duration = Duration::from_secs(15);
@@ -194,6 +195,10 @@ fn connection(stream: TcpStream, handler: &Handler) {
             Ok(r) => r,
             Err((status, why)) => {
                 let mut r = Response::error(status, why, None);
+                if status == 405 {
+                    // Required with a 405 (RFC 9110, 15.5.6).
+                    r = r.with("Allow", "GET, HEAD");
+                }
                 r.close = true;
                 let _ = r.write_to(&mut reader.stream, false);
                 return;
@@ -230,28 +235,32 @@ impl HeadReader {
     /// went idle between requests.
     fn next_head(&mut self) -> Result<Option<Vec<u8>>, HeadError> {
         let waiting = Instant::now();
-        // The head's deadline runs from its first byte (a pipelined one is here already).
-        let mut first_byte = (!self.buf.is_empty()).then(Instant::now);
+        // The head's deadline runs from its first byte: a kept-alive connection may idle longer
+        // than that before its next request, which must not find its time already spent.
+        let mut head_started = (!self.buf.is_empty()).then_some(waiting);
         let mut chunk = [0u8; 4096];
         loop {
-            if let Some(end) = find_blank_line(&self.buf) {
+            let end = find_blank_line(&self.buf);
+            // Checked on a complete head too: one that arrives whole is no smaller.
+            let head = &self.buf[..end.unwrap_or(self.buf.len())];
+            if request_line_len(head) > LINE_LIMIT {
+                return Err(HeadError::Respond(414, "request line too long"));
+            }
+            if head.len() > HEAD_LIMIT {
+                return Err(HeadError::Respond(431, "request head too large"));
+            }
+            if let Some(end) = end {
                 let rest = self.buf.split_off(end);
                 return Ok(Some(std::mem::replace(&mut self.buf, rest)));
             }
-            let line_len = self.buf.iter().position(|&b| b == b'\n').unwrap_or(self.buf.len());
-            if line_len > LINE_LIMIT {
-                return Err(HeadError::Respond(414, "request line too long"));
-            }
-            if self.buf.len() > HEAD_LIMIT {
-                return Err(HeadError::Respond(431, "request head too large"));
-            }
             // Idle between requests, or a head that trickles in: both end at their deadline.
-            let left = match first_byte {
-                None => IDLE.saturating_sub(waiting.elapsed()),
-                Some(t) => HEAD_DEADLINE.saturating_sub(t.elapsed()),
+            let (since, limit) = match head_started {
+                Some(t) => (t, HEAD_DEADLINE),
+                None => (waiting, IDLE),
             };
+            let left = limit.saturating_sub(since.elapsed());
             if left.is_zero() {
-                return match first_byte {
+                return match head_started {
                     None => Ok(None),
                     Some(_) => Err(HeadError::Respond(408, "request too slow")),
                 };
@@ -262,14 +271,23 @@ impl HeadReader {
             match self.stream.read(&mut chunk) {
                 Ok(0) => return Ok(None),
                 Ok(n) => {
-                    first_byte.get_or_insert_with(Instant::now);
                     self.buf.extend_from_slice(&chunk[..n]);
+                    head_started.get_or_insert_with(Instant::now);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
                 Err(_) => return Ok(None),
             }
         }
+    }
+}
+
+/// The length of the head's first line without its line ending (all of it while no line ending
+/// has arrived).
+fn request_line_len(head: &[u8]) -> usize {
+    match head.iter().position(|&b| b == b'\n') {
+        Some(i) => i - usize::from(i > 0 && head[i - 1] == b'\r'),
+        None => head.len(),
     }
 }
 
@@ -345,12 +363,13 @@ pub fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// The query string's `name=value` pairs, decoded.
+/// The query string's `name=value` pairs, decoded. `Err` is the name of the first pair that does
+/// not decode: as sent when the name itself is broken, decoded when its value is.
 pub fn query_pairs(query: &str) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     for part in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = part.split_once('=').unwrap_or((part, ""));
-        let k = percent_decode(k).ok_or_else(|| format!("{k:?}"))?;
+        let k = percent_decode(k).ok_or_else(|| k.to_owned())?;
         let v = percent_decode(v).ok_or_else(|| k.clone())?;
         out.push((k, v));
     }
@@ -377,7 +396,15 @@ mod tests {
             p,
             vec![("cid".into(), "pi-1".into()), ("since".into(), "24h".into()), ("every".into(), "".into())]
         );
-        assert!(query_pairs("cid=%zz").is_err());
+        assert_eq!(query_pairs("cid=%zz"), Err("cid".into()));
+        assert_eq!(query_pairs("cid=pi&%zz=1"), Err("%zz".into()));
+    }
+
+    #[test]
+    fn the_request_line_is_measured_without_its_line_ending() {
+        assert_eq!(request_line_len(b"GET / HTTP/1.1\r\nHost: x\r\n"), 14);
+        assert_eq!(request_line_len(b"GET / HTTP/1.1\nHost: x\n"), 14);
+        assert_eq!(request_line_len(b"GET /still-coming"), 17);
     }
 
     #[test]

@@ -107,52 +107,49 @@ impl Metrics {
         }
         let live_viewers = Gauge::<i64>::default();
         live_viewers.set(viewers as i64);
+        // The help texts have no full stop: the encoder adds one.
         let mut r = Registry::default();
         r.register(
             "cliser_temperature_celsius",
-            "The newest temperature of each sensor (an error reading leaves the last good one).",
+            "The newest temperature of each sensor (an error reading leaves the last good one)",
             temperature,
         );
         r.register(
             "cliser_reading_timestamp_seconds",
-            "When the newest temperature of each sensor was sampled, Unix seconds.",
+            "When the newest temperature of each sensor was sampled, Unix seconds",
             stamp,
         );
-        r.register("cliser_node_up", "1 while the node (client id) is registered, else 0.", up);
-        r.register(
-            "cliser_sessions",
-            "Connections now, authenticating or registered.",
-            self.sessions.clone(),
-        );
-        r.register("cliser_readings", "Readings stored (temperatures and errors).", self.readings.clone());
-        r.register("cliser_reading_errors", "Error readings stored, by reason.", self.errors.clone());
+        r.register("cliser_node_up", "1 while the node (client id) is registered, else 0", up);
+        r.register("cliser_sessions", "Connections now, authenticating or registered", self.sessions.clone());
+        r.register("cliser_readings", "Readings stored (temperatures and errors)", self.readings.clone());
+        r.register("cliser_reading_errors", "Error readings stored, by reason", self.errors.clone());
         r.register(
             "cliser_duplicates",
-            "Readings dropped as already stored (resends).",
+            "Readings dropped as already stored (resends)",
             self.duplicates.clone(),
         );
         r.register(
             "cliser_seq_gaps",
-            "Gaps noticed in a client's seqs (readings it never sent).",
+            "Gaps noticed in a client's seqs (readings it never sent)",
             self.gaps.clone(),
         );
-        r.register("cliser_store_commit_seconds", "Time of each store commit.", self.commit_seconds.clone());
+        r.register("cliser_store_commit_seconds", "Time of each store commit", self.commit_seconds.clone());
         r.register(
             "cliser_store_commit_failures",
-            "Commits that failed (the group is held and tried again).",
+            "Commits that failed (the group is held and tried again)",
             self.commit_failures.clone(),
         );
         r.register(
             "cliser_auth_failures",
-            "Failed logins: client password, admin console and web.",
+            "Failed logins: client password, admin console and web",
             self.auth_failures.clone(),
         );
         r.register(
             "cliser_alerts_firing",
-            "1 for each alert firing now (sensor empty for node_offline).",
+            "1 for each alert firing now (sensor empty for node_offline)",
             firing,
         );
-        r.register("cliser_web_viewers", "Open live event streams (/api/events).", live_viewers);
+        r.register("cliser_web_viewers", "Open live event streams (/api/events)", live_viewers);
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &r);

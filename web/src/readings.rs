@@ -37,7 +37,7 @@ fn bad(parameter: &str, message: String) -> Response {
 
 /// Checks the query string against `now`.
 pub fn params(query: &str, now: SystemTime) -> Result<Params, Response> {
-    let pairs = query_pairs(query).map_err(|p| bad(&p, format!("{p}: not valid percent-encoded UTF-8")))?;
+    let pairs = query_pairs(query).map_err(|p| bad(&p, format!("{p:?}: not valid percent-encoded UTF-8")))?;
     let (mut cid, mut sensor, mut since, mut until, mut every) = (None, None, None, None, None);
     for (k, v) in pairs {
         let slot = match k.as_str() {
@@ -237,6 +237,7 @@ mod tests {
         assert_eq!(param_of(params("cid=pi&since=3650d&every=1s", now()).unwrap_err()), "every");
         assert_eq!(param_of(params("cid=pi&colour=red", now()).unwrap_err()), "colour");
         assert_eq!(param_of(params("cid=pi&cid=pj", now()).unwrap_err()), "cid");
+        assert_eq!(param_of(params("cid=pi&%zz=1", now()).unwrap_err()), "%zz");
     }
 
     #[test]

@@ -106,6 +106,7 @@ pub fn assert_logged_once(s: &ServerHandle, id: &str, n: u64) {
     assert!(wrong.is_empty(), "{id}: (seq, times logged) not once: {wrong:?}");
 }
 
+pub mod http;
 pub mod proxy;
 
 /// Starts the real `cliser-pi-client` with the simulated sensors (two of them), sampling every
