@@ -172,6 +172,22 @@ pub fn serve(listener: TcpListener, handler: Arc<Handler>, closed: Arc<AtomicBoo
     }
 }
 
+/// After an error answer, the peer may still be sending the request we refused: closing with
+/// unread bytes makes the kernel send a reset, which can destroy the answer before the peer reads
+/// it. So stop writing, and read (and drop) what is left for a moment before closing.
+fn close_gently(stream: &mut TcpStream) {
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+    let mut sink = [0u8; 4096];
+    let mut left = 256 * 1024usize;
+    while left > 0 {
+        match stream.read(&mut sink) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => left = left.saturating_sub(n),
+        }
+    }
+}
+
 /// Serves the requests of one connection until it closes, idles out, errs or is taken over.
 fn connection(stream: TcpStream, handler: &Handler) {
     let Ok(peer) = stream.peer_addr() else { return };
@@ -187,7 +203,9 @@ fn connection(stream: TcpStream, handler: &Handler) {
             Err(HeadError::Respond(status, why)) => {
                 let mut r = Response::error(status, why, None);
                 r.close = true;
-                let _ = r.write_to(&mut reader.stream, false);
+                if r.write_to(&mut reader.stream, false).is_ok() {
+                    close_gently(&mut reader.stream);
+                }
                 return;
             }
         };
@@ -200,7 +218,9 @@ fn connection(stream: TcpStream, handler: &Handler) {
                     r = r.with("Allow", "GET, HEAD");
                 }
                 r.close = true;
-                let _ = r.write_to(&mut reader.stream, false);
+                if r.write_to(&mut reader.stream, false).is_ok() {
+                    close_gently(&mut reader.stream);
+                }
                 return;
             }
         };

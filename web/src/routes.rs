@@ -54,6 +54,9 @@ impl Routes {
                 Ok(p) => crate::readings::answer(&p, &self.pool).with("Cache-Control", "no-store"),
                 Err(r) => r,
             },
+            "/api/events" if req.head_only => {
+                Response::new(200, "text/event-stream", "").with("Cache-Control", "no-cache")
+            }
             "/api/events" => {
                 let (shared, keepalive_ms) = (self.shared.clone(), self.keepalive_ms);
                 return Outcome::Stream(Box::new(move |s| crate::events::stream(s, shared, keepalive_ms)));
