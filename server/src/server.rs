@@ -110,9 +110,10 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
     let listener = bind("clients", config.listen)?;
     let client_addr = listener.local_addr().map_err(RunError::Start)?;
     let brake = Arc::new(Brake::standard());
+    let settings = SharedSettings::new(config.sensors.clone());
     let (live_tx, live_rx) = channel();
     let web = match web_listener {
-        Some(l) => Some(start_web(l, &config, brake.clone(), live_rx)?),
+        Some(l) => Some(start_web(l, &config, brake.clone(), settings.clone(), live_rx)?),
         None => None,
     };
     let http_addr = web.as_ref().map(Web::addr);
@@ -126,7 +127,6 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
             .map_err(|source| RunError::ReadyFile { path: path.clone(), source })?;
     }
 
-    let settings = SharedSettings::new(config.sensors.clone());
     let live = web.is_some().then_some(live_tx);
     let (alerts_tx, alerts) = start_alerts(&config, &settings, live.clone())?;
 
@@ -263,6 +263,7 @@ fn start_web(
     listener: TcpListener,
     config: &Config,
     brake: Arc<Brake>,
+    settings: SharedSettings,
     events: Receiver<LiveEvent>,
 ) -> Result<Web, RunError> {
     let password = config.admin_password.clone().map(|secret| {
@@ -274,6 +275,7 @@ fn start_web(
         password,
         brake: Arc::new(WebBrake(brake)),
         keepalive: config.keepalive,
+        settings,
     };
     cliser_web::start(listener, web_config, events).map_err(RunError::Web)
 }

@@ -14,7 +14,7 @@ pub fn stream(mut stream: TcpStream, shared: Arc<Shared>, keepalive_ms: u64) {
     let (mailbox, fleet) = shared.subscribe();
     let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\
                 X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\nretry: 2000\n\n";
-    let first = sse("snapshot", &nodes_json(&fleet, keepalive_ms));
+    let first = sse("snapshot", &nodes_json(&fleet, keepalive_ms, &shared.settings.get()));
     drop(fleet);
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
     if stream.write_all(head.as_bytes()).and_then(|_| stream.write_all(first.as_bytes())).is_err() {

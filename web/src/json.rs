@@ -1,6 +1,7 @@
 //! The JSON shapes of the API and of the live events (docs/HTTP-API.md shows them).
 
 use crate::live::{NodeState, SensorState};
+use cliser_common::sensors::Settings;
 use cliser_protocol::{Celsius, ClientId, SensorId, Value};
 use serde_json::{json, Value as Json};
 
@@ -9,35 +10,51 @@ pub(crate) fn degrees(c: Celsius) -> Json {
     json!((c.degrees() * 1000.0).round() / 1000.0)
 }
 
-/// `value` and `error` of a reading: one of them is null.
-fn value_pair(v: &Value) -> (Json, Json) {
+/// `value` (calibrated), `raw` (as stored) and `error` of a reading: value and raw, or error, are
+/// null.
+fn value_fields(v: &Value, sensor: &SensorId, settings: &Settings) -> (Json, Json, Json) {
     match v {
-        Value::Celsius(c) => (degrees(*c), Json::Null),
-        Value::Error(e) => (Json::Null, json!(e.to_string())),
+        Value::Celsius(c) => (degrees(settings.calibrate(sensor.as_str(), *c)), degrees(*c), Json::Null),
+        Value::Error(e) => (Json::Null, Json::Null, json!(e.to_string())),
     }
 }
 
 /// One reading as the live stream sends it.
-pub(crate) fn reading_json(cid: &ClientId, sensor: &SensorId, ts: i64, v: &Value, seq: Option<u64>) -> Json {
-    let (value, error) = value_pair(v);
-    json!({"cid": cid.as_str(), "sensor": sensor.to_string(), "ts": ts, "value": value, "error": error, "seq": seq})
+pub(crate) fn reading_json(
+    cid: &ClientId,
+    sensor: &SensorId,
+    ts: i64,
+    v: &Value,
+    seq: Option<u64>,
+    settings: &Settings,
+) -> Json {
+    let (value, raw, error) = value_fields(v, sensor, settings);
+    json!({
+        "cid": cid.as_str(), "sensor": sensor.to_string(), "name": settings.name(sensor.as_str()),
+        "ts": ts, "value": value, "raw": raw, "error": error, "seq": seq,
+    })
 }
 
-fn sensor_json(sensor: &SensorId, s: &SensorState) -> Json {
-    let (value, error) = value_pair(&s.last.1);
+fn sensor_json(sensor: &SensorId, s: &SensorState, settings: &Settings) -> Json {
+    let (value, raw, error) = value_fields(&s.last.1, sensor, settings);
+    let last_temp = s
+        .last_temp
+        .map(|(ts, c)| json!({"ts": ts, "value": degrees(settings.calibrate(sensor.as_str(), c))}));
     json!({
         "sensor": sensor.to_string(),
+        "name": settings.name(sensor.as_str()),
         "ts": s.last.0,
         "value": value,
+        "raw": raw,
         "error": error,
         "seq": s.last.2,
-        "last_temp": s.last_temp.map(|(ts, c)| json!({"ts": ts, "value": degrees(c)})),
+        "last_temp": last_temp,
     })
 }
 
 /// One node; with its sensors for `/api/nodes` and the first live message, without for a node's
 /// change of state.
-pub(crate) fn node_json(cid: &ClientId, n: &NodeState, with_sensors: bool) -> Json {
+pub(crate) fn node_json(cid: &ClientId, n: &NodeState, with_sensors: bool, settings: &Settings) -> Json {
     let mut j = json!({
         "cid": cid.as_str(),
         "online": n.online,
@@ -47,7 +64,7 @@ pub(crate) fn node_json(cid: &ClientId, n: &NodeState, with_sensors: bool) -> Js
         "more_at": n.more_ms,
     });
     if with_sensors {
-        j["sensors"] = n.sensors.iter().map(|(id, s)| sensor_json(id, s)).collect();
+        j["sensors"] = n.sensors.iter().map(|(id, s)| sensor_json(id, s, settings)).collect();
     }
     j
 }

@@ -45,6 +45,8 @@ pub struct WebConfig {
     pub brake: Arc<dyn LoginBrake>,
     /// The server's keep-alive interval (the page's idea of "recent").
     pub keepalive: Duration,
+    /// Names and calibration (reloaded by the server), applied to what is shown.
+    pub settings: cliser_common::sensors::SharedSettings,
 }
 
 /// Why the web side did not start.
@@ -73,7 +75,7 @@ pub struct Web {
 /// `listener`.
 pub fn start(listener: TcpListener, config: WebConfig, events: Receiver<LiveEvent>) -> Result<Web, WebError> {
     let addr = listener.local_addr()?;
-    let shared = Arc::new(live::Shared::new());
+    let shared = Arc::new(live::Shared::new(config.settings.clone()));
     let pool = store_pool::StorePool::new(&config.store_url);
     {
         let mut store = pool.get().map_err(WebError::Open)?;

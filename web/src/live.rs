@@ -8,6 +8,7 @@
 
 use crate::json::{node_json, reading_json};
 use crate::metrics::Metrics;
+use cliser_common::sensors::SharedSettings;
 use cliser_protocol::{Celsius, ClientId, SensorId, Value};
 use cliser_store::{NewReading, Store};
 use std::collections::BTreeMap;
@@ -127,6 +128,8 @@ const SUBSCRIBER_QUEUE: usize = 64;
 
 /// What the live thread and the request threads share.
 pub(crate) struct Shared {
+    /// Names and calibration, applied when shown.
+    pub(crate) settings: SharedSettings,
     fleet: Mutex<Fleet>,
     alerts: Mutex<Vec<AlertView>>,
     subscribers: Mutex<Vec<Subscriber>>,
@@ -134,8 +137,9 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(settings: SharedSettings) -> Self {
         Shared {
+            settings,
             fleet: Mutex::new(Fleet::new()),
             alerts: Mutex::new(Vec::new()),
             subscribers: Mutex::new(Vec::new()),
@@ -282,6 +286,7 @@ fn apply(shared: &Shared, event: LiveEvent, pending: &mut Pending) {
         }
         LiveEvent::Stored(stored) => {
             m.observe_commit(&stored);
+            let settings = shared.settings.get();
             let mut fleet = shared.fleet();
             for r in &stored.readings {
                 let node = fleet.entry(r.cid.clone()).or_default();
@@ -309,7 +314,14 @@ fn apply(shared: &Shared, event: LiveEvent, pending: &mut Pending) {
                         );
                     }
                 }
-                pending.readings.push(reading_json(&r.cid, &r.sensor, r.sampled_ms, &r.value, r.seq));
+                pending.readings.push(reading_json(
+                    &r.cid,
+                    &r.sensor,
+                    r.sampled_ms,
+                    &r.value,
+                    r.seq,
+                    &settings,
+                ));
             }
         }
         LiveEvent::CommitFailed => {
@@ -340,9 +352,12 @@ fn push(shared: &Shared, pending: &mut Pending) {
         shared.broadcast(sse("alerts", &serde_json::json!(shared.alerts())));
     }
     if !nodes.is_empty() {
+        let settings = shared.settings.get();
         let fleet = shared.fleet();
-        let changed: Vec<_> =
-            nodes.keys().filter_map(|cid| fleet.get(cid).map(|n| node_json(cid, n, false))).collect();
+        let changed: Vec<_> = nodes
+            .keys()
+            .filter_map(|cid| fleet.get(cid).map(|n| node_json(cid, n, false, &settings)))
+            .collect();
         drop(fleet);
         shared.broadcast(sse("nodes", &serde_json::Value::Array(changed)));
     }

@@ -3,6 +3,7 @@
 //! gauges are read from the fleet at each scrape.
 
 use crate::live::{AlertView, Fleet, Stored};
+use cliser_common::sensors::Settings;
 use cliser_protocol::Value;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -16,6 +17,8 @@ use std::sync::atomic::AtomicU64;
 struct SensorLabels {
     cid: String,
     sensor: String,
+    /// The sensor's name from the config file, empty without one.
+    name: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -86,7 +89,13 @@ impl Metrics {
 
     /// The exposition: the counters and, from `fleet`, each sensor's last temperature and each
     /// node's state. `viewers` is the number of live streams open.
-    pub(crate) fn encode(&self, fleet: &Fleet, alerts: &[AlertView], viewers: usize) -> String {
+    pub(crate) fn encode(
+        &self,
+        fleet: &Fleet,
+        alerts: &[AlertView],
+        viewers: usize,
+        settings: &Settings,
+    ) -> String {
         let firing = Family::<AlertLabels, Gauge>::default();
         for a in alerts {
             let labels =
@@ -100,7 +109,9 @@ impl Metrics {
             up.get_or_create(&NodeLabels { cid: cid.to_string() }).set(i64::from(node.online));
             for (sensor, s) in &node.sensors {
                 let Some((ts, c)) = s.last_temp else { continue };
-                let labels = SensorLabels { cid: cid.to_string(), sensor: sensor.to_string() };
+                let name = settings.name(sensor.as_str()).unwrap_or_default().to_owned();
+                let labels = SensorLabels { cid: cid.to_string(), sensor: sensor.to_string(), name };
+                let c = settings.calibrate(sensor.as_str(), c);
                 temperature.get_or_create(&labels).set((c.degrees() * 1000.0).round() / 1000.0);
                 stamp.get_or_create(&labels).set(ts as f64 / 1000.0);
             }

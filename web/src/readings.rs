@@ -4,7 +4,8 @@
 use crate::http::{query_pairs, Response};
 use crate::json::degrees;
 use crate::store_pool::StorePool;
-use cliser_protocol::{ClientId, SensorId, Value};
+use cliser_common::sensors::Settings;
+use cliser_protocol::{Celsius, ClientId, SensorId, Value};
 use cliser_store::{Bucket, BucketSource, ReadingQuery, StoredReading};
 use serde_json::{json, Value as Json};
 use std::time::{Duration, SystemTime};
@@ -28,6 +29,8 @@ pub struct Params {
     since_ms: i64,
     until_ms: i64,
     every: Option<Duration>,
+    /// The values as stored, without the config file's calibration.
+    raw: bool,
 }
 
 /// A `400` naming the parameter.
@@ -38,7 +41,8 @@ fn bad(parameter: &str, message: String) -> Response {
 /// Checks the query string against `now`.
 pub fn params(query: &str, now: SystemTime) -> Result<Params, Response> {
     let pairs = query_pairs(query).map_err(|p| bad(&p, format!("{p:?}: not valid percent-encoded UTF-8")))?;
-    let (mut cid, mut sensor, mut since, mut until, mut every) = (None, None, None, None, None);
+    let (mut cid, mut sensor, mut since, mut until, mut every, mut raw) =
+        (None, None, None, None, None, None);
     for (k, v) in pairs {
         let slot = match k.as_str() {
             "cid" => &mut cid,
@@ -46,7 +50,13 @@ pub fn params(query: &str, now: SystemTime) -> Result<Params, Response> {
             "since" => &mut since,
             "until" => &mut until,
             "every" => &mut every,
-            _ => return Err(bad(&k, format!("unknown parameter {k:?} (cid, sensor, since, until, every)"))),
+            "raw" => &mut raw,
+            _ => {
+                return Err(bad(
+                    &k,
+                    format!("unknown parameter {k:?} (cid, sensor, since, until, every, raw)"),
+                ))
+            }
         };
         if slot.replace(v).is_some() {
             return Err(bad(&k, format!("{k} given twice")));
@@ -63,6 +73,11 @@ pub fn params(query: &str, now: SystemTime) -> Result<Params, Response> {
     let when = |name: &str, text: Option<String>, default: &str| {
         let text = text.filter(|t| !t.is_empty()).unwrap_or_else(|| default.to_owned());
         cliser_common::when::parse(name, &text, now).map_err(|e| bad(name, e))
+    };
+    let raw = match raw.as_deref() {
+        None | Some("" | "0" | "false") => false,
+        Some("1" | "true") => true,
+        Some(other) => return Err(bad("raw", format!("raw {other:?}: expected true or false"))),
     };
     let since_ms = when("since", since, "24h")?;
     let until_ms = when("until", until, "0s")?;
@@ -84,7 +99,7 @@ pub fn params(query: &str, now: SystemTime) -> Result<Params, Response> {
         }
         None => None,
     };
-    Ok(Params { cid, sensor, since_ms, until_ms, every })
+    Ok(Params { cid, sensor, since_ms, until_ms, every, raw })
 }
 
 /// The bucket length chosen for a range with too many readings.
@@ -95,7 +110,9 @@ pub fn auto_every(span_ms: i64) -> Duration {
 }
 
 /// Answers a request.
-pub fn answer(p: &Params, pool: &StorePool) -> Response {
+pub fn answer(p: &Params, pool: &StorePool, settings: &Settings) -> Response {
+    let none = Settings::default();
+    let settings = if p.raw { &none } else { settings };
     let mut store = match pool.get() {
         Ok(s) => s,
         Err(why) => return Response::error(503, &why, None),
@@ -113,7 +130,7 @@ pub fn answer(p: &Params, pool: &StorePool) -> Response {
             None => {
                 let raw = store.readings(&ReadingQuery { limit: Some(RAW_LIMIT + 1), ..q.clone() })?;
                 if raw.len() <= RAW_LIMIT {
-                    return Ok(raw_json(p, &raw));
+                    return Ok(raw_json(p, &raw, settings));
                 }
                 None
             }
@@ -123,7 +140,7 @@ pub fn answer(p: &Params, pool: &StorePool) -> Response {
             None => (auto_every(p.until_ms - p.since_ms), true),
         };
         let buckets = store.buckets_from(&q, every, BucketSource::Auto)?;
-        Ok(buckets_json(p, every, auto, &buckets))
+        Ok(buckets_json(p, every, auto, &buckets, settings))
     })();
     match result {
         Ok(body) => Response::new(200, "application/json", body.to_string()),
@@ -148,11 +165,11 @@ fn envelope(p: &Params, kind: &str, every: Option<Duration>, series: Vec<Json>) 
     })
 }
 
-fn raw_json(p: &Params, rows: &[StoredReading]) -> Json {
+fn raw_json(p: &Params, rows: &[StoredReading], settings: &Settings) -> Json {
     let mut series: Vec<(SensorId, Vec<Json>)> = Vec::new();
     for r in rows {
         let point = match &r.value {
-            Value::Celsius(c) => json!([r.sampled_ms, degrees(*c)]),
+            Value::Celsius(c) => json!([r.sampled_ms, degrees(settings.calibrate(r.sensor.as_str(), *c))]),
             Value::Error(e) => json!([r.sampled_ms, null, e.to_string()]),
         };
         match series.iter_mut().find(|(s, _)| *s == r.sensor) {
@@ -163,23 +180,28 @@ fn raw_json(p: &Params, rows: &[StoredReading]) -> Json {
     let series = series
         .into_iter()
         .map(|(sensor, points)| {
-            json!({"sensor": sensor.to_string(), "columns": ["ts", "value", "error"], "points": points})
+            json!({
+                "sensor": sensor.to_string(), "name": settings.name(sensor.as_str()),
+                "columns": ["ts", "value", "error"], "points": points,
+            })
         })
         .collect();
     envelope(p, "raw", None, series)
 }
 
-fn buckets_json(p: &Params, every: Duration, auto: bool, rows: &[Bucket]) -> Json {
+fn buckets_json(p: &Params, every: Duration, auto: bool, rows: &[Bucket], settings: &Settings) -> Json {
     let mut series: Vec<(SensorId, Vec<Json>)> = Vec::new();
     for b in rows {
-        let point = json!([
-            b.start_ms,
-            b.min.map(degrees),
-            b.mean.map(degrees),
-            b.max.map(degrees),
-            b.count,
-            b.errors
-        ]);
+        let cal = |c: Option<Celsius>| c.map(|c| settings.calibrate(b.sensor.as_str(), c));
+        let (mut lo, mean, mut hi) = (cal(b.min), cal(b.mean), cal(b.max));
+        // A falling two-point calibration turns the lowest raw value into the highest true one.
+        if let (Some(l), Some(h)) = (lo, hi) {
+            if l.degrees() > h.degrees() {
+                (lo, hi) = (Some(h), Some(l));
+            }
+        }
+        let point =
+            json!([b.start_ms, lo.map(degrees), mean.map(degrees), hi.map(degrees), b.count, b.errors]);
         match series.iter_mut().find(|(s, _)| *s == b.sensor) {
             Some((_, points)) => points.push(point),
             None => series.push((b.sensor.clone(), vec![point])),
@@ -190,6 +212,7 @@ fn buckets_json(p: &Params, every: Duration, auto: bool, rows: &[Bucket]) -> Jso
         .map(|(sensor, points)| {
             json!({
                 "sensor": sensor.to_string(),
+                "name": settings.name(sensor.as_str()),
                 "columns": ["start", "min", "mean", "max", "count", "errors"],
                 "points": points,
             })

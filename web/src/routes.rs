@@ -43,7 +43,9 @@ impl Routes {
         }
         Outcome::Respond(match req.path.as_str() {
             "/api/nodes" => {
-                let body = crate::api::nodes_json(&self.shared.fleet(), self.keepalive_ms).to_string();
+                let settings = self.shared.settings.get();
+                let body =
+                    crate::api::nodes_json(&self.shared.fleet(), self.keepalive_ms, &settings).to_string();
                 Response::new(200, "application/json", body).with("Cache-Control", "no-store")
             }
             "/api/alerts" => {
@@ -51,7 +53,8 @@ impl Routes {
                 Response::new(200, "application/json", body).with("Cache-Control", "no-store")
             }
             "/api/readings" => match crate::readings::params(&req.query, SystemTime::now()) {
-                Ok(p) => crate::readings::answer(&p, &self.pool).with("Cache-Control", "no-store"),
+                Ok(p) => crate::readings::answer(&p, &self.pool, &self.shared.settings.get())
+                    .with("Cache-Control", "no-store"),
                 Err(r) => r,
             },
             "/api/events" if req.head_only => {
@@ -62,10 +65,13 @@ impl Routes {
                 return Outcome::Stream(Box::new(move |s| crate::events::stream(s, shared, keepalive_ms)));
             }
             "/metrics" => {
+                let settings = self.shared.settings.get();
+                let alerts = self.shared.alerts();
                 let body = self.shared.metrics.encode(
                     &self.shared.fleet(),
-                    &self.shared.alerts(),
+                    &alerts,
                     self.shared.viewers(),
+                    &settings,
                 );
                 Response::new(200, "text/plain; version=0.0.4; charset=utf-8", body)
             }
