@@ -97,7 +97,8 @@ fn the_page_shows_both_nodes_live_draws_a_chart_and_marks_a_stopped_node_offline
     browser.navigate(&format!("http://{http}/"));
     let both_shown = format!(
         "{}.every((id) => {{ const n = document.querySelector(`section.node[data-cid=\"${{id}}\"]`); \
-         return n && n.dataset.online === 'true' && n.querySelectorAll('.sensor .value[data-has-value]').length >= 2; }})",
+         return n && n.dataset.online === 'true' \
+         && n.querySelectorAll('.sensor .value[data-has-value]').length >= 2; }})",
         json!(NODES)
     );
     browser.wait_for(&both_shown, PAGE, "both nodes online with a temperature on each sensor");
@@ -148,7 +149,8 @@ fn the_page_shows_both_nodes_live_draws_a_chart_and_marks_a_stopped_node_offline
     assert!(hour >= 29, "{hour} points in the last hour (one every 2 min, and the live ones)");
     // Each sensor's sparkline: its last six hours in 5-minute buckets.
     browser.wait_for(
-        "[...document.querySelectorAll('.sensor svg.spark')].filter((s) => s.querySelector('path')).length === 4",
+        "[...document.querySelectorAll('.sensor svg.spark')].filter((s) => s.querySelector('path')).length \
+         === 4",
         PAGE,
         "a sparkline drawn for each of the four sensors",
     );
@@ -158,7 +160,11 @@ fn the_page_shows_both_nodes_live_draws_a_chart_and_marks_a_stopped_node_offline
     let origin = browser.eval("performance.timeOrigin");
     let age = format!(r#"{} .sensor[data-sensor="{chart_sensor}"] .age"#, node_sel(chart_cid));
     let newer_than = |ts: &Value| {
-        format!("(() => {{ const t = Number(document.querySelector({})?.dataset.ts); return t > {ts} ? t : null; }})()", json!(age))
+        format!(
+            "(() => {{ const t = Number(document.querySelector({})?.dataset.ts); \
+             return t > {ts} ? t : null; }})()",
+            json!(age)
+        )
     };
     let before = browser.eval(&format!("Number(document.querySelector({}).dataset.ts)", json!(age)));
     let after = browser.wait_value(&newer_than(&before), PAGE, "a newer reading on the page");

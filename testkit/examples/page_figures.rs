@@ -7,10 +7,11 @@
 //!
 //! Bytes are the Performance API's: the navigation entry (the HTML) plus every resource entry
 //! (app.js, app.css, favicon.svg, and the `/api/readings` fetches of the sparklines, one per node:
-//! the load is over once NODES of them have finished). Each figure is summed twice: `transferSize`
-//! (what came over the wire, headers included) and `encodedBodySize` (the bodies alone). Not in
-//! them: the `/api/events` stream, which never finishes and so never gets an entry (the script
-//! reports the size of `/api/nodes`, which is what its first event, the snapshot, carries).
+//! the load is over once every file the HTML links and NODES of those fetches have finished). Each
+//! figure is summed twice: `transferSize` (what came over the wire, headers included) and
+//! `encodedBodySize` (the bodies alone). Not in them: the `/api/events` stream, which never
+//! finishes and so never gets an entry (the script reports the size of `/api/nodes`, which is what
+//! its first event, the snapshot, carries).
 //!
 //! Times are from the navigation start (the document's time origin) to the end of the HTML's
 //! response, to DOMContentLoaded, and to the `cliser-values-shown` mark.
@@ -46,7 +47,8 @@ fn main() {
         let Some(mut browser) = Browser::launch() else { die("chromium not found") };
         let load = measure(&mut browser, &url, nodes);
         eprintln!(
-            "load {i}: {} B transferred ({} B of bodies); HTML at {:.1} ms, DOMContentLoaded at {:.1} ms, values shown at {:.1} ms: {}",
+            "load {i}: {} B transferred ({} B of bodies); HTML at {:.1} ms, DOMContentLoaded at {:.1} ms, \
+             values shown at {:.1} ms: {}",
             load.transfer,
             load.encoded,
             load.html_ms,
@@ -80,10 +82,14 @@ fn measure(browser: &mut Browser, url: &str, nodes: usize) -> Load {
     const T: Duration = Duration::from_secs(30);
     browser.navigate(url);
     browser.wait_for("document.body.dataset.valuesShown === '1'", T, "the first temperature on the page");
-    let sparks = format!(
-        "performance.getEntriesByType('resource').filter((e) => e.name.includes('/api/readings')).length >= {nodes}"
+    // Everything the HTML links (the favicon may come last) and one sparkline fetch per node.
+    let done = format!(
+        "[...document.querySelectorAll('link[href], script[src]')].every((e) => \
+         performance.getEntriesByName(e.href || e.src).length > 0) && \
+         performance.getEntriesByType('resource').filter((e) => e.name.includes('/api/readings')).length \
+         >= {nodes}"
     );
-    browser.wait_for(&sparks, T, "the sparkline fetches of every node");
+    browser.wait_for(&done, T, "the linked files and the sparkline fetches of every node");
     let size = |e: &Value, key: &str| e[key].as_u64().unwrap_or(0);
     let mut entries = browser.performance_entries("navigation");
     let nav = entries.first().cloned().unwrap_or_else(|| die("no navigation entry"));
