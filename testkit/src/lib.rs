@@ -1,10 +1,12 @@
 //! Test support for cliser's integration tests: start the real binaries on loopback (port 0, the bound
 //! addresses read back from the server's ready file), give each test its own temp dir, and wait on
 //! log lines with a deadline instead of sleeping. Finding the binaries, passwords and child processes
-//! are `cliser-launch`'s, shared with the demo; this crate adds what tests want (panics, log files).
+//! are `cliser-launch`'s, shared with the demo; this crate adds what tests want (panics, log files,
+//! and a headless Chromium to load the web page in: [`Browser`]).
 #![deny(missing_docs)]
 
 mod bin;
+mod browser;
 mod line_client;
 mod log_file;
 mod parts;
@@ -14,6 +16,7 @@ mod proc_stats;
 mod server;
 
 pub use bin::{bin, free_password};
+pub use browser::Browser;
 pub use line_client::LineClient;
 pub use log_file::LogFile;
 pub use parts::{find_part, free_port, parts_required, REQUIRE_PARTS};

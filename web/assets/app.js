@@ -280,7 +280,10 @@ function chartAppend(r) {
 function drawChart() {
   const c = state.chart;
   const W = 800, H = 260, L = 48, R = 8, T = 10, B = 24;
-  const box = svg("svg", { class: "chart", viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", role: "img" });
+  // data-range and data-kind say which answer this drawing is of (the panel's data-range changes
+  // as soon as a range is picked, before its readings arrive).
+  const box = svg("svg", { class: "chart", viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", role: "img",
+    "data-range": c.range, "data-kind": c.kind });
   const pts = c.points.filter((p) => p.v !== null && p.v !== undefined && p.t >= c.since);
   box.setAttribute("aria-label", `${c.cid} ${c.sensor}: ${pts.length} points`);
   if (pts.length === 0) {
