@@ -18,6 +18,7 @@ const state = {
   sparks: new Map(),     // cid -> { at, series: Map(sensor -> [[ts, v]]) }
   chart: null,           // { cid, sensor, range }
   valuesShown: false,
+  alerts: [],            // firing alerts, as /api/alerts gives them
 };
 
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -84,7 +85,7 @@ function applyReadings(readings) {
     let s = n.sensors.find((x) => x.sensor === r.sensor);
     if (!s) { s = { sensor: r.sensor, ts: 0 }; n.sensors.push(s); n.sensors.sort((a, b) => a.sensor.localeCompare(b.sensor)); }
     if (r.ts >= s.ts) {
-      Object.assign(s, { ts: r.ts, value: r.value, error: r.error, seq: r.seq });
+      Object.assign(s, { ts: r.ts, value: r.value, raw: r.raw, error: r.error, seq: r.seq, name: r.name });
       if (r.value !== null) s.last_temp = { ts: r.ts, value: r.value };
     }
     n.last_seen = Math.max(n.last_seen || 0, r.ts);
@@ -120,6 +121,8 @@ function nodeCard(cid) {
 function renderNode(n) {
   const card = nodeCard(n.cid);
   card.dataset.online = String(!!n.online);
+  const nodeAlert = alertOf(n.cid, "");
+  if (nodeAlert) card.dataset.alert = nodeAlert.kind; else delete card.dataset.alert;
   const recentMore = n.more_at && serverNow() - n.more_at < 3 * state.keepaliveMs;
   const head = el("div", { class: "node-head" },
     el("h2", {}, n.cid),
@@ -149,9 +152,11 @@ function sensorRow(n, s) {
     isErr ? `err:${s.error}` : fmtTemp(s.value));
   const age = el("span", { class: "age", "data-ts": s.ts }, ago(s.ts));
   if (isErr && s.last_temp) age.title = `last temperature ${fmtTemp(s.last_temp.value)}, ${ago(s.last_temp.ts)}`;
-  const row = el("div", { class: "sensor", "data-sensor": s.sensor, tabIndex: 0, role: "button",
+  const row = el("div", { class: "sensor", "data-sensor": s.sensor, "data-alert": alertOf(n.cid, s.sensor)?.kind, tabIndex: 0, role: "button",
     title: "Show the chart" },
-    el("span", { class: "name" }, s.sensor), value,
+    el("span", { class: "name" }, s.name || s.sensor, s.name ? el("span", { class: "id" }, s.sensor) : null,
+      alertOf(n.cid, s.sensor) ? el("span", { class: "mark" }, alertOf(n.cid, s.sensor).kind.replace("_", " ")) : null),
+    value,
     svg("svg", { class: "spark", viewBox: "0 0 100 20", preserveAspectRatio: "none", "aria-hidden": "true" }), age);
   const open = () => openChart(n.cid, s.sensor, state.chart?.range || "24h");
   row.addEventListener("click", open);
@@ -176,6 +181,27 @@ function tickAges() {
     const seen = card.querySelector(".seen");
     if (seen && card.dataset.lastSeen) seen.textContent = ago(Number(card.dataset.lastSeen));
   }
+}
+
+// ---- alerts -------------------------------------------------------------------------------------
+
+function alertOf(cid, sensor) {
+  return state.alerts.find((a) => a.cid === cid && a.sensor === sensor);
+}
+
+function applyAlerts(alerts) {
+  state.alerts = alerts;
+  const box = $("#alerts");
+  box.hidden = alerts.length === 0;
+  box.replaceChildren(
+    el("h2", {}, alerts.length === 1 ? "1 alert firing" : `${alerts.length} alerts firing`),
+    el("ul", {}, ...alerts.map((a) => el("li", { "data-kind": a.kind, "data-cid": a.cid, "data-sensor": a.sensor },
+      `${a.message} (since ${clock(a.since)})`))));
+  for (const n of state.nodes.values()) renderNode(n);
+}
+
+function fetchAlerts() {
+  getJSON("/api/alerts").then((b) => applyAlerts(b.alerts)).catch(() => {});
 }
 
 // ---- sparklines --------------------------------------------------------------------------------
@@ -243,7 +269,8 @@ async function openChart(cid, sensor, range) {
   panel.dataset.cid = cid;
   panel.dataset.sensor = sensor;
   panel.dataset.range = range;
-  $("#chart-title").textContent = `${cid} · ${sensor}`;
+  const named = state.nodes.get(cid)?.sensors?.find((x) => x.sensor === sensor)?.name;
+  $("#chart-title").textContent = named ? `${named} · ${cid} · ${sensor}` : `${cid} · ${sensor}`;
   for (const b of document.querySelectorAll(".ranges button")) b.setAttribute("aria-pressed", String(b.dataset.range === range));
   $("#chart-note").textContent = "Loading…";
   const every = RANGE_EVERY[range];
@@ -275,6 +302,7 @@ function chartAppend(r) {
   c.until = Math.max(c.until, serverNow());
   c.since = c.until - RANGES[c.range];
   drawChart();
+  $("#chart-note").textContent = `${c.points.filter((p) => p.t >= c.since).length} readings`;
 }
 
 function drawChart() {
@@ -350,7 +378,8 @@ function connect() {
   if (!window.EventSource) { poll(); return; }
   const es = new EventSource("/api/events");
   es.addEventListener("open", () => setLink("live", "live"));
-  es.addEventListener("snapshot", (e) => { applySnapshot(JSON.parse(e.data)); setLink("live", "live"); });
+  es.addEventListener("snapshot", (e) => { applySnapshot(JSON.parse(e.data)); setLink("live", "live"); fetchAlerts(); });
+  es.addEventListener("alerts", (e) => applyAlerts(JSON.parse(e.data)));
   es.addEventListener("nodes", (e) => applyNodes(JSON.parse(e.data)));
   es.addEventListener("readings", (e) => applyReadings(JSON.parse(e.data)));
   // EventSource reconnects by itself; its first message then is a fresh snapshot.
@@ -360,6 +389,7 @@ function connect() {
 async function poll() {
   try {
     applySnapshot(await getJSON("/api/nodes"));
+    fetchAlerts();
     setLink("live", "polling");
   } catch (e) {
     setLink("lost", "server unreachable");

@@ -270,7 +270,8 @@ fn apply(shared: &Shared, event: LiveEvent, pending: &mut Pending) {
             let mut fleet = shared.fleet();
             let node = fleet.entry(cid.clone()).or_default();
             node.online = false;
-            node.last_seen_ms = Some(node.last_seen_ms.unwrap_or(0).max(unix_ms(at)));
+            // "Last seen" stays when it was last heard: the session's end is not a sign of life.
+            let _ = at;
             pending.nodes.insert(cid, ());
         }
         LiveEvent::Seen { cid, at, more } => {
