@@ -160,7 +160,7 @@ fn after_a_restart_nodes_show_what_the_store_knows_as_offline() {
     let sensors = &n["sensors"];
     assert_eq!(
         sensors[0],
-        json!({"sensor": S1, "ts": sampled, "value": null, "error": "crc", "seq": 1, "last_temp": null})
+        json!({"sensor": S1, "name": null, "ts": sampled, "value": null, "raw": null, "error": "crc", "seq": 1, "last_temp": null})
     );
     assert_eq!(sensors[1]["value"], json!(18.5), "{n}");
     assert_eq!(sensors[1]["last_temp"], json!({"ts": sampled, "value": 18.5}), "{n}");
@@ -187,9 +187,9 @@ fn readings_are_raw_points_per_sensor_filtered_by_sensor_and_time() {
     let until = j["until"].as_i64().unwrap();
     assert!((now..=asked).contains(&until), "{j}");
     assert_eq!(until - j["since"].as_i64().unwrap(), 86_400_000);
-    let s1 = json!({"sensor": S1, "columns": ["ts", "value", "error"],
+    let s1 = json!({"sensor": S1, "name": null, "columns": ["ts", "value", "error"],
                     "points": [[t1, 21.5], [t2, 22.0], [t3, 22.625]]});
-    let s2 = json!({"sensor": S2, "columns": ["ts", "value", "error"], "points": [[t2, null, "crc"]]});
+    let s2 = json!({"sensor": S2, "name": null, "columns": ["ts", "value", "error"], "points": [[t2, null, "crc"]]});
     assert_eq!(j["series"], json!([s1, s2]));
 
     let j = api(&s, &format!("/api/readings?cid=pi-r&sensor={S1}"));
@@ -197,7 +197,7 @@ fn readings_are_raw_points_per_sensor_filtered_by_sensor_and_time() {
     // An RFC 3339 range: since is in it, until is not.
     let j = api(&s, &format!("/api/readings?cid=pi-r&since={}&until={}", rfc3339(t2), rfc3339(t3)));
     assert_eq!((j["since"].as_i64(), j["until"].as_i64()), (Some(t2), Some(t3)));
-    let at_t2 = |sensor: &str, point: Value| json!({"sensor": sensor, "columns": ["ts", "value", "error"], "points": [point]});
+    let at_t2 = |sensor: &str, point: Value| json!({"sensor": sensor, "name": null, "columns": ["ts", "value", "error"], "points": [point]});
     assert_eq!(j["series"], json!([at_t2(S1, json!([t2, 22.0])), at_t2(S2, json!([t2, null, "crc"]))]));
     // Durations ago (and an empty sensor is every sensor).
     let j = api(&s, "/api/readings?cid=pi-r&sensor=&since=2m&until=45s");
@@ -236,6 +236,7 @@ fn every_gives_buckets_of_min_mean_max_and_count() {
     assert!(j.get("bucketed").is_none(), "{j}");
     let expected = json!([{
         "sensor": S1,
+        "name": null,
         "columns": ["start", "min", "mean", "max", "count", "errors"],
         "points": [
             [b0, 20.0, 21.333, 23.0, 3, 0],
@@ -360,8 +361,8 @@ fn events_start_with_a_snapshot_then_bring_readings_and_nodes_going_offline() {
     assert_eq!(
         readings,
         json!([
-            {"cid": "pi-e", "sensor": S1, "ts": sampled, "value": 22.75, "error": null, "seq": 1},
-            {"cid": "pi-e", "sensor": S2, "ts": sampled, "value": null, "error": "reset", "seq": 2},
+            {"cid": "pi-e", "sensor": S1, "name": null, "ts": sampled, "value": 22.75, "raw": 22.75, "error": null, "seq": 1},
+            {"cid": "pi-e", "sensor": S2, "name": null, "ts": sampled, "value": null, "raw": null, "error": "reset", "seq": 2},
         ])
     );
 
@@ -447,7 +448,7 @@ fn metrics_count_readings_errors_duplicates_gaps_commits_and_failed_logins() {
         assert!(r.header("Content-Type").unwrap().starts_with("text/plain; version=0.0.4"), "{r:?}");
         r.text()
     };
-    let labels = |sensor: &str| format!("{{cid=\"pi-m\",sensor=\"{sensor}\"}}");
+    let labels = |sensor: &str| format!("{{cid=\"pi-m\",sensor=\"{sensor}\",name=\"\"}}");
     let expect = [
         ("cliser_readings_total".to_owned(), 3.0),
         (format!("cliser_reading_errors_total{{cid=\"pi-m\",sensor=\"{S2}\",reason=\"crc\"}}"), 1.0),
