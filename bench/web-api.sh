@@ -6,10 +6,12 @@
 # loopback, one kept-alive connection per kind of request: 24 h raw (8,640 points), 30 days in
 # hourly buckets as the page asks for them (`every=1h`, from the rollups), and 30 days with no
 # `every` (more than 10,000 readings, so bucketed automatically). Each kind: WARMUP requests not
-# counted (the first is shown apart), then RUNS timed ones; prints one table.
+# counted (the first is shown apart), then RUNS timed ones on a new connection; prints one table.
 #
 # Server time = curl's time_starttransfer - time_pretransfer: request sent -> first byte of the
 # answer (the server writes its head only once the whole body is built). Total = time_total.
+# Server CPU / request = the server's utime + stime over the timed requests / RUNS (the server has
+# no Pi connected, so that is the requests' cost; /proc ticks of 10 ms, over the whole batch).
 #
 # Usage: bench/web-api.sh [--clients N] [--days N] [--runs N] [--warmup N] [--out DIR]
 # --out DIR: keep the raw figures and logs there (the temp dir, store included, is removed on exit).
@@ -33,7 +35,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 [ "$days" -ge 30 ] || die "--days must be at least 30 (the 30-day requests)"
-[ "$warmup" -ge 1 ] && [ "$runs" -ge 1 ] || die "--warmup and --runs must be at least 1"
+if [ "$warmup" -lt 1 ] || [ "$runs" -lt 1 ]; then die "--warmup and --runs must be at least 1"; fi
 command -v curl >/dev/null || die "curl is needed"
 
 work=$(mktemp -d /tmp/cliser-web-api.XXXXXX)
@@ -45,7 +47,7 @@ cleanup() {
     fi
     if [ -n "$out" ]; then
         mkdir -p "$out"
-        cp "$work"/*.kv "$work"/*.log "$work"/*.times "$out"/ 2>/dev/null || true
+        cp "$work"/*.kv "$work"/*.log "$work"/*.times "$work"/*.warmup "$work"/*.cpu "$out"/ 2>/dev/null || true
     fi
     rm -rf "$work"
 }
@@ -75,7 +77,7 @@ http=$(sed -n 's/.*"http":"\([^"]*\)".*/\1/p' "$work/ready.json")
 [ -n "$http" ] || die "no http address in $work/ready.json"
 
 # RFC 3339 (UTC, milliseconds) of Unix milliseconds.
-iso() { date -u -d "@$(($1 / 1000))" +%Y-%m-%dT%H:%M:%S.$(printf '%03d' $(($1 % 1000)))Z; }
+iso() { date -u -d "@$(($1 / 1000))" "+%Y-%m-%dT%H:%M:%S.$(printf '%03d' $(($1 % 1000)))Z"; }
 day_ago=$(iso $((end_ms - 86400000)))
 month_ago=$(iso $((end_ms - 30 * 86400000)))
 until=$(iso "$end_ms")
@@ -97,21 +99,33 @@ s = j["series"]
 print(j["kind"], sum(len(x["points"]) for x in s), j.get("every") or "-")' "$1"
 }
 
-# time_requests NAME: WARMUP + RUNS requests on one connection; one line per request:
-# "status pretransfer_s starttransfer_s total_s bytes".
-time_requests() {
-    local name=$1 url="http://$http${path[$1]}" args=() i
-    for ((i = 0; i < warmup + runs; i++)); do args+=(-o /dev/null "$url"); done
-    curl -s -w '%{http_code} %{time_pretransfer} %{time_starttransfer} %{time_total} %{size_download}\n' \
-        "${args[@]}" > "$work/$name.times"
+# requests N URL: N requests on one connection; one line each: "status pretransfer_s
+# starttransfer_s total_s bytes".
+requests() {
+    local n=$1 url=$2 args=() i
+    for ((i = 0; i < n; i++)); do args+=(-o /dev/null "$url"); done
+    curl -s -w '%{http_code} %{time_pretransfer} %{time_starttransfer} %{time_total} %{size_download}\n' "${args[@]}"
 }
 
-# stats FILE EXPR: "first median p95 max" in ms of EXPR (awk, over a line of time_requests): the
-# first request apart, then the timed ones after the warm-up (nearest rank).
+# The server's CPU (utime + stime, all its threads, ended ones too) in clock ticks.
+ticks() { awk '{print $14 + $15}' "/proc/$spid/stat"; }
+
+# time_requests NAME: WARMUP requests (NAME.warmup), then RUNS on another connection (NAME.times),
+# with the server's CPU over the timed ones (NAME.cpu, ticks).
+time_requests() {
+    local name=$1 url="http://$http${path[$1]}" c0
+    requests "$warmup" "$url" > "$work/$name.warmup"
+    c0=$(ticks)
+    requests "$runs" "$url" > "$work/$name.times"
+    echo $(($(ticks) - c0)) > "$work/$name.cpu"
+}
+
+# stats NAME EXPR: "first median p95 max" in ms of EXPR (awk, over a line of `requests`): the
+# first warm-up request, then the timed ones (nearest rank).
 stats() {
-    local file=$1 expr=$2 first
-    first=$(head -n 1 "$file" | awk "{printf \"%.2f\", ($expr) * 1000}")
-    tail -n +$((warmup + 1)) "$file" | awk "{print ($expr) * 1000}" | sort -g | awk -v first="$first" '
+    local name=$1 expr=$2 first
+    first=$(head -n 1 "$work/$name.warmup" | awk "{printf \"%.2f\", ($expr) * 1000}")
+    awk "{print ($expr) * 1000}" "$work/$name.times" | sort -g | awk -v first="$first" '
         {v[NR] = $1}
         END {printf "%s %.2f %.2f %.2f\n", first, v[int((NR + 1) / 2)], v[int(0.95 * NR + 0.999999)], v[NR]}'
 }
@@ -120,7 +134,7 @@ for name in "${names[@]}"; do
     curl -sf -o "$work/$name.json" "http://$http${path[$name]}" || die "GET ${path[$name]} failed"
     say "timing $name: $warmup + $runs requests"
     time_requests "$name"
-    bad=$(awk '$1 != 200' "$work/$name.times" | wc -l)
+    bad=$(cat "$work/$name.warmup" "$work/$name.times" | awk '$1 != 200' | wc -l)
     [ "$bad" -eq 0 ] || die "$bad answers to ${path[$name]} were not 200"
 done
 readings=$(kv "$work/fill.kv" readings)
@@ -131,8 +145,8 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
     echo "store_bytes=$store_bytes"
     for name in "${names[@]}"; do
         read -r kind points every < <(shape "$work/$name.json")
-        read -r sf sm sp sx < <(stats "$work/$name.times" '$3 - $2')
-        read -r tf tm tp tx < <(stats "$work/$name.times" '$4')
+        read -r sf sm sp sx < <(stats "$name" '$3 - $2')
+        read -r tf tm tp tx < <(stats "$name" '$4')
         echo "${name}_kind=$kind"
         echo "${name}_points=$points"
         echo "${name}_every=$every"
@@ -145,26 +159,29 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
         echo "${name}_total_ms_median=$tm"
         echo "${name}_total_ms_p95=$tp"
         echo "${name}_total_ms_max=$tx"
+        echo "${name}_server_cpu_ms_per_request=$(awk -v t="$(cat "$work/$name.cpu")" -v hz="$(getconf CLK_TCK)" \
+            -v n="$runs" 'BEGIN {printf "%.1f", t / hz * 1000 / n}')"
     done
 } > "$work/web-api.kv"
 
 f=$work/web-api.kv
 echo
-echo "$(nproc) cores (load average $load_before at the start, $load_after at the end); $started; SQLite store of $(awk -v n="$readings" 'BEGIN {printf "%.2fM", n / 1e6}') readings ($clients Pis x 8 sensors every 10 s for $days days, $(awk -v b="$store_bytes" 'BEGIN {printf "%.2f GB", b / 1e9}') on disk); $warmup warm-up + $runs timed requests each, one connection."
+echo "$(nproc) cores (load average $load_before at the start, $load_after at the end); $started; SQLite store of $(awk -v n="$readings" 'BEGIN {printf "%.2fM", n / 1e6}') readings ($clients Pis x 8 sensors every 10 s for $days days, $(awk -v b="$store_bytes" 'BEGIN {printf "%.2f GB", b / 1e9}') on disk); $warmup warm-up requests (the first shown apart), then $runs timed ones on a new connection."
 echo
-echo "| request (one sensor) | answer | size | server time: first / median / p95 / max | total: median / p95 | target <= 50 ms (p95) |"
-echo "|---|---|---:|---|---|---|"
+echo "| request (one sensor) | answer | size | server time: first / median / p95 / max | total: median / p95 | server CPU / request | target <= 50 ms (p95) |"
+echo "|---|---|---:|---|---|---:|---|"
 for name in "${names[@]}"; do
     every=$(kv "$f" "${name}_every")
     answer="$(kv "$f" "${name}_kind"), $(kv "$f" "${name}_points") points"
     [ "$every" != - ] && answer="$answer of $every"
     verdict=met
     awk -v p="$(kv "$f" "${name}_server_ms_p95")" 'BEGIN {exit !(p > 50)}' && verdict=missed
-    printf '| %s | %s | %s | %s / %s / %s / %s ms | %s / %s ms | %s |\n' "${label[$name]}" "$answer" \
+    printf '| %s | %s | %s | %s / %s / %s / %s ms | %s / %s ms | %s ms | %s |\n' "${label[$name]}" "$answer" \
         "$(awk -v b="$(kv "$f" "${name}_bytes")" 'BEGIN {printf "%.1f KB", b / 1000}')" \
         "$(kv "$f" "${name}_server_ms_first")" "$(kv "$f" "${name}_server_ms_median")" \
         "$(kv "$f" "${name}_server_ms_p95")" "$(kv "$f" "${name}_server_ms_max")" \
-        "$(kv "$f" "${name}_total_ms_median")" "$(kv "$f" "${name}_total_ms_p95")" "$verdict"
+        "$(kv "$f" "${name}_total_ms_median")" "$(kv "$f" "${name}_total_ms_p95")" \
+        "$(kv "$f" "${name}_server_cpu_ms_per_request")" "$verdict"
 done
 echo
 [ -n "$out" ] && echo "raw figures and logs: $out"
