@@ -3,10 +3,12 @@
 # with its page on loopback (`--http 127.0.0.1:0`): N simulated Pis (cliser-load, bench/lib.sh's
 # cliser row: keep-alive 1 s, one reading per poll, a steady phase of D s once all have registered),
 # first with no viewer, then with V dashboard viewers, each an open /api/events stream (curl -N) and
-# one /api/nodes fetch, opened once every Pi is registered and kept for the steady phase. Prints
+# one /api/nodes fetch, opened once every Pi has registered and sent a reading, and kept for the
+# steady phase. Prints
 # both runs side by side: how late the server's polls came (the load tool's --keepalive measure;
 # the target is no poll more than half an interval late) and the server's CPU over the same window
-# (once every Pi is registered, D - 2 s long) with and without the viewers.
+# (from one keep-alive after every Pi registered, D - 2 s - one keep-alive long) with and without
+# the viewers.
 #
 # Usage: bench/web-viewers.sh [--clients N] [--viewers V] [--duration D] [--keepalive SECONDS] [--out DIR]
 # Defaults: 500 Pis, 50 viewers, 60 s. --out DIR keeps the raw figures and logs (the temp dir, the
@@ -32,7 +34,10 @@ done
 [ "$duration" -ge 10 ] || die "--duration must be at least 10 s"
 command -v curl >/dev/null || die "curl is needed"
 keepalive=${KEEPALIVE:-1}
-window=$((duration - 2))
+# The window starts once every Pi has registered and sent a reading (about one keep-alive after the
+# steady phase begins) and ends before the steady phase does.
+window=$((duration - 2 - keepalive))
+[ "$window" -ge 5 ] || die "--duration must be at least the keep-alive + 7 s"
 # The viewers' streams are written to memory when it can, so that their files do not share the
 # disk with the store's syncs.
 if [ -d /dev/shm ] && [ -w /dev/shm ]; then
@@ -67,8 +72,8 @@ preflight "$clients" || true
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
-# drive DIR VIEWERS: waits for the server of run_cliser's work dir DIR and for every Pi to register,
-# then samples the server's CPU, opens VIEWERS viewers for the window, waits for the window's end
+# drive DIR VIEWERS: waits for the server of run_cliser's work dir DIR and for every Pi to register
+# and send its first reading (so every viewer sees the whole fleet), then samples the server's CPU, opens VIEWERS viewers for the window, waits for the window's end
 # and samples again; writes DIR/window.kv.
 drive() {
     local dir=$1 n=$2 i http pid up=0 t0 t1 c0 c1 p
@@ -76,8 +81,9 @@ drive() {
     http=$(sed -n 's/.*"http":"\([^"]*\)".*/\1/p' "$dir/ready.json")
     pid=$(sed -n 's/.*"pid":\([0-9]*\).*/\1/p' "$dir/ready.json")
     for ((i = 0; i < 1200; i++)); do
-        up=$(curl -s "http://$http/metrics" | grep -c '^cliser_node_up{.*} 1$' || true)
-        [ "$up" -ge "$clients" ] && break
+        curl -s -o "$dir/metrics.txt" "http://$http/metrics" || true
+        up=$(grep -c '^cliser_node_up{.*} 1$' "$dir/metrics.txt" || true)
+        [ "$up" -ge "$clients" ] && [ "$(grep -c '^cliser_temperature_celsius{' "$dir/metrics.txt" || true)" -ge "$clients" ] && break
         sleep 0.1
     done
     c0=$(ticks "$pid")
@@ -168,7 +174,7 @@ row "poll lateness p99 / max" "$(kv "$a" poll_late_p99_ms) / $(kv "$a" poll_late
     "$(kv "$b" poll_late_p99_ms) / $(kv "$b" poll_late_max_ms) ms"
 both "polls more than half an interval (${half_ms} ms) late" polls_late_over_half_interval ""
 row "no poll more than half an interval late" "$(verdict "$a")" "$(verdict "$b")"
-row "server CPU over the window ($(kv "$b" window_s) s from all registered)" \
+row "server CPU over the window ($(kv "$b" window_s) s)" \
     "$(kv "$a" window_cpu_pct) % of a core ($(kv "$a" window_cpu_s) s)" "$(kv "$b" window_cpu_pct) % of a core ($(kv "$b" window_cpu_s) s)"
 row "of which the web's threads (web, web-live, web-accept)" "$(web_cpu "$root/none/cliser-$clients") s" \
     "$(web_cpu "$root/viewers/cliser-$clients") s"
@@ -180,7 +186,7 @@ row "viewers: 'readings' messages received, fewest" "-" "$v_msgs"
 row "viewers: /api/nodes once each, median / max / size" "-" "$n_med / $n_max ms / $n_kb KB"
 echo
 echo "- Lateness = gap between two polls to one Pi - the keep-alive (the server schedules each poll one interval after the last); over the whole load run (ramp, steady phase, drain)."
-echo "- Server CPU over the window: utime + stime of the server from /proc/<pid>/stat, from the moment every Pi had registered, for ${window} s (the viewers' streams end there)."
+echo "- Server CPU over the window: utime + stime of the server from /proc/<pid>/stat, from the moment every Pi had registered and sent a reading, for ${window} s (the viewers' streams end there)."
 dropped=$(grep -c 'fell .* messages behind' "$root/viewers/cliser-$clients/server.log" || true)
 echo "- Viewers the server dropped for falling behind: $dropped."
 [ -n "$keep" ] && echo "raw figures and logs: $keep"

@@ -217,12 +217,12 @@ mod tests {
         let t0 = Instant::now();
         let mut ctx = Ctx::new(t0);
         let mut s = CliserSession::new(0, "pi-", Arc::from("pw"), t0);
-        feed(&mut s, &mut ctx, "110");
-        feed(&mut s, &mut ctx, "120");
-        feed(&mut s, &mut ctx, "140: Connected");
+        for line in ["110", "120", "140: Connected"] {
+            feed(&mut s, &mut ctx, line).0.unwrap();
+        }
         for (at, ack) in [(1000, 0), (2000, 1), (3700, 2), (4700, 3)] {
             ctx.now = t0 + std::time::Duration::from_millis(at);
-            feed(&mut s, &mut ctx, &format!("100: keep alive ack={ack}"));
+            feed(&mut s, &mut ctx, &format!("100: keep alive ack={ack}")).0.unwrap();
         }
         let late = ctx.stats.poll_lateness(std::time::Duration::from_secs(1)).unwrap();
         assert_eq!((late.gaps, late.max.as_millis(), late.over_half), (3, 700, 1));
