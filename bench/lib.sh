@@ -145,7 +145,7 @@ run_cliser() {
         die "the server did not start: $(tail -3 "$work/server.log")"
     local out=$dir/$name.kv
     "$BENCH_BIN/cliser-load" --server "$addr" --clients "$n" --ramp "$ramp" --duration "${steady}s" \
-        --password-file "$pw" --id-prefix "pi-" --watch-pid "$spid" \
+        --password-file "$pw" --id-prefix "pi-" --watch-pid "$spid" --keepalive "${KEEPALIVE:-1}s" \
         --stall-timeout "$((3 * ${KEEPALIVE:-1} + 10))s" --drain-timeout "$((2 * ${KEEPALIVE:-1} + 15))s" \
         > "$out" 2> "$work/load.log" || true
     local alive=yes
@@ -279,6 +279,7 @@ print_notes() {
             line="$line, stored=$(kv "$f" stored) (dups $(kv "$f" stored_dups))"
             line="$line, acked on the next poll=$(kv "$f" acked_next_poll) later=$(kv "$f" acked_later)"
             line="$line, longest gap between polls=$(kv "$f" poll_gap_max_ms) ms"
+            line="$line, polls more than half an interval late=$(kv "$f" polls_late_over_half_interval)"
         else
             line="$line, subscriber (mosquitto_sub) CPU=$(kv "$f" subscriber_cpu_s) s"
         fi

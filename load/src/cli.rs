@@ -62,6 +62,11 @@ pub struct Cli {
     /// A registered client that hears nothing for this long has failed.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub stall_timeout: Duration,
+    /// cliser only: the server's keep-alive interval. Each gap between two polls to a client is
+    /// measured against it: how late the polls came (`poll_late_*`), and how many came more than
+    /// half an interval late.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub keepalive: Option<Duration>,
     /// Sample this process's /proc figures (the server's) at each phase change.
     #[arg(long, value_name = "PID")]
     pub watch_pid: Option<u32>,
@@ -98,6 +103,9 @@ impl Cli {
         }
         if !(self.ramp.is_finite() && self.ramp > 0.0) {
             return Err(LoadError::Flag("--ramp must be more than 0".into()));
+        }
+        if self.keepalive.is_some_and(|k| k.is_zero()) {
+            return Err(LoadError::Flag("--keepalive must be more than 0".into()));
         }
         if self.interval.is_zero() {
             return Err(LoadError::Flag("--interval must be more than 0".into()));

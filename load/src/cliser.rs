@@ -104,6 +104,7 @@ impl CliserSession {
         ctx.stats.polls += 1;
         if let Some(prev) = self.last_poll.replace(ctx.now) {
             ctx.stats.max_poll_gap = ctx.stats.max_poll_gap.max(ctx.now - prev);
+            ctx.stats.poll_gaps.record(ctx.now - prev);
         }
         if let Some(a) = ack {
             while self.unacked.front().is_some_and(|p| p.seq <= a) {
@@ -209,6 +210,23 @@ mod tests {
         let (next, a) = feed(&mut s, &mut ctx, "100: keep alive ack=6");
         assert_eq!((next.unwrap(), a.as_str()), (Next::Finished, "100\n"));
         assert_eq!((ctx.stats.acked, ctx.stats.polls, ctx.stats.handshake.len()), (2, 3, 1));
+    }
+
+    #[test]
+    fn each_gap_between_two_polls_is_a_sample() {
+        let t0 = Instant::now();
+        let mut ctx = Ctx::new(t0);
+        let mut s = CliserSession::new(0, "pi-", Arc::from("pw"), t0);
+        for line in ["110", "120", "140: Connected"] {
+            feed(&mut s, &mut ctx, line).0.unwrap();
+        }
+        for (at, ack) in [(1000, 0), (2000, 1), (3700, 2), (4700, 3)] {
+            ctx.now = t0 + std::time::Duration::from_millis(at);
+            feed(&mut s, &mut ctx, &format!("100: keep alive ack={ack}")).0.unwrap();
+        }
+        let late = ctx.stats.poll_lateness(std::time::Duration::from_secs(1)).unwrap();
+        assert_eq!((late.gaps, late.max.as_millis(), late.over_half), (3, 700, 1));
+        assert_eq!(ctx.stats.max_poll_gap.as_millis(), 1700);
     }
 
     #[test]

@@ -48,6 +48,6 @@ fn run(cli: &Cli) -> Result<bool, LoadError> {
         Protocol::Cliser => "cliser",
         Protocol::Mqtt => "mqtt",
     };
-    print!("{}", report::render(name, plan.clients, &mut outcome));
+    print!("{}", report::render(name, plan.clients, cli.keepalive, &mut outcome));
     Ok(report::passed(&outcome))
 }

@@ -20,8 +20,9 @@ pub fn passed(o: &Outcome) -> bool {
     st.failed() == 0 && st.sent == st.acked && st.registered == st.started
 }
 
-/// The report for a run of `clients` clients speaking `protocol`.
-pub fn render(protocol: &str, clients: usize, o: &mut Outcome) -> String {
+/// The report for a run of `clients` clients speaking `protocol`; with the server's `keepalive`,
+/// how late its polls came.
+pub fn render(protocol: &str, clients: usize, keepalive: Option<Duration>, o: &mut Outcome) -> String {
     let mut out = String::new();
     let mut kv = |k: &str, v: &dyn std::fmt::Display| {
         let _ = writeln!(out, "{k}={v}");
@@ -45,6 +46,17 @@ pub fn render(protocol: &str, clients: usize, o: &mut Outcome) -> String {
         kv("acked_next_poll", &st.acked_next_poll);
         kv("acked_later", &st.acked_late);
         kv("poll_gap_max_ms", &ms(Some(st.max_poll_gap)));
+        kv("poll_gap_p50_ms", &ms(st.poll_gaps.percentile(50.0)));
+        kv("poll_gap_p99_ms", &ms(st.poll_gaps.percentile(99.0)));
+        if let Some(interval) = keepalive {
+            kv("keepalive_ms", &ms(Some(interval)));
+            if let Some(late) = st.poll_lateness(interval) {
+                kv("poll_gaps", &late.gaps);
+                kv("poll_late_p99_ms", &ms(Some(late.p99)));
+                kv("poll_late_max_ms", &ms(Some(late.max)));
+                kv("polls_late_over_half_interval", &late.over_half);
+            }
+        }
     }
     kv("handshake_p50_ms", &ms(st.handshake.percentile(50.0)));
     kv("handshake_p99_ms", &ms(st.handshake.percentile(99.0)));

@@ -48,6 +48,27 @@ impl Samples {
     pub fn max(&mut self) -> Option<Duration> {
         self.percentile(100.0)
     }
+
+    /// How many samples are longer than `d`.
+    pub fn count_above(&self, d: Duration) -> usize {
+        let limit = u32::try_from(d.as_micros()).unwrap_or(u32::MAX);
+        self.micros.iter().filter(|&&m| m > limit).count()
+    }
+}
+
+/// How late the server's polls came, against its keep-alive interval: a poll is due one interval
+/// after the one before (the server schedules each from the last), so a gap of interval + x is a
+/// poll x late.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lateness {
+    /// Gaps between two polls measured.
+    pub gaps: usize,
+    /// The 99th percentile of lateness (0 for a poll on time or early).
+    pub p99: Duration,
+    /// The latest poll.
+    pub max: Duration,
+    /// Polls more than half an interval late.
+    pub over_half: usize,
 }
 
 /// What the simulated clients did, summed over all of them.
@@ -71,6 +92,8 @@ pub struct Stats {
     pub polls: u64,
     /// Longest time between two polls to one client (cliser only).
     pub max_poll_gap: Duration,
+    /// Every time between two polls to one client (cliser only).
+    pub poll_gaps: Samples,
     /// Clients that closed cleanly at the end.
     pub finished: u64,
     /// Clients that failed, by kind.
@@ -90,6 +113,17 @@ impl Stats {
     /// Failed clients, all kinds.
     pub fn failed(&self) -> u64 {
         self.failures.values().sum()
+    }
+
+    /// The polls' lateness against the keep-alive `interval`; `None` before two polls to a client.
+    pub fn poll_lateness(&mut self, interval: Duration) -> Option<Lateness> {
+        let late = |gap: Duration| gap.saturating_sub(interval);
+        Some(Lateness {
+            gaps: self.poll_gaps.len(),
+            p99: late(self.poll_gaps.percentile(99.0)?),
+            max: late(self.poll_gaps.max()?),
+            over_half: self.poll_gaps.count_above(interval + interval / 2),
+        })
     }
 
     /// A one-line summary, e.g. `connect:2,closed:1`, or `none`.
@@ -131,6 +165,20 @@ mod tests {
         s.record(Duration::from_micros(1500));
         assert_eq!(s.percentile(1.0), s.percentile(99.9));
         assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn lateness_is_the_gap_past_the_interval() {
+        let mut st = Stats::default();
+        assert_eq!(st.poll_lateness(ms(1000)), None);
+        for gap in [990, 1000, 1010, 1400, 1500, 1501, 2600] {
+            st.poll_gaps.record(ms(gap));
+        }
+        let l = st.poll_lateness(ms(1000)).unwrap();
+        assert_eq!(l, Lateness { gaps: 7, p99: ms(1600), max: ms(1600), over_half: 2 });
+        assert_eq!(st.poll_gaps.count_above(ms(1000)), 5);
+        let early = st.poll_lateness(ms(5000)).unwrap();
+        assert_eq!((early.max, early.over_half), (Duration::ZERO, 0), "early polls are not late");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use std::collections::HashSet;
 use std::sync::atomic::AtomicU64;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -163,7 +164,65 @@ impl Metrics {
         r.register("cliser_web_viewers", "Open live event streams (/api/events)", live_viewers);
         let mut out = String::new();
         // Writing to a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, &r);
-        out
+        let _ = prometheus_client::encoding::text::encode_registry(&mut out, &r);
+        text_format(&out)
+    }
+}
+
+/// The exposition in the Prometheus text format (0.0.4), which `/metrics` says it serves and
+/// `promtool check metrics` reads. prometheus-client writes OpenMetrics, whose counter families are
+/// named without the `_total` their samples carry; in the text format the `# HELP` and `# TYPE`
+/// lines name the samples, or a scraper and promtool find counters without help or type.
+fn text_format(openmetrics: &str) -> String {
+    let counters: HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .filter(|name| !name.ends_with("_total"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len() + 16 * counters.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" {
+            continue;
+        }
+        let meta = ["# HELP ", "# TYPE "].into_iter().find_map(|tag| Some((tag, line.strip_prefix(tag)?)));
+        match meta.and_then(|(tag, rest)| Some((tag, rest.split_once(' ')?))) {
+            Some((tag, (name, tail))) if counters.contains(name) => {
+                out.push_str(&format!("{tag}{name}_total {tail}"));
+            }
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_named_as_their_samples_and_there_is_no_eof() {
+        let om = "# HELP a_seconds Time.\n# TYPE a_seconds histogram\na_seconds_sum 0\n\
+                  # HELP b Things.\n# TYPE b counter\nb_total 3\n\
+                  # HELP c_total Already.\n# TYPE c_total counter\nc_total 1\n\
+                  # HELP d_up Up.\n# TYPE d_up gauge\nd_up{cid=\"b\"} 1\n# EOF\n";
+        assert_eq!(
+            text_format(om),
+            "# HELP a_seconds Time.\n# TYPE a_seconds histogram\na_seconds_sum 0\n\
+             # HELP b_total Things.\n# TYPE b_total counter\nb_total 3\n\
+             # HELP c_total Already.\n# TYPE c_total counter\nc_total 1\n\
+             # HELP d_up Up.\n# TYPE d_up gauge\nd_up{cid=\"b\"} 1\n"
+        );
+    }
+
+    #[test]
+    fn the_exposition_has_each_counter_under_its_sample_name() {
+        let text = Metrics::new().encode(&Fleet::new(), 2);
+        for name in ["cliser_readings_total", "cliser_auth_failures_total", "cliser_reading_errors_total"] {
+            assert!(text.contains(&format!("# TYPE {name} counter\n")), "{name} in\n{text}");
+            assert!(text.contains(&format!("# HELP {name} ")), "{name} in\n{text}");
+        }
+        assert!(text.contains("cliser_web_viewers 2\n"), "{text}");
+        assert!(!text.contains("# EOF") && !text.contains(".."), "{text}");
     }
 }
