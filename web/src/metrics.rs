@@ -217,7 +217,7 @@ mod tests {
 
     #[test]
     fn the_exposition_has_each_counter_under_its_sample_name() {
-        let text = Metrics::new().encode(&Fleet::new(), 2);
+        let text = Metrics::new().encode(&Fleet::new(), &[], 2, &Settings::default());
         for name in ["cliser_readings_total", "cliser_auth_failures_total", "cliser_reading_errors_total"] {
             assert!(text.contains(&format!("# TYPE {name} counter\n")), "{name} in\n{text}");
             assert!(text.contains(&format!("# HELP {name} ")), "{name} in\n{text}");
