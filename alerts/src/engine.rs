@@ -8,7 +8,8 @@
 //!   fires once and resolves once.
 //! - `sensor_error`: `error_after` error readings in a row fire; the next temperature resolves.
 //! - `sensor_silent`: no reading (value or error) received for `silent_after` fires, unless its node
-//!   is offline (that is `node_offline`'s news); the next reading resolves.
+//!   is offline (that is `node_offline`'s news; once it is back, its sensors have `silent_after`
+//!   from then to report); the next reading resolves.
 //! - `node_offline`: a session that ended `offline_after` ago without a new one fires; the next
 //!   registration resolves. Nodes the store knows count as offline since the engine started, so a Pi
 //!   that does not come back after a server restart is noticed.
@@ -38,6 +39,9 @@ struct NodeTrack {
     online: bool,
     /// When its last session ended (or the engine started, for a node not seen since).
     offline_since_ms: i64,
+    /// When it last came online: its sensors' silence counts from then at the earliest, as a Pi
+    /// back from an outage has not had the time to report yet.
+    online_since_ms: i64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -85,7 +89,11 @@ impl Engine {
     /// A node the store knows, not (yet) connected: offline since `now_ms` as far as this engine
     /// can tell.
     pub fn know_node(&mut self, cid: &str, now_ms: i64) {
-        self.nodes.entry(cid.to_owned()).or_insert(NodeTrack { online: false, offline_since_ms: now_ms });
+        self.nodes.entry(cid.to_owned()).or_insert(NodeTrack {
+            online: false,
+            offline_since_ms: now_ms,
+            online_since_ms: now_ms,
+        });
     }
 
     /// A sensor the store knows, last heard at `heard_ms`.
@@ -299,9 +307,15 @@ impl Engine {
 
     /// A node registered.
     pub fn node_up(&mut self, cid: &str, now_ms: i64) -> Vec<Transition> {
-        let node =
-            self.nodes.entry(cid.to_owned()).or_insert(NodeTrack { online: true, offline_since_ms: now_ms });
-        node.online = true;
+        let node = self.nodes.entry(cid.to_owned()).or_insert(NodeTrack {
+            online: false,
+            offline_since_ms: now_ms,
+            online_since_ms: now_ms,
+        });
+        if !node.online {
+            node.online = true;
+            node.online_since_ms = now_ms;
+        }
         let since = node.offline_since_ms;
         let key = Self::key(Kind::NodeOffline, cid, "");
         let msg = format!("node {cid} back online after {}", fmt_duration(now_ms - since));
@@ -310,8 +324,11 @@ impl Engine {
 
     /// A node's session ended.
     pub fn node_down(&mut self, cid: &str, now_ms: i64) {
-        let node =
-            self.nodes.entry(cid.to_owned()).or_insert(NodeTrack { online: false, offline_since_ms: now_ms });
+        let node = self.nodes.entry(cid.to_owned()).or_insert(NodeTrack {
+            online: false,
+            offline_since_ms: now_ms,
+            online_since_ms: now_ms,
+        });
         if node.online {
             node.online = false;
             node.offline_since_ms = now_ms;
@@ -349,9 +366,13 @@ impl Engine {
             .iter()
             .filter_map(|((cid, sensor), t)| {
                 let after = settings.sensor(sensor).silent_after?;
-                let node_online = self.nodes.get(cid).is_none_or(|n| n.online);
-                (node_online && now_ms - t.heard_ms >= ms(after))
-                    .then(|| (cid.clone(), sensor.clone(), t.heard_ms, after))
+                // Silence while its node was offline is the node's news, not the sensor's.
+                let quiet_since = match self.nodes.get(cid) {
+                    Some(n) if !n.online => return None,
+                    Some(n) => t.heard_ms.max(n.online_since_ms),
+                    None => t.heard_ms,
+                };
+                (now_ms - quiet_since >= ms(after)).then(|| (cid.clone(), sensor.clone(), t.heard_ms, after))
             })
             .collect();
         for (cid, sensor, heard, after) in silent {

@@ -128,6 +128,41 @@ fn a_silent_sensor_fires_after_silent_after_unless_its_node_is_offline() {
 }
 
 #[test]
+fn a_node_back_from_an_outage_gives_its_sensors_silent_after_to_report_again() {
+    let mut e = Engine::new(settings("[sensors]\nsilent_after = \"10m\"\n"), vec![]);
+    e.node_up("pi", 0);
+    e.reading("pi", "s", &t(20.0), 0, 0);
+    e.node_down("pi", MIN);
+    let out = e.tick(30 * MIN);
+    assert_eq!(out.iter().map(|t| t.alert.key.kind).collect::<Vec<_>>(), vec![Kind::NodeOffline]);
+    assert_eq!(e.node_up("pi", 31 * MIN).len(), 1, "node_offline resolved");
+    // Its first reading is on its way (a poll interval, a sensor conversion): not silent yet.
+    assert!(e.tick(31 * MIN + 5 * S).is_empty());
+    assert!(e.tick(40 * MIN).is_empty());
+    // Back for silent_after and still nothing from it: silent, for as long as it really was.
+    let out = e.tick(41 * MIN);
+    assert_eq!(out.iter().map(|t| t.alert.key.kind).collect::<Vec<_>>(), vec![Kind::SensorSilent]);
+    assert!(
+        out[0].alert.message.starts_with("pi/s silent for 41m (last reading received "),
+        "{}",
+        out[0].alert.message
+    );
+    assert_eq!(out[0].alert.since_ms, 0);
+}
+
+#[test]
+fn after_a_restart_a_node_that_registers_gives_its_sensors_silent_after_to_report_again() {
+    let mut e = Engine::new(settings("[sensors]\nsilent_after = \"10m\"\n"), vec![]);
+    // The server was down for an hour.
+    e.know_node("pi", 60 * MIN);
+    e.know_sensor("pi", "s", 0);
+    assert!(e.node_up("pi", 60 * MIN + 30 * S).is_empty());
+    assert!(e.tick(61 * MIN).is_empty());
+    let out = e.tick(71 * MIN);
+    assert_eq!(out.iter().map(|t| t.alert.key.kind).collect::<Vec<_>>(), vec![Kind::SensorSilent]);
+}
+
+#[test]
 fn a_node_fires_offline_after_offline_after_and_resolves_when_it_registers() {
     let mut e = Engine::new(settings("[nodes.slow]\noffline_after = \"5m\"\n"), vec![]);
     e.node_up("pi", 0);

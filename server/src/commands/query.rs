@@ -44,7 +44,8 @@ pub struct QueryArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
-    /// The values as stored, without the calibration of the config file's `[sensors]`.
+    /// The values as stored, without the calibration of the config file's `[sensors]` (the names
+    /// are still shown).
     #[arg(long)]
     pub raw: bool,
 }
@@ -74,18 +75,20 @@ pub(super) fn run(
     out: &mut dyn Write,
 ) -> Result<(), CommandError> {
     let q = args.to_query(SystemTime::now())?;
-    // Calibration is applied here, when shown: the store keeps what the sensor said.
-    let none = Settings::default();
-    let settings = if args.raw { &none } else { settings };
+    // Calibration is applied here, when shown: the store keeps what the sensor said. `--raw`
+    // leaves the values alone but still names the sensors.
+    let calibrate = !args.raw;
     let text = match args.every {
         Some(every) => {
             let mut rows = store.buckets(&q, every)?;
-            rows.iter_mut().for_each(|b| calibrate_bucket(b, settings));
+            if calibrate {
+                rows.iter_mut().for_each(|b| calibrate_bucket(b, settings));
+            }
             buckets(&rows, args.format, settings)
         }
         None => {
             let mut rows = store.readings(&q)?;
-            for r in &mut rows {
+            for r in rows.iter_mut().filter(|_| calibrate) {
                 if let Value::Celsius(c) = &mut r.value {
                     *c = settings.calibrate(r.sensor.as_str(), *c);
                 }
