@@ -294,7 +294,8 @@ fn run_webhook(url: String, inbox: Receiver<Fields>) {
                     );
                     queue.pop_front();
                 } else {
-                    let backoff = Duration::from_secs(1u64 << p.tries.min(9)).min(WEBHOOK_BACKOFF_MAX);
+                    // 1 s after the first failure, doubling.
+                    let backoff = Duration::from_secs(1u64 << (p.tries - 1).min(9)).min(WEBHOOK_BACKOFF_MAX);
                     p.next = Instant::now() + backoff;
                 }
             }

@@ -104,7 +104,6 @@ fn offset_and_two_point_calibration_show_in_the_log_and_query_and_the_raw_values
 /// The web side does not apply the config file's calibration yet (web/src reads the store's raw
 /// values for /api/readings and /metrics); that is another change's job. This says what it owes.
 #[test]
-#[ignore = "the web side (/api/readings, /metrics) does not apply calibration yet"]
 fn web_api_readings_and_metrics_show_calibrated_values() {
     let dir = tempfile::tempdir().unwrap();
     let _dump = DumpLogsOnPanic(dir.path());

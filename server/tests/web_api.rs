@@ -479,7 +479,7 @@ fn metrics_count_readings_errors_duplicates_gaps_commits_and_failed_logins() {
         assert!(!help.ends_with(".."), "{help}");
     }
     for family in ["readings", "reading_errors", "duplicates", "seq_gaps", "auth_failures"] {
-        assert!(text.contains(&format!("# TYPE cliser_{family} counter\n")), "{family} in\n{text}");
+        assert!(text.contains(&format!("# TYPE cliser_{family}_total counter\n")), "{family} in\n{text}");
     }
     // Only errors so far: no temperature for the second sensor.
     assert_eq!(sample(&text, &format!("cliser_temperature_celsius{}", labels(S2))), None, "{text}");
