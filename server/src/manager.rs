@@ -12,7 +12,8 @@ use crate::registrations::Registrations;
 use crate::session::{self, SessionCtx, SessionEvent, SessionReport};
 use crate::sink::{AckTable, Batch};
 use cliser_alerts::Input as AlertInput;
-use cliser_protocol::{ClientId, ServerMsg};
+use cliser_common::sensors::SharedSettings;
+use cliser_protocol::{Celsius, ClientId, ServerMsg};
 use cliser_web::LiveEvent;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -119,9 +120,16 @@ pub struct Manager {
     peak_since_trim: usize,
     /// `--max-clients`, capped at what the machine's limits allow.
     max_clients: usize,
+    /// Names for the console's `L`.
+    settings: SharedSettings,
 }
 
 impl Manager {
+    /// Shows sensors with the names (and calibration) of `settings` in the console's `L`.
+    pub fn names(&mut self, settings: SharedSettings) {
+        self.settings = settings;
+    }
+
     /// A Manager that hands `me`, `sink` and `acks` to the sessions it starts, refuses ips the
     /// `brake` blocks, and tells the `watchers` who comes and goes.
     pub fn new(
@@ -160,6 +168,7 @@ impl Manager {
             next_sid: 1,
             brake,
             watchers,
+            settings: SharedSettings::default(),
             stopping: false,
             peak_since_trim: 0,
         }
@@ -415,6 +424,7 @@ impl Manager {
         if self.registry.is_empty() {
             return "No clients connected".into();
         }
+        let settings = self.settings.get();
         let mut sids: Vec<&u16> = self.registry.keys().collect();
         sids.sort();
         let mut out = String::new();
@@ -435,7 +445,19 @@ impl Manager {
                 humantime::format_rfc3339_seconds(c.last_seen),
             );
             for (sensor, value) in &c.last_values {
-                let _ = write!(out, " {sensor}={value}");
+                // `name(28-...)=-18.250`: the name and the true value when the config file has them.
+                let shown = match Celsius::parse(value) {
+                    Some(raw) => settings.calibrate(sensor, raw).fixed().to_string(),
+                    None => value.clone(),
+                };
+                match settings.name(sensor) {
+                    Some(name) => {
+                        let _ = write!(out, " {name}({sensor})={shown}");
+                    }
+                    None => {
+                        let _ = write!(out, " {sensor}={shown}");
+                    }
+                }
             }
             out.push('\n');
         }

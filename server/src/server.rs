@@ -174,8 +174,9 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
     };
     // If the Manager cannot start, dropping it closes the sink's mailbox and the sink ends.
     let watchers = Watchers { live, alerts: Some(alerts_tx.clone()) };
-    let manager =
+    let mut manager =
         Manager::new(config.clone(), manager_tx.clone(), sink_tx, acks, registrations, brake, watchers);
+    manager.names(settings.clone());
     let manager = spawn("manager", move || manager.run(manager_rx))?;
     let mut core = Core {
         client_addr,
