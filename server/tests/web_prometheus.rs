@@ -90,7 +90,9 @@ fn server_with_pis(dir: &Path) -> (ServerHandle, Vec<Pi>) {
         let stored: u64 =
             body.lines().find_map(|l| l.strip_prefix("cliser_readings_total ")?.parse().ok())?;
         let all = PIS.iter().all(|(id, c)| {
-            body.contains(&format!("cliser_temperature_celsius{{cid=\"{id}\",sensor=\"{SENSOR}\"}} {c}\n"))
+            body.contains(&format!(
+                "cliser_temperature_celsius{{cid=\"{id}\",sensor=\"{SENSOR}\",name=\"\"}} {c}\n"
+            ))
         });
         (all && stored >= 6).then_some(())
     });
