@@ -19,6 +19,7 @@
 pub mod auth;
 pub mod backdoor;
 pub mod capacity;
+pub mod cidr;
 pub mod commands;
 pub mod config;
 pub mod conn;

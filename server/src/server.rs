@@ -109,7 +109,7 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
     let web_listener = config.http.map(|addr| bind("the web page", addr)).transpose()?;
     let listener = bind("clients", config.listen)?;
     let client_addr = listener.local_addr().map_err(RunError::Start)?;
-    let brake = Arc::new(Brake::standard());
+    let brake = Arc::new(Brake::new(config.brake.clone()));
     let settings = SharedSettings::new(config.sensors.clone());
     let (live_tx, live_rx) = channel();
     let web = match web_listener {
@@ -122,6 +122,7 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
     if let Some(addr) = http_addr {
         log::info!("web page on http://{addr}/ (metrics at /metrics)");
     }
+    log::info!("failed-login brake: {}", config.brake);
     if let Some(path) = &config.ready_file {
         crate::ready_file::write(path, client_addr, backdoor_addr, http_addr)
             .map_err(|source| RunError::ReadyFile { path: path.clone(), source })?;
