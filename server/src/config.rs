@@ -2,6 +2,7 @@
 
 use crate::auth::{BrakeSettings, Secret};
 use crate::cidr::Cidr;
+use crate::credentials::SharedClients;
 use crate::store_location::{self, StoreLocation};
 use clap::Parser;
 use cliser_common::config_file::{self, ConfigFileError};
@@ -68,6 +69,11 @@ pub struct Cli {
     /// console listens on a non-loopback address.
     #[arg(long, value_name = "PATH")]
     pub admin_password_file: Option<PathBuf>,
+    /// Per-client tokens: a TOML file of `id = "argon2 hash"` lines (`add-client` writes it). With
+    /// it, an id listed there logs in only with its own token; other ids with the fleet password, if
+    /// one is set. SIGHUP and the console's `R` read it again.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub clients_file: Option<PathBuf>,
     /// Failed logins from one address within --auth-window that block it for --auth-block; `0`
     /// turns the brake off [default: 5].
     #[arg(long, value_name = "N")]
@@ -116,6 +122,7 @@ struct FileConfig {
     password_file: Option<PathBuf>,
     admin_password_file: Option<PathBuf>,
     ready_file: Option<PathBuf>,
+    clients_file: Option<PathBuf>,
     auth_max_failures: Option<u32>,
     #[serde(default, deserialize_with = "duration::optional")]
     auth_window: Option<Duration>,
@@ -161,8 +168,10 @@ pub struct Config {
     pub store: StoreLocation,
     /// How long raw readings are kept; `None` keeps them all.
     pub retain_raw: Option<Duration>,
-    /// The client password.
-    pub password: Secret,
+    /// The fleet password; only optional with a clients file.
+    pub password: Option<Secret>,
+    /// The per-client tokens (`--clients-file`), read at start.
+    pub clients: Option<SharedClients>,
     /// The failed-login brake's numbers.
     pub brake: BrakeSettings,
     /// The admin password, if any.
@@ -181,9 +190,13 @@ pub enum ConfigError {
     /// No client password was given.
     #[error(
         "no client password: put it in a file and pass --password-file PATH \
-         (or `password-file` in --config), or set CLISER_PASSWORD"
+         (or `password-file` in --config), or set CLISER_PASSWORD; or give each client its own \
+         token with --clients-file PATH and `cliser-server add-client ID`"
     )]
     NoPassword,
+    /// The clients file cannot be read or has a bad line.
+    #[error(transparent)]
+    Clients(#[from] crate::clients_file::FileError),
     /// A password file or variable is unusable.
     #[error(transparent)]
     Secret(#[from] SecretError),
@@ -294,6 +307,13 @@ pub fn sensors_for_commands(cli: &Cli) -> Result<Settings, ConfigError> {
     }
 }
 
+/// The clients file for `add-client` and `remove-client`: `--clients-file` or the `clients-file` key
+/// of `--config`.
+pub fn clients_file_for_commands(cli: &Cli) -> Result<Option<PathBuf>, ConfigError> {
+    let file: FileConfig = config_file::load_or_default(cli.config.as_deref())?;
+    Ok(cli.clients_file.clone().or(file.clients_file))
+}
+
 /// The brake's numbers from the flags and the file.
 fn brake_settings(cli: &Cli, file: &FileConfig) -> Result<BrakeSettings, ConfigError> {
     let default = BrakeSettings::default();
@@ -348,6 +368,10 @@ impl Config {
             return Err(ConfigError::ReadingsCsvReplaced);
         }
         let brake = brake_settings(&cli, &file)?;
+        let clients = match cli.clients_file.clone().or(file.clients_file.clone()) {
+            Some(path) => Some(SharedClients::load(&path)?),
+            None => None,
+        };
         let positive = |key: &str, d: Option<Duration>| match d {
             Some(d) if d.is_zero() => Err(ConfigError::Value {
                 setting: config_file::setting_name(key, false),
@@ -382,8 +406,7 @@ impl Config {
                 d => Some(d),
             },
             password: secret_from_env("the password file", password_file.as_deref(), "CLISER_PASSWORD")?
-                .map(Secret::new)
-                .ok_or(ConfigError::NoPassword)?,
+                .map(Secret::new),
             brake,
             admin_password: secret_from_env(
                 "the admin password file",
@@ -392,9 +415,13 @@ impl Config {
             )?
             .map(Secret::new),
             ready_file: cli.ready_file.or(file.ready_file),
+            clients,
             sensors,
             config_file: cli.config.clone(),
         };
+        if config.password.is_none() && config.clients.is_none() {
+            return Err(ConfigError::NoPassword);
+        }
         if !config.backdoor.ip().is_loopback() && config.admin_password.is_none() {
             return Err(ConfigError::NoAdminPassword(config.backdoor));
         }
@@ -434,8 +461,9 @@ mod tests {
         assert_eq!(c.backdoor.to_string(), "127.0.0.1:3333");
         assert_eq!(c.http.map(|a| a.to_string()).as_deref(), Some("127.0.0.1:8080"));
         assert_eq!(c.dead_timeout(), Duration::from_millis(1500));
-        assert!(c.password.matches("s3cret"));
+        assert!(c.password.unwrap().matches("s3cret"));
         assert_eq!(c.brake, BrakeSettings::default());
+        assert!(c.clients.is_none());
     }
 
     #[test]
@@ -514,6 +542,22 @@ mod tests {
         let e = from(&[]).unwrap_err().to_string();
         assert!(e.starts_with("config key auth-window: "), "{e}");
         assert!(Cli::try_parse_from(["cliser-server", "--auth-block", "0s"]).is_err());
+    }
+
+    #[test]
+    fn a_clients_file_makes_the_fleet_password_optional_and_a_bad_one_names_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let clients = dir.path().join("clients.toml");
+        std::fs::write(&clients, "# none yet\n").unwrap();
+        let path = clients.to_str().unwrap();
+        std::env::remove_var("CLISER_PASSWORD");
+        let c = Config::from_cli(cli(&["--clients-file", path])).unwrap();
+        assert!(c.password.is_none() && c.clients.is_some_and(|t| t.get().is_empty()));
+        let e = Config::from_cli(cli(&[])).unwrap_err();
+        assert!(matches!(e, ConfigError::NoPassword) && e.to_string().contains("--clients-file"), "{e}");
+        std::fs::write(&clients, "# one\npi-1 = \"secret\"\n").unwrap();
+        let e = Config::from_cli(cli(&["--clients-file", path])).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("clients file {path}, line 2: pi-1: not an argon2 hash")), "{e}");
     }
 
     #[test]

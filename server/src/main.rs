@@ -24,6 +24,17 @@ fn main() -> ExitCode {
         Ok(n) => log::debug!("open files limit: {n}"),
         Err(e) => log::warn!("cannot raise the open files limit: {e}"),
     }
+    if let Some(command) = cli.command.as_ref().filter(|c| c.edits_clients()) {
+        let path = match cliser_server::config::clients_file_for_commands(&cli) {
+            Ok(p) => p,
+            Err(e) => return fail(&e),
+        };
+        let (mut out, mut note) = (std::io::stdout().lock(), std::io::stderr().lock());
+        return match cliser_server::commands::run_clients(command, path.as_deref(), &mut out, &mut note) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        };
+    }
     if let Some(command) = &cli.command {
         let found = cliser_server::config::store_for_commands(&cli)
             .and_then(|l| Ok((l, cliser_server::config::sensors_for_commands(&cli)?)));
