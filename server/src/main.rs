@@ -59,7 +59,7 @@ fn main() -> ExitCode {
 }
 
 /// Runs the server until SIGINT, SIGTERM or the console's `Q`; SIGHUP reloads the config file's
-/// names, calibration, limits and alert targets.
+/// names, calibration, limits and alert targets, and the clients file.
 fn run(config: Config) -> Result<(), RunError> {
     // Before the server starts: a signal that arrives while it does is kept and stops it once up,
     // instead of killing the process before the ready file or the log says it listens.
