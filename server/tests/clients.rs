@@ -86,6 +86,24 @@ fn a_listed_id_takes_only_its_own_token_and_others_the_fleet_password() {
 }
 
 #[test]
+fn wrong_tokens_count_in_the_brake() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("clients.toml");
+    let (one, two) = (add_client(&file, "pi-1"), add_client(&file, "pi-2"));
+    let args =
+        ["--clients-file", file.to_str().unwrap(), "--auth-exempt", "none", "--auth-max-failures", "3"];
+    let s = ServerHandle::start(dir.path(), &args);
+    let _logs = DumpLogsOnPanic(dir.path());
+    for _ in 0..3 {
+        refused(s.addr, &two, "pi-1");
+    }
+    s.log().wait_for("blocking 127.0.0.1 for 60 s: 3 failed logins within 60 s", T);
+    let mut c = LineClient::connect(s.addr);
+    assert_eq!(c.recv(T), None, "even the right token is refused from a blocked address");
+    assert!(!s.log().text().contains(&one));
+}
+
+#[test]
 fn without_a_fleet_password_unlisted_ids_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("clients.toml");
