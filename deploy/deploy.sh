@@ -15,6 +15,8 @@ Raspberry Pi OS (aarch64-unknown-linux-gnu), and installs it there over ssh:
   /etc/cliser/pi-client.toml                   the config: created once from
                                                deploy/pi-client.example.toml, then left alone
   /etc/cliser/password                         the password, 0400, owned by cliser
+  /etc/cliser/token                            with --token-file: this Pi's own token, 0400, owned
+                                               by cliser, and the config's password-file points to it
   user cliser                                  a system user, in group gpio (GPIO backend)
 
 (--server: cliser-server, cliser-server.service, /etc/cliser/server.toml from
@@ -37,6 +39,15 @@ The password: from $CLISER_PASSWORD, else asked for on the terminal if HOST has 
 existing one is kept unless CLISER_PASSWORD is set. It is never printed, never put on a command
 line: it travels inside the ssh stream and lands only in /etc/cliser/password.
 
+A Pi's own token (a server with --clients-file; docs/SECURITY.md): make it on the server and hand
+it to deploy.sh in a file or on stdin, e.g.
+  ssh admin@server sudo cliser-server --config /etc/cliser/server.toml add-client pi-kitchen |
+      deploy/deploy.sh --id pi-kitchen --token-file - pi@pi-kitchen.local
+  ssh admin@server sudo systemctl reload cliser-server
+The token is handled like the password (never printed, never on a command line) and lands only in
+/etc/cliser/token; a Pi with a token needs no fleet password. An existing token is kept unless a
+new one is given.
+
 Options:
   --server              deploy cliser-server instead of cliser-pi-client
   --id ID               the client's id, written into the config (default for a new config: the
@@ -44,6 +55,8 @@ Options:
   --server-addr H:P     the server the client connects to, written into the config
                         (default for a new config: cliser-server.local:1111 from the example)
   --config FILE         install FILE as the config (replacing the one on HOST if different)
+  --token-file FILE     the Pi's own token (first line of FILE; - reads stdin), installed as
+                        /etc/cliser/token and used as its password-file
   --restart             restart the service even if nothing changed
   --follow SECONDS      follow the journal this long after the restart (default 8; 0: just print
                         the last lines)
@@ -83,7 +96,7 @@ triple=aarch64-unknown-linux-gnu
 
 kind=client binary="" builder=${CLISER_BUILDER:-auto} dry=0 build_only=0 restart=0 follow=8
 port="" identity="" ssh_opts=() root=${CLISER_DEPLOY_ROOT:-/} remote_path=${CLISER_REMOTE_PATH:-}
-id="" server_addr="" config="" target=""
+id="" server_addr="" config="" target="" token_file=""
 
 need_arg() { [ "$2" -ge 2 ] || usage_error "$1 needs a value"; }
 while [ $# -gt 0 ]; do
@@ -105,6 +118,7 @@ while [ $# -gt 0 ]; do
         --id) need_arg "$1" $#; id=$2; shift 2 ;;
         --server-addr) need_arg "$1" $#; server_addr=$2; shift 2 ;;
         --config) need_arg "$1" $#; config=$2; shift 2 ;;
+        --token-file) need_arg "$1" $#; token_file=$2; shift 2 ;;
         --) shift; break ;;
         -*) usage_error "unknown option: $1" ;;
         *) [ -z "$target" ] || usage_error "more than one USER@HOST: $target $1"; target=$1; shift ;;
@@ -130,6 +144,10 @@ if [ -n "$server_addr" ]; then
     [[ $server_addr =~ ^[][A-Za-z0-9.:_-]+:[0-9]+$ ]] || usage_error "--server-addr must be HOST:PORT, not '$server_addr'"
 fi
 [ -z "$config" ] || [ -f "$config" ] || usage_error "--config: no such file: $config"
+if [ -n "$token_file" ]; then
+    [ "$kind" = client ] || usage_error "--token-file is for the client (the server keeps the hashes: add-client)"
+    [ "$token_file" = - ] || [ -r "$token_file" ] || usage_error "--token-file: cannot read $token_file"
+fi
 [ -z "$binary" ] || [ -f "$binary" ] || usage_error "--binary: no such file: $binary"
 [ "$build_only" -eq 1 ] || [ -n "$target" ] || usage_error "which Pi? give USER@HOST"
 
@@ -251,13 +269,35 @@ else
     [ -z "$built" ] || binary=$built
 fi
 
-# ---- the password -------------------------------------------------------------------------------
+# ---- the password and the token -----------------------------------------------------------------
 
-password="" have_password=0
+password="" have_password=0 token="" have_token=0
 check_password() {
     [ -n "$1" ] || die "$2 is empty"
     [[ $1 != *$'\n'* && $1 != *$'\r'* ]] || die "$2 must be one line"
 }
+if [ -n "$token_file" ]; then
+    # Read by the shell itself: the token is never an argument of another program.
+    token_from=$token_file
+    if [ "$token_file" != - ]; then
+        token=$(<"$token_file")
+    elif [ -t 0 ]; then
+        read -r -s -p "This Pi's token (from cliser-server add-client): " token
+        echo >&2
+        token_from="the terminal"
+    else
+        token=$(</dev/stdin) token_from=stdin
+    fi
+    token=${token%$'\r'}
+    check_password "$token" "the token from $token_from"
+    have_token=1
+    say "token: from $token_from (it becomes the Pi's password-file)"
+elif [ "$kind" = client ] && [ "$(fact token)" = present ]; then
+    say "token: keeping the one already on $remote_host (--token-file to replace it)"
+fi
+# A Pi that logs in with its own token needs no fleet password.
+token_in_place=0
+if [ "$have_token" -eq 1 ] || { [ "$kind" = client ] && [ "$(fact token)" = present ]; }; then token_in_place=1; fi
 if [ -n "${CLISER_PASSWORD+set}" ]; then
     password=$CLISER_PASSWORD
     check_password "$password" CLISER_PASSWORD
@@ -265,6 +305,8 @@ if [ -n "${CLISER_PASSWORD+set}" ]; then
     say "password: from CLISER_PASSWORD"
 elif [ "$(fact password)" = present ]; then
     say "password: keeping the one already on $remote_host (set CLISER_PASSWORD to replace it)"
+elif [ "$token_in_place" -eq 1 ]; then
+    say "password: none needed, $remote_host logs in with its own token"
 elif [ "$dry" -eq 1 ]; then
     say "password: $remote_host has none yet; a real run would take CLISER_PASSWORD or ask for it"
 elif [ -t 0 ]; then
@@ -311,8 +353,9 @@ fi
     umask 077
     [ "$have_password" -eq 0 ] || printf '%s\n' "$password" >"$stage/password"
     [ "$have_admin" -eq 0 ] || printf '%s\n' "$admin_password" >"$stage/admin-password"
+    [ "$have_token" -eq 0 ] || printf '%s\n' "$token" >"$stage/token"
 )
-password="" admin_password=""
+password="" admin_password="" token=""
 
 say "uploading to $target"
 # Expanded on the Pi: a private (0700) temp dir there, whose name comes back on stdout.

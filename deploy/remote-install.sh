@@ -4,7 +4,8 @@
 # root: through sudo when the ssh user is not root). Not meant to be run by hand; see deploy.sh --help.
 #
 # Staged files next to this script: bin (optional: absent in a dry run without --binary), unit,
-# example.toml, config.toml (optional: deploy.sh --config), password and admin-password (optional).
+# example.toml, config.toml (optional: deploy.sh --config), password, admin-password and token
+# (optional).
 #
 # Idempotent: every step compares what is there with what should be there and acts only on a
 # difference; the service is restarted only when something changed (or --restart).
@@ -43,6 +44,7 @@ if [ "$mode" = probe ]; then
     echo "arch=$(uname -m)"
     echo "host=$host"
     if [ -e "$R/etc/cliser/password" ]; then echo "password=present"; else echo "password=absent"; fi
+    if [ -e "$R/etc/cliser/token" ]; then echo "token=present"; else echo "token=absent"; fi
     if command -v systemctl >/dev/null 2>&1; then echo "systemd=yes"; else echo "systemd=no"; fi
     if [ "$(id -u)" -eq 0 ] || command -v sudo >/dev/null 2>&1; then echo "root=yes"; else echo "root=no"; fi
     exit 0
@@ -68,6 +70,7 @@ unit_dst=$R/etc/systemd/system/$unit
 cfg_dst=$R/etc/cliser/$cfg_name
 pw_dst=$R/etc/cliser/password
 admin_dst=$R/etc/cliser/admin-password
+token_dst=$R/etc/cliser/token
 
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
@@ -216,13 +219,22 @@ fi
 [ -n "$id" ] && set_key "$want" id "\"$id\""
 [ -n "$server_addr" ] && set_key "$want" server "\"$server_addr\""
 [ "$kind" = server ] && [ -f "$here/admin-password" ] && set_key "$want" admin-password-file "\"/etc/cliser/admin-password\""
+# The client's own token is what it sends for the password.
+[ "$kind" = client ] && [ -f "$here/token" ] && set_key "$want" password-file "\"/etc/cliser/token\""
 install_file "$want" "$cfg_dst" 0644 "" config
 
-# The password: readable by the service user only.
+# The token and the password: readable by the service user only. A Pi with a token needs no password.
+if [ "$kind" = client ] && [ -f "$here/token" ]; then
+    install_file "$here/token" "$token_dst" 0400 "$user:$user" token
+elif [ "$kind" = client ] && [ -e "$token_dst" ]; then
+    install_file "$token_dst" "$token_dst" 0400 "$user:$user" token
+fi
 if [ -f "$here/password" ]; then
     install_file "$here/password" "$pw_dst" 0400 "$user:$user" password
 elif [ -e "$pw_dst" ]; then
     install_file "$pw_dst" "$pw_dst" 0400 "$user:$user" password
+elif [ "$kind" = client ] && { [ -f "$here/token" ] || [ -e "$token_dst" ]; }; then
+    report password "none: $host logs in with its own token ($token_dst)"
 elif [ "$dry" -eq 1 ]; then
     changed password "$pw_dst: would be created (from CLISER_PASSWORD or a prompt)"
 else

@@ -5,7 +5,8 @@
 # getent and chown are recording stand-ins put first on the remote PATH (--remote-path). Checks where
 # everything lands and with which modes, that the service is enabled and restarted, that the password
 # never shows, that --dry-run changes nothing, that a second run changes nothing and a third with a
-# new binary changes only the binary. Also lints the units with systemd-analyze and the example
+# new binary changes only the binary; that a Pi's own token (--token-file, from a file or stdin)
+# lands 0400 as its password-file and shows nowhere, not even on an ssh command line. Also lints the units with systemd-analyze and the example
 # configs against the flags. Needs root (sshd); installs what it lacks.
 #
 #   bash deploy/tests/deploy-test.sh        (about 10-20 s; prints "N passed, 0 failed")
@@ -114,7 +115,8 @@ if bad:
 EOF
 }
 client_keys=(server id password-file sensor interval server-timeout state-dir shutdown-command)
-server_keys=(listen backdoor http keepalive auth-timeout dead-after max-clients store data-dir retain-raw password-file admin-password-file ready-file)
+server_keys=(listen backdoor http keepalive auth-timeout dead-after max-clients store data-dir retain-raw password-file admin-password-file ready-file
+    clients-file auth-max-failures auth-window auth-block auth-exempt)
 check "pi-client.example.toml uses only the client's flag names" toml_keys "$ws/deploy/pi-client.example.toml" "${client_keys[@]}"
 check "server.example.toml uses only the server's flag names" toml_keys "$ws/deploy/server.example.toml" "${server_keys[@]}"
 check "pi-client.example.toml has the documented values" bash -c "grep -qx 'server = \"cliser-server.local:1111\"' '$ws/deploy/pi-client.example.toml' \
@@ -208,14 +210,15 @@ check "ssh root@127.0.0.1 works with the throwaway key" \
 run_n=0
 last_out=""
 # run_deploy ARGS...: deploy.sh with the test's ssh, root and stand-ins; no terminal. Sets $rc, $last_out.
+# $run_root, $run_ssh and $run_stdin override the Pi's root, the ssh command and stdin (/dev/null).
 run_deploy() {
     run_n=$((run_n + 1))
     last_out=$tmp/out.$run_n
     echo "--- run $run_n: deploy.sh $*" >>"$tmp/calls.log"
     calls_from=$(wc -l <"$tmp/calls.log")
     rc=0
-    SSH="ssh -F /dev/null" "$deploy" "${ssh_opts[@]}" --root "$root" --remote-path "$stubs" --follow 1 \
-        "$@" root@127.0.0.1 </dev/null >"$last_out" 2>&1 || rc=$?
+    SSH="${run_ssh:-ssh -F /dev/null}" "$deploy" "${ssh_opts[@]}" --root "${run_root:-$root}" --remote-path "$stubs" \
+        --follow 1 "$@" root@127.0.0.1 <"${run_stdin:-/dev/null}" >"$last_out" 2>&1 || rc=$?
     if [ -n "${CLISER_TEST_VERBOSE:-}" ]; then sed 's/^/    | /' "$last_out"; fi
 }
 new_calls() { tail -n "+$((calls_from + 1))" "$tmp/calls.log"; }
@@ -230,7 +233,7 @@ all_called() {
 }
 mutating='^(useradd|usermod|chown) |^systemctl (enable|restart|start|daemon-reload)( |$)'
 # Every file with its mode, owner, size and mtime; directories without mtime (a rename in one bumps it).
-snapshot() { (cd "$root" && find . \( -type d -printf '%p %M %U:%G\n' \) -o -printf '%p %M %U:%G %s %T@\n' | sort); }
+snapshot() { (cd "${run_root:-$root}" && find . \( -type d -printf '%p %M %U:%G\n' \) -o -printf '%p %M %U:%G %s %T@\n' | sort); }
 leftovers() { find /tmp -maxdepth 1 -name 'cliser-deploy.*' | wc -l; }
 mode_of() { stat -c %a "$1"; }
 
@@ -377,6 +380,48 @@ check "on a terminal without CLISER_PASSWORD it asks twice and deploys (exit $rc
 check "... the typed password lands in /etc/cliser/password (0400)" \
     bash -c "[ \"\$(cat '$typed_root/etc/cliser/password')\" = '$typed' ] && [ \$(stat -c %a '$typed_root/etc/cliser/password') = 400 ]"
 check "... and is never echoed nor logged" bash -c "! grep -qF '$typed' '$last_out' '$tmp/calls.log' '$tmp/sshd.log'"
+
+# A Pi with its own token (the server has --clients-file): no fleet password at all. The token
+# comes from a file, then a new one on stdin; ssh runs through a recorder of its command lines.
+token_root=$tmp/pi-token
+mkdir -p "$token_root"
+token=$(python3 -c 'import secrets; print(secrets.token_hex(24))')
+(umask 077 && printf '%s\n' "$token" >"$tmp/pi.token")
+printf '#!/bin/sh\nprintf "%%s\\n" "$*" >>%q\nexec ssh "$@"\n' "$tmp/ssh-argv.log" >"$tmp/ssh-rec"
+chmod 0755 "$tmp/ssh-rec"
+no_token() { ! grep -rqF -e "$1" "$last_out" "$tmp/calls.log" "$tmp/sshd.log" "$tmp/ssh-argv.log"; }
+run_root=$token_root run_ssh="$tmp/ssh-rec -F /dev/null" run_deploy --binary "$tmp/client-1" --id pi-tok --token-file "$tmp/pi.token"
+check "a first deploy with --token-file and no CLISER_PASSWORD succeeds (exit $rc)" test "$rc" -eq 0
+tokf=$token_root/etc/cliser/token
+check "token: /etc/cliser/token, 0400, exactly the token" \
+    bash -c "[ \$(stat -c %a '$tokf') = 400 ] && [ \"\$(cat '$tokf')\" = '$token' ]"
+check "token file handed to cliser:cliser (chown before it is moved into place)" called "^chown cliser:cliser $token_root/etc/cliser/\\.token\\."
+check "the config's password-file is the token, once" \
+    bash -c "grep -qx 'password-file = \"/etc/cliser/token\"' '$token_root/etc/cliser/pi-client.toml' && [ \$(grep -c '^password-file' '$token_root/etc/cliser/pi-client.toml') = 1 ]"
+check "no fleet password was needed nor installed" \
+    bash -c "[ ! -e '$token_root/etc/cliser/password' ] && grep -q 'none needed' '$last_out'"
+check "ssh command lines were recorded" test -s "$tmp/ssh-argv.log"
+check "the token appears nowhere: output, stand-in calls, sshd log, ssh command lines" no_token "$token"
+before=$(run_root=$token_root snapshot)
+run_root=$token_root run_deploy --binary "$tmp/client-1" --id pi-tok --token-file "$tmp/pi.token"
+check "the same token again: nothing changed" bash -c "[ $rc -eq 0 ] && grep -q 'nothing changed' '$last_out'"
+check "... and no file changed (contents, modes, mtimes)" test "$before" = "$(run_root=$token_root snapshot)"
+run_root=$token_root run_deploy --binary "$tmp/client-1"
+check "without --token-file the token on the Pi is kept, and no password asked for" \
+    bash -c "[ $rc -eq 0 ] && grep -q 'keeping the one already' '$last_out' && [ \"\$(cat '$tokf')\" = '$token' ]"
+new_token=$(python3 -c 'import secrets; print(secrets.token_hex(24))')
+(umask 077 && printf '%s\r\n' "$new_token" >"$tmp/pi2.token")
+run_root=$token_root run_ssh="$tmp/ssh-rec -F /dev/null" run_stdin=$tmp/pi2.token run_deploy --binary "$tmp/client-1" --token-file -
+check "--token-file - takes a new token from stdin (CRLF ok), 0400, and restarts" \
+    bash -c "[ $rc -eq 0 ] && [ \"\$(cat '$tokf')\" = '$new_token' ] && [ \$(stat -c %a '$tokf') = 400 ] && grep -q 'token.*replaced' '$last_out'" 
+check "... restarting the client" called '^systemctl restart cliser-pi-client.service'
+check "... and it shows nowhere either" no_token "$new_token"
+rc=0
+"$deploy" --server --token-file "$tmp/pi.token" root@127.0.0.1 >/dev/null 2>&1 || rc=$?
+check "--token-file with --server is a usage error (exit 2)" test "$rc" -eq 2
+rc=0
+"$deploy" --token-file "$tmp/no-such.token" root@127.0.0.1 >/dev/null 2>&1 || rc=$?
+check "an unreadable --token-file is a usage error (exit 2)" test "$rc" -eq 2
 
 # The server, onto the same machine: same user and password file, its own unit and config.
 CLISER_PASSWORD=$new_password CLISER_ADMIN_PASSWORD=$admin_password run_deploy --server --binary "$tmp/server-1"

@@ -1,5 +1,6 @@
 //! Password checking and the per-ip brake on failed logins.
 
+use crate::cidr::Cidr;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -86,36 +87,120 @@ impl FailureTracker {
     }
 }
 
+/// The brake's numbers (`--auth-max-failures`, `--auth-window`, `--auth-block`, `--auth-exempt`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrakeSettings {
+    /// Failures within `window` that block an address; 0 turns the brake off.
+    pub max_failures: u32,
+    /// How far back failures count.
+    pub window: Duration,
+    /// How long a blocked address is refused.
+    pub block: Duration,
+    /// Addresses never blocked (their failures are still logged and counted in the metrics).
+    pub exempt: Vec<Cidr>,
+}
+
+impl Default for BrakeSettings {
+    /// fail2ban's spirit: loopback is exempt, so a local proxy (stunnel, HAProxy) in front of the
+    /// server, or a local test gone wrong, cannot lock out every client behind it.
+    fn default() -> Self {
+        BrakeSettings {
+            max_failures: 5,
+            window: Duration::from_secs(60),
+            block: Duration::from_secs(60),
+            exempt: Cidr::parse_list("127.0.0.0/8,::1").expect("the default parses"),
+        }
+    }
+}
+
+/// A duration in a log line: `60 s` for whole seconds (the words the block line always had), else as
+/// it is written in a flag (`1s 500ms`).
+fn seconds(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        cliser_common::duration::format(d)
+    }
+}
+
+impl std::fmt::Display for BrakeSettings {
+    /// The start-up line's words.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.max_failures == 0 {
+            return f.write_str("off (--auth-max-failures 0): failed logins never block an address");
+        }
+        let exempt = match self.exempt.as_slice() {
+            [] => "none".to_owned(),
+            all => all.iter().map(Cidr::to_string).collect::<Vec<_>>().join(", "),
+        };
+        write!(
+            f,
+            "{} failed logins within {} block an address for {}; exempt: {exempt}",
+            self.max_failures,
+            seconds(self.window),
+            seconds(self.block)
+        )
+    }
+}
+
 /// The one brake of the server, shared by the Manager (client logins) and the web page (its Basic
 /// auth): a failure on either counts for the ip on both.
 #[derive(Debug)]
-pub struct Brake(Mutex<FailureTracker>);
+pub struct Brake {
+    settings: BrakeSettings,
+    tracker: Mutex<FailureTracker>,
+}
 
 impl Brake {
-    /// The server's rule ([`FailureTracker::standard`]).
+    /// The server's default rule ([`BrakeSettings::default`]).
     pub fn standard() -> Self {
-        Brake(Mutex::new(FailureTracker::standard()))
+        Self::new(BrakeSettings::default())
+    }
+
+    /// A brake with these numbers.
+    pub fn new(settings: BrakeSettings) -> Self {
+        let limit = settings.max_failures as usize;
+        let tracker = Mutex::new(FailureTracker::new(limit, settings.window, settings.block));
+        Brake { settings, tracker }
     }
 
     fn tracker(&self) -> std::sync::MutexGuard<'_, FailureTracker> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.tracker.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records a failed login now; logs and returns true when this failure blocks the ip.
+    /// Whether the brake leaves `ip` alone: it is off, or `ip` is exempt.
+    fn ignores(&self, ip: IpAddr) -> bool {
+        self.settings.max_failures == 0 || self.settings.exempt.iter().any(|c| c.contains(ip))
+    }
+
+    /// Records a failed login now; logs and returns true when this failure blocks the ip. An exempt
+    /// address is not recorded at all, so it can never be blocked.
     pub fn record_failure(&self, ip: IpAddr) -> bool {
-        let blocked = self.tracker().record_failure(ip, Instant::now());
+        if self.ignores(ip) {
+            return false;
+        }
+        let blocked = self.tracker().record_failure(ip.to_canonical(), Instant::now());
         if blocked {
-            log::warn!("blocking {ip} for 60 s: 5 failed logins within 60 s");
+            let s = &self.settings;
+            log::warn!(
+                "blocking {ip} for {}: {} failed logins within {}",
+                seconds(s.block),
+                s.max_failures,
+                seconds(s.window)
+            );
         }
         blocked
     }
 
     /// Whether `ip` is refused now (forgetting what no longer matters on the way).
     pub fn is_blocked(&self, ip: IpAddr) -> bool {
+        if self.ignores(ip) {
+            return false;
+        }
         let now = Instant::now();
         let mut t = self.tracker();
         t.prune(now);
-        t.is_blocked(ip, now)
+        t.is_blocked(ip.to_canonical(), now)
     }
 }
 
@@ -161,5 +246,58 @@ mod tests {
         }
         t.prune(t0 + Duration::from_secs(1000));
         assert!(t.failures.is_empty() && t.blocked_until.is_empty());
+    }
+
+    fn brake(max_failures: u32, exempt: &str) -> Brake {
+        let exempt = Cidr::parse_list(exempt).unwrap();
+        Brake::new(BrakeSettings { max_failures, exempt, ..BrakeSettings::default() })
+    }
+
+    #[test]
+    fn exempt_addresses_are_never_blocked_and_others_are() {
+        let b = brake(2, "127.0.0.0/8,::1");
+        for ip in ["127.0.0.1", "127.9.9.9", "::1", "::ffff:127.0.0.1"] {
+            let ip: IpAddr = ip.parse().unwrap();
+            for _ in 0..10 {
+                assert!(!b.record_failure(ip));
+            }
+            assert!(!b.is_blocked(ip), "{ip}");
+        }
+        let outside: IpAddr = "10.0.0.1".parse().unwrap();
+        assert!(!b.record_failure(outside));
+        assert!(b.record_failure(outside));
+        assert!(b.is_blocked(outside));
+        // The same address seen through an IPv6 listener is the same address.
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        assert!(b.is_blocked(mapped));
+    }
+
+    #[test]
+    fn zero_failures_turns_the_brake_off_and_none_exempts_nothing() {
+        let off = brake(0, "none");
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        for _ in 0..100 {
+            assert!(!off.record_failure(ip));
+        }
+        assert!(!off.is_blocked(ip));
+        let strict = brake(1, "none");
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        assert!(strict.record_failure(lo));
+        assert!(strict.is_blocked(lo));
+    }
+
+    #[test]
+    fn the_settings_read_as_the_start_line_says_them() {
+        assert_eq!(
+            BrakeSettings::default().to_string(),
+            "5 failed logins within 60 s block an address for 60 s; exempt: 127.0.0.0/8, ::1"
+        );
+        let s = BrakeSettings {
+            block: Duration::from_millis(2500),
+            exempt: Vec::new(),
+            ..BrakeSettings::default()
+        };
+        assert!(s.to_string().ends_with("for 2s 500ms; exempt: none"), "{s}");
+        assert!(BrakeSettings { max_failures: 0, ..s }.to_string().starts_with("off"));
     }
 }

@@ -20,7 +20,7 @@ const HELP: &str = "\
 L           list clients
 A           list firing alerts
 N           per-sensor health (last value, readings, errors by reason, seq gaps)
-R           reload names, calibration, limits and alert targets from the config file
+R           reload names, calibration, limits and alert targets from the config file, and the clients file
 E           end this admin session
 Q           stop the server
 ?           this help";

@@ -1,6 +1,8 @@
 //! The server's settings: clap flags, an optional TOML file with the same keys, and the passwords.
 
-use crate::auth::Secret;
+use crate::auth::{BrakeSettings, Secret};
+use crate::cidr::Cidr;
+use crate::credentials::SharedClients;
 use crate::store_location::{self, StoreLocation};
 use clap::Parser;
 use cliser_common::config_file::{self, ConfigFileError};
@@ -67,6 +69,26 @@ pub struct Cli {
     /// console listens on a non-loopback address.
     #[arg(long, value_name = "PATH")]
     pub admin_password_file: Option<PathBuf>,
+    /// Per-client tokens: a TOML file of `id = "argon2 hash"` lines (`add-client` writes it). With
+    /// it, an id listed there logs in only with its own token; other ids with the fleet password, if
+    /// one is set. SIGHUP and the console's `R` read it again.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub clients_file: Option<PathBuf>,
+    /// Failed logins from one address within --auth-window that block it for --auth-block; `0`
+    /// turns the brake off [default: 5].
+    #[arg(long, value_name = "N")]
+    pub auth_max_failures: Option<u32>,
+    /// How far back failed logins count [default: 60s].
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse_positive)]
+    pub auth_window: Option<Duration>,
+    /// How long a blocked address is refused [default: 60s].
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse_positive)]
+    pub auth_block: Option<Duration>,
+    /// Addresses the brake never blocks (their failures are still logged and counted), as
+    /// fail2ban's ignoreip: e.g. a local TLS proxy in front of the server; `none` exempts nothing
+    /// [default: 127.0.0.0/8,::1].
+    #[arg(long, value_name = "CIDR[,CIDR...]|none")]
+    pub auth_exempt: Option<String>,
     /// Once both listeners are bound, write `{"listen":ADDR,"backdoor":ADDR,"pid":N}` here (through
     /// `PATH.tmp` and a rename), so whoever started the server on port 0 learns its addresses.
     #[arg(long, value_name = "PATH")]
@@ -100,6 +122,13 @@ struct FileConfig {
     password_file: Option<PathBuf>,
     admin_password_file: Option<PathBuf>,
     ready_file: Option<PathBuf>,
+    clients_file: Option<PathBuf>,
+    auth_max_failures: Option<u32>,
+    #[serde(default, deserialize_with = "duration::optional")]
+    auth_window: Option<Duration>,
+    #[serde(default, deserialize_with = "duration::optional")]
+    auth_block: Option<Duration>,
+    auth_exempt: Option<Exempt>,
     // Names, calibration, limits and alert targets: read by `Settings::from_toml` (and again on
     // reload); named here so the file's other keys can stay strict.
     #[allow(dead_code)]
@@ -108,6 +137,14 @@ struct FileConfig {
     nodes: Option<toml::Value>,
     #[allow(dead_code)]
     alerts: Option<toml::Value>,
+}
+
+/// `auth-exempt` in the file: `"127.0.0.0/8,::1"` as on the command line, or a list of ranges.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Exempt {
+    Text(String),
+    List(Vec<String>),
 }
 
 /// The settings the server runs with.
@@ -131,8 +168,12 @@ pub struct Config {
     pub store: StoreLocation,
     /// How long raw readings are kept; `None` keeps them all.
     pub retain_raw: Option<Duration>,
-    /// The client password.
-    pub password: Secret,
+    /// The fleet password; only optional with a clients file.
+    pub password: Option<Secret>,
+    /// The per-client tokens (`--clients-file`), read at start.
+    pub clients: Option<SharedClients>,
+    /// The failed-login brake's numbers.
+    pub brake: BrakeSettings,
     /// The admin password, if any.
     pub admin_password: Option<Secret>,
     /// Where to announce the bound addresses, if anywhere.
@@ -149,9 +190,13 @@ pub enum ConfigError {
     /// No client password was given.
     #[error(
         "no client password: put it in a file and pass --password-file PATH \
-         (or `password-file` in --config), or set CLISER_PASSWORD"
+         (or `password-file` in --config), or set CLISER_PASSWORD; or give each client its own \
+         token with --clients-file PATH and `cliser-server add-client ID`"
     )]
     NoPassword,
+    /// The clients file cannot be read or has a bad line.
+    #[error(transparent)]
+    Clients(#[from] crate::clients_file::FileError),
     /// A password file or variable is unusable.
     #[error(transparent)]
     Secret(#[from] SecretError),
@@ -262,6 +307,48 @@ pub fn sensors_for_commands(cli: &Cli) -> Result<Settings, ConfigError> {
     }
 }
 
+/// The clients file for `add-client` and `remove-client`: `--clients-file` or the `clients-file` key
+/// of `--config`.
+pub fn clients_file_for_commands(cli: &Cli) -> Result<Option<PathBuf>, ConfigError> {
+    let file: FileConfig = config_file::load_or_default(cli.config.as_deref())?;
+    Ok(cli.clients_file.clone().or(file.clients_file))
+}
+
+/// The brake's numbers from the flags and the file.
+fn brake_settings(cli: &Cli, file: &FileConfig) -> Result<BrakeSettings, ConfigError> {
+    let default = BrakeSettings::default();
+    let window = config_file::flag_or_file(cli.auth_window, file.auth_window);
+    let block = config_file::flag_or_file(cli.auth_block, file.auth_block);
+    for (key, given) in [("auth-window", window), ("auth-block", block)] {
+        if let Some((_, from_flag)) = given.filter(|(d, _)| d.is_zero()) {
+            return Err(ConfigError::Value {
+                setting: config_file::setting_name(key, from_flag),
+                message: "must be more than zero (auth-max-failures = 0 turns the brake off)".into(),
+            });
+        }
+    }
+    let exempt_given = match (&cli.auth_exempt, &file.auth_exempt) {
+        (Some(t), _) => Some((t.clone(), true)),
+        (None, Some(Exempt::Text(t))) => Some((t.clone(), false)),
+        (None, Some(Exempt::List(l))) if l.is_empty() => Some(("none".to_owned(), false)),
+        (None, Some(Exempt::List(l))) => Some((l.join(","), false)),
+        (None, None) => None,
+    };
+    let exempt = match exempt_given {
+        None => default.exempt,
+        Some((text, from_flag)) => Cidr::parse_list(&text).map_err(|message| ConfigError::Value {
+            setting: config_file::setting_name("auth-exempt", from_flag),
+            message,
+        })?,
+    };
+    Ok(BrakeSettings {
+        max_failures: cli.auth_max_failures.or(file.auth_max_failures).unwrap_or(default.max_failures),
+        window: window.map_or(default.window, |(d, _)| d),
+        block: block.map_or(default.block, |(d, _)| d),
+        exempt,
+    })
+}
+
 /// Where the store is, for the subcommands (`query`, `export`, `import-csv`), which need nothing
 /// else of the settings: `--store`, `--data-dir`, or the same keys in `--config`.
 pub fn store_for_commands(cli: &Cli) -> Result<StoreLocation, ConfigError> {
@@ -280,6 +367,11 @@ impl Config {
         if cli.readings_csv.is_some() || file.readings_csv.is_some() {
             return Err(ConfigError::ReadingsCsvReplaced);
         }
+        let brake = brake_settings(&cli, &file)?;
+        let clients = match cli.clients_file.clone().or(file.clients_file.clone()) {
+            Some(path) => Some(SharedClients::load(&path)?),
+            None => None,
+        };
         let positive = |key: &str, d: Option<Duration>| match d {
             Some(d) if d.is_zero() => Err(ConfigError::Value {
                 setting: config_file::setting_name(key, false),
@@ -314,8 +406,8 @@ impl Config {
                 d => Some(d),
             },
             password: secret_from_env("the password file", password_file.as_deref(), "CLISER_PASSWORD")?
-                .map(Secret::new)
-                .ok_or(ConfigError::NoPassword)?,
+                .map(Secret::new),
+            brake,
             admin_password: secret_from_env(
                 "the admin password file",
                 admin_file.as_deref(),
@@ -323,9 +415,13 @@ impl Config {
             )?
             .map(Secret::new),
             ready_file: cli.ready_file.or(file.ready_file),
+            clients,
             sensors,
             config_file: cli.config.clone(),
         };
+        if config.password.is_none() && config.clients.is_none() {
+            return Err(ConfigError::NoPassword);
+        }
         if !config.backdoor.ip().is_loopback() && config.admin_password.is_none() {
             return Err(ConfigError::NoAdminPassword(config.backdoor));
         }
@@ -365,7 +461,9 @@ mod tests {
         assert_eq!(c.backdoor.to_string(), "127.0.0.1:3333");
         assert_eq!(c.http.map(|a| a.to_string()).as_deref(), Some("127.0.0.1:8080"));
         assert_eq!(c.dead_timeout(), Duration::from_millis(1500));
-        assert!(c.password.matches("s3cret"));
+        assert!(c.password.unwrap().matches("s3cret"));
+        assert_eq!(c.brake, BrakeSettings::default());
+        assert!(c.clients.is_none());
     }
 
     #[test]
@@ -415,6 +513,51 @@ mod tests {
         let args =
             ["--password-file", pw, "--http", "0.0.0.0:0", "--admin-password-file", admin.to_str().unwrap()];
         assert!(Config::from_cli(cli(&args)).unwrap().http.is_some());
+    }
+
+    #[test]
+    fn the_brake_comes_from_the_flags_or_the_file_and_bad_values_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "s3cret\n").unwrap();
+        let conf = dir.path().join("server.toml");
+        let write = |extra: &str| {
+            let base = "auth-max-failures = 3\nauth-window = \"10s\"\nauth-block = \"2s\"\n";
+            std::fs::write(&conf, format!("password-file = {pw:?}\n{base}{extra}")).unwrap();
+        };
+        let from =
+            |args: &[&str]| Config::from_cli(cli(&[&["--config", conf.to_str().unwrap()], args].concat()));
+        write("auth-exempt = [\"10.0.0.0/8\", \"::1\"]\n");
+        let b = from(&[]).unwrap().brake;
+        assert_eq!((b.max_failures, b.window, b.block), (3, Duration::from_secs(10), Duration::from_secs(2)));
+        assert_eq!(b.exempt, Cidr::parse_list("10.0.0.0/8,::1").unwrap());
+        let b = from(&["--auth-exempt", "none", "--auth-max-failures", "0"]).unwrap().brake;
+        assert_eq!((b.max_failures, b.exempt.len()), (0, 0));
+        write("auth-exempt = \"127.0.0.1/8\"\n");
+        let e = from(&[]).unwrap_err().to_string();
+        assert!(e.starts_with("config key auth-exempt: ") && e.contains("did you mean 127.0.0.0/8"), "{e}");
+        let e = from(&["--auth-exempt", "lo"]).unwrap_err().to_string();
+        assert!(e.starts_with("--auth-exempt: "), "{e}");
+        std::fs::write(&conf, format!("password-file = {pw:?}\nauth-window = \"0s\"\n")).unwrap();
+        let e = from(&[]).unwrap_err().to_string();
+        assert!(e.starts_with("config key auth-window: "), "{e}");
+        assert!(Cli::try_parse_from(["cliser-server", "--auth-block", "0s"]).is_err());
+    }
+
+    #[test]
+    fn a_clients_file_makes_the_fleet_password_optional_and_a_bad_one_names_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let clients = dir.path().join("clients.toml");
+        std::fs::write(&clients, "# none yet\n").unwrap();
+        let path = clients.to_str().unwrap();
+        std::env::remove_var("CLISER_PASSWORD");
+        let c = Config::from_cli(cli(&["--clients-file", path])).unwrap();
+        assert!(c.password.is_none() && c.clients.is_some_and(|t| t.get().is_empty()));
+        let e = Config::from_cli(cli(&[])).unwrap_err();
+        assert!(matches!(e, ConfigError::NoPassword) && e.to_string().contains("--clients-file"), "{e}");
+        std::fs::write(&clients, "# one\npi-1 = \"secret\"\n").unwrap();
+        let e = Config::from_cli(cli(&["--clients-file", path])).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("clients file {path}, line 2: pi-1: not an argon2 hash")), "{e}");
     }
 
     #[test]

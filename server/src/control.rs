@@ -1,5 +1,6 @@
 //! How the server is told what to do while it runs: stop (signals, the console's `Q`, the
-//! handle) or reload the config file's names, calibration and limits (SIGHUP, the console's `R`).
+//! handle) or reload the config file's names, calibration and limits and the clients file (SIGHUP,
+//! the console's `R`).
 
 use crate::backdoor::{Ask, Quit};
 use cliser_common::sensors::{Settings, SharedSettings};
@@ -37,7 +38,8 @@ pub enum StopReason {
 pub enum Control {
     /// Stop.
     Stop(StopReason),
-    /// Read the `--config` file's `[sensors]`, `[nodes]` and `[alerts]` again (SIGHUP).
+    /// Read the `--config` file's `[sensors]`, `[nodes]` and `[alerts]`, and the clients file, again
+    /// (SIGHUP).
     Reload,
     /// A console question that the server thread answers or passes on.
     Ask(Ask),
@@ -69,8 +71,9 @@ impl Stopper {
     }
 }
 
-/// Asks a running server to read its config file's names, calibration, limits and alert targets
-/// again (SIGHUP). An invalid file is refused with an ERROR and the settings in force are kept.
+/// Asks a running server to read its config file's names, calibration, limits and alert targets,
+/// and its clients file, again (SIGHUP). An invalid file is refused with an ERROR and what is in
+/// force is kept.
 #[derive(Debug, Clone)]
 pub struct Reloader(pub(crate) Sender<Control>);
 

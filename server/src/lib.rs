@@ -19,10 +19,13 @@
 pub mod auth;
 pub mod backdoor;
 pub mod capacity;
+pub mod cidr;
+pub mod clients_file;
 pub mod commands;
 pub mod config;
 pub mod conn;
 pub mod control;
+pub mod credentials;
 pub mod csv_format;
 pub mod duplicates;
 pub mod manager;

@@ -24,6 +24,17 @@ fn main() -> ExitCode {
         Ok(n) => log::debug!("open files limit: {n}"),
         Err(e) => log::warn!("cannot raise the open files limit: {e}"),
     }
+    if let Some(command) = cli.command.as_ref().filter(|c| c.edits_clients()) {
+        let path = match cliser_server::config::clients_file_for_commands(&cli) {
+            Ok(p) => p,
+            Err(e) => return fail(&e),
+        };
+        let (mut out, mut note) = (std::io::stdout().lock(), std::io::stderr().lock());
+        return match cliser_server::commands::run_clients(command, path.as_deref(), &mut out, &mut note) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        };
+    }
     if let Some(command) = &cli.command {
         let found = cliser_server::config::store_for_commands(&cli)
             .and_then(|l| Ok((l, cliser_server::config::sensors_for_commands(&cli)?)));
@@ -48,7 +59,7 @@ fn main() -> ExitCode {
 }
 
 /// Runs the server until SIGINT, SIGTERM or the console's `Q`; SIGHUP reloads the config file's
-/// names, calibration, limits and alert targets.
+/// names, calibration, limits and alert targets, and the clients file.
 fn run(config: Config) -> Result<(), RunError> {
     // Before the server starts: a signal that arrives while it does is kept and stops it once up,
     // instead of killing the process before the ready file or the log says it listens.

@@ -8,6 +8,7 @@
 use crate::auth::Brake;
 use crate::config::Config;
 use crate::conn::{self, LineCredit, WriterMsg, CONN_THREAD_STACK};
+use crate::credentials::Credential;
 use crate::registrations::Registrations;
 use crate::session::{self, SessionCtx, SessionEvent, SessionReport};
 use crate::sink::{AckTable, Batch};
@@ -56,6 +57,9 @@ pub enum AdminCmd {
     ShutdownAll,
     /// `L` list the clients.
     List,
+    /// The clients file was reloaded (SIGHUP, `R`): close every session whose token was removed or
+    /// changed, or that logged in with the fleet password as an id the file now lists.
+    CloseRevoked,
 }
 
 /// Where a connection is in its life.
@@ -80,6 +84,8 @@ pub struct ClientData {
     pub status: Status,
     /// The client id, once registered.
     pub cid: Option<ClientId>,
+    /// What it logged in with, once registered.
+    pub credential: Option<Credential>,
     /// Its tcp_writer's mailbox.
     pub sender_tcp_writer: Sender<WriterMsg>,
     /// Its session's mailbox.
@@ -199,7 +205,7 @@ impl Manager {
 
     fn session_report(&mut self, report: SessionReport) {
         match report {
-            SessionReport::Register { sid, cid } => self.register(sid, cid),
+            SessionReport::Register { sid, cid, credential } => self.register(sid, cid, credential),
             SessionReport::AuthFailed { ip } => {
                 self.brake.record_failure(ip);
                 self.tell_live(LiveEvent::AuthFailed);
@@ -260,6 +266,7 @@ impl Manager {
                         port: peer.port(),
                         status: Status::Authenticating,
                         cid: None,
+                        credential: None,
                         sender_tcp_writer: writer,
                         sender_session: session,
                         since: t,
@@ -325,14 +332,30 @@ impl Manager {
         Ok((writer_tx, session_tx))
     }
 
-    fn register(&mut self, sid: u16, cid: ClientId) {
+    /// Whether `credential` proves `cid` under the clients file in force now: the session checked
+    /// it against the file as it was, and a reload may have come in between.
+    fn still_holds(&self, cid: &ClientId, credential: &Credential) -> bool {
+        match &self.config.clients {
+            Some(clients) => clients.get().still_holds(cid, credential),
+            None => true,
+        }
+    }
+
+    fn register(&mut self, sid: u16, cid: ClientId, credential: Credential) {
+        let holds = self.still_holds(&cid, &credential);
         let Some(client) = self.registry.get_mut(&sid) else { return };
+        if !holds {
+            let _ = client.sender_tcp_writer.send(WriterMsg::Line(ServerMsg::WrongPassword.to_string()));
+            let _ = client.sender_session.send(SessionEvent::Revoked);
+            return;
+        }
         if self.stopping || self.by_cid.contains_key(&cid) {
             let _ = client.sender_session.send(SessionEvent::IdInUse);
             return;
         }
         client.status = Status::Registered;
         client.cid = Some(cid.clone());
+        client.credential = Some(credential);
         client.since = SystemTime::now();
         client.last_seen = client.since;
         self.by_cid.insert(cid.clone(), sid);
@@ -377,6 +400,31 @@ impl Manager {
         self.unregister(sid);
     }
 
+    /// Closes the registered sessions whose credential a reload took away (no 999: the client comes
+    /// back, and is refused with 111). Returns how many.
+    fn close_revoked(&mut self) -> usize {
+        let Some(clients) = &self.config.clients else { return 0 };
+        let table = clients.get();
+        let revoked: Vec<u16> = self
+            .registry
+            .values()
+            .filter(|c| match (&c.cid, &c.credential) {
+                (Some(cid), Some(cred)) => !table.still_holds(cid, cred),
+                _ => false,
+            })
+            .map(|c| c.id)
+            .collect();
+        for &sid in &revoked {
+            if let Some(c) = self.registry.get(&sid) {
+                // The session hears why before the reader can tell it the connection closed.
+                let _ = c.sender_session.send(SessionEvent::Revoked);
+                let _ = c.sender_tcp_writer.send(WriterMsg::Close);
+            }
+            self.unregister(sid);
+        }
+        revoked.len()
+    }
+
     fn admin(&mut self, cmd: AdminCmd) -> String {
         let registered: Vec<u16> = self.by_cid.values().copied().collect();
         let by_text = |m: &Self, cid: &str| ClientId::new(cid).ok().and_then(|c| m.by_cid.get(&c).copied());
@@ -417,6 +465,10 @@ impl Manager {
                 format!("ok: 130 sent to {} clients", registered.len())
             }
             AdminCmd::List => self.list(),
+            AdminCmd::CloseRevoked => match self.close_revoked() {
+                1 => "1 session closed".into(),
+                n => format!("{n} sessions closed"),
+            },
         }
     }
 

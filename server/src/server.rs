@@ -5,6 +5,8 @@ use crate::backdoor;
 use crate::backdoor::Ask;
 use crate::config::Config;
 use crate::control::{Control, Reloader, StopReason, Stopper};
+use crate::credentials::SharedClients;
+use crate::manager::AdminCmd;
 use crate::manager::Watchers;
 use crate::manager::{Manager, ManagerEvent};
 use crate::registrations::Registrations;
@@ -109,7 +111,7 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
     let web_listener = config.http.map(|addr| bind("the web page", addr)).transpose()?;
     let listener = bind("clients", config.listen)?;
     let client_addr = listener.local_addr().map_err(RunError::Start)?;
-    let brake = Arc::new(Brake::standard());
+    let brake = Arc::new(Brake::new(config.brake.clone()));
     let settings = SharedSettings::new(config.sensors.clone());
     let (live_tx, live_rx) = channel();
     let web = match web_listener {
@@ -121,6 +123,10 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
     log::info!("backdoor on {backdoor_addr}");
     if let Some(addr) = http_addr {
         log::info!("web page on http://{addr}/ (metrics at /metrics)");
+    }
+    log::info!("failed-login brake: {}", config.brake);
+    if let Some(clients) = &config.clients {
+        log::info!("{}", clients_line(clients, config.password.is_some()));
     }
     if let Some(path) = &config.ready_file {
         crate::ready_file::write(path, client_addr, backdoor_addr, http_addr)
@@ -193,6 +199,8 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
         web,
         settings,
         config_file: config.config_file.clone(),
+        clients: config.clients.clone(),
+        fleet_password: config.password.is_some(),
         alerts_tx: Some(alerts_tx),
         alerts: Some(alerts),
     };
@@ -212,6 +220,16 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
         return Err(core.abandon(RunError::Panicked("server")));
     }
     Ok(Handle { client_addr, backdoor_addr, http_addr, stopper: Stopper(stop_tx), control })
+}
+
+/// What the clients file in force means, for the start and reload lines.
+fn clients_line(clients: &SharedClients, fleet: bool) -> String {
+    let others = if fleet { "other ids log in with the fleet password" } else { "other ids are refused" };
+    format!(
+        "clients file {}: {} ids with their own token; {others}",
+        clients.path().display(),
+        clients.get().len()
+    )
 }
 
 /// The alerts thread, on its own store connection, and its mailbox.
@@ -328,6 +346,10 @@ struct Core {
     /// Names, calibration and limits in force, and where they are read from again.
     settings: SharedSettings,
     config_file: Option<PathBuf>,
+    /// The clients file in force, read again with the config file, and whether a fleet password is
+    /// set (for the reload's line).
+    clients: Option<SharedClients>,
+    fleet_password: bool,
     /// The alerts thread's mailbox (dropped on stop, with the Manager's and the sink's) and thread.
     alerts_tx: Option<Sender<AlertInput>>,
     alerts: Option<JoinHandle<()>>,
@@ -360,21 +382,55 @@ impl Core {
     }
 
     /// SIGHUP or the console's `R`: the config file's names, calibration, limits and alert
-    /// targets, read again and put in force; a broken file changes nothing.
+    /// targets, and the clients file, read again and put in force. Each is refused on its own when
+    /// broken, keeping what is in force (a typo in an alert target must not stop a token's
+    /// revocation); a removed client's live session is closed.
     fn reload(&self) -> Result<String, String> {
-        match crate::control::reload(self.config_file.as_deref(), &self.settings) {
-            Ok((now, said)) => {
-                log::info!("{said}");
-                if let Some(alerts) = &self.alerts_tx {
-                    let _ = alerts.send(AlertInput::Reload(now));
+        let mut said = Vec::new();
+        let mut refused = Vec::new();
+        if self.config_file.is_some() || self.clients.is_none() {
+            match crate::control::reload(self.config_file.as_deref(), &self.settings) {
+                Ok((now, done)) => {
+                    log::info!("{done}");
+                    if let Some(alerts) = &self.alerts_tx {
+                        let _ = alerts.send(AlertInput::Reload(now));
+                    }
+                    said.push(done);
                 }
-                Ok(said)
-            }
-            Err(why) => {
-                log::error!("reload refused, the settings in force are kept: {why}");
-                Err(why)
+                Err(why) => {
+                    log::error!("reload refused, the settings in force are kept: {why}");
+                    refused.push(why);
+                }
             }
         }
+        if let Some(clients) = &self.clients {
+            match clients.reload() {
+                Ok(_) => {
+                    let closed = self.ask_manager(AdminCmd::CloseRevoked);
+                    let done = format!("reloaded {}; {closed}", clients_line(clients, self.fleet_password));
+                    log::info!("{done}");
+                    said.push(done);
+                }
+                Err(why) => {
+                    log::error!("reload refused, the clients file in force is kept: {why}");
+                    refused.push(why.to_string());
+                }
+            }
+        }
+        match refused.is_empty() {
+            true => Ok(said.join("; ")),
+            // What did reload is said too: the other file is in force.
+            false => Err(refused.into_iter().chain(said).collect::<Vec<_>>().join("; ")),
+        }
+    }
+
+    /// Asks the Manager to carry out `cmd`; its answer.
+    fn ask_manager(&self, cmd: AdminCmd) -> String {
+        let (tx, rx) = channel();
+        if self.manager_tx.send(ManagerEvent::Admin(cmd, tx)).is_err() {
+            return "the Manager has stopped".into();
+        }
+        rx.recv_timeout(Duration::from_secs(5)).unwrap_or_else(|_| "no answer from the Manager".into())
     }
 
     fn ask_alerts(&self, input: AlertInput) {

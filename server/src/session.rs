@@ -7,6 +7,7 @@
 
 use crate::config::Config;
 use crate::conn::{Inbound, LineCredit, WriterMsg};
+use crate::credentials::{Credential, Verdict};
 use crate::registrations::Registrations;
 use crate::sink::{AckTable, Batch, Flushed};
 use cliser_protocol::{ClientId, ClientLine, ServerMsg, Value};
@@ -32,6 +33,9 @@ pub enum SessionEvent {
     Registered,
     /// A live session holds the id (Manager).
     IdInUse,
+    /// A reload took away what this client logged in with (its token removed or changed); the
+    /// Manager has already sent 111 (before registration) or closed the connection (after).
+    Revoked,
     /// A batch that wanted to know is written: the [`AckTable`] covers it now (sink).
     Flushed,
     /// Send a keep-alive now (backdoor `200`).
@@ -66,6 +70,8 @@ pub enum SessionReport {
         sid: u16,
         /// The id the client gave.
         cid: ClientId,
+        /// What it logged in with, checked again against the clients file in force.
+        credential: Credential,
     },
     /// A login from `ip` failed.
     AuthFailed {
@@ -122,7 +128,9 @@ enum End {
     PeerClosed,
     Broken(String),
     AuthTimeout,
-    WrongPassword,
+    CheckTimeout,
+    WrongPassword(Option<ClientId>),
+    Revoked,
     InvalidId,
     IdInUse(ClientId),
     Dead,
@@ -180,7 +188,18 @@ pub fn run_session<M: From<SessionReport>>(ctx: SessionCtx<M>) {
                 ),
             }
         }
-        End::WrongPassword => log::warn!("auth failed {who} (ip {}): wrong password", ctx.peer.ip()),
+        End::CheckTimeout => log::warn!(
+            "auth timeout {who}: its token check waited past {} for a free CPU (one check per CPU \
+             at a time: a fleet reconnecting at once?); the client will retry",
+            cliser_common::duration::format(ctx.config.auth_timeout)
+        ),
+        End::WrongPassword(None) => log::warn!("auth failed {who} (ip {}): wrong password", ctx.peer.ip()),
+        End::WrongPassword(Some(id)) => {
+            log::warn!("auth failed {who} (ip {}): wrong password for id {id}", ctx.peer.ip())
+        }
+        End::Revoked => {
+            log::warn!("closing {who}: its token was removed or changed in the clients file (reloaded)")
+        }
         End::InvalidId => log::warn!("auth failed {who} (ip {}): invalid id", ctx.peer.ip()),
         End::IdInUse(cid) => {
             log::warn!("refused cid={cid} sid={} from {}: id in use by a live session", ctx.sid, ctx.peer)
@@ -214,6 +233,7 @@ impl<M: From<SessionReport>> SessionCtx<M> {
             Ok(SessionEvent::ReaderClosed(Some(why))) => Err(End::Broken(why)),
             Ok(SessionEvent::Disconnected) => Err(End::Disconnected),
             Ok(SessionEvent::Stop) => Err(End::Stopped),
+            Ok(SessionEvent::Revoked) => Err(End::Revoked),
             Ok(ev) => Ok(Some(ev)),
             Err(RecvTimeoutError::Timeout) => Ok(None),
             // `me` lives in this struct, so the mailbox cannot disconnect while we read it.
@@ -221,9 +241,14 @@ impl<M: From<SessionReport>> SessionCtx<M> {
         }
     }
 
+    /// When the handshake must be done.
+    fn auth_deadline(&self) -> Instant {
+        self.accepted + self.config.auth_timeout
+    }
+
     /// Waits for the handshake event `pick` accepts, before the auth deadline.
     fn handshake_wait<T>(&self, mut pick: impl FnMut(SessionEvent) -> Option<T>) -> Result<T, End> {
-        let deadline = self.accepted + self.config.auth_timeout;
+        let deadline = self.auth_deadline();
         loop {
             match self.next(deadline)? {
                 None => return Err(End::AuthTimeout),
@@ -237,24 +262,54 @@ impl<M: From<SessionReport>> SessionCtx<M> {
     }
 }
 
-fn handshake<M: From<SessionReport>>(ctx: &SessionCtx<M>, cid_out: &mut Option<ClientId>) -> Result<(), End> {
+/// 111, and the failure counted in the brake.
+fn refuse<M: From<SessionReport>>(ctx: &SessionCtx<M>, cid: Option<ClientId>) -> End {
+    ctx.send(ServerMsg::WrongPassword);
+    ctx.report(SessionReport::AuthFailed { ip: ctx.peer.ip() });
+    End::WrongPassword(cid)
+}
+
+/// 110 and 120, and the check of what the client sent: the password right after 110 as protocol v1
+/// says, or, with a clients file, the password and the id together (a token belongs to its id).
+fn credentials<M: From<SessionReport>>(ctx: &SessionCtx<M>) -> Result<(ClientId, Credential), End> {
     let line = |ev| match ev {
         SessionEvent::Line(l) => Some(l),
         _ => None,
     };
     ctx.send(ServerMsg::PasswordRequest);
     let password = ctx.handshake_wait(line)?;
-    if !ctx.config.password.matches(&password) {
-        ctx.send(ServerMsg::WrongPassword);
-        ctx.report(SessionReport::AuthFailed { ip: ctx.peer.ip() });
-        return Err(End::WrongPassword);
-    }
-    ctx.send(ServerMsg::IdRequest);
-    let Ok(cid) = ClientId::new(&ctx.handshake_wait(line)?) else {
-        ctx.send(ServerMsg::IdInvalid);
-        return Err(End::InvalidId);
+    let fleet = ctx.config.password.as_ref();
+    let Some(clients) = &ctx.config.clients else {
+        if !fleet.is_some_and(|f| f.matches(&password)) {
+            return Err(refuse(ctx, None));
+        }
+        ctx.send(ServerMsg::IdRequest);
+        let Ok(cid) = ClientId::new(&ctx.handshake_wait(line)?) else {
+            ctx.send(ServerMsg::IdInvalid);
+            return Err(End::InvalidId);
+        };
+        return Ok((cid, Credential::Fleet));
     };
-    ctx.report(SessionReport::Register { sid: ctx.sid, cid: cid.clone() });
+    ctx.send(ServerMsg::IdRequest);
+    let cid = ClientId::new(&ctx.handshake_wait(line)?).ok();
+    // On this thread, not the Manager's: argon2 takes tens of milliseconds.
+    match clients.check(cid.as_ref(), &password, fleet, ctx.auth_deadline()) {
+        Verdict::TimedOut => Err(End::CheckTimeout),
+        Verdict::Refused => Err(refuse(ctx, cid)),
+        Verdict::Accepted(credential) => match cid {
+            Some(cid) => Ok((cid, credential)),
+            // The fleet password with an id that is not one.
+            None => {
+                ctx.send(ServerMsg::IdInvalid);
+                Err(End::InvalidId)
+            }
+        },
+    }
+}
+
+fn handshake<M: From<SessionReport>>(ctx: &SessionCtx<M>, cid_out: &mut Option<ClientId>) -> Result<(), End> {
+    let (cid, credential) = credentials(ctx)?;
+    ctx.report(SessionReport::Register { sid: ctx.sid, cid: cid.clone(), credential });
     let registered = ctx.handshake_wait(|ev| match ev {
         SessionEvent::Registered => Some(true),
         SessionEvent::IdInUse => Some(false),

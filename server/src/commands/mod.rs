@@ -2,6 +2,7 @@
 //! readings in and out of it. They open the store the server would use (`--store`, `--data-dir`, or
 //! the same keys in `--config`), so they work beside a running server.
 
+pub mod clients;
 mod export;
 mod import_csv;
 mod query;
@@ -24,6 +25,39 @@ pub enum Command {
     Export(ExportArgs),
     /// Load a CSV ledger of `--readings-csv` into the store (readings already stored are skipped).
     ImportCsv(ImportArgs),
+    /// Give a client its own token: print a new random token once, store its argon2 hash in the
+    /// clients file (--clients-file, or clients-file in --config).
+    AddClient(clients::AddClientArgs),
+    /// Delete a client's token from the clients file.
+    RemoveClient(clients::RemoveClientArgs),
+}
+
+impl Command {
+    /// Whether this command edits the clients file (and needs no store).
+    pub fn edits_clients(&self) -> bool {
+        matches!(self, Command::AddClient(_) | Command::RemoveClient(_))
+    }
+}
+
+/// Runs `add-client` or `remove-client` on the clients file at `path` (`None`: none configured):
+/// the token to `out`, what to do next to `note`.
+pub fn run_clients(
+    command: &Command,
+    path: Option<&std::path::Path>,
+    out: &mut dyn std::io::Write,
+    note: &mut dyn std::io::Write,
+) -> Result<(), CommandError> {
+    let path = path.ok_or_else(|| {
+        CommandError::BadArgument(
+            "no clients file: give --clients-file PATH (or clients-file in --config); add-client creates it"
+                .into(),
+        )
+    })?;
+    match command {
+        Command::AddClient(args) => clients::add(args, path, out, note),
+        Command::RemoveClient(args) => clients::remove(args, path, note),
+        _ => unreachable!("only the clients file's commands"),
+    }
 }
 
 /// Why a subcommand failed.
@@ -65,6 +99,11 @@ pub fn run(
     settings: &Settings,
     out: &mut dyn std::io::Write,
 ) -> Result<(), CommandError> {
+    if command.edits_clients() {
+        return Err(CommandError::BadArgument(
+            "add-client and remove-client need no store: see run_clients".into(),
+        ));
+    }
     if let Command::ImportCsv(_) = command {
         location
             .prepare()
@@ -83,6 +122,7 @@ pub fn run(
         Command::Query(args) => query::run(args, settings, store.as_mut(), out),
         Command::Export(args) => export::run(args, store.as_mut(), out),
         Command::ImportCsv(args) => import_csv::run(args, store.as_mut(), out),
+        Command::AddClient(_) | Command::RemoveClient(_) => unreachable!("refused above"),
     }
 }
 
