@@ -25,6 +25,7 @@ pub mod conn;
 pub mod control;
 pub mod csv_format;
 pub mod duplicates;
+pub mod link;
 pub mod manager;
 pub mod process_limits;
 pub mod ready_file;

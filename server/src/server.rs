@@ -6,7 +6,7 @@ use crate::backdoor::Ask;
 use crate::config::Config;
 use crate::control::{Control, Reloader, StopReason, Stopper};
 use crate::manager::Watchers;
-use crate::manager::{Manager, ManagerEvent};
+use crate::manager::{Manager, ManagerEvent, Transport};
 use crate::registrations::Registrations;
 use crate::run_error::RunError;
 use crate::sink::{CommitReport, Sink};
@@ -25,7 +25,8 @@ use std::time::Duration;
 /// A running server. Dropping it leaves the server running, as dropping a thread's handle does.
 #[derive(Debug)]
 pub struct Handle {
-    client_addr: SocketAddr,
+    client_addr: Option<SocketAddr>,
+    tls_addr: Option<SocketAddr>,
     backdoor_addr: SocketAddr,
     http_addr: Option<SocketAddr>,
     stopper: Stopper,
@@ -33,9 +34,15 @@ pub struct Handle {
 }
 
 impl Handle {
-    /// Where clients connect (the bound address: the real port when started on port 0).
-    pub fn client_addr(&self) -> SocketAddr {
+    /// Where clients connect in clear (the bound address: the real port when started on port 0);
+    /// `None` with `--listen off`.
+    pub fn client_addr(&self) -> Option<SocketAddr> {
         self.client_addr
+    }
+
+    /// Where clients connect inside TLS, with `--listen-tls`.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
     }
 
     /// Where the admin console listens.
@@ -107,8 +114,10 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
     }
     let (store, high_water, registrations) = open_store(&config)?;
     let web_listener = config.http.map(|addr| bind("the web page", addr)).transpose()?;
-    let listener = bind("clients", config.listen)?;
-    let client_addr = listener.local_addr().map_err(RunError::Start)?;
+    let listener = config.listen.map(|addr| bind("clients", addr)).transpose()?;
+    let client_addr = listener.as_ref().map(TcpListener::local_addr).transpose().map_err(RunError::Start)?;
+    let tls_listener = config.tls.as_ref().map(|t| bind("TLS clients", t.listen)).transpose()?;
+    let tls_addr = tls_listener.as_ref().map(TcpListener::local_addr).transpose().map_err(RunError::Start)?;
     let brake = Arc::new(Brake::standard());
     let settings = SharedSettings::new(config.sensors.clone());
     let (live_tx, live_rx) = channel();
@@ -117,13 +126,25 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
         None => None,
     };
     let http_addr = web.as_ref().map(Web::addr);
-    log::info!("listening on {client_addr}");
+    match client_addr {
+        Some(addr) => log::info!("listening on {addr}"),
+        None => log::info!("not listening in clear (--listen off)"),
+    }
+    if let (Some(addr), Some(tls)) = (tls_addr, &config.tls) {
+        log::info!("listening for TLS on {addr} (certificate {})", tls.cert.display());
+    }
     log::info!("backdoor on {backdoor_addr}");
     if let Some(addr) = http_addr {
         log::info!("web page on http://{addr}/ (metrics at /metrics)");
     }
     if let Some(path) = &config.ready_file {
-        crate::ready_file::write(path, client_addr, backdoor_addr, http_addr)
+        let bound = crate::ready_file::Bound {
+            listen: client_addr,
+            listen_tls: tls_addr,
+            backdoor: backdoor_addr,
+            http: http_addr,
+        };
+        crate::ready_file::write(path, &bound)
             .map_err(|source| RunError::ReadyFile { path: path.clone(), source })?;
     }
 
@@ -179,6 +200,7 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
     let manager = spawn("manager", move || manager.run(manager_rx))?;
     let mut core = Core {
         client_addr,
+        tls_addr,
         backdoor_addr,
         manager_tx,
         manager,
@@ -187,6 +209,7 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
         retention,
         accepting: Arc::new(AtomicBool::new(true)),
         acceptor: None,
+        tls_acceptor: None,
         console_closed: Arc::new(AtomicBool::new(false)),
         console: None,
         web,
@@ -202,15 +225,24 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
         Ok(t) => core.console = Some(t),
         Err(e) => return Err(core.abandon(e)),
     }
-    let (acc_manager, accepting) = (core.manager_tx.clone(), core.accepting.clone());
-    match spawn("acceptor", move || accept_loop(listener, acc_manager, accepting)) {
-        Ok(t) => core.acceptor = Some(t),
-        Err(e) => return Err(core.abandon(e)),
+    if let Some(listener) = listener {
+        let (acc_manager, accepting) = (core.manager_tx.clone(), core.accepting.clone());
+        match spawn("acceptor", move || accept_loop(listener, Transport::Plain, acc_manager, accepting)) {
+            Ok(t) => core.acceptor = Some(t),
+            Err(e) => return Err(core.abandon(e)),
+        }
+    }
+    if let Some(listener) = tls_listener {
+        let (acc_manager, accepting) = (core.manager_tx.clone(), core.accepting.clone());
+        match spawn("tls-acceptor", move || accept_loop(listener, Transport::Tls, acc_manager, accepting)) {
+            Ok(t) => core.tls_acceptor = Some(t),
+            Err(e) => return Err(core.abandon(e)),
+        }
     }
     if let Err(std::sync::mpsc::SendError(core)) = core_tx.send(core) {
         return Err(core.abandon(RunError::Panicked("server")));
     }
-    Ok(Handle { client_addr, backdoor_addr, http_addr, stopper: Stopper(stop_tx), control })
+    Ok(Handle { client_addr, tls_addr, backdoor_addr, http_addr, stopper: Stopper(stop_tx), control })
 }
 
 /// The alerts thread, on its own store connection, and its mailbox.
@@ -311,7 +343,8 @@ fn open_store(config: &Config) -> Result<Opened, RunError> {
 
 /// The core threads and how to end them.
 struct Core {
-    client_addr: SocketAddr,
+    client_addr: Option<SocketAddr>,
+    tls_addr: Option<SocketAddr>,
     backdoor_addr: SocketAddr,
     manager_tx: Sender<ManagerEvent>,
     manager: JoinHandle<()>,
@@ -321,6 +354,7 @@ struct Core {
     retention: Option<JoinHandle<()>>,
     accepting: Arc<AtomicBool>,
     acceptor: Option<JoinHandle<()>>,
+    tls_acceptor: Option<JoinHandle<()>>,
     console_closed: Arc<AtomicBool>,
     console: Option<JoinHandle<()>>,
     web: Option<Web>,
@@ -386,13 +420,17 @@ impl Core {
     /// acceptor and the sink, and closes the console last (it answers during the drain).
     fn shut_down(self) -> Result<(), RunError> {
         self.accepting.store(false, Ordering::SeqCst);
-        if self.acceptor.is_some() {
-            wake(self.client_addr);
+        if let (Some(_), Some(addr)) = (&self.acceptor, self.client_addr) {
+            wake(addr);
+        }
+        if let (Some(_), Some(addr)) = (&self.tls_acceptor, self.tls_addr) {
+            wake(addr);
         }
         let _ = self.manager_tx.send(ManagerEvent::Shutdown);
         drop(self.manager_tx);
         let manager = self.manager.join();
         let acceptor = self.acceptor.map(JoinHandle::join).transpose();
+        let tls_acceptor = self.tls_acceptor.map(JoinHandle::join).transpose();
         // With the Manager gone, its sessions may still hold the sink open: only join it if the
         // Manager ended as it should.
         let sink = manager.is_ok().then(|| self.sink.join()).transpose();
@@ -409,6 +447,7 @@ impl Core {
         let alerts = self.alerts.map(JoinHandle::join).transpose();
         manager.map_err(|_| RunError::Panicked("manager"))?;
         acceptor.map_err(|_| RunError::Panicked("acceptor"))?;
+        tls_acceptor.map_err(|_| RunError::Panicked("tls-acceptor"))?;
         sink.map_err(|_| RunError::Panicked("sink"))?;
         retention.map_err(|_| RunError::Panicked("retention"))?;
         console.map_err(|_| RunError::Panicked("backdoor-accept"))?;
@@ -442,12 +481,17 @@ fn wake_addr(bound: SocketAddr) -> SocketAddr {
     a
 }
 
-fn accept_loop(listener: TcpListener, manager: Sender<ManagerEvent>, accepting: Arc<AtomicBool>) {
+fn accept_loop(
+    listener: TcpListener,
+    transport: Transport,
+    manager: Sender<ManagerEvent>,
+    accepting: Arc<AtomicBool>,
+) {
     loop {
         match listener.accept() {
             Ok(_) if !accepting.load(Ordering::SeqCst) => return,
             Ok((stream, peer)) => {
-                if manager.send(ManagerEvent::Accepted(stream, peer)).is_err() {
+                if manager.send(ManagerEvent::Accepted(stream, peer, transport)).is_err() {
                     return;
                 }
             }

@@ -3,6 +3,7 @@
 //! the same keys in `--config`), so they work beside a running server.
 
 mod export;
+mod gen_tls;
 mod import_csv;
 mod query;
 
@@ -12,6 +13,7 @@ use cliser_common::sensors::Settings;
 use cliser_store::StoreError;
 
 pub use export::ExportArgs;
+pub use gen_tls::GenTlsArgs;
 pub use import_csv::ImportArgs;
 pub use query::QueryArgs;
 
@@ -24,6 +26,8 @@ pub enum Command {
     Export(ExportArgs),
     /// Load a CSV ledger of `--readings-csv` into the store (readings already stored are skipped).
     ImportCsv(ImportArgs),
+    /// Write a fleet CA and a server certificate and key for --listen-tls (ca.pem goes to the Pis).
+    GenTls(GenTlsArgs),
 }
 
 /// Why a subcommand failed.
@@ -46,6 +50,9 @@ pub enum CommandError {
     /// Some input lines could not be used; the rest was done (exit 1).
     #[error("{0}")]
     Partial(String),
+    /// Certificates could not be made or written (exit 1).
+    #[error(transparent)]
+    Tls(cliser_tls::gen::GenError),
 }
 
 impl Classify for CommandError {
@@ -65,6 +72,9 @@ pub fn run(
     settings: &Settings,
     out: &mut dyn std::io::Write,
 ) -> Result<(), CommandError> {
+    if let Command::GenTls(args) = command {
+        return gen_tls::run(args, out);
+    }
     if let Command::ImportCsv(_) = command {
         location
             .prepare()
@@ -83,6 +93,7 @@ pub fn run(
         Command::Query(args) => query::run(args, settings, store.as_mut(), out),
         Command::Export(args) => export::run(args, store.as_mut(), out),
         Command::ImportCsv(args) => import_csv::run(args, store.as_mut(), out),
+        Command::GenTls(args) => gen_tls::run(args, out),
     }
 }
 
