@@ -54,9 +54,10 @@ impl Failure {
         };
         match cert {
             CertificateError::UnknownIssuer => Failure::UnknownCa,
-            CertificateError::NotValidForNameContext { expected, presented } => {
-                Failure::WrongName { expected: name_text(expected), presented: presented.clone() }
-            }
+            CertificateError::NotValidForNameContext { expected, presented } => Failure::WrongName {
+                expected: name_text(expected),
+                presented: presented.iter().map(|p| bare_name(p)).collect(),
+            },
             CertificateError::NotValidForName => {
                 Failure::WrongName { expected: "the name connected to".into(), presented: Vec::new() }
             }
@@ -90,6 +91,15 @@ impl Failure {
                 | Failure::BadCertificate(_)
         )
     }
+}
+
+/// `cliser.example` for rustls's `DnsName("cliser.example")`, `10.1.2.3` for `IpAddress(10.1.2.3)`.
+fn bare_name(presented: &str) -> String {
+    let inner = ["DnsName(", "IpAddress("]
+        .iter()
+        .find_map(|p| presented.strip_prefix(p)?.strip_suffix(')'))
+        .unwrap_or(presented);
+    inner.trim_matches('"').to_owned()
 }
 
 fn name_text(name: &rustls::pki_types::ServerName<'_>) -> String {
