@@ -121,8 +121,13 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
     let brake = Arc::new(Brake::standard());
     let settings = SharedSettings::new(config.sensors.clone());
     let (live_tx, live_rx) = channel();
+    // Beyond loopback, the console and the page use the client link's certificate when there is one.
+    let web_tls = web_listener
+        .as_ref()
+        .and_then(|l| l.local_addr().ok())
+        .and_then(|addr| beyond_loopback_tls(&config, addr));
     let web = match web_listener {
-        Some(l) => Some(start_web(l, &config, brake.clone(), settings.clone(), live_rx)?),
+        Some(l) => Some(start_web(l, &config, brake.clone(), settings.clone(), live_rx, web_tls.clone())?),
         None => None,
     };
     let http_addr = web.as_ref().map(Web::addr);
@@ -133,9 +138,24 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
     if let (Some(addr), Some(tls)) = (tls_addr, &config.tls) {
         log::info!("listening for TLS on {addr} (certificate {})", tls.cert.display());
     }
-    log::info!("backdoor on {backdoor_addr}");
+    let console_tls = beyond_loopback_tls(&config, backdoor_addr);
+    match (&console_tls, backdoor_addr.ip().is_loopback()) {
+        (Some(_), _) => log::info!("backdoor on {backdoor_addr} (TLS, the certificate of --tls-cert)"),
+        (None, true) => log::info!("backdoor on {backdoor_addr}"),
+        (None, false) => log::warn!(
+            "backdoor on {backdoor_addr}: reachable beyond this machine in clear, its password and commands \
+             readable on the network; with --listen-tls it speaks TLS, or reach it through an SSH tunnel"
+        ),
+    }
     if let Some(addr) = http_addr {
-        log::info!("web page on http://{addr}/ (metrics at /metrics)");
+        match (&web_tls, addr.ip().is_loopback()) {
+            (Some(_), _) => log::info!("web page on https://{addr}/ (metrics at /metrics; the certificate of --tls-cert)"),
+            (None, true) => log::info!("web page on http://{addr}/ (metrics at /metrics)"),
+            (None, false) => log::warn!(
+                "web page on http://{addr}/: reachable beyond this machine in clear, its password (HTTP Basic) \
+                 readable on the network; with --listen-tls it is served over HTTPS, or reach it through an SSH tunnel"
+            ),
+        }
     }
     if let Some(path) = &config.ready_file {
         let bound = crate::ready_file::Bound {
@@ -221,7 +241,8 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
     let (bd_manager, bd_stop, admin_pw) =
         (core.manager_tx.clone(), stop_tx.clone(), config.admin_password.clone());
     let closed = core.console_closed.clone();
-    match spawn("backdoor-accept", move || backdoor::serve(backdoor, bd_manager, bd_stop, admin_pw, closed)) {
+    let serve_console = move || backdoor::serve(backdoor, bd_manager, bd_stop, admin_pw, closed, console_tls);
+    match spawn("backdoor-accept", serve_console) {
         Ok(t) => core.console = Some(t),
         Err(e) => return Err(core.abandon(e)),
     }
@@ -291,12 +312,20 @@ impl cliser_web::LoginBrake for WebBrake {
     }
 }
 
+/// The certificate of `--tls-cert` for a listener on `addr` beyond loopback; none on loopback (where
+/// `nc` and a local browser keep working in clear) or without TLS.
+fn beyond_loopback_tls(config: &Config, addr: SocketAddr) -> Option<Arc<cliser_tls::rustls::ServerConfig>> {
+    let tls = config.tls.as_ref()?;
+    (!addr.ip().is_loopback()).then(|| tls.server.clone())
+}
+
 fn start_web(
     listener: TcpListener,
     config: &Config,
     brake: Arc<Brake>,
     settings: SharedSettings,
     events: Receiver<LiveEvent>,
+    tls: Option<Arc<cliser_tls::rustls::ServerConfig>>,
 ) -> Result<Web, RunError> {
     let password = config.admin_password.clone().map(|secret| {
         let check: Arc<cliser_web::PasswordCheck> = Arc::new(move |p: &str| secret.matches(p));
@@ -308,6 +337,7 @@ fn start_web(
         brake: Arc::new(WebBrake(brake)),
         keepalive: config.keepalive,
         settings,
+        tls,
     };
     cliser_web::start(listener, web_config, events).map_err(RunError::Web)
 }

@@ -7,6 +7,8 @@
 //!   [`Pin`] of the server's public key, checked in addition.
 //! - [`Failure`]: why a handshake failed, sorted into what a person must fix (wrong CA, wrong name,
 //!   pin) and what may pass (the clock, the network).
+//! - [`ServerStream`]: a server connection served by one thread, plain or TLS (the web page's and
+//!   the admin console's).
 //! - `gen` (feature `gen`): a fleet CA and a server certificate for a list of names.
 #![deny(missing_docs)]
 
@@ -15,9 +17,11 @@ mod failure;
 #[cfg(feature = "gen")]
 pub mod gen;
 mod pin;
+mod stream;
 
 pub use config::{client_config, server_config, server_name, TlsError};
 pub use failure::Failure;
 pub use pin::{Pin, PinError};
 /// The rustls this crate builds its configurations for: use its connection types with them.
 pub use rustls;
+pub use stream::ServerStream;
