@@ -89,7 +89,9 @@ fn run() -> Result<(), String> {
     else {
         return stop_all(children);
     };
-    let (listen, backdoor) = (bound.listen, bound.backdoor);
+    let listen =
+        bound.listen.ok_or("the server does not listen in clear (its ready file has no \"listen\")")?;
+    let backdoor = bound.backdoor;
     let http =
         bound.http.ok_or("the server did not say where its web page is (its ready file has no \"http\")")?;
     for id in CLIENTS {

@@ -18,8 +18,12 @@ const TAIL_LINES: usize = 20;
 /// What the server tells in its ready file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub struct Ready {
-    /// Where clients connect.
-    pub listen: SocketAddr,
+    /// Where clients connect in clear; absent when the server runs with `--listen off`.
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
+    /// Where clients connect inside TLS, when the server has `--listen-tls`.
+    #[serde(default)]
+    pub listen_tls: Option<SocketAddr>,
     /// The admin console.
     pub backdoor: SocketAddr,
     /// The web page, when the server serves it.
@@ -215,10 +219,13 @@ mod tests {
     fn parses_what_the_server_writes() {
         let r =
             Ready::parse("{\"listen\":\"127.0.0.1:41234\",\"backdoor\":\"[::1]:7\",\"pid\":1234}\n").unwrap();
-        assert_eq!(r.listen, "127.0.0.1:41234".parse().unwrap());
+        assert_eq!(r.listen, Some("127.0.0.1:41234".parse().unwrap()));
         assert_eq!(r.backdoor, "[::1]:7".parse().unwrap());
         assert_eq!(r.pid, 1234);
         assert!(Ready::parse("{\"listen\":\"nowhere\",\"backdoor\":\"[::1]:7\",\"pid\":1}").is_err());
+        let tls_only =
+            Ready::parse("{\"listen_tls\":\"127.0.0.1:9\",\"backdoor\":\"[::1]:7\",\"pid\":1}").unwrap();
+        assert_eq!((tls_only.listen, tls_only.listen_tls), (None, Some("127.0.0.1:9".parse().unwrap())));
         assert!(Ready::parse("{\"listen\":\"127.0.0.1:1\",").is_err());
     }
 
@@ -227,7 +234,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (ready, mut server) = fake_server(dir.path(), WRITES_AND_WAITS);
         let r = ready.wait(&mut server, T).unwrap();
-        assert_eq!(r.listen, "127.0.0.1:41234".parse().unwrap());
+        assert_eq!(r.listen, Some("127.0.0.1:41234".parse().unwrap()));
         assert_eq!(r.backdoor, "127.0.0.1:41235".parse().unwrap());
         assert_eq!(r.pid, server.pid());
     }

@@ -2,6 +2,7 @@
 
 use crate::engine::Plan;
 use crate::error::LoadError;
+use crate::transport::Wire;
 use clap::{Parser, ValueEnum};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -44,6 +45,13 @@ pub struct Cli {
     /// File whose first line is the password (else the CLISER_PASSWORD environment variable).
     #[arg(long, value_name = "PATH")]
     pub password_file: Option<PathBuf>,
+    /// Speak TLS, trusting this CA (ca.pem of `cliser-server gen-tls`, or a broker's CA); --server
+    /// is then the server's TLS address (--listen-tls, or a broker's TLS listener).
+    #[arg(long, value_name = "PEM")]
+    pub tls_ca: Option<PathBuf>,
+    /// The name the server's certificate must carry [default: the host of --server].
+    #[arg(long, value_name = "NAME", requires = "tls_ca")]
+    pub tls_name: Option<String>,
     /// The protocol to speak.
     #[arg(long, value_enum, default_value_t = Protocol::Cliser)]
     pub protocol: Protocol,
@@ -112,6 +120,7 @@ impl Cli {
         }
         Ok(Plan {
             addr,
+            wire: self.wire()?,
             clients: self.clients,
             ramp_per_sec: self.ramp,
             steady: self.duration,
@@ -121,6 +130,23 @@ impl Cli {
             progress: !self.quiet,
             watch_pid: self.watch_pid,
         })
+    }
+}
+
+impl Cli {
+    /// Plain TCP, or TLS with `--tls-ca` for the name of `--tls-name` or `--server`'s host.
+    fn wire(&self) -> Result<Wire, LoadError> {
+        let Some(ca) = &self.tls_ca else { return Ok(Wire::Plain) };
+        let pem = std::fs::read(ca)
+            .map_err(|e| LoadError::Flag(format!("--tls-ca {}: cannot read it: {e}", ca.display())))?;
+        let config = cliser_tls::client_config(&pem, None)
+            .map_err(|e| LoadError::Flag(format!("--tls-ca {}: {e}", ca.display())))?;
+        let host = match &self.tls_name {
+            Some(name) => name.as_str(),
+            None => self.server.rsplit_once(':').map_or(self.server.as_str(), |(h, _)| h),
+        };
+        let name = cliser_tls::server_name(host).map_err(|e| LoadError::Flag(format!("--tls-name: {e}")))?;
+        Ok(Wire::Tls(config, name))
     }
 }
 

@@ -3,12 +3,13 @@
 
 use crate::session::{Ctx, Failure, Next, Phase, Session};
 use crate::snapshot::Snapshot;
+use crate::transport::{Got, Transport, Wire};
 use mio::event::Event;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::io::{ErrorKind, Read, Write};
+use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,8 @@ use std::time::{Duration, Instant};
 pub struct Plan {
     /// Where the clients connect.
     pub addr: SocketAddr,
+    /// Plain TCP or TLS.
+    pub wire: Wire,
     /// How many clients.
     pub clients: usize,
     /// New connections per second during the ramp.
@@ -60,6 +63,7 @@ enum SlotState {
 struct Slot<S> {
     /// `None` once closed (or if the connect failed at once).
     stream: Option<TcpStream>,
+    transport: Transport,
     session: S,
     /// Bytes the session queued that the socket has not taken yet.
     out: Vec<u8>,
@@ -193,6 +197,7 @@ impl<'p, S: Session> EventLoop<'p, S> {
             self.ctx.stats.started += 1;
             let mut slot = Slot {
                 stream: None,
+                transport: Transport::Plain,
                 session: make(i as u32, now),
                 out: Vec::new(),
                 state: SlotState::Closed,
@@ -200,7 +205,11 @@ impl<'p, S: Session> EventLoop<'p, S> {
                 started: now,
                 last_rx: now,
             };
-            match TcpStream::connect(self.plan.addr) {
+            let connected = self.plan.wire.transport().and_then(|t| {
+                slot.transport = t;
+                TcpStream::connect(self.plan.addr).map_err(Failure::Connect)
+            });
+            match connected {
                 Ok(mut stream) => {
                     let _ = stream.set_nodelay(true);
                     self.poll.registry().register(
@@ -213,10 +222,10 @@ impl<'p, S: Session> EventLoop<'p, S> {
                     self.open += 1;
                     self.slots.push(slot);
                 }
-                Err(e) => {
+                Err(f) => {
                     // The slot is kept, closed (tokens are slab indexes).
                     self.slots.push(slot);
-                    self.after(i, Err(Failure::Connect(e)));
+                    self.after(i, Err(f));
                 }
             }
         }
@@ -311,15 +320,14 @@ impl<'p, S: Session> EventLoop<'p, S> {
             loop {
                 let s = &mut self.slots[i];
                 let Some(stream) = s.stream.as_mut() else { return };
-                let r = match stream.read(buf) {
-                    Ok(0) => Err(Failure::Closed),
-                    Ok(n) => {
+                let r = match s.transport.read(stream, buf) {
+                    Ok(Got::Closed) => Err(Failure::Closed),
+                    Ok(Got::Data(n)) => {
                         s.last_rx = self.ctx.now;
                         s.session.received(&buf[..n], &mut self.ctx, &mut s.out)
                     }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                    Err(e) => Err(Failure::Io(e)),
+                    Ok(Got::WouldBlock) => break,
+                    Err(f) => Err(f),
                 };
                 if !self.after(i, r) {
                     return;
@@ -359,6 +367,8 @@ impl<'p, S: Session> EventLoop<'p, S> {
         let slot = &mut self.slots[i];
         slot.state = SlotState::Closed;
         slot.out = Vec::new();
+        // A closed client keeps no TLS buffers.
+        slot.transport = Transport::Plain;
         if let Some(mut stream) = slot.stream.take() {
             let _ = self.poll.registry().deregister(&mut stream);
             self.open -= 1;
@@ -382,16 +392,5 @@ fn connect_result(stream: &TcpStream) -> std::io::Result<bool> {
 /// Writes what the session queued, keeping the rest for the next writable event.
 fn flush<S>(slot: &mut Slot<S>) -> Result<(), Failure> {
     let Some(stream) = slot.stream.as_mut() else { return Ok(()) };
-    let mut done = 0;
-    while done < slot.out.len() {
-        match stream.write(&slot.out[done..]) {
-            Ok(0) => return Err(Failure::Io(ErrorKind::WriteZero.into())),
-            Ok(n) => done += n,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Failure::Io(e)),
-        }
-    }
-    slot.out.drain(..done);
-    Ok(())
+    slot.transport.flush(stream, &mut slot.out)
 }

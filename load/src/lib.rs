@@ -17,4 +17,5 @@ pub mod report;
 pub mod session;
 pub mod snapshot;
 pub mod stats;
+pub mod transport;
 pub mod usage;

@@ -64,6 +64,8 @@ pub enum Failure {
     Connect(std::io::Error),
     /// A read or write failed.
     Io(std::io::Error),
+    /// The TLS handshake or a TLS record failed.
+    Tls(String),
     /// The peer closed the connection before the client was done.
     Closed,
     /// `111`: wrong password.
@@ -88,6 +90,7 @@ impl Failure {
         match self {
             Failure::Connect(_) => "connect",
             Failure::Io(_) => "io",
+            Failure::Tls(_) => "tls",
             Failure::Closed => "closed",
             Failure::WrongPassword => "wrong_password",
             Failure::IdInUse => "id_in_use",
@@ -105,6 +108,7 @@ impl fmt::Display for Failure {
         match self {
             Failure::Connect(e) => write!(f, "connect failed: {e}"),
             Failure::Io(e) => write!(f, "i/o error: {e}"),
+            Failure::Tls(why) => write!(f, "TLS: {why}"),
             Failure::Closed => f.write_str("the peer closed the connection"),
             Failure::WrongPassword => f.write_str("111: wrong password"),
             Failure::IdInUse => f.write_str("121: id in use"),

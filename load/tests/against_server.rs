@@ -69,3 +69,68 @@ fn poll_lateness_is_measured_against_the_keepalive() {
     let over_half: usize = value(&report, "polls_late_over_half_interval").parse().unwrap();
     assert!(over_half <= gaps, "{report}");
 }
+
+#[test]
+fn over_tls_every_reading_is_acked_and_stored_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let tls = dir.path().join("tls");
+    let made = Command::new(bin("cliser-server"))
+        .args(["gen-tls", "--dir", tls.to_str().unwrap(), "--name", "localhost,127.0.0.1"])
+        .output()
+        .expect("run gen-tls");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let (cert, key) = (tls.join("server.pem"), tls.join("server-key.pem"));
+    let flags = [
+        "--listen",
+        "off",
+        "--listen-tls",
+        "127.0.0.1:0",
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+        "--keepalive",
+        "250ms",
+    ];
+    let server = ServerHandle::start(dir.path(), &flags);
+    let addr = server.tls.expect("listening for TLS");
+    let out = Command::new(env!("CARGO_BIN_EXE_cliser-load"))
+        .args(["--server", &addr.to_string(), "--tls-ca", tls.join("ca.pem").to_str().unwrap()])
+        .args(["--clients", "10", "--ramp", "200", "--duration", "2s", "--id-prefix", "tls-", "--quiet"])
+        .env("CLISER_PASSWORD", &server.password)
+        .output()
+        .expect("run cliser-load");
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{report}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(value(&report, "registered"), "10");
+    assert_eq!(value(&report, "failures"), "0");
+    let sent: usize = value(&report, "readings_sent").parse().unwrap();
+    assert_eq!(value(&report, "readings_acked"), sent.to_string());
+    assert!(sent >= 10 * 5, "only {sent} readings sent");
+    let stored: usize =
+        (0..10).map(|i| server.stored_seqs(&format!("tls-{i}")).values().sum::<usize>()).sum();
+    assert_eq!(stored, sent, "stored readings");
+    assert_eq!(server.log().count("TLS connection from"), 10);
+
+    // A CA the server's certificate does not chain to: every client fails, and says why.
+    let other = dir.path().join("other");
+    let made = Command::new(bin("cliser-server"))
+        .args(["gen-tls", "--dir", other.to_str().unwrap(), "--name", "127.0.0.1"])
+        .output()
+        .expect("run gen-tls");
+    assert!(made.status.success());
+    let out = Command::new(env!("CARGO_BIN_EXE_cliser-load"))
+        .args(["--server", &addr.to_string(), "--tls-ca", other.join("ca.pem").to_str().unwrap()])
+        .args(["--clients", "2", "--duration", "1s", "--id-prefix", "x-", "--quiet"])
+        .env("CLISER_PASSWORD", &server.password)
+        .output()
+        .expect("run cliser-load");
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("TLS: the server's certificate is not signed by a trusted CA"), "{said}");
+}

@@ -84,6 +84,10 @@ fn connection_loop(cfg: &Config, store: &Backlog, stop: &Stop) -> Result<End, Cl
             End::Retry { why, healthy } => (why, healthy),
             End::WrongPassword => return Err(ClientError::WrongPassword),
             End::IdInvalid => return Err(ClientError::IdInvalid(cfg.id.to_string())),
+            End::Untrusted(failure) => {
+                let ca = cfg.tls.as_ref().map(|t| t.ca.clone()).unwrap_or_default();
+                return Err(ClientError::Untrusted { server: from.clone(), failure, ca });
+            }
             other => return Ok(other),
         };
         if healthy {

@@ -21,6 +21,8 @@ pub const DEFAULT_STATE_DIR: &str = "/var/lib/cliser";
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
 /// How long a silent server is given before the connection is dropped, by default.
 pub const DEFAULT_SERVER_TIMEOUT: Duration = Duration::from_secs(30);
+/// A server entry that starts with this is spoken to inside TLS.
+pub const TLS_SCHEME: &str = "tls://";
 
 /// The command line.
 #[derive(Debug, Default, clap::Parser)]
@@ -32,9 +34,17 @@ pub const DEFAULT_SERVER_TIMEOUT: Duration = Duration::from_secs(30);
 )]
 pub struct Cli {
     /// The server to connect to, or several separated by commas, tried in order (failover when one
-    /// is down) (required: here or as `server` in the config file).
-    #[arg(long, value_name = "HOST:PORT[,HOST:PORT...]")]
+    /// is down) (required: here or as `server` in the config file). `tls://HOST:PORT` speaks TLS
+    /// (with --tls-ca); HOST must be a name on the server's certificate.
+    #[arg(long, value_name = "[tls://]HOST:PORT[,...]")]
     pub server: Option<String>,
+    /// The fleet CA's certificate (ca.pem of `cliser-server gen-tls`): a tls:// server's certificate
+    /// must be signed by it. With it, every server must be tls://.
+    #[arg(long, value_name = "PEM")]
+    pub tls_ca: Option<PathBuf>,
+    /// Also require the server's public key to have this digest (gen-tls prints it).
+    #[arg(long, value_name = "sha256:HEX")]
+    pub tls_pin: Option<String>,
     /// This client's id (1-32 of A-Z a-z 0-9 . _ -) [default: the host name].
     #[arg(long, value_name = "ID")]
     pub id: Option<String>,
@@ -78,6 +88,8 @@ pub enum Command {
 struct FileConfig {
     #[serde(default, deserialize_with = "server_list")]
     server: Option<Vec<String>>,
+    tls_ca: Option<PathBuf>,
+    tls_pin: Option<String>,
     id: Option<String>,
     password_file: Option<PathBuf>,
     sensor: Option<String>,
@@ -90,9 +102,11 @@ struct FileConfig {
 /// What the client runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `HOST:PORT` of each server, in the order they are tried; never empty ([`Config::resolve`]
-    /// refuses an empty list).
+    /// `HOST:PORT` or `tls://HOST:PORT` of each server, in the order they are tried; never empty
+    /// ([`Config::resolve`] refuses an empty list).
     pub server: Vec<String>,
+    /// How tls:// servers are verified; present exactly when the servers are tls://.
+    pub tls: Option<TlsClient>,
     /// This client's id.
     pub id: ClientId,
     /// The password sent on `110`.
@@ -107,6 +121,17 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// What `130` runs; `None` means just exit.
     pub shutdown_command: Option<String>,
+}
+
+/// How the client verifies a tls:// server.
+#[derive(Debug, Clone)]
+pub struct TlsClient {
+    /// The fleet CA file.
+    pub ca: PathBuf,
+    /// The pin, if any.
+    pub pin: Option<cliser_tls::Pin>,
+    /// The rustls configuration made of them.
+    pub client: std::sync::Arc<cliser_tls::rustls::ClientConfig>,
 }
 
 /// Why the configuration is unusable. Every one of them ends the client with exit status 2.
@@ -188,6 +213,10 @@ fn check_servers(servers: &[String], from_flag: bool) -> Result<(), ConfigError>
 }
 
 fn check_host_port(entry: &str) -> Result<(), &'static str> {
+    let entry = entry.strip_prefix(TLS_SCHEME).unwrap_or(entry);
+    if entry.contains("://") {
+        return Err("expected HOST:PORT or tls://HOST:PORT, the scheme is unknown");
+    }
     let Some((host, port)) = entry.rsplit_once(':') else { return Err("expected HOST:PORT") };
     if host.is_empty() {
         return Err("expected HOST:PORT, the host is missing");
@@ -196,6 +225,57 @@ fn check_host_port(entry: &str) -> Result<(), &'static str> {
         Ok(p) if p > 0 => Ok(()),
         _ => Err("expected HOST:PORT, the port is not a number from 1 to 65535"),
     }
+}
+
+/// The TLS settings: with tls:// servers the fleet CA is required, and with it every server must be
+/// tls:// (a list that falls back to a server in clear would send the password in clear whenever
+/// the TLS server is down).
+fn tls_client(
+    servers: &[String],
+    servers_from_flag: bool,
+    ca: Option<(PathBuf, bool)>,
+    pin: Option<(String, bool)>,
+) -> Result<Option<TlsClient>, ConfigError> {
+    let tls_entry = servers.iter().find(|s| s.starts_with(TLS_SCHEME));
+    let Some((ca, ca_from_flag)) = ca else {
+        if let Some((text, from_flag)) = pin {
+            return Err(invalid(
+                "tls-pin",
+                from_flag,
+                &text,
+                "needs --tls-ca PEM: the pin is checked in addition to the fleet CA",
+            ));
+        }
+        return match tls_entry {
+            Some(entry) => Err(invalid(
+                "server",
+                servers_from_flag,
+                entry,
+                "tls:// needs --tls-ca PEM (the fleet CA: ca.pem of `cliser-server gen-tls`)",
+            )),
+            None => Ok(None),
+        };
+    };
+    let ca_text = ca.display().to_string();
+    if let Some(plain) = servers.iter().find(|s| !s.starts_with(TLS_SCHEME)) {
+        return Err(invalid(
+            "server",
+            servers_from_flag,
+            plain,
+            format!("speaks in clear while --tls-ca is given: write tls://{plain}, or drop --tls-ca"),
+        ));
+    }
+    let pin = match pin {
+        Some((text, from_flag)) => {
+            Some(text.parse::<cliser_tls::Pin>().map_err(|e| invalid("tls-pin", from_flag, &text, e))?)
+        }
+        None => None,
+    };
+    let pem = std::fs::read(&ca)
+        .map_err(|e| invalid("tls-ca", ca_from_flag, &ca_text, format!("cannot read it: {e}")))?;
+    let client =
+        cliser_tls::client_config(&pem, pin).map_err(|e| invalid("tls-ca", ca_from_flag, &ca_text, e))?;
+    Ok(Some(TlsClient { ca, pin, client }))
 }
 
 fn duration(key: &str, given: Option<(String, bool)>, default: Duration) -> Result<Duration, ConfigError> {
@@ -241,6 +321,12 @@ impl Config {
                 "no server given: pass --server HOST:PORT or set server = \"HOST:PORT\" in the config file",
             ))?;
         check_servers(&server, server_from_flag)?;
+        let tls = tls_client(
+            &server,
+            server_from_flag,
+            config_file::flag_or_file(cli.tls_ca.clone(), file.tls_ca),
+            config_file::flag_or_file(cli.tls_pin.clone(), file.tls_pin),
+        )?;
         let id = match config_file::flag_or_file(cli.id.clone(), file.id) {
             Some((text, from_flag)) => {
                 ClientId::new(&text).map_err(|e| invalid("id", from_flag, &text, e))?
@@ -257,6 +343,7 @@ impl Config {
             .ok_or(ConfigError::Missing("no password: pass --password-file PATH or set CLISER_PASSWORD"))?;
         Ok(Config {
             server,
+            tls,
             id,
             password,
             sensor: parse_sensor(config_file::flag_or_file(cli.sensor.clone(), file.sensor))?,
@@ -427,6 +514,63 @@ mod tests {
         assert!(e.starts_with("config key server \"\": names no server"), "{e}");
         let e = servers_of(&[], Some("server = 1111\n")).unwrap_err().to_string();
         assert!(e.contains("HOST:PORT"), "{e}");
+    }
+
+    #[test]
+    fn tls_servers_need_the_fleet_ca_and_then_every_server_is_tls() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = cliser_tls::gen::Ca::new().unwrap();
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, ca.cert_pem()).unwrap();
+        let ca_path = ca_file.to_str().unwrap();
+        let resolve = |args: &[&str]| Config::resolve(&cli(&[&["--id", "x"], args].concat()), pw_env);
+        let c = resolve(&["--server", "tls://a:1112,tls://[::1]:1112", "--tls-ca", ca_path]).unwrap();
+        assert_eq!(c.server, ["tls://a:1112", "tls://[::1]:1112"]);
+        assert!(c.tls.as_ref().is_some_and(|t| t.ca == ca_file && t.pin.is_none()));
+        assert!(resolve(&["--server", "a:1111"]).unwrap().tls.is_none());
+
+        let e = resolve(&["--server", "tls://a:1112"]).unwrap_err().to_string();
+        assert!(e.starts_with("--server \"tls://a:1112\": tls:// needs --tls-ca"), "{e}");
+        let e = resolve(&["--server", "tls://a:1112,b:1111", "--tls-ca", ca_path]).unwrap_err().to_string();
+        assert!(e.starts_with("--server \"b:1111\": speaks in clear while --tls-ca is given"), "{e}");
+        let e = resolve(&["--server", "tls://a", "--tls-ca", ca_path]).unwrap_err().to_string();
+        assert!(e.contains("expected HOST:PORT"), "{e}");
+        let e = resolve(&["--server", "https://a:1"]).unwrap_err().to_string();
+        assert!(e.contains("the scheme is unknown"), "{e}");
+        let e =
+            resolve(&["--server", "tls://a:1", "--tls-ca", "/nonexistent/ca.pem"]).unwrap_err().to_string();
+        assert!(e.starts_with("--tls-ca \"/nonexistent/ca.pem\": cannot read it"), "{e}");
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "not a certificate").unwrap();
+        let e =
+            resolve(&["--server", "tls://a:1", "--tls-ca", junk.to_str().unwrap()]).unwrap_err().to_string();
+        assert!(e.contains("no certificate"), "{e}");
+    }
+
+    #[test]
+    fn the_pin_is_checked_and_needs_the_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = cliser_tls::gen::Ca::new().unwrap();
+        let pin = ca.issue_server(&["a".to_owned()]).unwrap().pin.to_string();
+        let conf = dir.path().join("c.toml");
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, ca.cert_pem()).unwrap();
+        std::fs::write(
+            &conf,
+            format!("server = \"tls://a:1112\"\ntls-ca = {ca_file:?}\ntls-pin = \"{pin}\"\n"),
+        )
+        .unwrap();
+        let c = Config::resolve(&cli(&["--id", "x", "--config", conf.to_str().unwrap()]), pw_env).unwrap();
+        assert_eq!(c.tls.unwrap().pin.map(|p| p.to_string()), Some(pin.clone()));
+        let e =
+            Config::resolve(&cli(&["--id", "x", "--server", "a:1", "--tls-pin", &pin]), pw_env).unwrap_err();
+        assert!(e.to_string().contains("needs --tls-ca"), "{e}");
+        let e = Config::resolve(
+            &cli(&["--id", "x", "--config", conf.to_str().unwrap(), "--tls-pin", "md5:00"]),
+            pw_env,
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with("--tls-pin \"md5:00\": expected sha256:"), "{e}");
     }
 
     #[test]

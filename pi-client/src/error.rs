@@ -4,6 +4,7 @@ use crate::backlog::StoreError;
 use crate::config::ConfigError;
 use cliser_common::exit::{Classify, Outcome};
 use std::fmt;
+use std::path::PathBuf;
 
 /// Why the client stopped other than by design (signal, `999`, `130`).
 #[derive(Debug)]
@@ -14,6 +15,16 @@ pub enum ClientError {
     WrongPassword,
     /// The server said `122: ID invalido`: retrying cannot help, exit status 2.
     IdInvalid(String),
+    /// A tls:// server's certificate is refused (another CA, another name, another key): retrying
+    /// cannot help, exit status 2.
+    Untrusted {
+        /// The server entry.
+        server: String,
+        /// Why.
+        failure: cliser_tls::Failure,
+        /// The fleet CA file given.
+        ca: PathBuf,
+    },
     /// The backlog in the state dir could not be opened: exit status 1.
     Store(StoreError),
     /// The shutdown command ordered by `130` could not be run or failed: exit status 1.
@@ -24,9 +35,10 @@ impl Classify for ClientError {
     /// Bad settings for what a person must fix in the configuration, a runtime failure for the rest.
     fn outcome(&self) -> Outcome {
         match self {
-            ClientError::Config(_) | ClientError::WrongPassword | ClientError::IdInvalid(_) => {
-                Outcome::BadSettings
-            }
+            ClientError::Config(_)
+            | ClientError::WrongPassword
+            | ClientError::IdInvalid(_)
+            | ClientError::Untrusted { .. } => Outcome::BadSettings,
             ClientError::Store(_) | ClientError::ShutdownCommand(_) => Outcome::Runtime,
         }
     }
@@ -41,6 +53,24 @@ impl fmt::Display for ClientError {
             }
             ClientError::IdInvalid(id) => {
                 write!(f, "the server refused the id {id:?} (122): use 1-32 of A-Z a-z 0-9 . _ -")
+            }
+            ClientError::Untrusted { server, failure, ca } => {
+                use cliser_tls::Failure as F;
+                let fix = match failure {
+                    F::UnknownCa => format!(
+                        "--tls-ca {} must be the fleet CA that signed the server's certificate (ca.pem \
+                         written by the server's gen-tls)",
+                        ca.display()
+                    ),
+                    F::WrongName { .. } => "The host in --server must be one of the names on the server's \
+                                            certificate (gen-tls --name)"
+                        .to_owned(),
+                    F::PinMismatch { .. } => "--tls-pin must be the pin gen-tls printed for the server's \
+                                              current key (a new server key has a new pin)"
+                        .to_owned(),
+                    _ => "Check the server's --tls-cert.".to_owned(),
+                };
+                write!(f, "TLS: refusing server {server}: {failure}. {fix}")
             }
             ClientError::Store(e) => write!(f, "backlog: {e}"),
             ClientError::ShutdownCommand(why) => write!(f, "shutdown command: {why}"),

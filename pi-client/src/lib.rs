@@ -12,6 +12,7 @@ pub mod backoff;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod link;
 pub mod probe;
 pub mod sampler;
 pub mod session;

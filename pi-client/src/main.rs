@@ -71,6 +71,10 @@ fn run(cli: &Cli) -> ExitCode {
         cliser_common::duration::format(cfg.interval),
         cfg.state_dir.display()
     );
+    if let Some(tls) = &cfg.tls {
+        let pin = tls.pin.map(|p| format!(" and pin {p}")).unwrap_or_default();
+        info!("TLS: the servers' certificates must be signed by {}{pin}", tls.ca.display());
+    }
     if !cfg.state_dir.exists() {
         info!(
             "state dir {} does not exist: creating it{}",

@@ -11,12 +11,14 @@
 
 use crate::backlog::{Backlog, NeverSent};
 use crate::config::Config;
+use crate::link::Link;
 use crate::stop::{Stop, Wake};
 use cliser_common::lines::LineReader;
 use cliser_protocol::{KeepAliveAnswer, ServerMsg, MAX_LINE};
+use cliser_tls::Failure;
 use log::{debug, info, warn};
-use std::io::Write;
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::io::ErrorKind;
+use std::net::{TcpStream, ToSocketAddrs};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
@@ -33,6 +35,8 @@ pub enum End {
     WrongPassword,
     /// `122`.
     IdInvalid,
+    /// The server's TLS certificate is refused for a reason only new settings can fix.
+    Untrusted(Failure),
     /// Anything worth another try: refused, lost, silent, `121`.
     Retry {
         /// For the log.
@@ -59,13 +63,6 @@ pub fn answer(store: &Backlog, sent: u64) -> (KeepAliveAnswer, u64) {
     (answer, last)
 }
 
-fn send(mut stream: &TcpStream, line: &str) -> std::io::Result<()> {
-    let mut bytes = Vec::with_capacity(line.len() + 1);
-    bytes.extend_from_slice(line.as_bytes());
-    bytes.push(b'\n');
-    stream.write_all(&bytes)
-}
-
 fn connect(server: &str, timeout: Duration) -> Result<TcpStream, String> {
     let addrs = server.to_socket_addrs().map_err(|e| format!("cannot resolve {server}: {e}"))?;
     let mut last = format!("{server} resolves to no address");
@@ -78,18 +75,36 @@ fn connect(server: &str, timeout: Duration) -> Result<TcpStream, String> {
     Err(last)
 }
 
-/// Runs connection number `conn`, to `server` (one of `cfg.server`), to its end.
-pub fn run(cfg: &Config, server: &str, store: &Backlog, stop: &Stop, conn: u64) -> End {
-    // Capped so that a stop request is not held up long by a connect to an unreachable address.
-    let stream = match connect(server, cfg.server_timeout.min(CONNECT_TIMEOUT)) {
-        Ok(s) => s,
-        Err(why) => return End::Retry { why, healthy: false },
+/// Connects to `server` (`HOST:PORT` or `tls://HOST:PORT`), and starts TLS for the latter.
+fn open(cfg: &Config, server: &str) -> Result<Link, String> {
+    let (tls, host_port) = match server.strip_prefix(crate::config::TLS_SCHEME) {
+        Some(rest) => (true, rest),
+        None => (false, server),
     };
+    // Capped so that a stop request is not held up long by a connect to an unreachable address.
+    let stream = connect(host_port, cfg.server_timeout.min(CONNECT_TIMEOUT))?;
     let _ = stream.set_nodelay(true);
     // A server that stops reading must not block us forever on a full send buffer.
     let _ = stream.set_write_timeout(Some(cfg.server_timeout));
+    if !tls {
+        return Ok(Link::Plain(stream));
+    }
+    let tls_cfg = cfg.tls.as_ref().ok_or("tls:// without --tls-ca")?;
+    let host = host_port.rsplit_once(':').map_or(host_port, |(h, _)| h);
+    let name = cliser_tls::server_name(host).map_err(|e| e.to_string())?;
+    let session = cliser_tls::rustls::ClientConnection::new(tls_cfg.client.clone(), name)
+        .map_err(|e| format!("cannot start TLS: {e}"))?;
+    Link::tls(stream, session).map_err(|e| format!("sending the TLS hello: {e}"))
+}
+
+/// Runs connection number `conn`, to `server` (one of `cfg.server`), to its end.
+pub fn run(cfg: &Config, server: &str, store: &Backlog, stop: &Stop, conn: u64) -> End {
+    let link = match open(cfg, server) {
+        Ok(l) => l,
+        Err(why) => return End::Retry { why, healthy: false },
+    };
     debug!("connected to {server} (connection {conn})");
-    let mut lines = LineReader::new(&stream);
+    let mut lines = LineReader::new(link);
     let mut deadline = Instant::now() + cfg.server_timeout;
     let mut sent = 0u64;
     let mut registered = false;
@@ -102,21 +117,29 @@ pub fn run(cfg: &Config, server: &str, store: &Backlog, stop: &Stop, conn: u64) 
         let line = match lines.buffered_line() {
             Ok(Some(line)) => line,
             Err(e) => return End::Retry { why: format!("bad line from the server: {e}"), healthy },
-            Ok(None) => match stop.wait(Some(stream.as_fd()), deadline) {
-                Ok(Wake::Stopped) => return End::Stopped,
-                Ok(Wake::Timeout) => {
-                    let why = silence_explained(cfg.server_timeout, registered_at, widest_poll_gap);
-                    return End::Retry { why, healthy };
-                }
-                Ok(Wake::Ready) => match lines.fill() {
-                    Ok(false) => {
-                        return End::Retry { why: "the server closed the connection".into(), healthy }
+            Ok(None) => {
+                let wake = match lines.get_mut().pending() {
+                    true => Ok(Wake::Ready),
+                    false => stop.wait(Some(lines.get_ref().as_fd()), deadline),
+                };
+                match wake {
+                    Ok(Wake::Stopped) => return End::Stopped,
+                    Ok(Wake::Timeout) => {
+                        let why = silence_explained(cfg.server_timeout, registered_at, widest_poll_gap);
+                        return End::Retry { why, healthy };
                     }
-                    Ok(true) => continue,
-                    Err(e) => return End::Retry { why: format!("connection lost: {e}"), healthy },
-                },
-                Err(e) => return End::Retry { why: format!("waiting for the server: {e}"), healthy },
-            },
+                    Ok(Wake::Ready) => match lines.fill() {
+                        Ok(false) => {
+                            return End::Retry { why: "the server closed the connection".into(), healthy }
+                        }
+                        Ok(true) => continue,
+                        // TLS records without plaintext (a handshake step, a session ticket).
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => continue,
+                        Err(e) => return lost(e, healthy),
+                    },
+                    Err(e) => return End::Retry { why: format!("waiting for the server: {e}"), healthy },
+                }
+            }
         };
         deadline = Instant::now() + cfg.server_timeout;
         let msg = match ServerMsg::parse(&line) {
@@ -177,20 +200,29 @@ pub fn run(cfg: &Config, server: &str, store: &Backlog, stop: &Stop, conn: u64) 
             }
             ServerMsg::ShutdownSys => {
                 info!("the server orders a shutdown (130)");
-                if let Err(e) = send(&stream, "130") {
+                if let Err(e) = lines.get_mut().send_line("130") {
                     warn!("could not acknowledge 130: {e}");
                 }
-                let _ = stream.shutdown(Shutdown::Write);
+                lines.get_mut().shutdown_write();
                 return End::ShutdownOrdered;
             }
             ServerMsg::Disconnect => return End::Disconnected,
         };
         if let Some(reply) = reply {
-            if let Err(e) = send(&stream, &reply) {
+            if let Err(e) = lines.get_mut().send_line(&reply) {
                 return End::Retry { why: format!("sending to the server: {e}"), healthy };
             }
         }
         store.write_due_ack();
+    }
+}
+
+/// How a read error ends the connection: a certificate refused for good, or a retry.
+fn lost(e: std::io::Error, healthy: bool) -> End {
+    match Failure::from_io(&e) {
+        Some(f) if f.needs_new_settings() => End::Untrusted(f),
+        Some(f) => End::Retry { why: f.to_string(), healthy },
+        None => End::Retry { why: format!("connection lost: {e}"), healthy },
     }
 }
 

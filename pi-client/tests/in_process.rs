@@ -48,6 +48,7 @@ impl Thermometers for OneSensor {
 fn config(dir: &std::path::Path, server: &FakeServer) -> Config {
     Config {
         server: vec![server.addr.to_string()],
+        tls: None,
         id: ClientId::new("pi-inproc").unwrap(),
         password: "pw".into(),
         sensor: cliser_hal::SensorSpec::Sim,

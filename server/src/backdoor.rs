@@ -4,8 +4,10 @@
 use crate::auth::Secret;
 use crate::manager::{AdminCmd, ManagerEvent};
 use cliser_common::lines::LineReader;
+use cliser_tls::rustls::ServerConfig;
+use cliser_tls::ServerStream;
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::Arc;
@@ -99,13 +101,15 @@ impl Command {
     }
 }
 
-/// Accepts admin connections, one thread each, until `closed` is set and a connection wakes it.
+/// Accepts admin connections, one thread each, until `closed` is set and a connection wakes it;
+/// with `tls`, the console speaks TLS (the handshake on the session's thread).
 pub fn serve<S: From<Quit> + From<Ask> + Send + 'static>(
     listener: TcpListener,
     manager: Sender<ManagerEvent>,
     stop: Sender<S>,
     password: Option<Secret>,
     closed: Arc<AtomicBool>,
+    tls: Option<Arc<ServerConfig>>,
 ) {
     for stream in listener.incoming() {
         if closed.load(Ordering::SeqCst) {
@@ -118,11 +122,15 @@ pub fn serve<S: From<Quit> + From<Ask> + Send + 'static>(
                 continue;
             }
         };
-        let (manager, stop, password) = (manager.clone(), stop.clone(), password.clone());
+        let (manager, stop, password, tls) = (manager.clone(), stop.clone(), password.clone(), tls.clone());
         let spawned = std::thread::Builder::new()
             .name("backdoor".into())
-            .stack_size(128 * 1024)
-            .spawn(move || admin_session(stream, manager, stop, password));
+            // rustls and ring need more stack than the console's lines.
+            .stack_size(if tls.is_some() { 256 * 1024 } else { 128 * 1024 })
+            .spawn(move || match ServerStream::new(stream, tls) {
+                Ok(stream) => admin_session(stream, manager, stop, password),
+                Err(e) => log::warn!("backdoor: cannot start TLS: {e}"),
+            });
         if let Err(e) = spawned {
             log::error!("backdoor: cannot start a session thread: {e}");
         }
@@ -130,25 +138,25 @@ pub fn serve<S: From<Quit> + From<Ask> + Send + 'static>(
 }
 
 fn admin_session<S: From<Quit> + From<Ask>>(
-    stream: TcpStream,
+    stream: ServerStream,
     manager: Sender<ManagerEvent>,
     stop: Sender<S>,
     password: Option<Secret>,
 ) {
-    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
-    let Ok(mut out) = stream.try_clone() else { return };
+    let peer = stream.tcp().peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
+    // One thread reads and writes in turn, through the one stream (a TLS session cannot be cloned).
     let mut lines = LineReader::new(stream);
     log::info!("backdoor: admin connected from {peer}");
     if let Some(pw) = password {
-        let _ = out.write_all(b"senha: ");
+        let _ = lines.get_mut().write_all(b"senha: ");
         let ok = lines.next_line().ok().flatten().is_some_and(|l| pw.matches(&l));
         if !ok {
             log::warn!("backdoor: wrong admin password from {peer}");
-            let _ = out.write_all(b"senha incorreta\n");
+            let _ = lines.get_mut().write_all(b"senha incorreta\n");
             return;
         }
     }
-    let _ = out.write_all(b"#> ");
+    let _ = lines.get_mut().write_all(b"#> ");
     while let Some(line) = lines.next_line().ok().flatten() {
         let reply = match Command::parse(&line) {
             Command::Manager(cmd) => ask_manager(&manager, cmd),
@@ -158,12 +166,12 @@ fn admin_session<S: From<Quit> + From<Ask>>(
             Command::End => break,
             Command::Quit => {
                 log::info!("backdoor: stop requested from {peer}");
-                let _ = out.write_all(b"ok: stopping\n");
+                let _ = lines.get_mut().write_all(b"ok: stopping\n");
                 let _ = stop.send(Quit.into());
                 return;
             }
         };
-        if out.write_all(format!("{reply}\n#> ").as_bytes()).is_err() {
+        if lines.get_mut().write_all(format!("{reply}\n#> ").as_bytes()).is_err() {
             break;
         }
     }

@@ -13,6 +13,7 @@ use cliser_common::sensors::Settings;
 use serde::Deserialize;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Command-line flags. Every value may also come from `--config FILE`; a flag wins over the file.
@@ -23,9 +24,19 @@ use std::time::Duration;
     about = "The cliser server: authenticates Pi clients and logs their temperatures."
 )]
 pub struct Cli {
-    /// Address for the Pi clients [default: 0.0.0.0:1111].
-    #[arg(long, value_name = "ADDR")]
+    /// Address for the Pi clients in clear, or `off` (then --listen-tls is the only way in)
+    /// [default: 0.0.0.0:1111].
+    #[arg(long, value_name = "ADDR|off")]
     pub listen: Option<String>,
+    /// Address for the Pi clients inside TLS (needs --tls-cert and --tls-key) [default: none].
+    #[arg(long, value_name = "ADDR")]
+    pub listen_tls: Option<String>,
+    /// The server's certificate chain, PEM, server certificate first (`gen-tls` writes one).
+    #[arg(long, value_name = "PEM")]
+    pub tls_cert: Option<PathBuf>,
+    /// The server certificate's private key, PEM.
+    #[arg(long, value_name = "PEM")]
+    pub tls_key: Option<PathBuf>,
     /// Address for the admin console; a non-loopback address requires an admin password
     /// [default: 127.0.0.1:3333].
     #[arg(long, value_name = "ADDR")]
@@ -106,6 +117,9 @@ pub struct Cli {
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 struct FileConfig {
     listen: Option<String>,
+    listen_tls: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
     backdoor: Option<String>,
     http: Option<String>,
     #[serde(default, deserialize_with = "duration::optional")]
@@ -150,8 +164,10 @@ enum Exempt {
 /// The settings the server runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Where clients connect.
-    pub listen: SocketAddr,
+    /// Where clients connect in clear; `None` with `--listen off`.
+    pub listen: Option<SocketAddr>,
+    /// Where clients connect inside TLS, and with what certificate.
+    pub tls: Option<TlsListen>,
     /// Where the admin console listens.
     pub backdoor: SocketAddr,
     /// Where the web page is served; `None` with `--http off`.
@@ -182,6 +198,19 @@ pub struct Config {
     pub sensors: Settings,
     /// The `--config` file, read again on SIGHUP or the console's `R`.
     pub config_file: Option<PathBuf>,
+}
+
+/// The TLS listener's settings.
+#[derive(Debug, Clone)]
+pub struct TlsListen {
+    /// Where it listens.
+    pub listen: SocketAddr,
+    /// The certificate chain file.
+    pub cert: PathBuf,
+    /// The key file.
+    pub key: PathBuf,
+    /// The rustls configuration made of them.
+    pub server: Arc<cliser_tls::rustls::ServerConfig>,
 }
 
 /// Why the settings are unusable. The binary exits with status 2 for these.
@@ -215,6 +244,12 @@ pub enum ConfigError {
          --admin-password-file PATH (or CLISER_ADMIN_PASSWORD), bind it to 127.0.0.1, or --http off"
     )]
     NoWebPassword(SocketAddr),
+    /// Neither the plain nor the TLS listener is on.
+    #[error("--listen off without --listen-tls ADDR: the server would have no way in for the clients")]
+    NoListener,
+    /// A TLS setting is missing, or its files cannot be used.
+    #[error("{0}")]
+    Tls(String),
     /// The `[sensors]`, `[nodes]` or `[alerts]` tables are not valid.
     #[error("{0}")]
     Sensors(String),
@@ -281,6 +316,57 @@ fn at_least_one<T: PartialEq + From<u8>>(
         });
     }
     Ok(v)
+}
+
+/// The TLS listener: an address, a certificate and a key, all three or none; the files are read and
+/// checked now, so a bad certificate is a bad setting (exit 2) and not a failure at the first client.
+fn tls_listen(
+    listen: Option<(String, bool)>,
+    cert: Option<(PathBuf, bool)>,
+    key: Option<(PathBuf, bool)>,
+) -> Result<Option<TlsListen>, ConfigError> {
+    let (cert, key) = match (&listen, cert, key) {
+        (None, None, None) => return Ok(None),
+        (Some(_), Some(c), Some(k)) => (c, k),
+        (None, c, k) => {
+            let given = if c.is_some() { "tls-cert" } else { "tls-key" };
+            let from_flag = c.or(k).is_some_and(|(_, f)| f);
+            return Err(ConfigError::Tls(format!(
+                "{} is given without --listen-tls ADDR (or listen-tls in --config): where should TLS listen?",
+                config_file::setting_name(given, from_flag)
+            )));
+        }
+        (Some((_, from_flag)), c, _) => {
+            let missing = if c.is_none() { "--tls-cert PEM" } else { "--tls-key PEM" };
+            return Err(ConfigError::Tls(format!(
+                "{} needs {missing} (or the same key in --config); `cliser-server gen-tls --dir DIR --name HOST` \
+                 writes a certificate and key",
+                config_file::setting_name("listen-tls", *from_flag),
+            )));
+        }
+    };
+    let addr = address("listen-tls", listen, "")?;
+    let read = |(path, from_flag): &(PathBuf, bool), key: &str| {
+        std::fs::read(path).map_err(|e| {
+            ConfigError::Tls(format!(
+                "{} {}: cannot read: {e}",
+                config_file::setting_name(key, *from_flag),
+                path.display()
+            ))
+        })
+    };
+    let (cert_pem, key_pem) = (read(&cert, "tls-cert")?, read(&key, "tls-key")?);
+    let server = cliser_tls::server_config(&cert_pem, &key_pem).map_err(|e| {
+        let named = |(p, f): &(PathBuf, bool), k: &str| {
+            format!("{} {}", config_file::setting_name(k, *f), p.display())
+        };
+        ConfigError::Tls(match e {
+            cliser_tls::TlsError::NoCertificate => format!("{}: {e}", named(&cert, "tls-cert")),
+            cliser_tls::TlsError::NoKey => format!("{}: {e}", named(&key, "tls-key")),
+            e => format!("{} with {}: {e}", named(&cert, "tls-cert"), named(&key, "tls-key")),
+        })
+    })?;
+    Ok(Some(TlsListen { listen: addr, cert: cert.0, key: key.0, server }))
 }
 
 /// Raw readings are kept this long unless `--retain-raw` says otherwise.
@@ -385,7 +471,18 @@ impl Config {
         let admin_file = cli.admin_password_file.or(file.admin_password_file);
         let dead_after = at_least_one("dead-after", cli.dead_after, file.dead_after, 3)?;
         let max_clients = at_least_one("max-clients", cli.max_clients, file.max_clients, 1024)?;
-        let listen = address("listen", config_file::flag_or_file(cli.listen, file.listen), "0.0.0.0:1111")?;
+        let listen = match config_file::flag_or_file(cli.listen, file.listen) {
+            Some((off, _)) if off == "off" => None,
+            given => Some(address("listen", given, "0.0.0.0:1111")?),
+        };
+        let tls = tls_listen(
+            config_file::flag_or_file(cli.listen_tls, file.listen_tls),
+            config_file::flag_or_file(cli.tls_cert, file.tls_cert),
+            config_file::flag_or_file(cli.tls_key, file.tls_key),
+        )?;
+        if listen.is_none() && tls.is_none() {
+            return Err(ConfigError::NoListener);
+        }
         let backdoor =
             address("backdoor", config_file::flag_or_file(cli.backdoor, file.backdoor), "127.0.0.1:3333")?;
         let http = match config_file::flag_or_file(cli.http, file.http) {
@@ -394,6 +491,7 @@ impl Config {
         };
         let config = Config {
             listen,
+            tls,
             backdoor,
             http,
             keepalive: cli.keepalive.or(file_keepalive).unwrap_or(Duration::from_secs(10)),
@@ -457,7 +555,7 @@ mod tests {
         let c = Config::from_cli(cli(&["--config", conf.to_str().unwrap(), "--keepalive", "500ms"])).unwrap();
         assert_eq!(c.keepalive, Duration::from_millis(500));
         assert_eq!(c.max_clients, 7);
-        assert_eq!(c.listen.to_string(), "0.0.0.0:1111");
+        assert_eq!(c.listen.map(|a| a.to_string()).as_deref(), Some("0.0.0.0:1111"));
         assert_eq!(c.backdoor.to_string(), "127.0.0.1:3333");
         assert_eq!(c.http.map(|a| a.to_string()).as_deref(), Some("127.0.0.1:8080"));
         assert_eq!(c.dead_timeout(), Duration::from_millis(1500));

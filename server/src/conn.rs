@@ -1,9 +1,10 @@
 //! The two socket threads of a connection: tcp_reader (bytes -> lines -> the session's mailbox) and
-//! tcp_writer (its mailbox -> the socket).
+//! tcp_writer (its mailbox -> the socket). They work on any [`Socket`]: plain TCP, or a TLS session
+//! the two threads share (`link`).
 
 use cliser_common::lines::LineReader;
-use std::io::Write;
-use std::net::{Shutdown, TcpStream};
+use std::io::{self, Read};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex};
@@ -12,9 +13,41 @@ use std::sync::{Arc, Condvar, Mutex};
 /// must be small, and none of these threads recurses or keeps large buffers on the stack.
 pub const CONN_THREAD_STACK: usize = 64 * 1024;
 
+/// Stack size for the reader and writer of a TLS connection: rustls and ring run the handshake and
+/// the record crypto on it. Only the pages a thread touches cost memory.
+pub const TLS_THREAD_STACK: usize = 256 * 1024;
+
 /// How many lines the reader may have queued for its session before it stops reading. This is the
 /// backpressure that keeps a peer that floods lines from growing the server's memory.
 const LINES_IN_FLIGHT: usize = 16;
+
+/// A connection's socket as its reader and writer threads share it.
+pub trait Socket: Send + Sync {
+    /// Reads what the peer sent, blocking until something arrives; `Ok(0)` once it closed. An
+    /// error that carries a [`HandshakeFailed`] ends the connection as a failed TLS handshake.
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Sends all of `bytes`.
+    fn write_all(&self, bytes: &[u8]) -> io::Result<()>;
+    /// Ends the connection, which also wakes and ends a reader waiting in [`read`](Self::read).
+    fn close(&self);
+    /// The peer's address, for the log.
+    fn peer(&self) -> Option<SocketAddr>;
+}
+
+/// The TLS handshake failed, and why: the payload of a [`Socket::read`] error, so that the reader
+/// can tell it from a lost connection.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct HandshakeFailed(pub String);
+
+/// A [`Socket`] as `Read`, for the line reader.
+struct Reading<'a, S: ?Sized>(&'a S);
+
+impl<S: Socket + ?Sized> Read for Reading<'_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
 
 /// What the tcp_writer is told.
 #[derive(Debug)]
@@ -33,6 +66,8 @@ pub enum Inbound {
     Line(String),
     /// The connection ended: EOF (`None`) or why.
     Closed(Option<String>),
+    /// The TLS handshake failed: why.
+    TlsFailed(String),
 }
 
 /// Counts the lines the reader has handed over and the session has not yet taken.
@@ -80,8 +115,12 @@ impl LineCredit {
 ///
 /// Reader and writer share one socket (one file descriptor) rather than a `try_clone` each: at
 /// 10,000 clients a second descriptor per client would reach the usual 20,000 open-files limit.
-pub fn tcp_reader<T: From<Inbound>>(socket: Arc<TcpStream>, to: Sender<T>, credit: Arc<LineCredit>) {
-    let mut lines = LineReader::new(&*socket);
+pub fn tcp_reader<S: Socket + ?Sized, T: From<Inbound>>(
+    socket: Arc<S>,
+    to: Sender<T>,
+    credit: Arc<LineCredit>,
+) {
+    let mut lines = LineReader::new(Reading(&*socket));
     let why = loop {
         match lines.buffered_line() {
             Ok(Some(line)) => {
@@ -97,7 +136,13 @@ pub fn tcp_reader<T: From<Inbound>>(socket: Arc<TcpStream>, to: Sender<T>, credi
         match lines.fill() {
             Ok(true) => {}
             Ok(false) => break None,
-            Err(e) => break Some(format!("read error: {e}")),
+            Err(e) => {
+                if let Some(failed) = e.get_ref().and_then(|e| e.downcast_ref::<HandshakeFailed>()) {
+                    let _ = to.send(Inbound::TlsFailed(failed.to_string()).into());
+                    return;
+                }
+                break Some(format!("read error: {e}"));
+            }
         }
     };
     let _ = to.send(Inbound::Closed(why).into());
@@ -105,19 +150,18 @@ pub fn tcp_reader<T: From<Inbound>>(socket: Arc<TcpStream>, to: Sender<T>, credi
 
 /// The tcp_writer thread's body: writes each line, and on [`WriterMsg::Close`], on a write error, or
 /// when every sender is gone, shuts the socket down, which also ends the reader.
-pub fn tcp_writer(socket: Arc<TcpStream>, mailbox: Receiver<WriterMsg>) {
-    let mut stream = &*socket;
+pub fn tcp_writer<S: Socket + ?Sized>(link: Arc<S>, mailbox: Receiver<WriterMsg>) {
     while let Ok(msg) = mailbox.recv() {
         match msg {
             WriterMsg::Line(mut line) => {
                 line.push('\n');
-                if let Err(e) = stream.write_all(line.as_bytes()) {
-                    log::debug!("write to {:?} failed: {e}", stream.peer_addr().ok());
+                if let Err(e) = link.write_all(line.as_bytes()) {
+                    log::debug!("write to {:?} failed: {e}", link.peer());
                     break;
                 }
             }
             WriterMsg::Close => break,
         }
     }
-    let _ = stream.shutdown(Shutdown::Both);
+    link.close();
 }

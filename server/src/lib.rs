@@ -28,6 +28,7 @@ pub mod control;
 pub mod credentials;
 pub mod csv_format;
 pub mod duplicates;
+pub mod link;
 pub mod manager;
 pub mod process_limits;
 pub mod ready_file;

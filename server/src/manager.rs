@@ -7,8 +7,9 @@
 
 use crate::auth::Brake;
 use crate::config::Config;
-use crate::conn::{self, LineCredit, WriterMsg, CONN_THREAD_STACK};
+use crate::conn::{self, LineCredit, WriterMsg, CONN_THREAD_STACK, TLS_THREAD_STACK};
 use crate::credentials::Credential;
+use crate::link::Link;
 use crate::registrations::Registrations;
 use crate::session::{self, SessionCtx, SessionEvent, SessionReport};
 use crate::sink::{AckTable, Batch};
@@ -26,14 +27,23 @@ use std::time::{Instant, SystemTime};
 /// What arrives in the Manager's mailbox.
 #[derive(Debug)]
 pub enum ManagerEvent {
-    /// The listener accepted a connection.
-    Accepted(TcpStream, SocketAddr),
+    /// A listener accepted a connection.
+    Accepted(TcpStream, SocketAddr, Transport),
     /// A session's report.
     Session(SessionReport),
     /// An admin command; the reply text goes to `reply`.
     Admin(AdminCmd, Sender<String>),
     /// Stop: close every connection without 999, then end.
     Shutdown,
+}
+
+/// Which listener a connection came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// `--listen`: the protocol in clear.
+    Plain,
+    /// `--listen-tls`: the protocol inside TLS.
+    Tls,
 }
 
 impl From<SessionReport> for ManagerEvent {
@@ -184,7 +194,7 @@ impl Manager {
     pub fn run(mut self, mailbox: Receiver<ManagerEvent>) {
         while let Ok(event) = mailbox.recv() {
             match event {
-                ManagerEvent::Accepted(stream, peer) => self.admit(stream, peer),
+                ManagerEvent::Accepted(stream, peer, transport) => self.admit(stream, peer, transport),
                 ManagerEvent::Session(report) => self.session_report(report),
                 ManagerEvent::Admin(cmd, reply) => {
                     let _ = reply.send(self.admin(cmd));
@@ -238,7 +248,7 @@ impl Manager {
         }
     }
 
-    fn admit(&mut self, stream: TcpStream, peer: SocketAddr) {
+    fn admit(&mut self, stream: TcpStream, peer: SocketAddr, transport: Transport) {
         if self.stopping {
             return;
         }
@@ -254,9 +264,12 @@ impl Manager {
             log::warn!("refusing connection from {peer}: no free session id");
             return;
         };
-        match self.spawn_connection(sid, stream, peer) {
+        match self.spawn_connection(sid, stream, peer, transport) {
             Ok((writer, session)) => {
-                log::info!("connection from {peer} sid={sid}");
+                match transport {
+                    Transport::Plain => log::info!("connection from {peer} sid={sid}"),
+                    Transport::Tls => log::info!("TLS connection from {peer} sid={sid}"),
+                }
                 let t = SystemTime::now();
                 self.registry.insert(
                     sid,
@@ -298,22 +311,28 @@ impl Manager {
         sid: u16,
         stream: TcpStream,
         peer: SocketAddr,
+        transport: Transport,
     ) -> std::io::Result<(Sender<WriterMsg>, Sender<SessionEvent>)> {
         // Small lines both ways: send them now rather than wait for more.
         let _ = stream.set_nodelay(true);
         // A peer that stops reading must not hold its writer forever.
         stream.set_write_timeout(Some(self.config.dead_timeout()))?;
-        let socket = Arc::new(stream);
+        let (link, stack) = match (transport, &self.config.tls) {
+            (Transport::Tls, Some(tls)) => (Link::tls(stream, tls.server.clone())?, TLS_THREAD_STACK),
+            _ => (Link::Plain(stream), CONN_THREAD_STACK),
+        };
+        let socket = Arc::new(link);
         let read_half = socket.clone();
         let (writer_tx, writer_rx) = channel();
         let (session_tx, session_rx) = channel();
         let credit = Arc::new(LineCredit::default());
-        let spawn = |role: &str, f: Box<dyn FnOnce() + Send>| {
-            crate::small_thread::spawn_detached(&format!("{role}-{sid}"), CONN_THREAD_STACK, f)
+        let spawn = |role: &str, stack: usize, f: Box<dyn FnOnce() + Send>| {
+            crate::small_thread::spawn_detached(&format!("{role}-{sid}"), stack, f)
         };
-        spawn("tcp_writer", Box::new(move || conn::tcp_writer(socket, writer_rx)))?;
+        spawn("tcp_writer", stack, Box::new(move || conn::tcp_writer(socket, writer_rx)))?;
         let (reader_session, reader_credit) = (session_tx.clone(), credit.clone());
-        spawn("tcp_reader", Box::new(move || conn::tcp_reader(read_half, reader_session, reader_credit)))?;
+        let reader = move || conn::tcp_reader(read_half, reader_session, reader_credit);
+        spawn("tcp_reader", stack, Box::new(reader))?;
         let ctx = SessionCtx {
             sid,
             peer,
@@ -328,7 +347,7 @@ impl Manager {
             me: session_tx.clone(),
             credit,
         };
-        spawn("session", Box::new(move || session::run_session(ctx)))?;
+        spawn("session", CONN_THREAD_STACK, Box::new(move || session::run_session(ctx)))?;
         Ok((writer_tx, session_tx))
     }
 

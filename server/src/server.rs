@@ -8,7 +8,7 @@ use crate::control::{Control, Reloader, StopReason, Stopper};
 use crate::credentials::SharedClients;
 use crate::manager::AdminCmd;
 use crate::manager::Watchers;
-use crate::manager::{Manager, ManagerEvent};
+use crate::manager::{Manager, ManagerEvent, Transport};
 use crate::registrations::Registrations;
 use crate::run_error::RunError;
 use crate::sink::{CommitReport, Sink};
@@ -27,7 +27,8 @@ use std::time::Duration;
 /// A running server. Dropping it leaves the server running, as dropping a thread's handle does.
 #[derive(Debug)]
 pub struct Handle {
-    client_addr: SocketAddr,
+    client_addr: Option<SocketAddr>,
+    tls_addr: Option<SocketAddr>,
     backdoor_addr: SocketAddr,
     http_addr: Option<SocketAddr>,
     stopper: Stopper,
@@ -35,9 +36,15 @@ pub struct Handle {
 }
 
 impl Handle {
-    /// Where clients connect (the bound address: the real port when started on port 0).
-    pub fn client_addr(&self) -> SocketAddr {
+    /// Where clients connect in clear (the bound address: the real port when started on port 0);
+    /// `None` with `--listen off`.
+    pub fn client_addr(&self) -> Option<SocketAddr> {
         self.client_addr
+    }
+
+    /// Where clients connect inside TLS, with `--listen-tls`.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
     }
 
     /// Where the admin console listens.
@@ -109,27 +116,61 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
     }
     let (store, high_water, registrations) = open_store(&config)?;
     let web_listener = config.http.map(|addr| bind("the web page", addr)).transpose()?;
-    let listener = bind("clients", config.listen)?;
-    let client_addr = listener.local_addr().map_err(RunError::Start)?;
+    let listener = config.listen.map(|addr| bind("clients", addr)).transpose()?;
+    let client_addr = listener.as_ref().map(TcpListener::local_addr).transpose().map_err(RunError::Start)?;
+    let tls_listener = config.tls.as_ref().map(|t| bind("TLS clients", t.listen)).transpose()?;
+    let tls_addr = tls_listener.as_ref().map(TcpListener::local_addr).transpose().map_err(RunError::Start)?;
     let brake = Arc::new(Brake::new(config.brake.clone()));
     let settings = SharedSettings::new(config.sensors.clone());
     let (live_tx, live_rx) = channel();
+    // Beyond loopback, the console and the page use the client link's certificate when there is one.
+    let web_tls = web_listener
+        .as_ref()
+        .and_then(|l| l.local_addr().ok())
+        .and_then(|addr| beyond_loopback_tls(&config, addr));
     let web = match web_listener {
-        Some(l) => Some(start_web(l, &config, brake.clone(), settings.clone(), live_rx)?),
+        Some(l) => Some(start_web(l, &config, brake.clone(), settings.clone(), live_rx, web_tls.clone())?),
         None => None,
     };
     let http_addr = web.as_ref().map(Web::addr);
-    log::info!("listening on {client_addr}");
-    log::info!("backdoor on {backdoor_addr}");
+    match client_addr {
+        Some(addr) => log::info!("listening on {addr}"),
+        None => log::info!("not listening in clear (--listen off)"),
+    }
+    if let (Some(addr), Some(tls)) = (tls_addr, &config.tls) {
+        log::info!("listening for TLS on {addr} (certificate {})", tls.cert.display());
+    }
+    let console_tls = beyond_loopback_tls(&config, backdoor_addr);
+    match (&console_tls, backdoor_addr.ip().is_loopback()) {
+        (Some(_), _) => log::info!("backdoor on {backdoor_addr} (TLS, the certificate of --tls-cert)"),
+        (None, true) => log::info!("backdoor on {backdoor_addr}"),
+        (None, false) => log::warn!(
+            "backdoor on {backdoor_addr}: reachable beyond this machine in clear, its password and commands \
+             readable on the network; with --listen-tls it speaks TLS, or reach it through an SSH tunnel"
+        ),
+    }
     if let Some(addr) = http_addr {
-        log::info!("web page on http://{addr}/ (metrics at /metrics)");
+        match (&web_tls, addr.ip().is_loopback()) {
+            (Some(_), _) => log::info!("web page on https://{addr}/ (metrics at /metrics; the certificate of --tls-cert)"),
+            (None, true) => log::info!("web page on http://{addr}/ (metrics at /metrics)"),
+            (None, false) => log::warn!(
+                "web page on http://{addr}/: reachable beyond this machine in clear, its password (HTTP Basic) \
+                 readable on the network; with --listen-tls it is served over HTTPS, or reach it through an SSH tunnel"
+            ),
+        }
     }
     log::info!("failed-login brake: {}", config.brake);
     if let Some(clients) = &config.clients {
         log::info!("{}", clients_line(clients, config.password.is_some()));
     }
     if let Some(path) = &config.ready_file {
-        crate::ready_file::write(path, client_addr, backdoor_addr, http_addr)
+        let bound = crate::ready_file::Bound {
+            listen: client_addr,
+            listen_tls: tls_addr,
+            backdoor: backdoor_addr,
+            http: http_addr,
+        };
+        crate::ready_file::write(path, &bound)
             .map_err(|source| RunError::ReadyFile { path: path.clone(), source })?;
     }
 
@@ -186,6 +227,7 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
     let manager = spawn("manager", move || manager.run(manager_rx))?;
     let mut core = Core {
         client_addr,
+        tls_addr,
         backdoor_addr,
         manager_tx,
         manager,
@@ -194,6 +236,7 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
         retention,
         accepting: Arc::new(AtomicBool::new(true)),
         acceptor: None,
+        tls_acceptor: None,
         console_closed: Arc::new(AtomicBool::new(false)),
         console: None,
         web,
@@ -207,19 +250,29 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
     let (bd_manager, bd_stop, admin_pw) =
         (core.manager_tx.clone(), stop_tx.clone(), config.admin_password.clone());
     let closed = core.console_closed.clone();
-    match spawn("backdoor-accept", move || backdoor::serve(backdoor, bd_manager, bd_stop, admin_pw, closed)) {
+    let serve_console = move || backdoor::serve(backdoor, bd_manager, bd_stop, admin_pw, closed, console_tls);
+    match spawn("backdoor-accept", serve_console) {
         Ok(t) => core.console = Some(t),
         Err(e) => return Err(core.abandon(e)),
     }
-    let (acc_manager, accepting) = (core.manager_tx.clone(), core.accepting.clone());
-    match spawn("acceptor", move || accept_loop(listener, acc_manager, accepting)) {
-        Ok(t) => core.acceptor = Some(t),
-        Err(e) => return Err(core.abandon(e)),
+    if let Some(listener) = listener {
+        let (acc_manager, accepting) = (core.manager_tx.clone(), core.accepting.clone());
+        match spawn("acceptor", move || accept_loop(listener, Transport::Plain, acc_manager, accepting)) {
+            Ok(t) => core.acceptor = Some(t),
+            Err(e) => return Err(core.abandon(e)),
+        }
+    }
+    if let Some(listener) = tls_listener {
+        let (acc_manager, accepting) = (core.manager_tx.clone(), core.accepting.clone());
+        match spawn("tls-acceptor", move || accept_loop(listener, Transport::Tls, acc_manager, accepting)) {
+            Ok(t) => core.tls_acceptor = Some(t),
+            Err(e) => return Err(core.abandon(e)),
+        }
     }
     if let Err(std::sync::mpsc::SendError(core)) = core_tx.send(core) {
         return Err(core.abandon(RunError::Panicked("server")));
     }
-    Ok(Handle { client_addr, backdoor_addr, http_addr, stopper: Stopper(stop_tx), control })
+    Ok(Handle { client_addr, tls_addr, backdoor_addr, http_addr, stopper: Stopper(stop_tx), control })
 }
 
 /// What the clients file in force means, for the start and reload lines.
@@ -278,12 +331,20 @@ impl cliser_web::LoginBrake for WebBrake {
     }
 }
 
+/// The certificate of `--tls-cert` for a listener on `addr` beyond loopback; none on loopback (where
+/// `nc` and a local browser keep working in clear) or without TLS.
+fn beyond_loopback_tls(config: &Config, addr: SocketAddr) -> Option<Arc<cliser_tls::rustls::ServerConfig>> {
+    let tls = config.tls.as_ref()?;
+    (!addr.ip().is_loopback()).then(|| tls.server.clone())
+}
+
 fn start_web(
     listener: TcpListener,
     config: &Config,
     brake: Arc<Brake>,
     settings: SharedSettings,
     events: Receiver<LiveEvent>,
+    tls: Option<Arc<cliser_tls::rustls::ServerConfig>>,
 ) -> Result<Web, RunError> {
     let password = config.admin_password.clone().map(|secret| {
         let check: Arc<cliser_web::PasswordCheck> = Arc::new(move |p: &str| secret.matches(p));
@@ -295,6 +356,7 @@ fn start_web(
         brake: Arc::new(WebBrake(brake)),
         keepalive: config.keepalive,
         settings,
+        tls,
     };
     cliser_web::start(listener, web_config, events).map_err(RunError::Web)
 }
@@ -330,7 +392,8 @@ fn open_store(config: &Config) -> Result<Opened, RunError> {
 
 /// The core threads and how to end them.
 struct Core {
-    client_addr: SocketAddr,
+    client_addr: Option<SocketAddr>,
+    tls_addr: Option<SocketAddr>,
     backdoor_addr: SocketAddr,
     manager_tx: Sender<ManagerEvent>,
     manager: JoinHandle<()>,
@@ -340,6 +403,7 @@ struct Core {
     retention: Option<JoinHandle<()>>,
     accepting: Arc<AtomicBool>,
     acceptor: Option<JoinHandle<()>>,
+    tls_acceptor: Option<JoinHandle<()>>,
     console_closed: Arc<AtomicBool>,
     console: Option<JoinHandle<()>>,
     web: Option<Web>,
@@ -443,13 +507,17 @@ impl Core {
     /// acceptor and the sink, and closes the console last (it answers during the drain).
     fn shut_down(self) -> Result<(), RunError> {
         self.accepting.store(false, Ordering::SeqCst);
-        if self.acceptor.is_some() {
-            wake(self.client_addr);
+        if let (Some(_), Some(addr)) = (&self.acceptor, self.client_addr) {
+            wake(addr);
+        }
+        if let (Some(_), Some(addr)) = (&self.tls_acceptor, self.tls_addr) {
+            wake(addr);
         }
         let _ = self.manager_tx.send(ManagerEvent::Shutdown);
         drop(self.manager_tx);
         let manager = self.manager.join();
         let acceptor = self.acceptor.map(JoinHandle::join).transpose();
+        let tls_acceptor = self.tls_acceptor.map(JoinHandle::join).transpose();
         // With the Manager gone, its sessions may still hold the sink open: only join it if the
         // Manager ended as it should.
         let sink = manager.is_ok().then(|| self.sink.join()).transpose();
@@ -466,6 +534,7 @@ impl Core {
         let alerts = self.alerts.map(JoinHandle::join).transpose();
         manager.map_err(|_| RunError::Panicked("manager"))?;
         acceptor.map_err(|_| RunError::Panicked("acceptor"))?;
+        tls_acceptor.map_err(|_| RunError::Panicked("tls-acceptor"))?;
         sink.map_err(|_| RunError::Panicked("sink"))?;
         retention.map_err(|_| RunError::Panicked("retention"))?;
         console.map_err(|_| RunError::Panicked("backdoor-accept"))?;
@@ -499,12 +568,17 @@ fn wake_addr(bound: SocketAddr) -> SocketAddr {
     a
 }
 
-fn accept_loop(listener: TcpListener, manager: Sender<ManagerEvent>, accepting: Arc<AtomicBool>) {
+fn accept_loop(
+    listener: TcpListener,
+    transport: Transport,
+    manager: Sender<ManagerEvent>,
+    accepting: Arc<AtomicBool>,
+) {
     loop {
         match listener.accept() {
             Ok(_) if !accepting.load(Ordering::SeqCst) => return,
             Ok((stream, peer)) => {
-                if manager.send(ManagerEvent::Accepted(stream, peer)).is_err() {
+                if manager.send(ManagerEvent::Accepted(stream, peer, transport)).is_err() {
                     return;
                 }
             }

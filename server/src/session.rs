@@ -29,6 +29,8 @@ pub enum SessionEvent {
     Line(String),
     /// The connection ended: EOF (`None`) or why (tcp_reader).
     ReaderClosed(Option<String>),
+    /// The TLS handshake failed: why (tcp_reader).
+    TlsFailed(String),
     /// The id is registered (Manager).
     Registered,
     /// A live session holds the id (Manager).
@@ -51,6 +53,7 @@ impl From<Inbound> for SessionEvent {
         match i {
             Inbound::Line(l) => SessionEvent::Line(l),
             Inbound::Closed(why) => SessionEvent::ReaderClosed(why),
+            Inbound::TlsFailed(why) => SessionEvent::TlsFailed(why),
         }
     }
 }
@@ -127,6 +130,7 @@ pub struct SessionCtx<M> {
 enum End {
     PeerClosed,
     Broken(String),
+    TlsFailed(String),
     AuthTimeout,
     CheckTimeout,
     WrongPassword(Option<ClientId>),
@@ -178,6 +182,7 @@ pub fn run_session<M: From<SessionReport>>(ctx: SessionCtx<M>) {
     match end {
         End::PeerClosed => log::info!("disconnected {who}: peer closed the connection"),
         End::Broken(why) => log::warn!("closing {who}: {why}"),
+        End::TlsFailed(why) => log::warn!("TLS handshake failed from {}: {why} (sid={})", ctx.peer, ctx.sid),
         End::AuthTimeout => {
             let within = cliser_common::duration::format(ctx.config.auth_timeout);
             match ctx.credit.unframed_bytes() {
@@ -231,6 +236,7 @@ impl<M: From<SessionReport>> SessionCtx<M> {
             }
             Ok(SessionEvent::ReaderClosed(None)) => Err(End::PeerClosed),
             Ok(SessionEvent::ReaderClosed(Some(why))) => Err(End::Broken(why)),
+            Ok(SessionEvent::TlsFailed(why)) => Err(End::TlsFailed(why)),
             Ok(SessionEvent::Disconnected) => Err(End::Disconnected),
             Ok(SessionEvent::Stop) => Err(End::Stopped),
             Ok(SessionEvent::Revoked) => Err(End::Revoked),

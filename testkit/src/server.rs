@@ -11,8 +11,10 @@ use std::time::Duration;
 pub struct ServerHandle {
     /// The process.
     pub proc: Proc,
-    /// Where clients connect.
+    /// Where clients connect: in clear, or inside TLS when the server runs with `--listen off`.
     pub addr: SocketAddr,
+    /// Where clients connect inside TLS, with `--listen-tls`.
+    pub tls: Option<SocketAddr>,
     /// The admin console.
     pub backdoor: SocketAddr,
     /// The web page (every test server serves it on a port of its own, unless `--http off`).
@@ -52,7 +54,11 @@ impl ServerHandle {
         // A restart writes it again.
         let _ = std::fs::remove_file(&pw_file);
         cliser_launch::write_secret(&pw_file, password).expect("write password file");
-        let mut args: Vec<String> = vec!["--listen".into(), listen.into()];
+        // A test may give its own --listen (`off`, with --listen-tls).
+        let mut args: Vec<String> = Vec::new();
+        if !extra.contains(&"--listen") {
+            args.extend(["--listen".into(), listen.into()]);
+        }
         if !extra.contains(&"--backdoor") {
             args.extend(["--backdoor".into(), "127.0.0.1:0".into()]);
         }
@@ -76,10 +82,12 @@ impl ServerHandle {
         // A restart appends to the same log.
         let mut proc = Proc::spawn(cmd, &dir.join("server.log"));
         let bound = ready.wait(proc.supervised(), Duration::from_secs(20)).unwrap_or_else(|e| panic!("{e}"));
-        let (addr, backdoor) = (bound.listen, bound.backdoor);
+        let addr = bound.listen.or(bound.listen_tls).expect("the ready file names a client listener");
+        let backdoor = bound.backdoor;
         ServerHandle {
             proc,
             addr,
+            tls: bound.listen_tls,
             backdoor,
             http: bound.http,
             password: password.to_owned(),

@@ -5,18 +5,18 @@
 use crate::api::nodes_json;
 use crate::http::WRITE_TIMEOUT;
 use crate::live::{sse, Shared};
+use cliser_tls::ServerStream;
 use std::io::Write;
-use std::net::TcpStream;
 use std::sync::Arc;
 
 /// Streams to `stream` until the viewer goes away, falls behind, or the server stops.
-pub fn stream(mut stream: TcpStream, shared: Arc<Shared>, keepalive_ms: u64) {
+pub fn stream(mut stream: ServerStream, shared: Arc<Shared>, keepalive_ms: u64) {
     let (mailbox, fleet) = shared.subscribe();
     let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\
                 X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\nretry: 2000\n\n";
     let first = sse("snapshot", &nodes_json(&fleet, keepalive_ms, &shared.settings.get()));
     drop(fleet);
-    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+    let _ = stream.tcp().set_write_timeout(Some(WRITE_TIMEOUT));
     if stream.write_all(head.as_bytes()).and_then(|_| stream.write_all(first.as_bytes())).is_err() {
         return;
     }

@@ -5,8 +5,10 @@
 //! most [`LINE_LIMIT`] bytes (414) and the head at most [`HEAD_LIMIT`] (431). Only `GET` and
 //! `HEAD`: the page is read-only.
 
+use cliser_tls::rustls::ServerConfig;
+use cliser_tls::ServerStream;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -129,14 +131,19 @@ pub enum Outcome {
     /// Write this response.
     Respond(Response),
     /// The route takes the connection over (a live event stream) and writes to it itself.
-    Stream(Box<dyn FnOnce(TcpStream) + Send>),
+    Stream(Box<dyn FnOnce(ServerStream) + Send>),
 }
 
 /// Handles a request: the routes, behind the login check.
 pub type Handler = dyn Fn(&Request) -> Outcome + Send + Sync;
 
-/// Accepts connections until `closed` is set and a connection wakes it.
-pub fn serve(listener: TcpListener, handler: Arc<Handler>, closed: Arc<AtomicBool>) {
+/// Accepts connections until `closed` is set and a connection wakes it; with `tls`, serves HTTPS.
+pub fn serve(
+    listener: TcpListener,
+    handler: Arc<Handler>,
+    closed: Arc<AtomicBool>,
+    tls: Option<Arc<ServerConfig>>,
+) {
     let open = Arc::new(AtomicUsize::new(0));
     for stream in listener.incoming() {
         if closed.load(Ordering::SeqCst) {
@@ -152,6 +159,10 @@ pub fn serve(listener: TcpListener, handler: Arc<Handler>, closed: Arc<AtomicBoo
             }
         };
         if open.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
+            if tls.is_some() {
+                // A 503 needs a handshake first, which is not the acceptor's to do: just close.
+                continue;
+            }
             let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
             let mut busy = Response::error(503, "too many connections", None);
             busy.close = true;
@@ -159,10 +170,13 @@ pub fn serve(listener: TcpListener, handler: Arc<Handler>, closed: Arc<AtomicBoo
             continue;
         }
         open.fetch_add(1, Ordering::SeqCst);
-        let (handler, count) = (handler.clone(), open.clone());
+        let (handler, count, tls) = (handler.clone(), open.clone(), tls.clone());
         let spawned =
             std::thread::Builder::new().name("web".into()).stack_size(THREAD_STACK).spawn(move || {
-                connection(stream, &*handler);
+                match ServerStream::new(stream, tls) {
+                    Ok(conn) => connection(conn, &*handler),
+                    Err(e) => log::warn!("web: cannot start TLS: {e}"),
+                }
                 count.fetch_sub(1, Ordering::SeqCst);
             });
         if let Err(e) = spawned {
@@ -175,9 +189,9 @@ pub fn serve(listener: TcpListener, handler: Arc<Handler>, closed: Arc<AtomicBoo
 /// After an error answer, the peer may still be sending the request we refused: closing with
 /// unread bytes makes the kernel send a reset, which can destroy the answer before the peer reads
 /// it. So stop writing, and read (and drop) what is left for a moment before closing.
-fn close_gently(stream: &mut TcpStream) {
-    let _ = stream.shutdown(std::net::Shutdown::Write);
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+fn close_gently(stream: &mut ServerStream) {
+    stream.shutdown_write();
+    let _ = stream.tcp().set_read_timeout(Some(Duration::from_millis(200)));
     let mut sink = [0u8; 4096];
     let mut left = 256 * 1024usize;
     while left > 0 {
@@ -189,10 +203,10 @@ fn close_gently(stream: &mut TcpStream) {
 }
 
 /// Serves the requests of one connection until it closes, idles out, errs or is taken over.
-fn connection(stream: TcpStream, handler: &Handler) {
-    let Ok(peer) = stream.peer_addr() else { return };
-    let _ = stream.set_nodelay(true);
-    if stream.set_write_timeout(Some(WRITE_TIMEOUT)).is_err() {
+fn connection(stream: ServerStream, handler: &Handler) {
+    let Ok(peer) = stream.tcp().peer_addr() else { return };
+    let _ = stream.tcp().set_nodelay(true);
+    if stream.tcp().set_write_timeout(Some(WRITE_TIMEOUT)).is_err() {
         return;
     }
     let mut reader = HeadReader { stream, buf: Vec::new() };
@@ -245,7 +259,7 @@ enum HeadError {
 }
 
 struct HeadReader {
-    stream: TcpStream,
+    stream: ServerStream,
     /// Bytes read past the last head (a pipelined request's start).
     buf: Vec<u8>,
 }
@@ -285,7 +299,7 @@ impl HeadReader {
                     Some(_) => Err(HeadError::Respond(408, "request too slow")),
                 };
             }
-            if self.stream.set_read_timeout(Some(left)).is_err() {
+            if self.stream.tcp().set_read_timeout(Some(left)).is_err() {
                 return Ok(None);
             }
             match self.stream.read(&mut chunk) {

@@ -47,6 +47,8 @@ pub struct WebConfig {
     pub keepalive: Duration,
     /// Names and calibration (reloaded by the server), applied to what is shown.
     pub settings: cliser_common::sensors::SharedSettings,
+    /// Serve HTTPS with this configuration (the server's certificate), instead of HTTP.
+    pub tls: Option<Arc<cliser_tls::rustls::ServerConfig>>,
 }
 
 /// Why the web side did not start.
@@ -94,10 +96,10 @@ pub fn start(listener: TcpListener, config: WebConfig, events: Receiver<LiveEven
         keepalive_ms: config.keepalive.as_millis() as u64,
     };
     let handler: Arc<http::Handler> = Arc::new(move |req: &http::Request| routes.handle(req));
-    let acc_closed = closed.clone();
+    let (acc_closed, tls) = (closed.clone(), config.tls);
     let acceptor = std::thread::Builder::new()
         .name("web-accept".into())
-        .spawn(move || http::serve(listener, handler, acc_closed))?;
+        .spawn(move || http::serve(listener, handler, acc_closed, tls))?;
     Ok(Web { addr, closed, acceptor, live })
 }
 

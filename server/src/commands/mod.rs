@@ -4,6 +4,7 @@
 
 pub mod clients;
 mod export;
+mod gen_tls;
 mod import_csv;
 mod query;
 
@@ -13,6 +14,7 @@ use cliser_common::sensors::Settings;
 use cliser_store::StoreError;
 
 pub use export::ExportArgs;
+pub use gen_tls::GenTlsArgs;
 pub use import_csv::ImportArgs;
 pub use query::QueryArgs;
 
@@ -30,6 +32,8 @@ pub enum Command {
     AddClient(clients::AddClientArgs),
     /// Delete a client's token from the clients file.
     RemoveClient(clients::RemoveClientArgs),
+    /// Write a fleet CA and a server certificate and key for --listen-tls (ca.pem goes to the Pis).
+    GenTls(GenTlsArgs),
 }
 
 impl Command {
@@ -80,6 +84,9 @@ pub enum CommandError {
     /// Some input lines could not be used; the rest was done (exit 1).
     #[error("{0}")]
     Partial(String),
+    /// Certificates could not be made or written (exit 1).
+    #[error(transparent)]
+    Tls(cliser_tls::gen::GenError),
 }
 
 impl Classify for CommandError {
@@ -104,6 +111,9 @@ pub fn run(
             "add-client and remove-client need no store: see run_clients".into(),
         ));
     }
+    if let Command::GenTls(args) = command {
+        return gen_tls::run(args, out);
+    }
     if let Command::ImportCsv(_) = command {
         location
             .prepare()
@@ -123,6 +133,7 @@ pub fn run(
         Command::Export(args) => export::run(args, store.as_mut(), out),
         Command::ImportCsv(args) => import_csv::run(args, store.as_mut(), out),
         Command::AddClient(_) | Command::RemoveClient(_) => unreachable!("refused above"),
+        Command::GenTls(args) => gen_tls::run(args, out),
     }
 }
 

@@ -108,6 +108,7 @@ pub fn assert_logged_once(s: &ServerHandle, id: &str, n: u64) {
 
 pub mod http;
 pub mod proxy;
+pub mod tls;
 
 /// Starts the real `cliser-pi-client` with the simulated sensors (two of them), sampling every
 /// `interval`, its state in `state`, its log in `log`.
