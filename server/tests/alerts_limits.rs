@@ -97,6 +97,9 @@ fn a_restart_neither_fires_again_nor_forgets_and_what_cleared_meanwhile_resolves
     let mut pi = Pi::login(&s, "garage");
     pi.answer(&[R("28-a", Some(-12.0), None), R("28-b", Some(8.0), None)]);
     s.log().wait_count("alert firing:", 2, T);
+    // The commands run on their own thread after the log line: let them finish before the kill
+    // (a command still running when the server is killed is lost, as documented).
+    rec.wait_count(2, T);
     // Kept in the store before it was logged: a kill now loses nothing.
     s.restart();
     s.log().wait_for("alerts: 2 firing since before this start (not sent again)", T);
