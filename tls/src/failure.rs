@@ -50,6 +50,12 @@ impl Failure {
     /// Sorts rustls's error.
     pub fn from_rustls(e: &rustls::Error) -> Failure {
         let rustls::Error::InvalidCertificate(cert) = e else {
+            if let rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType) = e {
+                // What a TLS client sees from the plain port: the server's `110` in clear.
+                return Failure::Handshake(format!(
+                    "{e} (the server does not speak TLS there: its plain port?)"
+                ));
+            }
             return Failure::Handshake(e.to_string());
         };
         match cert {

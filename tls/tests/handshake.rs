@@ -115,3 +115,17 @@ fn unusable_pem_is_named() {
     assert!(client_config(b"garbage", None).is_err());
     assert!(server_name("[::1]").is_ok() && server_name("a b").is_err());
 }
+
+#[test]
+fn a_plain_server_is_named_as_not_speaking_tls() {
+    let ca = Ca::new().unwrap();
+    let mut client = ClientConnection::new(
+        client_config(ca.cert_pem().as_bytes(), None).unwrap(),
+        server_name("h").unwrap(),
+    )
+    .unwrap();
+    client.read_tls(&mut &b"110: qual a senha\n"[..]).unwrap();
+    let f = Failure::from_rustls(&client.process_new_packets().unwrap_err());
+    assert!(matches!(&f, Failure::Handshake(why) if why.contains("does not speak TLS there")), "{f:?}");
+    assert!(!f.needs_new_settings(), "a server being switched over may speak TLS on the next try");
+}
