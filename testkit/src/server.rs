@@ -41,7 +41,8 @@ impl ServerHandle {
     }
 
     /// Kills this server with SIGKILL (if still running) and starts a new one on the same client
-    /// address with the same password and flags; the log is appended to.
+    /// address with the same password and flags; the log is appended to. (A `--listen-tls` on port 0
+    /// gets a new port: `tls` says which.)
     pub fn restart(&mut self) {
         self.proc.kill9();
         let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
