@@ -6,9 +6,12 @@
 # process's own heap and stacks) and its CPU seconds per 1,000 readings (measured over a window after a 5 s warm-up, from the
 # per-thread run times in /proc/<pid>/task/*/schedstat, in nanoseconds); then the same for a Python
 # paho-mqtt client publishing one QoS 1 reading a second to Mosquitto (if python3-paho-mqtt can be
-# had); then the size of the stripped aarch64 (Raspberry Pi) binary.
+# had); then the size of the stripped aarch64 (Raspberry Pi) binary. With --tls, the cliser client
+# is measured a second time over TLS (`--server tls://127.0.0.1:PORT --tls-ca`, against the server's
+# --listen-tls with certificates from `cliser-server gen-tls`), on this host: the aarch64 binary is
+# only weighed, not run.
 #
-# Usage: bench/client-footprint.sh [--window SECONDS] [--no-paho] [--no-aarch64]
+# Usage: bench/client-footprint.sh [--window SECONDS] [--no-paho] [--no-aarch64] [--tls]
 # Default window 60 s (so 60 readings; RSS is read 30 s after start either way).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -16,18 +19,22 @@ source "$(dirname "$0")/lib.sh"
 window=60
 paho=1
 aarch64=1
+tls=
 while [ $# -gt 0 ]; do
     case "$1" in
         --window) window=$2; shift 2 ;;
         --no-paho) paho=; shift ;;
         --no-aarch64) aarch64=; shift ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        --tls) tls=1; shift ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
         *) die "unknown argument $1" ;;
     esac
 done
 [ "$window" -ge 30 ] || die "--window must be at least 30 (RSS is read at 30 s)"
 out=$(mktemp -d /tmp/cliser-footprint.XXXXXX)
 build_release cliser-server cliser-pi-client
+
+mib() { [ "$1" = - ] && echo - || awk -v b="$1" 'BEGIN {printf "%.2f MiB", b / 1048576}'; }
 
 # CPU nanoseconds of all live threads of a process.
 cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%d", s}'; }
@@ -58,23 +65,42 @@ measure() {
 }
 
 # --- cliser-pi-client ---
-work=$out/cliser
-mkdir -p "$work/state"
-password=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-printf '%s\n' "$password" > "$work/password"
-RUST_LOG=info "$BENCH_BIN/cliser-server" --listen 127.0.0.1:0 --backdoor 127.0.0.1:0 --http off --keepalive 1s \
-    --data-dir "$work/data" --ready-file "$work/ready.json" --password-file "$work/password" 2> "$work/server.log" &
-spid=$!
-addr=$(wait_for_ready "$work/ready.json" "$spid" 20) || die "server did not start: $(tail -3 "$work/server.log")"
-say "cliser-pi-client --sensor sim --interval 1s against $addr: ${window}s after a 5 s warm-up"
-CLISER_PASSWORD=$password "$BENCH_BIN/cliser-pi-client" --server "$addr" --id footprint-1 --sensor sim \
-    --interval 1s --state-dir "$work/state" 2> "$work/client.log" &
-cpid=$!
-read -r c_rss c_anon c_pss c_threads c_cpu c_readings c_per1000 < <(measure "$cpid" "{ export_store '$work/data' '$work/stored.csv' || : > '$work/stored.csv'; } && grep -c ',footprint-1,' '$work/stored.csv' || true")
-kill -TERM "$cpid"
-wait "$cpid" || true
-kill -TERM "$spid"
-wait "$spid" || true
+# cliser_client NAME [TLS_DIR]: the client against its own server (inside TLS with a gen-tls dir);
+# sets c_rss c_anon c_pss c_threads c_cpu c_readings c_per1000.
+cliser_client() {
+    local work=$out/$1 tls_dir=${2:-}
+    mkdir -p "$work/state"
+    local password
+    password=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    printf '%s\n' "$password" > "$work/password"
+    local listen=(--listen 127.0.0.1:0) key=listen scheme='' ca=()
+    if [ -n "$tls_dir" ]; then
+        listen=(--listen off --listen-tls 127.0.0.1:0 --tls-cert "$tls_dir/server.pem" --tls-key "$tls_dir/server-key.pem")
+        key=listen_tls scheme=tls:// ca=(--tls-ca "$tls_dir/ca.pem")
+    fi
+    RUST_LOG=info "$BENCH_BIN/cliser-server" "${listen[@]}" --backdoor 127.0.0.1:0 --http off --keepalive 1s \
+        --data-dir "$work/data" --ready-file "$work/ready.json" --password-file "$work/password" 2> "$work/server.log" &
+    local spid=$!
+    local addr
+    addr=$(wait_for_ready "$work/ready.json" "$spid" 20 "$key") || die "server did not start: $(tail -3 "$work/server.log")"
+    say "cliser-pi-client --sensor sim --interval 1s against $scheme$addr: ${window}s after a 5 s warm-up"
+    CLISER_PASSWORD=$password "$BENCH_BIN/cliser-pi-client" --server "$scheme$addr" "${ca[@]}" --id footprint-1 \
+        --sensor sim --interval 1s --state-dir "$work/state" 2> "$work/client.log" &
+    local cpid=$!
+    read -r c_rss c_anon c_pss c_threads c_cpu c_readings c_per1000 < <(measure "$cpid" "{ export_store '$work/data' '$work/stored.csv' || : > '$work/stored.csv'; } && grep -c ',footprint-1,' '$work/stored.csv' || true")
+    kill -TERM "$cpid"
+    wait "$cpid" || true
+    kill -TERM "$spid"
+    wait "$spid" || true
+}
+cliser_client cliser
+plain_row="$(mib $((c_rss * 1024))) | $(mib $((c_pss * 1024))) | $(mib $((c_anon * 1024))) | $c_threads | $c_cpu | $c_readings | $c_per1000"
+tls_row=
+if [ -n "$tls" ]; then
+    "$BENCH_BIN/cliser-server" gen-tls --dir "$out/tls" --name 127.0.0.1 > "$out/gen-tls.log" || die "gen-tls failed"
+    cliser_client cliser-tls "$out/tls"
+    tls_row="$(mib $((c_rss * 1024))) | $(mib $((c_pss * 1024))) | $(mib $((c_anon * 1024))) | $c_threads | $c_cpu | $c_readings | $c_per1000"
+fi
 
 # --- paho-mqtt (Python) against Mosquitto ---
 p_row=
@@ -132,13 +158,15 @@ fi
 strip -o "$out/cliser-pi-client.host" "$BENCH_BIN/cliser-pi-client"
 host_size=$(stat -c %s "$out/cliser-pi-client.host")
 
-mib() { [ "$1" = - ] && echo - || awk -v b="$1" 'BEGIN {printf "%.2f MiB", b / 1048576}'; }
 echo
 echo "One client each: cliser-pi-client --sensor sim (two simulated thermometers, so two readings a second), paho one reading a second; RSS 30 s after start; CPU over ${window} s after a 5 s warm-up; $(nproc)-core $(uname -m) host."
 echo
 echo "| client | RSS after 30 s | PSS | anonymous (RssAnon) | threads | CPU s over the window | readings in the window | CPU s / 1,000 readings |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|"
-echo "| cliser-pi-client (Rust, release) | $(mib $((c_rss * 1024))) | $(mib $((c_pss * 1024))) | $(mib $((c_anon * 1024))) | $c_threads | $c_cpu | $c_readings | $c_per1000 |"
+echo "| cliser-pi-client (Rust, release) | $plain_row |"
+if [ -n "$tls_row" ]; then
+    echo "| cliser-pi-client (Rust, release), tls:// | $tls_row |"
+fi
 if [ -n "$p_row" ]; then
     echo "| paho-mqtt $paho_version (Python) | $(mib $((p_rss * 1024))) | $(mib $((p_pss * 1024))) | $(mib $((p_anon * 1024))) | $p_threads | $p_cpu | $p_readings | $p_per1000 |"
 fi

@@ -82,13 +82,13 @@ preflight() {
 }
 
 # Waits (up to $3 seconds) for the server with pid $2 to write its ready file $1 (`--ready-file`,
-# written whole through a rename); prints the client address from it. Fails at once if the server
-# exits first.
+# written whole through a rename); prints the client address from it (its key $4, default `listen`;
+# `listen_tls` for the TLS listener). Fails at once if the server exits first.
 wait_for_ready() {
-    local file=$1 pid=$2 timeout=$3 i
+    local file=$1 pid=$2 timeout=$3 key=${4:-listen} i
     for ((i = 0; i < timeout * 20; i++)); do
         if [ -s "$file" ]; then
-            sed -n 's/.*"listen":"\([^"]*\)".*/\1/p' "$file"
+            sed -n "s/.*\"$key\":\"\\([^\"]*\\)\".*/\\1/p" "$file"
             return 0
         fi
         kill -0 "$pid" 2>/dev/null || return 1
@@ -124,28 +124,39 @@ wait_quiet() {
 # The server keeps its readings in the default SQLite store, in DIR/cliser-N/data.
 # run_cliser N STEADY RAMP DIR [BASELINE_BIN_DIR]: with a baseline dir, that build of cliser-server
 # (an earlier commit, keeping readings in its --readings-csv ledger) runs instead, as a row of its own.
+# With BENCH_TLS set to a directory of `cliser-server gen-tls --name 127.0.0.1` (ca.pem, server.pem,
+# server-key.pem), the server listens only inside TLS (--listen off --listen-tls) and the load tool
+# speaks TLS to it (--tls-ca): DIR/cliser-tls-N.kv.
 run_cliser() {
     local n=$1 steady=$2 ramp=$3 dir=$4 baseline=${5:-}
     local name=cliser-$n server_bin=$BENCH_BIN/cliser-server
     [ -n "$baseline" ] && name=baseline-$n server_bin=$baseline/cliser-server
+    local listen=(--listen 127.0.0.1:0) ready_key=listen tls_load=()
+    if [ -n "${BENCH_TLS:-}" ]; then
+        name=cliser-tls-$n
+        listen=(--listen off --listen-tls 127.0.0.1:0 --tls-cert "$BENCH_TLS/server.pem" --tls-key "$BENCH_TLS/server-key.pem")
+        ready_key=listen_tls
+        tls_load=(--tls-ca "$BENCH_TLS/ca.pem")
+    fi
     local work=$dir/$name
     mkdir -p "$work"
     local pw=$work/password
     head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$pw"
     echo >> "$pw"
-    say "cliser: $n clients, ramp $ramp/s, steady ${steady}s (logs in $work)"
+    say "cliser${BENCH_TLS:+ over TLS}: $n clients, ramp $ramp/s, steady ${steady}s (logs in $work)"
     local store=(--data-dir "$work/data")
     [ -n "$baseline" ] && store=(--readings-csv "$work/readings.csv")
-    RUST_LOG=info "$server_bin" --listen 127.0.0.1:0 --backdoor 127.0.0.1:0 ${SERVER_HTTP:---http off} --keepalive "${KEEPALIVE:-1}s" \
+    RUST_LOG=info "$server_bin" "${listen[@]}" --backdoor 127.0.0.1:0 ${SERVER_HTTP:---http off} --keepalive "${KEEPALIVE:-1}s" \
         --max-clients $((n + 100)) "${store[@]}" --ready-file "$work/ready.json" --password-file "$pw" \
         2> "$work/server.log" &
     local spid=$!
+    echo "$spid" > "$work/pids"
     local addr
-    addr=$(wait_for_ready "$work/ready.json" "$spid" 20) ||
+    addr=$(wait_for_ready "$work/ready.json" "$spid" 20 "$ready_key") ||
         die "the server did not start: $(tail -3 "$work/server.log")"
     local out=$dir/$name.kv
     "$BENCH_BIN/cliser-load" --server "$addr" --clients "$n" --ramp "$ramp" --duration "${steady}s" \
-        --password-file "$pw" --id-prefix "pi-" --watch-pid "$spid" --keepalive "${KEEPALIVE:-1}s" \
+        --password-file "$pw" "${tls_load[@]}" --id-prefix "pi-" --watch-pid "$spid" --keepalive "${KEEPALIVE:-1}s" \
         --stall-timeout "$((3 * ${KEEPALIVE:-1} + 10))s" --drain-timeout "$((2 * ${KEEPALIVE:-1} + 15))s" \
         > "$out" 2> "$work/load.log" || true
     local alive=yes
@@ -174,6 +185,10 @@ run_cliser() {
         echo "stored=$stored"
         echo "stored_dups=$stored_dups"
         echo "server_connections_logged=$(grep -c 'connection from' "$work/server.log" || true)"
+        if [ -n "${BENCH_TLS:-}" ]; then
+            echo "tls=yes"
+            echo "label=cliser-server, TLS (SQLite store)"
+        fi
         if [ -n "$baseline" ]; then
             echo "label=cliser-server, CSV ledger (commit $(git -C "$baseline" rev-parse --short HEAD 2>/dev/null || echo "$baseline"))"
         fi
@@ -182,14 +197,30 @@ run_cliser() {
 
 # run_mqtt N STEADY_S RAMP DIR: Mosquitto on a free loopback port, one subscriber writing every
 # message to a file (QoS 1), N load-tool publishers at one QoS 1 message per second each.
+# With BENCH_TLS (see run_cliser), the publishers reach the broker on a TLS listener with the same
+# certificate and key as cliser's; the subscriber, a local consumer like cliser's store, stays on a
+# second listener in clear on loopback: DIR/mqtt-tls-N.kv. With TLS, Mosquitto also gets
+# `set_tcp_nodelay true` (cliser's server sets TCP_NODELAY): without it, Nagle holds the CONNACK
+# behind the session tickets OpenSSL sends after the handshake until the client's delayed ACK, and
+# every TLS handshake takes 40+ ms. In clear the CONNACK is the first write and nothing waits.
 run_mqtt() {
     local n=$1 steady=$2 ramp=$3 dir=$4
-    local work=$dir/mqtt-$n
+    local name=mqtt-$n
+    [ -n "${BENCH_TLS:-}" ] && name=mqtt-tls-$n
+    local work=$dir/$name
     mkdir -p "$work"
-    local port
+    local port sub_port tls_load=() tls_conf=
     port=$(free_port)
+    sub_port=$port
+    if [ -n "${BENCH_TLS:-}" ]; then
+        sub_port=$(free_port)
+        tls_load=(--tls-ca "$BENCH_TLS/ca.pem")
+        tls_conf=$(printf 'certfile %s\nkeyfile %s\nlistener %s 127.0.0.1\nset_tcp_nodelay true' \
+            "$BENCH_TLS/server.pem" "$BENCH_TLS/server-key.pem" "$sub_port")
+    fi
     cat > "$work/mosquitto.conf" <<EOF
 listener $port 127.0.0.1
+$tls_conf
 allow_anonymous true
 max_connections -1
 # One subscriber takes every message: let its queue hold them all rather than drop any.
@@ -201,19 +232,21 @@ log_type error
 log_type warning
 log_type notice
 EOF
-    say "mosquitto $(mosquitto_version): $n clients, ramp $ramp/s, steady ${steady}s (logs in $work)"
+    say "mosquitto $(mosquitto_version)${BENCH_TLS:+ over TLS}: $n clients, ramp $ramp/s, steady ${steady}s (logs in $work)"
     mosquitto -c "$work/mosquitto.conf" 2> "$work/mosquitto.log" &
     local mpid=$!
+    echo "$mpid" > "$work/pids"
     local i
     for ((i = 0; i < 100; i++)); do
-        grep -q "listen socket on port $port" "$work/mosquitto.log" 2>/dev/null && break
+        grep -q "listen socket on port $sub_port" "$work/mosquitto.log" 2>/dev/null && break
         sleep 0.05
     done
-    mosquitto_sub -h 127.0.0.1 -p "$port" -q 1 -t 'cliser/#' -v > "$work/messages.txt" 2> "$work/sub.log" &
+    mosquitto_sub -h 127.0.0.1 -p "$sub_port" -q 1 -t 'cliser/#' -v > "$work/messages.txt" 2> "$work/sub.log" &
     local subpid=$!
+    echo "$subpid" >> "$work/pids"
     sleep 0.5
-    local out=$dir/mqtt-$n.kv
-    "$BENCH_BIN/cliser-load" --protocol mqtt --server "127.0.0.1:$port" --clients "$n" --ramp "$ramp" \
+    local out=$dir/$name.kv
+    "$BENCH_BIN/cliser-load" --protocol mqtt --server "127.0.0.1:$port" "${tls_load[@]}" --clients "$n" --ramp "$ramp" \
         --duration "${steady}s" --interval "${KEEPALIVE:-1}s" --id-prefix "pi-" --topic-prefix "cliser/" \
         --watch-pid "$mpid" > "$out" 2> "$work/load.log" || true
     local sent
@@ -237,6 +270,10 @@ EOF
         echo "logged=$(grep -c '^cliser/pi-' "$work/messages.txt" || true)"
         echo "logged_dups=$(grep '^cliser/pi-' "$work/messages.txt" | sort | uniq -d | wc -l)"
         echo "subscriber_cpu_s=$(awk -v t="$sub_ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", t / hz}')"
+        if [ -n "${BENCH_TLS:-}" ]; then
+            echo "tls=yes"
+            echo "label=Mosquitto $(mosquitto_version), TLS listener"
+        fi
     } >> "$out"
 }
 
@@ -249,7 +286,7 @@ print_table() {
         local sys
         case "$(kv "$f" protocol)" in
             cliser) sys=$(kv "$f" label || true); sys=${sys:-cliser-server (SQLite store)} ;;
-            mqtt) sys="Mosquitto $(mosquitto_version)" ;;
+            mqtt) sys=$(kv "$f" label || true); sys=${sys:-Mosquitto $(mosquitto_version)} ;;
             *) sys="?" ;;
         esac
         [ "$(kv "$f" server_survived)" = no ] && sys="$sys (died)"
@@ -273,7 +310,9 @@ print_notes() {
     local f
     for f in "$@"; do
         local line
-        line="$(kv "$f" protocol) $(kv "$f" clients): failures=$(kv "$f" failures) ($(kv "$f" failure_kinds))"
+        local over=
+        [ "$(kv "$f" tls)" = yes ] && over=" over TLS"
+        line="$(kv "$f" protocol)$over $(kv "$f" clients): failures=$(kv "$f" failures) ($(kv "$f" failure_kinds))"
         line="$line, duplicates logged=$(kv "$f" logged_dups)"
         if [ "$(kv "$f" protocol)" = cliser ]; then
             line="$line, stored=$(kv "$f" stored) (dups $(kv "$f" stored_dups))"
