@@ -125,7 +125,7 @@ impl CliserSession {
         let seq = self.next_seq;
         self.next_seq += 1;
         let reading =
-            Reading { sensor: self.sensor.clone(), value: self.value(seq), unix_ms: None, seq: Some(seq) };
+            Reading { sensor: self.sensor.clone(), value: self.value(seq), stamp: None, seq: Some(seq) };
         let answer = KeepAliveAnswer { readings: vec![reading], more: false };
         let _ = writeln!(out, "{answer}");
         self.unacked.push_back(Pending { seq, sent: ctx.now, poll: self.polls });

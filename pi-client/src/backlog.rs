@@ -54,7 +54,7 @@ mod tests;
 
 pub use fs_util::StoreError;
 
-use cliser_protocol::{Reading, SensorId, Value};
+use cliser_protocol::{Reading, SensorId, Stamp, Value};
 use fs_util::{io_err, AppendLog, SyncFn};
 use journal_format::{push_ack, push_header, push_reading, replay, Replay};
 use log::{error, info, warn};
@@ -293,7 +293,7 @@ impl Backlog {
                 .map(|(sensor, value)| {
                     let seq = s.next_seq;
                     s.next_seq += 1;
-                    Reading { sensor, value, unix_ms: Some(unix_ms), seq: Some(seq) }
+                    Reading { sensor, value, stamp: Some(Stamp::at(unix_ms)), seq: Some(seq) }
                 })
                 .collect();
             let mut text = String::with_capacity(16 + readings.len() * 48);

@@ -157,7 +157,7 @@ mod tests {
         let r = |seq| Reading {
             sensor: SensorId::new("28-0316a2795aff").unwrap(),
             value: Value::Celsius(Celsius::new(-10.125).unwrap()),
-            unix_ms: Some(1_763_800_000_123),
+            stamp: Some(crate::Stamp::at(1_763_800_000_123)),
             seq: Some(seq),
         };
         let backlog: Vec<_> = (1_000_000..1_000_500).map(r).collect();

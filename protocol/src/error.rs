@@ -55,8 +55,10 @@ pub enum TokenError {
     Value,
     /// The `err:` reason is not 1-32 of `[A-Za-z0-9_-]`.
     Reason(IdentError),
-    /// The `@` time is not an unsigned integer of milliseconds.
+    /// The `@` time is not an unsigned integer of milliseconds, optionally followed by `?`.
     Time,
+    /// The `~` age is not an unsigned integer of milliseconds.
+    Age,
     /// The `#` sequence number is not an unsigned 64-bit integer.
     Seq,
 }
@@ -68,7 +70,8 @@ impl fmt::Display for TokenError {
             TokenError::Sensor(e) => write!(f, "bad sensor id: {e}"),
             TokenError::Value => f.write_str("value is not a decimal with |v| < 1000 nor err:<reason>"),
             TokenError::Reason(e) => write!(f, "bad error reason: {e}"),
-            TokenError::Time => f.write_str("@time is not unsigned milliseconds"),
+            TokenError::Time => f.write_str("@time is not unsigned milliseconds (then '?' if unsynced)"),
+            TokenError::Age => f.write_str("~age is not unsigned milliseconds"),
             TokenError::Seq => f.write_str("#seq is not an unsigned 64-bit integer"),
         }
     }

@@ -21,7 +21,7 @@ pub use answer::{ClientLine, KeepAliveAnswer, ParsedAnswer, RejectedToken};
 pub use error::{IdentError, ParseError, TokenError};
 pub use framer::{FrameError, LineFramer};
 pub use ident::{ClientId, ErrorReason, SensorId};
-pub use reading::{Celsius, Reading, Value};
+pub use reading::{Celsius, Reading, Stamp, Value};
 pub use server_msg::ServerMsg;
 
 /// The longest line either side may send, in bytes, not counting the `\n` or `\r\n` that ends it.

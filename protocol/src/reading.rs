@@ -92,15 +92,65 @@ impl Value {
     }
 }
 
-/// One reading as carried on a keep-alive answer: `<sensor>=<value>[@<unix_ms>][#<seq>]`.
+/// When a reading was sampled, as the client tells it.
+///
+/// A client that knows how long ago it sampled (same boot, monotonic clock) sends the age, which
+/// needs no trust in its wall clock; a reading from an earlier boot can only carry the wall-clock
+/// time it was stamped with, marked when that clock was not synchronised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stamp {
+    /// `@<unix_ms>`, or `@<unix_ms>?` when the client's clock was not synchronised at sampling.
+    At {
+        /// Unix time in milliseconds by the client's wall clock.
+        unix_ms: u64,
+        /// False when the client said (`?`) its clock was not synchronised then.
+        synced: bool,
+    },
+    /// `~<ms>`: sampled this many milliseconds before the line carrying it was sent.
+    Age {
+        /// Milliseconds between sampling and sending.
+        ms: u64,
+    },
+}
+
+impl Stamp {
+    /// A wall-clock time from a synchronised clock: `@<unix_ms>`, the form older clients send.
+    pub fn at(unix_ms: u64) -> Self {
+        Stamp::At { unix_ms, synced: true }
+    }
+
+    fn parse(marker: char, s: &str) -> Result<Self, TokenError> {
+        if marker == '~' {
+            return parse_u64(s).map(|ms| Stamp::Age { ms }).ok_or(TokenError::Age);
+        }
+        let (digits, synced) = match s.strip_suffix('?') {
+            Some(d) => (d, false),
+            None => (s, true),
+        };
+        parse_u64(digits).map(|unix_ms| Stamp::At { unix_ms, synced }).ok_or(TokenError::Time)
+    }
+}
+
+impl fmt::Display for Stamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Stamp::At { unix_ms, synced: true } => write!(f, "@{unix_ms}"),
+            Stamp::At { unix_ms, synced: false } => write!(f, "@{unix_ms}?"),
+            Stamp::Age { ms } => write!(f, "~{ms}"),
+        }
+    }
+}
+
+/// One reading as carried on a keep-alive answer:
+/// `<sensor>=<value>[@<unix_ms>[?]|~<age_ms>][#<seq>]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reading {
     /// Which sensor.
     pub sensor: SensorId,
     /// What it gave.
     pub value: Value,
-    /// When it was sampled, in Unix milliseconds; absent means "stamp it when received".
-    pub unix_ms: Option<u64>,
+    /// When it was sampled; absent means "stamp it when received".
+    pub stamp: Option<Stamp>,
     /// The client's sequence number, strictly increasing per client id; absent means no ack and no
     /// dedupe for this reading.
     pub seq: Option<u64>,
@@ -123,19 +173,23 @@ impl Reading {
             Some((r, s)) => (r, Some(parse_u64(s).ok_or(TokenError::Seq)?)),
             None => (rest, None),
         };
-        let (value, unix_ms) = match rest.rsplit_once('@') {
-            Some((v, t)) => (v, Some(parse_u64(t).ok_or(TokenError::Time)?)),
+        // Neither a value nor an error reason can hold '@' or '~', so the last one starts the stamp.
+        let (value, stamp) = match rest.rfind(['@', '~']) {
+            Some(at) => {
+                let marker = if rest.as_bytes()[at] == b'@' { '@' } else { '~' };
+                (&rest[..at], Some(Stamp::parse(marker, &rest[at + 1..])?))
+            }
             None => (rest, None),
         };
-        Ok(Reading { sensor, value: Value::parse(value)?, unix_ms, seq })
+        Ok(Reading { sensor, value: Value::parse(value)?, stamp, seq })
     }
 }
 
 impl fmt::Display for Reading {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}={}", self.sensor, self.value)?;
-        if let Some(t) = self.unix_ms {
-            write!(f, "@{t}")?;
+        if let Some(t) = self.stamp {
+            t.fmt(f)?;
         }
         if let Some(s) = self.seq {
             write!(f, "#{s}")?;
@@ -164,16 +218,27 @@ mod tests {
         let r = Reading::parse("28-0316a2795aff=23.125@1763800000123#42").unwrap();
         assert_eq!(r.sensor.as_str(), "28-0316a2795aff");
         assert_eq!(r.value, Value::Celsius(Celsius::new(23.125).unwrap()));
-        assert_eq!(r.unix_ms, Some(1763800000123));
+        assert_eq!(r.stamp, Some(Stamp::at(1763800000123)));
         assert_eq!(r.seq, Some(42));
         assert_eq!(r.to_string(), "28-0316a2795aff=23.125@1763800000123#42");
+    }
+
+    #[test]
+    fn parses_an_age_and_an_unsynchronised_time() {
+        let r = Reading::parse("t=23.125~1500#7").unwrap();
+        assert_eq!(r.stamp, Some(Stamp::Age { ms: 1500 }));
+        assert_eq!(r.to_string(), "t=23.125~1500#7");
+        let r = Reading::parse("t=err:crc@1763800000123?#8").unwrap();
+        assert_eq!(r.stamp, Some(Stamp::At { unix_ms: 1763800000123, synced: false }));
+        assert_eq!(r.to_string(), "t=err:crc@1763800000123?#8");
+        assert_eq!(Reading::parse("t=1~0").unwrap().stamp, Some(Stamp::Age { ms: 0 }));
     }
 
     #[test]
     fn parses_errors_and_bare_values() {
         let r = Reading::parse("t=err:crc#43").unwrap();
         assert_eq!(r.value.to_string(), "err:crc");
-        assert_eq!(r.unix_ms, None);
+        assert_eq!(r.stamp, None);
         assert_eq!(Reading::parse("t=-10.125").unwrap().value.to_string(), "-10.125");
     }
 
@@ -196,6 +261,13 @@ mod tests {
         assert!(matches!(Reading::parse("t=err:a.b"), Err(TokenError::Reason(_))));
         assert_eq!(Reading::parse("t=1@x"), Err(TokenError::Time));
         assert_eq!(Reading::parse("t=1@+5"), Err(TokenError::Time));
+        assert_eq!(Reading::parse("t=1@5??"), Err(TokenError::Time));
+        assert_eq!(Reading::parse("t=1@?"), Err(TokenError::Time));
+        assert_eq!(Reading::parse("t=1~"), Err(TokenError::Age));
+        assert_eq!(Reading::parse("t=1~5?"), Err(TokenError::Age));
+        assert_eq!(Reading::parse("t=1~-5"), Err(TokenError::Age));
+        assert_eq!(Reading::parse("t=1@5~6"), Err(TokenError::Value));
+        assert_eq!(Reading::parse("t=1~5@6"), Err(TokenError::Value));
         assert_eq!(Reading::parse("t=1#18446744073709551616"), Err(TokenError::Seq));
         assert_eq!(Reading::parse("t=1#"), Err(TokenError::Seq));
     }

@@ -5,7 +5,7 @@
 
 use crate::duplicates::{AnswerTally, DuplicateWatch};
 use cliser_common::sensors::{Settings, SharedSettings};
-use cliser_protocol::{ClientId, Reading, Value};
+use cliser_protocol::{ClientId, Reading, Stamp, Value};
 use cliser_store::{NewReading, Store, MAX_SEQ};
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
@@ -359,7 +359,7 @@ impl Sink {
                     cid: cid.clone(),
                     sensor: r.sensor.clone(),
                     value: r.value.clone(),
-                    sampled_ms: r.unix_ms.map_or(received_ms, |ms| ms as i64),
+                    sampled_ms: sampled_ms(r.stamp, received_ms),
                     received_ms,
                     seq: r.seq,
                 });
@@ -367,6 +367,15 @@ impl Sink {
             tallies.push((cid.clone(), tally));
         }
         Prepared { readings, marks, warnings, tallies, gaps }
+    }
+}
+
+/// An age is counted back from when the line arrived: the Pi's wall clock plays no part.
+fn sampled_ms(stamp: Option<Stamp>, received_ms: i64) -> i64 {
+    match stamp {
+        None => received_ms,
+        Some(Stamp::At { unix_ms, .. }) => i64::try_from(unix_ms).unwrap_or(i64::MAX),
+        Some(Stamp::Age { ms }) => received_ms.saturating_sub(i64::try_from(ms).unwrap_or(i64::MAX)),
     }
 }
 
@@ -403,6 +412,15 @@ mod tests {
     };
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::mpsc::channel;
+
+    #[test]
+    fn an_age_counts_back_from_arrival_and_a_time_is_taken_as_sent() {
+        assert_eq!(sampled_ms(None, 10_000), 10_000);
+        assert_eq!(sampled_ms(Some(Stamp::Age { ms: 1_500 }), 10_000), 8_500);
+        assert_eq!(sampled_ms(Some(Stamp::Age { ms: u64::MAX }), 10_000), 10_000 - i64::MAX);
+        assert_eq!(sampled_ms(Some(Stamp::at(7)), 10_000), 7);
+        assert_eq!(sampled_ms(Some(Stamp::At { unix_ms: 7, synced: false }), 10_000), 7);
+    }
 
     fn cid(s: &str) -> ClientId {
         ClientId::new(s).unwrap()

@@ -130,7 +130,7 @@ mod tests {
         Reading {
             sensor: SensorId::new("28-0316a2795aff").unwrap(),
             value: Value::Celsius(Celsius::from_millis(23_125).unwrap()),
-            unix_ms: Some(1_763_800_000_123),
+            stamp: Some(cliser_protocol::Stamp::at(1_763_800_000_123)),
             seq: Some(seq),
         }
     }

@@ -42,7 +42,7 @@ fn seqs_go_up_by_one_and_survive_reopen() {
     let b = Backlog::open(dir.path(), small()).unwrap();
     assert_eq!(seqs(&b), [1, 2, 3, 4, 5]);
     assert_eq!(b.next_seq(), 6);
-    assert_eq!(b.after(0, 1)[0].unix_ms, Some(1_700_000_000_000));
+    assert_eq!(b.after(0, 1)[0].stamp, Some(cliser_protocol::Stamp::at(1_700_000_000_000)));
     b.ack(5);
     assert!(b.is_empty());
     b.close();
