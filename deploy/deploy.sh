@@ -48,15 +48,24 @@ The token is handled like the password (never printed, never on a command line) 
 /etc/cliser/token; a Pi with a token needs no fleet password. An existing token is kept unless a
 new one is given.
 
+TLS (docs/SECURITY.md): hand the fleet CA's certificate (ca.pem of `cliser-server gen-tls`) and a
+tls:// server address, e.g.
+  deploy/deploy.sh --tls-ca tls/ca.pem --server-addr tls://cliser-server.local:1112 pi@pi-kitchen.local
+The CA lands in /etc/cliser/ca.pem (0400, owned by cliser) and the config's tls-ca points to it; a
+new CA file (a rotation: several CAs in one file) replaces it. An existing one is kept otherwise.
+
 Options:
   --server              deploy cliser-server instead of cliser-pi-client
   --id ID               the client's id, written into the config (default for a new config: the
                         Pi's host name, as the client itself would use)
-  --server-addr H:P     the server the client connects to, written into the config
+  --server-addr H:P     the server the client connects to, written into the config (tls://H:P
+                        for TLS; several, comma-separated, are tried in order)
                         (default for a new config: cliser-server.local:1111 from the example)
   --config FILE         install FILE as the config (replacing the one on HOST if different)
   --token-file FILE     the Pi's own token (first line of FILE; - reads stdin), installed as
                         /etc/cliser/token and used as its password-file
+  --tls-ca FILE         the fleet CA's certificate(s), installed as /etc/cliser/ca.pem and set as
+                        the config's tls-ca (the server must then be tls://HOST:PORT)
   --restart             restart the service even if nothing changed
   --follow SECONDS      follow the journal this long after the restart (default 8; 0: just print
                         the last lines)
@@ -96,7 +105,7 @@ triple=aarch64-unknown-linux-gnu
 
 kind=client binary="" builder=${CLISER_BUILDER:-auto} dry=0 build_only=0 restart=0 follow=8
 port="" identity="" ssh_opts=() root=${CLISER_DEPLOY_ROOT:-/} remote_path=${CLISER_REMOTE_PATH:-}
-id="" server_addr="" config="" target="" token_file=""
+id="" server_addr="" config="" target="" token_file="" tls_ca=""
 
 need_arg() { [ "$2" -ge 2 ] || usage_error "$1 needs a value"; }
 while [ $# -gt 0 ]; do
@@ -119,6 +128,7 @@ while [ $# -gt 0 ]; do
         --server-addr) need_arg "$1" $#; server_addr=$2; shift 2 ;;
         --config) need_arg "$1" $#; config=$2; shift 2 ;;
         --token-file) need_arg "$1" $#; token_file=$2; shift 2 ;;
+        --tls-ca) need_arg "$1" $#; tls_ca=$2; shift 2 ;;
         --) shift; break ;;
         -*) usage_error "unknown option: $1" ;;
         *) [ -z "$target" ] || usage_error "more than one USER@HOST: $target $1"; target=$1; shift ;;
@@ -141,12 +151,22 @@ if [ -n "$id" ]; then
 fi
 if [ -n "$server_addr" ]; then
     [ "$kind" = client ] || usage_error "--server-addr is for the client"
-    [[ $server_addr =~ ^[][A-Za-z0-9.:_-]+:[0-9]+$ ]] || usage_error "--server-addr must be HOST:PORT, not '$server_addr'"
+    one='(tls://)?[][A-Za-z0-9.:_-]+:[0-9]+'
+    [[ $server_addr =~ ^$one(,$one)*$ ]] || usage_error "--server-addr must be [tls://]HOST:PORT[,...], not '$server_addr'"
 fi
 [ -z "$config" ] || [ -f "$config" ] || usage_error "--config: no such file: $config"
 if [ -n "$token_file" ]; then
     [ "$kind" = client ] || usage_error "--token-file is for the client (the server keeps the hashes: add-client)"
     [ "$token_file" = - ] || [ -r "$token_file" ] || usage_error "--token-file: cannot read $token_file"
+fi
+if [ -n "$tls_ca" ]; then
+    [ "$kind" = client ] || usage_error "--tls-ca is for the client (the server takes --tls-cert and --tls-key in its config)"
+    [ -r "$tls_ca" ] || usage_error "--tls-ca: cannot read $tls_ca"
+    grep -q -- '-----BEGIN CERTIFICATE-----' "$tls_ca" || usage_error "--tls-ca: $tls_ca holds no PEM certificate (ca.pem of cliser-server gen-tls)"
+    ! grep -q -- 'PRIVATE KEY-----' "$tls_ca" || usage_error "--tls-ca: $tls_ca holds a private key; hand only the certificate (ca.pem), the key stays on the server"
+    for s in ${server_addr//,/ }; do
+        [[ $s == tls://* ]] || usage_error "--tls-ca needs tls:// servers, not '$server_addr'"
+    done
 fi
 [ -z "$binary" ] || [ -f "$binary" ] || usage_error "--binary: no such file: $binary"
 [ "$build_only" -eq 1 ] || [ -n "$target" ] || usage_error "which Pi? give USER@HOST"
@@ -339,6 +359,7 @@ cp "$here/remote-install.sh" "$stage/remote-install.sh"
 cp "$here/$name.service" "$stage/unit"
 cp "$here/$example" "$stage/example.toml"
 [ -z "$config" ] || cp "$config" "$stage/config.toml"
+[ -z "$tls_ca" ] || cp "$tls_ca" "$stage/ca.pem"
 if [ -n "$binary" ]; then
     cp "$binary" "$stage/bin"
     chmod 0755 "$stage/bin"

@@ -4,8 +4,8 @@
 # root: through sudo when the ssh user is not root). Not meant to be run by hand; see deploy.sh --help.
 #
 # Staged files next to this script: bin (optional: absent in a dry run without --binary), unit,
-# example.toml, config.toml (optional: deploy.sh --config), password, admin-password and token
-# (optional).
+# example.toml, config.toml (optional: deploy.sh --config), password, admin-password, token and
+# ca.pem (optional).
 #
 # Idempotent: every step compares what is there with what should be there and acts only on a
 # difference; the service is restarted only when something changed (or --restart).
@@ -71,6 +71,7 @@ cfg_dst=$R/etc/cliser/$cfg_name
 pw_dst=$R/etc/cliser/password
 admin_dst=$R/etc/cliser/admin-password
 token_dst=$R/etc/cliser/token
+ca_dst=$R/etc/cliser/ca.pem
 
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
@@ -157,6 +158,33 @@ else
     echo "==> deploying $name to $host$where"
 fi
 
+# The config is made first: what is wrong with it stops the deploy before anything changes.
+want=$scratch/$cfg_name
+if [ -f "$here/config.toml" ]; then
+    cp "$here/config.toml" "$want"
+elif [ -f "$cfg_dst" ]; then
+    cp "$cfg_dst" "$want"
+else
+    cp "$here/example.toml" "$want"
+    if [ "$kind" = client ] && [ -z "$id" ]; then
+        id=$(default_id)
+        report config "new config: id = \"$id\" (from the host name; --id ID to choose)"
+    fi
+fi
+[ -n "$id" ] && set_key "$want" id "\"$id\""
+[ -n "$server_addr" ] && set_key "$want" server "\"$server_addr\""
+[ "$kind" = server ] && [ -f "$here/admin-password" ] && set_key "$want" admin-password-file "\"/etc/cliser/admin-password\""
+# The client's own token is what it sends for the password.
+[ "$kind" = client ] && [ -f "$here/token" ] && set_key "$want" password-file "\"/etc/cliser/token\""
+if [ "$kind" = client ] && [ -f "$here/ca.pem" ]; then
+    set_key "$want" tls-ca "\"/etc/cliser/ca.pem\""
+    # The client refuses a CA with a plain server (exit 2): say so here rather than in its journal.
+    servers=$(sed -n 's/^[ \t]*server[ \t]*=[ \t]*"\(.*\)"[ \t]*$/\1/p' "$want")
+    for s in ${servers//,/ }; do
+        [[ $s == tls://* ]] || die "with --tls-ca every server must be tls://HOST:PORT, and the config says server = \"$servers\" (give --server-addr tls://HOST:PORT)"
+    done
+fi
+
 ensure_dir "$R/usr/local/bin"
 ensure_dir "$R/etc/systemd/system"
 ensure_dir "$R/etc/cliser"
@@ -204,23 +232,6 @@ changes_before_unit=$changes
 install_file "$here/unit" "$unit_dst" 0644 "" unit
 unit_changed=$((changes - changes_before_unit))
 
-want=$scratch/$cfg_name
-if [ -f "$here/config.toml" ]; then
-    cp "$here/config.toml" "$want"
-elif [ -f "$cfg_dst" ]; then
-    cp "$cfg_dst" "$want"
-else
-    cp "$here/example.toml" "$want"
-    if [ "$kind" = client ] && [ -z "$id" ]; then
-        id=$(default_id)
-        report config "new config: id = \"$id\" (from the host name; --id ID to choose)"
-    fi
-fi
-[ -n "$id" ] && set_key "$want" id "\"$id\""
-[ -n "$server_addr" ] && set_key "$want" server "\"$server_addr\""
-[ "$kind" = server ] && [ -f "$here/admin-password" ] && set_key "$want" admin-password-file "\"/etc/cliser/admin-password\""
-# The client's own token is what it sends for the password.
-[ "$kind" = client ] && [ -f "$here/token" ] && set_key "$want" password-file "\"/etc/cliser/token\""
 install_file "$want" "$cfg_dst" 0644 "" config
 
 # The token and the password: readable by the service user only. A Pi with a token needs no password.
@@ -228,6 +239,12 @@ if [ "$kind" = client ] && [ -f "$here/token" ]; then
     install_file "$here/token" "$token_dst" 0400 "$user:$user" token
 elif [ "$kind" = client ] && [ -e "$token_dst" ]; then
     install_file "$token_dst" "$token_dst" 0400 "$user:$user" token
+fi
+# The fleet CA is public, but 0400 to the service user like the secrets: one rule for /etc/cliser.
+if [ "$kind" = client ] && [ -f "$here/ca.pem" ]; then
+    install_file "$here/ca.pem" "$ca_dst" 0400 "$user:$user" tls-ca
+elif [ "$kind" = client ] && [ -e "$ca_dst" ]; then
+    install_file "$ca_dst" "$ca_dst" 0400 "$user:$user" tls-ca
 fi
 if [ -f "$here/password" ]; then
     install_file "$here/password" "$pw_dst" 0400 "$user:$user" password

@@ -6,7 +6,8 @@
 # everything lands and with which modes, that the service is enabled and restarted, that the password
 # never shows, that --dry-run changes nothing, that a second run changes nothing and a third with a
 # new binary changes only the binary; that a Pi's own token (--token-file, from a file or stdin)
-# lands 0400 as its password-file and shows nowhere, not even on an ssh command line. Also lints the units with systemd-analyze and the example
+# lands 0400 as its password-file and shows nowhere, not even on an ssh command line; that the fleet
+# CA (--tls-ca) lands 0400 and the config points to it. Also lints the units with systemd-analyze and the example
 # configs against the flags. Needs root (sshd); installs what it lacks.
 #
 #   bash deploy/tests/deploy-test.sh        (about 10-20 s; prints "N passed, 0 failed")
@@ -60,7 +61,7 @@ check() { # check DESCRIPTION COMMAND...
 # ---- what it needs ------------------------------------------------------------------------------
 missing=()
 for pair in sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client python3:python3 \
-    systemd-analyze:systemd timeout:coreutils; do
+    systemd-analyze:systemd timeout:coreutils openssl:openssl; do
     cmd=${pair%%:*} pkg=${pair#*:}
     command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("$pkg")
 done
@@ -422,6 +423,50 @@ check "--token-file with --server is a usage error (exit 2)" test "$rc" -eq 2
 rc=0
 "$deploy" --token-file "$tmp/no-such.token" root@127.0.0.1 >/dev/null 2>&1 || rc=$?
 check "an unreadable --token-file is a usage error (exit 2)" test "$rc" -eq 2
+
+# TLS: the fleet CA lands on the Pi 0400 for the service user and the config points to it; the
+# server address must be tls://. A CA made by openssl stands in for gen-tls's ca.pem.
+tls_root=$tmp/pi-tls
+mkdir -p "$tls_root"
+make_ca() { openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=$1" \
+    -keyout "$tmp/$1.key" -out "$tmp/$1.pem" >/dev/null 2>&1; }
+make_ca ca-one && make_ca ca-two
+cat "$tmp/ca-one.pem" "$tmp/ca-two.pem" >"$tmp/ca-both.pem"
+cafile=$tls_root/etc/cliser/ca.pem
+tls_cfg=$tls_root/etc/cliser/pi-client.toml
+CLISER_PASSWORD=$password run_root=$tls_root run_deploy --binary "$tmp/client-1" --id pi-tls \
+    --tls-ca "$tmp/ca-one.pem" --server-addr tls://cliser-server.local:1112
+check "a deploy with --tls-ca and a tls:// server succeeds (exit $rc)" test "$rc" -eq 0
+check "the CA: /etc/cliser/ca.pem, 0400, exactly the file" \
+    bash -c "[ \$(stat -c %a '$cafile') = 400 ] && cmp -s '$tmp/ca-one.pem' '$cafile'"
+check "... handed to cliser:cliser before it is moved into place" called "^chown cliser:cliser $tls_root/etc/cliser/\\.ca\\.pem\\."
+check "the config: tls-ca is the installed CA, once, and the server is tls://" \
+    bash -c "grep -qx 'tls-ca = \"/etc/cliser/ca.pem\"' '$tls_cfg' && [ \$(grep -c '^tls-ca' '$tls_cfg') = 1 ] && grep -qx 'server = \"tls://cliser-server.local:1112\"' '$tls_cfg'"
+check "... and it is valid, with only the client's flag names" toml_keys "$tls_cfg" "${client_keys[@]}"
+before=$(run_root=$tls_root snapshot)
+CLISER_PASSWORD=$password run_root=$tls_root run_deploy --binary "$tmp/client-1" --tls-ca "$tmp/ca-one.pem"
+check "the same CA again: nothing changed" bash -c "[ $rc -eq 0 ] && grep -q 'nothing changed' '$last_out'"
+check "... and no file changed (contents, modes, mtimes)" test "$before" = "$(run_root=$tls_root snapshot)"
+run_root=$tls_root run_deploy --binary "$tmp/client-1"
+check "without --tls-ca the CA on the Pi is kept" bash -c "[ $rc -eq 0 ] && cmp -s '$tmp/ca-one.pem' '$cafile'"
+run_root=$tls_root run_deploy --binary "$tmp/client-1" --tls-ca "$tmp/ca-both.pem"
+check "a rotation (two CAs in one file) replaces it, 0400, and restarts the client" \
+    bash -c "[ $rc -eq 0 ] && cmp -s '$tmp/ca-both.pem' '$cafile' && [ \$(stat -c %a '$cafile') = 400 ] && grep -q 'tls-ca.*replaced' '$last_out'"
+check "... restarting the client" called '^systemctl restart cliser-pi-client.service'
+rc=0
+"$deploy" --tls-ca "$tmp/ca-one.pem" --server-addr 127.0.0.1:1111 root@127.0.0.1 >/dev/null 2>&1 || rc=$?
+check "--tls-ca with a plain --server-addr is a usage error (exit 2)" test "$rc" -eq 2
+rc=0
+"$deploy" --tls-ca "$tmp/ca-one.key" root@127.0.0.1 >/dev/null 2>&1 || rc=$?
+check "--tls-ca given a private key is a usage error (exit 2): the key stays on the server" test "$rc" -eq 2
+rc=0
+"$deploy" --server --tls-ca "$tmp/ca-one.pem" root@127.0.0.1 >/dev/null 2>&1 || rc=$?
+check "--tls-ca with --server is a usage error (exit 2)" test "$rc" -eq 2
+before=$(snapshot)
+run_deploy --binary "$tmp/client-1" --tls-ca "$tmp/ca-one.pem"
+check "--tls-ca on a Pi whose config names a plain server fails, saying why" \
+    bash -c "[ $rc -ne 0 ] && grep -q 'every server must be tls://' '$last_out'"
+check "... before anything changed (no CA, same config and binary)" test "$before" = "$(snapshot)"
 
 # The server, onto the same machine: same user and password file, its own unit and config.
 CLISER_PASSWORD=$new_password CLISER_ADMIN_PASSWORD=$admin_password run_deploy --server --binary "$tmp/server-1"
