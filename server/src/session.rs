@@ -182,7 +182,12 @@ pub fn run_session<M: From<SessionReport>>(ctx: SessionCtx<M>) {
     match end {
         End::PeerClosed => log::info!("disconnected {who}: peer closed the connection"),
         End::Broken(why) => log::warn!("closing {who}: {why}"),
-        End::TlsFailed(why) => log::warn!("TLS handshake failed from {}: {why} (sid={})", ctx.peer, ctx.sid),
+        End::TlsFailed(why) => {
+            // Each ClientHello costs the server a key exchange and a signature: a peer that keeps
+            // failing its handshakes is braked like one that keeps guessing passwords.
+            ctx.report(SessionReport::AuthFailed { ip: ctx.peer.ip() });
+            log::warn!("TLS handshake failed from {}: {why} (sid={})", ctx.peer, ctx.sid)
+        }
         End::AuthTimeout => {
             let within = cliser_common::duration::format(ctx.config.auth_timeout);
             match ctx.credit.unframed_bytes() {

@@ -1,11 +1,14 @@
 //! The failed-login brake's settings against the real server: loopback is exempt by default (a local
 //! proxy or test cannot lock everyone out), another address is blocked for the time configured and
-//! then let in again, `0` turns the brake off, and the page and the client port share it.
+//! then let in again, `0` turns the brake off, and the page and the client port share it. A failed
+//! TLS handshake counts like a wrong password.
 
 mod common;
 use cliser_testkit::wait_until;
 use common::http::{basic, connect_from, get_as, Conn};
+use common::tls::{gen_tls, tls_server};
 use common::*;
+use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -110,4 +113,31 @@ fn zero_max_failures_turns_the_brake_off() {
     let mut c = LineClient::from_stream(connect_from([127, 0, 0, 2], s.addr));
     assert_eq!(c.login(&s.password, "still-welcome"), "140: Connected");
     assert!(!s.log().text().contains("blocking "));
+}
+
+#[test]
+fn failed_tls_handshakes_count_and_block_the_address_on_every_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let _logs = DumpLogsOnPanic(dir.path());
+    let fleet = gen_tls(&dir.path().join("tls"), "localhost");
+    let brake = ["--auth-exempt", "127.0.0.1/32", "--auth-max-failures", "3", "--auth-block", "60s"];
+    let s = tls_server(dir.path(), &fleet, &brake);
+    let tls = s.tls.expect("a TLS listener");
+    let attacker = [127, 0, 0, 2];
+    // A client speaking in clear to the TLS port: not a ClientHello, the handshake fails.
+    let plain_to_tls = || {
+        let mut c = connect_from(attacker, tls);
+        c.set_read_timeout(Some(T)).unwrap();
+        c.write_all(b"hunter2\n").unwrap();
+        let mut rest = Vec::new();
+        let _ = c.read_to_end(&mut rest); // the alert, then the close
+    };
+    plain_to_tls();
+    plain_to_tls();
+    s.log().wait_count("TLS handshake failed from 127.0.0.2", 2, T);
+    assert!(served_from(attacker, s.addr), "two failures of three do not block");
+    plain_to_tls();
+    s.log().wait_for("blocking 127.0.0.2 for 60 s: 3 failed logins within 60 s", T);
+    assert!(!served_from(attacker, s.addr), "blocked on the plain port too");
+    assert!(served_from([127, 0, 0, 3], s.addr), "another address is served");
 }
