@@ -1,14 +1,18 @@
 //! The CSV columns of the former `--readings-csv` ledger, `ts,cid,sensor,temp_c,error,seq`: what
 //! `export --format csv` writes and `import-csv` reads, so a ledger user keeps their history and
-//! their scripts.
+//! their scripts. `query --format csv` adds a last column, `ts_quality`, which `import-csv` also
+//! takes.
 
 use cliser_protocol::{Celsius, ClientId, ErrorReason, SensorId, Value};
-use cliser_store::{NewReading, StoredReading};
+use cliser_store::{NewReading, StoredReading, TsQuality};
 use std::fmt::Write as _;
 use std::time::{Duration, UNIX_EPOCH};
 
 /// The header line.
 pub const HEADER: &str = "ts,cid,sensor,temp_c,error,seq";
+
+/// The header line of `query --format csv`: the ledger's, then the timestamp quality.
+pub const QUERY_HEADER: &str = "ts,cid,sensor,temp_c,error,seq,ts_quality";
 
 /// Unix milliseconds as RFC 3339 with milliseconds (`2026-11-22T10:00:05.123Z`).
 pub fn rfc3339_ms(ms: i64) -> String {
@@ -20,22 +24,41 @@ pub fn rfc3339_ms(ms: i64) -> String {
     humantime::format_rfc3339_millis(at).to_string()
 }
 
-/// One reading as a line (with its `\n`).
+/// One reading as a ledger line (with its `\n`).
 pub fn line(out: &mut String, r: &StoredReading) {
+    fields(out, r);
+    out.push('\n');
+}
+
+/// One reading as a line of [`QUERY_HEADER`] (with its `\n`).
+pub fn query_line(out: &mut String, r: &StoredReading) {
+    fields(out, r);
+    let _ = writeln!(out, ",{}", r.ts_quality);
+}
+
+fn fields(out: &mut String, r: &StoredReading) {
     let (temp, err) = match &r.value {
         Value::Celsius(c) => (c.fixed().to_string(), String::new()),
         Value::Error(e) => (String::new(), e.to_string()),
     };
     let seq = r.seq.map(|s| s.to_string()).unwrap_or_default();
-    let _ = writeln!(out, "{},{},{},{temp},{err},{seq}", rfc3339_ms(r.sampled_ms), r.cid, r.sensor);
+    let _ = write!(out, "{},{},{},{temp},{err},{seq}", rfc3339_ms(r.sampled_ms), r.cid, r.sensor);
 }
 
-/// Parses one data line of a ledger (not the header). The receive time of an imported reading is
-/// unknown: its sample time stands in.
+/// Parses one data line of a ledger (not the header), or of `query`'s CSV (its seventh field the
+/// timestamp quality). The receive time of an imported reading is unknown: its sample time stands
+/// in. A ledger line's time is taken as given ([`TsQuality::Synced`], as the ledger's readings
+/// were stored before the quality existed).
 pub fn parse(line: &str) -> Result<NewReading, String> {
     let fields: Vec<&str> = line.split(',').collect();
-    let [ts, cid, sensor, temp, err, seq] = fields[..] else {
-        return Err(format!("{} fields, expected 6 ({HEADER})", fields.len()));
+    let (ts, cid, sensor, temp, err, seq, ts_quality) = match fields[..] {
+        [ts, cid, sensor, temp, err, seq] => (ts, cid, sensor, temp, err, seq, TsQuality::Synced),
+        [ts, cid, sensor, temp, err, seq, q] => {
+            let quality = TsQuality::parse(q)
+                .ok_or_else(|| format!("ts_quality {q:?} is not synced, from_age or unsynced"))?;
+            (ts, cid, sensor, temp, err, seq, quality)
+        }
+        _ => return Err(format!("{} fields, expected 6 ({HEADER}) or 7 (and ts_quality)", fields.len())),
     };
     let at = humantime::parse_rfc3339_weak(ts).map_err(|e| format!("ts {ts:?}: {e}"))?;
     let ms =
@@ -53,7 +76,7 @@ pub fn parse(line: &str) -> Result<NewReading, String> {
         "" => None,
         s => Some(s.parse::<u64>().map_err(|_| format!("seq {s:?} is not a number"))?),
     };
-    Ok(NewReading { cid, sensor, value, sampled_ms: ms, received_ms: ms, seq })
+    Ok(NewReading { cid, sensor, value, sampled_ms: ms, received_ms: ms, seq, ts_quality })
 }
 
 #[cfg(test)]
@@ -75,16 +98,40 @@ mod tests {
                 sampled_ms: r.sampled_ms,
                 received_ms: r.received_ms,
                 seq: r.seq,
+                ts_quality: r.ts_quality,
             };
             let mut out = String::new();
             line(&mut out, &stored);
             assert_eq!(out, format!("{text}\n"));
+            assert_eq!(stored.ts_quality, TsQuality::Synced);
         }
         // The old ledger wrote the shortest decimal: read as the same value.
         assert_eq!(
             parse("2026-01-01T00:00:00.000Z,a,t,21,,1").unwrap().value,
             Value::Celsius(Celsius::new(21.0).unwrap())
         );
+    }
+
+    #[test]
+    fn a_query_line_reads_back_with_its_quality() {
+        for q in TsQuality::ALL {
+            let text = format!("2026-01-01T00:00:00.123Z,a,t,,crc,9,{q}");
+            let r = parse(&text).unwrap();
+            assert_eq!(r.ts_quality, q);
+            let stored = StoredReading {
+                cid: r.cid,
+                sensor: r.sensor,
+                value: r.value,
+                sampled_ms: r.sampled_ms,
+                received_ms: r.received_ms,
+                seq: r.seq,
+                ts_quality: r.ts_quality,
+            };
+            let mut out = String::new();
+            query_line(&mut out, &stored);
+            assert_eq!(out, format!("{text}\n"));
+        }
+        assert!(parse("2026-01-01T00:00:00Z,a,t,1,,1,late").unwrap_err().starts_with("ts_quality \"late\""));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use crate::duplicates::{AnswerTally, DuplicateWatch};
 use cliser_common::sensors::{Settings, SharedSettings};
 use cliser_protocol::{ClientId, Reading, Stamp, Value};
-use cliser_store::{NewReading, Store, MAX_SEQ};
+use cliser_store::{NewReading, Store, TsQuality, MAX_SEQ};
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
@@ -362,6 +362,7 @@ impl Sink {
                     sampled_ms: sampled_ms(r.stamp, received_ms),
                     received_ms,
                     seq: r.seq,
+                    ts_quality: ts_quality(r.stamp),
                 });
             }
             tallies.push((cid.clone(), tally));
@@ -379,14 +380,32 @@ fn sampled_ms(stamp: Option<Stamp>, received_ms: i64) -> i64 {
     }
 }
 
+/// Whose clock the sample time is. A reading without a stamp is counted as an age of zero: the
+/// server's clock at arrival, as trustworthy as `~age` (and an `nc` user's typed reading is sampled
+/// as it is sent).
+fn ts_quality(stamp: Option<Stamp>) -> TsQuality {
+    match stamp {
+        Some(Stamp::At { synced: true, .. }) => TsQuality::Synced,
+        Some(Stamp::At { synced: false, .. }) => TsQuality::Unsynced,
+        Some(Stamp::Age { .. }) | None => TsQuality::FromAge,
+    }
+}
+
 fn unix_ms(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// `reading cid=garage sensor=28-0316a2795aff name="freezer" temp_c=-18.250 raw_c=-18.000 ts=.. seq=..`:
 /// the name when the sensor has one, the true (calibrated) value, and the raw one when they differ.
+/// `ts_quality=unsynced` follows `ts` only when the time is the client's unsynchronised clock: a
+/// synchronised clock and the server's own are both to be trusted, so saying so on every line
+/// would only lengthen the log.
 fn log_reading(r: &NewReading, settings: &Settings) {
     let seq = r.seq.map_or_else(|| "-".to_owned(), |s| s.to_string());
+    let quality = match r.ts_quality {
+        TsQuality::Unsynced => " ts_quality=unsynced",
+        TsQuality::Synced | TsQuality::FromAge => "",
+    };
     let (cid, sensor, ts) = (&r.cid, &r.sensor, crate::csv_format::rfc3339_ms(r.sampled_ms));
     let id = sensor.to_string();
     let name = settings.name(&id).map(|n| format!(" name={n:?}")).unwrap_or_default();
@@ -395,11 +414,13 @@ fn log_reading(r: &NewReading, settings: &Settings) {
             let true_c = settings.calibrate(&id, *c);
             let raw = if true_c == *c { String::new() } else { format!(" raw_c={}", c.fixed()) };
             log::info!(
-                "reading cid={cid} sensor={sensor}{name} temp_c={}{raw} ts={ts} seq={seq}",
+                "reading cid={cid} sensor={sensor}{name} temp_c={}{raw} ts={ts}{quality} seq={seq}",
                 true_c.fixed()
             )
         }
-        Value::Error(e) => log::warn!("reading cid={cid} sensor={sensor}{name} error={e} ts={ts} seq={seq}"),
+        Value::Error(e) => {
+            log::warn!("reading cid={cid} sensor={sensor}{name} error={e} ts={ts}{quality} seq={seq}")
+        }
     }
 }
 
@@ -420,6 +441,14 @@ mod tests {
         assert_eq!(sampled_ms(Some(Stamp::Age { ms: u64::MAX }), 10_000), 10_000 - i64::MAX);
         assert_eq!(sampled_ms(Some(Stamp::at(7)), 10_000), 7);
         assert_eq!(sampled_ms(Some(Stamp::At { unix_ms: 7, synced: false }), 10_000), 7);
+    }
+
+    #[test]
+    fn the_quality_says_whose_clock_and_a_bare_reading_is_the_servers() {
+        assert_eq!(ts_quality(Some(Stamp::at(7))), TsQuality::Synced);
+        assert_eq!(ts_quality(Some(Stamp::At { unix_ms: 7, synced: false })), TsQuality::Unsynced);
+        assert_eq!(ts_quality(Some(Stamp::Age { ms: 1_500 })), TsQuality::FromAge);
+        assert_eq!(ts_quality(None), TsQuality::FromAge);
     }
 
     fn cid(s: &str) -> ClientId {

@@ -251,14 +251,14 @@ fn query_gives_back_what_clients_sent_as_a_table_csv_and_json() {
     let age = SystemTime::now().duration_since(received).unwrap();
     assert!(age < Duration::from_secs(120), "received is when the server got it: {}", all[0]["received"]);
 
-    // CSV: the ledger's columns.
+    // CSV: the ledger's columns, then the timestamp quality (`@unix_ms`: the client's synced clock).
     let csv = query(&url, &["--format", "csv"]);
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "ts,cid,sensor,temp_c,error,seq");
+    assert_eq!(lines[0], "ts,cid,sensor,temp_c,error,seq,ts_quality");
     assert_eq!(lines.len(), 1 + 7, "{csv}");
-    assert_eq!(lines[1], format!("{},alpha,s1,20.000,,1", m(10)));
-    assert_eq!(lines[4], format!("{},alpha,s2,,crc,4", m(40)));
-    assert_eq!(lines[6], format!("{},beta,s1,-3.250,,1", m(121)));
+    assert_eq!(lines[1], format!("{},alpha,s1,20.000,,1,synced", m(10)));
+    assert_eq!(lines[4], format!("{},alpha,s2,,crc,4,synced", m(40)));
+    assert_eq!(lines[6], format!("{},beta,s1,-3.250,,1,synced", m(121)));
 
     // The table (the default): a header, then one line per reading with the same cells.
     let table = query(&url, &[]);
@@ -535,6 +535,7 @@ fn reading(cid: &str, value: f64, sampled_ms: i64, seq: u64) -> NewReading {
         sampled_ms,
         received_ms: sampled_ms,
         seq: Some(seq),
+        ts_quality: cliser_store::TsQuality::Synced,
     }
 }
 

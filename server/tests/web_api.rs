@@ -71,6 +71,7 @@ fn stored(cid: &str, token: &str, sampled_ms: i64, seq: u64) -> NewReading {
         sampled_ms,
         received_ms: sampled_ms,
         seq: Some(seq),
+        ts_quality: cliser_store::TsQuality::Synced,
     }
 }
 
@@ -187,9 +188,9 @@ fn readings_are_raw_points_per_sensor_filtered_by_sensor_and_time() {
     let until = j["until"].as_i64().unwrap();
     assert!((now..=asked).contains(&until), "{j}");
     assert_eq!(until - j["since"].as_i64().unwrap(), 86_400_000);
-    let s1 = json!({"sensor": S1, "name": null, "columns": ["ts", "value", "error"],
+    let s1 = json!({"sensor": S1, "name": null, "columns": ["ts", "value", "error", "ts_quality"],
                     "points": [[t1, 21.5], [t2, 22.0], [t3, 22.625]]});
-    let s2 = json!({"sensor": S2, "name": null, "columns": ["ts", "value", "error"], "points": [[t2, null, "crc"]]});
+    let s2 = json!({"sensor": S2, "name": null, "columns": ["ts", "value", "error", "ts_quality"], "points": [[t2, null, "crc"]]});
     assert_eq!(j["series"], json!([s1, s2]));
 
     let j = api(&s, &format!("/api/readings?cid=pi-r&sensor={S1}"));
@@ -197,7 +198,7 @@ fn readings_are_raw_points_per_sensor_filtered_by_sensor_and_time() {
     // An RFC 3339 range: since is in it, until is not.
     let j = api(&s, &format!("/api/readings?cid=pi-r&since={}&until={}", rfc3339(t2), rfc3339(t3)));
     assert_eq!((j["since"].as_i64(), j["until"].as_i64()), (Some(t2), Some(t3)));
-    let at_t2 = |sensor: &str, point: Value| json!({"sensor": sensor, "name": null, "columns": ["ts", "value", "error"], "points": [point]});
+    let at_t2 = |sensor: &str, point: Value| json!({"sensor": sensor, "name": null, "columns": ["ts", "value", "error", "ts_quality"], "points": [point]});
     assert_eq!(j["series"], json!([at_t2(S1, json!([t2, 22.0])), at_t2(S2, json!([t2, null, "crc"]))]));
     // Durations ago (and an empty sensor is every sensor).
     let j = api(&s, "/api/readings?cid=pi-r&sensor=&since=2m&until=45s");

@@ -71,6 +71,7 @@ fn seed_history(server: &ServerHandle) {
                 sampled_ms: ms,
                 received_ms: ms,
                 seq: None,
+                ts_quality: cliser_store::TsQuality::Synced,
             });
         }
     }

@@ -12,7 +12,7 @@
 //! has 8,640 readings a day. Figures go to stdout as `key=value` lines, progress to stderr.
 
 use cliser_protocol::{Celsius, ClientId, ErrorReason, SensorId, Value};
-use cliser_store::NewReading;
+use cliser_store::{NewReading, TsQuality};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 struct Args {
@@ -101,6 +101,8 @@ impl Fleet {
             sampled_ms: t,
             received_ms: t + 150,
             seq: Some(self.seq[client]),
+            // What a current Pi client sends: an age, counted back by the server.
+            ts_quality: TsQuality::FromAge,
         }
     }
 }

@@ -16,7 +16,7 @@
 //! buckets of it (720 buckets, from the rollups).
 
 use cliser_protocol::{Celsius, ClientId, ErrorReason, SensorId, Value};
-use cliser_store::{NewReading, PgStore, ReadingQuery, SqliteStore, Store};
+use cliser_store::{NewReading, PgStore, ReadingQuery, SqliteStore, Store, TsQuality};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -109,6 +109,8 @@ impl Fleet {
             sampled_ms: t,
             received_ms: t + 150,
             seq: Some(self.seq[client]),
+            // What a current Pi client sends: an age, counted back by the server.
+            ts_quality: TsQuality::FromAge,
         }
     }
 

@@ -21,6 +21,8 @@ pub(crate) struct Row<'a> {
     pub milli_c: Option<i32>,
     pub error: Option<&'a str>,
     pub seq: Option<i64>,
+    /// [`TsQuality::code`](crate::TsQuality::code).
+    pub ts_quality: i16,
 }
 
 /// Millidegrees, rounded to the nearest. A `Celsius` is below 1000 degrees, so it fits an `i32`.
@@ -61,6 +63,7 @@ pub(crate) fn prepare(group: &[NewReading]) -> Result<Vec<Row<'_>>, StoreError> 
             milli_c,
             error,
             seq,
+            ts_quality: r.ts_quality.code(),
         });
     }
     rows.sort_by(|a, b| a.cid.cmp(b.cid));
@@ -300,6 +303,7 @@ mod tests {
             sampled_ms: t,
             received_ms: t + 5,
             seq,
+            ts_quality: crate::TsQuality::Synced,
         }
     }
 

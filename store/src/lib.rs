@@ -10,7 +10,8 @@
 //!
 //! What is kept (times in Unix milliseconds, temperatures in integer millidegrees):
 //! - `readings`: one row per reading (client, sensor, value or error reason, sample and receive
-//!   time, seq), unique on (client, seq); pruned by age with [`Store::prune_raw`].
+//!   time, seq, and where the sample time came from: [`TsQuality`]), unique on (client, seq);
+//!   pruned by age with [`Store::prune_raw`].
 //! - `nodes`: per client, first and last seen and the high-water mark, which outlives pruning.
 //! - `sensors`: per client and sensor, first and last seen and the newest reading.
 //! - `rollups`: per sensor and hour, min, max, sum and count of temperatures and a count of
@@ -46,7 +47,7 @@ pub use pg::PgStore;
 pub use sqlite::SqliteStore;
 pub use types::{
     Backend, Bucket, BucketSource, NewReading, NodeInfo, ReadingQuery, SensorInfo, StoreInfo, StoredAlert,
-    StoredReading, MAX_SEQ,
+    StoredReading, TsQuality, MAX_SEQ,
 };
 pub use url::redacted;
 

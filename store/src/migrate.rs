@@ -6,12 +6,14 @@
 pub(crate) const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/0001_initial.sql"),
     include_str!("../migrations/sqlite/0002_alerts.sql"),
+    include_str!("../migrations/sqlite/0003_ts_quality.sql"),
 ];
 
 /// PostgreSQL's migrations.
 pub(crate) const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0001_initial.sql"),
     include_str!("../migrations/postgres/0002_alerts.sql"),
+    include_str!("../migrations/postgres/0003_ts_quality.sql"),
 ];
 
 const _: () = assert!(SQLITE.len() == POSTGRES.len(), "one schema version, two dialects");

@@ -5,7 +5,7 @@
 //! keeps that loop order), so a short time range never scans the whole table.
 
 use crate::group::{align_down, align_up, HOUR_MS};
-use crate::{Bucket, BucketSource, ReadingQuery, StoreError, StoredReading};
+use crate::{Bucket, BucketSource, ReadingQuery, StoreError, StoredReading, TsQuality};
 use cliser_protocol::{Celsius, ClientId, ErrorReason, SensorId, Value};
 use std::time::Duration;
 
@@ -116,7 +116,8 @@ pub(crate) fn readings(dialect: &Dialect, q: &ReadingQuery) -> Sql {
             }
         };
         let text = format!(
-            "SELECT r.sampled_ms, r.received_ms, NULL, NULL, CAST(r.milli_c AS BIGINT), r.error, r.seq \
+            "SELECT r.sampled_ms, r.received_ms, NULL, NULL, CAST(r.milli_c AS BIGINT), r.error, r.seq, \
+             CAST(r.ts_quality AS BIGINT) \
              FROM readings r WHERE {series} AND r.sampled_ms >= {since} AND r.sampled_ms < {until} \
              ORDER BY r.sampled_ms, r.id{limit}"
         );
@@ -126,8 +127,8 @@ pub(crate) fn readings(dialect: &Dialect, q: &ReadingQuery) -> Sql {
     let limit = b.limit(q);
     let from = dialect.readings_source();
     let text = format!(
-        "SELECT r.sampled_ms, r.received_ms, n.cid, s.sensor, CAST(r.milli_c AS BIGINT), r.error, r.seq \
-         {from} AND r.sampled_ms >= {since} AND r.sampled_ms < {until}{who} \
+        "SELECT r.sampled_ms, r.received_ms, n.cid, s.sensor, CAST(r.milli_c AS BIGINT), r.error, r.seq, \
+         CAST(r.ts_quality AS BIGINT) {from} AND r.sampled_ms >= {since} AND r.sampled_ms < {until}{who} \
          ORDER BY r.sampled_ms, r.id{limit}"
     );
     Sql { text, params: b.params, series: None }
@@ -186,8 +187,8 @@ pub(crate) fn buckets(
 
 /// Every reading in insertion order, columns as [`readings`].
 pub(crate) const EXPORT: &str =
-    "SELECT r.sampled_ms, r.received_ms, n.cid, s.sensor, CAST(r.milli_c AS BIGINT), r.error, r.seq \
-     FROM readings r JOIN sensors s ON s.id = r.sensor JOIN nodes n ON n.id = s.node ORDER BY r.id";
+    "SELECT r.sampled_ms, r.received_ms, n.cid, s.sensor, CAST(r.milli_c AS BIGINT), r.error, r.seq, \
+     CAST(r.ts_quality AS BIGINT) FROM readings r JOIN sensors s ON s.id = r.sensor JOIN nodes n ON n.id = s.node ORDER BY r.id";
 
 /// Nodes: cid, first seen, last seen, high water.
 pub(crate) const NODES: &str = "SELECT cid, first_seen_ms, last_seen_ms, high_water FROM nodes ORDER BY cid";
@@ -258,6 +259,7 @@ impl Decoder<'_> {
         milli_c: Option<i64>,
         error: Option<String>,
         seq: Option<i64>,
+        ts_quality: i64,
     ) -> Result<StoredReading, StoreError> {
         let (cid, sensor) = match (series, cid, sensor) {
             (_, Some(c), Some(s)) => (self.cid(c)?, self.sensor(s)?),
@@ -271,6 +273,8 @@ impl Decoder<'_> {
             sampled_ms,
             received_ms,
             seq: self.seq(seq)?,
+            ts_quality: TsQuality::from_code(ts_quality)
+                .ok_or_else(|| self.bad(format!("timestamp quality code {ts_quality}")))?,
         })
     }
 

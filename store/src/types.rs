@@ -21,6 +21,8 @@ pub struct NewReading {
     pub received_ms: i64,
     /// The client's sequence number; `None` (a person typing with `nc`) is stored without dedupe.
     pub seq: Option<u64>,
+    /// How far `sampled_ms` can be trusted.
+    pub ts_quality: TsQuality,
 }
 
 /// One stored reading, as queries and [`Store::export`](crate::Store::export) give it back.
@@ -38,6 +40,62 @@ pub struct StoredReading {
     pub received_ms: i64,
     /// The client's sequence number, if it had one.
     pub seq: Option<u64>,
+    /// How far `sampled_ms` can be trusted (readings stored before schema 3 read as
+    /// [`TsQuality::Synced`]).
+    pub ts_quality: TsQuality,
+}
+
+/// Where a reading's sample time comes from, and so how far it can be trusted.
+///
+/// Stored as a small integer (`0`, `1`, `2` in the order below: SQLite keeps `0` and `1` in no
+/// bytes at all); shown as [`as_str`](Self::as_str).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum TsQuality {
+    /// `@<unix_ms>`: the client's wall clock, synchronised when it sampled (or so an older client,
+    /// which cannot tell, implies). Also every reading stored before the flag existed.
+    #[default]
+    Synced,
+    /// The server's clock: `~<age_ms>` counted back from when the line arrived, or a reading
+    /// without any stamp, taken as sampled when it arrived.
+    FromAge,
+    /// `@<unix_ms>?`: the client's wall clock while it was not synchronised (a Pi without an RTC
+    /// before NTP answered): possibly far off.
+    Unsynced,
+}
+
+impl TsQuality {
+    /// Every quality, in the order of their codes.
+    pub const ALL: [TsQuality; 3] = [TsQuality::Synced, TsQuality::FromAge, TsQuality::Unsynced];
+
+    /// `synced`, `from_age` or `unsynced`: the word `query`, the API and the log show.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TsQuality::Synced => "synced",
+            TsQuality::FromAge => "from_age",
+            TsQuality::Unsynced => "unsynced",
+        }
+    }
+
+    /// The stored code.
+    pub fn code(self) -> i16 {
+        self as i16
+    }
+
+    /// The quality a stored code stands for.
+    pub fn from_code(code: i64) -> Option<TsQuality> {
+        TsQuality::ALL.into_iter().find(|q| i64::from(q.code()) == code)
+    }
+
+    /// Parses [`as_str`](Self::as_str)'s words.
+    pub fn parse(s: &str) -> Option<TsQuality> {
+        TsQuality::ALL.into_iter().find(|q| q.as_str() == s)
+    }
+}
+
+impl fmt::Display for TsQuality {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Which readings a query is about. Every filter is optional; the time range is half-open,

@@ -4,7 +4,7 @@
 mod common;
 
 use cliser_protocol::Celsius;
-use cliser_store::{Bucket, BucketSource, ReadingQuery, Store, StoreError, StoredAlert, MAX_SEQ};
+use cliser_store::{Bucket, BucketSource, ReadingQuery, Store, StoreError, StoredAlert, TsQuality, MAX_SEQ};
 use common::*;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -367,6 +367,29 @@ fn firing_alerts_survive_reopening_the_store(t: &mut dyn Reopen) {
     assert_eq!(t.store().alerts_firing().unwrap(), vec![kept]);
 }
 
+/// Each quality comes back as it was committed, from the filtered query (one series: its own
+/// SQL), the unfiltered one and the export.
+fn keeps_each_readings_timestamp_quality(s: &mut dyn Store) {
+    let with = |mut x: cliser_store::NewReading, q: TsQuality| {
+        x.ts_quality = q;
+        x
+    };
+    let g = [
+        with(r("a", "t", c(1.0), T0, Some(1)), TsQuality::Synced),
+        with(r("a", "t", c(2.0), T0 + 1, Some(2)), TsQuality::FromAge),
+        with(r("a", "t", err("crc"), T0 + 2, Some(3)), TsQuality::Unsynced),
+        with(r("b", "u", c(3.0), T0 + 3, None), TsQuality::FromAge),
+    ];
+    assert_eq!(s.commit(&g).unwrap(), vec![true; 4]);
+    let want = [TsQuality::Synced, TsQuality::FromAge, TsQuality::Unsynced, TsQuality::FromAge];
+    let quality =
+        |rows: Vec<cliser_store::StoredReading>| rows.iter().map(|x| x.ts_quality).collect::<Vec<_>>();
+    assert_eq!(quality(s.readings(&ReadingQuery::default()).unwrap()), want);
+    assert_eq!(quality(all(s)), want);
+    let one = ReadingQuery { cid: Some(cid("a")), sensor: Some(sid("t")), ..ReadingQuery::default() };
+    assert_eq!(quality(s.readings(&one).unwrap()), want[..3]);
+}
+
 /// Makes a test for each backend of every case: `plain` cases take the store, `reopening` ones
 /// the test's [`Reopen`] (to close the store and open it again on the same database).
 macro_rules! on_both_backends {
@@ -422,6 +445,7 @@ on_both_backends!(
     describes_itself,
     keeps_the_firing_alerts_one_per_kind_client_and_sensor,
     alerts_are_kept_apart_from_the_readings,
+    keeps_each_readings_timestamp_quality,
     ],
     reopening: [firing_alerts_survive_reopening_the_store],
 );

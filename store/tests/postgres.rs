@@ -3,7 +3,7 @@
 
 mod common;
 
-use cliser_store::{PgStore, ReadingQuery, Store, StoreError, StoredAlert, SCHEMA_VERSION};
+use cliser_store::{PgStore, ReadingQuery, Store, StoreError, StoredAlert, TsQuality, SCHEMA_VERSION};
 use cliser_testkit::{PgCluster, PgOptions};
 use common::*;
 use std::sync::{Arc, Barrier};
@@ -81,6 +81,59 @@ fn a_schema_1_database_migrates_with_its_readings_untouched() {
     let v: Vec<i32> =
         c.query("SELECT version FROM cliser_schema", &[]).unwrap().iter().map(|r| r.get(0)).collect();
     assert_eq!(v, vec![SCHEMA_VERSION as i32]);
+}
+
+#[test]
+fn a_schema_2_database_migrates_keeping_its_rows_which_read_as_synced() {
+    let Some(pg) = cluster() else { return };
+    psql(&pg.url(), include_str!("../migrations/postgres/0001_initial.sql"));
+    psql(&pg.url(), include_str!("../migrations/postgres/0002_alerts.sql"));
+    psql(
+        &pg.url(),
+        &format!(
+            "CREATE TABLE cliser_schema (version INTEGER NOT NULL); INSERT INTO cliser_schema VALUES (2);
+             INSERT INTO nodes VALUES (1, 'a', {t0}, {t0}, 8);
+             INSERT INTO sensors VALUES (1, 1, 't', {t0}, {t0}, {s1}, NULL, 'crc', 8);
+             INSERT INTO readings (node, sensor, sampled_ms, received_ms, milli_c, error, seq)
+                 VALUES (1, 1, {T0}, {t0}, 21063, NULL, 7), (1, 1, {s1}, {t0}, NULL, 'crc', 8);
+             INSERT INTO rollups VALUES (1, {T0}, 21063, 21063, 21063, 1, 1);
+             INSERT INTO alerts VALUES ('high', 'a', 't', NULL, {t0}, 21.063, 20.0, 'too hot');",
+            t0 = T0 + 100,
+            s1 = T0 + 60_000,
+        ),
+    );
+    let mut s = PgStore::connect(&pg.url()).unwrap();
+    assert_eq!(s.info().unwrap().schema_version, SCHEMA_VERSION);
+    let got: Vec<_> = s
+        .readings(&ReadingQuery::default())
+        .unwrap()
+        .into_iter()
+        .map(|x| (x.value, x.sampled_ms, x.received_ms, x.seq, x.ts_quality))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (c(21.063), T0, T0 + 100, Some(7), TsQuality::Synced),
+            (err("crc"), T0 + 60_000, T0 + 100, Some(8), TsQuality::Synced),
+        ]
+    );
+    assert_eq!(s.high_water(&cid("a")).unwrap(), Some(8));
+    assert_eq!(s.alerts_firing().unwrap().len(), 1, "the alert is kept");
+    let mut fresh = r("a", "t", c(1.0), T0 + 120_000, Some(9));
+    fresh.ts_quality = TsQuality::FromAge;
+    assert_eq!(s.commit(&[fresh]).unwrap(), vec![true]);
+    let one = ReadingQuery { cid: Some(cid("a")), sensor: Some(sid("t")), ..ReadingQuery::default() };
+    assert_eq!(s.readings(&one).unwrap()[2].ts_quality, TsQuality::FromAge);
+    let mut c = postgres::Client::connect(&pg.url(), postgres::NoTls).unwrap();
+    let v: Vec<i32> =
+        c.query("SELECT version FROM cliser_schema", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(v, vec![SCHEMA_VERSION as i32]);
+    let index: String = c
+        .query_one("SELECT indexdef FROM pg_indexes WHERE indexname = 'readings_sensor_time'", &[])
+        .unwrap()
+        .get(0);
+    assert!(index.contains("ts_quality"), "the index stays covering: {index}");
+    assert!(c.execute("UPDATE readings SET ts_quality = 3 WHERE seq = 7", &[]).is_err());
 }
 
 #[test]

@@ -4,7 +4,7 @@
 mod common;
 
 use cliser_protocol::Celsius;
-use cliser_store::{ReadingQuery, SqliteStore, Store, StoreError, StoredAlert, SCHEMA_VERSION};
+use cliser_store::{ReadingQuery, SqliteStore, Store, StoreError, StoredAlert, TsQuality, SCHEMA_VERSION};
 use common::*;
 use std::path::Path;
 use std::time::Duration;
@@ -139,6 +139,88 @@ fn a_schema_1_file_migrates_with_its_readings_untouched() {
         .map(Result::unwrap)
         .collect();
     assert_eq!(versions, vec![SCHEMA_VERSION], "one version row, moved on");
+}
+
+/// A database as a schema-2 cliser left it (the first two migrations): readings of a client `a`,
+/// one of them an error, and a firing alert.
+fn write_schema_2(path: &Path) {
+    let raw = rusqlite::Connection::open(path).unwrap();
+    raw.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())).unwrap();
+    raw.execute_batch(include_str!("../migrations/sqlite/0001_initial.sql")).unwrap();
+    raw.execute_batch(include_str!("../migrations/sqlite/0002_alerts.sql")).unwrap();
+    raw.execute_batch(&format!(
+        "CREATE TABLE cliser_schema (version INTEGER NOT NULL); INSERT INTO cliser_schema VALUES (2);
+         INSERT INTO nodes VALUES (1, 'a', {t0}, {t1}, 8);
+         INSERT INTO sensors VALUES (1, 1, 't', {t0}, {t1}, {s1}, NULL, 'crc', 8);
+         INSERT INTO readings (node, sensor, sampled_ms, received_ms, milli_c, error, seq) VALUES
+             (1, 1, {s0}, {t0}, 21063, NULL, 7), (1, 1, {s1}, {t1}, NULL, 'crc', 8);
+         INSERT INTO rollups VALUES ({T0}, 1, 21063, 21063, 21063, 1, 1);
+         INSERT INTO alerts VALUES ('high', 'a', 't', NULL, {t0}, 21.063, 20.0, 'too hot');",
+        s0 = T0,
+        t0 = T0 + 100,
+        s1 = T0 + 60_000,
+        t1 = T0 + 60_100,
+    ))
+    .unwrap();
+}
+
+#[test]
+fn a_schema_2_file_migrates_keeping_its_rows_which_read_as_synced() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cliser.db");
+    write_schema_2(&path);
+    let mut s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.info().unwrap().schema_version, SCHEMA_VERSION);
+    let got: Vec<_> = s
+        .readings(&ReadingQuery::default())
+        .unwrap()
+        .into_iter()
+        .map(|x| (x.value, x.sampled_ms, x.received_ms, x.seq, x.ts_quality))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (c(21.063), T0, T0 + 100, Some(7), TsQuality::Synced),
+            (err("crc"), T0 + 60_000, T0 + 60_100, Some(8), TsQuality::Synced),
+        ]
+    );
+    assert_eq!(s.high_water(&cid("a")).unwrap(), Some(8));
+    assert_eq!(s.alerts_firing().unwrap().len(), 1, "the alert is kept");
+    let mut fresh = r("a", "t", c(1.0), T0 + 120_000, Some(9));
+    fresh.ts_quality = TsQuality::Unsynced;
+    assert_eq!(s.commit(&[fresh]).unwrap(), vec![true]);
+    let one = ReadingQuery { cid: Some(cid("a")), sensor: Some(sid("t")), ..ReadingQuery::default() };
+    assert_eq!(s.readings(&one).unwrap()[2].ts_quality, TsQuality::Unsynced);
+    drop(s);
+
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let versions: Vec<i64> = raw
+        .prepare("SELECT version FROM cliser_schema")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(versions, vec![SCHEMA_VERSION], "one version row, moved on");
+    // The time-range index still covers every column a query reads.
+    let columns: Vec<String> = raw
+        .prepare("SELECT name FROM pragma_index_info('readings_node_time') ORDER BY seqno")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(columns.last().map(String::as_str), Some("ts_quality"), "{columns:?}");
+    let plan: String = raw
+        .query_row(
+            "EXPLAIN QUERY PLAN SELECT r.sampled_ms, r.ts_quality FROM readings r WHERE r.node = 1 AND r.sampled_ms >= 0",
+            [],
+            |r| r.get(3),
+        )
+        .unwrap();
+    assert!(plan.contains("COVERING INDEX readings_node_time"), "{plan}");
+    let bad = raw.execute("UPDATE readings SET ts_quality = 3 WHERE seq = 7", []);
+    assert!(bad.is_err(), "codes other than 0, 1, 2 are refused");
 }
 
 #[test]

@@ -6,7 +6,7 @@ use crate::json::degrees;
 use crate::store_pool::StorePool;
 use cliser_common::sensors::Settings;
 use cliser_protocol::{Celsius, ClientId, SensorId, Value};
-use cliser_store::{Bucket, BucketSource, ReadingQuery, StoredReading};
+use cliser_store::{Bucket, BucketSource, ReadingQuery, StoredReading, TsQuality};
 use serde_json::{json, Value as Json};
 use std::time::{Duration, SystemTime};
 
@@ -165,13 +165,27 @@ fn envelope(p: &Params, kind: &str, every: Option<Duration>, series: Vec<Json>) 
     })
 }
 
+/// A raw point, `[ts, value, error, ts_quality]` with the trailing cells that hold their default
+/// (no error, `synced`) left off: `[ts, value]`, `[ts, null, "crc"]`, `[ts, value, null,
+/// "from_age"]`. Readings of older clients and of before the quality existed keep the shape
+/// they always had, and a range of 10,000 points stays small.
+fn raw_point(r: &StoredReading, settings: &Settings) -> Json {
+    let mut point = vec![json!(r.sampled_ms)];
+    match &r.value {
+        Value::Celsius(c) => point.push(json!(degrees(settings.calibrate(r.sensor.as_str(), *c)))),
+        Value::Error(e) => point.extend([Json::Null, json!(e.to_string())]),
+    }
+    if r.ts_quality != TsQuality::Synced {
+        point.resize(3, Json::Null);
+        point.push(json!(r.ts_quality.as_str()));
+    }
+    Json::Array(point)
+}
+
 fn raw_json(p: &Params, rows: &[StoredReading], settings: &Settings) -> Json {
     let mut series: Vec<(SensorId, Vec<Json>)> = Vec::new();
     for r in rows {
-        let point = match &r.value {
-            Value::Celsius(c) => json!([r.sampled_ms, degrees(settings.calibrate(r.sensor.as_str(), *c))]),
-            Value::Error(e) => json!([r.sampled_ms, null, e.to_string()]),
-        };
+        let point = raw_point(r, settings);
         match series.iter_mut().find(|(s, _)| *s == r.sensor) {
             Some((_, points)) => points.push(point),
             None => series.push((r.sensor.clone(), vec![point])),
@@ -182,7 +196,7 @@ fn raw_json(p: &Params, rows: &[StoredReading], settings: &Settings) -> Json {
         .map(|(sensor, points)| {
             json!({
                 "sensor": sensor.to_string(), "name": settings.name(sensor.as_str()),
-                "columns": ["ts", "value", "error"], "points": points,
+                "columns": ["ts", "value", "error", "ts_quality"], "points": points,
             })
         })
         .collect();
@@ -261,6 +275,27 @@ mod tests {
         assert_eq!(param_of(params("cid=pi&colour=red", now()).unwrap_err()), "colour");
         assert_eq!(param_of(params("cid=pi&cid=pj", now()).unwrap_err()), "cid");
         assert_eq!(param_of(params("cid=pi&%zz=1", now()).unwrap_err()), "%zz");
+    }
+
+    #[test]
+    fn a_raw_point_leaves_off_the_cells_that_hold_their_defaults() {
+        let reading = |value: &str, ts_quality| StoredReading {
+            cid: ClientId::new("pi").unwrap(),
+            sensor: SensorId::new("t").unwrap(),
+            value: cliser_protocol::Reading::parse(&format!("t={value}")).unwrap().value,
+            sampled_ms: 5,
+            received_ms: 6,
+            seq: None,
+            ts_quality,
+        };
+        let s = Settings::default();
+        assert_eq!(raw_point(&reading("21.5", TsQuality::Synced), &s), json!([5, 21.5]));
+        assert_eq!(raw_point(&reading("err:crc", TsQuality::Synced), &s), json!([5, null, "crc"]));
+        assert_eq!(raw_point(&reading("21.5", TsQuality::FromAge), &s), json!([5, 21.5, null, "from_age"]));
+        assert_eq!(
+            raw_point(&reading("err:crc", TsQuality::Unsynced), &s),
+            json!([5, null, "crc", "unsynced"])
+        );
     }
 
     #[test]

@@ -14,7 +14,8 @@ const NAMED: usize = 10;
 /// `import-csv`'s arguments.
 #[derive(Debug, clap::Args)]
 pub struct ImportArgs {
-    /// The CSV ledger (`ts,cid,sensor,temp_c,error,seq`).
+    /// The CSV ledger (`ts,cid,sensor,temp_c,error,seq`), or `query --format csv`'s (with
+    /// `ts_quality` last).
     pub file: PathBuf,
 }
 

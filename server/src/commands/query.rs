@@ -5,7 +5,7 @@ use crate::csv_format::rfc3339_ms;
 use cliser_common::sensors::Settings;
 use cliser_common::when;
 use cliser_protocol::{Celsius, ClientId, SensorId, Value};
-use cliser_store::{Bucket, ReadingQuery, Store, StoredReading};
+use cliser_store::{Bucket, ReadingQuery, Store, StoredReading, TsQuality};
 use std::io::Write;
 use std::time::{Duration, SystemTime};
 
@@ -134,27 +134,34 @@ fn json_c(c: Option<Celsius>) -> serde_json::Value {
 fn readings(rows: &[StoredReading], format: Format, settings: &Settings) -> String {
     let seq = |r: &StoredReading| r.seq.map_or_else(|| "-".to_owned(), |s| s.to_string());
     match format {
-        Format::Table => table(
-            &["time", "cid", "sensor", "name", "value", "seq"],
-            rows.iter()
+        Format::Table => {
+            // Left out when every time is a synchronised client clock (every reading stored
+            // before the quality existed, and older clients'): such a table looks as it always did.
+            let quality = rows.iter().any(|r| r.ts_quality != TsQuality::Synced);
+            let mut header = vec!["time", "cid", "sensor", "name", "value", "seq"];
+            header.extend(quality.then_some("ts_quality"));
+            let cells = rows
+                .iter()
                 .map(|r| {
-                    vec![
+                    let mut cells = vec![
                         rfc3339_ms(r.sampled_ms),
                         r.cid.to_string(),
                         r.sensor.to_string(),
                         name_of(settings, &r.sensor),
                         value_text(&r.value),
                         seq(r),
-                    ]
+                    ];
+                    cells.extend(quality.then(|| r.ts_quality.to_string()));
+                    cells
                 })
-                .collect(),
-            3,
-        ),
+                .collect();
+            table(&header, cells, 3)
+        }
         Format::Csv => {
-            let mut s = String::from(crate::csv_format::HEADER);
+            let mut s = String::from(crate::csv_format::QUERY_HEADER);
             s.push('\n');
             for r in rows {
-                crate::csv_format::line(&mut s, r);
+                crate::csv_format::query_line(&mut s, r);
             }
             s
         }
@@ -171,6 +178,7 @@ fn readings(rows: &[StoredReading], format: Format, settings: &Settings) -> Stri
                         "cid": r.cid.as_str(), "sensor": r.sensor.as_str(),
                         "name": settings.name(r.sensor.as_str()),
                         "temp_c": temp, "error": err, "seq": r.seq,
+                        "ts_quality": r.ts_quality.as_str(),
                     })
                 })
                 .collect();

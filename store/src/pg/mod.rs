@@ -145,6 +145,7 @@ impl PgStore {
             r.try_get(4).map_err(cell)?,
             r.try_get(5).map_err(cell)?,
             r.try_get(6).map_err(cell)?,
+            r.try_get(7).map_err(cell)?,
         )
     }
 }
@@ -204,8 +205,9 @@ fn try_commit(
     let milli: Vec<Option<i32>> = rows.iter().map(|r| r.milli_c).collect();
     let error: Vec<Option<&str>> = rows.iter().map(|r| r.error).collect();
     let seq: Vec<Option<i64>> = rows.iter().map(|r| r.seq).collect();
+    let quality: Vec<i16> = rows.iter().map(|r| r.ts_quality).collect();
     let stored: HashSet<(i32, i64)> = tx
-        .query(&st.insert_readings, &[&node, &sensor, &sampled, &received, &milli, &error, &seq])?
+        .query(&st.insert_readings, &[&node, &sensor, &sampled, &received, &milli, &error, &seq, &quality])?
         .iter()
         .filter_map(|r| r.get::<_, Option<i64>>(1).map(|s| (r.get(0), s)))
         .collect();

@@ -38,8 +38,9 @@ impl Stmts {
                  JOIN UNNEST($1::int[], $2::text[]) AS u(n, name) ON s.node = u.n AND s.sensor = u.name",
             )?,
             insert_readings: c.prepare(
-                "INSERT INTO readings (node, sensor, sampled_ms, received_ms, milli_c, error, seq) \
-                 SELECT * FROM UNNEST($1::int[], $2::int[], $3::bigint[], $4::bigint[], $5::int[], $6::text[], $7::bigint[]) \
+                "INSERT INTO readings (node, sensor, sampled_ms, received_ms, milli_c, error, seq, ts_quality) \
+                 SELECT * FROM UNNEST($1::int[], $2::int[], $3::bigint[], $4::bigint[], $5::int[], $6::text[], $7::bigint[], \
+                 $8::smallint[]) \
                  ON CONFLICT (node, seq) DO NOTHING RETURNING node, seq",
             )?,
             // GREATEST and LEAST skip NULLs, which is what a missing high-water mark needs.

@@ -101,8 +101,8 @@ impl SqliteStore {
         let mut inserted = Vec::with_capacity(rows.len());
         {
             let mut st = tx.prepare_cached(
-                "INSERT INTO readings (node, sensor, sampled_ms, received_ms, milli_c, error, seq) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+                "INSERT INTO readings (node, sensor, sampled_ms, received_ms, milli_c, error, seq, ts_quality) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
             )?;
             for (r, (node, sensor)) in rows.iter().zip(&pairs) {
                 let n = st.execute(params![
@@ -112,7 +112,8 @@ impl SqliteStore {
                     r.received_ms,
                     r.milli_c,
                     r.error,
-                    r.seq
+                    r.seq,
+                    r.ts_quality
                 ])?;
                 inserted.push(n == 1);
             }
@@ -249,6 +250,7 @@ impl Store for SqliteStore {
                 r.get(4)?,
                 r.get(5)?,
                 r.get(6)?,
+                r.get(7)?,
             ))
         })
     }
@@ -335,6 +337,7 @@ impl Store for SqliteStore {
                 r.get(4).map_err(err)?,
                 r.get(5).map_err(err)?,
                 r.get(6).map_err(err)?,
+                r.get(7).map_err(err)?,
             )?;
             each(reading).map_err(StoreError::Export)?;
             n += 1;

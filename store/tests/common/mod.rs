@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use cliser_protocol::{Celsius, ClientId, ErrorReason, SensorId, Value};
-use cliser_store::{NewReading, PgStore, SqliteStore, Store};
+use cliser_store::{NewReading, PgStore, SqliteStore, Store, TsQuality};
 use cliser_testkit::{PgCluster, PgOptions};
 
 pub const HOUR: i64 = 3_600_000;
@@ -28,7 +28,15 @@ pub fn err(reason: &str) -> Value {
 
 /// A reading sampled at `t`, received 100 ms later.
 pub fn r(client: &str, sensor: &str, value: Value, t: i64, seq: Option<u64>) -> NewReading {
-    NewReading { cid: cid(client), sensor: sid(sensor), value, sampled_ms: t, received_ms: t + 100, seq }
+    NewReading {
+        cid: cid(client),
+        sensor: sid(sensor),
+        value,
+        sampled_ms: t,
+        received_ms: t + 100,
+        seq,
+        ts_quality: TsQuality::Synced,
+    }
 }
 
 /// An SQLite store in a temp dir (kept alive with it).
