@@ -83,7 +83,7 @@ fn acks_trim_more_splits_and_a_reconnect_resends_from_the_ack() {
         let s = SensorId::new("28-000000000002").unwrap();
         let batch =
             (0..1000).map(|_| (s.clone(), Value::Error(cliser_protocol::ErrorReason::new("crc").unwrap())));
-        b.record(batch.collect(), 1_763_800_000_000);
+        b.record(batch.collect());
     }
     let server = FakeServer::new();
     let cfg = config(dir.path(), &server);
