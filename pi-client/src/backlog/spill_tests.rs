@@ -61,6 +61,7 @@ fn acked_readings_never_reach_the_disk_and_unacked_ones_spill_in_batches() {
     clock.advance(1_000);
     b.write_due_ack();
     b.close();
+    drop(b);
     let b = Backlog::open_with_clock(dir.path(), spill(60_000, 10_000), clock).unwrap();
     assert!(b.is_empty());
     assert_eq!(b.next_seq(), 8 * 350 + 1, "a clean stop keeps the exact counter");
