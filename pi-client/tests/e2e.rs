@@ -157,8 +157,16 @@ fn a_client_killed_while_the_server_is_down_still_delivers_its_backlog() {
     let mut server = ServerHandle::start(dir.path(), &["--keepalive", "200ms"]);
     let sensor = format!("w1:{}", w1.display());
     // Per-sample durability is what a kill -9 tests: `sync` mode (spill's bound is tested in spill.rs).
-    let flags =
-        ["--sensor", sensor.as_str(), "--interval", "200ms", "--server-timeout", "2s", "--durability", "sync"];
+    let flags = [
+        "--sensor",
+        sensor.as_str(),
+        "--interval",
+        "200ms",
+        "--server-timeout",
+        "2s",
+        "--durability",
+        "sync",
+    ];
     let mut c = client(dir.path(), &server, "pi-kill", &flags);
     server.log().wait_count("reading cid=pi-kill ", 2, WAIT);
 
