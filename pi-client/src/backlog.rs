@@ -446,7 +446,7 @@ impl Backlog {
             s.enforce_capacity(self.limits.capacity);
             let last = entries.last().map_or(0, |r| r.seq);
             if spill {
-                s.settled = last;
+                // Settled (sendable) only once the journal's reservation covers the seqs, below.
                 (entries, None)
             } else {
                 let mut text = String::with_capacity(16 + entries.len() * 110);
@@ -466,8 +466,12 @@ impl Backlog {
                 relock(&self.state).settled = last.seq;
             }
         } else {
+            // A seq sent before the journal's counter covers it could be given again after a crash.
             if let Err(e) = self.reserve_locked(&mut journal) {
                 error!("backlog: reserving seqs: {e}");
+            }
+            if let Some(last) = entries.last() {
+                relock(&self.state).settled = last.seq;
             }
             if let Durability::Spill { bound, .. } = self.limits.durability {
                 if relock(&self.state).unspilled().count() > bound {
