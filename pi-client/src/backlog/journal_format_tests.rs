@@ -10,7 +10,7 @@ fn entry(seq: u64) -> Entry {
         value: Value::Celsius(Celsius::from_millis(23_125).unwrap()),
         seq,
         boot: Some("5e1d6c3a-0d9b-4f43-9d53-3c0c4c1b2a10".into()),
-        at: Moment { boottime_ms: 81_234, wall_ms: 1_763_800_000_123, synced: seq % 2 == 0 },
+        at: Moment { boottime_ms: 81_234, wall_ms: 1_763_800_000_123, synced: seq.is_multiple_of(2) },
     }
 }
 
@@ -93,7 +93,7 @@ fn journal(n: u64, ack_every: u64, lag: u64) -> (Vec<u8>, Vec<(usize, usize, u64
         let start = text.len();
         push_reading(&mut text, &entry(seq));
         spans.push((start, text.len(), seq));
-        if seq % ack_every == 0 && seq > lag {
+        if seq.is_multiple_of(ack_every) && seq > lag {
             acked = seq - lag;
             push_ack(&mut text, acked);
         }
