@@ -9,24 +9,35 @@
 # had); then the size of the stripped aarch64 (Raspberry Pi) binary. With --tls, the cliser client
 # is measured a second time over TLS (`--server tls://127.0.0.1:PORT --tls-ca`, against the server's
 # --listen-tls with certificates from `cliser-server gen-tls`), on this host: the aarch64 binary is
-# only weighed, not run.
+# only weighed, not run. The cliser client runs in its default --durability spill.
 #
-# Usage: bench/client-footprint.sh [--window SECONDS] [--no-paho] [--no-aarch64] [--tls]
-# Default window 60 s (so 60 readings; RSS is read 30 s after start either way).
+# Then the SD card's figure (issue 16): two clients, --durability spill and --durability sync, run
+# side by side against one server (its default keep-alive), each reading 8 thermometers (a fake w1
+# tree) every 10 s, over a healthy link; the bytes each caused to be written to storage
+# (write_bytes of /proc/<pid>/io) over --disk-window seconds after a 5 s warm-up, scaled to a day.
+# The state dirs are under /tmp: run it where /tmp is a disk, not a tmpfs (tmpfs counts nothing).
+#
+# Usage: bench/client-footprint.sh [--window SECONDS] [--disk-window SECONDS] [--no-disk] [--no-paho]
+#        [--no-aarch64] [--tls]
+# Default window 60 s (so 60 readings; RSS is read 30 s after start either way); disk window 600 s.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 window=60
+disk_window=600
+disk=1
 paho=1
 aarch64=1
 tls=
 while [ $# -gt 0 ]; do
     case "$1" in
         --window) window=$2; shift 2 ;;
+        --disk-window) disk_window=$2; shift 2 ;;
+        --no-disk) disk=; shift ;;
         --no-paho) paho=; shift ;;
         --no-aarch64) aarch64=; shift ;;
         --tls) tls=1; shift ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
         *) die "unknown argument $1" ;;
     esac
 done
@@ -102,6 +113,47 @@ if [ -n "$tls" ]; then
     tls_row="$(mib $((c_rss * 1024))) | $(mib $((c_pss * 1024))) | $(mib $((c_anon * 1024))) | $c_threads | $c_cpu | $c_readings | $c_per1000"
 fi
 
+# --- bytes written per day: spill against sync, 8 sensors at 10 s ---
+io_write_bytes() { awk '$1 == "write_bytes:" {print $2}' "/proc/$1/io"; }
+d_spill=-
+d_sync=-
+if [ -n "$disk" ]; then
+    work=$out/disk
+    w1=$work/w1
+    mkdir -p "$w1/w1_bus_master1"
+    for i in 0 1 2 3 4 5 6 7; do
+        id=28-00000000000$i
+        echo "$id" >> "$w1/w1_bus_master1/w1_master_slaves"
+        mkdir -p "$w1/$id"
+        printf '72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=2000%s\n' "$i" > "$w1/$id/w1_slave"
+        echo "2000$i" > "$w1/$id/temperature"
+    done
+    password=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    printf '%s\n' "$password" > "$work/password"
+    RUST_LOG=info "$BENCH_BIN/cliser-server" --listen 127.0.0.1:0 --backdoor 127.0.0.1:0 --http off \
+        --data-dir "$work/data" --ready-file "$work/ready.json" --password-file "$work/password" 2> "$work/server.log" &
+    dspid=$!
+    daddr=$(wait_for_ready "$work/ready.json" "$dspid" 20 listen) || die "server did not start: $(tail -3 "$work/server.log")"
+    say "8 sensors every 10 s, --durability spill and sync side by side against $daddr: ${disk_window}s after a 5 s warm-up"
+    declare -A dpid
+    for mode in spill sync; do
+        CLISER_PASSWORD=$password "$BENCH_BIN/cliser-pi-client" --server "$daddr" --id "disk-$mode" --sensor "w1:$w1" \
+            --interval 10s --durability "$mode" --state-dir "$work/state-$mode" 2> "$work/client-$mode.log" &
+        dpid[$mode]=$!
+    done
+    sleep 5
+    s0=$(io_write_bytes "${dpid[spill]}")
+    y0=$(io_write_bytes "${dpid[sync]}")
+    sleep "$disk_window"
+    s1=$(io_write_bytes "${dpid[spill]}")
+    y1=$(io_write_bytes "${dpid[sync]}")
+    d_spill=$(( (s1 - s0) * 86400 / disk_window ))
+    d_sync=$(( (y1 - y0) * 86400 / disk_window ))
+    for mode in spill sync; do kill -TERM "${dpid[$mode]}"; wait "${dpid[$mode]}" || true; done
+    kill -TERM "$dspid"
+    wait "$dspid" || true
+fi
+
 # --- paho-mqtt (Python) against Mosquitto ---
 p_row=
 if [ -n "$paho" ]; then
@@ -163,12 +215,22 @@ echo "One client each: cliser-pi-client --sensor sim (two simulated thermometers
 echo
 echo "| client | RSS after 30 s | PSS | anonymous (RssAnon) | threads | CPU s over the window | readings in the window | CPU s / 1,000 readings |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|"
-echo "| cliser-pi-client (Rust, release) | $plain_row |"
+echo "| cliser-pi-client (Rust, release), --durability spill | $plain_row |"
 if [ -n "$tls_row" ]; then
     echo "| cliser-pi-client (Rust, release), tls:// | $tls_row |"
 fi
 if [ -n "$p_row" ]; then
     echo "| paho-mqtt $paho_version (Python) | $(mib $((p_rss * 1024))) | $(mib $((p_pss * 1024))) | $(mib $((p_anon * 1024))) | $p_threads | $p_cpu | $p_readings | $p_per1000 |"
+fi
+if [ -n "$disk" ]; then
+    kib() { awk -v b="$1" 'BEGIN {printf "%.1f KiB", b / 1024}'; }
+    echo
+    echo "Bytes the client caused to be written to storage (write_bytes of /proc/<pid>/io), 8 sensors every 10 s, healthy link, measured over ${disk_window} s after a 5 s warm-up and scaled to a day:"
+    echo
+    echo "| --durability | bytes written per day |"
+    echo "|---|---:|"
+    echo "| spill (default) | $(kib "$d_spill") ($d_spill bytes) |"
+    echo "| sync | $(kib "$d_sync") ($d_sync bytes) |"
 fi
 echo
 echo "| binary | stripped size |"

@@ -60,7 +60,8 @@ rss_start=$(stat_of "$server_pid" VmRSS)
 echo "soak: $clients clients for $minutes min against $addr (dir $dir)"
 
 for i in $(seq 1 "$clients"); do
-    CLISER_PASSWORD=$(cat "$dir/password") RUST_LOG=info "$target/cliser-pi-client" \
+    # debug: the line per reading the ledger below reads is a debug line of the client.
+    CLISER_PASSWORD=$(cat "$dir/password") RUST_LOG=debug "$target/cliser-pi-client" \
         --server "$addr" --id "soak-$i" --sensor sim --interval "$interval" --server-timeout 5s \
         --state-dir "$dir/c$i" 2> "$dir/c$i.log" &
     pids+=($!)
@@ -104,8 +105,8 @@ for i in range(1, n + 1):
     pending = set()
     try:
         for l in open(os.path.join(d, f"c{i}", "backlog.log")):
-            if "#" in l:
-                pending.add(int(l.rsplit("#", 1)[1]))
+            if l.startswith("r "):  # journal v1: r <seq> ...
+                pending.add(int(l.split()[1]))
     except FileNotFoundError:
         pass
     seqs = logged.get(cid, [])

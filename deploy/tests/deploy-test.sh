@@ -115,7 +115,7 @@ if bad:
     sys.exit(f"{path}: unknown keys {sorted(bad)}")
 EOF
 }
-client_keys=(server tls-ca tls-pin id password-file sensor interval server-timeout state-dir shutdown-command)
+client_keys=(server tls-ca tls-pin id password-file sensor interval server-timeout state-dir durability spill-after health-every shutdown-command)
 server_keys=(listen listen-tls tls-cert tls-key backdoor http keepalive auth-timeout dead-after max-clients store data-dir retain-raw password-file admin-password-file ready-file
     clients-file auth-max-failures auth-window auth-block auth-exempt)
 check "pi-client.example.toml uses only the client's flag names" toml_keys "$ws/deploy/pi-client.example.toml" "${client_keys[@]}"

@@ -25,12 +25,14 @@ pub enum Outcome {
 /// Runs the client until it stops. `open` gives the thermometers (the hal's `open` in the binary, a
 /// fake in tests); `stop` ends it.
 pub fn run(cfg: &Config, open: Opener, stop: Stop) -> Result<Outcome, ClientError> {
-    let store = Arc::new(Backlog::open(&cfg.state_dir, Limits::default())?);
+    let limits = Limits { durability: cfg.durability, ..Limits::default() };
+    let store = Arc::new(Backlog::open(&cfg.state_dir, limits)?);
     let source = sampler::source_id(&cfg.sensor);
-    let _sampler = sampler::spawn(open, source, cfg.interval, store.clone(), stop.clone());
+    let _sampler = sampler::spawn(open, source, cfg.interval, cfg.health_every, store.clone(), stop.clone());
     let end = connection_loop(cfg, &store, &stop);
-    // Waits for a write in progress and refuses new ones: from here the process may exit at any time
-    // without losing a reading. The sampler is not joined: it may be in a slow bus read.
+    // Waits for a write in progress, writes what is unacked (`spill` mode) and refuses new writes:
+    // from here the process may exit at any time without losing a reading. It comes before the
+    // shutdown command of `130`, which may power the Pi off. The sampler is not joined: it may be in a slow bus read.
     store.close();
     stop.stop();
     match end? {

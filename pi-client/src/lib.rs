@@ -10,8 +10,10 @@
 pub mod backlog;
 pub mod backoff;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod error;
+pub mod health;
 pub mod link;
 pub mod probe;
 pub mod sampler;

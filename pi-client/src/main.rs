@@ -14,7 +14,8 @@ fn main() -> ExitCode {
     // RUST_LOG overrides the level; logs go to stderr (journald on a Pi).
     let _ = cliser_common::logging::init(LevelFilter::Info);
     match cli.command {
-        Some(Command::Probe) => probe(&cli),
+        Some(Command::Probe { watch: false, .. }) => probe(&cli),
+        Some(Command::Probe { watch: true, ref interval }) => watch(&cli, interval.as_deref()),
         None => run(&cli),
     }
 }
@@ -33,23 +34,47 @@ fn probe(cli: &Cli) -> ExitCode {
     }
 }
 
-fn run(cli: &Cli) -> ExitCode {
-    let cfg = match Config::resolve(cli, |k| std::env::var(k).ok()) {
-        Ok(c) => c,
+fn watch(cli: &Cli, interval: Option<&str>) -> ExitCode {
+    let spec = match config::sensor_spec(cli) {
+        Ok(s) => s,
         Err(e) => return fail(&ClientError::Config(e)),
     };
+    let interval = match interval.map(cliser_common::duration::parse_positive) {
+        None => config::DEFAULT_INTERVAL,
+        Some(Ok(d)) => d,
+        Some(Err(e)) => {
+            let invalid = config::ConfigError::Invalid {
+                setting: "--interval".into(),
+                value: interval.unwrap_or_default().into(),
+                why: e.to_string(),
+            };
+            return fail(&ClientError::Config(invalid));
+        }
+    };
+    let Some(stop) = stop_on_signals() else { return Outcome::Runtime.into() };
+    match cliser_pi_client::probe::watch(&spec, interval, &mut std::io::stdout().lock(), &stop) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            error!("writing the report: {e}");
+            Outcome::Runtime.into()
+        }
+    }
+}
+
+/// A stop handle that SIGTERM and SIGINT ring (`None`, said why, if that cannot be set up).
+fn stop_on_signals() -> Option<Stop> {
     let stop = match Stop::new() {
         Ok(s) => s,
         Err(e) => {
             error!("cannot make the stop pipe: {e}");
-            return Outcome::Runtime.into();
+            return None;
         }
     };
     let mut signals = match Signals::new([SIGTERM, SIGINT]) {
         Ok(s) => s,
         Err(e) => {
             error!("cannot install signal handlers: {e}");
-            return Outcome::Runtime.into();
+            return None;
         }
     };
     let on_signal = stop.clone();
@@ -62,8 +87,24 @@ fn run(cli: &Cli) -> ExitCode {
             }
         })
         .expect("spawn signal thread");
+    Some(stop)
+}
+
+fn run(cli: &Cli) -> ExitCode {
+    let cfg = match Config::resolve(cli, |k| std::env::var(k).ok()) {
+        Ok(c) => c,
+        Err(e) => return fail(&ClientError::Config(e)),
+    };
+    let Some(stop) = stop_on_signals() else { return Outcome::Runtime.into() };
+    let durability = match cfg.durability {
+        cliser_pi_client::backlog::Durability::Sync => "sync (every sample synced)".to_owned(),
+        cliser_pi_client::backlog::Durability::Spill { after, .. } => format!(
+            "spill (unacked readings written after {}: a power cut loses at most that much)",
+            cliser_common::duration::format(after)
+        ),
+    };
     info!(
-        "cliser-pi-client {}: id {}, server {}, sensor {}, interval {}, state dir {}",
+        "cliser-pi-client {}: id {}, server {}, sensor {}, interval {}, state dir {}, durability {durability}",
         env!("CARGO_PKG_VERSION"),
         cfg.id,
         cfg.server.join(","),

@@ -48,3 +48,62 @@ pub fn run(spec: &SensorSpec, out: &mut dyn Write) -> std::io::Result<u8> {
     }
     Ok(if any_ok { 0 } else { 1 })
 }
+
+/// `probe --watch`: reads every sensor each `interval` and prints one line per sensor (its reading or
+/// error reason, and its read time: the read of all sensors, shared out equally, as the hal reads
+/// them one after another) until `stop`. Returns the exit status: 0 once stopped.
+pub fn watch(
+    spec: &SensorSpec,
+    interval: std::time::Duration,
+    out: &mut dyn Write,
+    stop: &crate::Stop,
+) -> std::io::Result<u8> {
+    writeln!(
+        out,
+        "sensor backend: {spec}; reading every {}, Ctrl-C to stop",
+        cliser_common::duration::format(interval)
+    )?;
+    let mut sensors = None;
+    let mut next = std::time::Instant::now();
+    loop {
+        if sensors.is_none() {
+            match cliser_hal::open(spec) {
+                Ok(s) => sensors = Some(s),
+                Err(e) => writeln!(out, "cannot open the thermometers: {e}")?,
+            }
+        }
+        if let Some(s) = sensors.as_mut() {
+            let started = std::time::Instant::now();
+            let read = s.read_all();
+            let took = started.elapsed();
+            match read {
+                Ok(samples) if samples.is_empty() => writeln!(out, "no sensors found")?,
+                Ok(samples) => {
+                    let share = (took / samples.len() as u32).as_millis();
+                    for s in samples {
+                        match s.result {
+                            Ok(m) => writeln!(
+                                out,
+                                "{}  {:.3} °C  read {share} ms",
+                                s.sensor,
+                                f64::from(m) / 1000.0
+                            )?,
+                            Err(e) => {
+                                writeln!(out, "{}  error {} ({e})  read {share} ms", s.sensor, e.reason())?
+                            }
+                        }
+                    }
+                }
+                Err(e) => writeln!(out, "cannot read the thermometers: {e}")?,
+            }
+        }
+        out.flush()?;
+        let now = std::time::Instant::now();
+        while next <= now {
+            next += interval;
+        }
+        if stop.sleep_until(next) {
+            return Ok(0);
+        }
+    }
+}

@@ -2,22 +2,18 @@
 //! records the readings in the backlog.
 
 use crate::backlog::Backlog;
+use crate::health::Health;
 use crate::stop::Stop;
 use cliser_hal::{HalError, Sample, SensorError, SensorSpec, Thermometers};
 use cliser_protocol::{Celsius, ErrorReason, SensorId, Value};
-use log::{error, info};
+use log::{debug, error, info};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Opens the thermometers; called again each interval until it succeeds (the w1 driver may still be
 /// loading at boot, a USB adapter may be plugged in later).
 pub type Opener = Box<dyn FnMut() -> Result<Box<dyn Thermometers>, HalError> + Send>;
-
-/// Milliseconds since the Unix epoch.
-pub fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
 
 /// Turns one hal sample into what goes on the wire (the hal's sensor ids are the protocol's).
 pub fn to_wire(sample: Sample) -> (SensorId, Value) {
@@ -54,11 +50,13 @@ pub const NO_SENSORS: &str = "no_sensors";
 
 /// Starts the sampler: a first read at once, then one every `interval` (a late read does not shift the
 /// schedule; missed ticks are skipped). A tick that yields no reading at all records one
-/// `<source>=err:no_sensors`, so a Pi whose sensors all fail does not look healthy and silent.
+/// `<source>=err:no_sensors`, so a Pi whose sensors all fail does not look healthy and silent. Every
+/// `health_every` it logs one line per sensor: reads, errors by reason, mean read time.
 pub fn spawn(
     mut open: Opener,
     source: SensorId,
     interval: Duration,
+    health_every: Duration,
     store: Arc<Backlog>,
     stop: Stop,
 ) -> JoinHandle<()> {
@@ -68,6 +66,8 @@ pub fn spawn(
             let mut sensors: Option<Box<dyn Thermometers>> = None;
             let mut last_error = String::new();
             let mut next = Instant::now();
+            let mut health = Health::default();
+            let mut next_health = next + health_every;
             loop {
                 if sensors.is_none() {
                     match open() {
@@ -83,7 +83,12 @@ pub fn spawn(
                 }
                 let mut recorded = false;
                 if let Some(s) = sensors.as_mut() {
-                    match s.read_all() {
+                    let started = Instant::now();
+                    let read = s.read_all();
+                    if let Ok(samples) = &read {
+                        health.note(samples, started.elapsed());
+                    }
+                    match read {
                         Ok(samples) if samples.is_empty() => {
                             note_failure(&mut last_error, "no thermometer found".to_owned())
                         }
@@ -96,7 +101,13 @@ pub fn spawn(
                     }
                 }
                 if !recorded {
-                    store.record(vec![no_sensors(&source)], unix_ms());
+                    store.record(vec![no_sensors(&source)]);
+                }
+                if Instant::now() >= next_health {
+                    for line in health.take_summary() {
+                        info!("health over {}: {line}", cliser_common::duration::format(health_every));
+                    }
+                    next_health = Instant::now() + health_every;
                 }
                 // The connection thread leaves journal rewrites to this thread, batch or no batch.
                 store.maintain();
@@ -131,14 +142,16 @@ fn sample_batch(samples: Vec<Sample>, store: &Backlog) {
         details.push(detail);
         batch.push(to_wire(sample));
     }
-    let unix_ms = unix_ms();
-    // Returns once the batch is synced; the connection thread answers all the while.
-    let recorded = store.record(batch, unix_ms);
+    // Returns once the batch is recorded (synced, in `sync` mode); the connection thread answers all
+    // the while.
+    let recorded = store.record(batch);
     for (r, detail) in recorded.iter().zip(details) {
         let seq = r.seq.unwrap_or(0);
         match &r.value {
-            Value::Celsius(c) => info!("reading sensor={} temp_c={} seq={seq}", r.sensor, c.fixed()),
-            Value::Error(reason) => info!("reading sensor={} error={reason}{detail} seq={seq}", r.sensor),
+            // Debug only: at the default level the log has no line per reading (journald may live on
+            // the SD card that spilling spares).
+            Value::Celsius(c) => debug!("reading sensor={} temp_c={} seq={seq}", r.sensor, c.fixed()),
+            Value::Error(reason) => debug!("reading sensor={} error={reason}{detail} seq={seq}", r.sensor),
         }
     }
 }

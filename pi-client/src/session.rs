@@ -277,7 +277,7 @@ mod tests {
         let batch = (0..n)
             .map(|i| (sensor.clone(), Value::Celsius(Celsius::from_millis(i as i32).unwrap())))
             .collect();
-        b.record(batch, 1_763_800_000_123);
+        b.record(batch);
         (dir, b)
     }
 

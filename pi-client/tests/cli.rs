@@ -38,7 +38,9 @@ fn probe_of_the_simulation_says_nothing_of_1_wire() {
 fn probe_help_lists_only_what_probe_uses() {
     let text = stdout(&run(&["probe", "--help"]));
     assert!(text.contains("--sensor") && text.contains("--config"), "{text}");
-    for other in ["--server", "--interval", "--state-dir", "--password-file", "--shutdown-command"] {
+    // probe --watch reads every --interval (its own flag, issue 16).
+    assert!(text.contains("--watch") && text.contains("--interval"), "{text}");
+    for other in ["--server", "--state-dir", "--password-file", "--shutdown-command", "--durability"] {
         assert!(!text.contains(other), "probe --help lists {other}:\n{text}");
     }
 }

@@ -320,7 +320,8 @@ fn two_servers_on_one_database_a_client_fails_over_on_kill_9_with_the_right_ack_
         &a.password,
         "roamer",
         &cdir,
-        "info",
+        // Debug: `sampled_seqs` reads the client's line per reading, a debug line.
+        "debug",
         &["--interval", "50ms", "--server-timeout", "2s"],
     );
     let first = c.log.wait_for("registered with", LONG);

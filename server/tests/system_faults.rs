@@ -129,7 +129,8 @@ fn kill_9_of_the_client_between_its_backlog_write_and_the_ack_loses_nothing() {
             "crashy",
             &state,
             &log,
-            &["--interval", "50ms", "--server-timeout", "3s"],
+            // Per-sample durability is what this holds the client to: `sync` mode.
+            &["--interval", "50ms", "--server-timeout", "3s", "--durability", "sync"],
         )
     };
     let mut c = start();

@@ -19,6 +19,14 @@ pub enum StoreError {
     },
     /// Another client holds the state dir.
     Locked(PathBuf),
+    /// The journal's header names a format version this client does not know (written by a newer
+    /// client): it is left alone rather than guessed at.
+    Version {
+        /// The journal.
+        path: PathBuf,
+        /// The version its header names.
+        found: String,
+    },
 }
 
 impl fmt::Display for StoreError {
@@ -28,6 +36,12 @@ impl fmt::Display for StoreError {
             StoreError::Locked(dir) => {
                 write!(f, "state dir {} is in use by another cliser-pi-client", dir.display())
             }
+            StoreError::Version { path, found } => write!(
+                f,
+                "{} is a journal of format version {found:?}, which this client (v1) does not know: \
+                 run the client that wrote it, or move the file away to start an empty backlog",
+                path.display()
+            ),
         }
     }
 }
@@ -36,7 +50,7 @@ impl std::error::Error for StoreError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             StoreError::Io { source, .. } => Some(source),
-            StoreError::Locked(_) => None,
+            StoreError::Locked(_) | StoreError::Version { .. } => None,
         }
     }
 }

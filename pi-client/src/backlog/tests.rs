@@ -19,11 +19,36 @@ fn seqs(b: &Backlog) -> Vec<u64> {
 }
 
 fn small() -> Limits {
-    Limits { capacity: 1000, compact_min: 10, ack_every: DEFAULT_ACK_EVERY }
+    Limits { capacity: 1000, compact_min: 10, ack_every: DEFAULT_ACK_EVERY, durability: Durability::Sync }
 }
 
+/// The journal in a form the assertions can read: after the header, each record (its check verified)
+/// as `sensor=value@wall_ms#seq`, `ack N` or `next N`; a line that fails its check as `DAMAGED`.
 fn journal_text(dir: &Path) -> String {
-    std::fs::read_to_string(dir.join(JOURNAL)).unwrap()
+    let raw = std::fs::read_to_string(dir.join(JOURNAL)).unwrap();
+    let mut lines = raw.lines();
+    assert_eq!(lines.next().map(|h| h.split(" *").next().unwrap()), Some(journal_format::HEADER), "{raw}");
+    let mut out = String::new();
+    for line in lines {
+        let Some((body, crc)) = line.rsplit_once(" *") else {
+            out.push_str("DAMAGED\n");
+            continue;
+        };
+        if u32::from_str_radix(crc, 16).ok() != Some(crc32fast::hash(body.as_bytes())) {
+            out.push_str("DAMAGED\n");
+            continue;
+        }
+        let f: Vec<&str> = body.split(' ').collect();
+        let text = match f[0] {
+            "a" => format!("ack {}", f[1]),
+            "n" => format!("next {}", f[1]),
+            "r" => format!("{}@{}#{}", f[6], f[4], f[1]),
+            _ => "DAMAGED".to_owned(),
+        };
+        out.push_str(&text);
+        out.push('\n');
+    }
+    out
 }
 
 fn append_raw(dir: &Path, bytes: &[u8]) {
@@ -35,14 +60,13 @@ fn seqs_go_up_by_one_and_survive_reopen() {
     let dir = tempfile::tempdir().unwrap();
     {
         let b = Backlog::open(dir.path(), small()).unwrap();
-        let r = b.record(batch(3), 1_700_000_000_000);
+        let r = b.record(batch(3));
         assert_eq!(r.iter().map(|r| r.seq.unwrap()).collect::<Vec<_>>(), [1, 2, 3]);
-        b.record(batch(2), 1_700_000_010_000);
+        b.record(batch(2));
     }
     let b = Backlog::open(dir.path(), small()).unwrap();
     assert_eq!(seqs(&b), [1, 2, 3, 4, 5]);
     assert_eq!(b.next_seq(), 6);
-    assert_eq!(b.after(0, 1)[0].stamp, Some(cliser_protocol::Stamp::at(1_700_000_000_000)));
     b.ack(5);
     assert!(b.is_empty());
     b.close();
@@ -50,14 +74,14 @@ fn seqs_go_up_by_one_and_survive_reopen() {
     // All acked and maybe compacted away: the counter still continues.
     let b = Backlog::open(dir.path(), small()).unwrap();
     assert_eq!((b.len(), b.next_seq(), b.acked()), (0, 6, 5));
-    assert_eq!(b.record(batch(1), 1)[0].seq, Some(6));
+    assert_eq!(b.record(batch(1))[0].seq, Some(6));
 }
 
 #[test]
 fn ack_trims_and_moves_the_counter_past_it() {
     let dir = tempfile::tempdir().unwrap();
     let b = Backlog::open(dir.path(), small()).unwrap();
-    b.record(batch(5), 1);
+    b.record(batch(5));
     b.ack(2);
     assert_eq!(seqs(&b), [3, 4, 5]);
     b.ack(1); // an old ack changes nothing
@@ -67,7 +91,7 @@ fn ack_trims_and_moves_the_counter_past_it() {
     b.ack(100); // the server knows of more than this state dir does
     assert!(b.is_empty());
     assert_eq!(b.next_seq(), 101);
-    assert_eq!(b.record(batch(1), 1)[0].seq, Some(101));
+    assert_eq!(b.record(batch(1))[0].seq, Some(101));
     drop(b);
     assert_eq!(Backlog::open(dir.path(), small()).unwrap().next_seq(), 102);
 }
@@ -77,7 +101,7 @@ fn an_ack_that_moves_the_counter_is_durable_at_once() {
     let dir = tempfile::tempdir().unwrap();
     {
         let b = Backlog::open(dir.path(), small()).unwrap();
-        b.record(batch(2), 1);
+        b.record(batch(2));
         b.ack(100);
         b.write_due_ack();
         // Dropped without close: a crash before any other write.
@@ -85,21 +109,21 @@ fn an_ack_that_moves_the_counter_is_durable_at_once() {
     assert!(journal_text(dir.path()).ends_with("ack 100\n"), "{}", journal_text(dir.path()));
     let b = Backlog::open(dir.path(), small()).unwrap();
     assert_eq!((b.len(), b.acked(), b.next_seq()), (0, 100, 101));
-    assert_eq!(b.record(batch(1), 1)[0].seq, Some(101));
+    assert_eq!(b.record(batch(1))[0].seq, Some(101));
 }
 
 #[test]
 fn acks_ride_on_the_next_batch_without_a_write_of_their_own() {
     let dir = tempfile::tempdir().unwrap();
     let b = Backlog::open(dir.path(), small()).unwrap();
-    b.record(batch(3), 1);
+    b.record(batch(3));
     let before = journal_text(dir.path());
     b.ack(2);
     b.write_due_ack();
     b.ack(3);
     b.write_due_ack();
     assert_eq!(journal_text(dir.path()), before, "an ack alone writes nothing");
-    b.record(batch(1), 2);
+    b.record(batch(1));
     let text = journal_text(dir.path());
     let tail: Vec<&str> = text.lines().rev().take(2).collect();
     assert!(tail[1] == "ack 3" && tail[0].ends_with("#4"), "{text}");
@@ -112,7 +136,7 @@ fn acks_ride_on_the_next_batch_without_a_write_of_their_own() {
 fn an_idle_journal_gets_the_ack_after_ack_every_and_close_writes_it() {
     let dir = tempfile::tempdir().unwrap();
     let b = Backlog::open(dir.path(), Limits { ack_every: Duration::ZERO, ..small() }).unwrap();
-    b.record(batch(3), 1);
+    b.record(batch(3));
     b.ack(1);
     b.write_due_ack();
     assert!(journal_text(dir.path()).ends_with("ack 1\n"));
@@ -136,7 +160,7 @@ fn an_ack_lost_before_it_was_synced_only_resends() {
     {
         // Never written: a crash before the next batch.
         let b = Backlog::open(dir.path(), small()).unwrap();
-        b.record(batch(3), 1);
+        b.record(batch(3));
         b.ack(2);
         b.write_due_ack();
     }
@@ -154,7 +178,7 @@ fn an_ack_lost_before_it_was_synced_only_resends() {
     }
     let b = Backlog::open(dir.path(), small()).unwrap();
     assert_eq!((seqs(&b), b.acked(), b.next_seq()), (vec![1, 2, 3], 0, 4));
-    assert_eq!(b.record(batch(1), 2)[0].seq, Some(4), "no seq is reused");
+    assert_eq!(b.record(batch(1))[0].seq, Some(4), "no seq is reused");
 }
 
 #[test]
@@ -162,13 +186,13 @@ fn a_torn_ack_line_is_dropped_and_appends_stay_clean() {
     let dir = tempfile::tempdir().unwrap();
     {
         let b = Backlog::open(dir.path(), small()).unwrap();
-        b.record(batch(3), 1);
+        b.record(batch(3));
     }
     append_raw(dir.path(), b"ack 3"); // "ack 3\n" cut short (or "ack 31\n")
     {
         let b = Backlog::open(dir.path(), small()).unwrap();
         assert_eq!((seqs(&b), b.acked(), b.next_seq()), (vec![1, 2, 3], 0, 4));
-        assert_eq!(b.record(batch(1), 2)[0].seq, Some(4));
+        assert_eq!(b.record(batch(1))[0].seq, Some(4));
     }
     let b = Backlog::open(dir.path(), small()).unwrap();
     assert_eq!((seqs(&b), b.acked()), (vec![1, 2, 3, 4], 0));
@@ -181,20 +205,20 @@ fn a_torn_last_line_is_dropped_and_appends_stay_clean() {
     let dir = tempfile::tempdir().unwrap();
     {
         let b = Backlog::open(dir.path(), small()).unwrap();
-        b.record(batch(3), 1);
+        b.record(batch(3));
     }
     append_raw(dir.path(), b"28-000000000000=21.5@1#");
     {
         let b = Backlog::open(dir.path(), small()).unwrap();
         assert_eq!(seqs(&b), [1, 2, 3]);
-        assert_eq!(b.record(batch(1), 2)[0].seq, Some(4));
+        assert_eq!(b.record(batch(1))[0].seq, Some(4));
     }
     let b = Backlog::open(dir.path(), small()).unwrap();
     assert_eq!(seqs(&b), [1, 2, 3, 4]);
     // The repair rewrote the journal: a `next 4` and `ack 0` header, then the four readings.
     let text = journal_text(dir.path());
     assert_eq!(text.lines().filter(|l| l.contains('#')).count(), 4, "{text}");
-    assert!(text.starts_with("next 4\nack 0\n"), "{text}");
+    assert!(text.starts_with("next 4\nnext 4\nack 0\n"), "{text}");
 }
 
 #[test]
@@ -213,15 +237,15 @@ fn garbage_lines_are_skipped_not_fatal() {
 fn compaction_keeps_the_journal_proportional() {
     let dir = tempfile::tempdir().unwrap();
     let b = Backlog::open(dir.path(), small()).unwrap();
-    for round in 0..50u64 {
-        b.record(batch(4), round);
+    for _round in 0..50u64 {
+        b.record(batch(4));
         b.ack(b.next_seq() - 2);
         b.maintain();
     }
     assert_eq!(b.len(), 1);
-    // Live 1, dead below 10 readings and ack lines, the two header lines.
+    // Live 1, dead below 10 readings and ack lines, the three header lines.
     let lines = journal_text(dir.path()).lines().count();
-    assert!(lines <= 2 + 10 + 4 + 1, "journal has {lines} lines");
+    assert!(lines <= 3 + 10 + 4 + 1, "journal has {lines} lines");
     drop(b);
     // A crash: the last ack (199) had not reached the journal yet, the one before had.
     let b = Backlog::open(dir.path(), small()).unwrap();
@@ -239,16 +263,16 @@ fn compaction_keeps_the_counter_when_everything_is_acked() {
     let dir = tempfile::tempdir().unwrap();
     {
         let b = Backlog::open(dir.path(), Limits { compact_min: 4, ..small() }).unwrap();
-        b.record(batch(5), 1);
+        b.record(batch(5));
         b.ack(5); // 5 dead lines, none live: rewritten without a single reading
         b.maintain();
         let text = journal_text(dir.path());
-        assert_eq!(text, "next 6\nack 5\n");
+        assert_eq!(text, "next 6\nnext 6\nack 5\n");
         // Dropped without close: nothing else reaches the journal.
     }
     let b = Backlog::open(dir.path(), small()).unwrap();
     assert_eq!((b.len(), b.acked(), b.next_seq()), (0, 5, 6));
-    assert_eq!(b.record(batch(1), 1)[0].seq, Some(6));
+    assert_eq!(b.record(batch(1))[0].seq, Some(6));
     drop(b);
     // Header lines are not dead lines: reopening does not rewrite again and again.
     let before = journal_text(dir.path());
@@ -259,10 +283,10 @@ fn compaction_keeps_the_counter_when_everything_is_acked() {
 #[test]
 fn a_full_backlog_drops_the_oldest_and_counts_them() {
     let dir = tempfile::tempdir().unwrap();
-    let limits = Limits { capacity: 10, compact_min: 4, ack_every: DEFAULT_ACK_EVERY };
+    let limits = Limits { capacity: 10, compact_min: 4, ..small() };
     let b = Backlog::open(dir.path(), limits).unwrap();
     for _ in 0..5 {
-        b.record(batch(3), 1);
+        b.record(batch(3));
     }
     assert_eq!(seqs(&b), (6..=15).collect::<Vec<_>>());
     assert_eq!(b.dropped(), 5);
@@ -271,7 +295,7 @@ fn a_full_backlog_drops_the_oldest_and_counts_them() {
     assert_eq!(seqs(&b), (6..=15).collect::<Vec<_>>());
     assert_eq!(b.next_seq(), 16);
     let lines = journal_text(dir.path()).lines().count();
-    assert!(lines <= 2 + 10 + 10, "journal has {lines} lines");
+    assert!(lines <= 3 + 10 + 10, "journal has {lines} lines");
     // Reopening with a smaller bound keeps the newest.
     drop(b);
     let b = Backlog::open(dir.path(), Limits { capacity: 3, ..limits }).unwrap();
@@ -290,7 +314,7 @@ fn closed_refuses_writes() {
     let dir = tempfile::tempdir().unwrap();
     let b = Backlog::open(dir.path(), small()).unwrap();
     b.close();
-    assert!(b.record(batch(2), 1).is_empty());
+    assert!(b.record(batch(2)).is_empty());
     assert_eq!(b.next_seq(), 1);
 }
 
@@ -360,12 +384,13 @@ fn a_poll_is_answered_while_a_batch_is_synced_without_the_batch() {
     let dir = tempfile::tempdir().unwrap();
     let gate = std::sync::Arc::new(Gate::default());
     let limits = Limits { ack_every: Duration::ZERO, ..small() };
-    let b = std::sync::Arc::new(Backlog::open_with(dir.path(), limits, gate.sync_fn()).unwrap());
-    b.record(batch(3), 1);
+    let b =
+        std::sync::Arc::new(Backlog::open_with(dir.path(), limits, gate.sync_fn(), system_clock()).unwrap());
+    b.record(batch(3));
     gate.shut();
     let sampler = std::thread::spawn({
         let b = b.clone();
-        move || b.record(batch(2), 2)
+        move || b.record(batch(2))
     });
     gate.wait_for_a_sync();
     // The sampler holds the journal through its fdatasync. An ack, an idle-journal ack write (it
@@ -392,8 +417,9 @@ fn a_poll_is_answered_while_the_journal_is_compacted_and_a_batch_taken_meanwhile
     let dir = tempfile::tempdir().unwrap();
     let gate = std::sync::Arc::new(Gate::default());
     let limits = Limits { compact_min: 4, ..small() };
-    let b = std::sync::Arc::new(Backlog::open_with(dir.path(), limits, gate.sync_fn()).unwrap());
-    b.record(batch(6), 1);
+    let b =
+        std::sync::Arc::new(Backlog::open_with(dir.path(), limits, gate.sync_fn(), system_clock()).unwrap());
+    b.record(batch(6));
     b.ack(5); // 5 dead lines, 1 live: due
     gate.shut();
     let compacting = std::thread::spawn({
@@ -404,7 +430,7 @@ fn a_poll_is_answered_while_the_journal_is_compacted_and_a_batch_taken_meanwhile
     // The rewrite holds the journal while it syncs the new file; a batch waits for it.
     let sampler = std::thread::spawn({
         let b = b.clone();
-        move || b.record(batch(1), 2)
+        move || b.record(batch(1))
     });
     assert_eq!(
         promptly("an answer", {
@@ -418,8 +444,8 @@ fn a_poll_is_answered_while_the_journal_is_compacted_and_a_batch_taken_meanwhile
     assert_eq!(sampler.join().unwrap()[0].seq, Some(7));
     let text = journal_text(dir.path());
     let lines: Vec<&str> = text.lines().collect();
-    assert!(lines.len() == 4 && lines[..2] == ["next 7", "ack 5"], "{text}");
-    assert!(lines[2].ends_with("#6") && lines[3].ends_with("#7"), "{text}");
+    assert!(lines.len() == 5 && lines[..3] == ["next 7", "next 7", "ack 5"], "{text}");
+    assert!(lines[3].ends_with("#6") && lines[4].ends_with("#7"), "{text}");
     drop(b);
     let b = Backlog::open(dir.path(), small()).unwrap();
     assert_eq!((seqs(&b), b.acked(), b.next_seq()), (vec![6, 7], 5, 8));
@@ -439,16 +465,16 @@ fn a_failed_sync_keeps_the_batch_in_memory_and_upkeep_rewrites_the_journal() {
             f.sync_data()
         })
     };
-    let b = Backlog::open_with(dir.path(), small(), sync).unwrap();
-    b.record(batch(2), 1);
+    let b = Backlog::open_with(dir.path(), small(), sync, system_clock()).unwrap();
+    b.record(batch(2));
     failing.store(true, Ordering::SeqCst);
-    assert_eq!(b.record(batch(1), 2)[0].seq, Some(3));
+    assert_eq!(b.record(batch(1))[0].seq, Some(3));
     // Kept, and sent, from memory.
     assert_eq!(seqs(&b), [1, 2, 3]);
     b.maintain(); // still failing: the journal stays closed
     failing.store(false, Ordering::SeqCst);
     b.maintain();
-    assert!(journal_text(dir.path()).starts_with("next 4\nack 0\n"), "{}", journal_text(dir.path()));
+    assert!(journal_text(dir.path()).starts_with("next 4\nnext 4\nack 0\n"), "{}", journal_text(dir.path()));
     drop(b);
     let b = Backlog::open(dir.path(), small()).unwrap();
     assert_eq!((seqs(&b), b.next_seq()), (vec![1, 2, 3], 4));
@@ -459,17 +485,80 @@ fn an_ack_over_readings_never_sent_reports_them() {
     let dir = tempfile::tempdir().unwrap();
     {
         let b = Backlog::open(dir.path(), small()).unwrap();
-        b.record(batch(5), 1);
+        b.record(batch(5));
         b.mark_sent(2);
         // Another client with our id had seqs up to 4: our 3 and 4 were never sent, yet are dropped.
         assert_eq!(b.ack(4), Some(NeverSent { count: 2, first: 3, last: 4 }));
         assert_eq!(seqs(&b), [5]);
         b.mark_sent(5);
         assert_eq!(b.ack(5), None, "an ack of what was sent is the normal case");
-        b.record(batch(2), 2);
+        b.record(batch(2));
     }
     // Readings read back from the journal may have gone out before a crash: no false alarm.
     let b = Backlog::open(dir.path(), small()).unwrap();
     assert_eq!(seqs(&b), [6, 7]);
     assert_eq!(b.ack(7), None);
+}
+
+fn system_clock() -> Arc<dyn Clock> {
+    Arc::new(SystemClock::new())
+}
+
+/// Clocks a test sets by hand.
+#[derive(Debug)]
+pub(crate) struct FakeClock {
+    boot: Arc<str>,
+    now: Mutex<crate::clock::Moment>,
+}
+
+impl FakeClock {
+    pub(crate) fn new(boot: &str, boottime_ms: u64, wall_ms: u64, synced: bool) -> Arc<FakeClock> {
+        Arc::new(FakeClock {
+            boot: boot.into(),
+            now: Mutex::new(crate::clock::Moment { boottime_ms, wall_ms, synced }),
+        })
+    }
+
+    pub(crate) fn advance(&self, ms: u64) {
+        let mut now = relock(&self.now);
+        now.boottime_ms += ms;
+        now.wall_ms += ms;
+    }
+}
+
+impl Clock for FakeClock {
+    fn boot_id(&self) -> Arc<str> {
+        self.boot.clone()
+    }
+
+    fn now(&self) -> crate::clock::Moment {
+        *relock(&self.now)
+    }
+}
+
+#[test]
+fn a_reading_of_this_boot_is_sent_with_its_age_one_of_an_earlier_boot_with_its_time() {
+    use cliser_protocol::Stamp;
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let clock = FakeClock::new("boot-1", 5_000, 1_700_000_000_000, false);
+        let b = Backlog::open_with_clock(dir.path(), small(), clock.clone()).unwrap();
+        b.record(batch(1));
+        clock.advance(1_500);
+        b.record(batch(1));
+        clock.advance(250);
+        let stamps: Vec<_> = b.after(0, 9).iter().map(|r| r.stamp).collect();
+        assert_eq!(stamps, [Some(Stamp::Age { ms: 1_750 }), Some(Stamp::Age { ms: 250 })]);
+    }
+    // The same journal after a reboot: wall-clock times, marked unsynchronised as they were.
+    let clock = FakeClock::new("boot-2", 100, 1_600_000_000_000, true);
+    let b = Backlog::open_with_clock(dir.path(), small(), clock).unwrap();
+    let stamps: Vec<_> = b.after(0, 9).iter().map(|r| r.stamp).collect();
+    assert_eq!(
+        stamps,
+        [
+            Some(Stamp::At { unix_ms: 1_700_000_000_000, synced: false }),
+            Some(Stamp::At { unix_ms: 1_700_000_001_500, synced: false })
+        ]
+    );
 }

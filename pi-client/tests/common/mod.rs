@@ -158,3 +158,68 @@ impl Drop for DumpLogsOnPanic<'_> {
         }
     }
 }
+
+/// A w1 sysfs tree as the kernel shows it, with `n` DS18B20s at 20.000, 20.001, ... °C.
+pub fn fake_w1_with(dir: &Path, n: usize) -> std::path::PathBuf {
+    let root = dir.join("w1");
+    let master = root.join("w1_bus_master1");
+    std::fs::create_dir_all(&master).expect("w1 dir");
+    let ids: Vec<String> = (0..n).map(|i| format!("28-0000000000{i:02x}")).collect();
+    std::fs::write(master.join("w1_master_slaves"), format!("{}\n", ids.join("\n"))).expect("slaves");
+    for (i, id) in ids.iter().enumerate() {
+        let d = root.join(id);
+        std::fs::create_dir_all(&d).expect("sensor dir");
+        let millis = 20_000 + i;
+        std::fs::write(d.join("temperature"), format!("{millis}\n")).expect("temperature");
+        std::fs::write(
+            d.join("w1_slave"),
+            format!("72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t={millis}\n"),
+        )
+        .expect("w1_slave");
+    }
+    root
+}
+
+/// The real client against a real server (`server`, its `password`) as `id`, state dir
+/// `dir/<id>.state`, log `dir/<id>.log` at `rust_log`, run through `wrapper` (e.g. faketime and
+/// its arguments) if any.
+pub fn real_client(
+    dir: &Path,
+    server: SocketAddr,
+    password: &str,
+    id: &str,
+    rust_log: &str,
+    wrapper: &[&std::ffi::OsStr],
+    extra: &[&str],
+) -> Proc {
+    let pw = dir.join(format!("{id}.password"));
+    std::fs::write(&pw, format!("{password}\n")).expect("password file");
+    let bin = std::ffi::OsStr::new(env!("CARGO_BIN_EXE_cliser-pi-client"));
+    let mut cmd = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
+    cmd.arg("--server")
+        .arg(server.to_string())
+        .args(["--id", id, "--password-file"])
+        .arg(&pw)
+        .arg("--state-dir")
+        .arg(dir.join(format!("{id}.state")))
+        .args(extra)
+        .env_remove("CLISER_PASSWORD")
+        .env("RUST_LOG", rust_log);
+    Proc::spawn(cmd, &dir.join(format!("{id}.log")))
+}
+
+/// `write_bytes` of `/proc/<pid>/io`: what the process caused to be written to storage.
+pub fn write_bytes(pid: u32) -> u64 {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).expect("read /proc/PID/io");
+    io.lines()
+        .find_map(|l| l.strip_prefix("write_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("write_bytes in /proc/PID/io")
+}

@@ -125,7 +125,8 @@ pub fn pi_client(
         .arg(state)
         .args(extra)
         .env("CLISER_PASSWORD", password)
-        .env("RUST_LOG", "info");
+        // Debug: the client's line per reading (what `sampled_seqs` reads) is a debug line.
+        .env("RUST_LOG", "debug");
     Proc::spawn(cmd, log)
 }
 
@@ -158,7 +159,8 @@ pub fn ledger_seqs(s: &ServerHandle, cid: &str) -> Vec<u64> {
 /// The seqs still waiting in a stopped client's backlog journal (`<state>/backlog.log`).
 pub fn pending_seqs(state: &Path) -> Vec<u64> {
     let text = std::fs::read_to_string(state.join("backlog.log")).unwrap_or_default();
-    text.lines().filter_map(|l| l.rsplit('#').next()?.trim().parse().ok()).collect()
+    // Journal v1: `r <seq> <boot> <boottime> <wall> <s|u> <sensor>=<value> *<crc>`.
+    text.lines().filter_map(|l| l.strip_prefix("r ")?.split(' ').next()?.parse().ok()).collect()
 }
 
 /// Sampled vs logged vs duplicates for one client: every seq from 1 to the highest logged appears
