@@ -110,3 +110,51 @@ fn readings_of_an_earlier_boot_are_sent_with_their_time_marked_unsynchronised() 
     c.signal(libc::SIGTERM);
     assert_eq!(c.wait_exit(WAIT).code(), Some(0));
 }
+
+/// The same earlier-boot journal against the real server: the unsynchronised reading is stored
+/// with its own time and quality `unsynced`, the synchronised one `synced`, this boot's `from_age`.
+#[test]
+fn an_earlier_boots_unsynchronised_reading_is_stored_as_unsynced() {
+    let dir = tempfile::tempdir().unwrap();
+    let _dump = DumpLogsOnPanic(dir.path());
+    let server = ServerHandle::start(dir.path(), &["--keepalive", "300ms"]);
+    let state = dir.path().join("pi-reboot.state"); // real_client's --state-dir
+    std::fs::create_dir_all(&state).unwrap();
+    let record = |body: &str| format!("{body} *{:08x}\n", crc32fast::hash(body.as_bytes()));
+    let earlier = "00000000-0000-4000-8000-000000000001";
+    let journal = [
+        record("cliser-backlog v1"),
+        record("n 3"),
+        record("n 3"),
+        record("a 0"),
+        record(&format!("r 1 {earlier} 5000 1700000000000 u 28-0316a2795aff=21.5")),
+        record(&format!("r 2 {earlier} 6000 1700000001000 s 28-0316a2795aff=21.625")),
+    ]
+    .concat();
+    std::fs::write(state.join("backlog.log"), journal).unwrap();
+    let mut c = real_client(
+        dir.path(),
+        server.addr,
+        &server.password,
+        "pi-reboot",
+        "info",
+        &[],
+        &["--sensor", "w1:/nonexistent", "--interval", "1h"],
+    );
+    server.log().wait_for("reading cid=pi-reboot sensor=w1 ", WAIT);
+    c.signal(libc::SIGTERM);
+    assert_eq!(c.wait_exit(WAIT).code(), Some(0));
+    let unsynced = server.log().wait_for("reading cid=pi-reboot sensor=28-0316a2795aff temp_c=21.500", WAIT);
+    assert!(unsynced.contains("ts_quality=unsynced"), "{unsynced}");
+    let mut store = cliser_store::open(&server.store_url()).expect("open the store");
+    let q = cliser_store::ReadingQuery {
+        cid: Some(cliser_protocol::ClientId::new("pi-reboot").unwrap()),
+        ..Default::default()
+    };
+    let mut rows = store.readings(&q).expect("read the store");
+    rows.sort_by_key(|r| r.seq);
+    let got: Vec<_> = rows.iter().map(|r| (r.seq, r.ts_quality, r.sampled_ms)).collect();
+    use cliser_store::TsQuality::*;
+    assert_eq!(got[..2], [(Some(1), Unsynced, 1_700_000_000_000), (Some(2), Synced, 1_700_000_001_000)]);
+    assert_eq!((got[2].0, got[2].1), (Some(3), FromAge), "{got:?}");
+}
