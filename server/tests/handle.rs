@@ -17,6 +17,8 @@ fn config(extra: impl FnOnce(&mut Cli)) -> (tempfile::TempDir, Config, String) {
         backdoor: Some("127.0.0.1:0".into()),
         http: Some("127.0.0.1:0".into()),
         password_file: Some(pw_file),
+        // Without it the store would land in ./cliser-data: the source tree.
+        data_dir: Some(dir.path().to_path_buf()),
         ..Cli::default()
     };
     extra(&mut cli);
