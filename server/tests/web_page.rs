@@ -138,7 +138,11 @@ fn the_page_shows_both_nodes_live_draws_a_chart_and_marks_a_stopped_node_offline
     };
     // Raw readings for a day: the history and what came live.
     let points = |v: Value| v.as_i64().expect("a number of points");
-    let day = points(browser.wait_value(&points_in("24h"), PAGE, "the 24-hour chart's line"));
+    // The chart may be drawn first with the live points alone, and again when the history has
+    // come: wait for the history (a line of one point stays a failure at the deadline).
+    let day_js = points_in("24h");
+    browser.wait_for(&format!("({day_js}) > {HISTORY}"), PAGE, "the 24-hour chart's line with its history");
+    let day = points(browser.eval(&day_js));
     assert!(day > HISTORY, "{day} points of a day, {HISTORY} of them history");
     // The long ranges come from the hourly rollups: a mean line and a min-to-max band.
     browser.click(r#".ranges button[data-range="7d"]"#);
@@ -146,7 +150,9 @@ fn the_page_shows_both_nodes_live_draws_a_chart_and_marks_a_stopped_node_offline
     assert!((6..=8).contains(&hours), "{hours} hourly buckets for six hours of history");
     assert_eq!(browser.eval(r##"!!document.querySelector("#chart svg.chart path.band")"##), true);
     browser.click(r#".ranges button[data-range="1h"]"#);
-    let hour = points(browser.wait_value(&points_in("1h"), PAGE, "the 1-hour chart's line"));
+    let hour_js = points_in("1h");
+    browser.wait_for(&format!("({hour_js}) >= 29"), PAGE, "the 1-hour chart's line with its history");
+    let hour = points(browser.eval(&hour_js));
     assert!(hour >= 29, "{hour} points in the last hour (one every 2 min, and the live ones)");
     // Each sensor's sparkline: its last six hours in 5-minute buckets.
     browser.wait_for(
