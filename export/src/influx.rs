@@ -20,12 +20,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// `[influx]` in the config file, or `--influx URL`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct InfluxConfig {
     /// Where to POST: the full write URL with its query.
     pub url: String,
     /// InfluxDB 2.x's API token (`token_file`), sent as `Authorization: Token ...`.
     pub token: Option<String>,
+}
+
+impl std::fmt::Debug for InfluxConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InfluxConfig")
+            .field("url", &self.shown())
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .finish()
+    }
 }
 
 impl InfluxConfig {
