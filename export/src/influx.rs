@@ -146,7 +146,7 @@ impl Far for Influx {
         LINGER
     }
 
-    fn ready(&mut self, _feed: &mut Feed, _settings: &Arc<Settings>) -> Result<(), String> {
+    fn ready(&mut self, _feed: &mut Feed, _settings: &Arc<Settings>) -> Result<(), crate::runner::NotReady> {
         Ok(())
     }
 

@@ -27,6 +27,21 @@ pub enum Input {
     Stop,
 }
 
+/// Why a far side cannot take a batch now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotReady {
+    /// A first connection is being made: no problem yet.
+    Connecting,
+    /// It failed; the reason.
+    Down(String),
+}
+
+impl From<String> for NotReady {
+    fn from(why: String) -> Self {
+        NotReady::Down(why)
+    }
+}
+
 /// What the runner needs of a far side (InfluxDB, an MQTT broker).
 pub trait Far: Send {
     /// Most readings per batch.
@@ -36,7 +51,7 @@ pub trait Far: Send {
     /// Whether the far side can take a batch now; `Err` says why not (the runner then waits for
     /// [`Input::Net`] or its backoff). Also where the far side does its other work (MQTT:
     /// availability, discovery).
-    fn ready(&mut self, feed: &mut Feed, settings: &Arc<Settings>) -> Result<(), String>;
+    fn ready(&mut self, feed: &mut Feed, settings: &Arc<Settings>) -> Result<(), NotReady>;
     /// Sends `rows`; `Ok` once the far side accepted every one. Bounded by the far side's timeouts.
     fn send(&mut self, rows: &[FeedRow], feed: &mut Feed, settings: &Arc<Settings>) -> Result<(), String>;
     /// A node's session began or ended.
@@ -202,10 +217,17 @@ impl Runner {
                 lag_at = Some(Instant::now());
             }
             let settings = self.settings.get();
-            if let Err(why) = self.far.ready(&mut self.feed, &settings) {
-                self.problem(why);
-                not_ready = true;
-                continue;
+            match self.far.ready(&mut self.feed, &settings) {
+                Ok(()) => {}
+                Err(NotReady::Connecting) => {
+                    not_ready = true;
+                    continue;
+                }
+                Err(NotReady::Down(why)) => {
+                    self.problem(why);
+                    not_ready = true;
+                    continue;
+                }
             }
             not_ready = false;
             if retry_at.is_some_and(|t| Instant::now() < t) {

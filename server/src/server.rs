@@ -130,7 +130,15 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
         .and_then(|l| l.local_addr().ok())
         .and_then(|addr| beyond_loopback_tls(&config, addr));
     let web = match web_listener {
-        Some(l) => Some(start_web(l, &config, brake.clone(), settings.clone(), live_rx, web_tls.clone())?),
+        Some(l) => Some(start_web(
+            l,
+            &config,
+            brake.clone(),
+            settings.clone(),
+            live_rx,
+            web_tls.clone(),
+            export_status.clone(),
+        )?),
         None => None,
     };
     let http_addr = web.as_ref().map(Web::addr);
@@ -391,7 +399,23 @@ fn start_web(
     settings: SharedSettings,
     events: Receiver<LiveEvent>,
     tls: Option<Arc<cliser_tls::rustls::ServerConfig>>,
+    board: cliser_export::StatusBoard,
 ) -> Result<Web, RunError> {
+    let exporters: Arc<cliser_web::ExportersFn> = Arc::new(move || {
+        board
+            .snapshot()
+            .into_iter()
+            .map(|s| cliser_web::ExporterView {
+                name: s.name,
+                target: s.target,
+                connected: s.connected,
+                lag_readings: s.lag_readings,
+                lag_seconds: s.lag_seconds,
+                exported: s.exported,
+                last_error: s.last_error,
+            })
+            .collect()
+    });
     let password = config.admin_password.clone().map(|secret| {
         let check: Arc<cliser_web::PasswordCheck> = Arc::new(move |p: &str| secret.matches(p));
         check
@@ -403,6 +427,7 @@ fn start_web(
         keepalive: config.keepalive,
         settings,
         tls,
+        exporters,
     };
     cliser_web::start(listener, web_config, events).map_err(RunError::Web)
 }

@@ -3,7 +3,7 @@
 
 use super::{discovery, topics};
 use crate::cursor::Feed;
-use crate::runner::{Far, Input};
+use crate::runner::{Far, Input, NotReady};
 use cliser_common::sensors::Settings;
 use cliser_store::FeedRow;
 use rumqttc::{Client, Connection, Event, LastWill, MqttOptions, Outgoing, Packet, QoS, Transport};
@@ -343,13 +343,13 @@ impl Far for Mqtt {
         Duration::ZERO
     }
 
-    fn ready(&mut self, feed: &mut Feed, settings: &Arc<Settings>) -> Result<(), String> {
+    fn ready(&mut self, feed: &mut Feed, settings: &Arc<Settings>) -> Result<(), NotReady> {
         self.drain();
         if self.link.is_none() && Instant::now() >= self.next_attempt {
             self.connect()?;
         }
         if !self.connected {
-            return Err(self.down.clone().unwrap_or_else(|| format!("connecting to {}", self.config.url)));
+            return Err(self.down.clone().map_or(NotReady::Connecting, NotReady::Down));
         }
         if !self.known_loaded {
             let store = feed.store();
@@ -367,7 +367,7 @@ impl Far for Mqtt {
             self.publish(topics::server_status(&self.config.prefix), "online", true)?;
             let topic = topics::ha_status(&self.config.discovery_prefix);
             if let Some(Err(e)) = self.link.as_ref().map(|l| l.client.subscribe(topic, QoS::AtLeastOnce)) {
-                return Err(self.fail(format!("subscribe: {e}")));
+                return Err(self.fail(format!("subscribe: {e}")).into());
             }
             for cid in self.nodes.clone() {
                 self.availability(&cid)?;
