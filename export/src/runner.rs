@@ -328,3 +328,83 @@ impl Runner {
         self.cell.update(|s| s.connected = true);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cursor::Start;
+    use cliser_protocol::{Celsius, ClientId, SensorId, Value};
+    use cliser_store::NewReading;
+    use std::sync::Mutex;
+
+    /// A far side that refuses while `down` is set and records what it took.
+    struct Fake {
+        down: Arc<AtomicBool>,
+        took: Arc<Mutex<Vec<u64>>>,
+    }
+
+    impl Far for Fake {
+        fn batch(&self) -> usize {
+            3
+        }
+        fn linger(&self) -> Duration {
+            Duration::ZERO
+        }
+        fn ready(&mut self, _: &mut Feed, _: &Arc<Settings>) -> Result<(), NotReady> {
+            Ok(())
+        }
+        fn send(&mut self, rows: &[FeedRow], _: &mut Feed, _: &Arc<Settings>) -> Result<(), String> {
+            if self.down.load(Ordering::SeqCst) {
+                return Err("refused".into());
+            }
+            self.took.lock().unwrap().extend(rows.iter().map(|r| r.reading.seq.unwrap()));
+            Ok(())
+        }
+    }
+
+    fn reading(seq: u64) -> NewReading {
+        NewReading {
+            cid: ClientId::new("pi").unwrap(),
+            sensor: SensorId::new("t").unwrap(),
+            value: Value::Celsius(Celsius::new(20.0).unwrap()),
+            sampled_ms: seq as i64,
+            received_ms: seq as i64,
+            seq: Some(seq),
+        }
+    }
+
+    #[test]
+    fn what_the_far_side_refused_is_sent_again_in_order_and_the_status_follows() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("c.db").display());
+        let mut writer = cliser_store::open(&url).unwrap();
+        writer.commit(&[reading(1), reading(2), reading(3), reading(4)]).unwrap();
+        let (down, took) = (Arc::new(AtomicBool::new(true)), Arc::new(Mutex::new(Vec::new())));
+        let feed = Feed::open(cliser_store::open(&url).unwrap(), "fake", Start::Beginning).unwrap();
+        let board = StatusBoard::default();
+        let far = Fake { down: down.clone(), took: took.clone() };
+        let e =
+            Exporter::start("fake", "nowhere", feed, |_| Box::new(far), SharedSettings::default(), &board)
+                .unwrap();
+        let wait = |what: &str, f: &dyn Fn() -> bool| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while !f() {
+                assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        };
+        wait("the failure in the status", &|| board.snapshot()[0].last_error.is_some());
+        assert!(!board.snapshot()[0].connected);
+        down.store(false, Ordering::SeqCst);
+        wait("every reading taken", &|| took.lock().unwrap().len() == 4);
+        writer.commit(&[reading(5)]).unwrap();
+        notifier([&e]).stored();
+        wait("the nudged reading", &|| took.lock().unwrap().len() == 5);
+        assert_eq!(*took.lock().unwrap(), [1, 2, 3, 4, 5]);
+        wait("lag 0", &|| board.snapshot()[0].lag_readings == 0 && board.snapshot()[0].connected);
+        assert_eq!(board.snapshot()[0].exported, 5);
+        e.stop().unwrap();
+        let mut again = cliser_store::open(&url).unwrap();
+        assert_eq!(again.cursor("fake").unwrap(), Some(5), "the cursor was saved after each batch");
+    }
+}
