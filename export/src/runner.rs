@@ -270,6 +270,14 @@ impl Runner {
                         continue;
                     }
                     let n = pending.len() as u64;
+                    // For bench/export.sh: the accept time of each row (joined with the store's
+                    // receive times by id gives each reading's export delay).
+                    log::debug!(
+                        "export {}: accepted ids {}..={} ({n} readings)",
+                        self.name,
+                        pending.first().map_or(0, |r| r.id),
+                        last
+                    );
                     pending.clear();
                     backoff = BACKOFF_MIN;
                     self.cell.update(|s| s.exported += n);

@@ -25,7 +25,6 @@ pub fn config(c: &SensorConfig) -> Value {
     json!({
         "name": c.name.unwrap_or(c.sensor),
         "unique_id": id,
-        "object_id": id,
         "state_topic": topics::state(c.prefix, c.cid, c.sensor),
         // An error reading has no temperature: "None" makes the state unknown instead of a
         // template error in Home Assistant's log.
