@@ -35,7 +35,7 @@ fn every_stored_reading_reaches_influxdb_also_those_stored_while_it_was_down() {
     wait_until(T * 3, "200 readings exported", || (exported(&db) >= 200).then_some(()));
     // Logged once the cursor is saved, a moment after InfluxDB took the batch.
     s.log().wait_for(": connected", T);
-    assert_eq!(s.log().count("export influx"), 2, "the start line and `connected`: {}", s.log().text());
+    assert_eq!(s.log().count("export influx ->"), 2, "the start line and `connected`: {}", s.log().text());
 
     db.stop();
     let down = Instant::now();
