@@ -22,6 +22,7 @@ const HELP: &str = "\
 L           list clients
 A           list firing alerts
 N           per-sensor health (last value, readings, errors by reason, seq gaps)
+X           exporters (MQTT, InfluxDB): connected, lag in readings and seconds, last error
 R           reload names, calibration, limits and alert targets from the config file, and the clients file
 E           end this admin session
 Q           stop the server
@@ -42,9 +43,11 @@ pub enum Ask {
     Alerts(Sender<String>),
     /// `N`: per-sensor health.
     Health(Sender<String>),
+    /// `X`: the exporters' status.
+    Exporters(Sender<String>),
 }
 
-/// What `A`, `N` and `R` ask, before the reply channel is made.
+/// What `A`, `N`, `R` and `X` ask, before the reply channel is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Question {
     /// `R`.
@@ -53,6 +56,8 @@ pub enum Question {
     Alerts,
     /// `N`.
     Health,
+    /// `X`.
+    Exporters,
 }
 
 /// One parsed console line.
@@ -66,7 +71,7 @@ pub enum Command {
     Quit,
     /// `?`.
     Help,
-    /// `A`, `N`, `R`.
+    /// `A`, `N`, `R`, `X`.
     Ask(Question),
     /// Anything else.
     Invalid,
@@ -84,6 +89,7 @@ impl Command {
             "204:all" => Command::Manager(AdminCmd::ShutdownAll),
             "A" | "a" => Command::Ask(Question::Alerts),
             "N" | "n" => Command::Ask(Question::Health),
+            "X" | "x" => Command::Ask(Question::Exporters),
             "R" | "r" => Command::Ask(Question::Reload),
             "E" | "e" => Command::End,
             "Q" | "q" => Command::Quit,
@@ -184,6 +190,7 @@ fn ask_server<S: From<Ask>>(server: &Sender<S>, q: Question) -> String {
         Question::Reload => Ask::Reload(tx),
         Question::Alerts => Ask::Alerts(tx),
         Question::Health => Ask::Health(tx),
+        Question::Exporters => Ask::Exporters(tx),
     };
     if server.send(ask.into()).is_err() {
         return "error: server is stopping".into();
@@ -213,6 +220,7 @@ mod tests {
         assert_eq!(Command::parse("204:all"), Command::Manager(AdminCmd::ShutdownAll));
         assert_eq!(Command::parse("A"), Command::Ask(Question::Alerts));
         assert_eq!(Command::parse("N"), Command::Ask(Question::Health));
+        assert_eq!(Command::parse("X"), Command::Ask(Question::Exporters));
         assert_eq!(Command::parse("R"), Command::Ask(Question::Reload));
         assert_eq!(Command::parse("E"), Command::End);
         assert_eq!(Command::parse("Q"), Command::Quit);

@@ -104,6 +104,15 @@ pub struct Cli {
     /// `PATH.tmp` and a rename), so whoever started the server on port 0 learns its addresses.
     #[arg(long, value_name = "PATH")]
     pub ready_file: Option<PathBuf>,
+    /// Export every reading to this MQTT broker, with Home Assistant discovery: `mqtt://HOST:1883`
+    /// or `mqtts://HOST:8883` (credentials, CA and topic prefixes in `[mqtt]` of --config).
+    #[arg(long, value_name = "URL")]
+    pub mqtt: Option<String>,
+    /// Export every reading to InfluxDB or VictoriaMetrics (line protocol over HTTP):
+    /// `http://HOST:8086/write?db=NAME` (1.x), `.../api/v2/write?org=ORG&bucket=BUCKET` (2.x, token in
+    /// `[influx]` of --config), `http://HOST:8428/write` (VictoriaMetrics).
+    #[arg(long, value_name = "URL")]
+    pub influx: Option<String>,
     /// TOML file whose keys are these flags' long names, e.g. `keepalive = "10s"`.
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
@@ -151,6 +160,8 @@ struct FileConfig {
     nodes: Option<toml::Value>,
     #[allow(dead_code)]
     alerts: Option<toml::Value>,
+    mqtt: Option<crate::export_config::MqttFile>,
+    influx: Option<crate::export_config::InfluxFile>,
 }
 
 /// `auth-exempt` in the file: `"127.0.0.0/8,::1"` as on the command line, or a list of ranges.
@@ -198,6 +209,8 @@ pub struct Config {
     pub sensors: Settings,
     /// The `--config` file, read again on SIGHUP or the console's `R`.
     pub config_file: Option<PathBuf>,
+    /// The exporters (`--mqtt`, `--influx`, `[mqtt]`, `[influx]`).
+    pub export: crate::export_config::ExportConfig,
 }
 
 /// The TLS listener's settings.
@@ -253,6 +266,9 @@ pub enum ConfigError {
     /// The `[sensors]`, `[nodes]` or `[alerts]` tables are not valid.
     #[error("{0}")]
     Sensors(String),
+    /// An exporter's setting (`--mqtt`, `--influx`, `[mqtt]`, `[influx]`) is not valid.
+    #[error("{0}")]
+    Export(String),
     /// `--readings-csv` is gone: readings go to the store.
     #[error(
         "--readings-csv (or readings-csv in --config) was replaced by the database store: every reading \
@@ -489,7 +505,12 @@ impl Config {
             Some((off, _)) if off == "off" => None,
             given => Some(address("http", given, "127.0.0.1:8080")?),
         };
+        let export = crate::export_config::ExportConfig {
+            mqtt: crate::export_config::mqtt(cli.mqtt, file.mqtt).map_err(ConfigError::Export)?,
+            influx: crate::export_config::influx(cli.influx, file.influx).map_err(ConfigError::Export)?,
+        };
         let config = Config {
+            export,
             listen,
             tls,
             backdoor,

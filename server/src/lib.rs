@@ -12,6 +12,8 @@
 //!   publishes the highest seq written per client id in the [`sink::AckTable`] every ack is read
 //!   from, so acks never run ahead of the log.
 //! - [`backdoor`]: the admin console.
+//! - [`export_config`]: the exporters' settings (`[mqtt]`, `[influx]`); the exporters themselves are
+//!   the cliser-export crate's threads, which follow the store.
 //!
 //! See `docs/ARCHITECTURE.md` for the diagram.
 #![deny(missing_docs)]
@@ -28,6 +30,7 @@ pub mod control;
 pub mod credentials;
 pub mod csv_format;
 pub mod duplicates;
+pub mod export_config;
 pub mod link;
 pub mod manager;
 pub mod process_limits;

@@ -108,8 +108,8 @@ pub struct ClientData {
     pub last_values: BTreeMap<String, String>,
 }
 
-/// Who hears of nodes coming and going: the web page's live view (when it is served) and the
-/// alerts. Both mailboxes are unbounded with readers that never block on I/O, so telling them never
+/// Who hears of nodes coming and going: the web page's live view (when it is served), the alerts
+/// and the exporters. Their mailboxes are unbounded with readers that never block on I/O, so telling them never
 /// waits.
 #[derive(Debug, Default)]
 pub struct Watchers {
@@ -117,6 +117,8 @@ pub struct Watchers {
     pub live: Option<Sender<LiveEvent>>,
     /// The alerts thread.
     pub alerts: Option<Sender<AlertInput>>,
+    /// The exporters (MQTT publishes each node's availability).
+    pub export: Option<cliser_export::Notifier>,
 }
 
 /// The Manager's state; [`Manager::run`] is the thread's body.
@@ -381,6 +383,9 @@ impl Manager {
         let _ = client.sender_session.send(SessionEvent::Registered);
         let (addr, at) = (SocketAddr::new(client.ip, client.port), client.since);
         self.tell_alerts(AlertInput::NodeUp(cid.to_string()));
+        if let Some(export) = &self.watchers.export {
+            export.node_up(cid.as_str());
+        }
         self.tell_live(LiveEvent::NodeUp { cid, addr, at });
     }
 
@@ -390,6 +395,9 @@ impl Manager {
                 if self.by_cid.get(&cid) == Some(&sid) {
                     self.by_cid.remove(&cid);
                     self.tell_alerts(AlertInput::NodeDown(cid.to_string()));
+                    if let Some(export) = &self.watchers.export {
+                        export.node_down(cid.as_str());
+                    }
                     self.tell_live(LiveEvent::NodeDown { cid, at: SystemTime::now() });
                 }
             }

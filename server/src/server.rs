@@ -122,6 +122,7 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
     let tls_addr = tls_listener.as_ref().map(TcpListener::local_addr).transpose().map_err(RunError::Start)?;
     let brake = Arc::new(Brake::new(config.brake.clone()));
     let settings = SharedSettings::new(config.sensors.clone());
+    let export_status = cliser_export::StatusBoard::default();
     let (live_tx, live_rx) = channel();
     // Beyond loopback, the console and the page use the client link's certificate when there is one.
     let web_tls = web_listener
@@ -129,7 +130,15 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
         .and_then(|l| l.local_addr().ok())
         .and_then(|addr| beyond_loopback_tls(&config, addr));
     let web = match web_listener {
-        Some(l) => Some(start_web(l, &config, brake.clone(), settings.clone(), live_rx, web_tls.clone())?),
+        Some(l) => Some(start_web(
+            l,
+            &config,
+            brake.clone(),
+            settings.clone(),
+            live_rx,
+            web_tls.clone(),
+            export_status.clone(),
+        )?),
         None => None,
     };
     let http_addr = web.as_ref().map(Web::addr);
@@ -176,6 +185,8 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
 
     let live = web.is_some().then_some(live_tx);
     let (alerts_tx, alerts) = start_alerts(&config, &settings, live.clone())?;
+    let exporters = start_exporters(&config, &settings, &export_status)?;
+    let notifier = cliser_export::runner::notifier(&exporters);
 
     let config = Arc::new(config);
     let (manager_tx, manager_rx) = channel();
@@ -190,9 +201,10 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
     })?;
     let mut sink = Sink::new(store, high_water);
     sink.names(settings.clone());
-    let (sink_live, sink_alerts) = (live.clone(), alerts_tx.clone());
+    let (sink_live, sink_alerts, sink_export) = (live.clone(), alerts_tx.clone(), notifier.clone());
     sink.observe(Box::new(move |report| match report {
         CommitReport::Stored { readings, duplicates, gaps, took } => {
+            sink_export.stored();
             if !gaps.is_empty() {
                 let _ = sink_alerts.send(AlertInput::Gaps(gaps.iter().map(|c| c.to_string()).collect()));
             }
@@ -220,7 +232,8 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
         None => (None, None),
     };
     // If the Manager cannot start, dropping it closes the sink's mailbox and the sink ends.
-    let watchers = Watchers { live, alerts: Some(alerts_tx.clone()) };
+    let export = (!notifier.is_empty()).then_some(notifier);
+    let watchers = Watchers { live, alerts: Some(alerts_tx.clone()), export };
     let mut manager =
         Manager::new(config.clone(), manager_tx.clone(), sink_tx, acks, registrations, brake, watchers);
     manager.names(settings.clone());
@@ -246,6 +259,8 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
         fleet_password: config.password.is_some(),
         alerts_tx: Some(alerts_tx),
         alerts: Some(alerts),
+        exporters,
+        export_status,
     };
     let (bd_manager, bd_stop, admin_pw) =
         (core.manager_tx.clone(), stop_tx.clone(), config.admin_password.clone());
@@ -305,6 +320,45 @@ fn start_alerts(
     Ok((tx, thread))
 }
 
+/// The exporter threads (`--mqtt`, `--influx`), each on its own store connection.
+fn start_exporters(
+    config: &Config,
+    settings: &SharedSettings,
+    board: &cliser_export::StatusBoard,
+) -> Result<Vec<cliser_export::Exporter>, RunError> {
+    use cliser_export::cursor::{Feed, Start};
+    use cliser_export::runner::Far;
+    let mut out = Vec::new();
+    if let Some(influx) = config.export.influx.clone() {
+        let store = cliser_store::open(&config.store.url).map_err(RunError::Store)?;
+        let feed = Feed::open(store, "influx", Start::Beginning).map_err(RunError::Store)?;
+        let target = influx.shown();
+        log::info!("export influx -> {target}: from reading {} on", feed.saved());
+        let far = move |_wake| -> Box<dyn Far> { Box::new(cliser_export::influx::Influx::new(influx)) };
+        out.push(
+            cliser_export::Exporter::start("influx", &target, feed, far, settings.clone(), board)
+                .map_err(RunError::Start)?,
+        );
+    }
+    if let Some(mqtt) = config.export.mqtt.clone() {
+        let store = cliser_store::open(&config.store.url).map_err(RunError::Store)?;
+        let feed = Feed::open(store, "mqtt", Start::End).map_err(RunError::Store)?;
+        let target = mqtt.url.clone();
+        log::info!(
+            "export mqtt -> {target}: from reading {} on, topics {}/..., Home Assistant discovery under {}/",
+            feed.saved(),
+            mqtt.prefix,
+            mqtt.discovery_prefix
+        );
+        let far = move |wake| -> Box<dyn Far> { Box::new(cliser_export::mqtt::Mqtt::new(mqtt, wake)) };
+        out.push(
+            cliser_export::Exporter::start("mqtt", &target, feed, far, settings.clone(), board)
+                .map_err(RunError::Start)?,
+        );
+    }
+    Ok(out)
+}
+
 fn alert_view(a: &cliser_alerts::Alert) -> AlertView {
     AlertView {
         kind: a.key.kind.as_str(),
@@ -345,7 +399,23 @@ fn start_web(
     settings: SharedSettings,
     events: Receiver<LiveEvent>,
     tls: Option<Arc<cliser_tls::rustls::ServerConfig>>,
+    board: cliser_export::StatusBoard,
 ) -> Result<Web, RunError> {
+    let exporters: Arc<cliser_web::ExportersFn> = Arc::new(move || {
+        board
+            .snapshot()
+            .into_iter()
+            .map(|s| cliser_web::ExporterView {
+                name: s.name,
+                target: s.target,
+                connected: s.connected,
+                lag_readings: s.lag_readings,
+                lag_seconds: s.lag_seconds,
+                exported: s.exported,
+                last_error: s.last_error,
+            })
+            .collect()
+    });
     let password = config.admin_password.clone().map(|secret| {
         let check: Arc<cliser_web::PasswordCheck> = Arc::new(move |p: &str| secret.matches(p));
         check
@@ -357,6 +427,7 @@ fn start_web(
         keepalive: config.keepalive,
         settings,
         tls,
+        exporters,
     };
     cliser_web::start(listener, web_config, events).map_err(RunError::Web)
 }
@@ -417,6 +488,9 @@ struct Core {
     /// The alerts thread's mailbox (dropped on stop, with the Manager's and the sink's) and thread.
     alerts_tx: Option<Sender<AlertInput>>,
     alerts: Option<JoinHandle<()>>,
+    /// The exporter threads, stopped last, and their status (the console's `X`).
+    exporters: Vec<cliser_export::Exporter>,
+    export_status: cliser_export::StatusBoard,
 }
 
 impl Core {
@@ -436,6 +510,9 @@ impl Core {
                 }
                 Ok(Control::Ask(Ask::Alerts(reply))) => self.ask_alerts(AlertInput::ListText(reply)),
                 Ok(Control::Ask(Ask::Health(reply))) => self.ask_alerts(AlertInput::Health(reply)),
+                Ok(Control::Ask(Ask::Exporters(reply))) => {
+                    let _ = reply.send(self.export_status.text());
+                }
                 Err(_) => break StopReason::Backdoor,
             }
         };
@@ -532,6 +609,14 @@ impl Core {
         // The Manager and the sink have dropped theirs: with this one gone the alerts thread ends.
         drop(self.alerts_tx);
         let alerts = self.alerts.map(JoinHandle::join).transpose();
+        // Last: what the sink committed during the drain is exported before they end (as far as
+        // the far side takes it now; the rest after the next start, from the cursor).
+        let mut exporters = Ok(());
+        for e in self.exporters {
+            if e.stop().is_err() {
+                exporters = Err(RunError::Panicked("export"));
+            }
+        }
         manager.map_err(|_| RunError::Panicked("manager"))?;
         acceptor.map_err(|_| RunError::Panicked("acceptor"))?;
         tls_acceptor.map_err(|_| RunError::Panicked("tls-acceptor"))?;
@@ -540,6 +625,7 @@ impl Core {
         console.map_err(|_| RunError::Panicked("backdoor-accept"))?;
         web.map_err(RunError::Panicked)?;
         alerts.map_err(|_| RunError::Panicked("alerts"))?;
+        exporters?;
         Ok(())
     }
 

@@ -581,6 +581,18 @@ mod tests {
         fn alert_resolve(&mut self, kind: &str, cid: &str, sensor: &str) -> Result<bool, StoreError> {
             self.inner.alert_resolve(kind, cid, sensor)
         }
+        fn feed(&mut self, after: i64, limit: usize) -> Result<Vec<cliser_store::FeedRow>, StoreError> {
+            self.inner.feed(after, limit)
+        }
+        fn feed_lag(&mut self, after: i64) -> Result<cliser_store::FeedLag, StoreError> {
+            self.inner.feed_lag(after)
+        }
+        fn cursor(&mut self, name: &str) -> Result<Option<i64>, StoreError> {
+            self.inner.cursor(name)
+        }
+        fn set_cursor(&mut self, name: &str, after: i64) -> Result<(), StoreError> {
+            self.inner.set_cursor(name, after)
+        }
         fn location(&self) -> &str {
             self.inner.location()
         }

@@ -19,6 +19,8 @@
 //! - `alerts`: the alerts firing now, one per (kind, client, sensor), written as they fire and
 //!   deleted as they resolve ([`Store::alert_fire`], [`Store::alert_resolve`]), so that a restart
 //!   neither announces one again nor forgets one.
+//! - `export_cursors`: per exporter, the id of the last reading its far side accepted
+//!   ([`Store::feed`], [`Store::cursor`], [`Store::set_cursor`]).
 //!
 //! Every commit updates the first four in one transaction, one statement per table and group on
 //! PostgreSQL. Raw readings are indexed for time ranges per sensor on PostgreSQL and per client
@@ -34,6 +36,7 @@
 #![deny(missing_docs)]
 
 mod error;
+mod feed;
 mod group;
 mod migrate;
 mod pg;
@@ -43,6 +46,7 @@ mod types;
 mod url;
 
 pub use error::StoreError;
+pub use feed::{FeedLag, FeedRow};
 pub use pg::PgStore;
 pub use sqlite::SqliteStore;
 pub use types::{
@@ -127,6 +131,19 @@ pub trait Store: Send {
     /// Forgets the alert of (kind, cid, sensor) once it resolves; `true` when there was one.
     /// Durable when it returns.
     fn alert_resolve(&mut self, kind: &str, cid: &str, sensor: &str) -> Result<bool, StoreError>;
+
+    /// At most `limit` raw readings whose row id is above `after`, by id: the order they were
+    /// committed in. For exporters, which keep their place with [`set_cursor`](Self::set_cursor).
+    fn feed(&mut self, after: i64, limit: usize) -> Result<Vec<FeedRow>, StoreError>;
+
+    /// How far `after` is behind the newest reading.
+    fn feed_lag(&mut self, after: i64) -> Result<FeedLag, StoreError>;
+
+    /// The cursor exporter `name` last saved, if any.
+    fn cursor(&mut self, name: &str) -> Result<Option<i64>, StoreError>;
+
+    /// Saves exporter `name`'s cursor; durable when it returns.
+    fn set_cursor(&mut self, name: &str, after: i64) -> Result<(), StoreError>;
 
     /// `sqlite:PATH` or the PostgreSQL URL with its password elided: for log lines.
     fn location(&self) -> &str;

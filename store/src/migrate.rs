@@ -7,6 +7,7 @@ pub(crate) const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/0001_initial.sql"),
     include_str!("../migrations/sqlite/0002_alerts.sql"),
     include_str!("../migrations/sqlite/0003_ts_quality.sql"),
+    include_str!("../migrations/sqlite/0004_export_cursors.sql"),
 ];
 
 /// PostgreSQL's migrations.
@@ -14,10 +15,11 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0001_initial.sql"),
     include_str!("../migrations/postgres/0002_alerts.sql"),
     include_str!("../migrations/postgres/0003_ts_quality.sql"),
+    include_str!("../migrations/postgres/0004_export_cursors.sql"),
 ];
 
 const _: () = assert!(SQLITE.len() == POSTGRES.len(), "one schema version, two dialects");
 
 /// The tables of our schema: a database without `cliser_schema` that holds one of these is not ours.
 pub(crate) const OUR_TABLES: &[&str] =
-    &["cliser_schema", "nodes", "sensors", "readings", "rollups", "alerts"];
+    &["cliser_schema", "nodes", "sensors", "readings", "rollups", "alerts", "export_cursors"];

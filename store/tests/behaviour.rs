@@ -390,6 +390,12 @@ fn keeps_each_readings_timestamp_quality(s: &mut dyn Store) {
     assert_eq!(quality(s.readings(&one).unwrap()), want[..3]);
 }
 
+fn export_cursors_survive_reopening_the_store(t: &mut dyn Reopen) {
+    t.store().set_cursor("mqtt", 9).unwrap();
+    t.reopen();
+    assert_eq!(t.store().cursor("mqtt").unwrap(), Some(9));
+}
+
 /// Makes a test for each backend of every case: `plain` cases take the store, `reopening` ones
 /// the test's [`Reopen`] (to close the store and open it again on the same database).
 macro_rules! on_both_backends {
@@ -429,6 +435,46 @@ macro_rules! on_both_backends {
     };
 }
 
+fn feeds_readings_in_commit_order_after_a_cursor(s: &mut dyn Store) {
+    assert_eq!(s.feed(0, 10).unwrap(), vec![]);
+    assert_eq!(s.feed_lag(0).unwrap(), cliser_store::FeedLag::default());
+    s.commit(&[r("b", "t", c(1.5), T0 + 5, Some(1)), r("a", "u", err("crc"), T0, Some(1))]).unwrap();
+    s.commit(&[r("a", "u", c(-2.25), T0 - 10, Some(2)), r("a", "u", c(9.0), T0, Some(1))]).unwrap();
+    let all = s.feed(0, 10).unwrap();
+    let got: Vec<(String, String, Option<u64>)> = all
+        .iter()
+        .map(|f| (f.reading.cid.to_string(), f.reading.sensor.to_string(), f.reading.seq))
+        .collect();
+    // Within a group the store takes readings by client id (as `export` gives them); groups in turn.
+    let want = [("a", "u", 1), ("b", "t", 1), ("a", "u", 2)];
+    let want: Vec<(String, String, Option<u64>)> =
+        want.iter().map(|(c, s, q)| (c.to_string(), s.to_string(), Some(*q))).collect();
+    assert_eq!(got, want);
+    assert!(all.windows(2).all(|w| w[0].id < w[1].id), "ascending ids: {all:?}");
+    assert_eq!(all[0].reading.value, err("crc"));
+    assert_eq!(all[2].reading.value, c(-2.25));
+    assert_eq!((all[2].reading.sampled_ms, all[2].reading.received_ms), (T0 - 10, T0 + 90));
+    assert_eq!(s.feed(all[0].id, 1).unwrap(), vec![all[1].clone()]);
+    assert_eq!(s.feed(all[2].id, 10).unwrap(), vec![]);
+    let lag = s.feed_lag(all[0].id).unwrap();
+    assert_eq!(
+        lag,
+        cliser_store::FeedLag { readings: 2, oldest_received_ms: Some(T0 + 105), last_id: all[2].id }
+    );
+    let lag = s.feed_lag(all[2].id).unwrap();
+    assert_eq!((lag.readings, lag.oldest_received_ms, lag.last_id), (0, None, all[2].id));
+}
+
+fn keeps_one_cursor_per_exporter(s: &mut dyn Store) {
+    assert_eq!(s.cursor("influx").unwrap(), None);
+    s.set_cursor("influx", 42).unwrap();
+    s.set_cursor("mqtt", 7).unwrap();
+    s.set_cursor("influx", 43).unwrap();
+    assert_eq!((s.cursor("influx").unwrap(), s.cursor("mqtt").unwrap()), (Some(43), Some(7)));
+    // Cursors are not readings.
+    assert_eq!(s.info().unwrap().readings, 0);
+}
+
 on_both_backends!(
     plain: [
     dedupes_by_client_and_seq,
@@ -446,6 +492,8 @@ on_both_backends!(
     keeps_the_firing_alerts_one_per_kind_client_and_sensor,
     alerts_are_kept_apart_from_the_readings,
     keeps_each_readings_timestamp_quality,
+    feeds_readings_in_commit_order_after_a_cursor,
+    keeps_one_cursor_per_exporter,
     ],
-    reopening: [firing_alerts_survive_reopening_the_store],
+    reopening: [firing_alerts_survive_reopening_the_store, export_cursors_survive_reopening_the_store],
 );

@@ -7,8 +7,10 @@
 
 mod bin;
 mod browser;
+mod influxd;
 mod line_client;
 mod log_file;
+mod mosquitto;
 mod parts;
 mod postgres;
 mod proc;
@@ -17,8 +19,10 @@ mod server;
 
 pub use bin::{bin, free_password};
 pub use browser::Browser;
+pub use influxd::InfluxD;
 pub use line_client::LineClient;
 pub use log_file::LogFile;
+pub use mosquitto::{Message, Mosquitto, Subscriber};
 pub use parts::{find_part, free_port, parts_required, REQUIRE_PARTS};
 pub use postgres::{pg_bin_dir, PgCluster, PgOptions, REQUIRE_PG};
 pub use proc::Proc;

@@ -10,7 +10,8 @@
 //!   connections, oversized requests);
 //! - `live`: the fleet as the page shows it, and the pushes to the viewers;
 //! - `/` and its files (`assets/`): the page, drawn by its own script as SVG, no library;
-//! - `/api/nodes`, `/api/readings`, `/api/events` (docs/HTTP-API.md) and `/metrics`.
+//! - `/api/nodes`, `/api/readings`, `/api/events`, `/api/alerts`, `/api/exporters`
+//!   (docs/HTTP-API.md) and `/metrics`.
 #![deny(missing_docs)]
 
 mod api;
@@ -25,7 +26,7 @@ pub mod readings;
 mod routes;
 pub mod store_pool;
 
-pub use live::{AlertView, Fleet, LiveEvent, NodeState, SensorState, Stored};
+pub use live::{AlertView, ExporterView, ExportersFn, Fleet, LiveEvent, NodeState, SensorState, Stored};
 pub use login::{LoginBrake, PasswordCheck};
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -49,6 +50,8 @@ pub struct WebConfig {
     pub settings: cliser_common::sensors::SharedSettings,
     /// Serve HTTPS with this configuration (the server's certificate), instead of HTTP.
     pub tls: Option<Arc<cliser_tls::rustls::ServerConfig>>,
+    /// The exporters' status (`/api/exporters`, `cliser_export_*` in `/metrics`).
+    pub exporters: Arc<ExportersFn>,
 }
 
 /// Why the web side did not start.
@@ -94,6 +97,7 @@ pub fn start(listener: TcpListener, config: WebConfig, events: Receiver<LiveEven
         password: config.password,
         brake: config.brake,
         keepalive_ms: config.keepalive.as_millis() as u64,
+        exporters: config.exporters,
     };
     let handler: Arc<http::Handler> = Arc::new(move |req: &http::Request| routes.handle(req));
     let (acc_closed, tls) = (closed.clone(), config.tls);

@@ -58,6 +58,28 @@ pub enum LiveEvent {
     Alerts(Vec<AlertView>),
 }
 
+/// An exporter (MQTT, InfluxDB) as the API and the metrics show it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ExporterView {
+    /// `mqtt` or `influx`.
+    pub name: String,
+    /// Where it sends (no password).
+    pub target: String,
+    /// Whether the far side is taking readings.
+    pub connected: bool,
+    /// Readings stored but not yet accepted by the far side.
+    pub lag_readings: u64,
+    /// How long ago the oldest of them was received, seconds.
+    pub lag_seconds: f64,
+    /// Readings accepted since the server started.
+    pub exported: u64,
+    /// The last problem, if any (kept after it cleared).
+    pub last_error: Option<String>,
+}
+
+/// The exporters' status, asked at each request (the server reads its status board).
+pub type ExportersFn = dyn Fn() -> Vec<ExporterView> + Send + Sync;
+
 /// A firing alert as the page, the API and the metrics show it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct AlertView {

@@ -2,7 +2,7 @@
 //! live here and are raised by the live thread as it applies the server's events; the per-sensor
 //! gauges are read from the fleet at each scrape.
 
-use crate::live::{AlertView, Fleet, Stored};
+use crate::live::{AlertView, ExporterView, Fleet, Stored};
 use cliser_common::sensors::Settings;
 use cliser_protocol::Value;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -34,6 +34,11 @@ struct AlertLabels {
     kind: String,
     cid: String,
     sensor: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ExporterLabels {
+    exporter: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -94,6 +99,7 @@ impl Metrics {
         &self,
         fleet: &Fleet,
         alerts: &[AlertView],
+        exporters: &[ExporterView],
         viewers: usize,
         settings: &Settings,
     ) -> String {
@@ -116,6 +122,17 @@ impl Metrics {
                 temperature.get_or_create(&labels).set((c.degrees() * 1000.0).round() / 1000.0);
                 stamp.get_or_create(&labels).set(ts as f64 / 1000.0);
             }
+        }
+        let lag = Family::<ExporterLabels, Gauge>::default();
+        let lag_seconds = Family::<ExporterLabels, Gauge<f64, AtomicU64>>::default();
+        let connected = Family::<ExporterLabels, Gauge>::default();
+        let exported = Family::<ExporterLabels, Counter>::default();
+        for e in exporters {
+            let l = ExporterLabels { exporter: e.name.clone() };
+            lag.get_or_create(&l).set(e.lag_readings as i64);
+            lag_seconds.get_or_create(&l).set(e.lag_seconds);
+            connected.get_or_create(&l).set(i64::from(e.connected));
+            exported.get_or_create(&l).inc_by(e.exported);
         }
         let live_viewers = Gauge::<i64>::default();
         live_viewers.set(viewers as i64);
@@ -162,6 +179,26 @@ impl Metrics {
             firing,
         );
         r.register("cliser_web_viewers", "Open live event streams (/api/events)", live_viewers);
+        r.register(
+            "cliser_export_lag_readings",
+            "Readings stored but not yet accepted by the exporter's far side (MQTT broker, InfluxDB)",
+            lag,
+        );
+        r.register(
+            "cliser_export_lag_seconds",
+            "Age of the oldest reading not yet exported, seconds (0 when caught up)",
+            lag_seconds,
+        );
+        r.register(
+            "cliser_export_connected",
+            "1 while the exporter's far side takes readings, else 0",
+            connected,
+        );
+        r.register(
+            "cliser_exported_readings",
+            "Readings the exporter's far side accepted since the server started",
+            exported,
+        );
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode_registry(&mut out, &r);
@@ -217,7 +254,7 @@ mod tests {
 
     #[test]
     fn the_exposition_has_each_counter_under_its_sample_name() {
-        let text = Metrics::new().encode(&Fleet::new(), &[], 2, &Settings::default());
+        let text = Metrics::new().encode(&Fleet::new(), &[], &[], 2, &Settings::default());
         for name in ["cliser_readings_total", "cliser_auth_failures_total", "cliser_reading_errors_total"] {
             assert!(text.contains(&format!("# TYPE {name} counter\n")), "{name} in\n{text}");
             assert!(text.contains(&format!("# HELP {name} ")), "{name} in\n{text}");

@@ -14,6 +14,7 @@ pub(crate) struct Routes {
     pub password: Option<Arc<PasswordCheck>>,
     pub brake: Arc<dyn LoginBrake>,
     pub keepalive_ms: u64,
+    pub exporters: Arc<crate::ExportersFn>,
 }
 
 /// The page may load only its own files and talk only to this server.
@@ -52,6 +53,10 @@ impl Routes {
                 let body = serde_json::json!({ "alerts": self.shared.alerts() }).to_string();
                 Response::new(200, "application/json", body).with("Cache-Control", "no-store")
             }
+            "/api/exporters" => {
+                let body = serde_json::json!({ "exporters": (self.exporters)() }).to_string();
+                Response::new(200, "application/json", body).with("Cache-Control", "no-store")
+            }
             "/api/readings" => match crate::readings::params(&req.query, SystemTime::now()) {
                 Ok(p) => crate::readings::answer(&p, &self.pool, &self.shared.settings.get())
                     .with("Cache-Control", "no-store"),
@@ -70,6 +75,7 @@ impl Routes {
                 let body = self.shared.metrics.encode(
                     &self.shared.fleet(),
                     &alerts,
+                    &(self.exporters)(),
                     self.shared.viewers(),
                     &settings,
                 );

@@ -4,11 +4,12 @@
 mod migrate;
 mod stmts;
 
+use crate::feed;
 use crate::group::{self, GroupIds, IdCache, Row};
 use crate::query::{self, Decoder, Dialect, Layout, Param, Sql};
 use crate::{
-    redacted, Backend, Bucket, BucketSource, NewReading, NodeInfo, ReadingQuery, SensorInfo, Store,
-    StoreError, StoreInfo, StoredAlert, StoredReading,
+    redacted, Backend, Bucket, BucketSource, FeedLag, FeedRow, NewReading, NodeInfo, ReadingQuery,
+    SensorInfo, Store, StoreError, StoreInfo, StoredAlert, StoredReading,
 };
 use cliser_protocol::{ClientId, SensorId};
 use postgres::error::SqlState;
@@ -437,6 +438,70 @@ impl Store for PgStore {
             .execute(&conn.st.alert_resolve, &[&kind, &cid, &sensor])
             .map_err(self.err("resolve alert"))?;
         Ok(n > 0)
+    }
+
+    fn feed(&mut self, after: i64, limit: usize) -> Result<Vec<FeedRow>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let sql = Sql {
+            text: feed::after_sql(DIALECT.placeholder),
+            params: vec![Param::Int(after), Param::Int(limit)],
+            series: None,
+        };
+        self.run_query(&sql, "read the feed", |dec, r| {
+            let cell =
+                |source| StoreError::Postgres { url: dec.location.to_owned(), op: "decode row", source };
+            let id: i64 = r.try_get(0).map_err(cell)?;
+            let reading = dec.reading(
+                None,
+                r.try_get(1).map_err(cell)?,
+                r.try_get(2).map_err(cell)?,
+                r.try_get(3).map_err(cell)?,
+                r.try_get(4).map_err(cell)?,
+                r.try_get(5).map_err(cell)?,
+                r.try_get(6).map_err(cell)?,
+                r.try_get(7).map_err(cell)?,
+                r.try_get(8).map_err(cell)?,
+            )?;
+            Ok(FeedRow { id, reading })
+        })
+    }
+
+    fn feed_lag(&mut self, after: i64) -> Result<FeedLag, StoreError> {
+        let sql =
+            Sql { text: feed::lag_sql(DIALECT.placeholder), params: vec![Param::Int(after)], series: None };
+        let rows = self.run_query(&sql, "read the feed's lag", |dec, r| {
+            let cell =
+                |source| StoreError::Postgres { url: dec.location.to_owned(), op: "decode row", source };
+            let n: i64 = r.try_get(2).map_err(cell)?;
+            Ok(FeedLag {
+                readings: n as u64,
+                oldest_received_ms: r.try_get(0).map_err(cell)?,
+                last_id: r.try_get(1).map_err(cell)?,
+            })
+        })?;
+        Ok(rows.into_iter().next().unwrap_or_default())
+    }
+
+    fn cursor(&mut self, name: &str) -> Result<Option<i64>, StoreError> {
+        let rows = self
+            .conn()?
+            .client
+            .query("SELECT after_id FROM export_cursors WHERE name = $1", &[&name])
+            .map_err(self.err("read export cursor"))?;
+        Ok(rows.first().map(|r| r.get(0)))
+    }
+
+    fn set_cursor(&mut self, name: &str, after: i64) -> Result<(), StoreError> {
+        // Outside a transaction the statement commits on its own, durable when it returns.
+        self.conn()?
+            .client
+            .execute(
+                "INSERT INTO export_cursors (name, after_id, updated_ms) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET after_id = EXCLUDED.after_id, updated_ms = EXCLUDED.updated_ms",
+                &[&name, &after, &feed::now_ms()],
+            )
+            .map_err(self.err("save export cursor"))?;
+        Ok(())
     }
 
     fn location(&self) -> &str {

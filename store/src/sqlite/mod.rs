@@ -2,11 +2,12 @@
 
 mod open;
 
+use crate::feed;
 use crate::group::{self, GroupIds, IdCache};
 use crate::query::{self, Decoder, Dialect, Layout, Param, Sql};
 use crate::{
-    Backend, Bucket, BucketSource, NewReading, NodeInfo, ReadingQuery, SensorInfo, Store, StoreError,
-    StoreInfo, StoredAlert, StoredReading,
+    Backend, Bucket, BucketSource, FeedLag, FeedRow, NewReading, NodeInfo, ReadingQuery, SensorInfo, Store,
+    StoreError, StoreInfo, StoredAlert, StoredReading,
 };
 use cliser_protocol::ClientId;
 use rusqlite::types::Value as SqlValue;
@@ -404,6 +405,61 @@ impl Store for SqliteStore {
             .and_then(|mut st| st.execute(params![kind, cid, sensor]))
             .map_err(self.err("resolve alert"))?;
         Ok(n > 0)
+    }
+
+    fn feed(&mut self, after: i64, limit: usize) -> Result<Vec<FeedRow>, StoreError> {
+        let dec = self.decoder();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let sql = Sql {
+            text: feed::after_sql(DIALECT.placeholder),
+            params: vec![Param::Int(after), Param::Int(limit)],
+            series: None,
+        };
+        self.run_query(&sql, "read the feed", |r| {
+            let id: i64 = r.get(0)?;
+            Ok(dec
+                .reading(
+                    None,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get_ref(3)?.as_str_or_null()?,
+                    r.get_ref(4)?.as_str_or_null()?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                )
+                .map(|reading| FeedRow { id, reading }))
+        })
+    }
+
+    fn feed_lag(&mut self, after: i64) -> Result<FeedLag, StoreError> {
+        let sql =
+            Sql { text: feed::lag_sql(DIALECT.placeholder), params: vec![Param::Int(after)], series: None };
+        let rows = self.run_query(&sql, "read the feed's lag", |r| {
+            let (oldest, last, n): (Option<i64>, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            Ok(Ok(FeedLag { readings: n as u64, oldest_received_ms: oldest, last_id: last }))
+        })?;
+        Ok(rows.into_iter().next().unwrap_or_default())
+    }
+
+    fn cursor(&mut self, name: &str) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .prepare_cached("SELECT after_id FROM export_cursors WHERE name = ?1")
+            .and_then(|mut st| st.query_row([name], |r| r.get(0)).optional())
+            .map_err(self.err("read export cursor"))
+    }
+
+    fn set_cursor(&mut self, name: &str, after: i64) -> Result<(), StoreError> {
+        // One statement outside a transaction commits on its own, with synchronous=FULL: durable.
+        self.conn
+            .prepare_cached(
+                "INSERT INTO export_cursors (name, after_id, updated_ms) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (name) DO UPDATE SET after_id = excluded.after_id, updated_ms = excluded.updated_ms",
+            )
+            .and_then(|mut st| st.execute(params![name, after, feed::now_ms()]))
+            .map_err(self.err("save export cursor"))?;
+        Ok(())
     }
 
     fn location(&self) -> &str {

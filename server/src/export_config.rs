@@ -1,0 +1,144 @@
+//! The exporters' settings: `[mqtt]` and `[influx]` in the config file, `--mqtt URL` and
+//! `--influx URL` on the command line (a flag's URL wins over the table's; the table's other keys
+//! still apply). Files named (CA, password, token) are read now: a bad one is a bad setting.
+//!
+//! ```toml
+//! [mqtt]
+//! url = "mqtts://broker.lan:8883"
+//! ca = "/etc/cliser/broker-ca.pem"      # mqtts only; the system's CA bundle without it
+//! username = "cliser"
+//! password_file = "/etc/cliser/mqtt-password"
+//! prefix = "cliser"                      # state and availability topics
+//! discovery_prefix = "homeassistant"
+//!
+//! [influx]
+//! url = "http://127.0.0.1:8086/write?db=cliser"   # 2.x: /api/v2/write?org=..&bucket=.. + token_file
+//! token_file = "/etc/cliser/influx-token"
+//! ```
+
+use cliser_common::secret::read_secret_file;
+use cliser_export::influx::InfluxConfig;
+use cliser_export::mqtt::MqttConfig;
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// `[mqtt]` as written.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttFile {
+    url: Option<String>,
+    ca: Option<PathBuf>,
+    username: Option<String>,
+    password_file: Option<PathBuf>,
+    prefix: Option<String>,
+    discovery_prefix: Option<String>,
+}
+
+/// `[influx]` as written.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InfluxFile {
+    url: Option<String>,
+    token_file: Option<PathBuf>,
+}
+
+/// Which exporters run, and where they send.
+#[derive(Debug, Clone, Default)]
+pub struct ExportConfig {
+    /// MQTT, with Home Assistant discovery.
+    pub mqtt: Option<MqttConfig>,
+    /// InfluxDB or VictoriaMetrics.
+    pub influx: Option<InfluxConfig>,
+}
+
+/// The MQTT exporter's settings from `--mqtt` and `[mqtt]`; `Err` names the setting.
+pub fn mqtt(flag: Option<String>, table: Option<MqttFile>) -> Result<Option<MqttConfig>, String> {
+    let from_flag = flag.is_some();
+    let t = table.unwrap_or_default();
+    let Some(url) = flag.or(t.url.clone()) else {
+        return match t.ca.is_some() || t.username.is_some() || t.password_file.is_some() {
+            true => {
+                Err("[mqtt] has no url (mqtt://HOST:1883 or mqtts://HOST:8883), nor was --mqtt URL given"
+                    .into())
+            }
+            false => Ok(None),
+        };
+    };
+    let named = if from_flag { "--mqtt" } else { "config [mqtt] url" };
+    let ca = match &t.ca {
+        Some(p) => Some(
+            std::fs::read(p).map_err(|e| format!("config [mqtt] ca {}: cannot read: {e}", p.display()))?,
+        ),
+        None => None,
+    };
+    if ca.is_some() && !url.starts_with("mqtts://") {
+        return Err(format!("config [mqtt] ca is only for mqtts:// URLs; {named} is {url:?}"));
+    }
+    let password = match &t.password_file {
+        Some(p) => Some(read_secret_file("the MQTT password file", p).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let credentials = match (t.username.clone(), password) {
+        (Some(u), p) => Some((u, p.unwrap_or_default())),
+        (None, Some(_)) => return Err("config [mqtt] password_file without username".into()),
+        (None, None) => None,
+    };
+    let prefix = t.prefix.as_deref().unwrap_or("cliser");
+    let discovery = t.discovery_prefix.as_deref().unwrap_or("homeassistant");
+    MqttConfig::new(&url, ca.as_deref(), credentials, prefix, discovery)
+        .map(Some)
+        .map_err(|e| format!("{named}: {e}"))
+}
+
+/// The Influx exporter's settings from `--influx` and `[influx]`.
+pub fn influx(flag: Option<String>, table: Option<InfluxFile>) -> Result<Option<InfluxConfig>, String> {
+    let from_flag = flag.is_some();
+    let t = table.unwrap_or_default();
+    let Some(url) = flag.or(t.url.clone()) else {
+        return match t.token_file {
+            Some(_) => Err("[influx] has no url, nor was --influx URL given".into()),
+            None => Ok(None),
+        };
+    };
+    let token = match &t.token_file {
+        Some(p) => Some(read_secret_file("the InfluxDB token file", p).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let named = if from_flag { "--influx" } else { "config [influx] url" };
+    InfluxConfig::new(&url, token).map(Some).map_err(|e| format!("{named}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_and_files_are_checked_and_named() {
+        assert!(mqtt(None, None).unwrap().is_none());
+        let c = mqtt(Some("mqtt://127.0.0.1".into()), None).unwrap().unwrap();
+        assert_eq!(
+            (c.host.as_str(), c.port, c.prefix.as_str(), c.discovery_prefix.as_str()),
+            ("127.0.0.1", 1883, "cliser", "homeassistant")
+        );
+        let e = mqtt(Some("http://x".into()), None).unwrap_err();
+        assert!(e.starts_with("--mqtt: "), "{e}");
+        let table: MqttFile = toml::from_str("url = \"mqtt://h:1884\"\nprefix = \"home/#\"\n").unwrap();
+        let e = mqtt(None, Some(table)).unwrap_err();
+        assert!(e.starts_with("config [mqtt] url: prefix"), "{e}");
+        let table: MqttFile = toml::from_str("username = \"u\"\n").unwrap();
+        assert!(mqtt(None, Some(table)).unwrap_err().contains("no url"));
+        assert!(toml::from_str::<MqttFile>("user = \"u\"\n").is_err(), "unknown keys are refused");
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "t0k\n").unwrap();
+        let table: InfluxFile = toml::from_str(&format!(
+            "url = \"http://h:8086/api/v2/write?org=o&bucket=b\"\ntoken_file = {token:?}\n"
+        ))
+        .unwrap();
+        let c = influx(None, Some(table)).unwrap().unwrap();
+        assert_eq!(c.token.as_deref(), Some("t0k"));
+        assert!(!format!("{c:?}").contains("t0k"));
+        let e = influx(Some("localhost:8086".into()), None).unwrap_err();
+        assert!(e.starts_with("--influx: "), "{e}");
+    }
+}
