@@ -69,14 +69,9 @@ fn a_client_an_hour_wrong_is_stored_on_the_servers_clock() {
     }
 }
 
-/// A journal written in an earlier boot (another boot id), with the wall clock not synchronised
-/// then: its readings go out as `@unix_ms?`, not with an age.
-#[test]
-fn readings_of_an_earlier_boot_are_sent_with_their_time_marked_unsynchronised() {
-    let dir = tempfile::tempdir().unwrap();
-    let _dump = DumpLogsOnPanic(dir.path());
-    let state = dir.path().join("state");
-    std::fs::create_dir_all(&state).unwrap();
+/// A v1 journal from an earlier boot (another boot id): seq 1 sampled with the wall clock not
+/// synchronised, seq 2 synchronised; nothing acked.
+fn write_earlier_boot_journal(state: &std::path::Path) {
     let record = |body: &str| format!("{body} *{:08x}\n", crc32fast::hash(body.as_bytes()));
     let earlier = "00000000-0000-4000-8000-000000000001";
     let journal = [
@@ -89,6 +84,17 @@ fn readings_of_an_earlier_boot_are_sent_with_their_time_marked_unsynchronised() 
     ]
     .concat();
     std::fs::write(state.join("backlog.log"), journal).unwrap();
+}
+
+/// A journal written in an earlier boot (another boot id), with the wall clock not synchronised
+/// then: its readings go out as `@unix_ms?`, not with an age.
+#[test]
+fn readings_of_an_earlier_boot_are_sent_with_their_time_marked_unsynchronised() {
+    let dir = tempfile::tempdir().unwrap();
+    let _dump = DumpLogsOnPanic(dir.path());
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    write_earlier_boot_journal(&state);
     let server = FakeServer::new();
     let mut c = common::client(dir.path(), server.addr, &["--sensor", "w1:/nonexistent", "--interval", "1h"]);
     let mut conn = server.accept();
@@ -120,18 +126,7 @@ fn an_earlier_boots_unsynchronised_reading_is_stored_as_unsynced() {
     let server = ServerHandle::start(dir.path(), &["--keepalive", "300ms"]);
     let state = dir.path().join("pi-reboot.state"); // real_client's --state-dir
     std::fs::create_dir_all(&state).unwrap();
-    let record = |body: &str| format!("{body} *{:08x}\n", crc32fast::hash(body.as_bytes()));
-    let earlier = "00000000-0000-4000-8000-000000000001";
-    let journal = [
-        record("cliser-backlog v1"),
-        record("n 3"),
-        record("n 3"),
-        record("a 0"),
-        record(&format!("r 1 {earlier} 5000 1700000000000 u 28-0316a2795aff=21.5")),
-        record(&format!("r 2 {earlier} 6000 1700000001000 s 28-0316a2795aff=21.625")),
-    ]
-    .concat();
-    std::fs::write(state.join("backlog.log"), journal).unwrap();
+    write_earlier_boot_journal(&state);
     let mut c = real_client(
         dir.path(),
         server.addr,
