@@ -17,8 +17,12 @@
 # (write_bytes of /proc/<pid>/io) over --disk-window seconds after a 5 s warm-up, scaled to a day.
 # The state dirs are under /tmp: run it where /tmp is a disk, not a tmpfs (tmpfs counts nothing).
 #
+# With --w1-cpu, the cliser client's CPU and memory are measured a second time reading 8
+# thermometers of a fake w1 tree every 1 s (8 readings a second instead of 2; the same w1 backend
+# a Pi runs, so each reading also costs its file reads).
+#
 # Usage: bench/client-footprint.sh [--window SECONDS] [--disk-window SECONDS] [--no-disk] [--no-paho]
-#        [--no-aarch64] [--tls]
+#        [--no-aarch64] [--tls] [--w1-cpu]
 # Default window 60 s (so 60 readings; RSS is read 30 s after start either way); disk window 600 s.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -29,6 +33,7 @@ disk=1
 paho=1
 aarch64=1
 tls=
+w1_cpu=
 while [ $# -gt 0 ]; do
     case "$1" in
         --window) window=$2; shift 2 ;;
@@ -37,7 +42,8 @@ while [ $# -gt 0 ]; do
         --no-paho) paho=; shift ;;
         --no-aarch64) aarch64=; shift ;;
         --tls) tls=1; shift ;;
-        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        --w1-cpu) w1_cpu=1; shift ;;
+        -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
         *) die "unknown argument $1" ;;
     esac
 done
@@ -75,11 +81,25 @@ measure() {
     }'
 }
 
+# fake_w1 DIR: a sysfs-like w1 tree of 8 DS18B20s (28-000000000000 .. 28-000000000007) under DIR.
+fake_w1() {
+    local w1=$1 i id
+    mkdir -p "$w1/w1_bus_master1"
+    for i in 0 1 2 3 4 5 6 7; do
+        id=28-00000000000$i
+        echo "$id" >> "$w1/w1_bus_master1/w1_master_slaves"
+        mkdir -p "$w1/$id"
+        printf '72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=2000%s\n' "$i" > "$w1/$id/w1_slave"
+        echo "2000$i" > "$w1/$id/temperature"
+    done
+}
+
 # --- cliser-pi-client ---
-# cliser_client NAME [TLS_DIR]: the client against its own server (inside TLS with a gen-tls dir);
+# cliser_client NAME [TLS_DIR] [SENSOR]: the client against its own server (inside TLS with a
+# gen-tls dir; a plain connection with an empty one), reading SENSOR (default sim) every 1 s;
 # sets c_rss c_anon c_pss c_threads c_cpu c_readings c_per1000.
 cliser_client() {
-    local work=$out/$1 tls_dir=${2:-}
+    local work=$out/$1 tls_dir=${2:-} sensor=${3:-sim}
     mkdir -p "$work/state"
     local password
     password=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -94,9 +114,9 @@ cliser_client() {
     local spid=$!
     local addr
     addr=$(wait_for_ready "$work/ready.json" "$spid" 20 "$key") || die "server did not start: $(tail -3 "$work/server.log")"
-    say "cliser-pi-client --sensor sim --interval 1s against $scheme$addr: ${window}s after a 5 s warm-up"
+    say "cliser-pi-client --sensor $sensor --interval 1s against $scheme$addr: ${window}s after a 5 s warm-up"
     CLISER_PASSWORD=$password "$BENCH_BIN/cliser-pi-client" --server "$scheme$addr" "${ca[@]}" --id footprint-1 \
-        --sensor sim --interval 1s --state-dir "$work/state" 2> "$work/client.log" &
+        --sensor "$sensor" --interval 1s --state-dir "$work/state" 2> "$work/client.log" &
     local cpid=$!
     read -r c_rss c_anon c_pss c_threads c_cpu c_readings c_per1000 < <(measure "$cpid" "{ export_store '$work/data' '$work/stored.csv' || : > '$work/stored.csv'; } && grep -c ',footprint-1,' '$work/stored.csv' || true")
     kill -TERM "$cpid"
@@ -112,6 +132,12 @@ if [ -n "$tls" ]; then
     cliser_client cliser-tls "$out/tls"
     tls_row="$(mib $((c_rss * 1024))) | $(mib $((c_pss * 1024))) | $(mib $((c_anon * 1024))) | $c_threads | $c_cpu | $c_readings | $c_per1000"
 fi
+w1_row=
+if [ -n "$w1_cpu" ]; then
+    fake_w1 "$out/w1-cpu-tree"
+    cliser_client cliser-w1 "" "w1:$out/w1-cpu-tree"
+    w1_row="$(mib $((c_rss * 1024))) | $(mib $((c_pss * 1024))) | $(mib $((c_anon * 1024))) | $c_threads | $c_cpu | $c_readings | $c_per1000"
+fi
 
 # --- bytes written per day: spill against sync, 8 sensors at 10 s ---
 io_write_bytes() { awk '$1 == "write_bytes:" {print $2}' "/proc/$1/io"; }
@@ -120,14 +146,7 @@ d_sync=-
 if [ -n "$disk" ]; then
     work=$out/disk
     w1=$work/w1
-    mkdir -p "$w1/w1_bus_master1"
-    for i in 0 1 2 3 4 5 6 7; do
-        id=28-00000000000$i
-        echo "$id" >> "$w1/w1_bus_master1/w1_master_slaves"
-        mkdir -p "$w1/$id"
-        printf '72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=2000%s\n' "$i" > "$w1/$id/w1_slave"
-        echo "2000$i" > "$w1/$id/temperature"
-    done
+    fake_w1 "$w1"
     password=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
     printf '%s\n' "$password" > "$work/password"
     RUST_LOG=info "$BENCH_BIN/cliser-server" --listen 127.0.0.1:0 --backdoor 127.0.0.1:0 --http off \
@@ -218,6 +237,9 @@ echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 echo "| cliser-pi-client (Rust, release), --durability spill | $plain_row |"
 if [ -n "$tls_row" ]; then
     echo "| cliser-pi-client (Rust, release), tls:// | $tls_row |"
+fi
+if [ -n "$w1_row" ]; then
+    echo "| cliser-pi-client (Rust, release), --sensor w1: 8 fake thermometers at 1 s | $w1_row |"
 fi
 if [ -n "$p_row" ]; then
     echo "| paho-mqtt $paho_version (Python) | $(mib $((p_rss * 1024))) | $(mib $((p_pss * 1024))) | $(mib $((p_anon * 1024))) | $p_threads | $p_cpu | $p_readings | $p_per1000 |"

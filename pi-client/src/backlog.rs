@@ -423,6 +423,16 @@ impl Backlog {
     /// and the journal is rewritten whole at the next chance. Waits for another write in progress;
     /// the connection thread can answer all along.
     pub fn record(&self, batch: Vec<(SensorId, Value)>) -> Vec<Reading> {
+        self.record_entries(batch).iter().map(Entry::to_logged).collect()
+    }
+
+    /// [`record`](Self::record) without returning the readings: the sampler's way when its debug
+    /// lines are off, so that a sample costs no copy made only for a log line nobody writes.
+    pub fn record_unlogged(&self, batch: Vec<(SensorId, Value)>) {
+        self.record_entries(batch);
+    }
+
+    fn record_entries(&self, batch: Vec<(SensorId, Value)>) -> Vec<Entry> {
         if batch.is_empty() {
             return Vec::new();
         }
@@ -480,7 +490,7 @@ impl Backlog {
             }
         }
         self.compact_locked(&mut journal);
-        entries.iter().map(Entry::to_logged).collect()
+        entries
     }
 
     /// Writes `p` to the journal (the caller holds the journal lock, and not the state lock), then
@@ -523,7 +533,7 @@ impl Backlog {
             (Pending { text, lines: acks + n, ack: s.acked, spilled: last }, first, n, s.readings.len())
         };
         let last = pending.spilled;
-        let now = self.clock.now().boottime_ms;
+        let now = self.clock.boottime_ms();
         match self.write(journal, pending, true) {
             Ok(()) => {
                 info!("backlog spilled {n} readings (seq {first}..={last}) to the journal, {waiting} unacked")
@@ -537,7 +547,7 @@ impl Backlog {
     /// least `after` ago.
     fn spill_due(&self, after: Duration) -> bool {
         let after = after.as_millis() as u64;
-        let now = self.clock.now().boottime_ms;
+        let now = self.clock.boottime_ms();
         let s = relock(&self.state);
         let Some(oldest) = s.unspilled().next() else { return false };
         let old = match &oldest.boot {
@@ -700,7 +710,7 @@ impl Backlog {
     /// reading of this boot, its wall-clock time for an earlier one); only settled ones (in `sync`
     /// mode a reading is never sent before it is durable).
     pub fn after(&self, after: u64, max: usize) -> Vec<Reading> {
-        let now = self.clock.now().boottime_ms;
+        let now = self.clock.boottime_ms();
         let s = relock(&self.state);
         let start = s.readings.partition_point(|r| r.seq <= after);
         s.readings

@@ -15,7 +15,7 @@ pub struct Health {
 #[derive(Debug, Default)]
 struct Stats {
     reads: u64,
-    errors: BTreeMap<String, u64>,
+    errors: BTreeMap<&'static str, u64>,
     read_time: Duration,
 }
 
@@ -28,11 +28,16 @@ impl Health {
         }
         let share = took / samples.len() as u32;
         for s in samples {
-            let st = self.sensors.entry(s.sensor.as_str().to_owned()).or_default();
+            // Looked up before inserting: a name is allocated once a sensor, not once a reading.
+            let name = s.sensor.as_str();
+            if !self.sensors.contains_key(name) {
+                self.sensors.insert(name.to_owned(), Stats::default());
+            }
+            let Some(st) = self.sensors.get_mut(name) else { continue };
             st.reads += 1;
             st.read_time += share;
             if let Err(e) = &s.result {
-                *st.errors.entry(e.reason().to_owned()).or_default() += 1;
+                *st.errors.entry(e.reason()).or_default() += 1;
             }
         }
     }

@@ -131,6 +131,10 @@ fn note_failure(last: &mut String, message: String) {
 }
 
 fn sample_batch(samples: Vec<Sample>, store: &Backlog) {
+    if !log::log_enabled!(log::Level::Debug) {
+        store.record_unlogged(samples.into_iter().map(to_wire).collect());
+        return;
+    }
     // The wire carries only the reason (`err:io`); the log also gets what the hal said about it.
     let mut details = Vec::with_capacity(samples.len());
     let mut batch = Vec::with_capacity(samples.len());
