@@ -157,6 +157,7 @@ run_cliser() {
     local out=$dir/$name.kv
     "$BENCH_BIN/cliser-load" --server "$addr" --clients "$n" --ramp "$ramp" --duration "${steady}s" \
         --password-file "$pw" "${tls_load[@]}" --id-prefix "pi-" --watch-pid "$spid" --keepalive "${KEEPALIVE:-1}s" \
+        --handshakes-csv "$work/handshakes.csv" \
         --stall-timeout "$((3 * ${KEEPALIVE:-1} + 10))s" --drain-timeout "$((2 * ${KEEPALIVE:-1} + 15))s" \
         > "$out" 2> "$work/load.log" || true
     local alive=yes
@@ -248,7 +249,7 @@ EOF
     local out=$dir/$name.kv
     "$BENCH_BIN/cliser-load" --protocol mqtt --server "127.0.0.1:$port" "${tls_load[@]}" --clients "$n" --ramp "$ramp" \
         --duration "${steady}s" --interval "${KEEPALIVE:-1}s" --id-prefix "pi-" --topic-prefix "cliser/" \
-        --watch-pid "$mpid" > "$out" 2> "$work/load.log" || true
+        --watch-pid "$mpid" --handshakes-csv "$work/handshakes.csv" > "$out" 2> "$work/load.log" || true
     local sent
     sent=$(kv "$out" readings_sent)
     # The subscriber may still be catching up: wait until it has them all or stops growing.

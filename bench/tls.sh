@@ -48,7 +48,7 @@ cleanup() {
     if [ -n "$keep" ]; then
         mkdir -p "$keep"
         (cd "$root" && find . -path ./tls -prune -o -path '*/data' -prune -o -type f \
-            \( -name '*.kv' -o -name '*.log' -o -name '*.conf' -o -name '*.json' \) \
+            \( -name '*.kv' -o -name '*.log' -o -name '*.conf' -o -name '*.json' -o -name handshakes.csv \) \
             -exec cp --parents -t "$(realpath "$keep")" {} +) || true
     fi
     rm -rf "$root"

@@ -81,6 +81,10 @@ pub struct Cli {
     /// No progress lines on stderr.
     #[arg(long)]
     pub quiet: bool,
+    /// Also write every client's handshake to this CSV file (client,connect_ms,handshake_ms):
+    /// shows whether the slowest came one by one or together (a stall of the server or the machine).
+    #[arg(long, value_name = "PATH")]
+    pub handshakes_csv: Option<PathBuf>,
 }
 
 /// `60s`, `500ms` (the shared rule), or, for scripts, a bare number of seconds.

@@ -81,8 +81,7 @@ impl CliserSession {
             }
             (State::AwaitConnected, ServerMsg::Connected { ack }) => {
                 self.state = State::Registered;
-                ctx.stats.registered += 1;
-                ctx.stats.handshake.record(ctx.now - self.started);
+                ctx.registered(self.index, self.started);
                 // Readings at or below the server's ack are already logged: start past them.
                 if let Some(a) = ack {
                     self.next_seq = self.next_seq.max(a + 1);

@@ -33,6 +33,16 @@ fn run(cli: &Cli) -> Result<bool, LoadError> {
     if have < need {
         return Err(LoadError::OpenFiles { need, have });
     }
+    // Opened before the run, so that a path that cannot be written fails at once.
+    let handshakes_csv = match &cli.handshakes_csv {
+        Some(path) => Some((
+            path,
+            std::fs::File::create(path).map_err(|e| {
+                LoadError::Flag(format!("--handshakes-csv {}: cannot create it: {e}", path.display()))
+            })?,
+        )),
+        None => None,
+    };
     let mut outcome = match cli.protocol {
         Protocol::Cliser => {
             let password: Arc<str> = Arc::from(cli::password(cli.password_file.as_deref())?);
@@ -49,5 +59,13 @@ fn run(cli: &Cli) -> Result<bool, LoadError> {
         Protocol::Mqtt => "mqtt",
     };
     print!("{}", report::render(name, plan.clients, cli.keepalive, &mut outcome));
+    if let Some((path, file)) = handshakes_csv {
+        let mut out = std::io::BufWriter::new(file);
+        cliser_load::stats::write_handshakes_csv(&outcome.ctx.stats.handshakes, &mut out)
+            .and_then(|()| std::io::Write::flush(&mut out))
+            .map_err(|e| {
+                LoadError::Io(std::io::Error::other(format!("--handshakes-csv {}: {e}", path.display())))
+            })?;
+    }
     Ok(report::passed(&outcome))
 }

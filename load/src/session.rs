@@ -1,6 +1,6 @@
 //! What the event loop asks of one simulated client, whatever its protocol.
 
-use crate::stats::Stats;
+use crate::stats::{HandshakeTime, Stats};
 use std::fmt;
 use std::time::Instant;
 
@@ -30,6 +30,8 @@ pub struct Ctx {
     pub phase: Phase,
     /// The time of the event being handled.
     pub now: Instant,
+    /// When the run began.
+    pub start: Instant,
     /// Counters and samples.
     pub stats: Stats,
     /// Timers asked for during the current call.
@@ -39,7 +41,16 @@ pub struct Ctx {
 impl Ctx {
     /// A context for a run starting now.
     pub fn new(now: Instant) -> Ctx {
-        Ctx { phase: Phase::Ramp, now, stats: Stats::default(), timer: None }
+        Ctx { phase: Phase::Ramp, now, start: now, stats: Stats::default(), timer: None }
+    }
+
+    /// Counts client number `client`, whose connect began at `started`, as registered now.
+    pub fn registered(&mut self, client: u32, started: Instant) {
+        let took = self.now - started;
+        self.stats.registered += 1;
+        self.stats.handshake.record(took);
+        let connect_at = started.saturating_duration_since(self.start);
+        self.stats.handshakes.push(HandshakeTime { client, connect_at, took });
     }
 
     /// Asks for [`Session::timer`] to be called at `at` (one timer per call).

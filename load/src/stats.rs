@@ -71,6 +71,29 @@ pub struct Lateness {
     pub over_half: usize,
 }
 
+/// One client's handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HandshakeTime {
+    /// The client's number.
+    pub client: u32,
+    /// When its connect began, after the run's start.
+    pub connect_at: Duration,
+    /// Connect start -> registered.
+    pub took: Duration,
+}
+
+/// Writes `times` as CSV (`client,connect_ms,handshake_ms`, a header first), by client number.
+pub fn write_handshakes_csv(times: &[HandshakeTime], out: &mut impl std::io::Write) -> std::io::Result<()> {
+    let mut sorted = times.to_vec();
+    sorted.sort_by_key(|t| t.client);
+    writeln!(out, "client,connect_ms,handshake_ms")?;
+    for t in sorted {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        writeln!(out, "{},{:.3},{:.3}", t.client, ms(t.connect_at), ms(t.took))?;
+    }
+    Ok(())
+}
+
 /// What the simulated clients did, summed over all of them.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -100,6 +123,9 @@ pub struct Stats {
     pub failures: BTreeMap<&'static str, u64>,
     /// Connect start -> registered.
     pub handshake: Samples,
+    /// Every registration: which client, when its connect began, how long it took (for
+    /// `--handshakes-csv`: slow handshakes that come in runs of consecutive clients are a stall).
+    pub handshakes: Vec<HandshakeTime>,
     /// Reading written -> acknowledged.
     pub ack_latency: Samples,
 }

@@ -10,6 +10,27 @@ fn value<'a>(report: &'a str, key: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {key}= in the report:\n{report}"))
 }
 
+/// One row per client by number; client i began its connect no earlier than the ramp lets it (the
+/// ramp starts client i once i - 1 slots have passed: client 0 at once).
+fn handshakes_csv_has_every_client_in_ramp_order(path: &std::path::Path, clients: u32, ramp: f64) {
+    let text = std::fs::read_to_string(path).expect("the handshakes CSV");
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("client,connect_ms,handshake_ms"));
+    let rows: Vec<(u32, f64, f64)> = lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            assert_eq!(f.len(), 3, "{l}");
+            (f[0].parse().unwrap(), f[1].parse().unwrap(), f[2].parse().unwrap())
+        })
+        .collect();
+    assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), (0..clients).collect::<Vec<_>>(), "{text}");
+    for &(client, connect_ms, handshake_ms) in &rows {
+        let slot_ms = f64::from(client.saturating_sub(1)) * 1000.0 / ramp;
+        assert!(connect_ms >= slot_ms, "client {client} began at {connect_ms} ms, before its slot {slot_ms}");
+        assert!(handshake_ms > 0.0, "client {client}: {handshake_ms} ms");
+    }
+}
+
 #[test]
 fn twenty_clients_every_reading_acked_and_logged_once() {
     let _ = bin("cliser-server");
@@ -19,6 +40,8 @@ fn twenty_clients_every_reading_acked_and_logged_once() {
         .args(["--server", &server.addr.to_string(), "--clients", "20", "--ramp", "200"])
         .args(["--duration", "2s", "--id-prefix", "it-", "--quiet"])
         .args(["--watch-pid", &server.proc.pid().to_string()])
+        .arg("--handshakes-csv")
+        .arg(dir.path().join("handshakes.csv"))
         .env("CLISER_PASSWORD", &server.password)
         .output()
         .expect("run cliser-load");
@@ -30,6 +53,7 @@ fn twenty_clients_every_reading_acked_and_logged_once() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(value(&report, "registered"), "20");
+    handshakes_csv_has_every_client_in_ramp_order(&dir.path().join("handshakes.csv"), 20, 200.0);
     assert_eq!(value(&report, "failures"), "0");
     let sent: usize = value(&report, "readings_sent").parse().unwrap();
     assert_eq!(value(&report, "readings_acked"), sent.to_string());

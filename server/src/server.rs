@@ -120,6 +120,14 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
     let client_addr = listener.as_ref().map(TcpListener::local_addr).transpose().map_err(RunError::Start)?;
     let tls_listener = config.tls.as_ref().map(|t| bind("TLS clients", t.listen)).transpose()?;
     let tls_addr = tls_listener.as_ref().map(TcpListener::local_addr).transpose().map_err(RunError::Start)?;
+    match crate::process_limits::reserve_descriptor_table(
+        config.max_clients.saturating_add(crate::process_limits::DESCRIPTOR_RESERVE),
+    ) {
+        Ok(n) => log::debug!("descriptor table: room for {n}"),
+        Err(e) => {
+            log::warn!("cannot grow the descriptor table at start ({e}); accepting may pause as it grows")
+        }
+    }
     let brake = Arc::new(Brake::new(config.brake.clone()));
     let settings = SharedSettings::new(config.sensors.clone());
     let export_status = cliser_export::StatusBoard::default();

@@ -88,8 +88,7 @@ impl Session for MqttSession {
             match (self.state, packet) {
                 (State::AwaitConnAck, Packet::ConnAck { code: 0, .. }) => {
                     self.state = State::Publishing;
-                    ctx.stats.registered += 1;
-                    ctx.stats.handshake.record(ctx.now - self.started);
+                    ctx.registered(self.index, self.started);
                     // Like a cliser client, the first reading goes one interval after the handshake.
                     self.next_due = ctx.now + self.interval;
                     ctx.timer_at(self.next_due);
