@@ -32,6 +32,11 @@ pub trait Socket: Send + Sync {
     fn close(&self);
     /// The peer's address, for the log.
     fn peer(&self) -> Option<SocketAddr>;
+    /// Whether a TLS handshake is still under way (never, in clear): a session that times out
+    /// before the password says whether the peer even finished its handshake.
+    fn handshaking(&self) -> bool {
+        false
+    }
 }
 
 /// The TLS handshake failed, and why: the payload of a [`Socket::read`] error, so that the reader

@@ -71,6 +71,13 @@ impl Socket for Link {
         self.socket().peer_addr().ok()
     }
 
+    fn handshaking(&self) -> bool {
+        match self {
+            Link::Plain(_) => false,
+            Link::Tls(t) => t.lock().is_handshaking(),
+        }
+    }
+
     fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
         match self {
             Link::Plain(s) => (&*s).write_all(bytes),

@@ -324,7 +324,7 @@ impl Manager {
             _ => (Link::Plain(stream), CONN_THREAD_STACK),
         };
         let socket = Arc::new(link);
-        let read_half = socket.clone();
+        let (read_half, session_link) = (socket.clone(), socket.clone());
         let (writer_tx, writer_rx) = channel();
         let (session_tx, session_rx) = channel();
         let credit = Arc::new(LineCredit::default());
@@ -348,6 +348,7 @@ impl Manager {
             mailbox: session_rx,
             me: session_tx.clone(),
             credit,
+            link: session_link,
         };
         spawn("session", CONN_THREAD_STACK, Box::new(move || session::run_session(ctx)))?;
         Ok((writer_tx, session_tx))

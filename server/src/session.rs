@@ -6,7 +6,7 @@
 //! module and not the other way round.
 
 use crate::config::Config;
-use crate::conn::{Inbound, LineCredit, WriterMsg};
+use crate::conn::{Inbound, LineCredit, Socket, WriterMsg};
 use crate::credentials::{Credential, Verdict};
 use crate::registrations::Registrations;
 use crate::sink::{AckTable, Batch, Flushed};
@@ -123,6 +123,8 @@ pub struct SessionCtx<M> {
     pub me: Sender<SessionEvent>,
     /// Backpressure towards the tcp_reader.
     pub credit: Arc<LineCredit>,
+    /// The connection's socket, asked only whether its TLS handshake is done (for the log).
+    pub link: Arc<dyn Socket>,
 }
 
 /// Why a session ended.
@@ -191,6 +193,10 @@ pub fn run_session<M: From<SessionReport>>(ctx: SessionCtx<M>) {
         End::AuthTimeout => {
             let within = cliser_common::duration::format(ctx.config.auth_timeout);
             match ctx.credit.unframed_bytes() {
+                _ if ctx.link.handshaking() => log::warn!(
+                    "auth timeout {who}: its TLS handshake was not finished within {within} (a client \
+                     speaking TLS too slowly, or something that is not a cliser client)"
+                ),
                 0 => log::warn!("auth timeout {who}: no password and id within {within}"),
                 n => log::warn!(
                     "auth timeout {who}: no password and id within {within}; the client sent {n} bytes \

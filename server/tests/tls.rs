@@ -141,3 +141,51 @@ fn plain_text_to_the_tls_port_is_closed_and_logged_and_leaves_no_thread_behind()
     c.signal(15);
     assert!(c.wait_exit(T).success());
 }
+
+/// A peer that connects to the TLS port and never finishes its handshake is closed at the auth
+/// deadline like any slow client, and the log says it was still in its TLS handshake; a TLS client
+/// that finished its handshake but sends no password gets the ordinary line.
+#[test]
+fn a_tls_handshake_never_finished_is_logged_as_such_at_the_auth_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let fleet = gen_tls(&dir.path().join("tls"), "localhost");
+    let server = tls_server(dir.path(), &fleet, &["--listen", "off", "--auth-timeout", "500ms"]);
+    let tls = server.tls.unwrap();
+
+    // Silent: not even a ClientHello.
+    let mut silent = TcpStream::connect(tls).unwrap();
+    silent.set_read_timeout(Some(T)).unwrap();
+    let mut buf = [0u8; 64];
+    // Whatever the server says on the way out (an alert), the connection must end.
+    loop {
+        match silent.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("the server did not close a silent peer: {e}"),
+        }
+    }
+    let line = server.log().wait_for("its TLS handshake was not finished within 500ms", T);
+    assert!(line.contains(&format!("from {}", silent.local_addr().unwrap())), "{line}");
+
+    // openssl s_client finishes the handshake, reads 110 inside, and says nothing more.
+    let Some(openssl) = cliser_testkit::find_part("openssl", &["openssl"]) else { return };
+    let mut child = Command::new(openssl)
+        .args(["s_client", "-connect", &tls.to_string(), "-servername", "localhost", "-quiet"])
+        .arg("-CAfile")
+        .arg(&fleet.ca)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start openssl s_client");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert!(first.starts_with("110"), "{first:?}");
+    let line = server.log().wait_for("no password and id within 500ms", T);
+    assert!(!line.contains("TLS handshake"), "{line}");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(server.log().count("its TLS handshake was not finished"), 1);
+}
