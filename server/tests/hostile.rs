@@ -4,7 +4,7 @@
 mod common;
 use cliser_testkit::{wait_until, ProcStats};
 use common::*;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
@@ -28,20 +28,6 @@ fn connect_from(src: [u8; 4], to: SocketAddr) -> TcpStream {
     sock.bind(&SocketAddr::from((src, 0)).into()).unwrap();
     sock.connect(&to.into()).unwrap();
     sock.into()
-}
-
-/// Reads until EOF (or a reset); panics after `timeout`.
-fn wait_closed(mut s: TcpStream, timeout: Duration) {
-    s.set_read_timeout(Some(timeout)).unwrap();
-    let mut buf = [0u8; 256];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return,
-            Ok(_) => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return,
-            Err(e) => panic!("connection not closed: {e}"),
-        }
-    }
 }
 
 /// Opens 2,000 connections that never speak and waits until the server has closed them all and its

@@ -4,7 +4,7 @@
 mod common;
 use common::tls::*;
 use common::*;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -89,18 +89,9 @@ fn plain_text_to_the_tls_port_is_closed_and_logged_and_leaves_no_thread_behind()
             std::thread::spawn(move || {
                 for _ in 0..CONNECTIONS / AT_ONCE {
                     let mut s = TcpStream::connect(tls).expect("connect");
-                    s.set_read_timeout(Some(T)).unwrap();
                     s.write_all(b"110 hello, is this the password line?\n").expect("send");
                     // Whatever the server answers (an alert), the connection must end.
-                    let mut buf = [0u8; 256];
-                    loop {
-                        match s.read(&mut buf) {
-                            Ok(0) => break,
-                            Ok(_) => continue,
-                            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
-                            Err(e) => panic!("the server did not close a plain-text connection: {e}"),
-                        }
-                    }
+                    wait_closed(s, T);
                 }
             })
         })
@@ -153,20 +144,11 @@ fn a_tls_handshake_never_finished_is_logged_as_such_at_the_auth_deadline() {
     let tls = server.tls.unwrap();
 
     // Silent: not even a ClientHello.
-    let mut silent = TcpStream::connect(tls).unwrap();
-    silent.set_read_timeout(Some(T)).unwrap();
-    let mut buf = [0u8; 64];
-    // Whatever the server says on the way out (an alert), the connection must end.
-    loop {
-        match silent.read(&mut buf) {
-            Ok(0) => break,
-            Ok(_) => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
-            Err(e) => panic!("the server did not close a silent peer: {e}"),
-        }
-    }
+    let silent = TcpStream::connect(tls).unwrap();
+    let me = silent.local_addr().unwrap();
+    wait_closed(silent, T);
     let line = server.log().wait_for("its TLS handshake was not finished within 500ms", T);
-    assert!(line.contains(&format!("from {}", silent.local_addr().unwrap())), "{line}");
+    assert!(line.contains(&format!("from {me}")), "{line}");
 
     // openssl s_client finishes the handshake, reads 110 inside, and says nothing more.
     let Some(openssl) = cliser_testkit::find_part("openssl", &["openssl"]) else { return };

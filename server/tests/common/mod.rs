@@ -223,3 +223,17 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Reads until EOF (or a reset), whatever the server says on the way out; panics after `timeout`.
+pub fn wait_closed(mut s: std::net::TcpStream, timeout: Duration) {
+    s.set_read_timeout(Some(timeout)).unwrap();
+    let mut buf = [0u8; 256];
+    loop {
+        match std::io::Read::read(&mut s, &mut buf) {
+            Ok(0) => return,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return,
+            Err(e) => panic!("connection not closed: {e}"),
+        }
+    }
+}
