@@ -120,8 +120,11 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
     let client_addr = listener.as_ref().map(TcpListener::local_addr).transpose().map_err(RunError::Start)?;
     let tls_listener = config.tls.as_ref().map(|t| bind("TLS clients", t.listen)).transpose()?;
     let tls_addr = tls_listener.as_ref().map(TcpListener::local_addr).transpose().map_err(RunError::Start)?;
+    // As many clients as the Manager will take: --max-clients, capped at what the machine holds.
+    let clients =
+        config.max_clients.min(crate::capacity::Limits::read().map_or(usize::MAX, |l| l.connections()));
     match crate::process_limits::reserve_descriptor_table(
-        config.max_clients.saturating_add(crate::process_limits::DESCRIPTOR_RESERVE),
+        clients.saturating_add(crate::process_limits::DESCRIPTOR_RESERVE),
     ) {
         Ok(n) => log::debug!("descriptor table: room for {n}"),
         Err(e) => {
