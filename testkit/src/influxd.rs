@@ -3,7 +3,7 @@
 //! and data, for outage tests. Found with [`find_part`](crate::find_part): skipped where InfluxDB
 //! is not installed, unless parts are required.
 
-use crate::{find_part, free_port, Proc};
+use crate::{find_part, free_port, on_free_port, Proc};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -26,16 +26,10 @@ impl InfluxD {
         let bin = find_part("InfluxDB 1.x", &["influxd", "/usr/bin/influxd"])?;
         let dir = tempfile::Builder::new().prefix("cliser-influx-").tempdir().expect("temp dir");
         let mut me = InfluxD { dir, bin, port: 0, proc: None };
-        for attempt in 1..=3 {
-            me.port = free_port();
-            match me.launch() {
-                Ok(()) => break,
-                Err(e) if attempt < 3 => {
-                    eprintln!("influxd did not start on {} ({e}); another port", me.port)
-                }
-                Err(e) => panic!("influxd did not start: {e}"),
-            }
-        }
+        on_free_port("influxd", |port| {
+            me.port = port;
+            me.launch()
+        });
         me.query("POST", &format!("CREATE DATABASE \"{db}\""), None);
         Some(me)
     }
@@ -56,22 +50,9 @@ impl InfluxD {
         let mut cmd = Command::new(&self.bin);
         cmd.arg("-config").arg(d.join("influxdb.conf"));
         let mut proc = Proc::spawn(cmd, &d.join("influxd.log"));
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            if proc.has_exited() {
-                return Err(format!(
-                    "influxd exited: {}",
-                    std::fs::read_to_string(d.join("influxd.log")).unwrap_or_default()
-                ));
-            }
-            if self.http("GET", "/ping", "").is_some_and(|(code, _)| code == 204) {
-                break;
-            }
-            if std::time::Instant::now() > deadline {
-                return Err("no answer to /ping within 30 s".into());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        proc.wait_ready(Duration::from_secs(30), Duration::from_millis(50), || {
+            self.http("GET", "/ping", "").is_some_and(|(code, _)| code == 204)
+        })?;
         self.proc = Some(proc);
         Ok(())
     }

@@ -23,7 +23,7 @@ pub use influxd::InfluxD;
 pub use line_client::LineClient;
 pub use log_file::LogFile;
 pub use mosquitto::{Message, Mosquitto, Subscriber};
-pub use parts::{find_part, free_port, parts_required, REQUIRE_PARTS};
+pub use parts::{find_part, free_port, on_free_port, parts_required, REQUIRE_PARTS};
 pub use postgres::{pg_bin_dir, PgCluster, PgOptions, REQUIRE_PG};
 pub use proc::Proc;
 pub use proc_stats::ProcStats;

@@ -3,7 +3,7 @@
 //! the same port and persistence file, for outage tests. And `mosquitto_sub` as a subscriber whose
 //! messages (retained flag, topic, payload) are read back from its output file.
 
-use crate::{find_part, free_port, LogFile, Proc};
+use crate::{find_part, on_free_port, LogFile, Proc};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::Command;
@@ -37,16 +37,10 @@ impl Mosquitto {
         find_part("mosquitto_sub", &["mosquitto_sub"])?;
         let dir = tempfile::Builder::new().prefix("cliser-mosquitto-").tempdir().expect("temp dir");
         let mut me = Mosquitto { dir, bin, port: 0, proc: None };
-        for attempt in 1..=3 {
-            me.port = free_port();
-            match me.launch() {
-                Ok(()) => break,
-                Err(e) if attempt < 3 => {
-                    eprintln!("mosquitto did not start on {} ({e}); another port", me.port)
-                }
-                Err(e) => panic!("mosquitto did not start: {e}"),
-            }
-        }
+        on_free_port("mosquitto", |port| {
+            me.port = port;
+            me.launch()
+        });
         Some(me)
     }
 
@@ -65,19 +59,10 @@ impl Mosquitto {
         let mut cmd = Command::new(&self.bin);
         cmd.arg("-c").arg(d.join("mosquitto.conf"));
         let mut proc = Proc::spawn(cmd, &d.join("mosquitto.log"));
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            if proc.has_exited() {
-                return Err(std::fs::read_to_string(d.join("mosquitto.log")).unwrap_or_default());
-            }
-            if TcpStream::connect_timeout(&self.addr(), Duration::from_secs(1)).is_ok() {
-                break;
-            }
-            if std::time::Instant::now() > deadline {
-                return Err("not listening within 20 s".into());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let addr = self.addr();
+        proc.wait_ready(Duration::from_secs(20), Duration::from_millis(20), || {
+            TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok()
+        })?;
         self.proc = Some(proc);
         Ok(())
     }

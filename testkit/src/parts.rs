@@ -39,3 +39,19 @@ pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     l.local_addr().expect("local_addr").port()
 }
+
+/// Starts `part` with `launch` on a port from [`free_port`], trying anew on another port up to three
+/// times (another process may take the port between the probe and the part's bind); panics with the
+/// last error. Returns the port it started on.
+pub fn on_free_port(part: &str, mut launch: impl FnMut(u16) -> Result<(), String>) -> u16 {
+    let mut attempt = 1;
+    loop {
+        let port = free_port();
+        match launch(port) {
+            Ok(()) => return port,
+            Err(e) if attempt < 3 => eprintln!("{part} did not start on port {port} ({e}); another port"),
+            Err(e) => panic!("{part} did not start: {e}"),
+        }
+        attempt += 1;
+    }
+}

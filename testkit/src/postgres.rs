@@ -90,7 +90,7 @@ fn unprivileged_owner() -> Option<(u32, u32)> {
     panic!("running as root, and neither a postgres nor a nobody user exists to run PostgreSQL as");
 }
 
-use crate::parts::free_port;
+use crate::parts::on_free_port;
 
 impl PgCluster {
     /// [`start_with`](Self::start_with) the default options (fsync on).
@@ -113,18 +113,11 @@ impl PgCluster {
         let dir = tempfile::Builder::new().prefix("cliser-pg-").tempdir().expect("temp dir");
         let mut cluster = PgCluster { dir, bin, owner, port: 0, password: free_password(), running: false };
         cluster.init(&opts);
-        // Another process may take the port between our probe and PostgreSQL's bind: try anew.
-        for attempt in 1..=3 {
-            cluster.port = free_port();
+        on_free_port("PostgreSQL", |port| {
+            cluster.port = port;
             cluster.write_port();
-            match cluster.pg_ctl_start() {
-                Ok(()) => break,
-                Err(e) if attempt < 3 => {
-                    eprintln!("PostgreSQL did not start on port {} ({e}); another port", cluster.port)
-                }
-                Err(e) => panic!("PostgreSQL did not start: {e}"),
-            }
-        }
+            cluster.pg_ctl_start()
+        });
         cluster.running = true;
         let out = cluster.run(
             "createdb",

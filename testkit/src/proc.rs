@@ -68,4 +68,27 @@ impl Proc {
             Some(c) => c.exited().is_some(),
         }
     }
+
+    /// Waits until `ready` holds, checking every `every`; an error with its log if it exits first,
+    /// or if `ready` does not hold within `within`.
+    pub fn wait_ready(
+        &mut self,
+        within: Duration,
+        every: Duration,
+        mut ready: impl FnMut() -> bool,
+    ) -> Result<(), String> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if self.has_exited() {
+                return Err(format!("it exited: {}", self.log.text()));
+            }
+            if ready() {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!("not ready within {within:?}"));
+            }
+            std::thread::sleep(every);
+        }
+    }
 }
