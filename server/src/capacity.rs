@@ -52,6 +52,25 @@ impl Limits {
     }
 }
 
+/// `asked` (`--max-clients`), capped at the connections this machine's limits hold; says so when it
+/// caps.
+pub fn cap_max_clients(asked: usize) -> usize {
+    match Limits::read() {
+        Some(limits) if limits.connections() < asked => {
+            log::warn!(
+                "--max-clients {asked} is more than this machine can hold: {} connections fit in \
+                 vm.max_map_count {} and {} pids (3 threads and 6 mappings each); capping at {}",
+                limits.connections(),
+                limits.max_maps,
+                limits.max_tasks,
+                limits.connections()
+            );
+            limits.connections()
+        }
+        _ => asked,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -136,8 +136,6 @@ pub struct Manager {
     stopping: bool,
     /// Most connections seen since the heap was last trimmed.
     peak_since_trim: usize,
-    /// `--max-clients`, capped at what the machine's limits allow.
-    max_clients: usize,
     /// Names for the console's `L`.
     settings: SharedSettings,
 }
@@ -159,23 +157,7 @@ impl Manager {
         brake: Arc<Brake>,
         watchers: Watchers,
     ) -> Self {
-        let max_clients = match crate::capacity::Limits::read() {
-            Some(limits) if limits.connections() < config.max_clients => {
-                log::warn!(
-                    "--max-clients {} is more than this machine can hold: {} connections fit in \
-                     vm.max_map_count {} and {} pids (3 threads and 6 mappings each); capping at {}",
-                    config.max_clients,
-                    limits.connections(),
-                    limits.max_maps,
-                    limits.max_tasks,
-                    limits.connections()
-                );
-                limits.connections()
-            }
-            _ => config.max_clients,
-        };
         Manager {
-            max_clients,
             config,
             me,
             sink,
@@ -258,8 +240,8 @@ impl Manager {
             log::warn!("refusing connection from {peer}: too many failed logins from {}", peer.ip());
             return;
         }
-        if self.registry.len() >= self.max_clients {
-            log::warn!("refusing connection from {peer}: max clients ({}) reached", self.max_clients);
+        if self.registry.len() >= self.config.max_clients {
+            log::warn!("refusing connection from {peer}: max clients ({}) reached", self.config.max_clients);
             return;
         }
         let Some(sid) = self.free_sid() else {

@@ -108,7 +108,7 @@ fn spawn<T: Send + 'static>(
 
 /// Binds both listeners, opens the ledger, starts the threads and returns. Signals are the
 /// caller's business: hand them to [`Handle::stopper`].
-pub fn start(config: Config) -> Result<Handle, RunError> {
+pub fn start(mut config: Config) -> Result<Handle, RunError> {
     let backdoor = bind("the backdoor", config.backdoor)?;
     let backdoor_addr = backdoor.local_addr().map_err(RunError::Start)?;
     if !backdoor_addr.ip().is_loopback() && config.admin_password.is_none() {
@@ -120,11 +120,10 @@ pub fn start(config: Config) -> Result<Handle, RunError> {
     let client_addr = listener.as_ref().map(TcpListener::local_addr).transpose().map_err(RunError::Start)?;
     let tls_listener = config.tls.as_ref().map(|t| bind("TLS clients", t.listen)).transpose()?;
     let tls_addr = tls_listener.as_ref().map(TcpListener::local_addr).transpose().map_err(RunError::Start)?;
-    // As many clients as the Manager will take: --max-clients, capped at what the machine holds.
-    let clients =
-        config.max_clients.min(crate::capacity::Limits::read().map_or(usize::MAX, |l| l.connections()));
+    // Every part of the server (the Manager first) takes no more clients than the machine holds.
+    config.max_clients = crate::capacity::cap_max_clients(config.max_clients);
     match crate::process_limits::reserve_descriptor_table(
-        clients.saturating_add(crate::process_limits::DESCRIPTOR_RESERVE),
+        config.max_clients.saturating_add(crate::process_limits::DESCRIPTOR_RESERVE),
     ) {
         Ok(n) => log::debug!("descriptor table: room for {n}"),
         Err(e) => {
