@@ -51,6 +51,7 @@ fn to_row(a: &Alert) -> StoredAlert {
         value: a.value,
         limit: a.limit,
         message: a.message.clone(),
+        ack: None,
     }
 }
 

@@ -379,6 +379,8 @@ fn alert_view(a: &cliser_alerts::Alert) -> AlertView {
         value: a.value,
         limit: a.limit,
         message: a.message.clone(),
+        ack: None,
+        silenced_by: None,
     }
 }
 

@@ -593,6 +593,54 @@ mod tests {
         fn set_cursor(&mut self, name: &str, after: i64) -> Result<(), StoreError> {
             self.inner.set_cursor(name, after)
         }
+        fn alert_ack(
+            &mut self,
+            kind: &str,
+            cid: &str,
+            sensor: &str,
+            ack: &cliser_store::Ack,
+        ) -> Result<bool, StoreError> {
+            self.inner.alert_ack(kind, cid, sensor, ack)
+        }
+        fn alert_event_add(&mut self, e: &cliser_store::AlertEvent) -> Result<i64, StoreError> {
+            self.inner.alert_event_add(e)
+        }
+        fn alert_events(
+            &mut self,
+            q: &cliser_store::EventQuery,
+        ) -> Result<Vec<cliser_store::AlertEvent>, StoreError> {
+            self.inner.alert_events(q)
+        }
+        fn prune_alert_events(&mut self, older_than_ms: i64, batch: usize) -> Result<usize, StoreError> {
+            self.inner.prune_alert_events(older_than_ms, batch)
+        }
+        fn silence_add(&mut self, s: &cliser_store::Silence) -> Result<i64, StoreError> {
+            self.inner.silence_add(s)
+        }
+        fn silences(&mut self, after_ms: Option<i64>) -> Result<Vec<cliser_store::Silence>, StoreError> {
+            self.inner.silences(after_ms)
+        }
+        fn silence_end(&mut self, id: i64, at_ms: i64) -> Result<bool, StoreError> {
+            self.inner.silence_end(id, at_ms)
+        }
+        fn forget(
+            &mut self,
+            cid: &str,
+            sensor: Option<&str>,
+            delete_readings: bool,
+            at_ms: i64,
+        ) -> Result<cliser_store::Forgotten, StoreError> {
+            self.inner.forget(cid, sensor, delete_readings, at_ms)
+        }
+        fn is_forgotten(&mut self, cid: &str, sensor: Option<&str>) -> Result<bool, StoreError> {
+            self.inner.is_forgotten(cid, sensor)
+        }
+        fn admin_changes(&mut self, after: i64) -> Result<Vec<(i64, cliser_store::AdminChange)>, StoreError> {
+            self.inner.admin_changes(after)
+        }
+        fn admin_changes_head(&mut self) -> Result<i64, StoreError> {
+            self.inner.admin_changes_head()
+        }
         fn location(&self) -> &str {
             self.inner.location()
         }

@@ -50,8 +50,8 @@ pub use feed::{FeedLag, FeedRow};
 pub use pg::PgStore;
 pub use sqlite::SqliteStore;
 pub use types::{
-    Backend, Bucket, BucketSource, NewReading, NodeInfo, ReadingQuery, SensorInfo, StoreInfo, StoredAlert,
-    StoredReading, TsQuality, MAX_SEQ,
+    Ack, AdminChange, AlertEvent, Backend, Bucket, BucketSource, EventQuery, Forgotten, NewReading, NodeInfo,
+    ReadingQuery, SensorInfo, Silence, StoreInfo, StoredAlert, StoredReading, TsQuality, MAX_SEQ,
 };
 pub use url::redacted;
 
@@ -144,6 +144,55 @@ pub trait Store: Send {
 
     /// Saves exporter `name`'s cursor; durable when it returns.
     fn set_cursor(&mut self, name: &str, after: i64) -> Result<(), StoreError>;
+
+    /// Marks the firing alert (kind, cid, sensor) acknowledged by `ack` and records an
+    /// [`AdminChange::Acked`], in one transaction; `false` (and nothing recorded) when no such
+    /// alert fires. Acknowledging again replaces the acknowledgement. Durable when it returns.
+    fn alert_ack(&mut self, kind: &str, cid: &str, sensor: &str, ack: &Ack) -> Result<bool, StoreError>;
+
+    /// Adds `e` (its id ignored) to the alert history; returns its id. Durable when it returns.
+    fn alert_event_add(&mut self, e: &AlertEvent) -> Result<i64, StoreError>;
+
+    /// The alert history matching `q`, newest first (ties: highest id first).
+    fn alert_events(&mut self, q: &EventQuery) -> Result<Vec<AlertEvent>, StoreError>;
+
+    /// Deletes at most `batch` alert events and admin changes from before `older_than_ms`; returns
+    /// how many (call again until below `batch`), as [`prune_raw`](Self::prune_raw).
+    fn prune_alert_events(&mut self, older_than_ms: i64, batch: usize) -> Result<usize, StoreError>;
+
+    /// Adds a silence (its id and `ended_ms` ignored) and records an [`AdminChange::Silences`], in
+    /// one transaction; returns its id.
+    fn silence_add(&mut self, s: &Silence) -> Result<i64, StoreError>;
+
+    /// Silences whose end (`ends_ms`, or `ended_ms` if ended early) is after `after_ms`, by id;
+    /// `None`: every silence kept.
+    fn silences(&mut self, after_ms: Option<i64>) -> Result<Vec<Silence>, StoreError>;
+
+    /// Ends silence `id` at `at_ms` and records an [`AdminChange::Silences`]; `false` when there is
+    /// no such silence or it had ended already (nothing recorded then).
+    fn silence_end(&mut self, id: i64, at_ms: i64) -> Result<bool, StoreError>;
+
+    /// Forgets node `cid` (`sensor` None: with all its sensors) or one of its sensors: they are no
+    /// longer listed by [`nodes`](Self::nodes) and [`sensors`](Self::sensors) until a reading of
+    /// theirs is committed again. High-water marks are kept (an old resend stays a duplicate).
+    /// With `delete_readings` its raw readings and rollups are deleted too. Records an
+    /// [`AdminChange::Forgot`] when it knew it; all in one transaction.
+    fn forget(
+        &mut self,
+        cid: &str,
+        sensor: Option<&str>,
+        delete_readings: bool,
+        at_ms: i64,
+    ) -> Result<Forgotten, StoreError>;
+
+    /// Whether node `cid` (`sensor` None) or that sensor is forgotten now.
+    fn is_forgotten(&mut self, cid: &str, sensor: Option<&str>) -> Result<bool, StoreError>;
+
+    /// The admin changes with an id above `after`, by id, with their ids.
+    fn admin_changes(&mut self, after: i64) -> Result<Vec<(i64, AdminChange)>, StoreError>;
+
+    /// The highest admin change id (0 when none): where a starting server begins reading.
+    fn admin_changes_head(&mut self) -> Result<i64, StoreError>;
 
     /// `sqlite:PATH` or the PostgreSQL URL with its password elided: for log lines.
     fn location(&self) -> &str;

@@ -201,6 +201,9 @@ pub struct StoredAlert {
     pub limit: Option<f64>,
     /// The text shown and sent for it.
     pub message: String,
+    /// Who acknowledged it, if anyone did ([`Store::alert_ack`]); [`Store::alert_fire`] ignores
+    /// this field and keeps what is stored (a fired-again alert keeps its acknowledgement).
+    pub ack: Option<Ack>,
 }
 
 /// Which database a store uses.
@@ -229,4 +232,137 @@ impl fmt::Display for StoreInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} (schema {}, {} readings)", self.location, self.schema_version, self.readings)
     }
+}
+
+/// Someone's acknowledgement of a firing alert: seen, being handled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ack {
+    /// Who acknowledged it (free text: a name, `console`, `page from 10.0.0.5`).
+    pub by: String,
+    /// Why, or what is being done; may be empty.
+    pub note: String,
+    /// When, Unix milliseconds.
+    pub at_ms: i64,
+}
+
+/// One entry of the alert history: a transition of an alert, or what a person did to it. Kept in
+/// the store (pruned with raw readings), newest first in [`Store::alert_events`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertEvent {
+    /// The store's id, rising; 0 in an event to add.
+    pub id: i64,
+    /// When it happened, Unix milliseconds.
+    pub at_ms: i64,
+    /// `fired`, `resolved`, `acknowledged`, `silenced`, `unsilenced` (delivered once its silence
+    /// ended) or `forgotten`.
+    pub event: String,
+    /// The alert's kind (`above_max`, ...).
+    pub kind: String,
+    /// The client id it is about.
+    pub cid: String,
+    /// The sensor id; empty for a node's alert.
+    pub sensor: String,
+    /// The sensor's display name at the time, if it has one.
+    pub name: Option<String>,
+    /// Since when the alert's condition held, Unix milliseconds.
+    pub since_ms: i64,
+    /// The value of the transition, when it has one (what fired it, what resolved it).
+    pub value: Option<f64>,
+    /// The text shown and sent for it.
+    pub message: String,
+    /// Who did it (acknowledged, silenced, forgot), when a person did.
+    pub by: Option<String>,
+    /// Their note, or the silence's id and comment.
+    pub note: Option<String>,
+}
+
+/// Which alert events to read: every field narrows; newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventQuery {
+    /// Only this client.
+    pub cid: Option<String>,
+    /// Only this sensor id.
+    pub sensor: Option<String>,
+    /// Only this kind.
+    pub kind: Option<String>,
+    /// Only events at or after this, Unix ms.
+    pub since_ms: Option<i64>,
+    /// Only events before this, Unix ms.
+    pub until_ms: Option<i64>,
+    /// At most this many (the newest); 0 means no limit.
+    pub limit: usize,
+}
+
+/// A silence, as Alertmanager's: firing alerts it matches are recorded but not sent to the command
+/// or the webhook until it ends. A matcher field of `*` matches anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Silence {
+    /// The store's id; 0 in a silence to add.
+    pub id: i64,
+    /// The client id, or `*`.
+    pub cid: String,
+    /// The sensor id or the sensor's name, or `*` (a node's alert has sensor `""`: only `*` matches it).
+    pub sensor: String,
+    /// The alert kind, or `*`.
+    pub kind: String,
+    /// When it was made, Unix ms.
+    pub starts_ms: i64,
+    /// When it ends by itself, Unix ms.
+    pub ends_ms: i64,
+    /// Who made it.
+    pub by: String,
+    /// Why.
+    pub comment: String,
+    /// When someone ended it early, if they did.
+    pub ended_ms: Option<i64>,
+}
+
+impl Silence {
+    /// Whether it is in force at `now_ms`.
+    pub fn active(&self, now_ms: i64) -> bool {
+        self.starts_ms <= now_ms && now_ms < self.ends_ms && self.ended_ms.is_none_or(|e| now_ms < e)
+    }
+
+    /// Whether it matches an alert of `kind` about `cid`/`sensor` (named `name`).
+    pub fn matches(&self, kind: &str, cid: &str, sensor: &str, name: Option<&str>) -> bool {
+        let field = |m: &str, v: &str| m == "*" || m == v;
+        field(&self.kind, kind)
+            && field(&self.cid, cid)
+            && (self.sensor == "*"
+                || (!sensor.is_empty() && (self.sensor == sensor || Some(self.sensor.as_str()) == name)))
+    }
+}
+
+/// What a person changed in the store that running servers must act on: each server's alerts
+/// thread reads them in id order ([`Store::admin_changes`]) about once a second, whichever server
+/// or command line wrote them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminChange {
+    /// A firing alert was acknowledged ([`Store::alert_ack`]).
+    Acked {
+        /// The alert's kind.
+        kind: String,
+        /// Its client id.
+        cid: String,
+        /// Its sensor ("" for a node's alert).
+        sensor: String,
+    },
+    /// A silence was made or ended early: read [`Store::silences`] again.
+    Silences,
+    /// A node (`sensor` None) or one of its sensors was forgotten ([`Store::forget`]).
+    Forgot {
+        /// The client id.
+        cid: String,
+        /// The sensor, or the whole node.
+        sensor: Option<String>,
+    },
+}
+
+/// What [`Store::forget`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Forgotten {
+    /// The store knew the node (or the sensor) and now has forgotten it.
+    pub known: bool,
+    /// Raw readings deleted (only with `delete_readings`).
+    pub readings_deleted: u64,
 }

@@ -304,6 +304,7 @@ fn alert(kind: &str, client: &str, sensor: &str, since_ms: i64, value: Option<f6
         value,
         limit: value.map(|_| 30.0),
         message: format!("{kind} on {client}/{sensor}"),
+        ack: None,
     }
 }
 
@@ -326,6 +327,7 @@ fn keeps_the_firing_alerts_one_per_kind_client_and_sensor(s: &mut dyn Store) {
         value: Some(35.0),
         limit: Some(32.5),
         message: "hotter".into(),
+        ack: None,
         ..hot.clone()
     };
     s.alert_fire(&hotter).unwrap();

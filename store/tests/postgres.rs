@@ -242,6 +242,7 @@ fn alert(cid: &str, since_ms: i64) -> StoredAlert {
         value: Some(30.5),
         limit: Some(30.0),
         message: format!("{cid} too hot"),
+        ack: None,
     }
 }
 

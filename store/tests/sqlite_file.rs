@@ -125,6 +125,7 @@ fn a_schema_1_file_migrates_with_its_readings_untouched() {
         value: Some(21.063),
         limit: Some(20.0),
         message: "too hot".into(),
+        ack: None,
     };
     s.alert_fire(&a).unwrap();
     drop(s);

@@ -26,7 +26,9 @@ pub mod readings;
 mod routes;
 pub mod store_pool;
 
-pub use live::{AlertView, ExporterView, ExportersFn, Fleet, LiveEvent, NodeState, SensorState, Stored};
+pub use live::{
+    AckView, AlertView, ExporterView, ExportersFn, Fleet, LiveEvent, NodeState, SensorState, Stored,
+};
 pub use login::{LoginBrake, PasswordCheck};
 
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -56,6 +56,14 @@ pub enum LiveEvent {
     AuthFailed,
     /// The firing alerts changed; these fire now.
     Alerts(Vec<AlertView>),
+    /// A node (`sensor` None) or one of its sensors was forgotten: it leaves the page, the API and
+    /// the metrics until it reports again.
+    Forgotten {
+        /// The client id.
+        cid: ClientId,
+        /// The sensor, or the whole node.
+        sensor: Option<SensorId>,
+    },
 }
 
 /// An exporter (MQTT, InfluxDB) as the API and the metrics show it.
@@ -100,6 +108,22 @@ pub struct AlertView {
     pub limit: Option<f64>,
     /// For people.
     pub message: String,
+    /// Who acknowledged it, their note and when (Unix ms), if anyone did.
+    pub ack: Option<AckView>,
+    /// The id of a silence that holds its notifications now, if one does.
+    pub silenced_by: Option<i64>,
+}
+
+/// An acknowledgement as the page and the API show it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AckView {
+    /// Who.
+    pub by: String,
+    /// Their note.
+    pub note: String,
+    /// When, Unix ms.
+    #[serde(rename = "at")]
+    pub at_ms: i64,
 }
 
 /// What one commit of the sink stored.
@@ -355,6 +379,9 @@ fn apply(shared: &Shared, event: LiveEvent, pending: &mut Pending) {
         }
         LiveEvent::AuthFailed => {
             m.auth_failures.inc();
+        }
+        LiveEvent::Forgotten { .. } => {
+            // issue 22: drop it from the fleet and tell the viewers (web helper).
         }
         LiveEvent::Alerts(firing) => {
             let changed = {

@@ -378,6 +378,7 @@ impl Store for SqliteStore {
                 value: r.get(5)?,
                 limit: r.get(6)?,
                 message: r.get(7)?,
+                ack: None,
             }))
         })
     }
@@ -460,6 +461,52 @@ impl Store for SqliteStore {
             .and_then(|mut st| st.execute(params![name, after, feed::now_ms()]))
             .map_err(self.err("save export cursor"))?;
         Ok(())
+    }
+
+    fn alert_ack(
+        &mut self,
+        _kind: &str,
+        _cid: &str,
+        _sensor: &str,
+        _ack: &crate::Ack,
+    ) -> Result<bool, StoreError> {
+        todo!("schema 5")
+    }
+    fn alert_event_add(&mut self, _e: &crate::AlertEvent) -> Result<i64, StoreError> {
+        todo!("schema 5")
+    }
+    fn alert_events(&mut self, _q: &crate::EventQuery) -> Result<Vec<crate::AlertEvent>, StoreError> {
+        todo!("schema 5")
+    }
+    fn prune_alert_events(&mut self, _older_than_ms: i64, _batch: usize) -> Result<usize, StoreError> {
+        todo!("schema 5")
+    }
+    fn silence_add(&mut self, _s: &crate::Silence) -> Result<i64, StoreError> {
+        todo!("schema 5")
+    }
+    fn silences(&mut self, _after_ms: Option<i64>) -> Result<Vec<crate::Silence>, StoreError> {
+        todo!("schema 5")
+    }
+    fn silence_end(&mut self, _id: i64, _at_ms: i64) -> Result<bool, StoreError> {
+        todo!("schema 5")
+    }
+    fn forget(
+        &mut self,
+        _cid: &str,
+        _sensor: Option<&str>,
+        _delete_readings: bool,
+        _at_ms: i64,
+    ) -> Result<crate::Forgotten, StoreError> {
+        todo!("schema 5")
+    }
+    fn is_forgotten(&mut self, _cid: &str, _sensor: Option<&str>) -> Result<bool, StoreError> {
+        todo!("schema 5")
+    }
+    fn admin_changes(&mut self, _after: i64) -> Result<Vec<(i64, crate::AdminChange)>, StoreError> {
+        todo!("schema 5")
+    }
+    fn admin_changes_head(&mut self) -> Result<i64, StoreError> {
+        todo!("schema 5")
     }
 
     fn location(&self) -> &str {
