@@ -42,6 +42,10 @@ pub struct Request {
     pub query: String,
     /// The `Authorization` header.
     pub authorization: Option<String>,
+    /// The `Accept-Encoding` header (whether gzip may be sent).
+    pub accept_encoding: Option<String>,
+    /// The `If-None-Match` header (a cached copy's ETag).
+    pub if_none_match: Option<String>,
     /// The peer.
     pub peer: SocketAddr,
     /// The client asked to close after this request (or spoke HTTP/1.0 without keep-alive).
@@ -86,12 +90,16 @@ impl Response {
 
     fn write_to(&self, out: &mut impl Write, head_only: bool) -> io::Result<()> {
         let mut head = format!(
-            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nX-Content-Type-Options: nosniff\r\n",
+            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nX-Content-Type-Options: nosniff\r\n",
             self.status,
             reason(self.status),
             self.content_type,
-            self.body.len()
         );
+        // A 304 has no body, and a length would be read as that of the cached copy.
+        let head_only = head_only || self.status == 304;
+        if self.status != 304 {
+            head.push_str(&format!("Content-Length: {}\r\n", self.body.len()));
+        }
         for (name, value) in &self.headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
@@ -371,6 +379,8 @@ fn parse(head: &[u8], peer: SocketAddr) -> Result<Request, (u16, &'static str)> 
         path: path.to_owned(),
         query: query.to_owned(),
         authorization: header("authorization"),
+        accept_encoding: header("accept-encoding"),
+        if_none_match: header("if-none-match"),
         peer,
         close,
     })

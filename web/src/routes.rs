@@ -17,10 +17,6 @@ pub(crate) struct Routes {
     pub exporters: Arc<crate::ExportersFn>,
 }
 
-/// The page may load only its own files and talk only to this server.
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-                   connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
-
 impl Routes {
     pub(crate) fn handle(&self, req: &Request) -> Outcome {
         let ip = req.peer.ip();
@@ -82,9 +78,7 @@ impl Routes {
                 Response::new(200, "text/plain; version=0.0.4; charset=utf-8", body)
             }
             path => match crate::assets::find(path) {
-                Some((content_type, body)) => Response::new(200, content_type, body)
-                    .with("Cache-Control", "no-cache")
-                    .with("Content-Security-Policy", CSP),
+                Some((asset, name)) => crate::assets::respond(req, asset, name),
                 None => Response::error(404, "not found", None),
             },
         })
