@@ -239,7 +239,6 @@ impl Shared {
     /// Forgets node `cid` (or one of its sensors) at once, as [`LiveEvent::Forgotten`] does: the
     /// request that forgot it answers with it already gone from `/api/nodes` and `/metrics`. The
     /// live thread tells the viewers at its next tick.
-    #[allow(dead_code)] // the admin routes call it (next commit)
     pub(crate) fn forget_now(&self, cid: ClientId, sensor: Option<SensorId>) {
         drop_forgotten(&mut self.fleet(), &self.metrics, &cid, sensor.as_ref());
         self.forgotten.lock().unwrap_or_else(|e| e.into_inner()).push((cid, sensor));
