@@ -366,3 +366,50 @@ pub struct Forgotten {
     /// Raw readings deleted (only with `delete_readings`).
     pub readings_deleted: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn silence(cid: &str, sensor: &str, kind: &str) -> Silence {
+        Silence {
+            id: 1,
+            cid: cid.into(),
+            sensor: sensor.into(),
+            kind: kind.into(),
+            starts_ms: 100,
+            ends_ms: 200,
+            by: "ann".into(),
+            comment: String::new(),
+            ended_ms: None,
+        }
+    }
+
+    #[test]
+    fn a_silence_is_active_from_its_start_until_its_end_or_until_it_was_ended() {
+        let s = silence("*", "*", "*");
+        assert_eq!([99, 100, 199, 200].map(|t| s.active(t)), [false, true, true, false]);
+        let ended = Silence { ended_ms: Some(150), ..s.clone() };
+        assert_eq!([100, 149, 150, 199].map(|t| ended.active(t)), [true, true, false, false]);
+        // Ended after its own end: its end still counts.
+        let late = Silence { ended_ms: Some(300), ..s };
+        assert!(!late.active(200));
+    }
+
+    #[test]
+    fn a_silence_matches_by_kind_client_and_sensor_id_or_name_with_stars_for_any() {
+        let any = silence("*", "*", "*");
+        assert!(any.matches("high", "a", "t", None));
+        assert!(any.matches("silent", "a", "", None), "only * matches a node's alert");
+        let exact = silence("a", "28-01", "high");
+        assert!(exact.matches("high", "a", "28-01", Some("fridge")));
+        assert!(!exact.matches("low", "a", "28-01", None));
+        assert!(!exact.matches("high", "b", "28-01", None));
+        assert!(!exact.matches("high", "a", "28-02", None));
+        assert!(!exact.matches("high", "a", "", None), "a node's alert has no sensor");
+        let by_name = silence("*", "fridge", "*");
+        assert!(by_name.matches("high", "a", "28-01", Some("fridge")));
+        assert!(!by_name.matches("high", "a", "28-01", Some("freezer")));
+        assert!(!by_name.matches("silent", "a", "", Some("fridge")), "a node's name is not a sensor's");
+    }
+}
