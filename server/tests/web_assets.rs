@@ -94,14 +94,13 @@ fn the_page_refers_to_hashed_names_sent_gzipped_and_cached_for_a_year() {
     assert_eq!(raw_index.header("Content-Encoding"), None);
     assert_eq!(raw_index.text(), html, "the same page raw and gzipped");
 
-    let assets: Vec<String> = references(&html)
-        .into_iter()
-        .filter(|t| !t.starts_with("/api/") && t != "/metrics")
-        .collect();
+    let assets: Vec<String> =
+        references(&html).into_iter().filter(|t| !t.starts_with("/api/") && t != "/metrics").collect();
     assert!(assets.iter().any(|a| a.starts_with("/app.") && a.ends_with(".js")), "{assets:?}");
     let mut first_load = wire_size(&index);
     for hashed in &assets {
-        let plain = plain_name(hashed).unwrap_or_else(|| panic!("{hashed}: not a content-hashed name in\n{html}"));
+        let plain =
+            plain_name(hashed).unwrap_or_else(|| panic!("{hashed}: not a content-hashed name in\n{html}"));
         let gz = browser_get(http, hashed);
         assert_eq!(gz.status, 200, "{hashed}");
         assert_eq!(gz.header("Cache-Control"), Some(IMMUTABLE), "{hashed}");
