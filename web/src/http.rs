@@ -2,8 +2,10 @@
 //! [`MAX_CONNECTIONS`] at once. The request head is parsed by `httparse`; this module sets the
 //! limits around it: the head must arrive whole within [`HEAD_DEADLINE`] of its first byte
 //! (slow-loris), a connection idle for [`IDLE`] before a request is closed, the request line is at
-//! most [`LINE_LIMIT`] bytes (414) and the head at most [`HEAD_LIMIT`] (431). Only `GET` and
-//! `HEAD`: the page is read-only.
+//! most [`LINE_LIMIT`] bytes (414) and the head at most [`HEAD_LIMIT`] (431). `GET` and `HEAD`
+//! everywhere; `POST` only where the routes take it ([`Allow`], else 405 before any body is read),
+//! with a `Content-Length` (411 without) of at most [`BODY_LIMIT`] (413) that arrives whole within
+//! [`BODY_DEADLINE`] (408).
 
 use cliser_tls::rustls::ServerConfig;
 use cliser_tls::ServerStream;
@@ -254,7 +256,8 @@ fn close_gently(stream: &mut ServerStream) {
     }
 }
 
-/// Writes an error answer that closes the connection (without reading what else the peer sends).
+/// Writes an error answer and closes the connection (gently: what the peer still sends is dropped,
+/// never read as a request).
 fn refuse(stream: &mut ServerStream, status: u16, why: &str, allow: Option<&'static str>) {
     let mut r = Response::error(status, why, None);
     if let Some(methods) = allow {
