@@ -201,7 +201,7 @@ pub struct StoredAlert {
     pub limit: Option<f64>,
     /// The text shown and sent for it.
     pub message: String,
-    /// Who acknowledged it, if anyone did ([`Store::alert_ack`]); [`Store::alert_fire`] ignores
+    /// Who acknowledged it, if anyone did ([`Store::alert_ack`](crate::Store::alert_ack)); [`Store::alert_fire`](crate::Store::alert_fire) ignores
     /// this field and keeps what is stored (a fired-again alert keeps its acknowledgement).
     pub ack: Option<Ack>,
 }
@@ -246,7 +246,7 @@ pub struct Ack {
 }
 
 /// One entry of the alert history: a transition of an alert, or what a person did to it. Kept in
-/// the store (pruned with raw readings), newest first in [`Store::alert_events`].
+/// the store (pruned with raw readings), newest first in [`Store::alert_events`](crate::Store::alert_events).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertEvent {
     /// The store's id, rising; 0 in an event to add.
@@ -334,11 +334,11 @@ impl Silence {
 }
 
 /// What a person changed in the store that running servers must act on: each server's alerts
-/// thread reads them in id order ([`Store::admin_changes`]) about once a second, whichever server
+/// thread reads them in id order ([`Store::admin_changes`](crate::Store::admin_changes)) about once a second, whichever server
 /// or command line wrote them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AdminChange {
-    /// A firing alert was acknowledged ([`Store::alert_ack`]).
+    /// A firing alert was acknowledged ([`Store::alert_ack`](crate::Store::alert_ack)).
     Acked {
         /// The alert's kind.
         kind: String,
@@ -347,9 +347,9 @@ pub enum AdminChange {
         /// Its sensor ("" for a node's alert).
         sensor: String,
     },
-    /// A silence was made or ended early: read [`Store::silences`] again.
+    /// A silence was made or ended early: read [`Store::silences`](crate::Store::silences) again.
     Silences,
-    /// A node (`sensor` None) or one of its sensors was forgotten ([`Store::forget`]).
+    /// A node (`sensor` None) or one of its sensors was forgotten ([`Store::forget`](crate::Store::forget)).
     Forgot {
         /// The client id.
         cid: String,
@@ -358,7 +358,7 @@ pub enum AdminChange {
     },
 }
 
-/// What [`Store::forget`] did.
+/// What [`Store::forget`](crate::Store::forget) did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Forgotten {
     /// The store knew the node (or the sensor) and now has forgotten it.
