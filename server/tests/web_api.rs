@@ -159,9 +159,13 @@ fn after_a_restart_nodes_show_what_the_store_knows_as_offline() {
     assert_eq!(n["online"], false, "{n}");
     assert!(n["last_seen"].as_i64().unwrap() >= sampled, "{n}");
     let sensors = &n["sensors"];
+    let mut first = sensors[0].clone();
+    let first_seen = first.as_object_mut().unwrap().remove("first_seen").unwrap();
+    assert!(first_seen.as_i64().unwrap() >= sampled, "received after it was sampled: {n}");
+    assert_eq!(n["first_seen"], first_seen, "{n}");
     assert_eq!(
-        sensors[0],
-        json!({"sensor": S1, "name": null, "ts": sampled, "value": null, "raw": null, "error": "crc", "seq": 1, "last_temp": null})
+        first,
+        json!({"sensor": S1, "name": null, "ts": sampled, "value": null, "raw": null, "error": "crc", "seq": 1, "last_temp": null, "min": null, "max": null})
     );
     assert_eq!(sensors[1]["value"], json!(18.5), "{n}");
     assert_eq!(sensors[1]["last_temp"], json!({"ts": sampled, "value": 18.5}), "{n}");

@@ -1,6 +1,7 @@
 //! `GET /api/events`: Server-Sent Events. The first message (`snapshot`) is the whole fleet as
-//! `/api/nodes` gives it; then `nodes` (nodes whose state changed) and `readings` (readings newly
-//! stored), at most one of each per quarter second, and a comment line every 15 s.
+//! `/api/nodes` gives it; then `forget` (a node or sensor forgotten), `alerts` (the firing alerts),
+//! `nodes` (nodes whose state changed) and `readings` (readings newly stored), at most one of each
+//! per quarter second (`forget` one per node or sensor), and a comment line every 15 s.
 
 use crate::api::nodes_json;
 use crate::http::WRITE_TIMEOUT;

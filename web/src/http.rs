@@ -2,8 +2,10 @@
 //! [`MAX_CONNECTIONS`] at once. The request head is parsed by `httparse`; this module sets the
 //! limits around it: the head must arrive whole within [`HEAD_DEADLINE`] of its first byte
 //! (slow-loris), a connection idle for [`IDLE`] before a request is closed, the request line is at
-//! most [`LINE_LIMIT`] bytes (414) and the head at most [`HEAD_LIMIT`] (431). Only `GET` and
-//! `HEAD`: the page is read-only.
+//! most [`LINE_LIMIT`] bytes (414) and the head at most [`HEAD_LIMIT`] (431). `GET` and `HEAD`
+//! everywhere; `POST` only where the routes take it ([`Allow`], else 405 before any body is read),
+//! with a `Content-Length` (411 without) of at most [`BODY_LIMIT`] (413) that arrives whole within
+//! [`BODY_DEADLINE`] (408).
 
 use cliser_tls::rustls::ServerConfig;
 use cliser_tls::ServerStream;
@@ -23,6 +25,10 @@ pub const IDLE: Duration = Duration::from_secs(15);
 pub const LINE_LIMIT: usize = 8 * 1024;
 /// The longest request head (request line and headers).
 pub const HEAD_LIMIT: usize = 16 * 1024;
+/// The longest body of a `POST` (the page's admin actions are a few hundred bytes).
+pub const BODY_LIMIT: usize = 16 * 1024;
+/// A `POST`'s body must arrive whole within this of the end of its head.
+pub const BODY_DEADLINE: Duration = Duration::from_secs(10);
 /// Most headers in a request.
 const MAX_HEADERS: usize = 64;
 /// Requests on one connection before it is closed (a browser opens another).
@@ -31,10 +37,23 @@ const MAX_REQUESTS: usize = 1000;
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 const THREAD_STACK: usize = 256 * 1024;
 
+/// The methods this server knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Read.
+    Get,
+    /// Read the head only.
+    Head,
+    /// Change something (the admin actions).
+    Post,
+}
+
 /// A parsed request: what the routes need of it.
 #[derive(Debug)]
 pub struct Request {
-    /// `GET` or `HEAD`.
+    /// `GET`, `HEAD` or `POST`.
+    pub method: Method,
+    /// `HEAD`: answer without the body.
     pub head_only: bool,
     /// The path, not decoded (routes compare it as sent).
     pub path: String,
@@ -42,6 +61,18 @@ pub struct Request {
     pub query: String,
     /// The `Authorization` header.
     pub authorization: Option<String>,
+    /// The `Accept-Encoding` header (whether gzip may be sent).
+    pub accept_encoding: Option<String>,
+    /// The `If-None-Match` header (a cached copy's ETag).
+    pub if_none_match: Option<String>,
+    /// The `Origin` header (a browser sends it with a `POST`).
+    pub origin: Option<String>,
+    /// The `Host` header.
+    pub host: Option<String>,
+    /// The `Content-Type` header.
+    pub content_type: Option<String>,
+    /// A `POST`'s body (empty for the others).
+    pub body: Vec<u8>,
     /// The peer.
     pub peer: SocketAddr,
     /// The client asked to close after this request (or spoke HTTP/1.0 without keep-alive).
@@ -86,12 +117,16 @@ impl Response {
 
     fn write_to(&self, out: &mut impl Write, head_only: bool) -> io::Result<()> {
         let mut head = format!(
-            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nX-Content-Type-Options: nosniff\r\n",
+            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nX-Content-Type-Options: nosniff\r\n",
             self.status,
             reason(self.status),
             self.content_type,
-            self.body.len()
         );
+        // A 304 has no body, and a length would be read as that of the cached copy.
+        let head_only = head_only || self.status == 304;
+        if self.status != 304 {
+            head.push_str(&format!("Content-Length: {}\r\n", self.body.len()));
+        }
         for (name, value) in &self.headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
@@ -112,11 +147,15 @@ pub fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         304 => "Not Modified",
+        201 => "Created",
         400 => "Bad Request",
         401 => "Unauthorized",
+        403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
+        411 => "Length Required",
+        413 => "Content Too Large",
         414 => "URI Too Long",
         429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
@@ -137,10 +176,15 @@ pub enum Outcome {
 /// Handles a request: the routes, behind the login check.
 pub type Handler = dyn Fn(&Request) -> Outcome + Send + Sync;
 
+/// The methods a path takes, as the `Allow` header lists them (`"GET, HEAD"`, `"GET, HEAD, POST"`
+/// or `"POST"`). Asked before a body is read: a method the path does not take is refused at once.
+pub type Allow = dyn Fn(&str) -> &'static str + Send + Sync;
+
 /// Accepts connections until `closed` is set and a connection wakes it; with `tls`, serves HTTPS.
 pub fn serve(
     listener: TcpListener,
     handler: Arc<Handler>,
+    allow: Arc<Allow>,
     closed: Arc<AtomicBool>,
     tls: Option<Arc<ServerConfig>>,
 ) {
@@ -170,19 +214,29 @@ pub fn serve(
             continue;
         }
         open.fetch_add(1, Ordering::SeqCst);
-        let (handler, count, tls) = (handler.clone(), open.clone(), tls.clone());
+        let (handler, allow, count, tls) = (handler.clone(), allow.clone(), open.clone(), tls.clone());
         let spawned =
             std::thread::Builder::new().name("web".into()).stack_size(THREAD_STACK).spawn(move || {
+                // Counted out however the thread ends, a panicking route included.
+                let _open = OpenGuard(count);
                 match ServerStream::new(stream, tls) {
-                    Ok(conn) => connection(conn, &*handler),
+                    Ok(conn) => connection(conn, &*handler, &*allow),
                     Err(e) => log::warn!("web: cannot start TLS: {e}"),
                 }
-                count.fetch_sub(1, Ordering::SeqCst);
             });
         if let Err(e) = spawned {
             open.fetch_sub(1, Ordering::SeqCst);
             log::error!("web: cannot start a connection thread: {e}");
         }
+    }
+}
+
+/// One open connection, counted until dropped.
+struct OpenGuard(Arc<AtomicUsize>);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -202,8 +256,22 @@ fn close_gently(stream: &mut ServerStream) {
     }
 }
 
+/// Writes an error answer and closes the connection (gently: what the peer still sends is dropped,
+/// never read as a request).
+fn refuse(stream: &mut ServerStream, status: u16, why: &str, allow: Option<&'static str>) {
+    let mut r = Response::error(status, why, None);
+    if let Some(methods) = allow {
+        // Required with a 405 (RFC 9110, 15.5.6).
+        r = r.with("Allow", methods);
+    }
+    r.close = true;
+    if r.write_to(stream, false).is_ok() {
+        close_gently(stream);
+    }
+}
+
 /// Serves the requests of one connection until it closes, idles out, errs or is taken over.
-fn connection(stream: ServerStream, handler: &Handler) {
+fn connection(stream: ServerStream, handler: &Handler, allow: &Allow) {
     let Ok(peer) = stream.tcp().peer_addr() else { return };
     let _ = stream.tcp().set_nodelay(true);
     if stream.tcp().set_write_timeout(Some(WRITE_TIMEOUT)).is_err() {
@@ -214,30 +282,19 @@ fn connection(stream: ServerStream, handler: &Handler) {
         let head = match reader.next_head() {
             Ok(Some(head)) => head,
             Ok(None) => return,
-            Err(HeadError::Respond(status, why)) => {
-                let mut r = Response::error(status, why, None);
-                r.close = true;
-                if r.write_to(&mut reader.stream, false).is_ok() {
-                    close_gently(&mut reader.stream);
-                }
-                return;
-            }
+            Err(HeadError::Respond(status, why)) => return refuse(&mut reader.stream, status, why, None),
         };
-        let request = match parse(&head, peer) {
-            Ok(r) => r,
-            Err((status, why)) => {
-                let mut r = Response::error(status, why, None);
-                if status == 405 {
-                    // Required with a 405 (RFC 9110, 15.5.6).
-                    r = r.with("Allow", "GET, HEAD");
-                }
-                r.close = true;
-                if r.write_to(&mut reader.stream, false).is_ok() {
-                    close_gently(&mut reader.stream);
-                }
-                return;
-            }
+        let (mut request, body_length) = match parse(&head, peer, allow) {
+            Ok(parsed) => parsed,
+            Err(Refused { status, why, allow }) => return refuse(&mut reader.stream, status, why, allow),
         };
+        if let Some(length) = body_length {
+            match reader.body(length) {
+                Ok(Some(body)) => request.body = body,
+                Ok(None) => return,
+                Err(HeadError::Respond(status, why)) => return refuse(&mut reader.stream, status, why, None),
+            }
+        }
         match handler(&request) {
             Outcome::Respond(mut response) => {
                 response.close |= request.close;
@@ -316,6 +373,34 @@ impl HeadReader {
     }
 }
 
+impl HeadReader {
+    /// The `length` bytes of a body that follow the head; `None` when the peer closed first.
+    fn body(&mut self, length: usize) -> Result<Option<Vec<u8>>, HeadError> {
+        let started = Instant::now();
+        let mut chunk = [0u8; 4096];
+        while self.buf.len() < length {
+            let left = BODY_DEADLINE.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return Err(HeadError::Respond(408, "the request body too slow"));
+            }
+            if self.stream.tcp().set_read_timeout(Some(left)).is_err() {
+                return Ok(None);
+            }
+            let want = (length - self.buf.len()).min(chunk.len());
+            match self.stream.read(&mut chunk[..want]) {
+                Ok(0) => return Ok(None),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+                Err(_) => return Ok(None),
+            }
+        }
+        // What follows the body is the next request's start.
+        let rest = self.buf.split_off(length);
+        Ok(Some(std::mem::replace(&mut self.buf, rest)))
+    }
+}
+
 /// The length of the head's first line without its line ending (all of it while no line ending
 /// has arrived).
 fn request_line_len(head: &[u8]) -> usize {
@@ -335,20 +420,42 @@ fn find_blank_line(buf: &[u8]) -> Option<usize> {
     }
 }
 
-fn parse(head: &[u8], peer: SocketAddr) -> Result<Request, (u16, &'static str)> {
+impl Method {
+    /// As in a request line and an `Allow` header.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+        }
+    }
+}
+
+/// A request refused on its head: the status, why, and for a `405` the methods the path takes.
+#[derive(Debug, PartialEq)]
+struct Refused {
+    status: u16,
+    why: &'static str,
+    allow: Option<&'static str>,
+}
+
+impl From<(u16, &'static str)> for Refused {
+    fn from((status, why): (u16, &'static str)) -> Self {
+        Refused { status, why, allow: None }
+    }
+}
+
+/// The request of `head`, and the length of the body that follows it (a `POST`'s). A method the
+/// path does not take is refused before anything about a body is looked at.
+fn parse(head: &[u8], peer: SocketAddr, allow: &Allow) -> Result<(Request, Option<usize>), Refused> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(head) {
         Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) => return Err((400, "incomplete request")),
-        Err(httparse::Error::TooManyHeaders) => return Err((431, "too many headers")),
-        Err(_) => return Err((400, "malformed request")),
+        Ok(httparse::Status::Partial) => return Err((400, "incomplete request").into()),
+        Err(httparse::Error::TooManyHeaders) => return Err((431, "too many headers").into()),
+        Err(_) => return Err((400, "malformed request").into()),
     }
-    let head_only = match req.method {
-        Some("GET") => false,
-        Some("HEAD") => true,
-        _ => return Err((405, "only GET and HEAD: this server is read-only")),
-    };
     let target = req.path.unwrap_or("/");
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let header = |name: &str| {
@@ -358,22 +465,72 @@ fn parse(head: &[u8], peer: SocketAddr) -> Result<Request, (u16, &'static str)> 
             .and_then(|h| std::str::from_utf8(h.value).ok())
             .map(str::to_owned)
     };
-    if header("content-length").is_some_and(|v| v.trim() != "0") || header("transfer-encoding").is_some() {
-        return Err((400, "a GET request has no body"));
-    }
+    let methods = allow(path);
+    let method = [Method::Get, Method::Head, Method::Post]
+        .into_iter()
+        .find(|m| Some(m.as_str()) == req.method && methods.split(", ").any(|a| a == m.as_str()));
+    let Some(method) = method else {
+        return Err(Refused {
+            status: 405,
+            why: "this path does not take that method",
+            allow: Some(methods),
+        });
+    };
+    let lengths: Vec<&[u8]> = req
+        .headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("content-length"))
+        .map(|h| h.value)
+        .collect();
+    let chunked = header("transfer-encoding").is_some();
+    let body_length = match method {
+        Method::Get | Method::Head => {
+            if lengths.iter().any(|v| v.trim_ascii() != b"0") || chunked {
+                return Err((400, "a GET request has no body").into());
+            }
+            None
+        }
+        Method::Post => {
+            if chunked {
+                // With a Content-Length too it is a request smuggler's; alone, not worth a decoder.
+                return Err((411, "send the body with a Content-Length, without Transfer-Encoding").into());
+            }
+            let length = match lengths.as_slice() {
+                [] => return Err((411, "a POST needs a Content-Length").into()),
+                [one] => std::str::from_utf8(one.trim_ascii())
+                    .ok()
+                    .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .ok_or((400, "Content-Length is not a number"))?,
+                _ => return Err((400, "more than one Content-Length").into()),
+            };
+            if length > BODY_LIMIT {
+                return Err((413, "the body is larger than 16 KiB").into());
+            }
+            Some(length)
+        }
+    };
     let connection = header("connection").unwrap_or_default().to_ascii_lowercase();
     let close = match req.version {
         Some(0) => !connection.contains("keep-alive"),
         _ => connection.contains("close"),
     };
-    Ok(Request {
-        head_only,
+    let request = Request {
+        method,
+        head_only: method == Method::Head,
         path: path.to_owned(),
         query: query.to_owned(),
         authorization: header("authorization"),
+        accept_encoding: header("accept-encoding"),
+        if_none_match: header("if-none-match"),
+        origin: header("origin"),
+        host: header("host"),
+        content_type: header("content-type"),
+        body: Vec::new(),
         peer,
         close,
-    })
+    };
+    Ok((request, body_length))
 }
 
 /// Decodes `%XX` and `+` of a query string's part. `None` when it is not valid UTF-8 or has a
@@ -447,15 +604,73 @@ mod tests {
         assert_eq!(find_blank_line(b"GET / HTTP/1.1\r\nHost: x\r\n"), None);
     }
 
+    /// `/api/forget` takes only POST, `/api/silences` GET and POST, the rest GET.
+    fn allow(path: &str) -> &'static str {
+        match path {
+            "/api/forget" => "POST",
+            "/api/silences" => "GET, HEAD, POST",
+            _ => "GET, HEAD",
+        }
+    }
+
+    fn parse(head: &[u8], peer: SocketAddr) -> Result<(Request, Option<usize>), (u16, &'static str)> {
+        super::parse(head, peer, &allow).map_err(|r| (r.status, r.why))
+    }
+
     #[test]
-    fn requests_parse_and_refuse_what_is_not_a_read() {
+    fn a_method_the_path_does_not_take_is_refused_with_the_ones_it_does() {
         let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        let r = parse(b"GET /api/nodes?x=1 HTTP/1.1\r\nAuthorization: Basic eA==\r\n\r\n", peer).unwrap();
-        assert_eq!((r.path.as_str(), r.query.as_str(), r.close), ("/api/nodes", "x=1", false));
+        let refused = |head: &[u8]| super::parse(head, peer, &allow).map(|_| ()).unwrap_err();
+        let r = refused(b"POST / HTTP/1.1\r\nContent-Length: 30\r\n\r\n");
+        assert_eq!((r.status, r.allow), (405, Some("GET, HEAD")));
+        let r = refused(b"GET /api/forget HTTP/1.1\r\n\r\n");
+        assert_eq!((r.status, r.allow), (405, Some("POST")));
+        let r = refused(b"DELETE /api/silences HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+        assert_eq!((r.status, r.allow), (405, Some("GET, HEAD, POST")));
+        let r = refused(b"get / HTTP/1.1\r\n\r\n");
+        assert_eq!(r.status, 405, "methods are case-sensitive");
+        assert!(super::parse(b"HEAD /api/silences HTTP/1.1\r\n\r\n", peer, &allow).is_ok());
+    }
+
+    #[test]
+    fn requests_parse_and_refuse_what_is_not_a_read_or_a_post() {
+        let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let (r, body) =
+            parse(b"GET /api/nodes?x=1 HTTP/1.1\r\nAuthorization: Basic eA==\r\n\r\n", peer).unwrap();
+        assert_eq!((r.path.as_str(), r.query.as_str(), r.close, body), ("/api/nodes", "x=1", false, None));
         assert_eq!(r.authorization.as_deref(), Some("Basic eA=="));
-        assert!(parse(b"GET / HTTP/1.0\r\n\r\n", peer).unwrap().close);
-        assert_eq!(parse(b"POST / HTTP/1.1\r\n\r\n", peer).unwrap_err().0, 405);
+        assert!(parse(b"GET / HTTP/1.0\r\n\r\n", peer).unwrap().0.close);
+        assert_eq!(parse(b"PUT / HTTP/1.1\r\n\r\n", peer).unwrap_err().0, 405);
         assert_eq!(parse(b"GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\n", peer).unwrap_err().0, 400);
         assert_eq!(parse(b"\x01\x02 HTTP/1.1\r\n\r\n", peer).unwrap_err().0, 400);
+    }
+
+    #[test]
+    fn a_post_needs_one_plain_content_length_within_the_limit() {
+        let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let post =
+            |headers: &str| parse(format!("POST /api/forget HTTP/1.1\r\n{headers}\r\n").as_bytes(), peer);
+        let (r, body) = post(
+            "Host: pi:8080\r\nOrigin: http://pi:8080\r\nContent-Type: application/json\r\nContent-Length: 12\r\n",
+        )
+        .unwrap();
+        assert_eq!((r.method, r.head_only, body), (Method::Post, false, Some(12)));
+        assert_eq!((r.host.as_deref(), r.origin.as_deref()), (Some("pi:8080"), Some("http://pi:8080")));
+        assert_eq!(r.content_type.as_deref(), Some("application/json"));
+        assert_eq!(post(&format!("Content-Length: {BODY_LIMIT}\r\n")).unwrap().1, Some(BODY_LIMIT));
+        assert_eq!(post("Content-Length: 0\r\n").unwrap().1, Some(0));
+        for (headers, status) in [
+            ("", 411),
+            ("Transfer-Encoding: chunked\r\n", 411),
+            ("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", 411),
+            (&format!("Content-Length: {}\r\n", BODY_LIMIT + 1), 413),
+            ("Content-Length: 99999999999999999999999\r\n", 400),
+            ("Content-Length: -1\r\n", 400),
+            ("Content-Length: +5\r\n", 400),
+            ("Content-Length: 5\r\nContent-Length: 5\r\n", 400),
+            ("Content-Length: \r\n", 400),
+        ] {
+            assert_eq!(post(headers).map(|_| ()).unwrap_err().0, status, "{headers:?}");
+        }
     }
 }

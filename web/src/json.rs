@@ -40,6 +40,8 @@ fn sensor_json(sensor: &SensorId, s: &SensorState, settings: &Settings) -> Json 
     let last_temp = s
         .last_temp
         .map(|(ts, c)| json!({"ts": ts, "value": degrees(settings.calibrate(sensor.as_str(), c))}));
+    // The limits as `[sensors]` gives them: true (calibrated) values, as `value` is.
+    let limits = settings.sensor(sensor.as_str());
     json!({
         "sensor": sensor.to_string(),
         "name": settings.name(sensor.as_str()),
@@ -49,6 +51,9 @@ fn sensor_json(sensor: &SensorId, s: &SensorState, settings: &Settings) -> Json 
         "error": error,
         "seq": s.last.2,
         "last_temp": last_temp,
+        "min": limits.min,
+        "max": limits.max,
+        "first_seen": s.first_seen_ms,
     })
 }
 
@@ -62,6 +67,7 @@ pub(crate) fn node_json(cid: &ClientId, n: &NodeState, with_sensors: bool, setti
         "since": n.since_ms,
         "last_seen": n.last_seen_ms,
         "more_at": n.more_ms,
+        "first_seen": n.first_seen_ms,
     });
     if with_sensors {
         j["sensors"] = n.sensors.iter().map(|(id, s)| sensor_json(id, s, settings)).collect();

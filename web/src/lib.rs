@@ -9,14 +9,20 @@
 //! - [`http`]: HTTP/1.1 on threads, with the limits a server on a LAN needs (slow heads, idle
 //!   connections, oversized requests);
 //! - `live`: the fleet as the page shows it, and the pushes to the viewers;
-//! - `/` and its files (`assets/`): the page, drawn by its own script as SVG, no library;
-//! - `/api/nodes`, `/api/readings`, `/api/events`, `/api/alerts`, `/api/exporters`
-//!   (docs/HTTP-API.md) and `/metrics`.
+//! - `/` and its files (`assets/`, compiled in by `build.rs`: gzip-compressed and content-hashed);
+//! - `/api/nodes`, `/api/readings`, `/api/events`, `/api/alerts`, `/api/alerts/history`,
+//!   `/api/silences`, `/api/exporters` (docs/HTTP-API.md) and `/metrics`;
+//! - the page's admin actions (`POST`: acknowledge, silence, forget), behind a guard against
+//!   other sites.
 #![deny(missing_docs)]
 
+mod admin;
 mod api;
 mod assets;
+mod body;
 mod events;
+mod guard;
+mod history;
 pub mod http;
 mod json;
 mod live;
@@ -100,12 +106,14 @@ pub fn start(listener: TcpListener, config: WebConfig, events: Receiver<LiveEven
         brake: config.brake,
         keepalive_ms: config.keepalive.as_millis() as u64,
         exporters: config.exporters,
+        tls: config.tls.is_some(),
     };
     let handler: Arc<http::Handler> = Arc::new(move |req: &http::Request| routes.handle(req));
+    let allow: Arc<http::Allow> = Arc::new(routes::allow);
     let (acc_closed, tls) = (closed.clone(), config.tls);
     let acceptor = std::thread::Builder::new()
         .name("web-accept".into())
-        .spawn(move || http::serve(listener, handler, acc_closed, tls))?;
+        .spawn(move || http::serve(listener, handler, allow, acc_closed, tls))?;
     Ok(Web { addr, closed, acceptor, live })
 }
 

@@ -146,6 +146,8 @@ pub struct SensorState {
     pub last: (i64, Value, Option<u64>),
     /// The newest temperature (the last reading may be an error): sampled when, and the value.
     pub last_temp: Option<(i64, Celsius)>,
+    /// When the store first received a reading of it, Unix ms.
+    pub first_seen_ms: Option<i64>,
 }
 
 /// One node as the page shows it.
@@ -161,6 +163,8 @@ pub struct NodeState {
     pub last_seen_ms: Option<i64>,
     /// When it last answered with `more` (a backlog still being sent), Unix ms.
     pub more_ms: Option<i64>,
+    /// When the store first received a reading of it, Unix ms (`None` until its first reading).
+    pub first_seen_ms: Option<i64>,
     /// Its sensors by id.
     pub sensors: BTreeMap<SensorId, SensorState>,
 }
@@ -179,6 +183,8 @@ pub(crate) struct Shared {
     fleet: Mutex<Fleet>,
     alerts: Mutex<Vec<AlertView>>,
     subscribers: Mutex<Vec<Subscriber>>,
+    /// Forgettings done by a request thread, for the live thread to tell the viewers.
+    forgotten: Mutex<Vec<(ClientId, Option<SensorId>)>>,
     pub(crate) metrics: Metrics,
 }
 
@@ -189,6 +195,7 @@ impl Shared {
             fleet: Mutex::new(Fleet::new()),
             alerts: Mutex::new(Vec::new()),
             subscribers: Mutex::new(Vec::new()),
+            forgotten: Mutex::new(Vec::new()),
             metrics: Metrics::new(),
         }
     }
@@ -229,6 +236,14 @@ impl Shared {
         });
     }
 
+    /// Forgets node `cid` (or one of its sensors) at once, as [`LiveEvent::Forgotten`] does: the
+    /// request that forgot it answers with it already gone from `/api/nodes` and `/metrics`. The
+    /// live thread tells the viewers at its next tick.
+    pub(crate) fn forget_now(&self, cid: ClientId, sensor: Option<SensorId>) {
+        drop_forgotten(&mut self.fleet(), &self.metrics, &cid, sensor.as_ref());
+        self.forgotten.lock().unwrap_or_else(|e| e.into_inner()).push((cid, sensor));
+    }
+
     /// Ends every viewer's stream.
     fn close_viewers(&self) {
         self.subscribers.lock().unwrap_or_else(|e| e.into_inner()).clear();
@@ -238,6 +253,8 @@ impl Shared {
 /// Changes since the last push to the viewers.
 #[derive(Default)]
 struct Pending {
+    /// Sent first: a node forgotten and back within one tick is dropped, then shown again.
+    forgotten: Vec<(ClientId, Option<SensorId>)>,
     readings: Vec<serde_json::Value>,
     nodes: BTreeMap<ClientId, ()>,
     alerts: bool,
@@ -257,6 +274,7 @@ pub(crate) fn load(shared: &Shared, store: &mut dyn Store) -> Result<(), cliser_
     for n in nodes {
         let node = fleet.entry(n.cid).or_default();
         node.last_seen_ms = Some(n.last_seen_ms);
+        node.first_seen_ms = Some(n.first_seen_ms);
     }
     for s in sensors {
         let Some(last) = s.last else { continue };
@@ -264,7 +282,8 @@ pub(crate) fn load(shared: &Shared, store: &mut dyn Store) -> Result<(), cliser_
             Value::Celsius(c) => Some((last.0, *c)),
             Value::Error(_) => None,
         };
-        fleet.entry(s.cid).or_default().sensors.insert(s.sensor, SensorState { last, last_temp });
+        let state = SensorState { last, last_temp, first_seen_ms: Some(s.first_seen_ms) };
+        fleet.entry(s.cid).or_default().sensors.insert(s.sensor, state);
     }
     Ok(())
 }
@@ -282,6 +301,7 @@ pub(crate) fn run(shared: Arc<Shared>, mailbox: Receiver<LiveEvent>, closed: Arc
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
+        forgotten_by_requests(&shared, &mut pending);
         let now = Instant::now();
         if now >= next_push {
             push(&shared, &mut pending);
@@ -314,7 +334,8 @@ fn apply(shared: &Shared, event: LiveEvent, pending: &mut Pending) {
         }
         LiveEvent::NodeDown { cid, at } => {
             let mut fleet = shared.fleet();
-            let node = fleet.entry(cid.clone()).or_default();
+            // A node forgotten while connected stays forgotten when its session ends.
+            let Some(node) = fleet.get_mut(&cid) else { return };
             node.online = false;
             // "Last seen" stays when it was last heard: the session's end is not a sign of life.
             let _ = at;
@@ -322,7 +343,8 @@ fn apply(shared: &Shared, event: LiveEvent, pending: &mut Pending) {
         }
         LiveEvent::Seen { cid, at, more } => {
             let mut fleet = shared.fleet();
-            let node = fleet.entry(cid.clone()).or_default();
+            // An answer alone does not bring a forgotten node back; a reading or a registration does.
+            let Some(node) = fleet.get_mut(&cid) else { return };
             node.last_seen_ms = Some(unix_ms(at));
             // Only a backlog is news to the viewers: "last seen" alone moves with every answer,
             // and the page moves it with the readings it gets anyway.
@@ -336,8 +358,13 @@ fn apply(shared: &Shared, event: LiveEvent, pending: &mut Pending) {
             let settings = shared.settings.get();
             let mut fleet = shared.fleet();
             for r in &stored.readings {
+                if !fleet.contains_key(&r.cid) {
+                    // New, or back after it was forgotten: the viewers learn of it as a node.
+                    pending.nodes.insert(r.cid.clone(), ());
+                }
                 let node = fleet.entry(r.cid.clone()).or_default();
                 node.last_seen_ms = Some(node.last_seen_ms.unwrap_or(0).max(r.received_ms));
+                node.first_seen_ms.get_or_insert(r.received_ms);
                 let newer = |s: &SensorState| r.sampled_ms >= s.last.0;
                 match node.sensors.get_mut(&r.sensor) {
                     Some(s) if !newer(s) => {
@@ -357,7 +384,11 @@ fn apply(shared: &Shared, event: LiveEvent, pending: &mut Pending) {
                         };
                         node.sensors.insert(
                             r.sensor.clone(),
-                            SensorState { last: (r.sampled_ms, r.value.clone(), r.seq), last_temp },
+                            SensorState {
+                                last: (r.sampled_ms, r.value.clone(), r.seq),
+                                last_temp,
+                                first_seen_ms: Some(r.received_ms),
+                            },
                         );
                     }
                 }
@@ -380,9 +411,7 @@ fn apply(shared: &Shared, event: LiveEvent, pending: &mut Pending) {
         LiveEvent::AuthFailed => {
             m.auth_failures.inc();
         }
-        LiveEvent::Forgotten { .. } => {
-            // issue 22: drop it from the fleet and tell the viewers (web helper).
-        }
+        LiveEvent::Forgotten { cid, sensor } => forget(shared, cid, sensor, pending),
         LiveEvent::Alerts(firing) => {
             let changed = {
                 let mut alerts = shared.alerts.lock().unwrap_or_else(|e| e.into_inner());
@@ -395,9 +424,52 @@ fn apply(shared: &Shared, event: LiveEvent, pending: &mut Pending) {
     }
 }
 
-/// Sends what changed since the last tick as at most two SSE messages.
+/// Takes in what request threads forgot ([`Shared::forget_now`]) since the last look.
+fn forgotten_by_requests(shared: &Shared, pending: &mut Pending) {
+    let forgotten = std::mem::take(&mut *shared.forgotten.lock().unwrap_or_else(|e| e.into_inner()));
+    for (cid, sensor) in forgotten {
+        forget(shared, cid, sensor, pending);
+    }
+}
+
+/// Removes node `cid` (`sensor` None) or one of its sensors from the fleet and the metrics' own
+/// state. A node left without sensors by forgetting its last one stays: it is still a node.
+fn drop_forgotten(fleet: &mut Fleet, metrics: &Metrics, cid: &ClientId, sensor: Option<&SensorId>) {
+    match sensor {
+        None => {
+            fleet.remove(cid);
+        }
+        Some(s) => {
+            if let Some(node) = fleet.get_mut(cid) {
+                node.sensors.remove(s);
+            }
+        }
+    }
+    metrics.forget(cid, sensor);
+}
+
+/// Forgets a node or sensor and tells the viewers at the next tick; readings of it still pending
+/// are not sent (they would bring it back on the page).
+fn forget(shared: &Shared, cid: ClientId, sensor: Option<SensorId>, pending: &mut Pending) {
+    drop_forgotten(&mut shared.fleet(), &shared.metrics, &cid, sensor.as_ref());
+    pending.readings.retain(|r| {
+        let of_cid = r["cid"].as_str() == Some(cid.as_str());
+        !(of_cid && sensor.as_ref().is_none_or(|s| r["sensor"].as_str() == Some(s.as_str())))
+    });
+    if sensor.is_none() {
+        pending.nodes.remove(&cid);
+    }
+    pending.forgotten.push((cid, sensor));
+}
+
+/// Sends what changed since the last tick as at most four SSE messages (`forget` as one per node
+/// or sensor forgotten, rare).
 fn push(shared: &Shared, pending: &mut Pending) {
-    let Pending { readings, nodes, alerts } = std::mem::take(pending);
+    let Pending { forgotten, readings, nodes, alerts } = std::mem::take(pending);
+    for (cid, sensor) in forgotten {
+        let data = serde_json::json!({ "cid": cid.as_str(), "sensor": sensor.as_ref().map(|s| s.as_str()) });
+        shared.broadcast(sse("forget", &data));
+    }
     if alerts {
         shared.broadcast(sse("alerts", &serde_json::json!(shared.alerts())));
     }
@@ -419,4 +491,161 @@ fn push(shared: &Shared, pending: &mut Pending) {
 /// One SSE message: `event:` and a one-line JSON `data:`.
 pub(crate) fn sse(event: &str, data: &serde_json::Value) -> Arc<str> {
     Arc::from(format!("event: {event}\ndata: {data}\n\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cliser_store::TsQuality;
+
+    fn cid(s: &str) -> ClientId {
+        ClientId::new(s).unwrap()
+    }
+
+    fn sensor(s: &str) -> SensorId {
+        SensorId::new(s).unwrap()
+    }
+
+    fn stored(readings: &[(&str, &str, &str, i64)]) -> LiveEvent {
+        let readings = readings
+            .iter()
+            .map(|&(c, s, v, ms)| NewReading {
+                cid: cid(c),
+                sensor: sensor(s),
+                value: cliser_protocol::Reading::parse(&format!("{s}={v}")).unwrap().value,
+                sampled_ms: ms,
+                received_ms: ms + 1,
+                seq: None,
+                ts_quality: TsQuality::Synced,
+            })
+            .collect();
+        LiveEvent::Stored(Stored { readings, ..Stored::default() })
+    }
+
+    fn up(c: &str) -> LiveEvent {
+        LiveEvent::NodeUp { cid: cid(c), addr: "127.0.0.1:9".parse().unwrap(), at: SystemTime::now() }
+    }
+
+    /// A fleet of pi-a (t1, t2 with an error) and pi-b (t3), both registered, and a viewer.
+    fn fleet_of_two() -> (Shared, Pending, Receiver<Arc<str>>) {
+        let shared = Shared::new(SharedSettings::new(Default::default()));
+        let mut pending = Pending::default();
+        for e in [
+            up("pi-a"),
+            up("pi-b"),
+            stored(&[
+                ("pi-a", "t1", "20.5", 1000),
+                ("pi-a", "t2", "err:crc", 1000),
+                ("pi-b", "t3", "7", 1000),
+            ]),
+        ] {
+            apply(&shared, e, &mut pending);
+        }
+        let (viewer, _) = shared.subscribe();
+        (shared, pending, viewer)
+    }
+
+    fn metrics_of(shared: &Shared) -> String {
+        shared.metrics.encode(&shared.fleet(), &[], &[], 0, &Default::default())
+    }
+
+    /// The SSE messages pushed now, as (event, data).
+    fn pushed(shared: &Shared, pending: &mut Pending, viewer: &Receiver<Arc<str>>) -> Vec<(String, String)> {
+        push(shared, pending);
+        viewer
+            .try_iter()
+            .map(|m| {
+                let (event, data) = m.trim_end().split_once('\n').unwrap();
+                (
+                    event.strip_prefix("event: ").unwrap().to_owned(),
+                    data.strip_prefix("data: ").unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_forgotten_node_leaves_the_fleet_the_metrics_and_the_page() {
+        let (shared, mut pending, viewer) = fleet_of_two();
+        assert!(metrics_of(&shared).contains("cid=\"pi-a\""));
+        apply(&shared, LiveEvent::Forgotten { cid: cid("pi-a"), sensor: None }, &mut pending);
+        assert!(!shared.fleet().contains_key(&cid("pi-a")));
+        assert!(shared.fleet().contains_key(&cid("pi-b")));
+        let text = metrics_of(&shared);
+        assert!(!text.contains("pi-a"), "{text}");
+        assert!(text.contains("cid=\"pi-b\""), "{text}");
+        let events = pushed(&shared, &mut pending, &viewer);
+        assert_eq!(events[0], ("forget".to_owned(), r#"{"cid":"pi-a","sensor":null}"#.to_owned()));
+        // Its readings of this tick were not sent after it (they would bring it back on the page).
+        let readings = events.iter().find(|(e, _)| e == "readings").unwrap();
+        assert!(!readings.1.contains("pi-a") && readings.1.contains("pi-b"), "{readings:?}");
+        assert!(!events.iter().any(|(e, d)| e == "nodes" && d.contains("pi-a")), "{events:?}");
+        let (_, snapshot) = shared.subscribe();
+        assert!(!snapshot.contains_key(&cid("pi-a")));
+    }
+
+    #[test]
+    fn a_forgotten_sensor_leaves_its_node_in_place() {
+        let (shared, mut pending, viewer) = fleet_of_two();
+        pushed(&shared, &mut pending, &viewer);
+        apply(&shared, LiveEvent::Forgotten { cid: cid("pi-a"), sensor: Some(sensor("t2")) }, &mut pending);
+        let fleet = shared.fleet().clone();
+        let sensors: Vec<_> = fleet[&cid("pi-a")].sensors.keys().map(|s| s.to_string()).collect();
+        assert_eq!(sensors, ["t1"]);
+        let text = metrics_of(&shared);
+        assert!(!text.contains("sensor=\"t2\""), "the error counter of t2 is gone: {text}");
+        assert!(text.contains("sensor=\"t1\""), "{text}");
+        let events = pushed(&shared, &mut pending, &viewer);
+        assert_eq!(events, [("forget".to_owned(), r#"{"cid":"pi-a","sensor":"t2"}"#.to_owned())]);
+    }
+
+    #[test]
+    fn a_forgotten_node_comes_back_when_it_reports_or_registers_and_not_before() {
+        let (shared, mut pending, viewer) = fleet_of_two();
+        pushed(&shared, &mut pending, &viewer);
+        apply(&shared, LiveEvent::Forgotten { cid: cid("pi-a"), sensor: None }, &mut pending);
+        apply(&shared, LiveEvent::Seen { cid: cid("pi-a"), at: SystemTime::now(), more: true }, &mut pending);
+        apply(&shared, LiveEvent::NodeDown { cid: cid("pi-a"), at: SystemTime::now() }, &mut pending);
+        assert!(!shared.fleet().contains_key(&cid("pi-a")), "an answer or a session's end is no return");
+        apply(&shared, stored(&[("pi-a", "t1", "21", 5000)]), &mut pending);
+        let node = shared.fleet()[&cid("pi-a")].clone();
+        assert_eq!(node.first_seen_ms, Some(5001), "first seen anew");
+        assert_eq!(node.sensors[&sensor("t1")].first_seen_ms, Some(5001));
+        assert!(!node.sensors.contains_key(&sensor("t2")));
+        let events: Vec<_> = pushed(&shared, &mut pending, &viewer).into_iter().map(|(e, _)| e).collect();
+        assert_eq!(events, ["forget", "nodes", "readings"], "dropped, then shown again");
+
+        apply(&shared, LiveEvent::Forgotten { cid: cid("pi-b"), sensor: None }, &mut pending);
+        apply(&shared, up("pi-b"), &mut pending);
+        assert!(shared.fleet()[&cid("pi-b")].online);
+    }
+
+    #[test]
+    fn a_request_forgets_at_once_and_the_viewers_learn_at_the_next_tick() {
+        let (shared, mut pending, viewer) = fleet_of_two();
+        pushed(&shared, &mut pending, &viewer);
+        shared.forget_now(cid("pi-b"), None);
+        assert!(!shared.fleet().contains_key(&cid("pi-b")));
+        assert!(!metrics_of(&shared).contains("pi-b"));
+        forgotten_by_requests(&shared, &mut pending);
+        let events = pushed(&shared, &mut pending, &viewer);
+        assert_eq!(events, [("forget".to_owned(), r#"{"cid":"pi-b","sensor":null}"#.to_owned())]);
+    }
+
+    #[test]
+    fn first_seen_comes_from_the_store_and_stays() {
+        let shared = Shared::new(SharedSettings::new(Default::default()));
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = cliser_store::open(&format!("sqlite:{}", dir.path().join("s.db").display())).unwrap();
+        if let LiveEvent::Stored(s) = stored(&[("pi-a", "t1", "20", 1000)]) {
+            store.commit(&s.readings).unwrap();
+        }
+        load(&shared, &mut *store).unwrap();
+        let mut pending = Pending::default();
+        apply(&shared, stored(&[("pi-a", "t1", "21", 9000), ("pi-a", "t9", "21", 9000)]), &mut pending);
+        let node = shared.fleet()[&cid("pi-a")].clone();
+        assert_eq!(node.first_seen_ms, Some(1001));
+        assert_eq!(node.sensors[&sensor("t1")].first_seen_ms, Some(1001));
+        assert_eq!(node.sensors[&sensor("t9")].first_seen_ms, Some(9001));
+    }
 }

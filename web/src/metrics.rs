@@ -5,14 +5,16 @@
 use crate::live::{AlertView, ExporterView, Fleet, Stored};
 use cliser_common::sensors::Settings;
 use cliser_protocol::Value;
+use cliser_protocol::{ClientId, SensorId};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SensorLabels {
@@ -22,7 +24,7 @@ struct SensorLabels {
     name: String,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 struct ErrorLabels {
     cid: String,
     sensor: String,
@@ -52,6 +54,8 @@ pub(crate) struct Metrics {
     pub(crate) sessions: Gauge,
     readings: Counter,
     errors: Family<ErrorLabels, Counter>,
+    /// The label sets `errors` has (the family cannot list them): forgetting a node removes its own.
+    error_labels: Arc<Mutex<BTreeSet<ErrorLabels>>>,
     duplicates: Counter,
     gaps: Counter,
     commit_seconds: Histogram,
@@ -65,6 +69,7 @@ impl Metrics {
             sessions: Gauge::default(),
             readings: Counter::default(),
             errors: Family::default(),
+            error_labels: Arc::default(),
             duplicates: Counter::default(),
             gaps: Counter::default(),
             // 0.5 ms .. 4 s: an SQLite commit on an SSD takes about a millisecond, a Pi's SD card
@@ -89,8 +94,22 @@ impl Metrics {
                     reason: reason.to_string(),
                 };
                 self.errors.get_or_create(&labels).inc();
+                self.error_labels.lock().unwrap_or_else(|e| e.into_inner()).insert(labels);
             }
         }
+    }
+
+    /// Drops the error counters of node `cid` (`sensor` None) or of one of its sensors: a forgotten
+    /// node leaves `/metrics`. Everything else per node is drawn from the fleet at each scrape.
+    pub(crate) fn forget(&self, cid: &ClientId, sensor: Option<&SensorId>) {
+        let mut labels = self.error_labels.lock().unwrap_or_else(|e| e.into_inner());
+        labels.retain(|l| {
+            let forgotten = l.cid == cid.as_str() && sensor.is_none_or(|s| l.sensor == s.as_str());
+            if forgotten {
+                self.errors.remove(l);
+            }
+            !forgotten
+        });
     }
 
     /// The exposition: the counters and, from `fleet`, each sensor's last temperature and each

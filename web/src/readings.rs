@@ -1,5 +1,6 @@
-//! `GET /api/readings?cid=&sensor=&since=&until=&every=`: raw points, or buckets of min, mean, max
-//! and count when `every` is given or the range holds more than [`RAW_LIMIT`] readings.
+//! `GET /api/readings?cid=&sensor=&since=&until=&every=&format=`: raw points, or buckets of min,
+//! mean, max and count when `every` is given or the range holds more than [`RAW_LIMIT`] readings;
+//! as JSON, or with `format=csv` the same selection as a CSV file to download.
 
 use crate::http::{query_pairs, Response};
 use crate::json::degrees;
@@ -31,6 +32,26 @@ pub struct Params {
     every: Option<Duration>,
     /// The values as stored, without the config file's calibration.
     raw: bool,
+    /// JSON, or CSV to download.
+    format: Format,
+}
+
+/// How the answer is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `application/json` (the default).
+    Json,
+    /// `text/csv`, as an attachment.
+    Csv,
+}
+
+/// Unix ms of a point in time as the API takes it: Unix ms (digits only), a duration ago (`24h`)
+/// or an RFC 3339 time.
+pub fn point_in_time(name: &str, text: &str, now: SystemTime) -> Result<i64, String> {
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text.parse().map_err(|_| format!("{name} {text:?}: too large for Unix ms"));
+    }
+    cliser_common::when::parse(name, text, now)
 }
 
 /// A `400` naming the parameter.
@@ -41,8 +62,8 @@ fn bad(parameter: &str, message: String) -> Response {
 /// Checks the query string against `now`.
 pub fn params(query: &str, now: SystemTime) -> Result<Params, Response> {
     let pairs = query_pairs(query).map_err(|p| bad(&p, format!("{p:?}: not valid percent-encoded UTF-8")))?;
-    let (mut cid, mut sensor, mut since, mut until, mut every, mut raw) =
-        (None, None, None, None, None, None);
+    let (mut cid, mut sensor, mut since, mut until, mut every, mut raw, mut format) =
+        (None, None, None, None, None, None, None);
     for (k, v) in pairs {
         let slot = match k.as_str() {
             "cid" => &mut cid,
@@ -51,10 +72,11 @@ pub fn params(query: &str, now: SystemTime) -> Result<Params, Response> {
             "until" => &mut until,
             "every" => &mut every,
             "raw" => &mut raw,
+            "format" => &mut format,
             _ => {
                 return Err(bad(
                     &k,
-                    format!("unknown parameter {k:?} (cid, sensor, since, until, every, raw)"),
+                    format!("unknown parameter {k:?} (cid, sensor, since, until, every, raw, format)"),
                 ))
             }
         };
@@ -72,12 +94,17 @@ pub fn params(query: &str, now: SystemTime) -> Result<Params, Response> {
     };
     let when = |name: &str, text: Option<String>, default: &str| {
         let text = text.filter(|t| !t.is_empty()).unwrap_or_else(|| default.to_owned());
-        cliser_common::when::parse(name, &text, now).map_err(|e| bad(name, e))
+        point_in_time(name, &text, now).map_err(|e| bad(name, e))
     };
     let raw = match raw.as_deref() {
         None | Some("" | "0" | "false") => false,
         Some("1" | "true") => true,
         Some(other) => return Err(bad("raw", format!("raw {other:?}: expected true or false"))),
+    };
+    let format = match format.as_deref() {
+        None | Some("" | "json") => Format::Json,
+        Some("csv") => Format::Csv,
+        Some(other) => return Err(bad("format", format!("format {other:?}: expected json or csv"))),
     };
     let since_ms = when("since", since, "24h")?;
     let until_ms = when("until", until, "0s")?;
@@ -99,7 +126,7 @@ pub fn params(query: &str, now: SystemTime) -> Result<Params, Response> {
         }
         None => None,
     };
-    Ok(Params { cid, sensor, since_ms, until_ms, every, raw })
+    Ok(Params { cid, sensor, since_ms, until_ms, every, raw, format })
 }
 
 /// The bucket length chosen for a range with too many readings.
@@ -109,14 +136,13 @@ pub fn auto_every(span_ms: i64) -> Duration {
     Duration::from_secs(secs)
 }
 
-/// Answers a request.
-pub fn answer(p: &Params, pool: &StorePool, settings: &Settings) -> Response {
-    let none = Settings::default();
-    let settings = if p.raw { &none } else { settings };
-    let mut store = match pool.get() {
-        Ok(s) => s,
-        Err(why) => return Response::error(503, &why, None),
-    };
+/// What a request selects: raw readings, or buckets when asked or when there are too many.
+enum Selection {
+    Raw(Vec<StoredReading>),
+    Buckets { every: Duration, auto: bool, rows: Vec<Bucket> },
+}
+
+fn select(p: &Params, store: &mut dyn cliser_store::Store) -> Result<Selection, cliser_store::StoreError> {
     let q = ReadingQuery {
         cid: Some(p.cid.clone()),
         sensor: p.sensor.clone(),
@@ -124,33 +150,128 @@ pub fn answer(p: &Params, pool: &StorePool, settings: &Settings) -> Response {
         until_ms: Some(p.until_ms),
         limit: None,
     };
-    let result = (|| {
-        let every = match p.every {
-            Some(e) => Some(e),
-            None => {
-                let raw = store.readings(&ReadingQuery { limit: Some(RAW_LIMIT + 1), ..q.clone() })?;
-                if raw.len() <= RAW_LIMIT {
-                    return Ok(raw_json(p, &raw, settings));
-                }
-                None
+    let (every, auto) = match p.every {
+        Some(e) => (e, false),
+        None => {
+            let raw = store.readings(&ReadingQuery { limit: Some(RAW_LIMIT + 1), ..q.clone() })?;
+            if raw.len() <= RAW_LIMIT {
+                return Ok(Selection::Raw(raw));
             }
-        };
-        let (every, auto) = match every {
-            Some(e) => (e, false),
-            None => (auto_every(p.until_ms - p.since_ms), true),
-        };
-        let buckets = store.buckets_from(&q, every, BucketSource::Auto)?;
-        Ok(buckets_json(p, every, auto, &buckets, settings))
-    })();
-    match result {
-        Ok(body) => Response::new(200, "application/json", body.to_string()),
-        Err(e) => {
-            let e: cliser_store::StoreError = e;
-            log::warn!("web: /api/readings: {e}");
-            store.poison();
-            Response::error(503, &format!("the store failed: {e}"), None)
+            (auto_every(p.until_ms - p.since_ms), true)
+        }
+    };
+    let rows = store.buckets_from(&q, every, BucketSource::Auto)?;
+    Ok(Selection::Buckets { every, auto, rows })
+}
+
+/// Answers a request.
+pub fn answer(p: &Params, pool: &StorePool, settings: &Settings) -> Response {
+    let none = Settings::default();
+    let settings = if p.raw { &none } else { settings };
+    let selection = match pool.with("/api/readings", |store| select(p, store)) {
+        Ok(s) => s,
+        Err(refused) => return refused,
+    };
+    match p.format {
+        Format::Json => {
+            let body = match &selection {
+                Selection::Raw(rows) => raw_json(p, rows, settings),
+                Selection::Buckets { every, auto, rows } => buckets_json(p, *every, *auto, rows, settings),
+            };
+            Response::new(200, "application/json", body.to_string())
+        }
+        Format::Csv => {
+            let text = match &selection {
+                Selection::Raw(rows) => raw_csv(rows, settings),
+                Selection::Buckets { rows, .. } => buckets_csv(rows, settings),
+            };
+            let file = match &p.sensor {
+                Some(s) => format!("cliser-{}-{s}.csv", p.cid),
+                None => format!("cliser-{}.csv", p.cid),
+            };
+            // Ids are [A-Za-z0-9._-]: nothing to escape in the file name.
+            Response::new(200, "text/csv; charset=utf-8", text)
+                .with("Content-Disposition", format!("attachment; filename=\"{file}\""))
         }
     }
+}
+
+/// One CSV field: quoted when it holds a comma, a quote or a line break (RFC 4180).
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}
+
+fn csv_degrees(c: Option<Celsius>) -> String {
+    c.map(|c| ((c.degrees() * 1000.0).round() / 1000.0).to_string()).unwrap_or_default()
+}
+
+/// Unix ms as an RFC 3339 UTC time, for a spreadsheet to read.
+fn csv_time(ms: i64) -> String {
+    let t = std::time::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// `cid,sensor,name,ts,time,value,error,ts_quality`, one line per reading, values calibrated
+/// unless `raw`.
+fn raw_csv(rows: &[StoredReading], settings: &Settings) -> String {
+    let mut out = String::from("cid,sensor,name,ts,time,value,error,ts_quality\r\n");
+    for r in rows {
+        let (value, error) = match &r.value {
+            Value::Celsius(c) => {
+                (csv_degrees(Some(settings.calibrate(r.sensor.as_str(), *c))), String::new())
+            }
+            Value::Error(e) => (String::new(), e.to_string()),
+        };
+        let name = csv_field(settings.name(r.sensor.as_str()).unwrap_or(""));
+        out.push_str(&format!(
+            "{},{},{name},{},{},{value},{error},{}\r\n",
+            r.cid,
+            r.sensor,
+            r.sampled_ms,
+            csv_time(r.sampled_ms),
+            r.ts_quality
+        ));
+    }
+    out
+}
+
+/// `cid,sensor,name,start,time,min,mean,max,count,errors`, one line per bucket.
+fn buckets_csv(rows: &[Bucket], settings: &Settings) -> String {
+    let mut out = String::from("cid,sensor,name,start,time,min,mean,max,count,errors\r\n");
+    for b in rows {
+        let (lo, mean, hi) = calibrated(b, settings);
+        let name = csv_field(settings.name(b.sensor.as_str()).unwrap_or(""));
+        out.push_str(&format!(
+            "{},{},{name},{},{},{},{},{},{},{}\r\n",
+            b.cid,
+            b.sensor,
+            b.start_ms,
+            csv_time(b.start_ms),
+            csv_degrees(lo),
+            csv_degrees(mean),
+            csv_degrees(hi),
+            b.count,
+            b.errors
+        ));
+    }
+    out
+}
+
+/// A bucket's min, mean and max calibrated; a falling two-point calibration turns the lowest raw
+/// value into the highest true one.
+fn calibrated(b: &Bucket, settings: &Settings) -> (Option<Celsius>, Option<Celsius>, Option<Celsius>) {
+    let cal = |c: Option<Celsius>| c.map(|c| settings.calibrate(b.sensor.as_str(), c));
+    let (mut lo, mean, mut hi) = (cal(b.min), cal(b.mean), cal(b.max));
+    if let (Some(l), Some(h)) = (lo, hi) {
+        if l.degrees() > h.degrees() {
+            (lo, hi) = (Some(h), Some(l));
+        }
+    }
+    (lo, mean, hi)
 }
 
 fn envelope(p: &Params, kind: &str, every: Option<Duration>, series: Vec<Json>) -> Json {
@@ -206,14 +327,7 @@ fn raw_json(p: &Params, rows: &[StoredReading], settings: &Settings) -> Json {
 fn buckets_json(p: &Params, every: Duration, auto: bool, rows: &[Bucket], settings: &Settings) -> Json {
     let mut series: Vec<(SensorId, Vec<Json>)> = Vec::new();
     for b in rows {
-        let cal = |c: Option<Celsius>| c.map(|c| settings.calibrate(b.sensor.as_str(), c));
-        let (mut lo, mean, mut hi) = (cal(b.min), cal(b.mean), cal(b.max));
-        // A falling two-point calibration turns the lowest raw value into the highest true one.
-        if let (Some(l), Some(h)) = (lo, hi) {
-            if l.degrees() > h.degrees() {
-                (lo, hi) = (Some(h), Some(l));
-            }
-        }
+        let (lo, mean, hi) = calibrated(b, settings);
         let point =
             json!([b.start_ms, lo.map(degrees), mean.map(degrees), hi.map(degrees), b.count, b.errors]);
         match series.iter_mut().find(|(s, _)| *s == b.sensor) {
@@ -275,6 +389,44 @@ mod tests {
         assert_eq!(param_of(params("cid=pi&colour=red", now()).unwrap_err()), "colour");
         assert_eq!(param_of(params("cid=pi&cid=pj", now()).unwrap_err()), "cid");
         assert_eq!(param_of(params("cid=pi&%zz=1", now()).unwrap_err()), "%zz");
+        assert_eq!(param_of(params("cid=pi&format=xml", now()).unwrap_err()), "format");
+    }
+
+    #[test]
+    fn times_may_be_unix_ms_durations_ago_or_rfc_3339() {
+        assert_eq!(point_in_time("since", "1799999999000", now()), Ok(1_799_999_999_000));
+        assert_eq!(point_in_time("since", "1h", now()), Ok(1_800_000_000_000 - 3_600_000));
+        assert_eq!(point_in_time("since", "2027-01-15T08:00:00Z", now()), Ok(1_800_000_000_000));
+        assert!(point_in_time("since", "99999999999999999999", now()).is_err());
+        assert!(point_in_time("since", "-5", now()).is_err());
+        let p = params("cid=pi&since=1799990000000&until=1799999999000&format=csv", now()).unwrap();
+        assert_eq!((p.since_ms, p.until_ms, p.format), (1_799_990_000_000, 1_799_999_999_000, Format::Csv));
+    }
+
+    #[test]
+    fn csv_has_a_line_per_reading_with_names_quoted_when_they_need_it() {
+        let mut doc = toml::Table::new();
+        let text = "[sensors.\"t\"]\nname = \"freezer, left\"\noffset = 0.5\n";
+        doc.extend(text.parse::<toml::Table>().unwrap());
+        let settings = Settings::from_toml(&toml::Value::Table(doc)).unwrap();
+        let reading = |value: &str, ts_quality| StoredReading {
+            cid: ClientId::new("pi").unwrap(),
+            sensor: SensorId::new("t").unwrap(),
+            value: cliser_protocol::Reading::parse(&format!("t={value}")).unwrap().value,
+            sampled_ms: 1_800_000_000_250,
+            received_ms: 6,
+            seq: None,
+            ts_quality,
+        };
+        let csv =
+            raw_csv(&[reading("21.5", TsQuality::Synced), reading("err:crc", TsQuality::FromAge)], &settings);
+        assert_eq!(
+            csv,
+            "cid,sensor,name,ts,time,value,error,ts_quality\r\n\
+             pi,t,\"freezer, left\",1800000000250,2027-01-15T08:00:00.250Z,22,,synced\r\n\
+             pi,t,\"freezer, left\",1800000000250,2027-01-15T08:00:00.250Z,,crc,from_age\r\n"
+        );
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
     }
 
     #[test]

@@ -1,11 +1,12 @@
-//! Which path does what, behind the login check.
+//! Which path does what, behind the guard (`guard.rs`).
 
-use crate::http::{Outcome, Request, Response};
+use crate::guard::Verdict;
+use crate::http::{Method, Outcome, Request, Response};
 use crate::live::Shared;
-use crate::login::{basic_password, challenge, LoginBrake, PasswordCheck};
+use crate::login::{challenge, LoginBrake, PasswordCheck};
 use crate::store_pool::StorePool;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// What the routes need.
 pub(crate) struct Routes {
@@ -15,11 +16,22 @@ pub(crate) struct Routes {
     pub brake: Arc<dyn LoginBrake>,
     pub keepalive_ms: u64,
     pub exporters: Arc<crate::ExportersFn>,
+    /// This server speaks HTTPS (its own origin is `https://`).
+    pub tls: bool,
 }
 
-/// The page may load only its own files and talk only to this server.
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-                   connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+/// The methods `path` takes (the `Allow` header of a `405`).
+pub(crate) fn allow(path: &str) -> &'static str {
+    match path {
+        "/api/silences" => "GET, HEAD, POST",
+        p if crate::admin::POST_PATHS.contains(&p) => "POST",
+        _ => "GET, HEAD",
+    }
+}
+
+fn json(body: serde_json::Value) -> Response {
+    Response::new(200, "application/json", body.to_string()).with("Cache-Control", "no-store")
+}
 
 impl Routes {
     pub(crate) fn handle(&self, req: &Request) -> Outcome {
@@ -30,34 +42,37 @@ impl Routes {
             r.close = true;
             return Outcome::Respond(r);
         }
-        if let Some(check) = &self.password {
-            match basic_password(req.authorization.as_deref()) {
-                Some(p) if check(&p) => {}
-                Some(_) => {
-                    log::warn!("web: wrong admin password from {ip}");
-                    self.shared.metrics.auth_failures.inc();
-                    self.brake.failed(ip);
-                    return Outcome::Respond(challenge());
-                }
-                None => return Outcome::Respond(challenge()),
+        match crate::guard::check(req, self.password.as_deref(), self.tls) {
+            Verdict::Pass => {}
+            Verdict::NoPassword => return Outcome::Respond(challenge()),
+            Verdict::WrongPassword => {
+                log::warn!("web: wrong admin password from {ip}");
+                self.shared.metrics.auth_failures.inc();
+                self.brake.failed(ip);
+                return Outcome::Respond(challenge());
             }
+            Verdict::Forbidden(why) => {
+                log::warn!("web: refused {} {} from {ip}: {why}", req.method.as_str(), req.path);
+                return Outcome::Respond(Response::error(403, why, None).with("Cache-Control", "no-store"));
+            }
+        }
+        let now = SystemTime::now();
+        if req.method == Method::Post {
+            return Outcome::Respond(crate::admin::post(req, &self.pool, &self.shared, now));
         }
         Outcome::Respond(match req.path.as_str() {
             "/api/nodes" => {
                 let settings = self.shared.settings.get();
-                let body =
-                    crate::api::nodes_json(&self.shared.fleet(), self.keepalive_ms, &settings).to_string();
-                Response::new(200, "application/json", body).with("Cache-Control", "no-store")
+                json(crate::api::nodes_json(&self.shared.fleet(), self.keepalive_ms, &settings))
             }
-            "/api/alerts" => {
-                let body = serde_json::json!({ "alerts": self.shared.alerts() }).to_string();
-                Response::new(200, "application/json", body).with("Cache-Control", "no-store")
+            "/api/alerts" => json(serde_json::json!({ "alerts": self.shared.alerts() })),
+            "/api/alerts/history" => crate::history::history(&req.query, &self.pool, now),
+            "/api/silences" => {
+                let now_ms = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+                crate::history::silences(&self.pool, now_ms)
             }
-            "/api/exporters" => {
-                let body = serde_json::json!({ "exporters": (self.exporters)() }).to_string();
-                Response::new(200, "application/json", body).with("Cache-Control", "no-store")
-            }
-            "/api/readings" => match crate::readings::params(&req.query, SystemTime::now()) {
+            "/api/exporters" => json(serde_json::json!({ "exporters": (self.exporters)() })),
+            "/api/readings" => match crate::readings::params(&req.query, now) {
                 Ok(p) => crate::readings::answer(&p, &self.pool, &self.shared.settings.get())
                     .with("Cache-Control", "no-store"),
                 Err(r) => r,
@@ -82,9 +97,7 @@ impl Routes {
                 Response::new(200, "text/plain; version=0.0.4; charset=utf-8", body)
             }
             path => match crate::assets::find(path) {
-                Some((content_type, body)) => Response::new(200, content_type, body)
-                    .with("Cache-Control", "no-cache")
-                    .with("Content-Security-Policy", CSP),
+                Some((asset, name)) => crate::assets::respond(req, asset, name),
                 None => Response::error(404, "not found", None),
             },
         })

@@ -1,7 +1,8 @@
 //! A few store connections shared by the request threads: opening one per request would cost a
 //! PostgreSQL login each time, and one per connection thread would hold hundreds of them.
 
-use cliser_store::Store;
+use crate::http::Response;
+use cliser_store::{Store, StoreError};
 use std::ops::{Deref, DerefMut};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
@@ -57,6 +58,21 @@ impl StorePool {
                 return Err("the store is busy; try again".into());
             }
         }
+    }
+
+    /// Runs `f` on a pooled connection. No free connection, or a store that fails, is a `503`
+    /// (`what` names the work in the log); a failed connection is closed, not lent again.
+    pub(crate) fn with<T>(
+        &self,
+        what: &str,
+        f: impl FnOnce(&mut dyn Store) -> Result<T, StoreError>,
+    ) -> Result<T, Response> {
+        let mut store = self.get().map_err(|why| Response::error(503, &why, None))?;
+        f(&mut *store).map_err(|e| {
+            log::warn!("web: {what}: {e}");
+            store.poison();
+            Response::error(503, &format!("the store failed: {e}"), None)
+        })
     }
 
     fn release(&self, store: Option<Box<dyn Store>>) {
