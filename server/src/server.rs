@@ -534,6 +534,9 @@ impl Core {
                 }
                 Ok(Control::Ask(Ask::Alerts(reply))) => self.ask_alerts(AlertInput::ListText(reply)),
                 Ok(Control::Ask(Ask::Health(reply))) => self.ask_alerts(AlertInput::Health(reply)),
+                Ok(Control::Ask(Ask::AlertAdmin(request, reply))) => {
+                    self.ask_alerts(AlertInput::Console(request, reply))
+                }
                 Ok(Control::Ask(Ask::Exporters(reply))) => {
                     let _ = reply.send(self.export_status.text());
                 }
