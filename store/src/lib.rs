@@ -38,6 +38,7 @@
 mod error;
 mod feed;
 mod group;
+mod history;
 mod migrate;
 mod pg;
 mod query;

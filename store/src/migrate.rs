@@ -8,6 +8,7 @@ pub(crate) const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/0002_alerts.sql"),
     include_str!("../migrations/sqlite/0003_ts_quality.sql"),
     include_str!("../migrations/sqlite/0004_export_cursors.sql"),
+    include_str!("../migrations/sqlite/0005_alert_history.sql"),
 ];
 
 /// PostgreSQL's migrations.
@@ -16,10 +17,21 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0002_alerts.sql"),
     include_str!("../migrations/postgres/0003_ts_quality.sql"),
     include_str!("../migrations/postgres/0004_export_cursors.sql"),
+    include_str!("../migrations/postgres/0005_alert_history.sql"),
 ];
 
 const _: () = assert!(SQLITE.len() == POSTGRES.len(), "one schema version, two dialects");
 
 /// The tables of our schema: a database without `cliser_schema` that holds one of these is not ours.
-pub(crate) const OUR_TABLES: &[&str] =
-    &["cliser_schema", "nodes", "sensors", "readings", "rollups", "alerts", "export_cursors"];
+pub(crate) const OUR_TABLES: &[&str] = &[
+    "cliser_schema",
+    "nodes",
+    "sensors",
+    "readings",
+    "rollups",
+    "alerts",
+    "export_cursors",
+    "alert_events",
+    "silences",
+    "admin_changes",
+];

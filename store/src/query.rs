@@ -190,14 +190,17 @@ pub(crate) const EXPORT: &str =
     "SELECT r.sampled_ms, r.received_ms, n.cid, s.sensor, CAST(r.milli_c AS BIGINT), r.error, r.seq, \
      CAST(r.ts_quality AS BIGINT) FROM readings r JOIN sensors s ON s.id = r.sensor JOIN nodes n ON n.id = s.node ORDER BY r.id";
 
-/// Nodes: cid, first seen, last seen, high water.
-pub(crate) const NODES: &str = "SELECT cid, first_seen_ms, last_seen_ms, high_water FROM nodes ORDER BY cid";
+/// Nodes not forgotten: cid, first seen, last seen, high water.
+pub(crate) const NODES: &str =
+    "SELECT cid, first_seen_ms, last_seen_ms, high_water FROM nodes WHERE forgotten_ms IS NULL ORDER BY cid";
 
-/// Sensors: cid, sensor, first seen, last seen, and the last reading's time, value, error, seq.
+/// Sensors not forgotten (nor their node): cid, sensor, first seen, last seen, and the last
+/// reading's time, value, error, seq.
 pub(crate) const SENSORS: &str =
     "SELECT n.cid, s.sensor, s.first_seen_ms, s.last_seen_ms, s.last_sampled_ms, \
      CAST(s.last_milli_c AS BIGINT), s.last_error, s.last_seq \
-     FROM sensors s JOIN nodes n ON n.id = s.node ORDER BY n.cid, s.sensor";
+     FROM sensors s JOIN nodes n ON n.id = s.node \
+     WHERE s.forgotten_ms IS NULL AND n.forgotten_ms IS NULL ORDER BY n.cid, s.sensor";
 
 /// Turns stored columns back into typed values, naming the database when they do not fit.
 pub(crate) struct Decoder<'a> {

@@ -6,10 +6,12 @@ mod stmts;
 
 use crate::feed;
 use crate::group::{self, GroupIds, IdCache, Row};
+use crate::history;
 use crate::query::{self, Decoder, Dialect, Layout, Param, Sql};
 use crate::{
-    redacted, Backend, Bucket, BucketSource, FeedLag, FeedRow, NewReading, NodeInfo, ReadingQuery,
-    SensorInfo, Store, StoreError, StoreInfo, StoredAlert, StoredReading,
+    redacted, Ack, AdminChange, AlertEvent, Backend, Bucket, BucketSource, EventQuery, FeedLag, FeedRow,
+    Forgotten, NewReading, NodeInfo, ReadingQuery, SensorInfo, Silence, Store, StoreError, StoreInfo,
+    StoredAlert, StoredReading,
 };
 use cliser_protocol::{ClientId, SensorId};
 use postgres::error::SqlState;
@@ -250,6 +252,19 @@ fn retryable(e: &postgres::Error) -> bool {
     matches!(e.code(), Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE)
 }
 
+/// Records `change` in `tx`, for every server's alerts thread to act on. The table is locked
+/// first (until the commit; readers do not wait): ids are then taken in commit order, so a reader
+/// that has seen id N never finds a lower one committed later.
+fn record(tx: &mut postgres::Transaction, change: &AdminChange, at_ms: i64) -> Result<(), postgres::Error> {
+    let (what, kind, cid, sensor) = history::encode(change);
+    tx.batch_execute("LOCK TABLE admin_changes IN SHARE ROW EXCLUSIVE MODE")?;
+    tx.execute(
+        "INSERT INTO admin_changes (at_ms, what, kind, cid, sensor) VALUES ($1, $2, $3, $4, $5)",
+        &[&at_ms, &what, &kind, &cid, &sensor],
+    )?;
+    Ok(())
+}
+
 impl Store for PgStore {
     fn info(&mut self) -> Result<StoreInfo, StoreError> {
         let row = self
@@ -414,7 +429,11 @@ impl Store for PgStore {
                     value: r.try_get(5).map_err(&cell)?,
                     limit: r.try_get(6).map_err(&cell)?,
                     message: r.try_get(7).map_err(&cell)?,
-                    ack: None,
+                    ack: history::ack(
+                        r.try_get(8).map_err(&cell)?,
+                        r.try_get(9).map_err(&cell)?,
+                        r.try_get(10).map_err(&cell)?,
+                    ),
                 })
             })
             .collect()
@@ -505,50 +524,237 @@ impl Store for PgStore {
         Ok(())
     }
 
-    fn alert_ack(
-        &mut self,
-        _kind: &str,
-        _cid: &str,
-        _sensor: &str,
-        _ack: &crate::Ack,
-    ) -> Result<bool, StoreError> {
-        todo!("schema 5")
+    fn alert_ack(&mut self, kind: &str, cid: &str, sensor: &str, ack: &Ack) -> Result<bool, StoreError> {
+        let run = |c: &mut Client| -> Result<bool, postgres::Error> {
+            let mut tx = c.transaction()?;
+            let n = tx.execute(
+                "UPDATE alerts SET ack_by = $4, ack_note = $5, ack_ms = $6 WHERE kind = $1 AND cid = $2 AND sensor = $3",
+                &[&kind, &cid, &sensor, &ack.by, &ack.note, &ack.at_ms],
+            )?;
+            if n == 0 {
+                return Ok(false);
+            }
+            let change = AdminChange::Acked { kind: kind.into(), cid: cid.into(), sensor: sensor.into() };
+            record(&mut tx, &change, ack.at_ms)?;
+            tx.commit()?;
+            Ok(true)
+        };
+        let r = run(&mut self.conn()?.client);
+        r.map_err(self.err("acknowledge alert"))
     }
-    fn alert_event_add(&mut self, _e: &crate::AlertEvent) -> Result<i64, StoreError> {
-        todo!("schema 5")
+
+    fn alert_event_add(&mut self, e: &AlertEvent) -> Result<i64, StoreError> {
+        // Outside a transaction the statement commits on its own, durable when it returns.
+        let row = self
+            .conn()?
+            .client
+            .query_one(
+                "INSERT INTO alert_events (at_ms, event, kind, cid, sensor, name, since_ms, value, message, by_who, note) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+                &[
+                    &e.at_ms, &e.event, &e.kind, &e.cid, &e.sensor, &e.name, &e.since_ms, &e.value, &e.message, &e.by,
+                    &e.note,
+                ],
+            )
+            .map_err(self.err("record alert event"))?;
+        Ok(row.get(0))
     }
-    fn alert_events(&mut self, _q: &crate::EventQuery) -> Result<Vec<crate::AlertEvent>, StoreError> {
-        todo!("schema 5")
+
+    fn alert_events(&mut self, q: &EventQuery) -> Result<Vec<AlertEvent>, StoreError> {
+        let sql = history::events(DIALECT.placeholder, q);
+        self.run_query(&sql, "read alert events", |dec, r| {
+            let cell =
+                |source| StoreError::Postgres { url: dec.location.to_owned(), op: "decode row", source };
+            Ok(AlertEvent {
+                id: r.try_get(0).map_err(cell)?,
+                at_ms: r.try_get(1).map_err(cell)?,
+                event: r.try_get(2).map_err(cell)?,
+                kind: r.try_get(3).map_err(cell)?,
+                cid: r.try_get(4).map_err(cell)?,
+                sensor: r.try_get(5).map_err(cell)?,
+                name: r.try_get(6).map_err(cell)?,
+                since_ms: r.try_get(7).map_err(cell)?,
+                value: r.try_get(8).map_err(cell)?,
+                message: r.try_get(9).map_err(cell)?,
+                by: r.try_get(10).map_err(cell)?,
+                note: r.try_get(11).map_err(cell)?,
+            })
+        })
     }
-    fn prune_alert_events(&mut self, _older_than_ms: i64, _batch: usize) -> Result<usize, StoreError> {
-        todo!("schema 5")
+
+    fn prune_alert_events(&mut self, older_than_ms: i64, batch: usize) -> Result<usize, StoreError> {
+        let batch = i64::try_from(batch).unwrap_or(i64::MAX);
+        let mut deleted = 0;
+        for (sql, what) in [
+            (
+                "DELETE FROM alert_events WHERE id = ANY(ARRAY(SELECT id FROM alert_events WHERE at_ms < $1 LIMIT $2))",
+                "prune alert events",
+            ),
+            (
+                "DELETE FROM admin_changes WHERE id = ANY(ARRAY(SELECT id FROM admin_changes WHERE at_ms < $1 LIMIT $2))",
+                "prune admin changes",
+            ),
+        ] {
+            if deleted >= batch {
+                break;
+            }
+            let n = self
+                .conn()?
+                .client
+                .execute(sql, &[&older_than_ms, &(batch - deleted)])
+                .map_err(self.err(what))?;
+            deleted += n as i64;
+        }
+        Ok(deleted as usize)
     }
-    fn silence_add(&mut self, _s: &crate::Silence) -> Result<i64, StoreError> {
-        todo!("schema 5")
+
+    fn silence_add(&mut self, s: &Silence) -> Result<i64, StoreError> {
+        let run = |c: &mut Client| -> Result<i64, postgres::Error> {
+            let mut tx = c.transaction()?;
+            let id: i64 = tx
+                .query_one(
+                    "INSERT INTO silences (cid, sensor, kind, starts_ms, ends_ms, by_who, comment) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                    &[&s.cid, &s.sensor, &s.kind, &s.starts_ms, &s.ends_ms, &s.by, &s.comment],
+                )?
+                .get(0);
+            record(&mut tx, &AdminChange::Silences, s.starts_ms)?;
+            tx.commit()?;
+            Ok(id)
+        };
+        let r = run(&mut self.conn()?.client);
+        r.map_err(self.err("add silence"))
     }
-    fn silences(&mut self, _after_ms: Option<i64>) -> Result<Vec<crate::Silence>, StoreError> {
-        todo!("schema 5")
+
+    fn silences(&mut self, after_ms: Option<i64>) -> Result<Vec<Silence>, StoreError> {
+        let sql = history::silences(DIALECT.placeholder, after_ms);
+        self.run_query(&sql, "read silences", |dec, r| {
+            let cell =
+                |source| StoreError::Postgres { url: dec.location.to_owned(), op: "decode row", source };
+            Ok(Silence {
+                id: r.try_get(0).map_err(cell)?,
+                cid: r.try_get(1).map_err(cell)?,
+                sensor: r.try_get(2).map_err(cell)?,
+                kind: r.try_get(3).map_err(cell)?,
+                starts_ms: r.try_get(4).map_err(cell)?,
+                ends_ms: r.try_get(5).map_err(cell)?,
+                by: r.try_get(6).map_err(cell)?,
+                comment: r.try_get(7).map_err(cell)?,
+                ended_ms: r.try_get(8).map_err(cell)?,
+            })
+        })
     }
-    fn silence_end(&mut self, _id: i64, _at_ms: i64) -> Result<bool, StoreError> {
-        todo!("schema 5")
+
+    fn silence_end(&mut self, id: i64, at_ms: i64) -> Result<bool, StoreError> {
+        let run = |c: &mut Client| -> Result<bool, postgres::Error> {
+            let mut tx = c.transaction()?;
+            let n = tx.execute(
+                "UPDATE silences SET ended_ms = $2 WHERE id = $1 AND ended_ms IS NULL AND ends_ms > $2",
+                &[&id, &at_ms],
+            )?;
+            if n == 0 {
+                return Ok(false);
+            }
+            record(&mut tx, &AdminChange::Silences, at_ms)?;
+            tx.commit()?;
+            Ok(true)
+        };
+        let r = run(&mut self.conn()?.client);
+        r.map_err(self.err("end silence"))
     }
+
     fn forget(
         &mut self,
-        _cid: &str,
-        _sensor: Option<&str>,
-        _delete_readings: bool,
-        _at_ms: i64,
-    ) -> Result<crate::Forgotten, StoreError> {
-        todo!("schema 5")
+        cid: &str,
+        sensor: Option<&str>,
+        delete_readings: bool,
+        at_ms: i64,
+    ) -> Result<Forgotten, StoreError> {
+        let run = |c: &mut Client| -> Result<Forgotten, postgres::Error> {
+            let mut tx = c.transaction()?;
+            let Some(node) = tx.query_opt("SELECT id FROM nodes WHERE cid = $1", &[&cid])? else {
+                return Ok(Forgotten::default());
+            };
+            let node: i32 = node.get(0);
+            // The sensor rows concerned, marked: the one named, or all the node's.
+            let sensors: Vec<i32> = match sensor {
+                Some(name) => tx
+                    .query(
+                        "UPDATE sensors SET forgotten_ms = $3 WHERE node = $1 AND sensor = $2 RETURNING id",
+                        &[&node, &name, &at_ms],
+                    )?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect(),
+                None => {
+                    tx.execute("UPDATE nodes SET forgotten_ms = $2 WHERE id = $1", &[&node, &at_ms])?;
+                    tx.query(
+                        "UPDATE sensors SET forgotten_ms = $2 WHERE node = $1 RETURNING id",
+                        &[&node, &at_ms],
+                    )?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect()
+                }
+            };
+            if sensor.is_some() && sensors.is_empty() {
+                return Ok(Forgotten::default());
+            }
+            let mut deleted = 0;
+            if delete_readings {
+                // The mark must hold the newest seq before the rows holding it go (rows written by
+                // hand may have left it behind): an old resend stays a duplicate.
+                tx.execute(
+                    "UPDATE nodes SET high_water = GREATEST(high_water, \
+                     (SELECT max(seq) FROM readings WHERE node = $1)) WHERE id = $1",
+                    &[&node],
+                )?;
+                deleted = tx.execute("DELETE FROM readings WHERE sensor = ANY($1)", &[&sensors])?;
+                tx.execute("DELETE FROM rollups WHERE sensor = ANY($1)", &[&sensors])?;
+            }
+            let change = AdminChange::Forgot { cid: cid.into(), sensor: sensor.map(Into::into) };
+            record(&mut tx, &change, at_ms)?;
+            tx.commit()?;
+            Ok(Forgotten { known: true, readings_deleted: deleted })
+        };
+        let r = run(&mut self.conn()?.client);
+        r.map_err(self.err("forget"))
     }
-    fn is_forgotten(&mut self, _cid: &str, _sensor: Option<&str>) -> Result<bool, StoreError> {
-        todo!("schema 5")
+
+    fn is_forgotten(&mut self, cid: &str, sensor: Option<&str>) -> Result<bool, StoreError> {
+        let client = &mut self.conn()?.client;
+        let row = match sensor {
+            None => client.query_opt("SELECT forgotten_ms IS NOT NULL FROM nodes WHERE cid = $1", &[&cid]),
+            Some(s) => client.query_opt(
+                "SELECT n.forgotten_ms IS NOT NULL OR s.forgotten_ms IS NOT NULL FROM nodes n \
+                 LEFT JOIN sensors s ON s.node = n.id AND s.sensor = $2 WHERE n.cid = $1",
+                &[&cid, &s],
+            ),
+        };
+        let row = row.map_err(self.err("read whether forgotten"))?;
+        Ok(row.is_some_and(|r| r.get(0)))
     }
-    fn admin_changes(&mut self, _after: i64) -> Result<Vec<(i64, crate::AdminChange)>, StoreError> {
-        todo!("schema 5")
+
+    fn admin_changes(&mut self, after: i64) -> Result<Vec<(i64, AdminChange)>, StoreError> {
+        let sql = Sql {
+            text: "SELECT id, what, kind, cid, sensor FROM admin_changes WHERE id > $1 ORDER BY id".into(),
+            params: vec![Param::Int(after)],
+            series: None,
+        };
+        self.run_query(&sql, "read admin changes", |dec, r| {
+            let id: i64 = r.get(0);
+            let c = history::decode(dec.location, id, r.get(1), r.get(2), r.get(3), r.get(4))?;
+            Ok((id, c))
+        })
     }
+
     fn admin_changes_head(&mut self) -> Result<i64, StoreError> {
-        todo!("schema 5")
+        let row = self
+            .conn()?
+            .client
+            .query_one("SELECT coalesce(max(id), 0)::bigint FROM admin_changes", &[])
+            .map_err(self.err("read admin changes"))?;
+        Ok(row.get(0))
     }
 
     fn location(&self) -> &str {

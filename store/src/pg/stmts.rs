@@ -43,15 +43,17 @@ impl Stmts {
                  $8::smallint[]) \
                  ON CONFLICT (node, seq) DO NOTHING RETURNING node, seq",
             )?,
-            // GREATEST and LEAST skip NULLs, which is what a missing high-water mark needs.
+            // GREATEST and LEAST skip NULLs, which is what a missing high-water mark needs. A node
+            // that reports again is no longer forgotten.
             update_nodes: c.prepare(
                 "UPDATE nodes n SET first_seen_ms = LEAST(n.first_seen_ms, u.f), \
-                 last_seen_ms = GREATEST(n.last_seen_ms, u.l), high_water = GREATEST(n.high_water, u.hw) \
+                 last_seen_ms = GREATEST(n.last_seen_ms, u.l), high_water = GREATEST(n.high_water, u.hw), forgotten_ms = NULL \
                  FROM UNNEST($1::int[], $2::bigint[], $3::bigint[], $4::bigint[]) AS u(id, f, l, hw) WHERE n.id = u.id",
             )?,
-            // Every SET expression sees the old row, so one condition picks all four columns.
+            // Every SET expression sees the old row, so one condition picks all four columns. A
+            // sensor (and above, a node) that reports again is no longer forgotten.
             update_sensors: c.prepare(
-                "UPDATE sensors s SET first_seen_ms = LEAST(s.first_seen_ms, u.f), \
+                "UPDATE sensors s SET forgotten_ms = NULL, first_seen_ms = LEAST(s.first_seen_ms, u.f), \
                  last_seen_ms = GREATEST(s.last_seen_ms, u.l), \
                  last_sampled_ms = CASE WHEN s.last_sampled_ms IS NULL OR u.ls >= s.last_sampled_ms THEN u.ls ELSE s.last_sampled_ms END, \
                  last_milli_c = CASE WHEN s.last_sampled_ms IS NULL OR u.ls >= s.last_sampled_ms THEN u.mc ELSE s.last_milli_c END, \
@@ -80,8 +82,8 @@ impl Stmts {
                  ORDER BY seq DESC LIMIT 1)) FROM nodes n",
             )?,
             alerts_firing: c.prepare(
-                "SELECT kind, cid, sensor, name, since_ms, value, limit_value, message FROM alerts \
-                 ORDER BY kind, cid, sensor",
+                "SELECT kind, cid, sensor, name, since_ms, value, limit_value, message, ack_by, ack_note, ack_ms \
+                 FROM alerts ORDER BY kind, cid, sensor",
             )?,
             alert_fire: c.prepare(
                 "INSERT INTO alerts (kind, cid, sensor, name, since_ms, value, limit_value, message) \

@@ -4,10 +4,12 @@ mod open;
 
 use crate::feed;
 use crate::group::{self, GroupIds, IdCache};
+use crate::history;
 use crate::query::{self, Decoder, Dialect, Layout, Param, Sql};
 use crate::{
-    Backend, Bucket, BucketSource, FeedLag, FeedRow, NewReading, NodeInfo, ReadingQuery, SensorInfo, Store,
-    StoreError, StoreInfo, StoredAlert, StoredReading,
+    Ack, AdminChange, AlertEvent, Backend, Bucket, BucketSource, EventQuery, FeedLag, FeedRow, Forgotten,
+    NewReading, NodeInfo, ReadingQuery, SensorInfo, Silence, Store, StoreError, StoreInfo, StoredAlert,
+    StoredReading,
 };
 use cliser_protocol::ClientId;
 use rusqlite::types::Value as SqlValue;
@@ -123,16 +125,17 @@ impl SqliteStore {
         {
             let mut st = tx.prepare_cached(
                 "UPDATE nodes SET first_seen_ms = min(first_seen_ms, ?2), last_seen_ms = max(last_seen_ms, ?3), \
-                 high_water = max(coalesce(high_water, ?4), coalesce(?4, high_water)) WHERE id = ?1",
+                 high_water = max(coalesce(high_water, ?4), coalesce(?4, high_water)), forgotten_ms = NULL WHERE id = ?1",
             )?;
             for n in &d.nodes {
                 st.execute(params![n.id, n.first_ms, n.last_ms, n.high_water])?;
             }
         }
         {
-            // Every SET expression sees the old row, so one condition picks all four columns.
+            // Every SET expression sees the old row, so one condition picks all four columns. A
+            // sensor (and above, a node) that reports again is no longer forgotten.
             let mut st = tx.prepare_cached(
-                "UPDATE sensors SET first_seen_ms = min(first_seen_ms, ?2), last_seen_ms = max(last_seen_ms, ?3), \
+                "UPDATE sensors SET forgotten_ms = NULL, first_seen_ms = min(first_seen_ms, ?2), last_seen_ms = max(last_seen_ms, ?3), \
                  last_sampled_ms = CASE WHEN last_sampled_ms IS NULL OR ?4 >= last_sampled_ms THEN ?4 ELSE last_sampled_ms END, \
                  last_milli_c = CASE WHEN last_sampled_ms IS NULL OR ?4 >= last_sampled_ms THEN ?5 ELSE last_milli_c END, \
                  last_error = CASE WHEN last_sampled_ms IS NULL OR ?4 >= last_sampled_ms THEN ?6 ELSE last_error END, \
@@ -183,6 +186,16 @@ impl SqliteStore {
         }
         Ok(out)
     }
+}
+
+/// Records `change` in `tx`, for every server's alerts thread to act on.
+fn record(tx: &rusqlite::Transaction, change: &AdminChange, at_ms: i64) -> rusqlite::Result<()> {
+    let (what, kind, cid, sensor) = history::encode(change);
+    tx.prepare_cached(
+        "INSERT INTO admin_changes (at_ms, what, kind, cid, sensor) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![at_ms, what, kind, cid, sensor])?;
+    Ok(())
 }
 
 impl Store for SqliteStore {
@@ -365,8 +378,8 @@ impl Store for SqliteStore {
 
     fn alerts_firing(&mut self) -> Result<Vec<StoredAlert>, StoreError> {
         let sql = Sql::plain(
-            "SELECT kind, cid, sensor, name, since_ms, value, limit_value, message FROM alerts \
-             ORDER BY kind, cid, sensor",
+            "SELECT kind, cid, sensor, name, since_ms, value, limit_value, message, ack_by, ack_note, ack_ms \
+             FROM alerts ORDER BY kind, cid, sensor",
         );
         self.run_query(&sql, "read alerts", |r| {
             Ok(Ok(StoredAlert {
@@ -378,7 +391,7 @@ impl Store for SqliteStore {
                 value: r.get(5)?,
                 limit: r.get(6)?,
                 message: r.get(7)?,
-                ack: None,
+                ack: history::ack(r.get(8)?, r.get(9)?, r.get(10)?),
             }))
         })
     }
@@ -463,50 +476,252 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn alert_ack(
-        &mut self,
-        _kind: &str,
-        _cid: &str,
-        _sensor: &str,
-        _ack: &crate::Ack,
-    ) -> Result<bool, StoreError> {
-        todo!("schema 5")
+    fn alert_ack(&mut self, kind: &str, cid: &str, sensor: &str, ack: &Ack) -> Result<bool, StoreError> {
+        let run = |c: &mut Connection| -> rusqlite::Result<bool> {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let n = tx
+                .prepare_cached(
+                    "UPDATE alerts SET ack_by = ?4, ack_note = ?5, ack_ms = ?6 \
+                     WHERE kind = ?1 AND cid = ?2 AND sensor = ?3",
+                )?
+                .execute(params![kind, cid, sensor, ack.by, ack.note, ack.at_ms])?;
+            if n == 0 {
+                return Ok(false);
+            }
+            let change = AdminChange::Acked { kind: kind.into(), cid: cid.into(), sensor: sensor.into() };
+            record(&tx, &change, ack.at_ms)?;
+            tx.commit()?;
+            Ok(true)
+        };
+        run(&mut self.conn).map_err(|e| self.err("acknowledge alert")(e))
     }
-    fn alert_event_add(&mut self, _e: &crate::AlertEvent) -> Result<i64, StoreError> {
-        todo!("schema 5")
+
+    fn alert_event_add(&mut self, e: &AlertEvent) -> Result<i64, StoreError> {
+        // One statement outside a transaction commits on its own, with synchronous=FULL: durable.
+        self.conn
+            .prepare_cached(
+                "INSERT INTO alert_events (at_ms, event, kind, cid, sensor, name, since_ms, value, message, by_who, note) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    e.at_ms, e.event, e.kind, e.cid, e.sensor, e.name, e.since_ms, e.value, e.message, e.by, e.note
+                ])
+            })
+            .map_err(self.err("record alert event"))?;
+        Ok(self.conn.last_insert_rowid())
     }
-    fn alert_events(&mut self, _q: &crate::EventQuery) -> Result<Vec<crate::AlertEvent>, StoreError> {
-        todo!("schema 5")
+
+    fn alert_events(&mut self, q: &EventQuery) -> Result<Vec<AlertEvent>, StoreError> {
+        let sql = history::events(DIALECT.placeholder, q);
+        self.run_query(&sql, "read alert events", |r| {
+            Ok(Ok(AlertEvent {
+                id: r.get(0)?,
+                at_ms: r.get(1)?,
+                event: r.get(2)?,
+                kind: r.get(3)?,
+                cid: r.get(4)?,
+                sensor: r.get(5)?,
+                name: r.get(6)?,
+                since_ms: r.get(7)?,
+                value: r.get(8)?,
+                message: r.get(9)?,
+                by: r.get(10)?,
+                note: r.get(11)?,
+            }))
+        })
     }
-    fn prune_alert_events(&mut self, _older_than_ms: i64, _batch: usize) -> Result<usize, StoreError> {
-        todo!("schema 5")
+
+    fn prune_alert_events(&mut self, older_than_ms: i64, batch: usize) -> Result<usize, StoreError> {
+        let batch = i64::try_from(batch).unwrap_or(i64::MAX);
+        let mut deleted = 0;
+        for (table, what) in
+            [("alert_events", "prune alert events"), ("admin_changes", "prune admin changes")]
+        {
+            if deleted >= batch {
+                break;
+            }
+            let n = self
+                .conn
+                .prepare_cached(&format!(
+                    "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE at_ms < ?1 LIMIT ?2)"
+                ))
+                .and_then(|mut st| st.execute(params![older_than_ms, batch - deleted]))
+                .map_err(self.err(what))?;
+            deleted += n as i64;
+        }
+        Ok(deleted as usize)
     }
-    fn silence_add(&mut self, _s: &crate::Silence) -> Result<i64, StoreError> {
-        todo!("schema 5")
+
+    fn silence_add(&mut self, s: &Silence) -> Result<i64, StoreError> {
+        let run = |c: &mut Connection| -> rusqlite::Result<i64> {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.prepare_cached(
+                "INSERT INTO silences (cid, sensor, kind, starts_ms, ends_ms, by_who, comment) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                s.cid,
+                s.sensor,
+                s.kind,
+                s.starts_ms,
+                s.ends_ms,
+                s.by,
+                s.comment
+            ])?;
+            let id = tx.last_insert_rowid();
+            record(&tx, &AdminChange::Silences, s.starts_ms)?;
+            tx.commit()?;
+            Ok(id)
+        };
+        run(&mut self.conn).map_err(|e| self.err("add silence")(e))
     }
-    fn silences(&mut self, _after_ms: Option<i64>) -> Result<Vec<crate::Silence>, StoreError> {
-        todo!("schema 5")
+
+    fn silences(&mut self, after_ms: Option<i64>) -> Result<Vec<Silence>, StoreError> {
+        let sql = history::silences(DIALECT.placeholder, after_ms);
+        self.run_query(&sql, "read silences", |r| {
+            Ok(Ok(Silence {
+                id: r.get(0)?,
+                cid: r.get(1)?,
+                sensor: r.get(2)?,
+                kind: r.get(3)?,
+                starts_ms: r.get(4)?,
+                ends_ms: r.get(5)?,
+                by: r.get(6)?,
+                comment: r.get(7)?,
+                ended_ms: r.get(8)?,
+            }))
+        })
     }
-    fn silence_end(&mut self, _id: i64, _at_ms: i64) -> Result<bool, StoreError> {
-        todo!("schema 5")
+
+    fn silence_end(&mut self, id: i64, at_ms: i64) -> Result<bool, StoreError> {
+        let run = |c: &mut Connection| -> rusqlite::Result<bool> {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let n = tx
+                .prepare_cached(
+                    "UPDATE silences SET ended_ms = ?2 WHERE id = ?1 AND ended_ms IS NULL AND ends_ms > ?2",
+                )?
+                .execute(params![id, at_ms])?;
+            if n == 0 {
+                return Ok(false);
+            }
+            record(&tx, &AdminChange::Silences, at_ms)?;
+            tx.commit()?;
+            Ok(true)
+        };
+        run(&mut self.conn).map_err(|e| self.err("end silence")(e))
     }
+
     fn forget(
         &mut self,
-        _cid: &str,
-        _sensor: Option<&str>,
-        _delete_readings: bool,
-        _at_ms: i64,
-    ) -> Result<crate::Forgotten, StoreError> {
-        todo!("schema 5")
+        cid: &str,
+        sensor: Option<&str>,
+        delete_readings: bool,
+        at_ms: i64,
+    ) -> Result<Forgotten, StoreError> {
+        let run = |c: &mut Connection| -> rusqlite::Result<Forgotten> {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let Some(node) = tx
+                .prepare_cached("SELECT id FROM nodes WHERE cid = ?1")?
+                .query_row([cid], |r| r.get::<_, i64>(0))
+                .optional()?
+            else {
+                return Ok(Forgotten::default());
+            };
+            // The sensor rows concerned: the one named, or all the node's.
+            let sensors: Vec<i64> = match sensor {
+                Some(name) => {
+                    let id = tx
+                        .prepare_cached("SELECT id FROM sensors WHERE node = ?1 AND sensor = ?2")?
+                        .query_row(params![node, name], |r| r.get(0))
+                        .optional()?;
+                    match id {
+                        Some(id) => vec![id],
+                        None => return Ok(Forgotten::default()),
+                    }
+                }
+                None => {
+                    tx.prepare_cached("UPDATE nodes SET forgotten_ms = ?2 WHERE id = ?1")?
+                        .execute(params![node, at_ms])?;
+                    let mut st = tx.prepare_cached("SELECT id FROM sensors WHERE node = ?1")?;
+                    let ids = st.query_map([node], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+                    ids
+                }
+            };
+            {
+                let mut mark = tx.prepare_cached("UPDATE sensors SET forgotten_ms = ?2 WHERE id = ?1")?;
+                for &s in &sensors {
+                    mark.execute(params![s, at_ms])?;
+                }
+            }
+            let mut deleted = 0;
+            if delete_readings {
+                // The mark must hold the newest seq before the rows holding it go (rows written by
+                // hand may have left it behind): an old resend stays a duplicate.
+                let newest: Option<i64> = tx
+                    .prepare_cached("SELECT max(seq) FROM readings WHERE node = ?1")?
+                    .query_row([node], |r| r.get(0))?;
+                if let Some(seq) = newest {
+                    tx.prepare_cached(
+                        "UPDATE nodes SET high_water = max(coalesce(high_water, ?2), ?2) WHERE id = ?1",
+                    )?
+                    .execute(params![node, seq])?;
+                }
+                deleted = match sensor {
+                    None => tx.prepare_cached("DELETE FROM readings WHERE node = ?1")?.execute([node])?,
+                    Some(_) => tx
+                        .prepare_cached("DELETE FROM readings WHERE node = ?1 AND sensor = ?2")?
+                        .execute(params![node, sensors[0]])?,
+                } as u64;
+                let mut hours = tx.prepare_cached("DELETE FROM rollups WHERE sensor = ?1")?;
+                for &s in &sensors {
+                    hours.execute([s])?;
+                }
+            }
+            let change = AdminChange::Forgot { cid: cid.into(), sensor: sensor.map(Into::into) };
+            record(&tx, &change, at_ms)?;
+            tx.commit()?;
+            Ok(Forgotten { known: true, readings_deleted: deleted })
+        };
+        run(&mut self.conn).map_err(|e| self.err("forget")(e))
     }
-    fn is_forgotten(&mut self, _cid: &str, _sensor: Option<&str>) -> Result<bool, StoreError> {
-        todo!("schema 5")
+
+    fn is_forgotten(&mut self, cid: &str, sensor: Option<&str>) -> Result<bool, StoreError> {
+        let found: Option<bool> = match sensor {
+            None => self
+                .conn
+                .prepare_cached("SELECT forgotten_ms IS NOT NULL FROM nodes WHERE cid = ?1")
+                .and_then(|mut st| st.query_row([cid], |r| r.get(0)).optional()),
+            Some(s) => self
+                .conn
+                .prepare_cached(
+                    "SELECT n.forgotten_ms IS NOT NULL OR s.forgotten_ms IS NOT NULL FROM nodes n \
+                     LEFT JOIN sensors s ON s.node = n.id AND s.sensor = ?2 WHERE n.cid = ?1",
+                )
+                .and_then(|mut st| st.query_row([cid, s], |r| r.get(0)).optional()),
+        }
+        .map_err(self.err("read whether forgotten"))?;
+        Ok(found.unwrap_or(false))
     }
-    fn admin_changes(&mut self, _after: i64) -> Result<Vec<(i64, crate::AdminChange)>, StoreError> {
-        todo!("schema 5")
+
+    fn admin_changes(&mut self, after: i64) -> Result<Vec<(i64, AdminChange)>, StoreError> {
+        let sql = Sql {
+            text: "SELECT id, what, kind, cid, sensor FROM admin_changes WHERE id > ?1 ORDER BY id".into(),
+            params: vec![Param::Int(after)],
+            series: None,
+        };
+        let location = self.location.clone();
+        self.run_query(&sql, "read admin changes", |r| {
+            let id: i64 = r.get(0)?;
+            let what: String = r.get(1)?;
+            Ok(history::decode(&location, id, &what, r.get(2)?, r.get(3)?, r.get(4)?).map(|c| (id, c)))
+        })
     }
+
     fn admin_changes_head(&mut self) -> Result<i64, StoreError> {
-        todo!("schema 5")
+        self.conn
+            .query_row("SELECT coalesce(max(id), 0) FROM admin_changes", [], |r| r.get(0))
+            .map_err(self.err("read admin changes"))
     }
 
     fn location(&self) -> &str {
