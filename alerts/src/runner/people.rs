@@ -134,7 +134,13 @@ impl Runner {
                 self.changed();
             }
             AdminChange::Silences => {
-                self.gate.set_silences(self.store.silences(Some(now))?);
+                let silences = self.store.silences(Some(now))?;
+                let active = silences.iter().filter(|s| s.active(now)).count();
+                log::info!(
+                    "alerts: silences changed: {active} in force, {} to come",
+                    silences.len() - active
+                );
+                self.gate.set_silences(silences);
                 let steps = self.gate.check(now);
                 self.record_all(steps, now);
                 self.changed();
