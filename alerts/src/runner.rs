@@ -47,6 +47,11 @@ pub enum Input {
 /// store asked for what people changed.
 const TICK: Duration = Duration::from_secs(1);
 
+/// After the store failed to say what people changed, it is asked again once a commit shows it
+/// answers (the sink's next report), or after this long: a database that is down is not
+/// reconnected to every second (the sink is already trying, with backoff).
+const ADMIN_RETRY: Duration = Duration::from_secs(60);
+
 fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
@@ -85,7 +90,7 @@ struct Trouble(Option<String>);
 impl Trouble {
     fn failed(&mut self, what: &str, e: &cliser_store::StoreError) {
         if self.0.is_none() {
-            log::error!("alerts: cannot {what} ({e}); trying again, this is logged once");
+            log::error!("alerts: cannot {what} ({e}); trying again once the store answers (logged once)");
         }
         self.0 = Some(what.to_owned());
     }
@@ -115,6 +120,8 @@ pub struct Runner {
     admin_after: i64,
     /// Reading admin changes failed (logged once).
     admin_trouble: Trouble,
+    /// When to read admin changes next after a failure (`None`: every tick).
+    admin_retry: Option<Instant>,
     /// Writing the history failed (logged once).
     history_trouble: Trouble,
     on_change: OnChange,
@@ -160,6 +167,7 @@ impl Runner {
             acks,
             admin_after,
             admin_trouble: Trouble::default(),
+            admin_retry: None,
             history_trouble: Trouble::default(),
             on_change,
             on_forget: Box::new(|_, _| {}),
@@ -195,7 +203,9 @@ impl Runner {
     fn tick(&mut self, now: i64) {
         let t = self.engine.tick(now);
         self.apply(t);
-        self.read_admin_changes(now);
+        if self.admin_retry.is_none_or(|at| Instant::now() >= at) {
+            self.read_admin_changes(now);
+        }
         let steps = self.gate.check(now);
         if !steps.is_empty() {
             self.record_all(steps, now);
@@ -206,6 +216,10 @@ impl Runner {
     fn handle(&mut self, input: Input) {
         match input {
             Input::Stored(readings) => {
+                // The store took a commit: it answers again.
+                if self.admin_retry.is_some() {
+                    self.admin_retry = Some(Instant::now());
+                }
                 let now = now_ms();
                 let mut out = Vec::new();
                 for r in &readings {

@@ -97,20 +97,26 @@ impl Runner {
     }
 
     /// Acts on the admin changes written since the last one acted on. A store error stops there:
-    /// the same change is tried again at the next tick (logged once).
+    /// the same change is tried again once the store answers (logged once).
     pub(super) fn read_admin_changes(&mut self, now: i64) {
         const WHAT: &str = "read what people changed (acknowledgements, silences, forgotten nodes)";
         let changes = match self.store.admin_changes(self.admin_after) {
             Ok(c) => c,
-            Err(e) => return self.admin_trouble.failed(WHAT, &e),
+            Err(e) => return self.admin_failed(WHAT, &e),
         };
         for (id, change) in changes {
             if let Err(e) = self.act_on(change, now) {
-                return self.admin_trouble.failed(WHAT, &e);
+                return self.admin_failed(WHAT, &e);
             }
             self.admin_after = id;
         }
+        self.admin_retry = None;
         self.admin_trouble.ok();
+    }
+
+    fn admin_failed(&mut self, what: &str, e: &StoreError) {
+        self.admin_trouble.failed(what, e);
+        self.admin_retry = Some(std::time::Instant::now() + super::ADMIN_RETRY);
     }
 
     fn act_on(&mut self, change: AdminChange, now: i64) -> Result<(), StoreError> {
