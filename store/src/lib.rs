@@ -12,18 +12,30 @@
 //! - `readings`: one row per reading (client, sensor, value or error reason, sample and receive
 //!   time, seq, and where the sample time came from: [`TsQuality`]), unique on (client, seq);
 //!   pruned by age with [`Store::prune_raw`].
-//! - `nodes`: per client, first and last seen and the high-water mark, which outlives pruning.
-//! - `sensors`: per client and sensor, first and last seen and the newest reading.
+//! - `nodes`: per client, first and last seen and the high-water mark, which outlives pruning, and
+//!   when it was forgotten ([`Store::forget`]).
+//! - `sensors`: per client and sensor, first and last seen, the newest reading, and when it was
+//!   forgotten. A forgotten node or sensor is left out of [`Store::nodes`] and [`Store::sensors`]
+//!   until a reading of it is committed again; its row, and so its high-water mark, stays.
 //! - `rollups`: per sensor and hour, min, max, sum and count of temperatures and a count of
 //!   errors; never pruned, so [`Store::buckets`] of whole hours stay cheap over any range.
 //! - `alerts`: the alerts firing now, one per (kind, client, sensor), written as they fire and
 //!   deleted as they resolve ([`Store::alert_fire`], [`Store::alert_resolve`]), so that a restart
-//!   neither announces one again nor forgets one.
+//!   neither announces one again nor forgets one; with who acknowledged each ([`Store::alert_ack`]),
+//!   which firing again keeps and resolving deletes.
+//! - `alert_events`: the alert history, every transition and what people did
+//!   ([`Store::alert_event_add`], [`Store::alert_events`]); pruned by age
+//!   ([`Store::prune_alert_events`]).
+//! - `silences`: Alertmanager-like silences, kept ([`Store::silence_add`], [`Store::silence_end`]).
+//! - `admin_changes`: acknowledgements, silences made or ended and forgettings, in id order, for
+//!   every server sharing the database to act on ([`Store::admin_changes`]); pruned with the
+//!   alert history.
 //! - `export_cursors`: per exporter, the id of the last reading its far side accepted
 //!   ([`Store::feed`], [`Store::cursor`], [`Store::set_cursor`]).
 //!
 //! Every commit updates the first four in one transaction, one statement per table and group on
-//! PostgreSQL. Raw readings are indexed for time ranges per sensor on PostgreSQL and per client
+//! PostgreSQL (the same statements mark the nodes and sensors it stores readings of as no longer
+//! forgotten). Raw readings are indexed for time ranges per sensor on PostgreSQL and per client
 //! on SQLite, whose WAL writes whole pages: a client's readings of one poll then share an index
 //! page, which makes commits several times faster on a large database, at the price of
 //! reading a client's other sensors when one sensor is asked for.

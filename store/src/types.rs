@@ -201,7 +201,7 @@ pub struct StoredAlert {
     pub limit: Option<f64>,
     /// The text shown and sent for it.
     pub message: String,
-    /// Who acknowledged it, if anyone did ([`Store::alert_ack`]); [`Store::alert_fire`] ignores
+    /// Who acknowledged it, if anyone did ([`Store::alert_ack`](crate::Store::alert_ack)); [`Store::alert_fire`](crate::Store::alert_fire) ignores
     /// this field and keeps what is stored (a fired-again alert keeps its acknowledgement).
     pub ack: Option<Ack>,
 }
@@ -246,7 +246,7 @@ pub struct Ack {
 }
 
 /// One entry of the alert history: a transition of an alert, or what a person did to it. Kept in
-/// the store (pruned with raw readings), newest first in [`Store::alert_events`].
+/// the store (pruned with raw readings), newest first in [`Store::alert_events`](crate::Store::alert_events).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertEvent {
     /// The store's id, rising; 0 in an event to add.
@@ -334,11 +334,11 @@ impl Silence {
 }
 
 /// What a person changed in the store that running servers must act on: each server's alerts
-/// thread reads them in id order ([`Store::admin_changes`]) about once a second, whichever server
+/// thread reads them in id order ([`Store::admin_changes`](crate::Store::admin_changes)) about once a second, whichever server
 /// or command line wrote them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AdminChange {
-    /// A firing alert was acknowledged ([`Store::alert_ack`]).
+    /// A firing alert was acknowledged ([`Store::alert_ack`](crate::Store::alert_ack)).
     Acked {
         /// The alert's kind.
         kind: String,
@@ -347,9 +347,9 @@ pub enum AdminChange {
         /// Its sensor ("" for a node's alert).
         sensor: String,
     },
-    /// A silence was made or ended early: read [`Store::silences`] again.
+    /// A silence was made or ended early: read [`Store::silences`](crate::Store::silences) again.
     Silences,
-    /// A node (`sensor` None) or one of its sensors was forgotten ([`Store::forget`]).
+    /// A node (`sensor` None) or one of its sensors was forgotten ([`Store::forget`](crate::Store::forget)).
     Forgot {
         /// The client id.
         cid: String,
@@ -358,11 +358,58 @@ pub enum AdminChange {
     },
 }
 
-/// What [`Store::forget`] did.
+/// What [`Store::forget`](crate::Store::forget) did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Forgotten {
     /// The store knew the node (or the sensor) and now has forgotten it.
     pub known: bool,
     /// Raw readings deleted (only with `delete_readings`).
     pub readings_deleted: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn silence(cid: &str, sensor: &str, kind: &str) -> Silence {
+        Silence {
+            id: 1,
+            cid: cid.into(),
+            sensor: sensor.into(),
+            kind: kind.into(),
+            starts_ms: 100,
+            ends_ms: 200,
+            by: "ann".into(),
+            comment: String::new(),
+            ended_ms: None,
+        }
+    }
+
+    #[test]
+    fn a_silence_is_active_from_its_start_until_its_end_or_until_it_was_ended() {
+        let s = silence("*", "*", "*");
+        assert_eq!([99, 100, 199, 200].map(|t| s.active(t)), [false, true, true, false]);
+        let ended = Silence { ended_ms: Some(150), ..s.clone() };
+        assert_eq!([100, 149, 150, 199].map(|t| ended.active(t)), [true, true, false, false]);
+        // Ended after its own end: its end still counts.
+        let late = Silence { ended_ms: Some(300), ..s };
+        assert!(!late.active(200));
+    }
+
+    #[test]
+    fn a_silence_matches_by_kind_client_and_sensor_id_or_name_with_stars_for_any() {
+        let any = silence("*", "*", "*");
+        assert!(any.matches("high", "a", "t", None));
+        assert!(any.matches("silent", "a", "", None), "only * matches a node's alert");
+        let exact = silence("a", "28-01", "high");
+        assert!(exact.matches("high", "a", "28-01", Some("fridge")));
+        assert!(!exact.matches("low", "a", "28-01", None));
+        assert!(!exact.matches("high", "b", "28-01", None));
+        assert!(!exact.matches("high", "a", "28-02", None));
+        assert!(!exact.matches("high", "a", "", None), "a node's alert has no sensor");
+        let by_name = silence("*", "fridge", "*");
+        assert!(by_name.matches("high", "a", "28-01", Some("fridge")));
+        assert!(!by_name.matches("high", "a", "28-01", Some("freezer")));
+        assert!(!by_name.matches("silent", "a", "", Some("fridge")), "a node's name is not a sensor's");
+    }
 }

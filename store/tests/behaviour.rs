@@ -4,7 +4,10 @@
 mod common;
 
 use cliser_protocol::Celsius;
-use cliser_store::{Bucket, BucketSource, ReadingQuery, Store, StoreError, StoredAlert, TsQuality, MAX_SEQ};
+use cliser_store::{
+    Ack, AdminChange, AlertEvent, Bucket, BucketSource, EventQuery, Forgotten, ReadingQuery, Silence, Store,
+    StoreError, StoredAlert, TsQuality, MAX_SEQ,
+};
 use common::*;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -398,6 +401,362 @@ fn export_cursors_survive_reopening_the_store(t: &mut dyn Reopen) {
     assert_eq!(t.store().cursor("mqtt").unwrap(), Some(9));
 }
 
+// Schema 5: acknowledgements, admin changes, forgetting, the alert history and silences.
+
+fn ack(by: &str, note: &str, at_ms: i64) -> Ack {
+    Ack { by: by.into(), note: note.into(), at_ms }
+}
+
+fn acked(kind: &str, client: &str, sensor: &str) -> AdminChange {
+    AdminChange::Acked { kind: kind.into(), cid: client.into(), sensor: sensor.into() }
+}
+
+fn forgot(client: &str, sensor: Option<&str>) -> AdminChange {
+    AdminChange::Forgot { cid: client.into(), sensor: sensor.map(Into::into) }
+}
+
+fn node_ids(s: &mut dyn Store) -> Vec<String> {
+    s.nodes().unwrap().into_iter().map(|n| n.cid.to_string()).collect()
+}
+
+fn sensor_ids(s: &mut dyn Store) -> Vec<(String, String)> {
+    s.sensors().unwrap().into_iter().map(|x| (x.cid.to_string(), x.sensor.to_string())).collect()
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+}
+
+fn acknowledgements_survive_refiring_and_go_with_resolving(s: &mut dyn Store) {
+    let hot = alert("high", "a", "t", T0, Some(31.5));
+    s.alert_fire(&hot).unwrap();
+    s.alert_fire(&alert("high", "b", "t", T0, Some(32.0))).unwrap();
+    assert!(s.alert_ack("high", "a", "t", &ack("ann", "on it", T0 + 10)).unwrap());
+    let with_ack = StoredAlert { ack: Some(ack("ann", "on it", T0 + 10)), ..hot.clone() };
+    assert_eq!(s.alerts_firing().unwrap()[0], with_ack);
+    assert_eq!(s.alerts_firing().unwrap()[1].ack, None, "only that alert is acknowledged");
+
+    // Firing again (as a restarted server or a new value does) keeps the acknowledgement, even when
+    // the alert given carries none.
+    let hotter = StoredAlert { value: Some(33.0), message: "hotter".into(), ..hot.clone() };
+    s.alert_fire(&hotter).unwrap();
+    let want = StoredAlert { ack: Some(ack("ann", "on it", T0 + 10)), ..hotter.clone() };
+    assert_eq!(s.alerts_firing().unwrap()[0], want);
+    // Acknowledging again replaces it.
+    assert!(s.alert_ack("high", "a", "t", &ack("bob", "", T0 + 20)).unwrap());
+    assert_eq!(s.alerts_firing().unwrap()[0].ack, Some(ack("bob", "", T0 + 20)));
+    // No such alert: false, and nothing recorded.
+    assert!(!s.alert_ack("high", "a", "other", &ack("ann", "", T0)).unwrap());
+    assert!(!s.alert_ack("low", "a", "t", &ack("ann", "", T0)).unwrap());
+    let changes: Vec<AdminChange> = s.admin_changes(0).unwrap().into_iter().map(|(_, c)| c).collect();
+    assert_eq!(changes, vec![acked("high", "a", "t"), acked("high", "a", "t")]);
+
+    // Resolving takes the acknowledgement with it: the next firing starts unacknowledged.
+    assert!(s.alert_resolve("high", "a", "t").unwrap());
+    s.alert_fire(&hot).unwrap();
+    assert_eq!(s.alerts_firing().unwrap()[0], hot);
+}
+
+fn admin_changes_come_in_order_and_move_the_head(s: &mut dyn Store) {
+    assert_eq!(s.admin_changes_head().unwrap(), 0);
+    assert_eq!(s.admin_changes(0).unwrap(), vec![]);
+    s.commit(&[r("a", "t", c(1.0), T0, Some(1)), r("a", "u", c(1.0), T0, Some(2))]).unwrap();
+    s.alert_fire(&alert("high", "a", "t", T0, Some(31.5))).unwrap();
+    let node_alert =
+        StoredAlert { name: None, value: None, limit: None, ..alert("silent", "a", "", T0, None) };
+    s.alert_fire(&node_alert).unwrap();
+    assert!(s.alert_ack("high", "a", "t", &ack("ann", "", T0)).unwrap());
+    assert_eq!(s.admin_changes_head().unwrap(), s.admin_changes(0).unwrap()[0].0);
+    let silence = s.silence_add(&silence("*", "*", "*", T0, T0 + HOUR)).unwrap();
+    assert!(s.silence_end(silence, T0 + 1).unwrap());
+    assert!(s.forget("a", Some("u"), false, T0 + 2).unwrap().known);
+    assert!(s.alert_ack("silent", "a", "", &ack("bob", "", T0 + 3)).unwrap());
+    assert!(s.forget("a", None, false, T0 + 4).unwrap().known);
+    // What fails records nothing.
+    assert!(!s.silence_end(silence, T0 + 5).unwrap());
+    assert!(!s.forget("nobody", None, false, T0 + 5).unwrap().known);
+    assert!(!s.alert_ack("high", "nobody", "t", &ack("ann", "", T0)).unwrap());
+
+    let all = s.admin_changes(0).unwrap();
+    let changes: Vec<AdminChange> = all.iter().map(|(_, c)| c.clone()).collect();
+    assert_eq!(
+        changes,
+        vec![
+            acked("high", "a", "t"),
+            AdminChange::Silences,
+            AdminChange::Silences,
+            forgot("a", Some("u")),
+            acked("silent", "a", ""),
+            forgot("a", None),
+        ]
+    );
+    assert!(all.windows(2).all(|w| w[0].0 < w[1].0), "ascending ids: {all:?}");
+    let head = s.admin_changes_head().unwrap();
+    assert_eq!(head, all[5].0);
+    assert_eq!(s.admin_changes(head).unwrap(), vec![]);
+    assert_eq!(s.admin_changes(all[3].0).unwrap(), all[4..].to_vec());
+}
+
+fn forgetting_a_node_hides_it_until_it_reports_again(s: &mut dyn Store) {
+    s.commit(&[
+        r("a", "t1", c(1.0), T0, Some(1)),
+        r("a", "t2", c(2.0), T0, Some(2)),
+        r("b", "t", c(3.0), T0, Some(1)),
+    ])
+    .unwrap();
+    assert_eq!(s.forget("a", None, false, T0 + 5).unwrap(), Forgotten { known: true, readings_deleted: 0 });
+    assert_eq!(node_ids(s), vec!["b"]);
+    assert_eq!(sensor_ids(s), pairs(&[("b", "t")]));
+    assert!(s.is_forgotten("a", None).unwrap());
+    assert!(s.is_forgotten("a", Some("t1")).unwrap());
+    assert!(s.is_forgotten("a", Some("t2")).unwrap());
+    assert!(!s.is_forgotten("b", None).unwrap());
+    assert!(!s.is_forgotten("b", Some("t")).unwrap());
+    assert!(!s.is_forgotten("nobody", None).unwrap());
+    // Its readings stay (only delete_readings deletes them), and so does its high-water mark: an
+    // old resend is still a duplicate, and does not bring it back.
+    let of_a = ReadingQuery { cid: Some(cid("a")), ..ReadingQuery::default() };
+    assert_eq!(s.readings(&of_a).unwrap().len(), 2);
+    assert_eq!(s.high_water(&cid("a")).unwrap(), Some(2));
+    assert_eq!(s.high_water_all().unwrap().get(&cid("a")), Some(&2));
+    assert_eq!(s.commit(&[r("a", "t1", c(1.0), T0, Some(2))]).unwrap(), vec![false]);
+    assert_eq!(node_ids(s), vec!["b"]);
+
+    // A new reading brings back the node and the sensor it is of; its other sensor stays forgotten.
+    assert_eq!(s.commit(&[r("a", "t1", c(4.0), T0 + 10, Some(3))]).unwrap(), vec![true]);
+    assert_eq!(node_ids(s), vec!["a", "b"]);
+    assert_eq!(sensor_ids(s), pairs(&[("a", "t1"), ("b", "t")]));
+    assert!(!s.is_forgotten("a", None).unwrap());
+    assert!(!s.is_forgotten("a", Some("t1")).unwrap());
+    assert!(s.is_forgotten("a", Some("t2")).unwrap());
+    let a = s.nodes().unwrap().into_iter().find(|n| n.cid == cid("a")).unwrap();
+    assert_eq!((a.first_seen_ms, a.last_seen_ms, a.high_water), (T0 + 100, T0 + 110, Some(3)));
+    assert_eq!(s.commit(&[r("a", "t2", c(5.0), T0 + 20, Some(4))]).unwrap(), vec![true]);
+    assert_eq!(sensor_ids(s), pairs(&[("a", "t1"), ("a", "t2"), ("b", "t")]));
+}
+
+fn forgetting_a_sensor_hides_only_that_sensor(s: &mut dyn Store) {
+    s.commit(&[r("a", "t1", c(1.0), T0, Some(1)), r("a", "t2", c(2.0), T0, Some(2))]).unwrap();
+    assert_eq!(
+        s.forget("a", Some("t1"), false, T0 + 5).unwrap(),
+        Forgotten { known: true, readings_deleted: 0 }
+    );
+    assert_eq!(node_ids(s), vec!["a"]);
+    assert_eq!(sensor_ids(s), pairs(&[("a", "t2")]));
+    assert!(!s.is_forgotten("a", None).unwrap());
+    assert!(s.is_forgotten("a", Some("t1")).unwrap());
+    assert!(!s.is_forgotten("a", Some("t2")).unwrap());
+    // A reading of its other sensor does not bring it back; one of its own does.
+    s.commit(&[r("a", "t2", c(2.0), T0 + 10, Some(3))]).unwrap();
+    assert_eq!(sensor_ids(s), pairs(&[("a", "t2")]));
+    s.commit(&[r("a", "t1", c(2.0), T0 + 20, Some(4))]).unwrap();
+    assert_eq!(sensor_ids(s), pairs(&[("a", "t1"), ("a", "t2")]));
+    assert!(!s.is_forgotten("a", Some("t1")).unwrap());
+}
+
+fn forgetting_an_unknown_node_or_sensor_does_nothing(s: &mut dyn Store) {
+    s.commit(&[r("a", "t", c(1.0), T0, Some(1))]).unwrap();
+    assert_eq!(s.forget("nobody", None, true, T0).unwrap(), Forgotten { known: false, readings_deleted: 0 });
+    assert_eq!(
+        s.forget("a", Some("nope"), true, T0).unwrap(),
+        Forgotten { known: false, readings_deleted: 0 }
+    );
+    assert_eq!(s.admin_changes_head().unwrap(), 0, "nothing recorded");
+    assert_eq!(node_ids(s), vec!["a"]);
+    assert_eq!(sensor_ids(s), pairs(&[("a", "t")]));
+    assert_eq!(s.info().unwrap().readings, 1);
+}
+
+fn forgetting_with_delete_readings_deletes_raw_readings_and_rollups(s: &mut dyn Store) {
+    s.commit(&[
+        r("a", "t1", c(1.0), T0, Some(1)),
+        r("a", "t1", c(2.0), T0 + HOUR, Some(2)),
+        r("a", "t1", err("crc"), T0 + 2 * HOUR, Some(3)),
+        r("a", "t2", c(3.0), T0, Some(4)),
+        r("a", "t2", c(4.0), T0 + HOUR, Some(5)),
+        r("b", "t1", c(5.0), T0, Some(1)),
+        r("b", "t1", c(6.0), T0 + HOUR, Some(2)),
+    ])
+    .unwrap();
+    let q = |client: &str, sensor: Option<&str>| ReadingQuery {
+        cid: Some(cid(client)),
+        sensor: sensor.map(sid),
+        ..ReadingQuery::default()
+    };
+    let hours = |s: &mut dyn Store, q: &ReadingQuery| {
+        s.buckets_from(q, Duration::from_secs(3600), BucketSource::Rollups).unwrap().len()
+    };
+
+    assert_eq!(s.forget("a", Some("t1"), true, T0).unwrap(), Forgotten { known: true, readings_deleted: 3 });
+    assert_eq!(s.readings(&q("a", Some("t1"))).unwrap(), vec![]);
+    assert_eq!(hours(s, &q("a", Some("t1"))), 0);
+    assert_eq!(s.readings(&q("a", Some("t2"))).unwrap().len(), 2, "its other sensor keeps its readings");
+    assert_eq!(hours(s, &q("a", Some("t2"))), 2);
+    assert_eq!(s.readings(&q("b", Some("t1"))).unwrap().len(), 2, "another node's same sensor id is kept");
+    assert_eq!(hours(s, &q("b", None)), 2);
+
+    assert_eq!(s.forget("a", None, true, T0).unwrap(), Forgotten { known: true, readings_deleted: 2 });
+    assert_eq!(s.readings(&q("a", None)).unwrap(), vec![]);
+    assert_eq!(hours(s, &q("a", None)), 0);
+    assert_eq!(s.readings(&q("b", None)).unwrap().len(), 2);
+    assert_eq!(s.info().unwrap().readings, 2);
+    assert_eq!(node_ids(s), vec!["b"]);
+    // The high-water mark outlives the readings, so the sink still drops a resend of them (the
+    // store alone no longer holds their keys, as after pruning).
+    assert_eq!(s.high_water(&cid("a")).unwrap(), Some(5));
+    assert_eq!(s.high_water_all().unwrap().get(&cid("a")), Some(&5));
+    assert_eq!(s.commit(&[r("a", "t1", c(7.0), T0 + 3 * HOUR, Some(6))]).unwrap(), vec![true]);
+    assert_eq!(s.readings(&q("a", None)).unwrap().len(), 1);
+    assert_eq!(node_ids(s), vec!["a", "b"]);
+}
+
+fn event(at_ms: i64, what: &str, kind: &str, client: &str, sensor: &str, value: Option<f64>) -> AlertEvent {
+    AlertEvent {
+        id: 0,
+        at_ms,
+        event: what.into(),
+        kind: kind.into(),
+        cid: client.into(),
+        sensor: sensor.into(),
+        name: Some(format!("{client}/{sensor}")),
+        since_ms: at_ms - 1000,
+        value,
+        message: format!("{kind} {what}"),
+        by: None,
+        note: None,
+    }
+}
+
+fn keeps_the_alert_history_newest_first_with_filters(s: &mut dyn Store) {
+    assert_eq!(s.alert_events(&EventQuery::default()).unwrap(), vec![]);
+    let mut events = vec![
+        event(T0, "fired", "high", "a", "t", Some(31.5)),
+        event(T0 + 10, "acknowledged", "high", "a", "t", None),
+        event(T0 + 10, "fired", "silent", "b", "", None),
+        event(T0 + 20, "fired", "high", "b", "t", Some(-2.25)),
+        event(T0 + 30, "resolved", "high", "a", "t", Some(29.0)),
+    ];
+    events[1].by = Some("ann".into());
+    events[1].note = Some("on it".into());
+    events[2].name = None;
+    for e in &mut events {
+        e.id = s.alert_event_add(e).unwrap();
+    }
+    assert!(events.windows(2).all(|w| w[0].id < w[1].id), "rising ids: {events:?}");
+    let pick = |idx: &[usize]| -> Vec<AlertEvent> { idx.iter().map(|&i| events[i].clone()).collect() };
+    let all = s.alert_events(&EventQuery::default()).unwrap();
+    // Newest first; the two at T0 + 10 by id, highest first.
+    assert_eq!(all, pick(&[4, 3, 2, 1, 0]));
+    let q = |f: &dyn Fn(&mut EventQuery)| {
+        let mut q = EventQuery::default();
+        f(&mut q);
+        q
+    };
+    assert_eq!(s.alert_events(&q(&|q| q.cid = Some("a".into()))).unwrap(), pick(&[4, 1, 0]));
+    assert_eq!(s.alert_events(&q(&|q| q.sensor = Some("".into()))).unwrap(), pick(&[2]));
+    assert_eq!(s.alert_events(&q(&|q| q.kind = Some("high".into()))).unwrap(), pick(&[4, 3, 1, 0]));
+    assert_eq!(s.alert_events(&q(&|q| q.since_ms = Some(T0 + 10))).unwrap(), pick(&[4, 3, 2, 1]));
+    assert_eq!(s.alert_events(&q(&|q| q.until_ms = Some(T0 + 20))).unwrap(), pick(&[2, 1, 0]));
+    assert_eq!(s.alert_events(&q(&|q| q.limit = 2)).unwrap(), pick(&[4, 3]));
+    let narrow = q(&|q| {
+        q.cid = Some("b".into());
+        q.sensor = Some("t".into());
+        q.kind = Some("high".into());
+        q.since_ms = Some(T0 + 20);
+        q.until_ms = Some(T0 + 21);
+        q.limit = 1;
+    });
+    assert_eq!(s.alert_events(&narrow).unwrap(), pick(&[3]));
+    assert_eq!(s.alert_events(&q(&|q| q.cid = Some("nobody".into()))).unwrap(), vec![]);
+}
+
+fn prunes_the_alert_history_then_admin_changes_in_batches(s: &mut dyn Store) {
+    let cut = T0 + HOUR;
+    for t in [T0, T0 + 1, T0 + 2, cut] {
+        s.alert_event_add(&event(t, "fired", "high", "a", "t", None)).unwrap();
+    }
+    s.silence_add(&silence("*", "*", "*", T0, T0 + 2 * HOUR)).unwrap();
+    s.silence_add(&silence("a", "*", "*", T0 + 5, T0 + 2 * HOUR)).unwrap();
+    let kept = s.silence_add(&silence("b", "*", "*", cut, T0 + 2 * HOUR)).unwrap();
+    let head = s.admin_changes_head().unwrap();
+
+    assert_eq!(s.prune_alert_events(cut, 2).unwrap(), 2);
+    assert_eq!(s.prune_alert_events(cut, 2).unwrap(), 2, "the last old event, then an admin change");
+    assert_eq!(s.prune_alert_events(cut, 2).unwrap(), 1);
+    assert_eq!(s.prune_alert_events(cut, 2).unwrap(), 0);
+    let left: Vec<i64> = s.alert_events(&EventQuery::default()).unwrap().iter().map(|e| e.at_ms).collect();
+    assert_eq!(left, vec![cut]);
+    assert_eq!(s.admin_changes(0).unwrap(), vec![(head, AdminChange::Silences)]);
+    assert_eq!(s.admin_changes_head().unwrap(), head);
+    assert_eq!(s.silences(None).unwrap().len(), 3, "silences are not pruned");
+    // Ids are never given again: a server's place stays right.
+    assert!(s.silence_end(kept, cut).unwrap());
+    assert!(s.admin_changes_head().unwrap() > head);
+    assert_eq!(s.prune_alert_events(cut, 0).unwrap(), 0);
+}
+
+fn silence(client: &str, sensor: &str, kind: &str, starts_ms: i64, ends_ms: i64) -> Silence {
+    Silence {
+        id: 0,
+        cid: client.into(),
+        sensor: sensor.into(),
+        kind: kind.into(),
+        starts_ms,
+        ends_ms,
+        by: "ann".into(),
+        comment: format!("{client} {sensor} {kind}"),
+        ended_ms: None,
+    }
+}
+
+fn lists_silences_by_their_end_and_ends_them_early_once(s: &mut dyn Store) {
+    assert_eq!(s.silences(None).unwrap(), vec![]);
+    let mut one = silence("a", "t", "high", T0, T0 + HOUR);
+    let mut two = silence("*", "*", "*", T0, T0 + 2 * HOUR);
+    let mut over = silence("b", "*", "silent", T0 - 2 * HOUR, T0 - HOUR);
+    for x in [&mut one, &mut two, &mut over] {
+        x.id = s.silence_add(x).unwrap();
+    }
+    assert!(one.id < two.id && two.id < over.id);
+    assert_eq!(s.silences(None).unwrap(), vec![one.clone(), two.clone(), over.clone()]);
+    assert_eq!(s.silences(Some(T0 - HOUR - 1)).unwrap(), vec![one.clone(), two.clone(), over.clone()]);
+    assert_eq!(s.silences(Some(T0 - HOUR)).unwrap(), vec![one.clone(), two.clone()], "ends are exclusive");
+    assert_eq!(s.silences(Some(T0 + HOUR)).unwrap(), vec![two.clone()]);
+
+    assert!(s.silence_end(two.id, T0 + 600_000).unwrap());
+    let ended = Silence { ended_ms: Some(T0 + 600_000), ..two.clone() };
+    assert!(!s.silence_end(two.id, T0 + 700_000).unwrap(), "ended already");
+    assert!(!s.silence_end(over.id, T0).unwrap(), "over already");
+    assert!(!s.silence_end(one.id, T0 + HOUR).unwrap(), "over at its end");
+    assert!(!s.silence_end(one.id + 1000, T0).unwrap(), "no such silence");
+    assert_eq!(s.silences(None).unwrap(), vec![one.clone(), ended.clone(), over.clone()]);
+    // Its end is now when it was ended.
+    assert_eq!(s.silences(Some(T0 + 600_000 - 1)).unwrap(), vec![one.clone(), ended.clone()]);
+    assert_eq!(s.silences(Some(T0 + 600_000)).unwrap(), vec![one.clone()]);
+    let changes: Vec<AdminChange> = s.admin_changes(0).unwrap().into_iter().map(|(_, c)| c).collect();
+    assert_eq!(changes, vec![AdminChange::Silences; 4], "three made, one ended");
+}
+
+fn acknowledgements_silences_and_forgetting_survive_reopening_the_store(t: &mut dyn Reopen) {
+    let s = t.store();
+    s.commit(&[r("a", "t", c(1.0), T0, Some(1)), r("b", "t", c(1.0), T0, Some(1))]).unwrap();
+    s.alert_fire(&alert("high", "a", "t", T0, Some(31.5))).unwrap();
+    assert!(s.alert_ack("high", "a", "t", &ack("ann", "on it", T0)).unwrap());
+    let id = s.silence_add(&silence("*", "*", "*", T0, T0 + HOUR)).unwrap();
+    assert!(s.forget("a", None, false, T0).unwrap().known);
+    let e = s.alert_event_add(&event(T0, "fired", "high", "a", "t", Some(31.5))).unwrap();
+    let head = s.admin_changes_head().unwrap();
+    t.reopen();
+    let s = t.store();
+    assert_eq!(s.alerts_firing().unwrap()[0].ack, Some(ack("ann", "on it", T0)));
+    assert_eq!(s.silences(None).unwrap().iter().map(|x| x.id).collect::<Vec<_>>(), vec![id]);
+    assert!(s.is_forgotten("a", None).unwrap());
+    assert_eq!(node_ids(s), vec!["b"]);
+    assert_eq!(s.alert_events(&EventQuery::default()).unwrap()[0].id, e);
+    assert_eq!(s.admin_changes_head().unwrap(), head);
+    assert_eq!(s.admin_changes(0).unwrap().len(), 3);
+}
+
 /// Makes a test for each backend of every case: `plain` cases take the store, `reopening` ones
 /// the test's [`Reopen`] (to close the store and open it again on the same database).
 macro_rules! on_both_backends {
@@ -496,6 +855,19 @@ on_both_backends!(
     keeps_each_readings_timestamp_quality,
     feeds_readings_in_commit_order_after_a_cursor,
     keeps_one_cursor_per_exporter,
+    acknowledgements_survive_refiring_and_go_with_resolving,
+    admin_changes_come_in_order_and_move_the_head,
+    forgetting_a_node_hides_it_until_it_reports_again,
+    forgetting_a_sensor_hides_only_that_sensor,
+    forgetting_an_unknown_node_or_sensor_does_nothing,
+    forgetting_with_delete_readings_deletes_raw_readings_and_rollups,
+    keeps_the_alert_history_newest_first_with_filters,
+    prunes_the_alert_history_then_admin_changes_in_batches,
+    lists_silences_by_their_end_and_ends_them_early_once,
     ],
-    reopening: [firing_alerts_survive_reopening_the_store, export_cursors_survive_reopening_the_store],
+    reopening: [
+        firing_alerts_survive_reopening_the_store,
+        export_cursors_survive_reopening_the_store,
+        acknowledgements_silences_and_forgetting_survive_reopening_the_store,
+    ],
 );
