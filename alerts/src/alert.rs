@@ -1,5 +1,6 @@
 //! What an alert is: its kind, whom it is about, and its two transitions.
 
+use cliser_store::Ack;
 use std::fmt;
 
 /// The kinds of alert.
@@ -74,29 +75,40 @@ pub struct Alert {
     pub message: String,
 }
 
-/// Firing or resolved.
+/// What happened to an alert, as delivered (`CLISER_ALERT_STATE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
-    /// The condition started (after `for`).
+    /// The condition started (after `for`); also an alert delivered once its silence ended.
     Firing,
     /// It ended.
     Resolved,
+    /// Someone acknowledged it: it still fires and resolves as usual.
+    Acknowledged,
+    /// Its node or sensor was forgotten: it ends without resolving.
+    Forgotten,
 }
 
 impl State {
-    /// `firing` or `resolved`.
+    /// `firing`, `resolved`, `acknowledged` or `forgotten`.
     pub fn as_str(self) -> &'static str {
         match self {
             State::Firing => "firing",
             State::Resolved => "resolved",
+            State::Acknowledged => "acknowledged",
+            State::Forgotten => "forgotten",
         }
+    }
+
+    /// Whether the alert stops firing with it.
+    pub fn ends(self) -> bool {
+        matches!(self, State::Resolved | State::Forgotten)
     }
 }
 
 /// One transition of an alert, to be delivered once.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transition {
-    /// Firing or resolved.
+    /// Firing, resolved, or forgotten (the engine's); acknowledged (a person's).
     pub state: State,
     /// The alert; for a resolved one, `value` is the value that resolved it and `message` says so.
     pub alert: Alert,
@@ -112,16 +124,44 @@ pub fn label(cid: &str, sensor: &str, name: Option<&str>) -> String {
     }
 }
 
-/// The firing alerts for people, one a line: `above_max since 2026-12-01T08:00:00Z: <message>`.
-pub fn list_text(firing: &[Alert]) -> String {
+/// A firing alert with what people did about it: for the console's `A`, the page and `/api/alerts`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Active {
+    /// The alert.
+    pub alert: Alert,
+    /// Who acknowledged it, if anyone did.
+    pub ack: Option<Ack>,
+    /// The silence that holds its notifications now, if one does.
+    pub silenced_by: Option<i64>,
+}
+
+/// `2026-12-01T08:00:00Z`: UTC to the second, as the log writes times.
+pub fn utc(at_ms: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(at_ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// The firing alerts for people, one a line: `above_max since 2026-12-01T08:00:00Z: <message>`,
+/// then ` — silenced by silence 3` and ` — acknowledged by NAME at TIME: NOTE` when so.
+pub fn list_text(firing: &[Active]) -> String {
     if firing.is_empty() {
         return "No alerts firing".into();
     }
     firing
         .iter()
-        .map(|a| {
-            let since = std::time::UNIX_EPOCH + std::time::Duration::from_millis(a.since_ms.max(0) as u64);
-            format!("{} since {}: {}", a.key.kind, humantime::format_rfc3339_seconds(since), a.message)
+        .map(|f| {
+            let a = &f.alert;
+            let mut line = format!("{} since {}: {}", a.key.kind, utc(a.since_ms), a.message);
+            if let Some(id) = f.silenced_by {
+                line.push_str(&format!(" \u{2014} silenced by silence {id}"));
+            }
+            if let Some(ack) = &f.ack {
+                line.push_str(&format!(" \u{2014} acknowledged by {} at {}", ack.by, utc(ack.at_ms)));
+                if !ack.note.is_empty() {
+                    line.push_str(&format!(": {}", ack.note));
+                }
+            }
+            line
         })
         .collect::<Vec<_>>()
         .join("\n")

@@ -5,6 +5,7 @@
 
 use crate::alert::{State, Transition};
 use cliser_common::sensors::AlertTargets;
+use cliser_store::Ack;
 use serde_json::json;
 use std::collections::VecDeque;
 use std::io::Read;
@@ -31,8 +32,8 @@ const QUEUE_MAX: usize = 10_000;
 pub struct Fields(Vec<(&'static str, String)>);
 
 impl Fields {
-    /// The fields of `t`.
-    pub fn of(t: &Transition) -> Fields {
+    /// The fields of `t`; `by` and `note` say who acknowledged it and why (empty otherwise).
+    pub fn of(t: &Transition, by: &str, note: &str) -> Fields {
         let a = &t.alert;
         let num = |v: Option<f64>| v.map(|v| format!("{v:.3}")).unwrap_or_default();
         let since = UNIX_EPOCH + Duration::from_millis(a.since_ms.max(0) as u64);
@@ -46,6 +47,8 @@ impl Fields {
             ("LIMIT", num(a.limit)),
             ("SINCE", humantime::format_rfc3339_millis(since).to_string()),
             ("MESSAGE", a.message.clone()),
+            ("BY", by.to_owned()),
+            ("NOTE", note.to_owned()),
         ])
     }
 
@@ -98,13 +101,11 @@ impl Delivery {
         }
     }
 
-    /// Logs `t` and hands it to the command and the webhook.
-    pub fn deliver(&self, t: &Transition) {
-        match t.state {
-            State::Firing => log::warn!("alert firing: {}", t.alert.message),
-            State::Resolved => log::info!("alert resolved: {}", t.alert.message),
-        }
-        let fields = Fields::of(t);
+    /// Logs `t` and hands it to the command and the webhook; `ack` for an acknowledgement.
+    pub fn deliver(&self, t: &Transition, ack: Option<&Ack>) {
+        log_line(t, ack, "");
+        let (by, note) = ack.map_or(("", ""), |a| (a.by.as_str(), a.note.as_str()));
+        let fields = Fields::of(t, by, note);
         if let Some((_, tx)) = &self.commands {
             let _ = tx.send(fields.clone());
         }
@@ -113,8 +114,28 @@ impl Delivery {
         }
     }
 
+    /// Logs `t` only: a silence holds it from the command and the webhook (`why` says so).
+    pub fn hold(&self, t: &Transition, ack: Option<&Ack>, why: &str) {
+        log_line(t, ack, &format!(" ({why}, not sent)"));
+    }
+
     /// Stops taking deliveries; the threads finish what they hold on their own.
     pub fn finish(self) {}
+}
+
+/// `alert firing: <message>`, and the like for the other states; `held` follows the state.
+fn log_line(t: &Transition, ack: Option<&Ack>, held: &str) {
+    let m = &t.alert.message;
+    match t.state {
+        State::Firing => log::warn!("alert firing{held}: {m}"),
+        State::Resolved => log::info!("alert resolved{held}: {m}"),
+        State::Forgotten => log::info!("alert forgotten{held}: {m}"),
+        State::Acknowledged => {
+            let (by, note) = ack.map_or(("?", ""), |a| (a.by.as_str(), a.note.as_str()));
+            let note = if note.is_empty() { String::new() } else { format!(": {note}") };
+            log::info!("alert acknowledged{held} by {by}{note}: {m}")
+        }
+    }
 }
 
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) {

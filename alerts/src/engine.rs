@@ -15,6 +15,9 @@
 //!   that does not come back after a server restart is noticed.
 //!
 //! What already fires (from the store, after a restart) is not fired again, only resolved.
+//!
+//! A forgotten node or sensor ([`Engine::forget`]) is dropped with its tracks; its firing alerts
+//! end as `forgotten`. One that registers or reports again is tracked afresh.
 
 use crate::alert::{label, Alert, AlertKey, Kind, State, Transition};
 use cliser_common::sensors::{SensorSettings, Settings};
@@ -303,6 +306,50 @@ impl Engine {
         };
         let msg = format!("{what} {side} {limit:.1}: {:.3}{lasted}", p.value);
         self.fire(key.clone(), p.since_ms, Some(p.value), Some(limit), msg, now_ms)
+    }
+
+    /// Forgets node `cid` (`sensor` None: with all its sensors) or one of its sensors: no more
+    /// alerts about it, pending ones dropped, and each firing one ends (state `forgotten`). A later
+    /// registration or reading tracks it again from scratch.
+    pub fn forget(&mut self, cid: &str, sensor: Option<&str>, now_ms: i64) -> Vec<Transition> {
+        let about = |k: &AlertKey| k.cid == cid && sensor.is_none_or(|s| k.sensor == s);
+        match sensor {
+            None => {
+                self.nodes.remove(cid);
+                self.sensors.retain(|(c, _), _| c != cid);
+            }
+            Some(s) => {
+                self.sensors.remove(&(cid.to_owned(), s.to_owned()));
+            }
+        }
+        self.pending.retain(|k, _| !about(k));
+        let gone: Vec<AlertKey> = self.firing.keys().filter(|k| about(k)).cloned().collect();
+        gone.into_iter()
+            .filter_map(|key| {
+                let mut alert = self.firing.remove(&key)?;
+                let what = match key.sensor.as_str() {
+                    "" => format!("node {}", key.cid),
+                    s => label(&key.cid, s, alert.name.as_deref()),
+                };
+                alert.value = None;
+                alert.message = format!(
+                    "{what} forgotten: its {} alert (since {}) ends",
+                    key.kind,
+                    fmt_time(alert.since_ms)
+                );
+                Some(Transition { state: State::Forgotten, alert, at_ms: now_ms })
+            })
+            .collect()
+    }
+
+    /// Whether the engine tracks node `cid` (for tests and the console).
+    pub fn knows_node(&self, cid: &str) -> bool {
+        self.nodes.contains_key(cid)
+    }
+
+    /// Whether the engine tracks sensor `sensor` of `cid`.
+    pub fn knows_sensor(&self, cid: &str, sensor: &str) -> bool {
+        self.sensors.contains_key(&(cid.to_owned(), sensor.to_owned()))
     }
 
     /// A node registered.

@@ -52,6 +52,14 @@ impl Health {
         }
     }
 
+    /// Drops a forgotten node (`sensor` None) or sensor.
+    pub fn forget(&mut self, cid: &str, sensor: Option<&str>) {
+        self.sensors.retain(|(c, s), _| c != cid || sensor.is_some_and(|x| x != s));
+        if sensor.is_none() {
+            self.gaps.remove(cid);
+        }
+    }
+
     /// A gap in `cid`'s seqs.
     pub fn gap(&mut self, cid: &str) {
         *self.gaps.entry(cid.to_owned()).or_default() += 1;

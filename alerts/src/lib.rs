@@ -5,17 +5,22 @@
 //! - [`alert`]: what an alert is;
 //! - [`engine`]: the rules, a pure state machine (readings, sessions and the clock in,
 //!   transitions out);
-//! - [`runner`]: the alerts thread: the engine, the store, the clock;
+//! - [`gate`]: who is told what under silences and acknowledgements, pure as well;
+//! - [`runner`]: the alerts thread: the engine, the gate, the store (alerts, history, what people
+//!   changed), the clock;
+//! - [`admin`]: the console's requests, and history and silences as text;
 //! - [`deliver`]: the log, the command and the webhook;
 //! - [`health`]: per-sensor counts for the console's `N`.
 #![deny(missing_docs)]
 
+pub mod admin;
 pub mod alert;
 pub mod deliver;
 pub mod engine;
+pub mod gate;
 pub mod health;
 pub mod runner;
 
-pub use alert::{Alert, AlertKey, Kind, State, Transition};
+pub use alert::{Active, Alert, AlertKey, Kind, State, Transition};
 pub use engine::Engine;
 pub use runner::{Input, Runner};

@@ -1,17 +1,24 @@
 //! The alerts thread: feeds the [`Engine`] what the server tells it and the clock, keeps firing
-//! alerts in the store, and hands each transition to the [`Delivery`]. It is off the reading path:
+//! alerts and their history in the store, passes each transition through the [`Gate`] (silences,
+//! acknowledgements) and hands what is to be told to the [`Delivery`]. It is off the reading path:
 //! the server only `send`s into its unbounded mailbox, and nothing here waits for a command or a
-//! webhook (they run on threads of their own).
+//! webhook (they run on threads of their own). Each tick it also reads what people changed in the
+//! store (acknowledgements, silences, forgotten nodes: `people.rs`), whichever process wrote it.
 
-use crate::alert::{Alert, AlertKey, Kind, State, Transition};
+use crate::admin::Request;
+use crate::alert::{Active, Alert, AlertKey, Kind, State, Transition};
 use crate::deliver::Delivery;
 use crate::engine::Engine;
+use crate::gate::{Event, Gate, Step};
 use crate::health::Health;
 use cliser_common::sensors::Settings;
-use cliser_store::{NewReading, Store, StoredAlert};
+use cliser_store::{Ack, AlertEvent, NewReading, Store, StoredAlert};
+use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+mod people;
 
 /// What the server tells the alerts thread.
 #[derive(Debug)]
@@ -27,15 +34,23 @@ pub enum Input {
     /// New settings are in force.
     Reload(Arc<Settings>),
     /// The firing alerts.
-    List(Sender<Vec<Alert>>),
+    List(Sender<Vec<Active>>),
     /// The firing alerts as text, for the console's `A`.
     ListText(Sender<String>),
     /// The console's `N`: per-sensor health as text.
     Health(Sender<String>),
+    /// The console's `H`, `S`, `S+`, `S-`, `F:` and `K`: the answer as text.
+    Console(Request, Sender<String>),
 }
 
-/// The clock is looked at this often (silence, offline nodes, `for`).
+/// The clock is looked at this often (silence, offline nodes, `for`, silences ending), and the
+/// store asked for what people changed.
 const TICK: Duration = Duration::from_secs(1);
+
+/// After the store failed to say what people changed, it is asked again once a commit shows it
+/// answers (the sink's next report), or after this long: a database that is down is not
+/// reconnected to every second (the sink is already trying, with backoff).
+const ADMIN_RETRY: Duration = Duration::from_secs(60);
 
 fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
@@ -55,17 +70,42 @@ fn to_row(a: &Alert) -> StoredAlert {
     }
 }
 
-fn from_row(r: StoredAlert) -> Option<Alert> {
+fn from_row(r: StoredAlert) -> Option<(Alert, Option<Ack>)> {
     let kind = Kind::parse(&r.kind)?;
-    Some(Alert {
+    let alert = Alert {
         key: AlertKey { kind, cid: r.cid, sensor: r.sensor },
         name: r.name,
         since_ms: r.since_ms,
         value: r.value,
         limit: r.limit,
         message: r.message,
-    })
+    };
+    Some((alert, r.ack))
 }
+
+/// Logs a store failure once while it lasts, and once when it is over.
+#[derive(Debug, Default)]
+struct Trouble(Option<String>);
+
+impl Trouble {
+    fn failed(&mut self, what: &str, e: &cliser_store::StoreError) {
+        if self.0.is_none() {
+            log::error!("alerts: cannot {what} ({e}); trying again once the store answers (logged once)");
+        }
+        self.0 = Some(what.to_owned());
+    }
+
+    fn ok(&mut self) {
+        if let Some(what) = self.0.take() {
+            log::info!("alerts: the store answers again ({what})");
+        }
+    }
+}
+
+/// Called with the firing alerts after every change (the web page's live view and metrics).
+pub type OnChange = Box<dyn Fn(Vec<Active>) + Send>;
+/// Called when a node (`sensor` None) or a sensor was forgotten (the web page's live view).
+pub type OnForget = Box<dyn Fn(&str, Option<&str>) + Send>;
 
 /// The alerts thread's state.
 pub struct Runner {
@@ -73,26 +113,43 @@ pub struct Runner {
     store: Box<dyn Store>,
     delivery: Delivery,
     health: Health,
-    /// Told the firing alerts after every change (the web page's live view and metrics).
-    on_change: Box<dyn Fn(Vec<Alert>) + Send>,
+    gate: Gate,
+    /// The acknowledgements of firing alerts.
+    acks: HashMap<AlertKey, Ack>,
+    /// The last admin change acted on.
+    admin_after: i64,
+    /// Reading admin changes failed (logged once).
+    admin_trouble: Trouble,
+    /// When to read admin changes next after a failure (`None`: every tick).
+    admin_retry: Option<Instant>,
+    /// Writing the history failed (logged once).
+    history_trouble: Trouble,
+    on_change: OnChange,
+    on_forget: OnForget,
 }
 
 impl Runner {
-    /// Reads the firing alerts and the known nodes and sensors from `store` (its own connection)
-    /// and makes the engine under `settings`.
+    /// Reads the firing alerts (with their acknowledgements), the silences, where the admin
+    /// changes stand, and the known nodes and sensors from `store` (its own connection), and makes
+    /// the engine under `settings`.
     pub fn new(
         mut store: Box<dyn Store>,
         settings: Arc<Settings>,
         delivery: Delivery,
-        on_change: Box<dyn Fn(Vec<Alert>) + Send>,
+        on_change: OnChange,
     ) -> Result<Runner, cliser_store::StoreError> {
-        let firing: Vec<Alert> = store.alerts_firing()?.into_iter().filter_map(from_row).collect();
-        if !firing.is_empty() {
-            log::info!("alerts: {} firing since before this start (not sent again)", firing.len());
+        let rows: Vec<(Alert, Option<Ack>)> =
+            store.alerts_firing()?.into_iter().filter_map(from_row).collect();
+        if !rows.is_empty() {
+            log::info!("alerts: {} firing since before this start (not sent again)", rows.len());
         }
+        let acks = rows.iter().filter_map(|(a, ack)| Some((a.key.clone(), ack.clone()?))).collect();
+        let admin_after = store.admin_changes_head()?;
+        let mut gate = Gate::new();
+        gate.set_silences(store.silences(Some(now_ms()))?);
         let mut health = Health::default();
         health.names(settings.clone());
-        let mut engine = Engine::new(settings, firing);
+        let mut engine = Engine::new(settings, rows.into_iter().map(|(a, _)| a).collect());
         let now = now_ms();
         for n in store.nodes()? {
             engine.know_node(n.cid.as_str(), now);
@@ -101,12 +158,32 @@ impl Runner {
             engine.know_sensor(s.cid.as_str(), s.sensor.as_str(), s.last_seen_ms);
             health.know(&s);
         }
-        Ok(Runner { engine, store, delivery, health, on_change })
+        Ok(Runner {
+            engine,
+            store,
+            delivery,
+            health,
+            gate,
+            acks,
+            admin_after,
+            admin_trouble: Trouble::default(),
+            admin_retry: None,
+            history_trouble: Trouble::default(),
+            on_change,
+            on_forget: Box::new(|_, _| {}),
+        })
+    }
+
+    /// Tells `f` of each node or sensor forgotten while the server runs.
+    pub fn on_forget(mut self, f: OnForget) -> Runner {
+        self.on_forget = f;
+        self
     }
 
     /// The thread's body: until every sender is gone.
     pub fn run(mut self, inbox: Receiver<Input>) {
-        (self.on_change)(self.engine.firing().cloned().collect());
+        self.start_up(now_ms());
+        self.changed();
         let mut next_tick = Instant::now() + TICK;
         loop {
             match inbox.recv_timeout(next_tick.saturating_duration_since(Instant::now())) {
@@ -115,17 +192,34 @@ impl Runner {
                 Err(RecvTimeoutError::Disconnected) => break,
             }
             if Instant::now() >= next_tick {
-                let t = self.engine.tick(now_ms());
-                self.apply(t);
+                self.tick(now_ms());
                 next_tick = Instant::now() + TICK;
             }
         }
         self.delivery.finish();
     }
 
+    /// The clock: the engine's rules, what people changed, silences that ended.
+    fn tick(&mut self, now: i64) {
+        let t = self.engine.tick(now);
+        self.apply(t);
+        if self.admin_retry.is_none_or(|at| Instant::now() >= at) {
+            self.read_admin_changes(now);
+        }
+        let steps = self.gate.check(now);
+        if !steps.is_empty() {
+            self.record_all(steps, now);
+            self.changed();
+        }
+    }
+
     fn handle(&mut self, input: Input) {
         match input {
             Input::Stored(readings) => {
+                // The store took a commit: it answers again.
+                if self.admin_retry.is_some() {
+                    self.admin_retry = Some(Instant::now());
+                }
                 let now = now_ms();
                 let mut out = Vec::new();
                 for r in &readings {
@@ -157,30 +251,50 @@ impl Runner {
                 self.apply(t);
             }
             Input::List(reply) => {
-                let _ = reply.send(self.engine.firing().cloned().collect());
+                let _ = reply.send(self.active());
             }
             Input::ListText(reply) => {
-                let _ =
-                    reply.send(crate::alert::list_text(&self.engine.firing().cloned().collect::<Vec<_>>()));
+                let _ = reply.send(crate::alert::list_text(&self.active()));
             }
             Input::Health(reply) => {
                 let _ = reply.send(self.health.report(now_ms()));
             }
+            Input::Console(request, reply) => {
+                let _ = reply.send(self.console(request, now_ms()));
+            }
         }
     }
 
-    /// Keeps each transition in the store, then delivers it.
+    /// The firing alerts with their acknowledgements and silences.
+    fn active(&self) -> Vec<Active> {
+        self.engine
+            .firing()
+            .map(|a| Active {
+                alert: a.clone(),
+                ack: self.acks.get(&a.key).cloned(),
+                silenced_by: self.gate.silenced_by(&a.key),
+            })
+            .collect()
+    }
+
+    fn changed(&self) {
+        (self.on_change)(self.active());
+    }
+
+    /// Keeps each of the engine's transitions in the store, then records and delivers it as the
+    /// gate says.
     fn apply(&mut self, transitions: Vec<Transition>) {
         if transitions.is_empty() {
             return;
         }
         for t in &transitions {
+            let k = &t.alert.key;
             let kept = match t.state {
                 State::Firing => self.store.alert_fire(&to_row(&t.alert)),
-                State::Resolved => {
-                    let k = &t.alert.key;
+                State::Resolved | State::Forgotten => {
                     self.store.alert_resolve(k.kind.as_str(), &k.cid, &k.sensor).map(|_| ())
                 }
+                State::Acknowledged => Ok(()),
             };
             if let Err(e) = kept {
                 log::error!(
@@ -190,8 +304,69 @@ impl Runner {
                     t.alert.key.kind
                 );
             }
-            self.delivery.deliver(t);
+            let steps = match t.state {
+                State::Firing => {
+                    self.acks.remove(k);
+                    self.gate.fired(k, t.alert.name.as_deref(), t.at_ms)
+                }
+                state => {
+                    self.acks.remove(k);
+                    vec![self.gate.ended(k, state)]
+                }
+            };
+            for step in steps {
+                self.record(&step, t);
+            }
         }
-        (self.on_change)(self.engine.firing().cloned().collect());
+        self.changed();
+    }
+
+    /// Records the gate's steps about alerts that fire now (silences started or ended).
+    fn record_all(&mut self, steps: Vec<Step>, now: i64) {
+        for step in steps {
+            let Some(alert) = self.engine.firing().find(|a| a.key == step.key).cloned() else { continue };
+            self.record(&step, &Transition { state: State::Firing, alert, at_ms: now });
+        }
+    }
+
+    /// Adds `step` about `t`'s alert to the history, then delivers it or logs why not.
+    fn record(&mut self, step: &Step, t: &Transition) {
+        let a = &t.alert;
+        let event = AlertEvent {
+            id: 0,
+            at_ms: t.at_ms,
+            event: step.event.as_str().to_owned(),
+            kind: a.key.kind.as_str().to_owned(),
+            cid: a.key.cid.clone(),
+            sensor: a.key.sensor.clone(),
+            name: a.name.clone(),
+            since_ms: a.since_ms,
+            value: a.value,
+            message: a.message.clone(),
+            by: step.by.clone(),
+            note: step.note.clone(),
+        };
+        match self.store.alert_event_add(&event) {
+            Ok(_) => self.history_trouble.ok(),
+            Err(e) => self.history_trouble.failed("add to the alert history", &e),
+        }
+        let ack = (step.event == Event::Acknowledged).then(|| Ack {
+            by: step.by.clone().unwrap_or_default(),
+            note: step.note.clone().unwrap_or_default(),
+            at_ms: t.at_ms,
+        });
+        let note = step.note.as_deref().unwrap_or("");
+        match (step.event, step.deliver) {
+            (_, Some(state)) => {
+                if step.event == Event::Unsilenced {
+                    log::info!("alert unsilenced ({note}): delivered now");
+                }
+                self.delivery.deliver(&Transition { state, ..t.clone() }, ack.as_ref());
+            }
+            (Event::Silenced, None) => log::info!("alert silenced ({note}): {}", a.message),
+            (Event::Unsilenced, None) => log::info!("alert unsilenced ({note}): {}", a.message),
+            (Event::Fired, None) => self.delivery.hold(t, None, note),
+            (_, None) => self.delivery.hold(t, ack.as_ref(), "held by a silence"),
+        }
     }
 }

@@ -3,7 +3,10 @@
 
 use crate::auth::Secret;
 use crate::manager::{AdminCmd, ManagerEvent};
+use cliser_alerts::admin::Request;
+use cliser_alerts::Kind;
 use cliser_common::lines::LineReader;
+use cliser_protocol::{ClientId, SensorId};
 use cliser_tls::rustls::ServerConfig;
 use cliser_tls::ServerStream;
 use std::io::Write;
@@ -20,7 +23,15 @@ const HELP: &str = "\
 203:<cid>   shut one client's machine down (130)
 204:all     shut EVERY connected client's machine down (130; for a power cut: they stay off)
 L           list clients
-A           list firing alerts
+A           list firing alerts (with who acknowledged them, and the silence holding them)
+H           alert history: the last 50 events (fired, resolved, acknowledged, silenced, ...)
+S           silences in force
+S+ <cid> <sensor|name> <kind> <duration> <by> <comment...>
+            silence matching alerts for <duration> (each of the first three may be *)
+S- <id>     end a silence now
+K <kind> <cid>[/<sensor>] <by> <note...>
+            acknowledge a firing alert
+F:<cid>     forget a node (F:<cid>/<sensor>: one sensor); its readings are kept
 N           per-sensor health (last value, readings, errors by reason, seq gaps)
 X           exporters (MQTT, InfluxDB): connected, lag in readings and seconds, last error
 R           reload names, calibration, limits and alert targets from the config file, and the clients file
@@ -45,6 +56,8 @@ pub enum Ask {
     Health(Sender<String>),
     /// `X`: the exporters' status.
     Exporters(Sender<String>),
+    /// `H`, `S`, `S+`, `S-`, `F:`, `K`: for the alerts thread, which has the store connection.
+    AlertAdmin(Request, Sender<String>),
 }
 
 /// What `A`, `N`, `R` and `X` ask, before the reply channel is made.
@@ -73,6 +86,10 @@ pub enum Command {
     Help,
     /// `A`, `N`, `R`, `X`.
     Ask(Question),
+    /// `H`, `S`, `S+`, `S-`, `F:`, `K`.
+    Alerts(Request),
+    /// A known command with bad arguments: what is wrong.
+    Bad(String),
     /// Anything else.
     Invalid,
 }
@@ -91,6 +108,8 @@ impl Command {
             "N" | "n" => Command::Ask(Question::Health),
             "X" | "x" => Command::Ask(Question::Exporters),
             "R" | "r" => Command::Ask(Question::Reload),
+            "H" | "h" => Command::Alerts(Request::History),
+            "S" | "s" => Command::Alerts(Request::Silences),
             "E" | "e" => Command::End,
             "Q" | "q" => Command::Quit,
             "?" => Command::Help,
@@ -101,10 +120,88 @@ impl Command {
                 Some(("203", rest)) if !rest.trim().is_empty() => {
                     Command::Manager(AdminCmd::ShutdownSys(cid(rest)))
                 }
-                _ => Command::Invalid,
+                Some(("F" | "f", rest)) => alerts_command(forget(rest.trim())),
+                _ => match line.split_once(char::is_whitespace).unwrap_or((line, "")) {
+                    ("S+" | "s+", rest) => alerts_command(silence_add(rest)),
+                    ("S-" | "s-", rest) => alerts_command(silence_end(rest.trim())),
+                    ("K" | "k", rest) => alerts_command(ack(rest)),
+                    _ => Command::Invalid,
+                },
             },
         }
     }
+}
+
+fn alerts_command(parsed: Result<Request, String>) -> Command {
+    parsed.map_or_else(Command::Bad, Command::Alerts)
+}
+
+/// `<cid>` or `<cid>/<sensor>`, checked as the protocol checks ids.
+fn node_or_sensor(text: &str, usage: &str) -> Result<(String, Option<String>), String> {
+    if text.is_empty() {
+        return Err(format!("{usage}: the client id is missing"));
+    }
+    let (cid, sensor) = match text.split_once('/') {
+        Some((cid, sensor)) => (cid, Some(sensor)),
+        None => (text, None),
+    };
+    ClientId::new(cid).map_err(|e| format!("{usage}: client id {cid:?}: {e}"))?;
+    if let Some(s) = sensor {
+        SensorId::new(s).map_err(|e| format!("{usage}: sensor {s:?}: {e}"))?;
+    }
+    Ok((cid.to_owned(), sensor.map(str::to_owned)))
+}
+
+fn forget(rest: &str) -> Result<Request, String> {
+    let (cid, sensor) = node_or_sensor(rest, "F:<cid> or F:<cid>/<sensor>")?;
+    Ok(Request::Forget { cid, sensor })
+}
+
+const SILENCE_USAGE: &str = "S+ <cid> <sensor|name> <kind> <duration> <by> <comment...>";
+
+fn silence_add(rest: &str) -> Result<Request, String> {
+    let mut words = rest.split_whitespace();
+    let mut next = |what: &str| words.next().ok_or_else(|| format!("{SILENCE_USAGE}: {what} is missing"));
+    let (cid, sensor, kind) = (next("<cid>")?, next("<sensor|name>")?, next("<kind>")?);
+    let duration_text = next("<duration>")?;
+    let by = next("<by>")?.to_owned();
+    let comment = words.collect::<Vec<_>>().join(" ");
+    cliser_alerts::admin::check_matcher(cid, sensor, kind)?;
+    let duration = cliser_common::duration::parse_positive(duration_text)
+        .map_err(|e| format!("duration {duration_text:?}: {e}"))?;
+    Ok(Request::SilenceAdd {
+        cid: cid.into(),
+        sensor: sensor.into(),
+        kind: kind.into(),
+        duration,
+        by,
+        comment,
+    })
+}
+
+fn silence_end(rest: &str) -> Result<Request, String> {
+    match rest.parse::<i64>() {
+        Ok(id) if id > 0 => Ok(Request::SilenceEnd(id)),
+        _ if rest.is_empty() => Err("S- <id>: the silence id is missing".into()),
+        _ => Err(format!("S- <id>: {rest:?} is not a silence id (a number, as S lists them)")),
+    }
+}
+
+const ACK_USAGE: &str = "K <kind> <cid>[/<sensor>] <by> <note...>";
+
+fn ack(rest: &str) -> Result<Request, String> {
+    let mut words = rest.split_whitespace();
+    let mut next = |what: &str| words.next().ok_or_else(|| format!("{ACK_USAGE}: {what} is missing"));
+    let kind_text = next("<kind>")?;
+    let target = next("<cid>")?;
+    let by = next("<by>")?.to_owned();
+    let note = words.collect::<Vec<_>>().join(" ");
+    let kind = Kind::parse(kind_text).ok_or_else(|| {
+        let kinds: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+        format!("kind {kind_text:?}: not an alert kind ({})", kinds.join(", "))
+    })?;
+    let (cid, sensor) = node_or_sensor(target, ACK_USAGE)?;
+    Ok(Request::Ack { kind, cid, sensor: sensor.unwrap_or_default(), by, note })
 }
 
 /// Accepts admin connections, one thread each, until `closed` is set and a connection wakes it;
@@ -168,6 +265,11 @@ fn admin_session<S: From<Quit> + From<Ask>>(
             Command::Manager(cmd) => ask_manager(&manager, cmd),
             Command::Help => HELP.to_owned(),
             Command::Ask(q) => ask_server(&stop, q),
+            Command::Alerts(request) => {
+                log::info!("backdoor: {} from {peer}", line.trim());
+                ask_alerts(&stop, request)
+            }
+            Command::Bad(why) => format!("error: {why}"),
             Command::Invalid => "Invalid command (? for help)".to_owned(),
             Command::End => break,
             Command::Quit => {
@@ -198,6 +300,15 @@ fn ask_server<S: From<Ask>>(server: &Sender<S>, q: Question) -> String {
     rx.recv_timeout(Duration::from_secs(5)).unwrap_or_else(|_| "error: no answer from the server".into())
 }
 
+fn ask_alerts<S: From<Ask>>(server: &Sender<S>, request: Request) -> String {
+    let (tx, rx) = channel();
+    if server.send(Ask::AlertAdmin(request, tx).into()).is_err() {
+        return "error: server is stopping".into();
+    }
+    rx.recv_timeout(Duration::from_secs(10))
+        .unwrap_or_else(|_| "error: no answer from the alerts thread".into())
+}
+
 fn ask_manager(manager: &Sender<ManagerEvent>, cmd: AdminCmd) -> String {
     let (tx, rx) = channel();
     if manager.send(ManagerEvent::Admin(cmd, tx)).is_err() {
@@ -225,8 +336,71 @@ mod tests {
         assert_eq!(Command::parse("E"), Command::End);
         assert_eq!(Command::parse("Q"), Command::Quit);
         assert_eq!(Command::parse("?"), Command::Help);
-        for bad in ["", "202:", "204:x", "204:", "LL", "hello"] {
+        assert_eq!(Command::parse("H"), Command::Alerts(Request::History));
+        assert_eq!(Command::parse("S"), Command::Alerts(Request::Silences));
+        for bad in ["", "202:", "204:x", "204:", "LL", "hello", "S+x", "Kx"] {
             assert_eq!(Command::parse(bad), Command::Invalid, "{bad:?}");
         }
+    }
+
+    fn bad(line: &str) -> String {
+        match Command::parse(line) {
+            Command::Bad(why) => why,
+            other => panic!("{line:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_silences_with_their_matcher_duration_and_comment() {
+        assert_eq!(
+            Command::parse("S+ garage freezer above_max 2h alice defrosting: back at 4"),
+            Command::Alerts(Request::SilenceAdd {
+                cid: "garage".into(),
+                sensor: "freezer".into(),
+                kind: "above_max".into(),
+                duration: Duration::from_secs(7200),
+                by: "alice".into(),
+                comment: "defrosting: back at 4".into(),
+            })
+        );
+        let Command::Alerts(Request::SilenceAdd { comment, .. }) = Command::parse("S+ * * * 10m bob") else {
+            panic!("no comment is fine")
+        };
+        assert_eq!(comment, "");
+        assert_eq!(Command::parse("S- 12"), Command::Alerts(Request::SilenceEnd(12)));
+        assert!(bad("S+ garage * *").ends_with(": <duration> is missing"), "{}", bad("S+ garage * *"));
+        assert!(bad("S+ garage * * 2h").ends_with(": <by> is missing"));
+        assert!(bad("S+ garage * too_hot 2h al").starts_with("kind \"too_hot\": not an alert kind"));
+        assert!(bad("S+ garage * * soon al").starts_with("duration \"soon\": "));
+        assert!(bad("S+ garage * * 0s al").starts_with("duration \"0s\": "));
+        assert_eq!(bad("S-"), "S- <id>: the silence id is missing");
+        assert!(bad("S- three").contains("\"three\" is not a silence id"));
+    }
+
+    #[test]
+    fn parses_forget_and_ack() {
+        let forget = |cid: &str, sensor: Option<&str>| {
+            Command::Alerts(Request::Forget { cid: cid.into(), sensor: sensor.map(Into::into) })
+        };
+        assert_eq!(Command::parse("F:pi-1"), forget("pi-1", None));
+        assert_eq!(Command::parse("F: pi-1/28-x "), forget("pi-1", Some("28-x")));
+        assert!(bad("F:").contains("the client id is missing"));
+        assert!(bad("F:pi/").contains("sensor \"\""), "{}", bad("F:pi/"));
+        assert_eq!(
+            Command::parse("K node_offline pi-1 bob moved to the shed"),
+            Command::Alerts(Request::Ack {
+                kind: Kind::NodeOffline,
+                cid: "pi-1".into(),
+                sensor: "".into(),
+                by: "bob".into(),
+                note: "moved to the shed".into(),
+            })
+        );
+        let Command::Alerts(Request::Ack { sensor, .. }) = Command::parse("K above_max pi/28-x bob") else {
+            panic!("a sensor's alert")
+        };
+        assert_eq!(sensor, "28-x");
+        assert!(bad("K hot pi bob").starts_with("kind \"hot\": not an alert kind"));
+        assert!(bad("K above_max pi").ends_with("<by> is missing"));
     }
 }

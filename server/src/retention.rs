@@ -1,5 +1,6 @@
-//! Deletes raw readings older than `--retain-raw`, in small batches on its own thread and its own
-//! store connection, off the path from a Pi to its ack. Hourly rollups are kept forever.
+//! Deletes raw readings older than `--retain-raw`, and the alert history (with the admin changes)
+//! older than that too, in small batches on its own thread and its own store connection, off the
+//! path from a Pi to its ack. Hourly rollups are kept forever.
 
 use cliser_store::Store;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -17,11 +18,17 @@ pub fn run(mut store: Box<dyn Store>, keep: Duration, stop: Receiver<()>) {
     let mut last_error: Option<String> = None;
     loop {
         match prune(store.as_mut(), keep, &stop) {
-            Ok(0) => {}
-            Ok(n) => log::info!(
-                "retention: deleted {n} raw readings older than {} (hourly rollups kept)",
-                cliser_common::duration::format(keep)
-            ),
+            Ok(Pruned { readings, events }) => {
+                let keep = cliser_common::duration::format(keep);
+                if readings > 0 {
+                    log::info!(
+                        "retention: deleted {readings} raw readings older than {keep} (hourly rollups kept)"
+                    );
+                }
+                if events > 0 {
+                    log::info!("retention: deleted {events} alert history events older than {keep}");
+                }
+            }
             Err(why) => {
                 if last_error.as_deref() != Some(&why) {
                     log::warn!(
@@ -43,13 +50,31 @@ pub fn run(mut store: Box<dyn Store>, keep: Duration, stop: Receiver<()>) {
     }
 }
 
-/// Deletes batch after batch until none is left or the server stops; returns how many.
-fn prune(store: &mut dyn Store, keep: Duration, stop: &Receiver<()>) -> Result<u64, String> {
+/// How much one round deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Pruned {
+    readings: u64,
+    events: u64,
+}
+
+/// Deletes batch after batch, raw readings then alert events, until none is left or the server
+/// stops; returns how many.
+fn prune(store: &mut dyn Store, keep: Duration, stop: &Receiver<()>) -> Result<Pruned, String> {
     let cutoff = SystemTime::now().checked_sub(keep).unwrap_or(UNIX_EPOCH);
     let cutoff_ms = cutoff.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let readings = batches(stop, |n| store.prune_raw(cutoff_ms, n))?;
+    let events = batches(stop, |n| store.prune_alert_events(cutoff_ms, n))?;
+    Ok(Pruned { readings, events })
+}
+
+/// Calls `delete` with [`BATCH`] until it deletes fewer (or the server stops); the total.
+fn batches(
+    stop: &Receiver<()>,
+    mut delete: impl FnMut(usize) -> Result<usize, cliser_store::StoreError>,
+) -> Result<u64, String> {
     let mut total = 0u64;
     loop {
-        let n = store.prune_raw(cutoff_ms, BATCH).map_err(|e| e.to_string())?;
+        let n = delete(BATCH).map_err(|e| e.to_string())?;
         total += n as u64;
         if n < BATCH {
             return Ok(total);

@@ -14,7 +14,7 @@ use crate::run_error::RunError;
 use crate::sink::{CommitReport, Sink};
 use cliser_alerts::{Input as AlertInput, Runner};
 use cliser_common::sensors::SharedSettings;
-use cliser_web::{AlertView, LiveEvent, Stored, Web, WebConfig};
+use cliser_web::{AckView, AlertView, LiveEvent, Stored, Web, WebConfig};
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -319,12 +319,23 @@ fn start_alerts(
     let store = cliser_store::open(&config.store.url).map_err(RunError::Store)?;
     let now = settings.get();
     let delivery = cliser_alerts::deliver::Delivery::new(&now.alerts);
-    let on_change: Box<dyn Fn(Vec<cliser_alerts::Alert>) + Send> = Box::new(move |firing| {
-        if let Some(live) = &live {
+    let changes = live.clone();
+    let on_change: cliser_alerts::runner::OnChange = Box::new(move |firing| {
+        if let Some(live) = &changes {
             let _ = live.send(LiveEvent::Alerts(firing.iter().map(alert_view).collect()));
         }
     });
-    let runner = Runner::new(store, now, delivery, on_change).map_err(RunError::Store)?;
+    // The page drops a forgotten node or sensor as soon as the alerts thread has acted on it.
+    let on_forget: cliser_alerts::runner::OnForget = Box::new(move |cid, sensor| {
+        let Some(live) = &live else { return };
+        let Ok(cid) = cliser_protocol::ClientId::new(cid) else { return };
+        let sensor = match sensor.map(cliser_protocol::SensorId::new).transpose() {
+            Ok(s) => s,
+            Err(_) => return,
+        };
+        let _ = live.send(LiveEvent::Forgotten { cid, sensor });
+    });
+    let runner = Runner::new(store, now, delivery, on_change).map_err(RunError::Store)?.on_forget(on_forget);
     let (tx, rx) = channel();
     let thread = spawn("alerts", move || runner.run(rx))?;
     Ok((tx, thread))
@@ -369,7 +380,8 @@ fn start_exporters(
     Ok(out)
 }
 
-fn alert_view(a: &cliser_alerts::Alert) -> AlertView {
+fn alert_view(active: &cliser_alerts::Active) -> AlertView {
+    let a = &active.alert;
     AlertView {
         kind: a.key.kind.as_str(),
         cid: a.key.cid.clone(),
@@ -379,8 +391,8 @@ fn alert_view(a: &cliser_alerts::Alert) -> AlertView {
         value: a.value,
         limit: a.limit,
         message: a.message.clone(),
-        ack: None,
-        silenced_by: None,
+        ack: active.ack.as_ref().map(|k| AckView { by: k.by.clone(), note: k.note.clone(), at_ms: k.at_ms }),
+        silenced_by: active.silenced_by,
     }
 }
 
@@ -522,6 +534,9 @@ impl Core {
                 }
                 Ok(Control::Ask(Ask::Alerts(reply))) => self.ask_alerts(AlertInput::ListText(reply)),
                 Ok(Control::Ask(Ask::Health(reply))) => self.ask_alerts(AlertInput::Health(reply)),
+                Ok(Control::Ask(Ask::AlertAdmin(request, reply))) => {
+                    self.ask_alerts(AlertInput::Console(request, reply))
+                }
                 Ok(Control::Ask(Ask::Exporters(reply))) => {
                     let _ = reply.send(self.export_status.text());
                 }

@@ -224,3 +224,70 @@ fn a_reload_that_removes_a_limit_resolves_its_alert() {
     assert_eq!(out[0].alert.message, "oven (pi/s): above_max no longer watched (settings reloaded)");
     assert_eq!(e.firing().count(), 0);
 }
+
+#[test]
+fn forgetting_a_node_ends_its_firing_alerts_as_forgotten_and_drops_its_tracks() {
+    let mut e = Engine::new(settings("[sensors]\nsilent_after = \"10m\"\n[sensors.s]\nmax = 30\n"), vec![]);
+    e.node_up("pi", 0);
+    e.reading("pi", "s", &t(40.0), 0, 0);
+    e.reading("pi", "q", &t(20.0), 0, 0);
+    e.node_up("other", 0);
+    e.reading("other", "s", &t(40.0), 0, 0);
+    e.node_down("pi", MIN);
+    let out = e.tick(4 * MIN);
+    assert_eq!(out.iter().map(|t| t.alert.key.kind).collect::<Vec<_>>(), vec![Kind::NodeOffline]);
+    assert_eq!(e.firing().count(), 3, "pi's above_max and node_offline, other's above_max");
+
+    let out = e.forget("pi", None, 5 * MIN);
+    let mut ended: Vec<(Kind, &str)> =
+        out.iter().map(|t| (t.alert.key.kind, t.alert.key.sensor.as_str())).collect();
+    ended.sort();
+    assert_eq!(ended, vec![(Kind::AboveMax, "s"), (Kind::NodeOffline, "")]);
+    assert!(out.iter().all(|t| t.state == State::Forgotten && t.at_ms == 5 * MIN), "{out:#?}");
+    let offline = out.iter().find(|t| t.alert.key.kind == Kind::NodeOffline).unwrap();
+    assert!(offline.alert.message.starts_with("node pi forgotten: its node_offline alert (since "));
+    assert_eq!(offline.alert.since_ms, MIN, "since is kept");
+    assert!(!e.knows_node("pi") && !e.knows_sensor("pi", "s") && !e.knows_sensor("pi", "q"));
+    assert!(e.knows_node("other") && e.knows_sensor("other", "s"), "other nodes are left alone");
+    assert_eq!(e.firing().map(|a| a.key.cid.as_str()).collect::<Vec<_>>(), vec!["other"]);
+    // Forgotten: it neither goes offline again nor its sensors silent, however long.
+    assert!(e.tick(60 * MIN).iter().all(|t| t.alert.key.cid != "pi"));
+    assert!(e.forget("pi", None, 61 * MIN).is_empty(), "forgetting again ends nothing");
+}
+
+#[test]
+fn forgetting_a_sensor_leaves_its_node_and_other_sensors_and_a_reading_brings_it_back() {
+    let mut e = Engine::new(settings("[sensors]\nmax = 30\n"), vec![]);
+    e.node_up("pi", 0);
+    assert_eq!(e.reading("pi", "a", &t(40.0), 0, 0).len(), 1);
+    assert_eq!(e.reading("pi", "b", &t(40.0), 0, 0).len(), 1);
+    let out = e.forget("pi", Some("a"), 10 * S);
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].state, out[0].alert.key.sensor.as_str()), (State::Forgotten, "a"));
+    assert!(e.knows_node("pi") && e.knows_sensor("pi", "b") && !e.knows_sensor("pi", "a"));
+    // It reports again: tracked afresh, and still too hot, so it fires again.
+    let out = e.reading("pi", "a", &t(41.0), 20 * S, 20 * S);
+    assert_eq!((out.len(), out[0].state), (1, State::Firing));
+    assert!(e.knows_sensor("pi", "a"));
+}
+
+#[test]
+fn a_forgotten_node_that_registers_again_is_back() {
+    let mut e = Engine::new(settings(""), vec![]);
+    e.know_node("pi", 0);
+    assert_eq!(e.tick(3 * MIN).len(), 1, "offline");
+    assert_eq!(e.forget("pi", None, 4 * MIN).len(), 1);
+    assert!(e.node_up("pi", 5 * MIN).is_empty(), "nothing to resolve: it was forgotten");
+    assert!(e.knows_node("pi"));
+    e.node_down("pi", 6 * MIN);
+    let out = e.tick(9 * MIN);
+    assert_eq!(out.iter().map(|t| t.alert.key.kind).collect::<Vec<_>>(), vec![Kind::NodeOffline]);
+}
+
+#[test]
+fn a_pending_crossing_of_a_forgotten_sensor_never_fires() {
+    let mut e = Engine::new(settings(FREEZER), vec![]);
+    assert!(e.reading("garage", "28-f", &t(-10.0), 0, 0).is_empty(), "pending for 2m");
+    assert!(e.forget("garage", Some("28-f"), 30 * S).is_empty());
+    assert!(e.tick(5 * MIN).is_empty());
+}

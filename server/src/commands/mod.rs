@@ -4,9 +4,12 @@
 
 pub mod clients;
 mod export;
+mod forget;
 mod gen_tls;
+mod history;
 mod import_csv;
 mod query;
+mod silence;
 
 use crate::store_location::StoreLocation;
 use cliser_common::exit::{Classify, Outcome};
@@ -14,9 +17,12 @@ use cliser_common::sensors::Settings;
 use cliser_store::StoreError;
 
 pub use export::ExportArgs;
+pub use forget::ForgetArgs;
 pub use gen_tls::GenTlsArgs;
+pub use history::HistoryArgs;
 pub use import_csv::ImportArgs;
 pub use query::QueryArgs;
+pub use silence::SilenceCommand;
 
 /// What to do instead of running the server.
 #[derive(Debug, clap::Subcommand)]
@@ -34,6 +40,15 @@ pub enum Command {
     RemoveClient(clients::RemoveClientArgs),
     /// Write a fleet CA and a server certificate and key for --listen-tls (ca.pem goes to the Pis).
     GenTls(GenTlsArgs),
+    /// Make, list or end silences: matching alerts still fire and are recorded, but the alert
+    /// command and webhook are told only once the silence ends (works while the server runs).
+    #[command(subcommand)]
+    Silence(SilenceCommand),
+    /// Forget a node or one of its sensors: it leaves the page, the API, /metrics and the alerts
+    /// (its firing alerts end as `forgotten`); readings are kept unless --delete-readings.
+    Forget(ForgetArgs),
+    /// The alert history: fired, resolved, acknowledged, silenced, unsilenced, forgotten.
+    History(HistoryArgs),
 }
 
 impl Command {
@@ -81,6 +96,9 @@ pub enum CommandError {
         /// Why it failed.
         source: std::io::Error,
     },
+    /// What the command names is not there: no such silence in force, no such node (exit 2).
+    #[error("{0}")]
+    NotFound(String),
     /// Some input lines could not be used; the rest was done (exit 1).
     #[error("{0}")]
     Partial(String),
@@ -92,7 +110,7 @@ pub enum CommandError {
 impl Classify for CommandError {
     fn outcome(&self) -> Outcome {
         match self {
-            CommandError::BadArgument(_) => Outcome::BadSettings,
+            CommandError::BadArgument(_) | CommandError::NotFound(_) => Outcome::BadSettings,
             _ => Outcome::Runtime,
         }
     }
@@ -128,12 +146,18 @@ pub fn run(
         )));
     }
     let mut store = cliser_store::open(&location.url)?;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
     match command {
         Command::Query(args) => query::run(args, settings, store.as_mut(), out),
         Command::Export(args) => export::run(args, store.as_mut(), out),
         Command::ImportCsv(args) => import_csv::run(args, store.as_mut(), out),
         Command::AddClient(_) | Command::RemoveClient(_) => unreachable!("refused above"),
         Command::GenTls(args) => gen_tls::run(args, out),
+        Command::Silence(c) => silence::run(c, store.as_mut(), now_ms, out),
+        Command::Forget(args) => forget::run(args, store.as_mut(), now_ms, out),
+        Command::History(args) => history::run(args, store.as_mut(), out),
     }
 }
 

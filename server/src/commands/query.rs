@@ -244,7 +244,7 @@ fn buckets(rows: &[Bucket], format: Format, settings: &Settings) -> String {
 
 /// Left-aligned columns two spaces apart. The column at `optional` (the names) is left out when
 /// every cell of it is empty.
-fn table(header: &[&str], mut rows: Vec<Vec<String>>, optional: usize) -> String {
+pub(super) fn table(header: &[&str], mut rows: Vec<Vec<String>>, optional: usize) -> String {
     let mut header = header.to_vec();
     if rows.iter().all(|r| r.get(optional).is_none_or(String::is_empty)) && optional < header.len() {
         header.remove(optional);
