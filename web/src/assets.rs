@@ -7,6 +7,18 @@ pub const ASSETS: &[(&str, &str, &str)] = &[
     ("/app.js", "text/javascript; charset=utf-8", include_str!("../assets/app.js")),
     ("/app.css", "text/css; charset=utf-8", include_str!("../assets/app.css")),
     ("/favicon.svg", "image/svg+xml", include_str!("../assets/favicon.svg")),
+    ("/chart.js", "text/javascript; charset=utf-8", include_str!("../assets/chart.js")),
+    ("/chart.css", "text/css; charset=utf-8", include_str!("../assets/chart.css")),
+    (
+        "/vendor/uplot/uPlot.iife.min.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/vendor/uplot/uPlot.iife.min.js"),
+    ),
+    (
+        "/vendor/uplot/uPlot.min.css",
+        "text/css; charset=utf-8",
+        include_str!("../assets/vendor/uplot/uPlot.min.css"),
+    ),
 ];
 
 /// The asset at exactly `path`.
