@@ -353,6 +353,62 @@ fn a_sensor_with_less_than_an_hour_stored_opens_on_one_hour() {
     let span = span.as_f64().expect("the x scale's span");
     assert!((span - 3_600_000.0).abs() < 5_000.0, "the x axis spans {span} ms, not an hour");
     assert_eq!(b.eval("CliserChart.current().range"), Value::Null, "asked for a fitted range");
+
+    // Its sparkline, from the raw readings of the last hour as the page fetches them: a line
+    // through all seven.
+    let spark = b.eval(&format!(
+        "(async () => {{ const body = await (await fetch('/api/readings?cid={CID}&sensor={FRIDGE}&since=1h')).json(); \
+         const points = body.series[0].points.map((p) => ({{ t: p[0], v: p[1] }})); \
+         const box = document.createElement('div'); document.body.append(box); \
+         CliserChart.spark(box, points, {{ t0: Date.now() - 3600e3, t1: Date.now(), gapMs: 30e3 }}); \
+         const path = box.querySelector('svg path'); \
+         return {{ points: Number(box.querySelector('svg').dataset.points), d: path ? path.getAttribute('d') : null, \
+         text: box.textContent }}; }})()"
+    ));
+    assert_eq!(spark["points"], readings.len(), "{spark}");
+    let d = spark["d"].as_str().expect("a path");
+    assert_eq!((d.matches('M').count(), d.matches('L').count()), (1, readings.len() - 1), "one line: {d}");
+    assert_eq!(spark["text"], "", "no text in a sparkline");
+}
+
+#[test]
+fn long_ranges_draw_hourly_rollups_as_a_mean_line_in_a_min_max_band() {
+    let lab = Lab::start();
+    let _logs = DumpLogsOnPanic(lab.dir.path());
+    // The last five whole hours: in hour h, 10 + h at ten past and 12 + h at twenty to.
+    let hour = 3_600_000;
+    let this_hour = now_ms() / hour * hour;
+    let mut readings = Vec::new();
+    for h in 0..5 {
+        let start = this_hour - (5 - h) * hour;
+        readings.push(R(FRIDGE, Some(10.0 + h as f64), Some(start + 10 * 60_000)));
+        readings.push(R(FRIDGE, Some(12.0 + h as f64), Some(start + 40 * 60_000)));
+    }
+    let _pi = lab.send(&readings);
+    let Some(mut b) = lab.browser() else { return };
+    open_chart(&mut b, &[(CID, FRIDGE)], json!("7d"));
+    assert_eq!(b.eval("document.querySelector('#chart').dataset.kind"), "buckets");
+    // The mean line and the band's two edges, and the band between them.
+    assert_eq!(b.eval("CliserChart._plot.series.length"), 4);
+    assert_eq!(b.eval("CliserChart._plot.bands.length"), 1);
+    let row = legend_row(&mut b, FRIDGE);
+    for (stat, want) in [("min", "10"), ("max", "16"), ("mean", "13"), ("last", "15")] {
+        assert_eq!(row[stat]["value"], want, "{stat}: {row}");
+    }
+    // The readout over the third hour: its mean, and its min to max.
+    let third = this_hour - 3 * hour;
+    let (x, y) = screen_at(&mut b, third, 13.0);
+    b.mouse_move(x, y);
+    let tip = b.wait_value(
+        &format!(
+            "(() => {{ const row = document.querySelector('#chart .chart-tip:not([hidden]) .chart-tip-row'); \
+             return row && Number(row.dataset.ts) === {third} ? row.textContent : null; }})()"
+        ),
+        PAGE,
+        "the readout of the third hour",
+    );
+    assert!(tip.as_str().is_some_and(|t| t.contains("13.000 °C") && t.contains("12.00 – 14.00")), "{tip}");
+    shoot(&mut b, "chart-7d-buckets.png");
 }
 
 #[test]

@@ -9,9 +9,13 @@
 window.CliserChart = (() => {
   const RANGES = { "1h": 3600e3, "24h": 86400e3, "7d": 7 * 86400e3, "30d": 30 * 86400e3 };
   const RANGE_LABELS = { "1h": "1 h", "24h": "24 h", "7d": "7 d", "30d": "30 d" };
-  // Up to a day (and a bit, for a fitted range) the server is asked for raw readings: it answers
-  // with buckets by itself when the range holds too many. Longer ranges read the hourly rollups.
+  // Up to a day (and a bit, for a fitted range) the chart shows raw readings while a sensor has
+  // at most RAW_POINTS_MAX of them in the range (an hour always: a line of a few thousand points
+  // is still cheap), else 5-minute buckets made from them. Longer ranges read the hourly rollups.
   const RAW_SPAN_MAX = 26 * 3600e3;
+  const RAW_ALWAYS_SPAN = 2 * 3600e3;
+  const RAW_POINTS_MAX = 2500;
+  const SHORT_BUCKETS = "5m";
   const ROLLUP = "1h";
   // A fitted range never reaches further back than the longest button.
   const FIT_MAX = RANGES["30d"];
@@ -591,7 +595,7 @@ window.CliserChart = (() => {
     const nearest = rows.reduce((a, r) => (Math.abs(r.t - at) < Math.abs(a.t - at) ? r : a));
     const t = nearest.t;
     const time = el("time", { class: "chart-tip-time", dateTime: isoLocal(t), title: isoLocal(t) },
-      view.kind === "buckets" ? `${readoutTime(t)} + ${view.every}` : readoutTime(t));
+      view.kind === "buckets" ? `${readoutTime(t)} – ${new Date(t + view.everyMs).toLocaleTimeString()}` : readoutTime(t));
     const lines = rows.map((r) => {
       const swatch = el("span", { class: `chart-swatch ${swatchClass(r.s.colour)}`, "aria-hidden": "true" });
       const other = Math.abs(r.t - t) >= 1000 ? el("span", { class: "chart-tip-at" }, ` at ${new Date(r.t).toLocaleTimeString()}`) : null;
@@ -614,7 +618,8 @@ window.CliserChart = (() => {
 
   function plotSize(box) {
     const width = Math.max(200, Math.floor(box.clientWidth));
-    const height = Math.round(Math.min(360, Math.max(220, width * 0.42)));
+    // A phone held upright gets a taller chart for its width than a desktop window.
+    const height = Math.round(Math.min(380, Math.max(240, width * (width < 600 ? 0.62 : 0.42))));
     return { width, height };
   }
 
@@ -678,7 +683,7 @@ window.CliserChart = (() => {
       },
       axes: [
         {
-          font, stroke: axisText, values: timeTicks, space: 72, size: 44, gap: 6,
+          font, stroke: axisText, values: timeTicks, space: (u) => (u.width < 600 ? 52 : 72), size: 44, gap: 6,
           grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1, size: 4 },
         },
         {
@@ -692,6 +697,7 @@ window.CliserChart = (() => {
         dataIdx: nearestIdx,
         points: {
           // A dot on each line at the cursor (none on a band's edges).
+          size: 10,
           show: (u, si) => {
             if (view && view.kind === "buckets" && (si - 1) % 3 !== 0) return null;
             return el("div", { class: "chart-dot" });
@@ -795,7 +801,8 @@ window.CliserChart = (() => {
       points: described.map(() => ({ t: [], v: [], lo: [], hi: [], n: [] })), gaps: [], periods: [],
       zoomed: false, dom: keep ? view.dom : null,
     };
-    if (!keep) destroyPlot();
+    // The old chart goes at once: its hooks read `view`, which is the new one from here.
+    destroyPlot();
     view = v;
     p.hidden = false;
     p.dataset.series = JSON.stringify(described.map((s) => s.key));
@@ -810,7 +817,11 @@ window.CliserChart = (() => {
       pressRange(v);
       const every = v.span > RAW_SPAN_MAX ? ROLLUP : null;
       const periods = firingPeriods(described, v.since);
-      const got = await fetchReadings(described, v.since, v.until, every);
+      let got = await fetchReadings(described, v.since, v.until, every);
+      const most = Math.max(...got.points.map((q) => q.t.length));
+      if (got.kind === "raw" && most > RAW_POINTS_MAX && v.span > RAW_ALWAYS_SPAN) {
+        got = await fetchReadings(described, v.since, v.until, SHORT_BUCKETS);
+      }
       if (token !== loadToken) return;
       Object.assign(v, got);
       if (v.range === "fit") fitToPoints(v);
