@@ -143,9 +143,22 @@ window.CliserChart = (() => {
 
   /** The sensor as the page knows it (name, limits, first_seen), or a bare one. */
   function sensorInfo(cid, sensor) {
-    const n = nodes().get(cid);
-    const s = n && (n.sensors || []).find((x) => x.sensor === sensor);
-    return { node: n || null, sensor: s || null };
+    const find = (map) => {
+      const n = map.get(cid);
+      const s = n && (n.sensors || []).find((x) => x.sensor === sensor);
+      return s ? { node: n, sensor: s } : null;
+    };
+    return find(nodes()) || find(fallback.nodes) || { node: nodes().get(cid) || null, sensor: null };
+  }
+
+  /** Reads /api/nodes for what the page does not know (no init(), or not yet its first snapshot). */
+  async function learnNodes() {
+    try {
+      const b = await fetchJSON("/api/nodes");
+      fallback.nodes = new Map(b.nodes.map((n) => [n.cid, n]));
+      fallback.keepaliveMs = b.keepalive_ms || fallback.keepaliveMs;
+      fallback.skewMs = (b.now || Date.now()) - Date.now();
+    } catch (e) { /* the chart still draws, without names and limits */ }
   }
 
   function describe(series) {
@@ -782,13 +795,9 @@ window.CliserChart = (() => {
     if (!Array.isArray(series) || series.length === 0) return;
     const token = ++loadToken;
     const p = panel();
-    if (!ctx) {
-      try {
-        const b = await fetchJSON("/api/nodes");
-        fallback.nodes = new Map(b.nodes.map((n) => [n.cid, n]));
-        fallback.keepaliveMs = b.keepalive_ms || fallback.keepaliveMs;
-        fallback.skewMs = (b.now || Date.now()) - Date.now();
-      } catch (e) { /* the chart still draws, without names and limits */ }
+    const known = (map) => series.every(({ cid, sensor }) => (map.get(cid)?.sensors || []).some((x) => x.sensor === sensor));
+    if (!ctx || !known(nodes())) {
+      await learnNodes();
       if (token !== loadToken) return;
     }
     const asked = series.map(({ cid, sensor }) => ({ cid, sensor }));
