@@ -167,7 +167,7 @@ window.CliserChart = (() => {
       const s = info.sensor || {};
       const num = (v) => (typeof v === "number" && Number.isFinite(v) ? v : null);
       return {
-        cid, sensor, key: `${cid}/${sensor}`, colour: i,
+        cid, sensor, key: keyOf({ cid, sensor }), colour: i,
         name: s.name || null,
         label: s.name || sensor,
         min: num(s.min), max: num(s.max),
@@ -434,10 +434,17 @@ window.CliserChart = (() => {
         c.moveTo(left, Math.round(y) + 0.5);
         c.lineTo(left + width, Math.round(y) + 0.5);
         c.stroke();
-        c.fillStyle = colour;
         const label = `${several ? `${s.label} ` : ""}${kind} ${value.toFixed(1)} °C`;
         const above = kind === "max" || y + 14 * dpr > top + height;
-        c.fillText(label, left + width - 4 * dpr, above ? y - 4 * dpr : y + 13 * dpr);
+        const textY = above ? y - 4 * dpr : y + 13 * dpr;
+        const textW = c.measureText(label).width;
+        // On a plate of the panel's colour, so that a line passing under it leaves it readable.
+        c.globalAlpha = 0.8;
+        c.fillStyle = cssVar("--chart-bg", "#fff");
+        c.fillRect(left + width - 6 * dpr - textW, textY - 10 * dpr, textW + 4 * dpr, 13 * dpr);
+        c.globalAlpha = 1;
+        c.fillStyle = colour;
+        c.fillText(label, left + width - 4 * dpr, textY);
       }
     });
     c.restore();
