@@ -488,6 +488,15 @@ fn a_firing_period_is_shaded_from_fired_to_resolved() {
     let p = &periods[0];
     assert_eq!((&p["kind"], &p["sensor"]), (&json!("above_max"), &json!(FRIDGE)), "{p}");
     assert_eq!((p["from"].as_i64(), p["to"].as_i64()), (Some(fired), Some(resolved)), "{p} vs {history}");
+    // Zoomed in to a minute around it, to look at.
+    let before = drawn(&mut b);
+    b.eval(&format!(
+        "CliserChart._plot.setScale('x', {{ min: {}, max: {} }})",
+        fired - 30_000,
+        resolved + 30_000
+    ));
+    wait_redrawn(&mut b, &before, "the chart zoomed to the firing period");
+    shoot(&mut b, "chart-firing.png");
 }
 
 /// `<target>/web/<name>`: the target dir is three levels above this test's executable
