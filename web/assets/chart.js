@@ -389,16 +389,17 @@ window.CliserChart = (() => {
     const c = u.ctx;
     const drawn = [];
     c.save();
-    c.fillStyle = cssVar("--chart-firing", "rgba(224, 47, 68, 0.14)");
-    c.strokeStyle = cssVar("--chart-limit", "#e02f44");
-    c.lineWidth = devicePixelRatio;
+    const shade = cssVar("--chart-firing", "rgba(224, 47, 68, 0.14)");
+    const mark = cssVar("--chart-limit", "#e02f44");
     for (const p of view.periods) {
       const x0 = Math.max(left, u.valToPos(p.from, "x", true));
       const x1 = Math.min(left + width, u.valToPos(p.to, "x", true));
       if (!(x1 > x0 - 1)) continue;
       const w = Math.max(x1 - x0, devicePixelRatio);
+      c.fillStyle = shade;
       c.fillRect(x0, top, w, height);
-      // A thin mark along the top says which part is the alert, even where lines cover the shade.
+      // A solid strip along the top says where the alert fired, even where lines cover the shade.
+      c.fillStyle = mark;
       c.fillRect(x0, top, w, 3 * devicePixelRatio);
       drawn.push({ cid: p.cid, sensor: p.sensor, kind: p.kind, from: p.from, to: p.to });
     }
