@@ -236,6 +236,27 @@ impl Browser {
             return Ok(answer["result"].clone());
         }
     }
+
+    /// Moves the mouse to `(x, y)`, CSS pixels from the top left of the viewport, as a user would:
+    /// the page gets `mousemove` (and `mouseover`/`mouseenter` on what the pointer enters).
+    pub fn mouse_move(&mut self, x: f64, y: f64) {
+        self.call("Input.dispatchMouseEvent", json!({ "type": "mouseMoved", "x": x, "y": y }));
+    }
+
+    /// Drags with the left button held from `from` to `to` (CSS pixels from the viewport's top
+    /// left), in a few steps, as a hand would: pressed, moved, released.
+    pub fn mouse_drag(&mut self, from: (f64, f64), to: (f64, f64)) {
+        self.mouse_move(from.0, from.1);
+        let event = |kind: &str, (x, y): (f64, f64), buttons: u8| json!({ "type": kind, "x": x, "y": y, "button": "left", "buttons": buttons, "clickCount": 1 });
+        self.call("Input.dispatchMouseEvent", event("mousePressed", from, 1));
+        const STEPS: u32 = 5;
+        for i in 1..=STEPS {
+            let f = f64::from(i) / f64::from(STEPS);
+            let at = (from.0 + (to.0 - from.0) * f, from.1 + (to.1 - from.1) * f);
+            self.call("Input.dispatchMouseEvent", event("mouseMoved", at, 1));
+        }
+        self.call("Input.dispatchMouseEvent", event("mouseReleased", to, 0));
+    }
 }
 
 impl Drop for Browser {
