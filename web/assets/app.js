@@ -175,16 +175,35 @@
     renderView();
   }
 
+  /**
+   * A server that stops ends every session, and its last message says so: each node "offline".
+   * That is the server going, not the fleet, so a node going offline is held this long and dropped
+   * if the stream breaks meanwhile.
+   */
+  const OFFLINE_HOLD_MS = 1500;
+  const heldOffline = new Map(); // cid -> timer
+
   function applyNodes(changed) {
     for (const c of changed) {
       const n = state.nodes.get(c.cid);
-      if (n) {
-        Object.assign(n, c, { sensors: n.sensors });
-        dirty.nodes.add(c.cid);
+      clearTimeout(heldOffline.get(c.cid));
+      heldOffline.delete(c.cid);
+      if (n && n.online && !c.online) {
+        heldOffline.set(c.cid, setTimeout(() => { heldOffline.delete(c.cid); applyNode(c); }, OFFLINE_HOLD_MS));
       } else {
-        state.nodes.set(c.cid, Object.assign({}, c, { sensors: [] }));
-        dirty.structure.add(c.cid);
+        applyNode(c);
       }
+    }
+  }
+
+  function applyNode(c) {
+    const n = state.nodes.get(c.cid);
+    if (n) {
+      Object.assign(n, c, { sensors: n.sensors });
+      dirty.nodes.add(c.cid);
+    } else {
+      state.nodes.set(c.cid, Object.assign({}, c, { sensors: [] }));
+      dirty.structure.add(c.cid);
     }
     dirty.summary = true;
     schedule();
@@ -488,9 +507,12 @@
   function buildRows(n) {
     const old = tableRows.get(n.cid);
     const refs = { rows: [], sensors: new Map() };
-    const nodeCell = () => el("td", { class: "t-node", title: nodeTitle(n) }, n.cid);
+    // The node's id in each of its rows (a filtered table may show any one), dimmed after the first.
+    const nodeCell = () =>
+      el("td", { class: refs.rows.length ? "t-node repeat" : "t-node", title: nodeTitle(n) }, n.cid);
+    // "online" / "offline for 3 min", and beneath it the alert firing, if one is.
     const stateCell = () => {
-      const c = el("td", { class: "t-state" });
+      const c = el("td", { class: "t-state" }, el("span", { class: "t-up" }), el("span", { class: "t-alert" }));
       refs.states = refs.states || [];
       refs.states.push(c);
       return c;
@@ -500,13 +522,14 @@
         nodeCell(), el("td", { class: "t-sensor dim" }, "no sensor yet"), el("td"), el("td"), stateCell()));
     }
     for (const s of n.sensors) {
-      const r = { value: el("td", { class: "value" }), age: el("td", { class: "age" }) };
+      const r = { value: el("td", { class: "value" }), age: el("td", { class: "age", "data-short": "1" }) };
       const open = el("button", { type: "button", class: "open", title: `Chart of ${s.name || s.sensor}` }, sensorLabelEl(s));
       open.addEventListener("click", () => openChart([{ cid: n.cid, sensor: s.sensor }]));
       r.pick = pickBox(n.cid, s);
       r.state = stateCell();
       r.row = el("tr", { "data-cid": n.cid, "data-sensor": s.sensor },
-        nodeCell(), el("td", { class: "t-sensor" }, r.pick, open), r.value, r.age, r.state);
+        nodeCell(), el("td", { class: "t-sensor" }, el("div", { class: "t-sensor-in" }, r.pick, open)),
+        r.value, r.age, r.state);
       refs.sensors.set(s.sensor, r);
       refs.rows.push(r.row);
     }
@@ -590,19 +613,23 @@
     const t = tableRows.get(cid);
     if (t) {
       const base = n.online ? "online" : `offline ${offlineFor(n)}`;
+      const show = (cell, a) => {
+        setText(cell.firstChild, base);
+        setText(cell.lastChild, a ? KIND_TEXT[a.kind] || a.kind : "");
+      };
       for (const [sensor, r] of t.sensors) {
         const a = alertOf(cid, sensor) || nodeAlert;
-        setText(r.state, a ? `${base} · ${KIND_TEXT[a.kind] || a.kind}` : base);
+        show(r.state, a);
         if (a) r.row.dataset.alert = a.kind; else delete r.row.dataset.alert;
       }
-      if (t.sensors.size === 0) for (const s of t.states || []) setText(s, base);
+      if (t.sensors.size === 0) for (const c of t.states || []) show(c, nodeAlert);
     }
   }
 
   function tickAge(e) {
     const ts = Number(e.dataset.ts);
     if (!ts) { setText(e, "never"); return; }
-    setText(e, ago(ts));
+    setText(e, e.dataset.short ? span(serverNow() - ts) : ago(ts));
     e.classList.toggle("stale", state.lostAt === null && serverNow() - ts > 3 * state.keepaliveMs);
   }
 
@@ -850,6 +877,8 @@
   /** The server is gone (not the fleet): say so after a moment, grey the values, keep the states. */
   function serverLost() {
     setLink("lost", "reconnecting…");
+    for (const t of heldOffline.values()) clearTimeout(t);
+    heldOffline.clear();
     if (state.lostAt !== null) return;
     state.lostAt = serverNow();
     setTimeout(showBanner, BANNER_AFTER_MS);
