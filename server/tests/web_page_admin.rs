@@ -44,6 +44,19 @@ fn fill(browser: &mut Browser, form: &str, field: &str, text: &str) {
     browser.type_into(&format!("{form} [name=\"{field}\"]"), text);
 }
 
+/// Waits until the dialog closed (its POST succeeded: "closed") or shows an error (its text).
+fn closed_or_error(browser: &mut Browser, dialog: &str) -> Value {
+    browser.wait_value(
+        &format!(
+            "(() => {{ const d = document.querySelector({}); if (!d.open) return 'closed'; \
+             const e = d.querySelector('.dialog-error'); return e.hidden ? null : e.textContent; }})()",
+            json!(dialog)
+        ),
+        PAGE,
+        &format!("{dialog} to close or say why not"),
+    )
+}
+
 #[test]
 fn acknowledge_silence_history_and_forget_from_the_page() {
     let Some(mut browser) = Browser::launch() else { return };
@@ -101,9 +114,13 @@ fn acknowledge_silence_history_and_forget_from_the_page() {
     assert_eq!(browser.eval("document.querySelector('#ack-dialog').open"), true, "the dialog stays open");
     browser.click("#ack-dialog button.cancel");
     browser.wait_for("!document.querySelector('#ack-dialog').open", PAGE, "the dialog closed");
+    browser.wait_for(&format!("!{}", shown(alert_sel)), PAGE, "the resolved alert gone from the page");
 
     // It fires again; acknowledged from the page with who and a note.
     std::fs::write(&freezer_file, "-12.5\n").expect("write the sensor's file");
+    cliser_testkit::wait_until(PAGE, "the freezer's alert firing again", || {
+        (!alerts(http).is_empty()).then_some(())
+    });
     browser.wait_for(&shown(alert_sel), PAGE, "the freezer's alert again");
     browser.click(&format!("{alert_sel} button.ack"));
     browser.wait_for("document.querySelector('#ack-dialog').open", PAGE, "the acknowledge dialog");
@@ -114,7 +131,7 @@ fn acknowledge_silence_history_and_forget_from_the_page() {
     );
     fill(&mut browser, "#ack-form", "note", "defrosting");
     browser.click("#ack-form button[type=submit]");
-    browser.wait_for("!document.querySelector('#ack-dialog').open", PAGE, "the dialog closed on success");
+    assert_eq!(closed_or_error(&mut browser, "#ack-dialog"), "closed");
     let acked = browser.wait_value(
         &format!(
             "document.querySelector({})?.textContent",
@@ -134,7 +151,7 @@ fn acknowledge_silence_history_and_forget_from_the_page() {
     browser.click(r#"#silence-form input[name="duration"][value="1h"]"#);
     fill(&mut browser, "#silence-form", "comment", "defrosting the freezer");
     browser.click("#silence-form button[type=submit]");
-    browser.wait_for("!document.querySelector('#silence-dialog').open", PAGE, "the dialog closed on success");
+    assert_eq!(closed_or_error(&mut browser, "#silence-dialog"), "closed");
     browser.wait_for(
         &shown(r#"#silence-list li.silence[data-active="true"] button.end"#),
         PAGE,
@@ -173,9 +190,14 @@ fn acknowledge_silence_history_and_forget_from_the_page() {
     let s = &get_json(http, "/api/silences")["silences"][0];
     assert_eq!(s["active"], false, "{s}");
 
-    // The history: fired, resolved, fired, acknowledged, silenced, unsilenced; local times.
-    browser.click("#history-toggle");
+    // The history: fired, resolved, fired, acknowledged, silenced, unsilenced; local times. (The
+    // server records the end of a silence on its next tick: the page reads what is recorded.)
     let wanted = ["fired", "resolved", "acknowledged", "silenced", "unsilenced"];
+    cliser_testkit::wait_until(PAGE, "the silence's end in the history", || {
+        let events = get_json(http, "/api/alerts/history")["events"].clone();
+        events.as_array()?.iter().any(|e| e["event"] == "unsilenced").then_some(())
+    });
+    browser.click("#history-toggle");
     let events = browser.wait_value(
         &format!(
             "(() => {{ const e = [...document.querySelectorAll('#history-list li.event[data-cid=\"garage\"]')] \

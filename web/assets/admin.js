@@ -344,7 +344,15 @@
 
   P.admin = {
     init,
-    alerts(list) { admin.alerts = list; renderAlerts(); },
+    alerts(list) {
+      admin.alerts = list;
+      renderAlerts();
+      // An open history follows the transitions (each changes the firing alerts).
+      if (admin.historyOpen) {
+        clearTimeout(admin.historyTimer);
+        admin.historyTimer = setTimeout(loadHistory, 700);
+      }
+    },
     refresh: refreshSilences,
     tick() { tick(); },
     forget: openForget,
