@@ -143,8 +143,21 @@ fn the_page_fits_a_phone_has_a_dark_mode_one_clock_and_a_keyboard_path() {
         .collect();
     assert_ne!(bgs[0], bgs[1], "dark mode changes the page's colours");
 
-    // The other views at 412 px: the table, the history, a dialog.
+    // The other views at 412 px: a node's and a sensor's menu open, the table, the history, a
+    // dialog.
     browser.set_viewport(412, 915, true);
+    for menu in [".node-actions details.menu", "li.sensor details.menu"] {
+        let sel = format!("{} {menu}", card_sel("pi-cellar-north-wing-shelf-07"));
+        browser.click(&format!("{sel} summary"));
+        browser.wait_for(&format!("document.querySelector({}).open", json!(sel)), PAGE, "the menu open");
+        assert_fits(&mut browser, &format!("{menu} open"));
+        browser.press("Escape");
+        browser.wait_for(
+            &format!("!document.querySelector({}).open", json!(sel)),
+            PAGE,
+            "Escape to close the menu",
+        );
+    }
     browser.click(r#".views button[data-view="table"]"#);
     browser.wait_for("!document.querySelector('#table-view').hidden && document.querySelectorAll('#fleet-rows tr').length === 5", PAGE, "the table");
     assert_fits(&mut browser, "the table");

@@ -18,7 +18,7 @@
     historyOpen: false,
   };
 
-  // ---- words for an alert ----------------------------------------------------------------------
+  // ---- words for an alert -----------------------------------------------------------------------
 
   const kindText = (k) => KIND_TEXT[k] || k;
 
@@ -47,7 +47,7 @@
     return admin.silences.find((s) => s.id === id);
   }
 
-  // ---- the alerts panel ------------------------------------------------------------------------
+  // ---- the alerts panel -------------------------------------------------------------------------
 
   function renderAlerts() {
     const list = $("#alert-list");
@@ -114,7 +114,8 @@
   }
 
   function silenceWhen(s) {
-    return s.active ? `until ${clock(s.ends)} (${span(s.ends - P.serverNow())} left)` : `ended ${clock(s.ended || s.ends)}`;
+    if (s.active) return `until ${clock(s.ends)} (${span(s.ends - P.serverNow())} left)`;
+    return `ended ${clock(s.ended || s.ends)}`;
   }
 
   function tick() {
@@ -143,7 +144,7 @@
     refreshSilences();
   }
 
-  // ---- notices -----------------------------------------------------------------------------------
+  // ---- notices ----------------------------------------------------------------------------------
 
   let noticeTimer = null;
   function notice(text, bad = false) {
@@ -155,7 +156,7 @@
     noticeTimer = setTimeout(() => { n.hidden = true; }, bad ? 15e3 : 6e3);
   }
 
-  // ---- dialogs -----------------------------------------------------------------------------------
+  // ---- dialogs ----------------------------------------------------------------------------------
 
   function who() {
     try { return localStorage.getItem(WHO_KEY) || ""; } catch (e) { return ""; }
@@ -212,7 +213,8 @@
     const a = acking;
     const by = data.get("by").trim();
     rememberWho(by);
-    await postJSON("/api/alerts/ack", { kind: a.kind, cid: a.cid, sensor: a.sensor, by, note: data.get("note").trim() });
+    const note = data.get("note").trim();
+    await postJSON("/api/alerts/ack", { kind: a.kind, cid: a.cid, sensor: a.sensor, by, note });
     notice(`Acknowledged: ${alertText(a)}`);
     getJSON("/api/alerts").then((b) => P.applyAlerts(b.alerts)).catch(() => {});
   }
@@ -263,10 +265,11 @@
     const { cid, sensor } = forgetting;
     await postJSON("/api/forget", { cid, sensor: sensor || null, delete_readings: false });
     P.applyForget({ cid, sensor: sensor || null });
-    notice(`Forgot ${sensor ? `${P.sensorLabel(cid, sensor)} of ${cid}` : cid}; it comes back if it reports again.`);
+    const what = sensor ? `${P.sensorLabel(cid, sensor)} of ${cid}` : cid;
+    notice(`Forgot ${what}; it comes back if it reports again.`);
   }
 
-  // ---- history -----------------------------------------------------------------------------------
+  // ---- history ----------------------------------------------------------------------------------
 
   const EVENT_TEXT = {
     fired: "fired", resolved: "resolved", acknowledged: "acknowledged", silenced: "silenced",
@@ -277,9 +280,8 @@
     const parts = [];
     const lasted = e.since && e.at >= e.since ? span(e.at - e.since) : null;
     if (e.event === "fired" && e.value !== null && e.value !== undefined) parts.push(degrees(e.value));
-    if ((e.event === "resolved" || e.event === "forgotten" || e.event === "unsilenced") && lasted) {
-      parts.push(`after ${lasted}`);
-    }
+    // How long it had been firing.
+    if ((e.event === "resolved" || e.event === "forgotten") && lasted) parts.push(`after ${lasted}`);
     if (e.by) parts.push(`by ${e.by}`);
     if (e.note) parts.push(e.note);
     return parts.join(" · ");
@@ -290,14 +292,15 @@
     list.replaceChildren(...events.map((e) => {
       const what = e.sensor ? `${e.name || P.sensorLabel(e.cid, e.sensor)} on ${e.cid}` : e.cid;
       return el("li", { class: "event", "data-event": e.event, "data-kind": e.kind, "data-cid": e.cid,
-        "data-sensor": e.sensor || "", title: [e.message, `at ${iso(e.at)}`, e.since ? `since ${iso(e.since)}` : ""]
-          .filter(Boolean).join("\n") },
+        "data-sensor": e.sensor || "",
+        title: [e.message, `at ${iso(e.at)}`, e.since ? `since ${iso(e.since)}` : ""].filter(Boolean).join("\n") },
         el("time", { class: "at", dateTime: iso(e.at) }, clock(e.at, true)),
         el("span", { class: "ev" }, EVENT_TEXT[e.event] || e.event),
         el("span", { class: "what" }, `${what} · ${kindText(e.kind)}`),
         el("span", { class: "detail" }, eventDetail(e)));
     }));
-    setText($("#history-note"), events.length === 0 ? "Nothing in this range." : `${events.length} events, newest first`);
+    const n = events.length;
+    setText($("#history-note"), n === 0 ? "Nothing in this range." : `${n} events, newest first`);
   }
 
   async function loadHistory() {
@@ -323,7 +326,7 @@
     if (open) { loadHistory(); $("#history").scrollIntoView({ block: "nearest" }); }
   }
 
-  // ---- start -------------------------------------------------------------------------------------
+  // ---- start ------------------------------------------------------------------------------------
 
   function init() {
     wire($("#ack-dialog"), submitAck);

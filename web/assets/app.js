@@ -9,7 +9,6 @@
 "use strict";
 
 (() => {
-
   const KIND_TEXT = {
     above_max: "above max", below_min: "below min", sensor_error: "sensor error",
     sensor_silent: "sensor silent", node_offline: "node offline",
@@ -35,11 +34,13 @@
     es: null,
   };
 
-  // ---- small helpers ------------------------------------------------------------------------------
+  // ---- small helpers ----------------------------------------------------------------------------
 
   const $ = (sel, root = document) => root.querySelector(sel);
   const serverNow = () => Date.now() + state.skewMs;
   const keyOf = (cid, sensor) => `${cid}/${sensor}`;
+  /** chart.js's CliserChart; without it (it failed to load) the page shows values, not charts. */
+  const chart = () => window.CliserChart || null;
 
   function el(tag, attrs = {}, ...children) {
     const e = document.createElement(tag);
@@ -98,7 +99,7 @@
   const ago = (ms) => (ms === null || ms === undefined ? "never" : `${span(serverNow() - ms)} ago`);
   const fmtTemp = (v) => `${v.toFixed(3)} °C`;
 
-  /** The readings' JSON, or an Error with the server's own words. A failed connection is a lost server. */
+  /** A GET's JSON, or an Error in the server's own words. A failed connection is a lost server. */
   async function getJSON(url) {
     let r;
     try {
@@ -107,28 +108,30 @@
       fetchFailed();
       throw new Error("the server is unreachable");
     }
-    return answerOf(r);
+    return answerOf(r, false);
   }
 
   /** POSTs `body` as JSON (the server refuses any other type); the answer's JSON or an Error. */
   async function postJSON(url, body) {
     let r;
     try {
-      r = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+      r = await fetch(url,
+        { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
     } catch (e) {
       fetchFailed();
       throw new Error("the server is unreachable");
     }
-    return answerOf(r);
+    return answerOf(r, true);
   }
 
-  async function answerOf(r) {
+  /** The answer's JSON; else an Error with the server's text (and, refusing a change, why that is). */
+  async function answerOf(r, changing) {
     const text = await r.text();
     let body = null;
     try { body = text ? JSON.parse(text) : null; } catch (e) { body = null; }
     if (r.ok) return body;
     let why = (body && body.error) || text.trim() || `HTTP ${r.status}`;
-    if (r.status === 401 || r.status === 403) {
+    if (changing && (r.status === 401 || r.status === 403)) {
       why = `changing state needs the admin password / from this machine only (${r.status}: ${why})`;
     }
     const err = new Error(why);
@@ -136,7 +139,7 @@
     throw err;
   }
 
-  // ---- the model ----------------------------------------------------------------------------------
+  // ---- the model --------------------------------------------------------------------------------
 
   /** Named sensors first, by name; then the others by id. */
   function sensorOrder(a, b) {
@@ -224,6 +227,7 @@
         n.sensors.push(s);
         n.sensors.sort(sensorOrder);
         dirty.structure.add(r.cid);
+        refreshLimits();
       }
       if (r.ts >= s.ts) {
         if ((s.name || null) !== (r.name || null)) dirty.structure.add(r.cid);
@@ -234,10 +238,36 @@
       n.last_seen = Math.max(n.last_seen || 0, Math.min(r.ts, now));
       dirty.nodes.add(r.cid);
       sparkAppend(r);
-      if (window.CliserChart) CliserChart.append(r);
+      chart()?.append(r);
     }
     dirty.summary = true;
     schedule();
+  }
+
+  /**
+   * A sensor new to the page came with a reading, which carries no limits: its `min`, `max` and
+   * `first_seen` (for its chart) are read from /api/nodes, once for a burst of new sensors.
+   */
+  let limitsTimer = null;
+  function refreshLimits() {
+    clearTimeout(limitsTimer);
+    limitsTimer = setTimeout(async () => {
+      let body;
+      try { body = await getJSON("/api/nodes"); } catch (e) { return; }
+      for (const fresh of body.nodes) {
+        const n = state.nodes.get(fresh.cid);
+        if (!n) continue;
+        if (n.first_seen === undefined) n.first_seen = fresh.first_seen;
+        for (const f of fresh.sensors || []) {
+          const s = n.sensors.find((x) => x.sensor === f.sensor);
+          if (!s) continue;
+          const changed = s.min !== (f.min ?? null) || s.max !== (f.max ?? null);
+          Object.assign(s, { min: f.min ?? null, max: f.max ?? null, first_seen: f.first_seen ?? s.first_seen });
+          if (changed) dirty.structure.add(fresh.cid);
+        }
+      }
+      schedule();
+    }, 1000);
   }
 
   /** The SSE `forget` event (and a forget done from this page): the node or sensor leaves the page. */
@@ -264,12 +294,12 @@
     state.alerts = alerts || [];
     for (const cid of state.nodes.keys()) dirty.marks.add(cid);
     schedule();
-    CliserPage.admin?.alerts(state.alerts);
+    admin()?.alerts(state.alerts);
   }
 
   const alertOf = (cid, sensor) => state.alerts.find((a) => a.cid === cid && a.sensor === sensor);
 
-  // ---- batched rendering --------------------------------------------------------------------------
+  // ---- batched rendering ------------------------------------------------------------------------
 
   const dirty = {
     structure: new Set(), // cids whose card / rows are built again (a sensor came, a name changed)
@@ -328,7 +358,7 @@
     document.body.dataset.valuesShown = "1";
   }
 
-  // ---- the views: refs to what changes ------------------------------------------------------------
+  // ---- the views: refs to what changes ----------------------------------------------------------
 
   // cid -> { card, status, offFor, seen, addr, backlog, sensors: Map(sensor -> row refs) }
   const cards = new Map();
@@ -349,7 +379,8 @@
       b.setAttribute("aria-pressed", String(b.dataset.view === state.view));
     }
     if (state.nodes.size === 0) {
-      nodesRoot.append(el("p", { class: "empty" }, "No node has reported yet. Start a Pi client pointed at this server."));
+      nodesRoot.append(
+        el("p", { class: "empty" }, "No node has reported yet. Start a Pi client pointed at this server."));
     }
     for (const n of sortedNodes()) buildNode(n);
     placeNodes();
@@ -421,19 +452,30 @@
       el("div", { class: "menu-items" }, ...items));
   }
 
+  /** A button that does `act` (and closes its menu, if it is in one). */
+  function button(attrs, label, act) {
+    const b = el("button", Object.assign({ type: "button" }, attrs), label);
+    b.addEventListener("click", () => { closeMenus(); act(); });
+    return b;
+  }
+
+  const admin = () => CliserPage.admin;
+
   function buildCard(n) {
     const old = cards.get(n.cid);
     const refs = { sensors: new Map() };
     refs.status = el("span", { class: "status" });
     refs.offFor = el("span", { class: "off-for" });
-    refs.backlog = el("span", { class: "backlog", title: "it answered with `more`: sending its backlog" }, "catching up");
+    refs.backlog =
+      el("span", { class: "backlog", title: "it answered with `more`: sending its backlog" }, "catching up");
     refs.seen = el("span", { class: "seen" });
-    const chartAll = el("button", { type: "button", class: "chart-all", title: `Chart all of ${n.cid}'s sensors together` }, "Chart all");
-    chartAll.addEventListener("click", () => openChart(state.nodes.get(n.cid)?.sensors.map((s) => ({ cid: n.cid, sensor: s.sensor })) || []));
-    const forget = el("button", { type: "button", class: "forget", "data-act": "forget-node" }, "Forget node…");
-    forget.addEventListener("click", () => { closeMenus(); CliserPage.admin?.forget(n.cid, null); });
-    const silence = el("button", { type: "button", class: "silence", "data-act": "silence-node" }, "Silence node…");
-    silence.addEventListener("click", () => { closeMenus(); CliserPage.admin?.silence({ cid: n.cid, sensor: "*", kind: "*" }); });
+    const sensorsOf = () => (state.nodes.get(n.cid)?.sensors || []).map((s) => ({ cid: n.cid, sensor: s.sensor }));
+    const chartAll = button({ class: "chart-all", title: `Chart all of ${n.cid}'s sensors together` }, "Chart all",
+      () => openChart(sensorsOf()));
+    const silence = button({ class: "silence", "data-act": "silence-node" }, "Silence node…",
+      () => admin()?.silence({ cid: n.cid, sensor: "*", kind: "*" }));
+    const forget = button({ class: "forget", "data-act": "forget-node" }, "Forget node…",
+      () => admin()?.forget(n.cid, null));
     refs.card = el("section", { class: "node", "data-cid": n.cid, "aria-label": `node ${n.cid}` },
       el("div", { class: "node-head" },
         el("h2", { class: "node-name" }, n.cid),
@@ -487,17 +529,14 @@
     r.spark = el("span", { class: "spark", "aria-hidden": "true" });
     r.mark = el("span", { class: "mark" });
     const limits = limitsText(s);
-    const open = el("button", { type: "button", class: "open", title: `Chart of ${s.name || s.sensor}` },
-      sensorLabelEl(s), r.value, r.spark,
+    const open = button({ class: "open", title: `Chart of ${s.name || s.sensor}` }, sensorLabelEl(s),
+      () => openChart([{ cid: n.cid, sensor: s.sensor }]));
+    open.append(r.value, r.spark,
       el("span", { class: "under" }, limits ? el("span", { class: "limits" }, limits) : null, r.mark, r.age));
-    open.addEventListener("click", () => openChart([{ cid: n.cid, sensor: s.sensor }]));
-    const forget = el("button", { type: "button", class: "forget", "data-act": "forget-sensor" }, "Forget sensor…");
-    forget.addEventListener("click", () => { closeMenus(); CliserPage.admin?.forget(n.cid, s.sensor); });
-    const silence = el("button", { type: "button", class: "silence", "data-act": "silence-sensor" }, "Silence sensor…");
-    silence.addEventListener("click", () => {
-      closeMenus();
-      CliserPage.admin?.silence({ cid: n.cid, sensor: s.sensor, kind: "*" });
-    });
+    const silence = button({ class: "silence", "data-act": "silence-sensor" }, "Silence sensor…",
+      () => admin()?.silence({ cid: n.cid, sensor: s.sensor, kind: "*" }));
+    const forget = button({ class: "forget", "data-act": "forget-sensor" }, "Forget sensor…",
+      () => admin()?.forget(n.cid, s.sensor));
     r.pick = pickBox(n.cid, s);
     r.row = el("li", { class: "sensor", "data-sensor": s.sensor },
       r.pick, open, menu(`More for ${s.name || s.sensor}`, [silence, forget]));
@@ -523,8 +562,8 @@
     }
     for (const s of n.sensors) {
       const r = { value: el("td", { class: "value" }), age: el("td", { class: "age", "data-short": "1" }) };
-      const open = el("button", { type: "button", class: "open", title: `Chart of ${s.name || s.sensor}` }, sensorLabelEl(s));
-      open.addEventListener("click", () => openChart([{ cid: n.cid, sensor: s.sensor }]));
+      const open = button({ class: "open", title: `Chart of ${s.name || s.sensor}` }, sensorLabelEl(s),
+        () => openChart([{ cid: n.cid, sensor: s.sensor }]));
       r.pick = pickBox(n.cid, s);
       r.state = stateCell();
       r.row = el("tr", { "data-cid": n.cid, "data-sensor": s.sensor },
@@ -643,7 +682,7 @@
       if (!n.online) setText(c.offFor, offlineFor(n));
     }
     if (state.view === "table") for (const cid of tableRows.keys()) updateMarks(cid);
-    CliserPage.admin?.tick();
+    admin()?.tick();
   }
 
   function renderSummary() {
@@ -663,7 +702,7 @@
     list.replaceChildren(...want.map((cid) => el("option", { value: cid })));
   }
 
-  // ---- the filter ---------------------------------------------------------------------------------
+  // ---- the filter -------------------------------------------------------------------------------
 
   function matches(text) {
     return text && text.toLowerCase().includes(state.q);
@@ -723,11 +762,11 @@
     history.replaceState(null, "", s ? `?${s}` : location.pathname);
   }
 
-  // ---- charts and compare --------------------------------------------------------------------------
+  // ---- charts and compare -----------------------------------------------------------------------
 
   function openChart(series) {
     if (!series.length) return;
-    CliserChart.open(series, null);
+    chart()?.open(series, null);
   }
 
   function renderPicked() {
@@ -742,7 +781,7 @@
     }
   }
 
-  // ---- sparklines ---------------------------------------------------------------------------------
+  // ---- sparklines -------------------------------------------------------------------------------
 
   let sparkObserver = null;
   const sparkQueue = [];
@@ -831,7 +870,7 @@
     const t1 = Math.max(now, pts[pts.length - 1].t);
     const gapMs = Math.max(3 * state.keepaliveMs, 3 * medianStep(pts));
     try {
-      CliserChart.spark(r.spark, pts, { t0, t1, gapMs });
+      chart()?.spark(r.spark, pts, { t0, t1, gapMs });
     } catch (e) {
       console.error("sparkline", cid, sensor, e);
     }
@@ -866,7 +905,7 @@
     schedule();
   }
 
-  // ---- the server's link --------------------------------------------------------------------------
+  // ---- the server's link ------------------------------------------------------------------------
 
   function setLink(s, text) {
     const l = $("#link");
@@ -914,7 +953,7 @@
     es.addEventListener("snapshot", (e) => {
       applySnapshot(JSON.parse(e.data));
       getJSON("/api/alerts").then((b) => applyAlerts(b.alerts)).catch(() => {});
-      CliserPage.admin?.refresh();
+      admin()?.refresh();
     });
     es.addEventListener("alerts", (e) => applyAlerts(JSON.parse(e.data)));
     es.addEventListener("nodes", (e) => applyNodes(JSON.parse(e.data)));
@@ -938,66 +977,16 @@
     setTimeout(poll, state.keepaliveMs);
   }
 
-  // ---- menus --------------------------------------------------------------------------------------
+  // ---- menus ------------------------------------------------------------------------------------
 
   function closeMenus(except) {
     for (const d of document.querySelectorAll("details.menu[open]")) if (d !== except) d.open = false;
   }
 
-  // ---- a stand-in for chart.js --------------------------------------------------------------------
-
-  /**
-   * Used only while chart.js is not served (it is another part of the page, loaded before this file):
-   * a plain SVG sparkline and a panel naming what would be charted.
-   */
-  function standInChart() {
-    const SVG = "http://www.w3.org/2000/svg";
-    let current = null;
-    return {
-      init() {},
-      spark(container, points, opts) {
-        const w = Math.max(container.clientWidth, 40), h = Math.max(container.clientHeight, 12);
-        const vs = points.filter((p) => p.v !== null).map((p) => p.v);
-        let lo = Math.min(...vs), hi = Math.max(...vs);
-        if (hi - lo < 0.5) { const m = (hi + lo) / 2; lo = m - 0.25; hi = m + 0.25; }
-        const x = (t) => ((t - opts.t0) / Math.max(1, opts.t1 - opts.t0)) * (w - 2) + 1;
-        const y = (v) => h - 1 - ((v - lo) / (hi - lo)) * (h - 2);
-        let d = "", prev = null;
-        for (const p of points) {
-          if (p.v === null) { prev = null; continue; }
-          d += `${prev === null || p.t - prev > opts.gapMs ? "M" : "L"}${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`;
-          prev = p.t;
-        }
-        const svg = document.createElementNS(SVG, "svg");
-        svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
-        svg.setAttribute("width", w);
-        svg.setAttribute("height", h);
-        const path = document.createElementNS(SVG, "path");
-        path.setAttribute("d", d);
-        svg.append(path);
-        container.replaceChildren(svg);
-      },
-      open(series, range) {
-        current = { series, range: range || "1h" };
-        const panel = $("#chart");
-        panel.dataset.series = JSON.stringify(series.map((s) => keyOf(s.cid, s.sensor)));
-        panel.dataset.range = current.range;
-        const close = el("button", { type: "button", class: "close", "aria-label": "Close the chart" }, "×");
-        close.addEventListener("click", () => this.close());
-        panel.replaceChildren(el("p", {}, series.map((s) => sensorLabel(s.cid, s.sensor)).join(", ")), close);
-        panel.hidden = false;
-      },
-      append() {},
-      close() { current = null; $("#chart").hidden = true; },
-      current() { return current; },
-    };
-  }
-
-  // ---- start --------------------------------------------------------------------------------------
+  // ---- start ------------------------------------------------------------------------------------
 
   function init() {
-    if (!window.CliserChart) window.CliserChart = standInChart();
-    CliserChart.init({
+    chart()?.init({
       nodes: () => state.nodes,
       keepaliveMs: () => state.keepaliveMs,
       serverNow,
@@ -1012,7 +1001,9 @@
       pending = true;
       requestAnimationFrame(() => { pending = false; setFilter(filter.value); });
     });
-    for (const b of document.querySelectorAll(".views button")) b.addEventListener("click", () => setView(b.dataset.view));
+    for (const b of document.querySelectorAll(".views button")) {
+      b.addEventListener("click", () => setView(b.dataset.view));
+    }
     $("#compare").addEventListener("click", () => openChart([...state.picked].map((k) => {
       const [cid, sensor] = splitKey(k);
       return { cid, sensor };
@@ -1031,7 +1022,7 @@
       clearTimeout(resizing);
       resizing = setTimeout(slideSparks, 150);
     });
-    CliserPage.admin?.init();
+    admin()?.init();
     renderView();
     setInterval(tick, 1000);
     setInterval(slideSparks, 30e3);
