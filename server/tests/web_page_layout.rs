@@ -89,6 +89,14 @@ fn the_page_fits_a_phone_has_a_dark_mode_one_clock_and_a_keyboard_path() {
         "every sparkline drawn",
     );
 
+    // The freezer's limits beside it (from /api/nodes: a reading does not carry them).
+    let limits = format!("{} .limits", sensor_sel("garage", &freezer));
+    browser.wait_for(
+        &format!("document.querySelector({})?.textContent === 'min -25 · max -15'", json!(limits)),
+        PAGE,
+        "the freezer's limits",
+    );
+
     // One clock: the alert line is built from the alert's fields in local time ("since 16:40
     // (3 min)"), the server's message (with its UTC) only in the tooltip, beside the ISO time with
     // the local offset.
@@ -162,6 +170,15 @@ fn the_page_fits_a_phone_has_a_dark_mode_one_clock_and_a_keyboard_path() {
     browser.wait_for("!document.querySelector('#table-view').hidden && document.querySelectorAll('#fleet-rows tr').length === 5", PAGE, "the table");
     assert_fits(&mut browser, "the table");
     browser.screenshot_page(&web.join("page-412-dark-table.png"));
+    // The narrowest phones: 360 px, the table and the cards.
+    browser.set_viewport(360, 740, true);
+    browser.wait_for("window.innerWidth === 360", PAGE, "360 px");
+    assert_fits(&mut browser, "the table at 360 px");
+    browser.click(r#".views button[data-view="cards"]"#);
+    browser.wait_for("!document.querySelector('#nodes').hidden", PAGE, "the cards");
+    assert_fits(&mut browser, "the cards at 360 px");
+    browser.click(r#".views button[data-view="table"]"#);
+    browser.set_viewport(412, 915, true);
     browser.click("#history-toggle");
     browser.wait_for("!document.querySelector('#history').hidden && document.querySelector('#history-note').textContent !== 'Loading…'", PAGE, "the history panel");
     assert_fits(&mut browser, "the history");

@@ -161,6 +161,8 @@
   }
 
   function applySnapshot(snap) {
+    // The snapshot is the truth now; a change held from before it is not.
+    dropHeldOffline();
     state.keepaliveMs = snap.keepalive_ms || state.keepaliveMs;
     state.skewMs = snap.now - Date.now();
     state.nodes = new Map(snap.nodes.map((n) => {
@@ -197,6 +199,11 @@
         applyNode(c);
       }
     }
+  }
+
+  function dropHeldOffline() {
+    for (const t of heldOffline.values()) clearTimeout(t);
+    heldOffline.clear();
   }
 
   function applyNode(c) {
@@ -267,7 +274,7 @@
         }
       }
       schedule();
-    }, 1000);
+    }, 300);
   }
 
   /** The SSE `forget` event (and a forget done from this page): the node or sensor leaves the page. */
@@ -865,9 +872,12 @@
     const n = pts.filter((p) => p.v !== null && p.v !== undefined).length;
     r.spark.dataset.points = String(n);
     if (n < 2) { r.spark.replaceChildren(); return; }
-    // A young sensor's line spans the box: its trend, not a dot at the right edge of an hour.
+    // A young sensor's line spans the box: its trend, not a dot at the right edge of an hour. The
+    // right edge is now, or the last reading while it is not yet stale (readings arrive a poll
+    // late: a line of 30 s would otherwise stop short by a few percent).
+    const last = pts[pts.length - 1].t;
     const t0 = Math.max(now - SPARK_SPAN_MS, pts[0].t);
-    const t1 = Math.max(now, pts[pts.length - 1].t);
+    const t1 = Math.max(last, now - 3 * state.keepaliveMs);
     const gapMs = Math.max(3 * state.keepaliveMs, 3 * medianStep(pts));
     try {
       chart()?.spark(r.spark, pts, { t0, t1, gapMs });
@@ -916,8 +926,7 @@
   /** The server is gone (not the fleet): say so after a moment, grey the values, keep the states. */
   function serverLost() {
     setLink("lost", "reconnecting…");
-    for (const t of heldOffline.values()) clearTimeout(t);
-    heldOffline.clear();
+    dropHeldOffline();
     if (state.lostAt !== null) return;
     state.lostAt = serverNow();
     setTimeout(showBanner, BANNER_AFTER_MS);
