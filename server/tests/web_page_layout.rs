@@ -75,7 +75,7 @@ fn the_page_fits_a_phone_has_a_dark_mode_one_clock_and_a_keyboard_path() {
         "the simulated nodes online with their temperatures",
     );
     browser.wait_for(&all_online_js(&all[..1], 1), PAGE, "garage online");
-    let alert_sel = format!(r#"#alert-list li.alert[data-kind="above_max"][data-cid="garage"]"#);
+    let alert_sel = r#"#alert-list li.alert[data-kind="above_max"][data-cid="garage"]"#;
     browser.wait_for(
         &format!("!!document.querySelector({})", json!(alert_sel)),
         PAGE,
