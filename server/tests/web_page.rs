@@ -146,18 +146,21 @@ fn the_page_shows_names_first_live_sparklines_and_charts_and_marks_a_stopped_nod
 
     // A click on a sensor charts it; "Chart all" charts a node's sensors together; ticked boxes
     // are compared across nodes.
+    let draws = chart_draws(&mut browser);
     browser.click(&format!("{} button.open", sensor_sel("pi-attic", &attic_named)));
-    wait_chart(&mut browser, &[format!("pi-attic/{attic_named}")], "the chart of the clicked sensor");
+    wait_chart(&mut browser, &[format!("pi-attic/{attic_named}")], draws, "the chart of the clicked sensor");
+    let draws = chart_draws(&mut browser);
     browser.click(&format!("{} button.chart-all", card_sel("pi-cellar")));
     let cellar: Vec<String> = ids[1].1.iter().map(|s| format!("pi-cellar/{s}")).collect();
-    wait_chart(&mut browser, &cellar, "the chart of pi-cellar's two sensors");
+    wait_chart(&mut browser, &cellar, draws, "the chart of pi-cellar's two sensors");
     assert_eq!(browser.eval("document.querySelector('#compare').disabled"), true, "nothing picked yet");
     browser.click(&format!("{} input.pick", sensor_sel("garage", &freezer)));
     browser.click(&format!("{} input.pick", sensor_sel("pi-cellar", &ids[1].1[0])));
     assert_eq!(browser.eval("document.querySelector('#compare').textContent"), "Compare 2");
+    let draws = chart_draws(&mut browser);
     browser.click("#compare");
     let picked = [format!("garage/{freezer}"), format!("pi-cellar/{}", ids[1].1[0])];
-    wait_chart(&mut browser, &picked, "the chart of the two picked sensors");
+    wait_chart(&mut browser, &picked, draws, "the chart of the two picked sensors");
 
     // A new reading shows up in place: the sample time changes, the page is the same document.
     browser.eval("window.cliserTestMarker = 'no reload'");

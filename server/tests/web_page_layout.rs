@@ -234,6 +234,12 @@ fn the_page_fits_a_phone_has_a_dark_mode_one_clock_and_a_keyboard_path() {
     }
     assert!(reached.iter().all(|v| v["ring"] == true), "a focus without a visible ring: {reached:?}");
     let sensor = reached.last().and_then(|v| v["sensor"].as_str()).expect("a sensor's button").to_owned();
+    let draws = chart_draws(&mut browser);
     browser.press("Enter");
-    wait_chart(&mut browser, &[format!("garage/{sensor}")], "Enter on a focused sensor to open its chart");
+    wait_chart(
+        &mut browser,
+        &[format!("garage/{sensor}")],
+        draws,
+        "Enter on a focused sensor to open its chart",
+    );
 }

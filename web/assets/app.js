@@ -236,7 +236,10 @@
         dirty.structure.add(r.cid);
         refreshLimits();
       }
-      if (r.ts >= s.ts) {
+      // Only a newer reading is news: one at the same time is a copy of what the snapshot gave
+      // (a new stream's first readings may have been made before its snapshot, with the names of
+      // before a reload).
+      if (r.ts > s.ts) {
         if ((s.name || null) !== (r.name || null)) dirty.structure.add(r.cid);
         Object.assign(s, { ts: r.ts, value: r.value, raw: r.raw, error: r.error, seq: r.seq, name: r.name });
         if (r.value !== null) s.last_temp = { ts: r.ts, value: r.value };

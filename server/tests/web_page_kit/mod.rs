@@ -111,14 +111,22 @@ pub const OVERFLOW_JS: &str = r#"(() => {
     return { width: w, scroll_width: document.scrollingElement.scrollWidth, wider };
 })()"#;
 
+/// How many times chart.js has drawn `#chart` (its `data-drawn`; 0 before the first).
+pub fn chart_draws(browser: &mut Browser) -> u64 {
+    browser.eval("Number(document.querySelector('#chart')?.dataset.drawn || 0)").as_u64().unwrap_or(0)
+}
+
 /// Waits until `#chart` is shown with the `series` (`cid/sensor`, in any order) in its
-/// `data-series` (which chart.js sets on the panel).
-pub fn wait_chart(browser: &mut Browser, series: &[String], what: &str) {
+/// `data-series` (which chart.js sets on the panel) and drawn since `draws_before` (see
+/// [`chart_draws`]): the panel has its full height then, and what is below it stays put for the
+/// next click.
+pub fn wait_chart(browser: &mut Browser, series: &[String], draws_before: u64, what: &str) {
     let mut want = series.to_vec();
     want.sort();
     let js = format!(
         "(() => {{ const c = document.querySelector('#chart'); if (!c || c.hidden || !c.dataset.series) \
-         return false; return JSON.stringify(JSON.parse(c.dataset.series).sort()) === {}; }})()",
+         return false; return JSON.stringify(JSON.parse(c.dataset.series).sort()) === {} \
+         && Number(c.dataset.drawn || 0) > {draws_before}; }})()",
         json!(json!(want).to_string())
     );
     browser.wait_for(&js, PAGE, what);
