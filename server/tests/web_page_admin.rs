@@ -231,6 +231,12 @@ fn acknowledge_silence_history_and_forget_from_the_page() {
         p.signal(libc::SIGTERM);
         p.wait_exit(PAGE);
     }
+    // As a person would, with the page showing them offline (and so not changing under the clicks).
+    browser.wait_for(
+        "['pi-attic', 'pi-cellar'].every((c) => document.querySelector(`section.node[data-cid=\"${c}\"]`).dataset.online === 'false')",
+        PAGE,
+        "both stopped nodes offline on the page",
+    );
     let cellar = browser.eval("[...document.querySelectorAll('section.node[data-cid=\"pi-cellar\"] li.sensor')].map((s) => s.dataset.sensor)");
     let cellar: Vec<String> = serde_json::from_value(cellar).expect("pi-cellar's sensors");
     assert_eq!(cellar.len(), 2, "{cellar:?}");

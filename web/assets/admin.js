@@ -49,8 +49,16 @@
 
   // ---- the alerts panel -------------------------------------------------------------------------
 
+  /** Which alert's button has the keyboard focus, to give it back after the list is rebuilt. */
+  function focusedAction() {
+    const b = document.activeElement;
+    const li = b?.closest?.("#alert-list li.alert");
+    return li ? { kind: li.dataset.kind, cid: li.dataset.cid, sensor: li.dataset.sensor, cls: b.className } : null;
+  }
+
   function renderAlerts() {
     const list = $("#alert-list");
+    const focused = focusedAction();
     admin.lines = [];
     const items = admin.alerts.map((a) => {
       const text = el("span", { class: "alert-text" });
@@ -82,6 +90,11 @@
       return li;
     });
     list.replaceChildren(...items);
+    if (focused) {
+      const li = [...list.children].find((l) => l.dataset.kind === focused.kind && l.dataset.cid === focused.cid
+        && l.dataset.sensor === focused.sensor);
+      (li?.querySelector(`button.${focused.cls}`) || li?.querySelector("button"))?.focus();
+    }
     const n = admin.alerts.length;
     setText($("#alerts-title"), n === 0 ? "No alert firing" : n === 1 ? "1 alert firing" : `${n} alerts firing`);
     $("#alerts").dataset.firing = String(n);
@@ -350,6 +363,10 @@
     alerts(list) {
       admin.alerts = list;
       renderAlerts();
+      // A silence set elsewhere (the console, the CLI): its end time and who set it.
+      if (list.some((a) => a.silenced_by !== null && a.silenced_by !== undefined && !silenceOf(a.silenced_by))) {
+        refreshSilences();
+      }
       // An open history follows the transitions (each changes the firing alerts).
       if (admin.historyOpen) {
         clearTimeout(admin.historyTimer);
