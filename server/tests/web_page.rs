@@ -1,62 +1,37 @@
 //! The web page in a real browser (headless Chromium, driven over DevTools) against the real server
-//! and two real Pi clients with simulated sensors: what the page shows, its chart, live updates
-//! without a reload, and a node going offline while the other stays online.
+//! and real Pi clients (simulated sensors, and one read from a file): names first, live updates
+//! without a reload, sparklines (a young sensor's too), charts opened for one sensor, a node's
+//! sensors and a picked set, a node going offline while the others stay online, and the server
+//! going away and coming back, which is not the fleet going offline.
 
 mod common;
+mod web_page_kit;
 use cliser_testkit::Browser;
 use common::*;
 use serde_json::{json, Value};
-use std::path::PathBuf;
-use std::time::Duration;
+use std::time::Instant;
+use web_page_kit::*;
 
-const NODES: [&str; 2] = ["pi-attic", "pi-cellar"];
-
-/// Generous for a cold browser on a busy 2-core machine; each wait ends as soon as its condition holds.
-const PAGE: Duration = Duration::from_secs(30);
-
-/// The page's sections as data: `[{cid, online, status, sensors: [{id, value, error, ts, spark}]}]`.
-const NODES_JS: &str = r#"[...document.querySelectorAll("section.node")].map((n) => ({
-    cid: n.dataset.cid,
-    online: n.dataset.online,
-    status: n.querySelector(".status")?.textContent,
-    sensors: [...n.querySelectorAll(".sensor")].map((s) => ({
-        id: s.dataset.sensor,
-        value: s.querySelector(".value")?.textContent,
-        has_value: s.querySelector(".value")?.dataset.hasValue === "1",
-        ts: Number(s.querySelector(".age")?.dataset.ts),
-        spark: !!s.querySelector("svg.spark"),
-    })),
-}))"#;
-
-fn node_sel(cid: &str) -> String {
-    format!(r#"section.node[data-cid="{cid}"]"#)
-}
-
-/// `<target>/web/dashboard.png`: the target dir is three levels above this test's executable
-/// (`<target>/debug/deps/`), wherever CARGO_TARGET_DIR put it; never the source tree.
-fn screenshot_path() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's own path");
-    let target = exe.ancestors().nth(3).expect("the test runs from <target>/<profile>/deps");
-    target.join("web").join("dashboard.png")
-}
+const SIMS: [&str; 2] = ["pi-attic", "pi-cellar"];
 
 /// Readings per sensor put into the store as six hours of history, one every two minutes.
 const HISTORY: i64 = 180;
 
-/// Once both clients' sensors are in the store, adds [`HISTORY`] older readings (without seqs, as
-/// an import of an old ledger would, so they never clash with the clients' own) to every sensor,
-/// around its latest value: the charts and sparklines then have hours to draw, not seconds.
-fn seed_history(server: &ServerHandle) {
+/// Once the simulated clients' sensors are in the store, adds [`HISTORY`] older readings (without
+/// seqs, as an import of an old ledger would, so they never clash with the clients' own) to each,
+/// around its latest value: the sparklines then have an hour to draw, not seconds. Returns the
+/// sensors' ids by client, sorted.
+fn seed_history(server: &ServerHandle) -> Vec<(String, Vec<String>)> {
     use cliser_protocol::{Celsius, Value};
     let mut store = cliser_store::open(&server.store_url()).unwrap_or_else(|e| panic!("open the store: {e}"));
-    let sensors = cliser_testkit::wait_until(T, "both clients' two sensors in the store", || {
+    let sensors = cliser_testkit::wait_until(T, "both simulated clients' two sensors in the store", || {
         let all = store.sensors().unwrap_or_else(|e| panic!("read the store: {e}"));
-        let ours: Vec<_> = all.into_iter().filter(|s| NODES.contains(&s.cid.as_str())).collect();
-        (ours.len() == 2 * NODES.len() && ours.iter().all(|s| s.last.is_some())).then_some(ours)
+        let ours: Vec<_> = all.into_iter().filter(|s| SIMS.contains(&s.cid.as_str())).collect();
+        (ours.len() == 2 * SIMS.len() && ours.iter().all(|s| s.last.is_some())).then_some(ours)
     });
     let mut history = Vec::new();
-    for s in sensors {
-        let (newest_ms, last, _) = s.last.expect("checked above");
+    for s in &sensors {
+        let (newest_ms, last, _) = s.last.clone().expect("checked above");
         let centre = match last {
             Value::Celsius(c) => c.degrees(),
             Value::Error(_) => 20.0,
@@ -76,132 +51,255 @@ fn seed_history(server: &ServerHandle) {
         }
     }
     store.commit(&history).unwrap_or_else(|e| panic!("store the history: {e}"));
+    SIMS.iter()
+        .map(|cid| {
+            let mut ids: Vec<String> =
+                sensors.iter().filter(|s| s.cid.as_str() == *cid).map(|s| s.sensor.to_string()).collect();
+            ids.sort();
+            (cid.to_string(), ids)
+        })
+        .collect()
+}
+
+fn sim_client(server: &ServerHandle, id: &str) -> Proc {
+    let dir = &server.dir;
+    pi_client(
+        server.addr,
+        &server.password,
+        id,
+        &dir.join(id),
+        &dir.join(format!("{id}.log")),
+        &["--interval", "500ms"],
+    )
 }
 
 #[test]
-fn the_page_shows_both_nodes_live_draws_a_chart_and_marks_a_stopped_node_offline() {
+fn the_page_shows_names_first_live_sparklines_and_charts_and_marks_a_stopped_node_offline() {
     let Some(mut browser) = Browser::launch() else { return };
     let dir = tempfile::tempdir().expect("temp dir");
     let _logs = DumpLogsOnPanic(dir.path());
-    let server = ServerHandle::start(dir.path(), &["--keepalive", "500ms"]);
+    let freezer_file = dir.path().join("freezer");
+    let freezer = file_sensor_id(&freezer_file);
+    let config = write_config(dir.path(), &format!("[sensors.\"{freezer}\"]\nname = \"freezer\"\n"));
+    let config_arg = config.display().to_string();
+    let server = ServerHandle::start(dir.path(), &["--keepalive", "500ms", "--config", &config_arg]);
     let http = server.http.expect("test servers serve the page");
-    let mut clients: Vec<Proc> = NODES
-        .iter()
-        .map(|id| {
-            let (state, log) = (dir.path().join(id), dir.path().join(format!("{id}.log")));
-            pi_client(server.addr, &server.password, id, &state, &log, &["--interval", "500ms"])
-        })
-        .collect();
+    let mut sims: Vec<Proc> = SIMS.iter().map(|id| sim_client(&server, id)).collect();
+    let _garage = file_client(&server, "garage", &freezer_file, -18.5, "500ms");
 
-    seed_history(&server);
+    let ids = seed_history(&server);
+    // pi-attic's second sensor by id gets a name: named sensors come first, so it heads the card.
+    let (attic_named, attic_plain) = (ids[0].1[1].clone(), ids[0].1[0].clone());
+    write_config(
+        dir.path(),
+        &format!("[sensors.\"{freezer}\"]\nname = \"freezer\"\n[sensors.\"{attic_named}\"]\nname = \"attic air\"\n"),
+    );
+    server.proc.signal(libc::SIGHUP);
+    server.log().wait_for("2 sensors named", T);
 
     browser.navigate(&format!("http://{http}/"));
-    let both_shown = format!(
-        "{}.every((id) => {{ const n = document.querySelector(`section.node[data-cid=\"${{id}}\"]`); \
-         return n && n.dataset.online === 'true' \
-         && n.querySelectorAll('.sensor .value[data-has-value]').length >= 2; }})",
-        json!(NODES)
+    let all = ["garage", "pi-attic", "pi-cellar"];
+    browser.wait_for(
+        &all_online_js(&all[1..], 2),
+        PAGE,
+        "both simulated nodes online with their temperatures",
     );
-    browser.wait_for(&both_shown, PAGE, "both nodes online with a temperature on each sensor");
-    let nodes = browser.eval(NODES_JS);
-    let nodes = nodes.as_array().expect("an array of nodes");
+    browser.wait_for(&all_online_js(&all[..1], 1), PAGE, "garage online with its freezer's temperature");
+    let nodes = cards(&mut browser);
     let cids: Vec<&str> = nodes.iter().filter_map(|n| n["cid"].as_str()).collect();
-    assert_eq!(cids, NODES, "the page's nodes: {nodes:?}");
-    for n in nodes {
+    assert_eq!(cids, all, "the cards in id order: {nodes:?}");
+    for n in &nodes {
         assert_eq!(n["status"], "online", "{n}");
-        let sensors = n["sensors"].as_array().expect("sensors");
-        assert_eq!(sensors.len(), 2, "the simulation's two sensors: {n}");
-        for s in sensors {
+        assert_eq!(n["off_for"], Value::Null, "an online node says nothing of being offline: {n}");
+        for s in n["sensors"].as_array().expect("sensors") {
             let value = s["value"].as_str().unwrap_or_default();
             let number = value.strip_suffix(" °C").and_then(|v| v.parse::<f64>().ok());
-            assert!(s["has_value"] == true && number.is_some_and(|t| (5.0..40.0).contains(&t)), "{s}");
+            assert!(s["has_value"] == true && number.is_some_and(|t| (-30.0..40.0).contains(&t)), "{s}");
             assert!(s["ts"].as_f64().is_some_and(|t| t > 1e12), "a sample time in ms: {s}");
-            assert_eq!(s["spark"], true, "a sparkline: {s}");
         }
     }
+    // Names first: the name is the headline, the id small beneath; an unnamed sensor's id is its
+    // headline, with nothing beneath.
+    let garage = &nodes[0]["sensors"];
+    assert_eq!(garage.as_array().map(Vec::len), Some(1), "{garage}");
+    assert_eq!((&garage[0]["name"], &garage[0]["id_text"]), (&json!("freezer"), &json!(freezer)), "{garage}");
+    let attic = &nodes[1]["sensors"];
+    assert_eq!(attic[0]["id"], json!(attic_named), "the named sensor first: {attic}");
+    assert_eq!(
+        (&attic[0]["name"], &attic[0]["id_text"]),
+        (&json!("attic air"), &json!(attic_named)),
+        "{attic}"
+    );
+    assert_eq!((&attic[1]["name"], &attic[1]["id_text"]), (&json!(attic_plain), &Value::Null), "{attic}");
     assert_eq!(browser.eval("document.body.dataset.valuesShown"), "1");
     let marks = browser.performance_entries("mark");
     assert!(marks.iter().any(|m| m["name"] == "cliser-values-shown"), "marks: {marks:?}");
 
-    // A click on a sensor opens its chart with points.
-    let (chart_cid, chart_sensor) = (NODES[0], nodes[0]["sensors"][0]["id"].as_str().expect("a sensor id"));
-    browser.click(&format!(r#"{} .sensor[data-sensor="{chart_sensor}"]"#, node_sel(chart_cid)));
-    let points_in = |range: &str| {
-        format!(
-            r##"(() => {{ const c = document.querySelector("#chart"); if (c.hidden || c.dataset.cid !== {cid}
-                || c.dataset.sensor !== {sensor} || c.dataset.range !== "{range}") return null;
-                const line = c.querySelector('svg.chart[data-range="{range}"] path.line');
-                return Number(line?.dataset.points) || null; }})()"##,
-            cid = json!(chart_cid),
-            sensor = json!(chart_sensor),
-        )
-    };
-    // Raw readings for a day: the history and what came live.
-    let points = |v: Value| v.as_i64().expect("a number of points");
-    // The chart may be drawn first with the live points alone, and again when the history has
-    // come: wait for the history (a line of one point stays a failure at the deadline).
-    let day_js = points_in("24h");
-    browser.wait_for(&format!("({day_js}) > {HISTORY}"), PAGE, "the 24-hour chart's line with its history");
-    let day = points(browser.eval(&day_js));
-    assert!(day > HISTORY, "{day} points of a day, {HISTORY} of them history");
-    // The long ranges come from the hourly rollups: a mean line and a min-to-max band.
-    browser.click(r#".ranges button[data-range="7d"]"#);
-    let hours = points(browser.wait_value(&points_in("7d"), PAGE, "the 7-day chart's line"));
-    assert!((6..=8).contains(&hours), "{hours} hourly buckets for six hours of history");
-    assert_eq!(browser.eval(r##"!!document.querySelector("#chart svg.chart path.band")"##), true);
-    browser.click(r#".ranges button[data-range="1h"]"#);
-    let hour_js = points_in("1h");
-    browser.wait_for(&format!("({hour_js}) >= 29"), PAGE, "the 1-hour chart's line with its history");
-    let hour = points(browser.eval(&hour_js));
-    assert!(hour >= 29, "{hour} points in the last hour (one every 2 min, and the live ones)");
-    // Each sensor's sparkline: its last six hours in 5-minute buckets.
+    // The sparklines: the last hour's raw readings, drawn (the seeded history gives each simulated
+    // sensor 30 of them, one every 2 min, and the live ones are added).
     browser.wait_for(
-        "[...document.querySelectorAll('.sensor svg.spark')].filter((s) => s.querySelector('path')).length \
-         === 4",
+        "[...document.querySelectorAll('section.node:not([data-cid=garage]) li.sensor .spark')] \
+         .filter((s) => Number(s.dataset.points) >= 30 && s.childElementCount > 0).length === 4",
         PAGE,
-        "a sparkline drawn for each of the four sensors",
+        "a sparkline of the last hour drawn for each simulated sensor",
     );
+
+    // A click on a sensor charts it; "Chart all" charts a node's sensors together; ticked boxes
+    // are compared across nodes.
+    let draws = chart_draws(&mut browser);
+    browser.click(&format!("{} button.open", sensor_sel("pi-attic", &attic_named)));
+    wait_chart(&mut browser, &[format!("pi-attic/{attic_named}")], draws, "the chart of the clicked sensor");
+    let draws = chart_draws(&mut browser);
+    browser.click(&format!("{} button.chart-all", card_sel("pi-cellar")));
+    let cellar: Vec<String> = ids[1].1.iter().map(|s| format!("pi-cellar/{s}")).collect();
+    wait_chart(&mut browser, &cellar, draws, "the chart of pi-cellar's two sensors");
+    assert_eq!(browser.eval("document.querySelector('#compare').disabled"), true, "nothing picked yet");
+    browser.click(&format!("{} input.pick", sensor_sel("garage", &freezer)));
+    browser.click(&format!("{} input.pick", sensor_sel("pi-cellar", &ids[1].1[0])));
+    assert_eq!(browser.eval("document.querySelector('#compare').textContent"), "Compare 2");
+    let draws = chart_draws(&mut browser);
+    browser.click("#compare");
+    let picked = [format!("garage/{freezer}"), format!("pi-cellar/{}", ids[1].1[0])];
+    wait_chart(&mut browser, &picked, draws, "the chart of the two picked sensors");
 
     // A new reading shows up in place: the sample time changes, the page is the same document.
     browser.eval("window.cliserTestMarker = 'no reload'");
     let origin = browser.eval("performance.timeOrigin");
-    let age = format!(r#"{} .sensor[data-sensor="{chart_sensor}"] .age"#, node_sel(chart_cid));
-    let newer_than = |ts: &Value| {
-        format!(
-            "(() => {{ const t = Number(document.querySelector({})?.dataset.ts); \
-             return t > {ts} ? t : null; }})()",
-            json!(age)
-        )
-    };
-    let before = browser.eval(&format!("Number(document.querySelector({}).dataset.ts)", json!(age)));
-    let after = browser.wait_value(&newer_than(&before), PAGE, "a newer reading on the page");
-    // The open chart takes the new readings in too, without fetching the hour again.
-    browser.wait_for(&format!("{} > {hour}", points_in("1h")), PAGE, "the open chart to grow");
+    let age = format!("{} .age", sensor_sel("pi-attic", &attic_named));
+    let ts_js = format!("Number(document.querySelector({}).dataset.ts)", json!(age));
+    let before = browser.eval(&ts_js);
+    let after = browser.wait_value(
+        &format!("(() => {{ const t = {ts_js}; return t > {before} ? t : null; }})()"),
+        PAGE,
+        "a newer reading on the page",
+    );
     assert_eq!(browser.eval("window.cliserTestMarker"), "no reload", "the page was reloaded");
     assert_eq!(browser.eval("performance.timeOrigin"), origin, "a new document");
     eprintln!("sample time on the page went from {before} to {after} without a reload");
 
-    // A client stopped with SIGTERM goes offline; the other stays online and keeps reporting.
-    let (gone, stays) = (NODES[0], NODES[1]);
-    clients[0].signal(libc::SIGTERM);
+    // A sensor that started moments ago has a trend: its sparkline is drawn within 30 s of the
+    // client's start, from the raw readings (no 5-minute buckets to wait for).
+    let started = Instant::now();
+    let _young = sim_client(&server, "pi-young");
+    browser.wait_for(
+        &format!("!!document.querySelector({})", json!(card_sel("pi-young"))),
+        PAGE,
+        "pi-young's card",
+    );
+    // As a person would: look at it (sparklines are fetched for the cards in view).
+    browser.eval(&format!("document.querySelector({}).scrollIntoView()", json!(card_sel("pi-young"))));
+    browser.wait_for(
+        &format!(
+            "[...document.querySelectorAll({})].filter((s) => Number(s.dataset.points) >= 2 \
+             && s.childElementCount > 0).length === 2",
+            json!(format!("{} li.sensor .spark", card_sel("pi-young")))
+        ),
+        PAGE,
+        "pi-young's two sparklines",
+    );
+    let took = started.elapsed();
+    assert!(took.as_secs() < 30, "a young sensor's sparkline took {took:?} from its client's start");
+    eprintln!("pi-young's sparklines were drawn {took:?} after its client started");
+
+    // A client stopped with SIGTERM goes offline, and says for how long; the others stay online.
+    let (gone, stays) = (SIMS[1], SIMS[0]);
+    sims[1].signal(libc::SIGTERM);
     let offline = format!(
         "(() => {{ const n = document.querySelector({}); return n && n.dataset.online === 'false' \
          && n.querySelector('.status').textContent === 'offline'; }})()",
-        json!(node_sel(gone))
+        json!(card_sel(gone))
     );
     browser.wait_for(&offline, PAGE, &format!("{gone} offline"));
-    clients[0].wait_exit(PAGE);
-    let stays_age = format!("{} .sensor .age", node_sel(stays));
+    sims[1].wait_exit(PAGE);
+    let off_for = browser.eval(&format!(
+        "document.querySelector({}).textContent",
+        json!(format!("{} .off-for", card_sel(gone)))
+    ));
+    let off_for = off_for.as_str().unwrap_or_default();
+    assert!(
+        off_for.starts_with("for ") && off_for.ends_with(" s"),
+        "how long it has been offline: {off_for:?}"
+    );
+    let stays_age = format!("{} li.sensor .age", card_sel(stays));
     let ts = browser.eval(&format!("Number(document.querySelector({}).dataset.ts)", json!(stays_age)));
     browser.wait_for(
         &format!("Number(document.querySelector({}).dataset.ts) > {ts}", json!(stays_age)),
         PAGE,
         &format!("a newer reading from {stays}"),
     );
-    let online = browser.eval(&format!("document.querySelector({}).dataset.online", json!(node_sel(stays))));
+    let online = browser.eval(&format!("document.querySelector({}).dataset.online", json!(card_sel(stays))));
     assert_eq!(online, "true", "{stays} stays online");
+    assert_eq!(
+        browser.eval("document.querySelector('#summary').textContent.split(' · ')[0]"),
+        "3 of 4 nodes online"
+    );
 
-    let png = screenshot_path();
+    let png = web_dir().join("dashboard.png");
     browser.screenshot(&png);
     println!("screenshot: {}", png.display());
+}
+
+#[test]
+fn the_server_gone_is_not_the_fleet_gone_and_its_return_clears_the_banner_without_a_reload() {
+    let Some(mut browser) = Browser::launch() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let _logs = DumpLogsOnPanic(dir.path());
+    let mut server = ServerHandle::start(dir.path(), &["--keepalive", "500ms"]);
+    let http = server.http.expect("test servers serve the page");
+    let _sims: Vec<Proc> = SIMS.iter().map(|id| sim_client(&server, id)).collect();
+
+    browser.navigate(&format!("http://{http}/"));
+    browser.wait_for(&all_online_js(&SIMS, 2), PAGE, "both nodes online with their temperatures");
+    browser.eval("window.cliserTestMarker = 'no reload'");
+    let summary_js = "document.querySelector('#summary').textContent.split(' · ')[0]";
+    assert_eq!(browser.eval(summary_js), "2 of 2 nodes online");
+    assert_eq!(
+        browser.eval("document.querySelector('#server-banner').hidden"),
+        true,
+        "no banner while it is there"
+    );
+
+    // The server stops (its last message ends every session: "offline"). The page says the server
+    // is unreachable, greys the values, and keeps what it knew of the nodes.
+    server.proc.signal(libc::SIGTERM);
+    server.proc.wait_exit(PAGE);
+    let banner = browser.wait_value(
+        "(() => { const b = document.querySelector('#server-banner'); return b.hidden ? null : b.textContent; })()",
+        PAGE,
+        "the server-unreachable banner",
+    );
+    let banner = banner.as_str().expect("the banner's text");
+    let time = banner
+        .strip_prefix("server unreachable since ")
+        .and_then(|rest| rest.strip_suffix(" — values as of then"))
+        .unwrap_or_else(|| panic!("the banner says {banner:?}"));
+    assert!(
+        time.len() == 5
+            && time.as_bytes()[2] == b':'
+            && time.replace(':', "").bytes().all(|b| b.is_ascii_digit()),
+        "a local HH:MM in {banner:?}"
+    );
+    assert_eq!(browser.eval("document.body.dataset.server"), "lost", "the values are greyed");
+    let states = browser.eval("[...document.querySelectorAll('section.node')].map((n) => n.dataset.online + ' ' + n.querySelector('.status').textContent)");
+    assert_eq!(states, json!(["true online", "true online"]), "no node marked offline");
+    assert_eq!(browser.eval(summary_js), "2 of 2 nodes online", "the counts stay what was known");
+
+    // It comes back on the same address (and the clients with it): the page's stream reconnects,
+    // its snapshot clears the banner, and the page was never reloaded.
+    let (listen, http_arg) = (server.addr.to_string(), http.to_string());
+    let password = server.password.clone();
+    server = ServerHandle::start_with(
+        dir.path(),
+        &password,
+        &["--listen", &listen, "--http", &http_arg, "--keepalive", "500ms"],
+    );
+    assert_eq!(server.http, Some(http), "the same page address");
+    browser.wait_for(
+        "document.querySelector('#server-banner').hidden && document.body.dataset.server === 'live'",
+        PAGE,
+        "the banner gone",
+    );
+    assert_eq!(browser.eval("window.cliserTestMarker"), "no reload", "the page was reloaded");
+    browser.wait_for(&all_online_js(&SIMS, 2), PAGE, "both nodes online again");
+    assert_eq!(browser.eval(summary_js), "2 of 2 nodes online");
 }

@@ -1,8 +1,9 @@
 //! A small blocking Chrome DevTools Protocol client, so tests can load the web page in a real
 //! browser: Debian's `chromium`, headless, with a throwaway profile, driven over the DevTools
 //! WebSocket of one page. Only what the tests need: navigate, evaluate JavaScript, wait on a
-//! condition, click, screenshot, and read the Performance API. CDP events are read and dropped (no
-//! domain is enabled, so there are few).
+//! condition, click, type, screenshot, emulate a window size, a colour scheme and a time zone, and
+//! read the Performance API. CDP events are read and dropped (no domain is enabled, so there are
+//! few).
 
 use serde_json::{json, Value};
 use std::io::{ErrorKind, Read, Write};
@@ -172,8 +173,18 @@ impl Browser {
 
     /// Saves what the window shows as a PNG at `path` (its folder is created).
     pub fn screenshot(&mut self, path: &Path) {
+        self.capture(path, false);
+    }
+
+    /// Saves the whole page, beyond the window's height, as a PNG at `path` (its folder is created).
+    pub fn screenshot_page(&mut self, path: &Path) {
+        self.capture(path, true);
+    }
+
+    fn capture(&mut self, path: &Path, whole_page: bool) {
         use base64::Engine as _;
-        let r = self.call("Page.captureScreenshot", json!({ "format": "png" }));
+        let r = self
+            .call("Page.captureScreenshot", json!({ "format": "png", "captureBeyondViewport": whole_page }));
         let data = r["data"].as_str().expect("Page.captureScreenshot gives its data");
         let png = base64::engine::general_purpose::STANDARD
             .decode(data)
@@ -182,6 +193,66 @@ impl Browser {
             std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("create {}: {e}", parent.display()));
         }
         std::fs::write(path, png).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    }
+
+    /// Makes the page's window `width` x `height` CSS pixels at one device pixel each, as a phone's
+    /// (`mobile`: the viewport meta tag counts, and the scroll bars overlay) or a desktop's; the
+    /// page lays itself out again at once.
+    pub fn set_viewport(&mut self, width: u32, height: u32, mobile: bool) {
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile }),
+        );
+    }
+
+    /// What the page's `prefers-color-scheme` media query sees: `light` or `dark`.
+    pub fn set_color_scheme(&mut self, scheme: &str) {
+        self.call(
+            "Emulation.setEmulatedMedia",
+            json!({ "features": [{ "name": "prefers-color-scheme", "value": scheme }] }),
+        );
+    }
+
+    /// The page's local time zone (an IANA name, `Europe/Berlin`), whatever the machine's is.
+    pub fn set_timezone(&mut self, zone: &str) {
+        self.call("Emulation.setTimezoneOverride", json!({ "timezoneId": zone }));
+    }
+
+    /// Focuses the first element matching `selector` and types `text` into it, as a keyboard
+    /// would (one `input` event). Panics if there is none.
+    pub fn type_into(&mut self, selector: &str, text: &str) {
+        let focused = self.eval(&format!(
+            "(() => {{ const e = document.querySelector({sel}); if (!e) return false; e.focus(); \
+             return document.activeElement === e; }})()",
+            sel = json!(selector)
+        ));
+        assert_eq!(focused, true, "nothing to type into: no focusable element matches {selector:?}");
+        self.call("Input.insertText", json!({ "text": text }));
+    }
+
+    /// Presses and releases one key (`Tab`, `Enter`, `Escape`, ` `) on the focused element.
+    pub fn press(&mut self, key: &str) {
+        let (code, key_code) = match key {
+            "Tab" => ("Tab", 9),
+            "Enter" => ("Enter", 13),
+            "Escape" => ("Escape", 27),
+            " " => ("Space", 32),
+            other => panic!("press: no key code for {other:?}"),
+        };
+        let text = match key {
+            "Enter" => "\r",
+            " " => " ",
+            _ => "",
+        };
+        self.call(
+            "Input.dispatchKeyEvent",
+            json!({ "type": "keyDown", "key": key, "code": code, "windowsVirtualKeyCode": key_code,
+                    "text": text }),
+        );
+        self.call(
+            "Input.dispatchKeyEvent",
+            json!({ "type": "keyUp", "key": key, "code": code, "windowsVirtualKeyCode": key_code }),
+        );
     }
 
     /// The page's Performance API entries of one type (`navigation`, `resource`, `mark`, `paint`,

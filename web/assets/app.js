@@ -1,410 +1,1050 @@
-// The cliser page: nodes and sensors from /api/nodes, live changes from /api/events (SSE),
-// sparklines and charts from /api/readings, drawn as SVG by this file. No library, no network
-// beyond this server.
+// The cliser page: the fleet from the live stream (/api/events: a snapshot, then changes), shown as
+// cards or as a compact table, names first, filtered by a box, with sparklines of the last hour
+// (raw readings from /api/readings, extended by the live ones) drawn by chart.js (CliserChart).
+// admin.js adds the alerts panel, silences, history and forgetting; it uses what this file puts in
+// window.CliserPage. Times are shown in this browser's local time, ISO 8601 in tooltips.
+//
+// 200 nodes stay cheap: each card and table row is built once and keeps references to the elements
+// that change; live changes only mark what they touch, and one flush per animation frame writes it.
 "use strict";
 
-const SVG = "http://www.w3.org/2000/svg";
-const RANGES = { "1h": 3600e3, "24h": 86400e3, "7d": 7 * 86400e3, "30d": 30 * 86400e3 };
-// Long ranges read hourly buckets (the store's rollups): a few hundred points, min/max bands.
-const RANGE_EVERY = { "1h": "", "24h": "", "7d": "1h", "30d": "1h" };
-const SPARK_SPAN = "6h";
-const SPARK_EVERY = "5m";
-const SPARK_REFRESH_MS = 5 * 60e3;
+(() => {
+  const KIND_TEXT = {
+    above_max: "above max", below_min: "below min", sensor_error: "sensor error",
+    sensor_silent: "sensor silent", node_offline: "node offline",
+  };
+  const SPARK_SPAN_MS = 3600e3;
+  /** Sparkline fetches in flight at once (a page of 200 nodes must not open 200 requests). */
+  const SPARK_FETCHES = 3;
+  /** A dropped stream reconnects within ~2 s (the server's `retry`); only a longer loss is news. */
+  const BANNER_AFTER_MS = 3000;
 
-const state = {
-  nodes: new Map(),      // cid -> node as /api/nodes gives it
-  keepaliveMs: 10e3,
-  skewMs: 0,             // server clock minus this browser's
-  sparks: new Map(),     // cid -> { at, series: Map(sensor -> [[ts, v]]) }
-  chart: null,           // { cid, sensor, range }
-  valuesShown: false,
-  alerts: [],            // firing alerts, as /api/alerts gives them
-};
+  const state = {
+    nodes: new Map(),        // cid -> node as /api/nodes gives it (sensors sorted names first)
+    keepaliveMs: 10e3,
+    skewMs: 0,               // the server's clock minus this browser's
+    alerts: [],              // firing, as /api/alerts gives them
+    lostAt: null,            // server-clock ms when the server was lost; null while it is there
+    bannerShown: false,
+    view: "cards",           // or "table"
+    q: "",                   // the filter, lower case
+    picked: new Set(),       // "cid/sensor" ticked for "compare"
+    sparks: new Map(),       // cid -> { status: idle|loading|ready, series: Map(sensor -> [{t, v}]) }
+    valuesShown: false,
+    es: null,
+  };
 
-const $ = (sel, root = document) => root.querySelector(sel);
-const serverNow = () => Date.now() + state.skewMs;
+  // ---- small helpers ----------------------------------------------------------------------------
 
-function el(tag, attrs = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null) continue;
-    if (k === "class") e.className = v; else if (k.startsWith("data-")) e.setAttribute(k, v); else e[k] = v;
-  }
-  for (const c of children) if (c !== null && c !== undefined) e.append(c);
-  return e;
-}
+  const $ = (sel, root = document) => root.querySelector(sel);
+  const serverNow = () => Date.now() + state.skewMs;
+  const keyOf = (cid, sensor) => `${cid}/${sensor}`;
+  /** chart.js's CliserChart; without it (it failed to load) the page shows values, not charts. */
+  const chart = () => window.CliserChart || null;
 
-function svg(tag, attrs = {}) {
-  const e = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-  return e;
-}
-
-function ago(ms) {
-  if (ms === null || ms === undefined) return "never";
-  const s = Math.max(0, Math.round((serverNow() - ms) / 1000));
-  if (s < 60) return `${s} s ago`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
-  if (s < 86400) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min ago`;
-  return `${Math.floor(s / 86400)} d ago`;
-}
-
-function clock(ms) {
-  if (ms === null || ms === undefined) return "–";
-  const d = new Date(ms);
-  const sameDay = new Date(serverNow()).toDateString() === d.toDateString();
-  return sameDay ? d.toLocaleTimeString() : d.toLocaleString();
-}
-
-const fmtTemp = (v) => `${v.toFixed(3)} °C`;
-
-// ---- the nodes ---------------------------------------------------------------------------------
-
-function applySnapshot(snap) {
-  state.keepaliveMs = snap.keepalive_ms || state.keepaliveMs;
-  state.skewMs = snap.now - Date.now();
-  state.nodes = new Map(snap.nodes.map((n) => [n.cid, n]));
-  renderAll();
-}
-
-function applyNodes(changed) {
-  for (const c of changed) {
-    const n = state.nodes.get(c.cid) || { cid: c.cid, sensors: [] };
-    Object.assign(n, c, { sensors: n.sensors });
-    state.nodes.set(c.cid, n);
-    renderNode(n);
-  }
-  renderSummary();
-}
-
-function applyReadings(readings) {
-  const touched = new Set();
-  for (const r of readings) {
-    let n = state.nodes.get(r.cid);
-    if (!n) { n = { cid: r.cid, online: true, sensors: [] }; state.nodes.set(r.cid, n); }
-    let s = n.sensors.find((x) => x.sensor === r.sensor);
-    if (!s) { s = { sensor: r.sensor, ts: 0 }; n.sensors.push(s); n.sensors.sort((a, b) => a.sensor.localeCompare(b.sensor)); }
-    if (r.ts >= s.ts) {
-      Object.assign(s, { ts: r.ts, value: r.value, raw: r.raw, error: r.error, seq: r.seq, name: r.name });
-      if (r.value !== null) s.last_temp = { ts: r.ts, value: r.value };
+  function el(tag, attrs = {}, ...children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k === "class") e.className = v;
+      else if (k.startsWith("data-") || k.startsWith("aria-") || k === "role") e.setAttribute(k, v);
+      else e[k] = v;
     }
-    n.last_seen = Math.max(n.last_seen || 0, r.ts);
-    touched.add(n);
-    if (state.chart && state.chart.cid === r.cid && state.chart.sensor === r.sensor) chartAppend(r);
+    for (const c of children) if (c !== null && c !== undefined && c !== false) e.append(c);
+    return e;
   }
-  for (const n of touched) renderNode(n);
-  renderSummary();
-}
 
-function renderAll() {
-  const root = $("#nodes");
-  root.replaceChildren();
-  if (state.nodes.size === 0) {
-    root.append(el("p", { class: "empty" }, "No node has reported yet. Start a Pi client pointed at this server."));
+  /** Sets an element's text only when it changed (a tick over 400 rows writes little). */
+  function setText(e, text) {
+    if (e.textContent !== text) e.textContent = text;
   }
-  for (const n of [...state.nodes.values()].sort((a, b) => a.cid.localeCompare(b.cid))) renderNode(n);
-  renderSummary();
-}
 
-function nodeCard(cid) {
-  let card = document.querySelector(`.node[data-cid="${CSS.escape(cid)}"]`);
-  if (!card) {
-    $(".empty", $("#nodes"))?.remove();
-    card = el("section", { class: "node", "data-cid": cid });
-    // Keep the cards in id order.
-    const after = [...document.querySelectorAll(".node")].find((c) => c.dataset.cid.localeCompare(cid) > 0);
-    $("#nodes").insertBefore(card, after || null);
+  const pad = (n) => String(n).padStart(2, "0");
+  const HM = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  const HMS = new Intl.DateTimeFormat(undefined,
+    { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
+  const DAY = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" });
+
+  /** Local time: `16:40` today, `Dec 5, 16:40` another day. */
+  function clock(ms, withSeconds = false) {
+    if (ms === null || ms === undefined) return "–";
+    const d = new Date(ms);
+    const t = (withSeconds ? HMS : HM).format(d);
+    return d.toDateString() === new Date(serverNow()).toDateString() ? t : `${DAY.format(d)}, ${t}`;
   }
-  return card;
-}
 
-function renderNode(n) {
-  const card = nodeCard(n.cid);
-  card.dataset.online = String(!!n.online);
-  const nodeAlert = alertOf(n.cid, "");
-  if (nodeAlert) card.dataset.alert = nodeAlert.kind; else delete card.dataset.alert;
-  const recentMore = n.more_at && serverNow() - n.more_at < 3 * state.keepaliveMs;
-  const head = el("div", { class: "node-head" },
-    el("h2", {}, n.cid),
-    el("span", { class: "status" }, n.online ? "online" : "offline"),
-    recentMore ? el("span", { class: "backlog", title: "it answered with `more`: sending its backlog" }, "catching up") : null);
-  const meta = el("div", { class: "meta" });
-  const row = (k, v, cls) => meta.append(el("span", {}, k), el("span", { class: cls }, v));
-  row("address", n.addr || "–");
-  if (n.online) row("connected", clock(n.since));
-  row("last seen", n.last_seen ? ago(n.last_seen) : "never", "seen");
-  const sensors = el("div", { class: "sensors" });
-  for (const s of n.sensors || []) sensors.append(sensorRow(n, s));
-  card.replaceChildren(head, meta, sensors);
-  card.dataset.lastSeen = n.last_seen || "";
-  drawSpark(n.cid);
-  maybeFetchSparks(n.cid);
-  if (!state.valuesShown && card.querySelector(".value[data-has-value]")) {
+  /** ISO 8601 in local time with its offset: `2026-12-05T17:40:35+01:00`. */
+  function iso(ms) {
+    if (ms === null || ms === undefined) return "";
+    const d = new Date(ms);
+    const off = -d.getTimezoneOffset();
+    const sign = off >= 0 ? "+" : "-";
+    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:` +
+      `${pad(d.getMinutes())}:${pad(d.getSeconds())}${sign}${pad(Math.floor(Math.abs(off) / 60))}:` +
+      `${pad(Math.abs(off) % 60)}`;
+  }
+
+  /** How long: `45 s`, `3 min`, `2 h 5 min`, `3 d 4 h`. */
+  function span(ms) {
+    const s = Math.max(0, Math.round(ms / 1000));
+    if (s < 60) return `${s} s`;
+    const m = Math.floor(s / 60);
+    if (m < 60) return `${m} min`;
+    const h = Math.floor(m / 60);
+    if (h < 24) return m % 60 ? `${h} h ${m % 60} min` : `${h} h`;
+    const d = Math.floor(h / 24);
+    return h % 24 ? `${d} d ${h % 24} h` : `${d} d`;
+  }
+
+  const ago = (ms) => (ms === null || ms === undefined ? "never" : `${span(serverNow() - ms)} ago`);
+  const fmtTemp = (v) => `${v.toFixed(3)} °C`;
+
+  /** A GET's JSON, or an Error in the server's own words. A failed connection is a lost server. */
+  async function getJSON(url) {
+    let r;
+    try {
+      r = await fetch(url, { cache: "no-store" });
+    } catch (e) {
+      fetchFailed();
+      throw new Error("the server is unreachable");
+    }
+    return answerOf(r, false);
+  }
+
+  /** POSTs `body` as JSON (the server refuses any other type); the answer's JSON or an Error. */
+  async function postJSON(url, body) {
+    let r;
+    try {
+      r = await fetch(url,
+        { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    } catch (e) {
+      fetchFailed();
+      throw new Error("the server is unreachable");
+    }
+    return answerOf(r, true);
+  }
+
+  /** The answer's JSON; else an Error with the server's text (and, refusing a change, why that is). */
+  async function answerOf(r, changing) {
+    const text = await r.text();
+    let body = null;
+    try { body = text ? JSON.parse(text) : null; } catch (e) { body = null; }
+    if (r.ok) return body;
+    let why = (body && body.error) || text.trim() || `HTTP ${r.status}`;
+    if (changing && (r.status === 401 || r.status === 403)) {
+      why = `changing state needs the admin password / from this machine only (${r.status}: ${why})`;
+    }
+    const err = new Error(why);
+    err.status = r.status;
+    throw err;
+  }
+
+  // ---- the model --------------------------------------------------------------------------------
+
+  /** Named sensors first, by name; then the others by id. */
+  function sensorOrder(a, b) {
+    if (!!a.name !== !!b.name) return a.name ? -1 : 1;
+    return (a.name || "").localeCompare(b.name || "", undefined, { numeric: true }) ||
+      a.sensor.localeCompare(b.sensor, undefined, { numeric: true });
+  }
+
+  const nodeOrder = (a, b) => a.cid.localeCompare(b.cid, undefined, { numeric: true });
+  const sortedNodes = () => [...state.nodes.values()].sort(nodeOrder);
+
+  function findSensor(cid, sensor) {
+    return state.nodes.get(cid)?.sensors.find((s) => s.sensor === sensor);
+  }
+
+  /** What people call a sensor: its name, else its id. */
+  function sensorLabel(cid, sensor) {
+    return findSensor(cid, sensor)?.name || sensor;
+  }
+
+  function applySnapshot(snap) {
+    // The snapshot is the truth now; a change held from before it is not.
+    dropHeldOffline();
+    state.keepaliveMs = snap.keepalive_ms || state.keepaliveMs;
+    state.skewMs = snap.now - Date.now();
+    state.nodes = new Map(snap.nodes.map((n) => {
+      n.sensors = (n.sensors || []).slice().sort(sensorOrder);
+      return [n.cid, n];
+    }));
+    for (const k of [...state.picked]) if (!findSensor(...k.split("/"))) state.picked.delete(k);
+    // Readings may have been missed while the stream was away: fetch the sparklines again (the old
+    // lines stay until the new ones come).
+    for (const [cid, sp] of state.sparks) {
+      if (!state.nodes.has(cid)) state.sparks.delete(cid);
+      else if (sp.status === "ready") sp.status = "idle";
+    }
+    serverBack();
+    renderView();
+  }
+
+  /**
+   * A server that stops ends every session, and its last message says so: each node "offline".
+   * That is the server going, not the fleet, so a node going offline is held this long and dropped
+   * if the stream breaks meanwhile.
+   */
+  const OFFLINE_HOLD_MS = 1500;
+  const heldOffline = new Map(); // cid -> timer
+
+  function applyNodes(changed) {
+    for (const c of changed) {
+      const n = state.nodes.get(c.cid);
+      clearTimeout(heldOffline.get(c.cid));
+      heldOffline.delete(c.cid);
+      if (n && n.online && !c.online) {
+        heldOffline.set(c.cid, setTimeout(() => { heldOffline.delete(c.cid); applyNode(c); }, OFFLINE_HOLD_MS));
+      } else {
+        applyNode(c);
+      }
+    }
+  }
+
+  function dropHeldOffline() {
+    for (const t of heldOffline.values()) clearTimeout(t);
+    heldOffline.clear();
+  }
+
+  function applyNode(c) {
+    const n = state.nodes.get(c.cid);
+    if (n) {
+      Object.assign(n, c, { sensors: n.sensors });
+      dirty.nodes.add(c.cid);
+    } else {
+      state.nodes.set(c.cid, Object.assign({}, c, { sensors: [] }));
+      dirty.structure.add(c.cid);
+    }
+    dirty.summary = true;
+    schedule();
+  }
+
+  function applyReadings(readings) {
+    const now = serverNow();
+    for (const r of readings) {
+      let n = state.nodes.get(r.cid);
+      if (!n) {
+        n = { cid: r.cid, online: true, sensors: [], first_seen: r.ts };
+        state.nodes.set(r.cid, n);
+        dirty.structure.add(r.cid);
+      }
+      let s = n.sensors.find((x) => x.sensor === r.sensor);
+      if (!s) {
+        s = { sensor: r.sensor, name: r.name, ts: 0, first_seen: r.ts, min: null, max: null };
+        n.sensors.push(s);
+        n.sensors.sort(sensorOrder);
+        dirty.structure.add(r.cid);
+        refreshLimits();
+      }
+      // Only a newer reading is news: one at the same time is a copy of what the snapshot gave
+      // (a new stream's first readings may have been made before its snapshot, with the names of
+      // before a reload).
+      if (r.ts > s.ts) {
+        if ((s.name || null) !== (r.name || null)) dirty.structure.add(r.cid);
+        Object.assign(s, { ts: r.ts, value: r.value, raw: r.raw, error: r.error, seq: r.seq, name: r.name });
+        if (r.value !== null) s.last_temp = { ts: r.ts, value: r.value };
+        dirty.sensors.add(keyOf(r.cid, r.sensor));
+      }
+      n.last_seen = Math.max(n.last_seen || 0, Math.min(r.ts, now));
+      dirty.nodes.add(r.cid);
+      sparkAppend(r);
+      chart()?.append(r);
+    }
+    dirty.summary = true;
+    schedule();
+  }
+
+  /**
+   * A sensor new to the page came with a reading, which carries no limits: its `min`, `max` and
+   * `first_seen` (for its chart) are read from /api/nodes, once for a burst of new sensors.
+   */
+  let limitsTimer = null;
+  function refreshLimits() {
+    clearTimeout(limitsTimer);
+    limitsTimer = setTimeout(async () => {
+      let body;
+      try { body = await getJSON("/api/nodes"); } catch (e) { return; }
+      for (const fresh of body.nodes) {
+        const n = state.nodes.get(fresh.cid);
+        if (!n) continue;
+        if (n.first_seen === undefined) n.first_seen = fresh.first_seen;
+        for (const f of fresh.sensors || []) {
+          const s = n.sensors.find((x) => x.sensor === f.sensor);
+          if (!s) continue;
+          const changed = s.min !== (f.min ?? null) || s.max !== (f.max ?? null);
+          Object.assign(s, { min: f.min ?? null, max: f.max ?? null, first_seen: f.first_seen ?? s.first_seen });
+          if (changed) dirty.structure.add(fresh.cid);
+        }
+      }
+      schedule();
+    }, 300);
+  }
+
+  /** The SSE `forget` event (and a forget done from this page): the node or sensor leaves the page. */
+  function applyForget({ cid, sensor }) {
+    const n = state.nodes.get(cid);
+    if (!n) return;
+    if (sensor) {
+      n.sensors = n.sensors.filter((s) => s.sensor !== sensor);
+      state.picked.delete(keyOf(cid, sensor));
+      state.sparks.get(cid)?.series.delete(sensor);
+      dirty.structure.add(cid);
+    } else {
+      state.nodes.delete(cid);
+      for (const k of [...state.picked]) if (k.startsWith(`${cid}/`)) state.picked.delete(k);
+      state.sparks.delete(cid);
+      dirty.removed.add(cid);
+    }
+    dirty.summary = true;
+    renderPicked();
+    schedule();
+  }
+
+  function applyAlerts(alerts) {
+    state.alerts = alerts || [];
+    for (const cid of state.nodes.keys()) dirty.marks.add(cid);
+    schedule();
+    admin()?.alerts(state.alerts);
+  }
+
+  const alertOf = (cid, sensor) => state.alerts.find((a) => a.cid === cid && a.sensor === sensor);
+
+  // ---- batched rendering ------------------------------------------------------------------------
+
+  const dirty = {
+    structure: new Set(), // cids whose card / rows are built again (a sensor came, a name changed)
+    removed: new Set(),   // cids forgotten
+    nodes: new Set(),     // cids whose state (online, last seen) changed
+    sensors: new Set(),   // "cid/sensor" with a new reading
+    sparks: new Set(),    // "cid/sensor" whose sparkline is drawn again
+    marks: new Set(),     // cids whose alert marks are set again
+    summary: false,
+  };
+  let scheduled = false;
+
+  /** One flush per animation frame; a timer as well, as frames stop in a hidden tab. */
+  function schedule() {
+    if (scheduled) return;
+    scheduled = true;
+    requestAnimationFrame(flush);
+    setTimeout(flush, 250);
+  }
+
+  function flush() {
+    if (!scheduled) return;
+    scheduled = false;
+    const { structure, removed, nodes, sensors, sparks, marks } = dirty;
+    for (const cid of removed) removeNode(cid);
+    let reordered = false;
+    for (const cid of structure) {
+      if (removed.has(cid) || !state.nodes.has(cid)) continue;
+      buildNode(state.nodes.get(cid));
+      reordered = true;
+    }
+    if (reordered) placeNodes();
+    for (const cid of nodes) if (!structure.has(cid)) updateNode(cid);
+    for (const k of sensors) {
+      const [cid, sensor] = splitKey(k);
+      if (!structure.has(cid)) updateSensor(cid, sensor);
+    }
+    for (const cid of marks) if (!structure.has(cid)) updateMarks(cid);
+    for (const k of sparks) drawSpark(...splitKey(k));
+    if (reordered || removed.size) applyFilter();
+    if (dirty.summary || reordered || removed.size) renderSummary();
+    for (const s of [structure, removed, nodes, sensors, sparks, marks]) s.clear();
+    dirty.summary = false;
+    noteValuesShown();
+  }
+
+  function splitKey(k) {
+    const i = k.indexOf("/");
+    return [k.slice(0, i), k.slice(i + 1)];
+  }
+
+  function noteValuesShown() {
+    if (state.valuesShown || !document.querySelector(".value[data-has-value]")) return;
     state.valuesShown = true;
     performance.mark("cliser-values-shown");
     document.body.dataset.valuesShown = "1";
   }
-}
 
-function sensorRow(n, s) {
-  const isErr = s.value === null || s.value === undefined;
-  const value = el("span", { class: isErr ? "value error" : "value", "data-has-value": isErr ? null : "1" },
-    isErr ? `err:${s.error}` : fmtTemp(s.value));
-  const age = el("span", { class: "age", "data-ts": s.ts }, ago(s.ts));
-  if (isErr && s.last_temp) age.title = `last temperature ${fmtTemp(s.last_temp.value)}, ${ago(s.last_temp.ts)}`;
-  const row = el("div", { class: "sensor", "data-sensor": s.sensor, "data-alert": alertOf(n.cid, s.sensor)?.kind, tabIndex: 0, role: "button",
-    title: "Show the chart" },
-    el("span", { class: "name" }, s.name || s.sensor, s.name ? el("span", { class: "id" }, s.sensor) : null,
-      alertOf(n.cid, s.sensor) ? el("span", { class: "mark" }, alertOf(n.cid, s.sensor).kind.replace("_", " ")) : null),
-    value,
-    svg("svg", { class: "spark", viewBox: "0 0 100 20", preserveAspectRatio: "none", "aria-hidden": "true" }), age);
-  const open = () => openChart(n.cid, s.sensor, state.chart?.range || "24h");
-  row.addEventListener("click", open);
-  row.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); open(); } });
-  return row;
-}
+  // ---- the views: refs to what changes ----------------------------------------------------------
 
-function renderSummary() {
-  const all = [...state.nodes.values()];
-  const up = all.filter((n) => n.online).length;
-  const sensors = all.reduce((k, n) => k + (n.sensors || []).length, 0);
-  $("#summary").textContent = `${up} of ${all.length} nodes online · ${sensors} sensors`;
-}
+  // cid -> { card, status, offFor, seen, addr, backlog, sensors: Map(sensor -> row refs) }
+  const cards = new Map();
+  // cid -> { rows: [tr], sensors: Map(sensor -> row refs) }
+  const tableRows = new Map();
 
-function tickAges() {
-  for (const a of document.querySelectorAll(".age[data-ts]")) {
-    const ts = Number(a.dataset.ts);
-    a.textContent = ago(ts);
-    a.classList.toggle("stale", serverNow() - ts > 3 * state.keepaliveMs);
+  /** Builds the current view from the model, whole (a snapshot, a switch of view). */
+  function renderView() {
+    cards.clear();
+    tableRows.clear();
+    sparkObserver?.disconnect();
+    const nodesRoot = $("#nodes"), body = $("#fleet-rows");
+    nodesRoot.replaceChildren();
+    body.replaceChildren();
+    $("#nodes").hidden = state.view !== "cards";
+    $("#table-view").hidden = state.view !== "table";
+    for (const b of document.querySelectorAll(".views button")) {
+      b.setAttribute("aria-pressed", String(b.dataset.view === state.view));
+    }
+    if (state.nodes.size === 0) {
+      nodesRoot.append(
+        el("p", { class: "empty" }, "No node has reported yet. Start a Pi client pointed at this server."));
+    }
+    for (const n of sortedNodes()) buildNode(n);
+    placeNodes();
+    applyFilter();
+    renderSummary();
+    renderCids();
+    noteValuesShown();
   }
-  for (const card of document.querySelectorAll(".node")) {
-    const seen = card.querySelector(".seen");
-    if (seen && card.dataset.lastSeen) seen.textContent = ago(Number(card.dataset.lastSeen));
+
+  function buildNode(n) {
+    if (state.view === "cards") buildCard(n); else buildRows(n);
   }
-}
 
-// ---- alerts -------------------------------------------------------------------------------------
-
-function alertOf(cid, sensor) {
-  return state.alerts.find((a) => a.cid === cid && a.sensor === sensor);
-}
-
-function applyAlerts(alerts) {
-  state.alerts = alerts;
-  const box = $("#alerts");
-  box.hidden = alerts.length === 0;
-  box.replaceChildren(
-    el("h2", {}, alerts.length === 1 ? "1 alert firing" : `${alerts.length} alerts firing`),
-    el("ul", {}, ...alerts.map((a) => el("li", { "data-kind": a.kind, "data-cid": a.cid, "data-sensor": a.sensor },
-      `${a.message} (since ${clock(a.since)})`))));
-  for (const n of state.nodes.values()) renderNode(n);
-}
-
-function fetchAlerts() {
-  getJSON("/api/alerts").then((b) => applyAlerts(b.alerts)).catch(() => {});
-}
-
-// ---- sparklines --------------------------------------------------------------------------------
-
-async function getJSON(url) {
-  const r = await fetch(url, { cache: "no-store" });
-  const body = await r.json();
-  if (!r.ok) throw new Error(body.error || `${r.status}`);
-  return body;
-}
-
-function seriesPoints(series) {
-  // Raw points are [ts, value, error]; buckets [start, min, mean, max, count, errors].
-  const raw = series.columns[0] === "ts";
-  return series.points.map((p) => raw ? { t: p[0], v: p[1] } : { t: p[0], v: p[2], lo: p[1], hi: p[3] });
-}
-
-function maybeFetchSparks(cid) {
-  const have = state.sparks.get(cid);
-  if (have && (have.loading || Date.now() - have.at < SPARK_REFRESH_MS)) return;
-  state.sparks.set(cid, { at: Date.now(), loading: true, series: have?.series || new Map() });
-  getJSON(`/api/readings?cid=${encodeURIComponent(cid)}&since=${SPARK_SPAN}&every=${SPARK_EVERY}`)
-    .then((body) => {
-      const series = new Map(body.series.map((s) => [s.sensor, seriesPoints(s)]));
-      state.sparks.set(cid, { at: Date.now(), loading: false, series });
-      drawSpark(cid);
-    })
-    .catch(() => state.sparks.set(cid, { at: Date.now(), loading: false, series: have?.series || new Map() }));
-}
-
-function drawSpark(cid) {
-  const spark = state.sparks.get(cid);
-  if (!spark) return;
-  const card = nodeCard(cid);
-  for (const row of card.querySelectorAll(".sensor")) {
-    const pts = (spark.series.get(row.dataset.sensor) || []).filter((p) => p.v !== null);
-    const box = row.querySelector(".spark");
-    box.replaceChildren();
-    if (pts.length < 2) continue;
-    const t0 = serverNow() - 6 * 3600e3, t1 = serverNow();
-    let lo = Math.min(...pts.map((p) => p.v)), hi = Math.max(...pts.map((p) => p.v));
-    if (hi - lo < 0.5) { const m = (hi + lo) / 2; lo = m - 0.25; hi = m + 0.25; }
-    const x = (t) => ((t - t0) / (t1 - t0)) * 100, y = (v) => 19 - ((v - lo) / (hi - lo)) * 18;
-    box.append(svg("path", { d: pathOf(pts, x, y, 15 * 60e3) }));
+  function removeNode(cid) {
+    const c = cards.get(cid);
+    if (c) { sparkObserver?.unobserve(c.card); c.card.remove(); cards.delete(cid); }
+    const t = tableRows.get(cid);
+    if (t) { for (const tr of t.rows) tr.remove(); tableRows.delete(cid); }
+    renderCids();
   }
-}
 
-/** An SVG path through the points, broken where two points are further apart than `gap` ms. */
-function pathOf(pts, x, y, gap) {
-  let d = "", prev = null;
-  for (const p of pts) {
-    if (p.v === null || p.v === undefined) { prev = null; continue; }
-    d += `${prev === null || p.t - prev > gap ? "M" : "L"}${x(p.t).toFixed(2)},${y(p.v).toFixed(2)}`;
-    prev = p.t;
+  /** Puts the cards (or rows) in node order; new ones are appended where they belong. */
+  function placeNodes() {
+    const order = sortedNodes();
+    if (state.view === "cards") {
+      const root = $("#nodes");
+      if (order.length) $(".empty", root)?.remove();
+      let prev = null;
+      for (const n of order) {
+        const c = cards.get(n.cid);
+        if (!c) continue;
+        const want = prev ? prev.nextSibling : root.firstChild;
+        if (c.card !== want) root.insertBefore(c.card, want);
+        prev = c.card;
+      }
+    } else {
+      const body = $("#fleet-rows");
+      let prev = null;
+      for (const n of order) {
+        const t = tableRows.get(n.cid);
+        if (!t) continue;
+        for (const tr of t.rows) {
+          const want = prev ? prev.nextSibling : body.firstChild;
+          if (tr !== want) body.insertBefore(tr, want);
+          prev = tr;
+        }
+      }
+    }
+    renderCids();
   }
-  return d;
-}
 
-// ---- the chart ---------------------------------------------------------------------------------
+  function nodeTitle(n) {
+    const parts = [`client id ${n.cid}`];
+    if (n.addr) parts.push(`address ${n.addr}`);
+    if (n.online && n.since) parts.push(`connected since ${iso(n.since)}`);
+    if (n.last_seen) parts.push(`last heard ${iso(n.last_seen)}`);
+    return parts.join("\n");
+  }
 
-async function openChart(cid, sensor, range) {
-  state.chart = { cid, sensor, range, points: [], kind: "raw", everyMs: 0, since: 0, until: 0 };
-  const panel = $("#chart");
-  panel.hidden = false;
-  panel.dataset.cid = cid;
-  panel.dataset.sensor = sensor;
-  panel.dataset.range = range;
-  const named = state.nodes.get(cid)?.sensors?.find((x) => x.sensor === sensor)?.name;
-  $("#chart-title").textContent = named ? `${named} · ${cid} · ${sensor}` : `${cid} · ${sensor}`;
-  for (const b of document.querySelectorAll(".ranges button")) b.setAttribute("aria-pressed", String(b.dataset.range === range));
-  $("#chart-note").textContent = "Loading…";
-  const every = RANGE_EVERY[range];
-  const url = `/api/readings?cid=${encodeURIComponent(cid)}&sensor=${encodeURIComponent(sensor)}&since=${range}` +
-    (every ? `&every=${every}` : "");
-  try {
-    const body = await getJSON(url);
-    if (!state.chart || state.chart.cid !== cid || state.chart.sensor !== sensor || state.chart.range !== range) return;
-    const s = body.series[0];
-    Object.assign(state.chart, {
-      points: s ? seriesPoints(s) : [], kind: body.kind, everyMs: body.every_ms || 0,
-      since: body.since, until: body.until,
+  /** "online" or "offline for 3 min" (how long since it was last heard, not a threshold). */
+  function offlineFor(n) {
+    if (n.online) return "";
+    return n.last_seen ? `for ${span(serverNow() - n.last_seen)}` : "never heard";
+  }
+
+  function menu(label, items) {
+    return el("details", { class: "menu" },
+      el("summary", { "aria-label": label, title: label }, "⋯"),
+      el("div", { class: "menu-items" }, ...items));
+  }
+
+  /** A button that does `act` (and closes its menu, if it is in one). */
+  function button(attrs, label, act) {
+    const b = el("button", Object.assign({ type: "button" }, attrs), label);
+    b.addEventListener("click", () => { closeMenus(); act(); });
+    return b;
+  }
+
+  const admin = () => CliserPage.admin;
+
+  function buildCard(n) {
+    const old = cards.get(n.cid);
+    const refs = { sensors: new Map() };
+    refs.status = el("span", { class: "status" });
+    refs.offFor = el("span", { class: "off-for" });
+    refs.backlog =
+      el("span", { class: "backlog", title: "it answered with `more`: sending its backlog" }, "catching up");
+    refs.seen = el("span", { class: "seen" });
+    const sensorsOf = () => (state.nodes.get(n.cid)?.sensors || []).map((s) => ({ cid: n.cid, sensor: s.sensor }));
+    const chartAll = button({ class: "chart-all", title: `Chart all of ${n.cid}'s sensors together` }, "Chart all",
+      () => openChart(sensorsOf()));
+    const silence = button({ class: "silence", "data-act": "silence-node" }, "Silence node…",
+      () => admin()?.silence({ cid: n.cid, sensor: "*", kind: "*" }));
+    const forget = button({ class: "forget", "data-act": "forget-node" }, "Forget node…",
+      () => admin()?.forget(n.cid, null));
+    refs.card = el("section", { class: "node", "data-cid": n.cid, "aria-label": `node ${n.cid}` },
+      el("div", { class: "node-head" },
+        el("h2", { class: "node-name" }, n.cid),
+        refs.status, refs.offFor, refs.backlog,
+        el("div", { class: "node-actions" }, chartAll, menu(`More for ${n.cid}`, [silence, forget]))),
+      el("p", { class: "meta" }, refs.seen),
+      refs.list = el("ul", { class: "sensors" }));
+    if (n.sensors.length === 0) refs.list.append(el("li", { class: "no-sensors" }, "no sensor reported yet"));
+    for (const s of n.sensors) {
+      const r = buildSensorRow(n, s);
+      refs.sensors.set(s.sensor, r);
+      refs.list.append(r.row);
+    }
+    if (old) { sparkObserver?.unobserve(old.card); old.card.replaceWith(refs.card); }
+    cards.set(n.cid, refs);
+    updateNode(n.cid);
+    updateMarks(n.cid);
+    for (const s of n.sensors) { updateSensor(n.cid, s.sensor); drawSpark(n.cid, s.sensor); }
+    sparkObserver?.observe(refs.card);
+  }
+
+  function pickBox(cid, s) {
+    const box = el("input", { type: "checkbox", class: "pick", checked: state.picked.has(keyOf(cid, s.sensor)),
+      "aria-label": `Compare ${s.name || s.sensor} (${cid})`, title: "Pick for compare" });
+    box.addEventListener("change", () => {
+      const k = keyOf(cid, s.sensor);
+      if (box.checked) state.picked.add(k); else state.picked.delete(k);
+      renderPicked();
     });
-    const n = state.chart.points.length;
-    $("#chart-note").textContent = body.kind === "raw"
-      ? `${n} readings`
-      : `${n} buckets of ${body.every} (line: mean, band: min to max)${body.bucketed ? ` · ${body.bucketed}` : ""}`;
-    drawChart();
-  } catch (e) {
-    $("#chart-note").textContent = `Could not load the readings: ${e.message}`;
+    return box;
   }
-  panel.scrollIntoView({ block: "nearest" });
-}
 
-function chartAppend(r) {
-  const c = state.chart;
-  if (c.kind !== "raw" || r.value === null) return;
-  c.points.push({ t: r.ts, v: r.value });
-  c.until = Math.max(c.until, serverNow());
-  c.since = c.until - RANGES[c.range];
-  drawChart();
-  $("#chart-note").textContent = `${c.points.filter((p) => p.t >= c.since).length} readings`;
-}
+  /** The sensor's name big and its id small beneath; an unnamed sensor's id is its headline. */
+  function sensorLabelEl(s) {
+    return el("span", { class: "label" },
+      el("span", { class: "name" }, s.name || s.sensor),
+      s.name ? el("span", { class: "id" }, s.sensor) : null);
+  }
 
-function drawChart() {
-  const c = state.chart;
-  const W = 800, H = 260, L = 48, R = 8, T = 10, B = 24;
-  // data-range and data-kind say which answer this drawing is of (the panel's data-range changes
-  // as soon as a range is picked, before its readings arrive).
-  const box = svg("svg", { class: "chart", viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", role: "img",
-    "data-range": c.range, "data-kind": c.kind });
-  const pts = c.points.filter((p) => p.v !== null && p.v !== undefined && p.t >= c.since);
-  box.setAttribute("aria-label", `${c.cid} ${c.sensor}: ${pts.length} points`);
-  if (pts.length === 0) {
-    const t = svg("text", { x: W / 2, y: H / 2, "text-anchor": "middle" });
-    t.textContent = "No temperatures in this range";
-    box.append(t);
-    $("#chart-body").replaceChildren(box);
-    return;
+  function limitsText(s) {
+    const p = [];
+    if (s.min !== null && s.min !== undefined) p.push(`min ${s.min}`);
+    if (s.max !== null && s.max !== undefined) p.push(`max ${s.max}`);
+    return p.join(" · ");
   }
-  let lo = Math.min(...pts.map((p) => p.lo ?? p.v)), hi = Math.max(...pts.map((p) => p.hi ?? p.v));
-  if (hi - lo < 1) { const m = (hi + lo) / 2; lo = m - 0.5; hi = m + 0.5; }
-  const pad = (hi - lo) * 0.08; lo -= pad; hi += pad;
-  const t0 = c.since, t1 = c.until;
-  const x = (t) => L + ((t - t0) / (t1 - t0)) * (W - L - R);
-  const y = (v) => T + (1 - (v - lo) / (hi - lo)) * (H - T - B);
-  for (let i = 0; i <= 4; i++) {
-    const v = lo + ((hi - lo) * i) / 4;
-    box.append(svg("line", { class: "grid", x1: L, x2: W - R, y1: y(v), y2: y(v) }));
-    const t = svg("text", { x: L - 4, y: y(v) + 4, "text-anchor": "end" });
-    t.textContent = v.toFixed(1);
-    box.append(t);
+
+  function buildSensorRow(n, s) {
+    const r = {};
+    r.value = el("span", { class: "value" });
+    r.age = el("span", { class: "age" });
+    r.spark = el("span", { class: "spark", "aria-hidden": "true" });
+    r.mark = el("span", { class: "mark" });
+    const limits = limitsText(s);
+    const open = button({ class: "open", title: `Chart of ${s.name || s.sensor}` }, sensorLabelEl(s),
+      () => openChart([{ cid: n.cid, sensor: s.sensor }]));
+    open.append(r.value, r.spark,
+      el("span", { class: "under" }, limits ? el("span", { class: "limits" }, limits) : null, r.mark, r.age));
+    const silence = button({ class: "silence", "data-act": "silence-sensor" }, "Silence sensor…",
+      () => admin()?.silence({ cid: n.cid, sensor: s.sensor, kind: "*" }));
+    const forget = button({ class: "forget", "data-act": "forget-sensor" }, "Forget sensor…",
+      () => admin()?.forget(n.cid, s.sensor));
+    r.pick = pickBox(n.cid, s);
+    r.row = el("li", { class: "sensor", "data-sensor": s.sensor },
+      r.pick, open, menu(`More for ${s.name || s.sensor}`, [silence, forget]));
+    return r;
   }
-  for (const [tt, anchor] of [[t0, "start"], [t1, "end"]]) {
-    const t = svg("text", { x: x(tt), y: H - 6, "text-anchor": anchor });
-    t.textContent = clock(tt);
-    box.append(t);
-  }
-  const gap = c.kind === "raw" ? Math.max(3 * state.keepaliveMs, 3 * medianStep(pts)) : 2.5 * c.everyMs;
-  if (c.kind !== "raw") {
-    // The band: min to max of each bucket, broken where buckets are missing.
-    let d = "", run = [];
-    const flush = () => {
-      if (run.length === 0) return;
-      d += `M${run.map((p) => `${x(p.t).toFixed(1)},${y(p.hi).toFixed(1)}`).join("L")}`;
-      d += `L${run.slice().reverse().map((p) => `${x(p.t).toFixed(1)},${y(p.lo).toFixed(1)}`).join("L")}Z`;
-      run = [];
+
+  function buildRows(n) {
+    const old = tableRows.get(n.cid);
+    const refs = { rows: [], sensors: new Map() };
+    // The node's id in each of its rows (a filtered table may show any one), dimmed after the first.
+    const nodeCell = () =>
+      el("td", { class: refs.rows.length ? "t-node repeat" : "t-node", title: nodeTitle(n) }, n.cid);
+    // "online" / "offline for 3 min", and beneath it the alert firing, if one is.
+    const stateCell = () => {
+      const c = el("td", { class: "t-state" }, el("span", { class: "t-up" }), el("span", { class: "t-alert" }));
+      refs.states = refs.states || [];
+      refs.states.push(c);
+      return c;
     };
-    let prev = null;
-    for (const p of pts) { if (prev !== null && p.t - prev > gap) flush(); run.push(p); prev = p.t; }
-    flush();
-    box.append(svg("path", { class: "band", d }));
+    if (n.sensors.length === 0) {
+      refs.rows.push(el("tr", { "data-cid": n.cid, "data-sensor": "" },
+        nodeCell(), el("td", { class: "t-sensor dim" }, "no sensor yet"), el("td"), el("td"), stateCell()));
+    }
+    for (const s of n.sensors) {
+      const r = { value: el("td", { class: "value" }), age: el("td", { class: "age", "data-short": "1" }) };
+      const open = button({ class: "open", title: `Chart of ${s.name || s.sensor}` }, sensorLabelEl(s),
+        () => openChart([{ cid: n.cid, sensor: s.sensor }]));
+      r.pick = pickBox(n.cid, s);
+      r.state = stateCell();
+      r.row = el("tr", { "data-cid": n.cid, "data-sensor": s.sensor },
+        nodeCell(), el("td", { class: "t-sensor" }, el("div", { class: "t-sensor-in" }, r.pick, open)),
+        r.value, r.age, r.state);
+      refs.sensors.set(s.sensor, r);
+      refs.rows.push(r.row);
+    }
+    if (old) {
+      const anchor = old.rows[0];
+      for (const tr of refs.rows) anchor.before(tr);
+      for (const tr of old.rows) tr.remove();
+    } else {
+      $("#fleet-rows").append(...refs.rows);
+    }
+    tableRows.set(n.cid, refs);
+    updateNode(n.cid);
+    updateMarks(n.cid);
+    for (const s of n.sensors) updateSensor(n.cid, s.sensor);
   }
-  box.append(svg("path", { class: "line", d: pathOf(pts, x, y, gap), "data-points": String(pts.length) }));
-  $("#chart-body").replaceChildren(box);
-}
 
-function medianStep(pts) {
-  if (pts.length < 3) return 60e3;
-  const steps = [];
-  for (let i = 1; i < pts.length; i++) steps.push(pts[i].t - pts[i - 1].t);
-  steps.sort((a, b) => a - b);
-  return steps[Math.floor(steps.length / 2)];
-}
-
-// ---- live --------------------------------------------------------------------------------------
-
-function setLink(s, text) {
-  const l = $("#link");
-  l.dataset.state = s;
-  l.textContent = text;
-}
-
-function connect() {
-  if (!window.EventSource) { poll(); return; }
-  const es = new EventSource("/api/events");
-  es.addEventListener("open", () => setLink("live", "live"));
-  es.addEventListener("snapshot", (e) => { applySnapshot(JSON.parse(e.data)); setLink("live", "live"); fetchAlerts(); });
-  es.addEventListener("alerts", (e) => applyAlerts(JSON.parse(e.data)));
-  es.addEventListener("nodes", (e) => applyNodes(JSON.parse(e.data)));
-  es.addEventListener("readings", (e) => applyReadings(JSON.parse(e.data)));
-  // EventSource reconnects by itself; its first message then is a fresh snapshot.
-  es.addEventListener("error", () => setLink("lost", "reconnecting…"));
-}
-
-async function poll() {
-  try {
-    applySnapshot(await getJSON("/api/nodes"));
-    fetchAlerts();
-    setLink("live", "polling");
-  } catch (e) {
-    setLink("lost", "server unreachable");
+  function updateNode(cid) {
+    const n = state.nodes.get(cid);
+    if (!n) return;
+    const online = String(!!n.online);
+    const c = cards.get(cid);
+    if (c) {
+      c.card.dataset.online = online;
+      setText(c.status, n.online ? "online" : "offline");
+      setText(c.offFor, offlineFor(n));
+      c.offFor.hidden = !!n.online;
+      c.status.title = nodeTitle(n);
+      c.backlog.hidden = !(n.more_at && serverNow() - n.more_at < 3 * state.keepaliveMs);
+      c.seen.dataset.ts = n.last_seen || "";
+      c.seen.title = n.last_seen ? iso(n.last_seen) : "";
+      setText(c.seen, seenText(n));
+    }
+    const t = tableRows.get(cid);
+    if (t) {
+      for (const tr of t.rows) tr.dataset.online = online;
+      updateMarks(cid);
+    }
   }
-  setTimeout(poll, state.keepaliveMs);
-}
 
-function init() {
-  for (const b of document.querySelectorAll(".ranges button")) {
-    b.addEventListener("click", () => state.chart && openChart(state.chart.cid, state.chart.sensor, b.dataset.range));
+  function seenText(n) {
+    const parts = [`last heard ${n.last_seen ? ago(n.last_seen) : "never"}`];
+    if (n.online && n.since) parts.push(`connected ${clock(n.since)}`);
+    if (n.addr) parts.push(n.addr);
+    return parts.join(" · ");
   }
-  $("#chart-close").addEventListener("click", () => { state.chart = null; $("#chart").hidden = true; });
-  setInterval(tickAges, 1000);
-  setInterval(() => { for (const cid of state.nodes.keys()) maybeFetchSparks(cid); }, 60e3);
-  connect();
-}
 
-init();
+  function updateSensor(cid, sensor) {
+    const s = findSensor(cid, sensor);
+    if (!s) return;
+    const isErr = s.value === null || s.value === undefined;
+    const text = isErr ? (s.error ? `err:${s.error}` : "–") : fmtTemp(s.value);
+    let tip = `sampled ${iso(s.ts)}`;
+    if (isErr && s.last_temp) tip += `\nlast temperature ${fmtTemp(s.last_temp.value)} at ${iso(s.last_temp.ts)}`;
+    if (s.raw !== null && s.raw !== undefined && s.raw !== s.value) tip += `\nas sent: ${fmtTemp(s.raw)}`;
+    for (const r of [cards.get(cid)?.sensors.get(sensor), tableRows.get(cid)?.sensors.get(sensor)]) {
+      if (!r) continue;
+      setText(r.value, text);
+      r.value.classList.toggle("error", isErr);
+      if (isErr) delete r.value.dataset.hasValue; else r.value.dataset.hasValue = "1";
+      r.value.title = tip;
+      r.age.dataset.ts = s.ts || "";
+      r.age.title = s.ts ? iso(s.ts) : "";
+      tickAge(r.age);
+    }
+  }
+
+  function updateMarks(cid) {
+    const n = state.nodes.get(cid);
+    if (!n) return;
+    const nodeAlert = alertOf(cid, "");
+    const c = cards.get(cid);
+    if (c) {
+      if (nodeAlert) c.card.dataset.alert = nodeAlert.kind; else delete c.card.dataset.alert;
+      for (const [sensor, r] of c.sensors) {
+        const a = alertOf(cid, sensor);
+        if (a) r.row.dataset.alert = a.kind; else delete r.row.dataset.alert;
+        setText(r.mark, a ? KIND_TEXT[a.kind] || a.kind : "");
+        r.mark.hidden = !a;
+      }
+    }
+    const t = tableRows.get(cid);
+    if (t) {
+      const base = n.online ? "online" : `offline ${offlineFor(n)}`;
+      const show = (cell, a) => {
+        setText(cell.firstChild, base);
+        setText(cell.lastChild, a ? KIND_TEXT[a.kind] || a.kind : "");
+      };
+      for (const [sensor, r] of t.sensors) {
+        const a = alertOf(cid, sensor) || nodeAlert;
+        show(r.state, a);
+        if (a) r.row.dataset.alert = a.kind; else delete r.row.dataset.alert;
+      }
+      if (t.sensors.size === 0) for (const c of t.states || []) show(c, nodeAlert);
+    }
+  }
+
+  function tickAge(e) {
+    const ts = Number(e.dataset.ts);
+    if (!ts) { setText(e, "never"); return; }
+    setText(e, e.dataset.short ? span(serverNow() - ts) : ago(ts));
+    e.classList.toggle("stale", state.lostAt === null && serverNow() - ts > 3 * state.keepaliveMs);
+  }
+
+  /** Once a second: ages, how long offline, firing durations. */
+  function tick() {
+    for (const e of document.querySelectorAll(".age[data-ts]")) tickAge(e);
+    for (const [cid, c] of cards) {
+      const n = state.nodes.get(cid);
+      if (!n) continue;
+      setText(c.seen, seenText(n));
+      if (!n.online) setText(c.offFor, offlineFor(n));
+    }
+    if (state.view === "table") for (const cid of tableRows.keys()) updateMarks(cid);
+    admin()?.tick();
+  }
+
+  function renderSummary() {
+    const all = [...state.nodes.values()];
+    const up = all.filter((n) => n.online).length;
+    const sensors = all.reduce((k, n) => k + n.sensors.length, 0);
+    let text = `${up} of ${all.length} nodes online · ${sensors} sensors`;
+    if (state.bannerShown) text += ` · as of ${clock(state.lostAt)}`;
+    setText($("#summary"), text);
+  }
+
+  /** The node box of the history filter offers the known ids. */
+  function renderCids() {
+    const list = $("#cids");
+    const want = sortedNodes().map((n) => n.cid);
+    if (list.children.length === want.length && [...list.children].every((o, i) => o.value === want[i])) return;
+    list.replaceChildren(...want.map((cid) => el("option", { value: cid })));
+  }
+
+  // ---- the filter -------------------------------------------------------------------------------
+
+  function matches(text) {
+    return text && text.toLowerCase().includes(state.q);
+  }
+
+  /** Hides the cards, sensors and rows the filter does not match (a node's id shows all of it). */
+  function applyFilter() {
+    const q = state.q;
+    let shown = 0;
+    for (const n of state.nodes.values()) {
+      const nodeHit = !q || matches(n.cid);
+      const sensorHit = (s) => nodeHit || matches(s.name) || matches(s.sensor);
+      const any = nodeHit || n.sensors.some(sensorHit);
+      if (any) shown += 1;
+      const c = cards.get(n.cid);
+      if (c) {
+        c.card.hidden = !any;
+        for (const s of n.sensors) { const r = c.sensors.get(s.sensor); if (r) r.row.hidden = !sensorHit(s); }
+      }
+      const t = tableRows.get(n.cid);
+      if (t) {
+        if (t.sensors.size === 0) for (const tr of t.rows) tr.hidden = !any;
+        for (const s of n.sensors) { const r = t.sensors.get(s.sensor); if (r) r.row.hidden = !sensorHit(s); }
+      }
+    }
+    $("#filter-empty").hidden = !(q && shown === 0 && state.nodes.size > 0);
+    document.body.dataset.filtered = q ? String(shown) : "";
+  }
+
+  function setFilter(text) {
+    state.q = text.trim().toLowerCase();
+    writeUrl();
+    applyFilter();
+  }
+
+  function setView(view) {
+    if (view === state.view) return;
+    state.view = view;
+    writeUrl();
+    renderView();
+  }
+
+  function readUrl() {
+    const p = new URLSearchParams(location.search);
+    state.view = p.get("view") === "table" ? "table" : "cards";
+    const q = p.get("q") || "";
+    $("#filter").value = q;
+    state.q = q.trim().toLowerCase();
+  }
+
+  function writeUrl() {
+    const p = new URLSearchParams(location.search);
+    if (state.view === "table") p.set("view", "table"); else p.delete("view");
+    const q = $("#filter").value.trim();
+    if (q) p.set("q", q); else p.delete("q");
+    const s = p.toString();
+    history.replaceState(null, "", s ? `?${s}` : location.pathname);
+  }
+
+  // ---- charts and compare -----------------------------------------------------------------------
+
+  function openChart(series) {
+    if (!series.length) return;
+    chart()?.open(series, null);
+  }
+
+  function renderPicked() {
+    const b = $("#compare");
+    const n = state.picked.size;
+    b.disabled = n === 0;
+    b.textContent = n ? `Compare ${n}` : "Compare";
+    for (const c of document.querySelectorAll("input.pick")) {
+      const row = c.closest("[data-sensor]");
+      const cid = c.closest("[data-cid]")?.dataset.cid;
+      if (row && cid) c.checked = state.picked.has(keyOf(cid, row.dataset.sensor));
+    }
+  }
+
+  // ---- sparklines -------------------------------------------------------------------------------
+
+  let sparkObserver = null;
+  const sparkQueue = [];
+  let sparkActive = 0;
+  const visibleCards = new Set();
+
+  function requestSpark(cid) {
+    let sp = state.sparks.get(cid);
+    if (!sp) { sp = { status: "idle", series: new Map() }; state.sparks.set(cid, sp); }
+    if (sp.status !== "idle" || sparkQueue.includes(cid)) return;
+    sparkQueue.push(cid);
+    pumpSparks();
+  }
+
+  function pumpSparks() {
+    while (sparkActive < SPARK_FETCHES && sparkQueue.length) {
+      const cid = sparkQueue.shift();
+      const sp = state.sparks.get(cid);
+      if (!sp || sp.status !== "idle" || !state.nodes.has(cid)) continue;
+      sparkActive += 1;
+      sp.status = "loading";
+      sp.live = [];
+      getJSON(`/api/readings?cid=${encodeURIComponent(cid)}&since=1h`)
+        .then((body) => {
+          const series = new Map();
+          for (const s of body.series) {
+            const raw = s.columns[0] === "ts";
+            series.set(s.sensor, s.points.map((p) => ({ t: p[0], v: raw ? p[1] : p[2] })));
+          }
+          // Live readings that came while the answer was on its way.
+          for (const r of sp.live) pushPoint(series, r);
+          Object.assign(sp, { status: "ready", series, live: [] });
+          for (const sensor of series.keys()) dirty.sparks.add(keyOf(cid, sensor));
+          schedule();
+        })
+        .catch(() => { sp.status = "idle"; })
+        .finally(() => { sparkActive -= 1; pumpSparks(); });
+    }
+  }
+
+  function pushPoint(series, r) {
+    let pts = series.get(r.sensor);
+    if (!pts) { pts = []; series.set(r.sensor, pts); }
+    const last = pts[pts.length - 1];
+    if (last && r.ts <= last.t) {
+      if (pts.some((p) => p.t === r.ts)) return;
+      pts.push({ t: r.ts, v: r.value });
+      pts.sort((a, b) => a.t - b.t);
+    } else {
+      pts.push({ t: r.ts, v: r.value });
+    }
+    const cut = serverNow() - SPARK_SPAN_MS;
+    let drop = 0;
+    while (drop < pts.length && pts[drop].t < cut) drop += 1;
+    if (drop) pts.splice(0, drop);
+  }
+
+  function sparkAppend(r) {
+    const sp = state.sparks.get(r.cid);
+    if (!sp) return;
+    if (sp.status === "loading") sp.live.push(r);
+    if (sp.status === "loading" || (sp.status === "idle" && !sp.series.size)) return;
+    pushPoint(sp.series, r);
+    dirty.sparks.add(keyOf(r.cid, r.sensor));
+  }
+
+  function medianStep(pts) {
+    if (pts.length < 3) return 0;
+    const steps = [];
+    for (let i = 1; i < pts.length; i++) steps.push(pts[i].t - pts[i - 1].t);
+    steps.sort((a, b) => a - b);
+    return steps[Math.floor(steps.length / 2)];
+  }
+
+  function drawSpark(cid, sensor) {
+    const r = cards.get(cid)?.sensors.get(sensor);
+    const sp = state.sparks.get(cid);
+    if (!r || !sp || !visibleCards.has(cid)) return;
+    const now = serverNow();
+    const pts = (sp.series.get(sensor) || []).filter((p) => p.t >= now - SPARK_SPAN_MS);
+    const n = pts.filter((p) => p.v !== null && p.v !== undefined).length;
+    r.spark.dataset.points = String(n);
+    if (n < 2) { r.spark.replaceChildren(); return; }
+    // A young sensor's line spans the box: its trend, not a dot at the right edge of an hour. The
+    // right edge is now, or the last reading while it is not yet stale (readings arrive a poll
+    // late: a line of 30 s would otherwise stop short by a few percent).
+    const last = pts[pts.length - 1].t;
+    const t0 = Math.max(now - SPARK_SPAN_MS, pts[0].t);
+    const t1 = Math.max(last, now - 3 * state.keepaliveMs);
+    const gapMs = Math.max(3 * state.keepaliveMs, 3 * medianStep(pts));
+    try {
+      chart()?.spark(r.spark, pts, { t0, t1, gapMs });
+    } catch (e) {
+      console.error("sparkline", cid, sensor, e);
+    }
+  }
+
+  function startSparkObserver() {
+    if (!window.IntersectionObserver) return;
+    sparkObserver = new IntersectionObserver((entries) => {
+      for (const e of entries) {
+        const cid = e.target.dataset.cid;
+        if (e.isIntersecting) {
+          visibleCards.add(cid);
+          requestSpark(cid);
+          const sp = state.sparks.get(cid);
+          if (sp) for (const sensor of sp.series.keys()) dirty.sparks.add(keyOf(cid, sensor));
+          schedule();
+        } else {
+          visibleCards.delete(cid);
+        }
+      }
+    }, { rootMargin: "200px" });
+  }
+
+  /** The window slides: every 30 s the visible sparklines are drawn again, stale ones fetched. */
+  function slideSparks() {
+    for (const cid of visibleCards) {
+      const sp = state.sparks.get(cid);
+      if (!sp) continue;
+      if (sp.status === "idle") requestSpark(cid);
+      for (const sensor of sp.series.keys()) dirty.sparks.add(keyOf(cid, sensor));
+    }
+    schedule();
+  }
+
+  // ---- the server's link ------------------------------------------------------------------------
+
+  function setLink(s, text) {
+    const l = $("#link");
+    l.dataset.state = s;
+    setText(l, text);
+  }
+
+  /** The server is gone (not the fleet): say so after a moment, grey the values, keep the states. */
+  function serverLost() {
+    setLink("lost", "reconnecting…");
+    dropHeldOffline();
+    if (state.lostAt !== null) return;
+    state.lostAt = serverNow();
+    setTimeout(showBanner, BANNER_AFTER_MS);
+  }
+
+  function showBanner() {
+    if (state.lostAt === null) return;
+    const b = $("#server-banner");
+    b.textContent = `server unreachable since ${clock(state.lostAt)} — values as of then`;
+    b.title = `since ${iso(state.lostAt)}; the nodes' own state is unknown until it is back`;
+    b.hidden = false;
+    state.bannerShown = true;
+    document.body.dataset.server = "lost";
+    renderSummary();
+  }
+
+  function serverBack() {
+    state.lostAt = null;
+    state.bannerShown = false;
+    $("#server-banner").hidden = true;
+    document.body.dataset.server = "live";
+    setLink("live", "live");
+  }
+
+  function fetchFailed() {
+    if (!state.es || state.es.readyState !== EventSource.OPEN) serverLost();
+  }
+
+  function connect() {
+    if (!window.EventSource) { poll(); return; }
+    const es = new EventSource("/api/events");
+    state.es = es;
+    es.addEventListener("snapshot", (e) => {
+      applySnapshot(JSON.parse(e.data));
+      getJSON("/api/alerts").then((b) => applyAlerts(b.alerts)).catch(() => {});
+      admin()?.refresh();
+    });
+    es.addEventListener("alerts", (e) => applyAlerts(JSON.parse(e.data)));
+    es.addEventListener("nodes", (e) => applyNodes(JSON.parse(e.data)));
+    es.addEventListener("readings", (e) => applyReadings(JSON.parse(e.data)));
+    es.addEventListener("forget", (e) => applyForget(JSON.parse(e.data)));
+    es.addEventListener("error", () => {
+      serverLost();
+      // EventSource retries a lost connection by itself, but gives up on an HTTP error answer.
+      if (es.readyState === EventSource.CLOSED && state.es === es) setTimeout(connect, 2000);
+    });
+  }
+
+  async function poll() {
+    try {
+      applySnapshot(await getJSON("/api/nodes"));
+      applyAlerts((await getJSON("/api/alerts")).alerts);
+      setLink("live", "polling");
+    } catch (e) {
+      serverLost();
+    }
+    setTimeout(poll, state.keepaliveMs);
+  }
+
+  // ---- menus ------------------------------------------------------------------------------------
+
+  function closeMenus(except) {
+    for (const d of document.querySelectorAll("details.menu[open]")) if (d !== except) d.open = false;
+  }
+
+  // ---- start ------------------------------------------------------------------------------------
+
+  function init() {
+    chart()?.init({
+      nodes: () => state.nodes,
+      keepaliveMs: () => state.keepaliveMs,
+      serverNow,
+      getJSON,
+    });
+    readUrl();
+    startSparkObserver();
+    const filter = $("#filter");
+    let pending = false;
+    filter.addEventListener("input", () => {
+      if (pending) return;
+      pending = true;
+      requestAnimationFrame(() => { pending = false; setFilter(filter.value); });
+    });
+    for (const b of document.querySelectorAll(".views button")) {
+      b.addEventListener("click", () => setView(b.dataset.view));
+    }
+    $("#compare").addEventListener("click", () => openChart([...state.picked].map((k) => {
+      const [cid, sensor] = splitKey(k);
+      return { cid, sensor };
+    })));
+    document.addEventListener("toggle", (e) => {
+      if (e.target.matches?.("details.menu") && e.target.open) closeMenus(e.target);
+    }, true);
+    document.addEventListener("click", (e) => { if (!e.target.closest("details.menu")) closeMenus(); });
+    document.addEventListener("keydown", (e) => {
+      if (e.key !== "Escape") return;
+      const open = document.querySelector("details.menu[open]");
+      if (open) { open.open = false; open.querySelector("summary").focus(); }
+    });
+    let resizing = null;
+    window.addEventListener("resize", () => {
+      clearTimeout(resizing);
+      resizing = setTimeout(slideSparks, 150);
+    });
+    admin()?.init();
+    renderView();
+    setInterval(tick, 1000);
+    setInterval(slideSparks, 30e3);
+    connect();
+  }
+
+  window.CliserPage = {
+    state, el, setText, clock, iso, span, ago, fmtTemp, getJSON, postJSON, sensorLabel, findSensor,
+    serverNow, applyForget, applyAlerts, KIND_TEXT, admin: null,
+  };
+
+  document.addEventListener("DOMContentLoaded", init);
+})();
