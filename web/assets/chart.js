@@ -94,14 +94,17 @@ window.CliserChart = (() => {
 
   const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: "short", day: "numeric", month: "short" });
   const dateFormat = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short" });
-  const minuteFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
-  const secondFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  // 24-hour times, as the rest of the page writes them, in every locale.
+  const minuteFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  const secondFormat = new Intl.DateTimeFormat(undefined,
+    { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
+  const timeOfDay = (ms) => secondFormat.format(new Date(ms));
 
   /** The readout's time: the local time of day with seconds, and the day when it is not today. */
   function readoutTime(ms) {
     const d = new Date(ms);
     const today = new Date(serverNow()).toDateString() === d.toDateString();
-    return today ? d.toLocaleTimeString() : `${dayFormat.format(d)} ${d.toLocaleTimeString()}`;
+    return today ? timeOfDay(ms) : `${dayFormat.format(d)} ${timeOfDay(ms)}`;
   }
 
   const fmtValue = (v, decimals = 3) => `${v.toFixed(decimals)} °C`;
@@ -616,10 +619,10 @@ window.CliserChart = (() => {
     const nearest = rows.reduce((a, r) => (Math.abs(r.t - at) < Math.abs(a.t - at) ? r : a));
     const t = nearest.t;
     const time = el("time", { class: "chart-tip-time", dateTime: isoLocal(t), title: isoLocal(t) },
-      view.kind === "buckets" ? `${readoutTime(t)} – ${new Date(t + view.everyMs).toLocaleTimeString()}` : readoutTime(t));
+      view.kind === "buckets" ? `${readoutTime(t)} – ${timeOfDay(t + view.everyMs)}` : readoutTime(t));
     const lines = rows.map((r) => {
       const swatch = el("span", { class: `chart-swatch ${swatchClass(r.s.colour)}`, "aria-hidden": "true" });
-      const other = Math.abs(r.t - t) >= 1000 ? el("span", { class: "chart-tip-at" }, ` at ${new Date(r.t).toLocaleTimeString()}`) : null;
+      const other = Math.abs(r.t - t) >= 1000 ? el("span", { class: "chart-tip-at" }, ` at ${timeOfDay(r.t)}`) : null;
       const range = r.lo !== undefined && r.lo !== null ? el("span", { class: "chart-tip-range" }, ` ${r.lo.toFixed(2)} – ${r.hi.toFixed(2)}`) : null;
       return el("div", { class: "chart-tip-row", "data-series": r.s.key, "data-ts": String(r.t), "data-value": String(r.value) },
         swatch, el("span", { class: "chart-tip-name" }, r.s.label), el("span", { class: "chart-tip-value" }, fmtValue(r.value)), range, other);
