@@ -3,7 +3,11 @@
 //! lines, the bytes it transferred and the time from navigation start to the page's
 //! `cliser-values-shown` mark (the first temperature on screen), median and max.
 //!
-//! Usage: page_figures URL [LOADS] [NODES]
+//! Usage: page_figures URL [LOADS] [NODES] [--chart CID]
+//!
+//! With `--chart CID`, each load then opens the 30-day chart of all of CID's sensors together
+//! (`CliserChart.open`, as the page's "chart all" does) and times it in the page, from the call to
+//! the animation frame after the chart was drawn with its readings (`chart_ms_*`).
 //!
 //! Bytes are the Performance API's: the navigation entry (the HTML) plus every resource entry
 //! (app.js, app.css, favicon.svg, and the `/api/readings` fetches of the sparklines, one per node:
@@ -30,7 +34,33 @@ struct Load {
     html_ms: f64,
     dom_ready_ms: f64,
     resources: Vec<String>,
+    /// `CliserChart.open` of a node's sensors for 30 days -> the frame after it was drawn.
+    chart_ms: Option<f64>,
 }
+
+/// Opens the 30-day chart of every sensor of node `$CID` and resolves with the milliseconds from
+/// the call to the animation frame after the chart says it drew (`data-drawn` moves) with points.
+const CHART_JS: &str = r#"(async () => {
+  const nodes = (await (await fetch('/api/nodes', { cache: 'no-store' })).json()).nodes;
+  const node = nodes.find((n) => n.cid === $CID);
+  if (!node) throw new Error('no node ' + $CID);
+  const series = node.sensors.map((s) => ({ cid: node.cid, sensor: s.sensor }));
+  const panel = document.getElementById('chart');
+  const before = Number(panel.dataset.drawn || 0);
+  return await new Promise((resolve) => {
+    const t0 = performance.now();
+    const drawn = () => Number(panel.dataset.drawn || 0) > before && panel.dataset.range === '30d'
+      && CliserChart._plot && CliserChart._plot.data[0].length > 0;
+    const seen = new MutationObserver(() => {
+      if (!drawn()) return;
+      seen.disconnect();
+      requestAnimationFrame(() => resolve({ ms: performance.now() - t0, points: CliserChart._plot.data[0].length,
+        series: CliserChart._plot.series.length - 1 }));
+    });
+    seen.observe(panel, { attributes: true });
+    CliserChart.open(series, '30d');
+  });
+})()"#;
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -39,13 +69,30 @@ fn main() {
     let number = |a: Option<String>, default: usize| {
         a.map(|s| s.parse::<usize>().unwrap_or_else(|_| die(usage))).unwrap_or(default)
     };
-    let loads = number(args.next(), 10).max(1);
-    let nodes = number(args.next(), 2);
+    let rest: Vec<String> = args.collect();
+    let (mut positional, mut chart) = (Vec::new(), None);
+    let mut it = rest.into_iter();
+    while let Some(a) = it.next() {
+        if a == "--chart" {
+            chart = Some(it.next().unwrap_or_else(|| die(usage)));
+        } else {
+            positional.push(a);
+        }
+    }
+    let mut positional = positional.into_iter();
+    let loads = number(positional.next(), 10).max(1);
+    let nodes = number(positional.next(), 2);
 
     let mut runs = Vec::new();
     for i in 1..=loads {
         let Some(mut browser) = Browser::launch() else { die("chromium not found") };
-        let load = measure(&mut browser, &url, nodes);
+        let mut load = measure(&mut browser, &url, nodes);
+        if let Some(cid) = &chart {
+            let js = CHART_JS.replace("$CID", &serde_json::json!(cid).to_string());
+            let r = browser.eval(&js);
+            eprintln!("load {i}: 30-day chart of {cid}: {r}");
+            load.chart_ms = r["ms"].as_f64();
+        }
         eprintln!(
             "load {i}: {} B transferred ({} B of bodies); HTML at {:.1} ms, DOMContentLoaded at {:.1} ms, \
              values shown at {:.1} ms: {}",
@@ -76,6 +123,11 @@ fn main() {
     println!("dom_ready_ms_median={:.1}", median(&dom_ready));
     println!("dom_ready_ms_max={:.1}", max(&dom_ready));
     println!("resources={}", runs[0].resources.join(" "));
+    if chart.is_some() {
+        let charts: Vec<f64> = runs.iter().filter_map(|r| r.chart_ms).collect();
+        println!("chart_ms_median={:.1}", median(&charts));
+        println!("chart_ms_max={:.1}", max(&charts));
+    }
 }
 
 fn measure(browser: &mut Browser, url: &str, nodes: usize) -> Load {
@@ -118,6 +170,7 @@ fn measure(browser: &mut Browser, url: &str, nodes: usize) -> Load {
                 format!("{path}:{}", size(e, "transferSize"))
             })
             .collect(),
+        chart_ms: None,
     }
 }
 
