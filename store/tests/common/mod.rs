@@ -103,3 +103,64 @@ pub fn all(s: &mut dyn Store) -> Vec<cliser_store::StoredReading> {
     .unwrap();
     out
 }
+
+/// What a migrated schema-4 database (as `postgres.rs` and `sqlite_file.rs` write one: client `a`
+/// with sensors `t` and `u`, three readings, a firing alert, an exporter's cursor) must hold, and
+/// what schema 5 adds working on its rows.
+pub fn check_migrated_schema_4(s: &mut dyn Store) {
+    use cliser_store::{ReadingQuery, StoredAlert, SCHEMA_VERSION};
+    use std::time::Duration;
+    assert_eq!(s.info().unwrap().schema_version, SCHEMA_VERSION);
+    let got: Vec<_> = s
+        .readings(&ReadingQuery::default())
+        .unwrap()
+        .into_iter()
+        .map(|x| (x.sensor.to_string(), x.value, x.seq, x.ts_quality))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("t".into(), c(21.063), Some(7), TsQuality::Synced),
+            ("u".into(), c(19.5), Some(9), TsQuality::Unsynced),
+            ("t".into(), err("crc"), Some(8), TsQuality::FromAge),
+        ]
+    );
+    let nodes = s.nodes().unwrap();
+    assert_eq!(nodes.len(), 1);
+    assert_eq!(
+        (nodes[0].first_seen_ms, nodes[0].last_seen_ms, nodes[0].high_water),
+        (T0 + 100, T0 + 60_100, Some(9))
+    );
+    let sensors: Vec<String> = s.sensors().unwrap().into_iter().map(|x| x.sensor.to_string()).collect();
+    assert_eq!(sensors, vec!["t", "u"]);
+    assert_eq!(s.buckets(&ReadingQuery::default(), Duration::from_secs(3600)).unwrap().len(), 2);
+    assert_eq!(s.cursor("influx").unwrap(), Some(2));
+    let alert = StoredAlert {
+        kind: "high".into(),
+        cid: "a".into(),
+        sensor: "t".into(),
+        name: Some("fridge".into()),
+        since_ms: T0 + 100,
+        value: Some(21.063),
+        limit: Some(20.0),
+        message: "too hot".into(),
+        ack: None,
+    };
+    assert_eq!(s.alerts_firing().unwrap(), vec![alert.clone()], "kept, unacknowledged");
+    assert_eq!(s.admin_changes_head().unwrap(), 0);
+
+    // What schema 5 adds works on the migrated rows.
+    let ack = cliser_store::Ack { by: "ann".into(), note: "".into(), at_ms: T0 + 70_000 };
+    assert!(s.alert_ack("high", "a", "t", &ack).unwrap());
+    assert_eq!(s.alerts_firing().unwrap(), vec![StoredAlert { ack: Some(ack), ..alert }]);
+    assert_eq!(
+        s.forget("a", Some("u"), true, T0 + 70_000).unwrap(),
+        cliser_store::Forgotten { known: true, readings_deleted: 1 }
+    );
+    let sensors: Vec<String> = s.sensors().unwrap().into_iter().map(|x| x.sensor.to_string()).collect();
+    assert_eq!(sensors, vec!["t"]);
+    assert_eq!(s.admin_changes(0).unwrap().len(), 2);
+    assert_eq!(s.high_water(&cid("a")).unwrap(), Some(9));
+    assert_eq!(s.commit(&[r("a", "u", c(1.0), T0 + 120_000, Some(10))]).unwrap(), vec![true]);
+    assert_eq!(s.sensors().unwrap().len(), 2);
+}
