@@ -61,18 +61,6 @@ fn seed_history(server: &ServerHandle) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
-fn sim_client(server: &ServerHandle, id: &str) -> Proc {
-    let dir = &server.dir;
-    pi_client(
-        server.addr,
-        &server.password,
-        id,
-        &dir.join(id),
-        &dir.join(format!("{id}.log")),
-        &["--interval", "500ms"],
-    )
-}
-
 #[test]
 fn the_page_shows_names_first_live_sparklines_and_charts_and_marks_a_stopped_node_offline() {
     let Some(mut browser) = Browser::launch() else { return };

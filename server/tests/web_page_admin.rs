@@ -73,20 +73,7 @@ fn acknowledge_silence_history_and_forget_from_the_page() {
     let http = server.http.expect("test servers serve the page");
     // -12.5 °C is above the freezer's max: above_max fires at once.
     let _garage = file_client(&server, "garage", &freezer_file, -12.5, "500ms");
-    let d = dir.path();
-    let mut sims: Vec<Proc> = ["pi-attic", "pi-cellar"]
-        .iter()
-        .map(|id| {
-            pi_client(
-                server.addr,
-                &server.password,
-                id,
-                &d.join(id),
-                &d.join(format!("{id}.log")),
-                &["--interval", "500ms"],
-            )
-        })
-        .collect();
+    let mut sims: Vec<Proc> = ["pi-attic", "pi-cellar"].iter().map(|id| sim_client(&server, id)).collect();
 
     browser.navigate(&format!("http://{http}/"));
     browser.wait_for(&all_online_js(&["pi-attic", "pi-cellar"], 2), PAGE, "the simulated nodes online");

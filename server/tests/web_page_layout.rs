@@ -48,20 +48,8 @@ fn the_page_fits_a_phone_has_a_dark_mode_one_clock_and_a_keyboard_path() {
     let config_arg = config.display().to_string();
     let server = ServerHandle::start(dir.path(), &["--keepalive", "500ms", "--config", &config_arg]);
     let http = server.http.expect("test servers serve the page");
-    let _clients: Vec<Proc> = ["pi-attic", "pi-cellar-north-wing-shelf-07"]
-        .iter()
-        .map(|id| {
-            let d = dir.path();
-            pi_client(
-                server.addr,
-                &server.password,
-                id,
-                &d.join(id),
-                &d.join(format!("{id}.log")),
-                &["--interval", "500ms"],
-            )
-        })
-        .collect();
+    let _clients: Vec<Proc> =
+        ["pi-attic", "pi-cellar-north-wing-shelf-07"].iter().map(|id| sim_client(&server, id)).collect();
     // -12.5 °C is above the freezer's max of -15: above_max fires at once.
     let _garage = file_client(&server, "garage", &freezer_file, -12.5, "500ms");
 

@@ -131,3 +131,17 @@ pub fn wait_chart(browser: &mut Browser, series: &[String], draws_before: u64, w
     );
     browser.wait_for(&js, PAGE, what);
 }
+
+/// A Pi client with the simulation's two sensors, reporting every 500 ms, its state and log in the
+/// server's temp dir.
+pub fn sim_client(server: &ServerHandle, id: &str) -> Proc {
+    let dir = &server.dir;
+    pi_client(
+        server.addr,
+        &server.password,
+        id,
+        &dir.join(id),
+        &dir.join(format!("{id}.log")),
+        &["--interval", "500ms"],
+    )
+}
