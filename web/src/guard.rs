@@ -90,17 +90,11 @@ mod tests {
         Request {
             method,
             head_only: method == Method::Head,
-            path: "/api/forget".into(),
-            query: String::new(),
-            authorization: None,
-            accept_encoding: None,
-            if_none_match: None,
             origin: origin.map(Into::into),
             host: Some("pi.lan:8080".into()),
             content_type: content_type.map(Into::into),
-            body: Vec::new(),
             peer: peer.parse::<SocketAddr>().unwrap(),
-            close: false,
+            ..Request::for_tests("/api/forget")
         }
     }
 

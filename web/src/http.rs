@@ -79,6 +79,28 @@ pub struct Request {
     pub close: bool,
 }
 
+#[cfg(test)]
+impl Request {
+    /// A `GET` of `path` from loopback with no headers, for unit tests to adjust.
+    pub(crate) fn for_tests(path: &str) -> Request {
+        Request {
+            method: Method::Get,
+            head_only: false,
+            path: path.into(),
+            query: String::new(),
+            authorization: None,
+            accept_encoding: None,
+            if_none_match: None,
+            origin: None,
+            host: None,
+            content_type: None,
+            body: Vec::new(),
+            peer: SocketAddr::from(([127, 0, 0, 1], 40000)),
+            close: false,
+        }
+    }
+}
+
 /// A response: status, content type, extra headers and body.
 #[derive(Debug)]
 pub struct Response {

@@ -20,6 +20,7 @@ mod admin;
 mod api;
 mod assets;
 mod body;
+mod compress;
 mod events;
 mod guard;
 mod history;

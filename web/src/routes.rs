@@ -60,7 +60,7 @@ impl Routes {
         if req.method == Method::Post {
             return Outcome::Respond(crate::admin::post(req, &self.pool, &self.shared, now));
         }
-        Outcome::Respond(match req.path.as_str() {
+        let answer = match req.path.as_str() {
             "/api/nodes" => {
                 let settings = self.shared.settings.get();
                 json(crate::api::nodes_json(&self.shared.fleet(), self.keepalive_ms, &settings))
@@ -96,10 +96,13 @@ impl Routes {
                 );
                 Response::new(200, "text/plain; version=0.0.4; charset=utf-8", body)
             }
-            path => match crate::assets::find(path) {
-                Some((asset, name)) => crate::assets::respond(req, asset, name),
-                None => Response::error(404, "not found", None),
-            },
-        })
+            path => {
+                return Outcome::Respond(match crate::assets::find(path) {
+                    Some((asset, name)) => crate::assets::respond(req, asset, name),
+                    None => Response::error(404, "not found", None),
+                })
+            }
+        };
+        Outcome::Respond(crate::compress::maybe_gzip(req, answer))
     }
 }
