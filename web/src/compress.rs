@@ -1,7 +1,8 @@
 //! gzip for the API's answers: a 200-node `/api/nodes` or an hour of one node's readings is 100 KB
 //! of JSON that compresses about tenfold, and the page's first load asks for several. The page's
 //! own files are compressed once, at build time (`assets.rs`); these are compressed per answer, at
-//! the fastest level (about a millisecond for 100 KB), only when the request accepts gzip.
+//! the default level (a few milliseconds for 100 KB of readings, a fifth smaller than the fastest
+//! level: the first load's budget is 150 KB), only when the request accepts gzip.
 
 use crate::http::{Request, Response};
 use flate2::write::GzEncoder;
@@ -13,12 +14,12 @@ const MIN_BYTES: usize = 1400;
 
 /// The compressor's state is ~200 KB, which an unoptimised build assembles on the stack before
 /// boxing it: more than a request thread's 256 KiB (`http.rs`) holds. It runs on a thread of its
-/// own with room to spare (a spawn costs tens of microseconds; compressing 100 KB, a millisecond).
+/// own with room to spare (a spawn costs tens of microseconds; compressing 100 KB, a few milliseconds).
 const COMPRESS_STACK: usize = 2 << 20;
 
 fn gzip(body: &[u8]) -> Option<Vec<u8>> {
     let compress = || {
-        let mut gz = GzEncoder::new(Vec::with_capacity(body.len() / 4), Compression::fast());
+        let mut gz = GzEncoder::new(Vec::with_capacity(body.len() / 4), Compression::default());
         gz.write_all(body).ok()?;
         gz.finish().ok()
     };
