@@ -617,6 +617,9 @@ impl Core {
         if let (Some(_), Some(addr)) = (&self.tls_acceptor, self.tls_addr) {
             wake(addr);
         }
+        if let Some(web) = &self.web {
+            web.stopping();
+        }
         let _ = self.manager_tx.send(ManagerEvent::Shutdown);
         drop(self.manager_tx);
         let manager = self.manager.join();

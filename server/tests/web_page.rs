@@ -247,18 +247,19 @@ fn the_server_gone_is_not_the_fleet_gone_and_its_return_clears_the_banner_withou
         "no banner while it is there"
     );
 
-    // The server stops (its last message ends every session: "offline"). The page says the server
-    // is unreachable, greys the values, and keeps what it knew of the nodes.
+    // The server stops: it tells the page so (an SSE `stopping`) and does not show the sessions it
+    // ends as nodes going offline. The page says the server stopped, greys the values, and keeps
+    // what it knew of the nodes.
     server.proc.signal(libc::SIGTERM);
     server.proc.wait_exit(PAGE);
     let banner = browser.wait_value(
         "(() => { const b = document.querySelector('#server-banner'); return b.hidden ? null : b.textContent; })()",
         PAGE,
-        "the server-unreachable banner",
+        "the server-stopped banner",
     );
     let banner = banner.as_str().expect("the banner's text");
     let time = banner
-        .strip_prefix("server unreachable since ")
+        .strip_prefix("server stopped at ")
         .and_then(|rest| rest.strip_suffix(" — values as of then"))
         .unwrap_or_else(|| panic!("the banner says {banner:?}"));
     assert!(

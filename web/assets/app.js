@@ -25,6 +25,7 @@
     skewMs: 0,               // the server's clock minus this browser's
     alerts: [],              // firing, as /api/alerts gives them
     lostAt: null,            // server-clock ms when the server was lost; null while it is there
+    stoppedAt: null,         // when the server said it was stopping (an SSE `stopping`); null otherwise
     bannerShown: false,
     view: "cards",           // or "table"
     q: "",                   // the filter, lower case
@@ -181,9 +182,10 @@
   }
 
   /**
-   * A server that stops ends every session, and its last message says so: each node "offline".
-   * That is the server going, not the fleet, so a node going offline is held this long and dropped
-   * if the stream breaks meanwhile.
+   * A stopping server says so (`stopping`) and sends no "offline" for the sessions it ends; one
+   * that does not (an older cliser) would end every session first, each node "offline". That is
+   * the server going, not the fleet, so a node going offline is held this long and dropped if the
+   * stream breaks meanwhile.
    */
   const OFFLINE_HOLD_MS = 1500;
   const heldOffline = new Map(); // cid -> timer
@@ -938,7 +940,9 @@
   function showBanner() {
     if (state.lostAt === null) return;
     const b = $("#server-banner");
-    b.textContent = `server unreachable since ${clock(state.lostAt)} — values as of then`;
+    b.textContent = state.stoppedAt !== null
+      ? `server stopped at ${clock(state.stoppedAt)} — values as of then`
+      : `server unreachable since ${clock(state.lostAt)} — values as of then`;
     b.title = `since ${iso(state.lostAt)}; the nodes' own state is unknown until it is back`;
     b.hidden = false;
     state.bannerShown = true;
@@ -948,6 +952,7 @@
 
   function serverBack() {
     state.lostAt = null;
+    state.stoppedAt = null;
     state.bannerShown = false;
     $("#server-banner").hidden = true;
     document.body.dataset.server = "live";
@@ -971,6 +976,12 @@
     es.addEventListener("nodes", (e) => applyNodes(JSON.parse(e.data)));
     es.addEventListener("readings", (e) => applyReadings(JSON.parse(e.data)));
     es.addEventListener("forget", (e) => applyForget(JSON.parse(e.data)));
+    // The server says it is stopping: the banner at once, with when (the stream's end follows).
+    es.addEventListener("stopping", (e) => {
+      state.stoppedAt = JSON.parse(e.data).at;
+      serverLost();
+      showBanner();
+    });
     es.addEventListener("error", () => {
       serverLost();
       // EventSource retries a lost connection by itself, but gives up on an HTTP error answer.

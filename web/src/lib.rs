@@ -81,6 +81,7 @@ pub enum WebError {
 pub struct Web {
     addr: SocketAddr,
     closed: Arc<AtomicBool>,
+    shared: Arc<live::Shared>,
     acceptor: JoinHandle<()>,
     live: JoinHandle<()>,
 }
@@ -96,7 +97,7 @@ pub fn start(listener: TcpListener, config: WebConfig, events: Receiver<LiveEven
         live::load(&shared, &mut *store)?;
     }
     let closed = Arc::new(AtomicBool::new(false));
-    let (live_shared, live_closed) = (shared.clone(), closed.clone());
+    let (live_shared, live_closed, stop_shared) = (shared.clone(), closed.clone(), shared.clone());
     let live = std::thread::Builder::new()
         .name("web-live".into())
         .spawn(move || live::run(live_shared, events, live_closed))?;
@@ -115,10 +116,17 @@ pub fn start(listener: TcpListener, config: WebConfig, events: Receiver<LiveEven
     let acceptor = std::thread::Builder::new()
         .name("web-accept".into())
         .spawn(move || http::serve(listener, handler, allow, acc_closed, tls))?;
-    Ok(Web { addr, closed, acceptor, live })
+    Ok(Web { addr, closed, shared: stop_shared, acceptor, live })
 }
 
 impl Web {
+    /// The server is about to stop: the viewers are told at once (an SSE `stopping`), and the
+    /// sessions it ends from now on are not shown as nodes going offline (they are not: the server
+    /// is). Call it before the Manager ends the sessions.
+    pub fn stopping(&self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+    }
+
     /// Where the page is served.
     pub fn addr(&self) -> SocketAddr {
         self.addr

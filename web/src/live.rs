@@ -185,6 +185,8 @@ pub(crate) struct Shared {
     subscribers: Mutex<Vec<Subscriber>>,
     /// Forgettings done by a request thread, for the live thread to tell the viewers.
     forgotten: Mutex<Vec<(ClientId, Option<SensorId>)>>,
+    /// The server is stopping (`Web::stopping`): the sessions it ends are not nodes going offline.
+    pub(crate) stopping: AtomicBool,
     pub(crate) metrics: Metrics,
 }
 
@@ -196,6 +198,7 @@ impl Shared {
             alerts: Mutex::new(Vec::new()),
             subscribers: Mutex::new(Vec::new()),
             forgotten: Mutex::new(Vec::new()),
+            stopping: AtomicBool::new(false),
             metrics: Metrics::new(),
         }
     }
@@ -294,6 +297,7 @@ pub(crate) fn run(shared: Arc<Shared>, mailbox: Receiver<LiveEvent>, closed: Arc
     let mut pending = Pending::default();
     let mut next_push = Instant::now() + TICK;
     let mut next_beat = Instant::now() + HEARTBEAT;
+    let mut told_stopping = false;
     while !closed.load(Ordering::SeqCst) {
         let wait = next_push.min(next_beat).saturating_duration_since(Instant::now());
         match mailbox.recv_timeout(wait) {
@@ -302,6 +306,12 @@ pub(crate) fn run(shared: Arc<Shared>, mailbox: Receiver<LiveEvent>, closed: Arc
             Err(RecvTimeoutError::Disconnected) => break,
         }
         forgotten_by_requests(&shared, &mut pending);
+        if !told_stopping && shared.stopping.load(Ordering::SeqCst) {
+            // What was stored before goes first; the page then says the server stopped, at once.
+            push(&shared, &mut pending);
+            shared.broadcast(sse("stopping", &serde_json::json!({ "at": unix_ms(SystemTime::now()) })));
+            told_stopping = true;
+        }
         let now = Instant::now();
         if now >= next_push {
             push(&shared, &mut pending);
@@ -332,6 +342,8 @@ fn apply(shared: &Shared, event: LiveEvent, pending: &mut Pending) {
             node.last_seen_ms = Some(unix_ms(at));
             pending.nodes.insert(cid, ());
         }
+        // Sessions the stopping server ends: the nodes are fine, the server is going.
+        LiveEvent::NodeDown { .. } if shared.stopping.load(Ordering::SeqCst) => {}
         LiveEvent::NodeDown { cid, at } => {
             let mut fleet = shared.fleet();
             // A node forgotten while connected stays forgotten when its session ends.
@@ -582,6 +594,16 @@ mod tests {
         assert!(!events.iter().any(|(e, d)| e == "nodes" && d.contains("pi-a")), "{events:?}");
         let (_, snapshot) = shared.subscribe();
         assert!(!snapshot.contains_key(&cid("pi-a")));
+    }
+
+    #[test]
+    fn the_sessions_a_stopping_server_ends_are_not_nodes_going_offline() {
+        let (shared, mut pending, viewer) = fleet_of_two();
+        pushed(&shared, &mut pending, &viewer);
+        shared.stopping.store(true, Ordering::SeqCst);
+        apply(&shared, LiveEvent::NodeDown { cid: cid("pi-a"), at: SystemTime::now() }, &mut pending);
+        assert!(shared.fleet()[&cid("pi-a")].online, "still online as far as anyone knows");
+        assert_eq!(pushed(&shared, &mut pending, &viewer), [], "no `nodes` message");
     }
 
     #[test]
