@@ -111,7 +111,7 @@ fn run() -> Result<(), String> {
             .map_err(|e| format!("cannot start {}: {e}", client_bin.display()))?;
         children.push(running);
     }
-    say(&banner(listen, backdoor, http, tmp.path()));
+    say(&banner(listen, backdoor, http, tmp.path(), &server_bin));
 
     loop {
         match signals.recv_timeout(Duration::from_millis(200)) {
@@ -140,23 +140,47 @@ fn signal_name(sig: i32) -> &'static str {
     }
 }
 
-fn banner(listen: SocketAddr, backdoor: SocketAddr, http: SocketAddr, tmp: &Path) -> String {
+fn banner(
+    listen: SocketAddr,
+    backdoor: SocketAddr,
+    http: SocketAddr,
+    tmp: &Path,
+    server_bin: &Path,
+) -> String {
+    // The binaries this run built: the follow-up commands use them as they are, since another
+    // `cargo run` would check (and could relink) the build again before answering.
+    let server_bin = shown(server_bin);
+    let client_bin = shown(&server_bin.with_file_name(CLIENT));
     format!(
         "\n\
          ==> cliser demo: a server and two simulated Pi clients ({}) on this machine\n\
          ==>   open        http://{http}/   (the page: live values and charts; /metrics for Prometheus)\n\
          ==>   server      {listen}  (its log scrolls here; a reading per sensor every {INTERVAL})\n\
          ==>   admin       nc {} {}   then L to list the clients, ? for help\n\
-         ==>   readings    stored in {}  (ask them: cargo run --release --bin cliser-server -- query --data-dir {} --since 10m)\n\
+         ==>   readings    stored in {}  (ask them: {} query --data-dir {} --since 10m)\n\
+         ==>   binaries    {}  {}  (built; --help for what they do)\n\
          ==>   temp dir    {}  (throwaway password, the store, client backlogs; removed on exit)\n\
          ==> Press Ctrl-C to stop everything.\n",
         CLIENTS.join(", "),
         backdoor.ip(),
         backdoor.port(),
         tmp.join("data").join("cliser.db").display(),
+        server_bin.display(),
         tmp.join("data").display(),
+        server_bin.display(),
+        client_bin.display(),
         tmp.display()
     )
+}
+
+/// A path as short as it can be told and still run as a command: relative to the working directory
+/// when it lies below it (`./` when it sits right there, so that the shell does not search PATH).
+fn shown(path: &Path) -> PathBuf {
+    match std::env::current_dir().ok().and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf)) {
+        Some(rel) if rel.components().count() == 1 => Path::new(".").join(rel),
+        Some(rel) => rel,
+        None => path.to_path_buf(),
+    }
 }
 
 /// Stops the clients, then the server (so the clients do not see it go and retry), each with SIGTERM

@@ -34,6 +34,14 @@ fn readings_scroll_within_15_s_and_ctrl_c_stops_everything() {
         "the banner names the store"
     );
     assert!(store.is_file(), "the readings go to the store in the demo's temp dir");
+    // The banner's follow-up command runs as printed: the binary the demo built, no second cargo build.
+    let text = demo.log.text();
+    let hint = text.split("ask them: ").nth(1).and_then(|t| t.split(')').next()).expect("a query hint");
+    let words: Vec<&str> = hint.split_whitespace().collect();
+    assert!(std::path::Path::new(words[0]).is_file(), "the hint starts with the built server: {hint}");
+    let out = Command::new(words[0]).args(&words[1..]).output().unwrap();
+    let rows = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && rows.contains("demo-pi-1"), "{hint}: {out:?}");
     // The banner's page address answers, and the page's API shows both Pis with values.
     let page = banner_url(&demo.log.text());
     let nodes = http_get(&page, "/api/nodes");
