@@ -158,3 +158,41 @@ fn after_a_restart_the_exporter_is_connected_within_seconds_of_the_servers_start
     assert!(birth < Duration::from_secs(3), "the birth message came {birth:?} after the ready file");
     assert!(logged < Duration::from_secs(3), "`connected` came {logged:?} after the ready file");
 }
+
+#[test]
+fn a_stale_last_will_arriving_after_the_restart_does_not_leave_the_server_offline() {
+    let Some(broker) = Mosquitto::start() else { return };
+    let sub = broker.subscribe("t-will", "cliser/status");
+    let (dir, s) = server(&["--mqtt", &broker.url()]);
+    s.log().wait_for(&format!("export mqtt -> {}: connected", broker.url()), T);
+    // The previous server's connection, found dead by the broker only now (a host that went away
+    // without closing it is noticed after 1.5 keep-alives, 45 s): its will says offline, retained.
+    let mut cmd = std::process::Command::new("mosquitto_sub");
+    cmd.args(["-h", "127.0.0.1", "-p", &broker.addr().port().to_string(), "-i", "old-server"])
+        .args(["-t", "cliser/status", "-F", "%r %p"])
+        .args([
+            "--will-topic",
+            "cliser/status",
+            "--will-payload",
+            "offline",
+            "--will-retain",
+            "--will-qos",
+            "1",
+        ]);
+    let log = dir.path().join("old-server.log");
+    let mut old = Proc::spawn(cmd, &log);
+    // Subscribed (so connected, its will registered): it got the retained status.
+    wait_until(T, "the old connection up", || {
+        std::fs::read_to_string(&log).ok()?.contains("1 online").then_some(())
+    });
+    old.kill9();
+    wait_until(T, "the stale will, then online again", || {
+        let m = sub.messages();
+        let will = m.iter().rposition(|m| m.payload == "offline")?;
+        m[will..].iter().any(|m| m.payload == "online").then_some(())
+    });
+    // What Home Assistant reads on (re)subscribing: the retained value.
+    let late = broker.subscribe("t-will-late", "cliser/status");
+    let held = wait_until(T, "the retained status", || late.messages().first().cloned());
+    assert_eq!((held.retained, held.payload.as_str()), (true, "online"));
+}

@@ -136,6 +136,9 @@ enum Net {
     HaOnline,
     /// The broker holds this retained availability of a node: (cid, payload).
     Held(String, String),
+    /// `<prefix>/status` went `offline` while connected: the last will of an earlier connection
+    /// (of a server gone without a goodbye), which the broker may find dead only after ours is up.
+    StatusOffline,
 }
 
 /// One connection: a client and the network thread driving it. A lost connection is dropped
@@ -159,6 +162,8 @@ pub struct Mqtt {
     down: Option<String>,
     /// A connection came up and the retained topics must be published on it.
     fresh: bool,
+    /// The server's status must say `online` again (a stale will said `offline`).
+    restate: bool,
     /// Publishes handed to the client on this connection, and how many it put on the wire.
     published: u64,
     sent: u64,
@@ -194,6 +199,7 @@ impl Mqtt {
             backoff: BACKOFF_MIN,
             down: None,
             fresh: false,
+            restate: false,
             published: 0,
             sent: 0,
             unacked: HashSet::new(),
@@ -273,6 +279,7 @@ impl Mqtt {
                 self.unacked.remove(&pkid);
             }
             Net::Held(cid, payload) => self.availability.held(&cid, &payload),
+            Net::StatusOffline => self.restate = true,
             Net::HaOnline => {
                 // Home Assistant (re)started and asks for the configs: published with the next look.
                 for a in self.sensors.values_mut() {
@@ -324,7 +331,9 @@ impl Mqtt {
         let filter = topics::availability_filter(&self.config.prefix);
         self.subscription(filter.clone(), Some(QoS::AtMostOnce))?;
         self.subscription(topics::ha_status(&self.config.discovery_prefix), Some(QoS::AtLeastOnce))?;
-        self.publish(topics::server_status(&self.config.prefix), "online", true)?;
+        let status = topics::server_status(&self.config.prefix);
+        self.subscription(status.clone(), Some(QoS::AtLeastOnce))?;
+        self.publish(status, "online", true)?;
         self.settle()?;
         self.availability.learned();
         // Kept, it would bring back every availability published (MQTT 3.1.1 has no no-local).
@@ -421,7 +430,17 @@ impl Far for Mqtt {
         // The settings in force are swapped whole on reload: a new Arc may carry new names.
         let renamed = self.announced_with.as_ref().is_none_or(|a| !Arc::ptr_eq(a, settings));
         if self.fresh {
+            self.restate = false;
             self.learn_availability()?;
+        } else if self.restate {
+            self.restate = false;
+            log::info!(
+                "export mqtt -> {}: an earlier connection's last will said {} offline; online again",
+                self.config.url,
+                topics::server_status(&self.config.prefix)
+            );
+            self.publish(topics::server_status(&self.config.prefix), "online", true)?;
+            self.settle()?;
         }
         let grace_ended = !self.after_grace && self.availability.grace_over(Instant::now());
         if self.fresh || grace_ended {
@@ -506,6 +525,7 @@ fn network(
     ha_status: String,
     prefix: String,
 ) {
+    let status = topics::server_status(&prefix);
     loop {
         let (n, last) = match connection.recv() {
             Err(_) => return, // the client is gone
@@ -520,6 +540,13 @@ fn network(
                 if p.topic == ha_status && p.payload.as_ref() == b"online" =>
             {
                 (Net::HaOnline, false)
+            }
+            // Not retained: a will firing now, not the value held when we subscribed (ours is
+            // published right after).
+            Ok(Ok(Event::Incoming(Packet::Publish(p))))
+                if !p.retain && p.topic == status && p.payload.as_ref() == b"offline" =>
+            {
+                (Net::StatusOffline, false)
             }
             Ok(Ok(Event::Incoming(Packet::Publish(p)))) if p.retain => {
                 match topics::availability_node(&prefix, &p.topic) {
