@@ -10,6 +10,7 @@
 //! password_file = "/etc/cliser/mqtt-password"
 //! prefix = "cliser"                      # state and availability topics
 //! discovery_prefix = "homeassistant"
+//! offline_after_start = "30s"            # a node not back this long after a start is `offline`
 //!
 //! [influx]
 //! url = "http://127.0.0.1:8086/write?db=cliser"   # 2.x: /api/v2/write?org=..&bucket=.. + token_file
@@ -21,6 +22,7 @@ use cliser_export::influx::InfluxConfig;
 use cliser_export::mqtt::MqttConfig;
 use serde::Deserialize;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// `[mqtt]` as written.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -32,6 +34,8 @@ pub struct MqttFile {
     password_file: Option<PathBuf>,
     prefix: Option<String>,
     discovery_prefix: Option<String>,
+    #[serde(default, deserialize_with = "cliser_common::duration::optional")]
+    offline_after_start: Option<Duration>,
 }
 
 /// `[influx]` as written.
@@ -85,9 +89,12 @@ pub fn mqtt(flag: Option<String>, table: Option<MqttFile>) -> Result<Option<Mqtt
     };
     let prefix = t.prefix.as_deref().unwrap_or("cliser");
     let discovery = t.discovery_prefix.as_deref().unwrap_or("homeassistant");
-    MqttConfig::new(&url, ca.as_deref(), credentials, prefix, discovery)
-        .map(Some)
-        .map_err(|e| format!("{named}: {e}"))
+    let mut config = MqttConfig::new(&url, ca.as_deref(), credentials, prefix, discovery)
+        .map_err(|e| format!("{named}: {e}"))?;
+    if let Some(grace) = t.offline_after_start {
+        config.offline_after_start = grace;
+    }
+    Ok(Some(config))
 }
 
 /// The Influx exporter's settings from `--influx` and `[influx]`.
@@ -125,6 +132,12 @@ mod tests {
         let table: MqttFile = toml::from_str("url = \"mqtt://h:1884\"\nprefix = \"home/#\"\n").unwrap();
         let e = mqtt(None, Some(table)).unwrap_err();
         assert!(e.starts_with("config [mqtt] url: prefix"), "{e}");
+        assert_eq!(c.offline_after_start, Duration::from_secs(30));
+        let table: MqttFile = toml::from_str("offline_after_start = \"1m\"\n").unwrap();
+        let c = mqtt(Some("mqtt://h".into()), Some(table)).unwrap().unwrap();
+        assert_eq!(c.offline_after_start, Duration::from_secs(60));
+        let e = toml::from_str::<MqttFile>("offline_after_start = \"soon\"\n").unwrap_err().to_string();
+        assert!(e.contains("invalid duration \"soon\""), "{e}");
         let table: MqttFile = toml::from_str("username = \"u\"\n").unwrap();
         assert!(mqtt(None, Some(table)).unwrap_err().contains("no url"));
         assert!(toml::from_str::<MqttFile>("user = \"u\"\n").is_err(), "unknown keys are refused");

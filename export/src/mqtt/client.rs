@@ -1,6 +1,7 @@
 //! The MQTT connection: rumqttc's blocking `Client` used from the exporter thread, its
 //! `Connection` driven by a network thread that reports to the exporter's mailbox.
 
+use super::availability::Availability;
 use super::{discovery, topics};
 use crate::cursor::Feed;
 use crate::runner::{Far, Input, NotReady};
@@ -31,13 +32,23 @@ pub struct MqttConfig {
     pub discovery_prefix: String,
     /// The MQTT client id.
     pub client_id: String,
+    /// How long after the start a node without a session is still not published `offline`
+    /// [default: [`OFFLINE_AFTER_START`]].
+    pub offline_after_start: Duration,
 }
+
+/// A node's Pi reconnects within seconds of a server's restart: its reconnect delays double from
+/// 1 s (1, 2, 4, 8, 16 s), so after a restart that kept it away up to 15 s it is back within 16 s of
+/// the start. 30 s covers that with room for a slow link, and a Pi really gone shows `offline`
+/// half a minute after a restart instead of at once.
+pub const OFFLINE_AFTER_START: Duration = Duration::from_secs(30);
 
 impl std::fmt::Debug for MqttConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MqttConfig")
             .field("url", &self.url)
             .field("prefix", &self.prefix)
+            .field("offline_after_start", &self.offline_after_start)
             .finish_non_exhaustive()
     }
 }
@@ -103,6 +114,7 @@ impl MqttConfig {
             prefix: prefix.to_owned(),
             discovery_prefix: discovery_prefix.to_owned(),
             client_id,
+            offline_after_start: OFFLINE_AFTER_START,
         })
     }
 }
@@ -122,6 +134,11 @@ enum Net {
     Sent(u16),
     Acked(u16),
     HaOnline,
+    /// The broker holds this retained availability of a node: (cid, payload).
+    Held(String, String),
+    /// `<prefix>/status` went `offline` while connected: the last will of an earlier connection
+    /// (of a server gone without a goodbye), which the broker may find dead only after ours is up.
+    StatusOffline,
 }
 
 /// One connection: a client and the network thread driving it. A lost connection is dropped
@@ -145,14 +162,19 @@ pub struct Mqtt {
     down: Option<String>,
     /// A connection came up and the retained topics must be published on it.
     fresh: bool,
+    /// The server's status must say `online` again (a stale will said `offline`).
+    restate: bool,
     /// Publishes handed to the client on this connection, and how many it put on the wire.
     published: u64,
     sent: u64,
     /// Packet ids on the wire without an acknowledgement.
     unacked: HashSet<u16>,
-    /// Every node and sensor known (for availability and discovery) and the nodes online.
+    /// Every node and sensor known (for availability and discovery).
     nodes: BTreeSet<String>,
-    online: BTreeSet<String>,
+    /// Each node's availability, as it is and as the broker holds it.
+    availability: Availability,
+    /// The grace after the start is over and every node was published as it then was.
+    after_grace: bool,
     sensors: BTreeMap<(String, String), bool>,
     known_loaded: bool,
     /// The settings the configs were published with: names change on reload.
@@ -167,6 +189,7 @@ impl Mqtt {
     /// The far side for `config`; connects at the first look ([`Far::ready`]), in the background
     /// (a network thread that wakes `wake` when it has news).
     pub fn new(config: MqttConfig, wake: Sender<Input>) -> Mqtt {
+        let grace = config.offline_after_start;
         Mqtt {
             config,
             wake,
@@ -176,11 +199,13 @@ impl Mqtt {
             backoff: BACKOFF_MIN,
             down: None,
             fresh: false,
+            restate: false,
             published: 0,
             sent: 0,
             unacked: HashSet::new(),
             nodes: BTreeSet::new(),
-            online: BTreeSet::new(),
+            availability: Availability::new(Instant::now(), grace),
+            after_grace: false,
             sensors: BTreeMap::new(),
             known_loaded: false,
             announced_with: None,
@@ -210,10 +235,11 @@ impl Mqtt {
         let (client, mut connection) = Client::new(opts, BATCH * 2 + 64);
         connection.eventloop.network_options.set_connection_timeout(CONNECT_TIMEOUT);
         let (tx, rx) = channel();
-        let (wake, ha_status) = (self.wake.clone(), topics::ha_status(&config.discovery_prefix));
+        let (wake, ha_status, prefix) =
+            (self.wake.clone(), topics::ha_status(&config.discovery_prefix), config.prefix.clone());
         std::thread::Builder::new()
             .name("export-mqtt-net".into())
-            .spawn(move || network(&mut connection, tx, wake, ha_status))
+            .spawn(move || network(&mut connection, tx, wake, ha_status, prefix))
             .map_err(|e| format!("cannot start the MQTT network thread: {e}"))?;
         self.link = Some(Link { client, net: rx });
         Ok(())
@@ -238,6 +264,7 @@ impl Mqtt {
                 self.published = 0;
                 self.sent = 0;
                 self.unacked.clear();
+                self.availability.connected();
             }
             Net::Down(why) => {
                 self.fail(why);
@@ -251,6 +278,8 @@ impl Mqtt {
             Net::Acked(pkid) => {
                 self.unacked.remove(&pkid);
             }
+            Net::Held(cid, payload) => self.availability.held(&cid, &payload),
+            Net::StatusOffline => self.restate = true,
             Net::HaOnline => {
                 // Home Assistant (re)started and asks for the configs: published with the next look.
                 for a in self.sensors.values_mut() {
@@ -277,6 +306,40 @@ impl Mqtt {
         Ok(())
     }
 
+    /// Subscribes to (or with `qos` `None`, unsubscribes from) `filter`; acknowledged like a
+    /// publish (the same packet ids), so [`settle`](Self::settle) waits for it too.
+    fn subscription(&mut self, filter: String, qos: Option<QoS>) -> Result<(), String> {
+        let Some(link) = &self.link else {
+            return Err(self.down.clone().unwrap_or_else(|| "not connected".into()));
+        };
+        let asked = match qos {
+            Some(qos) => link.client.subscribe(filter, qos),
+            None => link.client.unsubscribe(filter),
+        };
+        if let Err(e) = asked {
+            return Err(self.fail(format!("subscribe: {e}")));
+        }
+        self.published += 1;
+        Ok(())
+    }
+
+    /// Learns which availability each node has on the broker: the broker sends what it holds for
+    /// a subscription before it acknowledges a publish sent after it, so once the server's status
+    /// is acknowledged everything held has arrived. QoS 0: those messages then bypass the broker's
+    /// in-flight window, which could otherwise hold them behind that acknowledgement.
+    fn learn_availability(&mut self) -> Result<(), String> {
+        let filter = topics::availability_filter(&self.config.prefix);
+        self.subscription(filter.clone(), Some(QoS::AtMostOnce))?;
+        self.subscription(topics::ha_status(&self.config.discovery_prefix), Some(QoS::AtLeastOnce))?;
+        let status = topics::server_status(&self.config.prefix);
+        self.subscription(status.clone(), Some(QoS::AtLeastOnce))?;
+        self.publish(status, "online", true)?;
+        self.settle()?;
+        self.availability.learned();
+        // Kept, it would bring back every availability published (MQTT 3.1.1 has no no-local).
+        self.subscription(filter, None)
+    }
+
     fn announce(&mut self, cid: &str, sensor: &str, settings: &Settings) -> Result<(), String> {
         let c = discovery::SensorConfig {
             prefix: &self.config.prefix,
@@ -289,14 +352,17 @@ impl Mqtt {
         self.publish(topics::discovery(&self.config.discovery_prefix, cid, sensor), payload, true)?;
         self.sensors.insert((cid.to_owned(), sensor.to_owned()), true);
         if self.nodes.insert(cid.to_owned()) {
-            self.availability(cid)?;
+            self.publish_availability(cid)?;
         }
         Ok(())
     }
 
-    fn availability(&mut self, cid: &str) -> Result<(), String> {
-        let state = if self.online.contains(cid) { "online" } else { "offline" };
-        self.publish(topics::node_availability(&self.config.prefix, cid), state, true)
+    /// Publishes `cid`'s availability if it differs from what the broker holds.
+    fn publish_availability(&mut self, cid: &str) -> Result<(), String> {
+        let Some(state) = self.availability.due(cid, Instant::now()) else { return Ok(()) };
+        self.publish(topics::node_availability(&self.config.prefix, cid), state, true)?;
+        self.availability.published(cid, state);
+        Ok(())
     }
 
     /// Waits until everything handed to the client was acknowledged.
@@ -364,14 +430,24 @@ impl Far for Mqtt {
         // The settings in force are swapped whole on reload: a new Arc may carry new names.
         let renamed = self.announced_with.as_ref().is_none_or(|a| !Arc::ptr_eq(a, settings));
         if self.fresh {
+            self.restate = false;
+            self.learn_availability()?;
+        } else if self.restate {
+            self.restate = false;
+            log::info!(
+                "export mqtt -> {}: an earlier connection's last will said {} offline; online again",
+                self.config.url,
+                topics::server_status(&self.config.prefix)
+            );
             self.publish(topics::server_status(&self.config.prefix), "online", true)?;
-            let topic = topics::ha_status(&self.config.discovery_prefix);
-            if let Some(Err(e)) = self.link.as_ref().map(|l| l.client.subscribe(topic, QoS::AtLeastOnce)) {
-                return Err(self.fail(format!("subscribe: {e}")).into());
-            }
+            self.settle()?;
+        }
+        let grace_ended = !self.after_grace && self.availability.grace_over(Instant::now());
+        if self.fresh || grace_ended {
             for cid in self.nodes.clone() {
-                self.availability(&cid)?;
+                self.publish_availability(&cid)?;
             }
+            self.after_grace |= grace_ended;
         }
         if self.fresh || renamed {
             for a in self.sensors.values_mut() {
@@ -409,16 +485,17 @@ impl Far for Mqtt {
     }
 
     fn node(&mut self, cid: &str, online: bool) {
-        if online {
-            self.online.insert(cid.to_owned());
-        } else {
-            self.online.remove(cid);
-        }
+        self.availability.session(cid, online);
         self.nodes.insert(cid.to_owned());
         if self.connected {
-            // Lost with the connection if it drops first: a new connection publishes every node's.
-            let _ = self.availability(cid);
+            // Lost with the connection if it drops first: a new connection learns what the broker
+            // holds and publishes what differs. Before that is learned, nothing is due.
+            let _ = self.publish_availability(cid);
         }
+    }
+
+    fn connected(&self) -> bool {
+        self.connected && !self.fresh
     }
 }
 
@@ -441,24 +518,50 @@ impl Drop for Mqtt {
 
 /// The network thread: drives one connection and reports what matters; ends with it (the exporter
 /// makes a new one) or when the client is dropped.
-fn network(connection: &mut Connection, tx: Sender<Net>, wake: Sender<Input>, ha_status: String) {
+fn network(
+    connection: &mut Connection,
+    tx: Sender<Net>,
+    wake: Sender<Input>,
+    ha_status: String,
+    prefix: String,
+) {
+    let status = topics::server_status(&prefix);
     loop {
         let (n, last) = match connection.recv() {
             Err(_) => return, // the client is gone
             Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => (Net::Up, false),
             Ok(Ok(Event::Incoming(Packet::PubAck(a)))) => (Net::Acked(a.pkid), false),
-            Ok(Ok(Event::Outgoing(Outgoing::Publish(pkid)))) => (Net::Sent(pkid), false),
+            Ok(Ok(Event::Outgoing(
+                Outgoing::Publish(pkid) | Outgoing::Subscribe(pkid) | Outgoing::Unsubscribe(pkid),
+            ))) => (Net::Sent(pkid), false),
+            Ok(Ok(Event::Incoming(Packet::SubAck(a)))) => (Net::Acked(a.pkid), false),
+            Ok(Ok(Event::Incoming(Packet::UnsubAck(a)))) => (Net::Acked(a.pkid), false),
             Ok(Ok(Event::Incoming(Packet::Publish(p))))
                 if p.topic == ha_status && p.payload.as_ref() == b"online" =>
             {
                 (Net::HaOnline, false)
+            }
+            // Not retained: a will firing now, not the value held when we subscribed (ours is
+            // published right after).
+            Ok(Ok(Event::Incoming(Packet::Publish(p))))
+                if !p.retain && p.topic == status && p.payload.as_ref() == b"offline" =>
+            {
+                (Net::StatusOffline, false)
+            }
+            Ok(Ok(Event::Incoming(Packet::Publish(p)))) if p.retain => {
+                match topics::availability_node(&prefix, &p.topic) {
+                    Some(cid) => {
+                        (Net::Held(cid.to_owned(), String::from_utf8_lossy(&p.payload).into_owned()), false)
+                    }
+                    None => continue,
+                }
             }
             Ok(Ok(Event::Outgoing(Outgoing::Disconnect))) => return,
             Ok(Ok(_)) => continue,
             Ok(Err(e)) => (Net::Down(e.to_string()), true),
         };
         // The exporter reads acks itself while it waits for them; the rest wakes it.
-        let wakes = !matches!(n, Net::Sent(_) | Net::Acked(_));
+        let wakes = !matches!(n, Net::Sent(_) | Net::Acked(_) | Net::Held(..));
         if tx.send(n).is_err() {
             return;
         }

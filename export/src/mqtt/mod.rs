@@ -8,9 +8,12 @@
 //! cursor stays where it was.
 //!
 //! - [`topics`]: the topic names and the state payload;
+//! - [`availability`]: each node's availability, published only when it differs from what the
+//!   broker holds, and `offline` only after a grace after the start (pure, unit-tested);
 //! - [`discovery`]: Home Assistant's discovery payloads (pure, unit-tested);
 //! - [`client`]: the connection, the far side the runner drives.
 
+pub mod availability;
 pub mod client;
 pub mod discovery;
 pub mod topics;

@@ -15,6 +15,17 @@ pub fn node_availability(prefix: &str, cid: &str) -> String {
     format!("{prefix}/{cid}/availability")
 }
 
+/// `<prefix>/+/availability`: every node's availability (to learn what the broker holds).
+pub fn availability_filter(prefix: &str) -> String {
+    format!("{prefix}/+/availability")
+}
+
+/// The node whose availability topic `topic` is, if it is one.
+pub fn availability_node<'a>(prefix: &str, topic: &'a str) -> Option<&'a str> {
+    let cid = topic.strip_prefix(prefix)?.strip_prefix('/')?.strip_suffix("/availability")?;
+    (!cid.is_empty() && !cid.contains('/')).then_some(cid)
+}
+
 /// `<prefix>/<cid>/<sensor>/state`: each reading, retained.
 pub fn state(prefix: &str, cid: &str, sensor: &str) -> String {
     format!("{prefix}/{cid}/{sensor}/state")
@@ -78,6 +89,11 @@ mod tests {
     #[test]
     fn names_and_payloads() {
         assert_eq!(state("cliser", "pi.1", "t"), "cliser/pi.1/t/state");
+        assert_eq!(availability_filter("home/cliser"), "home/cliser/+/availability");
+        assert_eq!(availability_node("home/cliser", "home/cliser/pi.1/availability"), Some("pi.1"));
+        assert_eq!(availability_node("cliser", "cliser/pi/28-aa/availability"), None);
+        assert_eq!(availability_node("cliser", "cliserx/pi/availability"), None);
+        assert_eq!(availability_node("cliser", "cliser/status"), None);
         assert_eq!(
             discovery("homeassistant", "pi.1", "28-0316a2795aff"),
             "homeassistant/sensor/cliser_pi_1_28-0316a2795aff/config"
