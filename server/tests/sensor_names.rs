@@ -64,7 +64,7 @@ fn query_takes_a_name_and_refuses_an_unknown_sensor_with_exit_2_naming_the_names
         assert_eq!(rows(&query(&s, &conf, args), args), [fridge.clone(), fridge.clone()], "{args:?}");
     }
     let every = ["--sensor", "fridge", "--every", "1h"];
-    assert_eq!(rows(&query(&s, &conf, &every), &every), [fridge.clone()], "buckets by name too");
+    assert_eq!(rows(&query(&s, &conf, &every), &every), [fridge], "buckets by name too");
     let unnamed = ["--sensor", UNNAMED];
     assert_eq!(rows(&query(&s, &conf, &unnamed), &unnamed), [(UNNAMED.to_owned(), String::new())]);
     // Named, but it never reported: an empty answer, exit 0.
