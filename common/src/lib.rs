@@ -19,5 +19,6 @@ pub mod limits;
 pub mod lines;
 pub mod logging;
 pub mod secret;
+pub mod sensor_names;
 pub mod sensors;
 pub mod when;

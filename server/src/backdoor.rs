@@ -250,12 +250,14 @@ fn admin_session<S: From<Quit> + From<Ask>>(
     // One thread reads and writes in turn, through the one stream (a TLS session cannot be cloned).
     let mut lines = LineReader::new(stream);
     log::info!("backdoor: admin connected from {peer}");
+    // A set admin password is asked on every address, loopback too, as the page asks it: anyone
+    // with a shell on the machine could otherwise stop the server or power the Pis off.
     if let Some(pw) = password {
-        let _ = lines.get_mut().write_all(b"senha: ");
+        let _ = lines.get_mut().write_all(b"password: ");
         let ok = lines.next_line().ok().flatten().is_some_and(|l| pw.matches(&l));
         if !ok {
             log::warn!("backdoor: wrong admin password from {peer}");
-            let _ = lines.get_mut().write_all(b"senha incorreta\n");
+            let _ = lines.get_mut().write_all(b"wrong password\n");
             return;
         }
     }

@@ -17,7 +17,7 @@ use cliser_common::sensors::SharedSettings;
 use cliser_web::{AckView, AlertView, LiveEvent, Stored, Web, WebConfig};
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
@@ -114,12 +114,18 @@ pub fn start(mut config: Config) -> Result<Handle, RunError> {
     if !backdoor_addr.ip().is_loopback() && config.admin_password.is_none() {
         return Err(RunError::NoAdminPassword(backdoor_addr));
     }
-    let (store, high_water, registrations) = open_store(&config)?;
     let web_listener = config.http.map(|addr| bind("the web page", addr)).transpose()?;
     let listener = config.listen.map(|addr| bind("clients", addr)).transpose()?;
     let client_addr = listener.as_ref().map(TcpListener::local_addr).transpose().map_err(RunError::Start)?;
     let tls_listener = config.tls.as_ref().map(|t| bind("TLS clients", t.listen)).transpose()?;
     let tls_addr = tls_listener.as_ref().map(TcpListener::local_addr).transpose().map_err(RunError::Start)?;
+    // Only once every port is ours: a start that fails leaves no store behind. What fails after
+    // this (the ready file, a thread) removes what it made when `made` drops.
+    let made = config.store.prepare_for_start().map_err(|source| RunError::DataDir {
+        path: config.store.data_dir().unwrap_or(Path::new(".")).to_owned(),
+        source,
+    })?;
+    let (store, high_water, registrations) = open_store(&config)?;
     // Every part of the server (the Manager first) takes no more clients than the machine holds.
     config.max_clients = crate::capacity::cap_max_clients(config.max_clients);
     match crate::process_limits::reserve_descriptor_table(
@@ -297,6 +303,7 @@ pub fn start(mut config: Config) -> Result<Handle, RunError> {
     if let Err(std::sync::mpsc::SendError(core)) = core_tx.send(core) {
         return Err(core.abandon(RunError::Panicked("server")));
     }
+    made.keep();
     Ok(Handle { client_addr, tls_addr, backdoor_addr, http_addr, stopper: Stopper(stop_tx), control })
 }
 
@@ -462,7 +469,6 @@ type Opened = (Box<dyn cliser_store::Store>, HashMap<cliser_protocol::ClientId, 
 
 fn open_store(config: &Config) -> Result<Opened, RunError> {
     if let Some(dir) = config.store.data_dir() {
-        std::fs::create_dir_all(dir).map_err(|source| RunError::DataDir { path: dir.to_owned(), source })?;
         log::info!("data dir {}", dir.display());
     }
     let mut store = cliser_store::open(&config.store.url).map_err(RunError::Store)?;

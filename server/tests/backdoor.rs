@@ -133,14 +133,37 @@ fn a_non_loopback_backdoor_needs_an_admin_password() {
     let port = s.backdoor.port();
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let mut wrong = LineClient::connect(addr);
-    wrong.recv_until("senha: ", T);
+    wrong.recv_until("password: ", T);
     wrong.send("guess");
-    assert_eq!(wrong.recv(T).as_deref(), Some("senha incorreta"));
+    assert_eq!(wrong.recv(T).as_deref(), Some("wrong password"));
     wrong.expect_closed(T);
     let mut right = LineClient::connect(addr);
-    right.recv_until("senha: ", T);
+    right.recv_until("password: ", T);
     right.send(&admin_pw);
     right.recv_until("#> ", T);
+    right.send("L");
+    assert_eq!(right.recv_until("#> ", T), "No clients connected\n");
+}
+
+/// A set admin password is asked wherever the console listens, loopback too (as the page asks it),
+/// in English; a wrong one is refused and closed, the right one opens the console.
+#[test]
+fn on_loopback_a_set_admin_password_is_asked_in_english() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin_pw = cliser_testkit::free_password();
+    let admin_file = dir.path().join("admin");
+    std::fs::write(&admin_file, &admin_pw).unwrap();
+    let s = ServerHandle::start(dir.path(), &["--admin-password-file", admin_file.to_str().unwrap()]);
+    assert!(s.backdoor.ip().is_loopback(), "{}", s.backdoor);
+    let mut wrong = LineClient::connect(s.backdoor);
+    assert_eq!(wrong.recv_until("password: ", T), "", "the prompt first, nothing before it");
+    wrong.send("guess");
+    assert_eq!(wrong.recv(T).as_deref(), Some("wrong password"));
+    wrong.expect_closed(T);
+    let mut right = LineClient::connect(s.backdoor);
+    right.recv_until("password: ", T);
+    right.send(&admin_pw);
+    assert_eq!(right.recv_until("#> ", T), "");
     right.send("L");
     assert_eq!(right.recv_until("#> ", T), "No clients connected\n");
 }

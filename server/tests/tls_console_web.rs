@@ -56,7 +56,7 @@ fn beyond_loopback_the_console_and_the_page_use_the_tls_certificate() {
 
     // The console: the password and the commands inside TLS.
     let mut console = tls_connect(server.backdoor, &fleet.ca);
-    read_until(&mut console, "senha: ");
+    read_until(&mut console, "password: ");
     console.write_all(format!("{admin}\n").as_bytes()).unwrap();
     read_until(&mut console, "#> ");
     console.write_all(b"L\n").unwrap();
@@ -93,7 +93,7 @@ fn on_loopback_they_stay_in_clear_and_beyond_it_without_tls_the_server_warns() {
     assert!(log.contains(&format!("backdoor on {}\n", server.backdoor)), "{log}");
     assert!(log.contains(&format!("web page on http://{}/", server.http.unwrap())), "{log}");
     let mut console = LineClient::connect(server.backdoor);
-    assert_eq!(console.recv_until("senha: ", T), "", "the prompt in clear");
+    assert_eq!(console.recv_until("password: ", T), "", "the prompt in clear");
     drop(server);
 
     // No TLS, beyond loopback: allowed, with a warning for each.

@@ -1,10 +1,13 @@
 //! `GET /api/readings?cid=&sensor=&since=&until=&every=&format=`: raw points, or buckets of min,
 //! mean, max and count when `every` is given or the range holds more than [`RAW_LIMIT`] readings;
-//! as JSON, or with `format=csv` the same selection as a CSV file to download.
+//! as JSON, or with `format=csv` the same selection as a CSV file to download. `sensor` is an id or
+//! a name from the config's `[sensors]`; one that is neither is a `404` naming the names (a `400`
+//! when it cannot even be an id), never an empty answer.
 
 use crate::http::{query_pairs, Response};
 use crate::json::degrees;
 use crate::store_pool::StorePool;
+use cliser_common::sensor_names::{self, LookupError, SensorError};
 use cliser_common::sensors::Settings;
 use cliser_protocol::{Celsius, ClientId, SensorId, Value};
 use cliser_store::{Bucket, BucketSource, ReadingQuery, StoredReading, TsQuality};
@@ -26,7 +29,8 @@ const MAX_BUCKETS: usize = 100_000;
 #[derive(Debug, PartialEq)]
 pub struct Params {
     cid: ClientId,
-    sensor: Option<SensorId>,
+    /// As given: an id or a name, looked up with the settings in force when answering.
+    sensor: Option<String>,
     since_ms: i64,
     until_ms: i64,
     every: Option<Duration>,
@@ -88,10 +92,7 @@ pub fn params(query: &str, now: SystemTime) -> Result<Params, Response> {
         Some(c) => ClientId::new(&c).map_err(|e| bad("cid", format!("cid {c:?}: {e}")))?,
         None => return Err(bad("cid", "cid is required".into())),
     };
-    let sensor = match sensor.filter(|s| !s.is_empty()) {
-        Some(s) => Some(SensorId::new(&s).map_err(|e| bad("sensor", format!("sensor {s:?}: {e}")))?),
-        None => None,
-    };
+    let sensor = sensor.filter(|s| !s.is_empty());
     let when = |name: &str, text: Option<String>, default: &str| {
         let text = text.filter(|t| !t.is_empty()).unwrap_or_else(|| default.to_owned());
         point_in_time(name, &text, now).map_err(|e| bad(name, e))
@@ -142,10 +143,14 @@ enum Selection {
     Buckets { every: Duration, auto: bool, rows: Vec<Bucket> },
 }
 
-fn select(p: &Params, store: &mut dyn cliser_store::Store) -> Result<Selection, cliser_store::StoreError> {
+fn select(
+    p: &Params,
+    sensor: Option<SensorId>,
+    store: &mut dyn cliser_store::Store,
+) -> Result<Selection, cliser_store::StoreError> {
     let q = ReadingQuery {
         cid: Some(p.cid.clone()),
-        sensor: p.sensor.clone(),
+        sensor,
         since_ms: Some(p.since_ms),
         until_ms: Some(p.until_ms),
         limit: None,
@@ -164,14 +169,78 @@ fn select(p: &Params, store: &mut dyn cliser_store::Store) -> Result<Selection, 
     Ok(Selection::Buckets { every, auto, rows })
 }
 
+impl Selection {
+    fn is_empty(&self) -> bool {
+        match self {
+            Selection::Raw(rows) => rows.is_empty(),
+            Selection::Buckets { rows, .. } => rows.is_empty(),
+        }
+    }
+}
+
+/// The store's sensors as (client id, sensor id), for a name on several sensors and the errors.
+fn seen(store: &mut dyn cliser_store::Store) -> Result<Vec<(String, String)>, cliser_store::StoreError> {
+    Ok(store.sensors()?.into_iter().map(|s| (s.cid.to_string(), s.sensor.to_string())).collect())
+}
+
+/// A sensor that cannot be answered for: `404` when it is unknown, `400` when it cannot even be an
+/// id or is a name on several sensors.
+fn refuse(e: SensorError) -> Response {
+    let status = match &e {
+        SensorError::Unknown { .. } if !e.is_malformed() => 404,
+        _ => 400,
+    };
+    Response::error(status, &format!("sensor: {e}"), Some("sensor"))
+}
+
+/// The sensor asked for (looked up with `names`, the settings in force) and what it selects; the
+/// outer error is the store's, the inner one a refusal.
+fn lookup_and_select(
+    p: &Params,
+    names: &Settings,
+    store: &mut dyn cliser_store::Store,
+) -> Result<Result<(Option<SensorId>, Selection), Response>, cliser_store::StoreError> {
+    let cid = Some(p.cid.as_str());
+    let resolved = match &p.sensor {
+        Some(given) => match sensor_names::resolve(names, given, cid, &mut || seen(&mut *store)) {
+            Ok(r) => Some(r),
+            Err(LookupError::Store(e)) => return Err(e),
+            Err(LookupError::Sensor(e)) => return Ok(Err(refuse(e))),
+        },
+        None => None,
+    };
+    let sensor = match resolved.as_ref().map(|r| SensorId::new(&r.id)).transpose() {
+        Ok(s) => s,
+        // A `[sensors]` table whose key is no id a Pi could send.
+        Err(e) => {
+            return Ok(Err(bad(
+                "sensor",
+                format!("sensor {:?}: {e}", p.sensor.as_deref().unwrap_or_default()),
+            )))
+        }
+    };
+    let selection = select(p, sensor.clone(), store)?;
+    // Nothing found: an empty answer only for a sensor that exists (asked only now, so a request
+    // that finds readings costs nothing more).
+    if let (true, Some(given), Some(r)) = (selection.is_empty(), &p.sensor, &resolved) {
+        match sensor_names::check_known(names, given, r, cid, &mut || seen(&mut *store)) {
+            Ok(()) => {}
+            Err(LookupError::Store(e)) => return Err(e),
+            Err(LookupError::Sensor(e)) => return Ok(Err(refuse(e))),
+        }
+    }
+    Ok(Ok((sensor, selection)))
+}
+
 /// Answers a request.
 pub fn answer(p: &Params, pool: &StorePool, settings: &Settings) -> Response {
+    let (sensor, selection) = match pool.with("/api/readings", |store| lookup_and_select(p, settings, store))
+    {
+        Ok(Ok(found)) => found,
+        Ok(Err(refused)) | Err(refused) => return refused,
+    };
     let none = Settings::default();
     let settings = if p.raw { &none } else { settings };
-    let selection = match pool.with("/api/readings", |store| select(p, store)) {
-        Ok(s) => s,
-        Err(refused) => return refused,
-    };
     match p.format {
         Format::Json => {
             let body = match &selection {
@@ -185,7 +254,7 @@ pub fn answer(p: &Params, pool: &StorePool, settings: &Settings) -> Response {
                 Selection::Raw(rows) => raw_csv(rows, settings),
                 Selection::Buckets { rows, .. } => buckets_csv(rows, settings),
             };
-            let file = match &p.sensor {
+            let file = match &sensor {
                 Some(s) => format!("cliser-{}-{s}.csv", p.cid),
                 None => format!("cliser-{}.csv", p.cid),
             };
@@ -379,7 +448,6 @@ mod tests {
     fn each_bad_parameter_is_named() {
         assert_eq!(param_of(params("", now()).unwrap_err()), "cid");
         assert_eq!(param_of(params("cid=a%20b", now()).unwrap_err()), "cid");
-        assert_eq!(param_of(params("cid=pi&sensor=a=b", now()).unwrap_err()), "sensor");
         assert_eq!(param_of(params("cid=pi&since=soon", now()).unwrap_err()), "since");
         assert_eq!(param_of(params("cid=pi&until=never", now()).unwrap_err()), "until");
         assert_eq!(param_of(params("cid=pi&since=1h&until=2h", now()).unwrap_err()), "since");

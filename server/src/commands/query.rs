@@ -2,10 +2,11 @@
 
 use super::{write_err, CommandError};
 use crate::csv_format::rfc3339_ms;
+use cliser_common::sensor_names::{self, LookupError, Resolved, SensorError};
 use cliser_common::sensors::Settings;
 use cliser_common::when;
 use cliser_protocol::{Celsius, ClientId, SensorId, Value};
-use cliser_store::{Bucket, ReadingQuery, Store, StoredReading, TsQuality};
+use cliser_store::{Bucket, ReadingQuery, Store, StoreError, StoredReading, TsQuality};
 use std::io::Write;
 use std::time::{Duration, SystemTime};
 
@@ -26,8 +27,9 @@ pub struct QueryArgs {
     /// Only this client.
     #[arg(long, value_name = "ID")]
     pub cid: Option<String>,
-    /// Only this sensor.
-    #[arg(long, value_name = "ID")]
+    /// Only this sensor: its id, or its name in the config's `[sensors]` (`--config`). One that is
+    /// neither is an error (exit 2) naming the names.
+    #[arg(long, value_name = "ID|NAME")]
     pub sensor: Option<String>,
     /// From this long ago (`24h`) or this time (RFC 3339) [default: 24h].
     #[arg(long, value_name = "WHEN", default_value = "24h")]
@@ -51,20 +53,39 @@ pub struct QueryArgs {
 }
 
 impl QueryArgs {
-    fn to_query(&self, now: SystemTime) -> Result<ReadingQuery, CommandError> {
+    /// The query, with the sensor as `resolved` found it.
+    fn to_query(&self, now: SystemTime, resolved: Option<&Resolved>) -> Result<ReadingQuery, CommandError> {
         let bad = CommandError::BadArgument;
         let cid =
             self.cid.as_deref().map(ClientId::new).transpose().map_err(|e| bad(format!("--cid: {e}")))?;
-        let sensor = self
-            .sensor
-            .as_deref()
-            .map(SensorId::new)
-            .transpose()
-            .map_err(|e| bad(format!("--sensor: {e}")))?;
+        let sensor =
+            resolved.map(|r| SensorId::new(&r.id)).transpose().map_err(|e| bad(format!("--sensor: {e}")))?;
         let since_ms = Some(when::parse("--since", &self.since, now).map_err(bad)?);
         let until_ms =
             self.until.as_deref().map(|u| when::parse("--until", u, now)).transpose().map_err(bad)?;
         Ok(ReadingQuery { cid, sensor, since_ms, until_ms, limit: self.limit })
+    }
+}
+
+/// The store's sensors as (client id, sensor id), for a name on several sensors and the errors.
+fn seen(store: &mut dyn Store) -> Result<Vec<(String, String)>, StoreError> {
+    Ok(store.sensors()?.into_iter().map(|s| (s.cid.to_string(), s.sensor.to_string())).collect())
+}
+
+fn lookup_error(e: LookupError<StoreError>) -> CommandError {
+    match e {
+        LookupError::Store(e) => CommandError::Store(e),
+        LookupError::Sensor(e @ SensorError::Unknown { .. }) => {
+            // The names are read from the config file, which a command is given only on purpose.
+            let hint = match &e {
+                SensorError::Unknown { names, .. } if names.is_empty() => {
+                    " (names are read from --config FILE)"
+                }
+                _ => "",
+            };
+            CommandError::NotFound(format!("--sensor: {e}{hint}"))
+        }
+        LookupError::Sensor(e) => CommandError::BadArgument(format!("--sensor: {e}")),
     }
 }
 
@@ -74,17 +95,24 @@ pub(super) fn run(
     store: &mut dyn Store,
     out: &mut dyn Write,
 ) -> Result<(), CommandError> {
-    let q = args.to_query(SystemTime::now())?;
+    let cid = args.cid.as_deref();
+    let resolved = match &args.sensor {
+        Some(given) => Some(
+            sensor_names::resolve(settings, given, cid, &mut || seen(&mut *store)).map_err(lookup_error)?,
+        ),
+        None => None,
+    };
+    let q = args.to_query(SystemTime::now(), resolved.as_ref())?;
     // Calibration is applied here, when shown: the store keeps what the sensor said. `--raw`
     // leaves the values alone but still names the sensors.
     let calibrate = !args.raw;
-    let text = match args.every {
+    let (text, empty) = match args.every {
         Some(every) => {
             let mut rows = store.buckets(&q, every)?;
             if calibrate {
                 rows.iter_mut().for_each(|b| calibrate_bucket(b, settings));
             }
-            buckets(&rows, args.format, settings)
+            (buckets(&rows, args.format, settings), rows.is_empty())
         }
         None => {
             let mut rows = store.readings(&q)?;
@@ -93,9 +121,15 @@ pub(super) fn run(
                     *c = settings.calibrate(r.sensor.as_str(), *c);
                 }
             }
-            readings(&rows, args.format, settings)
+            (readings(&rows, args.format, settings), rows.is_empty())
         }
     };
+    // Nothing found: an empty answer only for a sensor that exists (asked only now, so a query that
+    // finds readings costs nothing more).
+    if let (true, Some(given), Some(r)) = (empty, &args.sensor, &resolved) {
+        sensor_names::check_known(settings, given, r, cid, &mut || seen(&mut *store))
+            .map_err(lookup_error)?;
+    }
     out.write_all(text.as_bytes()).map_err(write_err)
 }
 
