@@ -194,6 +194,16 @@ pub fn run_session<M: From<SessionReport>>(ctx: SessionCtx<M>) {
         End::AuthTimeout => {
             let within = cliser_common::duration::format(ctx.config.auth_timeout);
             match ctx.credit.unframed_bytes() {
+                // Silence on a TLS port: most likely a cliser client in clear, waiting for the 110
+                // this port sends only inside TLS. Not counted in the brake: a silent peer cost no
+                // key exchange, and a half-migrated Pi must keep getting this line, not a block.
+                _ if ctx.link.heard_nothing() => log::warn!(
+                    "TLS handshake failed from {}: nothing received within {within}, not even a TLS \
+                     hello {} (sid={})",
+                    ctx.peer,
+                    crate::link::NOT_TLS_HINT,
+                    ctx.sid
+                ),
                 _ if ctx.link.handshaking() => log::warn!(
                     "auth timeout {who}: its TLS handshake was not finished within {within} (a client \
                      speaking TLS too slowly, or something that is not a cliser client)"
