@@ -48,8 +48,9 @@ pub struct Cli {
     /// Also require the server's public key to have this digest (gen-tls prints it).
     #[arg(long, value_name = "sha256:HEX")]
     pub tls_pin: Option<String>,
-    /// This client's id (1-32 of A-Z a-z 0-9 . _ -) [default: the host name].
-    #[arg(long, value_name = "ID")]
+    /// This client's id (1-32 of A-Z a-z 0-9 . _ -) [default: the host name]. With `probe
+    /// --sensor sim`: the simulated sensors are those of this id, as a run reports them.
+    #[arg(long, global = true, value_name = "ID")]
     pub id: Option<String>,
     /// File whose first line is the password.
     #[arg(long, value_name = "PATH")]
@@ -329,10 +330,40 @@ fn durability(given: Option<(String, bool)>, spill_after: Duration) -> Result<Du
     }
 }
 
-/// The sensor setting alone (all that `probe` needs), flag over file over the default `w1`.
-pub fn sensor_spec(cli: &Cli) -> Result<SensorSpec, ConfigError> {
+/// What `probe` reads: the thermometers of a run with the same flags and config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeTarget {
+    /// Which thermometers.
+    pub sensor: SensorSpec,
+    /// The client's id, which names the simulated sensors (`sim`). `None` when it cannot be
+    /// resolved and the backend does not need it: a real Pi's sensors are probed whatever its
+    /// host name.
+    pub id: Option<ClientId>,
+}
+
+/// The sensor and id settings as a run resolves them (flag over file; the id defaults to the host
+/// name). The id is required only by `sim`, whose sensor ids derive from it.
+pub fn probe_target(cli: &Cli) -> Result<ProbeTarget, ConfigError> {
     let file: FileConfig = config_file::load_or_default(cli.config.as_deref())?;
-    parse_sensor(config_file::flag_or_file(cli.sensor.clone(), file.sensor))
+    let sensor = parse_sensor(config_file::flag_or_file(cli.sensor.clone(), file.sensor))?;
+    let id = match client_id(cli.id.clone(), file.id) {
+        Ok(id) => Some(id),
+        Err(e) if sensor == SensorSpec::Sim => return Err(e),
+        Err(_) => None,
+    };
+    Ok(ProbeTarget { sensor, id })
+}
+
+/// The client id: the flag over the file over the host name.
+fn client_id(flag: Option<String>, file: Option<String>) -> Result<ClientId, ConfigError> {
+    match config_file::flag_or_file(flag, file) {
+        Some((text, from_flag)) => ClientId::new(&text).map_err(|e| invalid("id", from_flag, &text, e)),
+        None => {
+            let name =
+                host_name().ok_or(ConfigError::Missing("no id given and no host name: pass --id ID"))?;
+            ClientId::new(&name).map_err(|e| invalid("id", false, &name, format!("the host name: {e}")))
+        }
+    }
 }
 
 fn parse_sensor(given: Option<(String, bool)>) -> Result<SensorSpec, ConfigError> {
@@ -373,17 +404,7 @@ impl Config {
             config_file::flag_or_file(cli.tls_ca.clone(), file.tls_ca),
             config_file::flag_or_file(cli.tls_pin.clone(), file.tls_pin),
         )?;
-        let id = match config_file::flag_or_file(cli.id.clone(), file.id) {
-            Some((text, from_flag)) => {
-                ClientId::new(&text).map_err(|e| invalid("id", from_flag, &text, e))?
-            }
-            None => {
-                let name =
-                    host_name().ok_or(ConfigError::Missing("no id given and no host name: pass --id ID"))?;
-                ClientId::new(&name)
-                    .map_err(|e| invalid("id", false, &name, format!("the host name: {e}")))?
-            }
-        };
+        let id = client_id(cli.id.clone(), file.id)?;
         let password_file = cli.password_file.clone().or(file.password_file);
         let password = secret::secret_from("the password file", password_file.as_deref(), PASSWORD_ENV, env)?
             .ok_or(ConfigError::Missing("no password: pass --password-file PATH or set CLISER_PASSWORD"))?;
@@ -663,8 +684,26 @@ mod tests {
     fn probe_takes_the_global_flags() {
         let c = cli(&["probe", "--sensor", "w1:/tmp/w1"]);
         assert!(matches!(c.command, Some(Command::Probe { watch: false, interval: None })));
-        assert_eq!(sensor_spec(&c).unwrap(), SensorSpec::W1("/tmp/w1".into()));
+        assert_eq!(probe_target(&c).unwrap().sensor, SensorSpec::W1("/tmp/w1".into()));
         let c = cli(&["probe", "--watch", "--interval", "2s"]);
         assert!(matches!(c.command, Some(Command::Probe { watch: true, interval: Some(_) })));
+    }
+
+    #[test]
+    fn probe_resolves_the_id_as_a_run_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("c.toml");
+        std::fs::write(&conf, "id = \"from-file\"\nsensor = \"sim\"\n").unwrap();
+        let conf = conf.to_str().unwrap();
+        let t = probe_target(&cli(&["probe", "--config", conf])).unwrap();
+        assert_eq!((t.sensor, t.id.unwrap().as_str()), (SensorSpec::Sim, "from-file"));
+        let t = probe_target(&cli(&["probe", "--config", conf, "--id", "from-flag"])).unwrap();
+        assert_eq!(t.id.unwrap().as_str(), "from-flag");
+        // A run would refuse it: so does probe, when the sensors depend on it.
+        let e = probe_target(&cli(&["probe", "--sensor", "sim", "--id", "no spaces"])).unwrap_err();
+        assert!(e.to_string().starts_with("--id \"no spaces\""), "{e}");
+        // A real Pi's sensors do not.
+        let t = probe_target(&cli(&["probe", "--sensor", "w1:/x", "--id", "no spaces"])).unwrap();
+        assert_eq!(t.id, None);
     }
 }

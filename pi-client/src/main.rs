@@ -3,7 +3,7 @@
 use clap::Parser;
 use cliser_common::exit::{fail, Outcome};
 use cliser_pi_client::config::{self, Cli, Command};
-use cliser_pi_client::{client, ClientError, Config, Stop};
+use cliser_pi_client::{client, sampler, ClientError, Config, Stop};
 use log::{error, info, LevelFilter};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -21,11 +21,11 @@ fn main() -> ExitCode {
 }
 
 fn probe(cli: &Cli) -> ExitCode {
-    let spec = match config::sensor_spec(cli) {
-        Ok(s) => s,
+    let target = match config::probe_target(cli) {
+        Ok(t) => t,
         Err(e) => return fail(&ClientError::Config(e)),
     };
-    match cliser_pi_client::probe::run(&spec, &mut std::io::stdout().lock()) {
+    match cliser_pi_client::probe::run(&target, &mut std::io::stdout().lock()) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             error!("writing the report: {e}");
@@ -35,8 +35,8 @@ fn probe(cli: &Cli) -> ExitCode {
 }
 
 fn watch(cli: &Cli, interval: Option<&str>) -> ExitCode {
-    let spec = match config::sensor_spec(cli) {
-        Ok(s) => s,
+    let target = match config::probe_target(cli) {
+        Ok(t) => t,
         Err(e) => return fail(&ClientError::Config(e)),
     };
     let interval = match interval.map(cliser_common::duration::parse_positive) {
@@ -52,7 +52,7 @@ fn watch(cli: &Cli, interval: Option<&str>) -> ExitCode {
         }
     };
     let Some(stop) = stop_on_signals() else { return Outcome::Runtime.into() };
-    match cliser_pi_client::probe::watch(&spec, interval, &mut std::io::stdout().lock(), &stop) {
+    match cliser_pi_client::probe::watch(&target, interval, &mut std::io::stdout().lock(), &stop) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             error!("writing the report: {e}");
@@ -123,8 +123,8 @@ fn run(cli: &Cli) -> ExitCode {
             if cli.state_dir.is_none() { " (choose another with --state-dir)" } else { "" }
         );
     }
-    let (spec, node) = (cfg.sensor.clone(), cfg.id.to_string());
-    match client::run(&cfg, Box::new(move || cliser_hal::open_as(&spec, &node)), stop) {
+    let (spec, id) = (cfg.sensor.clone(), cfg.id.clone());
+    match client::run(&cfg, Box::new(move || sampler::open(&spec, Some(&id))), stop) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
     }

@@ -1,13 +1,25 @@
 //! `cliser-pi-client probe`: what a person runs on a freshly wired Pi to see whether the thermometers
 //! work, before starting the service.
 
+use crate::config::ProbeTarget;
+use crate::sampler;
 use cliser_hal::SensorSpec;
 use std::io::Write;
 
+/// The backend as the report's first line names it; the simulation says whose sensors it shows.
+fn backend(target: &ProbeTarget) -> String {
+    match (&target.sensor, &target.id) {
+        (SensorSpec::Sim, Some(id)) => format!("sim (the simulated sensors of id {id})"),
+        (spec, _) => spec.to_string(),
+    }
+}
+
 /// Prints the hal diagnostics for the w1 root (only when the spec is a w1 one: the 1-Wire hints mean
-/// nothing to `sim` or `file:`) and the current reading of every sensor found. Returns the exit
-/// status: 0 when at least one sensor answered, 1 otherwise.
-pub fn run(spec: &SensorSpec, out: &mut dyn Write) -> std::io::Result<u8> {
+/// nothing to `sim` or `file:`) and the current reading of every sensor found, opened as a run
+/// with the same settings opens them. Returns the exit status: 0 when at least one sensor
+/// answered, 1 otherwise.
+pub fn run(target: &ProbeTarget, out: &mut dyn Write) -> std::io::Result<u8> {
+    let spec = &target.sensor;
     if let SensorSpec::W1(root) = spec {
         writeln!(out, "{}", cliser_hal::diagnose(root).trim_end())?;
         if !root.is_dir() {
@@ -15,9 +27,9 @@ pub fn run(spec: &SensorSpec, out: &mut dyn Write) -> std::io::Result<u8> {
             return Ok(1);
         }
     } else {
-        writeln!(out, "sensor backend: {spec}")?;
+        writeln!(out, "sensor backend: {}", backend(target))?;
     }
-    let mut sensors = match cliser_hal::open(spec) {
+    let mut sensors = match sampler::open(spec, target.id.as_ref()) {
         Ok(s) => s,
         Err(e) => {
             writeln!(out, "cannot open the thermometers: {e}")?;
@@ -53,21 +65,22 @@ pub fn run(spec: &SensorSpec, out: &mut dyn Write) -> std::io::Result<u8> {
 /// error reason, and its read time: the read of all sensors, shared out equally, as the hal reads
 /// them one after another) until `stop`. Returns the exit status: 0 once stopped.
 pub fn watch(
-    spec: &SensorSpec,
+    target: &ProbeTarget,
     interval: std::time::Duration,
     out: &mut dyn Write,
     stop: &crate::Stop,
 ) -> std::io::Result<u8> {
     writeln!(
         out,
-        "sensor backend: {spec}; reading every {}, Ctrl-C to stop",
+        "sensor backend: {}; reading every {}, Ctrl-C to stop",
+        backend(target),
         cliser_common::duration::format(interval)
     )?;
     let mut sensors = None;
     let mut next = std::time::Instant::now();
     loop {
         if sensors.is_none() {
-            match cliser_hal::open(spec) {
+            match sampler::open(&target.sensor, target.id.as_ref()) {
                 Ok(s) => sensors = Some(s),
                 Err(e) => writeln!(out, "cannot open the thermometers: {e}")?,
             }

@@ -5,7 +5,7 @@ use crate::backlog::Backlog;
 use crate::health::Health;
 use crate::stop::Stop;
 use cliser_hal::{HalError, Sample, SensorError, SensorSpec, Thermometers};
-use cliser_protocol::{Celsius, ErrorReason, SensorId, Value};
+use cliser_protocol::{Celsius, ClientId, ErrorReason, SensorId, Value};
 use log::{debug, error, info};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -14,6 +14,17 @@ use std::time::{Duration, Instant};
 /// Opens the thermometers; called again each interval until it succeeds (the w1 driver may still be
 /// loading at boot, a USB adapter may be plugged in later).
 pub type Opener = Box<dyn FnMut() -> Result<Box<dyn Thermometers>, HalError> + Send>;
+
+/// Opens the thermometers of `spec` for the client `id`: the one place that chooses them, for a run
+/// and for `probe` alike, so probe lists the ids a run reports (the simulated sensors' ids derive
+/// from the client's id). `None` only for a backend that ignores the id ([`crate::config::probe_target`]
+/// requires one for `sim`).
+pub fn open(spec: &SensorSpec, id: Option<&ClientId>) -> Result<Box<dyn Thermometers>, HalError> {
+    match id {
+        Some(id) => cliser_hal::open_as(spec, id.as_str()),
+        None => cliser_hal::open(spec),
+    }
+}
 
 /// Turns one hal sample into what goes on the wire (the hal's sensor ids are the protocol's).
 pub fn to_wire(sample: Sample) -> (SensorId, Value) {

@@ -49,6 +49,13 @@ pub enum End {
 /// The longest a connect may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a connection in clear may wait for the server's `110` before the client says the port
+/// may speak TLS. A cliser server sends `110` as soon as it accepts (in milliseconds, even for a
+/// fleet reconnecting at once), while a TLS port waits in silence for a ClientHello and closes the
+/// connection at its `--auth-timeout` (10 s by default): 5 s is far past the one and before the
+/// other, so the hint comes while the connection is still open, once per connection.
+pub const TLS_HINT_AFTER: Duration = Duration::from_secs(5);
+
 /// Readings taken at most into one answer before packing: more than a 4096-byte line can hold even
 /// with the shortest tokens (`a=1#1`, 6 bytes), so `pack`'s `more` stays exact.
 const PACK_WINDOW: usize = MAX_LINE / 4;
@@ -104,8 +111,12 @@ pub fn run(cfg: &Config, server: &str, store: &Backlog, stop: &Stop, conn: u64) 
         Err(why) => return End::Retry { why, healthy: false },
     };
     debug!("connected to {server} (connection {conn})");
+    let in_clear = matches!(link, Link::Plain(_));
     let mut lines = LineReader::new(link);
     let mut deadline = Instant::now() + cfg.server_timeout;
+    // Until the first line: when to say that the port may speak TLS (before giving up on it).
+    let hint_after = TLS_HINT_AFTER.min(cfg.server_timeout);
+    let mut tls_hint_at = in_clear.then(|| Instant::now() + hint_after);
     let mut sent = 0u64;
     let mut registered = false;
     let mut healthy = false;
@@ -118,12 +129,18 @@ pub fn run(cfg: &Config, server: &str, store: &Backlog, stop: &Stop, conn: u64) 
             Ok(Some(line)) => line,
             Err(e) => return End::Retry { why: format!("bad line from the server: {e}"), healthy },
             Ok(None) => {
+                let wait_until = tls_hint_at.map_or(deadline, |at| at.min(deadline));
                 let wake = match lines.get_mut().pending() {
                     true => Ok(Wake::Ready),
-                    false => stop.wait(Some(lines.get_ref().as_fd()), deadline),
+                    false => stop.wait(Some(lines.get_ref().as_fd()), wait_until),
                 };
                 match wake {
                     Ok(Wake::Stopped) => return End::Stopped,
+                    Ok(Wake::Timeout) if tls_hint_at.is_some() => {
+                        tls_hint_at = None;
+                        warn!("{}", tls_hint(server, hint_after));
+                        continue;
+                    }
                     Ok(Wake::Timeout) => {
                         let why = silence_explained(cfg.server_timeout, registered_at, widest_poll_gap);
                         return End::Retry { why, healthy };
@@ -142,6 +159,7 @@ pub fn run(cfg: &Config, server: &str, store: &Backlog, stop: &Stop, conn: u64) 
             }
         };
         deadline = Instant::now() + cfg.server_timeout;
+        tls_hint_at = None;
         let msg = match ServerMsg::parse(&line) {
             Ok(m) => m,
             Err(e) => {
@@ -215,6 +233,17 @@ pub fn run(cfg: &Config, server: &str, store: &Backlog, stop: &Stop, conn: u64) 
         }
         store.write_due_ack();
     }
+}
+
+/// What the client says when a server in clear has not sent `110` within [`TLS_HINT_AFTER`]: a
+/// client in clear pointed at a TLS port otherwise only sees the connection closed, again and again.
+fn tls_hint(server: &str, after: Duration) -> String {
+    format!(
+        "no 110 from {server} within {} of connecting: that port may speak TLS (the server's \
+         listen-tls); if so, use --server tls://{server} with --tls-ca (or server = \"tls://{server}\" \
+         and tls-ca in the config file); still trying",
+        cliser_common::duration::format(after)
+    )
 }
 
 /// How a read error ends the connection: a certificate refused for good, or a retry.

@@ -37,6 +37,11 @@ pub trait Socket: Send + Sync {
     fn handshaking(&self) -> bool {
         false
     }
+    /// Whether the peer of a TLS connection has sent nothing at all, not even a ClientHello (never,
+    /// in clear): what a cliser client in clear does on a TLS port, waiting for its `110`.
+    fn heard_nothing(&self) -> bool {
+        false
+    }
 }
 
 /// The TLS handshake failed, and why: the payload of a [`Socket::read`] error, so that the reader

@@ -13,6 +13,7 @@ use cliser_tls::rustls::{self, ServerConnection};
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 /// One connection's socket.
@@ -24,16 +25,19 @@ pub enum Link {
     Tls(Box<TlsLink>),
 }
 
+/// The hint of a failed handshake whose peer spoke in clear, or said nothing at all: the words
+/// docs/raspberry-pi.md and docs/SECURITY.md tell operators to look for.
+pub const NOT_TLS_HINT: &str = "(not TLS: a client speaking in clear? it needs --server tls://HOST:PORT)";
+
 /// Why a handshake failed, for the log: what rustls says, and a hint where the cause is likely.
 fn handshake_failed(e: &rustls::Error) -> HandshakeFailed {
-    let hint = match e {
-        // What an operator sees when a Pi still speaks in clear to the TLS port.
+    match e {
+        // What an operator sees when a peer sends plain text to the TLS port.
         rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType) => {
-            " (not TLS: a client speaking in clear? it needs --server tls://HOST:PORT)"
+            HandshakeFailed(format!("{e} {NOT_TLS_HINT}"))
         }
-        _ => "",
-    };
-    HandshakeFailed(format!("{e}{hint}"))
+        _ => HandshakeFailed(e.to_string()),
+    }
 }
 
 /// A TLS session shared by the reader and the writer.
@@ -41,13 +45,19 @@ fn handshake_failed(e: &rustls::Error) -> HandshakeFailed {
 pub struct TlsLink {
     socket: TcpStream,
     session: Mutex<ServerConnection>,
+    /// Whether any byte arrived: a cliser client in clear sends none (it waits for `110`).
+    heard: AtomicBool,
 }
 
 impl Link {
     /// A TLS session over `socket`, with the server's configuration.
     pub fn tls(socket: TcpStream, config: std::sync::Arc<rustls::ServerConfig>) -> io::Result<Link> {
         let session = ServerConnection::new(config).map_err(io::Error::other)?;
-        Ok(Link::Tls(Box::new(TlsLink { socket, session: Mutex::new(session) })))
+        Ok(Link::Tls(Box::new(TlsLink {
+            socket,
+            session: Mutex::new(session),
+            heard: AtomicBool::new(false),
+        })))
     }
 
     /// The TCP socket underneath.
@@ -75,6 +85,13 @@ impl Socket for Link {
         match self {
             Link::Plain(_) => false,
             Link::Tls(t) => t.lock().is_handshaking(),
+        }
+    }
+
+    fn heard_nothing(&self) -> bool {
+        match self {
+            Link::Plain(_) => false,
+            Link::Tls(t) => !t.heard.load(Ordering::Relaxed),
         }
     }
 
@@ -118,7 +135,7 @@ impl TlsLink {
             let mut session = self.lock();
             match session.read_tls(&mut &self.socket) {
                 Ok(0) => return Ok(0),
-                Ok(_) => {}
+                Ok(_) => self.heard.store(true, Ordering::Relaxed),
                 Err(e) if matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::WouldBlock) => continue,
                 Err(e) => return Err(e),
             }

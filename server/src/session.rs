@@ -1,5 +1,6 @@
 //! The session thread of one connection (the original's auth_manager): the handshake (110 password,
-//! 120 id, registration with the Manager, 140), then the keep-alive loop.
+//! 120 id, registration with the Manager, 140), then the keep-alive loop: a first `100` at once, then
+//! one every interval.
 //!
 //! A session does not know the Manager's mailbox type: it reports with [`SessionReport`] through a
 //! sender of any type that can carry one, so the Manager (which starts sessions) depends on this
@@ -193,6 +194,16 @@ pub fn run_session<M: From<SessionReport>>(ctx: SessionCtx<M>) {
         End::AuthTimeout => {
             let within = cliser_common::duration::format(ctx.config.auth_timeout);
             match ctx.credit.unframed_bytes() {
+                // Silence on a TLS port: most likely a cliser client in clear, waiting for the 110
+                // this port sends only inside TLS. Not counted in the brake: a silent peer cost no
+                // key exchange, and a half-migrated Pi must keep getting this line, not a block.
+                _ if ctx.link.heard_nothing() => log::warn!(
+                    "TLS handshake failed from {}: nothing received within {within}, not even a TLS \
+                     hello {} (sid={})",
+                    ctx.peer,
+                    crate::link::NOT_TLS_HINT,
+                    ctx.sid
+                ),
                 _ if ctx.link.handshaking() => log::warn!(
                     "auth timeout {who}: its TLS handshake was not finished within {within} (a client \
                      speaking TLS too slowly, or something that is not a cliser client)"
@@ -348,6 +359,10 @@ fn handshake<M: From<SessionReport>>(ctx: &SessionCtx<M>, cid_out: &mut Option<C
 
 fn keepalive_loop<M: From<SessionReport>>(ctx: &SessionCtx<M>, cid: &ClientId) -> Result<Infallible, End> {
     let interval = ctx.config.keepalive;
+    // The first poll right after 140, not one interval later: a Pi back from an outage has its
+    // backlog waiting (12,000 readings sat idle 10 s at the default interval), and a Pi with
+    // nothing waiting answers a bare `100`. The cadence counts from here.
+    ctx.send(ServerMsg::KeepAlive { ack: ctx.acks.get(cid) });
     let mut next_poll = Instant::now() + interval;
     let mut last_rx = Instant::now();
     let mut last_seen_sent: Option<Instant> = None;

@@ -134,8 +134,9 @@ fn plain_text_to_the_tls_port_is_closed_and_logged_and_leaves_no_thread_behind()
 }
 
 /// A peer that connects to the TLS port and never finishes its handshake is closed at the auth
-/// deadline like any slow client, and the log says it was still in its TLS handshake; a TLS client
-/// that finished its handshake but sends no password gets the ordinary line.
+/// deadline like any slow client, and the log says it was still in its TLS handshake (or, when it
+/// sent nothing at all, that it may be a client in clear); a TLS client that finished its handshake
+/// but sends no password gets the ordinary line.
 #[test]
 fn a_tls_handshake_never_finished_is_logged_as_such_at_the_auth_deadline() {
     let dir = tempfile::tempdir().unwrap();
@@ -143,12 +144,21 @@ fn a_tls_handshake_never_finished_is_logged_as_such_at_the_auth_deadline() {
     let server = tls_server(dir.path(), &fleet, &["--listen", "off", "--auth-timeout", "500ms"]);
     let tls = server.tls.unwrap();
 
-    // Silent: not even a ClientHello.
+    // Half a ClientHello: the header of a handshake record of 80 bytes, and nothing of them.
+    let mut slow = TcpStream::connect(tls).unwrap();
+    let me = slow.local_addr().unwrap();
+    slow.write_all(&[0x16, 0x03, 0x01, 0x00, 0x50]).unwrap();
+    wait_closed(slow, T);
+    let line = server.log().wait_for("its TLS handshake was not finished within 500ms", T);
+    assert!(line.contains(&format!("from {me}")), "{line}");
+
+    // Silent: not even a ClientHello, as a cliser client in clear waiting for its 110.
     let silent = TcpStream::connect(tls).unwrap();
     let me = silent.local_addr().unwrap();
     wait_closed(silent, T);
-    let line = server.log().wait_for("its TLS handshake was not finished within 500ms", T);
-    assert!(line.contains(&format!("from {me}")), "{line}");
+    let line =
+        server.log().wait_for(&format!("TLS handshake failed from {me}: nothing received within 500ms"), T);
+    assert!(line.contains("(not TLS: a client speaking in clear?"), "{line}");
 
     // openssl s_client finishes the handshake, reads 110 inside, and says nothing more.
     let Some(openssl) = cliser_testkit::find_part("openssl", &["openssl"]) else { return };

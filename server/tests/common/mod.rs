@@ -16,10 +16,13 @@ pub fn server(extra: &[&str]) -> (tempfile::TempDir, ServerHandle) {
     (dir, s)
 }
 
-/// A logged-in client; returns it with its 140 line.
+/// A logged-in client; returns it with its 140 line. The poll the server sends right after `140`
+/// is taken too (left unanswered), so what the test reads next is what it caused, or the next poll
+/// one interval later. A test of that first poll logs in with [`LineClient::login`].
 pub fn client(s: &ServerHandle, id: &str) -> (LineClient, String) {
     let mut c = LineClient::connect(s.addr);
     let l = c.login(&s.password, id);
+    c.expect("100: keep alive", T);
     (c, l)
 }
 
