@@ -28,6 +28,15 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// failure (two servers writing the same client's rows at once): the retry then succeeds.
 const COMMIT_TRIES: usize = 3;
 
+/// The advisory lock every commit (and pruning) takes first and holds until it ends ("readings" in
+/// ASCII). Row ids come from a sequence when a row is inserted, but become visible when its
+/// transaction commits: two commits in flight at once (two servers, or `import-csv` next to the
+/// server) could make id 7 visible before id 5, and an exporter that read up to 7 would never
+/// see 5. Under this lock ids are taken in commit order (PostgreSQL makes a transaction visible
+/// before it releases its locks), so "the rows after id N" skips nothing. It serialises only
+/// writers of readings, not readers nor other tables; commits are a handful of milliseconds.
+const COMMIT_LOCK_KEY: i64 = 0x7265_6164_696e_6773;
+
 /// Rows fetched per round trip by [`Store::export`].
 const EXPORT_CHUNK: i32 = 10_000;
 
@@ -181,6 +190,8 @@ fn try_commit(
 ) -> Result<(GroupIds, Vec<bool>), postgres::Error> {
     let st = &conn.st;
     let mut tx = conn.client.transaction()?;
+    // First, before any row lock: two commits never wait for each other in the opposite order.
+    tx.execute(&st.commit_lock, &[&COMMIT_LOCK_KEY])?;
     let (mut ids, new_nodes) = GroupIds::from_cache(cache, rows);
     if !new_nodes.is_empty() {
         let cids: Vec<&str> = new_nodes.iter().map(|(c, _)| c.as_str()).collect();

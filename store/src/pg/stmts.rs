@@ -5,6 +5,7 @@
 use postgres::{Client, Statement};
 
 pub(super) struct Stmts {
+    pub commit_lock: Statement,
     pub insert_nodes: Statement,
     pub select_nodes: Statement,
     pub insert_sensors: Statement,
@@ -23,6 +24,7 @@ pub(super) struct Stmts {
 impl Stmts {
     pub fn prepare(c: &mut Client) -> Result<Stmts, postgres::Error> {
         Ok(Stmts {
+            commit_lock: c.prepare("SELECT pg_advisory_xact_lock($1)")?,
             insert_nodes: c.prepare(
                 "INSERT INTO nodes (cid, first_seen_ms, last_seen_ms) \
                  SELECT c, t, t FROM UNNEST($1::text[], $2::bigint[]) AS u(c, t) ON CONFLICT (cid) DO NOTHING",
