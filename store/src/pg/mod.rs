@@ -5,7 +5,7 @@ mod migrate;
 mod stmts;
 
 use crate::feed;
-use crate::group::{self, GroupIds, IdCache, Row};
+use crate::group::{self, GroupIds, IdCache, PrunedMark, Row};
 use crate::history;
 use crate::query::{self, Decoder, Dialect, Layout, Param, Sql};
 use crate::{
@@ -17,7 +17,7 @@ use cliser_protocol::{ClientId, SensorId};
 use postgres::error::SqlState;
 use postgres::types::ToSql;
 use postgres::{Client, Config, NoTls};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 use stmts::Stmts;
 
@@ -212,22 +212,34 @@ fn try_commit(
         }
     }
     let pairs = ids.of_rows(rows);
-    let node: Vec<i32> = pairs.iter().map(|p| int(p.0)).collect();
-    let sensor: Vec<i32> = pairs.iter().map(|p| int(p.1)).collect();
-    let sampled: Vec<i64> = rows.iter().map(|r| r.sampled_ms).collect();
-    let received: Vec<i64> = rows.iter().map(|r| r.received_ms).collect();
-    let milli: Vec<Option<i32>> = rows.iter().map(|r| r.milli_c).collect();
-    let error: Vec<Option<&str>> = rows.iter().map(|r| r.error).collect();
-    let seq: Vec<Option<i64>> = rows.iter().map(|r| r.seq).collect();
-    let quality: Vec<i16> = rows.iter().map(|r| r.ts_quality).collect();
+    let nodes: Vec<i32> = pairs.iter().map(|p| int(p.0)).collect::<BTreeSet<_>>().into_iter().collect();
+    let marks: HashMap<i64, PrunedMark> = tx
+        .query(&st.pruned_marks, &[&nodes])?
+        .iter()
+        .map(|r| (i64::from(r.get::<_, i32>(0)), PrunedMark { before_ms: r.get(1), high_water: r.get(2) }))
+        .collect();
+    let keep = group::not_pruned(rows, &pairs, &marks);
+    let kept = || rows.iter().zip(&pairs).zip(&keep).filter(|(_, &k)| k).map(|(rp, _)| rp);
+    let node: Vec<i32> = kept().map(|(_, p)| int(p.0)).collect();
+    let sensor: Vec<i32> = kept().map(|(_, p)| int(p.1)).collect();
+    let sampled: Vec<i64> = kept().map(|(r, _)| r.sampled_ms).collect();
+    let received: Vec<i64> = kept().map(|(r, _)| r.received_ms).collect();
+    let milli: Vec<Option<i32>> = kept().map(|(r, _)| r.milli_c).collect();
+    let error: Vec<Option<&str>> = kept().map(|(r, _)| r.error).collect();
+    let seq: Vec<Option<i64>> = kept().map(|(r, _)| r.seq).collect();
+    let quality: Vec<i16> = kept().map(|(r, _)| r.ts_quality).collect();
     let stored: HashSet<(i32, i64)> = tx
         .query(&st.insert_readings, &[&node, &sensor, &sampled, &received, &milli, &error, &seq, &quality])?
         .iter()
         .filter_map(|r| r.get::<_, Option<i64>>(1).map(|s| (r.get(0), s)))
         .collect();
-    // A reading without a seq cannot conflict: it was stored.
-    let inserted: Vec<bool> =
-        rows.iter().zip(&node).map(|(r, n)| r.seq.is_none_or(|s| stored.contains(&(*n, s)))).collect();
+    // A reading kept without a seq cannot conflict: it was stored.
+    let inserted: Vec<bool> = rows
+        .iter()
+        .zip(&pairs)
+        .zip(&keep)
+        .map(|((r, p), &k)| k && r.seq.is_none_or(|s| stored.contains(&(int(p.0), s))))
+        .collect();
 
     let d = group::deltas(rows, &pairs, &inserted);
     if !d.nodes.is_empty() {
@@ -412,17 +424,35 @@ impl Store for PgStore {
             return Ok(0);
         }
         let batch = i64::try_from(batch).unwrap_or(i64::MAX);
-        // Per sensor through the (sensor, sampled_ms) index, so finding old rows never scans the table.
-        let n = self
-            .conn()?
-            .client
-            .execute(
-                "DELETE FROM readings WHERE id = ANY(ARRAY(SELECT r.id FROM sensors s CROSS JOIN LATERAL \
-                 (SELECT id FROM readings WHERE sensor = s.id AND sampled_ms < $1 LIMIT $2) r LIMIT $2))",
-                &[&older_than_ms, &batch],
-            )
-            .map_err(self.err("prune"))?;
-        Ok(n as usize)
+        let run = |c: &mut Client| -> Result<i64, postgres::Error> {
+            let mut tx = c.transaction()?;
+            // Under the commits' lock: a commit running meanwhile would check the marks before
+            // this batch raised them, and store again a reading this batch deletes.
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&COMMIT_LOCK_KEY])?;
+            // Per sensor through the (sensor, sampled_ms) index, so finding old rows never scans
+            // the table; then each client's mark past the newest row it lost.
+            let n: i64 = tx
+                .query_one(
+                    "WITH gone AS (DELETE FROM readings WHERE id = ANY(ARRAY(SELECT r.id FROM sensors s \
+                     CROSS JOIN LATERAL (SELECT id FROM readings WHERE sensor = s.id AND sampled_ms < $1 LIMIT $2) r \
+                     LIMIT $2)) RETURNING node, sampled_ms), \
+                     marked AS (UPDATE nodes n SET pruned_before_ms = GREATEST(n.pruned_before_ms, g.before) \
+                     FROM (SELECT node, max(sampled_ms) + 1 AS before FROM gone GROUP BY node) g WHERE n.id = g.node) \
+                     SELECT count(*) FROM gone",
+                    &[&older_than_ms, &batch],
+                )?
+                .get(0);
+            tx.commit()?;
+            Ok(n)
+        };
+        let r = run(&mut self.conn()?.client);
+        Ok(r.map_err(self.err("prune"))? as usize)
+    }
+
+    fn pruned_before(&mut self) -> Result<HashMap<ClientId, i64>, StoreError> {
+        let sql = Sql::plain("SELECT cid, pruned_before_ms FROM nodes WHERE pruned_before_ms IS NOT NULL");
+        self.run_query(&sql, "read pruned marks", |dec, r| Ok((dec.cid(r.get(0))?, r.get(1))))
+            .map(|v| v.into_iter().collect())
     }
 
     fn alerts_firing(&mut self) -> Result<Vec<StoredAlert>, StoreError> {
@@ -683,6 +713,11 @@ impl Store for PgStore {
     ) -> Result<Forgotten, StoreError> {
         let run = |c: &mut Client| -> Result<Forgotten, postgres::Error> {
             let mut tx = c.transaction()?;
+            if delete_readings {
+                // First, as commits and pruning take it: the three never wait for each other's
+                // rows in opposite orders.
+                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&COMMIT_LOCK_KEY])?;
+            }
             let Some(node) = tx.query_opt("SELECT id FROM nodes WHERE cid = $1", &[&cid])? else {
                 return Ok(Forgotten::default());
             };
