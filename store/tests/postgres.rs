@@ -364,3 +364,19 @@ fn the_feed_never_passes_a_reading_whose_lower_id_is_still_being_committed() {
     let got: Vec<(i64, &str)> = rows.iter().map(|f| (f.id, f.reading.cid.as_str())).collect();
     assert_eq!(got, vec![(1, "import"), (2, "live")], "both, in id order, none skipped");
 }
+
+#[test]
+fn a_commit_the_database_does_not_finish_fails_within_30_s_instead_of_waiting_forever() {
+    let Some(pg) = cluster() else { return };
+    let mut s = PgStore::connect(&pg.url()).unwrap();
+    // A stuck session holding the lock every commit takes first ("readings" in ASCII).
+    let mut stuck = postgres::Client::connect(&pg.url(), postgres::NoTls).unwrap();
+    stuck.execute("SELECT pg_advisory_lock($1)", &[&0x7265_6164_696e_6773i64]).unwrap();
+    let started = std::time::Instant::now();
+    let commit = std::thread::spawn(move || s.commit(&[r("a", "t", c(1.0), T0, Some(1))]));
+    wait_until(Duration::from_secs(45), "the commit to give up", || commit.is_finished().then_some(()));
+    let took = started.elapsed();
+    let e = commit.join().unwrap().expect_err("the statement timed out");
+    assert!(e.to_string().contains("statement timeout"), "{e}");
+    assert!(took >= Duration::from_secs(29) && took < Duration::from_secs(40), "{took:?}");
+}

@@ -24,6 +24,9 @@ use stmts::Stmts;
 /// Connecting gives up after this long when the URL sets no `connect_timeout`.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The server-side limit on one statement, unless the URL's `options` set one.
+const STATEMENT_TIMEOUT: &str = "-c statement_timeout=30s";
+
 /// How many times a commit is tried when PostgreSQL aborts it for a deadlock or a serialization
 /// failure (two servers writing the same client's rows at once): the retry then succeeds.
 const COMMIT_TRIES: usize = 3;
@@ -93,19 +96,7 @@ impl PgStore {
     /// form) and creates or migrates the schema. Errors name the URL with its password elided.
     pub fn connect(url: &str) -> Result<PgStore, StoreError> {
         let location = redacted(url);
-        let mut config: Config = url.parse().map_err(|source| StoreError::Postgres {
-            url: location.clone(),
-            op: "parse URL",
-            source,
-        })?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("cliser");
-        }
-        // A peer that vanished without closing (a cable, a dead host) shows within a minute or so.
-        config.keepalives(true).keepalives_idle(Duration::from_secs(30));
+        let config = connection_config(url, &location)?;
         let mut conn = None;
         ensure(&mut conn, &config, &location)?;
         Ok(PgStore { config, location, conn, version: crate::SCHEMA_VERSION, ids: IdCache::default() })
@@ -160,6 +151,48 @@ impl PgStore {
             r.try_get(7).map_err(cell)?,
         )
     }
+}
+
+/// The connection settings of `url`, with what it leaves unset filled in.
+fn connection_config(url: &str, location: &str) -> Result<Config, StoreError> {
+    let mut config: Config = url.parse().map_err(|source| StoreError::Postgres {
+        url: location.to_owned(),
+        op: "parse URL",
+        source,
+    })?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("cliser");
+    }
+    // A database host that vanished without a reset (a cable, a power cut) must show within
+    // ~30 s, not after the kernel's defaults (75 s x 9 probes after the idle time: ~11 minutes)
+    // during which the sink holds every reading unacknowledged without saying why. An idle
+    // connection: probes from 10 s, 4 unanswered 5 s apart. A request in flight: TCP gives up
+    // when what it sent stays unacknowledged for 30 s (Linux), which also caps the probes.
+    config
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(10))
+        .keepalives_interval(Duration::from_secs(5))
+        .keepalives_retries(4);
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(Duration::from_secs(30));
+    }
+    // A statement the database itself does not finish (waiting for a lock held by a stuck
+    // session, a storage that hangs) is cancelled there: every statement cliser runs on the
+    // reading path takes milliseconds, a commit holding the readings' lock longest, and a commit
+    // that fails is held and tried again. Migrations lift it for their transaction (an index
+    // rebuilt over millions of rows takes minutes); the URL's own `options` may set another.
+    let options = config.get_options().unwrap_or_default();
+    if !options.contains("statement_timeout") {
+        let with = match options {
+            "" => STATEMENT_TIMEOUT.to_owned(),
+            other => format!("{other} {STATEMENT_TIMEOUT}"),
+        };
+        config.options(&with);
+    }
+    Ok(config)
 }
 
 /// `conn`, made anew if there is none or the last one was lost.
@@ -805,5 +838,39 @@ impl Store for PgStore {
 
     fn location(&self) -> &str {
         &self.location
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(url: &str) -> Config {
+        connection_config(url, &redacted(url)).unwrap()
+    }
+
+    #[test]
+    fn a_vanished_database_is_noticed_within_a_minute_and_a_stuck_statement_within_30_s() {
+        let c = config("postgres://cliser:pw@db.lan:5432/cliser");
+        assert!(c.get_keepalives());
+        // Idle: the first probe after 10 s, then 4 unanswered 5 s apart: dead at 30 s.
+        assert_eq!(c.get_keepalives_idle(), Duration::from_secs(10));
+        assert_eq!(c.get_keepalives_interval(), Some(Duration::from_secs(5)));
+        assert_eq!(c.get_keepalives_retries(), Some(4));
+        // A request sent and never acknowledged (the host gone while a commit is in flight).
+        assert_eq!(c.get_tcp_user_timeout(), Some(&Duration::from_secs(30)));
+        assert_eq!(c.get_options(), Some("-c statement_timeout=30s"));
+        assert_eq!(c.get_connect_timeout(), Some(&CONNECT_TIMEOUT));
+    }
+
+    #[test]
+    fn the_urls_own_options_and_timeouts_are_kept() {
+        let c = config(
+            "postgres://cliser:pw@db.lan/cliser?options=-c%20statement_timeout%3D5min&tcp_user_timeout=7",
+        );
+        assert_eq!(c.get_options(), Some("-c statement_timeout=5min"));
+        assert_eq!(c.get_tcp_user_timeout(), Some(&Duration::from_secs(7)));
+        let c = config("postgres://cliser:pw@db.lan/cliser?options=-c%20search_path%3Dcliser");
+        assert_eq!(c.get_options(), Some("-c search_path=cliser -c statement_timeout=30s"));
     }
 }
