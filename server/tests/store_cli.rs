@@ -596,3 +596,45 @@ fn retain_raw_deletes_old_raw_readings_keeps_fresh_ones_and_the_rollups_still_an
     assert_eq!(counted, 5, "{all:?}");
     assert_eq!(s.log().count("retention: deleted"), 1);
 }
+
+#[test]
+fn importing_again_after_retention_pruned_the_readings_stores_them_not_again_and_says_so() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let url = format!("sqlite:{}", data.join("cliser.db").display());
+    let old = hour_of(now_ms() - 100 * DAY_MS);
+    let fresh = now_ms() - HOUR_MS;
+    let ledger = d.path().join("ledger.csv");
+    {
+        let mut store = cliser_store::open(&url).unwrap();
+        let group = [
+            reading("cellar", 10.0, old + 5 * 60_000, 1),
+            reading("cellar", 12.0, old + 10 * 60_000, 2),
+            reading("cellar", 14.0, old + HOUR_MS + 5 * 60_000, 3),
+            reading("cellar", 16.0, fresh, 4),
+            reading("cellar", 18.0, fresh + 60_000, 5),
+        ];
+        assert_eq!(store.commit(&group).unwrap(), [true; 5]);
+    }
+    std::fs::write(&ledger, export(&url)).unwrap();
+    let s = ServerHandle::start(d.path(), &["--retain-raw", "90d"]);
+    let line = s.log().wait_for("retention: deleted", T);
+    assert!(line.contains("retention: deleted 3 raw readings older than "), "{line}");
+    drop(s);
+    let hours = || query_json(&url, &["--every", "1h", "--since", "120d"]);
+    let before = hours();
+    let counted: u64 = before.iter().map(|b| b["count"].as_u64().unwrap()).sum();
+    assert_eq!(counted, 5);
+
+    let o = import(&url, &ledger);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary = stdout(&o);
+    assert!(
+        summary.starts_with("imported 0 readings")
+            && summary.contains("2 already stored, 3 older than the readings retention pruned"),
+        "{summary}"
+    );
+    assert_eq!(hours(), before, "the rollups count each reading once");
+    assert_eq!(query_json(&url, &["--since", "120d"]).len(), 2, "only the fresh raw readings");
+}

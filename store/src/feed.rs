@@ -1,7 +1,9 @@
 //! The readings in the store's own row order, for exporters that follow the store: each reads the
 //! rows after its cursor and moves the cursor (kept in `export_cursors`) once its far side took
-//! them. Rows get ascending ids as they are committed (one writer, the sink, commits in turn), so
-//! "after id N" never skips a reading committed later.
+//! them. Rows get ascending ids in commit order, so "after id N" never skips a reading committed
+//! later: SQLite has one writer at a time (each commit is an IMMEDIATE transaction, which takes the
+//! write lock before it takes an id, across processes too), and PostgreSQL's commits (the sink,
+//! another server, `import-csv`) take one advisory lock first (`pg::COMMIT_LOCK_KEY`).
 
 use crate::StoredReading;
 

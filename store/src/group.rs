@@ -162,6 +162,31 @@ impl GroupIds {
     }
 }
 
+/// What a node's row says about readings that may have been pruned: its `pruned_before_ms` mark
+/// and its high-water mark.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PrunedMark {
+    pub before_ms: i64,
+    pub high_water: Option<i64>,
+}
+
+/// Which rows may be stored (`false`: refused): a row sampled before its node's pruned mark whose
+/// seq is at or below the node's high-water mark, or that has no seq, may be one that was stored
+/// and then pruned (its key went with it), so storing it again would count it twice in the
+/// rollups. A seq above the high-water mark was never stored: that row is new however old.
+/// `marks` by node id; `ids[i]` is (node, sensor) of `rows[i]`.
+pub(crate) fn not_pruned(rows: &[Row], ids: &[(i64, i64)], marks: &HashMap<i64, PrunedMark>) -> Vec<bool> {
+    rows.iter()
+        .zip(ids)
+        .map(|(r, (node, _))| match marks.get(node) {
+            Some(m) if r.sampled_ms < m.before_ms => {
+                r.seq.is_some_and(|s| m.high_water.is_none_or(|hw| s > hw))
+            }
+            _ => true,
+        })
+        .collect()
+}
+
 /// The change one group makes to a node.
 #[derive(Debug, PartialEq)]
 pub(crate) struct NodeDelta {

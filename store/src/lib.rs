@@ -12,8 +12,8 @@
 //! - `readings`: one row per reading (client, sensor, value or error reason, sample and receive
 //!   time, seq, and where the sample time came from: [`TsQuality`]), unique on (client, seq);
 //!   pruned by age with [`Store::prune_raw`].
-//! - `nodes`: per client, first and last seen and the high-water mark, which outlives pruning, and
-//!   when it was forgotten ([`Store::forget`]).
+//! - `nodes`: per client, first and last seen and the high-water mark, which outlives pruning,
+//!   when it was forgotten ([`Store::forget`]), and the pruned mark ([`Store::pruned_before`]).
 //! - `sensors`: per client and sensor, first and last seen, the newest reading, and when it was
 //!   forgotten. A forgotten node or sensor is left out of [`Store::nodes`] and [`Store::sensors`]
 //!   until a reading of it is committed again; its row, and so its high-water mark, stays.
@@ -85,7 +85,10 @@ pub trait Store: Send {
     /// now (`false`: its (cid, seq) was stored before, or earlier in this group). Readings without
     /// a seq are always stored. In the same transaction it updates the nodes (seen times, high-water
     /// mark), the sensors (seen times, newest reading) and the hourly rollups with the readings it
-    /// stored. Returns once the transaction is durable; on an error nothing of the group is stored
+    /// stored. A reading sampled before its client's [`pruned_before`](Self::pruned_before) mark
+    /// whose seq is at or below the client's high-water mark, or that has no seq, is refused
+    /// (`false`): it may have been stored and pruned since, and is already counted in the rollups.
+    /// Returns once the transaction is durable; on an error nothing of the group is stored
     /// (with PostgreSQL, a connection lost while committing leaves that unknown: sending the group
     /// again is safe for readings with a seq).
     fn commit(&mut self, group: &[NewReading]) -> Result<Vec<bool>, StoreError>;
@@ -131,8 +134,17 @@ pub trait Store: Send {
 
     /// Deletes at most `batch` raw readings sampled before `older_than_ms` and returns how many it
     /// deleted; call it again until that is below `batch`. Small batches keep each transaction
-    /// short, so commits are not held up. Rollups, nodes and high-water marks are kept.
+    /// short, so commits are not held up. Rollups, nodes and high-water marks are kept, and each
+    /// client's [`pruned_before`](Self::pruned_before) mark is raised past what was deleted.
     fn prune_raw(&mut self, older_than_ms: i64, batch: usize) -> Result<usize, StoreError>;
+
+    /// Per client whose raw readings were pruned: just after the sample time of the newest one
+    /// deleted (never lowered). [`commit`](Self::commit) refuses what it cannot tell apart from
+    /// a pruned reading sampled before it. By default none: for a store that never prunes (both
+    /// backends keep the marks).
+    fn pruned_before(&mut self) -> Result<HashMap<ClientId, i64>, StoreError> {
+        Ok(HashMap::new())
+    }
 
     /// The alerts firing, ordered by kind, client id and sensor (bytewise on both backends).
     fn alerts_firing(&mut self) -> Result<Vec<StoredAlert>, StoreError>;

@@ -9,6 +9,7 @@ pub(crate) const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/0003_ts_quality.sql"),
     include_str!("../migrations/sqlite/0004_export_cursors.sql"),
     include_str!("../migrations/sqlite/0005_alert_history.sql"),
+    include_str!("../migrations/sqlite/0006_pruned_before.sql"),
 ];
 
 /// PostgreSQL's migrations.
@@ -18,6 +19,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0003_ts_quality.sql"),
     include_str!("../migrations/postgres/0004_export_cursors.sql"),
     include_str!("../migrations/postgres/0005_alert_history.sql"),
+    include_str!("../migrations/postgres/0006_pruned_before.sql"),
 ];
 
 const _: () = assert!(SQLITE.len() == POSTGRES.len(), "one schema version, two dialects");

@@ -4,7 +4,7 @@
 mod common;
 
 use cliser_store::{PgStore, ReadingQuery, Store, StoreError, StoredAlert, TsQuality, SCHEMA_VERSION};
-use cliser_testkit::{PgCluster, PgOptions};
+use cliser_testkit::{wait_until, PgCluster, PgOptions};
 use common::*;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
@@ -321,4 +321,62 @@ fn alerts_fail_while_the_server_is_down_and_work_again_after() {
     assert_eq!(s.alerts_firing().unwrap(), vec![alert("a", T0), alert("b", T0 + 1)]);
     assert!(s.alert_resolve("high", "a", "t").unwrap());
     assert_eq!(s.alerts_firing().unwrap(), vec![alert("b", T0 + 1)]);
+}
+
+/// Rows not granted in `pg_locks`: sessions waiting for a lock.
+fn waiting(c: &mut postgres::Client) -> i64 {
+    c.query_one("SELECT count(*) FROM pg_locks WHERE NOT granted", &[]).unwrap().get(0)
+}
+
+#[test]
+fn the_feed_never_passes_a_reading_whose_lower_id_is_still_being_committed() {
+    let Some(pg) = cluster() else { return };
+    let mut reader = PgStore::connect(&pg.url()).unwrap();
+    // A commit held open after its reading took its id, as a long import-csv transaction is: a
+    // trigger waits for advisory lock 4242, which the test holds.
+    psql(
+        &pg.url(),
+        "CREATE FUNCTION hold() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+         PERFORM pg_advisory_lock_shared(4242); PERFORM pg_advisory_unlock_shared(4242); RETURN NULL; END $$; \
+         CREATE TRIGGER hold AFTER INSERT ON readings FOR EACH ROW WHEN (NEW.error = 'held') EXECUTE FUNCTION hold();",
+    );
+    let mut gate = postgres::Client::connect(&pg.url(), postgres::NoTls).unwrap();
+    gate.execute("SELECT pg_advisory_lock(4242)", &[]).unwrap();
+    let commit_in_thread = |reading| {
+        let url = pg.url();
+        std::thread::spawn(move || PgStore::connect(&url).unwrap().commit(&[reading]).unwrap())
+    };
+    let slow = commit_in_thread(r("import", "t", err("held"), T0, Some(1)));
+    wait_until(Duration::from_secs(10), "the held commit to wait", || {
+        (waiting(&mut gate) == 1).then_some(())
+    });
+    let fast = commit_in_thread(r("live", "t", c(1.0), T0, Some(1)));
+    // The later commit either went through or waits for the held one.
+    wait_until(Duration::from_secs(10), "the later commit to finish or wait", || {
+        (fast.is_finished() || waiting(&mut gate) == 2).then_some(())
+    });
+    let seen: Vec<i64> = reader.feed(0, 100).unwrap().iter().map(|f| f.id).collect();
+    assert_eq!(seen, Vec::<i64>::new(), "nothing after an id still in flight is shown");
+    gate.execute("SELECT pg_advisory_unlock(4242)", &[]).unwrap();
+    assert_eq!(slow.join().unwrap(), vec![true]);
+    assert_eq!(fast.join().unwrap(), vec![true]);
+    let rows = reader.feed(0, 100).unwrap();
+    let got: Vec<(i64, &str)> = rows.iter().map(|f| (f.id, f.reading.cid.as_str())).collect();
+    assert_eq!(got, vec![(1, "import"), (2, "live")], "both, in id order, none skipped");
+}
+
+#[test]
+fn a_commit_the_database_does_not_finish_fails_within_30_s_instead_of_waiting_forever() {
+    let Some(pg) = cluster() else { return };
+    let mut s = PgStore::connect(&pg.url()).unwrap();
+    // A stuck session holding the lock every commit takes first ("readings" in ASCII).
+    let mut stuck = postgres::Client::connect(&pg.url(), postgres::NoTls).unwrap();
+    stuck.execute("SELECT pg_advisory_lock($1)", &[&0x7265_6164_696e_6773i64]).unwrap();
+    let started = std::time::Instant::now();
+    let commit = std::thread::spawn(move || s.commit(&[r("a", "t", c(1.0), T0, Some(1))]));
+    wait_until(Duration::from_secs(45), "the commit to give up", || commit.is_finished().then_some(()));
+    let took = started.elapsed();
+    let e = commit.join().unwrap().expect_err("the statement timed out");
+    assert!(e.to_string().contains("statement timeout"), "{e}");
+    assert!(took >= Duration::from_secs(29) && took < Duration::from_secs(40), "{took:?}");
 }

@@ -1,5 +1,7 @@
 //! `cliser-server import-csv FILE`: loads a ledger of the former `--readings-csv` into the store.
-//! Readings already stored (same client id and seq) are skipped, so importing twice is harmless.
+//! Readings already stored (same client id and seq) are skipped, so importing twice is harmless,
+//! and so are those the store cannot tell from readings retention pruned (sampled before their
+//! client's pruned mark): storing those again would count them twice in the hourly rollups.
 
 use super::CommandError;
 use cliser_store::{NewReading, Store};
@@ -23,11 +25,21 @@ pub(super) fn run(args: &ImportArgs, store: &mut dyn Store, out: &mut dyn Write)
     let what = |source| CommandError::Io { what: format!("reading {}", args.file.display()), source };
     let file = std::fs::File::open(&args.file).map_err(what)?;
     let (mut group, mut stored, mut skipped, mut bad) = (Vec::with_capacity(GROUP), 0u64, 0u64, 0usize);
+    let mut pruned = 0u64;
     let mut flush = |group: &mut Vec<NewReading>, store: &mut dyn Store| -> Result<(), CommandError> {
         let inserted = store.commit(group)?;
         let n = inserted.iter().filter(|&&i| i).count() as u64;
         stored += n;
-        skipped += group.len() as u64 - n;
+        // Refused ones sampled before their client's pruned mark (read after the commit: marks
+        // only rise) may have been stored and pruned: the rollups count them already.
+        let marks = store.pruned_before()?;
+        let old = group
+            .iter()
+            .zip(&inserted)
+            .filter(|(r, &i)| !i && marks.get(&r.cid).is_some_and(|&m| r.sampled_ms < m))
+            .count() as u64;
+        pruned += old;
+        skipped += group.len() as u64 - n - old;
         group.clear();
         Ok(())
     };
@@ -50,8 +62,14 @@ pub(super) fn run(args: &ImportArgs, store: &mut dyn Store, out: &mut dyn Write)
         }
     }
     flush(&mut group, store)?;
+    let older = match pruned {
+        0 => String::new(),
+        n => {
+            format!(", {n} older than the readings retention pruned (counted in the hourly rollups already)")
+        }
+    };
     let summary = format!(
-        "imported {stored} readings from {} into {} ({skipped} already stored, {bad} bad lines)",
+        "imported {stored} readings from {} into {} ({skipped} already stored{older}, {bad} bad lines)",
         args.file.display(),
         store.location()
     );

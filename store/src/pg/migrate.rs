@@ -36,6 +36,9 @@ pub(super) fn migrate(c: &mut Client, location: &str) -> Result<i64, StoreError>
     }
     let err = pg("migrate");
     let mut tx = c.transaction().map_err(&err)?;
+    // No statement limit for this transaction: rebuilding an index over a big table takes minutes
+    // (and waiting for another server's migration as long as it takes).
+    tx.batch_execute("SET LOCAL statement_timeout = 0").map_err(&err)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY]).map_err(&err)?;
     let tables = our_tables(&mut tx).map_err(&err)?;
     let found = if tables.iter().any(|t| t == OUR_TABLES[0]) {

@@ -5,7 +5,7 @@ mod migrate;
 mod stmts;
 
 use crate::feed;
-use crate::group::{self, GroupIds, IdCache, Row};
+use crate::group::{self, GroupIds, IdCache, PrunedMark, Row};
 use crate::history;
 use crate::query::{self, Decoder, Dialect, Layout, Param, Sql};
 use crate::{
@@ -17,16 +17,28 @@ use cliser_protocol::{ClientId, SensorId};
 use postgres::error::SqlState;
 use postgres::types::ToSql;
 use postgres::{Client, Config, NoTls};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 use stmts::Stmts;
 
 /// Connecting gives up after this long when the URL sets no `connect_timeout`.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The server-side limit on one statement, unless the URL's `options` set one.
+const STATEMENT_TIMEOUT: &str = "-c statement_timeout=30s";
+
 /// How many times a commit is tried when PostgreSQL aborts it for a deadlock or a serialization
 /// failure (two servers writing the same client's rows at once): the retry then succeeds.
 const COMMIT_TRIES: usize = 3;
+
+/// The advisory lock every commit (and pruning) takes first and holds until it ends ("readings" in
+/// ASCII). Row ids come from a sequence when a row is inserted, but become visible when its
+/// transaction commits: two commits in flight at once (two servers, or `import-csv` next to the
+/// server) could make id 7 visible before id 5, and an exporter that read up to 7 would never
+/// see 5. Under this lock ids are taken in commit order (PostgreSQL makes a transaction visible
+/// before it releases its locks), so "the rows after id N" skips nothing. It serialises only
+/// writers of readings, not readers nor other tables; commits are a handful of milliseconds.
+const COMMIT_LOCK_KEY: i64 = 0x7265_6164_696e_6773;
 
 /// Rows fetched per round trip by [`Store::export`].
 const EXPORT_CHUNK: i32 = 10_000;
@@ -84,19 +96,7 @@ impl PgStore {
     /// form) and creates or migrates the schema. Errors name the URL with its password elided.
     pub fn connect(url: &str) -> Result<PgStore, StoreError> {
         let location = redacted(url);
-        let mut config: Config = url.parse().map_err(|source| StoreError::Postgres {
-            url: location.clone(),
-            op: "parse URL",
-            source,
-        })?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("cliser");
-        }
-        // A peer that vanished without closing (a cable, a dead host) shows within a minute or so.
-        config.keepalives(true).keepalives_idle(Duration::from_secs(30));
+        let config = connection_config(url, &location)?;
         let mut conn = None;
         ensure(&mut conn, &config, &location)?;
         Ok(PgStore { config, location, conn, version: crate::SCHEMA_VERSION, ids: IdCache::default() })
@@ -153,6 +153,48 @@ impl PgStore {
     }
 }
 
+/// The connection settings of `url`, with what it leaves unset filled in.
+fn connection_config(url: &str, location: &str) -> Result<Config, StoreError> {
+    let mut config: Config = url.parse().map_err(|source| StoreError::Postgres {
+        url: location.to_owned(),
+        op: "parse URL",
+        source,
+    })?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("cliser");
+    }
+    // A database host that vanished without a reset (a cable, a power cut) must show within
+    // ~30 s, not after the kernel's defaults (75 s x 9 probes after the idle time: ~11 minutes)
+    // during which the sink holds every reading unacknowledged without saying why. An idle
+    // connection: probes from 10 s, 4 unanswered 5 s apart. A request in flight: TCP gives up
+    // when what it sent stays unacknowledged for 30 s (Linux), which also caps the probes.
+    config
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(10))
+        .keepalives_interval(Duration::from_secs(5))
+        .keepalives_retries(4);
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(Duration::from_secs(30));
+    }
+    // A statement the database itself does not finish (waiting for a lock held by a stuck
+    // session, a storage that hangs) is cancelled there: every statement cliser runs on the
+    // reading path takes milliseconds, a commit holding the readings' lock longest, and a commit
+    // that fails is held and tried again. Migrations lift it for their transaction (an index
+    // rebuilt over millions of rows takes minutes); the URL's own `options` may set another.
+    let options = config.get_options().unwrap_or_default();
+    if !options.contains("statement_timeout") {
+        let with = match options {
+            "" => STATEMENT_TIMEOUT.to_owned(),
+            other => format!("{other} {STATEMENT_TIMEOUT}"),
+        };
+        config.options(&with);
+    }
+    Ok(config)
+}
+
 /// `conn`, made anew if there is none or the last one was lost.
 fn ensure<'a>(
     conn: &'a mut Option<Conn>,
@@ -181,6 +223,8 @@ fn try_commit(
 ) -> Result<(GroupIds, Vec<bool>), postgres::Error> {
     let st = &conn.st;
     let mut tx = conn.client.transaction()?;
+    // First, before any row lock: two commits never wait for each other in the opposite order.
+    tx.execute(&st.commit_lock, &[&COMMIT_LOCK_KEY])?;
     let (mut ids, new_nodes) = GroupIds::from_cache(cache, rows);
     if !new_nodes.is_empty() {
         let cids: Vec<&str> = new_nodes.iter().map(|(c, _)| c.as_str()).collect();
@@ -201,22 +245,34 @@ fn try_commit(
         }
     }
     let pairs = ids.of_rows(rows);
-    let node: Vec<i32> = pairs.iter().map(|p| int(p.0)).collect();
-    let sensor: Vec<i32> = pairs.iter().map(|p| int(p.1)).collect();
-    let sampled: Vec<i64> = rows.iter().map(|r| r.sampled_ms).collect();
-    let received: Vec<i64> = rows.iter().map(|r| r.received_ms).collect();
-    let milli: Vec<Option<i32>> = rows.iter().map(|r| r.milli_c).collect();
-    let error: Vec<Option<&str>> = rows.iter().map(|r| r.error).collect();
-    let seq: Vec<Option<i64>> = rows.iter().map(|r| r.seq).collect();
-    let quality: Vec<i16> = rows.iter().map(|r| r.ts_quality).collect();
+    let nodes: Vec<i32> = pairs.iter().map(|p| int(p.0)).collect::<BTreeSet<_>>().into_iter().collect();
+    let marks: HashMap<i64, PrunedMark> = tx
+        .query(&st.pruned_marks, &[&nodes])?
+        .iter()
+        .map(|r| (i64::from(r.get::<_, i32>(0)), PrunedMark { before_ms: r.get(1), high_water: r.get(2) }))
+        .collect();
+    let keep = group::not_pruned(rows, &pairs, &marks);
+    let kept = || rows.iter().zip(&pairs).zip(&keep).filter(|(_, &k)| k).map(|(rp, _)| rp);
+    let node: Vec<i32> = kept().map(|(_, p)| int(p.0)).collect();
+    let sensor: Vec<i32> = kept().map(|(_, p)| int(p.1)).collect();
+    let sampled: Vec<i64> = kept().map(|(r, _)| r.sampled_ms).collect();
+    let received: Vec<i64> = kept().map(|(r, _)| r.received_ms).collect();
+    let milli: Vec<Option<i32>> = kept().map(|(r, _)| r.milli_c).collect();
+    let error: Vec<Option<&str>> = kept().map(|(r, _)| r.error).collect();
+    let seq: Vec<Option<i64>> = kept().map(|(r, _)| r.seq).collect();
+    let quality: Vec<i16> = kept().map(|(r, _)| r.ts_quality).collect();
     let stored: HashSet<(i32, i64)> = tx
         .query(&st.insert_readings, &[&node, &sensor, &sampled, &received, &milli, &error, &seq, &quality])?
         .iter()
         .filter_map(|r| r.get::<_, Option<i64>>(1).map(|s| (r.get(0), s)))
         .collect();
-    // A reading without a seq cannot conflict: it was stored.
-    let inserted: Vec<bool> =
-        rows.iter().zip(&node).map(|(r, n)| r.seq.is_none_or(|s| stored.contains(&(*n, s)))).collect();
+    // A reading kept without a seq cannot conflict: it was stored.
+    let inserted: Vec<bool> = rows
+        .iter()
+        .zip(&pairs)
+        .zip(&keep)
+        .map(|((r, p), &k)| k && r.seq.is_none_or(|s| stored.contains(&(int(p.0), s))))
+        .collect();
 
     let d = group::deltas(rows, &pairs, &inserted);
     if !d.nodes.is_empty() {
@@ -401,17 +457,35 @@ impl Store for PgStore {
             return Ok(0);
         }
         let batch = i64::try_from(batch).unwrap_or(i64::MAX);
-        // Per sensor through the (sensor, sampled_ms) index, so finding old rows never scans the table.
-        let n = self
-            .conn()?
-            .client
-            .execute(
-                "DELETE FROM readings WHERE id = ANY(ARRAY(SELECT r.id FROM sensors s CROSS JOIN LATERAL \
-                 (SELECT id FROM readings WHERE sensor = s.id AND sampled_ms < $1 LIMIT $2) r LIMIT $2))",
-                &[&older_than_ms, &batch],
-            )
-            .map_err(self.err("prune"))?;
-        Ok(n as usize)
+        let run = |c: &mut Client| -> Result<i64, postgres::Error> {
+            let mut tx = c.transaction()?;
+            // Under the commits' lock: a commit running meanwhile would check the marks before
+            // this batch raised them, and store again a reading this batch deletes.
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&COMMIT_LOCK_KEY])?;
+            // Per sensor through the (sensor, sampled_ms) index, so finding old rows never scans
+            // the table; then each client's mark past the newest row it lost.
+            let n: i64 = tx
+                .query_one(
+                    "WITH gone AS (DELETE FROM readings WHERE id = ANY(ARRAY(SELECT r.id FROM sensors s \
+                     CROSS JOIN LATERAL (SELECT id FROM readings WHERE sensor = s.id AND sampled_ms < $1 LIMIT $2) r \
+                     LIMIT $2)) RETURNING node, sampled_ms), \
+                     marked AS (UPDATE nodes n SET pruned_before_ms = GREATEST(n.pruned_before_ms, g.before) \
+                     FROM (SELECT node, max(sampled_ms) + 1 AS before FROM gone GROUP BY node) g WHERE n.id = g.node) \
+                     SELECT count(*) FROM gone",
+                    &[&older_than_ms, &batch],
+                )?
+                .get(0);
+            tx.commit()?;
+            Ok(n)
+        };
+        let r = run(&mut self.conn()?.client);
+        Ok(r.map_err(self.err("prune"))? as usize)
+    }
+
+    fn pruned_before(&mut self) -> Result<HashMap<ClientId, i64>, StoreError> {
+        let sql = Sql::plain("SELECT cid, pruned_before_ms FROM nodes WHERE pruned_before_ms IS NOT NULL");
+        self.run_query(&sql, "read pruned marks", |dec, r| Ok((dec.cid(r.get(0))?, r.get(1))))
+            .map(|v| v.into_iter().collect())
     }
 
     fn alerts_firing(&mut self) -> Result<Vec<StoredAlert>, StoreError> {
@@ -672,6 +746,11 @@ impl Store for PgStore {
     ) -> Result<Forgotten, StoreError> {
         let run = |c: &mut Client| -> Result<Forgotten, postgres::Error> {
             let mut tx = c.transaction()?;
+            if delete_readings {
+                // First, as commits and pruning take it: the three never wait for each other's
+                // rows in opposite orders.
+                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&COMMIT_LOCK_KEY])?;
+            }
             let Some(node) = tx.query_opt("SELECT id FROM nodes WHERE cid = $1", &[&cid])? else {
                 return Ok(Forgotten::default());
             };
@@ -759,5 +838,39 @@ impl Store for PgStore {
 
     fn location(&self) -> &str {
         &self.location
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(url: &str) -> Config {
+        connection_config(url, &redacted(url)).unwrap()
+    }
+
+    #[test]
+    fn a_vanished_database_is_noticed_within_a_minute_and_a_stuck_statement_within_30_s() {
+        let c = config("postgres://cliser:pw@db.lan:5432/cliser");
+        assert!(c.get_keepalives());
+        // Idle: the first probe after 10 s, then 4 unanswered 5 s apart: dead at 30 s.
+        assert_eq!(c.get_keepalives_idle(), Duration::from_secs(10));
+        assert_eq!(c.get_keepalives_interval(), Some(Duration::from_secs(5)));
+        assert_eq!(c.get_keepalives_retries(), Some(4));
+        // A request sent and never acknowledged (the host gone while a commit is in flight).
+        assert_eq!(c.get_tcp_user_timeout(), Some(&Duration::from_secs(30)));
+        assert_eq!(c.get_options(), Some("-c statement_timeout=30s"));
+        assert_eq!(c.get_connect_timeout(), Some(&CONNECT_TIMEOUT));
+    }
+
+    #[test]
+    fn the_urls_own_options_and_timeouts_are_kept() {
+        let c = config(
+            "postgres://cliser:pw@db.lan/cliser?options=-c%20statement_timeout%3D5min&tcp_user_timeout=7",
+        );
+        assert_eq!(c.get_options(), Some("-c statement_timeout=5min"));
+        assert_eq!(c.get_tcp_user_timeout(), Some(&Duration::from_secs(7)));
+        let c = config("postgres://cliser:pw@db.lan/cliser?options=-c%20search_path%3Dcliser");
+        assert_eq!(c.get_options(), Some("-c search_path=cliser -c statement_timeout=30s"));
     }
 }

@@ -5,10 +5,12 @@
 use postgres::{Client, Statement};
 
 pub(super) struct Stmts {
+    pub commit_lock: Statement,
     pub insert_nodes: Statement,
     pub select_nodes: Statement,
     pub insert_sensors: Statement,
     pub select_sensors: Statement,
+    pub pruned_marks: Statement,
     pub insert_readings: Statement,
     pub update_nodes: Statement,
     pub update_sensors: Statement,
@@ -23,6 +25,7 @@ pub(super) struct Stmts {
 impl Stmts {
     pub fn prepare(c: &mut Client) -> Result<Stmts, postgres::Error> {
         Ok(Stmts {
+            commit_lock: c.prepare("SELECT pg_advisory_xact_lock($1)")?,
             insert_nodes: c.prepare(
                 "INSERT INTO nodes (cid, first_seen_ms, last_seen_ms) \
                  SELECT c, t, t FROM UNNEST($1::text[], $2::bigint[]) AS u(c, t) ON CONFLICT (cid) DO NOTHING",
@@ -36,6 +39,10 @@ impl Stmts {
             select_sensors: c.prepare(
                 "SELECT s.id, s.node, s.sensor FROM sensors s \
                  JOIN UNNEST($1::int[], $2::text[]) AS u(n, name) ON s.node = u.n AND s.sensor = u.name",
+            )?,
+            pruned_marks: c.prepare(
+                "SELECT id, pruned_before_ms, high_water FROM nodes \
+                 WHERE id = ANY($1::int[]) AND pruned_before_ms IS NOT NULL",
             )?,
             insert_readings: c.prepare(
                 "INSERT INTO readings (node, sensor, sampled_ms, received_ms, milli_c, error, seq, ts_quality) \

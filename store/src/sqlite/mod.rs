@@ -3,7 +3,7 @@
 mod open;
 
 use crate::feed;
-use crate::group::{self, GroupIds, IdCache};
+use crate::group::{self, GroupIds, IdCache, PrunedMark};
 use crate::history;
 use crate::query::{self, Decoder, Dialect, Layout, Param, Sql};
 use crate::{
@@ -14,7 +14,7 @@ use crate::{
 use cliser_protocol::ClientId;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -101,13 +101,32 @@ impl SqliteStore {
             }
         }
         let pairs = ids.of_rows(&rows);
+        let mut marks = HashMap::new();
+        {
+            let mut st = tx.prepare_cached(
+                "SELECT pruned_before_ms, high_water FROM nodes WHERE id = ?1 AND pruned_before_ms IS NOT NULL",
+            )?;
+            for node in pairs.iter().map(|p| p.0).collect::<BTreeSet<_>>() {
+                let mark = st
+                    .query_row([node], |r| Ok(PrunedMark { before_ms: r.get(0)?, high_water: r.get(1)? }))
+                    .optional()?;
+                if let Some(m) = mark {
+                    marks.insert(node, m);
+                }
+            }
+        }
+        let keep = group::not_pruned(&rows, &pairs, &marks);
         let mut inserted = Vec::with_capacity(rows.len());
         {
             let mut st = tx.prepare_cached(
                 "INSERT INTO readings (node, sensor, sampled_ms, received_ms, milli_c, error, seq, ts_quality) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
             )?;
-            for (r, (node, sensor)) in rows.iter().zip(&pairs) {
+            for ((r, (node, sensor)), keep) in rows.iter().zip(&pairs).zip(keep) {
+                if !keep {
+                    inserted.push(false);
+                    continue;
+                }
                 let n = st.execute(params![
                     node,
                     sensor,
@@ -363,17 +382,44 @@ impl Store for SqliteStore {
         if batch == 0 {
             return Ok(0);
         }
-        // CROSS JOIN fixes the loop order: for each client, its old rows through the
-        // (node, sampled_ms) index, so finding them never scans the table.
-        let n = self
-            .conn
-            .prepare_cached(
-                "DELETE FROM readings WHERE id IN (SELECT r.id FROM nodes n CROSS JOIN readings r \
-                 ON r.node = n.id AND r.sampled_ms < ?1 LIMIT ?2)",
-            )
-            .and_then(|mut st| st.execute(params![older_than_ms, i64::try_from(batch).unwrap_or(i64::MAX)]))
-            .map_err(self.err("prune"))?;
-        Ok(n)
+        let batch = i64::try_from(batch).unwrap_or(i64::MAX);
+        let run = |c: &mut Connection| -> rusqlite::Result<usize> {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // CROSS JOIN fixes the loop order: for each client, its old rows through the
+            // (node, sampled_ms) index, so finding them never scans the table.
+            let gone: Vec<(i64, i64)> = tx
+                .prepare_cached(
+                    "DELETE FROM readings WHERE id IN (SELECT r.id FROM nodes n CROSS JOIN readings r \
+                     ON r.node = n.id AND r.sampled_ms < ?1 LIMIT ?2) RETURNING node, sampled_ms",
+                )?
+                .query_map(params![older_than_ms, batch], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut newest: HashMap<i64, i64> = HashMap::new();
+            for &(node, sampled) in &gone {
+                let n = newest.entry(node).or_insert(sampled);
+                *n = (*n).max(sampled);
+            }
+            {
+                let mut st = tx.prepare_cached(
+                    "UPDATE nodes SET pruned_before_ms = max(coalesce(pruned_before_ms, ?2), ?2) WHERE id = ?1",
+                )?;
+                for (node, sampled) in newest {
+                    st.execute(params![node, sampled.saturating_add(1)])?;
+                }
+            }
+            tx.commit()?;
+            Ok(gone.len())
+        };
+        let r = run(&mut self.conn);
+        r.map_err(self.err("prune"))
+    }
+
+    fn pruned_before(&mut self) -> Result<HashMap<ClientId, i64>, StoreError> {
+        let sql = Sql::plain("SELECT cid, pruned_before_ms FROM nodes WHERE pruned_before_ms IS NOT NULL");
+        let dec = Decoder { location: &self.location };
+        let rows: Vec<(String, i64)> =
+            self.run_query(&sql, "read pruned marks", |r| Ok(Ok((r.get(0)?, r.get(1)?))))?;
+        rows.into_iter().map(|(c, t)| Ok((dec.cid(&c)?, t))).collect()
     }
 
     fn alerts_firing(&mut self) -> Result<Vec<StoredAlert>, StoreError> {

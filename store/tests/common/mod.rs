@@ -163,4 +163,10 @@ pub fn check_migrated_schema_4(s: &mut dyn Store) {
     assert_eq!(s.high_water(&cid("a")).unwrap(), Some(9));
     assert_eq!(s.commit(&[r("a", "u", c(1.0), T0 + 120_000, Some(10))]).unwrap(), vec![true]);
     assert_eq!(s.sensors().unwrap().len(), 2);
+
+    // What schema 6 adds: no client has a pruned mark until pruning deletes some of its rows.
+    assert!(s.pruned_before().unwrap().is_empty());
+    assert_eq!(s.prune_raw(T0 + 1, 100).unwrap(), 1);
+    assert_eq!(s.pruned_before().unwrap().get(&cid("a")), Some(&(T0 + 1)));
+    assert_eq!(s.commit(&[r("a", "t", c(21.063), T0, Some(7))]).unwrap(), vec![false], "pruned, not again");
 }
