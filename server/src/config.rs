@@ -100,8 +100,10 @@ pub struct Cli {
     /// [default: 127.0.0.0/8,::1].
     #[arg(long, value_name = "CIDR[,CIDR...]|none")]
     pub auth_exempt: Option<String>,
-    /// Once both listeners are bound, write `{"listen":ADDR,"backdoor":ADDR,"pid":N}` here (through
-    /// `PATH.tmp` and a rename), so whoever started the server on port 0 learns its addresses.
+    /// Once every listener is bound, write one line of JSON here (through `PATH.tmp` and a rename),
+    /// so whoever started the server on port 0 learns its addresses:
+    /// `{"listen":ADDR,"listen_tls":ADDR,"backdoor":ADDR,"http":ADDR,"pid":N}` (`listen` unless
+    /// `--listen off`, `listen_tls` only with --listen-tls, `http` unless `--http off`).
     #[arg(long, value_name = "PATH")]
     pub ready_file: Option<PathBuf>,
     /// Export every reading to this MQTT broker, with Home Assistant discovery: `mqtt://HOST:1883`
@@ -594,6 +596,36 @@ impl Config {
         Ok(config)
     }
 
+    /// What the config file gave, for the start-up log: `config server.toml: 12 sensors named, 5
+    /// with limits, alerts to command and webhook, exporters mqtt, influx`.
+    pub fn summary(&self) -> String {
+        let Some(file) = &self.config_file else {
+            return "no --config file: no sensor names, limits or alert targets".into();
+        };
+        let s = &self.sensors;
+        let named = s.configured_sensors().filter(|(_, c)| c.name.is_some()).count();
+        let limits = s.configured_sensors().filter(|(_, c)| c.min.is_some() || c.max.is_some()).count();
+        let alerts = match (s.alerts.command.is_some(), s.alerts.webhook.is_some()) {
+            (true, true) => "alerts to command and webhook",
+            (true, false) => "alerts to command",
+            (false, true) => "alerts to webhook",
+            (false, false) => "alerts to the log only",
+        };
+        let exporters: Vec<&str> =
+            [("mqtt", self.export.mqtt.is_some()), ("influx", self.export.influx.is_some())]
+                .into_iter()
+                .filter_map(|(name, on)| on.then_some(name))
+                .collect();
+        let exporters = match exporters.is_empty() {
+            true => "no exporters".to_owned(),
+            false => format!("exporters {}", exporters.join(", ")),
+        };
+        format!(
+            "config {}: {named} sensors named, {limits} with limits, {alerts}, {exporters}",
+            file.display()
+        )
+    }
+
     /// How long a registered session may stay silent before it is dead.
     pub fn dead_timeout(&self) -> Duration {
         self.keepalive * self.dead_after
@@ -721,6 +753,39 @@ mod tests {
         std::fs::write(&clients, "# one\npi-1 = \"secret\"\n").unwrap();
         let e = Config::from_cli(cli(&["--clients-file", path])).unwrap_err().to_string();
         assert!(e.starts_with(&format!("clients file {path}, line 2: pi-1: not an argon2 hash")), "{e}");
+    }
+
+    #[test]
+    fn the_summary_says_what_the_config_file_gave() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "s3cret\n").unwrap();
+        let conf = dir.path().join("server.toml");
+        std::fs::write(
+            &conf,
+            format!(
+                "password-file = {pw:?}\n[sensors.\"28-a\"]\nname = \"freezer\"\nmax = -15.0\n\
+                 [sensors.\"28-b\"]\nname = \"hall\"\n[sensors.\"28-c\"]\nmin = 2.0\n\
+                 [alerts]\ncommand = \"/bin/true\"\nwebhook = \"http://127.0.0.1:9/hook\"\n"
+            ),
+        )
+        .unwrap();
+        let c = Config::from_cli(cli(&[
+            "--config",
+            conf.to_str().unwrap(),
+            "--influx",
+            "http://127.0.0.1:9/write?db=x",
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.summary(),
+            format!(
+                "config {}: 2 sensors named, 2 with limits, alerts to command and webhook, exporters influx",
+                conf.display()
+            )
+        );
+        let c = Config::from_cli(cli(&["--password-file", pw.to_str().unwrap()])).unwrap();
+        assert_eq!(c.summary(), "no --config file: no sensor names, limits or alert targets");
     }
 
     #[test]

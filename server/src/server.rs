@@ -179,6 +179,7 @@ pub fn start(mut config: Config) -> Result<Handle, RunError> {
         }
     }
     log::info!("failed-login brake: {}", config.brake);
+    log::info!("{}", config.summary());
     if config.clients.is_on() {
         log::info!("{}", clients_line(&config.clients, config.password.is_some()));
     }

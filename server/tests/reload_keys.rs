@@ -76,7 +76,9 @@ fn a_key_a_reload_cannot_apply_is_named_in_a_warn() {
     s.log().wait_for("reloaded ", T);
     let warned = s.log().wait_count("restart to apply", 1, T);
     assert!(
-        warned.iter().any(|l| l.contains("WARN") && l.contains("config key max-clients changed; restart to apply")),
+        warned
+            .iter()
+            .any(|l| l.contains("WARN") && l.contains("config key max-clients changed; restart to apply")),
         "{warned:?}"
     );
     // `store` is set by --store too: the flag wins, so the file's edit changes nothing.

@@ -132,6 +132,11 @@ pub fn run(
     if let Command::GenTls(args) = command {
         return gen_tls::run(args, out);
     }
+    // A CSV that is not there is said before a data dir is made for it.
+    let csv = match command {
+        Command::ImportCsv(args) => Some(import_csv::open(args)?),
+        _ => None,
+    };
     if let Command::ImportCsv(_) = command {
         location
             .prepare()
@@ -152,7 +157,10 @@ pub fn run(
     match command {
         Command::Query(args) => query::run(args, settings, store.as_mut(), out),
         Command::Export(args) => export::run(args, store.as_mut(), out),
-        Command::ImportCsv(args) => import_csv::run(args, store.as_mut(), out),
+        Command::ImportCsv(args) => {
+            let file = csv.map_or_else(|| import_csv::open(args), Ok)?;
+            import_csv::run(args, file, store.as_mut(), out)
+        }
         Command::AddClient(_) | Command::RemoveClient(_) => unreachable!("refused above"),
         Command::GenTls(args) => gen_tls::run(args, out),
         Command::Silence(c) => silence::run(c, store.as_mut(), now_ms, out),
