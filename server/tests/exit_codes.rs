@@ -146,6 +146,11 @@ fn a_named_file_that_does_not_exist_exits_2_for_import_csv_as_for_config() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let o = run(dir.path(), &["query", "--config", "missing.toml"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // A store named by --store that is not there: said, not made empty (as for --data-dir).
+    let o = run(dir.path(), &["query", "--store", "sqlite:missing.db"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no store at missing.db"), "{}", stderr(&o));
+    assert!(!dir.path().join("missing.db").exists());
     // A file that is there but is not a CSV ledger is a runtime matter: exit 1, as before.
     std::fs::write(dir.path().join("bad.csv"), "not,a,ledger\n").unwrap();
     assert_eq!(run(dir.path(), &["import-csv", "bad.csv"]).status.code(), Some(1));
