@@ -348,4 +348,27 @@ mod tests {
         assert_eq!(holder.join().unwrap(), Some(()));
         assert_eq!(gate.run(Instant::now() + Duration::from_secs(10), || 7), Some(7));
     }
+
+    #[test]
+    fn clients_off_take_a_file_named_later_and_every_clone_sees_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = file_with(dir.path(), &[("pi-1", "token-one")]);
+        let off = SharedClients::off();
+        let held = off.clone();
+        assert!(!held.is_on() && held.path().is_none() && held.get().is_empty());
+        assert_eq!(off.reload().unwrap(), 0, "nothing to read while off");
+        assert_eq!(off.switch_to(&path).unwrap(), 1);
+        assert!(held.is_on() && held.path().as_deref() == Some(path.as_path()));
+        let later = Instant::now() + Duration::from_secs(30);
+        assert!(matches!(
+            held.check(Some(&id("pi-1")), "token-one", None, later),
+            Verdict::Accepted(Credential::Token(_))
+        ));
+        assert!(off.switch_to(&dir.path().join("none.toml")).is_err());
+        assert_eq!(
+            held.path().as_deref(),
+            Some(path.as_path()),
+            "a file that cannot be read changes nothing"
+        );
+    }
 }
