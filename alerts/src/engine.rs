@@ -77,6 +77,13 @@ fn fmt_time(at_ms: i64) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
+/// `node my-pi offline since 2026-12-05T16:40:35Z`: when its last session ended, once and in UTC.
+/// How long that was before firing is `offline_after` (what `CLISER_ALERT_LIMIT` says), so it is not
+/// repeated as if it were news; the page shows the time in the reader's own clock, and how long.
+fn offline_message(cid: &str, since_ms: i64) -> String {
+    format!("node {cid} offline since {}", fmt_time(since_ms))
+}
+
 impl Engine {
     /// An engine under `settings` that knows `firing` fires already (read from the store).
     pub fn new(settings: Arc<Settings>, firing: Vec<Alert>) -> Self {
@@ -173,9 +180,26 @@ impl Engine {
         message: String,
     ) -> Option<Transition> {
         let mut alert = self.firing.remove(key)?;
+        self.as_now(&mut alert);
         alert.value = value;
         alert.message = message;
         Some(Transition { state: State::Resolved, alert, at_ms })
+    }
+
+    /// The name and limit of `alert` under the settings in force now: a transition tells them as its
+    /// message does (a reload may have renamed the sensor or moved the limit since it fired). A
+    /// limit no longer set is none.
+    fn as_now(&self, alert: &mut Alert) {
+        let key = &alert.key;
+        alert.name =
+            (!key.sensor.is_empty()).then(|| self.settings.name(&key.sensor).map(str::to_owned)).flatten();
+        alert.limit = match key.kind {
+            Kind::AboveMax => self.settings.sensor(&key.sensor).max,
+            Kind::BelowMin => self.settings.sensor(&key.sensor).min,
+            Kind::SensorError => Some(f64::from(self.settings.sensor(&key.sensor).error_after)),
+            Kind::SensorSilent => self.settings.sensor(&key.sensor).silent_after.map(|d| d.as_secs_f64()),
+            Kind::NodeOffline => Some(self.settings.node(&key.cid).offline_after.as_secs_f64()),
+        };
     }
 
     /// A reading the store took, `raw` as sent, received at `now_ms`.
@@ -327,6 +351,7 @@ impl Engine {
         gone.into_iter()
             .filter_map(|key| {
                 let mut alert = self.firing.remove(&key)?;
+                self.as_now(&mut alert);
                 let what = match key.sensor.as_str() {
                     "" => format!("node {}", key.cid),
                     s => label(&key.cid, s, alert.name.as_deref()),
@@ -400,11 +425,7 @@ impl Engine {
             if self.firing.contains_key(&key) {
                 continue;
             }
-            let msg = format!(
-                "node {cid} offline for {} (since {})",
-                fmt_duration(now_ms - since),
-                fmt_time(since)
-            );
+            let msg = offline_message(&cid, since);
             let limit = Some(settings.node(&cid).offline_after.as_secs_f64());
             out.extend(self.fire(key, since, None, limit, msg, now_ms));
         }

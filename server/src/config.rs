@@ -100,8 +100,10 @@ pub struct Cli {
     /// [default: 127.0.0.0/8,::1].
     #[arg(long, value_name = "CIDR[,CIDR...]|none")]
     pub auth_exempt: Option<String>,
-    /// Once both listeners are bound, write `{"listen":ADDR,"backdoor":ADDR,"pid":N}` here (through
-    /// `PATH.tmp` and a rename), so whoever started the server on port 0 learns its addresses.
+    /// Once every listener is bound, write one line of JSON here (through `PATH.tmp` and a rename),
+    /// so whoever started the server on port 0 learns its addresses:
+    /// `{"listen":ADDR,"listen_tls":ADDR,"backdoor":ADDR,"http":ADDR,"pid":N}` (`listen` unless
+    /// `--listen off`, `listen_tls` only with --listen-tls, `http` unless `--http off`).
     #[arg(long, value_name = "PATH")]
     pub ready_file: Option<PathBuf>,
     /// Export every reading to this MQTT broker, with Home Assistant discovery: `mqtt://HOST:1883`
@@ -197,8 +199,9 @@ pub struct Config {
     pub retain_raw: Option<Duration>,
     /// The fleet password; only optional with a clients file.
     pub password: Option<Secret>,
-    /// The per-client tokens (`--clients-file`), read at start.
-    pub clients: Option<SharedClients>,
+    /// The per-client tokens (`--clients-file`), read at start; off without one (a reload that
+    /// adds `clients-file` to the config file turns it on).
+    pub clients: SharedClients,
     /// The failed-login brake's numbers.
     pub brake: BrakeSettings,
     /// The admin password, if any.
@@ -211,6 +214,8 @@ pub struct Config {
     pub config_file: Option<PathBuf>,
     /// The exporters (`--mqtt`, `--influx`, `[mqtt]`, `[influx]`).
     pub export: crate::export_config::ExportConfig,
+    /// The config file's keys at start and the keys flags set: a reload names what it cannot apply.
+    pub baseline: crate::reload_check::Baseline,
 }
 
 /// The TLS listener's settings.
@@ -416,6 +421,39 @@ pub fn clients_file_for_commands(cli: &Cli) -> Result<Option<PathBuf>, ConfigErr
     Ok(cli.clients_file.clone().or(file.clients_file))
 }
 
+/// The config file's keys (dotted, as [`crate::reload_check`] names them) that a flag sets: the
+/// file's value of such a key is not used.
+fn flags_given(cli: &Cli) -> Vec<&'static str> {
+    [
+        ("listen", cli.listen.is_some()),
+        ("listen-tls", cli.listen_tls.is_some()),
+        ("tls-cert", cli.tls_cert.is_some()),
+        ("tls-key", cli.tls_key.is_some()),
+        ("backdoor", cli.backdoor.is_some()),
+        ("http", cli.http.is_some()),
+        ("keepalive", cli.keepalive.is_some()),
+        ("auth-timeout", cli.auth_timeout.is_some()),
+        ("dead-after", cli.dead_after.is_some()),
+        ("max-clients", cli.max_clients.is_some()),
+        ("store", cli.store.is_some()),
+        ("data-dir", cli.data_dir.is_some()),
+        ("retain-raw", cli.retain_raw.is_some()),
+        ("password-file", cli.password_file.is_some()),
+        ("admin-password-file", cli.admin_password_file.is_some()),
+        ("clients-file", cli.clients_file.is_some()),
+        ("auth-max-failures", cli.auth_max_failures.is_some()),
+        ("auth-window", cli.auth_window.is_some()),
+        ("auth-block", cli.auth_block.is_some()),
+        ("auth-exempt", cli.auth_exempt.is_some()),
+        ("ready-file", cli.ready_file.is_some()),
+        ("mqtt.url", cli.mqtt.is_some()),
+        ("influx.url", cli.influx.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(key, given)| given.then_some(key))
+    .collect()
+}
+
 /// The brake's numbers from the flags and the file.
 fn brake_settings(cli: &Cli, file: &FileConfig) -> Result<BrakeSettings, ConfigError> {
     let default = BrakeSettings::default();
@@ -471,8 +509,15 @@ impl Config {
         }
         let brake = brake_settings(&cli, &file)?;
         let clients = match cli.clients_file.clone().or(file.clients_file.clone()) {
-            Some(path) => Some(SharedClients::load(&path)?),
-            None => None,
+            Some(path) => SharedClients::load(&path)?,
+            None => SharedClients::off(),
+        };
+        let baseline = crate::reload_check::Baseline {
+            file: match &cli.config {
+                Some(path) => crate::reload_check::read_table(path).unwrap_or_default(),
+                None => toml::Table::new(),
+            },
+            flags: flags_given(&cli),
         };
         let positive = |key: &str, d: Option<Duration>| match d {
             Some(d) if d.is_zero() => Err(ConfigError::Value {
@@ -537,8 +582,9 @@ impl Config {
             clients,
             sensors,
             config_file: cli.config.clone(),
+            baseline,
         };
-        if config.password.is_none() && config.clients.is_none() {
+        if config.password.is_none() && !config.clients.is_on() {
             return Err(ConfigError::NoPassword);
         }
         if !config.backdoor.ip().is_loopback() && config.admin_password.is_none() {
@@ -548,6 +594,36 @@ impl Config {
             return Err(ConfigError::NoWebPassword(http));
         }
         Ok(config)
+    }
+
+    /// What the config file gave, for the start-up log: `config server.toml: 12 sensors named, 5
+    /// with limits, alerts to command and webhook, exporters mqtt, influx`.
+    pub fn summary(&self) -> String {
+        let Some(file) = &self.config_file else {
+            return "no --config file: no sensor names, limits or alert targets".into();
+        };
+        let s = &self.sensors;
+        let named = s.configured_sensors().filter(|(_, c)| c.name.is_some()).count();
+        let limits = s.configured_sensors().filter(|(_, c)| c.min.is_some() || c.max.is_some()).count();
+        let alerts = match (s.alerts.command.is_some(), s.alerts.webhook.is_some()) {
+            (true, true) => "alerts to command and webhook",
+            (true, false) => "alerts to command",
+            (false, true) => "alerts to webhook",
+            (false, false) => "alerts to the log only",
+        };
+        let exporters: Vec<&str> =
+            [("mqtt", self.export.mqtt.is_some()), ("influx", self.export.influx.is_some())]
+                .into_iter()
+                .filter_map(|(name, on)| on.then_some(name))
+                .collect();
+        let exporters = match exporters.is_empty() {
+            true => "no exporters".to_owned(),
+            false => format!("exporters {}", exporters.join(", ")),
+        };
+        format!(
+            "config {}: {named} sensors named, {limits} with limits, {alerts}, {exporters}",
+            file.display()
+        )
     }
 
     /// How long a registered session may stay silent before it is dead.
@@ -582,7 +658,7 @@ mod tests {
         assert_eq!(c.dead_timeout(), Duration::from_millis(1500));
         assert!(c.password.unwrap().matches("s3cret"));
         assert_eq!(c.brake, BrakeSettings::default());
-        assert!(c.clients.is_none());
+        assert!(!c.clients.is_on());
     }
 
     #[test]
@@ -671,12 +747,45 @@ mod tests {
         let path = clients.to_str().unwrap();
         std::env::remove_var("CLISER_PASSWORD");
         let c = Config::from_cli(cli(&["--clients-file", path])).unwrap();
-        assert!(c.password.is_none() && c.clients.is_some_and(|t| t.get().is_empty()));
+        assert!(c.password.is_none() && c.clients.is_on() && c.clients.get().is_empty());
         let e = Config::from_cli(cli(&[])).unwrap_err();
         assert!(matches!(e, ConfigError::NoPassword) && e.to_string().contains("--clients-file"), "{e}");
         std::fs::write(&clients, "# one\npi-1 = \"secret\"\n").unwrap();
         let e = Config::from_cli(cli(&["--clients-file", path])).unwrap_err().to_string();
         assert!(e.starts_with(&format!("clients file {path}, line 2: pi-1: not an argon2 hash")), "{e}");
+    }
+
+    #[test]
+    fn the_summary_says_what_the_config_file_gave() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "s3cret\n").unwrap();
+        let conf = dir.path().join("server.toml");
+        std::fs::write(
+            &conf,
+            format!(
+                "password-file = {pw:?}\n[sensors.\"28-a\"]\nname = \"freezer\"\nmax = -15.0\n\
+                 [sensors.\"28-b\"]\nname = \"hall\"\n[sensors.\"28-c\"]\nmin = 2.0\n\
+                 [alerts]\ncommand = \"/bin/true\"\nwebhook = \"http://127.0.0.1:9/hook\"\n"
+            ),
+        )
+        .unwrap();
+        let c = Config::from_cli(cli(&[
+            "--config",
+            conf.to_str().unwrap(),
+            "--influx",
+            "http://127.0.0.1:9/write?db=x",
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.summary(),
+            format!(
+                "config {}: 2 sensors named, 2 with limits, alerts to command and webhook, exporters influx",
+                conf.display()
+            )
+        );
+        let c = Config::from_cli(cli(&["--password-file", pw.to_str().unwrap()])).unwrap();
+        assert_eq!(c.summary(), "no --config file: no sensor names, limits or alert targets");
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! the console's `R`).
 
 use crate::backdoor::{Ask, Quit};
+use crate::credentials::SharedClients;
+use crate::reload_check::Baseline;
 use cliser_common::sensors::{Settings, SharedSettings};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
@@ -96,4 +98,43 @@ pub fn reload(file: Option<&Path>, settings: &SharedSettings) -> Result<(Arc<Set
     settings.set(new);
     let now = settings.get();
     Ok((now, format!("reloaded {}: {named} sensors named, {limits} with limits", file.display())))
+}
+
+/// What a reload does with the clients file.
+#[derive(Debug)]
+pub struct ClientsReload {
+    /// Something the operator should hear (a WARN): the config no longer names the file in force.
+    pub note: Option<String>,
+    /// The file read and put in force (again, for the first time, or in place of another); `None`
+    /// when there is none before or now.
+    pub read: Option<Result<usize, crate::clients_file::FileError>>,
+}
+
+/// Puts in force the clients file that the flag or the config file (`now`, as it reads now; `None`
+/// when there is none or it does not parse) names: the same file again, a file named for the first
+/// time (tokens take effect without a restart), or another file. A `clients-file` key removed keeps
+/// the one in force until a restart: turning tokens off is not something a reload should do
+/// quietly.
+pub fn reload_clients(
+    clients: &SharedClients,
+    baseline: &Baseline,
+    now: Option<&toml::Table>,
+) -> ClientsReload {
+    let named_now = match now {
+        Some(table) if !baseline.from_flag("clients-file") => {
+            table.get("clients-file").and_then(|v| v.as_str()).map(PathBuf::from)
+        }
+        _ => clients.path(),
+    };
+    match (clients.path(), named_now) {
+        (None, None) => ClientsReload { note: None, read: None },
+        (Some(old), None) => ClientsReload {
+            note: Some(format!(
+                "config key clients-file removed; the clients file {} stays in force until a restart",
+                old.display()
+            )),
+            read: Some(clients.reload()),
+        },
+        (_, Some(path)) => ClientsReload { note: None, read: Some(clients.switch_to(&path)) },
+    }
 }

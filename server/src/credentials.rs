@@ -152,43 +152,74 @@ fn decoy() -> &'static str {
 
 /// The clients file in force, shared by the sessions (which check against it), the Manager (which
 /// checks a registration against it, and closes sessions a reload revoked) and the server thread
-/// (which reloads it). Cheap to clone.
+/// (which reloads it). Cheap to clone. It may be off (no clients file): a reload that adds
+/// `clients-file` to the config turns it on for every holder at once.
 #[derive(Debug, Clone)]
 pub struct SharedClients {
-    path: PathBuf,
-    table: Arc<RwLock<Arc<Table>>>,
+    in_force: Arc<RwLock<InForce>>,
     gate: Arc<Gate>,
 }
 
+/// The file in force (none: off) and what it lists.
+#[derive(Debug, Default)]
+struct InForce {
+    path: Option<PathBuf>,
+    table: Arc<Table>,
+}
+
 impl SharedClients {
+    /// No clients file: every id logs in with the fleet password.
+    pub fn off() -> SharedClients {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        SharedClients {
+            in_force: Arc::new(RwLock::new(InForce::default())),
+            gate: Arc::new(Gate { free: Mutex::new(cpus), freed: Condvar::new() }),
+        }
+    }
+
     /// Reads the clients file at `path`.
     pub fn load(path: &Path) -> Result<SharedClients, FileError> {
-        let table = Table::from_entries(clients_file::load(path)?);
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Ok(SharedClients {
-            path: path.to_owned(),
-            table: Arc::new(RwLock::new(Arc::new(table))),
-            gate: Arc::new(Gate { free: Mutex::new(cpus), freed: Condvar::new() }),
-        })
+        let clients = SharedClients::off();
+        clients.switch_to(path)?;
+        Ok(clients)
     }
 
-    /// Where the file is.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Whether a clients file is in force.
+    pub fn is_on(&self) -> bool {
+        self.lock().path.is_some()
     }
 
-    /// The table now (one lock to clone an `Arc`).
+    /// Where the file in force is; `None` when off.
+    pub fn path(&self) -> Option<PathBuf> {
+        self.lock().path.clone()
+    }
+
+    /// The table now (one lock to clone an `Arc`); empty when off.
     pub fn get(&self) -> Arc<Table> {
-        self.table.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.lock().table.clone()
     }
 
-    /// Reads the file again and puts it in force; a broken file changes nothing. Returns how many
-    /// ids it lists.
+    /// Reads the file in force again and puts it in force; a broken file changes nothing. Returns
+    /// how many ids it lists (0 when off).
     pub fn reload(&self) -> Result<usize, FileError> {
-        let table = Table::from_entries(clients_file::load(&self.path)?);
+        match self.path() {
+            Some(path) => self.switch_to(&path),
+            None => Ok(0),
+        }
+    }
+
+    /// Reads the clients file at `path` and puts it in force in place of the one in force (or of
+    /// none); a broken file changes nothing. Returns how many ids it lists.
+    pub fn switch_to(&self, path: &Path) -> Result<usize, FileError> {
+        let table = Table::from_entries(clients_file::load(path)?);
         let n = table.len();
-        *self.table.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(table);
+        *self.in_force.write().unwrap_or_else(|e| e.into_inner()) =
+            InForce { path: Some(path.to_owned()), table: Arc::new(table) };
         Ok(n)
+    }
+
+    fn lock(&self) -> std::sync::RwLockReadGuard<'_, InForce> {
+        self.in_force.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Checks the password line a client sent with the id it gave (`None`: not a valid id), on the
@@ -316,5 +347,28 @@ mod tests {
         leave_tx.send(()).unwrap();
         assert_eq!(holder.join().unwrap(), Some(()));
         assert_eq!(gate.run(Instant::now() + Duration::from_secs(10), || 7), Some(7));
+    }
+
+    #[test]
+    fn clients_off_take_a_file_named_later_and_every_clone_sees_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = file_with(dir.path(), &[("pi-1", "token-one")]);
+        let off = SharedClients::off();
+        let held = off.clone();
+        assert!(!held.is_on() && held.path().is_none() && held.get().is_empty());
+        assert_eq!(off.reload().unwrap(), 0, "nothing to read while off");
+        assert_eq!(off.switch_to(&path).unwrap(), 1);
+        assert!(held.is_on() && held.path().as_deref() == Some(path.as_path()));
+        let later = Instant::now() + Duration::from_secs(30);
+        assert!(matches!(
+            held.check(Some(&id("pi-1")), "token-one", None, later),
+            Verdict::Accepted(Credential::Token(_))
+        ));
+        assert!(off.switch_to(&dir.path().join("none.toml")).is_err());
+        assert_eq!(
+            held.path().as_deref(),
+            Some(path.as_path()),
+            "a file that cannot be read changes nothing"
+        );
     }
 }

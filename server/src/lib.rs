@@ -36,6 +36,7 @@ pub mod manager;
 pub mod process_limits;
 pub mod ready_file;
 pub mod registrations;
+pub mod reload_check;
 pub mod retention;
 pub mod run_error;
 pub mod server;

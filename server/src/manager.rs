@@ -339,10 +339,7 @@ impl Manager {
     /// Whether `credential` proves `cid` under the clients file in force now: the session checked
     /// it against the file as it was, and a reload may have come in between.
     fn still_holds(&self, cid: &ClientId, credential: &Credential) -> bool {
-        match &self.config.clients {
-            Some(clients) => clients.get().still_holds(cid, credential),
-            None => true,
-        }
+        self.config.clients.get().still_holds(cid, credential)
     }
 
     fn register(&mut self, sid: u16, cid: ClientId, credential: Credential) {
@@ -413,8 +410,7 @@ impl Manager {
     /// Closes the registered sessions whose credential a reload took away (no 999: the client comes
     /// back, and is refused with 111). Returns how many.
     fn close_revoked(&mut self) -> usize {
-        let Some(clients) = &self.config.clients else { return 0 };
-        let table = clients.get();
+        let table = self.config.clients.get();
         let revoked: Vec<u16> = self
             .registry
             .values()

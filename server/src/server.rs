@@ -185,8 +185,9 @@ pub fn start(mut config: Config) -> Result<Handle, RunError> {
         }
     }
     log::info!("failed-login brake: {}", config.brake);
-    if let Some(clients) = &config.clients {
-        log::info!("{}", clients_line(clients, config.password.is_some()));
+    log::info!("{}", config.summary());
+    if config.clients.is_on() {
+        log::info!("{}", clients_line(&config.clients, config.password.is_some()));
     }
     if let Some(path) = &config.ready_file {
         let bound = crate::ready_file::Bound {
@@ -271,6 +272,7 @@ pub fn start(mut config: Config) -> Result<Handle, RunError> {
         web,
         settings,
         config_file: config.config_file.clone(),
+        baseline: config.baseline.clone(),
         clients: config.clients.clone(),
         fleet_password: config.password.is_some(),
         alerts_tx: Some(alerts_tx),
@@ -312,7 +314,7 @@ fn clients_line(clients: &SharedClients, fleet: bool) -> String {
     let others = if fleet { "other ids log in with the fleet password" } else { "other ids are refused" };
     format!(
         "clients file {}: {} ids with their own token; {others}",
-        clients.path().display(),
+        clients.path().unwrap_or_default().display(),
         clients.get().len()
     )
 }
@@ -511,9 +513,11 @@ struct Core {
     /// Names, calibration and limits in force, and where they are read from again.
     settings: SharedSettings,
     config_file: Option<PathBuf>,
-    /// The clients file in force, read again with the config file, and whether a fleet password is
-    /// set (for the reload's line).
-    clients: Option<SharedClients>,
+    /// The config file as started with: a reload names the keys it cannot apply.
+    baseline: crate::reload_check::Baseline,
+    /// The clients file in force (or off), read again with the config file, and whether a fleet
+    /// password is set (for the reload's line).
+    clients: SharedClients,
     fleet_password: bool,
     /// The alerts thread's mailbox (dropped on stop, with the Manager's and the sink's) and thread.
     alerts_tx: Option<Sender<AlertInput>>,
@@ -556,13 +560,15 @@ impl Core {
     }
 
     /// SIGHUP or the console's `R`: the config file's names, calibration, limits and alert
-    /// targets, and the clients file, read again and put in force. Each is refused on its own when
-    /// broken, keeping what is in force (a typo in an alert target must not stop a token's
-    /// revocation); a removed client's live session is closed.
+    /// targets, and the clients file (the one the config names now), read again and put in force.
+    /// Each is refused on its own when broken, keeping what is in force (a typo in an alert target
+    /// must not stop a token's revocation); a removed client's live session is closed. Every other
+    /// key of the config file that changed since the start is named in a WARN: only a restart
+    /// applies it.
     fn reload(&self) -> Result<String, String> {
         let mut said = Vec::new();
         let mut refused = Vec::new();
-        if self.config_file.is_some() || self.clients.is_none() {
+        if self.config_file.is_some() || !self.clients.is_on() {
             match crate::control::reload(self.config_file.as_deref(), &self.settings) {
                 Ok((now, done)) => {
                     log::info!("{done}");
@@ -577,18 +583,31 @@ impl Core {
                 }
             }
         }
-        if let Some(clients) = &self.clients {
-            match clients.reload() {
-                Ok(_) => {
-                    let closed = self.ask_manager(AdminCmd::CloseRevoked);
-                    let done = format!("reloaded {}; {closed}", clients_line(clients, self.fleet_password));
-                    log::info!("{done}");
-                    said.push(done);
-                }
-                Err(why) => {
-                    log::error!("reload refused, the clients file in force is kept: {why}");
-                    refused.push(why.to_string());
-                }
+        // The file as it is now (it parsed, or the settings' reload above said why not).
+        let now = self.config_file.as_deref().and_then(|p| crate::reload_check::read_table(p).ok());
+        let clients = crate::control::reload_clients(&self.clients, &self.baseline, now.as_ref());
+        if let Some(note) = clients.note {
+            log::warn!("{note}");
+            said.push(note);
+        }
+        match clients.read {
+            None => {}
+            Some(Ok(_)) => {
+                let closed = self.ask_manager(AdminCmd::CloseRevoked);
+                let done = format!("reloaded {}; {closed}", clients_line(&self.clients, self.fleet_password));
+                log::info!("{done}");
+                said.push(done);
+            }
+            Some(Err(why)) => {
+                log::error!("reload refused, the clients file in force is kept: {why}");
+                refused.push(why.to_string());
+            }
+        }
+        if let Some(now) = &now {
+            for key in self.baseline.needing_restart(now) {
+                let warn = format!("config key {key} changed; restart to apply (a reload does not)");
+                log::warn!("{warn}");
+                said.push(warn);
             }
         }
         match refused.is_empty() {

@@ -307,7 +307,8 @@ fn credentials<M: From<SessionReport>>(ctx: &SessionCtx<M>) -> Result<(ClientId,
     ctx.send(ServerMsg::PasswordRequest);
     let password = ctx.handshake_wait(line)?;
     let fleet = ctx.config.password.as_ref();
-    let Some(clients) = &ctx.config.clients else {
+    let clients = &ctx.config.clients;
+    if !clients.is_on() {
         if !fleet.is_some_and(|f| f.matches(&password)) {
             return Err(refuse(ctx, None));
         }
@@ -317,7 +318,7 @@ fn credentials<M: From<SessionReport>>(ctx: &SessionCtx<M>) -> Result<(ClientId,
             return Err(End::InvalidId);
         };
         return Ok((cid, Credential::Fleet));
-    };
+    }
     ctx.send(ServerMsg::IdRequest);
     let cid = ClientId::new(&ctx.handshake_wait(line)?).ok();
     // On this thread, not the Manager's: argon2 takes tens of milliseconds.

@@ -117,3 +117,40 @@ fn console_204_all_sends_130_to_every_registered_client_and_answers_the_count() 
     stranger.send(&s.password);
     stranger.expect("120", T);
 }
+
+#[test]
+fn a_resolution_after_a_reload_tells_the_new_name_and_limit_in_its_message_variables_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let _dump = DumpLogsOnPanic(dir.path());
+    let rec = Recorder::new(dir.path());
+    let hook = Hook::answering();
+    let targets = format!("[alerts]\ncommand = \"{}\"\nwebhook = \"{}\"\n", rec.script.display(), hook.url);
+    let s = start(dir.path(), &format!("{GOOD}{targets}"), &[]);
+    let mut pi = Pi::login(&s, "pi");
+    pi.answer(&[R("28-a", Some(-12.0), None)]);
+    s.log().wait_for("alert firing: freezer (pi/28-a) above max -15.0: -12.000", T);
+
+    // Renamed, and the max moved: still above it, so still firing.
+    write_config(dir.path(), &format!("[sensors.\"28-a\"]\nname = \"chest\"\nmax = -13.0\n{targets}"));
+    s.proc.signal(libc::SIGHUP);
+    s.log().wait_for("reloaded ", T);
+    pi.answer(&[R("28-a", Some(-14.0), None)]);
+    let resolved = s.log().wait_for("alert resolved: ", T);
+    let message = "chest (pi/28-a) back below max -13.0: -14.000";
+    assert!(resolved.contains(&format!("alert resolved: {message} (was above max for ")), "{resolved}");
+    pi.settle();
+
+    let all = rec.wait_count(2, T);
+    let env = *with(&all, "STATE", "resolved").first().expect("the resolution's command");
+    assert!(env["CLISER_ALERT_MESSAGE"].starts_with(message), "{env:#?}");
+    assert_eq!((env["CLISER_ALERT_NAME"].as_str(), env["CLISER_ALERT_LIMIT"].as_str()), ("chest", "-13.000"));
+    let fired = *with(&all, "STATE", "firing").first().expect("the firing's command");
+    assert_eq!(
+        (fired["CLISER_ALERT_NAME"].as_str(), fired["CLISER_ALERT_LIMIT"].as_str()),
+        ("freezer", "-15.000")
+    );
+    let posts = hook.wait_posts(2, T);
+    let json = &posts.iter().find(|p| p.json["state"] == "resolved").expect("the resolution's POST").json;
+    assert_eq!((json["name"].as_str(), json["limit"].as_str()), (Some("chest"), Some("-13.000")));
+    assert!(json["message"].as_str().is_some_and(|m| m.starts_with(message)), "{json:#}");
+}

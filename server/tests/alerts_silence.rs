@@ -43,7 +43,7 @@ fn a_silent_sensor_fires_after_silent_after_and_a_dropped_pi_goes_offline_withou
     // The connection drops: node_offline after offline_after, and no sensor of it goes silent.
     drop(pi);
     let dropped = Instant::now();
-    let offline = s.log().wait_for("alert firing: node pi offline for ", Duration::from_secs(10));
+    let offline = s.log().wait_for("alert firing: node pi offline since ", Duration::from_secs(10));
     assert!(dropped.elapsed() >= Duration::from_secs(1), "fired before offline_after: {offline}");
     // Long enough for the sensors' silent_after (2 s) and a tick of the alerts clock to pass.
     cliser_testkit::wait_until(Duration::from_secs(10), "silent_after and a tick past the drop", || {
@@ -80,6 +80,13 @@ fn a_silent_sensor_fires_after_silent_after_and_a_dropped_pi_goes_offline_withou
     assert_eq!(f["CLISER_ALERT_VALUE"], "", "no value");
     let offline = with(&all, "KIND", "node_offline");
     assert_eq!(offline.len(), 2, "{all:#?}");
+    // Said once, in one clock (UTC, to the second), in the log as for the command.
+    let fired = offline.iter().find(|e| e["CLISER_ALERT_STATE"] == "firing").expect("node_offline firing");
+    let since = fired["CLISER_ALERT_SINCE"].split('.').next().unwrap().to_owned() + "Z";
+    let text = format!("node pi offline since {since}");
+    assert_eq!(fired["CLISER_ALERT_MESSAGE"], text);
+    let logged = s.log().lines_with("alert firing: node pi offline");
+    assert!(logged.len() == 1 && logged[0].ends_with(&format!("alert firing: {text}")), "{logged:?}");
     for e in offline {
         assert_eq!(e["CLISER_ALERT_CID"], "pi");
         assert_eq!(e["CLISER_ALERT_SENSOR"], "", "empty for node_offline");
@@ -103,7 +110,7 @@ fn a_pi_client_killed_with_sigkill_goes_offline_and_resolves_when_it_is_back() {
     s.log().wait_for("reading cid=pi-real ", T);
     pi.kill9();
     let killed = Instant::now();
-    let offline = s.log().wait_for("alert firing: node pi-real offline for ", Duration::from_secs(10));
+    let offline = s.log().wait_for("alert firing: node pi-real offline since ", Duration::from_secs(10));
     assert!(killed.elapsed() >= Duration::from_secs(1), "fired before offline_after: {offline}");
     assert!(offline.contains("WARN"), "{offline}");
     let _pi = start_pi(2);

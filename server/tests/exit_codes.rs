@@ -134,3 +134,24 @@ fn a_closed_stderr_pipe_is_not_a_crash() {
     drop(reader);
     runs_and_stops_with_stderr(writer.into());
 }
+
+#[test]
+fn a_named_file_that_does_not_exist_exits_2_for_import_csv_as_for_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(dir.path(), &["import-csv", "missing.csv"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot read missing.csv: "), "{}", stderr(&o));
+    assert!(!dir.path().join("data").exists(), "no data dir made for a file that is not there");
+    let o = run(dir.path(), &["--config", "missing.toml"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let o = run(dir.path(), &["query", "--config", "missing.toml"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // A store named by --store that is not there: said, not made empty (as for --data-dir).
+    let o = run(dir.path(), &["query", "--store", "sqlite:missing.db"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no store at missing.db"), "{}", stderr(&o));
+    assert!(!dir.path().join("missing.db").exists());
+    // A file that is there but is not a CSV ledger is a runtime matter: exit 1, as before.
+    std::fs::write(dir.path().join("bad.csv"), "not,a,ledger\n").unwrap();
+    assert_eq!(run(dir.path(), &["import-csv", "bad.csv"]).status.code(), Some(1));
+}

@@ -53,3 +53,37 @@ fn the_ready_file_names_the_bound_addresses_and_the_pid() {
     proc.signal(15);
     assert!(proc.wait_exit(T).success());
 }
+
+#[test]
+fn the_help_of_ready_file_names_every_key_the_file_can_hold() {
+    let o = Command::new(cliser_testkit::bin("cliser-server")).arg("--help").output().unwrap();
+    assert!(o.status.success());
+    let help = String::from_utf8(o.stdout).unwrap();
+    let from = help.find("--ready-file").expect("--ready-file in --help");
+    let entry: String = help[from..].lines().take_while(|l| !l.trim_start().starts_with("--mqtt")).collect();
+    for key in ["\"listen\"", "\"listen_tls\"", "\"backdoor\"", "\"http\"", "\"pid\""] {
+        assert!(entry.contains(key), "{key} missing from: {entry}");
+    }
+}
+
+#[test]
+fn the_start_up_log_says_what_the_config_file_gave() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("server.toml");
+    std::fs::write(
+        &conf,
+        "[sensors.\"28-a\"]\nname = \"freezer\"\nmax = -15.0\n[sensors.\"28-b\"]\nname = \"hall\"\n\
+         [alerts]\ncommand = \"/bin/true\"\n",
+    )
+    .unwrap();
+    let s = ServerHandle::start(dir.path(), &["--config", conf.to_str().unwrap()]);
+    let line = s.log().wait_for("sensors named, ", T);
+    assert!(
+        line.contains("INFO")
+            && line.ends_with(&format!(
+                "config {}: 2 sensors named, 1 with limits, alerts to command, no exporters",
+                conf.display()
+            )),
+        "{line}"
+    );
+}

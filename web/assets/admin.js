@@ -65,7 +65,9 @@
       const li = el("li", {
         class: "alert", "data-kind": a.kind, "data-cid": a.cid, "data-sensor": a.sensor,
         "data-acked": a.ack ? "1" : null, "data-silenced": a.silenced_by ?? null,
-        title: `${a.message}\nsince ${iso(a.since)}`,
+        // The server's words, as the log and the alert command have them; the line itself already
+        // says since when, in local time, so the title does not say it again in another clock.
+        title: a.message,
       }, text);
       admin.lines.push({ alert: a, text });
       if (a.ack) {

@@ -173,7 +173,7 @@ fn a_node_fires_offline_after_offline_after_and_resolves_when_it_registers() {
     let out = e.tick(3 * MIN);
     assert_eq!(out.len(), 1);
     assert_eq!((out[0].alert.key.cid.as_str(), out[0].alert.since_ms), ("pi", MIN));
-    assert!(out[0].alert.message.starts_with("node pi offline for 2m (since "), "{}", out[0].alert.message);
+    assert_eq!(out[0].alert.message, "node pi offline since 1970-01-01T00:01:00Z");
     let out = e.tick(6 * MIN);
     assert_eq!(out.iter().map(|t| t.alert.key.cid.as_str()).collect::<Vec<_>>(), vec!["slow"]);
     let out = e.node_up("pi", 7 * MIN);
@@ -290,4 +290,38 @@ fn a_pending_crossing_of_a_forgotten_sensor_never_fires() {
     assert!(e.reading("garage", "28-f", &t(-10.0), 0, 0).is_empty(), "pending for 2m");
     assert!(e.forget("garage", Some("28-f"), 30 * S).is_empty());
     assert!(e.tick(5 * MIN).is_empty());
+}
+
+#[test]
+fn the_offline_message_says_since_when_once_in_utc() {
+    let at = 1_796_488_835_000; // 2026-12-05T16:40:35Z
+    assert_eq!(offline_message("my-pi", at), "node my-pi offline since 2026-12-05T16:40:35Z");
+    assert_eq!(offline_message("my-pi", at + 999), "node my-pi offline since 2026-12-05T16:40:35Z");
+}
+
+#[test]
+fn a_resolution_after_a_reload_carries_the_name_and_limit_in_force_as_its_message_does() {
+    let mut e = Engine::new(settings(FREEZER), vec![]);
+    let out = feed(&mut e, 0, 15, |_| -12.0);
+    assert_eq!(out.len(), 1, "{out:#?}");
+    assert_eq!((out[0].alert.name.as_deref(), out[0].alert.limit), (Some("freezer"), Some(-15.0)));
+    let renamed = "[sensors.\"28-f\"]\nname = \"chest\"\nmax = -10.0\nfor = \"2m\"\n";
+    assert!(e.reload(settings(renamed), 200 * S).is_empty(), "still above a max, still firing");
+    let out = feed(&mut e, 210 * S, 1, |_| -11.0);
+    assert_eq!(out.len(), 1, "{out:#?}");
+    let resolved = &out[0].alert;
+    assert_eq!(out[0].state, State::Resolved);
+    assert!(
+        resolved.message.starts_with("chest (garage/28-f) back below max -10.0: -11.000"),
+        "{}",
+        resolved.message
+    );
+    assert_eq!((resolved.name.as_deref(), resolved.limit), (Some("chest"), Some(-10.0)));
+    // A limit removed by the reload: none is told.
+    let mut e = Engine::new(settings(FREEZER), vec![]);
+    feed(&mut e, 0, 15, |_| -12.0);
+    let out = e.reload(settings("[sensors.\"28-f\"]\nname = \"chest\"\n"), 200 * S);
+    assert_eq!(out.len(), 1, "{out:#?}");
+    assert_eq!((out[0].alert.name.as_deref(), out[0].alert.limit), (Some("chest"), None));
+    assert_eq!(out[0].alert.message, "chest (garage/28-f): above_max no longer watched (settings reloaded)");
 }

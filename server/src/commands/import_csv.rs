@@ -21,9 +21,25 @@ pub struct ImportArgs {
     pub file: PathBuf,
 }
 
-pub(super) fn run(args: &ImportArgs, store: &mut dyn Store, out: &mut dyn Write) -> Result<(), CommandError> {
+/// Opens the CSV, before the store is opened or its data dir made: a file that is not there is a
+/// wrong argument (exit 2), as a missing `--config` is; one that cannot be read otherwise is a
+/// failure (exit 1).
+pub(super) fn open(args: &ImportArgs) -> Result<std::fs::File, CommandError> {
+    std::fs::File::open(&args.file).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => {
+            CommandError::BadArgument(format!("cannot read {}: {source}", args.file.display()))
+        }
+        _ => CommandError::Io { what: format!("reading {}", args.file.display()), source },
+    })
+}
+
+pub(super) fn run(
+    args: &ImportArgs,
+    file: std::fs::File,
+    store: &mut dyn Store,
+    out: &mut dyn Write,
+) -> Result<(), CommandError> {
     let what = |source| CommandError::Io { what: format!("reading {}", args.file.display()), source };
-    let file = std::fs::File::open(&args.file).map_err(what)?;
     let (mut group, mut stored, mut skipped, mut bad) = (Vec::with_capacity(GROUP), 0u64, 0u64, 0usize);
     let mut pruned = 0u64;
     let mut flush = |group: &mut Vec<NewReading>, store: &mut dyn Store| -> Result<(), CommandError> {

@@ -132,17 +132,21 @@ pub fn run(
     if let Command::GenTls(args) = command {
         return gen_tls::run(args, out);
     }
+    // A CSV that is not there is said before a data dir is made for it.
+    let csv = match command {
+        Command::ImportCsv(args) => Some(import_csv::open(args)?),
+        _ => None,
+    };
     if let Command::ImportCsv(_) = command {
         location
             .prepare()
             .map_err(|source| CommandError::Io { what: "create the data dir".into(), source })?;
-    } else if let Some(dir) =
-        location.data_dir().filter(|d| !d.join(crate::store_location::DEFAULT_DB).exists())
-    {
-        // Asking a store that does not exist would create an empty one: say where we looked instead.
+    } else if let Some(db) = sqlite_file(location).filter(|db| !db.exists()) {
+        // Asking a store that does not exist would create an empty one: say where we looked instead
+        // (a named file that is not there is a setting to fix, exit 2).
         return Err(CommandError::BadArgument(format!(
             "no store at {}: give --store URL or --data-dir DIR (the server's data dir)",
-            dir.join(crate::store_location::DEFAULT_DB).display()
+            db.display()
         )));
     }
     let mut store = cliser_store::open(&location.url)?;
@@ -152,13 +156,27 @@ pub fn run(
     match command {
         Command::Query(args) => query::run(args, settings, store.as_mut(), out),
         Command::Export(args) => export::run(args, store.as_mut(), out),
-        Command::ImportCsv(args) => import_csv::run(args, store.as_mut(), out),
+        Command::ImportCsv(args) => {
+            let file = csv.map_or_else(|| import_csv::open(args), Ok)?;
+            import_csv::run(args, file, store.as_mut(), out)
+        }
         Command::AddClient(_) | Command::RemoveClient(_) => unreachable!("refused above"),
         Command::GenTls(args) => gen_tls::run(args, out),
         Command::Silence(c) => silence::run(c, store.as_mut(), now_ms, out),
         Command::Forget(args) => forget::run(args, store.as_mut(), now_ms, out),
         Command::History(args) => history::run(args, store.as_mut(), out),
     }
+}
+
+/// The SQLite file the store is, whether named by `--store sqlite:PATH` or the default in the data
+/// dir; `None` for PostgreSQL.
+fn sqlite_file(location: &StoreLocation) -> Option<std::path::PathBuf> {
+    if let Some(dir) = location.data_dir() {
+        return Some(dir.join(crate::store_location::DEFAULT_DB));
+    }
+    let path = location.url.strip_prefix("sqlite:")?;
+    // sqlite:///abs/path is sqlite:/abs/path, as the store reads it.
+    Some(path.strip_prefix("//").unwrap_or(path).into())
 }
 
 fn write_err(source: std::io::Error) -> CommandError {

@@ -1,0 +1,91 @@
+//! What a reload cannot apply: the config file's keys that only a restart puts in force (the
+//! addresses, the store, the passwords, the exporters, ...). The file as read at start is kept; on
+//! each reload the file as it is now is compared with it, and every key that changed is named, so
+//! an edit that needs a restart is never silently ignored.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// Keys a reload puts in force: names, calibration, limits and alert targets, and the clients file.
+pub const APPLIED_ON_RELOAD: [&str; 4] = ["sensors", "nodes", "alerts", "clients-file"];
+
+/// The config file as the server started with it, and the keys a flag set (a flag wins over the
+/// file, so the file's value of such a key changes nothing, now or after a restart).
+#[derive(Debug, Clone, Default)]
+pub struct Baseline {
+    /// The file's keys at start (empty without `--config`).
+    pub file: toml::Table,
+    /// Keys set by a flag, as dotted paths (`listen`, `mqtt.url`).
+    pub flags: Vec<&'static str>,
+}
+
+impl Baseline {
+    /// Whether a flag set `key` (a dotted path).
+    pub fn from_flag(&self, key: &str) -> bool {
+        self.flags.contains(&key)
+    }
+
+    /// The keys of `now` (the file as it is now) that differ from the start's, that a reload does
+    /// not apply and that no flag overrides, as dotted paths (`listen`, `mqtt.prefix`), sorted.
+    pub fn needing_restart(&self, now: &toml::Table) -> Vec<String> {
+        let mut out = Vec::new();
+        changed(&self.file, now, "", &mut out);
+        out.retain(|key| {
+            let top = key.split('.').next().unwrap_or(key);
+            !APPLIED_ON_RELOAD.contains(&top) && !self.from_flag(key)
+        });
+        out
+    }
+}
+
+/// Reads `path` as a TOML table (for the baseline and for a reload's comparison).
+pub fn read_table(path: &Path) -> Result<toml::Table, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    text.parse::<toml::Table>().map_err(|e| format!("{}: {}", path.display(), e.to_string().trim_end()))
+}
+
+/// Appends to `out` the keys whose values differ between `then` and `now`, one level into tables
+/// (`mqtt.url`) so the message names what was edited.
+fn changed(then: &toml::Table, now: &toml::Table, prefix: &str, out: &mut Vec<String>) {
+    let keys: BTreeSet<&String> = then.keys().chain(now.keys()).collect();
+    for key in keys {
+        let name = format!("{prefix}{key}");
+        match (then.get(key), now.get(key)) {
+            (Some(a), Some(b)) if a == b => {}
+            (Some(toml::Value::Table(a)), Some(toml::Value::Table(b))) if prefix.is_empty() => {
+                changed(a, b, &format!("{name}."), out)
+            }
+            _ => out.push(name),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(text: &str) -> toml::Table {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn changed_added_and_removed_keys_are_named_but_not_those_a_reload_applies_or_a_flag_overrides() {
+        let start = Baseline {
+            file: table(
+                "listen = \"0.0.0.0:1111\"\nstore = \"sqlite:a.db\"\nhttp = \"127.0.0.1:8080\"\n\
+                 [mqtt]\nurl = \"mqtt://a:1883\"\nprefix = \"cliser\"\n[sensors.\"28-a\"]\nname = \"x\"\n",
+            ),
+            flags: vec!["http", "mqtt.url"],
+        };
+        let now = table(
+            "listen = \"0.0.0.0:2222\"\nstore = \"sqlite:a.db\"\nhttp = \"127.0.0.1:9090\"\n\
+             keepalive = \"5s\"\nclients-file = \"c.toml\"\n\
+             [mqtt]\nurl = \"mqtt://b:1883\"\nprefix = \"home\"\n[sensors.\"28-a\"]\nname = \"y\"\n",
+        );
+        assert_eq!(start.needing_restart(&now), ["keepalive", "listen", "mqtt.prefix"]);
+        assert!(start.needing_restart(&start.file).is_empty());
+        // A table removed whole is named whole.
+        let gone = table("listen = \"0.0.0.0:1111\"\nstore = \"sqlite:a.db\"\nhttp = \"127.0.0.1:8080\"\n");
+        assert_eq!(start.needing_restart(&gone), ["mqtt"]);
+    }
+}
