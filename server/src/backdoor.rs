@@ -1,20 +1,21 @@
 //! The admin console ("backdoor"): a line-based console on its own port. It reads commands, asks the
 //! Manager to carry them out, and prints the Manager's answer.
 
-use crate::auth::Secret;
+use crate::auth::{Brake, Secret};
+use crate::console_conn::{ConsoleStream, HandshakeError};
 use crate::manager::{AdminCmd, ManagerEvent};
 use cliser_alerts::admin::Request;
 use cliser_alerts::Kind;
 use cliser_common::lines::LineReader;
 use cliser_protocol::{ClientId, SensorId};
 use cliser_tls::rustls::ServerConfig;
-use cliser_tls::ServerStream;
-use std::io::Write;
-use std::net::TcpListener;
-use std::sync::atomic::{AtomicBool, Ordering};
+use cliser_web::LiveEvent;
+use std::io::{ErrorKind, Write};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const HELP: &str = "\
 200:        keep-alive to all clients now
@@ -204,16 +205,59 @@ fn ack(rest: &str) -> Result<Request, String> {
     Ok(Request::Ack { kind, cid, sensor: sensor.unwrap_or_default(), by, note })
 }
 
-/// Accepts admin connections, one thread each, until `closed` is set and a connection wakes it;
-/// with `tls`, the console speaks TLS (the handshake on the session's thread).
+/// Admin sessions open at once; the connection past this gets a one-line refusal and is closed.
+/// The console is for a person or two and perhaps a script, not a fleet: 16 leaves them room while
+/// a flood of connections costs at most 16 threads (and, before the password, each only until the
+/// auth deadline). The page's 512 serves browsers that open several connections each.
+pub const MAX_SESSIONS: usize = 16;
+/// An open console with no new command for this long is closed. Far longer than the page's 15 s
+/// (`cliser_web::http::IDLE`, a browser's kept-alive connection): a person reads what `N` printed,
+/// looks something up, then types the next command. An abandoned `nc` holds its place this long at
+/// most. A constant, as the page's deadlines are.
+pub const IDLE: Duration = Duration::from_secs(10 * 60);
+/// A command line must arrive whole within this of its first byte, as a request head on the page
+/// (`cliser_web::http::HEAD_DEADLINE`): `nc` and `openssl s_client` send a line at once.
+pub const LINE_DEADLINE: Duration = Duration::from_secs(10);
+
+/// What a console connection is refused with when the address is blocked by the brake.
+const BLOCKED: &str = "refused: too many failed logins from this address; try again later";
+
+/// What the console needs besides the mailboxes.
+#[derive(Clone)]
+pub struct ConsoleConfig {
+    /// The admin password; with it, every session must give it first.
+    pub password: Option<Secret>,
+    /// Speak TLS with this (beyond loopback, with `--listen-tls`).
+    pub tls: Option<Arc<ServerConfig>>,
+    /// The server's one brake: a wrong admin password or a failed TLS handshake counts there, and
+    /// a blocked address is refused here as on the page and the client port.
+    pub brake: Arc<Brake>,
+    /// `--auth-timeout`: the TLS handshake and the password must be done within it of the accept.
+    pub auth_timeout: Duration,
+    /// The page's live view, told of each failure (`cliser_auth_failures_total`).
+    pub live: Option<Sender<LiveEvent>>,
+}
+
+impl ConsoleConfig {
+    fn failed(&self, ip: IpAddr) {
+        self.brake.record_failure(ip);
+        if let Some(live) = &self.live {
+            let _ = live.send(LiveEvent::AuthFailed);
+        }
+    }
+}
+
+/// Accepts admin connections, one thread each and at most [`MAX_SESSIONS`], until `closed` is set
+/// and a connection wakes it; with `config.tls`, the console speaks TLS (the handshake on the
+/// session's thread, within the auth deadline).
 pub fn serve<S: From<Quit> + From<Ask> + Send + 'static>(
     listener: TcpListener,
     manager: Sender<ManagerEvent>,
     stop: Sender<S>,
-    password: Option<Secret>,
+    config: ConsoleConfig,
     closed: Arc<AtomicBool>,
-    tls: Option<Arc<ServerConfig>>,
 ) {
+    let open = Arc::new(Open::default());
     for stream in listener.incoming() {
         if closed.load(Ordering::SeqCst) {
             return;
@@ -222,17 +266,44 @@ pub fn serve<S: From<Quit> + From<Ask> + Send + 'static>(
             Ok(s) => s,
             Err(e) => {
                 log::warn!("backdoor accept failed: {e}");
+                // Out of file descriptors, typically: let connections close instead of spinning.
+                std::thread::sleep(Duration::from_millis(100));
                 continue;
             }
         };
-        let (manager, stop, password, tls) = (manager.clone(), stop.clone(), password.clone(), tls.clone());
+        let accepted = Instant::now();
+        let Ok(peer) = stream.peer_addr() else { continue };
+        if config.brake.is_blocked(peer.ip()) {
+            log::warn!("backdoor: refusing {peer}: too many failed logins from {}", peer.ip());
+            refuse(stream, config.tls.is_some(), BLOCKED);
+            continue;
+        }
+        if open.count.load(Ordering::SeqCst) >= MAX_SESSIONS {
+            if !open.told_full.swap(true, Ordering::SeqCst) {
+                log::warn!(
+                    "backdoor: refusing {peer}: {MAX_SESSIONS} admin sessions open, the most at once \
+                     (the next refusals are not logged until one ends)"
+                );
+            }
+            let busy = format!("busy: {MAX_SESSIONS} admin sessions open, the most at once; try again later");
+            refuse(stream, config.tls.is_some(), &busy);
+            continue;
+        }
+        open.count.fetch_add(1, Ordering::SeqCst);
+        let session = OpenSession(open.clone());
+        let (manager, stop, config) = (manager.clone(), stop.clone(), config.clone());
         let spawned = std::thread::Builder::new()
             .name("backdoor".into())
             // rustls and ring need more stack than the console's lines.
-            .stack_size(if tls.is_some() { 256 * 1024 } else { 128 * 1024 })
-            .spawn(move || match ServerStream::new(stream, tls) {
-                Ok(stream) => admin_session(stream, manager, stop, password),
-                Err(e) => log::warn!("backdoor: cannot start TLS: {e}"),
+            .stack_size(if config.tls.is_some() { 256 * 1024 } else { 128 * 1024 })
+            .spawn(move || {
+                // Counted out however the thread ends.
+                let _session = session;
+                let deadline = accepted + config.auth_timeout;
+                match ConsoleStream::new(stream, config.tls.clone(), deadline) {
+                    Ok(stream) => admin_session(stream, peer, manager, stop, &config, deadline),
+                    Err(e) => log::warn!("backdoor: cannot start TLS: {e}"),
+                }
             });
         if let Err(e) = spawned {
             log::error!("backdoor: cannot start a session thread: {e}");
@@ -240,29 +311,181 @@ pub fn serve<S: From<Quit> + From<Ask> + Send + 'static>(
     }
 }
 
-fn admin_session<S: From<Quit> + From<Ask>>(
-    stream: ServerStream,
-    manager: Sender<ManagerEvent>,
-    stop: Sender<S>,
-    password: Option<Secret>,
-) {
-    let peer = stream.tcp().peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
-    // One thread reads and writes in turn, through the one stream (a TLS session cannot be cloned).
-    let mut lines = LineReader::new(stream);
+/// The sessions open, and whether the console said it is full since one last ended.
+#[derive(Default)]
+struct Open {
+    count: AtomicUsize,
+    told_full: AtomicBool,
+}
+
+/// One open session, counted until dropped (on the session's thread, or with the closure when
+/// the thread could not start).
+struct OpenSession(Arc<Open>);
+
+impl Drop for OpenSession {
+    fn drop(&mut self) {
+        self.0.count.fetch_sub(1, Ordering::SeqCst);
+        self.0.told_full.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Says `why` on one line and closes, on the acceptor: a write that cannot wait (one line into an
+/// empty socket buffer). A TLS peer gets no line (that needs a handshake, which is no acceptor's
+/// work): just the close.
+fn refuse(mut stream: TcpStream, tls: bool, why: &str) {
+    if !tls {
+        let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+        let _ = stream.write_all(format!("{why}\n").as_bytes());
+    }
+    let _ = stream.shutdown(Shutdown::Write);
+}
+
+/// When the next command line must be done: [`IDLE`] after the prompt while nothing of it came,
+/// [`LINE_DEADLINE`] after its first byte once something did.
+fn command_deadline(prompted: Instant, line_started: Option<Instant>) -> Instant {
+    match line_started {
+        Some(first_byte) => first_byte + LINE_DEADLINE,
+        None => prompted + IDLE,
+    }
+}
+
+/// Why no line came.
+#[derive(Debug)]
+enum NoLine {
+    /// The peer closed, or the connection broke.
+    Closed,
+    /// The deadline passed.
+    TimedOut {
+        /// Part of a line had arrived.
+        begun: bool,
+    },
+    /// Not a line of the console: too long, or not UTF-8.
+    Bad(String),
+}
+
+/// The next line, read until the deadline `deadline` gives (from when its first byte arrived).
+fn next_line(
+    lines: &mut LineReader<ConsoleStream>,
+    deadline: impl Fn(Option<Instant>) -> Instant,
+) -> Result<String, NoLine> {
+    let mut started = (lines.pending() > 0).then(Instant::now);
+    loop {
+        match lines.buffered_line() {
+            Ok(Some(line)) => return Ok(line),
+            Ok(None) => {}
+            Err(e) => return Err(NoLine::Bad(e.to_string())),
+        }
+        lines.get_mut().set_deadline(deadline(started));
+        match lines.fill() {
+            Ok(false) => return Err(NoLine::Closed),
+            Ok(true) if started.is_none() && lines.pending() > 0 => started = Some(Instant::now()),
+            Ok(true) => {}
+            Err(e) if e.kind() == ErrorKind::TimedOut => {
+                return Err(NoLine::TimedOut { begun: started.is_some() })
+            }
+            Err(_) => return Err(NoLine::Closed),
+        }
+    }
+}
+
+/// Tells the peer (best effort) and the log why the session ends before its time.
+fn closing(lines: &mut LineReader<ConsoleStream>, peer: SocketAddr, why: &str) {
+    log::warn!("backdoor: closing {peer}: {why}");
+    let _ = lines.get_mut().write_all(format!("closing: {why}\n").as_bytes());
+}
+
+/// The TLS handshake and the password, both before `auth_deadline` (which the stream was made
+/// with). False when the session must end (said in the log).
+fn log_in(
+    lines: &mut LineReader<ConsoleStream>,
+    peer: SocketAddr,
+    config: &ConsoleConfig,
+    auth_deadline: Instant,
+) -> bool {
+    let within = cliser_common::duration::format(config.auth_timeout);
+    match lines.get_mut().handshake() {
+        Ok(()) => {}
+        Err(HandshakeError::TimedOut) => {
+            log::warn!("backdoor: closing {peer}: its TLS handshake was not finished within {within}");
+            return false;
+        }
+        Err(HandshakeError::Closed) => return false,
+        Err(HandshakeError::Failed(why)) => {
+            // As on the client's TLS port: each ClientHello costs a key exchange and a signature.
+            log::warn!("backdoor: TLS handshake failed from {peer}: {why}");
+            config.failed(peer.ip());
+            return false;
+        }
+    }
     log::info!("backdoor: admin connected from {peer}");
     // A set admin password is asked on every address, loopback too, as the page asks it: anyone
     // with a shell on the machine could otherwise stop the server or power the Pis off.
-    if let Some(pw) = password {
-        let _ = lines.get_mut().write_all(b"password: ");
-        let ok = lines.next_line().ok().flatten().is_some_and(|l| pw.matches(&l));
-        if !ok {
-            log::warn!("backdoor: wrong admin password from {peer}");
-            let _ = lines.get_mut().write_all(b"wrong password\n");
-            return;
+    let Some(pw) = &config.password else { return true };
+    if lines.get_mut().write_all(b"password: ").is_err() {
+        return false;
+    }
+    let guess = match next_line(lines, |_| auth_deadline) {
+        Ok(guess) => guess,
+        Err(NoLine::Closed) => return false,
+        Err(NoLine::TimedOut { .. }) => {
+            closing(lines, peer, &format!("no password within {within}"));
+            return false;
         }
+        Err(NoLine::Bad(why)) => {
+            closing(lines, peer, &why);
+            return false;
+        }
+    };
+    // Guesses sent at once on several connections: once the address is blocked, those still
+    // waiting are not checked either.
+    if config.brake.is_blocked(peer.ip()) {
+        log::warn!("backdoor: refusing {peer}: too many failed logins from {}", peer.ip());
+        let _ = lines.get_mut().write_all(format!("{BLOCKED}\n").as_bytes());
+        return false;
+    }
+    if !pw.matches(&guess) {
+        log::warn!("backdoor: wrong admin password from {peer}");
+        config.failed(peer.ip());
+        let _ = lines.get_mut().write_all(b"wrong password\n");
+        return false;
+    }
+    true
+}
+
+fn admin_session<S: From<Quit> + From<Ask>>(
+    stream: ConsoleStream,
+    peer: SocketAddr,
+    manager: Sender<ManagerEvent>,
+    stop: Sender<S>,
+    config: &ConsoleConfig,
+    auth_deadline: Instant,
+) {
+    // One thread reads and writes in turn, through the one stream (a TLS session cannot be cloned).
+    let mut lines = LineReader::new(stream);
+    if !log_in(&mut lines, peer, config, auth_deadline) {
+        lines.get_ref().close();
+        return;
     }
     let _ = lines.get_mut().write_all(b"#> ");
-    while let Some(line) = lines.next_line().ok().flatten() {
+    loop {
+        let prompted = Instant::now();
+        let line = match next_line(&mut lines, |started| command_deadline(prompted, started)) {
+            Ok(line) => line,
+            Err(NoLine::Closed) => break,
+            Err(NoLine::TimedOut { begun: false }) => {
+                closing(&mut lines, peer, &format!("idle for {}", cliser_common::duration::format(IDLE)));
+                break;
+            }
+            Err(NoLine::TimedOut { begun: true }) => {
+                let within = cliser_common::duration::format(LINE_DEADLINE);
+                closing(&mut lines, peer, &format!("a line not finished within {within}"));
+                break;
+            }
+            Err(NoLine::Bad(why)) => {
+                closing(&mut lines, peer, &why);
+                break;
+            }
+        };
         let reply = match Command::parse(&line) {
             Command::Manager(cmd) => ask_manager(&manager, cmd),
             Command::Help => HELP.to_owned(),
@@ -285,6 +508,7 @@ fn admin_session<S: From<Quit> + From<Ask>>(
             break;
         }
     }
+    lines.get_ref().close();
     log::info!("backdoor: admin from {peer} left");
 }
 
@@ -322,6 +546,17 @@ fn ask_manager(manager: &Sender<ManagerEvent>, cmd: AdminCmd) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_command_has_the_idle_time_until_its_first_byte_then_the_line_deadline() {
+        let prompted = Instant::now();
+        assert_eq!(command_deadline(prompted, None), prompted + IDLE);
+        let first_byte = prompted + Duration::from_secs(300);
+        assert_eq!(command_deadline(prompted, Some(first_byte)), first_byte + LINE_DEADLINE);
+        // A line begun late in the idle time still gets its whole line deadline.
+        let late = prompted + IDLE - Duration::from_secs(1);
+        assert!(command_deadline(prompted, Some(late)) > prompted + IDLE);
+    }
 
     #[test]
     fn parses_every_command() {

@@ -49,7 +49,8 @@ pub struct Cli {
     /// Keep-alive interval, e.g. `10s`, `500ms` [default: 10s].
     #[arg(long, value_name = "DURATION", value_parser = duration::parse_positive)]
     pub keepalive: Option<Duration>,
-    /// Time a new connection has to finish the password and id exchange [default: 10s].
+    /// Time a new connection has to finish the password and id exchange (a console connection: its
+    /// TLS handshake and the admin password) [default: 10s].
     #[arg(long, value_name = "DURATION", value_parser = duration::parse_positive)]
     pub auth_timeout: Option<Duration>,
     /// A registered client silent for this many keep-alive intervals is dead [default: 3].

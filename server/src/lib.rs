@@ -26,6 +26,7 @@ pub mod clients_file;
 pub mod commands;
 pub mod config;
 pub mod conn;
+pub mod console_conn;
 pub mod control;
 pub mod credentials;
 pub mod csv_format;

@@ -250,6 +250,7 @@ pub fn start(mut config: Config) -> Result<Handle, RunError> {
     };
     // If the Manager cannot start, dropping it closes the sink's mailbox and the sink ends.
     let export = (!notifier.is_empty()).then_some(notifier);
+    let (console_brake, console_live) = (brake.clone(), live.clone());
     let watchers = Watchers { live, alerts: Some(alerts_tx.clone()), export };
     let mut manager =
         Manager::new(config.clone(), manager_tx.clone(), sink_tx, acks, registrations, brake, watchers);
@@ -280,10 +281,16 @@ pub fn start(mut config: Config) -> Result<Handle, RunError> {
         exporters,
         export_status,
     };
-    let (bd_manager, bd_stop, admin_pw) =
-        (core.manager_tx.clone(), stop_tx.clone(), config.admin_password.clone());
+    let (bd_manager, bd_stop) = (core.manager_tx.clone(), stop_tx.clone());
+    let console_config = backdoor::ConsoleConfig {
+        password: config.admin_password.clone(),
+        tls: console_tls,
+        brake: console_brake,
+        auth_timeout: config.auth_timeout,
+        live: console_live,
+    };
     let closed = core.console_closed.clone();
-    let serve_console = move || backdoor::serve(backdoor, bd_manager, bd_stop, admin_pw, closed, console_tls);
+    let serve_console = move || backdoor::serve(backdoor, bd_manager, bd_stop, console_config, closed);
     match spawn("backdoor-accept", serve_console) {
         Ok(t) => core.console = Some(t),
         Err(e) => return Err(core.abandon(e)),
