@@ -38,6 +38,7 @@ pub mod ready_file;
 pub mod registrations;
 pub mod retention;
 pub mod run_error;
+pub mod sensor_cap;
 pub mod server;
 pub mod session;
 pub mod sink;
