@@ -2,7 +2,7 @@
 
 use crate::cidr::Cidr;
 use std::collections::{HashMap, VecDeque};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
@@ -37,7 +37,30 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-/// Counts failed logins per ip; an ip with `limit` failures within `window` is refused for `block`.
+/// The tables are swept at most this often: every accept and every request asks the brake, and a
+/// sweep of the whole table on each would make a scan from many addresses slow everyone's logins.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(1);
+
+/// What the brake counts failures against: an IPv4 address, or the /64 of an IPv6 one. One host
+/// is handed a whole /64 (SLAAC, privacy addresses), so counting its addresses one by one would let
+/// it rotate through 2^64 of them and never be blocked.
+pub fn brake_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(v6.to_bits() & !u128::from(u64::MAX))),
+    }
+}
+
+/// How a [`brake_key`] reads in a log line: the address, or `prefix/64`.
+fn key_text(key: IpAddr) -> String {
+    match key {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("{v6}/64"),
+    }
+}
+
+/// Counts failed logins per [`brake_key`] (an IPv4 address, an IPv6 /64); a key with `limit`
+/// failures within `window` is refused for `block`. The caller passes keys.
 #[derive(Debug)]
 pub struct FailureTracker {
     limit: usize,
@@ -45,6 +68,10 @@ pub struct FailureTracker {
     block: Duration,
     failures: HashMap<IpAddr, VecDeque<Instant>>,
     blocked_until: HashMap<IpAddr, Instant>,
+    /// When the tables were last swept ([`prune_if_due`](Self::prune_if_due)).
+    pruned_at: Option<Instant>,
+    /// Sweeps done, for the tests that check they are not done per call.
+    prunes: u64,
 }
 
 impl FailureTracker {
@@ -55,7 +82,15 @@ impl FailureTracker {
 
     /// A tracker with its own numbers.
     pub fn new(limit: usize, window: Duration, block: Duration) -> Self {
-        FailureTracker { limit, window, block, failures: HashMap::new(), blocked_until: HashMap::new() }
+        FailureTracker {
+            limit,
+            window,
+            block,
+            failures: HashMap::new(),
+            blocked_until: HashMap::new(),
+            pruned_at: None,
+            prunes: 0,
+        }
     }
 
     /// Records a failed login; returns true when this failure blocks the ip.
@@ -84,6 +119,16 @@ impl FailureTracker {
         let window = self.window;
         self.blocked_until.retain(|_, until| now < *until);
         self.failures.retain(|_, times| times.back().is_some_and(|&t| now.duration_since(t) < window));
+        self.pruned_at = Some(now);
+        self.prunes += 1;
+    }
+
+    /// [`prune`](Self::prune)s when the last sweep is [`PRUNE_EVERY`] old: the tables are bounded
+    /// by what one second of failures can add, and a call costs a lookup, not a sweep.
+    pub fn prune_if_due(&mut self, now: Instant) {
+        if self.pruned_at.is_none_or(|at| now.saturating_duration_since(at) >= PRUNE_EVERY) {
+            self.prune(now);
+        }
     }
 }
 
@@ -179,11 +224,13 @@ impl Brake {
         if self.ignores(ip) {
             return false;
         }
-        let blocked = self.tracker().record_failure(ip.to_canonical(), Instant::now());
+        let key = brake_key(ip);
+        let blocked = self.tracker().record_failure(key, Instant::now());
         if blocked {
             let s = &self.settings;
             log::warn!(
-                "blocking {ip} for {}: {} failed logins within {}",
+                "blocking {} for {}: {} failed logins within {}",
+                key_text(key),
                 seconds(s.block),
                 s.max_failures,
                 seconds(s.window)
@@ -192,15 +239,21 @@ impl Brake {
         blocked
     }
 
-    /// Whether `ip` is refused now (forgetting what no longer matters on the way).
+    /// Whether `ip` (its /64 for IPv6) is refused now; the tables are swept on the way at most
+    /// once per [`PRUNE_EVERY`].
     pub fn is_blocked(&self, ip: IpAddr) -> bool {
         if self.ignores(ip) {
             return false;
         }
         let now = Instant::now();
         let mut t = self.tracker();
-        t.prune(now);
-        t.is_blocked(ip.to_canonical(), now)
+        t.prune_if_due(now);
+        t.is_blocked(brake_key(ip), now)
+    }
+
+    #[cfg(test)]
+    fn prunes(&self) -> u64 {
+        self.tracker().prunes
     }
 }
 
@@ -284,6 +337,51 @@ mod tests {
         let lo: IpAddr = "127.0.0.1".parse().unwrap();
         assert!(strict.record_failure(lo));
         assert!(strict.is_blocked(lo));
+    }
+
+    #[test]
+    fn two_addresses_in_one_ipv6_64_share_a_count_and_block_together() {
+        let b = brake(3, "none");
+        let rotating = ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::9"];
+        for ip in rotating {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert!(!b.is_blocked(ip), "{ip} before its /64 failed");
+            b.record_failure(ip);
+        }
+        for ip in rotating.iter().chain(&["2001:db8:1:2:abcd::1"]) {
+            assert!(b.is_blocked(ip.parse().unwrap()), "{ip}: its /64 failed 3 times");
+        }
+        let next_64: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert!(!b.is_blocked(next_64), "another /64 is another host");
+        assert_eq!(brake_key("2001:db8:1:2:3:4:5:6".parse().unwrap()).to_string(), "2001:db8:1:2::");
+        assert_eq!(key_text(brake_key("2001:db8::7".parse().unwrap())), "2001:db8::/64");
+        let v4: IpAddr = "10.1.2.3".parse().unwrap();
+        assert_eq!(brake_key(v4), v4, "IPv4 is counted per address");
+        assert_eq!(brake_key("::ffff:10.1.2.3".parse().unwrap()), v4);
+    }
+
+    #[test]
+    fn the_tables_are_swept_at_most_once_a_second_not_per_call() {
+        let b = brake(5, "none");
+        let started = Instant::now();
+        let mut calls = 0u64;
+        for i in 0..10_000u32 {
+            let ip = IpAddr::from([10, 9, (i >> 8) as u8, i as u8]);
+            b.record_failure(ip);
+            b.is_blocked(ip);
+            calls += 1;
+        }
+        let seconds = started.elapsed().as_secs() + 1;
+        assert!(b.prunes() <= seconds + 1, "{} sweeps for {calls} calls in under {seconds} s", b.prunes());
+        let mut t = FailureTracker::standard();
+        let t0 = Instant::now();
+        t.record_failure("10.0.0.1".parse().unwrap(), t0);
+        t.prune_if_due(t0);
+        t.prune_if_due(t0 + Duration::from_millis(999));
+        assert_eq!(t.prunes, 1);
+        t.prune_if_due(t0 + Duration::from_secs(61));
+        assert_eq!(t.prunes, 2);
+        assert!(t.failures.is_empty(), "a due sweep forgets old failures");
     }
 
     #[test]

@@ -59,6 +59,10 @@ pub struct Cli {
     /// Connections (authenticating or registered) beyond this are refused [default: 1024].
     #[arg(long, value_name = "N")]
     pub max_clients: Option<usize>,
+    /// Distinct sensor ids a client may report; readings of more are refused (not stored), with
+    /// one warning naming the client [default: 64].
+    #[arg(long, value_name = "N")]
+    pub max_sensors_per_client: Option<usize>,
     /// Where readings are stored: `sqlite:PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB`
     /// [default: sqlite:<data dir>/cliser.db].
     #[arg(long, global = true, value_name = "URL")]
@@ -140,6 +144,7 @@ struct FileConfig {
     auth_timeout: Option<Duration>,
     dead_after: Option<u32>,
     max_clients: Option<usize>,
+    max_sensors_per_client: Option<usize>,
     readings_csv: Option<PathBuf>,
     store: Option<String>,
     data_dir: Option<PathBuf>,
@@ -194,6 +199,8 @@ pub struct Config {
     pub dead_after: u32,
     /// Most connections at once.
     pub max_clients: usize,
+    /// Most distinct sensor ids per client ([`crate::sensor_cap`]).
+    pub max_sensors_per_client: usize,
     /// Where readings are stored.
     pub store: StoreLocation,
     /// How long raw readings are kept; `None` keeps them all.
@@ -533,6 +540,12 @@ impl Config {
         let admin_file = cli.admin_password_file.or(file.admin_password_file);
         let dead_after = at_least_one("dead-after", cli.dead_after, file.dead_after, 3)?;
         let max_clients = at_least_one("max-clients", cli.max_clients, file.max_clients, 1024)?;
+        let max_sensors_per_client = at_least_one(
+            "max-sensors-per-client",
+            cli.max_sensors_per_client,
+            file.max_sensors_per_client,
+            crate::sensor_cap::DEFAULT_MAX_SENSORS_PER_CLIENT,
+        )?;
         let listen = match config_file::flag_or_file(cli.listen, file.listen) {
             Some((off, _)) if off == "off" => None,
             given => Some(address("listen", given, "0.0.0.0:1111")?),
@@ -565,6 +578,7 @@ impl Config {
             auth_timeout: cli.auth_timeout.or(file_auth).unwrap_or(Duration::from_secs(10)),
             dead_after,
             max_clients,
+            max_sensors_per_client,
             store: store_location(cli.store, cli.data_dir, file.store, file.data_dir),
             retain_raw: match cli.retain_raw.or(file.retain_raw).unwrap_or(DEFAULT_RETAIN_RAW) {
                 d if d.is_zero() => None,

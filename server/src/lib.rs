@@ -40,6 +40,7 @@ pub mod registrations;
 pub mod reload_check;
 pub mod retention;
 pub mod run_error;
+pub mod sensor_cap;
 pub mod server;
 pub mod session;
 pub mod sink;

@@ -11,6 +11,7 @@ use crate::conn::{self, LineCredit, WriterMsg, CONN_THREAD_STACK, TLS_THREAD_STA
 use crate::credentials::Credential;
 use crate::link::Link;
 use crate::registrations::Registrations;
+use crate::sensor_cap::SensorRoster;
 use crate::session::{self, SessionCtx, SessionEvent, SessionReport};
 use crate::sink::{AckTable, Batch};
 use cliser_alerts::Input as AlertInput;
@@ -128,6 +129,8 @@ pub struct Manager {
     sink: Sender<Batch<SessionEvent>>,
     acks: Arc<AckTable>,
     registrations: Option<Arc<Registrations>>,
+    /// Each client's sensor ids, within `--max-sensors-per-client`.
+    sensors: Arc<SensorRoster>,
     registry: HashMap<u16, ClientData>,
     by_cid: HashMap<ClientId, u16>,
     next_sid: u16,
@@ -158,6 +161,7 @@ impl Manager {
         watchers: Watchers,
     ) -> Self {
         Manager {
+            sensors: Arc::new(SensorRoster::new(config.max_sensors_per_client)),
             config,
             me,
             sink,
@@ -326,6 +330,7 @@ impl Manager {
             sink: self.sink.clone(),
             acks: self.acks.clone(),
             registrations: self.registrations.clone(),
+            sensors: self.sensors.clone(),
             writer: writer_tx.clone(),
             mailbox: session_rx,
             me: session_tx.clone(),
@@ -502,6 +507,11 @@ impl Manager {
                 humantime::format_rfc3339_seconds(c.since),
                 humantime::format_rfc3339_seconds(c.last_seen),
             );
+            // Readings of sensor ids past --max-sensors-per-client: refused, and counted here.
+            let refused = c.cid.as_ref().map_or(0, |cid| self.sensors.refused(cid));
+            if refused > 0 {
+                let _ = write!(out, " refused_readings={refused}");
+            }
             for (sensor, value) in &c.last_values {
                 // `name(28-...)=-18.250`: the name and the true value when the config file has them.
                 let shown = match Celsius::parse(value) {

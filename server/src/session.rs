@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::conn::{Inbound, LineCredit, Socket, WriterMsg};
 use crate::credentials::{Credential, Verdict};
 use crate::registrations::Registrations;
+use crate::sensor_cap::SensorRoster;
 use crate::sink::{AckTable, Batch, Flushed};
 use cliser_protocol::{ClientId, ClientLine, ServerMsg, Value};
 use std::convert::Infallible;
@@ -116,6 +117,8 @@ pub struct SessionCtx<M> {
     pub acks: Arc<AckTable>,
     /// Where a registration reads its client's mark when other servers share the store.
     pub registrations: Option<Arc<Registrations>>,
+    /// The sensor ids each client may report (`--max-sensors-per-client`).
+    pub sensors: Arc<SensorRoster>,
     /// This connection's tcp_writer.
     pub writer: Sender<WriterMsg>,
     /// This session's own mailbox, and a sender into it for replies.
@@ -434,7 +437,27 @@ fn handle_line<M: From<SessionReport>>(
     for bad in &parsed.rejected {
         log::warn!("cid={cid} from {}: ignoring malformed token {:?}: {}", ctx.peer, bad.token, bad.error);
     }
-    let answer = parsed.answer;
+    let mut answer = parsed.answer;
+    let refused = ctx.sensors.admit(cid, &mut answer.readings);
+    if refused.first {
+        let shown: Vec<String> = refused.sensors.iter().take(5).map(ToString::to_string).collect();
+        let more = refused.sensors.len().saturating_sub(shown.len());
+        let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+        log::warn!(
+            "cid={cid} from {}: refusing the readings of sensor ids beyond its first {} \
+             (--max-sensors-per-client): {}{more}; they are refused by configuration, not stored nor \
+             acknowledged (a later stored reading's ack covers them), and counted in the console's L; \
+             its other sensors are stored as usual. Said once per client.",
+            ctx.peer,
+            ctx.sensors.limit(),
+            shown.join(", ")
+        );
+    }
+    if refused.readings > 0 && answer.readings.is_empty() {
+        // Nothing of this answer is stored, so the ack will not move: polling again at once for
+        // its `more` would have the client resend the same refused readings in a loop.
+        return Answer::Done;
+    }
     if tell_manager {
         let values = answer
             .readings

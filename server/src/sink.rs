@@ -7,7 +7,7 @@ use crate::duplicates::{AnswerTally, DuplicateWatch};
 use cliser_common::sensors::{Settings, SharedSettings};
 use cliser_protocol::{ClientId, Reading, Stamp, Value};
 use cliser_store::{NewReading, Store, TsQuality, MAX_SEQ};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -212,8 +212,17 @@ impl Sink {
         }
     }
 
-    /// Keeps what failed for the next try, within [`HOLD_MAX`] readings.
+    /// Keeps what failed for the next try, one copy of each `(client, seq)` (a client resends its
+    /// unacked readings with every answer: without this, each retry while the store is down would
+    /// hold another copy of them), within [`HOLD_MAX`] readings. Readings without a seq cannot be
+    /// told apart from new ones and are all kept.
     fn hold<W>(&self, mut failed: Vec<Batch<W>>) -> Vec<Batch<W>> {
+        let mut seen: HashSet<(ClientId, u64)> = HashSet::new();
+        for b in &mut failed {
+            b.readings.retain(|r| r.seq.is_none_or(|seq| seen.insert((b.cid.clone(), seq))));
+        }
+        // A batch left empty is dropped; its poll was woken when the commit failed.
+        failed.retain(|b| !b.readings.is_empty());
         let mut total = 0usize;
         let keep = failed.iter().take_while(|b| {
             total += b.readings.len();
@@ -644,6 +653,35 @@ mod tests {
         fn location(&self) -> &str {
             self.inner.location()
         }
+    }
+
+    #[test]
+    fn a_client_resending_while_the_store_is_down_is_held_once_and_stored_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let down = Arc::new(AtomicBool::new(true));
+        let flaky = Flaky { inner: store(&dir), down: down.clone() };
+        let mut sink = Sink::new(Box::new(flaky), HashMap::new());
+        let resend = || batch("a", &["t=1#1", "t=2#2", "t=3#3"], None);
+        // As `run` does: each retry's group is what was held plus what arrived meanwhile, here the
+        // same unacked readings again (the client resends them with every answer).
+        let retry = |sink: &mut Sink, group| {
+            let failed = sink.handle_group(group).unwrap_err();
+            sink.hold(failed)
+        };
+        let mut held = retry(&mut sink, vec![resend()]);
+        for _ in 0..50 {
+            held.push(resend());
+            held = retry(&mut sink, held);
+        }
+        held.push(batch("a", &["t=4#4", "t=9"], None));
+        held = retry(&mut sink, held);
+        let copies: usize = held.iter().map(|b| b.readings.len()).sum();
+        assert_eq!(copies, 5, "51 resends of 3 readings, then 2 new ones: one copy each is held");
+        down.store(false, Ordering::SeqCst);
+        sink.handle_group(held).unwrap();
+        assert_eq!(sink.acks().get(&cid("a")), Some(4));
+        let stored = store(&dir).readings(&ReadingQuery::default()).unwrap();
+        assert_eq!(stored.len(), 5, "each stored once: {stored:?}");
     }
 
     #[test]

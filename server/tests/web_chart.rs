@@ -371,6 +371,64 @@ fn a_sensor_with_less_than_an_hour_stored_opens_on_one_hour() {
     assert_eq!(spark["text"], "", "no text in a sparkline");
 }
 
+/// Spreading an array into `Math.min` or `Math.max` throws once it is long enough (some 100,000
+/// elements): the page's scripts use loops for arrays that grow with the readings.
+#[test]
+fn no_array_is_spread_into_math_min_or_max_in_the_pages_scripts() {
+    let assets = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/assets");
+    for file in ["app.js", "chart.js", "admin.js"] {
+        let text = std::fs::read_to_string(assets.join(file)).expect("the page's script");
+        let spread: Vec<_> = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| l.contains("Math.min(...") || l.contains("Math.max(..."))
+            .map(|(i, l)| format!("{file}:{}: {}", i + 1, l.trim()))
+            .collect();
+        assert!(spread.is_empty(), "arrays spread into Math.min/max: {spread:#?}");
+    }
+}
+
+/// Live readings extend the open chart: what it holds stays within the range it shows, however
+/// many come (a sensor reading far too fast, or a client flooding), and neither the chart nor a
+/// sparkline spreads a huge array into `Math.min` (which throws past some 100,000 arguments).
+#[test]
+fn live_points_stay_within_the_range_shown_however_many_come() {
+    let lab = Lab::start();
+    let _logs = DumpLogsOnPanic(lab.dir.path());
+    let now = now_s();
+    let _pi = lab.send(&series_of(FRIDGE, now - 600_000, now, 10_000, |i| 4.0 + 0.01 * i as f64));
+    let Some(mut b) = lab.browser() else { return };
+    open_chart(&mut b, &[(CID, FRIDGE)], json!("1h"));
+    // Through the chart's own door for live readings (the page calls it for each stored reading).
+    let held = |b: &mut Browser| b.eval("CliserChart._plot.data[1].length").as_u64().expect("a length");
+    let before = held(&mut b);
+    let fed = b.eval(&format!(
+        "(() => {{ const t0 = Date.now() - 7200e3; \
+         for (let i = 0; i < 100; i++) CliserChart.append({{ cid: '{CID}', sensor: '{FRIDGE}', ts: t0 + i * 1000, value: 9 }}); \
+         const now = Date.now(); \
+         for (let i = 0; i < 300000; i++) CliserChart.append({{ cid: '{CID}', sensor: '{FRIDGE}', ts: now - 300000 + i, value: 4 + (i % 100) / 100 }}); \
+         return true; }})()"
+    ));
+    assert_eq!(fed, true);
+    b.wait_for(&format!("CliserChart._plot.data[1].length > {before}"), PAGE, "the live points drawn");
+    let x = b.eval(
+        "(() => { const t = CliserChart._plot.data[0]; const since = Date.now() - 3600e3 - 60e3; \
+         let old = 0; for (const x of t) if (x < since) old++; return { n: t.length, old }; })()",
+    );
+    assert_eq!(x["old"], 0, "no point before the range shown is kept: {x}");
+    let n = x["n"].as_u64().expect("n");
+    assert!(n <= 25_000, "300,000 live points in the last 5 minutes: the chart holds {n}");
+    // A sparkline of as many points as a flooding sensor sends in its hour.
+    let spark = b.eval(
+        "(() => { const box = document.createElement('div'); document.body.append(box); \
+         const now = Date.now(); const points = []; \
+         for (let i = 0; i < 500000; i++) points.push({ t: now - 500000 + i, v: 4 + (i % 7) }); \
+         try { CliserChart.spark(box, points, { t0: now - 3600e3, t1: now }); } catch (e) { return String(e); } \
+         return Number(box.querySelector('svg').dataset.points); })()",
+    );
+    assert_eq!(spark, 500_000, "a sparkline of 500,000 points is drawn");
+}
+
 #[test]
 fn long_ranges_draw_hourly_rollups_as_a_mean_line_in_a_min_max_band() {
     let lab = Lab::start();

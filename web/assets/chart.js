@@ -26,6 +26,11 @@ window.CliserChart = (() => {
   const BUCKET_GAP_STEPS = 2.5;
   // Live readings are drawn at most this often.
   const REDRAW_MS = 250;
+  // Points a series keeps at most (it drops its oldest past this, and a fitted range then starts
+  // at its first point): far more than a chart is pixels wide, so only a sensor reading far too
+  // fast (a fault, or a client flooding) is thinned, and the page stays responsive however long it
+  // is left open.
+  const POINTS_MAX = 20000;
   const PALETTE = 8;
 
   let ctx = null;
@@ -39,6 +44,11 @@ window.CliserChart = (() => {
   let resizer = null;
 
   // ---- small helpers ------------------------------------------------------------------------
+
+  // The least and greatest of an array, with a loop: spreading an array into Math.min passes each
+  // element as an argument, which throws past some 100,000 of them.
+  function least(a) { let m = Infinity; for (const x of a) if (x < m) m = x; return m; }
+  function greatest(a) { let m = -Infinity; for (const x of a) if (x > m) m = x; return m; }
 
   const nodes = () => (ctx ? ctx.nodes() : fallback.nodes);
   const keepaliveMs = () => (ctx ? ctx.keepaliveMs() : fallback.keepaliveMs) || 10e3;
@@ -183,7 +193,7 @@ window.CliserChart = (() => {
    *  the first hourly rollup the store holds in the last 30 days. */
   async function firstSeen(series, now) {
     const known = series.map((s) => s.firstSeen);
-    if (known.every((t) => t !== null)) return Math.min(...known);
+    if (known.every((t) => t !== null)) return least(known);
     const since = new Date(now - FIT_MAX).toISOString();
     const firsts = await Promise.all(series.map(async (s) => {
       if (s.firstSeen !== null) return s.firstSeen;
@@ -196,7 +206,7 @@ window.CliserChart = (() => {
         return now;
       }
     }));
-    return Math.min(...firsts);
+    return least(firsts);
   }
 
   /** The window to fetch for `range` (a button's, or null: fitted to what is stored). */
@@ -213,7 +223,7 @@ window.CliserChart = (() => {
   function fitToPoints(v) {
     const firsts = v.points.filter((p) => p.t.length).map((p) => p.t[0]);
     if (!firsts.length) return;
-    const earliest = Math.min(...firsts);
+    const earliest = least(firsts);
     if (earliest <= v.since) return;
     if (v.until - earliest < RANGES["1h"]) {
       Object.assign(v, { range: "1h", span: RANGES["1h"], fixedSince: null, since: v.until - RANGES["1h"] });
@@ -694,7 +704,7 @@ window.CliserChart = (() => {
           range: (u, lo, hi) => {
             if (lo === null || hi === null || !Number.isFinite(lo) || !Number.isFinite(hi)) {
               if (!limits.length) return [0, 1];
-              lo = Math.min(...limits); hi = Math.max(...limits);
+              lo = least(limits); hi = greatest(limits);
             }
             // A limit near the data is drawn; one far away would squash the lines flat.
             const span = Math.max(hi - lo, 1);
@@ -838,7 +848,7 @@ window.CliserChart = (() => {
       const every = v.span > RAW_SPAN_MAX ? ROLLUP : null;
       const periods = firingPeriods(described, v.since);
       let got = await fetchReadings(described, v.since, v.until, every);
-      const most = Math.max(...got.points.map((q) => q.t.length));
+      const most = greatest(got.points.map((q) => q.t.length));
       if (got.kind === "raw" && most > RAW_POINTS_MAX && v.span > RAW_ALWAYS_SPAN) {
         got = await fetchReadings(described, v.since, v.until, SHORT_BUCKETS);
       }
@@ -871,25 +881,43 @@ window.CliserChart = (() => {
     if (value === null || value === undefined || !Number.isFinite(value)) return;
     const i = v.series.findIndex((s) => s.cid === reading.cid && s.sensor === reading.sensor);
     if (i < 0) return;
-    const p = v.points[i];
+    // The window moves on with the clock: a button's range keeps its length, a fitted one grows
+    // (no further back than the longest button).
     const t = reading.ts;
+    const now = Math.max(serverNow(), t);
+    if (now > v.until) {
+      v.until = now;
+      v.since = v.fixedSince !== null ? Math.max(v.fixedSince, now - FIT_MAX) : now - v.span;
+    }
+    // A reading before the range shown would never be drawn.
+    if (t < v.since) { trimAll(v); return; }
+    const p = v.points[i];
     let k = p.t.length;
     while (k > 0 && p.t[k - 1] > t) k--;
     if (k > 0 && p.t[k - 1] === t) return;
     p.t.splice(k, 0, t);
     p.v.splice(k, 0, value);
-    // The window moves on with the clock: a button's range keeps its length, a fitted one grows.
-    const now = Math.max(serverNow(), t);
-    if (now > v.until) {
-      v.until = now;
-      v.since = v.fixedSince !== null ? v.fixedSince : now - v.span;
-      for (const q of v.points) {
-        let drop = 0;
-        while (drop < q.t.length && q.t[drop] < v.since) drop++;
-        if (drop) { q.t.splice(0, drop); q.v.splice(0, drop); }
+    trimAll(v);
+    redrawSoon();
+  }
+
+  /** Drops what fell out of the range shown, and each series' oldest past POINTS_MAX (then a
+   *  fitted range starts at what is left, so what is shown is what is held). */
+  function trimAll(v) {
+    for (const q of v.points) {
+      let drop = 0;
+      while (drop < q.t.length && q.t[drop] < v.since) drop++;
+      // In steps of a tenth: one splice per ~2,000 readings rather than one per reading.
+      if (q.t.length - drop > POINTS_MAX) drop = q.t.length - Math.floor(POINTS_MAX * 0.9);
+      if (drop) { q.t.splice(0, drop); q.v.splice(0, drop); }
+    }
+    if (v.fixedSince !== null) {
+      const firsts = v.points.filter((q) => q.t.length).map((q) => q.t[0]);
+      const first = least(firsts);
+      if (Number.isFinite(first) && first > v.since && v.points.some((q) => q.t.length >= POINTS_MAX * 0.9)) {
+        Object.assign(v, { since: first, fixedSince: first, span: v.until - first });
       }
     }
-    redrawSoon();
   }
 
   function close() {
@@ -926,7 +954,7 @@ window.CliserChart = (() => {
     if (values.length < 2) return svg;
     const t0 = opts.t0 ?? values[0].t, t1 = Math.max(opts.t1 ?? values[values.length - 1].t, t0 + 1);
     const gapMs = opts.gapMs ?? Infinity;
-    let lo = Math.min(...values.map((p) => p.v)), hi = Math.max(...values.map((p) => p.v));
+    let lo = least(values.map((p) => p.v)), hi = greatest(values.map((p) => p.v));
     if (hi - lo < 0.5) { const m = (hi + lo) / 2; lo = m - 0.25; hi = m + 0.25; }
     const x = (t) => (((t - t0) / (t1 - t0)) * 100).toFixed(2);
     const y = (v) => (19 - ((v - lo) / (hi - lo)) * 18).toFixed(2);

@@ -299,7 +299,7 @@ fn connection(stream: ServerStream, handler: &Handler, allow: &Allow) {
     if stream.tcp().set_write_timeout(Some(WRITE_TIMEOUT)).is_err() {
         return;
     }
-    let mut reader = HeadReader { stream, buf: Vec::new() };
+    let mut reader = HeadReader { stream, buf: Vec::new(), scan: HeadScan::default() };
     for _ in 0..MAX_REQUESTS {
         let head = match reader.next_head() {
             Ok(Some(head)) => head,
@@ -341,6 +341,8 @@ struct HeadReader {
     stream: ServerStream,
     /// Bytes read past the last head (a pipelined request's start).
     buf: Vec<u8>,
+    /// How far the search for the head's end has come in `buf`.
+    scan: HeadScan,
 }
 
 impl HeadReader {
@@ -352,11 +354,13 @@ impl HeadReader {
         // than that before its next request, which must not find its time already spent.
         let mut head_started = (!self.buf.is_empty()).then_some(waiting);
         let mut chunk = [0u8; 4096];
+        // `buf` now starts a new head (a body, or the last head, was taken off its front).
+        self.scan = HeadScan::default();
         loop {
-            let end = find_blank_line(&self.buf);
+            let end = self.scan.advance(&self.buf);
             // Checked on a complete head too: one that arrives whole is no smaller.
             let head = &self.buf[..end.unwrap_or(self.buf.len())];
-            if request_line_len(head) > LINE_LIMIT {
+            if self.scan.request_line_len(head) > LINE_LIMIT {
                 return Err(HeadError::Respond(414, "request line too long"));
             }
             if head.len() > HEAD_LIMIT {
@@ -423,22 +427,46 @@ impl HeadReader {
     }
 }
 
-/// The length of the head's first line without its line ending (all of it while no line ending
-/// has arrived).
-fn request_line_len(head: &[u8]) -> usize {
-    match head.iter().position(|&b| b == b'\n') {
-        Some(i) => i - usize::from(i > 0 && head[i - 1] == b'\r'),
-        None => head.len(),
-    }
+/// The search for the end of a request head in a buffer that only grows between calls. It resumes
+/// where the last call stopped: a head sent a byte at a time arrives in as many reads, and
+/// searching it again from its start on each would cost its length squared.
+#[derive(Debug, Default)]
+struct HeadScan {
+    /// Bytes of the buffer already looked at.
+    scanned: usize,
+    /// Where the request line's `\n` is, once seen.
+    line_end: Option<usize>,
+    /// Bytes examined in all (the test that a head sent a byte at a time costs linear time).
+    examined: usize,
 }
 
-/// The index just past the first `\r\n\r\n` (or `\n\n`, which some clients send).
-fn find_blank_line(buf: &[u8]) -> Option<usize> {
-    let crlf = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4);
-    let lf = buf.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
-    match (crlf, lf) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
+impl HeadScan {
+    /// The index just past the first `\r\n\r\n` (or `\n\n`, which some clients send) in `buf`,
+    /// looking only at what arrived since the last call.
+    fn advance(&mut self, buf: &[u8]) -> Option<usize> {
+        while self.scanned < buf.len() {
+            let i = self.scanned;
+            self.scanned += 1;
+            self.examined += 1;
+            if buf[i] != b'\n' {
+                continue;
+            }
+            self.line_end.get_or_insert(i);
+            let blank = (i >= 1 && buf[i - 1] == b'\n') || (i >= 3 && &buf[i - 3..i] == b"\r\n\r");
+            if blank {
+                return Some(i + 1);
+            }
+        }
+        None
+    }
+
+    /// The length of the head's first line without its line ending (all of it while no line
+    /// ending has arrived), for the `head` [`advance`](Self::advance) last looked at.
+    fn request_line_len(&self, head: &[u8]) -> usize {
+        match self.line_end {
+            Some(i) => i - usize::from(i > 0 && head[i - 1] == b'\r'),
+            None => head.len(),
+        }
     }
 }
 
@@ -613,17 +641,116 @@ mod tests {
         assert_eq!(query_pairs("cid=pi&%zz=1"), Err("%zz".into()));
     }
 
+    /// Scans `buf` as the reader does, the bytes arriving in pieces of `step`: the head's end
+    /// and the request line's length at the end, and the bytes examined in all.
+    fn scan_in_steps(buf: &[u8], step: usize) -> (Option<usize>, usize, usize) {
+        let mut scan = HeadScan::default();
+        let mut seen = 0;
+        loop {
+            seen = (seen + step).min(buf.len());
+            let end = scan.advance(&buf[..seen]);
+            let line = scan.request_line_len(&buf[..end.unwrap_or(seen)]);
+            if end.is_some() || seen == buf.len() {
+                return (end, line, scan.examined);
+            }
+        }
+    }
+
     #[test]
     fn the_request_line_is_measured_without_its_line_ending() {
-        assert_eq!(request_line_len(b"GET / HTTP/1.1\r\nHost: x\r\n"), 14);
-        assert_eq!(request_line_len(b"GET / HTTP/1.1\nHost: x\n"), 14);
-        assert_eq!(request_line_len(b"GET /still-coming"), 17);
+        for step in [1, 3, 100] {
+            assert_eq!(scan_in_steps(b"GET / HTTP/1.1\r\nHost: x\r\n", step).1, 14);
+            assert_eq!(scan_in_steps(b"GET / HTTP/1.1\nHost: x\n", step).1, 14);
+            assert_eq!(scan_in_steps(b"GET /still-coming", step).1, 17);
+            assert_eq!(scan_in_steps(b"\nGET", step).1, 0);
+        }
     }
 
     #[test]
     fn a_head_ends_at_the_blank_line() {
-        assert_eq!(find_blank_line(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET"), Some(27));
-        assert_eq!(find_blank_line(b"GET / HTTP/1.1\r\nHost: x\r\n"), None);
+        for step in [1, 2, 3, 5, 100] {
+            let at = |buf: &[u8]| scan_in_steps(buf, step).0;
+            assert_eq!(at(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET"), Some(27), "step {step}");
+            assert_eq!(at(b"GET / HTTP/1.1\nHost: x\n\nGET"), Some(24));
+            assert_eq!(
+                at(b"GET / HTTP/1.1\r\nHost: x\n\r\nX: y\r\n\r\n"),
+                Some(34),
+                "\\n\\r\\n is no blank line"
+            );
+            assert_eq!(at(b"GET / HTTP/1.1\r\nHost: x\r\n"), None);
+        }
+    }
+
+    /// A head sent a byte at a time (a slow-loris, or just a slow link) is read in as many reads as
+    /// it has bytes: scanning it again from its start at each would cost its length squared.
+    #[test]
+    fn a_head_fed_a_byte_at_a_time_is_scanned_in_linear_time() {
+        let mut head = b"GET /".to_vec();
+        head.resize(LINE_LIMIT - 20, b'a');
+        head.extend_from_slice(b" HTTP/1.1\r\n");
+        while head.len() < HEAD_LIMIT - 100 {
+            head.extend_from_slice(b"X-Filler: 0123456789012345678901234567890123456789\r\n");
+        }
+        head.extend_from_slice(b"\r\n");
+        let (end, line, examined) = scan_in_steps(&head, 1);
+        assert_eq!((end, line), (Some(head.len()), LINE_LIMIT - 20 + " HTTP/1.1".len()));
+        assert!(examined <= 4 * head.len(), "{examined} bytes examined for a head of {}", head.len());
+    }
+
+    /// A route that panics (a bug) must still give its connection's slot back: else after
+    /// [`MAX_CONNECTIONS`] of them the page would answer `503` for good.
+    #[test]
+    fn a_route_that_panics_gives_its_connection_slot_back() {
+        const PANIC: &str = "a route panicking on purpose (test)";
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            // Hundreds of these would bury the test output; anyone else's panic is said as usual.
+            if info.payload().downcast_ref::<&str>() != Some(&PANIC) {
+                previous(info)
+            }
+        }));
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let handler: Arc<Handler> = Arc::new(|req: &Request| {
+            if req.path == "/panic" {
+                std::panic::panic_any(PANIC);
+            }
+            Outcome::Respond(Response::new(200, "text/plain", "ok"))
+        });
+        let allow: Arc<Allow> = Arc::new(|_: &str| "GET, HEAD");
+        let closed = Arc::new(AtomicBool::new(false));
+        let acc_closed = closed.clone();
+        let acceptor = std::thread::spawn(move || serve(listener, handler, allow, acc_closed, None));
+        let get = |path: &str| -> String {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            // A busy server answers 503 and closes before reading: the write may fail, the read not.
+            let _ = write!(s, "GET {path} HTTP/1.1\r\nConnection: close\r\n\r\n");
+            let mut answer = String::new();
+            let _ = s.read_to_string(&mut answer);
+            answer
+        };
+        for i in 0..MAX_CONNECTIONS + 20 {
+            let answer = get("/panic");
+            assert!(answer.is_empty(), "request {i}: a panicking route closes without an answer: {answer:?}");
+        }
+        // The last panicking thread may still be unwinding: its slot comes back within a moment.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let answer = loop {
+            let answer = get("/");
+            if answer.starts_with("HTTP/1.1 200") || Instant::now() > deadline {
+                break answer;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(
+            answer.starts_with("HTTP/1.1 200"),
+            "after {} panicking requests the page still answers: {answer:?}",
+            MAX_CONNECTIONS + 20
+        );
+        closed.store(true, Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect(addr);
+        acceptor.join().unwrap();
     }
 
     /// `/api/forget` takes only POST, `/api/silences` GET and POST, the rest GET.
