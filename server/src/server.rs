@@ -176,7 +176,6 @@ pub fn start(mut config: Config) -> Result<Handle, RunError> {
             brake.clone(),
             settings.clone(),
             live_rx,
-            web_tls.clone(),
             export_status.clone(),
             on_panic.clone(),
         )?),
@@ -479,10 +478,10 @@ fn start_web(
     brake: Arc<Brake>,
     settings: SharedSettings,
     events: Receiver<LiveEvent>,
-    tls: Option<Arc<cliser_tls::rustls::ServerConfig>>,
     board: cliser_export::StatusBoard,
     on_panic: OnPanic,
 ) -> Result<Web, RunError> {
+    let tls = listener.local_addr().ok().and_then(|addr| beyond_loopback_tls(config, addr));
     let exporters: Arc<cliser_web::ExportersFn> = Arc::new(move || {
         board
             .snapshot()
