@@ -779,7 +779,8 @@ fn within(
     spawned.map_err(RunError::Start)?;
     match done.recv_timeout(bound) {
         Ok(result) => result,
-        Err(_) => {
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(RunError::Panicked("server-stop")),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
             let waiting = *step.lock().unwrap_or_else(|e| e.into_inner());
             Err(RunError::StopTimedOut { waiting, bound })
         }
