@@ -120,6 +120,7 @@ const LAG_EVERY: Duration = Duration::from_secs(1);
 impl Exporter {
     /// Starts exporter `name` (sending to `target`, for the status) on its own thread; `far` makes
     /// the far side, given a sender that wakes the exporter (MQTT's network thread uses it).
+    /// Its thread is `export-{name}` (`name` is `influx` or `mqtt`); `on_panic` is told if it panics.
     pub fn start(
         name: &str,
         target: &str,
@@ -127,6 +128,7 @@ impl Exporter {
         far: impl FnOnce(Sender<Input>) -> Box<dyn Far>,
         settings: SharedSettings,
         board: &StatusBoard,
+        on_panic: Option<cliser_common::core_thread::OnPanic>,
     ) -> std::io::Result<Exporter> {
         let (tx, rx) = channel();
         let far = far(tx.clone());
@@ -143,8 +145,12 @@ impl Exporter {
             down: None,
             ever_up: false,
         };
-        let thread =
-            std::thread::Builder::new().name(format!("export-{name}")).spawn(move || runner.run(rx))?;
+        let thread_name = match name {
+            "influx" => "export-influx",
+            "mqtt" => "export-mqtt",
+            _ => "export",
+        };
+        let thread = cliser_common::core_thread::spawn(thread_name, on_panic, move || runner.run(rx))?;
         Ok(Exporter { tx, nudged, thread })
     }
 
@@ -403,9 +409,16 @@ mod tests {
         let feed = Feed::open(cliser_store::open(&url).unwrap(), "fake", Start::Beginning).unwrap();
         let board = StatusBoard::default();
         let far = Fake { down: down.clone(), took: took.clone() };
-        let e =
-            Exporter::start("fake", "nowhere", feed, |_| Box::new(far), SharedSettings::default(), &board)
-                .unwrap();
+        let e = Exporter::start(
+            "fake",
+            "nowhere",
+            feed,
+            |_| Box::new(far),
+            SharedSettings::default(),
+            &board,
+            None,
+        )
+        .unwrap();
         let wait = |what: &str, f: &dyn Fn() -> bool| {
             let deadline = std::time::Instant::now() + Duration::from_secs(10);
             while !f() {

@@ -264,6 +264,8 @@ pub fn serve<S: From<Quit> + From<Ask> + Send + 'static>(
         }
         let stream = match stream {
             Ok(s) => s,
+            // A stop shuts the listener down, which fails the accept: not worth a warning.
+            Err(_) if closed.load(Ordering::SeqCst) => return,
             Err(e) => {
                 log::warn!("backdoor accept failed: {e}");
                 // Out of file descriptors, typically: let connections close instead of spinning.

@@ -19,6 +19,7 @@ impl std::fmt::Display for StopReason {
             StopReason::Signal(n) => write!(f, "on signal {n}"),
             StopReason::Backdoor => f.write_str("on the console's Q"),
             StopReason::Requested => f.write_str("as asked"),
+            StopReason::Died(name) => write!(f, "after the {name} thread panicked"),
         }
     }
 }
@@ -32,6 +33,8 @@ pub enum StopReason {
     Backdoor,
     /// [`Handle::stop`].
     Requested,
+    /// A core thread panicked (the server exits with status 1).
+    Died(&'static str),
 }
 
 /// What the server thread's mailbox takes: a stop, or a reload of the config file's names,

@@ -32,6 +32,14 @@ pub enum RunError {
     Start(std::io::Error),
     /// A core thread panicked.
     Panicked(&'static str),
+    /// The stop outlasted its bound (`server::SHUTDOWN_BOUND`); the threads still running ended
+    /// with the process.
+    StopTimedOut {
+        /// The thread it was waiting for.
+        waiting: &'static str,
+        /// The bound.
+        bound: std::time::Duration,
+    },
     /// The web page could not start.
     Web(cliser_web::WebError),
     /// The `--ready-file` could not be written.
@@ -65,6 +73,11 @@ impl fmt::Display for RunError {
             }
             RunError::Start(e) => write!(f, "cannot start: {e}"),
             RunError::Panicked(which) => write!(f, "the {which} thread panicked"),
+            RunError::StopTimedOut { waiting, bound } => write!(
+                f,
+                "the stop did not end within {} s (still waiting for the {waiting} thread); exiting without it",
+                bound.as_secs()
+            ),
             RunError::ReadyFile { path, source } => {
                 write!(f, "cannot write the ready file {}: {source}", path.display())
             }

@@ -13,6 +13,7 @@ use crate::registrations::Registrations;
 use crate::run_error::RunError;
 use crate::sink::{CommitReport, Sink};
 use cliser_alerts::{Input as AlertInput, Runner};
+use cliser_common::core_thread::OnPanic;
 use cliser_common::sensors::SharedSettings;
 use cliser_web::{AckView, AlertView, LiveEvent, Stored, Web, WebConfig};
 use std::collections::HashMap;
@@ -99,16 +100,39 @@ fn bind(what: &'static str, resolved: SocketAddr) -> Result<TcpListener, RunErro
     Ok(socket.into())
 }
 
+/// Spawns core thread `name`: if it panics, `on_panic` stops the server (see `core_thread`).
 fn spawn<T: Send + 'static>(
-    name: &str,
+    name: &'static str,
+    on_panic: &OnPanic,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<JoinHandle<T>, RunError> {
-    std::thread::Builder::new().name(name.into()).spawn(f).map_err(RunError::Start)
+    cliser_common::core_thread::spawn(name, Some(on_panic.clone()), f).map_err(RunError::Start)
 }
+
+/// A core thread's panic, as a stop request in the server thread's mailbox.
+fn stop_on_panic(stop: &Sender<Control>) -> OnPanic {
+    let stop = stop.clone();
+    Arc::new(move |name| {
+        let _ = stop.send(Control::Stop(StopReason::Died(name)));
+    })
+}
+
+/// How long a stop may take, whatever died first, before the server exits without the threads
+/// still running (status 1). A clean stop takes well under a second but for the exporters' last
+/// send, which their far side's timeout bounds at 10 s; systemd would SIGKILL at 90 s anyway, and
+/// meanwhile the Pis wait for a server that is going. Nothing acknowledged is lost by exiting:
+/// an ack only covers a committed reading.
+pub const SHUTDOWN_BOUND: Duration = Duration::from_secs(15);
 
 /// Binds both listeners, opens the ledger, starts the threads and returns. Signals are the
 /// caller's business: hand them to [`Handle::stopper`].
 pub fn start(mut config: Config) -> Result<Handle, RunError> {
+    // A file left by a server that was killed says nothing true: gone until this one is ready.
+    if let Some(path) = &config.ready_file {
+        let _ = std::fs::remove_file(path);
+    }
+    let (stop_tx, stop_rx) = channel();
+    let on_panic = stop_on_panic(&stop_tx);
     let backdoor = bind("the backdoor", config.backdoor)?;
     let backdoor_addr = backdoor.local_addr().map_err(RunError::Start)?;
     if !backdoor_addr.ip().is_loopback() && config.admin_password.is_none() {
@@ -152,8 +176,8 @@ pub fn start(mut config: Config) -> Result<Handle, RunError> {
             brake.clone(),
             settings.clone(),
             live_rx,
-            web_tls.clone(),
             export_status.clone(),
+            on_panic.clone(),
         )?),
         None => None,
     };
@@ -189,33 +213,24 @@ pub fn start(mut config: Config) -> Result<Handle, RunError> {
     if config.clients.is_on() {
         log::info!("{}", clients_line(&config.clients, config.password.is_some()));
     }
-    if let Some(path) = &config.ready_file {
-        let bound = crate::ready_file::Bound {
-            listen: client_addr,
-            listen_tls: tls_addr,
-            backdoor: backdoor_addr,
-            http: http_addr,
-        };
-        crate::ready_file::write(path, &bound)
-            .map_err(|source| RunError::ReadyFile { path: path.clone(), source })?;
-    }
 
     let live = web.is_some().then_some(live_tx);
-    let (alerts_tx, alerts) = start_alerts(&config, &settings, live.clone())?;
-    let exporters = start_exporters(&config, &settings, &export_status)?;
+    let (alerts_tx, alerts) = start_alerts(&config, &settings, live.clone(), &on_panic)?;
+    let exporters = start_exporters(&config, &settings, &export_status, &on_panic)?;
     let notifier = cliser_export::runner::notifier(&exporters);
 
     let config = Arc::new(config);
     let (manager_tx, manager_rx) = channel();
     let (sink_tx, sink_rx) = channel();
-    let (stop_tx, stop_rx) = channel();
 
     // The server thread first: once it runs, nothing that starts later can be left without an owner.
+    // Its own panic surfaces in `Handle::join`.
     let (core_tx, core_rx) = channel::<Core>();
-    let control = spawn("server", move || match core_rx.recv() {
+    let control = cliser_common::core_thread::spawn("server", None, move || match core_rx.recv() {
         Ok(core) => core.run_until_stopped(stop_rx),
         Err(_) => Ok(()), // start() failed and has ended what it had started
-    })?;
+    })
+    .map_err(RunError::Start)?;
     let mut sink = Sink::new(store, high_water);
     sink.names(settings.clone());
     let (sink_live, sink_alerts, sink_export) = (live.clone(), alerts_tx.clone(), notifier.clone());
@@ -239,12 +254,12 @@ pub fn start(mut config: Config) -> Result<Handle, RunError> {
         }
     }));
     let acks = sink.acks();
-    let sink = spawn("sink", move || sink.run(sink_rx))?;
+    let sink = spawn("sink", &on_panic, move || sink.run(sink_rx))?;
     let (retention_stop, retention) = match config.retain_raw {
         Some(keep) => {
             let pruner = cliser_store::open(&config.store.url).map_err(RunError::Store)?;
             let (tx, rx) = channel();
-            (Some(tx), Some(spawn("retention", move || crate::retention::run(pruner, keep, rx))?))
+            (Some(tx), Some(spawn("retention", &on_panic, move || crate::retention::run(pruner, keep, rx))?))
         }
         None => (None, None),
     };
@@ -255,10 +270,8 @@ pub fn start(mut config: Config) -> Result<Handle, RunError> {
     let mut manager =
         Manager::new(config.clone(), manager_tx.clone(), sink_tx, acks, registrations, brake, watchers);
     manager.names(settings.clone());
-    let manager = spawn("manager", move || manager.run(manager_rx))?;
+    let manager = spawn("manager", &on_panic, move || manager.run(manager_rx))?;
     let mut core = Core {
-        client_addr,
-        tls_addr,
         backdoor_addr,
         manager_tx,
         manager,
@@ -269,7 +282,9 @@ pub fn start(mut config: Config) -> Result<Handle, RunError> {
         acceptor: None,
         tls_acceptor: None,
         console_closed: Arc::new(AtomicBool::new(false)),
+        console_listener: backdoor.try_clone().ok(),
         console: None,
+        ready_file: None,
         web,
         settings,
         config_file: config.config_file.clone(),
@@ -291,23 +306,39 @@ pub fn start(mut config: Config) -> Result<Handle, RunError> {
     };
     let closed = core.console_closed.clone();
     let serve_console = move || backdoor::serve(backdoor, bd_manager, bd_stop, console_config, closed);
-    match spawn("backdoor-accept", serve_console) {
+    match spawn("backdoor-accept", &on_panic, serve_console) {
         Ok(t) => core.console = Some(t),
         Err(e) => return Err(core.abandon(e)),
     }
-    if let Some(listener) = listener {
-        let (acc_manager, accepting) = (core.manager_tx.clone(), core.accepting.clone());
-        match spawn("acceptor", move || accept_loop(listener, Transport::Plain, acc_manager, accepting)) {
-            Ok(t) => core.acceptor = Some(t),
+    if let Some(listener) = listener.map(Arc::new) {
+        let (acc_manager, accepting, l) = (core.manager_tx.clone(), core.accepting.clone(), listener.clone());
+        match spawn("acceptor", &on_panic, move || accept_loop(&l, Transport::Plain, acc_manager, accepting))
+        {
+            Ok(t) => core.acceptor = Some((listener, t)),
             Err(e) => return Err(core.abandon(e)),
         }
     }
-    if let Some(listener) = tls_listener {
-        let (acc_manager, accepting) = (core.manager_tx.clone(), core.accepting.clone());
-        match spawn("tls-acceptor", move || accept_loop(listener, Transport::Tls, acc_manager, accepting)) {
-            Ok(t) => core.tls_acceptor = Some(t),
+    if let Some(listener) = tls_listener.map(Arc::new) {
+        let (acc_manager, accepting, l) = (core.manager_tx.clone(), core.accepting.clone(), listener.clone());
+        match spawn("tls-acceptor", &on_panic, move || {
+            accept_loop(&l, Transport::Tls, acc_manager, accepting)
+        }) {
+            Ok(t) => core.tls_acceptor = Some((listener, t)),
             Err(e) => return Err(core.abandon(e)),
         }
+    }
+    // Last, once every thread runs: whoever waits for the file finds a server that does its job.
+    if let Some(path) = &config.ready_file {
+        let bound = crate::ready_file::Bound {
+            listen: client_addr,
+            listen_tls: tls_addr,
+            backdoor: backdoor_addr,
+            http: http_addr,
+        };
+        if let Err(source) = crate::ready_file::write(path, &bound) {
+            return Err(core.abandon(RunError::ReadyFile { path: path.clone(), source }));
+        }
+        core.ready_file = Some(path.clone());
     }
     if let Err(std::sync::mpsc::SendError(core)) = core_tx.send(core) {
         return Err(core.abandon(RunError::Panicked("server")));
@@ -331,6 +362,7 @@ fn start_alerts(
     config: &Config,
     settings: &SharedSettings,
     live: Option<Sender<LiveEvent>>,
+    on_panic: &OnPanic,
 ) -> Result<(Sender<AlertInput>, JoinHandle<()>), RunError> {
     let store = cliser_store::open(&config.store.url).map_err(RunError::Store)?;
     let now = settings.get();
@@ -353,7 +385,7 @@ fn start_alerts(
     });
     let runner = Runner::new(store, now, delivery, on_change).map_err(RunError::Store)?.on_forget(on_forget);
     let (tx, rx) = channel();
-    let thread = spawn("alerts", move || runner.run(rx))?;
+    let thread = spawn("alerts", on_panic, move || runner.run(rx))?;
     Ok((tx, thread))
 }
 
@@ -362,6 +394,7 @@ fn start_exporters(
     config: &Config,
     settings: &SharedSettings,
     board: &cliser_export::StatusBoard,
+    on_panic: &OnPanic,
 ) -> Result<Vec<cliser_export::Exporter>, RunError> {
     use cliser_export::cursor::{Feed, Start};
     use cliser_export::runner::Far;
@@ -373,8 +406,16 @@ fn start_exporters(
         log::info!("export influx -> {target}: from reading {} on", feed.saved());
         let far = move |_wake| -> Box<dyn Far> { Box::new(cliser_export::influx::Influx::new(influx)) };
         out.push(
-            cliser_export::Exporter::start("influx", &target, feed, far, settings.clone(), board)
-                .map_err(RunError::Start)?,
+            cliser_export::Exporter::start(
+                "influx",
+                &target,
+                feed,
+                far,
+                settings.clone(),
+                board,
+                Some(on_panic.clone()),
+            )
+            .map_err(RunError::Start)?,
         );
     }
     if let Some(mqtt) = config.export.mqtt.clone() {
@@ -389,8 +430,16 @@ fn start_exporters(
         );
         let far = move |wake| -> Box<dyn Far> { Box::new(cliser_export::mqtt::Mqtt::new(mqtt, wake)) };
         out.push(
-            cliser_export::Exporter::start("mqtt", &target, feed, far, settings.clone(), board)
-                .map_err(RunError::Start)?,
+            cliser_export::Exporter::start(
+                "mqtt",
+                &target,
+                feed,
+                far,
+                settings.clone(),
+                board,
+                Some(on_panic.clone()),
+            )
+            .map_err(RunError::Start)?,
         );
     }
     Ok(out)
@@ -438,9 +487,10 @@ fn start_web(
     brake: Arc<Brake>,
     settings: SharedSettings,
     events: Receiver<LiveEvent>,
-    tls: Option<Arc<cliser_tls::rustls::ServerConfig>>,
     board: cliser_export::StatusBoard,
+    on_panic: OnPanic,
 ) -> Result<Web, RunError> {
+    let tls = listener.local_addr().ok().and_then(|addr| beyond_loopback_tls(config, addr));
     let exporters: Arc<cliser_web::ExportersFn> = Arc::new(move || {
         board
             .snapshot()
@@ -468,6 +518,7 @@ fn start_web(
         settings,
         tls,
         exporters,
+        on_panic: Some(on_panic),
     };
     cliser_web::start(listener, web_config, events).map_err(RunError::Web)
 }
@@ -502,8 +553,6 @@ fn open_store(config: &Config) -> Result<Opened, RunError> {
 
 /// The core threads and how to end them.
 struct Core {
-    client_addr: Option<SocketAddr>,
-    tls_addr: Option<SocketAddr>,
     backdoor_addr: SocketAddr,
     manager_tx: Sender<ManagerEvent>,
     manager: JoinHandle<()>,
@@ -512,10 +561,15 @@ struct Core {
     retention_stop: Option<Sender<()>>,
     retention: Option<JoinHandle<()>>,
     accepting: Arc<AtomicBool>,
-    acceptor: Option<JoinHandle<()>>,
-    tls_acceptor: Option<JoinHandle<()>>,
+    /// The client listeners and their acceptors.
+    acceptor: Option<(Arc<TcpListener>, JoinHandle<()>)>,
+    tls_acceptor: Option<(Arc<TcpListener>, JoinHandle<()>)>,
     console_closed: Arc<AtomicBool>,
+    /// The console's listener (a duplicate of the acceptor's), to stop it at the end.
+    console_listener: Option<TcpListener>,
     console: Option<JoinHandle<()>>,
+    /// The `--ready-file` once written: removed when the server ends.
+    ready_file: Option<PathBuf>,
     web: Option<Web>,
     /// Names, calibration and limits in force, and where they are read from again.
     settings: SharedSettings,
@@ -560,8 +614,19 @@ impl Core {
                 Err(_) => break StopReason::Backdoor,
             }
         };
-        log::info!("stopping {reason}: closing all connections");
-        self.shut_down()?;
+        match reason {
+            StopReason::Died(_) => log::error!("stopping {reason}: closing all connections"),
+            _ => log::info!("stopping {reason}: closing all connections"),
+        }
+        let ready_file = self.ready_file.clone();
+        let stopped = within(SHUTDOWN_BOUND, move |step| self.shut_down(step));
+        if let Some(path) = ready_file {
+            let _ = std::fs::remove_file(path);
+        }
+        if let StopReason::Died(name) = reason {
+            return Err(RunError::Panicked(name));
+        }
+        stopped?;
         log::info!("stopped");
         Ok(())
     }
@@ -640,39 +705,57 @@ impl Core {
     }
 
     /// Closes every connection (the Manager does, without 999), then joins the Manager, the
-    /// acceptor and the sink, and closes the console last (it answers during the drain).
-    fn shut_down(self) -> Result<(), RunError> {
+    /// acceptor and the sink, and closes the console last (it answers during the drain). `step`
+    /// names the thread waited for, for the line if the stop outlasts [`SHUTDOWN_BOUND`].
+    fn shut_down(self, step: &Step) -> Result<(), RunError> {
+        let waiting = |name: &'static str| *step.lock().unwrap_or_else(|e| e.into_inner()) = name;
         self.accepting.store(false, Ordering::SeqCst);
-        if let (Some(_), Some(addr)) = (&self.acceptor, self.client_addr) {
-            wake(addr);
-        }
-        if let (Some(_), Some(addr)) = (&self.tls_acceptor, self.tls_addr) {
-            wake(addr);
+        // Not by connecting to ourselves: that needs a descriptor, and they may have run out.
+        for (listener, _) in [&self.acceptor, &self.tls_acceptor].into_iter().flatten() {
+            if let Err(e) = cliser_common::listener::stop_accepting(listener) {
+                log::warn!("cannot stop a client listener: {e}");
+            }
         }
         if let Some(web) = &self.web {
             web.stopping();
         }
         let _ = self.manager_tx.send(ManagerEvent::Shutdown);
         drop(self.manager_tx);
+        waiting("manager");
         let manager = self.manager.join();
-        let acceptor = self.acceptor.map(JoinHandle::join).transpose();
-        let tls_acceptor = self.tls_acceptor.map(JoinHandle::join).transpose();
-        // With the Manager gone, its sessions may still hold the sink open: only join it if the
-        // Manager ended as it should.
+        waiting("acceptor");
+        let acceptor = self.acceptor.map(|(_, t)| t.join()).transpose();
+        waiting("tls-acceptor");
+        let tls_acceptor = self.tls_acceptor.map(|(_, t)| t.join()).transpose();
+        // With the Manager gone, its sessions may still hold the sink open (and the sink the
+        // alerts thread): only join them if the Manager ended as it should.
+        waiting("sink");
         let sink = manager.is_ok().then(|| self.sink.join()).transpose();
         drop(self.retention_stop);
+        waiting("retention");
         let retention = self.retention.map(JoinHandle::join).transpose();
         self.console_closed.store(true, Ordering::SeqCst);
         if self.console.is_some() {
-            wake(self.backdoor_addr);
+            match &self.console_listener {
+                Some(l) => {
+                    if let Err(e) = cliser_common::listener::stop_accepting(l) {
+                        log::warn!("cannot stop the console's listener: {e}");
+                    }
+                }
+                None => wake(self.backdoor_addr),
+            }
         }
+        waiting("backdoor-accept");
         let console = self.console.map(JoinHandle::join).transpose();
+        waiting("web");
         let web = self.web.map(Web::stop).transpose();
         // The Manager and the sink have dropped theirs: with this one gone the alerts thread ends.
         drop(self.alerts_tx);
-        let alerts = self.alerts.map(JoinHandle::join).transpose();
+        waiting("alerts");
+        let alerts = manager.is_ok().then(|| self.alerts.map(JoinHandle::join)).flatten().transpose();
         // Last: what the sink committed during the drain is exported before they end (as far as
         // the far side takes it now; the rest after the next start, from the cursor).
+        waiting("exporters");
         let mut exporters = Ok(());
         for e in self.exporters {
             if e.stop().is_err() {
@@ -693,7 +776,7 @@ impl Core {
 
     /// A later thread could not start: ends the ones already running and returns why.
     fn abandon(self, why: RunError) -> RunError {
-        match self.shut_down() {
+        match within(SHUTDOWN_BOUND, move |step| self.shut_down(step)) {
             Ok(()) => why,
             Err(e) => {
                 log::error!("{e}");
@@ -703,7 +786,35 @@ impl Core {
     }
 }
 
-/// accept() has no timeout: a connection of our own wakes it to see its flag.
+/// What a stop waits for now.
+type Step = std::sync::Mutex<&'static str>;
+
+/// Runs `stop` on a thread of its own and waits for it at most `bound`: past it, an error that
+/// names what it was waiting for (the threads still running end with the process).
+fn within(
+    bound: Duration,
+    stop: impl FnOnce(&Step) -> Result<(), RunError> + Send + 'static,
+) -> Result<(), RunError> {
+    let step = Arc::new(Step::new("the start of the stop"));
+    let (done_tx, done) = channel();
+    let on_thread = step.clone();
+    let spawned = std::thread::Builder::new().name("server-stop".into()).spawn(move || {
+        let _ = done_tx.send(stop(&on_thread));
+    });
+    // Without one, the threads end with the process.
+    spawned.map_err(RunError::Start)?;
+    match done.recv_timeout(bound) {
+        Ok(result) => result,
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(RunError::Panicked("server-stop")),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            let waiting = *step.lock().unwrap_or_else(|e| e.into_inner());
+            Err(RunError::StopTimedOut { waiting, bound })
+        }
+    }
+}
+
+/// accept() has no timeout: a connection of our own wakes it to see its flag (only where the
+/// listener could not be duplicated to stop it with [`cliser_common::listener::stop_accepting`]).
 fn wake(bound: SocketAddr) {
     let _ = TcpStream::connect_timeout(&wake_addr(bound), Duration::from_secs(1));
 }
@@ -717,7 +828,7 @@ fn wake_addr(bound: SocketAddr) -> SocketAddr {
 }
 
 fn accept_loop(
-    listener: TcpListener,
+    listener: &TcpListener,
     transport: Transport,
     manager: Sender<ManagerEvent>,
     accepting: Arc<AtomicBool>,

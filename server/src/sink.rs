@@ -1,6 +1,6 @@
 //! The readings sink thread: commits every reading to the store (one transaction per group of
-//! answers), logs what is new, then publishes the highest seq stored per client id in the
-//! [`AckTable`]. Every ack the server sends is read from that table, so an ack never runs ahead of
+//! answers), publishes the highest seq stored per client id in the [`AckTable`], then logs what
+//! is new (a log that blocks holds up no ack). Every ack the server sends is read from that table, so an ack never runs ahead of
 //! the store.
 
 use crate::duplicates::{AnswerTally, DuplicateWatch};
@@ -45,7 +45,7 @@ impl AckTable {
         self.0.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Raises the marks of a group that is now committed and logged.
+    /// Raises the marks of a group that is now committed.
     fn publish(&self, written: HashMap<ClientId, u64>) {
         let mut table = self.0.write().unwrap_or_else(|e| e.into_inner());
         for (cid, seq) in written {
@@ -240,11 +240,11 @@ impl Sink {
         failed
     }
 
-    /// Commits a group of batches in one transaction, then logs what is new, publishes the new
-    /// marks and wakes whoever waits. If the store fails, nothing of the group is logged or
+    /// Commits a group of batches in one transaction, then publishes the new marks, wakes whoever
+    /// waits and logs what is new. If the store fails, nothing of the group is logged or
     /// acknowledged, and the group is handed back to be tried again.
     pub fn handle_group<W: From<Flushed>>(&mut self, group: Vec<Batch<W>>) -> Result<(), Vec<Batch<W>>> {
-        let prepared = self.prepare(&group);
+        let mut prepared = self.prepare(&group);
         let started = Instant::now();
         let result =
             if prepared.readings.is_empty() { Ok(Vec::new()) } else { self.store.commit(&prepared.readings) };
@@ -256,6 +256,10 @@ impl Sink {
         };
         match result {
             Ok(inserted) => {
+                // Committed: the acks go out first. A log that blocks (a stderr pipe nobody reads,
+                // a journal that lags) must not hold up the Pis, and the readings are safe already.
+                self.acks.publish(std::mem::take(&mut prepared.marks));
+                wake_all(&group);
                 if let Some((since, _)) = self.outage.take() {
                     log::info!(
                         "store {}: committing again after {}; {} held readings stored",
@@ -278,14 +282,11 @@ impl Sink {
                     }
                 }
                 for (cid, tally) in &prepared.tallies {
-                    let stored = prepared.marks.get(cid).copied().or(self.acks.get(cid));
+                    let stored = self.acks.get(cid);
                     if let Some(warning) = self.duplicates.note(cid, *tally, stored) {
                         log::warn!("{warning}");
                     }
                 }
-                // After the commit and the log: an ack must never cover a reading that could be lost.
-                self.acks.publish(prepared.marks);
-                wake_all(&group);
                 if let Some(observe) = &self.observer {
                     let duplicates =
                         stored_dups + prepared.tallies.iter().map(|(_, t)| t.duplicates).sum::<u64>();

@@ -224,5 +224,5 @@ fn a_full_disk_under_the_store_logs_an_error_acks_nothing_and_recovers() {
     s.log().wait_for("committing again after", T);
     let sent: Vec<u64> = (1..=351).collect();
     assert_exactly_once("full disk", &sent, &ledger_seqs(&s, "full"), &[]);
-    assert_eq!(s.log().count("reading cid=full"), 351);
+    assert_eq!(s.log().wait_count("reading cid=full", 351, T).len(), 351);
 }

@@ -202,9 +202,10 @@ pub type Handler = dyn Fn(&Request) -> Outcome + Send + Sync;
 /// or `"POST"`). Asked before a body is read: a method the path does not take is refused at once.
 pub type Allow = dyn Fn(&str) -> &'static str + Send + Sync;
 
-/// Accepts connections until `closed` is set and a connection wakes it; with `tls`, serves HTTPS.
+/// Accepts connections until `closed` is set and the listener is stopped
+/// ([`cliser_common::listener::stop_accepting`]) or a connection wakes it; with `tls`, serves HTTPS.
 pub fn serve(
-    listener: TcpListener,
+    listener: &TcpListener,
     handler: Arc<Handler>,
     allow: Arc<Allow>,
     closed: Arc<AtomicBool>,

@@ -38,7 +38,7 @@ pub use live::{
 };
 pub use login::{LoginBrake, PasswordCheck};
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
@@ -61,6 +61,8 @@ pub struct WebConfig {
     pub tls: Option<Arc<cliser_tls::rustls::ServerConfig>>,
     /// The exporters' status (`/api/exporters`, `cliser_export_*` in `/metrics`).
     pub exporters: Arc<ExportersFn>,
+    /// Told if the acceptor or the live thread panics (the server stops then).
+    pub on_panic: Option<cliser_common::core_thread::OnPanic>,
 }
 
 /// Why the web side did not start.
@@ -81,6 +83,8 @@ pub enum WebError {
 pub struct Web {
     addr: SocketAddr,
     closed: Arc<AtomicBool>,
+    /// The acceptor's listener, to stop it without a connection (which needs a free descriptor).
+    listener: Arc<TcpListener>,
     shared: Arc<live::Shared>,
     acceptor: JoinHandle<()>,
     live: JoinHandle<()>,
@@ -98,9 +102,10 @@ pub fn start(listener: TcpListener, config: WebConfig, events: Receiver<LiveEven
     }
     let closed = Arc::new(AtomicBool::new(false));
     let (live_shared, live_closed, stop_shared) = (shared.clone(), closed.clone(), shared.clone());
-    let live = std::thread::Builder::new()
-        .name("web-live".into())
-        .spawn(move || live::run(live_shared, events, live_closed))?;
+    let on_panic = config.on_panic;
+    let live = cliser_common::core_thread::spawn("web-live", on_panic.clone(), move || {
+        live::run(live_shared, events, live_closed)
+    })?;
     let routes = routes::Routes {
         shared,
         pool,
@@ -113,10 +118,12 @@ pub fn start(listener: TcpListener, config: WebConfig, events: Receiver<LiveEven
     let handler: Arc<http::Handler> = Arc::new(move |req: &http::Request| routes.handle(req));
     let allow: Arc<http::Allow> = Arc::new(routes::allow);
     let (acc_closed, tls) = (closed.clone(), config.tls);
-    let acceptor = std::thread::Builder::new()
-        .name("web-accept".into())
-        .spawn(move || http::serve(listener, handler, allow, acc_closed, tls))?;
-    Ok(Web { addr, closed, shared: stop_shared, acceptor, live })
+    let listener = Arc::new(listener);
+    let accepting = listener.clone();
+    let acceptor = cliser_common::core_thread::spawn("web-accept", on_panic, move || {
+        http::serve(&accepting, handler, allow, acc_closed, tls)
+    })?;
+    Ok(Web { addr, closed, listener, shared: stop_shared, acceptor, live })
 }
 
 impl Web {
@@ -136,15 +143,9 @@ impl Web {
     /// finish on their own threads. `Err` names a thread that panicked.
     pub fn stop(self) -> Result<(), &'static str> {
         self.closed.store(true, Ordering::SeqCst);
-        let mut wake = self.addr;
-        if wake.ip().is_unspecified() {
-            wake.set_ip(if wake.is_ipv4() {
-                [127, 0, 0, 1].into()
-            } else {
-                std::net::Ipv6Addr::LOCALHOST.into()
-            });
+        if let Err(e) = cliser_common::listener::stop_accepting(&self.listener) {
+            log::warn!("web: cannot stop the listener: {e}");
         }
-        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
         let acceptor = self.acceptor.join();
         let live = self.live.join();
         acceptor.map_err(|_| "web-accept")?;
