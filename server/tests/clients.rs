@@ -184,6 +184,8 @@ fn a_broken_clients_file_is_refused_on_reload_and_the_one_in_force_kept() {
     let answer = ask(&mut a, "R");
     assert!(answer.starts_with("error: ") && answer.contains("line 2"), "{answer}");
     // Nothing changed: the live session is served and the token still works.
+    // (It was polled right after 140: read that first, or the close would be a reset.)
+    live.expect("100", T);
     live.send("100");
     drop(live);
     s.log().wait_for("disconnected cid=pi-1", T);
