@@ -544,7 +544,7 @@ fn open_store(config: &Config) -> Result<Opened, RunError> {
     let registrations = match info.backend {
         cliser_store::Backend::Postgres => {
             let reader = cliser_store::open(&config.store.url).map_err(RunError::Store)?;
-            Some(Registrations::new(reader))
+            Some(Registrations::new(reader).map_err(RunError::Start)?)
         }
         cliser_store::Backend::Sqlite => None,
     };
