@@ -105,3 +105,121 @@ fn a_stuck_registration_query_stalls_neither_other_registrations_nor_the_stop() 
     assert!(took < Duration::from_secs(5), "the stop waited {took:?} for the stuck query");
     drop(lock);
 }
+
+/// A hand-driven Pi: answers every poll with its unacked readings (one new reading per poll, as a
+/// Pi sampling at the poll rate would), and keeps what the server's acks said.
+struct Pi {
+    state: std::sync::Arc<std::sync::Mutex<PiState>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+#[derive(Debug, Default)]
+struct PiState {
+    /// The newest seq sent.
+    sent: u64,
+    /// The highest ack heard.
+    acked: u64,
+    /// Polls heard.
+    polls: u64,
+}
+
+impl Pi {
+    fn start(s: &ServerHandle, id: &str) -> Pi {
+        use std::sync::atomic::Ordering;
+        let mut c = LineClient::connect(s.addr);
+        let first = c.login(&s.password, id);
+        let state = std::sync::Arc::new(std::sync::Mutex::new(PiState::default()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (st, flag) = (state.clone(), stop.clone());
+        let ack_of = |line: &str| line.rsplit("ack=").next().and_then(|a| a.trim().parse::<u64>().ok());
+        st.lock().unwrap().acked = ack_of(&first).unwrap_or(0);
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::SeqCst) {
+                let poll = c.expect("100", Duration::from_secs(20));
+                let mut s = st.lock().unwrap();
+                s.polls += 1;
+                if let Some(a) = ack_of(&poll) {
+                    s.acked = s.acked.max(a);
+                }
+                s.sent += 1;
+                let answer: Vec<String> = (s.acked + 1..=s.sent).map(|q| format!("t=20.5#{q}")).collect();
+                drop(s);
+                c.send(&format!("100 {}", answer.join(" ")));
+            }
+        });
+        Pi { state, stop, thread: Some(thread) }
+    }
+
+    /// (newest seq sent, highest ack heard, polls heard).
+    fn now(&self) -> (u64, u64, u64) {
+        let s = self.state.lock().unwrap();
+        (s.sent, s.acked, s.polls)
+    }
+
+    fn finish(mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.thread.take().unwrap().join().expect("the Pi thread failed");
+    }
+}
+
+/// The database host vanishes (its end of the link goes down: packets dropped, no reset, no
+/// error back) while a client sends readings. Within 60 s the server logs the outage naming the
+/// database; no reading sent after the cut is acked; another client still registers and the
+/// console still answers; once the link is back, every reading is stored exactly once.
+#[test]
+fn a_vanished_database_host_is_noticed_within_60_s_and_nothing_is_lost_or_doubled() {
+    let Some(pg) = PgCluster::start_in_netns() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let url = pg.url();
+    let host = url.split('@').nth(1).and_then(|h| h.split(':').next()).unwrap().to_owned();
+    let mut s = ServerHandle::start(dir.path(), &["--store", &url, "--keepalive", "1s"]);
+    let pi = Pi::start(&s, "pi-bh");
+    wait_until(T, "three readings acked", || (pi.now().1 >= 3).then_some(()));
+
+    pg.cut(true);
+    let cut_at = Instant::now();
+    let (sent_at_cut, _, _) = pi.now();
+    let outage = wait_until(Duration::from_secs(90), "the outage in the log", || {
+        s.log().lines_with(&host).into_iter().find(|l| l.contains("ERROR") || l.contains("WARN"))
+    });
+    let noticed = cut_at.elapsed();
+    eprintln!("noticed after {noticed:?}: {outage}");
+    assert!(noticed < Duration::from_secs(60), "the outage was logged after {noticed:?}: {outage}");
+
+    // Registrations and the console answer during the outage.
+    let registering = Instant::now();
+    let (mut other, line) = client(&s, "pi-bh-other");
+    assert!(line.starts_with("140"), "{line}");
+    let took = registering.elapsed();
+    assert!(took < Duration::from_secs(5), "a registration during the outage took {took:?}");
+    let asking = Instant::now();
+    let listed = ask(&mut admin(&s), "L");
+    assert!(listed.contains("pi-bh") && listed.contains("pi-bh-other"), "{listed}");
+    let took = asking.elapsed();
+    assert!(took < Duration::from_secs(2), "the console's L took {took:?} during the outage");
+    other.send("100");
+
+    // Acks stopped: three more polls, and none acks a reading sent after the cut.
+    let polls = pi.now().2;
+    wait_until(T, "three more polls", || (pi.now().2 >= polls + 3).then_some(()));
+    let (_, acked, _) = pi.now();
+    assert!(acked <= sent_at_cut, "reading {acked} acked, but only up to {sent_at_cut} was sent before the cut");
+
+    pg.cut(false);
+    let restored = Instant::now();
+    let (sent, _, _) = pi.now();
+    wait_until(Duration::from_secs(90), "every reading acked after the link is back", || {
+        (pi.now().1 >= sent).then_some(())
+    });
+    eprintln!("caught up {:?} after the link came back", restored.elapsed());
+    let acked = pi.now().1;
+    pi.finish();
+    let stored = s.stored_seqs("pi-bh");
+    let twice: Vec<_> = stored.iter().filter(|(_, &n)| n != 1).collect();
+    assert!(twice.is_empty(), "stored more than once: {twice:?}");
+    let missing: Vec<u64> = (1..=acked).filter(|q| !stored.contains_key(q)).collect();
+    assert!(missing.is_empty(), "acked but not stored: {missing:?}");
+    s.proc.signal(15);
+    assert!(s.proc.wait_exit(Duration::from_secs(30)).success(), "the server exits 0 on SIGTERM");
+}
