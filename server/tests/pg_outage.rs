@@ -204,7 +204,10 @@ fn a_vanished_database_host_is_noticed_within_60_s_and_nothing_is_lost_or_double
     let polls = pi.now().2;
     wait_until(T, "three more polls", || (pi.now().2 >= polls + 3).then_some(()));
     let (_, acked, _) = pi.now();
-    assert!(acked <= sent_at_cut, "reading {acked} acked, but only up to {sent_at_cut} was sent before the cut");
+    assert!(
+        acked <= sent_at_cut,
+        "reading {acked} acked, but only up to {sent_at_cut} was sent before the cut"
+    );
 
     pg.cut(false);
     let restored = Instant::now();
