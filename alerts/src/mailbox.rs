@@ -2,14 +2,14 @@
 //! and the thread makes a durable write per transition, so a slow store or a busy fleet must not
 //! grow a queue of readings without limit.
 //!
-//! Readings are coalesced per sensor: the limits judge a sensor's newest value and silence only
+//! Readings are coalesced per sensor: the limits judge a sensor's newest values and silence only
 //! asks whether it was heard, so a sensor holds one slot however many of its readings wait. A slot
-//! keeps the newest reading, the good reading before a run of error readings and the run's first
-//! error (so `error_after` counts every error of the run: the ones between are counted, not kept),
-//! and counts what it folds in for the console's `N`. What is dropped: a waiting reading a newer
-//! one of the same sensor supersedes (its value is never judged; a value past a limit and back
-//! within one slot fires nothing), and, with [`MAX_SENSORS`] sensors waiting, the readings of any
-//! further sensor (counted, a WARN once per time full). Gaps are coalesced into a count per
+//! keeps the newest [`PER_SENSOR`] readings in the order they came (a thread that keeps up sees
+//! every reading, so `for` and the deadband judge each one) and folds older ones out: counted for
+//! the console's `N`, and a run of folded error readings still counts toward `error_after`. What
+//! is dropped: a reading folded out (its value never judged: a value past a limit and back while
+//! the thread was behind fires nothing), and, with [`MAX_SENSORS`] sensors waiting, the readings
+//! of any further sensor (counted, a WARN once per time full). Gaps are coalesced into a count per
 //! client. Everything else (sessions, reloads, the console's requests) is queued in order and
 //! never dropped: it comes at people's and connections' pace, not the readings'.
 
@@ -23,7 +23,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// At most this many sensors wait at once; readings of another sensor are dropped meanwhile.
-pub const MAX_SENSORS: usize = 16_384;
+pub const MAX_SENSORS: usize = 4096;
+
+/// A sensor keeps at most its newest this many readings waiting; older ones are folded out.
+pub const PER_SENSOR: usize = 32;
 
 /// A new mailbox: the server's end, and the alerts thread's.
 pub fn mailbox() -> (Mailbox, Inbox) {
@@ -62,12 +65,12 @@ struct Pending {
 /// One sensor's waiting readings; see the module docs.
 #[derive(Debug, Default)]
 pub struct Slot {
-    /// The readings to judge, oldest first: at most a good reading, the first error of the run
-    /// after it, and the newest.
+    /// The readings to judge, in the order they came: the newest [`PER_SENSOR`].
     pub judge: Vec<NewReading>,
-    /// Error readings of the run folded in between the last two of `judge`.
-    pub errors_between: u64,
-    /// Readings folded in and not in `judge` (for the health counts).
+    /// Error readings folded out right before `judge[0]` with no good reading after them: how
+    /// many, and the first one's sample time (they still count toward `error_after`).
+    pub errors_before: Option<(u64, i64)>,
+    /// Readings folded out (for the health counts).
     pub folded: Tally,
 }
 
@@ -90,44 +93,19 @@ impl Tally {
 }
 
 impl Slot {
-    /// Folds `r` in. True when a reading was superseded (counted, not judged).
+    /// Adds `r`, folding out the oldest past [`PER_SENSOR`]. True when one was folded.
     fn offer(&mut self, r: NewReading) -> bool {
-        let Some(newest) = self.judge.last() else {
-            self.judge.push(r);
+        self.judge.push(r);
+        if self.judge.len() <= PER_SENSOR {
             return false;
+        }
+        let old = self.judge.remove(0);
+        self.folded.add(&old);
+        self.errors_before = match old.value {
+            Value::Error(_) => Some(self.errors_before.map_or((1, old.sampled_ms), |(n, at)| (n + 1, at))),
+            Value::Celsius(_) => None,
         };
-        if r.sampled_ms < newest.sampled_ms {
-            // A backlog's older reading: heard, never judged (the engine would not either).
-            self.folded.add(&r);
-            return true;
-        }
-        match (&r.value, &newest.value) {
-            (Value::Celsius(_), _) => {
-                // A good reading ends any run of errors: only it is judged.
-                for old in self.judge.drain(..) {
-                    self.folded.add(&old);
-                }
-                self.errors_between = 0;
-                self.judge.push(r);
-                true
-            }
-            (Value::Error(_), Value::Celsius(_)) => {
-                self.judge.push(r);
-                false
-            }
-            (Value::Error(_), Value::Error(_)) => {
-                let run = self.judge.iter().filter(|x| matches!(x.value, Value::Error(_))).count();
-                if run < 2 {
-                    self.judge.push(r);
-                    return false;
-                }
-                // The run's first error stays, the newest replaces the last: counted between.
-                let old = std::mem::replace(self.judge.last_mut().expect("not empty"), r);
-                self.folded.add(&old);
-                self.errors_between += 1;
-                true
-            }
-        }
+        true
     }
 }
 

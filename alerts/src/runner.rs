@@ -229,17 +229,15 @@ impl Runner {
         let now = now_ms();
         let mut out = Vec::new();
         for slot in slots {
-            let last = slot.judge.len().saturating_sub(1);
-            for (i, r) in slot.judge.iter().enumerate() {
-                let (cid, sensor) = (r.cid.as_str(), r.sensor.as_str());
-                if i == 0 {
-                    self.health.counted(cid, sensor, &slot.folded);
-                }
-                if i == last && slot.errors_between > 0 {
-                    self.engine.more_errors(cid, sensor, slot.errors_between);
-                }
+            let Some(first) = slot.judge.first() else { continue };
+            let (cid, sensor) = (first.cid.to_string(), first.sensor.to_string());
+            self.health.counted(&cid, &sensor, &slot.folded);
+            if let Some((n, first_ms)) = slot.errors_before {
+                self.engine.more_errors(&cid, &sensor, n, first_ms);
+            }
+            for r in &slot.judge {
                 self.health.reading(r);
-                out.extend(self.engine.reading(cid, sensor, &r.value, r.sampled_ms, now));
+                out.extend(self.engine.reading(&cid, &sensor, &r.value, r.sampled_ms, now));
             }
         }
         self.apply(out);

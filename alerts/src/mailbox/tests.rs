@@ -41,7 +41,8 @@ fn readings_of_one_sensor_while_the_thread_is_blocked_take_one_slot_and_no_other
         }
     }
     let depth = inbox.depth();
-    assert_eq!((depth.sensors, depth.others, depth.superseded, depth.dropped), (1, 10, 9_999, 0), "{depth}");
+    let folded = 10_000 - PER_SENSOR as u64;
+    assert_eq!((depth.sensors, depth.others, depth.superseded, depth.dropped), (1, 10, folded, 0), "{depth}");
 
     let next = drain(&inbox);
     let ups: Vec<&str> = next
@@ -64,8 +65,10 @@ fn readings_of_one_sensor_while_the_thread_is_blocked_take_one_slot_and_no_other
     let (slots, gaps) = batches[0];
     assert_eq!(slots.len(), 1);
     let slot = &slots[0];
-    assert_eq!(slot.judge, vec![reading("pi-1", "28-a", t(20.0), 10_000)], "only the newest is judged");
-    assert_eq!(slot.folded.readings, 9_999, "the rest are counted for N");
+    let kept: Vec<i64> = slot.judge.iter().map(|r| r.sampled_ms).collect();
+    let newest: Vec<i64> = (10_000 - PER_SENSOR as i64 + 1..=10_000).collect();
+    assert_eq!(kept, newest, "the newest are judged, in order");
+    assert_eq!(slot.folded.readings, folded, "the rest are counted for N");
     assert_eq!(gaps.get("pi-1"), Some(&10));
     assert_eq!(inbox.depth().sensors, 0);
     assert_eq!(inbox.depth().sensors_max, 1);
@@ -76,7 +79,7 @@ fn readings_of_one_sensor_while_the_thread_is_blocked_take_one_slot_and_no_other
 }
 
 #[test]
-fn each_sensor_has_its_slot_and_an_older_reading_never_replaces_a_newer_one() {
+fn a_thread_that_keeps_up_judges_every_reading_of_each_sensor_in_order() {
     let (mailbox, inbox) = mailbox();
     mailbox
         .send(Input::Stored(vec![reading("pi-1", "a", t(1.0), 50), reading("pi-1", "b", t(2.0), 10)]))
@@ -91,51 +94,56 @@ fn each_sensor_has_its_slot_and_an_older_reading_never_replaces_a_newer_one() {
         .flat_map(|s| &s.judge)
         .map(|r| (r.cid.to_string(), r.sensor.to_string(), r.sampled_ms))
         .collect();
-    judged.sort();
-    let want = [("pi-1", "a", 50), ("pi-1", "b", 10), ("pi-2", "a", 5)];
+    judged.sort_by_key(|(c, s, _)| (c.clone(), s.clone()));
+    let want = [("pi-1", "a", 50), ("pi-1", "a", 40), ("pi-1", "b", 10), ("pi-2", "a", 5)];
     assert_eq!(judged, want.map(|(c, s, ms)| (c.to_owned(), s.to_owned(), ms)).to_vec());
+    assert!(slots.iter().all(|s| s.folded.readings == 0 && s.errors_before.is_none()));
 }
 
 #[test]
 fn a_run_of_errors_folded_while_waiting_still_counts_toward_error_after() {
     let (mailbox, inbox) = mailbox();
     let mut run = vec![reading("pi", "s", t(20.0), 0)];
-    run.extend((1..=5).map(|i| reading("pi", "s", err("crc"), i)));
+    run.extend((1..=40).map(|i| reading("pi", "s", err("crc"), i)));
     mailbox.send(Input::Stored(run)).unwrap();
     let Some(Next::Readings(slots, _)) = drain(&inbox).pop() else { panic!("no readings") };
     let slot = &slots[0];
-    let kept: Vec<i64> = slot.judge.iter().map(|r| r.sampled_ms).collect();
-    assert_eq!((kept, slot.errors_between, slot.folded.readings), (vec![0, 1, 5], 3, 3));
+    assert_eq!(slot.judge.len(), PER_SENSOR);
+    assert_eq!(slot.errors_before, Some((8, 1)), "the good reading and 8 errors folded out");
+    let errors: Vec<(&str, u64)> = slot.folded.errors.iter().map(|(r, n)| (r.as_str(), *n)).collect();
+    assert_eq!((slot.folded.readings, errors), (9, vec![("crc", 8)]));
 
-    // Fed as the alerts thread feeds a slot, five errors in a row fire `error_after = 5`.
-    let settings = Settings::from_toml(&"[sensors.s]\nerror_after = 5\n".parse().unwrap()).unwrap();
+    // Fed as the alerts thread feeds a slot, forty errors in a row fire `error_after = 40`.
+    let settings = Settings::from_toml(&"[sensors.s]\nerror_after = 40\n".parse().unwrap()).unwrap();
     let mut e = Engine::new(std::sync::Arc::new(settings), vec![]);
+    let (n, first) = slot.errors_before.unwrap();
+    e.more_errors("pi", "s", n, first);
     let mut out = Vec::new();
-    for (i, r) in slot.judge.iter().enumerate() {
-        if i == slot.judge.len() - 1 {
-            e.more_errors("pi", "s", slot.errors_between);
-        }
+    for r in &slot.judge {
         out.extend(e.reading("pi", "s", &r.value, r.sampled_ms, 10));
     }
     assert_eq!(out.len(), 1, "{out:#?}");
-    assert_eq!((out[0].alert.key.kind, out[0].state), (Kind::SensorError, State::Firing));
-    assert_eq!(out[0].alert.message, "pi/s: 5 error readings in a row (last: err:crc)");
+    assert_eq!(
+        (out[0].alert.key.kind, out[0].state, out[0].alert.since_ms),
+        (Kind::SensorError, State::Firing, 1)
+    );
+    assert_eq!(out[0].alert.message, "pi/s: 40 error readings in a row (last: err:crc)");
 }
 
 #[test]
-fn a_good_reading_after_errors_leaves_only_itself_to_judge() {
+fn a_good_reading_folded_out_ends_the_run_of_errors_before_it() {
     let (mailbox, inbox) = mailbox();
-    let rs = vec![
+    let mut rs = vec![
         reading("pi", "s", err("crc"), 1),
-        reading("pi", "s", err("crc"), 2),
-        reading("pi", "s", err("reset"), 3),
-        reading("pi", "s", t(21.0), 4),
+        reading("pi", "s", err("reset"), 2),
+        reading("pi", "s", t(21.0), 3),
     ];
+    rs.extend((4..4 + PER_SENSOR as i64).map(|i| reading("pi", "s", t(21.0), i)));
     mailbox.send(Input::Stored(rs)).unwrap();
     let Some(Next::Readings(slots, _)) = drain(&inbox).pop() else { panic!("no readings") };
     let slot = &slots[0];
-    assert_eq!(slot.judge, vec![reading("pi", "s", t(21.0), 4)]);
-    assert_eq!(slot.errors_between, 0);
+    assert_eq!(slot.judge.len(), PER_SENSOR);
+    assert_eq!(slot.errors_before, None);
     let errors: Vec<(&str, u64)> = slot.folded.errors.iter().map(|(r, n)| (r.as_str(), *n)).collect();
-    assert_eq!((slot.folded.readings, errors), (3, vec![("crc", 2), ("reset", 1)]));
+    assert_eq!((slot.folded.readings, errors), (3, vec![("crc", 1), ("reset", 1)]));
 }
