@@ -202,6 +202,17 @@ impl Engine {
         };
     }
 
+    /// `n` error readings of `cid`'s `sensor`, the first sampled at `first_ms`, that came before
+    /// the next one given to [`reading`](Self::reading) and were folded out while they waited:
+    /// they count toward `error_after` as if each had been given.
+    pub fn more_errors(&mut self, cid: &str, sensor: &str, n: u64, first_ms: i64) {
+        let track = self.sensors.entry((cid.to_owned(), sensor.to_owned())).or_default();
+        if track.errors_in_row == 0 {
+            track.first_error_ms = first_ms;
+        }
+        track.errors_in_row = track.errors_in_row.saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
+    }
+
     /// A reading the store took, `raw` as sent, received at `now_ms`.
     pub fn reading(
         &mut self,

@@ -52,6 +52,19 @@ impl Health {
         }
     }
 
+    /// Readings of a sensor counted without being looked at one by one (folded into a newer one
+    /// while they waited for the alerts thread).
+    pub fn counted(&mut self, cid: &str, sensor: &str, t: &crate::mailbox::Tally) {
+        if t.readings == 0 {
+            return;
+        }
+        let h = self.sensors.entry((cid.to_owned(), sensor.to_owned())).or_default();
+        h.readings += t.readings;
+        for (reason, n) in &t.errors {
+            *h.errors.entry(reason.clone()).or_default() += n;
+        }
+    }
+
     /// Drops a forgotten node (`sensor` None) or sensor.
     pub fn forget(&mut self, cid: &str, sensor: Option<&str>) {
         self.sensors.retain(|(c, s), _| c != cid || sensor.is_some_and(|x| x != s));
@@ -62,7 +75,12 @@ impl Health {
 
     /// A gap in `cid`'s seqs.
     pub fn gap(&mut self, cid: &str) {
-        *self.gaps.entry(cid.to_owned()).or_default() += 1;
+        self.gaps(cid, 1);
+    }
+
+    /// `n` gaps in `cid`'s seqs.
+    pub fn gaps(&mut self, cid: &str, n: u64) {
+        *self.gaps.entry(cid.to_owned()).or_default() += n;
     }
 
     /// One line per sensor, for people.

@@ -10,7 +10,8 @@
 //!   changed), the clock;
 //! - [`admin`]: the console's requests, and history and silences as text;
 //! - [`deliver`]: the log, the command and the webhook;
-//! - [`health`]: per-sensor counts for the console's `N`.
+//! - [`health`]: per-sensor counts for the console's `N`;
+//! - [`mailbox`]: the alerts thread's mailbox, readings coalesced per sensor.
 #![deny(missing_docs)]
 
 pub mod admin;
@@ -19,8 +20,10 @@ pub mod deliver;
 pub mod engine;
 pub mod gate;
 pub mod health;
+pub mod mailbox;
 pub mod runner;
 
 pub use alert::{Active, Alert, AlertKey, Kind, State, Transition};
 pub use engine::Engine;
+pub use mailbox::{mailbox, Inbox, Mailbox};
 pub use runner::{Input, Runner};

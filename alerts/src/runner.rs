@@ -1,7 +1,8 @@
 //! The alerts thread: feeds the [`Engine`] what the server tells it and the clock, keeps firing
 //! alerts and their history in the store, passes each transition through the [`Gate`] (silences,
 //! acknowledgements) and hands what is to be told to the [`Delivery`]. It is off the reading path:
-//! the server only `send`s into its unbounded mailbox, and nothing here waits for a command or a
+//! the server only `send`s into its [`Mailbox`](crate::mailbox::Mailbox) (readings coalesced per
+//! sensor, so it stays bounded however far behind this thread is), and nothing here waits for a command or a
 //! webhook (they run on threads of their own). Each tick it also reads what people changed in the
 //! store (acknowledgements, silences, forgotten nodes: `people.rs`), whichever process wrote it.
 
@@ -11,10 +12,11 @@ use crate::deliver::Delivery;
 use crate::engine::Engine;
 use crate::gate::{Event, Gate, Step};
 use crate::health::Health;
+use crate::mailbox::{Inbox, Next, Slot};
 use cliser_common::sensors::Settings;
 use cliser_store::{Ack, AlertEvent, NewReading, Store, StoredAlert};
-use std::collections::HashMap;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::mpsc::{RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -181,13 +183,18 @@ impl Runner {
     }
 
     /// The thread's body: until every sender is gone.
-    pub fn run(mut self, inbox: Receiver<Input>) {
+    pub fn run(mut self, inbox: Inbox) {
         self.start_up(now_ms());
         self.changed();
         let mut next_tick = Instant::now() + TICK;
         loop {
             match inbox.recv_timeout(next_tick.saturating_duration_since(Instant::now())) {
-                Ok(input) => self.handle(input),
+                // The console's `N` also shows how deep the mailbox is, and was.
+                Ok(Next::Input(Input::Health(reply))) => {
+                    let _ = reply.send(format!("{}\n{}", self.health.report(now_ms()), inbox.depth()));
+                }
+                Ok(Next::Input(input)) => self.handle(input),
+                Ok(Next::Readings(slots, gaps)) => self.readings(slots, gaps),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
@@ -213,31 +220,48 @@ impl Runner {
         }
     }
 
+    /// Readings the store took, coalesced per sensor while they waited, and gaps per client.
+    fn readings(&mut self, slots: Vec<Slot>, gaps: BTreeMap<String, u64>) {
+        // The store took a commit: it answers again.
+        if self.admin_retry.is_some() {
+            self.admin_retry = Some(Instant::now());
+        }
+        let now = now_ms();
+        let mut out = Vec::new();
+        for slot in slots {
+            let Some(first) = slot.judge.first() else { continue };
+            let (cid, sensor) = (first.cid.to_string(), first.sensor.to_string());
+            self.health.counted(&cid, &sensor, &slot.folded);
+            if let Some((n, first_ms)) = slot.errors_before {
+                self.engine.more_errors(&cid, &sensor, n, first_ms);
+            }
+            for r in &slot.judge {
+                self.health.reading(r);
+                out.extend(self.engine.reading(&cid, &sensor, &r.value, r.sampled_ms, now));
+            }
+        }
+        self.apply(out);
+        for (cid, n) in gaps {
+            self.health.gaps(&cid, n);
+        }
+    }
+
     fn handle(&mut self, input: Input) {
         match input {
+            // The mailbox turns these into `readings` (coalesced); a direct caller gets the same.
             Input::Stored(readings) => {
-                // The store took a commit: it answers again.
-                if self.admin_retry.is_some() {
-                    self.admin_retry = Some(Instant::now());
+                let mut slots: Vec<Slot> = Vec::new();
+                for r in readings {
+                    slots.push(Slot { judge: vec![r], ..Slot::default() });
                 }
-                let now = now_ms();
-                let mut out = Vec::new();
-                for r in &readings {
-                    self.health.reading(r);
-                    out.extend(self.engine.reading(
-                        r.cid.as_str(),
-                        r.sensor.as_str(),
-                        &r.value,
-                        r.sampled_ms,
-                        now,
-                    ));
-                }
-                self.apply(out);
+                self.readings(slots, BTreeMap::new());
             }
             Input::Gaps(cids) => {
+                let mut gaps = BTreeMap::new();
                 for cid in cids {
-                    self.health.gap(&cid);
+                    *gaps.entry(cid).or_default() += 1;
                 }
+                self.readings(Vec::new(), gaps);
             }
             Input::NodeUp(cid) => {
                 let t = self.engine.node_up(&cid, now_ms());

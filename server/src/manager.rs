@@ -117,7 +117,7 @@ pub struct Watchers {
     /// The web page's live view.
     pub live: Option<Sender<LiveEvent>>,
     /// The alerts thread.
-    pub alerts: Option<Sender<AlertInput>>,
+    pub alerts: Option<cliser_alerts::Mailbox>,
     /// The exporters (MQTT publishes each node's availability).
     pub export: Option<cliser_export::Notifier>,
 }

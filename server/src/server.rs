@@ -363,7 +363,7 @@ fn start_alerts(
     settings: &SharedSettings,
     live: Option<Sender<LiveEvent>>,
     on_panic: &OnPanic,
-) -> Result<(Sender<AlertInput>, JoinHandle<()>), RunError> {
+) -> Result<(cliser_alerts::Mailbox, JoinHandle<()>), RunError> {
     let store = cliser_store::open(&config.store.url).map_err(RunError::Store)?;
     let now = settings.get();
     let delivery = cliser_alerts::deliver::Delivery::new(&now.alerts);
@@ -384,7 +384,7 @@ fn start_alerts(
         let _ = live.send(LiveEvent::Forgotten { cid, sensor });
     });
     let runner = Runner::new(store, now, delivery, on_change).map_err(RunError::Store)?.on_forget(on_forget);
-    let (tx, rx) = channel();
+    let (tx, rx) = cliser_alerts::mailbox();
     let thread = spawn("alerts", on_panic, move || runner.run(rx))?;
     Ok((tx, thread))
 }
@@ -544,7 +544,7 @@ fn open_store(config: &Config) -> Result<Opened, RunError> {
     let registrations = match info.backend {
         cliser_store::Backend::Postgres => {
             let reader = cliser_store::open(&config.store.url).map_err(RunError::Store)?;
-            Some(Registrations::new(reader))
+            Some(Registrations::new(reader).map_err(RunError::Start)?)
         }
         cliser_store::Backend::Sqlite => None,
     };
@@ -581,7 +581,7 @@ struct Core {
     clients: SharedClients,
     fleet_password: bool,
     /// The alerts thread's mailbox (dropped on stop, with the Manager's and the sink's) and thread.
-    alerts_tx: Option<Sender<AlertInput>>,
+    alerts_tx: Option<cliser_alerts::Mailbox>,
     alerts: Option<JoinHandle<()>>,
     /// The exporter threads, stopped last, and their status (the console's `X`).
     exporters: Vec<cliser_export::Exporter>,

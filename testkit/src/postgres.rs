@@ -38,6 +38,10 @@ pub struct PgCluster {
     port: u16,
     password: String,
     running: bool,
+    /// Where it listens: loopback, or its namespace's address.
+    host: std::net::Ipv4Addr,
+    /// The namespace it runs in (dropped after the cluster stops: fields drop after `drop`).
+    netns: Option<crate::netns::NetNs>,
 }
 
 /// The superuser and the database the cluster is made with.
@@ -102,6 +106,30 @@ impl PgCluster {
     /// `SKIPPED: PostgreSQL not found` and returns `None` — unless `CLISER_REQUIRE_PG=1` or
     /// `CLISER_REQUIRE_PARTS=1`, where it panics. Any other failure panics with what PostgreSQL said.
     pub fn start_with(opts: PgOptions) -> Option<PgCluster> {
+        Self::start_inside(opts, None)
+    }
+
+    /// Makes and starts a cluster inside a network namespace of its own ([`NetNs`](crate::NetNs)),
+    /// listening on the namespace's address only, so that [`cut`](Self::cut) can make its host
+    /// vanish from the network. Skips (`None`, with `SKIPPED: ...`) where PostgreSQL or network
+    /// namespaces are not available, unless parts are required.
+    pub fn start_in_netns() -> Option<PgCluster> {
+        if pg_bin_dir().is_none() {
+            return Self::start_with(PgOptions::default()); // says SKIPPED, or panics
+        }
+        let netns = crate::netns::NetNs::create()?;
+        Self::start_inside(PgOptions::default(), Some(netns))
+    }
+
+    /// With `cut`, packets between this side and a cluster made by
+    /// [`start_in_netns`](Self::start_in_netns) vanish (no reset, no error from its side), as when
+    /// a database host loses power or its network; `false` restores them. Panics for a cluster on
+    /// loopback.
+    pub fn cut(&self, cut: bool) {
+        self.netns.as_ref().expect("a cluster started in a network namespace").cut(cut);
+    }
+
+    fn start_inside(opts: PgOptions, netns: Option<crate::netns::NetNs>) -> Option<PgCluster> {
         let Some(bin) = pg_bin_dir() else {
             if crate::parts::parts_required() {
                 panic!("PostgreSQL not found (no initdb and pg_ctl on PATH or in /usr/lib/postgresql/*/bin) and {REQUIRE_PG}=1");
@@ -111,8 +139,18 @@ impl PgCluster {
         };
         let owner = unprivileged_owner();
         let dir = tempfile::Builder::new().prefix("cliser-pg-").tempdir().expect("temp dir");
-        let mut cluster = PgCluster { dir, bin, owner, port: 0, password: free_password(), running: false };
+        let host = netns.as_ref().map_or(std::net::Ipv4Addr::LOCALHOST, crate::netns::NetNs::addr);
+        let mut cluster =
+            PgCluster { dir, bin, owner, port: 0, password: free_password(), running: false, host, netns };
         cluster.init(&opts);
+        if let Some(ns) = &cluster.netns {
+            cluster.append_conf(&format!("listen_addresses = '{host}'\n"));
+            // initdb allows loopback only; the server connects from this side of the link.
+            let hba = cluster.data_dir().join("pg_hba.conf");
+            let mut rules = std::fs::read_to_string(&hba).expect("read pg_hba.conf");
+            rules += &format!("host all all {}/32 scram-sha-256\n", ns.host_addr());
+            std::fs::write(&hba, rules).expect("write pg_hba.conf");
+        }
         on_free_port("PostgreSQL", |port| {
             cluster.port = port;
             cluster.write_port();
@@ -127,14 +165,15 @@ impl PgCluster {
         Some(cluster)
     }
 
-    /// `postgres://cliser:PASSWORD@127.0.0.1:PORT/cliser` (the superuser, a fresh password).
+    /// `postgres://cliser:PASSWORD@127.0.0.1:PORT/cliser` (the superuser, a fresh password; the
+    /// namespace's address for a cluster in one).
     pub fn url(&self) -> String {
         self.url_for(DB)
     }
 
     /// As [`url`](Self::url) for another database of the cluster.
     pub fn url_for(&self, db: &str) -> String {
-        format!("postgres://{USER}:{}@127.0.0.1:{}/{db}", self.password, self.port)
+        format!("postgres://{USER}:{}@{}:{}/{db}", self.password, self.host, self.port)
     }
 
     /// Creates the database `name` and returns its URL.
@@ -197,8 +236,12 @@ impl PgCluster {
         {
             cmd.env_remove(v);
         }
-        if let Some((uid, gid)) = self.owner {
-            cmd.uid(uid).gid(gid);
+        match (&self.netns, self.owner) {
+            (Some(ns), owner) => enter(&mut cmd, ns, owner),
+            (None, Some((uid, gid))) => {
+                cmd.uid(uid).gid(gid);
+            }
+            (None, None) => {}
         }
         cmd.output().unwrap_or_else(|e| panic!("run {prog}: {e}"))
     }
@@ -298,6 +341,32 @@ impl PgCluster {
         let path = self.data_dir().join("postgresql.conf");
         let mut f = std::fs::OpenOptions::new().append(true).open(&path).expect("open postgresql.conf");
         f.write_all(text.as_bytes()).expect("write postgresql.conf");
+    }
+}
+
+/// Makes `cmd` start inside `ns`, then (if given) as `owner`: joining a namespace needs root, so
+/// it is done first, in the child, and the user is changed after it (std's `uid` would come first).
+fn enter(cmd: &mut Command, ns: &crate::netns::NetNs, owner: Option<(u32, u32)>) {
+    let path = format!("/var/run/netns/{}", ns.name());
+    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+    // SAFETY: only async-signal-safe calls between fork and exec; the file outlives the spawn
+    // (it is moved into the closure, which the command keeps).
+    unsafe {
+        cmd.pre_exec(move || {
+            use std::os::fd::AsRawFd;
+            if libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if let Some((uid, gid)) = owner {
+                if libc::setgroups(0, std::ptr::null()) != 0
+                    || libc::setgid(gid) != 0
+                    || libc::setuid(uid) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
     }
 }
 
