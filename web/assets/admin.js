@@ -30,6 +30,15 @@
 
   const degrees = (v) => (v === null || v === undefined ? "" : fmtTemp(Number(v)));
 
+  /**
+   * The server's words, as the log and the alert command have them, with the time in the page's one
+   * clock: a time the message gives in UTC is shown in local time instead, else "since" is added.
+   */
+  function alertTitle(a) {
+    const utc = new Date(a.since).toISOString().replace(/\.\d{3}Z$/, "Z");
+    return a.message.includes(utc) ? a.message.replace(utc, iso(a.since)) : `${a.message}\nsince ${iso(a.since)}`;
+  }
+
   /** "garage offline since 16:40 (3 min)", "freezer on garage above max -15 °C: -12.250 °C since ...". */
   function alertText(a) {
     const since = `since ${clock(a.since)} (${span(P.serverNow() - a.since)})`;
@@ -65,9 +74,7 @@
       const li = el("li", {
         class: "alert", "data-kind": a.kind, "data-cid": a.cid, "data-sensor": a.sensor,
         "data-acked": a.ack ? "1" : null, "data-silenced": a.silenced_by ?? null,
-        // The server's words, as the log and the alert command have them; the line itself already
-        // says since when, in local time, so the title does not say it again in another clock.
-        title: a.message,
+        title: alertTitle(a),
       }, text);
       admin.lines.push({ alert: a, text });
       if (a.ack) {
