@@ -721,7 +721,7 @@ mod tests {
         let allow: Arc<Allow> = Arc::new(|_: &str| "GET, HEAD");
         let closed = Arc::new(AtomicBool::new(false));
         let acc_closed = closed.clone();
-        let acceptor = std::thread::spawn(move || serve(listener, handler, allow, acc_closed, None));
+        let acceptor = std::thread::spawn(move || serve(&listener, handler, allow, acc_closed, None));
         let get = |path: &str| -> String {
             let mut s = std::net::TcpStream::connect(addr).unwrap();
             s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
