@@ -115,20 +115,43 @@ pub fn silences_text(silences: &[Silence], now_ms: i64) -> String {
     silences.iter().map(|s| silence_line(s, now_ms)).collect::<Vec<_>>().join("\n")
 }
 
-/// Checks a silence's matcher: a known kind or `*`, and ids without white space. The error names
-/// the field.
-pub fn check_matcher(cid: &str, sensor: &str, kind: &str) -> Result<(), String> {
+/// Why a silence's matcher is refused; the text names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MatcherError {
+    /// A field is empty.
+    #[error("{field}: empty (use * for any)")]
+    Empty {
+        /// `cid`, `sensor` or `kind`.
+        field: &'static str,
+    },
+    /// A field holds white space.
+    #[error("{field} {value:?}: no spaces allowed")]
+    Spaces {
+        /// `cid`, `sensor` or `kind`.
+        field: &'static str,
+        /// The value given.
+        value: String,
+    },
+    /// The kind is neither an alert kind nor `*`.
+    #[error("kind {kind:?}: not an alert kind ({} or *)", Kind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", "))]
+    UnknownKind {
+        /// The kind given.
+        kind: String,
+    },
+}
+
+/// Checks a silence's matcher: a known kind or `*`, and ids without white space.
+pub fn check_matcher(cid: &str, sensor: &str, kind: &str) -> Result<(), MatcherError> {
     for (field, v) in [("cid", cid), ("sensor", sensor), ("kind", kind)] {
         if v.is_empty() {
-            return Err(format!("{field}: empty (use * for any)"));
+            return Err(MatcherError::Empty { field });
         }
         if v.chars().any(char::is_whitespace) {
-            return Err(format!("{field} {v:?}: no spaces allowed"));
+            return Err(MatcherError::Spaces { field, value: v.to_owned() });
         }
     }
     if kind != "*" && Kind::parse(kind).is_none() {
-        let kinds: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
-        return Err(format!("kind {kind:?}: not an alert kind ({} or *)", kinds.join(", ")));
+        return Err(MatcherError::UnknownKind { kind: kind.to_owned() });
     }
     Ok(())
 }
@@ -199,7 +222,8 @@ mod tests {
         assert!(check_matcher("pi", "freezer", "above_max").is_ok());
         assert!(check_matcher("pi", "*", "too_hot")
             .unwrap_err()
+            .to_string()
             .starts_with("kind \"too_hot\": not an alert kind"));
-        assert_eq!(check_matcher("", "*", "*").unwrap_err(), "cid: empty (use * for any)");
+        assert_eq!(check_matcher("", "*", "*").unwrap_err().to_string(), "cid: empty (use * for any)");
     }
 }

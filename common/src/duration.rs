@@ -6,16 +6,27 @@ use std::time::Duration;
 /// What a bad duration's message suggests.
 const EXAMPLE: &str = "expected e.g. 10s, 500ms";
 
-/// Parses a duration; the error text is meant for the user.
-pub fn parse(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim()).map_err(|e| format!("{e} ({EXAMPLE})"))
+/// Why a text is not a duration; the text is meant for the user.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DurationError {
+    /// Not a duration with units.
+    #[error("{0} ({EXAMPLE})")]
+    Unreadable(#[source] humantime::DurationError),
+    /// Zero where only more than zero makes sense.
+    #[error("must be more than zero")]
+    Zero,
+}
+
+/// Parses a duration.
+pub fn parse(s: &str) -> Result<Duration, DurationError> {
+    humantime::parse_duration(s.trim()).map_err(DurationError::Unreadable)
 }
 
 /// Parses a duration that must be more than zero (an interval, a timeout). A clap `value_parser`.
-pub fn parse_positive(s: &str) -> Result<Duration, String> {
+pub fn parse_positive(s: &str) -> Result<Duration, DurationError> {
     let d = parse(s)?;
     if d.is_zero() {
-        return Err("must be more than zero".into());
+        return Err(DurationError::Zero);
     }
     Ok(d)
 }
@@ -55,10 +66,10 @@ mod tests {
         assert_eq!(parse("10s"), Ok(Duration::from_secs(10)));
         assert_eq!(parse("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse("1m 30s"), Ok(Duration::from_secs(90)));
-        assert!(parse("soon").unwrap_err().contains("expected e.g. 10s"));
+        assert!(parse("soon").unwrap_err().to_string().contains("expected e.g. 10s"));
         assert!(parse("10").is_err());
         assert_eq!(parse("0s"), Ok(Duration::ZERO));
-        assert_eq!(parse_positive("0s").unwrap_err(), "must be more than zero");
+        assert_eq!(parse_positive("0s").unwrap_err().to_string(), "must be more than zero");
         assert_eq!(format(Duration::from_secs(90)), "1m 30s");
         assert_eq!(format(Duration::from_secs(90 * 86_400)), "90d");
         assert_eq!(format(Duration::from_millis(1_500)), "1s 500ms");

@@ -11,6 +11,7 @@
 //! same series and time, which InfluxDB overwrites (VictoriaMetrics with `-dedup.minScrapeInterval`).
 
 use crate::cursor::Feed;
+use crate::error::{ConfigError, SendError};
 use crate::runner::Far;
 use cliser_common::sensors::Settings;
 use cliser_protocol::Value;
@@ -39,16 +40,16 @@ impl std::fmt::Debug for InfluxConfig {
 
 impl InfluxConfig {
     /// Checks `url`: `http://` or `https://` with a host.
-    pub fn new(url: &str, token: Option<String>) -> Result<InfluxConfig, String> {
+    pub fn new(url: &str, token: Option<String>) -> Result<InfluxConfig, ConfigError> {
         let rest = url
             .strip_prefix("http://")
             .or_else(|| url.strip_prefix("https://"))
-            .ok_or_else(|| format!("{url:?}: expected http://HOST:PORT/write?db=NAME (InfluxDB 1.x), .../api/v2/write?org=ORG&bucket=BUCKET (2.x) or .../write (VictoriaMetrics)"))?;
+            .ok_or_else(|| bad(url, "expected http://HOST:PORT/write?db=NAME (InfluxDB 1.x), .../api/v2/write?org=ORG&bucket=BUCKET (2.x) or .../write (VictoriaMetrics)"))?;
         if rest.is_empty() || rest.starts_with('/') {
-            return Err(format!("{url:?}: no host"));
+            return Err(bad(url, "no host"));
         }
         if !rest.contains('/') {
-            return Err(format!("{url:?}: no path; InfluxDB 1.x writes at /write?db=NAME, 2.x at /api/v2/write?org=ORG&bucket=BUCKET, VictoriaMetrics at /write"));
+            return Err(bad(url, "no path; InfluxDB 1.x writes at /write?db=NAME, 2.x at /api/v2/write?org=ORG&bucket=BUCKET, VictoriaMetrics at /write"));
         }
         Ok(InfluxConfig { url: url.to_owned(), token })
     }
@@ -65,6 +66,10 @@ impl InfluxConfig {
             .collect();
         format!("{base}?{}", kept.join("&"))
     }
+}
+
+fn bad(url: &str, why: &str) -> ConfigError {
+    ConfigError::BadUrl { url: url.to_owned(), why: why.to_owned() }
 }
 
 /// Tag values escape commas, equals signs and spaces.
@@ -150,7 +155,12 @@ impl Far for Influx {
         Ok(())
     }
 
-    fn send(&mut self, rows: &[FeedRow], _feed: &mut Feed, settings: &Arc<Settings>) -> Result<(), String> {
+    fn send(
+        &mut self,
+        rows: &[FeedRow],
+        _feed: &mut Feed,
+        settings: &Arc<Settings>,
+    ) -> Result<(), SendError> {
         self.body.clear();
         for r in rows {
             line(&mut self.body, &r.reading, settings);
@@ -159,7 +169,7 @@ impl Far for Influx {
         if let Some(t) = &self.config.token {
             req = req.header("Authorization", &format!("Token {t}"));
         }
-        let mut resp = req.send(self.body.as_str()).map_err(|e| e.to_string())?;
+        let mut resp = req.send(self.body.as_str()).map_err(|e| SendError::Request(e.to_string()))?;
         let status = resp.status().as_u16();
         if (200..300).contains(&status) {
             return Ok(());
@@ -175,7 +185,7 @@ impl Far for Influx {
             );
             return Ok(());
         }
-        Err(format!("HTTP {status}: {text}"))
+        Err(SendError::Status { status, text: text.to_owned() })
     }
 }
 

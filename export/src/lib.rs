@@ -14,15 +14,18 @@
 //!   change);
 //! - [`influx`]: InfluxDB 1.x / 2.x and VictoriaMetrics, line protocol over HTTP (ureq);
 //! - [`mqtt`]: MQTT state, availability and Home Assistant discovery (rumqttc);
+//! - [`error`]: why an exporter cannot be set up or a batch was not taken;
 //! - [`status`]: what the console's `X`, the API and `/metrics` show.
 #![deny(missing_docs)]
 
 pub mod cursor;
+pub mod error;
 pub mod influx;
 pub mod mqtt;
 pub mod runner;
 pub mod status;
 
+pub use error::{ConfigError, LinkDown, SendError};
 pub use runner::{Exporter, Input, Notifier};
 pub use status::{ExporterStatus, StatusBoard};
 

@@ -3,6 +3,7 @@
 //! once when they start and once when they end, never per reading.
 
 use crate::cursor::Feed;
+use crate::error::{LinkDown, SendError};
 use crate::status::{StatusBoard, StatusCell};
 use cliser_common::sensors::{Settings, SharedSettings};
 use cliser_store::FeedRow;
@@ -42,6 +43,12 @@ impl From<String> for NotReady {
     }
 }
 
+impl From<LinkDown> for NotReady {
+    fn from(down: LinkDown) -> Self {
+        NotReady::Down(down.0)
+    }
+}
+
 /// What the runner needs of a far side (InfluxDB, an MQTT broker).
 pub trait Far: Send {
     /// Most readings per batch.
@@ -53,7 +60,9 @@ pub trait Far: Send {
     /// availability, discovery).
     fn ready(&mut self, feed: &mut Feed, settings: &Arc<Settings>) -> Result<(), NotReady>;
     /// Sends `rows`; `Ok` once the far side accepted every one. Bounded by the far side's timeouts.
-    fn send(&mut self, rows: &[FeedRow], feed: &mut Feed, settings: &Arc<Settings>) -> Result<(), String>;
+    /// On an error the runner sends them again, soon or (not [`SendError::is_transient`]) at its
+    /// slowest pace.
+    fn send(&mut self, rows: &[FeedRow], feed: &mut Feed, settings: &Arc<Settings>) -> Result<(), SendError>;
     /// A node's session began or ended.
     fn node(&mut self, _cid: &str, _online: bool) {}
     /// Whether [`ready`](Self::ready) answered from a live connection (MQTT: the broker acknowledged
@@ -305,7 +314,12 @@ impl Runner {
                     }
                 }
                 Err(why) => {
-                    self.problem(why);
+                    // Refused for a reason only the far side's owner mends: still sent again (the
+                    // readings wait in the store), but without hammering it meanwhile.
+                    if !why.is_transient() {
+                        backoff = BACKOFF_MAX;
+                    }
+                    self.problem(why.to_string());
                     retry_at = Some(Instant::now() + backoff);
                     backoff = (backoff * 2).min(BACKOFF_MAX);
                 }
@@ -378,9 +392,9 @@ mod tests {
         fn ready(&mut self, _: &mut Feed, _: &Arc<Settings>) -> Result<(), NotReady> {
             Ok(())
         }
-        fn send(&mut self, rows: &[FeedRow], _: &mut Feed, _: &Arc<Settings>) -> Result<(), String> {
+        fn send(&mut self, rows: &[FeedRow], _: &mut Feed, _: &Arc<Settings>) -> Result<(), SendError> {
             if self.down.load(Ordering::SeqCst) {
-                return Err("refused".into());
+                return Err(SendError::Status { status: 503, text: "refused".into() });
             }
             self.took.lock().unwrap().extend(rows.iter().map(|r| r.reading.seq.unwrap()));
             Ok(())

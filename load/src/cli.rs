@@ -92,7 +92,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     if let Ok(secs) = s.parse::<f64>() {
         return Duration::try_from_secs_f64(secs).map_err(|e| e.to_string());
     }
-    cliser_common::duration::parse(s)
+    cliser_common::duration::parse(s).map_err(|e| e.to_string())
 }
 
 /// Reads the password by the shared rule: `--password-file`, else `CLISER_PASSWORD`.

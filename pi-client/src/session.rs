@@ -70,20 +70,58 @@ pub fn answer(store: &Backlog, sent: u64) -> (KeepAliveAnswer, u64) {
     (answer, last)
 }
 
-fn connect(server: &str, timeout: Duration) -> Result<TcpStream, String> {
-    let addrs = server.to_socket_addrs().map_err(|e| format!("cannot resolve {server}: {e}"))?;
-    let mut last = format!("{server} resolves to no address");
+/// Why no connection to a server was made; the client tries again after its backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The host name did not resolve.
+    #[error("cannot resolve {server}: {source}")]
+    Resolve {
+        /// `HOST:PORT`.
+        server: String,
+        /// The resolver's error.
+        source: std::io::Error,
+    },
+    /// The host name resolved to nothing.
+    #[error("{0} resolves to no address")]
+    NoAddress(String),
+    /// No address took the connection (the last one's error).
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        /// The address tried last.
+        addr: std::net::SocketAddr,
+        /// Its error.
+        source: std::io::Error,
+    },
+    /// A `tls://` server without a CA to check it with.
+    #[error("tls:// without --tls-ca")]
+    NoCa,
+    /// The host is not a name a certificate can be checked against.
+    #[error("{0}")]
+    ServerName(cliser_tls::TlsError),
+    /// TLS could not start.
+    #[error("cannot start TLS: {0}")]
+    Tls(cliser_tls::rustls::Error),
+    /// The TLS hello could not be sent.
+    #[error("sending the TLS hello: {0}")]
+    Hello(std::io::Error),
+}
+
+fn connect(server: &str, timeout: Duration) -> Result<TcpStream, ConnectError> {
+    let addrs = server
+        .to_socket_addrs()
+        .map_err(|source| ConnectError::Resolve { server: server.to_owned(), source })?;
+    let mut last = ConnectError::NoAddress(server.to_owned());
     for addr in addrs {
         match TcpStream::connect_timeout(&addr, timeout) {
             Ok(s) => return Ok(s),
-            Err(e) => last = format!("cannot connect to {addr}: {e}"),
+            Err(source) => last = ConnectError::Connect { addr, source },
         }
     }
     Err(last)
 }
 
 /// Connects to `server` (`HOST:PORT` or `tls://HOST:PORT`), and starts TLS for the latter.
-fn open(cfg: &Config, server: &str) -> Result<Link, String> {
+fn open(cfg: &Config, server: &str) -> Result<Link, ConnectError> {
     let (tls, host_port) = match server.strip_prefix(crate::config::TLS_SCHEME) {
         Some(rest) => (true, rest),
         None => (false, server),
@@ -96,19 +134,19 @@ fn open(cfg: &Config, server: &str) -> Result<Link, String> {
     if !tls {
         return Ok(Link::Plain(stream));
     }
-    let tls_cfg = cfg.tls.as_ref().ok_or("tls:// without --tls-ca")?;
+    let tls_cfg = cfg.tls.as_ref().ok_or(ConnectError::NoCa)?;
     let host = host_port.rsplit_once(':').map_or(host_port, |(h, _)| h);
-    let name = cliser_tls::server_name(host).map_err(|e| e.to_string())?;
-    let session = cliser_tls::rustls::ClientConnection::new(tls_cfg.client.clone(), name)
-        .map_err(|e| format!("cannot start TLS: {e}"))?;
-    Link::tls(stream, session).map_err(|e| format!("sending the TLS hello: {e}"))
+    let name = cliser_tls::server_name(host).map_err(ConnectError::ServerName)?;
+    let session =
+        cliser_tls::rustls::ClientConnection::new(tls_cfg.client.clone(), name).map_err(ConnectError::Tls)?;
+    Link::tls(stream, session).map_err(ConnectError::Hello)
 }
 
 /// Runs connection number `conn`, to `server` (one of `cfg.server`), to its end.
 pub fn run(cfg: &Config, server: &str, store: &Backlog, stop: &Stop, conn: u64) -> End {
     let link = match open(cfg, server) {
         Ok(l) => l,
-        Err(why) => return End::Retry { why, healthy: false },
+        Err(why) => return End::Retry { why: why.to_string(), healthy: false },
     };
     debug!("connected to {server} (connection {conn})");
     let in_clear = matches!(link, Link::Plain(_));

@@ -167,7 +167,7 @@ fn silence_add(rest: &str) -> Result<Request, String> {
     let duration_text = next("<duration>")?;
     let by = next("<by>")?.to_owned();
     let comment = words.collect::<Vec<_>>().join(" ");
-    cliser_alerts::admin::check_matcher(cid, sensor, kind)?;
+    cliser_alerts::admin::check_matcher(cid, sensor, kind).map_err(|e| e.to_string())?;
     let duration = cliser_common::duration::parse_positive(duration_text)
         .map_err(|e| format!("duration {duration_text:?}: {e}"))?;
     Ok(Request::SilenceAdd {

@@ -6,7 +6,7 @@
 use crate::duplicates::{AnswerTally, DuplicateWatch};
 use cliser_common::sensors::{Settings, SharedSettings};
 use cliser_protocol::{ClientId, Reading, Stamp, Value};
-use cliser_store::{NewReading, Store, TsQuality, MAX_SEQ};
+use cliser_store::{Ledger, NewReading, TsQuality, MAX_SEQ};
 use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
@@ -112,7 +112,7 @@ pub type Observer = Box<dyn Fn(CommitReport) + Send>;
 /// The sink's state; [`Sink::run`] is the thread's body.
 pub struct Sink {
     acks: Arc<AckTable>,
-    store: Box<dyn Store>,
+    store: Box<dyn Ledger>,
     duplicates: DuplicateWatch,
     /// Since when commits fail, and why (said once per state change, not per group).
     outage: Option<(Instant, String)>,
@@ -132,7 +132,7 @@ struct Prepared {
 
 impl Sink {
     /// A sink committing to `store`, with the high-water marks it already holds.
-    pub fn new(store: Box<dyn Store>, high_water: HashMap<ClientId, u64>) -> Self {
+    pub fn new(store: Box<dyn Ledger>, high_water: HashMap<ClientId, u64>) -> Self {
         Sink {
             acks: Arc::new(AckTable::new(high_water)),
             store,
@@ -437,10 +437,7 @@ fn log_reading(r: &NewReading, settings: &Settings) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cliser_store::{
-        Bucket, BucketSource, NodeInfo, ReadingQuery, SensorInfo, StoreError, StoreInfo, StoredAlert,
-        StoredReading,
-    };
+    use cliser_store::{Described, ReadingQuery, Store, StoreError, StoreInfo};
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::mpsc::channel;
 
@@ -540,10 +537,16 @@ mod tests {
         down: Arc<AtomicBool>,
     }
 
-    impl Store for Flaky {
+    impl Described for Flaky {
         fn info(&mut self) -> Result<StoreInfo, StoreError> {
             self.inner.info()
         }
+        fn location(&self) -> &str {
+            self.inner.location()
+        }
+    }
+
+    impl Ledger for Flaky {
         fn commit(&mut self, group: &[NewReading]) -> Result<Vec<bool>, StoreError> {
             if self.down.load(Ordering::SeqCst) {
                 return Err(StoreError::BadQuery("database or disk is full (test)".into()));
@@ -555,104 +558,6 @@ mod tests {
         }
         fn high_water_all(&mut self) -> Result<HashMap<ClientId, u64>, StoreError> {
             self.inner.high_water_all()
-        }
-        fn readings(&mut self, q: &ReadingQuery) -> Result<Vec<StoredReading>, StoreError> {
-            self.inner.readings(q)
-        }
-        fn buckets_from(
-            &mut self,
-            q: &ReadingQuery,
-            every: Duration,
-            source: BucketSource,
-        ) -> Result<Vec<Bucket>, StoreError> {
-            self.inner.buckets_from(q, every, source)
-        }
-        fn nodes(&mut self) -> Result<Vec<NodeInfo>, StoreError> {
-            self.inner.nodes()
-        }
-        fn sensors(&mut self) -> Result<Vec<SensorInfo>, StoreError> {
-            self.inner.sensors()
-        }
-        fn export(
-            &mut self,
-            each: &mut dyn FnMut(StoredReading) -> std::io::Result<()>,
-        ) -> Result<u64, StoreError> {
-            self.inner.export(each)
-        }
-        fn prune_raw(&mut self, older_than_ms: i64, batch: usize) -> Result<usize, StoreError> {
-            self.inner.prune_raw(older_than_ms, batch)
-        }
-        fn alerts_firing(&mut self) -> Result<Vec<StoredAlert>, StoreError> {
-            self.inner.alerts_firing()
-        }
-        fn alert_fire(&mut self, a: &StoredAlert) -> Result<(), StoreError> {
-            self.inner.alert_fire(a)
-        }
-        fn alert_resolve(&mut self, kind: &str, cid: &str, sensor: &str) -> Result<bool, StoreError> {
-            self.inner.alert_resolve(kind, cid, sensor)
-        }
-        fn feed(&mut self, after: i64, limit: usize) -> Result<Vec<cliser_store::FeedRow>, StoreError> {
-            self.inner.feed(after, limit)
-        }
-        fn feed_lag(&mut self, after: i64) -> Result<cliser_store::FeedLag, StoreError> {
-            self.inner.feed_lag(after)
-        }
-        fn cursor(&mut self, name: &str) -> Result<Option<i64>, StoreError> {
-            self.inner.cursor(name)
-        }
-        fn set_cursor(&mut self, name: &str, after: i64) -> Result<(), StoreError> {
-            self.inner.set_cursor(name, after)
-        }
-        fn alert_ack(
-            &mut self,
-            kind: &str,
-            cid: &str,
-            sensor: &str,
-            ack: &cliser_store::Ack,
-        ) -> Result<bool, StoreError> {
-            self.inner.alert_ack(kind, cid, sensor, ack)
-        }
-        fn alert_event_add(&mut self, e: &cliser_store::AlertEvent) -> Result<i64, StoreError> {
-            self.inner.alert_event_add(e)
-        }
-        fn alert_events(
-            &mut self,
-            q: &cliser_store::EventQuery,
-        ) -> Result<Vec<cliser_store::AlertEvent>, StoreError> {
-            self.inner.alert_events(q)
-        }
-        fn prune_alert_events(&mut self, older_than_ms: i64, batch: usize) -> Result<usize, StoreError> {
-            self.inner.prune_alert_events(older_than_ms, batch)
-        }
-        fn silence_add(&mut self, s: &cliser_store::Silence) -> Result<i64, StoreError> {
-            self.inner.silence_add(s)
-        }
-        fn silences(&mut self, after_ms: Option<i64>) -> Result<Vec<cliser_store::Silence>, StoreError> {
-            self.inner.silences(after_ms)
-        }
-        fn silence_end(&mut self, id: i64, at_ms: i64) -> Result<bool, StoreError> {
-            self.inner.silence_end(id, at_ms)
-        }
-        fn forget(
-            &mut self,
-            cid: &str,
-            sensor: Option<&str>,
-            delete_readings: bool,
-            at_ms: i64,
-        ) -> Result<cliser_store::Forgotten, StoreError> {
-            self.inner.forget(cid, sensor, delete_readings, at_ms)
-        }
-        fn is_forgotten(&mut self, cid: &str, sensor: Option<&str>) -> Result<bool, StoreError> {
-            self.inner.is_forgotten(cid, sensor)
-        }
-        fn admin_changes(&mut self, after: i64) -> Result<Vec<(i64, cliser_store::AdminChange)>, StoreError> {
-            self.inner.admin_changes(after)
-        }
-        fn admin_changes_head(&mut self) -> Result<i64, StoreError> {
-            self.inner.admin_changes_head()
-        }
-        fn location(&self) -> &str {
-            self.inner.location()
         }
     }
 

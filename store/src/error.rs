@@ -96,7 +96,7 @@ pub enum StoreError {
         detail: String,
     },
 
-    /// The callback given to [`Store::export`](crate::Store::export) failed (e.g. stdout closed).
+    /// The callback given to [`History::export`](crate::History::export) failed (e.g. stdout closed).
     #[error("export: {0}")]
     Export(#[source] std::io::Error),
 }

@@ -1,6 +1,6 @@
 //! Where cliser keeps readings: an SQLite file by default, or a PostgreSQL database shared by
 //! several servers. The store is the exactly-once ledger: the unique key (client id, seq) drops a
-//! reading already stored, and [`Store::commit`] returns only once a group is durable, so an ack
+//! reading already stored, and [`Ledger::commit`] returns only once a group is durable, so an ack
 //! sent after it never covers a reading that could be lost.
 //!
 //! [`open`] takes `sqlite:PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB` (or `postgresql://`),
@@ -11,27 +11,27 @@
 //! What is kept (times in Unix milliseconds, temperatures in integer millidegrees):
 //! - `readings`: one row per reading (client, sensor, value or error reason, sample and receive
 //!   time, seq, and where the sample time came from: [`TsQuality`]), unique on (client, seq);
-//!   pruned by age with [`Store::prune_raw`].
+//!   pruned by age with [`Retention::prune_raw`].
 //! - `nodes`: per client, first and last seen and the high-water mark, which outlives pruning,
-//!   when it was forgotten ([`Store::forget`]), and the pruned mark ([`Store::pruned_before`]).
+//!   when it was forgotten ([`AdminLog::forget`]), and the pruned mark ([`Ledger::pruned_before`]).
 //! - `sensors`: per client and sensor, first and last seen, the newest reading, and when it was
-//!   forgotten. A forgotten node or sensor is left out of [`Store::nodes`] and [`Store::sensors`]
+//!   forgotten. A forgotten node or sensor is left out of [`History::nodes`] and [`History::sensors`]
 //!   until a reading of it is committed again; its row, and so its high-water mark, stays.
 //! - `rollups`: per sensor and hour, min, max, sum and count of temperatures and a count of
-//!   errors; never pruned, so [`Store::buckets`] of whole hours stay cheap over any range.
+//!   errors; never pruned, so [`History::buckets`] of whole hours stay cheap over any range.
 //! - `alerts`: the alerts firing now, one per (kind, client, sensor), written as they fire and
-//!   deleted as they resolve ([`Store::alert_fire`], [`Store::alert_resolve`]), so that a restart
-//!   neither announces one again nor forgets one; with who acknowledged each ([`Store::alert_ack`]),
+//!   deleted as they resolve ([`AlertStore::alert_fire`], [`AlertStore::alert_resolve`]), so that a restart
+//!   neither announces one again nor forgets one; with who acknowledged each ([`AlertStore::alert_ack`]),
 //!   which firing again keeps and resolving deletes.
 //! - `alert_events`: the alert history, every transition and what people did
-//!   ([`Store::alert_event_add`], [`Store::alert_events`]); pruned by age
-//!   ([`Store::prune_alert_events`]).
-//! - `silences`: Alertmanager-like silences, kept ([`Store::silence_add`], [`Store::silence_end`]).
+//!   ([`AlertStore::alert_event_add`], [`AlertStore::alert_events`]); pruned by age
+//!   ([`Retention::prune_alert_events`]).
+//! - `silences`: Alertmanager-like silences, kept ([`AlertStore::silence_add`], [`AlertStore::silence_end`]).
 //! - `admin_changes`: acknowledgements, silences made or ended and forgettings, in id order, for
-//!   every server sharing the database to act on ([`Store::admin_changes`]); pruned with the
+//!   every server sharing the database to act on ([`AdminLog::admin_changes`]); pruned with the
 //!   alert history.
 //! - `export_cursors`: per exporter, the id of the last reading its far side accepted
-//!   ([`Store::feed`], [`Store::cursor`], [`Store::set_cursor`]).
+//!   ([`ExportFeed::feed`], [`ExportFeed::cursor`], [`ExportFeed::set_cursor`]).
 //!
 //! Every commit updates the first four in one transaction, one statement per table and group on
 //! PostgreSQL (the same statements mark the nodes and sensors it stores readings of as no longer
@@ -41,7 +41,7 @@
 //! reading a client's other sensors when one sensor is asked for.
 //!
 //! What callers must do: keep seqs at or below [`MAX_SEQ`]; drop readings at or below a client's
-//! [`Store::high_water`] before committing (pruned readings no longer hold their key, so the store
+//! [`Ledger::high_water`] before committing (pruned readings no longer hold their key, so the store
 //! alone would take an old resend as new); and on an error, keep the group and try again later.
 //!
 //! The store is blocking and owned by one thread at a time (`Send`, not `Sync`).
@@ -54,6 +54,7 @@ mod history;
 mod migrate;
 mod pg;
 mod query;
+mod roles;
 mod sqlite;
 mod types;
 mod url;
@@ -61,6 +62,7 @@ mod url;
 pub use error::StoreError;
 pub use feed::{FeedLag, FeedRow};
 pub use pg::PgStore;
+pub use roles::{AdminLog, AlertStore, Described, ExportFeed, History, Ledger, Retention, Store};
 pub use sqlite::SqliteStore;
 pub use types::{
     Ack, AdminChange, AlertEvent, Backend, Bucket, BucketSource, EventQuery, Forgotten, NewReading, NodeInfo,
@@ -68,160 +70,8 @@ pub use types::{
 };
 pub use url::redacted;
 
-use cliser_protocol::ClientId;
-use std::collections::HashMap;
-use std::time::Duration;
-
 /// The schema version this binary writes: the number of migrations it carries.
 pub const SCHEMA_VERSION: i64 = migrate::SQLITE.len() as i64;
-
-/// Readings in, questions out. Both backends behave the same; the tests run one suite on each.
-pub trait Store: Send {
-    /// The backend, where it is (password elided), the schema version and how many raw readings it
-    /// holds (a count: on a big database this takes a moment; meant for the start-up log line).
-    fn info(&mut self) -> Result<StoreInfo, StoreError>;
-
-    /// Stores a group of readings in one transaction and returns, for each, whether it was stored
-    /// now (`false`: its (cid, seq) was stored before, or earlier in this group). Readings without
-    /// a seq are always stored. In the same transaction it updates the nodes (seen times, high-water
-    /// mark), the sensors (seen times, newest reading) and the hourly rollups with the readings it
-    /// stored. A reading sampled before its client's [`pruned_before`](Self::pruned_before) mark
-    /// whose seq is at or below the client's high-water mark, or that has no seq, is refused
-    /// (`false`): it may have been stored and pruned since, and is already counted in the rollups.
-    /// Returns once the transaction is durable; on an error nothing of the group is stored
-    /// (with PostgreSQL, a connection lost while committing leaves that unknown: sending the group
-    /// again is safe for readings with a seq).
-    fn commit(&mut self, group: &[NewReading]) -> Result<Vec<bool>, StoreError>;
-
-    /// The highest seq ever stored for `cid`, read from the database (right when several servers
-    /// share it), and never lower after pruning.
-    fn high_water(&mut self, cid: &ClientId) -> Result<Option<u64>, StoreError>;
-
-    /// [`high_water`](Self::high_water) of every client that has one.
-    fn high_water_all(&mut self) -> Result<HashMap<ClientId, u64>, StoreError>;
-
-    /// Raw readings matching `q`, by sample time (ties in insertion order).
-    fn readings(&mut self, q: &ReadingQuery) -> Result<Vec<StoredReading>, StoreError>;
-
-    /// Per-sensor summaries of `every`-long buckets over `q` (its limit caps the buckets), ordered
-    /// by client, sensor and time, taken from `source`.
-    fn buckets_from(
-        &mut self,
-        q: &ReadingQuery,
-        every: Duration,
-        source: BucketSource,
-    ) -> Result<Vec<Bucket>, StoreError>;
-
-    /// [`buckets_from`](Self::buckets_from) the rollups when `every` is a whole number of hours,
-    /// else from the raw readings.
-    fn buckets(&mut self, q: &ReadingQuery, every: Duration) -> Result<Vec<Bucket>, StoreError> {
-        self.buckets_from(q, every, BucketSource::Auto)
-    }
-
-    /// Every client the store has seen, by id.
-    fn nodes(&mut self) -> Result<Vec<NodeInfo>, StoreError>;
-
-    /// Every sensor, by client id and sensor id.
-    fn sensors(&mut self) -> Result<Vec<SensorInfo>, StoreError>;
-
-    /// Calls `each` with every raw reading in insertion order (within a group, by client id, each
-    /// client's readings in the order given), streaming: memory stays flat however big the store.
-    /// Stops at the first error of `each`. Returns how many it gave.
-    fn export(
-        &mut self,
-        each: &mut dyn FnMut(StoredReading) -> std::io::Result<()>,
-    ) -> Result<u64, StoreError>;
-
-    /// Deletes at most `batch` raw readings sampled before `older_than_ms` and returns how many it
-    /// deleted; call it again until that is below `batch`. Small batches keep each transaction
-    /// short, so commits are not held up. Rollups, nodes and high-water marks are kept, and each
-    /// client's [`pruned_before`](Self::pruned_before) mark is raised past what was deleted.
-    fn prune_raw(&mut self, older_than_ms: i64, batch: usize) -> Result<usize, StoreError>;
-
-    /// Per client whose raw readings were pruned: just after the sample time of the newest one
-    /// deleted (never lowered). [`commit`](Self::commit) refuses what it cannot tell apart from
-    /// a pruned reading sampled before it. By default none: for a store that never prunes (both
-    /// backends keep the marks).
-    fn pruned_before(&mut self) -> Result<HashMap<ClientId, i64>, StoreError> {
-        Ok(HashMap::new())
-    }
-
-    /// The alerts firing, ordered by kind, client id and sensor (bytewise on both backends).
-    fn alerts_firing(&mut self) -> Result<Vec<StoredAlert>, StoreError>;
-
-    /// Records `a` as firing, replacing what was kept for its (kind, cid, sensor). Returns once
-    /// that is durable, like [`commit`](Self::commit).
-    fn alert_fire(&mut self, a: &StoredAlert) -> Result<(), StoreError>;
-
-    /// Forgets the alert of (kind, cid, sensor) once it resolves; `true` when there was one.
-    /// Durable when it returns.
-    fn alert_resolve(&mut self, kind: &str, cid: &str, sensor: &str) -> Result<bool, StoreError>;
-
-    /// At most `limit` raw readings whose row id is above `after`, by id: the order they were
-    /// committed in. For exporters, which keep their place with [`set_cursor`](Self::set_cursor).
-    fn feed(&mut self, after: i64, limit: usize) -> Result<Vec<FeedRow>, StoreError>;
-
-    /// How far `after` is behind the newest reading.
-    fn feed_lag(&mut self, after: i64) -> Result<FeedLag, StoreError>;
-
-    /// The cursor exporter `name` last saved, if any.
-    fn cursor(&mut self, name: &str) -> Result<Option<i64>, StoreError>;
-
-    /// Saves exporter `name`'s cursor; durable when it returns.
-    fn set_cursor(&mut self, name: &str, after: i64) -> Result<(), StoreError>;
-
-    /// Marks the firing alert (kind, cid, sensor) acknowledged by `ack` and records an
-    /// [`AdminChange::Acked`], in one transaction; `false` (and nothing recorded) when no such
-    /// alert fires. Acknowledging again replaces the acknowledgement. Durable when it returns.
-    fn alert_ack(&mut self, kind: &str, cid: &str, sensor: &str, ack: &Ack) -> Result<bool, StoreError>;
-
-    /// Adds `e` (its id ignored) to the alert history; returns its id. Durable when it returns.
-    fn alert_event_add(&mut self, e: &AlertEvent) -> Result<i64, StoreError>;
-
-    /// The alert history matching `q`, newest first (ties: highest id first).
-    fn alert_events(&mut self, q: &EventQuery) -> Result<Vec<AlertEvent>, StoreError>;
-
-    /// Deletes at most `batch` alert events and admin changes from before `older_than_ms`; returns
-    /// how many (call again until below `batch`), as [`prune_raw`](Self::prune_raw).
-    fn prune_alert_events(&mut self, older_than_ms: i64, batch: usize) -> Result<usize, StoreError>;
-
-    /// Adds a silence (its id and `ended_ms` ignored) and records an [`AdminChange::Silences`], in
-    /// one transaction; returns its id.
-    fn silence_add(&mut self, s: &Silence) -> Result<i64, StoreError>;
-
-    /// Silences whose end (`ends_ms`, or `ended_ms` if ended early) is after `after_ms`, by id;
-    /// `None`: every silence kept.
-    fn silences(&mut self, after_ms: Option<i64>) -> Result<Vec<Silence>, StoreError>;
-
-    /// Ends silence `id` at `at_ms` and records an [`AdminChange::Silences`]; `false` when there is
-    /// no such silence or it had ended already (nothing recorded then).
-    fn silence_end(&mut self, id: i64, at_ms: i64) -> Result<bool, StoreError>;
-
-    /// Forgets node `cid` (`sensor` None: with all its sensors) or one of its sensors: they are no
-    /// longer listed by [`nodes`](Self::nodes) and [`sensors`](Self::sensors) until a reading of
-    /// theirs is committed again. High-water marks are kept (an old resend stays a duplicate).
-    /// With `delete_readings` its raw readings and rollups are deleted too. Records an
-    /// [`AdminChange::Forgot`] when it knew it; all in one transaction.
-    fn forget(
-        &mut self,
-        cid: &str,
-        sensor: Option<&str>,
-        delete_readings: bool,
-        at_ms: i64,
-    ) -> Result<Forgotten, StoreError>;
-
-    /// Whether node `cid` (`sensor` None) or that sensor is forgotten now.
-    fn is_forgotten(&mut self, cid: &str, sensor: Option<&str>) -> Result<bool, StoreError>;
-
-    /// The admin changes with an id above `after`, by id, with their ids.
-    fn admin_changes(&mut self, after: i64) -> Result<Vec<(i64, AdminChange)>, StoreError>;
-
-    /// The highest admin change id (0 when none): where a starting server begins reading.
-    fn admin_changes_head(&mut self) -> Result<i64, StoreError>;
-
-    /// `sqlite:PATH` or the PostgreSQL URL with its password elided: for log lines.
-    fn location(&self) -> &str;
-}
 
 /// Opens (creating or migrating it if needed) the store at `url`: `sqlite:PATH` or
 /// `postgres://...` / `postgresql://...`.

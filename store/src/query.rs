@@ -202,6 +202,21 @@ pub(crate) const SENSORS: &str =
      FROM sensors s JOIN nodes n ON n.id = s.node \
      WHERE s.forgotten_ms IS NULL AND n.forgotten_ms IS NULL ORDER BY n.cid, s.sensor";
 
+/// A reading's columns as a query gives them back, in this order from some column on: the
+/// sample and receive times, the client and sensor names (NULL in a query of one series), the
+/// temperature or the error reason, the seq and the timestamp quality code. Each backend reads
+/// one from its row type; [`Decoder::reading`] makes it a reading.
+pub(crate) struct ReadingRow<'a> {
+    pub sampled_ms: i64,
+    pub received_ms: i64,
+    pub cid: Option<&'a str>,
+    pub sensor: Option<&'a str>,
+    pub milli_c: Option<i64>,
+    pub error: Option<String>,
+    pub seq: Option<i64>,
+    pub ts_quality: i64,
+}
+
 /// Turns stored columns back into typed values, naming the database when they do not fit.
 pub(crate) struct Decoder<'a> {
     pub location: &'a str,
@@ -249,21 +264,14 @@ impl Decoder<'_> {
         s.map(|v| u64::try_from(v).map_err(|_| self.bad(format!("negative seq {v}")))).transpose()
     }
 
-    /// A row of [`readings`] or [`EXPORT`]; `series` is that of the [`Sql`] (the names when the
-    /// row's are NULL).
-    #[allow(clippy::too_many_arguments)]
+    /// A row of [`readings`], [`EXPORT`] or the feed; `series` is that of the [`Sql`] (the names
+    /// when the row's are NULL).
     pub fn reading(
         &self,
         series: Option<&(ClientId, SensorId)>,
-        sampled_ms: i64,
-        received_ms: i64,
-        cid: Option<&str>,
-        sensor: Option<&str>,
-        milli_c: Option<i64>,
-        error: Option<String>,
-        seq: Option<i64>,
-        ts_quality: i64,
+        row: ReadingRow<'_>,
     ) -> Result<StoredReading, StoreError> {
+        let ReadingRow { sampled_ms, received_ms, cid, sensor, milli_c, error, seq, ts_quality } = row;
         let (cid, sensor) = match (series, cid, sensor) {
             (_, Some(c), Some(s)) => (self.cid(c)?, self.sensor(s)?),
             (Some((c, s)), _, _) => (c.clone(), s.clone()),

@@ -25,7 +25,7 @@ pub struct NewReading {
     pub ts_quality: TsQuality,
 }
 
-/// One stored reading, as queries and [`Store::export`](crate::Store::export) give it back.
+/// One stored reading, as queries and [`History::export`](crate::History::export) give it back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredReading {
     /// The client that sent it.
@@ -114,7 +114,7 @@ pub struct ReadingQuery {
     pub limit: Option<usize>,
 }
 
-/// Where [`Store::buckets_from`](crate::Store::buckets_from) takes its figures.
+/// Where [`History::buckets_from`](crate::History::buckets_from) takes its figures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BucketSource {
     /// The hourly rollups when the bucket length is a whole number of hours (fast, and still there
@@ -180,7 +180,7 @@ pub struct SensorInfo {
 }
 
 /// An alert that is firing, as the store keeps it so that a restarted server neither announces it
-/// again nor forgets it ([`Store::alert_fire`](crate::Store::alert_fire)). The store does not
+/// again nor forgets it ([`AlertStore::alert_fire`](crate::AlertStore::alert_fire)). The store does not
 /// interpret the fields: the alert rules decide what they mean. One alert is kept per
 /// (`kind`, `cid`, `sensor`).
 #[derive(Debug, Clone, PartialEq)]
@@ -201,7 +201,7 @@ pub struct StoredAlert {
     pub limit: Option<f64>,
     /// The text shown and sent for it.
     pub message: String,
-    /// Who acknowledged it, if anyone did ([`Store::alert_ack`](crate::Store::alert_ack)); [`Store::alert_fire`](crate::Store::alert_fire) ignores
+    /// Who acknowledged it, if anyone did ([`AlertStore::alert_ack`](crate::AlertStore::alert_ack)); [`AlertStore::alert_fire`](crate::AlertStore::alert_fire) ignores
     /// this field and keeps what is stored (a fired-again alert keeps its acknowledgement).
     pub ack: Option<Ack>,
 }
@@ -215,7 +215,7 @@ pub enum Backend {
     Postgres,
 }
 
-/// What the start-up log line says about a store ([`Store::info`](crate::Store::info)).
+/// What the start-up log line says about a store ([`Described::info`](crate::Described::info)).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoreInfo {
     /// Which database.
@@ -246,7 +246,7 @@ pub struct Ack {
 }
 
 /// One entry of the alert history: a transition of an alert, or what a person did to it. Kept in
-/// the store (pruned with raw readings), newest first in [`Store::alert_events`](crate::Store::alert_events).
+/// the store (pruned with raw readings), newest first in [`AlertStore::alert_events`](crate::AlertStore::alert_events).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertEvent {
     /// The store's id, rising; 0 in an event to add.
@@ -334,11 +334,11 @@ impl Silence {
 }
 
 /// What a person changed in the store that running servers must act on: each server's alerts
-/// thread reads them in id order ([`Store::admin_changes`](crate::Store::admin_changes)) about once a second, whichever server
+/// thread reads them in id order ([`AdminLog::admin_changes`](crate::AdminLog::admin_changes)) about once a second, whichever server
 /// or command line wrote them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AdminChange {
-    /// A firing alert was acknowledged ([`Store::alert_ack`](crate::Store::alert_ack)).
+    /// A firing alert was acknowledged ([`AlertStore::alert_ack`](crate::AlertStore::alert_ack)).
     Acked {
         /// The alert's kind.
         kind: String,
@@ -347,9 +347,9 @@ pub enum AdminChange {
         /// Its sensor ("" for a node's alert).
         sensor: String,
     },
-    /// A silence was made or ended early: read [`Store::silences`](crate::Store::silences) again.
+    /// A silence was made or ended early: read [`AlertStore::silences`](crate::AlertStore::silences) again.
     Silences,
-    /// A node (`sensor` None) or one of its sensors was forgotten ([`Store::forget`](crate::Store::forget)).
+    /// A node (`sensor` None) or one of its sensors was forgotten ([`AdminLog::forget`](crate::AdminLog::forget)).
     Forgot {
         /// The client id.
         cid: String,
@@ -358,7 +358,7 @@ pub enum AdminChange {
     },
 }
 
-/// What [`Store::forget`](crate::Store::forget) did.
+/// What [`AdminLog::forget`](crate::AdminLog::forget) did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Forgotten {
     /// The store knew the node (or the sensor) and now has forgotten it.

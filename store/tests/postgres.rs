@@ -3,7 +3,10 @@
 
 mod common;
 
-use cliser_store::{PgStore, ReadingQuery, Store, StoreError, StoredAlert, TsQuality, SCHEMA_VERSION};
+use cliser_store::{
+    AlertStore, Described, ExportFeed, History, Ledger, PgStore, ReadingQuery, StoreError, StoredAlert,
+    TsQuality, SCHEMA_VERSION,
+};
 use cliser_testkit::{wait_until, PgCluster, PgOptions};
 use common::*;
 use std::sync::{Arc, Barrier};

@@ -4,7 +4,10 @@
 mod common;
 
 use cliser_protocol::Celsius;
-use cliser_store::{ReadingQuery, SqliteStore, Store, StoreError, StoredAlert, TsQuality, SCHEMA_VERSION};
+use cliser_store::{
+    AlertStore, Described, History, Ledger, ReadingQuery, SqliteStore, StoreError, StoredAlert, TsQuality,
+    SCHEMA_VERSION,
+};
 use common::*;
 use std::path::Path;
 use std::time::Duration;

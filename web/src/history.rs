@@ -19,7 +19,7 @@ const SILENCES_KEPT_MS: i64 = 86_400_000;
 
 /// Checks the history's query string against `now`.
 pub fn history_query(query: &str, now: SystemTime) -> Result<EventQuery, Response> {
-    let pairs = query_pairs(query).map_err(|p| bad(&p, format!("{p:?}: not valid percent-encoded UTF-8")))?;
+    let pairs = query_pairs(query).map_err(|e| bad(&e.name, e.to_string()))?;
     let mut q = EventQuery { limit: DEFAULT_LIMIT, ..Default::default() };
     let mut seen: Vec<String> = Vec::new();
     for (k, v) in pairs {
@@ -42,8 +42,12 @@ pub fn history_query(query: &str, now: SystemTime) -> Result<EventQuery, Respons
                 }
                 q.kind = Some(v)
             }
-            "since" => q.since_ms = Some(point_in_time("since", &v, now).map_err(|e| bad("since", e))?),
-            "until" => q.until_ms = Some(point_in_time("until", &v, now).map_err(|e| bad("until", e))?),
+            "since" => {
+                q.since_ms = Some(point_in_time("since", &v, now).map_err(|e| bad("since", e.to_string()))?)
+            }
+            "until" => {
+                q.until_ms = Some(point_in_time("until", &v, now).map_err(|e| bad("until", e.to_string()))?)
+            }
             "limit" => {
                 q.limit = v
                     .parse()

@@ -605,14 +605,21 @@ pub fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// The query string's `name=value` pairs, decoded. `Err` is the name of the first pair that does
-/// not decode: as sent when the name itself is broken, decoded when its value is.
-pub fn query_pairs(query: &str) -> Result<Vec<(String, String)>, String> {
+/// A query string's pair that does not decode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{name:?}: not valid percent-encoded UTF-8")]
+pub struct NotPercentEncoded {
+    /// The pair's name: as sent when the name itself is broken, decoded when its value is.
+    pub name: String,
+}
+
+/// The query string's `name=value` pairs, decoded; `Err` names the first pair that does not.
+pub fn query_pairs(query: &str) -> Result<Vec<(String, String)>, NotPercentEncoded> {
     let mut out = Vec::new();
     for part in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = part.split_once('=').unwrap_or((part, ""));
-        let k = percent_decode(k).ok_or_else(|| k.to_owned())?;
-        let v = percent_decode(v).ok_or_else(|| k.clone())?;
+        let k = percent_decode(k).ok_or_else(|| NotPercentEncoded { name: k.to_owned() })?;
+        let v = percent_decode(v).ok_or_else(|| NotPercentEncoded { name: k.clone() })?;
         out.push((k, v));
     }
     Ok(out)
@@ -638,8 +645,8 @@ mod tests {
             p,
             vec![("cid".into(), "pi-1".into()), ("since".into(), "24h".into()), ("every".into(), "".into())]
         );
-        assert_eq!(query_pairs("cid=%zz"), Err("cid".into()));
-        assert_eq!(query_pairs("cid=pi&%zz=1"), Err("%zz".into()));
+        assert_eq!(query_pairs("cid=%zz"), Err(NotPercentEncoded { name: "cid".into() }));
+        assert_eq!(query_pairs("cid=pi&%zz=1"), Err(NotPercentEncoded { name: "%zz".into() }));
     }
 
     /// Scans `buf` as the reader does, the bytes arriving in pieces of `step`: the head's end

@@ -70,7 +70,7 @@ pub struct WebConfig {
 pub enum WebError {
     /// The store could not be opened.
     #[error("the web page cannot open the store: {0}")]
-    Open(String),
+    Open(#[source] store_pool::PoolError),
     /// Reading the nodes and sensors the store knows failed.
     #[error("the web page cannot read the store: {0}")]
     Store(#[from] cliser_store::StoreError),

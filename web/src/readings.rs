@@ -51,11 +51,29 @@ pub enum Format {
 
 /// Unix ms of a point in time as the API takes it: Unix ms (digits only), a duration ago (`24h`)
 /// or an RFC 3339 time.
-pub fn point_in_time(name: &str, text: &str, now: SystemTime) -> Result<i64, String> {
+pub fn point_in_time(name: &str, text: &str, now: SystemTime) -> Result<i64, PointInTimeError> {
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-        return text.parse().map_err(|_| format!("{name} {text:?}: too large for Unix ms"));
+        return text
+            .parse()
+            .map_err(|_| PointInTimeError::TooLarge { name: name.to_owned(), text: text.to_owned() });
     }
-    cliser_common::when::parse(name, text, now)
+    Ok(cliser_common::when::parse(name, text, now)?)
+}
+
+/// Why a parameter is not a point in time; the text names the parameter and the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PointInTimeError {
+    /// Digits, but more milliseconds than fit.
+    #[error("{name} {text:?}: too large for Unix ms")]
+    TooLarge {
+        /// The parameter.
+        name: String,
+        /// The value given.
+        text: String,
+    },
+    /// Neither a duration ago nor a time.
+    #[error(transparent)]
+    When(#[from] cliser_common::when::WhenError),
 }
 
 /// A `400` naming the parameter.
@@ -65,7 +83,7 @@ fn bad(parameter: &str, message: String) -> Response {
 
 /// Checks the query string against `now`.
 pub fn params(query: &str, now: SystemTime) -> Result<Params, Response> {
-    let pairs = query_pairs(query).map_err(|p| bad(&p, format!("{p:?}: not valid percent-encoded UTF-8")))?;
+    let pairs = query_pairs(query).map_err(|e| bad(&e.name, e.to_string()))?;
     let (mut cid, mut sensor, mut since, mut until, mut every, mut raw, mut format) =
         (None, None, None, None, None, None, None);
     for (k, v) in pairs {
@@ -95,7 +113,7 @@ pub fn params(query: &str, now: SystemTime) -> Result<Params, Response> {
     let sensor = sensor.filter(|s| !s.is_empty());
     let when = |name: &str, text: Option<String>, default: &str| {
         let text = text.filter(|t| !t.is_empty()).unwrap_or_else(|| default.to_owned());
-        point_in_time(name, &text, now).map_err(|e| bad(name, e))
+        point_in_time(name, &text, now).map_err(|e| bad(name, e.to_string()))
     };
     let raw = match raw.as_deref() {
         None | Some("" | "0" | "false") => false,

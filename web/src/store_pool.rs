@@ -12,6 +12,17 @@ pub const POOL_SIZE: usize = 4;
 /// A request waits at most this long for a free connection, then gets `503`.
 const WAIT: Duration = Duration::from_secs(5);
 
+/// Why no store connection was handed out.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    /// Opening a new connection failed.
+    #[error("cannot open the store: {0}")]
+    Open(#[source] StoreError),
+    /// Every connection stayed in use for the whole wait.
+    #[error("the store is busy; try again")]
+    Busy,
+}
+
 /// Store connections opened on demand, at most [`POOL_SIZE`].
 pub struct StorePool {
     url: String,
@@ -35,7 +46,7 @@ impl StorePool {
     }
 
     /// A connection, opened if none is idle and the pool has room; waits for one otherwise.
-    pub fn get(&self) -> Result<Pooled<'_>, String> {
+    pub fn get(&self) -> Result<Pooled<'_>, PoolError> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             if let Some(store) = state.idle.pop() {
@@ -48,14 +59,14 @@ impl StorePool {
                     Ok(store) => Ok(Pooled { pool: self, store: Some(store) }),
                     Err(e) => {
                         self.release(None);
-                        Err(format!("cannot open the store: {e}"))
+                        Err(PoolError::Open(e))
                     }
                 };
             }
             let (next, timeout) = self.freed.wait_timeout(state, WAIT).unwrap_or_else(|e| e.into_inner());
             state = next;
             if timeout.timed_out() && state.idle.is_empty() && state.open >= POOL_SIZE {
-                return Err("the store is busy; try again".into());
+                return Err(PoolError::Busy);
             }
         }
     }
@@ -67,7 +78,7 @@ impl StorePool {
         what: &str,
         f: impl FnOnce(&mut dyn Store) -> Result<T, StoreError>,
     ) -> Result<T, Response> {
-        let mut store = self.get().map_err(|why| Response::error(503, &why, None))?;
+        let mut store = self.get().map_err(|why| Response::error(503, &why.to_string(), None))?;
         f(&mut *store).map_err(|e| {
             log::warn!("web: {what}: {e}");
             store.poison();

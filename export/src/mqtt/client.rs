@@ -4,6 +4,7 @@
 use super::availability::Availability;
 use super::{discovery, topics};
 use crate::cursor::Feed;
+use crate::error::{ConfigError, LinkDown, SendError};
 use crate::runner::{Far, Input, NotReady};
 use cliser_common::sensors::Settings;
 use cliser_store::FeedRow;
@@ -62,28 +63,26 @@ impl MqttConfig {
         credentials: Option<(String, String)>,
         prefix: &str,
         discovery_prefix: &str,
-    ) -> Result<MqttConfig, String> {
+    ) -> Result<MqttConfig, ConfigError> {
         let (tls, rest) = match (url.strip_prefix("mqtt://"), url.strip_prefix("mqtts://")) {
             (Some(r), _) => (false, r),
             (_, Some(r)) => (true, r),
-            _ => return Err(format!("{url:?}: expected mqtt://HOST:1883 or mqtts://HOST:8883")),
+            _ => return Err(bad(url, "expected mqtt://HOST:1883 or mqtts://HOST:8883".into())),
         };
         let rest = rest.trim_end_matches('/');
         let (host, port) = match rest.rsplit_once(':') {
             Some((h, p)) if !h.ends_with(']') || rest.starts_with('[') => {
-                (h, p.parse::<u16>().map_err(|_| format!("{url:?}: {p:?} is not a port number"))?)
+                (h, p.parse::<u16>().map_err(|_| bad(url, format!("{p:?} is not a port number")))?)
             }
             _ => (rest, if tls { 8883 } else { 1883 }),
         };
         let host = host.trim_start_matches('[').trim_end_matches(']');
         if host.is_empty() || host.contains('/') {
-            return Err(format!("{url:?}: expected mqtt://HOST:PORT"));
+            return Err(bad(url, "expected mqtt://HOST:PORT".into()));
         }
         for (key, p) in [("prefix", prefix), ("discovery_prefix", discovery_prefix)] {
             if p.is_empty() || p.contains(['+', '#']) || p.starts_with('/') || p.ends_with('/') {
-                return Err(format!(
-                    "{key} {p:?}: a topic prefix without + or # and without a leading or trailing /"
-                ));
+                return Err(ConfigError::BadPrefix { key, prefix: p.to_owned() });
             }
         }
         let tls = if tls {
@@ -91,13 +90,12 @@ impl MqttConfig {
             let ca = match ca_pem {
                 Some(c) => c,
                 None => {
-                    bundle = std::fs::read("/etc/ssl/certs/ca-certificates.crt").map_err(|e| {
-                        format!("mqtts without `ca`: cannot read the system's CA bundle: {e}")
-                    })?;
+                    bundle = std::fs::read("/etc/ssl/certs/ca-certificates.crt")
+                        .map_err(ConfigError::NoCaBundle)?;
                     &bundle
                 }
             };
-            Some(cliser_tls::client_config(ca, None).map_err(|e| format!("ca: {e}"))?)
+            Some(cliser_tls::client_config(ca, None).map_err(ConfigError::Ca)?)
         } else {
             None
         };
@@ -117,6 +115,10 @@ impl MqttConfig {
             offline_after_start: OFFLINE_AFTER_START,
         })
     }
+}
+
+fn bad(url: &str, why: String) -> ConfigError {
+    ConfigError::BadUrl { url: url.to_owned(), why }
 }
 
 /// Most readings per batch (each one message).
@@ -213,7 +215,7 @@ impl Mqtt {
         }
     }
 
-    fn connect(&mut self) -> Result<(), String> {
+    fn connect(&mut self) -> Result<(), LinkDown> {
         let config = &self.config;
         let mut opts = MqttOptions::new(config.client_id.clone(), config.host.clone(), config.port);
         opts.set_keep_alive(Duration::from_secs(30));
@@ -240,18 +242,23 @@ impl Mqtt {
         std::thread::Builder::new()
             .name("export-mqtt-net".into())
             .spawn(move || network(&mut connection, tx, wake, ha_status, prefix))
-            .map_err(|e| format!("cannot start the MQTT network thread: {e}"))?;
+            .map_err(|e| LinkDown(format!("cannot start the MQTT network thread: {e}")))?;
         self.link = Some(Link { client, net: rx });
         Ok(())
     }
 
     /// Drops the connection (a new one is made after the backoff) and says why.
-    fn fail(&mut self, why: String) -> String {
+    fn fail(&mut self, why: String) -> LinkDown {
         self.link = None;
         self.connected = false;
         self.next_attempt = Instant::now() + self.backoff;
         self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
-        self.down.get_or_insert(why).clone()
+        LinkDown(self.down.get_or_insert(why).clone())
+    }
+
+    /// Why there is no connection now.
+    fn not_up(&self, otherwise: &str) -> LinkDown {
+        LinkDown(self.down.clone().unwrap_or_else(|| otherwise.into()))
     }
 
     fn handle(&mut self, n: Net) {
@@ -295,9 +302,9 @@ impl Mqtt {
         }
     }
 
-    fn publish(&mut self, topic: String, payload: impl Into<Vec<u8>>, retain: bool) -> Result<(), String> {
+    fn publish(&mut self, topic: String, payload: impl Into<Vec<u8>>, retain: bool) -> Result<(), LinkDown> {
         let Some(link) = &self.link else {
-            return Err(self.down.clone().unwrap_or_else(|| "not connected".into()));
+            return Err(self.not_up("not connected"));
         };
         if let Err(e) = link.client.publish(topic, QoS::AtLeastOnce, retain, payload) {
             return Err(self.fail(format!("publish: {e}")));
@@ -308,9 +315,9 @@ impl Mqtt {
 
     /// Subscribes to (or with `qos` `None`, unsubscribes from) `filter`; acknowledged like a
     /// publish (the same packet ids), so [`settle`](Self::settle) waits for it too.
-    fn subscription(&mut self, filter: String, qos: Option<QoS>) -> Result<(), String> {
+    fn subscription(&mut self, filter: String, qos: Option<QoS>) -> Result<(), LinkDown> {
         let Some(link) = &self.link else {
-            return Err(self.down.clone().unwrap_or_else(|| "not connected".into()));
+            return Err(self.not_up("not connected"));
         };
         let asked = match qos {
             Some(qos) => link.client.subscribe(filter, qos),
@@ -327,7 +334,7 @@ impl Mqtt {
     /// a subscription before it acknowledges a publish sent after it, so once the server's status
     /// is acknowledged everything held has arrived. QoS 0: those messages then bypass the broker's
     /// in-flight window, which could otherwise hold them behind that acknowledgement.
-    fn learn_availability(&mut self) -> Result<(), String> {
+    fn learn_availability(&mut self) -> Result<(), LinkDown> {
         let filter = topics::availability_filter(&self.config.prefix);
         self.subscription(filter.clone(), Some(QoS::AtMostOnce))?;
         self.subscription(topics::ha_status(&self.config.discovery_prefix), Some(QoS::AtLeastOnce))?;
@@ -340,7 +347,7 @@ impl Mqtt {
         self.subscription(filter, None)
     }
 
-    fn announce(&mut self, cid: &str, sensor: &str, settings: &Settings) -> Result<(), String> {
+    fn announce(&mut self, cid: &str, sensor: &str, settings: &Settings) -> Result<(), LinkDown> {
         let c = discovery::SensorConfig {
             prefix: &self.config.prefix,
             cid,
@@ -358,7 +365,7 @@ impl Mqtt {
     }
 
     /// Publishes `cid`'s availability if it differs from what the broker holds.
-    fn publish_availability(&mut self, cid: &str) -> Result<(), String> {
+    fn publish_availability(&mut self, cid: &str) -> Result<(), LinkDown> {
         let Some(state) = self.availability.due(cid, Instant::now()) else { return Ok(()) };
         self.publish(topics::node_availability(&self.config.prefix, cid), state, true)?;
         self.availability.published(cid, state);
@@ -366,21 +373,21 @@ impl Mqtt {
     }
 
     /// Waits until everything handed to the client was acknowledged.
-    fn settle(&mut self) -> Result<(), String> {
+    fn settle(&mut self) -> Result<(), LinkDown> {
         self.settle_for(ACK_TIMEOUT)
     }
 
-    fn settle_for(&mut self, timeout: Duration) -> Result<(), String> {
+    fn settle_for(&mut self, timeout: Duration) -> Result<(), LinkDown> {
         let deadline = Instant::now() + timeout;
         loop {
             if !self.connected {
-                return Err(self.down.clone().unwrap_or_else(|| "connection lost".into()));
+                return Err(self.not_up("connection lost"));
             }
             if self.sent >= self.published && self.unacked.is_empty() {
                 return Ok(());
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            let Some(link) = &self.link else { return Err("connection lost".into()) };
+            let Some(link) = &self.link else { return Err(LinkDown("connection lost".into())) };
             match link.net.recv_timeout(left) {
                 Ok(n) => self.handle(n),
                 Err(RecvTimeoutError::Timeout) => {
@@ -467,7 +474,12 @@ impl Far for Mqtt {
         Ok(())
     }
 
-    fn send(&mut self, rows: &[FeedRow], _feed: &mut Feed, settings: &Arc<Settings>) -> Result<(), String> {
+    fn send(
+        &mut self,
+        rows: &[FeedRow],
+        _feed: &mut Feed,
+        settings: &Arc<Settings>,
+    ) -> Result<(), SendError> {
         for r in rows {
             let (cid, sensor) = (r.reading.cid.as_str(), r.reading.sensor.as_str());
             if !self.sensors.get(&(cid.to_owned(), sensor.to_owned())).copied().unwrap_or(false) {
@@ -478,10 +490,10 @@ impl Far for Mqtt {
             // Acks are taken as they come, so the client's queue never fills.
             self.drain();
             if !self.connected {
-                return Err(self.down.clone().unwrap_or_else(|| "connection lost".into()));
+                return Err(self.not_up("connection lost").into());
             }
         }
-        self.settle()
+        Ok(self.settle()?)
     }
 
     fn node(&mut self, cid: &str, online: bool) {

@@ -58,8 +58,13 @@ pub(super) fn run(
         cid: args.cid.clone(),
         sensor: args.sensor.clone(),
         kind: args.kind.clone(),
-        since_ms: Some(when::parse("--since", &args.since, now).map_err(bad)?),
-        until_ms: args.until.as_deref().map(|u| when::parse("--until", u, now)).transpose().map_err(bad)?,
+        since_ms: Some(when::parse("--since", &args.since, now).map_err(|e| bad(e.to_string()))?),
+        until_ms: args
+            .until
+            .as_deref()
+            .map(|u| when::parse("--until", u, now))
+            .transpose()
+            .map_err(|e| bad(e.to_string()))?,
         limit: args.limit.unwrap_or(0),
     };
     let mut events = store.alert_events(&q)?;

@@ -60,9 +60,13 @@ impl QueryArgs {
             self.cid.as_deref().map(ClientId::new).transpose().map_err(|e| bad(format!("--cid: {e}")))?;
         let sensor =
             resolved.map(|r| SensorId::new(&r.id)).transpose().map_err(|e| bad(format!("--sensor: {e}")))?;
-        let since_ms = Some(when::parse("--since", &self.since, now).map_err(bad)?);
-        let until_ms =
-            self.until.as_deref().map(|u| when::parse("--until", u, now)).transpose().map_err(bad)?;
+        let since_ms = Some(when::parse("--since", &self.since, now).map_err(|e| bad(e.to_string()))?);
+        let until_ms = self
+            .until
+            .as_deref()
+            .map(|u| when::parse("--until", u, now))
+            .transpose()
+            .map_err(|e| bad(e.to_string()))?;
         Ok(ReadingQuery { cid, sensor, since_ms, until_ms, limit: self.limit })
     }
 }

@@ -77,7 +77,8 @@ pub(super) fn run(
 ) -> Result<(), CommandError> {
     match command {
         SilenceCommand::Add(a) => {
-            check_matcher(&a.cid, &a.sensor, &a.kind).map_err(CommandError::BadArgument)?;
+            check_matcher(&a.cid, &a.sensor, &a.kind)
+                .map_err(|e| CommandError::BadArgument(e.to_string()))?;
             let ends_ms = now_ms.saturating_add(a.duration.as_millis().min(i64::MAX as u128) as i64);
             let s = Silence {
                 id: 0,

@@ -7,11 +7,11 @@ mod stmts;
 use crate::feed;
 use crate::group::{self, GroupIds, IdCache, PrunedMark, Row};
 use crate::history;
-use crate::query::{self, Decoder, Dialect, Layout, Param, Sql};
+use crate::query::{self, Decoder, Dialect, Layout, Param, ReadingRow, Sql};
 use crate::{
-    redacted, Ack, AdminChange, AlertEvent, Backend, Bucket, BucketSource, EventQuery, FeedLag, FeedRow,
-    Forgotten, NewReading, NodeInfo, ReadingQuery, SensorInfo, Silence, Store, StoreError, StoreInfo,
-    StoredAlert, StoredReading,
+    redacted, Ack, AdminChange, AdminLog, AlertEvent, AlertStore, Backend, Bucket, BucketSource, Described,
+    EventQuery, ExportFeed, FeedLag, FeedRow, Forgotten, History, Ledger, NewReading, NodeInfo, ReadingQuery,
+    Retention, SensorInfo, Silence, StoreError, StoreInfo, StoredAlert, StoredReading,
 };
 use cliser_protocol::{ClientId, SensorId};
 use postgres::error::SqlState;
@@ -40,7 +40,7 @@ const COMMIT_TRIES: usize = 3;
 /// writers of readings, not readers nor other tables; commits are a handful of milliseconds.
 const COMMIT_LOCK_KEY: i64 = 0x7265_6164_696e_6773;
 
-/// Rows fetched per round trip by [`Store::export`].
+/// Rows fetched per round trip by [`History::export`](crate::History::export).
 const EXPORT_CHUNK: i32 = 10_000;
 
 struct Conn {
@@ -139,18 +139,22 @@ impl PgStore {
         r: &postgres::Row,
     ) -> Result<StoredReading, StoreError> {
         let cell = |source| StoreError::Postgres { url: dec.location.to_owned(), op: "decode row", source };
-        dec.reading(
-            series,
-            r.try_get(0).map_err(cell)?,
-            r.try_get(1).map_err(cell)?,
-            r.try_get(2).map_err(cell)?,
-            r.try_get(3).map_err(cell)?,
-            r.try_get(4).map_err(cell)?,
-            r.try_get(5).map_err(cell)?,
-            r.try_get(6).map_err(cell)?,
-            r.try_get(7).map_err(cell)?,
-        )
+        dec.reading(series, reading_row(r, 0).map_err(cell)?)
     }
+}
+
+/// The [`ReadingRow`] in `r` from column `at` on.
+fn reading_row(r: &postgres::Row, at: usize) -> Result<ReadingRow<'_>, postgres::Error> {
+    Ok(ReadingRow {
+        sampled_ms: r.try_get(at)?,
+        received_ms: r.try_get(at + 1)?,
+        cid: r.try_get(at + 2)?,
+        sensor: r.try_get(at + 3)?,
+        milli_c: r.try_get(at + 4)?,
+        error: r.try_get(at + 5)?,
+        seq: r.try_get(at + 6)?,
+        ts_quality: r.try_get(at + 7)?,
+    })
 }
 
 /// The connection settings of `url`, with what it leaves unset filled in.
@@ -321,7 +325,7 @@ fn record(tx: &mut postgres::Transaction, change: &AdminChange, at_ms: i64) -> R
     Ok(())
 }
 
-impl Store for PgStore {
+impl Described for PgStore {
     fn info(&mut self) -> Result<StoreInfo, StoreError> {
         let row = self
             .conn()?
@@ -336,6 +340,12 @@ impl Store for PgStore {
         })
     }
 
+    fn location(&self) -> &str {
+        &self.location
+    }
+}
+
+impl Ledger for PgStore {
     fn commit(&mut self, group: &[NewReading]) -> Result<Vec<bool>, StoreError> {
         if group.is_empty() {
             return Ok(Vec::new());
@@ -379,6 +389,14 @@ impl Store for PgStore {
         Ok(out)
     }
 
+    fn pruned_before(&mut self) -> Result<HashMap<ClientId, i64>, StoreError> {
+        let sql = Sql::plain("SELECT cid, pruned_before_ms FROM nodes WHERE pruned_before_ms IS NOT NULL");
+        self.run_query(&sql, "read pruned marks", |dec, r| Ok((dec.cid(r.get(0))?, r.get(1))))
+            .map(|v| v.into_iter().collect())
+    }
+}
+
+impl History for PgStore {
     fn readings(&mut self, q: &ReadingQuery) -> Result<Vec<StoredReading>, StoreError> {
         let sql = query::readings(&DIALECT, q);
         let series = sql.series.clone();
@@ -451,7 +469,9 @@ impl Store for PgStore {
         tx.commit().map_err(err)?;
         Ok(n)
     }
+}
 
+impl Retention for PgStore {
     fn prune_raw(&mut self, older_than_ms: i64, batch: usize) -> Result<usize, StoreError> {
         if batch == 0 {
             return Ok(0);
@@ -482,12 +502,34 @@ impl Store for PgStore {
         Ok(r.map_err(self.err("prune"))? as usize)
     }
 
-    fn pruned_before(&mut self) -> Result<HashMap<ClientId, i64>, StoreError> {
-        let sql = Sql::plain("SELECT cid, pruned_before_ms FROM nodes WHERE pruned_before_ms IS NOT NULL");
-        self.run_query(&sql, "read pruned marks", |dec, r| Ok((dec.cid(r.get(0))?, r.get(1))))
-            .map(|v| v.into_iter().collect())
+    fn prune_alert_events(&mut self, older_than_ms: i64, batch: usize) -> Result<usize, StoreError> {
+        let batch = i64::try_from(batch).unwrap_or(i64::MAX);
+        let mut deleted = 0;
+        for (sql, what) in [
+            (
+                "DELETE FROM alert_events WHERE id = ANY(ARRAY(SELECT id FROM alert_events WHERE at_ms < $1 LIMIT $2))",
+                "prune alert events",
+            ),
+            (
+                "DELETE FROM admin_changes WHERE id = ANY(ARRAY(SELECT id FROM admin_changes WHERE at_ms < $1 LIMIT $2))",
+                "prune admin changes",
+            ),
+        ] {
+            if deleted >= batch {
+                break;
+            }
+            let n = self
+                .conn()?
+                .client
+                .execute(sql, &[&older_than_ms, &(batch - deleted)])
+                .map_err(self.err(what))?;
+            deleted += n as i64;
+        }
+        Ok(deleted as usize)
     }
+}
 
+impl AlertStore for PgStore {
     fn alerts_firing(&mut self) -> Result<Vec<StoredAlert>, StoreError> {
         let conn = self.conn()?;
         let rows = conn.client.query(&conn.st.alerts_firing, &[]).map_err(self.err("read alerts"))?;
@@ -532,70 +574,6 @@ impl Store for PgStore {
             .execute(&conn.st.alert_resolve, &[&kind, &cid, &sensor])
             .map_err(self.err("resolve alert"))?;
         Ok(n > 0)
-    }
-
-    fn feed(&mut self, after: i64, limit: usize) -> Result<Vec<FeedRow>, StoreError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let sql = Sql {
-            text: feed::after_sql(DIALECT.placeholder),
-            params: vec![Param::Int(after), Param::Int(limit)],
-            series: None,
-        };
-        self.run_query(&sql, "read the feed", |dec, r| {
-            let cell =
-                |source| StoreError::Postgres { url: dec.location.to_owned(), op: "decode row", source };
-            let id: i64 = r.try_get(0).map_err(cell)?;
-            let reading = dec.reading(
-                None,
-                r.try_get(1).map_err(cell)?,
-                r.try_get(2).map_err(cell)?,
-                r.try_get(3).map_err(cell)?,
-                r.try_get(4).map_err(cell)?,
-                r.try_get(5).map_err(cell)?,
-                r.try_get(6).map_err(cell)?,
-                r.try_get(7).map_err(cell)?,
-                r.try_get(8).map_err(cell)?,
-            )?;
-            Ok(FeedRow { id, reading })
-        })
-    }
-
-    fn feed_lag(&mut self, after: i64) -> Result<FeedLag, StoreError> {
-        let sql =
-            Sql { text: feed::lag_sql(DIALECT.placeholder), params: vec![Param::Int(after)], series: None };
-        let rows = self.run_query(&sql, "read the feed's lag", |dec, r| {
-            let cell =
-                |source| StoreError::Postgres { url: dec.location.to_owned(), op: "decode row", source };
-            let n: i64 = r.try_get(2).map_err(cell)?;
-            Ok(FeedLag {
-                readings: n as u64,
-                oldest_received_ms: r.try_get(0).map_err(cell)?,
-                last_id: r.try_get(1).map_err(cell)?,
-            })
-        })?;
-        Ok(rows.into_iter().next().unwrap_or_default())
-    }
-
-    fn cursor(&mut self, name: &str) -> Result<Option<i64>, StoreError> {
-        let rows = self
-            .conn()?
-            .client
-            .query("SELECT after_id FROM export_cursors WHERE name = $1", &[&name])
-            .map_err(self.err("read export cursor"))?;
-        Ok(rows.first().map(|r| r.get(0)))
-    }
-
-    fn set_cursor(&mut self, name: &str, after: i64) -> Result<(), StoreError> {
-        // Outside a transaction the statement commits on its own, durable when it returns.
-        self.conn()?
-            .client
-            .execute(
-                "INSERT INTO export_cursors (name, after_id, updated_ms) VALUES ($1, $2, $3) \
-                 ON CONFLICT (name) DO UPDATE SET after_id = EXCLUDED.after_id, updated_ms = EXCLUDED.updated_ms",
-                &[&name, &after, &feed::now_ms()],
-            )
-            .map_err(self.err("save export cursor"))?;
-        Ok(())
     }
 
     fn alert_ack(&mut self, kind: &str, cid: &str, sensor: &str, ack: &Ack) -> Result<bool, StoreError> {
@@ -656,32 +634,6 @@ impl Store for PgStore {
         })
     }
 
-    fn prune_alert_events(&mut self, older_than_ms: i64, batch: usize) -> Result<usize, StoreError> {
-        let batch = i64::try_from(batch).unwrap_or(i64::MAX);
-        let mut deleted = 0;
-        for (sql, what) in [
-            (
-                "DELETE FROM alert_events WHERE id = ANY(ARRAY(SELECT id FROM alert_events WHERE at_ms < $1 LIMIT $2))",
-                "prune alert events",
-            ),
-            (
-                "DELETE FROM admin_changes WHERE id = ANY(ARRAY(SELECT id FROM admin_changes WHERE at_ms < $1 LIMIT $2))",
-                "prune admin changes",
-            ),
-        ] {
-            if deleted >= batch {
-                break;
-            }
-            let n = self
-                .conn()?
-                .client
-                .execute(sql, &[&older_than_ms, &(batch - deleted)])
-                .map_err(self.err(what))?;
-            deleted += n as i64;
-        }
-        Ok(deleted as usize)
-    }
-
     fn silence_add(&mut self, s: &Silence) -> Result<i64, StoreError> {
         let run = |c: &mut Client| -> Result<i64, postgres::Error> {
             let mut tx = c.transaction()?;
@@ -736,7 +688,9 @@ impl Store for PgStore {
         let r = run(&mut self.conn()?.client);
         r.map_err(self.err("end silence"))
     }
+}
 
+impl AdminLog for PgStore {
     fn forget(
         &mut self,
         cid: &str,
@@ -835,9 +789,61 @@ impl Store for PgStore {
             .map_err(self.err("read admin changes"))?;
         Ok(row.get(0))
     }
+}
 
-    fn location(&self) -> &str {
-        &self.location
+impl ExportFeed for PgStore {
+    fn feed(&mut self, after: i64, limit: usize) -> Result<Vec<FeedRow>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let sql = Sql {
+            text: feed::after_sql(DIALECT.placeholder),
+            params: vec![Param::Int(after), Param::Int(limit)],
+            series: None,
+        };
+        self.run_query(&sql, "read the feed", |dec, r| {
+            let cell =
+                |source| StoreError::Postgres { url: dec.location.to_owned(), op: "decode row", source };
+            let id: i64 = r.try_get(0).map_err(cell)?;
+            let reading = dec.reading(None, reading_row(r, 1).map_err(cell)?)?;
+            Ok(FeedRow { id, reading })
+        })
+    }
+
+    fn feed_lag(&mut self, after: i64) -> Result<FeedLag, StoreError> {
+        let sql =
+            Sql { text: feed::lag_sql(DIALECT.placeholder), params: vec![Param::Int(after)], series: None };
+        let rows = self.run_query(&sql, "read the feed's lag", |dec, r| {
+            let cell =
+                |source| StoreError::Postgres { url: dec.location.to_owned(), op: "decode row", source };
+            let n: i64 = r.try_get(2).map_err(cell)?;
+            Ok(FeedLag {
+                readings: n as u64,
+                oldest_received_ms: r.try_get(0).map_err(cell)?,
+                last_id: r.try_get(1).map_err(cell)?,
+            })
+        })?;
+        Ok(rows.into_iter().next().unwrap_or_default())
+    }
+
+    fn cursor(&mut self, name: &str) -> Result<Option<i64>, StoreError> {
+        let rows = self
+            .conn()?
+            .client
+            .query("SELECT after_id FROM export_cursors WHERE name = $1", &[&name])
+            .map_err(self.err("read export cursor"))?;
+        Ok(rows.first().map(|r| r.get(0)))
+    }
+
+    fn set_cursor(&mut self, name: &str, after: i64) -> Result<(), StoreError> {
+        // Outside a transaction the statement commits on its own, durable when it returns.
+        self.conn()?
+            .client
+            .execute(
+                "INSERT INTO export_cursors (name, after_id, updated_ms) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET after_id = EXCLUDED.after_id, updated_ms = EXCLUDED.updated_ms",
+                &[&name, &after, &feed::now_ms()],
+            )
+            .map_err(self.err("save export cursor"))?;
+        Ok(())
     }
 }
 

@@ -5,11 +5,11 @@ mod open;
 use crate::feed;
 use crate::group::{self, GroupIds, IdCache, PrunedMark};
 use crate::history;
-use crate::query::{self, Decoder, Dialect, Layout, Param, Sql};
+use crate::query::{self, Decoder, Dialect, Layout, Param, ReadingRow, Sql};
 use crate::{
-    Ack, AdminChange, AlertEvent, Backend, Bucket, BucketSource, EventQuery, FeedLag, FeedRow, Forgotten,
-    NewReading, NodeInfo, ReadingQuery, SensorInfo, Silence, Store, StoreError, StoreInfo, StoredAlert,
-    StoredReading,
+    Ack, AdminChange, AdminLog, AlertEvent, AlertStore, Backend, Bucket, BucketSource, Described, EventQuery,
+    ExportFeed, FeedLag, FeedRow, Forgotten, History, Ledger, NewReading, NodeInfo, ReadingQuery, Retention,
+    SensorInfo, Silence, StoreError, StoreInfo, StoredAlert, StoredReading,
 };
 use cliser_protocol::ClientId;
 use rusqlite::types::Value as SqlValue;
@@ -217,7 +217,21 @@ fn record(tx: &rusqlite::Transaction, change: &AdminChange, at_ms: i64) -> rusql
     Ok(())
 }
 
-impl Store for SqliteStore {
+/// The [`ReadingRow`] in `r` from column `at` on.
+fn reading_row<'r>(r: &'r rusqlite::Row<'_>, at: usize) -> rusqlite::Result<ReadingRow<'r>> {
+    Ok(ReadingRow {
+        sampled_ms: r.get(at)?,
+        received_ms: r.get(at + 1)?,
+        cid: r.get_ref(at + 2)?.as_str_or_null()?,
+        sensor: r.get_ref(at + 3)?.as_str_or_null()?,
+        milli_c: r.get(at + 4)?,
+        error: r.get(at + 5)?,
+        seq: r.get(at + 6)?,
+        ts_quality: r.get(at + 7)?,
+    })
+}
+
+impl Described for SqliteStore {
     fn info(&mut self) -> Result<StoreInfo, StoreError> {
         let n: i64 = self
             .conn
@@ -231,6 +245,12 @@ impl Store for SqliteStore {
         })
     }
 
+    fn location(&self) -> &str {
+        &self.location
+    }
+}
+
+impl Ledger for SqliteStore {
     fn commit(&mut self, group: &[NewReading]) -> Result<Vec<bool>, StoreError> {
         if group.is_empty() {
             return Ok(Vec::new());
@@ -269,23 +289,21 @@ impl Store for SqliteStore {
         Ok(rows.into_iter().filter(|(_, hw)| *hw >= 0).map(|(c, hw)| (c, hw as u64)).collect())
     }
 
+    fn pruned_before(&mut self) -> Result<HashMap<ClientId, i64>, StoreError> {
+        let sql = Sql::plain("SELECT cid, pruned_before_ms FROM nodes WHERE pruned_before_ms IS NOT NULL");
+        let dec = Decoder { location: &self.location };
+        let rows: Vec<(String, i64)> =
+            self.run_query(&sql, "read pruned marks", |r| Ok(Ok((r.get(0)?, r.get(1)?))))?;
+        rows.into_iter().map(|(c, t)| Ok((dec.cid(&c)?, t))).collect()
+    }
+}
+
+impl History for SqliteStore {
     fn readings(&mut self, q: &ReadingQuery) -> Result<Vec<StoredReading>, StoreError> {
         let dec = self.decoder();
         let sql = query::readings(&DIALECT, q);
         let series = sql.series.as_ref();
-        self.run_query(&sql, "query readings", |r| {
-            Ok(dec.reading(
-                series,
-                r.get(0)?,
-                r.get(1)?,
-                r.get_ref(2)?.as_str_or_null()?,
-                r.get_ref(3)?.as_str_or_null()?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-                r.get(7)?,
-            ))
-        })
+        self.run_query(&sql, "query readings", |r| Ok(dec.reading(series, reading_row(r, 0)?)))
     }
 
     fn buckets_from(
@@ -361,23 +379,15 @@ impl Store for SqliteStore {
         let mut rows = st.query([]).map_err(err)?;
         let mut n = 0;
         while let Some(r) = rows.next().map_err(err)? {
-            let reading = dec.reading(
-                None,
-                r.get(0).map_err(err)?,
-                r.get(1).map_err(err)?,
-                r.get_ref(2).and_then(|v| Ok(v.as_str_or_null()?)).map_err(err)?,
-                r.get_ref(3).and_then(|v| Ok(v.as_str_or_null()?)).map_err(err)?,
-                r.get(4).map_err(err)?,
-                r.get(5).map_err(err)?,
-                r.get(6).map_err(err)?,
-                r.get(7).map_err(err)?,
-            )?;
+            let reading = dec.reading(None, reading_row(r, 0).map_err(err)?)?;
             each(reading).map_err(StoreError::Export)?;
             n += 1;
         }
         Ok(n)
     }
+}
 
+impl Retention for SqliteStore {
     fn prune_raw(&mut self, older_than_ms: i64, batch: usize) -> Result<usize, StoreError> {
         if batch == 0 {
             return Ok(0);
@@ -414,14 +424,29 @@ impl Store for SqliteStore {
         r.map_err(self.err("prune"))
     }
 
-    fn pruned_before(&mut self) -> Result<HashMap<ClientId, i64>, StoreError> {
-        let sql = Sql::plain("SELECT cid, pruned_before_ms FROM nodes WHERE pruned_before_ms IS NOT NULL");
-        let dec = Decoder { location: &self.location };
-        let rows: Vec<(String, i64)> =
-            self.run_query(&sql, "read pruned marks", |r| Ok(Ok((r.get(0)?, r.get(1)?))))?;
-        rows.into_iter().map(|(c, t)| Ok((dec.cid(&c)?, t))).collect()
+    fn prune_alert_events(&mut self, older_than_ms: i64, batch: usize) -> Result<usize, StoreError> {
+        let batch = i64::try_from(batch).unwrap_or(i64::MAX);
+        let mut deleted = 0;
+        for (table, what) in
+            [("alert_events", "prune alert events"), ("admin_changes", "prune admin changes")]
+        {
+            if deleted >= batch {
+                break;
+            }
+            let n = self
+                .conn
+                .prepare_cached(&format!(
+                    "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE at_ms < ?1 LIMIT ?2)"
+                ))
+                .and_then(|mut st| st.execute(params![older_than_ms, batch - deleted]))
+                .map_err(self.err(what))?;
+            deleted += n as i64;
+        }
+        Ok(deleted as usize)
     }
+}
 
+impl AlertStore for SqliteStore {
     fn alerts_firing(&mut self) -> Result<Vec<StoredAlert>, StoreError> {
         let sql = Sql::plain(
             "SELECT kind, cid, sensor, name, since_ms, value, limit_value, message, ack_by, ack_note, ack_ms \
@@ -465,61 +490,6 @@ impl Store for SqliteStore {
             .and_then(|mut st| st.execute(params![kind, cid, sensor]))
             .map_err(self.err("resolve alert"))?;
         Ok(n > 0)
-    }
-
-    fn feed(&mut self, after: i64, limit: usize) -> Result<Vec<FeedRow>, StoreError> {
-        let dec = self.decoder();
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let sql = Sql {
-            text: feed::after_sql(DIALECT.placeholder),
-            params: vec![Param::Int(after), Param::Int(limit)],
-            series: None,
-        };
-        self.run_query(&sql, "read the feed", |r| {
-            let id: i64 = r.get(0)?;
-            Ok(dec
-                .reading(
-                    None,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get_ref(3)?.as_str_or_null()?,
-                    r.get_ref(4)?.as_str_or_null()?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                )
-                .map(|reading| FeedRow { id, reading }))
-        })
-    }
-
-    fn feed_lag(&mut self, after: i64) -> Result<FeedLag, StoreError> {
-        let sql =
-            Sql { text: feed::lag_sql(DIALECT.placeholder), params: vec![Param::Int(after)], series: None };
-        let rows = self.run_query(&sql, "read the feed's lag", |r| {
-            let (oldest, last, n): (Option<i64>, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
-            Ok(Ok(FeedLag { readings: n as u64, oldest_received_ms: oldest, last_id: last }))
-        })?;
-        Ok(rows.into_iter().next().unwrap_or_default())
-    }
-
-    fn cursor(&mut self, name: &str) -> Result<Option<i64>, StoreError> {
-        self.conn
-            .prepare_cached("SELECT after_id FROM export_cursors WHERE name = ?1")
-            .and_then(|mut st| st.query_row([name], |r| r.get(0)).optional())
-            .map_err(self.err("read export cursor"))
-    }
-
-    fn set_cursor(&mut self, name: &str, after: i64) -> Result<(), StoreError> {
-        // One statement outside a transaction commits on its own, with synchronous=FULL: durable.
-        self.conn
-            .prepare_cached(
-                "INSERT INTO export_cursors (name, after_id, updated_ms) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (name) DO UPDATE SET after_id = excluded.after_id, updated_ms = excluded.updated_ms",
-            )
-            .and_then(|mut st| st.execute(params![name, after, feed::now_ms()]))
-            .map_err(self.err("save export cursor"))?;
-        Ok(())
     }
 
     fn alert_ack(&mut self, kind: &str, cid: &str, sensor: &str, ack: &Ack) -> Result<bool, StoreError> {
@@ -576,27 +546,6 @@ impl Store for SqliteStore {
                 note: r.get(11)?,
             }))
         })
-    }
-
-    fn prune_alert_events(&mut self, older_than_ms: i64, batch: usize) -> Result<usize, StoreError> {
-        let batch = i64::try_from(batch).unwrap_or(i64::MAX);
-        let mut deleted = 0;
-        for (table, what) in
-            [("alert_events", "prune alert events"), ("admin_changes", "prune admin changes")]
-        {
-            if deleted >= batch {
-                break;
-            }
-            let n = self
-                .conn
-                .prepare_cached(&format!(
-                    "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE at_ms < ?1 LIMIT ?2)"
-                ))
-                .and_then(|mut st| st.execute(params![older_than_ms, batch - deleted]))
-                .map_err(self.err(what))?;
-            deleted += n as i64;
-        }
-        Ok(deleted as usize)
     }
 
     fn silence_add(&mut self, s: &Silence) -> Result<i64, StoreError> {
@@ -657,7 +606,9 @@ impl Store for SqliteStore {
         };
         run(&mut self.conn).map_err(|e| self.err("end silence")(e))
     }
+}
 
+impl AdminLog for SqliteStore {
     fn forget(
         &mut self,
         cid: &str,
@@ -769,8 +720,49 @@ impl Store for SqliteStore {
             .query_row("SELECT coalesce(max(id), 0) FROM admin_changes", [], |r| r.get(0))
             .map_err(self.err("read admin changes"))
     }
+}
 
-    fn location(&self) -> &str {
-        &self.location
+impl ExportFeed for SqliteStore {
+    fn feed(&mut self, after: i64, limit: usize) -> Result<Vec<FeedRow>, StoreError> {
+        let dec = self.decoder();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let sql = Sql {
+            text: feed::after_sql(DIALECT.placeholder),
+            params: vec![Param::Int(after), Param::Int(limit)],
+            series: None,
+        };
+        self.run_query(&sql, "read the feed", |r| {
+            let id: i64 = r.get(0)?;
+            Ok(dec.reading(None, reading_row(r, 1)?).map(|reading| FeedRow { id, reading }))
+        })
+    }
+
+    fn feed_lag(&mut self, after: i64) -> Result<FeedLag, StoreError> {
+        let sql =
+            Sql { text: feed::lag_sql(DIALECT.placeholder), params: vec![Param::Int(after)], series: None };
+        let rows = self.run_query(&sql, "read the feed's lag", |r| {
+            let (oldest, last, n): (Option<i64>, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            Ok(Ok(FeedLag { readings: n as u64, oldest_received_ms: oldest, last_id: last }))
+        })?;
+        Ok(rows.into_iter().next().unwrap_or_default())
+    }
+
+    fn cursor(&mut self, name: &str) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .prepare_cached("SELECT after_id FROM export_cursors WHERE name = ?1")
+            .and_then(|mut st| st.query_row([name], |r| r.get(0)).optional())
+            .map_err(self.err("read export cursor"))
+    }
+
+    fn set_cursor(&mut self, name: &str, after: i64) -> Result<(), StoreError> {
+        // One statement outside a transaction commits on its own, with synchronous=FULL: durable.
+        self.conn
+            .prepare_cached(
+                "INSERT INTO export_cursors (name, after_id, updated_ms) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (name) DO UPDATE SET after_id = excluded.after_id, updated_ms = excluded.updated_ms",
+            )
+            .and_then(|mut st| st.execute(params![name, after, feed::now_ms()]))
+            .map_err(self.err("save export cursor"))?;
+        Ok(())
     }
 }
