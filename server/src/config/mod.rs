@@ -1,5 +1,8 @@
 //! The server's settings: clap flags, an optional TOML file with the same keys, and the passwords.
 
+pub mod export_config;
+pub mod reload_check;
+
 use crate::auth::{BrakeSettings, Secret};
 use crate::cidr::Cidr;
 use crate::credentials::SharedClients;
