@@ -1,5 +1,5 @@
 //! The server's settings. Each is declared once ([`settings`]): clap reads it from the flags, serde
-//! from the optional `--config` TOML file (the same names), the flags win; [`resolve`] turns them
+//! from the optional `--config` TOML file (the same names), the flags win; `resolve` turns them
 //! into the [`Config`] the server runs with. Also here: the exporters' tables ([`export_config`]) and
 //! what a reload cannot apply ([`reload_check`]).
 

@@ -1,6 +1,6 @@
 //! Every server setting, declared once: its name (the field: `max_clients` is the flag
 //! `--max-clients` and the config key `max-clients`), its type, its default, its doc (the `--help`
-//! text) and whether a reload applies it. From that one declaration [`settings!`] makes
+//! text) and whether a reload applies it. From that one declaration `settings!` makes
 //!
 //! - [`Cli`], which clap fills from the command line and serde from the `--config` file (the same
 //!   struct twice: every field optional, absent unless given);
