@@ -102,6 +102,8 @@ fn flag_key<T: Layer>(field: &str) -> String {
 /// A field with a default is a [`Given<T>`] in [`Settings`], one without an `Option<Given<T>>`;
 /// `=> reload` marks a key a reload applies (the others need a restart).
 macro_rules! settings {
+    // The one marker there is: a misspelt one does not compile.
+    (@marker reload) => {};
     (@merged $ty:ty) => { Option<Given<$ty>> };
     (@merged $ty:ty, $default:expr) => { Given<$ty> };
     (@value $field:ident, $given:expr) => { $given };
@@ -156,7 +158,7 @@ macro_rules! settings {
 
             /// The fields a reload applies; the file's other keys need a restart.
             pub const APPLIED_ON_RELOAD: &'static [&'static str] =
-                &[$($({ let _ = stringify!($applied); stringify!($field) },)?)*];
+                &[$($({ settings!(@marker $applied); stringify!($field) },)?)*];
 
             /// These flags over `file` (the `--config` file's settings), field by field.
             pub fn over(&self, file: Cli) -> Settings {
