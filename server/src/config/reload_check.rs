@@ -3,11 +3,15 @@
 //! each reload the file as it is now is compared with it, and every key that changed is named, so
 //! an edit that needs a restart is never silently ignored.
 
+use super::settings::{key, Cli};
 use std::collections::BTreeSet;
 use std::path::Path;
 
-/// Keys a reload puts in force: names, calibration, limits and alert targets, and the clients file.
-pub const APPLIED_ON_RELOAD: [&str; 4] = ["sensors", "nodes", "alerts", "clients-file"];
+/// Whether a reload puts top-level `key` in force (names, calibration, limits and alert targets,
+/// and the clients file: the settings declared `=> reload`).
+pub fn applied_on_reload(top: &str) -> bool {
+    Cli::APPLIED_ON_RELOAD.iter().any(|field| key(field) == top)
+}
 
 /// The config file as the server started with it, and the keys a flag set (a flag wins over the
 /// file, so the file's value of such a key changes nothing, now or after a restart).
@@ -15,14 +19,14 @@ pub const APPLIED_ON_RELOAD: [&str; 4] = ["sensors", "nodes", "alerts", "clients
 pub struct Baseline {
     /// The file's keys at start (empty without `--config`).
     pub file: toml::Table,
-    /// Keys set by a flag, as dotted paths (`listen`, `mqtt.url`).
-    pub flags: Vec<&'static str>,
+    /// Keys set by a flag, as dotted paths (`listen`, `mqtt.url`): [`Cli::flag_keys`].
+    pub flags: Vec<String>,
 }
 
 impl Baseline {
     /// Whether a flag set `key` (a dotted path).
     pub fn from_flag(&self, key: &str) -> bool {
-        self.flags.contains(&key)
+        self.flags.iter().any(|flag| flag == key)
     }
 
     /// The keys of `now` (the file as it is now) that differ from the start's, that a reload does
@@ -32,7 +36,7 @@ impl Baseline {
         changed(&self.file, now, "", &mut out);
         out.retain(|key| {
             let top = key.split('.').next().unwrap_or(key);
-            !APPLIED_ON_RELOAD.contains(&top) && !self.from_flag(key)
+            !applied_on_reload(top) && !self.from_flag(key)
         });
         out
     }
@@ -75,7 +79,7 @@ mod tests {
                 "listen = \"0.0.0.0:1111\"\nstore = \"sqlite:a.db\"\nhttp = \"127.0.0.1:8080\"\n\
                  [mqtt]\nurl = \"mqtt://a:1883\"\nprefix = \"cliser\"\n[sensors.\"28-a\"]\nname = \"x\"\n",
             ),
-            flags: vec!["http", "mqtt.url"],
+            flags: vec!["http".into(), "mqtt.url".into()],
         };
         let now = table(
             "listen = \"0.0.0.0:2222\"\nstore = \"sqlite:a.db\"\nhttp = \"127.0.0.1:9090\"\n\

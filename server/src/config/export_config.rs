@@ -17,6 +17,7 @@
 //! token_file = "/etc/cliser/influx-token"
 //! ```
 
+use super::settings::{Given, Layer, Source};
 use cliser_common::secret::read_secret_file;
 use cliser_export::influx::InfluxConfig;
 use cliser_export::mqtt::MqttConfig;
@@ -46,6 +47,34 @@ pub struct InfluxFile {
     token_file: Option<PathBuf>,
 }
 
+impl MqttFile {
+    /// `--mqtt URL`: the table's `url` (a clap `value_parser`; the URL is checked with the rest).
+    pub fn from_url(url: &str) -> Result<MqttFile, String> {
+        Ok(MqttFile { url: Some(url.to_owned()), ..MqttFile::default() })
+    }
+}
+
+impl InfluxFile {
+    /// `--influx URL`: the table's `url`.
+    pub fn from_url(url: &str) -> Result<InfluxFile, String> {
+        Ok(InfluxFile { url: Some(url.to_owned()), ..InfluxFile::default() })
+    }
+}
+
+impl Layer for MqttFile {
+    const FLAG_SETS: Option<&'static str> = Some("url");
+    fn over(self, file: Self) -> Self {
+        MqttFile { url: self.url.or(file.url), ..file }
+    }
+}
+
+impl Layer for InfluxFile {
+    const FLAG_SETS: Option<&'static str> = Some("url");
+    fn over(self, file: Self) -> Self {
+        InfluxFile { url: self.url.or(file.url), ..file }
+    }
+}
+
 /// Which exporters run, and where they send.
 #[derive(Debug, Clone, Default)]
 pub struct ExportConfig {
@@ -55,11 +84,11 @@ pub struct ExportConfig {
     pub influx: Option<InfluxConfig>,
 }
 
-/// The MQTT exporter's settings from `--mqtt` and `[mqtt]`; `Err` names the setting.
-pub fn mqtt(flag: Option<String>, table: Option<MqttFile>) -> Result<Option<MqttConfig>, String> {
-    let from_flag = flag.is_some();
-    let t = table.unwrap_or_default();
-    let Some(url) = flag.or(t.url.clone()) else {
+/// The MQTT exporter's settings from `--mqtt` over `[mqtt]`; `Err` names the setting.
+pub fn mqtt(given: Option<Given<MqttFile>>) -> Result<Option<MqttConfig>, String> {
+    let from_flag = given.as_ref().is_some_and(|g| g.source == Source::Flag);
+    let t = given.map(|g| g.value).unwrap_or_default();
+    let Some(url) = t.url.clone() else {
         return match t.ca.is_some() || t.username.is_some() || t.password_file.is_some() {
             true => {
                 Err("[mqtt] has no url (mqtt://HOST:1883 or mqtts://HOST:8883), nor was --mqtt URL given"
@@ -97,11 +126,11 @@ pub fn mqtt(flag: Option<String>, table: Option<MqttFile>) -> Result<Option<Mqtt
     Ok(Some(config))
 }
 
-/// The Influx exporter's settings from `--influx` and `[influx]`.
-pub fn influx(flag: Option<String>, table: Option<InfluxFile>) -> Result<Option<InfluxConfig>, String> {
-    let from_flag = flag.is_some();
-    let t = table.unwrap_or_default();
-    let Some(url) = flag.or(t.url.clone()) else {
+/// The Influx exporter's settings from `--influx` over `[influx]`.
+pub fn influx(given: Option<Given<InfluxFile>>) -> Result<Option<InfluxConfig>, String> {
+    let from_flag = given.as_ref().is_some_and(|g| g.source == Source::Flag);
+    let t = given.map(|g| g.value).unwrap_or_default();
+    let Some(url) = t.url.clone() else {
         return match t.token_file {
             Some(_) => Err("[influx] has no url, nor was --influx URL given".into()),
             None => Ok(None),
@@ -119,27 +148,35 @@ pub fn influx(flag: Option<String>, table: Option<InfluxFile>) -> Result<Option<
 mod tests {
     use super::*;
 
+    fn flag<T>(value: T) -> Option<Given<T>> {
+        Some(Given { value, field: "mqtt", source: Source::Flag })
+    }
+
+    fn file<T>(value: T) -> Option<Given<T>> {
+        Some(Given { value, field: "mqtt", source: Source::File })
+    }
+
     #[test]
     fn urls_and_files_are_checked_and_named() {
-        assert!(mqtt(None, None).unwrap().is_none());
-        let c = mqtt(Some("mqtt://127.0.0.1".into()), None).unwrap().unwrap();
+        assert!(mqtt(None).unwrap().is_none());
+        let c = mqtt(flag(MqttFile::from_url("mqtt://127.0.0.1").unwrap())).unwrap().unwrap();
         assert_eq!(
             (c.host.as_str(), c.port, c.prefix.as_str(), c.discovery_prefix.as_str()),
             ("127.0.0.1", 1883, "cliser", "homeassistant")
         );
-        let e = mqtt(Some("http://x".into()), None).unwrap_err();
+        let e = mqtt(flag(MqttFile::from_url("http://x").unwrap())).unwrap_err();
         assert!(e.starts_with("--mqtt: "), "{e}");
         let table: MqttFile = toml::from_str("url = \"mqtt://h:1884\"\nprefix = \"home/#\"\n").unwrap();
-        let e = mqtt(None, Some(table)).unwrap_err();
+        let e = mqtt(file(table)).unwrap_err();
         assert!(e.starts_with("config [mqtt] url: prefix"), "{e}");
         assert_eq!(c.offline_after_start, Duration::from_secs(30));
         let table: MqttFile = toml::from_str("offline_after_start = \"1m\"\n").unwrap();
-        let c = mqtt(Some("mqtt://h".into()), Some(table)).unwrap().unwrap();
+        let c = mqtt(flag(MqttFile::from_url("mqtt://h").unwrap().over(table))).unwrap().unwrap();
         assert_eq!(c.offline_after_start, Duration::from_secs(60));
         let e = toml::from_str::<MqttFile>("offline_after_start = \"soon\"\n").unwrap_err().to_string();
         assert!(e.contains("invalid duration \"soon\""), "{e}");
         let table: MqttFile = toml::from_str("username = \"u\"\n").unwrap();
-        assert!(mqtt(None, Some(table)).unwrap_err().contains("no url"));
+        assert!(mqtt(file(table)).unwrap_err().contains("no url"));
         assert!(toml::from_str::<MqttFile>("user = \"u\"\n").is_err(), "unknown keys are refused");
         let dir = tempfile::tempdir().unwrap();
         let token = dir.path().join("token");
@@ -148,10 +185,10 @@ mod tests {
             "url = \"http://h:8086/api/v2/write?org=o&bucket=b\"\ntoken_file = {token:?}\n"
         ))
         .unwrap();
-        let c = influx(None, Some(table)).unwrap().unwrap();
+        let c = influx(file(table)).unwrap().unwrap();
         assert_eq!(c.token.as_deref(), Some("t0k"));
         assert!(!format!("{c:?}").contains("t0k"));
-        let e = influx(Some("localhost:8086".into()), None).unwrap_err();
+        let e = influx(flag(InfluxFile::from_url("localhost:8086").unwrap())).unwrap_err();
         assert!(e.starts_with("--influx: "), "{e}");
     }
 }
