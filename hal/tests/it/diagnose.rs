@@ -1,6 +1,6 @@
 //! `diagnose` on fake w1 trees: each fault is named in plain words with its fix.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! The bit-banged backend, driving the real `one-wire-bus` and `ds18b20` crates through the
 //! open-drain pin against simulated sensors on a virtual bus with a virtual clock.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! The w1 sysfs backend on fake trees with the kernel's file formats.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! readings stamped by the server's clock (it sends ages), and readings journaled in an earlier boot
 //! go out with their wall-clock time, marked when that clock was not synchronised.
 
-mod common;
+use crate::common;
 
 use cliser_testkit::{find_part, ServerHandle};
 use common::{real_client, DumpLogsOnPanic, FakeServer, WAIT};

@@ -1,7 +1,7 @@
 //! End to end: the real `cliser-server` and the real `cliser-pi-client` on loopback, short intervals,
 //! a temp dir per test. Readings come from a fake w1 sysfs tree (`--sensor w1:DIR`).
 
-mod common;
+use crate::common;
 
 use cliser_pi_client::backlog::{Backlog, Limits};
 use cliser_protocol::{Celsius, SensorId, Value};

@@ -1,7 +1,7 @@
 //! Several servers in `--server` (or the config file's `server`): the client tries them in order,
 //! moves on at once when one is down or dies, and says which one it uses.
 
-mod common;
+use crate::common;
 
 use cliser_testkit::Proc;
 use common::{client_of, dead_addr, DumpLogsOnPanic, FakeConn, FakeServer, WAIT};

@@ -2,7 +2,7 @@
 //! the real client with a backlog of 12,000 readings on disk. The server polls right after `140`,
 //! so the backlog starts to flow at once instead of one keep-alive later.
 
-mod common;
+use crate::common;
 
 use cliser_pi_client::backlog::{Backlog, Limits};
 use cliser_protocol::{Celsius, SensorId, Value};

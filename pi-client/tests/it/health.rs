@@ -1,6 +1,6 @@
 //! Health from the Pi: `probe --watch` and the periodic per-sensor summary in the client's log.
 
-mod common;
+use crate::common;
 
 use cliser_testkit::{wait_until, Proc};
 use common::{fake_w1_with, DumpLogsOnPanic, FakeServer, WAIT};

@@ -1,7 +1,7 @@
 //! `probe --sensor sim` lists the sensors a simulated client of the same id reports (issue 23,
 //! item 8), so its output can be pasted into the server's `[sensors]`.
 
-mod common;
+use crate::common;
 
 use cliser_testkit::{wait_until, ServerHandle};
 use common::{real_client, DumpLogsOnPanic, WAIT};

@@ -1,7 +1,7 @@
 //! The client's side of protocol v1, pinned against a fake server: the real client binary on
 //! loopback, one fake server per test on port 0.
 
-mod common;
+use crate::common;
 
 use cliser_testkit::wait_until;
 use common::{client, FakeServer, PASSWORD, WAIT};

@@ -1,7 +1,7 @@
 //! `--durability spill` (the default) against the real server: a healthy link writes nothing, an
 //! outage spills in batches, and what was spilled survives a kill -9 and a SIGTERM.
 
-mod common;
+use crate::common;
 
 use cliser_testkit::{wait_until, LogFile, Proc, ServerHandle};
 use common::{fake_w1_with, real_client, write_bytes, DumpLogsOnPanic, WAIT};

@@ -2,7 +2,7 @@
 //! whose certificate another CA signed, or that is for another name, or whose key is not the pinned
 //! one, ends the client with exit status 2 and a message that names the reason.
 
-mod common;
+use crate::common;
 
 use cliser_testkit::{Proc, ServerHandle};
 use cliser_tls::gen::write_fleet;

@@ -4,8 +4,8 @@
 //! acknowledging an alert on the console. Every change is written to the store by whoever makes
 //! it; the server's alerts thread picks it up within a second.
 
-mod alert_kit;
-mod common;
+use crate::alert_kit;
+use crate::common;
 use alert_kit::*;
 use common::*;
 use std::process::{Command, Output, Stdio};

@@ -1,8 +1,8 @@
 //! Calibration against the real server: an `offset` and a two-point `calibrate` give the documented
 //! values in the log, in `query` (table and JSON; `--raw` the stored ones), and in the limits.
 
-mod alert_kit;
-mod common;
+use crate::alert_kit;
+use crate::common;
 use alert_kit::*;
 use common::*;
 use std::process::Command;

@@ -2,8 +2,8 @@
 //! webhook the same fields as JSON, and a command that hangs or a webhook that never answers delays
 //! no poll, no ack and no other alert.
 
-mod alert_kit;
-mod common;
+use crate::alert_kit;
+use crate::common;
 use alert_kit::*;
 use common::*;
 use std::sync::atomic::{AtomicBool, Ordering};

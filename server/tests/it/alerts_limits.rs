@@ -1,8 +1,8 @@
 //! Limit alerts against the real server, a scripted Pi and a real alert command: a noisy value at
 //! `max` fires once and resolves once, and a restart neither repeats a firing alert nor forgets it.
 
-mod alert_kit;
-mod common;
+use crate::alert_kit;
+use crate::common;
 use alert_kit::*;
 use common::*;
 

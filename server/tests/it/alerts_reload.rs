@@ -1,8 +1,8 @@
 //! Reloading the config file while clients stay connected (SIGHUP and the console's `R`), and the
 //! console's `204:all`.
 
-mod alert_kit;
-mod common;
+use crate::alert_kit;
+use crate::common;
 use alert_kit::*;
 use common::*;
 

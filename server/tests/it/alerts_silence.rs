@@ -1,8 +1,8 @@
 //! Silence and absence against the real server: a sensor that stops reporting, a Pi whose
 //! connection drops, and a real `cliser-pi-client` killed with SIGKILL and started again.
 
-mod alert_kit;
-mod common;
+use crate::alert_kit;
+use crate::common;
 use alert_kit::*;
 use common::*;
 use std::time::{Duration, Instant};

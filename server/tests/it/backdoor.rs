@@ -1,6 +1,6 @@
 //! Every admin console command, and its password on a non-loopback address.
 
-mod common;
+use crate::common;
 use common::*;
 use std::process::Command;
 

@@ -3,7 +3,7 @@
 //! then let in again, `0` turns the brake off, and the page and the client port share it. A failed
 //! TLS handshake counts like a wrong password.
 
-mod common;
+use crate::common;
 use cliser_testkit::wait_until;
 use common::http::{basic, connect_from, get_as, Conn};
 use common::tls::{gen_tls, tls_server};

@@ -2,7 +2,7 @@
 //! clients file (the password line checked with the id), a reload that closes a revoked client's
 //! session, and a broken file refused at start and on reload.
 
-mod common;
+use crate::common;
 use cliser_testkit::{bin, wait_until, Proc};
 use common::*;
 use std::net::SocketAddr;

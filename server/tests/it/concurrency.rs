@@ -1,6 +1,6 @@
 //! Many clients at once: every reading logged exactly once.
 
-mod common;
+use crate::common;
 use common::*;
 use std::collections::HashMap;
 use std::time::Duration;

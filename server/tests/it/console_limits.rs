@@ -4,7 +4,7 @@
 //! one brake, so an address that guesses on the console is blocked on the page and the client port
 //! too.
 
-mod common;
+use crate::common;
 use cliser_testkit::wait_until;
 use common::http::{basic, connect_from, get_as, Conn};
 use common::tls::{gen_tls, threads, tls_server};

@@ -3,7 +3,7 @@
 //! item 1). The panic is injected with the test-only `CLISER_TEST_PANIC=<thread>`, which makes that
 //! thread panic as it starts.
 
-mod common;
+use crate::common;
 use common::*;
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //! ones stored while it was down (the exporter resumes from its cursor), and an outage costs one
 //! log line when it starts and one when it ends.
 
-mod common;
+use crate::common;
 
 use cliser_testkit::{wait_until, InfluxD};
 use common::*;

@@ -2,7 +2,7 @@
 //! reading in order, each node's availability following its session, everything stored during a
 //! broker outage published afterwards, and a broker that never answers holding up nothing.
 
-mod common;
+use crate::common;
 
 use cliser_testkit::{wait_until, Message, Mosquitto};
 use common::*;

@@ -3,7 +3,7 @@
 //! message when the broker already holds its state), a Pi that really stays away goes `offline`
 //! once the grace after the start has passed, and the exporter is connected at once.
 
-mod common;
+use crate::common;
 
 use cliser_testkit::{wait_until, Message, Mosquitto, Subscriber};
 use common::*;

@@ -1,6 +1,6 @@
 //! The server in-process: `start()` on port 0, then `stop()` or the console's `Q`, then `join()`.
 
-mod common;
+use crate::common;
 use cliser_server::config::Cli;
 use cliser_server::{start, Config, RunError};
 use common::{LineClient, T};

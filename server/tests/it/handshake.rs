@@ -1,6 +1,6 @@
 //! The 110/120/140 handshake and each of its error codes, against the real binary.
 
-mod common;
+use crate::common;
 use common::*;
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! Hostile peers against the real server. In each, a well-behaved client keeps getting its
 //! keep-alives on time and has every reading logged exactly once.
 
-mod common;
+use crate::common;
 use cliser_testkit::{wait_until, ProcStats};
 use common::*;
 use std::io::Write;

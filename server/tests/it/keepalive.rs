@@ -1,6 +1,6 @@
 //! Keep-alive cadence, `more`, and the reaping of dead sessions.
 
-mod common;
+use crate::common;
 use common::*;
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! What the server says when a client misbehaves in ways a new user runs into: the words must name
 //! the client and the likely cause.
 
-mod common;
+use crate::common;
 
 use common::{client, server, LineClient, T};
 

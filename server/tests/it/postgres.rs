@@ -4,7 +4,7 @@
 //! PostgreSQL is not installed they print `SKIPPED: PostgreSQL not found` and pass, unless
 //! `CLISER_REQUIRE_PG=1`.
 
-mod common;
+use crate::common;
 use cliser_store::{ReadingQuery, Store, StoredReading};
 use cliser_testkit::{wait_until, LogFile, PgCluster};
 use common::*;

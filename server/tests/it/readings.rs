@@ -1,6 +1,6 @@
 //! Readings: the exact log line, ack only after flush, dedupe, gaps, and dedupe across a restart.
 
-mod common;
+use crate::common;
 use common::*;
 
 fn poll(c: &mut LineClient) -> String {

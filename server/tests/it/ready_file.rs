@@ -1,6 +1,6 @@
 //! `--ready-file`: the real binary on port 0 announces its bound addresses and pid in a file.
 
-mod common;
+use crate::common;
 use common::*;
 use std::net::SocketAddr;
 use std::process::Command;

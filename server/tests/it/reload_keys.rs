@@ -2,8 +2,8 @@
 //! limits and alert targets: a `clients-file` added is put in force, and every key it cannot apply
 //! is named in a WARN that says a restart is needed.
 
-mod alert_kit;
-mod common;
+use crate::alert_kit;
+use crate::common;
 use alert_kit::*;
 use cliser_testkit::bin;
 use common::*;

@@ -1,6 +1,6 @@
 //! Bad input closes only the connection that sent it.
 
-mod common;
+use crate::common;
 use common::*;
 
 #[test]

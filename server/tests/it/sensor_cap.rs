@@ -2,8 +2,8 @@
 //! protocol: a client reporting more distinct sensor ids than that has its first 64 stored, the
 //! others refused with one warning naming it, and the web page's fleet view holds 64 sensors.
 
-mod alert_kit;
-mod common;
+use crate::alert_kit;
+use crate::common;
 use alert_kit::{http_get, Pi};
 use common::*;
 use std::time::Instant;

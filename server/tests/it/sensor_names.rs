@@ -2,7 +2,7 @@
 //! API's `sensor=`), and a sensor that is neither a known id nor a name is an error naming the known
 //! names, never an empty answer.
 
-mod common;
+use crate::common;
 use common::http::get;
 use common::*;
 use std::path::Path;

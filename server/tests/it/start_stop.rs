@@ -2,7 +2,7 @@
 //! the server is, a stop ends even with every descriptor in use, and a log nobody reads does not
 //! stall the acks.
 
-mod common;
+use crate::common;
 use common::*;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;

@@ -2,7 +2,7 @@
 //! what the server refuses to open, `--readings-csv` gone, the `query`, `export` and `import-csv`
 //! subcommands, and retention keeping the hourly rollups.
 
-mod common;
+use crate::common;
 use cliser_protocol::{Celsius, ClientId, SensorId, Value};
 use cliser_store::{NewReading, ReadingQuery};
 use common::*;

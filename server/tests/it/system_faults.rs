@@ -2,7 +2,7 @@
 //! `kill -9` of either side at the worst moments, a full disk under the readings CSV. Each prints
 //! readings sampled vs logged vs duplicates, and asserts none lost and none twice.
 
-mod common;
+use crate::common;
 use cliser_testkit::wait_until;
 use common::proxy::Proxy;
 use common::*;

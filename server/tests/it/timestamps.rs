@@ -3,7 +3,7 @@
 //! keeps the sample time each stands for and its timestamp quality, and `query` (JSON, CSV, table),
 //! `/api/readings` and the log show it.
 
-mod common;
+use crate::common;
 use cliser_protocol::ClientId;
 use cliser_store::{ReadingQuery, StoredReading, TsQuality};
 use cliser_testkit::{wait_until, PgCluster};

@@ -1,7 +1,7 @@
 //! `--listen-tls`: the same protocol inside TLS, seen from outside (openssl s_client, the real Pi
 //! client) and attacked with plain text.
 
-mod common;
+use crate::common;
 use common::tls::*;
 use common::*;
 use std::io::{BufRead, BufReader, Write};

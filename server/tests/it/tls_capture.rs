@@ -1,7 +1,7 @@
 //! What a sniffer on the path sees: a packet capture (tcpdump on loopback) of a whole session of the
 //! real Pi client. In clear it holds the password and the readings; inside TLS it holds neither.
 
-mod common;
+use crate::common;
 use common::tls::*;
 use common::*;
 use std::path::Path;

@@ -3,7 +3,7 @@
 //! says the port may speak TLS and how to reach it, and keeps trying. The server closes it at the
 //! auth deadline with the "not TLS" hint the docs tell operators to look for.
 
-mod common;
+use crate::common;
 use common::tls::*;
 use common::*;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! both with the client link's certificate; on loopback they stay in clear (nc, a local browser);
 //! beyond loopback without TLS the server warns that their password crosses the network in clear.
 
-mod common;
+use crate::common;
 use cliser_tls::rustls::{ClientConnection, StreamOwned};
 use common::http::basic;
 use common::tls::*;

@@ -2,7 +2,7 @@
 //! leaving: `/api/nodes`, `/api/readings` (raw points, buckets, every refusal), `/api/events` and
 //! `/metrics`.
 
-mod common;
+use crate::common;
 use cliser_protocol::{ClientId, Reading};
 use cliser_store::NewReading;
 use cliser_testkit::wait_until;

@@ -3,7 +3,7 @@
 //! name once decompressed; raw to a client that does not accept gzip; `/` itself is revalidated.
 //! And the whole first load, compressed, within the budget of 150 KB.
 
-mod common;
+use crate::common;
 use common::http::{exchange, Reply};
 use common::*;
 use std::io::Write;

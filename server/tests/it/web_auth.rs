@@ -2,7 +2,7 @@
 //! (HTTP Basic), wrong ones count in the server's per-ip brake that the client port shares, and the
 //! settings decide whether and where the page is served.
 
-mod common;
+use crate::common;
 use cliser_testkit::wait_until;
 use common::http::{basic, connect_from, get, get_as, Conn, Events, Reply};
 use common::*;

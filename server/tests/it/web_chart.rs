@@ -8,8 +8,8 @@
 //! do not depend on the page's own markup; what they read is what the chart exposes for this:
 //! the panel's data attributes, the legend's cells, the readout, and its uPlot (`CliserChart._plot`).
 
-mod alert_kit;
-mod common;
+use crate::alert_kit;
+use crate::common;
 use alert_kit::{now_ms, Pi, R};
 use cliser_testkit::Browser;
 use common::http::get;

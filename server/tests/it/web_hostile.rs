@@ -2,7 +2,7 @@
 //! trickle, paths that climb out, heads too big, methods that write, too many connections. Meanwhile
 //! a Pi keeps its polls on time and the page keeps answering.
 
-mod common;
+use crate::common;
 use cliser_testkit::wait_until;
 use cliser_web::http::{HEAD_DEADLINE, HEAD_LIMIT, IDLE, LINE_LIMIT, MAX_CONNECTIONS};
 use common::http::{exchange, get, Conn};

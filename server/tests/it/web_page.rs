@@ -4,8 +4,8 @@
 //! sensors and a picked set, a node going offline while the others stay online, and the server
 //! going away and coming back, which is not the fleet going offline.
 
-mod common;
-mod web_page_kit;
+use crate::common;
+use crate::web_page_kit;
 use cliser_testkit::Browser;
 use common::*;
 use serde_json::{json, Value};

@@ -4,8 +4,8 @@
 //! history, forget a sensor and a node from their menus, and drop a node that was forgotten
 //! elsewhere (the live stream's `forget` event).
 
-mod common;
-mod web_page_kit;
+use crate::common;
+use crate::web_page_kit;
 use cliser_testkit::Browser;
 use common::*;
 use serde_json::{json, Value};

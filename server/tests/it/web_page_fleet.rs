@@ -2,8 +2,8 @@
 //! changes its own row in place (no row is built again), and the filter (kept in the URL with the
 //! view) finds one node by id and one sensor by name, in the table and in the cards.
 
-mod common;
-mod web_page_kit;
+use crate::common;
+use crate::web_page_kit;
 use cliser_testkit::Browser;
 use common::*;
 use serde_json::json;

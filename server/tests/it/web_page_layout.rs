@@ -3,8 +3,8 @@
 //! dialog, one clock (local time on the page, ISO 8601 with the offset in tooltips), and every
 //! control reachable and usable by keyboard with a visible focus.
 
-mod common;
-mod web_page_kit;
+use crate::common;
+use crate::web_page_kit;
 use cliser_testkit::Browser;
 use common::*;
 use serde_json::{json, Value};

@@ -4,8 +4,8 @@
 //! the metrics and the page at once and lasts across a restart, the alert history is read with its
 //! filters, and readings download as CSV. Also the HTTP limits of a POST.
 
-mod alert_kit;
-mod common;
+use crate::alert_kit;
+use crate::common;
 use alert_kit::{now_ms, Pi, R};
 use cliser_testkit::wait_until;
 use common::http::{basic, get, get_as, Conn, Events, Reply};

@@ -4,7 +4,7 @@
 //! or Prometheus is not installed the test prints `SKIPPED: ...` and passes, unless
 //! `CLISER_REQUIRE_PARTS=1`.
 
-mod common;
+use crate::common;
 use cliser_testkit::{find_part, free_port, wait_until, LineClient};
 use common::*;
 use serde_json::Value as Json;

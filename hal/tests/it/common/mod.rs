@@ -1,5 +1,4 @@
 //! A fake w1 sysfs tree laid out like the kernel's, in a temporary directory.
-#![allow(dead_code)]
 
 use std::fs;
 use std::os::unix::fs::symlink;

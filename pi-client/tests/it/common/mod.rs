@@ -1,6 +1,5 @@
 //! Test support for the client's integration tests: a fake server speaking the server's side of
 //! protocol v1 line by line, and a way to start the real client binary.
-#![allow(dead_code)] // each test file uses its own part of this
 
 use cliser_testkit::Proc;
 use std::io::{BufRead, BufReader, Write};

@@ -1,7 +1,6 @@
 //! Shared by the alerts tests (`alerts_*.rs`): a config file, a Pi scripted line by line, a command
 //! that records each invocation's `CLISER_ALERT_*` environment to a file, and webhook receivers
 //! (one that answers, one that accepts and never does) on the test's own loopback listener.
-#![allow(dead_code)]
 
 use crate::common::{LineClient, ServerHandle, T};
 use std::collections::BTreeMap;

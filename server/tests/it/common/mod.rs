@@ -1,5 +1,4 @@
 //! Shared by the server's integration tests: the real binary on loopback, a temp dir per test.
-#![allow(dead_code)]
 
 pub use cliser_testkit::{LineClient, Proc, ServerHandle};
 use std::net::SocketAddr;

@@ -14,16 +14,6 @@ pub struct Fleet {
     pub cert: PathBuf,
     /// Its key.
     pub key: PathBuf,
-    /// What gen-tls printed (with the pin).
-    pub said: String,
-}
-
-impl Fleet {
-    /// The pin gen-tls printed.
-    pub fn pin(&self) -> String {
-        let at = self.said.find("sha256:").expect("gen-tls prints the pin");
-        self.said[at..].split_whitespace().next().unwrap().to_owned()
-    }
 }
 
 /// Runs `cliser-server gen-tls --dir DIR --name NAMES`.
@@ -36,7 +26,7 @@ pub fn gen_tls(dir: &Path, names: &str) -> Fleet {
         .expect("run gen-tls");
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "gen-tls failed: {said}{}", String::from_utf8_lossy(&out.stderr));
-    Fleet { ca: dir.join("ca.pem"), cert: dir.join("server.pem"), key: dir.join("server-key.pem"), said }
+    Fleet { ca: dir.join("ca.pem"), cert: dir.join("server.pem"), key: dir.join("server-key.pem") }
 }
 
 /// A server with `--listen-tls 127.0.0.1:0` and the fleet's certificate, plus `extra` flags; its

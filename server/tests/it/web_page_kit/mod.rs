@@ -1,6 +1,5 @@
 //! Shared by the page's browser tests (`web_page*.rs`): where screenshots go, a Pi client whose
 //! sensor id is known before it starts, the config file, and the page read back as data.
-#![allow(dead_code)]
 
 use crate::common::*;
 use cliser_testkit::Browser;
