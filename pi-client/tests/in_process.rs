@@ -1,6 +1,10 @@
 //! The client library run in-process with a fake thermometer against a fake server: pins what the
 //! client sends on keep-alives as acks come and go.
 
+// A binary of its own: this test installs the process's logger and waits for a line the client
+// logs; the tests in `it` share their process and must not log into it. It borrows `it`'s helpers.
+#[path = "it/common/mod.rs"]
+#[allow(dead_code, reason = "this binary uses only the fake server; the rest serves tests/it")]
 mod common;
 
 use cliser_hal::{HalError, Sample, Thermometers};

@@ -2,7 +2,7 @@
 //! and the open-drain pin and busy-wait delay it needs on Linux.
 //!
 //! The hardware glue (rppal, GPIO character device) lives behind the `gpio` feature; everything here
-//! builds and is tested without it, against the simulated bus in `hal/tests/support/`.
+//! builds and is tested without it, against the simulated bus in `hal/tests/it/support/`.
 
 mod delay;
 mod open_drain;

@@ -1,0 +1,223 @@
+//! The bit-banged backend, driving the real `one-wire-bus` and `ds18b20` crates through the
+//! open-drain pin against simulated sensors on a virtual bus with a virtual clock.
+
+use crate::support;
+
+use std::time::Duration;
+
+use cliser_hal::onewire::{GpioConfig, IoLine, OneWireThermometers, OpenDrain};
+use cliser_hal::scratchpad::{with_crc, Resolution};
+use cliser_hal::{HalError, SensorError, Thermometers};
+use support::{VirtualBus, VirtualDelay, VirtualDevice, VirtualLine};
+
+type Backend = OneWireThermometers<OpenDrain<VirtualLine>, VirtualDelay>;
+
+fn backend(bus: &VirtualBus, config: GpioConfig) -> Backend {
+    OneWireThermometers::new(OpenDrain::new(bus.line()).unwrap(), bus.delay(), config, "virtual bus").unwrap()
+}
+
+fn readings(t: &mut impl Thermometers) -> Vec<(String, Result<i32, SensorError>)> {
+    t.read_all().unwrap().into_iter().map(|s| (s.sensor.to_string(), s.result)).collect()
+}
+
+fn no_violations(bus: &VirtualBus) {
+    assert_eq!(bus.violations(), Vec::<String>::new());
+}
+
+#[test]
+fn several_sensors_read_with_their_rom_ids_negative_ones_included() {
+    let bus = VirtualBus::new();
+    bus.attach(VirtualDevice::ds18b20(0x0316_a279_5aff, 23_125));
+    bus.attach(VirtualDevice::ds18b20(0x0000_0000_0001, -10_125));
+    bus.attach(VirtualDevice::ds18b20(0x0000_0000_0002, -55_000));
+    bus.attach(VirtualDevice::ds18b20(0x8000_0000_0003, -500));
+    bus.attach(VirtualDevice::ds18s20(0x0008_02b4_c1d2, -10_125));
+    let mut t = backend(&bus, GpioConfig::default());
+    let ids = t.discover().unwrap();
+    assert_eq!(
+        ids,
+        ["10-000802b4c1d2", "28-000000000001", "28-000000000002", "28-0316a2795aff", "28-800000000003"]
+    );
+    assert_eq!(
+        readings(&mut t),
+        [
+            ("10-000802b4c1d2".to_owned(), Ok(-10_125)),
+            ("28-000000000001".to_owned(), Ok(-10_125)),
+            ("28-000000000002".to_owned(), Ok(-55_000)),
+            ("28-0316a2795aff".to_owned(), Ok(23_125)),
+            ("28-800000000003".to_owned(), Ok(-500)),
+        ]
+    );
+    no_violations(&bus);
+}
+
+#[test]
+fn one_conversion_for_all_sensors_and_new_values_on_the_next_read() {
+    let bus = VirtualBus::new();
+    let a = VirtualDevice::ds18b20(0xA, 21_000);
+    let b = VirtualDevice::ds18b20(0xB, 19_500);
+    let (a_id, b_id) = (a.id(), b.id());
+    bus.attach(a);
+    bus.attach(b);
+    let mut t = backend(&bus, GpioConfig::default());
+    let before = bus.now();
+    assert_eq!(readings(&mut t), [(a_id.clone(), Ok(21_000)), (b_id.clone(), Ok(19_500))]);
+    let took = bus.now() - before;
+    // One 750 ms conversion for both, plus the bus traffic (well under 100 ms).
+    assert!(took >= Duration::from_millis(750) && took < Duration::from_millis(850), "{took:?}");
+    assert_eq!((bus.conversions(&a_id), bus.conversions(&b_id)), (1, 1));
+
+    // −0.0625 °C, one step below zero.
+    bus.set_temperature(&a_id, -62);
+    bus.set_temperature(&b_id, 85_000);
+    // A real 85 °C (byte 6 is 0x10 after a conversion) is kept.
+    assert_eq!(readings(&mut t), [(a_id, Ok(-62)), (b_id, Ok(85_000))]);
+    no_violations(&bus);
+}
+
+#[test]
+fn crc_errors_power_on_values_and_phantoms_are_typed_errors() {
+    let bus = VirtualBus::new();
+    let good = VirtualDevice::ds18b20(1, 22_000);
+    let noisy = VirtualDevice::ds18b20(2, 22_000).corrupt_crc();
+    let unpowered = VirtualDevice::ds18b20(3, 22_000).never_converts();
+    let zeros = VirtualDevice::ds18b20(4, 22_000).with_scratchpad([0; 9]);
+    let stuck = VirtualDevice::ds18b20(5, 22_000)
+        .with_scratchpad(with_crc([0xFF, 0x07, 0x4B, 0x46, 0x7F, 0xFF, 0x01, 0x10]));
+    let s20_unpowered = VirtualDevice::ds18s20(6, 22_000).never_converts();
+    let ids: Vec<String> =
+        [&good, &noisy, &unpowered, &zeros, &stuck, &s20_unpowered].iter().map(|d| d.id()).collect();
+    for d in [good, noisy, unpowered, zeros, stuck, s20_unpowered] {
+        bus.attach(d);
+    }
+    let mut t = backend(&bus, GpioConfig::default());
+    let got: std::collections::BTreeMap<_, _> = readings(&mut t).into_iter().collect();
+    assert_eq!(got[&ids[0]], Ok(22_000));
+    assert_eq!(got[&ids[1]], Err(SensorError::Crc));
+    assert_eq!(got[&ids[2]], Err(SensorError::Reset));
+    assert_eq!(got[&ids[3]], Err(SensorError::Crc));
+    assert_eq!(got[&ids[4]], Err(SensorError::Crc));
+    assert_eq!(got[&ids[5]], Err(SensorError::Reset));
+    no_violations(&bus);
+}
+
+#[test]
+fn a_bus_with_no_presence_pulse() {
+    let bus = VirtualBus::new();
+    let mut t = backend(&bus, GpioConfig::default());
+    assert_eq!(t.discover().unwrap(), Vec::<String>::new());
+    assert_eq!(readings(&mut t), []);
+    no_violations(&bus);
+}
+
+#[test]
+fn sensors_that_vanish_are_missing_or_no_presence_and_are_read_again_when_back() {
+    let bus = VirtualBus::new();
+    let a = VirtualDevice::ds18b20(0x11, 20_000);
+    let b = VirtualDevice::ds18b20(0x22, -20_000);
+    let (a_id, b_id) = (a.id(), b.id());
+    bus.attach(a);
+    bus.attach(b);
+    let mut t = backend(&bus, GpioConfig::default());
+    assert_eq!(readings(&mut t), [(a_id.clone(), Ok(20_000)), (b_id.clone(), Ok(-20_000))]);
+
+    bus.set_present(&a_id, false);
+    assert_eq!(t.discover().unwrap(), std::slice::from_ref(&b_id));
+    assert_eq!(readings(&mut t), [(a_id.clone(), Err(SensorError::Missing)), (b_id.clone(), Ok(-20_000))]);
+
+    bus.set_present(&b_id, false);
+    let gone = [(a_id.clone(), Err(SensorError::NoPresence)), (b_id.clone(), Err(SensorError::NoPresence))];
+    assert_eq!(readings(&mut t), gone);
+
+    // Plugged in again they power on (85 °C in the register) and are converted before being read.
+    bus.set_present(&a_id, true);
+    bus.set_present(&b_id, true);
+    assert_eq!(readings(&mut t), [(a_id, Ok(20_000)), (b_id, Ok(-20_000))]);
+    no_violations(&bus);
+}
+
+#[test]
+fn a_shorted_bus_fails_the_whole_read() {
+    let bus = VirtualBus::new();
+    bus.attach(VirtualDevice::ds18b20(1, 20_000));
+    let mut t = backend(&bus, GpioConfig::default());
+    bus.set_shorted(true);
+    match t.read_all() {
+        Err(HalError::Unavailable(why)) => assert!(why.contains("stays low"), "{why}"),
+        other => panic!("expected the bus to be unavailable, got {other:?}"),
+    }
+    bus.set_shorted(false);
+    assert_eq!(readings(&mut t)[0].1, Ok(20_000));
+}
+
+#[test]
+fn the_configured_resolution_is_set_and_its_conversion_time_waited() {
+    let bus = VirtualBus::new();
+    let a = VirtualDevice::ds18b20(1, 23_125);
+    let b = VirtualDevice::ds18b20(2, -10_125);
+    let (a_id, b_id) = (a.id(), b.id());
+    bus.attach(a);
+    bus.attach(b);
+    let mut t = backend(&bus, GpioConfig { resolution: Resolution::Bits9 });
+    // The resolution is written before the first conversion; that read still waits the 750 ms the
+    // sensors were last known to need.
+    assert_eq!(readings(&mut t), [(a_id.clone(), Ok(23_000)), (b_id.clone(), Ok(-10_500))]);
+    assert_eq!((bus.resolution(&a_id), bus.resolution(&b_id)), (Resolution::Bits9, Resolution::Bits9));
+    let before = bus.now();
+    assert_eq!(readings(&mut t), [(a_id, Ok(23_000)), (b_id, Ok(-10_500))]);
+    let took = bus.now() - before;
+    assert!(took >= Duration::from_micros(93_750) && took < Duration::from_millis(150), "{took:?}");
+    no_violations(&bus);
+}
+
+#[test]
+fn a_sensor_whose_eeprom_says_9_bit_is_set_back_to_12_bit_before_its_first_conversion() {
+    let bus = VirtualBus::new();
+    let a = VirtualDevice::ds18b20(7, -25_062).with_resolution(Resolution::Bits9);
+    let a_id = a.id();
+    bus.attach(a);
+    let mut t = backend(&bus, GpioConfig::default());
+    // −25.0625 °C: 12-bit steps are 62.5 millidegrees, truncated toward zero.
+    assert_eq!(readings(&mut t), [(a_id.clone(), Ok(-25_062))]);
+    assert_eq!(bus.resolution(&a_id), Resolution::Bits12);
+    no_violations(&bus);
+}
+
+#[test]
+fn the_backend_is_a_boxed_thermometer_set() {
+    let bus = VirtualBus::new();
+    bus.attach(VirtualDevice::ds18b20(1, 125_000));
+    let mut boxed: Box<dyn Thermometers> = Box::new(backend(&bus, GpioConfig::default()));
+    assert_eq!(boxed.read_all().unwrap()[0].result, Ok(125_000));
+}
+
+/// The timing checks must be able to fail, or a clean run proves nothing.
+#[test]
+fn the_virtual_bus_flags_timing_the_datasheet_forbids() {
+    use embedded_hal::blocking::delay::DelayUs;
+    let bus = VirtualBus::new();
+    bus.attach(VirtualDevice::ds18b20(1, 20_000));
+    let (mut line, mut delay) = (bus.line(), bus.delay());
+    // A reset whose presence is sampled too late, then a 30 µs pulse (neither a 1 nor a 0), then a
+    // slot that starts 20 µs after the previous one and is sampled 40 µs in.
+    line.drive_low().unwrap();
+    delay.delay_us(480);
+    line.release().unwrap();
+    delay.delay_us(200);
+    assert!(line.is_high().unwrap(), "the presence pulse is over by 200 µs");
+    delay.delay_us(400);
+    line.drive_low().unwrap();
+    delay.delay_us(30);
+    line.release().unwrap();
+    line.drive_low().unwrap();
+    delay.delay_us(5);
+    line.release().unwrap();
+    delay.delay_us(35);
+    let _ = line.is_high().unwrap();
+    let violations = bus.violations();
+    assert_eq!(violations.len(), 4, "{violations:#?}");
+    assert!(violations[0].contains("presence sampled 200 µs"), "{violations:#?}");
+    assert!(violations[1].contains("low pulse of 30 µs"), "{violations:#?}");
+    assert!(violations[2].contains("time slot of 30 µs"), "{violations:#?}");
+    assert!(violations[3].contains("sampled 40 µs after its start"), "{violations:#?}");
+}

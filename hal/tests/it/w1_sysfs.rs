@@ -1,0 +1,265 @@
+//! The w1 sysfs backend on fake trees with the kernel's file formats.
+
+use crate::common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use cliser_hal::scratchpad::with_crc;
+use cliser_hal::w1_sysfs::W1Thermometers;
+use cliser_hal::{open, HalError, SensorError, SensorSpec, Thermometers};
+use common::{ds18b20_scratchpad, w1_slave_text, FakeW1, POWER_ON};
+
+fn readings(t: &mut impl Thermometers) -> Vec<(String, Result<i32, SensorError>)> {
+    t.read_all().unwrap().into_iter().map(|s| (s.sensor.to_string(), s.result)).collect()
+}
+
+fn one(fake: &FakeW1) -> Result<i32, SensorError> {
+    let mut t = W1Thermometers::open(fake.root()).unwrap();
+    let samples = readings(&mut t);
+    assert_eq!(samples.len(), 1, "{samples:?}");
+    samples.into_iter().next().unwrap().1
+}
+
+/// Records every attribute read.
+fn recorder() -> (Arc<Mutex<Vec<PathBuf>>>, impl FnMut(&Path) + Send + 'static) {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let sink = log.clone();
+    (log, move |p: &Path| sink.lock().unwrap().push(p.to_path_buf()))
+}
+
+#[test]
+fn temperature_attributes_with_a_bulk_conversion_first() {
+    let fake = FakeW1::new();
+    fake.add_sensor("28-0316a2795aff", 23_125, ds18b20_scratchpad(370));
+    fake.add_sensor("28-000802b4c1d2", -10_125, ds18b20_scratchpad(-162));
+    let bulk = fake.bulk_read();
+    let seen_at_first_read = Arc::new(Mutex::new(None));
+    let seen = seen_at_first_read.clone();
+    let mut t = W1Thermometers::open(fake.root()).unwrap().on_read(move |_| {
+        seen.lock().unwrap().get_or_insert_with(|| fs::read(&bulk).unwrap());
+    });
+    assert_eq!(t.discover().unwrap(), ["28-000802b4c1d2", "28-0316a2795aff"]);
+    assert_eq!(
+        readings(&mut t),
+        [("28-000802b4c1d2".to_owned(), Ok(-10_125)), ("28-0316a2795aff".to_owned(), Ok(23_125))]
+    );
+    // Exactly the 8 bytes the kernel accepts, written before any sensor was read.
+    assert_eq!(seen_at_first_read.lock().unwrap().as_deref(), Some(&b"trigger\n"[..]));
+}
+
+#[test]
+fn a_single_sensor_converts_on_its_own() {
+    let fake = FakeW1::new();
+    fake.add_sensor("28-0316a2795aff", 21_000, ds18b20_scratchpad(336));
+    assert_eq!(one(&fake), Ok(21_000));
+    assert_eq!(fs::read_to_string(fake.bulk_read()).unwrap(), "0\n");
+}
+
+#[test]
+fn a_bulk_trigger_that_cannot_be_written_is_not_an_error() {
+    let fake = FakeW1::new();
+    fake.add_sensor("28-000000000001", 1_000, ds18b20_scratchpad(16));
+    fake.add_sensor("28-000000000002", 2_000, ds18b20_scratchpad(32));
+    fs::remove_file(fake.bulk_read()).unwrap();
+    fs::create_dir(fake.bulk_read()).unwrap();
+    let mut t = W1Thermometers::open(fake.root()).unwrap();
+    assert_eq!(readings(&mut t).iter().map(|s| s.1.clone()).collect::<Vec<_>>(), [Ok(1_000), Ok(2_000)]);
+}
+
+#[test]
+fn w1_slave_where_there_is_no_temperature_attribute() {
+    let fake = FakeW1::new();
+    fake.add("28-0316a2795aff");
+    // The kernel documentation's example, verbatim.
+    fake.set_w1_slave(
+        "28-0316a2795aff",
+        "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=23125\n",
+    );
+    assert_eq!(one(&fake), Ok(23_125));
+    for (raw, want) in [(-162i16, -10_125), (-880, -55_000), (-8, -500), (2000, 125_000), (0, 0)] {
+        fake.set_w1_slave("28-0316a2795aff", &w1_slave_text(ds18b20_scratchpad(raw), true, want));
+        assert_eq!(one(&fake), Ok(want), "raw {raw}");
+    }
+}
+
+#[test]
+fn a_crc_no_is_read_again_once_then_reported_as_crc() {
+    let fake = FakeW1::new();
+    fake.add("28-0316a2795aff");
+    let bad = "72 01 4b 46 7f ff 0e 10 56 : crc=57 NO\n72 01 4b 46 7f ff 0e 10 57 t=23125\n";
+    fake.set_w1_slave("28-0316a2795aff", bad);
+
+    let (log, hook) = recorder();
+    let mut t = W1Thermometers::open(fake.root()).unwrap().on_read(hook);
+    assert_eq!(readings(&mut t)[0].1, Err(SensorError::Crc));
+    assert_eq!(log.lock().unwrap().len(), 2, "one read and one retry");
+
+    // The kernel converts again on each read: here the second one passes.
+    let w1_slave = fake.root().join("28-0316a2795aff/w1_slave");
+    let good = w1_slave_text(ds18b20_scratchpad(-162), true, -10_125);
+    let mut t = W1Thermometers::open(fake.root()).unwrap().on_read(move |p| {
+        if p == w1_slave {
+            fs::write(p, &good).unwrap();
+        }
+    });
+    assert_eq!(readings(&mut t)[0].1, Ok(-10_125));
+}
+
+#[test]
+fn power_on_85_is_reset_and_a_real_85_is_kept() {
+    let fake = FakeW1::new();
+    fake.add_sensor("28-000000000001", 85_000, POWER_ON);
+    assert_eq!(one(&fake), Err(SensorError::Reset));
+    fake.set_w1_slave("28-000000000001", &w1_slave_text(ds18b20_scratchpad(0x0550), true, 85_000));
+    assert_eq!(one(&fake), Ok(85_000));
+    // Without the raw bytes the power-on value cannot be told from a real one: assume the worst.
+    fs::remove_file(fake.device("28-000000000001").join("w1_slave")).unwrap();
+    assert_eq!(one(&fake), Err(SensorError::Reset));
+    // And through w1_slave alone, as on older kernels.
+    let fake = FakeW1::new();
+    fake.add("28-000000000002");
+    fake.set_w1_slave("28-000000000002", &w1_slave_text(POWER_ON, true, 85_000));
+    assert_eq!(one(&fake), Err(SensorError::Reset));
+}
+
+#[test]
+fn phantom_zero_and_127_94_are_crc_but_a_real_zero_is_kept() {
+    let fake = FakeW1::new();
+    // Older kernels showed a vanished sensor as an all-zero scratchpad, which passes the CRC.
+    fake.add_sensor("28-000000000001", 0, [0; 9]);
+    assert_eq!(one(&fake), Err(SensorError::Crc));
+    fake.set_w1_slave("28-000000000001", &w1_slave_text(ds18b20_scratchpad(0), true, 0));
+    assert_eq!(one(&fake), Ok(0));
+    fake.set_temperature("28-000000000001", "127937\n");
+    assert_eq!(one(&fake), Err(SensorError::Crc));
+    let stuck = with_crc([0xFF, 0x07, 0x4B, 0x46, 0x7F, 0xFF, 0x01, 0x10]);
+    fs::remove_file(fake.device("28-000000000001").join("temperature")).unwrap();
+    fake.set_w1_slave("28-000000000001", &w1_slave_text(stuck, true, 127_937));
+    assert_eq!(one(&fake), Err(SensorError::Crc));
+}
+
+#[test]
+fn empty_files_are_missing_not_zero() {
+    let fake = FakeW1::new();
+    fake.add_sensor("28-000000000001", 20_000, ds18b20_scratchpad(320));
+    fake.set_temperature("28-000000000001", "");
+    assert_eq!(one(&fake), Err(SensorError::Missing));
+    fs::remove_file(fake.device("28-000000000001").join("temperature")).unwrap();
+    fake.set_w1_slave("28-000000000001", "");
+    assert_eq!(one(&fake), Err(SensorError::Missing));
+}
+
+#[test]
+fn unreadable_and_garbled_files_are_io_errors() {
+    let fake = FakeW1::new();
+    fake.add("28-000000000001");
+    // A directory where the attribute should be: unreadable even for root.
+    fs::create_dir(fake.device("28-000000000001").join("temperature")).unwrap();
+    assert!(matches!(one(&fake), Err(SensorError::Io(why)) if why.contains("temperature")));
+
+    let fake = FakeW1::new();
+    fake.add_sensor("28-000000000001", 20_000, ds18b20_scratchpad(320));
+    fake.set_temperature("28-000000000001", "twenty\n");
+    assert!(matches!(one(&fake), Err(SensorError::Io(_))));
+    fs::write(fake.device("28-000000000001").join("temperature"), [0xff, 0xfe, b'\n']).unwrap();
+    assert!(matches!(one(&fake), Err(SensorError::Io(_))));
+    fs::remove_file(fake.device("28-000000000001").join("temperature")).unwrap();
+    fake.set_w1_slave("28-000000000001", "72 01 4b 46 : crc=57 YES\n");
+    assert!(matches!(one(&fake), Err(SensorError::Io(why)) if why.contains("w1_slave")));
+}
+
+#[test]
+fn a_sensor_removed_between_reads_is_missing_and_read_again_when_back() {
+    let fake = FakeW1::new();
+    fake.add_sensor("28-000000000001", 20_000, ds18b20_scratchpad(320));
+    fake.add_sensor("28-000000000002", -5_000, ds18b20_scratchpad(-80));
+    let mut t = W1Thermometers::open(fake.root()).unwrap();
+    assert_eq!(readings(&mut t).len(), 2);
+
+    fake.remove("28-000000000001");
+    assert_eq!(t.discover().unwrap(), ["28-000000000002"]);
+    assert_eq!(
+        readings(&mut t),
+        [
+            ("28-000000000001".to_owned(), Err(SensorError::Missing)),
+            ("28-000000000002".to_owned(), Ok(-5_000))
+        ]
+    );
+
+    fake.add_sensor("28-000000000001", 19_000, ds18b20_scratchpad(304));
+    assert_eq!(
+        readings(&mut t),
+        [("28-000000000001".to_owned(), Ok(19_000)), ("28-000000000002".to_owned(), Ok(-5_000))]
+    );
+}
+
+#[test]
+fn a_sensor_whose_directory_vanishes_during_the_read_is_missing() {
+    let fake = FakeW1::new();
+    fake.add_sensor("28-000000000001", 20_000, ds18b20_scratchpad(320));
+    fake.add_sensor("28-000000000002", 21_000, ds18b20_scratchpad(336));
+    let root = fake.root().to_path_buf();
+    let mut t = W1Thermometers::open(fake.root()).unwrap().on_read(move |p| {
+        if p.to_string_lossy().contains("28-000000000001") {
+            let target = root.join("w1_bus_master1/28-000000000002");
+            let _ = fs::remove_dir_all(target);
+        }
+    });
+    assert_eq!(
+        readings(&mut t),
+        [
+            ("28-000000000001".to_owned(), Ok(20_000)),
+            ("28-000000000002".to_owned(), Err(SensorError::Missing))
+        ]
+    );
+}
+
+#[test]
+fn every_w1_therm_family_is_found_and_nothing_else() {
+    let fake = FakeW1::new();
+    for id in ["10-000802b4c1d2", "22-000000000022", "28-000000000028", "3b-00000000003b", "42-000000000042"]
+    {
+        fake.add(id);
+    }
+    fake.add("00-400000000000");
+    fake.add("01-000012345678");
+    let mut t = W1Thermometers::open(fake.root()).unwrap();
+    assert_eq!(
+        t.discover().unwrap(),
+        ["10-000802b4c1d2", "22-000000000022", "28-000000000028", "3b-00000000003b", "42-000000000042"]
+    );
+}
+
+#[test]
+fn a_ds18s20_through_w1_slave_uses_count_remain() {
+    let fake = FakeW1::new();
+    fake.add("10-000802b4c1d2");
+    // −10.125 °C: register −10.0 (0xFFEC), COUNT_REMAIN 14, COUNT_PER_C 16.
+    let sp = with_crc([0xEC, 0xFF, 0x4B, 0x46, 0xFF, 0xFF, 0x0E, 0x10]);
+    fake.set_w1_slave("10-000802b4c1d2", &w1_slave_text(sp, true, -10_125));
+    assert_eq!(one(&fake), Ok(-10_125));
+}
+
+#[test]
+fn a_missing_root_is_unavailable_with_the_fix() {
+    let fake = FakeW1::new();
+    let gone = fake.root().join("nope");
+    match W1Thermometers::open(&gone) {
+        Err(HalError::Unavailable(why)) => assert!(why.contains("dtoverlay=w1-gpio"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    let mut t = W1Thermometers::open(fake.root()).unwrap();
+    drop(fake);
+    assert!(matches!(t.read_all(), Err(HalError::Unavailable(_))));
+}
+
+#[test]
+fn open_w1_dir_from_the_spec() {
+    let fake = FakeW1::new();
+    fake.add_sensor("28-000000000001", 20_000, ds18b20_scratchpad(320));
+    let spec: SensorSpec = format!("w1:{}", fake.root().display()).parse().unwrap();
+    let mut t = open(&spec).unwrap();
+    assert_eq!(t.read_all().unwrap()[0].result, Ok(20_000));
+}
