@@ -32,6 +32,7 @@ mod hostile;
 mod keepalive;
 mod layering;
 mod messages;
+mod pg_outage;
 mod postgres;
 mod readings;
 mod ready_file;

@@ -4,7 +4,7 @@
 //! Each test starts its own private cluster; where PostgreSQL is not installed they print
 //! `SKIPPED: PostgreSQL not found` and pass, unless `CLISER_REQUIRE_PG=1`.
 
-mod common;
+use crate::common;
 use cliser_testkit::{pg_bin_dir, wait_until, PgCluster};
 use common::*;
 use std::process::{Child, Command, Stdio};
