@@ -99,7 +99,26 @@ impl ProfileDir {
     /// Builds each named binary (each lives in the package of the same name) into this dir with
     /// `cargo` (cargo sets `CARGO` for what it runs; pass that).
     pub fn build(&self, cargo: &str, names: &[&str], progress: Progress) -> Result<(), FindError> {
+        let mut cmd = self.build_command(cargo, names, progress);
+        let status = cmd.status().map_err(|e| FindError::Build(format!("cannot run {cargo}: {e}")))?;
+        if !status.success() {
+            return Err(FindError::Build(format!("cargo build -p {} failed: {status}", names.join(" -p "))));
+        }
+        Ok(())
+    }
+
+    fn build_command(&self, cargo: &str, names: &[&str], progress: Progress) -> Command {
         let mut cmd = Command::new(cargo);
+        // As from a person's shell: without what `cargo run`/`cargo test` set for the program that
+        // calls us. Build scripts declare some of those (ring's: CARGO_PKG_NAME, CARGO_MANIFEST_DIR,
+        // ...), so a nested build that inherits them runs those scripts again and recompiles all
+        // above them (rustls, the exporters, the server), as a later `cargo build --release` does
+        // again the other way round (issue 23: the demo's second build).
+        for (key, _) in std::env::vars_os() {
+            if key.to_str().is_some_and(set_by_cargo_for_its_program) {
+                cmd.env_remove(key);
+            }
+        }
         cmd.arg("build");
         if progress == Progress::Quiet {
             cmd.arg("--quiet");
@@ -108,11 +127,7 @@ impl ProfileDir {
             cmd.args(["-p", name, "--bin", name]);
         }
         cmd.arg("--manifest-path").arg(workspace_manifest()).args(self.cargo_flags());
-        let status = cmd.status().map_err(|e| FindError::Build(format!("cannot run {cargo}: {e}")))?;
-        if !status.success() {
-            return Err(FindError::Build(format!("cargo build -p {} failed: {status}", names.join(" -p "))));
-        }
-        Ok(())
+        cmd
     }
 
     /// The paths of the named binaries, which must all be there.
@@ -138,6 +153,23 @@ impl ProfileDir {
     }
 }
 
+/// The variables cargo sets for the program it runs (`cargo run`, `cargo test`), not for itself.
+fn set_by_cargo_for_its_program(key: &str) -> bool {
+    key.starts_with("CARGO_PKG_")
+        || matches!(
+            key,
+            "CARGO_MANIFEST_DIR"
+                | "CARGO_MANIFEST_PATH"
+                | "CARGO_MANIFEST_LINKS"
+                | "CARGO_CRATE_NAME"
+                | "CARGO_BIN_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+                | "CARGO_TARGET_TMPDIR"
+                | "CARGO_RUSTC_CURRENT_DIR"
+                | "OUT_DIR"
+        )
+}
+
 /// The workspace's `Cargo.toml`, so that the build works from any working directory.
 fn workspace_manifest() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("Cargo.toml")
@@ -153,6 +185,24 @@ mod tests {
         assert_eq!(flags("/t/debug"), "--target-dir /t");
         assert_eq!(flags("/t/release"), "--release --target-dir /t");
         assert_eq!(flags("/t/profiling"), "--profile profiling --target-dir /t");
+    }
+
+    #[test]
+    fn the_nested_build_does_not_inherit_what_cargo_set_for_this_program() {
+        // `cargo test` set these for this test process, as `cargo run` does for the demo.
+        assert!(
+            std::env::var_os("CARGO_PKG_NAME").is_some() && std::env::var_os("CARGO_MANIFEST_DIR").is_some()
+        );
+        let cmd = ProfileDir::new("/t/release").build_command("cargo", &["cliser-server"], Progress::Quiet);
+        let removed: Vec<_> = cmd
+            .get_envs()
+            .filter(|(_, v)| v.is_none())
+            .map(|(k, _)| k.to_string_lossy().into_owned())
+            .collect();
+        for key in ["CARGO_PKG_NAME", "CARGO_PKG_VERSION_MAJOR", "CARGO_MANIFEST_DIR"] {
+            assert!(removed.iter().any(|k| k == key), "{key} is passed on: {removed:?}");
+        }
+        assert!(!removed.iter().any(|k| k == "CARGO_HOME" || k == "CARGO_TARGET_DIR"), "{removed:?}");
     }
 
     #[test]
