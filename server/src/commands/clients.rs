@@ -3,8 +3,8 @@
 //! takes the change on SIGHUP or the console's `R`.
 
 use super::CommandError;
-use crate::clients_file::{self, Entry, FileError};
-use crate::credentials;
+use crate::auth::clients_file::{self, Entry, FileError};
+use crate::auth::credentials;
 use cliser_protocol::ClientId;
 use std::io::Write;
 use std::path::Path;

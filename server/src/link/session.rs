@@ -7,11 +7,11 @@
 //! module and not the other way round.
 
 use crate::config::Config;
-use crate::conn::{Inbound, LineCredit, Socket, WriterMsg};
-use crate::credentials::{Credential, Verdict};
-use crate::registrations::Registrations;
-use crate::sensor_cap::SensorRoster;
-use crate::sink::{AckTable, Batch, Flushed};
+use crate::link::conn::{Inbound, LineCredit, Socket, WriterMsg};
+use crate::auth::credentials::{Credential, Verdict};
+use crate::readings::registrations::Registrations;
+use crate::readings::sensor_cap::SensorRoster;
+use crate::readings::sink::{AckTable, Batch, Flushed};
 use cliser_protocol::{ClientId, ClientLine, ServerMsg, Value};
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -204,7 +204,7 @@ pub fn run_session<M: From<SessionReport>>(ctx: SessionCtx<M>) {
                     "TLS handshake failed from {}: nothing received within {within}, not even a TLS \
                      hello {} (sid={})",
                     ctx.peer,
-                    crate::link::NOT_TLS_HINT,
+                    crate::link::plain_or_tls::NOT_TLS_HINT,
                     ctx.sid
                 ),
                 _ if ctx.link.handshaking() => log::warn!(

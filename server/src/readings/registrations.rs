@@ -3,7 +3,7 @@
 //! server died). With the embedded SQLite store this server is the only writer and the sink's table
 //! is the truth already, so there is no such reader.
 
-use crate::sink::AckTable;
+use crate::readings::sink::AckTable;
 use cliser_protocol::ClientId;
 use cliser_store::Store;
 use std::sync::Mutex;

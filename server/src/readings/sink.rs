@@ -3,7 +3,7 @@
 //! is new (a log that blocks holds up no ack). Every ack the server sends is read from that table, so an ack never runs ahead of
 //! the store.
 
-use crate::duplicates::{AnswerTally, DuplicateWatch};
+use crate::readings::duplicates::{AnswerTally, DuplicateWatch};
 use cliser_common::sensors::{Settings, SharedSettings};
 use cliser_protocol::{ClientId, Reading, Stamp, Value};
 use cliser_store::{NewReading, Store, TsQuality, MAX_SEQ};
@@ -416,7 +416,7 @@ fn log_reading(r: &NewReading, settings: &Settings) {
         TsQuality::Unsynced => " ts_quality=unsynced",
         TsQuality::Synced | TsQuality::FromAge => "",
     };
-    let (cid, sensor, ts) = (&r.cid, &r.sensor, crate::csv_format::rfc3339_ms(r.sampled_ms));
+    let (cid, sensor, ts) = (&r.cid, &r.sensor, crate::readings::csv_format::rfc3339_ms(r.sampled_ms));
     let id = sensor.to_string();
     let name = settings.name(&id).map(|n| format!(" name={n:?}")).unwrap_or_default();
     match &r.value {

@@ -5,15 +5,15 @@
 //! The modules it starts (session, conn, sink) define the messages they emit and never name this
 //! module's types, so dependencies point one way, from here outwards.
 
-use crate::auth::Brake;
+use crate::auth::brake::Brake;
 use crate::config::Config;
-use crate::conn::{self, LineCredit, WriterMsg, CONN_THREAD_STACK, TLS_THREAD_STACK};
-use crate::credentials::Credential;
-use crate::link::Link;
-use crate::registrations::Registrations;
-use crate::sensor_cap::SensorRoster;
-use crate::session::{self, SessionCtx, SessionEvent, SessionReport};
-use crate::sink::{AckTable, Batch};
+use crate::link::conn::{self, LineCredit, WriterMsg, CONN_THREAD_STACK, TLS_THREAD_STACK};
+use crate::auth::credentials::Credential;
+use crate::link::plain_or_tls::Link;
+use crate::readings::registrations::Registrations;
+use crate::readings::sensor_cap::SensorRoster;
+use crate::link::session::{self, SessionCtx, SessionEvent, SessionReport};
+use crate::readings::sink::{AckTable, Batch};
 use cliser_alerts::Input as AlertInput;
 use cliser_common::sensors::SharedSettings;
 use cliser_protocol::{Celsius, ClientId, ServerMsg};
@@ -315,7 +315,7 @@ impl Manager {
         let (session_tx, session_rx) = channel();
         let credit = Arc::new(LineCredit::default());
         let spawn = |role: &str, stack: usize, f: Box<dyn FnOnce() + Send>| {
-            crate::small_thread::spawn_detached(&format!("{role}-{sid}"), stack, f)
+            crate::link::small_thread::spawn_detached(&format!("{role}-{sid}"), stack, f)
         };
         spawn("tcp_writer", stack, Box::new(move || conn::tcp_writer(socket, writer_rx)))?;
         let (reader_session, reader_credit) = (session_tx.clone(), credit.clone());
@@ -397,7 +397,7 @@ impl Manager {
         let n = self.registry.len();
         self.peak_since_trim = self.peak_since_trim.max(n + 1);
         if self.peak_since_trim >= 256 && n <= self.peak_since_trim / 4 {
-            crate::process_limits::release_free_memory();
+            crate::link::process_limits::release_free_memory();
             self.peak_since_trim = n;
         }
     }

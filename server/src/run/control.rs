@@ -2,8 +2,8 @@
 //! handle) or reload the config file's names, calibration and limits and the clients file (SIGHUP,
 //! the console's `R`).
 
-use crate::backdoor::{Ask, Quit};
-use crate::credentials::SharedClients;
+use crate::console::listener::{Ask, Quit};
+use crate::auth::credentials::SharedClients;
 use crate::reload_check::Baseline;
 use cliser_common::sensors::{Settings, SharedSettings};
 use std::path::{Path, PathBuf};
@@ -110,7 +110,7 @@ pub struct ClientsReload {
     pub note: Option<String>,
     /// The file read and put in force (again, for the first time, or in place of another); `None`
     /// when there is none before or now.
-    pub read: Option<Result<usize, crate::clients_file::FileError>>,
+    pub read: Option<Result<usize, crate::auth::clients_file::FileError>>,
 }
 
 /// Puts in force the clients file that the flag or the config file (`now`, as it reads now; `None`

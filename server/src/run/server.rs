@@ -1,17 +1,17 @@
 //! Starts the threads and hands back a [`Handle`]; on a stop request, shuts down in order.
 
-use crate::auth::Brake;
-use crate::backdoor;
-use crate::backdoor::Ask;
+use crate::auth::brake::Brake;
+use crate::console::listener as backdoor;
+use crate::console::listener::Ask;
 use crate::config::Config;
-use crate::control::{Control, Reloader, StopReason, Stopper};
-use crate::credentials::SharedClients;
-use crate::manager::AdminCmd;
-use crate::manager::Watchers;
-use crate::manager::{Manager, ManagerEvent, Transport};
-use crate::registrations::Registrations;
-use crate::run_error::RunError;
-use crate::sink::{CommitReport, Sink};
+use crate::run::control::{Control, Reloader, StopReason, Stopper};
+use crate::auth::credentials::SharedClients;
+use crate::link::manager::AdminCmd;
+use crate::link::manager::Watchers;
+use crate::link::manager::{Manager, ManagerEvent, Transport};
+use crate::readings::registrations::Registrations;
+use crate::run::error::RunError;
+use crate::readings::sink::{CommitReport, Sink};
 use cliser_alerts::{Input as AlertInput, Runner};
 use cliser_common::core_thread::OnPanic;
 use cliser_common::sensors::SharedSettings;
@@ -151,9 +151,9 @@ pub fn start(mut config: Config) -> Result<Handle, RunError> {
     })?;
     let (store, high_water, registrations) = open_store(&config)?;
     // Every part of the server (the Manager first) takes no more clients than the machine holds.
-    config.max_clients = crate::capacity::cap_max_clients(config.max_clients);
-    match crate::process_limits::reserve_descriptor_table(
-        config.max_clients.saturating_add(crate::process_limits::DESCRIPTOR_RESERVE),
+    config.max_clients = crate::link::capacity::cap_max_clients(config.max_clients);
+    match crate::link::process_limits::reserve_descriptor_table(
+        config.max_clients.saturating_add(crate::link::process_limits::DESCRIPTOR_RESERVE),
     ) {
         Ok(n) => log::debug!("descriptor table: room for {n}"),
         Err(e) => {
@@ -259,7 +259,7 @@ pub fn start(mut config: Config) -> Result<Handle, RunError> {
         Some(keep) => {
             let pruner = cliser_store::open(&config.store.url).map_err(RunError::Store)?;
             let (tx, rx) = channel();
-            (Some(tx), Some(spawn("retention", &on_panic, move || crate::retention::run(pruner, keep, rx))?))
+            (Some(tx), Some(spawn("retention", &on_panic, move || crate::readings::retention::run(pruner, keep, rx))?))
         }
         None => (None, None),
     };
@@ -329,13 +329,13 @@ pub fn start(mut config: Config) -> Result<Handle, RunError> {
     }
     // Last, once every thread runs: whoever waits for the file finds a server that does its job.
     if let Some(path) = &config.ready_file {
-        let bound = crate::ready_file::Bound {
+        let bound = crate::run::ready_file::Bound {
             listen: client_addr,
             listen_tls: tls_addr,
             backdoor: backdoor_addr,
             http: http_addr,
         };
-        if let Err(source) = crate::ready_file::write(path, &bound) {
+        if let Err(source) = crate::run::ready_file::write(path, &bound) {
             return Err(core.abandon(RunError::ReadyFile { path: path.clone(), source }));
         }
         core.ready_file = Some(path.clone());
@@ -641,7 +641,7 @@ impl Core {
         let mut said = Vec::new();
         let mut refused = Vec::new();
         if self.config_file.is_some() || !self.clients.is_on() {
-            match crate::control::reload(self.config_file.as_deref(), &self.settings) {
+            match crate::run::control::reload(self.config_file.as_deref(), &self.settings) {
                 Ok((now, done)) => {
                     log::info!("{done}");
                     if let Some(alerts) = &self.alerts_tx {
@@ -657,7 +657,7 @@ impl Core {
         }
         // The file as it is now (it parsed, or the settings' reload above said why not).
         let now = self.config_file.as_deref().and_then(|p| crate::reload_check::read_table(p).ok());
-        let clients = crate::control::reload_clients(&self.clients, &self.baseline, now.as_ref());
+        let clients = crate::run::control::reload_clients(&self.clients, &self.baseline, now.as_ref());
         if let Some(note) = clients.note {
             log::warn!("{note}");
             said.push(note);

@@ -9,8 +9,8 @@
 //! at a time: a fleet reconnecting at once after a restart queues for the CPUs instead of asking
 //! for gigabytes.
 
-use crate::auth::Secret;
-use crate::clients_file::{self, Entry, FileError};
+use crate::auth::brake::Secret;
+use crate::auth::clients_file::{self, Entry, FileError};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use cliser_protocol::ClientId;
@@ -326,7 +326,7 @@ mod tests {
         let hash = hash_token("t").unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let body = move || tx.send(verify(&hash, "t")).unwrap();
-        crate::small_thread::spawn_detached("session-test", crate::conn::CONN_THREAD_STACK, body).unwrap();
+        crate::link::small_thread::spawn_detached("session-test", crate::link::conn::CONN_THREAD_STACK, body).unwrap();
         assert_eq!(rx.recv_timeout(Duration::from_secs(30)), Ok(true));
     }
 
