@@ -326,7 +326,8 @@ mod tests {
         let hash = hash_token("t").unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let body = move || tx.send(verify(&hash, "t")).unwrap();
-        crate::link::small_thread::spawn_detached("session-test", crate::link::conn::CONN_THREAD_STACK, body).unwrap();
+        crate::link::small_thread::spawn_detached("session-test", crate::link::conn::CONN_THREAD_STACK, body)
+            .unwrap();
         assert_eq!(rx.recv_timeout(Duration::from_secs(30)), Ok(true));
     }
 

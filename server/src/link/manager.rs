@@ -6,13 +6,13 @@
 //! module's types, so dependencies point one way, from here outwards.
 
 use crate::auth::brake::Brake;
+use crate::auth::credentials::Credential;
 use crate::config::Config;
 use crate::link::conn::{self, LineCredit, WriterMsg, CONN_THREAD_STACK, TLS_THREAD_STACK};
-use crate::auth::credentials::Credential;
 use crate::link::plain_or_tls::Link;
+use crate::link::session::{self, SessionCtx, SessionEvent, SessionReport};
 use crate::readings::registrations::Registrations;
 use crate::readings::sensor_cap::SensorRoster;
-use crate::link::session::{self, SessionCtx, SessionEvent, SessionReport};
 use crate::readings::sink::{AckTable, Batch};
 use cliser_alerts::Input as AlertInput;
 use cliser_common::sensors::SharedSettings;

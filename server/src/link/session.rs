@@ -6,9 +6,9 @@
 //! sender of any type that can carry one, so the Manager (which starts sessions) depends on this
 //! module and not the other way round.
 
+use crate::auth::credentials::{Credential, Verdict};
 use crate::config::Config;
 use crate::link::conn::{Inbound, LineCredit, Socket, WriterMsg};
-use crate::auth::credentials::{Credential, Verdict};
 use crate::readings::registrations::Registrations;
 use crate::readings::sensor_cap::SensorRoster;
 use crate::readings::sink::{AckTable, Batch, Flushed};

@@ -2,8 +2,8 @@
 //! handle) or reload the config file's names, calibration and limits and the clients file (SIGHUP,
 //! the console's `R`).
 
-use crate::console::listener::{Ask, Quit};
 use crate::auth::credentials::SharedClients;
+use crate::console::listener::{Ask, Quit};
 use crate::reload_check::Baseline;
 use cliser_common::sensors::{Settings, SharedSettings};
 use std::path::{Path, PathBuf};

@@ -1,17 +1,17 @@
 //! Starts the threads and hands back a [`Handle`]; on a stop request, shuts down in order.
 
 use crate::auth::brake::Brake;
+use crate::auth::credentials::SharedClients;
+use crate::config::Config;
 use crate::console::listener as backdoor;
 use crate::console::listener::Ask;
-use crate::config::Config;
-use crate::run::control::{Control, Reloader, StopReason, Stopper};
-use crate::auth::credentials::SharedClients;
 use crate::link::manager::AdminCmd;
 use crate::link::manager::Watchers;
 use crate::link::manager::{Manager, ManagerEvent, Transport};
 use crate::readings::registrations::Registrations;
-use crate::run::error::RunError;
 use crate::readings::sink::{CommitReport, Sink};
+use crate::run::control::{Control, Reloader, StopReason, Stopper};
+use crate::run::error::RunError;
 use cliser_alerts::{Input as AlertInput, Runner};
 use cliser_common::core_thread::OnPanic;
 use cliser_common::sensors::SharedSettings;
@@ -259,7 +259,12 @@ pub fn start(mut config: Config) -> Result<Handle, RunError> {
         Some(keep) => {
             let pruner = cliser_store::open(&config.store.url).map_err(RunError::Store)?;
             let (tx, rx) = channel();
-            (Some(tx), Some(spawn("retention", &on_panic, move || crate::readings::retention::run(pruner, keep, rx))?))
+            (
+                Some(tx),
+                Some(spawn("retention", &on_panic, move || {
+                    crate::readings::retention::run(pruner, keep, rx)
+                })?),
+            )
         }
         None => (None, None),
     };
