@@ -14,7 +14,7 @@ use crate::link::session::{self, SessionCtx, SessionEvent, SessionReport};
 use crate::readings::registrations::Registrations;
 use crate::readings::sensor_cap::SensorRoster;
 use crate::readings::sink::{AckTable, Batch};
-use cliser_alerts::Input as AlertInput;
+use crate::readings::watchers::Watchers;
 use cliser_common::sensors::SharedSettings;
 use cliser_protocol::{Celsius, ClientId, ServerMsg};
 use cliser_web::LiveEvent;
@@ -109,19 +109,6 @@ pub struct ClientData {
     pub last_values: BTreeMap<String, String>,
 }
 
-/// Who hears of nodes coming and going: the web page's live view (when it is served), the alerts
-/// and the exporters. Their mailboxes are unbounded with readers that never block on I/O, so telling them never
-/// waits.
-#[derive(Debug, Default)]
-pub struct Watchers {
-    /// The web page's live view.
-    pub live: Option<Sender<LiveEvent>>,
-    /// The alerts thread.
-    pub alerts: Option<Sender<AlertInput>>,
-    /// The exporters (MQTT publishes each node's availability).
-    pub export: Option<cliser_export::Notifier>,
-}
-
 /// The Manager's state; [`Manager::run`] is the thread's body.
 pub struct Manager {
     config: Arc<Config>,
@@ -145,7 +132,7 @@ pub struct Manager {
 
 impl Manager {
     /// Shows sensors with the names (and calibration) of `settings` in the console's `L`.
-    pub fn names(&mut self, settings: SharedSettings) {
+    pub fn use_settings(&mut self, settings: SharedSettings) {
         self.settings = settings;
     }
 
@@ -206,7 +193,7 @@ impl Manager {
             SessionReport::Register { sid, cid, credential } => self.register(sid, cid, credential),
             SessionReport::AuthFailed { ip } => {
                 self.brake.record_failure(ip);
-                self.tell_live(LiveEvent::AuthFailed);
+                self.watchers.live(LiveEvent::AuthFailed);
             }
             SessionReport::Seen { sid, values, more } => {
                 if let Some(c) = self.registry.get_mut(&sid) {
@@ -214,25 +201,11 @@ impl Manager {
                     c.last_values.extend(values);
                     if let Some(cid) = c.cid.clone() {
                         let at = c.last_seen;
-                        self.tell_live(LiveEvent::Seen { cid, at, more });
+                        self.watchers.live(LiveEvent::Seen { cid, at, more });
                     }
                 }
             }
             SessionReport::Closed { sid } => self.unregister(sid),
-        }
-    }
-
-    /// Tells the web page's live view, if there is one. Its mailbox is unbounded and its reader
-    /// never blocks on I/O, so this never waits.
-    fn tell_live(&self, event: LiveEvent) {
-        if let Some(live) = &self.watchers.live {
-            let _ = live.send(event);
-        }
-    }
-
-    fn tell_alerts(&self, input: AlertInput) {
-        if let Some(alerts) = &self.watchers.alerts {
-            let _ = alerts.send(input);
         }
     }
 
@@ -275,7 +248,7 @@ impl Manager {
                         last_values: BTreeMap::new(),
                     },
                 );
-                self.tell_live(LiveEvent::Sessions(self.registry.len()));
+                self.watchers.live(LiveEvent::Sessions(self.registry.len()));
             }
             Err(e) => log::error!("refusing connection from {peer}: cannot start its threads: {e}"),
         }
@@ -367,11 +340,7 @@ impl Manager {
         self.by_cid.insert(cid.clone(), sid);
         let _ = client.sender_session.send(SessionEvent::Registered);
         let (addr, at) = (SocketAddr::new(client.ip, client.port), client.since);
-        self.tell_alerts(AlertInput::NodeUp(cid.to_string()));
-        if let Some(export) = &self.watchers.export {
-            export.node_up(cid.as_str());
-        }
-        self.tell_live(LiveEvent::NodeUp { cid, addr, at });
+        self.watchers.node_up(cid, addr, at);
     }
 
     fn unregister(&mut self, sid: u16) {
@@ -379,14 +348,10 @@ impl Manager {
             if let Some(cid) = c.cid {
                 if self.by_cid.get(&cid) == Some(&sid) {
                     self.by_cid.remove(&cid);
-                    self.tell_alerts(AlertInput::NodeDown(cid.to_string()));
-                    if let Some(export) = &self.watchers.export {
-                        export.node_down(cid.as_str());
-                    }
-                    self.tell_live(LiveEvent::NodeDown { cid, at: SystemTime::now() });
+                    self.watchers.node_down(cid);
                 }
             }
-            self.tell_live(LiveEvent::Sessions(self.registry.len()));
+            self.watchers.live(LiveEvent::Sessions(self.registry.len()));
         }
         self.release_memory_after_a_drop();
     }

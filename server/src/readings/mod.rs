@@ -8,3 +8,4 @@ pub mod retention;
 pub mod sensor_cap;
 pub mod sink;
 pub mod store_location;
+pub mod watchers;

@@ -6,16 +6,16 @@ use crate::config::Config;
 use crate::console::listener as backdoor;
 use crate::console::listener::Ask;
 use crate::link::manager::AdminCmd;
-use crate::link::manager::Watchers;
 use crate::link::manager::{Manager, ManagerEvent, Transport};
 use crate::readings::registrations::Registrations;
-use crate::readings::sink::{CommitReport, Sink};
+use crate::readings::sink::Sink;
+use crate::readings::watchers::Watchers;
 use crate::run::control::{Control, Reloader, StopReason, Stopper};
 use crate::run::error::RunError;
 use cliser_alerts::{Input as AlertInput, Runner};
 use cliser_common::core_thread::OnPanic;
 use cliser_common::sensors::SharedSettings;
-use cliser_web::{AckView, AlertView, LiveEvent, Stored, Web, WebConfig};
+use cliser_web::{AckView, AlertView, LiveEvent, Web, WebConfig};
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -232,27 +232,11 @@ pub fn start(mut config: Config) -> Result<Handle, RunError> {
     })
     .map_err(RunError::Start)?;
     let mut sink = Sink::new(store, high_water);
-    sink.names(settings.clone());
-    let (sink_live, sink_alerts, sink_export) = (live.clone(), alerts_tx.clone(), notifier.clone());
-    sink.observe(Box::new(move |report| match report {
-        CommitReport::Stored { readings, duplicates, gaps, took } => {
-            sink_export.stored();
-            if !gaps.is_empty() {
-                let _ = sink_alerts.send(AlertInput::Gaps(gaps.iter().map(|c| c.to_string()).collect()));
-            }
-            if let Some(live) = &sink_live {
-                let stored =
-                    Stored { readings: readings.clone(), duplicates, gaps: gaps.len() as u64, commit: took };
-                let _ = live.send(LiveEvent::Stored(stored));
-            }
-            let _ = sink_alerts.send(AlertInput::Stored(readings));
-        }
-        CommitReport::Failed => {
-            if let Some(live) = &sink_live {
-                let _ = live.send(LiveEvent::CommitFailed);
-            }
-        }
-    }));
+    sink.use_settings(settings.clone());
+    let export = (!notifier.is_empty()).then_some(notifier);
+    let (console_brake, console_live) = (brake.clone(), live.clone());
+    let watchers = Watchers { live, alerts: Some(alerts_tx.clone()), export };
+    sink.tell(watchers.clone());
     let acks = sink.acks();
     let sink = spawn("sink", &on_panic, move || sink.run(sink_rx))?;
     let (retention_stop, retention) = match config.retain_raw {
@@ -269,12 +253,9 @@ pub fn start(mut config: Config) -> Result<Handle, RunError> {
         None => (None, None),
     };
     // If the Manager cannot start, dropping it closes the sink's mailbox and the sink ends.
-    let export = (!notifier.is_empty()).then_some(notifier);
-    let (console_brake, console_live) = (brake.clone(), live.clone());
-    let watchers = Watchers { live, alerts: Some(alerts_tx.clone()), export };
     let mut manager =
         Manager::new(config.clone(), manager_tx.clone(), sink_tx, acks, registrations, brake, watchers);
-    manager.names(settings.clone());
+    manager.use_settings(settings.clone());
     let manager = spawn("manager", &on_panic, move || manager.run(manager_rx))?;
     let mut core = Core {
         backdoor_addr,
