@@ -30,7 +30,7 @@ pub mod run;
 
 pub use config::{Config, ConfigError};
 pub use run::control::{Reloader, StopReason, Stopper};
-pub use run::error::RunError;
+pub use run::error::{Listener, RunError};
 pub use run::server::{start, Handle};
 
 /// The clients' credentials (`cliser_server::credentials::hash_token` is how tests hash a token).

@@ -2,7 +2,7 @@
 
 mod common;
 use cliser_server::config::Cli;
-use cliser_server::{start, Config, RunError};
+use cliser_server::{start, Config, Listener, RunError};
 use common::{LineClient, T};
 use std::net::{SocketAddr, TcpStream};
 
@@ -63,7 +63,7 @@ fn a_port_in_use_is_an_error_from_start() {
     let taken_addr = taken.local_addr().unwrap().to_string();
     let (_dir, config, _) = config(|cli| cli.listen = Some(taken_addr.clone()));
     match start(config) {
-        Err(RunError::Bind { what: "clients", addr, .. }) => assert_eq!(addr, taken_addr),
+        Err(RunError::Bind { what: Listener::Clients, addr, .. }) => assert_eq!(addr, taken_addr),
         other => panic!("expected a bind error, got {other:?}"),
     }
 }

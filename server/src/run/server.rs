@@ -11,7 +11,7 @@ use crate::readings::registrations::Registrations;
 use crate::readings::sink::Sink;
 use crate::readings::watchers::Watchers;
 use crate::run::control::{Control, Reloader, StopReason, Stopper};
-use crate::run::error::RunError;
+use crate::run::error::{Listener, RunError};
 use cliser_alerts::{Input as AlertInput, Runner};
 use cliser_common::core_thread::OnPanic;
 use cliser_common::sensors::SharedSettings;
@@ -89,7 +89,7 @@ impl Handle {
 /// of 128 drops the SYNs of a burst of Pis reconnecting after an outage, costing each a 1 s retry.
 const LISTEN_BACKLOG: i32 = 4096;
 
-fn bind(what: &'static str, resolved: SocketAddr) -> Result<TcpListener, RunError> {
+fn bind(what: Listener, resolved: SocketAddr) -> Result<TcpListener, RunError> {
     let err = |source| RunError::Bind { what, addr: resolved.to_string(), source };
     let socket = socket2::Socket::new(socket2::Domain::for_address(resolved), socket2::Type::STREAM, None)
         .map_err(err)?;
@@ -133,15 +133,15 @@ pub fn start(mut config: Config) -> Result<Handle, RunError> {
     }
     let (stop_tx, stop_rx) = channel();
     let on_panic = stop_on_panic(&stop_tx);
-    let backdoor = bind("the backdoor", config.backdoor)?;
+    let backdoor = bind(Listener::Console, config.backdoor)?;
     let backdoor_addr = backdoor.local_addr().map_err(RunError::Start)?;
     if !backdoor_addr.ip().is_loopback() && config.admin_password.is_none() {
         return Err(RunError::NoAdminPassword(backdoor_addr));
     }
-    let web_listener = config.http.map(|addr| bind("the web page", addr)).transpose()?;
-    let listener = config.listen.map(|addr| bind("clients", addr)).transpose()?;
+    let web_listener = config.http.map(|addr| bind(Listener::Web, addr)).transpose()?;
+    let listener = config.listen.map(|addr| bind(Listener::Clients, addr)).transpose()?;
     let client_addr = listener.as_ref().map(TcpListener::local_addr).transpose().map_err(RunError::Start)?;
-    let tls_listener = config.tls.as_ref().map(|t| bind("TLS clients", t.listen)).transpose()?;
+    let tls_listener = config.tls.as_ref().map(|t| bind(Listener::TlsClients, t.listen)).transpose()?;
     let tls_addr = tls_listener.as_ref().map(TcpListener::local_addr).transpose().map_err(RunError::Start)?;
     // Only once every port is ours: a start that fails leaves no store behind. What fails after
     // this (the ready file, a thread) removes what it made when `made` drops.
