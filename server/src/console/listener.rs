@@ -1,4 +1,4 @@
-//! The admin console ("backdoor"): a line-based console on its own port. It reads commands, asks the
+//! The admin console: a line-based console on its own port (`--backdoor ADDR`). It reads commands, asks the
 //! Manager to carry them out, and prints the Manager's answer.
 
 use crate::auth::brake::{Brake, Secret};

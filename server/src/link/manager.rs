@@ -1,5 +1,5 @@
 //! The Manager thread: the only owner of the client registry. Connections are admitted here, sessions
-//! register and unregister here, and the backdoor's commands are carried out here.
+//! register and unregister here, and the console's commands are carried out here.
 //!
 //! It is the hub: it owns its mailbox and holds a sender to every connection's session and writer.
 //! The modules it starts (session, conn, sink) define the messages they emit and never name this
@@ -53,7 +53,7 @@ impl From<SessionReport> for ManagerEvent {
     }
 }
 
-/// The backdoor's commands that the Manager carries out.
+/// The console's commands that the Manager carries out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AdminCmd {
     /// `200:` keep-alive to all now.

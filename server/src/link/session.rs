@@ -42,7 +42,7 @@ pub enum SessionEvent {
     Revoked,
     /// A batch that wanted to know is written: the [`AckTable`] covers it now (sink).
     Flushed,
-    /// Send a keep-alive now (backdoor `200`).
+    /// Send a keep-alive now (the console's `200`).
     PollNow,
     /// The operator disconnected this client; 999 is already on its way (Manager).
     Disconnected,

@@ -17,7 +17,7 @@ impl std::fmt::Display for StopReason {
             StopReason::Signal(libc::SIGINT) => f.write_str("on SIGINT"),
             StopReason::Signal(libc::SIGTERM) => f.write_str("on SIGTERM"),
             StopReason::Signal(n) => write!(f, "on signal {n}"),
-            StopReason::Backdoor => f.write_str("on the console's Q"),
+            StopReason::Console => f.write_str("on the console's Q"),
             StopReason::Requested => f.write_str("as asked"),
             StopReason::Died(name) => write!(f, "after the {name} thread panicked"),
         }
@@ -30,7 +30,7 @@ pub enum StopReason {
     /// SIGINT or SIGTERM.
     Signal(i32),
     /// `Q` on the admin console.
-    Backdoor,
+    Console,
     /// [`Handle::stop`].
     Requested,
     /// A core thread panicked (the server exits with status 1).
@@ -52,7 +52,7 @@ pub enum Control {
 
 impl From<Quit> for Control {
     fn from(_: Quit) -> Self {
-        Control::Stop(StopReason::Backdoor)
+        Control::Stop(StopReason::Console)
     }
 }
 

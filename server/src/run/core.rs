@@ -130,7 +130,7 @@ impl Core {
                 Ok(Control::Ask(Ask::Exporters(reply))) => {
                     let _ = reply.send(self.export_status.text());
                 }
-                Err(_) => break StopReason::Backdoor,
+                Err(_) => break StopReason::Console,
             }
         };
         match reason {

@@ -39,7 +39,7 @@ impl Listeners {
         let bound = crate::run::ready_file::Bound {
             listen: addr(&clients).map_err(RunError::Start)?,
             listen_tls: addr(&tls).map_err(RunError::Start)?,
-            backdoor: console_addr,
+            console: console_addr,
             http: web.as_ref().and_then(|l| l.local_addr().ok()),
         };
         Ok(Listeners { console, web, clients, tls, bound })

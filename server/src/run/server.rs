@@ -30,7 +30,7 @@ use std::thread::JoinHandle;
 pub struct Handle {
     client_addr: Option<SocketAddr>,
     tls_addr: Option<SocketAddr>,
-    backdoor_addr: SocketAddr,
+    console_addr: SocketAddr,
     http_addr: Option<SocketAddr>,
     stopper: Stopper,
     control: JoinHandle<Result<(), RunError>>,
@@ -49,8 +49,8 @@ impl Handle {
     }
 
     /// Where the admin console listens.
-    pub fn backdoor_addr(&self) -> SocketAddr {
-        self.backdoor_addr
+    pub fn console_addr(&self) -> SocketAddr {
+        self.console_addr
     }
 
     /// Where the web page is served, unless `--http off`.
@@ -135,7 +135,7 @@ pub fn start(mut config: Config) -> Result<Handle, RunError> {
     Ok(Handle {
         client_addr: bound.listen,
         tls_addr: bound.listen_tls,
-        backdoor_addr: bound.backdoor,
+        console_addr: bound.console,
         http_addr: bound.http,
         stopper,
         control,

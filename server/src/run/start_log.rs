@@ -15,7 +15,7 @@ pub fn say(config: &Config, bound: &Bound) {
     if let (Some(addr), Some(tls)) = (bound.listen_tls, &config.tls) {
         log::info!("listening for TLS on {addr} (certificate {})", tls.cert.display());
     }
-    let console = bound.backdoor;
+    let console = bound.console;
     match (beyond_loopback_tls(config, console), console.ip().is_loopback()) {
         (Some(_), _) => log::info!("backdoor on {console} (TLS, the certificate of --tls-cert)"),
         (None, true) => log::info!("backdoor on {console}"),
