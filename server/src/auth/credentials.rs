@@ -31,12 +31,23 @@ pub fn new_token() -> Result<String, getrandom::Error> {
 
 /// The argon2id hash (PHC string, argon2's default parameters: 19 MiB, 2 passes) of `token`, with
 /// a random salt.
-pub fn hash_token(token: &str) -> Result<String, String> {
+pub fn hash_token(token: &str) -> Result<String, HashError> {
     let mut salt = [0u8; 16];
-    getrandom::getrandom(&mut salt).map_err(|e| format!("no random salt: {e}"))?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
-    let hash = Argon2::default().hash_password(token.as_bytes(), &salt).map_err(|e| e.to_string())?;
+    getrandom::getrandom(&mut salt).map_err(HashError::NoSalt)?;
+    let salt = SaltString::encode_b64(&salt).map_err(HashError::Argon2)?;
+    let hash = Argon2::default().hash_password(token.as_bytes(), &salt).map_err(HashError::Argon2)?;
     Ok(hash.to_string())
+}
+
+/// Why a token could not be hashed.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// The system gave no random bytes for the salt.
+    #[error("no random salt: {0}")]
+    NoSalt(getrandom::Error),
+    /// argon2 refused the salt or the hashing.
+    #[error("{0}")]
+    Argon2(argon2::password_hash::Error),
 }
 
 /// Whether `token` matches `hash` (whose own parameters say how to check it).
