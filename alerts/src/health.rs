@@ -36,7 +36,7 @@ impl Health {
     }
 
     /// The names (and calibration) to show.
-    pub fn names(&mut self, settings: Arc<Settings>) {
+    pub fn use_settings(&mut self, settings: Arc<Settings>) {
         self.settings = settings;
     }
 

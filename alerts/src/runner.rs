@@ -150,7 +150,7 @@ impl Runner {
         let mut gate = Gate::new();
         gate.set_silences(store.silences(Some(now_ms()))?);
         let mut health = Health::default();
-        health.names(settings.clone());
+        health.use_settings(settings.clone());
         let mut engine = Engine::new(settings, rows.into_iter().map(|(a, _)| a).collect());
         let now = now_ms();
         for n in store.nodes()? {
@@ -271,7 +271,7 @@ impl Runner {
             Input::Reload(settings) => {
                 let t = self.engine.reload(settings.clone(), now_ms());
                 self.delivery.set_targets(&settings.alerts);
-                self.health.names(settings);
+                self.health.use_settings(settings);
                 self.apply(t);
             }
             Input::List(reply) => {

@@ -1,52 +1,43 @@
-//! The cliser server: authenticates Pi clients, polls them with keep-alives, and logs every reading
-//! they piggyback on their answers.
+//! The cliser server: authenticates Pi clients, polls them with keep-alives, and commits every
+//! reading they piggyback on their answers to the store (SQLite by default, or PostgreSQL), then
+//! acks it; it serves the web page, runs the alerts and feeds the exporters.
 //!
-//! It keeps the original design: threads and mailboxes (std threads and channels, no async runtime).
-//! [`start`] binds the ports, starts the threads and returns a [`Handle`] to stop and join them.
-//! - [`manager`]: the hub. The Manager thread owns the client registry; everything else talks to it
-//!   by message. It starts conn, session and sink threads, which never name its types.
-//! - [`conn`]: per connection a tcp_reader thread (bytes -> lines -> the session's mailbox) and a
-//!   tcp_writer thread (mailbox -> socket).
-//! - [`session`]: per connection a session thread: handshake (110, 120, 140), then the keep-alive loop.
-//! - [`sink`]: the readings sink thread writes each reading to the log (and the CSV ledger), then
-//!   publishes the highest seq written per client id in the [`sink::AckTable`] every ack is read
-//!   from, so acks never run ahead of the log.
-//! - [`backdoor`]: the admin console.
-//! - [`export_config`]: the exporters' settings (`[mqtt]`, `[influx]`); the exporters themselves are
-//!   the cliser-export crate's threads, which follow the store.
+//! Threads and mailboxes (std threads and channels, no async runtime). [`start`] binds the ports,
+//! starts each subsystem and returns a [`Handle`] to stop and join them. The folders, by concern:
+//! - [`link`]: the clients' side. The Manager thread (the hub) owns the client registry; per
+//!   connection a session thread (handshake, then the keep-alive loop) and reader/writer threads;
+//!   plain or TLS; the limits on how many connections the machine holds.
+//! - [`readings`]: the sink thread commits each group of readings and publishes the highest seq
+//!   stored per client in the [`readings::sink::AckTable`] every ack is read from, so acks never
+//!   run ahead of the store; it tells the [`readings::watchers::Watchers`] (live page, alerts,
+//!   exporters). Also duplicates, registrations, the sensor cap, retention, the store's location
+//!   and the CSV format of `export`/`import-csv`.
+//! - [`auth`]: the failed-login brake, the clients' credentials and clients file, CIDRs.
+//! - [`console`]: the admin console (the `--backdoor` port).
+//! - [`run`]: start and stop, the controls (stop, reload), the ready file, the errors.
+//! - [`config`], [`reload_check`], [`export_config`]: the settings; [`commands`]: the subcommands.
 //!
-//! See `docs/ARCHITECTURE.md` for the diagram.
+//! The web page, alerts and exporters are the cliser-web, cliser-alerts and cliser-export crates'
+//! threads, started by [`run`]. See `docs/ARCHITECTURE.md` for the diagram.
 #![deny(missing_docs)]
 
 pub mod auth;
-pub mod backdoor;
-pub mod capacity;
-pub mod cidr;
-pub mod clients_file;
 pub mod commands;
 pub mod config;
-pub mod conn;
-pub mod console_conn;
-pub mod control;
-pub mod credentials;
-pub mod csv_format;
-pub mod duplicates;
+pub mod console;
 pub mod link;
-pub mod manager;
-pub mod process_limits;
-pub mod ready_file;
-pub mod registrations;
-pub mod retention;
-pub mod run_error;
-pub mod sensor_cap;
-pub mod server;
-pub mod session;
-pub mod sink;
-pub mod small_thread;
-pub mod store_location;
+pub mod readings;
+pub mod run;
 
 pub use config::{export_config, reload_check};
 pub use config::{Config, ConfigError};
-pub use control::{Reloader, StopReason, Stopper};
-pub use run_error::RunError;
-pub use server::{start, Handle};
+pub use run::control::{Reloader, StopReason, Stopper};
+pub use run::error::{Listener, RunError};
+pub use run::server::{start, Handle};
+
+/// The clients' credentials (`cliser_server::credentials::hash_token` is how tests hash a token).
+pub use auth::credentials;
+
+// The paths config.rs (and its reload_check, export_config) still names from before the folders.
+use auth::{cidr, clients_file};
+use readings::{sensor_cap, store_location};

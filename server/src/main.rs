@@ -15,8 +15,8 @@ fn main() -> ExitCode {
         eprintln!("cliser-server: cannot start logging: {e}");
         return Outcome::Runtime.into();
     }
-    cliser_server::process_limits::ignore_file_size_signal();
-    match cliser_server::process_limits::widen_futex_hash() {
+    cliser_server::link::process_limits::ignore_file_size_signal();
+    match cliser_server::link::process_limits::widen_futex_hash() {
         Some(slots) => log::debug!("futex hash: {slots} slots (0: the kernel's global table)"),
         None => log::debug!("futex hash: the kernel's default"),
     }

@@ -3,8 +3,8 @@
 //! takes the change on SIGHUP or the console's `R`.
 
 use super::CommandError;
-use crate::clients_file::{self, Entry, FileError};
-use crate::credentials;
+use crate::auth::clients_file::{self, Entry, FileError};
+use crate::auth::credentials;
 use cliser_protocol::ClientId;
 use std::io::Write;
 use std::path::Path;
@@ -61,7 +61,7 @@ pub fn add(
         what: "the random source".into(),
         source: std::io::Error::other(e),
     })?;
-    let hash = credentials::hash_token(&token).map_err(CommandError::BadArgument)?;
+    let hash = credentials::hash_token(&token).map_err(|e| CommandError::BadArgument(e.to_string()))?;
     let line = clients_file::entry_line(&id, &hash);
     let replaced = clients_file::rewrite(path, true, |entries: &[Entry], text: &str| {
         match entries.iter().find(|e| e.id == id) {

@@ -21,12 +21,12 @@ pub struct ExportArgs {
 
 pub(super) fn run(args: &ExportArgs, store: &mut dyn Store, out: &mut dyn Write) -> Result<(), CommandError> {
     let ExportFormat::Csv = args.format;
-    writeln!(out, "{}", crate::csv_format::HEADER).map_err(write_err)?;
+    writeln!(out, "{}", crate::readings::csv_format::HEADER).map_err(write_err)?;
     let mut line = String::with_capacity(96);
     let mut failed = None;
     store.export(&mut |r| {
         line.clear();
-        crate::csv_format::line(&mut line, &r);
+        crate::readings::csv_format::line(&mut line, &r);
         out.write_all(line.as_bytes()).inspect_err(|e| failed = Some(e.kind()))
     })?;
     if let Some(kind) = failed {

@@ -3,7 +3,7 @@
 
 use super::query::table;
 use super::{write_err, CommandError};
-use crate::csv_format::rfc3339_ms;
+use crate::readings::csv_format::rfc3339_ms;
 use cliser_common::when;
 use cliser_store::{AlertEvent, EventQuery, Store};
 use std::io::Write;

@@ -64,7 +64,7 @@ pub(super) fn run(
         if line.is_empty() || (i == 0 && line.starts_with("ts,")) {
             continue;
         }
-        match crate::csv_format::parse(line.trim_end_matches('\r')) {
+        match crate::readings::csv_format::parse(line.trim_end_matches('\r')) {
             Ok(r) => group.push(r),
             Err(why) => {
                 bad += 1;

@@ -11,7 +11,7 @@ mod import_csv;
 mod query;
 mod silence;
 
-use crate::store_location::StoreLocation;
+use crate::readings::store_location::StoreLocation;
 use cliser_common::exit::{Classify, Outcome};
 use cliser_common::sensors::Settings;
 use cliser_store::StoreError;
@@ -172,7 +172,7 @@ pub fn run(
 /// dir; `None` for PostgreSQL.
 fn sqlite_file(location: &StoreLocation) -> Option<std::path::PathBuf> {
     if let Some(dir) = location.data_dir() {
-        return Some(dir.join(crate::store_location::DEFAULT_DB));
+        return Some(dir.join(crate::readings::store_location::DEFAULT_DB));
     }
     let path = location.url.strip_prefix("sqlite:")?;
     // sqlite:///abs/path is sqlite:/abs/path, as the store reads it.

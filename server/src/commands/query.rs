@@ -1,7 +1,7 @@
 //! `cliser-server query`: readings or per-bucket summaries, as a table, CSV or JSON.
 
 use super::{write_err, CommandError};
-use crate::csv_format::rfc3339_ms;
+use crate::readings::csv_format::rfc3339_ms;
 use cliser_common::sensor_names::{self, LookupError, Resolved, SensorError};
 use cliser_common::sensors::Settings;
 use cliser_common::when;
@@ -196,10 +196,10 @@ fn readings(rows: &[StoredReading], format: Format, settings: &Settings) -> Stri
             table(&header, cells, 3)
         }
         Format::Csv => {
-            let mut s = String::from(crate::csv_format::QUERY_HEADER);
+            let mut s = String::from(crate::readings::csv_format::QUERY_HEADER);
             s.push('\n');
             for r in rows {
-                crate::csv_format::query_line(&mut s, r);
+                crate::readings::csv_format::query_line(&mut s, r);
             }
             s
         }

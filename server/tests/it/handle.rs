@@ -2,7 +2,7 @@
 
 use crate::common;
 use cliser_server::config::Cli;
-use cliser_server::{start, Config, RunError};
+use cliser_server::{start, Config, Listener, RunError};
 use common::{LineClient, T};
 use std::net::{SocketAddr, TcpStream};
 
@@ -33,7 +33,7 @@ fn refused(addr: SocketAddr) -> bool {
 fn stop_closes_every_connection_and_join_returns_ok() {
     let (_dir, config, password) = config(|_| {});
     let server = start(config).expect("start");
-    let (addr, backdoor) = (server.client_addr().expect("listening in clear"), server.backdoor_addr());
+    let (addr, backdoor) = (server.client_addr().expect("listening in clear"), server.console_addr());
     assert!(addr.port() != 0 && backdoor.port() != 0 && addr != backdoor);
     let mut c = LineClient::connect(addr);
     assert_eq!(c.login(&password, "in-process"), "140: Connected");
@@ -48,7 +48,7 @@ fn stop_closes_every_connection_and_join_returns_ok() {
 fn the_consoles_q_stops_the_server_through_the_handle() {
     let (_dir, config, _) = config(|_| {});
     let server = start(config).expect("start");
-    let mut admin = LineClient::connect(server.backdoor_addr());
+    let mut admin = LineClient::connect(server.console_addr());
     admin.recv_until("#> ", T);
     admin.send("Q");
     assert_eq!(admin.recv(T).as_deref(), Some("ok: stopping"));
@@ -63,7 +63,7 @@ fn a_port_in_use_is_an_error_from_start() {
     let taken_addr = taken.local_addr().unwrap().to_string();
     let (_dir, config, _) = config(|cli| cli.listen = Some(taken_addr.clone()));
     match start(config) {
-        Err(RunError::Bind { what: "clients", addr, .. }) => assert_eq!(addr, taken_addr),
+        Err(RunError::Bind { what: Listener::Clients, addr, .. }) => assert_eq!(addr, taken_addr),
         other => panic!("expected a bind error, got {other:?}"),
     }
 }

@@ -52,6 +52,20 @@ impl Limits {
     }
 }
 
+/// `asked` (`--max-clients`) as this machine holds it ([`cap_max_clients`]), with the descriptor
+/// table grown for it at once (else accepting pauses while it grows).
+pub fn hold_max_clients(asked: usize) -> usize {
+    let max_clients = cap_max_clients(asked);
+    let fds = max_clients.saturating_add(crate::link::process_limits::DESCRIPTOR_RESERVE);
+    match crate::link::process_limits::reserve_descriptor_table(fds) {
+        Ok(n) => log::debug!("descriptor table: room for {n}"),
+        Err(e) => {
+            log::warn!("cannot grow the descriptor table at start ({e}); accepting may pause as it grows")
+        }
+    }
+    max_clients
+}
+
 /// `asked` (`--max-clients`), capped at the connections this machine's limits hold; says so when it
 /// caps.
 pub fn cap_max_clients(asked: usize) -> usize {

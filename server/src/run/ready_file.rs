@@ -14,7 +14,7 @@ pub struct Bound {
     /// Clients inside TLS, with `--listen-tls`.
     pub listen_tls: Option<SocketAddr>,
     /// The admin console.
-    pub backdoor: SocketAddr,
+    pub console: SocketAddr,
     /// The web page, unless `--http off`.
     pub http: Option<SocketAddr>,
 }
@@ -25,6 +25,7 @@ struct Ready {
     listen: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     listen_tls: Option<String>,
+    /// Keyed by the `--backdoor` flag, as scripts read it.
     backdoor: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     http: Option<String>,
@@ -40,7 +41,7 @@ pub fn document(bound: &Bound, pid: u32) -> String {
     let ready = Ready {
         listen: text(bound.listen),
         listen_tls: text(bound.listen_tls),
-        backdoor: bound.backdoor.to_string(),
+        backdoor: bound.console.to_string(),
         http: text(bound.http),
         pid,
     };
@@ -66,7 +67,7 @@ mod tests {
         Bound {
             listen: listen.map(|a| a.parse().unwrap()),
             listen_tls: tls.map(|a| a.parse().unwrap()),
-            backdoor: "[::1]:41235".parse().unwrap(),
+            console: "[::1]:41235".parse().unwrap(),
             http: http.map(|a| a.parse().unwrap()),
         }
     }

@@ -6,12 +6,12 @@
 //! sender of any type that can carry one, so the Manager (which starts sessions) depends on this
 //! module and not the other way round.
 
+use crate::auth::credentials::{Credential, Verdict};
 use crate::config::Config;
-use crate::conn::{Inbound, LineCredit, Socket, WriterMsg};
-use crate::credentials::{Credential, Verdict};
-use crate::registrations::Registrations;
-use crate::sensor_cap::SensorRoster;
-use crate::sink::{AckTable, Batch, Flushed};
+use crate::link::conn::{Inbound, LineCredit, Socket, WriterMsg};
+use crate::readings::registrations::Registrations;
+use crate::readings::sensor_cap::SensorRoster;
+use crate::readings::sink::{AckTable, Batch, Flushed};
 use cliser_protocol::{ClientId, ClientLine, ServerMsg, Value};
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -42,7 +42,7 @@ pub enum SessionEvent {
     Revoked,
     /// A batch that wanted to know is written: the [`AckTable`] covers it now (sink).
     Flushed,
-    /// Send a keep-alive now (backdoor `200`).
+    /// Send a keep-alive now (the console's `200`).
     PollNow,
     /// The operator disconnected this client; 999 is already on its way (Manager).
     Disconnected,
@@ -204,7 +204,7 @@ pub fn run_session<M: From<SessionReport>>(ctx: SessionCtx<M>) {
                     "TLS handshake failed from {}: nothing received within {within}, not even a TLS \
                      hello {} (sid={})",
                     ctx.peer,
-                    crate::link::NOT_TLS_HINT,
+                    crate::link::plain_or_tls::NOT_TLS_HINT,
                     ctx.sid
                 ),
                 _ if ctx.link.handshaking() => log::warn!(

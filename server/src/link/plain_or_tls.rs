@@ -8,7 +8,7 @@
 //! (which answers the peer's handshake messages as they arrive), never on the acceptor: a slow or
 //! garbage peer costs its own threads and ends with the session's auth deadline.
 
-use crate::conn::{HandshakeFailed, Socket};
+use crate::link::conn::{HandshakeFailed, Socket};
 use cliser_tls::rustls::{self, ServerConnection};
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};

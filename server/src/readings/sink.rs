@@ -3,7 +3,8 @@
 //! is new (a log that blocks holds up no ack). Every ack the server sends is read from that table, so an ack never runs ahead of
 //! the store.
 
-use crate::duplicates::{AnswerTally, DuplicateWatch};
+use crate::readings::duplicates::{AnswerTally, DuplicateWatch};
+use crate::readings::watchers::{CommitReport, Watchers};
 use cliser_common::sensors::{Settings, SharedSettings};
 use cliser_protocol::{ClientId, Reading, Stamp, Value};
 use cliser_store::{Ledger, NewReading, TsQuality, MAX_SEQ};
@@ -87,28 +88,6 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 /// unacknowledged (their clients keep them and resend after reconnecting).
 const HOLD_MAX: usize = 500_000;
 
-/// What a commit did, for whoever watches the sink (the web page's live view and metrics). Told
-/// after the acks are published, through a call that must not block.
-#[derive(Debug)]
-pub enum CommitReport {
-    /// A group is stored.
-    Stored {
-        /// The readings the store took as new.
-        readings: Vec<NewReading>,
-        /// Readings dropped as already stored.
-        duplicates: u64,
-        /// Gaps noticed in clients' seqs: the client of each.
-        gaps: Vec<ClientId>,
-        /// How long the commit took.
-        took: Duration,
-    },
-    /// The commit failed; the group is held and tried again.
-    Failed,
-}
-
-/// Watches the sink's commits; it must return at once (send to a mailbox, say).
-pub type Observer = Box<dyn Fn(CommitReport) + Send>;
-
 /// The sink's state; [`Sink::run`] is the thread's body.
 pub struct Sink {
     acks: Arc<AckTable>,
@@ -116,7 +95,8 @@ pub struct Sink {
     duplicates: DuplicateWatch,
     /// Since when commits fail, and why (said once per state change, not per group).
     outage: Option<(Instant, String)>,
-    observer: Option<Observer>,
+    /// Told of every commit.
+    watchers: Watchers,
     /// Names and calibration for the log lines.
     settings: SharedSettings,
 }
@@ -138,20 +118,20 @@ impl Sink {
             store,
             duplicates: DuplicateWatch::default(),
             outage: None,
-            observer: None,
+            watchers: Watchers::default(),
             settings: SharedSettings::default(),
         }
     }
 
     /// Logs readings with the names and calibration in `settings` (read at each group, so a
     /// reload shows at once).
-    pub fn names(&mut self, settings: SharedSettings) {
+    pub fn use_settings(&mut self, settings: SharedSettings) {
         self.settings = settings;
     }
 
-    /// Tells `observer` about every commit from now on.
-    pub fn observe(&mut self, observer: Observer) {
-        self.observer = Some(observer);
+    /// Tells `watchers` about every commit from now on.
+    pub fn tell(&mut self, watchers: Watchers) {
+        self.watchers = watchers;
     }
 
     /// The table this sink publishes to, for the readers of acks.
@@ -287,7 +267,7 @@ impl Sink {
                         log::warn!("{warning}");
                     }
                 }
-                if let Some(observe) = &self.observer {
+                if self.watchers.any() {
                     let duplicates =
                         stored_dups + prepared.tallies.iter().map(|(_, t)| t.duplicates).sum::<u64>();
                     let readings = prepared
@@ -296,7 +276,12 @@ impl Sink {
                         .zip(inserted)
                         .filter_map(|(r, new)| new.then_some(r))
                         .collect();
-                    observe(CommitReport::Stored { readings, duplicates, gaps: prepared.gaps, took });
+                    self.watchers.committed(CommitReport::Stored {
+                        readings,
+                        duplicates,
+                        gaps: prepared.gaps,
+                        took,
+                    });
                 }
                 Ok(())
             }
@@ -318,9 +303,7 @@ impl Sink {
                 self.outage = Some((since, why));
                 // A `more` poll may go on (with the old ack) rather than wait for the store.
                 wake_all(&group);
-                if let Some(observe) = &self.observer {
-                    observe(CommitReport::Failed);
-                }
+                self.watchers.committed(CommitReport::Failed);
                 Err(group)
             }
         }
@@ -416,7 +399,7 @@ fn log_reading(r: &NewReading, settings: &Settings) {
         TsQuality::Unsynced => " ts_quality=unsynced",
         TsQuality::Synced | TsQuality::FromAge => "",
     };
-    let (cid, sensor, ts) = (&r.cid, &r.sensor, crate::csv_format::rfc3339_ms(r.sampled_ms));
+    let (cid, sensor, ts) = (&r.cid, &r.sensor, crate::readings::csv_format::rfc3339_ms(r.sampled_ms));
     let id = sensor.to_string();
     let name = settings.name(&id).map(|n| format!(" name={n:?}")).unwrap_or_default();
     match &r.value {

@@ -9,8 +9,8 @@
 //! at a time: a fleet reconnecting at once after a restart queues for the CPUs instead of asking
 //! for gigabytes.
 
-use crate::auth::Secret;
-use crate::clients_file::{self, Entry, FileError};
+use crate::auth::brake::Secret;
+use crate::auth::clients_file::{self, Entry, FileError};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use cliser_protocol::ClientId;
@@ -31,12 +31,23 @@ pub fn new_token() -> Result<String, getrandom::Error> {
 
 /// The argon2id hash (PHC string, argon2's default parameters: 19 MiB, 2 passes) of `token`, with
 /// a random salt.
-pub fn hash_token(token: &str) -> Result<String, String> {
+pub fn hash_token(token: &str) -> Result<String, HashError> {
     let mut salt = [0u8; 16];
-    getrandom::getrandom(&mut salt).map_err(|e| format!("no random salt: {e}"))?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
-    let hash = Argon2::default().hash_password(token.as_bytes(), &salt).map_err(|e| e.to_string())?;
+    getrandom::getrandom(&mut salt).map_err(HashError::NoSalt)?;
+    let salt = SaltString::encode_b64(&salt).map_err(HashError::Argon2)?;
+    let hash = Argon2::default().hash_password(token.as_bytes(), &salt).map_err(HashError::Argon2)?;
     Ok(hash.to_string())
+}
+
+/// Why a token could not be hashed.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// The system gave no random bytes for the salt.
+    #[error("no random salt: {0}")]
+    NoSalt(getrandom::Error),
+    /// argon2 refused the salt or the hashing.
+    #[error("{0}")]
+    Argon2(argon2::password_hash::Error),
 }
 
 /// Whether `token` matches `hash` (whose own parameters say how to check it).
@@ -326,7 +337,8 @@ mod tests {
         let hash = hash_token("t").unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let body = move || tx.send(verify(&hash, "t")).unwrap();
-        crate::small_thread::spawn_detached("session-test", crate::conn::CONN_THREAD_STACK, body).unwrap();
+        crate::link::small_thread::spawn_detached("session-test", crate::link::conn::CONN_THREAD_STACK, body)
+            .unwrap();
         assert_eq!(rx.recv_timeout(Duration::from_secs(30)), Ok(true));
     }
 

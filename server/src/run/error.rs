@@ -11,7 +11,7 @@ pub enum RunError {
     /// A listening address could not be bound.
     Bind {
         /// Which listener.
-        what: &'static str,
+        what: Listener,
         /// The address asked for.
         addr: String,
         /// Why.
@@ -55,11 +55,7 @@ impl fmt::Display for RunError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RunError::Bind { what, addr, source } => {
-                write!(f, "cannot listen for {what} on {addr}: {source}")?;
-                if *what == "the web page" {
-                    f.write_str(" (choose another address with --http ADDR, or --http off)")?;
-                }
-                Ok(())
+                write!(f, "cannot listen for {what} on {addr}: {source}{}", what.hint())
             }
             RunError::Web(e) => e.fmt(f),
             RunError::NoAdminPassword(a) => write!(
@@ -87,6 +83,41 @@ impl fmt::Display for RunError {
 
 impl std::error::Error for RunError {}
 
+/// Which of the server's listeners a bind was for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// The admin console (`--backdoor`).
+    Console,
+    /// The web page (`--http`).
+    Web,
+    /// Clients in clear (`--listen`).
+    Clients,
+    /// Clients inside TLS (`--listen-tls`).
+    TlsClients,
+}
+
+impl Listener {
+    /// What to do when its address is taken, where a setting offers a way round.
+    fn hint(self) -> &'static str {
+        match self {
+            Listener::Web => " (choose another address with --http ADDR, or --http off)",
+            Listener::Console | Listener::Clients | Listener::TlsClients => "",
+        }
+    }
+}
+
+impl fmt::Display for Listener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            // The word of the `--backdoor` flag, which the message is about.
+            Listener::Console => "the backdoor",
+            Listener::Web => "the web page",
+            Listener::Clients => "clients",
+            Listener::TlsClients => "TLS clients",
+        })
+    }
+}
+
 impl Classify for RunError {
     /// A console beyond loopback without a password is a setting to fix; the rest happen while
     /// running (a port taken, a thread that cannot start or panicked).
@@ -97,5 +128,24 @@ impl Classify for RunError {
             }
             _ => Outcome::Runtime,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn taken(what: Listener) -> String {
+        let source = std::io::Error::from(std::io::ErrorKind::AddrInUse);
+        RunError::Bind { what, addr: "127.0.0.1:80".into(), source }.to_string()
+    }
+
+    #[test]
+    fn the_hint_is_the_web_pages_alone() {
+        assert!(taken(Listener::Web).ends_with("(choose another address with --http ADDR, or --http off)"));
+        for what in [Listener::Console, Listener::Clients, Listener::TlsClients] {
+            assert!(!taken(what).contains("--http"), "{}", taken(what));
+        }
+        assert!(taken(Listener::Console).starts_with("cannot listen for the backdoor on 127.0.0.1:80: "));
     }
 }

@@ -1,9 +1,9 @@
-//! The admin console ("backdoor"): a line-based console on its own port. It reads commands, asks the
+//! The admin console: a line-based console on its own port (`--backdoor ADDR`). It reads commands, asks the
 //! Manager to carry them out, and prints the Manager's answer.
 
-use crate::auth::{Brake, Secret};
-use crate::console_conn::{ConsoleStream, HandshakeError};
-use crate::manager::{AdminCmd, ManagerEvent};
+use crate::auth::brake::{Brake, Secret};
+use crate::console::conn::{ConsoleStream, HandshakeError};
+use crate::link::manager::{AdminCmd, ManagerEvent};
 use cliser_alerts::admin::Request;
 use cliser_alerts::Kind;
 use cliser_common::lines::LineReader;

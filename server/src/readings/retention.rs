@@ -2,7 +2,7 @@
 //! older than that too, in small batches on its own thread and its own store connection, off the
 //! path from a Pi to its ack. Hourly rollups are kept forever.
 
-use cliser_store::Store;
+use cliser_store::{Store, StoreError};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -29,7 +29,9 @@ pub fn run(mut store: Box<dyn Store>, keep: Duration, stop: Receiver<()>) {
                     log::info!("retention: deleted {events} alert history events older than {keep}");
                 }
             }
-            Err(why) => {
+            Err(e) => {
+                // Said once per error, not once an hour: a store that stays down says the same.
+                let why = e.to_string();
                 if last_error.as_deref() != Some(&why) {
                     log::warn!(
                         "retention: {why}; trying again in {}",
@@ -59,7 +61,7 @@ struct Pruned {
 
 /// Deletes batch after batch, raw readings then alert events, until none is left or the server
 /// stops; returns how many.
-fn prune(store: &mut dyn Store, keep: Duration, stop: &Receiver<()>) -> Result<Pruned, String> {
+fn prune(store: &mut dyn Store, keep: Duration, stop: &Receiver<()>) -> Result<Pruned, StoreError> {
     let cutoff = SystemTime::now().checked_sub(keep).unwrap_or(UNIX_EPOCH);
     let cutoff_ms = cutoff.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
     let readings = batches(stop, |n| store.prune_raw(cutoff_ms, n))?;
@@ -70,11 +72,11 @@ fn prune(store: &mut dyn Store, keep: Duration, stop: &Receiver<()>) -> Result<P
 /// Calls `delete` with [`BATCH`] until it deletes fewer (or the server stops); the total.
 fn batches(
     stop: &Receiver<()>,
-    mut delete: impl FnMut(usize) -> Result<usize, cliser_store::StoreError>,
-) -> Result<u64, String> {
+    mut delete: impl FnMut(usize) -> Result<usize, StoreError>,
+) -> Result<u64, StoreError> {
     let mut total = 0u64;
     loop {
-        let n = delete(BATCH).map_err(|e| e.to_string())?;
+        let n = delete(BATCH)?;
         total += n as u64;
         if n < BATCH {
             return Ok(total);

@@ -2,8 +2,8 @@
 //! handle) or reload the config file's names, calibration and limits and the clients file (SIGHUP,
 //! the console's `R`).
 
-use crate::backdoor::{Ask, Quit};
-use crate::credentials::SharedClients;
+use crate::auth::credentials::SharedClients;
+use crate::console::listener::{Ask, Quit};
 use crate::reload_check::Baseline;
 use cliser_common::sensors::{Settings, SharedSettings};
 use std::path::{Path, PathBuf};
@@ -17,7 +17,7 @@ impl std::fmt::Display for StopReason {
             StopReason::Signal(libc::SIGINT) => f.write_str("on SIGINT"),
             StopReason::Signal(libc::SIGTERM) => f.write_str("on SIGTERM"),
             StopReason::Signal(n) => write!(f, "on signal {n}"),
-            StopReason::Backdoor => f.write_str("on the console's Q"),
+            StopReason::Console => f.write_str("on the console's Q"),
             StopReason::Requested => f.write_str("as asked"),
             StopReason::Died(name) => write!(f, "after the {name} thread panicked"),
         }
@@ -30,7 +30,7 @@ pub enum StopReason {
     /// SIGINT or SIGTERM.
     Signal(i32),
     /// `Q` on the admin console.
-    Backdoor,
+    Console,
     /// [`Handle::stop`].
     Requested,
     /// A core thread panicked (the server exits with status 1).
@@ -52,7 +52,7 @@ pub enum Control {
 
 impl From<Quit> for Control {
     fn from(_: Quit) -> Self {
-        Control::Stop(StopReason::Backdoor)
+        Control::Stop(StopReason::Console)
     }
 }
 
@@ -110,7 +110,7 @@ pub struct ClientsReload {
     pub note: Option<String>,
     /// The file read and put in force (again, for the first time, or in place of another); `None`
     /// when there is none before or now.
-    pub read: Option<Result<usize, crate::clients_file::FileError>>,
+    pub read: Option<Result<usize, crate::auth::clients_file::FileError>>,
 }
 
 /// Puts in force the clients file that the flag or the config file (`now`, as it reads now; `None`

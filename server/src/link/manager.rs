@@ -1,20 +1,20 @@
 //! The Manager thread: the only owner of the client registry. Connections are admitted here, sessions
-//! register and unregister here, and the backdoor's commands are carried out here.
+//! register and unregister here, and the console's commands are carried out here.
 //!
 //! It is the hub: it owns its mailbox and holds a sender to every connection's session and writer.
 //! The modules it starts (session, conn, sink) define the messages they emit and never name this
 //! module's types, so dependencies point one way, from here outwards.
 
-use crate::auth::Brake;
+use crate::auth::brake::Brake;
+use crate::auth::credentials::Credential;
 use crate::config::Config;
-use crate::conn::{self, LineCredit, WriterMsg, CONN_THREAD_STACK, TLS_THREAD_STACK};
-use crate::credentials::Credential;
-use crate::link::Link;
-use crate::registrations::Registrations;
-use crate::sensor_cap::SensorRoster;
-use crate::session::{self, SessionCtx, SessionEvent, SessionReport};
-use crate::sink::{AckTable, Batch};
-use cliser_alerts::Input as AlertInput;
+use crate::link::conn::{self, LineCredit, WriterMsg, CONN_THREAD_STACK, TLS_THREAD_STACK};
+use crate::link::plain_or_tls::Link;
+use crate::link::session::{self, SessionCtx, SessionEvent, SessionReport};
+use crate::readings::registrations::Registrations;
+use crate::readings::sensor_cap::SensorRoster;
+use crate::readings::sink::{AckTable, Batch};
+use crate::readings::watchers::Watchers;
 use cliser_common::sensors::SharedSettings;
 use cliser_protocol::{Celsius, ClientId, ServerMsg};
 use cliser_web::LiveEvent;
@@ -53,7 +53,7 @@ impl From<SessionReport> for ManagerEvent {
     }
 }
 
-/// The backdoor's commands that the Manager carries out.
+/// The console's commands that the Manager carries out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AdminCmd {
     /// `200:` keep-alive to all now.
@@ -109,19 +109,6 @@ pub struct ClientData {
     pub last_values: BTreeMap<String, String>,
 }
 
-/// Who hears of nodes coming and going: the web page's live view (when it is served), the alerts
-/// and the exporters. Their mailboxes are unbounded with readers that never block on I/O, so telling them never
-/// waits.
-#[derive(Debug, Default)]
-pub struct Watchers {
-    /// The web page's live view.
-    pub live: Option<Sender<LiveEvent>>,
-    /// The alerts thread.
-    pub alerts: Option<cliser_alerts::Mailbox>,
-    /// The exporters (MQTT publishes each node's availability).
-    pub export: Option<cliser_export::Notifier>,
-}
-
 /// The Manager's state; [`Manager::run`] is the thread's body.
 pub struct Manager {
     config: Arc<Config>,
@@ -145,7 +132,7 @@ pub struct Manager {
 
 impl Manager {
     /// Shows sensors with the names (and calibration) of `settings` in the console's `L`.
-    pub fn names(&mut self, settings: SharedSettings) {
+    pub fn use_settings(&mut self, settings: SharedSettings) {
         self.settings = settings;
     }
 
@@ -206,7 +193,7 @@ impl Manager {
             SessionReport::Register { sid, cid, credential } => self.register(sid, cid, credential),
             SessionReport::AuthFailed { ip } => {
                 self.brake.record_failure(ip);
-                self.tell_live(LiveEvent::AuthFailed);
+                self.watchers.live(LiveEvent::AuthFailed);
             }
             SessionReport::Seen { sid, values, more } => {
                 if let Some(c) = self.registry.get_mut(&sid) {
@@ -214,25 +201,11 @@ impl Manager {
                     c.last_values.extend(values);
                     if let Some(cid) = c.cid.clone() {
                         let at = c.last_seen;
-                        self.tell_live(LiveEvent::Seen { cid, at, more });
+                        self.watchers.live(LiveEvent::Seen { cid, at, more });
                     }
                 }
             }
             SessionReport::Closed { sid } => self.unregister(sid),
-        }
-    }
-
-    /// Tells the web page's live view, if there is one. Its mailbox is unbounded and its reader
-    /// never blocks on I/O, so this never waits.
-    fn tell_live(&self, event: LiveEvent) {
-        if let Some(live) = &self.watchers.live {
-            let _ = live.send(event);
-        }
-    }
-
-    fn tell_alerts(&self, input: AlertInput) {
-        if let Some(alerts) = &self.watchers.alerts {
-            let _ = alerts.send(input);
         }
     }
 
@@ -275,7 +248,7 @@ impl Manager {
                         last_values: BTreeMap::new(),
                     },
                 );
-                self.tell_live(LiveEvent::Sessions(self.registry.len()));
+                self.watchers.live(LiveEvent::Sessions(self.registry.len()));
             }
             Err(e) => log::error!("refusing connection from {peer}: cannot start its threads: {e}"),
         }
@@ -315,7 +288,7 @@ impl Manager {
         let (session_tx, session_rx) = channel();
         let credit = Arc::new(LineCredit::default());
         let spawn = |role: &str, stack: usize, f: Box<dyn FnOnce() + Send>| {
-            crate::small_thread::spawn_detached(&format!("{role}-{sid}"), stack, f)
+            crate::link::small_thread::spawn_detached(&format!("{role}-{sid}"), stack, f)
         };
         spawn("tcp_writer", stack, Box::new(move || conn::tcp_writer(socket, writer_rx)))?;
         let (reader_session, reader_credit) = (session_tx.clone(), credit.clone());
@@ -367,11 +340,7 @@ impl Manager {
         self.by_cid.insert(cid.clone(), sid);
         let _ = client.sender_session.send(SessionEvent::Registered);
         let (addr, at) = (SocketAddr::new(client.ip, client.port), client.since);
-        self.tell_alerts(AlertInput::NodeUp(cid.to_string()));
-        if let Some(export) = &self.watchers.export {
-            export.node_up(cid.as_str());
-        }
-        self.tell_live(LiveEvent::NodeUp { cid, addr, at });
+        self.watchers.node_up(cid, addr, at);
     }
 
     fn unregister(&mut self, sid: u16) {
@@ -379,14 +348,10 @@ impl Manager {
             if let Some(cid) = c.cid {
                 if self.by_cid.get(&cid) == Some(&sid) {
                     self.by_cid.remove(&cid);
-                    self.tell_alerts(AlertInput::NodeDown(cid.to_string()));
-                    if let Some(export) = &self.watchers.export {
-                        export.node_down(cid.as_str());
-                    }
-                    self.tell_live(LiveEvent::NodeDown { cid, at: SystemTime::now() });
+                    self.watchers.node_down(cid);
                 }
             }
-            self.tell_live(LiveEvent::Sessions(self.registry.len()));
+            self.watchers.live(LiveEvent::Sessions(self.registry.len()));
         }
         self.release_memory_after_a_drop();
     }
@@ -397,7 +362,7 @@ impl Manager {
         let n = self.registry.len();
         self.peak_since_trim = self.peak_since_trim.max(n + 1);
         if self.peak_since_trim >= 256 && n <= self.peak_since_trim / 4 {
-            crate::process_limits::release_free_memory();
+            crate::link::process_limits::release_free_memory();
             self.peak_since_trim = n;
         }
     }

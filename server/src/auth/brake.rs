@@ -1,6 +1,6 @@
 //! Password checking and the per-ip brake on failed logins.
 
-use crate::cidr::Cidr;
+use crate::auth::cidr::Cidr;
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;

@@ -1,0 +1,11 @@
+//! The readings: the sink that commits them and publishes acks, where the store is, duplicates,
+//! registrations, the sensor cap, retention and the CSV format.
+
+pub mod csv_format;
+pub mod duplicates;
+pub mod registrations;
+pub mod retention;
+pub mod sensor_cap;
+pub mod sink;
+pub mod store_location;
+pub mod watchers;

@@ -1,0 +1,113 @@
+//! The adapter to the web page (the cliser-web crate): its settings from the server's, the brake
+//! and exporters' status as it sees them, and its handle.
+
+use crate::auth::brake::Brake;
+use crate::config::Config;
+use crate::run::error::RunError;
+use cliser_common::core_thread::OnPanic;
+use cliser_common::sensors::SharedSettings;
+use cliser_web::{LiveEvent, Web, WebConfig};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+
+/// The web page, when it is served (`--http`, not `off`).
+pub struct WebPage(Option<Web>);
+
+impl WebPage {
+    /// Serves the page on `listener`, if there is one, fed by `events`.
+    pub fn start(
+        listener: Option<TcpListener>,
+        config: &Config,
+        brake: &Arc<Brake>,
+        settings: &SharedSettings,
+        events: Receiver<LiveEvent>,
+        board: &cliser_export::StatusBoard,
+        on_panic: &OnPanic,
+    ) -> Result<WebPage, RunError> {
+        let Some(listener) = listener else { return Ok(WebPage(None)) };
+        let tls = listener.local_addr().ok().and_then(|addr| beyond_loopback_tls(config, addr));
+        let board = board.clone();
+        let exporters: Arc<cliser_web::ExportersFn> = Arc::new(move || {
+            board
+                .snapshot()
+                .into_iter()
+                .map(|s| cliser_web::ExporterView {
+                    name: s.name,
+                    target: s.target,
+                    connected: s.connected,
+                    lag_readings: s.lag_readings,
+                    lag_seconds: s.lag_seconds,
+                    exported: s.exported,
+                    last_error: s.last_error,
+                })
+                .collect()
+        });
+        let password = config.admin_password.clone().map(|secret| {
+            let check: Arc<cliser_web::PasswordCheck> = Arc::new(move |p: &str| secret.matches(p));
+            check
+        });
+        let web_config = WebConfig {
+            store_url: config.store.url.clone(),
+            password,
+            brake: Arc::new(WebBrake(brake.clone())),
+            keepalive: config.keepalive,
+            settings: settings.clone(),
+            tls,
+            exporters,
+            on_panic: Some(on_panic.clone()),
+        };
+        let web = cliser_web::start(listener, web_config, events).map_err(RunError::Web)?;
+        Ok(WebPage(Some(web)))
+    }
+
+    /// Whether the page is served.
+    pub fn is_on(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// The server is about to stop: the viewers are told, and the sessions ended from now on are
+    /// not shown as nodes going offline. Before the Manager ends the sessions.
+    pub fn stopping(&self) {
+        if let Some(web) = &self.0 {
+            web.stopping();
+        }
+    }
+
+    /// Stops accepting and ends the live thread; `Err` names a thread that panicked.
+    pub fn stop(mut self) -> Result<(), RunError> {
+        self.0.take().map(Web::stop).transpose().map(drop).map_err(RunError::Panicked)
+    }
+}
+
+impl Drop for WebPage {
+    /// A start that failed later: the page's threads end (its stop does not wait on anyone).
+    fn drop(&mut self) {
+        if let Some(web) = self.0.take() {
+            let _ = web.stop();
+        }
+    }
+}
+
+/// The server's brake, as the web page sees it.
+struct WebBrake(Arc<Brake>);
+
+impl cliser_web::LoginBrake for WebBrake {
+    fn is_blocked(&self, ip: std::net::IpAddr) -> bool {
+        self.0.is_blocked(ip)
+    }
+
+    fn failed(&self, ip: std::net::IpAddr) {
+        self.0.record_failure(ip);
+    }
+}
+
+/// The certificate of `--tls-cert` for a listener on `addr` beyond loopback; none on loopback (where
+/// `nc` and a local browser keep working in clear) or without TLS.
+pub fn beyond_loopback_tls(
+    config: &Config,
+    addr: SocketAddr,
+) -> Option<Arc<cliser_tls::rustls::ServerConfig>> {
+    let tls = config.tls.as_ref()?;
+    (!addr.ip().is_loopback()).then(|| tls.server.clone())
+}
