@@ -17,7 +17,7 @@
 //! token_file = "/etc/cliser/influx-token"
 //! ```
 
-use super::settings::{Given, Layer, Source};
+use super::given::{Given, Layer, Source};
 use cliser_common::secret::read_secret_file;
 use cliser_export::influx::InfluxConfig;
 use cliser_export::mqtt::MqttConfig;

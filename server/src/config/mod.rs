@@ -5,6 +5,7 @@
 
 mod error;
 pub mod export_config;
+pub mod given;
 pub mod reload_check;
 mod resolve;
 pub mod settings;

@@ -8,12 +8,12 @@
 //!   declared default fills what neither gave, and each value remembers where it came from
 //!   ([`Given`]) so a message names it as the user wrote it (`--dead-after` or
 //!   `config key dead-after`);
-//! - the keys a reload applies and the keys the flags set, for [`super::reload_check`].
+//! - the keys a reload applies and the keys the flags set, for the reload's key check (`reload_check`).
 
 use super::export_config::{InfluxFile, MqttFile};
+pub use super::given::{key, Given, Layer, Source};
 use crate::auth::BrakeSettings;
 use clap::Parser;
-use cliser_common::config_file;
 use cliser_common::duration;
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -21,59 +21,6 @@ use std::time::Duration;
 
 /// Raw readings are kept this long unless `--retain-raw` says otherwise.
 pub const DEFAULT_RETAIN_RAW: Duration = Duration::from_secs(90 * 24 * 3600);
-
-/// Where a setting's value came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    /// The command line.
-    Flag,
-    /// The `--config` file.
-    File,
-    /// The declaration's default.
-    Default,
-}
-
-/// A setting's value, its field name and where the value came from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Given<T> {
-    /// The value.
-    pub value: T,
-    /// The declaring field (`max_clients`).
-    pub field: &'static str,
-    /// Where it came from.
-    pub source: Source,
-}
-
-impl<T> Given<T> {
-    /// The setting as the user wrote it: `--max-clients` for a flag, else `config key max-clients`
-    /// (a default is named as the key that would change it).
-    pub fn name(&self) -> String {
-        config_file::setting_name(&key(self.field), self.source == Source::Flag)
-    }
-}
-
-/// The config key (and long flag) of a field: `max_clients` -> `max-clients`.
-pub fn key(field: &str) -> String {
-    field.replace('_', "-")
-}
-
-/// How a flag's value goes over the file's. Most flags replace the key; a table's flag sets one key
-/// of the table (`--mqtt URL` is `url` of `[mqtt]`) and the table's other keys still apply.
-pub trait Layer: Sized {
-    /// The key of the table a flag sets, if the setting is a table.
-    const FLAG_SETS: Option<&'static str> = None;
-    /// The flag's value over the file's.
-    fn over(self, _file: Self) -> Self {
-        self
-    }
-}
-
-impl Layer for String {}
-impl Layer for PathBuf {}
-impl Layer for Duration {}
-impl Layer for u32 {}
-impl Layer for usize {}
-impl Layer for toml::Value {}
 
 /// The flag's value over the file's, with where it came from.
 fn layer<T: Layer>(field: &'static str, flag: Option<T>, file: Option<T>) -> Option<Given<T>> {
@@ -90,7 +37,7 @@ fn layer<T: Layer>(field: &'static str, flag: Option<T>, file: Option<T>) -> Opt
     }
 }
 
-/// The key a flag sets, as [`super::reload_check`] names keys: `listen`, `mqtt.url`.
+/// The key a flag sets, as the reload's key check (`reload_check`) names keys: `listen`, `mqtt.url`.
 fn flag_key<T: Layer>(field: &str) -> String {
     match T::FLAG_SETS {
         Some(inner) => format!("{}.{inner}", key(field)),
@@ -173,7 +120,7 @@ macro_rules! settings {
                 }
             }
 
-            /// The keys these flags set, as [`super::reload_check`] names keys (`listen`, `mqtt.url`):
+            /// The keys these flags set, as the reload's key check (`reload_check`) names keys (`listen`, `mqtt.url`):
             /// the file's value of such a key is not used.
             pub fn flag_keys(&self) -> Vec<String> {
                 let mut keys = Vec::new();

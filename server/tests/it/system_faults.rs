@@ -28,7 +28,8 @@ fn drain_and_stop(client: &mut Proc, s: &ServerHandle, cid: &str) {
         (now >= target).then_some(())
     });
     client.signal(15);
-    assert!(client.wait_exit(Duration::from_secs(15)).success(), "the client exits 0 on SIGTERM");
+    let status = client.wait_exit(Duration::from_secs(15));
+    assert!(status.success(), "the client exits 0 on SIGTERM: {status}");
 }
 
 #[test]
@@ -143,6 +144,10 @@ fn kill_9_of_the_client_between_its_backlog_write_and_the_ack_loses_nothing() {
         eprintln!("round {round}: killed the client after {} readings", sampled_seqs(&c.log).len());
         c = start();
     }
+    // The last one may find everything stored already (the server polls right after 140): a SIGTERM
+    // before it even installed its handlers would end it by the signal. Each start logs this line
+    // once its handlers are in place, in the log file all of them share.
+    wait_until(LONG, "the last client to start", || (c.log.count(": id crashy, server") >= 6).then_some(()));
     drain_and_stop(&mut c, &s, "crashy");
     let sampled = sampled_seqs(&c.log);
     let mut sorted = sampled.clone();
