@@ -109,7 +109,7 @@ cliser_client() {
         listen=(--listen off --listen-tls 127.0.0.1:0 --tls-cert "$tls_dir/server.pem" --tls-key "$tls_dir/server-key.pem")
         key=listen_tls scheme=tls:// ca=(--tls-ca "$tls_dir/ca.pem")
     fi
-    RUST_LOG=info "$BENCH_BIN/cliser-server" "${listen[@]}" --backdoor 127.0.0.1:0 --http off --keepalive 1s \
+    RUST_LOG=info "$BENCH_BIN/cliser-server" "${listen[@]}" --console 127.0.0.1:0 --http off --keepalive 1s \
         --data-dir "$work/data" --ready-file "$work/ready.json" --password-file "$work/password" 2> "$work/server.log" &
     local spid=$!
     local addr
@@ -149,7 +149,7 @@ if [ -n "$disk" ]; then
     fake_w1 "$w1"
     password=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
     printf '%s\n' "$password" > "$work/password"
-    RUST_LOG=info "$BENCH_BIN/cliser-server" --listen 127.0.0.1:0 --backdoor 127.0.0.1:0 --http off \
+    RUST_LOG=info "$BENCH_BIN/cliser-server" --listen 127.0.0.1:0 --console 127.0.0.1:0 --http off \
         --data-dir "$work/data" --ready-file "$work/ready.json" --password-file "$work/password" 2> "$work/server.log" &
     dspid=$!
     daddr=$(wait_for_ready "$work/ready.json" "$dspid" 20 listen) || die "server did not start: $(tail -3 "$work/server.log")"

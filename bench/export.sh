@@ -76,7 +76,7 @@ curl -sf -o /dev/null -XPOST "http://127.0.0.1:$influx_port/query" --data-urlenc
 
 password=$(head -c 12 /dev/urandom | base64 | tr -dc 'a-zA-Z0-9')
 printf '%s\n' "$password" > "$out/password"
-RUST_LOG=debug "$BENCH_BIN/cliser-server" --listen 127.0.0.1:0 --backdoor 127.0.0.1:0 --http 127.0.0.1:0 \
+RUST_LOG=debug "$BENCH_BIN/cliser-server" --listen 127.0.0.1:0 --console 127.0.0.1:0 --http 127.0.0.1:0 \
     --password-file "$out/password" --data-dir "$out/data" --keepalive 100ms --max-clients $((clients + 64)) \
     --mqtt "mqtt://127.0.0.1:$mqtt_port" --influx "http://127.0.0.1:$influx_port/write?db=cliser" \
     --ready-file "$out/server.ready" > "$out/server.log" 2>&1 &

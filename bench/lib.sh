@@ -146,7 +146,7 @@ run_cliser() {
     say "cliser${BENCH_TLS:+ over TLS}: $n clients, ramp $ramp/s, steady ${steady}s (logs in $work)"
     local store=(--data-dir "$work/data")
     [ -n "$baseline" ] && store=(--readings-csv "$work/readings.csv")
-    RUST_LOG=info "$server_bin" "${listen[@]}" --backdoor 127.0.0.1:0 ${SERVER_HTTP:---http off} --keepalive "${KEEPALIVE:-1}s" \
+    RUST_LOG=info "$server_bin" "${listen[@]}" --console 127.0.0.1:0 ${SERVER_HTTP:---http off} --keepalive "${KEEPALIVE:-1}s" \
         --max-clients $((n + 100)) "${store[@]}" --ready-file "$work/ready.json" --password-file "$pw" \
         2> "$work/server.log" &
     local spid=$!

@@ -68,7 +68,7 @@ store_bytes=$(du -cb "$work/data" | tail -n 1 | cut -f1)
 
 head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$work/password"
 echo >> "$work/password"
-RUST_LOG=info "$BENCH_BIN/cliser-server" --listen 127.0.0.1:0 --backdoor 127.0.0.1:0 --http 127.0.0.1:0 \
+RUST_LOG=info "$BENCH_BIN/cliser-server" --listen 127.0.0.1:0 --console 127.0.0.1:0 --http 127.0.0.1:0 \
     --retain-raw 0 --data-dir "$work/data" --ready-file "$work/ready.json" --password-file "$work/password" \
     2> "$work/server.log" &
 spid=$!

@@ -57,7 +57,7 @@ echo >> "$work/password"
 # serve NAME: starts the release server on $work/NAME (a filled data dir); sets spid and http.
 serve() {
     local name=$1
-    RUST_LOG=info "$BENCH_BIN/cliser-server" --listen 127.0.0.1:0 --backdoor 127.0.0.1:0 --http 127.0.0.1:0 \
+    RUST_LOG=info "$BENCH_BIN/cliser-server" --listen 127.0.0.1:0 --console 127.0.0.1:0 --http 127.0.0.1:0 \
         --retain-raw 0 --data-dir "$work/$name" --ready-file "$work/$name.ready" \
         --password-file "$work/password" 2> "$work/$name-server.log" &
     spid=$!

@@ -45,7 +45,7 @@ trap cleanup EXIT
 
 password=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 printf '%s\n' "$password" > "$out/password"
-RUST_LOG=info "$BENCH_BIN/cliser-server" --listen 127.0.0.1:0 --backdoor 127.0.0.1:0 --http 127.0.0.1:0 \
+RUST_LOG=info "$BENCH_BIN/cliser-server" --listen 127.0.0.1:0 --console 127.0.0.1:0 --http 127.0.0.1:0 \
     --keepalive 1s --data-dir "$out/data" --ready-file "$out/ready.json" --password-file "$out/password" \
     2> "$out/server.log" &
 spid=$!

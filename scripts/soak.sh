@@ -47,7 +47,7 @@ wait_for() { # seconds description command...
 }
 
 head -c 18 /dev/urandom | base64 > "$dir/password"
-RUST_LOG=info "$target/cliser-server" --listen 127.0.0.1:0 --backdoor 127.0.0.1:0 --http 127.0.0.1:0 \
+RUST_LOG=info "$target/cliser-server" --listen 127.0.0.1:0 --console 127.0.0.1:0 --http 127.0.0.1:0 \
     --password-file "$dir/password" --keepalive 1s --max-clients $((clients + 100)) \
     --data-dir "$dir/data" --ready-file "$dir/ready.json" 2> "$dir/server.log" &
 server_pid=$!

@@ -20,7 +20,6 @@ const HASH_HEX: usize = 10;
 struct Found {
     /// `/` and the path under `assets/`, with `/` separators.
     path: String,
-    source: PathBuf,
     bytes: Vec<u8>,
 }
 
@@ -63,7 +62,12 @@ fn main() {
             std::fs::write(&file, &rewritten).expect("write OUT_DIR/index.html");
             (file, rewritten)
         } else {
-            (f.source.clone(), f.bytes.clone())
+            // A copy in OUT_DIR, not the source's absolute path: a target dir copied from another
+            // checkout would otherwise include that checkout's files (the build script does not
+            // run again while this checkout's assets are unchanged).
+            let file = out.join(format!("asset-{i}.raw"));
+            std::fs::write(&file, &f.bytes).expect("write an asset's copy to OUT_DIR");
+            (file, f.bytes.clone())
         };
         let gzipped = gzip(&raw);
         // Already compressed (an image, a font): serve it as it is.
@@ -111,7 +115,7 @@ fn walk(root: &Path, dir: &Path, found: &mut Vec<Found>) {
         let rel = source.strip_prefix(root).expect("under assets/");
         let parts: Vec<&str> = rel.iter().map(|p| p.to_str().expect("UTF-8 checked")).collect();
         let bytes = std::fs::read(&source).unwrap_or_else(|e| panic!("read {}: {e}", source.display()));
-        found.push(Found { path: format!("/{}", parts.join("/")), source, bytes });
+        found.push(Found { path: format!("/{}", parts.join("/")), bytes });
     }
 }
 

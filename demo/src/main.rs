@@ -68,7 +68,7 @@ fn run() -> Result<(), String> {
     let ready = ReadyFile::new(tmp.path().join("server.ready")).map_err(|e| format!("ready file: {e}"))?;
     let mut server_cmd = Command::new(&server_bin);
     server_cmd
-        .args(["--listen", "127.0.0.1:0", "--backdoor", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+        .args(["--listen", "127.0.0.1:0", "--console", "127.0.0.1:0", "--http", "127.0.0.1:0"])
         .args(["--keepalive", KEEPALIVE])
         .arg("--password-file")
         .arg(&pw_file)
@@ -91,7 +91,7 @@ fn run() -> Result<(), String> {
     };
     let listen =
         bound.listen.ok_or("the server does not listen in clear (its ready file has no \"listen\")")?;
-    let backdoor = bound.backdoor;
+    let console = bound.console;
     let http =
         bound.http.ok_or("the server did not say where its web page is (its ready file has no \"http\")")?;
     for id in CLIENTS {
@@ -111,7 +111,7 @@ fn run() -> Result<(), String> {
             .map_err(|e| format!("cannot start {}: {e}", client_bin.display()))?;
         children.push(running);
     }
-    say(&banner(listen, backdoor, http, tmp.path(), &server_bin));
+    say(&banner(listen, console, http, tmp.path(), &server_bin));
 
     loop {
         match signals.recv_timeout(Duration::from_millis(200)) {
@@ -142,7 +142,7 @@ fn signal_name(sig: i32) -> &'static str {
 
 fn banner(
     listen: SocketAddr,
-    backdoor: SocketAddr,
+    console: SocketAddr,
     http: SocketAddr,
     tmp: &Path,
     server_bin: &Path,
@@ -162,8 +162,8 @@ fn banner(
          ==>   temp dir    {}  (throwaway password, the store, client backlogs; removed on exit)\n\
          ==> Press Ctrl-C to stop everything.\n",
         CLIENTS.join(", "),
-        backdoor.ip(),
-        backdoor.port(),
+        console.ip(),
+        console.port(),
         tmp.join("data").join("cliser.db").display(),
         server_bin.display(),
         tmp.join("data").display(),

@@ -132,7 +132,7 @@ check "probe under qemu finds $sensor_id at 23.125" mentions_all "$(cat "$tmp/pr
 # ---- the x86_64 server on a loopback port the kernel picks ---------------------------------------
 password=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
 (umask 077 && printf '%s\n' "$password" >"$tmp/password")
-RUST_LOG=info "$server" --listen 127.0.0.1:0 --backdoor 127.0.0.1:0 --http off --keepalive 1s \
+RUST_LOG=info "$server" --listen 127.0.0.1:0 --console 127.0.0.1:0 --http off --keepalive 1s \
     --password-file "$tmp/password" --data-dir "$tmp/data" --ready-file "$tmp/ready.json" 2>"$tmp/server.log" &
 server_pid=$!
 server_up() { [ -s "$tmp/ready.json" ] || ! kill -0 "$server_pid" 2>/dev/null; }

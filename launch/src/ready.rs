@@ -1,6 +1,6 @@
-//! The server's `--ready-file PATH`: once both its client listener and its backdoor are bound, the
+//! The server's `--ready-file PATH`: once both its client listener and its console are bound, the
 //! server writes `PATH.tmp` and renames it to `PATH`, one line of JSON:
-//! `{"listen":"127.0.0.1:41234","backdoor":"127.0.0.1:41235","pid":1234}`. The rename makes the file
+//! `{"listen":"127.0.0.1:41234","console":"127.0.0.1:41235","pid":1234}`. The rename makes the file
 //! whole whenever it exists, so a file that does not parse is an error, not a reason to read again.
 
 use crate::Supervised;
@@ -25,7 +25,7 @@ pub struct Ready {
     #[serde(default)]
     pub listen_tls: Option<SocketAddr>,
     /// The admin console.
-    pub backdoor: SocketAddr,
+    pub console: SocketAddr,
     /// The web page, when the server serves it.
     #[serde(default)]
     pub http: Option<SocketAddr>,
@@ -210,7 +210,7 @@ mod tests {
     /// Writes the file as the server does: whole, by rename; then stays up.
     const WRITES_AND_WAITS: &str = r#"
         echo starting >&2
-        printf '{"listen":"127.0.0.1:41234","backdoor":"127.0.0.1:41235","pid":%d}\n' $$ > "$1.tmp"
+        printf '{"listen":"127.0.0.1:41234","console":"127.0.0.1:41235","pid":%d}\n' $$ > "$1.tmp"
         mv "$1.tmp" "$1"
         exec sleep 30
     "#;
@@ -218,13 +218,13 @@ mod tests {
     #[test]
     fn parses_what_the_server_writes() {
         let r =
-            Ready::parse("{\"listen\":\"127.0.0.1:41234\",\"backdoor\":\"[::1]:7\",\"pid\":1234}\n").unwrap();
+            Ready::parse("{\"listen\":\"127.0.0.1:41234\",\"console\":\"[::1]:7\",\"pid\":1234}\n").unwrap();
         assert_eq!(r.listen, Some("127.0.0.1:41234".parse().unwrap()));
-        assert_eq!(r.backdoor, "[::1]:7".parse().unwrap());
+        assert_eq!(r.console, "[::1]:7".parse().unwrap());
         assert_eq!(r.pid, 1234);
-        assert!(Ready::parse("{\"listen\":\"nowhere\",\"backdoor\":\"[::1]:7\",\"pid\":1}").is_err());
+        assert!(Ready::parse("{\"listen\":\"nowhere\",\"console\":\"[::1]:7\",\"pid\":1}").is_err());
         let tls_only =
-            Ready::parse("{\"listen_tls\":\"127.0.0.1:9\",\"backdoor\":\"[::1]:7\",\"pid\":1}").unwrap();
+            Ready::parse("{\"listen_tls\":\"127.0.0.1:9\",\"console\":\"[::1]:7\",\"pid\":1}").unwrap();
         assert_eq!((tls_only.listen, tls_only.listen_tls), (None, Some("127.0.0.1:9".parse().unwrap())));
         assert!(Ready::parse("{\"listen\":\"127.0.0.1:1\",").is_err());
     }
@@ -235,7 +235,7 @@ mod tests {
         let (ready, mut server) = fake_server(dir.path(), WRITES_AND_WAITS);
         let r = ready.wait(&mut server, T).unwrap();
         assert_eq!(r.listen, Some("127.0.0.1:41234".parse().unwrap()));
-        assert_eq!(r.backdoor, "127.0.0.1:41235".parse().unwrap());
+        assert_eq!(r.console, "127.0.0.1:41235".parse().unwrap());
         assert_eq!(r.pid, server.pid());
     }
 
@@ -254,7 +254,7 @@ mod tests {
     fn a_file_left_by_an_earlier_run_is_removed_first() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ready");
-        std::fs::write(&path, "{\"listen\":\"127.0.0.1:1\",\"backdoor\":\"127.0.0.1:2\",\"pid\":1}").unwrap();
+        std::fs::write(&path, "{\"listen\":\"127.0.0.1:1\",\"console\":\"127.0.0.1:2\",\"pid\":1}").unwrap();
         let (ready, mut server) = fake_server(dir.path(), WRITES_AND_WAITS);
         assert_eq!(ready.wait(&mut server, T).unwrap().pid, server.pid());
     }
@@ -262,7 +262,7 @@ mod tests {
     #[test]
     fn a_file_from_another_process_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let script = r#"echo '{"listen":"127.0.0.1:1","backdoor":"127.0.0.1:2","pid":1}' > "$1.tmp"
+        let script = r#"echo '{"listen":"127.0.0.1:1","console":"127.0.0.1:2","pid":1}' > "$1.tmp"
             mv "$1.tmp" "$1"; exec sleep 30"#;
         let (ready, mut server) = fake_server(dir.path(), script);
         let e = ready.wait(&mut server, T).unwrap_err();

@@ -13,7 +13,7 @@
 //!   exporters). Also duplicates, registrations, the sensor cap, retention, the store's location
 //!   and the CSV format of `export`/`import-csv`.
 //! - [`auth`]: the failed-login brake, the clients' credentials and clients file, CIDRs.
-//! - [`console`]: the admin console (the `--backdoor` port).
+//! - [`console`]: the admin console (the `--console` port).
 //! - [`run`]: start and stop, the controls (stop, reload), the ready file, the errors.
 //! - [`config`], [`reload_check`], [`export_config`]: the settings; [`commands`]: the subcommands.
 //!

@@ -16,7 +16,7 @@ pub struct ServerHandle {
     /// Where clients connect inside TLS, with `--listen-tls`.
     pub tls: Option<SocketAddr>,
     /// The admin console.
-    pub backdoor: SocketAddr,
+    pub console: SocketAddr,
     /// The web page (every test server serves it on a port of its own, unless `--http off`).
     pub http: Option<SocketAddr>,
     /// The client password.
@@ -28,7 +28,7 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
-    /// Starts the server with `--listen 127.0.0.1:0 --backdoor 127.0.0.1:0 --http 127.0.0.1:0`, the password in a file
+    /// Starts the server with `--listen 127.0.0.1:0 --console 127.0.0.1:0 --http 127.0.0.1:0`, the password in a file
     /// in `dir`, and `extra` flags; waits for its ready file, which tells the bound addresses.
     pub fn start(dir: &Path, extra: &[&str]) -> ServerHandle {
         let password = free_password();
@@ -60,8 +60,8 @@ impl ServerHandle {
         if !extra.contains(&"--listen") {
             args.extend(["--listen".into(), listen.into()]);
         }
-        if !extra.contains(&"--backdoor") {
-            args.extend(["--backdoor".into(), "127.0.0.1:0".into()]);
+        if !extra.contains(&"--console") {
+            args.extend(["--console".into(), "127.0.0.1:0".into()]);
         }
         // Never the default 8080: tests run side by side.
         if !extra.contains(&"--http") {
@@ -84,12 +84,12 @@ impl ServerHandle {
         let mut proc = Proc::spawn(cmd, &dir.join("server.log"));
         let bound = ready.wait(proc.supervised(), Duration::from_secs(20)).unwrap_or_else(|e| panic!("{e}"));
         let addr = bound.listen.or(bound.listen_tls).expect("the ready file names a client listener");
-        let backdoor = bound.backdoor;
+        let console = bound.console;
         ServerHandle {
             proc,
             addr,
             tls: bound.listen_tls,
-            backdoor,
+            console,
             http: bound.http,
             password: password.to_owned(),
             dir: dir.to_path_buf(),

@@ -202,7 +202,7 @@ fn a_client_killed_while_the_server_is_down_still_delivers_its_backlog() {
 }
 
 fn admin(server: &ServerHandle, command: &str) {
-    let mut console = LineClient::connect(server.backdoor);
+    let mut console = LineClient::connect(server.console);
     console.recv_until("#> ", WAIT);
     console.send(command);
     console.recv_until("#> ", WAIT);
@@ -322,7 +322,7 @@ fn a_pi_without_any_sensor_shows_an_error_each_interval_not_silence() {
         (l.len() >= 2).then_some(l)
     });
     assert!(lines.iter().all(|l| l.contains("WARN")), "{lines:?}");
-    let mut console = LineClient::connect(server.backdoor);
+    let mut console = LineClient::connect(server.console);
     console.recv_until("#> ", WAIT);
     console.send("L");
     let list = console.recv_until("#> ", WAIT);

@@ -26,7 +26,7 @@ pub enum ConfigError {
     File(#[from] ConfigFileError),
     /// The admin console would listen beyond loopback without a password.
     #[error(
-        "the backdoor on {0} is reachable beyond this machine: give it a password with \
+        "the console on {0} is reachable beyond this machine: give it a password with \
          --admin-password-file PATH (or CLISER_ADMIN_PASSWORD), or bind it to 127.0.0.1"
     )]
     NoAdminPassword(SocketAddr),

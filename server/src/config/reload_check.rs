@@ -36,9 +36,20 @@ impl Baseline {
         changed(&self.file, now, "", &mut out);
         out.retain(|key| {
             let top = key.split('.').next().unwrap_or(key);
-            !applied_on_reload(top) && !self.from_flag(key)
+            !applied_on_reload(top) && !self.from_flag(&canonical(key))
         });
         out
+    }
+}
+
+/// `key` with its top-level part under the name the flags use (`backdoor` is `console`), so a
+/// file written with an alias is matched against the flag that overrides it.
+fn canonical(key: &str) -> String {
+    let (top, rest) = key.split_once('.').map_or((key, None), |(top, rest)| (top, Some(rest)));
+    let top = Cli::KEY_ALIASES.iter().find(|(alias, _)| *alias == top).map_or(top, |(_, name)| name);
+    match rest {
+        Some(rest) => format!("{top}.{rest}"),
+        None => top.to_owned(),
     }
 }
 
@@ -88,6 +99,9 @@ mod tests {
         );
         assert_eq!(start.needing_restart(&now), ["keepalive", "listen", "mqtt.prefix"]);
         assert!(start.needing_restart(&start.file).is_empty());
+        // A key written under its alias is still overridden by the flag of its name.
+        let aliased = Baseline { file: table("backdoor = \"127.0.0.1:1\"\n"), flags: vec!["console".into()] };
+        assert!(aliased.needing_restart(&table("backdoor = \"127.0.0.1:2\"\n")).is_empty());
         // A table removed whole is named whole.
         let gone = table("listen = \"0.0.0.0:1111\"\nstore = \"sqlite:a.db\"\nhttp = \"127.0.0.1:8080\"\n");
         assert_eq!(start.needing_restart(&gone), ["mqtt"]);

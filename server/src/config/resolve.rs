@@ -26,7 +26,7 @@ pub struct Config {
     /// Where clients connect inside TLS, and with what certificate.
     pub tls: Option<TlsListen>,
     /// Where the admin console listens.
-    pub backdoor: SocketAddr,
+    pub console: SocketAddr,
     /// Where the web page is served; `None` with `--http off`.
     pub http: Option<SocketAddr>,
     /// Keep-alive interval.
@@ -248,7 +248,7 @@ impl Config {
         if listen.is_none() && tls.is_none() {
             return Err(ConfigError::NoListener);
         }
-        let backdoor = address(&s.backdoor)?;
+        let console = address(&s.console)?;
         let http = address_or_off(&s.http)?;
         let export = ExportConfig {
             mqtt: export_config::mqtt(s.mqtt.clone()).map_err(ConfigError::Export)?,
@@ -259,7 +259,7 @@ impl Config {
             export,
             listen,
             tls,
-            backdoor,
+            console,
             http,
             keepalive: s.keepalive.value,
             auth_timeout: s.auth_timeout.value,
@@ -290,8 +290,8 @@ impl Config {
         if config.password.is_none() && !config.clients.is_on() {
             return Err(ConfigError::NoPassword);
         }
-        if !config.backdoor.ip().is_loopback() && config.admin_password.is_none() {
-            return Err(ConfigError::NoAdminPassword(config.backdoor));
+        if !config.console.ip().is_loopback() && config.admin_password.is_none() {
+            return Err(ConfigError::NoAdminPassword(config.console));
         }
         if let Some(http) = config.http.filter(|a| !a.ip().is_loopback() && config.admin_password.is_none()) {
             return Err(ConfigError::NoWebPassword(http));
@@ -358,7 +358,7 @@ mod tests {
         assert_eq!(c.keepalive, Duration::from_millis(500));
         assert_eq!(c.max_clients, 7);
         assert_eq!(c.listen.map(|a| a.to_string()).as_deref(), Some("0.0.0.0:1111"));
-        assert_eq!(c.backdoor.to_string(), "127.0.0.1:3333");
+        assert_eq!(c.console.to_string(), "127.0.0.1:3333");
         assert_eq!(c.http.map(|a| a.to_string()).as_deref(), Some("127.0.0.1:8080"));
         assert_eq!(c.dead_timeout(), Duration::from_millis(1500));
         assert!(c.password.unwrap().matches("s3cret"));

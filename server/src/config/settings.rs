@@ -100,6 +100,9 @@ macro_rules! settings {
         }
 
         impl Cli {
+            /// Old names still taken, as (alias, key): the file's `backdoor` is `console`.
+            pub const KEY_ALIASES: &'static [(&'static str, &'static str)] = &[("backdoor", "console")];
+
             /// Every setting's field, in declaration order (its key is [`key`] of it).
             pub const FIELDS: &'static [&'static str] = &[$(stringify!($field)),*];
 
@@ -149,10 +152,11 @@ settings! {
     /// The server certificate's private key, PEM.
     #[arg(long, value_name = "PEM")]
     tls_key: PathBuf,
-    /// Address for the admin console; a non-loopback address requires an admin password
-    /// [default: 127.0.0.1:3333].
-    #[arg(long, value_name = "ADDR")]
-    backdoor: String = "127.0.0.1:3333",
+    /// Address for the admin console (the original's "backdoor": that flag and key are taken too);
+    /// a non-loopback address requires an admin password [default: 127.0.0.1:3333].
+    #[arg(long, value_name = "ADDR", visible_alias = "backdoor")]
+    #[serde(alias = "backdoor")]
+    console: String = "127.0.0.1:3333",
     /// Address of the web page, its JSON API and /metrics, or `off`; with an admin password every
     /// request needs it (HTTP Basic auth), and a non-loopback address requires one
     /// [default: 127.0.0.1:8080].
@@ -225,7 +229,7 @@ settings! {
     auth_exempt: String,
     /// Once every listener is bound, write one line of JSON here (through `PATH.tmp` and a rename),
     /// so whoever started the server on port 0 learns its addresses:
-    /// `{"listen":ADDR,"listen_tls":ADDR,"backdoor":ADDR,"http":ADDR,"pid":N}` (`listen` unless
+    /// `{"listen":ADDR,"listen_tls":ADDR,"console":ADDR,"http":ADDR,"pid":N}` (`listen` unless
     /// `--listen off`, `listen_tls` only with --listen-tls, `http` unless `--http off`).
     #[arg(long, value_name = "PATH")]
     ready_file: PathBuf,
@@ -320,7 +324,7 @@ mod tests {
         assert_eq!(default("max-sensors-per-client"), s.max_sensors_per_client.value.to_string());
         assert_eq!(default("auth-max-failures"), s.auth_max_failures.value.to_string());
         assert_eq!(default("listen"), s.listen.value);
-        assert_eq!(default("backdoor"), s.backdoor.value);
+        assert_eq!(default("console"), s.console.value);
         assert_eq!(default("http"), s.http.value);
         assert_eq!(
             crate::cidr::Cidr::parse_list(&default("auth-exempt")).unwrap(),

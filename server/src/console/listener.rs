@@ -1,4 +1,4 @@
-//! The admin console: a line-based console on its own port (`--backdoor ADDR`). It reads commands, asks the
+//! The admin console: a line-based console on its own port (`--console ADDR`). It reads commands, asks the
 //! Manager to carry them out, and prints the Manager's answer.
 
 use crate::auth::brake::{Brake, Secret};
@@ -267,7 +267,7 @@ pub fn serve<S: From<Quit> + From<Ask> + Send + 'static>(
             // A stop shuts the listener down, which fails the accept: not worth a warning.
             Err(_) if closed.load(Ordering::SeqCst) => return,
             Err(e) => {
-                log::warn!("backdoor accept failed: {e}");
+                log::warn!("console accept failed: {e}");
                 // Out of file descriptors, typically: let connections close instead of spinning.
                 std::thread::sleep(Duration::from_millis(100));
                 continue;
@@ -276,14 +276,14 @@ pub fn serve<S: From<Quit> + From<Ask> + Send + 'static>(
         let accepted = Instant::now();
         let Ok(peer) = stream.peer_addr() else { continue };
         if config.brake.is_blocked(peer.ip()) {
-            log::warn!("backdoor: refusing {peer}: too many failed logins from {}", peer.ip());
+            log::warn!("console: refusing {peer}: too many failed logins from {}", peer.ip());
             refuse(stream, config.tls.is_some(), BLOCKED);
             continue;
         }
         if open.count.load(Ordering::SeqCst) >= MAX_SESSIONS {
             if !open.told_full.swap(true, Ordering::SeqCst) {
                 log::warn!(
-                    "backdoor: refusing {peer}: {MAX_SESSIONS} admin sessions open, the most at once \
+                    "console: refusing {peer}: {MAX_SESSIONS} admin sessions open, the most at once \
                      (the next refusals are not logged until one ends)"
                 );
             }
@@ -295,7 +295,7 @@ pub fn serve<S: From<Quit> + From<Ask> + Send + 'static>(
         let session = OpenSession(open.clone());
         let (manager, stop, config) = (manager.clone(), stop.clone(), config.clone());
         let spawned = std::thread::Builder::new()
-            .name("backdoor".into())
+            .name("console".into())
             // rustls and ring need more stack than the console's lines.
             .stack_size(if config.tls.is_some() { 256 * 1024 } else { 128 * 1024 })
             .spawn(move || {
@@ -304,11 +304,11 @@ pub fn serve<S: From<Quit> + From<Ask> + Send + 'static>(
                 let deadline = accepted + config.auth_timeout;
                 match ConsoleStream::new(stream, config.tls.clone(), deadline) {
                     Ok(stream) => admin_session(stream, peer, manager, stop, &config, deadline),
-                    Err(e) => log::warn!("backdoor: cannot start TLS: {e}"),
+                    Err(e) => log::warn!("console: cannot start TLS: {e}"),
                 }
             });
         if let Err(e) = spawned {
-            log::error!("backdoor: cannot start a session thread: {e}");
+            log::error!("console: cannot start a session thread: {e}");
         }
     }
 }
@@ -392,7 +392,7 @@ fn next_line(
 
 /// Tells the peer (best effort) and the log why the session ends before its time.
 fn closing(lines: &mut LineReader<ConsoleStream>, peer: SocketAddr, why: &str) {
-    log::warn!("backdoor: closing {peer}: {why}");
+    log::warn!("console: closing {peer}: {why}");
     let _ = lines.get_mut().write_all(format!("closing: {why}\n").as_bytes());
 }
 
@@ -408,18 +408,18 @@ fn log_in(
     match lines.get_mut().handshake() {
         Ok(()) => {}
         Err(HandshakeError::TimedOut) => {
-            log::warn!("backdoor: closing {peer}: its TLS handshake was not finished within {within}");
+            log::warn!("console: closing {peer}: its TLS handshake was not finished within {within}");
             return false;
         }
         Err(HandshakeError::Closed) => return false,
         Err(HandshakeError::Failed(why)) => {
             // As on the client's TLS port: each ClientHello costs a key exchange and a signature.
-            log::warn!("backdoor: TLS handshake failed from {peer}: {why}");
+            log::warn!("console: TLS handshake failed from {peer}: {why}");
             config.failed(peer.ip());
             return false;
         }
     }
-    log::info!("backdoor: admin connected from {peer}");
+    log::info!("console: admin connected from {peer}");
     // A set admin password is asked on every address, loopback too, as the page asks it: anyone
     // with a shell on the machine could otherwise stop the server or power the Pis off.
     let Some(pw) = &config.password else { return true };
@@ -441,12 +441,12 @@ fn log_in(
     // Guesses sent at once on several connections: once the address is blocked, those still
     // waiting are not checked either.
     if config.brake.is_blocked(peer.ip()) {
-        log::warn!("backdoor: refusing {peer}: too many failed logins from {}", peer.ip());
+        log::warn!("console: refusing {peer}: too many failed logins from {}", peer.ip());
         let _ = lines.get_mut().write_all(format!("{BLOCKED}\n").as_bytes());
         return false;
     }
     if !pw.matches(&guess) {
-        log::warn!("backdoor: wrong admin password from {peer}");
+        log::warn!("console: wrong admin password from {peer}");
         config.failed(peer.ip());
         let _ = lines.get_mut().write_all(b"wrong password\n");
         return false;
@@ -493,14 +493,14 @@ fn admin_session<S: From<Quit> + From<Ask>>(
             Command::Help => HELP.to_owned(),
             Command::Ask(q) => ask_server(&stop, q),
             Command::Alerts(request) => {
-                log::info!("backdoor: {} from {peer}", line.trim());
+                log::info!("console: {} from {peer}", line.trim());
                 ask_alerts(&stop, request)
             }
             Command::Bad(why) => format!("error: {why}"),
             Command::Invalid => "Invalid command (? for help)".to_owned(),
             Command::End => break,
             Command::Quit => {
-                log::info!("backdoor: stop requested from {peer}");
+                log::info!("console: stop requested from {peer}");
                 let _ = lines.get_mut().write_all(b"ok: stopping\n");
                 let _ = stop.send(Quit.into());
                 return;
@@ -511,7 +511,7 @@ fn admin_session<S: From<Quit> + From<Ask>>(
         }
     }
     lines.get_ref().close();
-    log::info!("backdoor: admin from {peer} left");
+    log::info!("console: admin from {peer} left");
 }
 
 fn ask_server<S: From<Ask>>(server: &Sender<S>, q: Question) -> String {

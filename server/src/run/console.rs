@@ -58,7 +58,7 @@ impl ConsoleThread {
         let duplicate = listener.try_clone().ok();
         let (manager, server, on_thread) = (to.manager, to.server, closed.clone());
         let serve_console = move || serve(listener, manager, server, console_config, on_thread);
-        let thread = spawn("backdoor-accept", on_panic, serve_console)?;
+        let thread = spawn("console-accept", on_panic, serve_console)?;
         Ok(ConsoleThread { addr, closed, listener: duplicate, thread: Some(thread) })
     }
 
@@ -66,7 +66,7 @@ impl ConsoleThread {
     pub fn stop(mut self) -> Result<(), RunError> {
         self.close();
         match self.thread.take().map(JoinHandle::join) {
-            Some(Err(_)) => Err(RunError::Panicked("backdoor-accept")),
+            Some(Err(_)) => Err(RunError::Panicked("console-accept")),
             _ => Ok(()),
         }
     }

@@ -237,7 +237,7 @@ impl Core {
         // alerts thread): only join them if the Manager ended as it should.
         waiting("sink");
         let sink = sink.filter(|_| manager.is_ok()).map_or(Ok(()), SinkThread::stop);
-        waiting("backdoor-accept");
+        waiting("console-accept");
         let console = console.map_or(Ok(()), ConsoleThread::stop);
         waiting("exporters");
         let exporters = exporters.stop();

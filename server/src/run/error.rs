@@ -60,7 +60,7 @@ impl fmt::Display for RunError {
             RunError::Web(e) => e.fmt(f),
             RunError::NoAdminPassword(a) => write!(
                 f,
-                "the backdoor on {a} is reachable beyond this machine: give it a password with \
+                "the console on {a} is reachable beyond this machine: give it a password with \
                  --admin-password-file PATH (or CLISER_ADMIN_PASSWORD), or bind it to 127.0.0.1"
             ),
             RunError::Store(e) => write!(f, "store: {e}"),
@@ -86,7 +86,7 @@ impl std::error::Error for RunError {}
 /// Which of the server's listeners a bind was for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Listener {
-    /// The admin console (`--backdoor`).
+    /// The admin console (`--console`).
     Console,
     /// The web page (`--http`).
     Web,
@@ -109,8 +109,8 @@ impl Listener {
 impl fmt::Display for Listener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            // The word of the `--backdoor` flag, which the message is about.
-            Listener::Console => "the backdoor",
+            // The word of the `--console` flag, which the message is about.
+            Listener::Console => "the console",
             Listener::Web => "the web page",
             Listener::Clients => "clients",
             Listener::TlsClients => "TLS clients",
@@ -146,6 +146,6 @@ mod tests {
         for what in [Listener::Console, Listener::Clients, Listener::TlsClients] {
             assert!(!taken(what).contains("--http"), "{}", taken(what));
         }
-        assert!(taken(Listener::Console).starts_with("cannot listen for the backdoor on 127.0.0.1:80: "));
+        assert!(taken(Listener::Console).starts_with("cannot listen for the console on 127.0.0.1:80: "));
     }
 }

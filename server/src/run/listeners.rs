@@ -27,7 +27,7 @@ impl Listeners {
     /// Binds the console (refusing one beyond loopback without a password), the web page and the
     /// client ports, in that order.
     pub fn bind(config: &Config) -> Result<Listeners, RunError> {
-        let console = bind(Listener::Console, config.backdoor)?;
+        let console = bind(Listener::Console, config.console)?;
         let console_addr = console.local_addr().map_err(RunError::Start)?;
         if !console_addr.ip().is_loopback() && config.admin_password.is_none() {
             return Err(RunError::NoAdminPassword(console_addr));

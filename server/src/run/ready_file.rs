@@ -25,15 +25,15 @@ struct Ready {
     listen: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     listen_tls: Option<String>,
-    /// Keyed by the `--backdoor` flag, as scripts read it.
-    backdoor: String,
+    /// Keyed by the `--console` flag, as scripts read it.
+    console: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     http: Option<String>,
     pid: u32,
 }
 
 /// The document, e.g.
-/// `{"listen":"127.0.0.1:41234","backdoor":"127.0.0.1:41235","http":"127.0.0.1:41236","pid":1234}`
+/// `{"listen":"127.0.0.1:41234","console":"127.0.0.1:41235","http":"127.0.0.1:41236","pid":1234}`
 /// (`listen` unless `--listen off`, `listen_tls` only with TLS, `http` only when the web page is
 /// served).
 pub fn document(bound: &Bound, pid: u32) -> String {
@@ -41,7 +41,7 @@ pub fn document(bound: &Bound, pid: u32) -> String {
     let ready = Ready {
         listen: text(bound.listen),
         listen_tls: text(bound.listen_tls),
-        backdoor: bound.console.to_string(),
+        console: bound.console.to_string(),
         http: text(bound.http),
         pid,
     };
@@ -77,15 +77,15 @@ mod tests {
         let l = Some("127.0.0.1:41234");
         assert_eq!(
             document(&bound(l, None, None), 1234),
-            r#"{"listen":"127.0.0.1:41234","backdoor":"[::1]:41235","pid":1234}"#
+            r#"{"listen":"127.0.0.1:41234","console":"[::1]:41235","pid":1234}"#
         );
         assert_eq!(
             document(&bound(l, None, l), 1),
-            r#"{"listen":"127.0.0.1:41234","backdoor":"[::1]:41235","http":"127.0.0.1:41234","pid":1}"#
+            r#"{"listen":"127.0.0.1:41234","console":"[::1]:41235","http":"127.0.0.1:41234","pid":1}"#
         );
         assert_eq!(
             document(&bound(None, Some("127.0.0.1:2"), None), 1),
-            r#"{"listen_tls":"127.0.0.1:2","backdoor":"[::1]:41235","pid":1}"#
+            r#"{"listen_tls":"127.0.0.1:2","console":"[::1]:41235","pid":1}"#
         );
     }
 

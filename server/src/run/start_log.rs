@@ -17,10 +17,10 @@ pub fn say(config: &Config, bound: &Bound) {
     }
     let console = bound.console;
     match (beyond_loopback_tls(config, console), console.ip().is_loopback()) {
-        (Some(_), _) => log::info!("backdoor on {console} (TLS, the certificate of --tls-cert)"),
-        (None, true) => log::info!("backdoor on {console}"),
+        (Some(_), _) => log::info!("console on {console} (TLS, the certificate of --tls-cert)"),
+        (None, true) => log::info!("console on {console}"),
         (None, false) => log::warn!(
-            "backdoor on {console}: reachable beyond this machine in clear, its password and commands \
+            "console on {console}: reachable beyond this machine in clear, its password and commands \
              readable on the network; with --listen-tls it speaks TLS, or reach it through an SSH tunnel"
         ),
     }

@@ -109,7 +109,7 @@ fn without_a_fleet_password_unlisted_ids_are_refused() {
     let file = dir.path().join("clients.toml");
     let token = add_client(&file, "pi-1");
     let mut cmd = Command::new(bin("cliser-server"));
-    cmd.args(["--listen", "127.0.0.1:0", "--backdoor", "127.0.0.1:0", "--http", "off"])
+    cmd.args(["--listen", "127.0.0.1:0", "--console", "127.0.0.1:0", "--http", "off"])
         .args(["--data-dir", "data", "--clients-file", "clients.toml"])
         .env_remove("CLISER_PASSWORD")
         .current_dir(dir.path());
@@ -205,7 +205,7 @@ fn a_malformed_or_missing_clients_file_exits_2_at_start_naming_the_line() {
             &[
                 "--listen",
                 "127.0.0.1:0",
-                "--backdoor",
+                "--console",
                 "127.0.0.1:0",
                 "--http",
                 "off",

@@ -14,7 +14,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// The console's session cap (`backdoor::MAX_SESSIONS`).
+/// The console's session cap (`console::MAX_SESSIONS`).
 const CAP: usize = 16;
 
 /// A server with an admin password (returned) and `extra` flags.
@@ -29,7 +29,7 @@ fn server_with_admin_password(dir: &Path, extra: &[&str]) -> (ServerHandle, Stri
 
 /// The console threads of the server (one per open session).
 fn console_threads(s: &ServerHandle) -> usize {
-    threads(s.proc.pid()).iter().filter(|t| *t == "backdoor").count()
+    threads(s.proc.pid()).iter().filter(|t| *t == "console").count()
 }
 
 #[test]
@@ -39,11 +39,11 @@ fn silent_console_connections_are_closed_at_the_auth_deadline_and_their_threads_
     let (s, _admin) = server_with_admin_password(dir.path(), &["--auth-timeout", "2s"]);
     let pid = s.proc.pid();
     // The ready file is written before every thread runs: a console that answers means they all do.
-    LineClient::connect(s.backdoor).recv_until("password: ", T);
+    LineClient::connect(s.console).recv_until("password: ", T);
     wait_until(T, "that console session to end", || (console_threads(&s) == 0).then_some(()));
     let before = threads(pid).len();
     let opened = Instant::now();
-    let silent: Vec<TcpStream> = (0..200).map(|_| TcpStream::connect(s.backdoor).unwrap()).collect();
+    let silent: Vec<TcpStream> = (0..200).map(|_| TcpStream::connect(s.console).unwrap()).collect();
     // Each is answered at once: the password prompt, or (past the cap) a busy line.
     let firsts: Vec<u8> = silent
         .iter()
@@ -75,7 +75,7 @@ fn silent_console_connections_are_closed_at_the_auth_deadline_and_their_threads_
     }
     eprintln!("all 200 closed after {:?}; {refused} refused as busy", opened.elapsed());
     assert!(refused >= 200 - 2 * CAP, "only {refused} of 200 refused past the cap");
-    s.log().wait_for("backdoor: closing 127.0.0.1:", T);
+    s.log().wait_for("console: closing 127.0.0.1:", T);
     s.log().wait_for(": no password within 2s", T);
     let after = wait_until(T, "the thread count back to where it was", || {
         let n = threads(pid).len();
@@ -92,13 +92,13 @@ fn beyond_the_cap_a_console_connection_gets_one_line_and_is_closed() {
     let (s, admin) = server_with_admin_password(dir.path(), &[]);
     let mut held: Vec<LineClient> = (0..CAP)
         .map(|_| {
-            let mut c = LineClient::connect(s.backdoor);
+            let mut c = LineClient::connect(s.console);
             c.recv_until("password: ", T);
             c
         })
         .collect();
     let asked = Instant::now();
-    let mut extra = LineClient::connect(s.backdoor);
+    let mut extra = LineClient::connect(s.console);
     let line = extra.recv(T);
     assert_eq!(
         line.as_deref(),
@@ -108,11 +108,11 @@ fn beyond_the_cap_a_console_connection_gets_one_line_and_is_closed() {
     extra.expect_closed(T);
     let took = asked.elapsed();
     assert!(took < Duration::from_secs(2), "refused after {took:?}");
-    s.log().wait_for("backdoor: refusing 127.0.0.1:", T);
+    s.log().wait_for("console: refusing 127.0.0.1:", T);
     // A session that ends gives its place back.
     drop(held.pop());
     wait_until(T, "a console connection let in again", || {
-        let mut c = LineClient::connect(s.backdoor);
+        let mut c = LineClient::connect(s.console);
         // "busy: ..." while the place is not yet given back; "password: " once it is.
         (c.recv_until(": ", T) == "password").then_some(())
     });
@@ -125,7 +125,7 @@ fn beyond_the_cap_a_console_connection_gets_one_line_and_is_closed() {
 
 /// A wrong admin password on the console from `src`: the prompt, the guess, `wrong password`, closed.
 fn wrong_console_password_from(src: [u8; 4], s: &ServerHandle) {
-    let mut c = LineClient::from_stream(connect_from(src, s.backdoor));
+    let mut c = LineClient::from_stream(connect_from(src, s.console));
     c.recv_until("password: ", T);
     c.send("guess");
     assert_eq!(c.recv(T).as_deref(), Some("wrong password"));
@@ -147,9 +147,9 @@ fn wrong_console_passwords_block_the_address_on_the_console_the_page_and_the_cli
         wrong_console_password_from(attacker, &s);
     }
     s.log().wait_for("blocking 127.0.0.2 for 60 s: 5 failed logins within 60 s", T);
-    s.log().wait_count("backdoor: wrong admin password from 127.0.0.2", 5, T);
+    s.log().wait_count("console: wrong admin password from 127.0.0.2", 5, T);
     // The sixth try: refused before the prompt, with a line that says why.
-    let mut sixth = LineClient::from_stream(connect_from(attacker, s.backdoor));
+    let mut sixth = LineClient::from_stream(connect_from(attacker, s.console));
     assert_eq!(
         sixth.recv(T).as_deref(),
         Some("refused: too many failed logins from this address; try again later")
@@ -166,7 +166,7 @@ fn wrong_console_passwords_block_the_address_on_the_console_the_page_and_the_cli
     let mut pi = LineClient::from_stream(connect_from(attacker, s.addr));
     assert!(!pi.recv(T).is_some_and(|l| l.starts_with("110")), "blocked on the client port");
     // Nobody else: another address logs in on the console.
-    let mut other = LineClient::from_stream(connect_from([127, 0, 0, 3], s.backdoor));
+    let mut other = LineClient::from_stream(connect_from([127, 0, 0, 3], s.console));
     other.recv_until("password: ", T);
     other.send(&admin);
     other.recv_until("#> ", T);
@@ -187,7 +187,7 @@ fn a_console_line_that_never_ends_is_closed_at_the_line_deadline() {
     let took = sent.elapsed();
     eprintln!("a line begun and never ended: closed after {took:?}");
     assert!(took >= Duration::from_millis(9500), "closed after {took:?}, before the 10 s line deadline");
-    s.log().wait_for("backdoor: closing 127.0.0.1:", T);
+    s.log().wait_for("console: closing 127.0.0.1:", T);
     s.log().wait_for(": a line not finished within 10s", T);
 }
 
@@ -203,13 +203,13 @@ fn a_console_tls_handshake_that_trickles_is_closed_at_the_auth_deadline() {
     let args = [
         "--admin-password-file",
         admin_file.to_str().unwrap(),
-        "--backdoor",
+        "--console",
         "0.0.0.0:0",
         "--auth-timeout",
         "2s",
     ];
     let s = tls_server(dir.path(), &fleet, &args);
-    let mut c = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], s.backdoor.port()))).unwrap();
+    let mut c = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], s.console.port()))).unwrap();
     let opened = Instant::now();
     // A TLS record header announcing a 512-byte handshake message, then its body a byte at a time.
     c.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00]).unwrap();

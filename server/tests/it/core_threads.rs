@@ -19,7 +19,7 @@ fn a_panic_in(thread: &str, extra: &[&str]) {
     std::fs::write(&pw, format!("{}\n", cliser_testkit::free_password())).unwrap();
     let ready = dir.path().join("ready.json");
     let mut cmd = Command::new(cliser_testkit::bin("cliser-server"));
-    cmd.args(["--listen", "127.0.0.1:0", "--backdoor", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+    cmd.args(["--listen", "127.0.0.1:0", "--console", "127.0.0.1:0", "--http", "127.0.0.1:0"])
         .arg("--password-file")
         .arg(&pw)
         .arg("--data-dir")
@@ -77,7 +77,7 @@ fn a_panic_in_the_alerts_thread_stops_the_server_with_status_1() {
 
 #[test]
 fn a_panic_in_the_consoles_acceptor_stops_the_server_with_status_1() {
-    a_panic_in("backdoor-accept", &[]);
+    a_panic_in("console-accept", &[]);
 }
 
 #[test]

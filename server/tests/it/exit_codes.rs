@@ -37,15 +37,32 @@ fn assert_exit(args: &[&str], code: i32, says: &str) {
 
 #[test]
 fn bad_settings_exit_2() {
-    let local = ["--listen", "127.0.0.1:0", "--backdoor", "127.0.0.1:0"];
+    let local = ["--listen", "127.0.0.1:0", "--console", "127.0.0.1:0"];
     let with = |more: &[&'static str]| -> Vec<&'static str> { local.iter().chain(more).copied().collect() };
     assert_exit(&["--listen", "127.0.0.1"], 2, "--listen \"127.0.0.1\": expected HOST:PORT");
     assert_exit(&["--listen", "127.0.0.1:http"], 2, "not a port number");
     assert_exit(&["--listen", "no-such-host.invalid:1111"], 2, "cannot resolve no-such-host.invalid");
-    assert_exit(&["--listen", "127.0.0.1:0", "--backdoor", "0.0.0.0:0"], 2, "--admin-password-file");
+    assert_exit(&["--listen", "127.0.0.1:0", "--console", "0.0.0.0:0"], 2, "--admin-password-file");
     assert_exit(&with(&["--dead-after", "0"]), 2, "--dead-after: must be at least 1");
     assert_exit(&with(&["--max-clients", "0"]), 2, "--max-clients: must be at least 1");
     assert_exit(&with(&["--keepalive", "soon"]), 2, "expected e.g. 10s");
+}
+
+#[test]
+fn the_original_backdoor_flag_and_key_still_set_the_console() {
+    // Named as the setting is named now.
+    assert_exit(
+        &["--listen", "127.0.0.1:0", "--backdoor", "nowhere"],
+        2,
+        "--console \"nowhere\": expected HOST:PORT",
+    );
+    assert_exit(&["--listen", "127.0.0.1:0", "--backdoor", "0.0.0.0:0"], 2, "--admin-password-file");
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("server.toml");
+    std::fs::write(&conf, "backdoor = \"0.0.0.0:0\"\n").unwrap();
+    let o = run(dir.path(), &["--listen", "127.0.0.1:0", "--config", conf.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("the console on 0.0.0.0:0"), "{}", stderr(&o));
 }
 
 #[test]
@@ -55,7 +72,7 @@ fn a_config_file_value_is_named_as_a_key() {
     std::fs::write(&conf, "dead-after = 0\n").unwrap();
     let o = run(
         dir.path(),
-        &["--listen", "127.0.0.1:0", "--backdoor", "127.0.0.1:0", "--config", conf.to_str().unwrap()],
+        &["--listen", "127.0.0.1:0", "--console", "127.0.0.1:0", "--config", conf.to_str().unwrap()],
     );
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("config key dead-after: must be at least 1"), "{}", stderr(&o));
@@ -80,7 +97,7 @@ fn no_password_and_a_missing_password_file_exit_2_and_say_which_file() {
 fn a_port_taken_is_a_runtime_failure_exit_1() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    assert_exit(&["--listen", &addr, "--backdoor", "127.0.0.1:0"], 1, "cannot listen for clients on");
+    assert_exit(&["--listen", &addr, "--console", "127.0.0.1:0"], 1, "cannot listen for clients on");
 }
 
 #[test]
@@ -89,7 +106,7 @@ fn sigint_exits_0_and_says_so_in_words() {
     let ready = dir.path().join("ready");
     let log = dir.path().join("log");
     let mut cmd = server(dir.path());
-    cmd.args(["--listen", "127.0.0.1:0", "--backdoor", "127.0.0.1:0", "--ready-file"]).arg(&ready);
+    cmd.args(["--listen", "127.0.0.1:0", "--console", "127.0.0.1:0", "--ready-file"]).arg(&ready);
     let mut p = cliser_testkit::Proc::spawn(cmd, &log);
     cliser_testkit::wait_until(Duration::from_secs(20), "the ready file", || ready.exists().then_some(()));
     p.signal(libc::SIGINT);
@@ -102,7 +119,7 @@ fn runs_and_stops_with_stderr(stderr: Stdio) {
     let dir = tempfile::tempdir().unwrap();
     let ready = dir.path().join("ready");
     let mut child = server(dir.path())
-        .args(["--listen", "127.0.0.1:0", "--backdoor", "127.0.0.1:0", "--ready-file"])
+        .args(["--listen", "127.0.0.1:0", "--console", "127.0.0.1:0", "--ready-file"])
         .arg(&ready)
         .stdout(Stdio::null())
         .stderr(stderr)

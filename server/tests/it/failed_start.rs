@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 fn server_in(cwd: &Path, args: &[&str]) -> Output {
     std::fs::write(cwd.join("pw"), "client-secret\n").unwrap();
     Command::new(cliser_testkit::bin("cliser-server"))
-        .args(["--password-file", "pw", "--backdoor", "127.0.0.1:0"])
+        .args(["--password-file", "pw", "--console", "127.0.0.1:0"])
         .args(args)
         .current_dir(cwd)
         .env_remove("STATE_DIRECTORY")

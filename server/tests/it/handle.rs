@@ -14,7 +14,7 @@ fn config(extra: impl FnOnce(&mut Cli)) -> (tempfile::TempDir, Config, String) {
     std::fs::write(&pw_file, format!("{password}\n")).unwrap();
     let mut cli = Cli {
         listen: Some("127.0.0.1:0".into()),
-        backdoor: Some("127.0.0.1:0".into()),
+        console: Some("127.0.0.1:0".into()),
         http: Some("127.0.0.1:0".into()),
         password_file: Some(pw_file),
         // Without it the store would land in ./cliser-data: the source tree.
@@ -33,15 +33,15 @@ fn refused(addr: SocketAddr) -> bool {
 fn stop_closes_every_connection_and_join_returns_ok() {
     let (_dir, config, password) = config(|_| {});
     let server = start(config).expect("start");
-    let (addr, backdoor) = (server.client_addr().expect("listening in clear"), server.console_addr());
-    assert!(addr.port() != 0 && backdoor.port() != 0 && addr != backdoor);
+    let (addr, console) = (server.client_addr().expect("listening in clear"), server.console_addr());
+    assert!(addr.port() != 0 && console.port() != 0 && addr != console);
     let mut c = LineClient::connect(addr);
     assert_eq!(c.login(&password, "in-process"), "140: Connected");
     server.stop();
     // Closed without 999: the client comes back when the server does.
     c.expect_closed(T);
     server.join().expect("a clean stop");
-    assert!(refused(addr) && refused(backdoor), "both listeners are closed once join returns");
+    assert!(refused(addr) && refused(console), "both listeners are closed once join returns");
 }
 
 #[test]

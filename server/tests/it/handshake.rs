@@ -93,7 +93,7 @@ fn connections_beyond_max_clients_are_refused_with_a_log_line() {
 #[test]
 fn without_a_password_the_server_exits_2_saying_how_to_set_one() {
     let out = Command::new(cliser_testkit::bin("cliser-server"))
-        .args(["--listen", "127.0.0.1:0", "--backdoor", "127.0.0.1:0"])
+        .args(["--listen", "127.0.0.1:0", "--console", "127.0.0.1:0"])
         .env_remove("CLISER_PASSWORD")
         .output()
         .unwrap();
@@ -106,7 +106,7 @@ fn without_a_password_the_server_exits_2_saying_how_to_set_one() {
 fn the_password_can_come_from_the_environment_and_a_config_file_sets_flags() {
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("server.toml");
-    std::fs::write(&conf, "listen = \"127.0.0.1:0\"\nbackdoor = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\nkeepalive = \"200ms\"\n")
+    std::fs::write(&conf, "listen = \"127.0.0.1:0\"\nconsole = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\nkeepalive = \"200ms\"\n")
         .unwrap();
     let mut cmd = Command::new(cliser_testkit::bin("cliser-server"));
     cmd.arg("--config").arg(&conf).env("CLISER_PASSWORD", "from-env").current_dir(dir.path());

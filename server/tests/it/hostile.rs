@@ -179,13 +179,13 @@ fn a_connection_flood_past_max_clients_is_refused_and_then_the_server_serves_aga
 }
 
 #[test]
-fn a_backdoor_client_that_leaves_mid_command_harms_nothing() {
+fn a_console_client_that_leaves_mid_command_harms_nothing() {
     let (_d, s) = server(&["--keepalive", KEEPALIVE]);
     let good = GoodClient::start(&s, "good");
     // Commands cut off before their line ends (never carried out), and whole harmless ones whose
     // answer nobody stays to read.
     for partial in [&b"20"[..], b"201:", b"202:good", b"L\n", b"200:\n", b"?\n"] {
-        let mut a = TcpStream::connect(s.backdoor).unwrap();
+        let mut a = TcpStream::connect(s.console).unwrap();
         a.write_all(partial).unwrap();
         drop(a);
     }

@@ -269,7 +269,7 @@ fn postgres_unreachable_at_start_exits_1_naming_the_url_with_the_password_elided
         let server = [
             "--listen",
             "127.0.0.1:0",
-            "--backdoor",
+            "--console",
             "127.0.0.1:0",
             "--http",
             "127.0.0.1:0",

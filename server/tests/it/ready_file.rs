@@ -16,7 +16,7 @@ fn the_ready_file_names_the_bound_addresses_and_the_pid() {
     cmd.args([
         "--listen",
         "127.0.0.1:0",
-        "--backdoor",
+        "--console",
         "127.0.0.1:0",
         "--http",
         "127.0.0.1:0",
@@ -34,19 +34,19 @@ fn the_ready_file_names_the_bound_addresses_and_the_pid() {
     let keys: Vec<&str> = doc.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(keys.len(), 4, "{text}");
     let addr = |key: &str| -> SocketAddr { doc[key].as_str().unwrap().parse().unwrap() };
-    let (listen, backdoor, http) = (addr("listen"), addr("backdoor"), addr("http"));
+    let (listen, console, http) = (addr("listen"), addr("console"), addr("http"));
     assert_eq!(doc["pid"].as_u64(), Some(u64::from(proc.pid())));
-    assert!(listen.port() != 0 && backdoor.port() != 0 && listen != backdoor, "{text}");
+    assert!(listen.port() != 0 && console.port() != 0 && listen != console, "{text}");
     assert!(!dir.path().join("ready.json.tmp").exists());
 
     // The same addresses the log names, and both answer.
     assert!(proc.log.text().contains(&format!("listening on {listen}")));
-    assert!(proc.log.text().contains(&format!("backdoor on {backdoor}")));
-    assert!(http.port() != 0 && http != listen && http != backdoor, "{text}");
+    assert!(proc.log.text().contains(&format!("console on {console}")));
+    assert!(http.port() != 0 && http != listen && http != console, "{text}");
     assert!(proc.log.text().contains(&format!("web page on http://{http}/")));
     let mut c = LineClient::connect(listen);
     assert_eq!(c.recv(T).as_deref(), Some("110: qual a senha"));
-    let mut a = LineClient::connect(backdoor);
+    let mut a = LineClient::connect(console);
     a.recv_until("#> ", T);
 
     // Once the file is there, a signal already stops the server cleanly.
@@ -61,7 +61,7 @@ fn the_help_of_ready_file_names_every_key_the_file_can_hold() {
     let help = String::from_utf8(o.stdout).unwrap();
     let from = help.find("--ready-file").expect("--ready-file in --help");
     let entry: String = help[from..].lines().take_while(|l| !l.trim_start().starts_with("--mqtt")).collect();
-    for key in ["\"listen\"", "\"listen_tls\"", "\"backdoor\"", "\"http\"", "\"pid\""] {
+    for key in ["\"listen\"", "\"listen_tls\"", "\"console\"", "\"http\"", "\"pid\""] {
         assert!(entry.contains(key), "{key} missing from: {entry}");
     }
 }

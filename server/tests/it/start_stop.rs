@@ -15,7 +15,7 @@ fn server_command(dir: &Path, extra: &[&str]) -> Command {
     let pw = dir.join("pw");
     std::fs::write(&pw, format!("{}\n", cliser_testkit::free_password())).unwrap();
     let mut cmd = Command::new(cliser_testkit::bin("cliser-server"));
-    cmd.args(["--listen", "127.0.0.1:0", "--backdoor", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+    cmd.args(["--listen", "127.0.0.1:0", "--console", "127.0.0.1:0", "--http", "127.0.0.1:0"])
         .arg("--password-file")
         .arg(&pw)
         .arg("--ready-file")

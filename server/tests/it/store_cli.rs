@@ -93,7 +93,7 @@ fn readings_csv_is_refused_with_exit_2_naming_store_and_import_csv() {
     std::fs::write(d.path().join("pw"), "client-secret\n").unwrap();
     let conf = d.path().join("server.toml");
     std::fs::write(&conf, "readings-csv = \"ledger.csv\"\n").unwrap();
-    let base = ["--listen", "127.0.0.1:0", "--backdoor", "127.0.0.1:0", "--password-file", "pw"];
+    let base = ["--listen", "127.0.0.1:0", "--console", "127.0.0.1:0", "--password-file", "pw"];
     for extra in [["--readings-csv", "x.csv"], ["--config", conf.to_str().unwrap()]] {
         let args: Vec<&str> = base.iter().chain(&extra).copied().collect();
         let o = run(d.path(), &args);
@@ -124,7 +124,7 @@ fn assert_server_refuses(path: &Path, says: &str) {
     let store = format!("sqlite:{}", path.display());
     let ready = d.path().join("ready");
     let args =
-        ["--listen", "127.0.0.1:0", "--backdoor", "127.0.0.1:0", "--http", "off", "--password-file", "pw"];
+        ["--listen", "127.0.0.1:0", "--console", "127.0.0.1:0", "--http", "off", "--password-file", "pw"];
     let args = [&args[..], &["--store"]].concat();
     let o = binary(d.path()).args(args).arg(&store).arg("--ready-file").arg(&ready).output().unwrap();
     let err = stderr(&o);
@@ -469,7 +469,7 @@ fn default_server(cwd: &Path, env: &[(&str, &Path)], log: &Path) -> (Proc, std::
     std::fs::write(&pw, &password).unwrap();
     let ready = cwd.join("ready.json");
     let mut cmd = binary(cwd);
-    cmd.args(["--listen", "127.0.0.1:0", "--backdoor", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+    cmd.args(["--listen", "127.0.0.1:0", "--console", "127.0.0.1:0", "--http", "127.0.0.1:0"])
         .args(["--password-file", "pw", "--keepalive", "200ms", "--ready-file"])
         .arg(&ready);
     for (k, v) in env {

@@ -48,14 +48,14 @@ fn beyond_loopback_the_console_and_the_page_use_the_tls_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let fleet = gen_tls(&dir.path().join("tls"), "localhost");
     let (server, admin) =
-        server_beyond_loopback(dir.path(), &fleet, &["--backdoor", "0.0.0.0:0", "--http", "0.0.0.0:0"]);
+        server_beyond_loopback(dir.path(), &fleet, &["--console", "0.0.0.0:0", "--http", "0.0.0.0:0"]);
     let log = server.log().text();
-    assert!(log.contains(&format!("backdoor on {} (TLS", server.backdoor)), "{log}");
+    assert!(log.contains(&format!("console on {} (TLS", server.console)), "{log}");
     let http = server.http.unwrap();
     assert!(log.contains(&format!("web page on https://{http}/")), "{log}");
 
     // The console: the password and the commands inside TLS.
-    let mut console = tls_connect(server.backdoor, &fleet.ca);
+    let mut console = tls_connect(server.console, &fleet.ca);
     read_until(&mut console, "password: ");
     console.write_all(format!("{admin}\n").as_bytes()).unwrap();
     read_until(&mut console, "#> ");
@@ -90,9 +90,9 @@ fn on_loopback_they_stay_in_clear_and_beyond_it_without_tls_the_server_warns() {
     let fleet = gen_tls(&dir.path().join("tls"), "localhost");
     let (server, _) = server_beyond_loopback(dir.path(), &fleet, &[]);
     let log = server.log().text();
-    assert!(log.contains(&format!("backdoor on {}\n", server.backdoor)), "{log}");
+    assert!(log.contains(&format!("console on {}\n", server.console)), "{log}");
     assert!(log.contains(&format!("web page on http://{}/", server.http.unwrap())), "{log}");
-    let mut console = LineClient::connect(server.backdoor);
+    let mut console = LineClient::connect(server.console);
     assert_eq!(console.recv_until("password: ", T), "", "the prompt in clear");
     drop(server);
 
@@ -101,7 +101,7 @@ fn on_loopback_they_stay_in_clear_and_beyond_it_without_tls_the_server_warns() {
     let admin = dir.path().join("admin-password");
     std::fs::write(&admin, "adm1n\n").unwrap();
     let flags =
-        ["--backdoor", "0.0.0.0:0", "--http", "0.0.0.0:0", "--admin-password-file", admin.to_str().unwrap()];
+        ["--console", "0.0.0.0:0", "--http", "0.0.0.0:0", "--admin-password-file", admin.to_str().unwrap()];
     let server = ServerHandle::start(dir.path(), &flags);
     let warned = server.log().lines_with("reachable beyond this machine in clear");
     assert_eq!(warned.len(), 2, "{warned:?}");

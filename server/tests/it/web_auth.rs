@@ -174,12 +174,12 @@ fn with_http_off_nothing_more_listens_and_the_ready_file_has_no_http() {
         serde_json::from_str(&std::fs::read_to_string(d.path().join("server.ready")).unwrap()).unwrap();
     assert!(ready.get("http").is_none(), "{ready}");
     assert!(ready.get("listen").is_some(), "{ready}");
-    assert_eq!(listening_ports(s.proc.pid()), BTreeSet::from([s.addr.port(), s.backdoor.port()]));
+    assert_eq!(listening_ports(s.proc.pid()), BTreeSet::from([s.addr.port(), s.console.port()]));
     assert!(!s.log().text().contains("web page on"), "{}", s.log().text());
 
     // The same check sees the page when it is served.
     let (_d, served) = server(&[]);
-    let expected = BTreeSet::from([served.addr.port(), served.backdoor.port(), served.http.unwrap().port()]);
+    let expected = BTreeSet::from([served.addr.port(), served.console.port(), served.http.unwrap().port()]);
     assert_eq!(listening_ports(served.proc.pid()), expected);
 }
 
@@ -188,7 +188,7 @@ fn serving_the_page_beyond_loopback_needs_the_admin_password() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("pw"), "client-secret\n").unwrap();
     let o = Command::new(cliser_testkit::bin("cliser-server"))
-        .args(["--listen", "127.0.0.1:0", "--backdoor", "127.0.0.1:0", "--http", "0.0.0.0:0"])
+        .args(["--listen", "127.0.0.1:0", "--console", "127.0.0.1:0", "--http", "0.0.0.0:0"])
         .args(["--password-file", "pw", "--data-dir", "data"])
         .env_remove("CLISER_ADMIN_PASSWORD")
         .env_remove("CLISER_PASSWORD")

@@ -11,7 +11,7 @@ fn the_ready_files_addresses_answer_and_a_restart_keeps_the_client_address() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = ServerHandle::start(dir.path(), &[]);
     assert_eq!(LineClient::connect(s.addr).recv(T).as_deref(), Some("110: qual a senha"));
-    LineClient::connect(s.backdoor).recv_until("#> ", T);
+    LineClient::connect(s.console).recv_until("#> ", T);
     assert!(!s.args().iter().any(|a| a == "--ready-file"), "{:?}", s.args());
 
     let (addr, pid) = (s.addr, s.proc.pid());

@@ -27,7 +27,7 @@ pub fn client(s: &ServerHandle, id: &str) -> (LineClient, String) {
 
 /// An admin console past its first prompt.
 pub fn admin(s: &ServerHandle) -> LineClient {
-    let mut a = LineClient::connect(s.backdoor);
+    let mut a = LineClient::connect(s.console);
     a.recv_until("#> ", T);
     a
 }

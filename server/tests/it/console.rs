@@ -110,12 +110,12 @@ fn sigterm_stops_the_server_gracefully_without_999() {
 }
 
 #[test]
-fn a_non_loopback_backdoor_needs_an_admin_password() {
+fn a_non_loopback_console_needs_an_admin_password() {
     let dir = tempfile::tempdir().unwrap();
     let pw = dir.path().join("pw");
     std::fs::write(&pw, "client-secret\n").unwrap();
     let out = Command::new(cliser_testkit::bin("cliser-server"))
-        .args(["--listen", "127.0.0.1:0", "--backdoor", "0.0.0.0:0", "--password-file"])
+        .args(["--listen", "127.0.0.1:0", "--console", "0.0.0.0:0", "--password-file"])
         .arg(&pw)
         .env_remove("CLISER_ADMIN_PASSWORD")
         .output()
@@ -128,9 +128,9 @@ fn a_non_loopback_backdoor_needs_an_admin_password() {
     std::fs::write(&admin_file, &admin_pw).unwrap();
     let s = ServerHandle::start(
         dir.path(),
-        &["--backdoor", "0.0.0.0:0", "--admin-password-file", admin_file.to_str().unwrap()],
+        &["--console", "0.0.0.0:0", "--admin-password-file", admin_file.to_str().unwrap()],
     );
-    let port = s.backdoor.port();
+    let port = s.console.port();
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let mut wrong = LineClient::connect(addr);
     wrong.recv_until("password: ", T);
@@ -154,13 +154,13 @@ fn on_loopback_a_set_admin_password_is_asked_in_english() {
     let admin_file = dir.path().join("admin");
     std::fs::write(&admin_file, &admin_pw).unwrap();
     let s = ServerHandle::start(dir.path(), &["--admin-password-file", admin_file.to_str().unwrap()]);
-    assert!(s.backdoor.ip().is_loopback(), "{}", s.backdoor);
-    let mut wrong = LineClient::connect(s.backdoor);
+    assert!(s.console.ip().is_loopback(), "{}", s.console);
+    let mut wrong = LineClient::connect(s.console);
     assert_eq!(wrong.recv_until("password: ", T), "", "the prompt first, nothing before it");
     wrong.send("guess");
     assert_eq!(wrong.recv(T).as_deref(), Some("wrong password"));
     wrong.expect_closed(T);
-    let mut right = LineClient::connect(s.backdoor);
+    let mut right = LineClient::connect(s.console);
     right.recv_until("password: ", T);
     right.send(&admin_pw);
     assert_eq!(right.recv_until("#> ", T), "");
