@@ -103,7 +103,7 @@ pub enum StoreError {
 
 /// The PostgreSQL client's own text says only "db error" for errors the server sent: show the
 /// server's message (and its detail) instead, which is what a person needs.
-fn pg_detail(e: &postgres::Error) -> String {
+pub(crate) fn pg_detail(e: &postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => match db.detail() {
             Some(d) => format!("{}: {} ({d})", db.severity(), db.message()),

@@ -32,6 +32,8 @@
 //!   alert history.
 //! - `export_cursors`: per exporter, the id of the last reading its far side accepted
 //!   ([`ExportFeed::feed`], [`ExportFeed::cursor`], [`ExportFeed::set_cursor`]).
+//! - `fleet_presence`, `fleet_duties` (PostgreSQL only): the leases of several servers sharing
+//!   the database, which client is registered where and which server runs each duty ([`fleet`]).
 //!
 //! Every commit updates the first four in one transaction, one statement per table and group on
 //! PostgreSQL (the same statements mark the nodes and sensors it stores readings of as no longer
@@ -49,6 +51,7 @@
 
 mod error;
 mod feed;
+pub mod fleet;
 mod group;
 mod history;
 mod migrate;

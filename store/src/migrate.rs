@@ -10,6 +10,7 @@ pub(crate) const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/0004_export_cursors.sql"),
     include_str!("../migrations/sqlite/0005_alert_history.sql"),
     include_str!("../migrations/sqlite/0006_pruned_before.sql"),
+    include_str!("../migrations/sqlite/0007_fleet.sql"),
 ];
 
 /// PostgreSQL's migrations.
@@ -20,6 +21,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0004_export_cursors.sql"),
     include_str!("../migrations/postgres/0005_alert_history.sql"),
     include_str!("../migrations/postgres/0006_pruned_before.sql"),
+    include_str!("../migrations/postgres/0007_fleet.sql"),
 ];
 
 const _: () = assert!(SQLITE.len() == POSTGRES.len(), "one schema version, two dialects");
@@ -36,4 +38,6 @@ pub(crate) const OUR_TABLES: &[&str] = &[
     "alert_events",
     "silences",
     "admin_changes",
+    "fleet_presence",
+    "fleet_duties",
 ];

@@ -24,7 +24,7 @@ fn version(c: &mut impl postgres::GenericClient) -> Result<Option<i64>, postgres
 }
 
 /// Brings the schema to [`SCHEMA_VERSION`]; returns the version now in force.
-pub(super) fn migrate(c: &mut Client, location: &str) -> Result<i64, StoreError> {
+pub(crate) fn migrate(c: &mut Client, location: &str) -> Result<i64, StoreError> {
     let pg = |op| move |source| StoreError::Postgres { url: location.to_owned(), op, source };
     // Up to date: nothing to lock (a read-only role can use the store for queries).
     let tables = our_tables(c).map_err(pg("read schema"))?;

@@ -1,0 +1,3 @@
+-- cliser schema 7 (SQLite): nothing. The PostgreSQL twin, migrations/postgres/0007_fleet.sql,
+-- adds the fleet's lease tables; an SQLite store has one server, which does every duty itself.
+-- The version moves in step all the same: the two dialects share one schema version.
