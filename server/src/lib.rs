@@ -14,6 +14,7 @@
 //!   and the CSV format of `export`/`import-csv`.
 //! - [`auth`]: the failed-login brake, the clients' credentials and clients file, CIDRs.
 //! - [`console`]: the admin console (the `--console` port).
+//! - [`fleet`]: with PostgreSQL, the leases that make several servers one fleet.
 //! - [`run`]: start and stop, the controls (stop, reload), the ready file, the errors.
 //! - [`config`], [`reload_check`], [`export_config`]: the settings; [`commands`]: the subcommands.
 //!
@@ -25,6 +26,7 @@ pub mod auth;
 pub mod commands;
 pub mod config;
 pub mod console;
+pub mod fleet;
 pub mod link;
 pub mod readings;
 pub mod run;

@@ -90,7 +90,13 @@ fn a_client_is_held_by_one_server_until_its_lease_expires() {
     let since = a.presence().unwrap()[0].since_ms;
     assert_eq!(a.claim("pi-1").unwrap(), Claim::Claimed, "claiming again what it holds");
     assert_eq!(a.presence().unwrap()[0].since_ms, since, "held since the first claim");
-    assert_eq!(b.claim("pi-1").unwrap(), Claim::HeldBy { server_name: "a:4000".into(), since_ms: since });
+    match b.claim("pi-1").unwrap() {
+        Claim::HeldBy { server_name, since_ms, expires_in } => {
+            assert_eq!((server_name.as_str(), since_ms), ("a:4000", since));
+            assert!(expires_in <= short().ttl, "{expires_in:?} left of a {:?} lease", short().ttl);
+        }
+        other => panic!("{other:?}"),
+    }
     let listed = b.presence().unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!((listed[0].cid.as_str(), listed[0].server_name.as_str()), ("pi-1", "a:4000"));

@@ -54,6 +54,8 @@ pub struct Config {
     pub admin_password: Option<Secret>,
     /// Where to announce the bound addresses, if anywhere.
     pub ready_file: Option<PathBuf>,
+    /// This server's name in a fleet (PostgreSQL store); `None`: the host name and client port.
+    pub fleet_name: Option<String>,
     /// Names, calibration, limits and alert targets (`[sensors]`, `[nodes]`, `[alerts]`).
     pub sensors: SensorSettings,
     /// The `--config` file, read again on SIGHUP or the console's `R`.
@@ -282,6 +284,7 @@ impl Config {
             )?
             .map(Secret::new),
             ready_file: path(&s.ready_file),
+            fleet_name: s.fleet_name.as_ref().map(|g| g.value.clone()).filter(|n| !n.trim().is_empty()),
             clients,
             sensors,
             config_file: cli.config.clone(),

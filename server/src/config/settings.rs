@@ -233,6 +233,11 @@ settings! {
     /// `--listen off`, `listen_tls` only with --listen-tls, `http` unless `--http off`).
     #[arg(long, value_name = "PATH")]
     ready_file: PathBuf,
+    /// This server's name in a fleet of servers sharing one PostgreSQL store: shown with the
+    /// clients it holds (a refused duplicate's log line, the fleet view) [default: the host name
+    /// and the client port].
+    #[arg(long, value_name = "NAME")]
+    fleet_name: String,
     /// Export every reading to this MQTT broker, with Home Assistant discovery: `mqtt://HOST:1883`
     /// or `mqtts://HOST:8883` (credentials, CA and topic prefixes in `[mqtt]` of --config).
     #[arg(long, value_name = "URL", value_parser = MqttFile::from_url)]

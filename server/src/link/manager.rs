@@ -8,6 +8,7 @@
 use crate::auth::brake::Brake;
 use crate::auth::credentials::Credential;
 use crate::config::Config;
+use crate::fleet::presence::Presence;
 use crate::link::conn::{self, LineCredit, WriterMsg, CONN_THREAD_STACK, TLS_THREAD_STACK};
 use crate::link::plain_or_tls::Link;
 use crate::link::session::{self, SessionCtx, SessionEvent, SessionReport};
@@ -34,8 +35,19 @@ pub enum ManagerEvent {
     Session(SessionReport),
     /// An admin command; the reply text goes to `reply`.
     Admin(AdminCmd, Sender<String>),
+    /// Another server of the fleet took this client's lease: close its session here.
+    LeaseLost(ClientId),
     /// Stop: close every connection without 999, then end.
     Shutdown,
+}
+
+/// What a Manager on a store other servers may share uses; both `None` with SQLite (one server).
+#[derive(Debug, Default)]
+pub struct Fleetwide {
+    /// Where registrations read their client's mark from the database.
+    pub registrations: Option<Registrations>,
+    /// The clients' leases, so each is registered on one server of the fleet at a time.
+    pub presence: Option<Presence>,
 }
 
 /// Which listener a connection came in on.
@@ -116,6 +128,7 @@ pub struct Manager {
     sink: Sender<Batch<SessionEvent>>,
     acks: Arc<AckTable>,
     registrations: Option<Arc<Registrations>>,
+    presence: Option<Presence>,
     /// Each client's sensor ids, within `--max-sensors-per-client`.
     sensors: Arc<SensorRoster>,
     registry: HashMap<u16, ClientData>,
@@ -143,7 +156,7 @@ impl Manager {
         me: Sender<ManagerEvent>,
         sink: Sender<Batch<SessionEvent>>,
         acks: Arc<AckTable>,
-        registrations: Option<Registrations>,
+        fleetwide: Fleetwide,
         brake: Arc<Brake>,
         watchers: Watchers,
     ) -> Self {
@@ -153,7 +166,8 @@ impl Manager {
             me,
             sink,
             acks,
-            registrations: registrations.map(Arc::new),
+            registrations: fleetwide.registrations.map(Arc::new),
+            presence: fleetwide.presence,
             registry: HashMap::new(),
             by_cid: HashMap::new(),
             next_sid: 1,
@@ -174,6 +188,7 @@ impl Manager {
                 ManagerEvent::Admin(cmd, reply) => {
                     let _ = reply.send(self.admin(cmd));
                 }
+                ManagerEvent::LeaseLost(cid) => self.lease_lost(&cid),
                 ManagerEvent::Shutdown => {
                     self.stopping = true;
                     for c in self.registry.values() {
@@ -303,6 +318,7 @@ impl Manager {
             sink: self.sink.clone(),
             acks: self.acks.clone(),
             registrations: self.registrations.clone(),
+            presence: self.presence.clone(),
             sensors: self.sensors.clone(),
             writer: writer_tx.clone(),
             mailbox: session_rx,
@@ -348,6 +364,9 @@ impl Manager {
             if let Some(cid) = c.cid {
                 if self.by_cid.get(&cid) == Some(&sid) {
                     self.by_cid.remove(&cid);
+                    if let Some(presence) = &self.presence {
+                        presence.release(&cid, sid);
+                    }
                     self.watchers.node_down(cid);
                 }
             }
@@ -373,6 +392,17 @@ impl Manager {
             let _ = c.sender_tcp_writer.send(WriterMsg::Line(ServerMsg::Disconnect.to_string()));
             let _ = c.sender_tcp_writer.send(WriterMsg::Close);
             let _ = c.sender_session.send(SessionEvent::Disconnected);
+        }
+        self.unregister(sid);
+    }
+
+    /// Closes the session of `cid`, registered on another server now (no 999: the client comes
+    /// back, and is told 121 here while that server holds it).
+    fn lease_lost(&mut self, cid: &ClientId) {
+        let Some(&sid) = self.by_cid.get(cid) else { return };
+        if let Some(c) = self.registry.get(&sid) {
+            let _ = c.sender_session.send(SessionEvent::LeaseLost);
+            let _ = c.sender_tcp_writer.send(WriterMsg::Close);
         }
         self.unregister(sid);
     }

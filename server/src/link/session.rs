@@ -8,6 +8,7 @@
 
 use crate::auth::credentials::{Credential, Verdict};
 use crate::config::Config;
+use crate::fleet::presence::{Holder, Presence, CLAIM_WAIT};
 use crate::link::conn::{Inbound, LineCredit, Socket, WriterMsg};
 use crate::readings::registrations::Registrations;
 use crate::readings::sensor_cap::SensorRoster;
@@ -23,6 +24,10 @@ use std::time::{Duration, Instant, SystemTime};
 /// answer: at 10,000 clients that would wake the Manager 10,000 times a second for a list people
 /// read now and then.
 const SEEN_EVERY: Duration = Duration::from_secs(2);
+
+/// How long after a fleet lease held elsewhere would run out the claim is made again: its
+/// holder's renewal, if it lives, has landed by then.
+const LEASE_SLACK: Duration = Duration::from_millis(200);
 
 /// What arrives in a session's mailbox.
 #[derive(Debug)]
@@ -40,6 +45,9 @@ pub enum SessionEvent {
     /// A reload took away what this client logged in with (its token removed or changed); the
     /// Manager has already sent 111 (before registration) or closed the connection (after).
     Revoked,
+    /// Another server of the fleet took this client's lease; the Manager has closed the
+    /// connection (no 999: the client reconnects, and finds its other server).
+    LeaseLost,
     /// A batch that wanted to know is written: the [`AckTable`] covers it now (sink).
     Flushed,
     /// Send a keep-alive now (the console's `200`).
@@ -117,6 +125,8 @@ pub struct SessionCtx<M> {
     pub acks: Arc<AckTable>,
     /// Where a registration reads its client's mark when other servers share the store.
     pub registrations: Option<Arc<Registrations>>,
+    /// With other servers on the store: the client's lease, so it is registered on one at a time.
+    pub presence: Option<Presence>,
     /// The sensor ids each client may report (`--max-sensors-per-client`).
     pub sensors: Arc<SensorRoster>,
     /// This connection's tcp_writer.
@@ -143,6 +153,10 @@ enum End {
     Revoked,
     InvalidId,
     IdInUse(ClientId),
+    /// Registered on another server of the fleet (its lease there is live).
+    IdInUseElsewhere(ClientId, String),
+    /// Another server took its lease while it was registered here.
+    LeaseLost,
     Dead,
     Disconnected,
     Stopped,
@@ -234,6 +248,12 @@ pub fn run_session<M: From<SessionReport>>(ctx: SessionCtx<M>) {
         End::IdInUse(cid) => {
             log::warn!("refused cid={cid} sid={} from {}: id in use by a live session", ctx.sid, ctx.peer)
         }
+        End::IdInUseElsewhere(cid, server) => log::warn!(
+            "refused cid={cid} sid={} from {}: id in use by a live session on server {server}",
+            ctx.sid,
+            ctx.peer
+        ),
+        End::LeaseLost => log::warn!("closing {who}: registered on another server of the fleet meanwhile"),
         End::Dead => log::warn!("dead session {who}: nothing received for {:?}", ctx.config.dead_timeout()),
         End::Disconnected => log::info!("disconnected {who}: by the operator (999)"),
         End::Stopped => log::info!("disconnected {who}: server stopping"),
@@ -265,6 +285,7 @@ impl<M: From<SessionReport>> SessionCtx<M> {
             Ok(SessionEvent::Disconnected) => Err(End::Disconnected),
             Ok(SessionEvent::Stop) => Err(End::Stopped),
             Ok(SessionEvent::Revoked) => Err(End::Revoked),
+            Ok(SessionEvent::LeaseLost) => Err(End::LeaseLost),
             Ok(ev) => Ok(Some(ev)),
             Err(RecvTimeoutError::Timeout) => Ok(None),
             // `me` lives in this struct, so the mailbox cannot disconnect while we read it.
@@ -341,6 +362,9 @@ fn credentials<M: From<SessionReport>>(ctx: &SessionCtx<M>) -> Result<(ClientId,
 
 fn handshake<M: From<SessionReport>>(ctx: &SessionCtx<M>, cid_out: &mut Option<ClientId>) -> Result<(), End> {
     let (cid, credential) = credentials(ctx)?;
+    if let Some(presence) = &ctx.presence {
+        claim_fleetwide(ctx, presence, &cid)?;
+    }
     ctx.report(SessionReport::Register { sid: ctx.sid, cid: cid.clone(), credential });
     let registered = ctx.handshake_wait(|ev| match ev {
         SessionEvent::Registered => Some(true),
@@ -359,6 +383,36 @@ fn handshake<M: From<SessionReport>>(ctx: &SessionCtx<M>, cid_out: &mut Option<C
     log::info!("registered cid={cid} sid={} from {}", ctx.sid, ctx.peer);
     ctx.send(ServerMsg::Connected { ack });
     Ok(())
+}
+
+/// Takes `cid`'s lease for this server, or answers 121 when another server of the fleet holds a
+/// live one. A lease held elsewhere is asked for once more just after it would run out, if the
+/// handshake's time allows: a server that died stops renewing, so its Pis move here as soon as
+/// its leases expire instead of after their backoff; a live holder has renewed it by then.
+fn claim_fleetwide<M: From<SessionReport>>(
+    ctx: &SessionCtx<M>,
+    presence: &Presence,
+    cid: &ClientId,
+) -> Result<(), End> {
+    let mut verdict = presence.claim(cid, ctx.sid, CLAIM_WAIT);
+    if let Holder::Elsewhere { expires_in, .. } = &verdict {
+        let again = Instant::now() + *expires_in + LEASE_SLACK;
+        if again + CLAIM_WAIT < ctx.auth_deadline() {
+            while ctx.next(again)?.is_some() {}
+            verdict = presence.claim(cid, ctx.sid, CLAIM_WAIT);
+        }
+    }
+    match verdict {
+        Holder::Here => Ok(()),
+        Holder::Unknown => {
+            log::warn!("cid={cid}: the fleet's leases could not be asked within {CLAIM_WAIT:?}; registering it here, the claim follows");
+            Ok(())
+        }
+        Holder::Elsewhere { server, .. } => {
+            ctx.send(ServerMsg::IdInUse);
+            Err(End::IdInUseElsewhere(cid.clone(), server))
+        }
+    }
 }
 
 fn keepalive_loop<M: From<SessionReport>>(ctx: &SessionCtx<M>, cid: &ClientId) -> Result<Infallible, End> {

@@ -5,6 +5,7 @@
 use crate::auth::credentials::SharedClients;
 use crate::config::Config;
 use crate::console::listener::Ask;
+use crate::fleet::presence::PresenceThread;
 use crate::link::manager::AdminCmd;
 use crate::run::acceptors::Acceptors;
 use crate::run::alerts::AlertsThread;
@@ -46,6 +47,9 @@ pub struct Core {
     pub sink: Option<SinkThread>,
     /// The retention thread (`--retain-raw`).
     pub retention: Option<RetentionThread>,
+    /// With PostgreSQL: the clients' fleet leases, given up after the Manager has closed every
+    /// session.
+    pub presence: Option<PresenceThread>,
     /// The Manager.
     pub manager: Option<ManagerThread>,
     /// The client acceptors, started last.
@@ -101,6 +105,7 @@ impl Core {
             console: None,
             sink: None,
             retention: None,
+            presence: None,
             manager: None,
             acceptors: Acceptors::default(),
             ready_file: None,
@@ -225,12 +230,18 @@ impl Core {
     /// for, for the line if the stop outlasts [`SHUTDOWN_BOUND`].
     fn shut_down(self, step: &Step) -> Result<(), RunError> {
         let waiting = |name: &'static str| *step.lock().unwrap_or_else(|e| e.into_inner()) = name;
-        let Core { web, alerts, exporters, console, sink, retention, manager, acceptors, .. } = self;
+        let Core { web, alerts, exporters, console, sink, retention, presence, manager, acceptors, .. } =
+            self;
         acceptors.stop_accepting();
         web.stopping();
         let acceptors = acceptors.stop(waiting);
         waiting("manager");
         let manager = manager.map_or(Ok(()), ManagerThread::stop);
+        // Its clients may register on another server at once, not after their leases run out.
+        waiting("presence");
+        if let Some(presence) = presence {
+            presence.stop();
+        }
         waiting("retention");
         let retention = retention.map_or(Ok(()), RetentionThread::stop);
         // With the Manager gone, its sessions may still hold the sink open (and the sink the

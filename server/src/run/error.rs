@@ -21,6 +21,8 @@ pub enum RunError {
     NoAdminPassword(SocketAddr),
     /// The store could not be opened or read at start.
     Store(cliser_store::StoreError),
+    /// The fleet's lease connection (PostgreSQL store) could not be opened at start.
+    Fleet(cliser_store::fleet::FleetError),
     /// The data dir could not be created.
     DataDir {
         /// The directory.
@@ -64,6 +66,7 @@ impl fmt::Display for RunError {
                  --admin-password-file PATH (or CLISER_ADMIN_PASSWORD), or bind it to 127.0.0.1"
             ),
             RunError::Store(e) => write!(f, "store: {e}"),
+            RunError::Fleet(e) => write!(f, "fleet leases: {e}"),
             RunError::DataDir { path, source } => {
                 write!(f, "cannot create the data dir {}: {source}", path.display())
             }

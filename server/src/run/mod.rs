@@ -10,6 +10,7 @@ pub mod control;
 pub mod core;
 pub mod error;
 pub mod export;
+pub mod fleet;
 pub mod listeners;
 pub mod ready_file;
 pub mod server;

@@ -3,7 +3,7 @@
 
 use crate::auth::brake::Brake;
 use crate::config::Config;
-use crate::link::manager::Transport;
+use crate::link::manager::{Fleetwide, Transport};
 use crate::readings::watchers::Watchers;
 use crate::run::alerts::AlertsThread;
 use crate::run::console::{ConsoleMailboxes, ConsoleThread};
@@ -121,7 +121,8 @@ pub fn start(mut config: Config) -> Result<Handle, RunError> {
     .map_err(RunError::Start)?;
     let mut core = Core::new(web, alerts, exporters, export_status, ReloadFrom::new(&config, settings));
     let bound = listeners.bound;
-    let shared = Shared { config: &config, brake, live, stop: &stop_tx, on_panic: &on_panic };
+    let client_port = bound.listen.or(bound.listen_tls);
+    let shared = Shared { config: &config, brake, live, stop: &stop_tx, on_panic: &on_panic, client_port };
     let started = start_threads(&mut core, listeners, opened, &shared);
     // Last, once every thread runs: whoever waits for the file finds a server that does its job.
     if let Err(e) = started.and_then(|()| write_ready_file(&mut core, &config, &bound)) {
@@ -150,13 +151,15 @@ struct Shared<'a> {
     /// The server thread's mailbox (the console's `Q` and `R` go there).
     stop: &'a Sender<Control>,
     on_panic: &'a OnPanic,
+    /// Where clients connect (its port names this server in a fleet).
+    client_port: Option<SocketAddr>,
 }
 
 /// The threads started once the server thread runs, in order: the console, the sink, retention,
-/// the Manager, the acceptors. Each is put in `core` as it starts, so a failure stops those that
+/// presence (PostgreSQL), the Manager, the acceptors. Each is put in `core` as it starts, so a failure stops those that
 /// run (and returning drops the mailboxes held here, so the sink ends without a Manager).
 fn start_threads(core: &mut Core, ports: Listeners, opened: Opened, shared: &Shared) -> Result<(), RunError> {
-    let Shared { config, brake, live, stop, on_panic } = shared;
+    let Shared { config, brake, live, stop, on_panic, client_port } = shared;
     let (manager_tx, manager_rx) = channel();
     let (sink_tx, sink_rx) = channel();
     let to = ConsoleMailboxes { manager: manager_tx.clone(), server: (*stop).clone(), live: live.clone() };
@@ -169,8 +172,11 @@ fn start_threads(core: &mut Core, ports: Listeners, opened: Opened, shared: &Sha
     let (sink, acks) = sink;
     core.sink = Some(sink);
     core.retention = Some(RetentionThread::start(config, on_panic)?);
-    let registrations = opened.registrations;
-    let parts = ManagerParts { sink: sink_tx, acks, registrations, brake: brake.clone(), watchers };
+    let presence = crate::run::fleet::start_presence(config, opened.backend, *client_port, &manager_tx)?;
+    let (presence, presence_thread) = presence.unzip();
+    core.presence = presence_thread;
+    let fleetwide = Fleetwide { registrations: opened.registrations, presence };
+    let parts = ManagerParts { sink: sink_tx, acks, fleetwide, brake: brake.clone(), watchers };
     let manager = ManagerThread::start(
         config,
         (manager_tx.clone(), manager_rx),

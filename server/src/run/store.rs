@@ -17,6 +17,8 @@ pub struct Opened {
     pub high_water: HashMap<ClientId, u64>,
     /// With PostgreSQL: the registrations' connection.
     pub registrations: Option<Registrations>,
+    /// Which database it is: with PostgreSQL other servers may share it (a fleet).
+    pub backend: cliser_store::Backend,
 }
 
 /// Makes the data dir (removed again on drop unless kept), opens the store and says what it holds.
@@ -45,5 +47,5 @@ pub fn open(config: &Config) -> Result<(MadeAtStart, Opened), RunError> {
         }
         cliser_store::Backend::Sqlite => None,
     };
-    Ok((made, Opened { store, high_water, registrations }))
+    Ok((made, Opened { store, high_water, registrations, backend: info.backend }))
 }

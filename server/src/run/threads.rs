@@ -3,9 +3,8 @@
 
 use crate::auth::brake::Brake;
 use crate::config::Config;
-use crate::link::manager::{AdminCmd, Manager, ManagerEvent};
+use crate::link::manager::{AdminCmd, Fleetwide, Manager, ManagerEvent};
 use crate::link::session::SessionEvent;
-use crate::readings::registrations::Registrations;
 use crate::readings::sink::{AckTable, Batch, Sink};
 use crate::readings::watchers::Watchers;
 use crate::run::error::RunError;
@@ -92,8 +91,8 @@ pub struct ManagerParts {
     pub sink: Sender<Batch<SessionEvent>>,
     /// The table acks are read from.
     pub acks: Arc<AckTable>,
-    /// For a shared database: where registrations read a client's mark.
-    pub registrations: Option<Registrations>,
+    /// For a shared database: where registrations read a client's mark, and the fleet's leases.
+    pub fleetwide: Fleetwide,
     /// The server's one brake.
     pub brake: Arc<Brake>,
     /// Who is told of nodes coming and going.
@@ -110,9 +109,8 @@ impl ManagerThread {
         settings: &SharedSettings,
         on_panic: &OnPanic,
     ) -> Result<ManagerThread, RunError> {
-        let ManagerParts { sink, acks, registrations, brake, watchers } = parts;
-        let mut manager =
-            Manager::new(config.clone(), tx.clone(), sink, acks, registrations, brake, watchers);
+        let ManagerParts { sink, acks, fleetwide, brake, watchers } = parts;
+        let mut manager = Manager::new(config.clone(), tx.clone(), sink, acks, fleetwide, brake, watchers);
         manager.use_settings(settings.clone());
         let thread = spawn("manager", on_panic, move || manager.run(mailbox))?;
         Ok(ManagerThread { tx: Some(tx), thread: Some(thread) })

@@ -3,7 +3,7 @@
 
 use super::{pg_err, secs, PgFleet};
 use crate::fleet::FleetError;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// What [`PgFleet::claim`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +16,9 @@ pub enum Claim {
         server_name: String,
         /// Since when it holds the client (Unix ms, PostgreSQL's clock).
         since_ms: i64,
+        /// How long its lease has left unless renewed: a server that asks again after this finds
+        /// it renewed (its holder is alive) or takes it (its holder stopped renewing).
+        expires_in: Duration,
     },
 }
 
@@ -58,13 +61,21 @@ impl PgFleet {
             if let Some(r) = rows.first() {
                 break match r.get::<_, bool>(0) {
                     true => Claim::Claimed,
-                    false => Claim::HeldBy { server_name: r.get(1), since_ms: r.get(2) },
+                    false => Claim::HeldBy {
+                        server_name: r.get(1),
+                        since_ms: r.get(2),
+                        expires_in: Duration::from_millis(r.get::<_, i64>(3).max(0) as u64),
+                    },
                 };
             }
             tries += 1;
             if tries == CLAIM_TRIES {
                 // Taken and given up again by others between each of our tries: busy, not ours.
-                break Claim::HeldBy { server_name: UNKNOWN_HOLDER.to_owned(), since_ms: 0 };
+                break Claim::HeldBy {
+                    server_name: UNKNOWN_HOLDER.to_owned(),
+                    since_ms: 0,
+                    expires_in: Duration::ZERO,
+                };
             }
         };
         if claim == Claim::Claimed {

@@ -6,7 +6,7 @@ use postgres::{Client, Statement};
 
 /// Takes a client id for this server if it is free, expired or already this server's, in one
 /// statement; otherwise says who holds it. $1 cid, $2 server id, $3 server name, $4 TTL (s).
-/// Rows: (ours, holder name, since ms). No row: the conflicting lease was committed after this
+/// Rows: (ours, holder name, since ms, ms until the holder's lease expires). No row: the conflicting lease was committed after this
 /// statement's snapshot (a claim racing ours); asked again, it is seen.
 const CLAIM: &str = "
 WITH claimed AS (
@@ -20,9 +20,11 @@ WITH claimed AS (
     WHERE p.server_id = excluded.server_id OR p.expires <= clock_timestamp()
     RETURNING p.server_name, p.since
 )
-SELECT true, server_name, (extract(epoch FROM since) * 1000)::bigint FROM claimed
+SELECT true, server_name, (extract(epoch FROM since) * 1000)::bigint, 0::bigint FROM claimed
 UNION ALL
-SELECT false, p.server_name, (extract(epoch FROM p.since) * 1000)::bigint FROM fleet_presence p
+SELECT false, p.server_name, (extract(epoch FROM p.since) * 1000)::bigint,
+       greatest(0, (extract(epoch FROM p.expires - clock_timestamp()) * 1000)::bigint)
+FROM fleet_presence p
 WHERE p.cid = $1 AND NOT EXISTS (SELECT 1 FROM claimed)";
 
 /// Extends every lease of this server among the ones it believes it holds, in one statement, and

@@ -1,0 +1,5 @@
+//! Several servers on one PostgreSQL store as one fleet (docs/FLEET.md): [`presence`] keeps a
+//! client registered on one server at a time, fleet-wide. With SQLite there is one server and
+//! none of this runs.
+
+pub mod presence;
