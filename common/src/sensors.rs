@@ -26,11 +26,145 @@
 //! ```
 
 use crate::duration;
+use crate::duration::DurationError;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use toml::Value;
+
+/// Why the config file's `[sensors]`, `[nodes]` or `[alerts]` tables are refused: the message names
+/// the table (`[sensors."28-a"]`) and the key as the operator wrote them.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SensorsTableError {
+    /// `sensors`, `nodes` or `alerts` is not a table.
+    #[error("{table} must be a table")]
+    NotATable {
+        /// The table as written (`[sensors]`).
+        table: &'static str,
+    },
+    /// A key not known in its table.
+    #[error("{at}: unknown key {key:?} ({known})")]
+    UnknownKey {
+        /// The table (`[sensors."28-a"]`).
+        at: String,
+        /// The key as written.
+        key: String,
+        /// The keys the table takes, for the message.
+        known: &'static str,
+    },
+    /// A key that takes a string has something else.
+    #[error("{at} {key}: expected a string")]
+    NotAString {
+        /// The table.
+        at: String,
+        /// The key.
+        key: String,
+    },
+    /// A key that takes a number has something else (or a float that is not finite).
+    #[error("{at} {key}: expected a number")]
+    NotANumber {
+        /// The table.
+        at: String,
+        /// The key.
+        key: String,
+    },
+    /// A key that takes a duration is not a string.
+    #[error("{at} {key}: expected a duration such as \"2m\"")]
+    NotADurationText {
+        /// The table.
+        at: String,
+        /// The key.
+        key: String,
+    },
+    /// A key's duration text does not parse.
+    #[error("{at} {key}: {source}")]
+    Duration {
+        /// The table.
+        at: String,
+        /// The key.
+        key: String,
+        /// Why.
+        source: DurationError,
+    },
+    /// A sensor's `name` is empty, too long, or has control characters.
+    #[error("{at} name {name:?}: 1 to 64 printable characters")]
+    Name {
+        /// The table.
+        at: String,
+        /// The name as written.
+        name: String,
+    },
+    /// `calibrate` is not two `[raw, true]` pairs.
+    #[error("{at} calibrate: expected two [raw, true] pairs")]
+    CalibratePairs {
+        /// The table.
+        at: String,
+    },
+    /// `calibrate`'s raw values are too close to draw a line through.
+    #[error("{at} calibrate: the two raw values must be at least 1 °C apart")]
+    CalibrateTooClose {
+        /// The table.
+        at: String,
+    },
+    /// `deadband` is below zero.
+    #[error("{at} deadband: must not be negative")]
+    NegativeDeadband {
+        /// The table.
+        at: String,
+    },
+    /// `error_after` is not a whole number from 1 (to a million).
+    #[error("{at} error_after: expected a whole number of at least 1")]
+    ErrorAfter {
+        /// The table.
+        at: String,
+    },
+    /// `min` is not below `max`.
+    #[error("{at}: min ({min}) must be below max ({max})")]
+    MinNotBelowMax {
+        /// The table.
+        at: String,
+        /// The lower limit.
+        min: f64,
+        /// The upper limit.
+        max: f64,
+    },
+    /// `[alerts] webhook` is not an http(s) URL.
+    #[error("[alerts] webhook {url:?}: expected an http:// or https:// URL")]
+    WebhookNotHttp {
+        /// The URL as written.
+        url: String,
+    },
+}
+
+/// Why [`Settings::load`] could not read the settings from the config file.
+#[derive(Debug, thiserror::Error)]
+pub enum SensorsFileError {
+    /// The file cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not TOML.
+    #[error("{}: {source}", path.display())]
+    Toml {
+        /// The file.
+        path: PathBuf,
+        /// Where and why (boxed: it is large, and errors travel in `Result`s).
+        source: Box<toml::de::Error>,
+    },
+    /// The file is TOML, but one of its tables is refused.
+    #[error("{}: {source}", path.display())]
+    Table {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        source: SensorsTableError,
+    },
+}
 
 /// How a sensor's raw value becomes the true temperature.
 #[derive(Debug, Clone, PartialEq)]
@@ -156,10 +290,10 @@ impl Settings {
     }
 
     /// Reads the three tables from the whole config file's TOML (other keys are not looked at).
-    pub fn from_toml(doc: &Value) -> Result<Settings, String> {
+    pub fn from_toml(doc: &Value) -> Result<Settings, SensorsTableError> {
         let mut s = Settings::default();
         if let Some(sensors) = doc.get("sensors") {
-            let table = sensors.as_table().ok_or("[sensors] must be a table")?;
+            let table = sensors.as_table().ok_or(SensorsTableError::NotATable { table: "[sensors]" })?;
             let (per_sensor, defaults): (Vec<_>, Vec<_>) = table.iter().partition(|(_, v)| v.is_table());
             s.sensor_defaults =
                 sensor_settings("[sensors]", defaults.into_iter(), &SensorSettings::default())?;
@@ -170,7 +304,7 @@ impl Settings {
             }
         }
         if let Some(nodes) = doc.get("nodes") {
-            let table = nodes.as_table().ok_or("[nodes] must be a table")?;
+            let table = nodes.as_table().ok_or(SensorsTableError::NotATable { table: "[nodes]" })?;
             let (per_node, defaults): (Vec<_>, Vec<_>) = table.iter().partition(|(_, v)| v.is_table());
             s.node_defaults = node_settings("[nodes]", defaults.into_iter(), &NodeSettings::default())?;
             for (cid, v) in per_node {
@@ -180,21 +314,24 @@ impl Settings {
             }
         }
         if let Some(alerts) = doc.get("alerts") {
-            let table = alerts.as_table().ok_or("[alerts] must be a table")?;
+            let table = alerts.as_table().ok_or(SensorsTableError::NotATable { table: "[alerts]" })?;
             for (k, v) in table {
-                let text = || v.as_str().map(str::to_owned).ok_or(format!("[alerts] {k}: expected a string"));
+                let text = || {
+                    v.as_str().map(str::to_owned).ok_or_else(|| SensorsTableError::NotAString {
+                        at: "[alerts]".into(),
+                        key: k.clone(),
+                    })
+                };
                 match k.as_str() {
                     "command" => s.alerts.command = Some(PathBuf::from(text()?)),
                     "webhook" => {
                         let url = text()?;
                         if !url.starts_with("http://") && !url.starts_with("https://") {
-                            return Err(format!(
-                                "[alerts] webhook {url:?}: expected an http:// or https:// URL"
-                            ));
+                            return Err(SensorsTableError::WebhookNotHttp { url });
                         }
                         s.alerts.webhook = Some(url);
                     }
-                    _ => return Err(format!("[alerts]: unknown key {k:?} (command, webhook)")),
+                    _ => return Err(unknown("[alerts]", k, "command, webhook")),
                 }
             }
         }
@@ -202,41 +339,55 @@ impl Settings {
     }
 
     /// Reads the tables from the config file at `path`.
-    pub fn load(path: &std::path::Path) -> Result<Settings, String> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let doc: Value = text.parse().map_err(|e| format!("{}: {e}", path.display()))?;
-        Settings::from_toml(&doc).map_err(|e| format!("{}: {e}", path.display()))
+    pub fn load(path: &std::path::Path) -> Result<Settings, SensorsFileError> {
+        let path_buf = || path.to_owned();
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| SensorsFileError::Read { path: path_buf(), source })?;
+        let doc: Value =
+            text.parse().map_err(|e| SensorsFileError::Toml { path: path_buf(), source: Box::new(e) })?;
+        Settings::from_toml(&doc).map_err(|source| SensorsFileError::Table { path: path_buf(), source })
     }
 }
 
-fn number(at: &str, k: &str, v: &Value) -> Result<f64, String> {
+fn unknown(at: &str, key: &str, known: &'static str) -> SensorsTableError {
+    SensorsTableError::UnknownKey { at: at.to_owned(), key: key.to_owned(), known }
+}
+
+fn number(at: &str, k: &str, v: &Value) -> Result<f64, SensorsTableError> {
     match v {
         Value::Float(f) if f.is_finite() => Ok(*f),
         Value::Integer(i) => Ok(*i as f64),
-        _ => Err(format!("{at} {k}: expected a number")),
+        _ => Err(SensorsTableError::NotANumber { at: at.to_owned(), key: k.to_owned() }),
     }
 }
 
-fn time(at: &str, k: &str, v: &Value) -> Result<Duration, String> {
-    let text = v.as_str().ok_or_else(|| format!("{at} {k}: expected a duration such as \"2m\""))?;
-    duration::parse(text).map_err(|e| format!("{at} {k}: {e}"))
+fn time(at: &str, k: &str, v: &Value) -> Result<Duration, SensorsTableError> {
+    let text = v
+        .as_str()
+        .ok_or_else(|| SensorsTableError::NotADurationText { at: at.to_owned(), key: k.to_owned() })?;
+    duration::parse(text).map_err(|source| SensorsTableError::Duration {
+        at: at.to_owned(),
+        key: k.to_owned(),
+        source,
+    })
 }
 
 fn sensor_settings<'a>(
     at: &str,
     keys: impl Iterator<Item = (&'a String, &'a Value)>,
     defaults: &SensorSettings,
-) -> Result<SensorSettings, String> {
+) -> Result<SensorSettings, SensorsTableError> {
+    let here = || at.to_owned();
     let mut s = defaults.clone();
     // A name belongs to one sensor: the defaults' name is never inherited.
     s.name = None;
     for (k, v) in keys {
         match k.as_str() {
             "name" => {
-                let name = v.as_str().ok_or_else(|| format!("{at} name: expected a string"))?;
+                let name =
+                    v.as_str().ok_or_else(|| SensorsTableError::NotAString { at: here(), key: k.clone() })?;
                 if name.trim().is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
-                    return Err(format!("{at} name {name:?}: 1 to 64 printable characters"));
+                    return Err(SensorsTableError::Name { at: here(), name: name.to_owned() });
                 }
                 s.name = Some(name.to_owned());
             }
@@ -245,16 +396,16 @@ fn sensor_settings<'a>(
                 let pairs = v
                     .as_array()
                     .filter(|a| a.len() == 2)
-                    .ok_or_else(|| format!("{at} calibrate: expected two [raw, true] pairs"))?;
-                let pair = |p: &Value| -> Result<(f64, f64), String> {
+                    .ok_or_else(|| SensorsTableError::CalibratePairs { at: here() })?;
+                let pair = |p: &Value| -> Result<(f64, f64), SensorsTableError> {
                     match p.as_array().map(Vec::as_slice) {
                         Some([r, t]) => Ok((number(at, k, r)?, number(at, k, t)?)),
-                        _ => Err(format!("{at} calibrate: expected two [raw, true] pairs")),
+                        _ => Err(SensorsTableError::CalibratePairs { at: here() }),
                     }
                 };
                 let (a, b) = (pair(&pairs[0])?, pair(&pairs[1])?);
                 if (a.0 - b.0).abs() < 1.0 {
-                    return Err(format!("{at} calibrate: the two raw values must be at least 1 °C apart"));
+                    return Err(SensorsTableError::CalibrateTooClose { at: here() });
                 }
                 s.calibration = Some(Calibration::TwoPoint { a, b });
             }
@@ -264,7 +415,7 @@ fn sensor_settings<'a>(
             "deadband" => {
                 s.deadband = number(at, k, v)?;
                 if s.deadband < 0.0 {
-                    return Err(format!("{at} deadband: must not be negative"));
+                    return Err(SensorsTableError::NegativeDeadband { at: here() });
                 }
             }
             "silent_after" => {
@@ -273,19 +424,20 @@ fn sensor_settings<'a>(
             }
             "error_after" => match v.as_integer() {
                 Some(n) if (1..=1_000_000).contains(&n) => s.error_after = n as u32,
-                _ => return Err(format!("{at} error_after: expected a whole number of at least 1")),
+                _ => return Err(SensorsTableError::ErrorAfter { at: here() }),
             },
             _ => {
-                return Err(format!(
-                "{at}: unknown key {k:?} (name, offset, calibrate, min, max, for, deadband, silent_after, \
-                     error_after)"
-            ))
+                return Err(unknown(
+                    at,
+                    k,
+                    "name, offset, calibrate, min, max, for, deadband, silent_after, error_after",
+                ))
             }
         }
     }
     if let (Some(min), Some(max)) = (s.min, s.max) {
         if min >= max {
-            return Err(format!("{at}: min ({min}) must be below max ({max})"));
+            return Err(SensorsTableError::MinNotBelowMax { at: here(), min, max });
         }
     }
     Ok(s)
@@ -295,12 +447,12 @@ fn node_settings<'a>(
     at: &str,
     keys: impl Iterator<Item = (&'a String, &'a Value)>,
     defaults: &NodeSettings,
-) -> Result<NodeSettings, String> {
+) -> Result<NodeSettings, SensorsTableError> {
     let mut s = defaults.clone();
     for (k, v) in keys {
         match k.as_str() {
             "offline_after" => s.offline_after = time(at, k, v)?,
-            _ => return Err(format!("{at}: unknown key {k:?} (offline_after)")),
+            _ => return Err(unknown(at, k, "offline_after")),
         }
     }
     Ok(s)
@@ -332,7 +484,7 @@ impl SharedSettings {
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Result<Settings, String> {
+    fn parse(text: &str) -> Result<Settings, SensorsTableError> {
         Settings::from_toml(&text.parse::<Value>().unwrap())
     }
 
@@ -386,7 +538,7 @@ mod tests {
 
     #[test]
     fn mistakes_are_named_with_their_table() {
-        let e = |t: &str| parse(t).unwrap_err();
+        let e = |t: &str| parse(t).unwrap_err().to_string();
         assert!(e("[sensors.a]\ncolour = 1\n").contains("[sensors.\"a\"]: unknown key \"colour\""));
         assert!(e("[sensors.a]\nmin = 5\nmax = 1\n").contains("min (5) must be below max (1)"));
         assert!(e("[sensors.a]\nfor = \"soon\"\n").contains("[sensors.\"a\"] for:"));
@@ -396,5 +548,27 @@ mod tests {
         assert!(e("[nodes.g]\nofline_after = \"1m\"\n").contains("unknown key \"ofline_after\""));
         assert!(e("[alerts]\nwebhook = \"ftp://x\"\n").contains("http:// or https://"));
         assert!(e("[alerts]\nemail = \"me\"\n").contains("unknown key \"email\""));
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_used_is_named_and_the_reason_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cliser.toml");
+        let e = Settings::load(&path).unwrap_err();
+        assert!(
+            matches!(&e, SensorsFileError::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+        );
+        assert!(e.to_string().starts_with(&format!("cannot read {}: ", path.display())), "{e}");
+        std::fs::write(&path, "[sensors\n").unwrap();
+        let e = Settings::load(&path).unwrap_err();
+        assert!(matches!(e, SensorsFileError::Toml { .. }), "{e}");
+        std::fs::write(&path, "[nodes.g]\nofline_after = \"1m\"\n").unwrap();
+        let e = Settings::load(&path).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("{}: [nodes.\"g\"]: unknown key \"ofline_after\" (offline_after)", path.display())
+        );
+        let table = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<SensorsTableError>());
+        assert!(matches!(table, Some(SensorsTableError::UnknownKey { key, .. }) if key == "ofline_after"));
     }
 }

@@ -2,7 +2,44 @@
 //! addresses the failed-login brake leaves alone (`--auth-exempt`, as fail2ban's `ignoreip`).
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{AddrParseError, IpAddr};
+
+/// Why a text is not a range (or a list of them); the message quotes the text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CidrError {
+    /// The part before any `/` is not an IPv4 or IPv6 address.
+    #[error("{text:?} is not an address or ADDR/BITS range")]
+    NotAnAddress {
+        /// The range as written.
+        text: String,
+        /// Why the address does not parse.
+        source: AddrParseError,
+    },
+    /// The part after the `/` is not a number of bits the address has.
+    #[error("{text:?}: the prefix must be 0 to {width}")]
+    Prefix {
+        /// The range as written.
+        text: String,
+        /// The address's bits (32 or 128).
+        width: u8,
+    },
+    /// The address has bits set past the prefix (a typo, most likely).
+    #[error("{text:?} has bits set past /{prefix}: did you mean {masked}?")]
+    HostBits {
+        /// The range as written.
+        text: String,
+        /// Its prefix.
+        prefix: u8,
+        /// The range with those bits cleared.
+        masked: Cidr,
+    },
+    /// A list with an empty part (`a,,b`, a trailing comma, nothing at all).
+    #[error("{text:?}: expected CIDR[,CIDR...] or none")]
+    List {
+        /// The list as written.
+        text: String,
+    },
+}
 
 /// One range: an address and how many leading bits of it count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,37 +51,37 @@ pub struct Cidr {
 impl Cidr {
     /// Parses `ADDR/BITS` or a bare `ADDR` (all its bits). Host bits past the prefix are refused
     /// (`127.0.0.1/8` is most likely a typo for `127.0.0.0/8` or `127.0.0.1/32`).
-    pub fn parse(text: &str) -> Result<Cidr, String> {
+    pub fn parse(text: &str) -> Result<Cidr, CidrError> {
         let text = text.trim();
         let (addr_text, prefix_text) = match text.split_once('/') {
             Some((a, p)) => (a, Some(p)),
             None => (text, None),
         };
         let addr: IpAddr =
-            addr_text.parse().map_err(|_| format!("{text:?} is not an address or ADDR/BITS range"))?;
+            addr_text.parse().map_err(|source| CidrError::NotAnAddress { text: text.to_owned(), source })?;
         let width = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix_text {
             None => width,
             Some(p) => match p.parse::<u8>() {
                 Ok(n) if n <= width => n,
-                _ => return Err(format!("{text:?}: the prefix must be 0 to {width}")),
+                _ => return Err(CidrError::Prefix { text: text.to_owned(), width }),
             },
         };
         let cidr = Cidr { addr, prefix };
         if cidr.network() != addr {
-            return Err(format!("{text:?} has bits set past /{prefix}: did you mean {}?", cidr.masked()));
+            return Err(CidrError::HostBits { text: text.to_owned(), prefix, masked: cidr.masked() });
         }
         Ok(cidr)
     }
 
     /// Parses the flag's value: ranges separated by commas (spaces allowed), or `none`.
-    pub fn parse_list(text: &str) -> Result<Vec<Cidr>, String> {
+    pub fn parse_list(text: &str) -> Result<Vec<Cidr>, CidrError> {
         if text.trim().eq_ignore_ascii_case("none") {
             return Ok(Vec::new());
         }
         let parts: Vec<&str> = text.split(',').map(str::trim).collect();
         if parts.iter().any(|p| p.is_empty()) {
-            return Err(format!("{text:?}: expected CIDR[,CIDR...] or none"));
+            return Err(CidrError::List { text: text.to_owned() });
         }
         parts.into_iter().map(Cidr::parse).collect()
     }
@@ -132,11 +169,11 @@ mod tests {
         assert_eq!(l.iter().map(|c| c.to_string()).collect::<Vec<_>>(), ["127.0.0.0/8", "::1"]);
         assert_eq!(Cidr::parse_list("none").unwrap(), []);
         assert_eq!(Cidr::parse_list("NONE").unwrap(), []);
-        assert!(Cidr::parse_list("").unwrap_err().contains("CIDR[,CIDR...] or none"));
+        assert!(Cidr::parse_list("").unwrap_err().to_string().contains("CIDR[,CIDR...] or none"));
         assert!(Cidr::parse_list("127.0.0.0/8,").is_err());
-        assert!(Cidr::parse("127.0.0.1/8").unwrap_err().contains("did you mean 127.0.0.0/8?"));
-        assert!(Cidr::parse("10.0.0.0/33").unwrap_err().contains("0 to 32"));
-        assert!(Cidr::parse("localhost").unwrap_err().contains("not an address"));
+        assert!(Cidr::parse("127.0.0.1/8").unwrap_err().to_string().contains("did you mean 127.0.0.0/8?"));
+        assert!(Cidr::parse("10.0.0.0/33").unwrap_err().to_string().contains("0 to 32"));
+        assert!(Cidr::parse("localhost").unwrap_err().to_string().contains("not an address"));
         assert!(Cidr::parse("::1/129").is_err());
     }
 }

@@ -7,7 +7,7 @@
 //! and serialised by an exclusive lock on the file, so two `add-client` at once both land.
 
 use argon2::password_hash::PasswordHash;
-use cliser_protocol::ClientId;
+use cliser_protocol::{ClientId, IdentError};
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -46,15 +46,91 @@ pub enum FileError {
         source: std::io::Error,
     },
     /// A line is not `id = "argon2 hash"`.
-    #[error("clients file {}, line {line}: {message}", path.display())]
+    #[error("clients file {}, line {line}: {source}", path.display())]
     Line {
         /// The file.
         path: PathBuf,
         /// The line, from 1.
         line: usize,
         /// What is wrong with it.
-        message: String,
+        source: LineError,
     },
+}
+
+/// What is wrong with one line of the file (the file and line are [`FileError::Line`]'s).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LineError {
+    /// A quoted string was expected and the line ends.
+    #[error("expected a quoted string")]
+    NoQuotedString,
+    /// A quoted string does not end on its line.
+    #[error("no closing {quote}")]
+    NoClosingQuote {
+        /// The opening quote (`"` or `'`).
+        quote: char,
+    },
+    /// A basic string with a backslash: ids and hashes need no escapes, so none are read.
+    #[error("escapes (\\) are not used in this file")]
+    Escapes,
+    /// A `[table]` header.
+    #[error("sections are not used: one `id = \"hash\"` a line")]
+    Section,
+    /// A bare id with a dot, which TOML reads as a dotted key.
+    #[error("an id with a dot must be quoted: \"{key}\" = \"...\"")]
+    UnquotedDot {
+        /// The id as written.
+        key: String,
+    },
+    /// No `=` after the id.
+    #[error("expected `id = \"hash\"`")]
+    NoEquals,
+    /// The value is not a quoted string.
+    #[error("the hash must be a quoted string: id = \"$argon2id$...\"")]
+    HashNotQuoted,
+    /// Something other than a comment after the hash.
+    #[error("unexpected {after:?} after the hash")]
+    Trailing {
+        /// What follows the hash.
+        after: String,
+    },
+    /// The id is not a client id.
+    #[error("{key:?} is not a client id (1-32 of A-Z a-z 0-9 . _ -): {source}")]
+    BadId {
+        /// The id as written.
+        key: String,
+        /// Why not.
+        source: IdentError,
+    },
+    /// The id is on an earlier line too.
+    #[error("{id} is already on line {first}")]
+    Duplicate {
+        /// The id.
+        id: ClientId,
+        /// Its first line, from 1.
+        first: usize,
+    },
+    /// The hash is not one the server can check tokens against.
+    #[error("{id}: {source}")]
+    Hash {
+        /// The id whose hash it is.
+        id: ClientId,
+        /// What is wrong with it.
+        source: HashError,
+    },
+}
+
+/// What [`HashError`]'s message says a hash must be.
+const PHC_FORM: &str = "not an argon2 hash in PHC format ($argon2id$v=19$m=...,t=...,p=...$salt$hash)";
+
+/// Why a text is not an argon2 hash in PHC format whose parameters argon2 accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HashError {
+    /// Not PHC, not argon2, or parameters argon2 refuses.
+    #[error("{PHC_FORM}: {0}")]
+    Unusable(#[source] argon2::password_hash::Error),
+    /// PHC without the salt or the hash itself.
+    #[error("{PHC_FORM}: no salt or hash")]
+    NoSaltOrHash,
 }
 
 /// What a line holds.
@@ -65,24 +141,24 @@ enum Parsed {
 
 /// A quoted TOML string at the start of `rest` (basic `"..."` or literal `'...'`, without escapes:
 /// ids and PHC strings need none); returns it and what follows.
-fn quoted(rest: &str) -> Result<(&str, &str), String> {
-    let quote = rest.chars().next().ok_or("expected a quoted string")?;
+fn quoted(rest: &str) -> Result<(&str, &str), LineError> {
+    let quote = rest.chars().next().ok_or(LineError::NoQuotedString)?;
     let body = &rest[1..];
-    let end = body.find(quote).ok_or_else(|| format!("no closing {quote}"))?;
+    let end = body.find(quote).ok_or(LineError::NoClosingQuote { quote })?;
     let s = &body[..end];
     if quote == '"' && s.contains('\\') {
-        return Err("escapes (\\) are not used in this file".into());
+        return Err(LineError::Escapes);
     }
     Ok((s, &body[end + 1..]))
 }
 
-fn parse_line(line: &str) -> Result<Parsed, String> {
+fn parse_line(line: &str) -> Result<Parsed, LineError> {
     let t = line.trim();
     if t.is_empty() || t.starts_with('#') {
         return Ok(Parsed::Nothing);
     }
     if t.starts_with('[') {
-        return Err("sections are not used: one `id = \"hash\"` a line".into());
+        return Err(LineError::Section);
     }
     let (key, rest) = if t.starts_with('"') || t.starts_with('\'') {
         quoted(t)?
@@ -90,42 +166,39 @@ fn parse_line(line: &str) -> Result<Parsed, String> {
         let end = t.find(|c: char| c == '=' || c.is_whitespace()).unwrap_or(t.len());
         let key = &t[..end];
         if key.contains('.') {
-            return Err(format!("an id with a dot must be quoted: \"{key}\" = \"...\""));
+            return Err(LineError::UnquotedDot { key: key.to_owned() });
         }
         (key, &t[end..])
     };
     let rest = rest.trim_start();
     let Some(rest) = rest.strip_prefix('=') else {
-        return Err("expected `id = \"hash\"`".into());
+        return Err(LineError::NoEquals);
     };
     let rest = rest.trim_start();
     if !rest.starts_with('"') && !rest.starts_with('\'') {
-        return Err("the hash must be a quoted string: id = \"$argon2id$...\"".into());
+        return Err(LineError::HashNotQuoted);
     }
     let (value, after) = quoted(rest)?;
     let after = after.trim_start();
     if !after.is_empty() && !after.starts_with('#') {
-        return Err(format!("unexpected {after:?} after the hash"));
+        return Err(LineError::Trailing { after: after.to_owned() });
     }
     Ok(Parsed::Entry(key.to_owned(), value.to_owned()))
 }
 
 /// Checks that `hash` is an argon2 hash in PHC format whose parameters argon2 accepts.
-pub fn check_hash(hash: &str) -> Result<(), String> {
-    let not = |why: String| {
-        format!("not an argon2 hash in PHC format ($argon2id$v=19$m=...,t=...,p=...$salt$hash): {why}")
-    };
-    let parsed = PasswordHash::new(hash).map_err(|e| not(e.to_string()))?;
-    argon2::Algorithm::try_from(parsed.algorithm).map_err(|e| not(e.to_string()))?;
-    argon2::Params::try_from(&parsed).map_err(|e| not(e.to_string()))?;
+pub fn check_hash(hash: &str) -> Result<(), HashError> {
+    let parsed = PasswordHash::new(hash).map_err(HashError::Unusable)?;
+    argon2::Algorithm::try_from(parsed.algorithm).map_err(HashError::Unusable)?;
+    argon2::Params::try_from(&parsed).map_err(HashError::Unusable)?;
     if parsed.hash.is_none() || parsed.salt.is_none() {
-        return Err(not("no salt or hash".into()));
+        return Err(HashError::NoSaltOrHash);
     }
     Ok(())
 }
 
 /// Parses the file's text; an error names the line (from 1) and what is wrong.
-pub fn parse(text: &str) -> Result<Vec<Entry>, (usize, String)> {
+pub fn parse(text: &str) -> Result<Vec<Entry>, (usize, LineError)> {
     let mut entries = Vec::new();
     let mut seen: HashMap<ClientId, usize> = HashMap::new();
     for (i, line) in text.lines().enumerate() {
@@ -134,12 +207,13 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, (usize, String)> {
             Parsed::Nothing => continue,
             Parsed::Entry(k, v) => (k, v),
         };
-        let id = ClientId::new(&key)
-            .map_err(|e| (n, format!("{key:?} is not a client id (1-32 of A-Z a-z 0-9 . _ -): {e}")))?;
+        let id = ClientId::new(&key).map_err(|source| (n, LineError::BadId { key, source }))?;
         if let Some(first) = seen.insert(id.clone(), n) {
-            return Err((n, format!("{id} is already on line {first}")));
+            return Err((n, LineError::Duplicate { id, first }));
         }
-        check_hash(&value).map_err(|m| (n, format!("{id}: {m}")))?;
+        if let Err(source) = check_hash(&value) {
+            return Err((n, LineError::Hash { id, source }));
+        }
         entries.push(Entry { id, hash: value.into(), line: n });
     }
     Ok(entries)
@@ -152,7 +226,7 @@ pub fn load(path: &Path) -> Result<Vec<Entry>, FileError> {
         path: path.to_owned(),
         source,
     })?;
-    parse(&text).map_err(|(line, message)| FileError::Line { path: path.to_owned(), line, message })
+    parse(&text).map_err(|(line, source)| FileError::Line { path: path.to_owned(), line, source })
 }
 
 /// The line for an entry, as `add-client` writes it.
@@ -196,7 +270,7 @@ pub fn rewrite<T, E: From<FileError>>(
     let mut text = String::new();
     file.read_to_string(&mut text).map_err(|e| io("read", e))?;
     let entries =
-        parse(&text).map_err(|(line, message)| FileError::Line { path: path.to_owned(), line, message })?;
+        parse(&text).map_err(|(line, source)| FileError::Line { path: path.to_owned(), line, source })?;
     let (new_text, answer) = change(&entries, &text)?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -262,7 +336,7 @@ mod tests {
         for (text, line, says) in cases {
             let (n, message) = parse(&text).unwrap_err();
             assert_eq!(n, line, "{text:?}: {message}");
-            assert!(message.contains(says), "{text:?}: {message}");
+            assert!(message.to_string().contains(says), "{text:?}: {message}");
         }
     }
 
@@ -280,7 +354,7 @@ mod tests {
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(load(&path).unwrap().len(), 1);
         let refused: Result<(), FileError> = rewrite(&path, false, |_, _| {
-            Err(FileError::Line { path: path.clone(), line: 0, message: "no".into() })
+            Err(FileError::Line { path: path.clone(), line: 0, source: LineError::Section })
         });
         assert!(refused.is_err());
         assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("# mine\n{line}\n"));

@@ -43,11 +43,19 @@ pub enum ConfigError {
     #[error("{0}")]
     Tls(String),
     /// The `[sensors]`, `[nodes]` or `[alerts]` tables are not valid.
-    #[error("{0}")]
-    Sensors(String),
+    #[error(transparent)]
+    Sensors(#[from] cliser_common::sensors::SensorsFileError),
     /// An exporter's setting (`--mqtt`, `--influx`, `[mqtt]`, `[influx]`) is not valid.
-    #[error("{0}")]
-    Export(String),
+    #[error(transparent)]
+    Export(#[from] super::export_config::ExportConfigError),
+    /// `--auth-exempt` (or its config key) is not a list of address ranges.
+    #[error("{setting}: {source}")]
+    Exempt {
+        /// The flag or config key.
+        setting: String,
+        /// What is wrong.
+        source: crate::cidr::CidrError,
+    },
     /// `--readings-csv` is gone: readings go to the store.
     #[error(
         "--readings-csv (or readings-csv in --config) was replaced by the database store: every reading \

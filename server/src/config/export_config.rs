@@ -18,12 +18,54 @@
 //! ```
 
 use super::given::{Given, Layer, Source};
-use cliser_common::secret::read_secret_file;
+use cliser_common::secret::{read_secret_file, SecretError};
 use cliser_export::influx::InfluxConfig;
 use cliser_export::mqtt::MqttConfig;
 use serde::Deserialize;
+use std::convert::Infallible;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// Why an exporter's settings are refused; the message names the setting as the user wrote it.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportConfigError {
+    /// `[mqtt]` has other keys but no `url`, and no `--mqtt URL` was given.
+    #[error("[mqtt] has no url (mqtt://HOST:1883 or mqtts://HOST:8883), nor was --mqtt URL given")]
+    MqttNoUrl,
+    /// `[influx]` has a `token_file` but no `url`, and no `--influx URL` was given.
+    #[error("[influx] has no url, nor was --influx URL given")]
+    InfluxNoUrl,
+    /// `[mqtt] ca` cannot be read.
+    #[error("config [mqtt] ca {}: cannot read: {source}", path.display())]
+    CaUnreadable {
+        /// The CA file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `[mqtt] ca` with a URL that does not speak TLS.
+    #[error("config [mqtt] ca is only for mqtts:// URLs; {named} is {url:?}")]
+    CaWithoutTls {
+        /// Where the URL came from (`--mqtt` or `config [mqtt] url`).
+        named: &'static str,
+        /// The URL.
+        url: String,
+    },
+    /// `[mqtt] password_file` without `username`.
+    #[error("config [mqtt] password_file without username")]
+    PasswordWithoutUsername,
+    /// The MQTT password file or the InfluxDB token file is unusable.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// The exporter refused its URL or prefixes.
+    #[error("{named}: {source}")]
+    Refused {
+        /// Where the URL came from (`--mqtt`, `config [mqtt] url`, `--influx`, `config [influx] url`).
+        named: &'static str,
+        /// What the exporter said.
+        source: cliser_export::ConfigError,
+    },
+}
 
 /// `[mqtt]` as written.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -49,14 +91,14 @@ pub struct InfluxFile {
 
 impl MqttFile {
     /// `--mqtt URL`: the table's `url` (a clap `value_parser`; the URL is checked with the rest).
-    pub fn from_url(url: &str) -> Result<MqttFile, String> {
+    pub fn from_url(url: &str) -> Result<MqttFile, Infallible> {
         Ok(MqttFile { url: Some(url.to_owned()), ..MqttFile::default() })
     }
 }
 
 impl InfluxFile {
-    /// `--influx URL`: the table's `url`.
-    pub fn from_url(url: &str) -> Result<InfluxFile, String> {
+    /// `--influx URL`: the table's `url` (a clap `value_parser`, as [`MqttFile::from_url`]).
+    pub fn from_url(url: &str) -> Result<InfluxFile, Infallible> {
         Ok(InfluxFile { url: Some(url.to_owned()), ..InfluxFile::default() })
     }
 }
@@ -85,41 +127,38 @@ pub struct ExportConfig {
 }
 
 /// The MQTT exporter's settings from `--mqtt` over `[mqtt]`; `Err` names the setting.
-pub fn mqtt(given: Option<Given<MqttFile>>) -> Result<Option<MqttConfig>, String> {
+pub fn mqtt(given: Option<Given<MqttFile>>) -> Result<Option<MqttConfig>, ExportConfigError> {
     let from_flag = given.as_ref().is_some_and(|g| g.source == Source::Flag);
     let t = given.map(|g| g.value).unwrap_or_default();
     let Some(url) = t.url.clone() else {
         return match t.ca.is_some() || t.username.is_some() || t.password_file.is_some() {
-            true => {
-                Err("[mqtt] has no url (mqtt://HOST:1883 or mqtts://HOST:8883), nor was --mqtt URL given"
-                    .into())
-            }
+            true => Err(ExportConfigError::MqttNoUrl),
             false => Ok(None),
         };
     };
     let named = if from_flag { "--mqtt" } else { "config [mqtt] url" };
     let ca = match &t.ca {
         Some(p) => Some(
-            std::fs::read(p).map_err(|e| format!("config [mqtt] ca {}: cannot read: {e}", p.display()))?,
+            std::fs::read(p).map_err(|source| ExportConfigError::CaUnreadable { path: p.clone(), source })?,
         ),
         None => None,
     };
     if ca.is_some() && !url.starts_with("mqtts://") {
-        return Err(format!("config [mqtt] ca is only for mqtts:// URLs; {named} is {url:?}"));
+        return Err(ExportConfigError::CaWithoutTls { named, url });
     }
     let password = match &t.password_file {
-        Some(p) => Some(read_secret_file("the MQTT password file", p).map_err(|e| e.to_string())?),
+        Some(p) => Some(read_secret_file("the MQTT password file", p)?),
         None => None,
     };
     let credentials = match (t.username.clone(), password) {
         (Some(u), p) => Some((u, p.unwrap_or_default())),
-        (None, Some(_)) => return Err("config [mqtt] password_file without username".into()),
+        (None, Some(_)) => return Err(ExportConfigError::PasswordWithoutUsername),
         (None, None) => None,
     };
     let prefix = t.prefix.as_deref().unwrap_or("cliser");
     let discovery = t.discovery_prefix.as_deref().unwrap_or("homeassistant");
     let mut config = MqttConfig::new(&url, ca.as_deref(), credentials, prefix, discovery)
-        .map_err(|e| format!("{named}: {e}"))?;
+        .map_err(|source| ExportConfigError::Refused { named, source })?;
     if let Some(grace) = t.offline_after_start {
         config.offline_after_start = grace;
     }
@@ -127,21 +166,21 @@ pub fn mqtt(given: Option<Given<MqttFile>>) -> Result<Option<MqttConfig>, String
 }
 
 /// The Influx exporter's settings from `--influx` over `[influx]`.
-pub fn influx(given: Option<Given<InfluxFile>>) -> Result<Option<InfluxConfig>, String> {
+pub fn influx(given: Option<Given<InfluxFile>>) -> Result<Option<InfluxConfig>, ExportConfigError> {
     let from_flag = given.as_ref().is_some_and(|g| g.source == Source::Flag);
     let t = given.map(|g| g.value).unwrap_or_default();
     let Some(url) = t.url.clone() else {
         return match t.token_file {
-            Some(_) => Err("[influx] has no url, nor was --influx URL given".into()),
+            Some(_) => Err(ExportConfigError::InfluxNoUrl),
             None => Ok(None),
         };
     };
     let token = match &t.token_file {
-        Some(p) => Some(read_secret_file("the InfluxDB token file", p).map_err(|e| e.to_string())?),
+        Some(p) => Some(read_secret_file("the InfluxDB token file", p)?),
         None => None,
     };
     let named = if from_flag { "--influx" } else { "config [influx] url" };
-    InfluxConfig::new(&url, token).map(Some).map_err(|e| format!("{named}: {e}"))
+    InfluxConfig::new(&url, token).map(Some).map_err(|source| ExportConfigError::Refused { named, source })
 }
 
 #[cfg(test)]
@@ -164,11 +203,12 @@ mod tests {
             (c.host.as_str(), c.port, c.prefix.as_str(), c.discovery_prefix.as_str()),
             ("127.0.0.1", 1883, "cliser", "homeassistant")
         );
-        let e = mqtt(flag(MqttFile::from_url("http://x").unwrap())).unwrap_err();
+        let e = mqtt(flag(MqttFile::from_url("http://x").unwrap())).unwrap_err().to_string();
         assert!(e.starts_with("--mqtt: "), "{e}");
         let table: MqttFile = toml::from_str("url = \"mqtt://h:1884\"\nprefix = \"home/#\"\n").unwrap();
         let e = mqtt(file(table)).unwrap_err();
-        assert!(e.starts_with("config [mqtt] url: prefix"), "{e}");
+        assert!(matches!(e, ExportConfigError::Refused { named: "config [mqtt] url", .. }), "{e}");
+        assert!(e.to_string().starts_with("config [mqtt] url: prefix"), "{e}");
         assert_eq!(c.offline_after_start, Duration::from_secs(30));
         let table: MqttFile = toml::from_str("offline_after_start = \"1m\"\n").unwrap();
         let c = mqtt(flag(MqttFile::from_url("mqtt://h").unwrap().over(table))).unwrap().unwrap();
@@ -176,7 +216,7 @@ mod tests {
         let e = toml::from_str::<MqttFile>("offline_after_start = \"soon\"\n").unwrap_err().to_string();
         assert!(e.contains("invalid duration \"soon\""), "{e}");
         let table: MqttFile = toml::from_str("username = \"u\"\n").unwrap();
-        assert!(mqtt(file(table)).unwrap_err().contains("no url"));
+        assert!(mqtt(file(table)).unwrap_err().to_string().contains("no url"));
         assert!(toml::from_str::<MqttFile>("user = \"u\"\n").is_err(), "unknown keys are refused");
         let dir = tempfile::tempdir().unwrap();
         let token = dir.path().join("token");
@@ -188,7 +228,7 @@ mod tests {
         let c = influx(file(table)).unwrap().unwrap();
         assert_eq!(c.token.as_deref(), Some("t0k"));
         assert!(!format!("{c:?}").contains("t0k"));
-        let e = influx(flag(InfluxFile::from_url("localhost:8086").unwrap())).unwrap_err();
+        let e = influx(flag(InfluxFile::from_url("localhost:8086").unwrap())).unwrap_err().to_string();
         assert!(e.starts_with("--influx: "), "{e}");
     }
 }

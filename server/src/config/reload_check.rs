@@ -5,7 +5,7 @@
 
 use super::settings::{key, Cli};
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Whether a reload puts top-level `key` in force (names, calibration, limits and alert targets,
 /// and the clients file: the settings declared `=> reload`).
@@ -53,10 +53,32 @@ fn canonical(key: &str) -> String {
     }
 }
 
+/// Why [`read_table`] has no table: the file cannot be read, or is not TOML.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadTableError {
+    /// The file cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not TOML.
+    #[error("{}: {}", path.display(), source.to_string().trim_end())]
+    Toml {
+        /// The file.
+        path: PathBuf,
+        /// Where and why.
+        source: toml::de::Error,
+    },
+}
+
 /// Reads `path` as a TOML table (for the baseline and for a reload's comparison).
-pub fn read_table(path: &Path) -> Result<toml::Table, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    text.parse::<toml::Table>().map_err(|e| format!("{}: {}", path.display(), e.to_string().trim_end()))
+pub fn read_table(path: &Path) -> Result<toml::Table, ReadTableError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ReadTableError::Read { path: path.to_owned(), source })?;
+    text.parse::<toml::Table>().map_err(|source| ReadTableError::Toml { path: path.to_owned(), source })
 }
 
 /// Appends to `out` the keys whose values differ between `then` and `now`, one level into tables

@@ -166,7 +166,7 @@ fn brake_settings(s: &Settings) -> Result<BrakeSettings, ConfigError> {
     let exempt = match &s.auth_exempt {
         None => BrakeSettings::default().exempt,
         Some(given) => Cidr::parse_list(&given.value)
-            .map_err(|message| ConfigError::Value { setting: given.name(), message })?,
+            .map_err(|source| ConfigError::Exempt { setting: given.name(), source })?,
     };
     Ok(BrakeSettings {
         max_failures: s.auth_max_failures.value,
@@ -193,7 +193,7 @@ fn settings(cli: &Cli) -> Result<Settings, ConfigError> {
 /// The names and calibration of the `--config` file, for the subcommands (none without one).
 pub fn sensors_for_commands(cli: &Cli) -> Result<SensorSettings, ConfigError> {
     match &cli.config {
-        Some(path) => SensorSettings::load(path).map_err(ConfigError::Sensors),
+        Some(path) => Ok(SensorSettings::load(path)?),
         None => Ok(SensorSettings::default()),
     }
 }
@@ -253,8 +253,8 @@ impl Config {
         let console = address(&s.console)?;
         let http = address_or_off(&s.http)?;
         let export = ExportConfig {
-            mqtt: export_config::mqtt(s.mqtt.clone()).map_err(ConfigError::Export)?,
-            influx: export_config::influx(s.influx.clone()).map_err(ConfigError::Export)?,
+            mqtt: export_config::mqtt(s.mqtt.clone())?,
+            influx: export_config::influx(s.influx.clone())?,
         };
         let path = |g: &Option<Given<PathBuf>>| g.as_ref().map(|g| g.value.clone());
         let config = Config {

@@ -4,10 +4,11 @@
 use crate::auth::brake::{Brake, Secret};
 use crate::console::conn::{ConsoleStream, HandshakeError};
 use crate::link::manager::{AdminCmd, ManagerEvent};
-use cliser_alerts::admin::Request;
+use cliser_alerts::admin::{MatcherError, Request};
 use cliser_alerts::Kind;
+use cliser_common::duration::DurationError;
 use cliser_common::lines::LineReader;
-use cliser_protocol::{ClientId, SensorId};
+use cliser_protocol::{ClientId, IdentError, SensorId};
 use cliser_tls::rustls::ServerConfig;
 use cliser_web::LiveEvent;
 use std::io::{ErrorKind, Write};
@@ -75,7 +76,7 @@ pub enum Question {
 }
 
 /// One parsed console line.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub enum Command {
     /// Carried out by the Manager.
     Manager(AdminCmd),
@@ -90,7 +91,7 @@ pub enum Command {
     /// `H`, `S`, `S+`, `S-`, `F:`, `K`.
     Alerts(Request),
     /// A known command with bad arguments: what is wrong.
-    Bad(String),
+    Bad(BadArguments),
     /// Anything else.
     Invalid,
 }
@@ -133,43 +134,115 @@ impl Command {
     }
 }
 
-fn alerts_command(parsed: Result<Request, String>) -> Command {
+/// Why a known command's arguments are refused; the message starts with the command's usage or
+/// names the argument, as the console prints it after `error: `.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BadArguments {
+    /// A word the command needs is missing.
+    #[error("{usage}: {what} is missing")]
+    Missing {
+        /// The command's usage line.
+        usage: &'static str,
+        /// The missing word as the usage names it (`<duration>`).
+        what: &'static str,
+    },
+    /// `F:` or `K` without a client id.
+    #[error("{usage}: the client id is missing")]
+    NoClientId {
+        /// The command's usage line.
+        usage: &'static str,
+    },
+    /// Not a client id.
+    #[error("{usage}: client id {cid:?}: {source}")]
+    ClientId {
+        /// The command's usage line.
+        usage: &'static str,
+        /// The id as typed.
+        cid: String,
+        /// Why not.
+        source: IdentError,
+    },
+    /// Not a sensor id.
+    #[error("{usage}: sensor {sensor:?}: {source}")]
+    SensorId {
+        /// The command's usage line.
+        usage: &'static str,
+        /// The id as typed.
+        sensor: String,
+        /// Why not.
+        source: IdentError,
+    },
+    /// A silence's matcher is refused.
+    #[error(transparent)]
+    Matcher(#[from] MatcherError),
+    /// A silence's duration does not parse, or is zero.
+    #[error("duration {text:?}: {source}")]
+    Duration {
+        /// The duration as typed.
+        text: String,
+        /// Why.
+        source: DurationError,
+    },
+    /// `S-` without an id.
+    #[error("S- <id>: the silence id is missing")]
+    NoSilenceId,
+    /// `S-` with something other than a silence id.
+    #[error("S- <id>: {text:?} is not a silence id (a number, as S lists them)")]
+    SilenceId {
+        /// What was typed.
+        text: String,
+    },
+    /// `K` with something other than an alert kind.
+    #[error("kind {text:?}: not an alert kind ({})", alert_kinds())]
+    Kind {
+        /// What was typed.
+        text: String,
+    },
+}
+
+/// The alert kinds, for [`BadArguments::Kind`]'s message.
+fn alert_kinds() -> String {
+    Kind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+fn alerts_command(parsed: Result<Request, BadArguments>) -> Command {
     parsed.map_or_else(Command::Bad, Command::Alerts)
 }
 
 /// `<cid>` or `<cid>/<sensor>`, checked as the protocol checks ids.
-fn node_or_sensor(text: &str, usage: &str) -> Result<(String, Option<String>), String> {
+fn node_or_sensor(text: &str, usage: &'static str) -> Result<(String, Option<String>), BadArguments> {
     if text.is_empty() {
-        return Err(format!("{usage}: the client id is missing"));
+        return Err(BadArguments::NoClientId { usage });
     }
     let (cid, sensor) = match text.split_once('/') {
         Some((cid, sensor)) => (cid, Some(sensor)),
         None => (text, None),
     };
-    ClientId::new(cid).map_err(|e| format!("{usage}: client id {cid:?}: {e}"))?;
+    ClientId::new(cid).map_err(|source| BadArguments::ClientId { usage, cid: cid.to_owned(), source })?;
     if let Some(s) = sensor {
-        SensorId::new(s).map_err(|e| format!("{usage}: sensor {s:?}: {e}"))?;
+        SensorId::new(s).map_err(|source| BadArguments::SensorId { usage, sensor: s.to_owned(), source })?;
     }
     Ok((cid.to_owned(), sensor.map(str::to_owned)))
 }
 
-fn forget(rest: &str) -> Result<Request, String> {
+fn forget(rest: &str) -> Result<Request, BadArguments> {
     let (cid, sensor) = node_or_sensor(rest, "F:<cid> or F:<cid>/<sensor>")?;
     Ok(Request::Forget { cid, sensor })
 }
 
 const SILENCE_USAGE: &str = "S+ <cid> <sensor|name> <kind> <duration> <by> <comment...>";
 
-fn silence_add(rest: &str) -> Result<Request, String> {
+fn silence_add(rest: &str) -> Result<Request, BadArguments> {
     let mut words = rest.split_whitespace();
-    let mut next = |what: &str| words.next().ok_or_else(|| format!("{SILENCE_USAGE}: {what} is missing"));
+    let mut next =
+        |what: &'static str| words.next().ok_or(BadArguments::Missing { usage: SILENCE_USAGE, what });
     let (cid, sensor, kind) = (next("<cid>")?, next("<sensor|name>")?, next("<kind>")?);
     let duration_text = next("<duration>")?;
     let by = next("<by>")?.to_owned();
     let comment = words.collect::<Vec<_>>().join(" ");
-    cliser_alerts::admin::check_matcher(cid, sensor, kind).map_err(|e| e.to_string())?;
+    cliser_alerts::admin::check_matcher(cid, sensor, kind)?;
     let duration = cliser_common::duration::parse_positive(duration_text)
-        .map_err(|e| format!("duration {duration_text:?}: {e}"))?;
+        .map_err(|source| BadArguments::Duration { text: duration_text.to_owned(), source })?;
     Ok(Request::SilenceAdd {
         cid: cid.into(),
         sensor: sensor.into(),
@@ -180,27 +253,24 @@ fn silence_add(rest: &str) -> Result<Request, String> {
     })
 }
 
-fn silence_end(rest: &str) -> Result<Request, String> {
+fn silence_end(rest: &str) -> Result<Request, BadArguments> {
     match rest.parse::<i64>() {
         Ok(id) if id > 0 => Ok(Request::SilenceEnd(id)),
-        _ if rest.is_empty() => Err("S- <id>: the silence id is missing".into()),
-        _ => Err(format!("S- <id>: {rest:?} is not a silence id (a number, as S lists them)")),
+        _ if rest.is_empty() => Err(BadArguments::NoSilenceId),
+        _ => Err(BadArguments::SilenceId { text: rest.to_owned() }),
     }
 }
 
 const ACK_USAGE: &str = "K <kind> <cid>[/<sensor>] <by> <note...>";
 
-fn ack(rest: &str) -> Result<Request, String> {
+fn ack(rest: &str) -> Result<Request, BadArguments> {
     let mut words = rest.split_whitespace();
-    let mut next = |what: &str| words.next().ok_or_else(|| format!("{ACK_USAGE}: {what} is missing"));
+    let mut next = |what: &'static str| words.next().ok_or(BadArguments::Missing { usage: ACK_USAGE, what });
     let kind_text = next("<kind>")?;
     let target = next("<cid>")?;
     let by = next("<by>")?.to_owned();
     let note = words.collect::<Vec<_>>().join(" ");
-    let kind = Kind::parse(kind_text).ok_or_else(|| {
-        let kinds: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
-        format!("kind {kind_text:?}: not an alert kind ({})", kinds.join(", "))
-    })?;
+    let kind = Kind::parse(kind_text).ok_or_else(|| BadArguments::Kind { text: kind_text.to_owned() })?;
     let (cid, sensor) = node_or_sensor(target, ACK_USAGE)?;
     Ok(Request::Ack { kind, cid, sensor: sensor.unwrap_or_default(), by, note })
 }
@@ -584,7 +654,7 @@ mod tests {
 
     fn bad(line: &str) -> String {
         match Command::parse(line) {
-            Command::Bad(why) => why,
+            Command::Bad(why) => why.to_string(),
             other => panic!("{line:?}: {other:?}"),
         }
     }

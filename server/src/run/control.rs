@@ -2,10 +2,11 @@
 //! handle) or reload the config file's names, calibration and limits and the clients file (SIGHUP,
 //! the console's `R`).
 
+use crate::auth::clients_file::FileError;
 use crate::auth::credentials::SharedClients;
 use crate::console::listener::{Ask, Quit};
 use crate::reload_check::Baseline;
-use cliser_common::sensors::{Settings, SharedSettings};
+use cliser_common::sensors::{SensorsFileError, Settings, SharedSettings};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
@@ -89,11 +90,55 @@ impl Reloader {
     }
 }
 
+/// Why the `[sensors]`, `[nodes]` and `[alerts]` tables were not reloaded (those in force stay).
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsReloadError {
+    /// The server was started without `--config`.
+    #[error("no --config file to reload: names, calibration and limits come from one")]
+    NoConfigFile,
+    /// The file cannot be read, or its tables are refused.
+    #[error(transparent)]
+    File(#[from] SensorsFileError),
+}
+
+/// A part a reload refused, keeping what was in force for it.
+#[derive(Debug, thiserror::Error)]
+pub enum RefusedPart {
+    /// The config file's names, calibration, limits and alert targets.
+    #[error(transparent)]
+    Settings(#[from] SettingsReloadError),
+    /// The clients file.
+    #[error(transparent)]
+    Clients(#[from] FileError),
+}
+
+/// A reload that refused a part: what it refused, then what it did all the same (the other part
+/// is in force), in one line for the console.
+#[derive(Debug)]
+pub struct ReloadRefused {
+    /// Each part refused, and why (at least one).
+    pub refused: Vec<RefusedPart>,
+    /// What was put in force or noted all the same.
+    pub done: Vec<String>,
+}
+
+impl std::fmt::Display for ReloadRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let refused = self.refused.iter().map(ToString::to_string);
+        f.write_str(&refused.chain(self.done.iter().cloned()).collect::<Vec<_>>().join("; "))
+    }
+}
+
+impl std::error::Error for ReloadRefused {}
+
 /// Reads the `[sensors]`, `[nodes]` and `[alerts]` tables of `file` and puts them in force; the
 /// answer for the console. On an error nothing changes.
-pub fn reload(file: Option<&Path>, settings: &SharedSettings) -> Result<(Arc<Settings>, String), String> {
+pub fn reload(
+    file: Option<&Path>,
+    settings: &SharedSettings,
+) -> Result<(Arc<Settings>, String), SettingsReloadError> {
     let Some(file) = file else {
-        return Err("no --config file to reload: names, calibration and limits come from one".into());
+        return Err(SettingsReloadError::NoConfigFile);
     };
     let new = Settings::load(file)?;
     let named = new.configured_sensors().filter(|(_, s)| s.name.is_some()).count();
@@ -110,7 +155,7 @@ pub struct ClientsReload {
     pub note: Option<String>,
     /// The file read and put in force (again, for the first time, or in place of another); `None`
     /// when there is none before or now.
-    pub read: Option<Result<usize, crate::auth::clients_file::FileError>>,
+    pub read: Option<Result<usize, FileError>>,
 }
 
 /// Puts in force the clients file that the flag or the config file (`now`, as it reads now; `None`

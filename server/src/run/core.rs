@@ -10,7 +10,7 @@ use crate::link::manager::AdminCmd;
 use crate::run::acceptors::Acceptors;
 use crate::run::alerts::AlertsThread;
 use crate::run::console::ConsoleThread;
-use crate::run::control::{Control, StopReason};
+use crate::run::control::{Control, RefusedPart, ReloadRefused, StopReason};
 use crate::run::error::RunError;
 use crate::run::export::Exporters;
 use crate::run::start_log::clients_line;
@@ -161,7 +161,7 @@ impl Core {
     /// must not stop a token's revocation); a removed client's live session is closed. Every other
     /// key of the config file that changed since the start is named in a WARN: only a restart
     /// applies it.
-    fn reload(&self) -> Result<String, String> {
+    fn reload(&self) -> Result<String, ReloadRefused> {
         let mut said = Vec::new();
         let mut refused = Vec::new();
         if self.reload.config_file.is_some() || !self.reload.clients.is_on() {
@@ -173,7 +173,7 @@ impl Core {
                 }
                 Err(why) => {
                     log::error!("reload refused, the settings in force are kept: {why}");
-                    refused.push(why);
+                    refused.push(RefusedPart::Settings(why));
                 }
             }
         }
@@ -198,7 +198,7 @@ impl Core {
             }
             Some(Err(why)) => {
                 log::error!("reload refused, the clients file in force is kept: {why}");
-                refused.push(why.to_string());
+                refused.push(RefusedPart::Clients(why));
             }
         }
         if let Some(now) = &now {
@@ -211,7 +211,7 @@ impl Core {
         match refused.is_empty() {
             true => Ok(said.join("; ")),
             // What did reload is said too: the other file is in force.
-            false => Err(refused.into_iter().chain(said).collect::<Vec<_>>().join("; ")),
+            false => Err(ReloadRefused { refused, done: said }),
         }
     }
 
