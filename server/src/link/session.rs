@@ -299,8 +299,16 @@ impl<M: From<SessionReport>> SessionCtx<M> {
     }
 
     /// Waits for the handshake event `pick` accepts, before the auth deadline.
-    fn handshake_wait<T>(&self, mut pick: impl FnMut(SessionEvent) -> Option<T>) -> Result<T, End> {
-        let deadline = self.auth_deadline();
+    fn handshake_wait<T>(&self, pick: impl FnMut(SessionEvent) -> Option<T>) -> Result<T, End> {
+        self.wait_for(self.auth_deadline(), pick)
+    }
+
+    /// Waits for the event `pick` accepts, before `deadline`.
+    fn wait_for<T>(
+        &self,
+        deadline: Instant,
+        mut pick: impl FnMut(SessionEvent) -> Option<T>,
+    ) -> Result<T, End> {
         loop {
             match self.next(deadline)? {
                 None => return Err(End::AuthTimeout),
@@ -366,7 +374,9 @@ fn handshake<M: From<SessionReport>>(ctx: &SessionCtx<M>, cid_out: &mut Option<C
         claim_fleetwide(ctx, presence, &cid)?;
     }
     ctx.report(SessionReport::Register { sid: ctx.sid, cid: cid.clone(), credential });
-    let registered = ctx.handshake_wait(|ev| match ev {
+    // The client has proved itself; a fleet claim may have used the handshake's time up.
+    let deadline = ctx.auth_deadline().max(Instant::now() + CLAIM_WAIT);
+    let registered = ctx.wait_for(deadline, |ev| match ev {
         SessionEvent::Registered => Some(true),
         SessionEvent::IdInUse => Some(false),
         _ => None,
@@ -397,7 +407,7 @@ fn claim_fleetwide<M: From<SessionReport>>(
     let mut verdict = presence.claim(cid, ctx.sid, CLAIM_WAIT);
     if let Holder::Elsewhere { expires_in, .. } = &verdict {
         let again = Instant::now() + *expires_in + LEASE_SLACK;
-        if again + CLAIM_WAIT < ctx.auth_deadline() {
+        if again < ctx.auth_deadline() {
             while ctx.next(again)?.is_some() {}
             verdict = presence.claim(cid, ctx.sid, CLAIM_WAIT);
         }
