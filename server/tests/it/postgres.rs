@@ -104,13 +104,28 @@ impl Relay {
         let (noted, tapped) = (connects.clone(), lines.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
-                let Ok(conn) = conn else { return };
-                noted.lock().unwrap().push(Instant::now());
-                let Ok(up) = TcpStream::connect(upstream) else { continue };
-                let tap = tap_lines.then(|| tapped.clone());
-                let (c2, u2) = (conn.try_clone().unwrap(), up.try_clone().unwrap());
-                std::thread::spawn(move || relay(c2, u2, None));
-                std::thread::spawn(move || relay(up, conn, tap));
+                let Ok(mut conn) = conn else { return };
+                let at = Instant::now();
+                let (noted, tap) = (noted.clone(), tap_lines.then(|| tapped.clone()));
+                std::thread::spawn(move || {
+                    // In front of PostgreSQL: the fleet's lease connection (its startup packet
+                    // names it) is not one of the sink's tries.
+                    let mut first = vec![0u8; 4096];
+                    let _ = conn.set_read_timeout(Some(Duration::from_millis(500)));
+                    let n = if tap.is_none() { conn.read(&mut first).unwrap_or(0) } else { 0 };
+                    let _ = conn.set_read_timeout(None);
+                    first.truncate(n);
+                    if !first.windows(12).any(|w| w == b"cliser fleet") {
+                        noted.lock().unwrap().push(at);
+                    }
+                    let Ok(mut up) = TcpStream::connect(upstream) else { return };
+                    if up.write_all(&first).is_err() {
+                        return;
+                    }
+                    let (c2, u2) = (conn.try_clone().unwrap(), up.try_clone().unwrap());
+                    std::thread::spawn(move || relay(c2, u2, None));
+                    relay(up, conn, tap);
+                });
             }
         });
         Relay { port, connects, lines }
@@ -118,7 +133,10 @@ impl Relay {
 
     /// The connections made between `from` and `to`.
     fn connects_between(&self, from: Instant, to: Instant) -> Vec<Instant> {
-        self.connects.lock().unwrap().iter().copied().filter(|t| (from..to).contains(t)).collect()
+        let mut between: Vec<Instant> =
+            self.connects.lock().unwrap().iter().copied().filter(|t| (from..to).contains(t)).collect();
+        between.sort();
+        between
     }
 
     /// The lines from upstream that arrived between `from` and `to`.
