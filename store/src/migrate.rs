@@ -40,4 +40,5 @@ pub(crate) const OUR_TABLES: &[&str] = &[
     "admin_changes",
     "fleet_presence",
     "fleet_duties",
+    "fleet_servers",
 ];

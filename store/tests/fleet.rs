@@ -350,3 +350,21 @@ fn a_killed_lease_connection_gives_a_transient_error_and_the_leases_are_kept() {
     assert_eq!(logged(&pg, e).len(), 1);
     assert_eq!(b.acquire_duty("alerts").unwrap(), None);
 }
+
+#[test]
+fn the_servers_list_holds_the_live_servers_with_their_clients() {
+    let Some(pg) = cluster() else { return };
+    let mut a = server(&pg, "a:1", short());
+    let mut b = server(&pg, "b:1", long());
+    b.heartbeat().unwrap();
+    a.heartbeat().unwrap();
+    assert_eq!(a.claim("pi-1").unwrap(), Claim::Claimed);
+    assert_eq!(a.claim("pi-2").unwrap(), Claim::Claimed);
+    let listed: Vec<(String, i64)> = b.servers().unwrap().into_iter().map(|s| (s.name, s.clients)).collect();
+    assert_eq!(listed, [("b:1".to_owned(), 0), ("a:1".to_owned(), 2)], "oldest first, with their clients");
+    // A stops beating: gone once its row expires; B leaves at once.
+    wait_until(DEADLINE, "A's row to expire", || (b.servers().unwrap().len() == 1).then_some(()));
+    assert_eq!(b.servers().unwrap()[0].name, "b:1");
+    b.leave().unwrap();
+    assert!(b.servers().unwrap().is_empty());
+}

@@ -1,7 +1,8 @@
 //! Presence for a fleet of servers on one PostgreSQL store: this server's lease on each client
 //! registered here, so that a client id is registered on one server at a time, fleet-wide.
 //!
-//! One thread owns the lease connection ([`PgFleet`]). A registering session asks it to claim
+//! One thread owns the lease connection ([`PgFleet`]), and keeps this server in the fleet's list
+//! of servers (a heartbeat each renew period). A registering session asks it to claim
 //! the client's lease and waits a bounded time; the Manager tells it when a client leaves. Every
 //! renew period it renews all the leases in one statement, claims again any registered client
 //! whose claim could not be made (the database was down), and reports the clients whose lease
@@ -128,6 +129,7 @@ struct Leases {
 fn run(fleet: PgFleet, asks: Receiver<Ask>, on_lost: OnLost) {
     let period = fleet.settings().renew_period();
     let mut leases = Leases { fleet, owners: HashMap::new(), on_lost, failing: false };
+    leases.heartbeat();
     let mut next_renewal = Instant::now() + period;
     loop {
         let wait = next_renewal.saturating_duration_since(Instant::now());
@@ -143,6 +145,7 @@ fn run(fleet: PgFleet, asks: Receiver<Ask>, on_lost: OnLost) {
                 return;
             }
             Err(RecvTimeoutError::Timeout) => {
+                leases.heartbeat();
                 leases.renew();
                 next_renewal = Instant::now() + period;
             }
@@ -192,6 +195,14 @@ impl Leases {
         if self.outcome(released, "give this server's leases up").is_some() {
             log::info!("presence: this server's client leases given up");
         }
+        let left = self.fleet.leave();
+        self.outcome(left, "leave the fleet's list of servers");
+    }
+
+    /// Keeps this server in the fleet's list of servers.
+    fn heartbeat(&mut self) {
+        let beat = self.fleet.heartbeat();
+        self.outcome(beat, "keep this server in the fleet's list");
     }
 
     /// Renews every lease, claims those a failed claim left out, and ends the sessions of the

@@ -31,3 +31,12 @@ CREATE TABLE fleet_duties (
     since TIMESTAMPTZ NOT NULL,
     expires TIMESTAMPTZ NOT NULL
 );
+
+-- The servers of the fleet: each renews its row with its presence leases, so the fleet view lists
+-- the live servers, those without clients too. A row whose expiry passed is a server gone.
+CREATE TABLE fleet_servers (
+    server_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    started TIMESTAMPTZ NOT NULL,
+    expires TIMESTAMPTZ NOT NULL
+);

@@ -20,12 +20,14 @@ mod duties;
 mod error;
 mod identity;
 mod presence;
+mod servers;
 mod stmts;
 
 pub use duties::{DutyLease, Epoch, Fence};
 pub use error::FleetError;
 pub use identity::ServerIdentity;
 pub use presence::{Claim, PresenceLease};
+pub use servers::FleetServer;
 
 use crate::redacted;
 use postgres::{Client, Config};

@@ -91,7 +91,31 @@ SELECT 1 FROM fleet_duties
 WHERE name = $1 AND holder_id = $2 AND epoch = $3 AND expires > clock_timestamp()
 FOR SHARE";
 
+/// This server's row: made at its first heartbeat, extended by each. $1 server id, $2 name, $3 TTL (s).
+const HEARTBEAT: &str = "
+INSERT INTO fleet_servers AS s (server_id, name, started, expires)
+VALUES ($1, $2, clock_timestamp(), clock_timestamp() + make_interval(secs => $3))
+ON CONFLICT (server_id) DO UPDATE SET expires = excluded.expires";
+
+/// The servers whose heartbeat is live, with how many clients each holds, oldest first.
+const SERVERS: &str = "
+SELECT s.server_id, s.name, (extract(epoch FROM s.started) * 1000)::bigint,
+       (SELECT count(*) FROM fleet_presence p
+        WHERE p.server_id = s.server_id AND p.expires > clock_timestamp())
+FROM fleet_servers s WHERE s.expires > clock_timestamp() ORDER BY s.started, s.name";
+
+/// Rows of servers gone for an hour: a restarted server is a new row each time.
+const FORGET_SERVERS: &str = "
+DELETE FROM fleet_servers WHERE expires < clock_timestamp() - interval '1 hour'";
+
+/// Stopping: the row goes at once. $1 server id.
+const LEAVE: &str = "DELETE FROM fleet_servers WHERE server_id = $1";
+
 pub(super) struct Stmts {
+    pub heartbeat: Statement,
+    pub servers: Statement,
+    pub forget_servers: Statement,
+    pub leave: Statement,
     pub claim: Statement,
     pub renew_all: Statement,
     pub release: Statement,
@@ -107,6 +131,10 @@ pub(super) struct Stmts {
 impl Stmts {
     pub fn prepare(c: &mut Client) -> Result<Stmts, postgres::Error> {
         Ok(Stmts {
+            heartbeat: c.prepare(HEARTBEAT)?,
+            servers: c.prepare(SERVERS)?,
+            forget_servers: c.prepare(FORGET_SERVERS)?,
+            leave: c.prepare(LEAVE)?,
             claim: c.prepare(CLAIM)?,
             renew_all: c.prepare(RENEW_ALL)?,
             release: c.prepare(RELEASE)?,
