@@ -7,7 +7,7 @@ use cliser_common::core_thread::OnPanic;
 use cliser_common::sensors::SharedSettings;
 use cliser_export::cursor::{Feed, Start};
 use cliser_export::runner::Far;
-use cliser_export::{Exporter, Notifier, StatusBoard};
+use cliser_export::{Exporter, StatusBoard, Watcher};
 
 /// The exporter threads.
 pub struct Exporters(Vec<Exporter>);
@@ -58,9 +58,9 @@ impl Exporters {
     }
 
     /// What tells them of commits and sessions, when there is any exporter.
-    pub fn notifier(&self) -> Option<Notifier> {
-        let notifier = cliser_export::runner::notifier(&self.0);
-        (!notifier.is_empty()).then_some(notifier)
+    pub fn watcher(&self) -> Option<Watcher> {
+        let watcher = cliser_export::runner::watcher(&self.0);
+        (!watcher.is_empty()).then_some(watcher)
     }
 
     /// Stops each (as far as its far side takes what is left now; the rest after the next start,
