@@ -9,9 +9,10 @@
 use crate::auth::credentials::{Credential, Verdict};
 use crate::config::Config;
 use crate::link::conn::{Inbound, LineCredit, Socket, WriterMsg};
+use crate::readings::ack_table::AckTable;
 use crate::readings::registrations::Registrations;
 use crate::readings::sensor_cap::SensorRoster;
-use crate::readings::sink::{AckTable, Batch, Flushed};
+use crate::readings::sink::{Batch, Flushed};
 use cliser_protocol::{ClientId, ClientLine, ServerMsg, Value};
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};

@@ -7,7 +7,7 @@
 //! asks it and waits at most [`ANSWER_WAIT`]. A query stuck on a dead or locked database then
 //! delays each registration by that much, not every registration (and the stop) behind it.
 
-use crate::readings::sink::AckTable;
+use crate::readings::ack_table::AckTable;
 use cliser_protocol::ClientId;
 use cliser_store::Store;
 use std::sync::mpsc::{channel, Receiver, Sender};
