@@ -421,7 +421,7 @@ mod tests {
         let mut writer = cliser_store::open(&url).unwrap();
         writer.commit(&[reading(1), reading(2), reading(3), reading(4)]).unwrap();
         let (down, took) = (Arc::new(AtomicBool::new(true)), Arc::new(Mutex::new(Vec::new())));
-        let feed = Feed::open(cliser_store::open(&url).unwrap(), "fake", Start::Beginning).unwrap();
+        let feed = Feed::open(cliser_store::open_as(&url).unwrap(), "fake", Start::Beginning).unwrap();
         let board = StatusBoard::default();
         let far = Fake { down: down.clone(), took: took.clone() };
         let e = Exporter::start(

@@ -474,7 +474,7 @@ mod tests {
 
     /// A store whose commits fail while `down` is set: a full disk, a database that went away.
     struct Flaky {
-        inner: Box<dyn Store>,
+        inner: Box<dyn Ledger>,
         down: Arc<AtomicBool>,
     }
 

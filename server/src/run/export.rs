@@ -23,7 +23,7 @@ impl Exporters {
         // Held from the first: an exporter started before a later one fails is stopped on drop.
         let mut out = Exporters(Vec::new());
         if let Some(influx) = config.export.influx.clone() {
-            let store = cliser_store::open(&config.store.url).map_err(RunError::Store)?;
+            let store = cliser_store::open_as(&config.store.url).map_err(RunError::Store)?;
             let feed = Feed::open(store, "influx", Start::Beginning).map_err(RunError::Store)?;
             let target = influx.shown();
             log::info!("export influx -> {target}: from reading {} on", feed.saved());
@@ -40,7 +40,7 @@ impl Exporters {
             out.0.push(started.map_err(RunError::Start)?);
         }
         if let Some(mqtt) = config.export.mqtt.clone() {
-            let store = cliser_store::open(&config.store.url).map_err(RunError::Store)?;
+            let store = cliser_store::open_as(&config.store.url).map_err(RunError::Store)?;
             let feed = Feed::open(store, "mqtt", Start::End).map_err(RunError::Store)?;
             let target = mqtt.url.clone();
             log::info!(
