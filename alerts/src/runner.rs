@@ -14,7 +14,9 @@ use crate::gate::{Event, Gate, Step};
 use crate::health::Health;
 use crate::mailbox::{Inbox, Next, Slot};
 use cliser_common::sensors::Settings;
-use cliser_store::{Ack, AlertEvent, NewReading, Store, StoredAlert};
+use cliser_store::{
+    Ack, AdminLog, AlertEvent, AlertStore, History, NewReading, OpenAs, PgStore, SqliteStore, StoredAlert,
+};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc::{RecvTimeoutError, Sender};
 use std::sync::Arc;
@@ -109,10 +111,26 @@ pub type OnChange = Box<dyn Fn(Vec<Active>) + Send>;
 /// Called when a node (`sensor` None) or a sensor was forgotten (the web page's live view).
 pub type OnForget = Box<dyn Fn(&str, Option<&str>) + Send>;
 
+/// What the alerts thread asks of the store: the firing alerts, their history and silences; the
+/// admin changes people make; and, at start, the nodes and sensors known. Open one with
+/// `cliser_store::open_as::<dyn RunnerStore>(url)`.
+pub trait RunnerStore: AlertStore + AdminLog + History {}
+
+impl<T: AlertStore + AdminLog + History + ?Sized> RunnerStore for T {}
+
+impl OpenAs for dyn RunnerStore {
+    fn sqlite(store: SqliteStore) -> Box<Self> {
+        Box::new(store)
+    }
+    fn postgres(store: PgStore) -> Box<Self> {
+        Box::new(store)
+    }
+}
+
 /// The alerts thread's state.
 pub struct Runner {
     engine: Engine,
-    store: Box<dyn Store>,
+    store: Box<dyn RunnerStore>,
     delivery: Delivery,
     health: Health,
     gate: Gate,
@@ -135,7 +153,7 @@ impl Runner {
     /// changes stand, and the known nodes and sensors from `store` (its own connection), and makes
     /// the engine under `settings`.
     pub fn new(
-        mut store: Box<dyn Store>,
+        mut store: Box<dyn RunnerStore>,
         settings: Arc<Settings>,
         delivery: Delivery,
         on_change: OnChange,

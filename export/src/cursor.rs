@@ -1,7 +1,7 @@
 //! The store feed: the readings after an exporter's cursor, in the store's row order, and the
 //! cursor saved in the store (`export_cursors`) once the far side accepted them.
 
-use cliser_store::{FeedLag, FeedRow, Store, StoreError};
+use cliser_store::{ExportFeed, FeedLag, FeedRow, History, OpenAs, PgStore, SqliteStore, StoreError};
 
 /// Where an exporter without a saved cursor starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,9 +12,24 @@ pub enum Start {
     End,
 }
 
+/// What an exporter asks of the store: the feed and its cursor, and the nodes and sensors (MQTT's
+/// discovery). Open one with `cliser_store::open_as::<dyn FeedStore>(url)`.
+pub trait FeedStore: ExportFeed + History {}
+
+impl<T: ExportFeed + History + ?Sized> FeedStore for T {}
+
+impl OpenAs for dyn FeedStore {
+    fn sqlite(store: SqliteStore) -> Box<Self> {
+        Box::new(store)
+    }
+    fn postgres(store: PgStore) -> Box<Self> {
+        Box::new(store)
+    }
+}
+
 /// One exporter's place in the store.
 pub struct Feed {
-    store: Box<dyn Store>,
+    store: Box<dyn FeedStore>,
     name: String,
     /// Saved: every reading up to here was accepted.
     saved: i64,
@@ -24,7 +39,7 @@ pub struct Feed {
 
 impl Feed {
     /// The feed of exporter `name` on `store` (its own connection), at the saved cursor or `start`.
-    pub fn open(mut store: Box<dyn Store>, name: &str, start: Start) -> Result<Feed, StoreError> {
+    pub fn open(mut store: Box<dyn FeedStore>, name: &str, start: Start) -> Result<Feed, StoreError> {
         let saved = match store.cursor(name)? {
             Some(c) => c,
             None => {
@@ -89,7 +104,7 @@ impl Feed {
     }
 
     /// The store, for what else the exporter reads (nodes and sensors for discovery).
-    pub fn store(&mut self) -> &mut dyn Store {
+    pub fn store(&mut self) -> &mut dyn History {
         self.store.as_mut()
     }
 }
@@ -112,14 +127,15 @@ mod tests {
         }
     }
 
-    fn open(dir: &tempfile::TempDir) -> Box<dyn Store> {
-        cliser_store::open(&format!("sqlite:{}", dir.path().join("c.db").display())).unwrap()
+    /// The store in `dir`, as the roles asked for: the feed's, or a writer's.
+    fn open<R: OpenAs + ?Sized>(dir: &tempfile::TempDir) -> Box<R> {
+        cliser_store::open_as(&format!("sqlite:{}", dir.path().join("c.db").display())).unwrap()
     }
 
     #[test]
     fn resumes_after_the_saved_cursor_and_rereads_what_was_not_accepted() {
         let dir = tempfile::tempdir().unwrap();
-        let mut writer = open(&dir);
+        let mut writer: Box<dyn cliser_store::Store> = open(&dir);
         writer.commit(&[reading(1), reading(2), reading(3)]).unwrap();
         let mut end = Feed::open(open(&dir), "mqtt", Start::End).unwrap();
         assert!(end.next(10).unwrap().is_empty(), "a new MQTT feed starts after what is stored");
@@ -140,7 +156,7 @@ mod tests {
     #[test]
     fn a_cursor_past_the_newest_reading_comes_down_to_it() {
         let dir = tempfile::tempdir().unwrap();
-        let mut writer = open(&dir);
+        let mut writer: Box<dyn cliser_store::Store> = open(&dir);
         writer.commit(&[reading(1), reading(2)]).unwrap();
         let mut f = Feed::open(open(&dir), "influx", Start::Beginning).unwrap();
         let rows = f.next(10).unwrap();

@@ -6,7 +6,7 @@
 //! cursor in the store only once the far side accepted them: delivery is at-least-once and in
 //! order per sensor, and after an outage or a restart it resumes exactly there. It is never on the
 //! path from a Pi to its ack: the server only nudges its mailbox after a commit and tells it of
-//! nodes coming and going ([`Notifier`]), which never waits; a dead or hanging far side holds up
+//! nodes coming and going ([`Watcher`]), which never waits; a dead or hanging far side holds up
 //! nothing but its own thread.
 //!
 //! - [`cursor`]: the store feed and the cursor;
@@ -26,7 +26,7 @@ pub mod runner;
 pub mod status;
 
 pub use error::{ConfigError, LinkDown, SendError};
-pub use runner::{Exporter, Input, Notifier};
+pub use runner::{Exporter, Input, Watcher};
 pub use status::{ExporterStatus, StatusBoard};
 
 /// Now, Unix milliseconds.

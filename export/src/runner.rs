@@ -73,14 +73,15 @@ pub trait Far: Send {
     }
 }
 
-/// Tells the exporters what the server sees: commits (the sink) and node sessions (the Manager).
+/// The exporters' watcher, one of the server's watchers: tells them what the server sees, commits
+/// (the sink) and node sessions (the Manager).
 /// Never waits: the mailboxes are unbounded and a commit's nudge is sent only when none is pending.
 #[derive(Debug, Clone, Default)]
-pub struct Notifier {
+pub struct Watcher {
     to: Vec<(Sender<Input>, Arc<AtomicBool>)>,
 }
 
-impl Notifier {
+impl Watcher {
     /// New readings are in the store.
     pub fn stored(&self) {
         for (tx, nudged) in &self.to {
@@ -170,9 +171,9 @@ impl Exporter {
     }
 }
 
-/// A [`Notifier`] for `exporters`.
-pub fn notifier<'a>(exporters: impl IntoIterator<Item = &'a Exporter>) -> Notifier {
-    Notifier { to: exporters.into_iter().map(|e| (e.tx.clone(), e.nudged.clone())).collect() }
+/// A [`Watcher`] for `exporters`.
+pub fn watcher<'a>(exporters: impl IntoIterator<Item = &'a Exporter>) -> Watcher {
+    Watcher { to: exporters.into_iter().map(|e| (e.tx.clone(), e.nudged.clone())).collect() }
 }
 
 struct Runner {
@@ -420,7 +421,7 @@ mod tests {
         let mut writer = cliser_store::open(&url).unwrap();
         writer.commit(&[reading(1), reading(2), reading(3), reading(4)]).unwrap();
         let (down, took) = (Arc::new(AtomicBool::new(true)), Arc::new(Mutex::new(Vec::new())));
-        let feed = Feed::open(cliser_store::open(&url).unwrap(), "fake", Start::Beginning).unwrap();
+        let feed = Feed::open(cliser_store::open_as(&url).unwrap(), "fake", Start::Beginning).unwrap();
         let board = StatusBoard::default();
         let far = Fake { down: down.clone(), took: took.clone() };
         let e = Exporter::start(
@@ -445,7 +446,7 @@ mod tests {
         down.store(false, Ordering::SeqCst);
         wait("every reading taken", &|| took.lock().unwrap().len() == 4);
         writer.commit(&[reading(5)]).unwrap();
-        notifier([&e]).stored();
+        watcher([&e]).stored();
         wait("the nudged reading", &|| took.lock().unwrap().len() == 5);
         assert_eq!(*took.lock().unwrap(), [1, 2, 3, 4, 5]);
         // The far side took the fifth before the runner counts it: wait for the count, not the take.

@@ -8,7 +8,7 @@
 //!   connection a session thread (handshake, then the keep-alive loop) and reader/writer threads;
 //!   plain or TLS; the limits on how many connections the machine holds.
 //! - [`readings`]: the sink thread commits each group of readings and publishes the highest seq
-//!   stored per client in the [`readings::sink::AckTable`] every ack is read from, so acks never
+//!   stored per client in the [`readings::ack_table::AckTable`] every ack is read from, so acks never
 //!   run ahead of the store; it tells the [`readings::watchers::Watchers`] (live page, alerts,
 //!   exporters). Also duplicates, registrations, the sensor cap, retention, the store's location
 //!   and the CSV format of `export`/`import-csv`.

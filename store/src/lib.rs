@@ -55,6 +55,7 @@ pub mod fleet;
 mod group;
 mod history;
 mod migrate;
+mod open;
 mod pg;
 mod query;
 mod roles;
@@ -64,6 +65,7 @@ mod url;
 
 pub use error::StoreError;
 pub use feed::{FeedLag, FeedRow};
+pub use open::{open_as, OpenAs};
 pub use pg::PgStore;
 pub use roles::{AdminLog, AlertStore, Described, ExportFeed, History, Ledger, Retention, Store};
 pub use sqlite::SqliteStore;
@@ -77,10 +79,8 @@ pub use url::redacted;
 pub const SCHEMA_VERSION: i64 = migrate::SQLITE.len() as i64;
 
 /// Opens (creating or migrating it if needed) the store at `url`: `sqlite:PATH` or
-/// `postgres://...` / `postgresql://...`.
+/// `postgres://...` / `postgresql://...`. A caller of one role takes it from this by upcasting; one
+/// of a few roles uses [`open_as`].
 pub fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
-    Ok(match url::parse(url)? {
-        url::Target::Sqlite(path) => Box::new(SqliteStore::open(&path)?),
-        url::Target::Postgres(u) => Box::new(PgStore::connect(&u)?),
-    })
+    open_as::<dyn Store>(url)
 }

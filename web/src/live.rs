@@ -10,7 +10,7 @@ use crate::json::{node_json, reading_json};
 use crate::metrics::Metrics;
 use cliser_common::sensors::SharedSettings;
 use cliser_protocol::{Celsius, ClientId, SensorId, Value};
-use cliser_store::{NewReading, Store};
+use cliser_store::{History, NewReading};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -270,7 +270,7 @@ const TICK: Duration = Duration::from_millis(250);
 const HEARTBEAT: Duration = Duration::from_secs(15);
 
 /// Fills the fleet from what the store knows (nodes and sensors seen before this start).
-pub(crate) fn load(shared: &Shared, store: &mut dyn Store) -> Result<(), cliser_store::StoreError> {
+pub(crate) fn load(shared: &Shared, store: &mut dyn History) -> Result<(), cliser_store::StoreError> {
     let nodes = store.nodes()?;
     let sensors = store.sensors()?;
     let mut fleet = shared.fleet();

@@ -10,7 +10,7 @@ use crate::store_pool::StorePool;
 use cliser_common::sensor_names::{self, LookupError, SensorError};
 use cliser_common::sensors::Settings;
 use cliser_protocol::{Celsius, ClientId, SensorId, Value};
-use cliser_store::{Bucket, BucketSource, ReadingQuery, StoredReading, TsQuality};
+use cliser_store::{Bucket, BucketSource, History, ReadingQuery, StoreError, StoredReading, TsQuality};
 use serde_json::{json, Value as Json};
 use std::time::{Duration, SystemTime};
 
@@ -161,11 +161,7 @@ enum Selection {
     Buckets { every: Duration, auto: bool, rows: Vec<Bucket> },
 }
 
-fn select(
-    p: &Params,
-    sensor: Option<SensorId>,
-    store: &mut dyn cliser_store::Store,
-) -> Result<Selection, cliser_store::StoreError> {
+fn select(p: &Params, sensor: Option<SensorId>, store: &mut dyn History) -> Result<Selection, StoreError> {
     let q = ReadingQuery {
         cid: Some(p.cid.clone()),
         sensor,
@@ -197,7 +193,7 @@ impl Selection {
 }
 
 /// The store's sensors as (client id, sensor id), for a name on several sensors and the errors.
-fn seen(store: &mut dyn cliser_store::Store) -> Result<Vec<(String, String)>, cliser_store::StoreError> {
+fn seen(store: &mut dyn History) -> Result<Vec<(String, String)>, StoreError> {
     Ok(store.sensors()?.into_iter().map(|s| (s.cid.to_string(), s.sensor.to_string())).collect())
 }
 
@@ -216,8 +212,8 @@ fn refuse(e: SensorError) -> Response {
 fn lookup_and_select(
     p: &Params,
     names: &Settings,
-    store: &mut dyn cliser_store::Store,
-) -> Result<Result<(Option<SensorId>, Selection), Response>, cliser_store::StoreError> {
+    store: &mut dyn History,
+) -> Result<Result<(Option<SensorId>, Selection), Response>, StoreError> {
     let cid = Some(p.cid.as_str());
     let resolved = match &p.sensor {
         Some(given) => match sensor_names::resolve(names, given, cid, &mut || seen(&mut *store)) {

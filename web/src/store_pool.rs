@@ -2,10 +2,25 @@
 //! PostgreSQL login each time, and one per connection thread would hold hundreds of them.
 
 use crate::http::Response;
-use cliser_store::{Store, StoreError};
+use cliser_store::{AdminLog, AlertStore, History, OpenAs, PgStore, SqliteStore, StoreError};
 use std::ops::{Deref, DerefMut};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
+
+/// What the page asks of the store: the readings and nodes (history), the alerts with their
+/// history and silences, and forgetting nodes and sensors.
+pub trait PageStore: History + AlertStore + AdminLog {}
+
+impl<T: History + AlertStore + AdminLog + ?Sized> PageStore for T {}
+
+impl OpenAs for dyn PageStore {
+    fn sqlite(store: SqliteStore) -> Box<Self> {
+        Box::new(store)
+    }
+    fn postgres(store: PgStore) -> Box<Self> {
+        Box::new(store)
+    }
+}
 
 /// At most this many store connections for the web side.
 pub const POOL_SIZE: usize = 4;
@@ -31,7 +46,7 @@ pub struct StorePool {
 }
 
 struct State {
-    idle: Vec<Box<dyn Store>>,
+    idle: Vec<Box<dyn PageStore>>,
     open: usize,
 }
 
@@ -55,7 +70,7 @@ impl StorePool {
             if state.open < POOL_SIZE {
                 state.open += 1;
                 drop(state);
-                return match cliser_store::open(&self.url) {
+                return match cliser_store::open_as::<dyn PageStore>(&self.url) {
                     Ok(store) => Ok(Pooled { pool: self, store: Some(store) }),
                     Err(e) => {
                         self.release(None);
@@ -76,7 +91,7 @@ impl StorePool {
     pub(crate) fn with<T>(
         &self,
         what: &str,
-        f: impl FnOnce(&mut dyn Store) -> Result<T, StoreError>,
+        f: impl FnOnce(&mut dyn PageStore) -> Result<T, StoreError>,
     ) -> Result<T, Response> {
         let mut store = self.get().map_err(|why| Response::error(503, &why.to_string(), None))?;
         f(&mut *store).map_err(|e| {
@@ -86,7 +101,7 @@ impl StorePool {
         })
     }
 
-    fn release(&self, store: Option<Box<dyn Store>>) {
+    fn release(&self, store: Option<Box<dyn PageStore>>) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         match store {
             Some(s) => state.idle.push(s),
@@ -99,7 +114,7 @@ impl StorePool {
 /// A connection lent by the pool; back to it when dropped.
 pub struct Pooled<'a> {
     pool: &'a StorePool,
-    store: Option<Box<dyn Store>>,
+    store: Option<Box<dyn PageStore>>,
 }
 
 impl Pooled<'_> {
@@ -111,7 +126,7 @@ impl Pooled<'_> {
 }
 
 impl Deref for Pooled<'_> {
-    type Target = dyn Store;
+    type Target = dyn PageStore;
     fn deref(&self) -> &Self::Target {
         self.store.as_deref().expect("a pooled store is present until dropped")
     }

@@ -1,7 +1,7 @@
 //! `cliser-server export`: every stored reading, streamed, in the former CSV ledger's columns.
 
 use super::{write_err, CommandError};
-use cliser_store::Store;
+use cliser_store::History;
 use std::io::Write;
 
 /// What `export` writes.
@@ -19,7 +19,11 @@ pub struct ExportArgs {
     pub format: ExportFormat,
 }
 
-pub(super) fn run(args: &ExportArgs, store: &mut dyn Store, out: &mut dyn Write) -> Result<(), CommandError> {
+pub(super) fn run(
+    args: &ExportArgs,
+    store: &mut dyn History,
+    out: &mut dyn Write,
+) -> Result<(), CommandError> {
     let ExportFormat::Csv = args.format;
     writeln!(out, "{}", crate::readings::csv_format::HEADER).map_err(write_err)?;
     let mut line = String::with_capacity(96);

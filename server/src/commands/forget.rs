@@ -4,7 +4,7 @@
 
 use super::{write_err, CommandError};
 use cliser_protocol::{ClientId, SensorId};
-use cliser_store::Store;
+use cliser_store::AdminLog;
 use std::io::Write;
 
 /// `forget`'s arguments.
@@ -20,7 +20,7 @@ pub struct ForgetArgs {
 
 pub(super) fn run(
     args: &ForgetArgs,
-    store: &mut dyn Store,
+    store: &mut dyn AdminLog,
     now_ms: i64,
     out: &mut dyn Write,
 ) -> Result<(), CommandError> {

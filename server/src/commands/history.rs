@@ -5,7 +5,7 @@ use super::query::table;
 use super::{write_err, CommandError};
 use crate::readings::csv_format::rfc3339_ms;
 use cliser_common::when;
-use cliser_store::{AlertEvent, EventQuery, Store};
+use cliser_store::{AlertEvent, AlertStore, EventQuery};
 use std::io::Write;
 use std::time::SystemTime;
 
@@ -46,7 +46,7 @@ pub struct HistoryArgs {
 
 pub(super) fn run(
     args: &HistoryArgs,
-    store: &mut dyn Store,
+    store: &mut dyn AlertStore,
     out: &mut dyn Write,
 ) -> Result<(), CommandError> {
     let bad = CommandError::BadArgument;

@@ -4,7 +4,7 @@
 //! client's pruned mark): storing those again would count them twice in the hourly rollups.
 
 use super::CommandError;
-use cliser_store::{NewReading, Store};
+use cliser_store::{Ledger, NewReading};
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
@@ -36,13 +36,13 @@ pub(super) fn open(args: &ImportArgs) -> Result<std::fs::File, CommandError> {
 pub(super) fn run(
     args: &ImportArgs,
     file: std::fs::File,
-    store: &mut dyn Store,
+    store: &mut dyn Ledger,
     out: &mut dyn Write,
 ) -> Result<(), CommandError> {
     let what = |source| CommandError::Io { what: format!("reading {}", args.file.display()), source };
     let (mut group, mut stored, mut skipped, mut bad) = (Vec::with_capacity(GROUP), 0u64, 0u64, 0usize);
     let mut pruned = 0u64;
-    let mut flush = |group: &mut Vec<NewReading>, store: &mut dyn Store| -> Result<(), CommandError> {
+    let mut flush = |group: &mut Vec<NewReading>, store: &mut dyn Ledger| -> Result<(), CommandError> {
         let inserted = store.commit(group)?;
         let n = inserted.iter().filter(|&&i| i).count() as u64;
         stored += n;

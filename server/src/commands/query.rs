@@ -6,7 +6,7 @@ use cliser_common::sensor_names::{self, LookupError, Resolved, SensorError};
 use cliser_common::sensors::Settings;
 use cliser_common::when;
 use cliser_protocol::{Celsius, ClientId, SensorId, Value};
-use cliser_store::{Bucket, ReadingQuery, Store, StoreError, StoredReading, TsQuality};
+use cliser_store::{Bucket, History, ReadingQuery, StoreError, StoredReading, TsQuality};
 use std::io::Write;
 use std::time::{Duration, SystemTime};
 
@@ -72,7 +72,7 @@ impl QueryArgs {
 }
 
 /// The store's sensors as (client id, sensor id), for a name on several sensors and the errors.
-fn seen(store: &mut dyn Store) -> Result<Vec<(String, String)>, StoreError> {
+fn seen(store: &mut dyn History) -> Result<Vec<(String, String)>, StoreError> {
     Ok(store.sensors()?.into_iter().map(|s| (s.cid.to_string(), s.sensor.to_string())).collect())
 }
 
@@ -96,7 +96,7 @@ fn lookup_error(e: LookupError<StoreError>) -> CommandError {
 pub(super) fn run(
     args: &QueryArgs,
     settings: &Settings,
-    store: &mut dyn Store,
+    store: &mut dyn History,
     out: &mut dyn Write,
 ) -> Result<(), CommandError> {
     let cid = args.cid.as_deref();

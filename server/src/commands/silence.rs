@@ -5,7 +5,7 @@ use super::query::table;
 use super::{write_err, CommandError};
 use cliser_alerts::admin::{check_matcher, silence_state};
 use cliser_alerts::alert::utc;
-use cliser_store::{Silence, Store};
+use cliser_store::{AlertStore, Silence};
 use std::io::Write;
 use std::time::Duration;
 
@@ -71,7 +71,7 @@ fn who(by: &Option<String>) -> String {
 
 pub(super) fn run(
     command: &SilenceCommand,
-    store: &mut dyn Store,
+    store: &mut dyn AlertStore,
     now_ms: i64,
     out: &mut dyn Write,
 ) -> Result<(), CommandError> {

@@ -1,6 +1,7 @@
-//! The readings: the sink that commits them and publishes acks, where the store is, duplicates,
-//! registrations, the sensor cap, retention and the CSV format.
+//! The readings: the sink that commits them, the ack table it publishes acks in, where the store
+//! is, duplicates, registrations, the sensor cap, retention and the CSV format.
 
+pub mod ack_table;
 pub mod csv_format;
 pub mod duplicates;
 pub mod registrations;

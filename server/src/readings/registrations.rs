@@ -7,9 +7,9 @@
 //! asks it and waits at most [`ANSWER_WAIT`]. A query stuck on a dead or locked database then
 //! delays each registration by that much, not every registration (and the stop) behind it.
 
-use crate::readings::sink::AckTable;
+use crate::readings::ack_table::AckTable;
 use cliser_protocol::ClientId;
-use cliser_store::Store;
+use cliser_store::Ledger;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,7 +39,7 @@ impl std::fmt::Debug for Registrations {
 impl Registrations {
     /// Starts the thread that reads marks through `store`. It ends when this is dropped and its
     /// query in flight (if any) returns; nothing joins it, so a stop never waits for the database.
-    pub fn new(store: Box<dyn Store>) -> std::io::Result<Self> {
+    pub fn new(store: Box<dyn Ledger>) -> std::io::Result<Self> {
         let (tx, rx) = channel();
         std::thread::Builder::new().name("registrations".into()).spawn(move || answer(store, rx))?;
         Ok(Registrations(tx))
@@ -64,7 +64,7 @@ impl Registrations {
 }
 
 /// The thread: one question at a time, skipping those nobody waits for any more.
-fn answer(mut store: Box<dyn Store>, asks: Receiver<Ask>) {
+fn answer(mut store: Box<dyn Ledger>, asks: Receiver<Ask>) {
     for ask in asks {
         if Instant::now() >= ask.until {
             continue;

@@ -2,7 +2,7 @@
 //! older than that too, in small batches on its own thread and its own store connection, off the
 //! path from a Pi to its ack. Hourly rollups are kept forever.
 
-use cliser_store::{Store, StoreError};
+use cliser_store::{Retention, StoreError};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -14,7 +14,7 @@ const BATCH: usize = 2_000;
 const PAUSE: Duration = Duration::from_millis(20);
 
 /// Runs until `stop` closes: prunes at once, then every [`EVERY`].
-pub fn run(mut store: Box<dyn Store>, keep: Duration, stop: Receiver<()>) {
+pub fn run(mut store: Box<dyn Retention>, keep: Duration, stop: Receiver<()>) {
     let mut last_error: Option<String> = None;
     loop {
         match prune(store.as_mut(), keep, &stop) {
@@ -61,7 +61,7 @@ struct Pruned {
 
 /// Deletes batch after batch, raw readings then alert events, until none is left or the server
 /// stops; returns how many.
-fn prune(store: &mut dyn Store, keep: Duration, stop: &Receiver<()>) -> Result<Pruned, StoreError> {
+fn prune(store: &mut dyn Retention, keep: Duration, stop: &Receiver<()>) -> Result<Pruned, StoreError> {
     let cutoff = SystemTime::now().checked_sub(keep).unwrap_or(UNIX_EPOCH);
     let cutoff_ms = cutoff.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
     let readings = batches(stop, |n| store.prune_raw(cutoff_ms, n))?;

@@ -3,6 +3,7 @@
 //! is new (a log that blocks holds up no ack). Every ack the server sends is read from that table, so an ack never runs ahead of
 //! the store.
 
+use crate::readings::ack_table::AckTable;
 use crate::readings::duplicates::{AnswerTally, DuplicateWatch};
 use crate::readings::watchers::{CommitReport, Watchers};
 use cliser_common::sensors::{Settings, SharedSettings};
@@ -10,51 +11,8 @@ use cliser_protocol::{ClientId, Reading, Stamp, Value};
 use cliser_store::{Ledger, NewReading, TsQuality, MAX_SEQ};
 use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// The highest seq written per client id: the one source of every ack. Only the sink writes it, and
-/// only after the store committed the readings and they are logged; a registration reads it for
-/// its 140, a session when it polls. Shared memory rather than a message per batch: nothing waits
-/// for it in the common case, and waking the session for every answer would cost a thread switch
-/// per reading. It is also the sink's dedupe state, so what is acked and what is deduped against
-/// cannot drift apart.
-#[derive(Debug, Default)]
-pub struct AckTable(RwLock<HashMap<ClientId, u64>>);
-
-impl AckTable {
-    /// A table holding `marks` (read from the store at start).
-    pub fn new(marks: HashMap<ClientId, u64>) -> Self {
-        AckTable(RwLock::new(marks))
-    }
-
-    /// Raises `cid`'s mark to `stored`, a high-water mark just read from the store: true by
-    /// construction, so raising it (never lowering) keeps every ack truthful. This is how a server
-    /// sharing its database learns what another server stored for a client that moved to it.
-    pub fn raise(&self, cid: &ClientId, stored: u64) {
-        let mut table = self.0.write().unwrap_or_else(|e| e.into_inner());
-        let hw = table.entry(cid.clone()).or_insert(stored);
-        *hw = (*hw).max(stored);
-    }
-
-    /// The highest seq written for `cid`, if any.
-    pub fn get(&self, cid: &ClientId) -> Option<u64> {
-        self.read().get(cid).copied()
-    }
-
-    fn read(&self) -> RwLockReadGuard<'_, HashMap<ClientId, u64>> {
-        self.0.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Raises the marks of a group that is now committed.
-    fn publish(&self, written: HashMap<ClientId, u64>) {
-        let mut table = self.0.write().unwrap_or_else(|e| e.into_inner());
-        for (cid, seq) in written {
-            let hw = table.entry(cid).or_insert(seq);
-            *hw = (*hw).max(seq);
-        }
-    }
-}
 
 /// A batch is written (or its write failed and the clients will resend it): a session that waits
 /// to poll again (`more`) may now read the [`AckTable`]. The sink knows nothing of its senders'
@@ -516,7 +474,7 @@ mod tests {
 
     /// A store whose commits fail while `down` is set: a full disk, a database that went away.
     struct Flaky {
-        inner: Box<dyn Store>,
+        inner: Box<dyn Ledger>,
         down: Arc<AtomicBool>,
     }
 

@@ -4,10 +4,11 @@
 //! telling them never waits: neither the sink nor the Manager is held up by a watcher.
 //!
 //! One name for one idea: the sink's former "observer" and the Manager's former "watchers" were the
-//! same three mailboxes; the exporters' own [`cliser_export::Notifier`] is the third of them.
+//! same three mailboxes, and the exporters' [`cliser_export::Watcher`] (once their "notifier") is one
+//! of them.
 
 use cliser_alerts::Input as AlertInput;
-use cliser_export::Notifier;
+use cliser_export::Watcher;
 use cliser_protocol::ClientId;
 use cliser_store::NewReading;
 use cliser_web::{LiveEvent, Stored};
@@ -41,7 +42,7 @@ pub struct Watchers {
     /// The alerts thread.
     pub alerts: Option<cliser_alerts::Mailbox>,
     /// The exporters (MQTT publishes each node's availability; every exporter follows commits).
-    pub export: Option<Notifier>,
+    pub export: Option<Watcher>,
 }
 
 impl Watchers {

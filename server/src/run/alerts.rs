@@ -25,7 +25,7 @@ impl AlertsThread {
         live: Option<Sender<LiveEvent>>,
         on_panic: &OnPanic,
     ) -> Result<AlertsThread, RunError> {
-        let store = cliser_store::open(&config.store.url).map_err(RunError::Store)?;
+        let store = cliser_store::open_as(&config.store.url).map_err(RunError::Store)?;
         let now = settings.get();
         let delivery = cliser_alerts::deliver::Delivery::new(&now.alerts);
         let changes = live.clone();

@@ -7,7 +7,7 @@ use cliser_common::core_thread::OnPanic;
 use cliser_common::sensors::SharedSettings;
 use cliser_export::cursor::{Feed, Start};
 use cliser_export::runner::Far;
-use cliser_export::{Exporter, Notifier, StatusBoard};
+use cliser_export::{Exporter, StatusBoard, Watcher};
 
 /// The exporter threads.
 pub struct Exporters(Vec<Exporter>);
@@ -23,7 +23,7 @@ impl Exporters {
         // Held from the first: an exporter started before a later one fails is stopped on drop.
         let mut out = Exporters(Vec::new());
         if let Some(influx) = config.export.influx.clone() {
-            let store = cliser_store::open(&config.store.url).map_err(RunError::Store)?;
+            let store = cliser_store::open_as(&config.store.url).map_err(RunError::Store)?;
             let feed = Feed::open(store, "influx", Start::Beginning).map_err(RunError::Store)?;
             let target = influx.shown();
             log::info!("export influx -> {target}: from reading {} on", feed.saved());
@@ -40,7 +40,7 @@ impl Exporters {
             out.0.push(started.map_err(RunError::Start)?);
         }
         if let Some(mqtt) = config.export.mqtt.clone() {
-            let store = cliser_store::open(&config.store.url).map_err(RunError::Store)?;
+            let store = cliser_store::open_as(&config.store.url).map_err(RunError::Store)?;
             let feed = Feed::open(store, "mqtt", Start::End).map_err(RunError::Store)?;
             let target = mqtt.url.clone();
             log::info!(
@@ -58,9 +58,9 @@ impl Exporters {
     }
 
     /// What tells them of commits and sessions, when there is any exporter.
-    pub fn notifier(&self) -> Option<Notifier> {
-        let notifier = cliser_export::runner::notifier(&self.0);
-        (!notifier.is_empty()).then_some(notifier)
+    pub fn watcher(&self) -> Option<Watcher> {
+        let watcher = cliser_export::runner::watcher(&self.0);
+        (!watcher.is_empty()).then_some(watcher)
     }
 
     /// Stops each (as far as its far side takes what is left now; the rest after the next start,

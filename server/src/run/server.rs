@@ -165,7 +165,7 @@ fn start_threads(core: &mut Core, ports: Listeners, opened: Opened, shared: &Sha
     let to = ConsoleMailboxes { manager: manager_tx.clone(), server: (*stop).clone(), live: live.clone() };
     core.console = Some(ConsoleThread::start(ports.console, config, brake, to, on_panic)?);
     let watchers =
-        Watchers { live: live.clone(), alerts: core.alerts.mailbox(), export: core.exporters.notifier() };
+        Watchers { live: live.clone(), alerts: core.alerts.mailbox(), export: core.exporters.watcher() };
     let settings = &core.reload.settings;
     let sink =
         SinkThread::start(opened.store, opened.high_water, settings, watchers.clone(), sink_rx, on_panic)?;

@@ -5,7 +5,8 @@ use crate::auth::brake::Brake;
 use crate::config::Config;
 use crate::link::manager::{AdminCmd, Fleetwide, Manager, ManagerEvent};
 use crate::link::session::SessionEvent;
-use crate::readings::sink::{AckTable, Batch, Sink};
+use crate::readings::ack_table::AckTable;
+use crate::readings::sink::{Batch, Sink};
 use crate::readings::watchers::Watchers;
 use crate::run::error::RunError;
 use crate::run::spawn::spawn;
@@ -25,7 +26,7 @@ impl SinkThread {
     /// Starts the sink committing to `store`, with the marks it holds; the table acks are read
     /// from comes back with it.
     pub fn start(
-        store: Box<dyn cliser_store::Store>,
+        store: Box<dyn cliser_store::Ledger>,
         high_water: HashMap<ClientId, u64>,
         settings: &SharedSettings,
         watchers: Watchers,

@@ -1,14 +1,12 @@
 //! What only the PostgreSQL backend has: a server that may be down or shared, and a database that
 //! may hold other things.
 
-mod common;
-
+use crate::common::*;
 use cliser_store::{
     AlertStore, Described, ExportFeed, History, Ledger, PgStore, ReadingQuery, StoreError, StoredAlert,
     TsQuality, SCHEMA_VERSION,
 };
 use cliser_testkit::{wait_until, PgCluster, PgOptions};
-use common::*;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
@@ -56,7 +54,7 @@ fn reopens_its_database_with_everything_kept() {
 #[test]
 fn a_schema_1_database_migrates_with_its_readings_untouched() {
     let Some(pg) = cluster() else { return };
-    psql(&pg.url(), include_str!("../migrations/postgres/0001_initial.sql"));
+    psql(&pg.url(), include_str!("../../migrations/postgres/0001_initial.sql"));
     psql(
         &pg.url(),
         &format!(
@@ -89,8 +87,8 @@ fn a_schema_1_database_migrates_with_its_readings_untouched() {
 #[test]
 fn a_schema_2_database_migrates_keeping_its_rows_which_read_as_synced() {
     let Some(pg) = cluster() else { return };
-    psql(&pg.url(), include_str!("../migrations/postgres/0001_initial.sql"));
-    psql(&pg.url(), include_str!("../migrations/postgres/0002_alerts.sql"));
+    psql(&pg.url(), include_str!("../../migrations/postgres/0001_initial.sql"));
+    psql(&pg.url(), include_str!("../../migrations/postgres/0002_alerts.sql"));
     psql(
         &pg.url(),
         &format!(
@@ -143,10 +141,10 @@ fn a_schema_2_database_migrates_keeping_its_rows_which_read_as_synced() {
 fn a_schema_4_database_migrates_keeping_its_rows_and_takes_acknowledgements_and_forgetting() {
     let Some(pg) = cluster() else { return };
     for m in [
-        include_str!("../migrations/postgres/0001_initial.sql"),
-        include_str!("../migrations/postgres/0002_alerts.sql"),
-        include_str!("../migrations/postgres/0003_ts_quality.sql"),
-        include_str!("../migrations/postgres/0004_export_cursors.sql"),
+        include_str!("../../migrations/postgres/0001_initial.sql"),
+        include_str!("../../migrations/postgres/0002_alerts.sql"),
+        include_str!("../../migrations/postgres/0003_ts_quality.sql"),
+        include_str!("../../migrations/postgres/0004_export_cursors.sql"),
     ] {
         psql(&pg.url(), m);
     }

@@ -1,14 +1,12 @@
 //! One behaviour suite, run on SQLite and on a private PostgreSQL cluster: every case is a function
 //! of `&mut dyn Store`, and the macro at the end makes a test of it for each backend.
 
-mod common;
-
+use crate::common::*;
 use cliser_protocol::Celsius;
 use cliser_store::{
     Ack, AdminChange, AlertEvent, Bucket, BucketSource, EventQuery, Forgotten, ReadingQuery, Silence, Store,
     StoreError, StoredAlert, TsQuality, MAX_SEQ,
 };
-use common::*;
 use std::collections::HashMap;
 use std::time::Duration;
 

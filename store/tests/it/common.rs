@@ -1,6 +1,5 @@
 //! Helpers shared by the store's tests: readings built from short literals, and a store of each
 //! backend in a place of its own.
-#![allow(dead_code)]
 
 use cliser_protocol::{Celsius, ClientId, ErrorReason, SensorId, Value};
 use cliser_store::{NewReading, PgStore, SqliteStore, Store, TsQuality};
@@ -41,7 +40,8 @@ pub fn r(client: &str, sensor: &str, value: Value, t: i64, seq: Option<u64>) -> 
 
 /// An SQLite store in a temp dir (kept alive with it).
 pub struct Sqlite {
-    pub dir: tempfile::TempDir,
+    /// Deleted when the test's store is dropped.
+    _dir: tempfile::TempDir,
     pub store: SqliteStore,
 }
 
@@ -49,7 +49,7 @@ impl Sqlite {
     pub fn new() -> Sqlite {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("cliser.db")).unwrap();
-        Sqlite { dir, store }
+        Sqlite { _dir: dir, store }
     }
 }
 

@@ -1,14 +1,12 @@
 //! What the SQLite backend does with the file it is given: creates and migrates a new one, reopens
 //! its own, and refuses, without changing a byte, anything else.
 
-mod common;
-
+use crate::common::*;
 use cliser_protocol::Celsius;
 use cliser_store::{
     AlertStore, Described, History, Ledger, ReadingQuery, SqliteStore, StoreError, StoredAlert, TsQuality,
     SCHEMA_VERSION,
 };
-use common::*;
 use std::path::Path;
 use std::time::Duration;
 
@@ -76,7 +74,7 @@ fn creates_a_new_file_and_reopens_it_with_everything_kept() {
 fn write_schema_1(path: &Path) {
     let raw = rusqlite::Connection::open(path).unwrap();
     raw.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())).unwrap();
-    raw.execute_batch(include_str!("../migrations/sqlite/0001_initial.sql")).unwrap();
+    raw.execute_batch(include_str!("../../migrations/sqlite/0001_initial.sql")).unwrap();
     raw.execute_batch(
         "CREATE TABLE cliser_schema (version INTEGER NOT NULL); INSERT INTO cliser_schema VALUES (1);",
     )
@@ -150,8 +148,8 @@ fn a_schema_1_file_migrates_with_its_readings_untouched() {
 fn write_schema_2(path: &Path) {
     let raw = rusqlite::Connection::open(path).unwrap();
     raw.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())).unwrap();
-    raw.execute_batch(include_str!("../migrations/sqlite/0001_initial.sql")).unwrap();
-    raw.execute_batch(include_str!("../migrations/sqlite/0002_alerts.sql")).unwrap();
+    raw.execute_batch(include_str!("../../migrations/sqlite/0001_initial.sql")).unwrap();
+    raw.execute_batch(include_str!("../../migrations/sqlite/0002_alerts.sql")).unwrap();
     raw.execute_batch(&format!(
         "CREATE TABLE cliser_schema (version INTEGER NOT NULL); INSERT INTO cliser_schema VALUES (2);
          INSERT INTO nodes VALUES (1, 'a', {t0}, {t1}, 8);
@@ -233,10 +231,10 @@ fn write_schema_4(path: &Path) {
     let raw = rusqlite::Connection::open(path).unwrap();
     raw.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())).unwrap();
     for m in [
-        include_str!("../migrations/sqlite/0001_initial.sql"),
-        include_str!("../migrations/sqlite/0002_alerts.sql"),
-        include_str!("../migrations/sqlite/0003_ts_quality.sql"),
-        include_str!("../migrations/sqlite/0004_export_cursors.sql"),
+        include_str!("../../migrations/sqlite/0001_initial.sql"),
+        include_str!("../../migrations/sqlite/0002_alerts.sql"),
+        include_str!("../../migrations/sqlite/0003_ts_quality.sql"),
+        include_str!("../../migrations/sqlite/0004_export_cursors.sql"),
     ] {
         raw.execute_batch(m).unwrap();
     }

@@ -1,0 +1,9 @@
+//! The store's integration tests, one binary: each module was a test binary of its own. `common`
+//! holds what they share (readings from short literals, a store of each backend in a place of its
+//! own).
+
+mod common;
+
+mod behaviour;
+mod postgres;
+mod sqlite_file;
