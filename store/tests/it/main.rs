@@ -5,5 +5,6 @@
 mod common;
 
 mod behaviour;
+mod fleet;
 mod postgres;
 mod sqlite_file;
