@@ -84,7 +84,8 @@ impl fmt::Display for Value {
 }
 
 impl Value {
-    fn parse(s: &str) -> Result<Self, TokenError> {
+    /// A value as the wire writes it (and [`Display`](fmt::Display) gives it): `21.375`, `err:crc`.
+    pub fn parse(s: &str) -> Result<Self, TokenError> {
         if let Some(reason) = s.strip_prefix("err:") {
             return ErrorReason::new(reason).map(Value::Error).map_err(TokenError::Reason);
         }

@@ -19,6 +19,7 @@ mod conn;
 mod duties;
 mod error;
 mod identity;
+mod news;
 mod presence;
 mod servers;
 mod stmts;
@@ -26,6 +27,7 @@ mod stmts;
 pub use duties::{DutyLease, Epoch, Fence};
 pub use error::FleetError;
 pub use identity::ServerIdentity;
+pub use news::{Heard, News, NewsBatch, CHANNEL as NEWS_CHANNEL};
 pub use presence::{Claim, PresenceLease};
 pub use servers::FleetServer;
 
@@ -83,6 +85,8 @@ pub struct PgFleet {
     held: BTreeSet<String>,
     /// When the last successful [`renew_all`](Self::renew_all) (or the first claim) started.
     renewed: Option<Instant>,
+    /// Whether this connection listens to the fleet's news (again after a reconnection).
+    listening: bool,
 }
 
 impl std::fmt::Debug for PgFleet {
@@ -112,6 +116,7 @@ impl PgFleet {
             conn: None,
             held: BTreeSet::new(),
             renewed: None,
+            listening: false,
         };
         fleet.conn()?;
         Ok(fleet)
@@ -142,6 +147,10 @@ impl PgFleet {
                 self.config.connect(postgres::NoTls).map_err(pg_err(&self.location, "connect"))?;
             crate::pg::migrate::migrate(&mut client, &self.location)?;
             let st = Stmts::prepare(&mut client).map_err(pg_err(&self.location, "prepare statements"))?;
+            if self.listening {
+                let listen = format!("LISTEN {}", news::CHANNEL);
+                client.batch_execute(&listen).map_err(pg_err(&self.location, "listen"))?;
+            }
             self.conn = Some((client, st));
         }
         let (client, st) = self.conn.as_mut().expect("connected above");

@@ -368,3 +368,51 @@ fn the_servers_list_holds_the_live_servers_with_their_clients() {
     b.leave().unwrap();
     assert!(b.servers().unwrap().is_empty());
 }
+
+#[test]
+fn news_reaches_the_other_servers_in_order_and_again_after_a_reconnection() {
+    use cliser_store::fleet::News;
+    use cliser_store::{NewReading, TsQuality};
+    let Some(pg) = cluster() else { return };
+    let mut a = server(&pg, "a:1", long());
+    let mut b = server(&pg, "b:1", long());
+    a.listen().unwrap();
+    b.listen().unwrap();
+    let reading = |seq: u64| NewReading {
+        cid: "pi-a".parse().unwrap(),
+        sensor: "28-1".parse().unwrap(),
+        value: cliser_protocol::Value::parse("20.5").unwrap(),
+        sampled_ms: 1_000 + seq as i64,
+        received_ms: 2_000 + seq as i64,
+        seq: Some(seq),
+        ts_quality: TsQuality::Synced,
+    };
+    // Big enough for several notifications.
+    let stored: Vec<NewReading> = (1..=500).map(reading).collect();
+    let up = News::NodeUp { cid: "pi-a".parse().unwrap(), addr: "10.0.0.9:4000".into(), at_ms: 7 };
+    a.publish(&[up.clone(), News::Stored(stored.clone())]).unwrap();
+    let mut heard = Vec::new();
+    wait_until(DEADLINE, "B to hear all of A's news", || {
+        heard.extend(b.next_news(Duration::from_millis(200)).unwrap().heard.into_iter().flat_map(|h| h.news));
+        let readings: usize = heard.iter().map(|n| if let News::Stored(r) = n { r.len() } else { 0 }).sum();
+        (readings == stored.len()).then_some(())
+    });
+    assert_eq!(heard[0], up);
+    let back: Vec<NewReading> =
+        heard[1..].iter().flat_map(|n| if let News::Stored(r) = n { r.clone() } else { vec![] }).collect();
+    assert_eq!(back, stored, "in order, unchanged");
+    assert!(
+        a.next_news(Duration::from_millis(100)).unwrap().heard.is_empty(),
+        "a server does not hear itself"
+    );
+
+    kill_connection_of(&pg, "b:1");
+    // The first call after the kill fails (transient) or reconnects; B listens again either way.
+    let _ = b.next_news(Duration::from_millis(100));
+    let down = News::NodeDown { cid: "pi-a".parse().unwrap(), at_ms: 9 };
+    wait_until(DEADLINE, "B to hear A again after its reconnection", || {
+        a.publish(std::slice::from_ref(&down)).unwrap();
+        let heard = b.next_news(Duration::from_millis(200)).ok()?.heard;
+        heard.into_iter().flat_map(|h| h.news).any(|n| n == down).then_some(())
+    });
+}
