@@ -137,6 +137,9 @@ pub struct Stored {
     pub gaps: u64,
     /// How long the commit took.
     pub commit: Duration,
+    /// Committed by another server of the fleet (heard through the fleet's news): shown, not
+    /// counted in this server's metrics.
+    pub elsewhere: bool,
 }
 
 /// One sensor as the page shows it.
@@ -366,7 +369,9 @@ fn apply(shared: &Shared, event: LiveEvent, pending: &mut Pending) {
             }
         }
         LiveEvent::Stored(stored) => {
-            m.observe_commit(&stored);
+            if !stored.elsewhere {
+                m.observe_commit(&stored);
+            }
             let settings = shared.settings.get();
             let mut fleet = shared.fleet();
             for r in &stored.readings {

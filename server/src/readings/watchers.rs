@@ -10,6 +10,7 @@
 use cliser_alerts::Input as AlertInput;
 use cliser_export::Watcher;
 use cliser_protocol::ClientId;
+use cliser_store::fleet::News;
 use cliser_store::NewReading;
 use cliser_web::{LiveEvent, Stored};
 use std::net::SocketAddr;
@@ -43,12 +44,14 @@ pub struct Watchers {
     pub alerts: Option<cliser_alerts::Mailbox>,
     /// The exporters (MQTT publishes each node's availability; every exporter follows commits).
     pub export: Option<Watcher>,
+    /// The other servers of a fleet (PostgreSQL), through the fleet's news.
+    pub fleet: Option<Sender<News>>,
 }
 
 impl Watchers {
     /// Whether anyone is told at all (the sink builds no report for nobody).
     pub fn any(&self) -> bool {
-        self.live.is_some() || self.alerts.is_some() || self.export.is_some()
+        self.live.is_some() || self.alerts.is_some() || self.export.is_some() || self.fleet.is_some()
     }
 
     /// A commit: the exporters are nudged, the alerts get the readings and the gaps, the page
@@ -62,12 +65,18 @@ impl Watchers {
                 if !gaps.is_empty() {
                     self.alerts(AlertInput::Gaps(gaps.iter().map(|c| c.to_string()).collect()));
                 }
+                if let Some(fleet) = &self.fleet {
+                    if !readings.is_empty() {
+                        let _ = fleet.send(News::Stored(readings.clone()));
+                    }
+                }
                 if let Some(live) = &self.live {
                     let stored = Stored {
                         readings: readings.clone(),
                         duplicates,
                         gaps: gaps.len() as u64,
                         commit: took,
+                        elsewhere: false,
                     };
                     let _ = live.send(LiveEvent::Stored(stored));
                 }
@@ -83,6 +92,9 @@ impl Watchers {
         if let Some(export) = &self.export {
             export.node_up(cid.as_str());
         }
+        if let Some(fleet) = &self.fleet {
+            let _ = fleet.send(News::NodeUp { cid: cid.clone(), addr: addr.to_string(), at_ms: unix_ms(at) });
+        }
         self.live(LiveEvent::NodeUp { cid, addr, at });
     }
 
@@ -92,7 +104,11 @@ impl Watchers {
         if let Some(export) = &self.export {
             export.node_down(cid.as_str());
         }
-        self.live(LiveEvent::NodeDown { cid, at: SystemTime::now() });
+        let at = SystemTime::now();
+        if let Some(fleet) = &self.fleet {
+            let _ = fleet.send(News::NodeDown { cid: cid.clone(), at_ms: unix_ms(at) });
+        }
+        self.live(LiveEvent::NodeDown { cid, at });
     }
 
     /// Tells the web page's live view, if there is one.
@@ -108,4 +124,9 @@ impl Watchers {
             let _ = alerts.send(input);
         }
     }
+}
+
+/// `at` as Unix milliseconds (0 before 1970, which no clock here shows).
+fn unix_ms(at: SystemTime) -> i64 {
+    at.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }

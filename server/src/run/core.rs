@@ -5,6 +5,7 @@
 use crate::auth::credentials::SharedClients;
 use crate::config::Config;
 use crate::console::listener::Ask;
+use crate::fleet::news::NewsThreads;
 use crate::fleet::presence::PresenceThread;
 use crate::link::manager::AdminCmd;
 use crate::run::acceptors::Acceptors;
@@ -43,6 +44,9 @@ pub struct Core {
     pub export_status: cliser_export::StatusBoard,
     /// The console's accept thread.
     pub console: Option<ConsoleThread>,
+    /// With PostgreSQL: the news between the fleet's servers (started before the sink, which
+    /// tells it what it commits).
+    pub news: Option<NewsThreads>,
     /// The readings sink.
     pub sink: Option<SinkThread>,
     /// The retention thread (`--retain-raw`).
@@ -103,6 +107,7 @@ impl Core {
             exporters,
             export_status,
             console: None,
+            news: None,
             sink: None,
             retention: None,
             presence: None,
@@ -230,8 +235,9 @@ impl Core {
     /// for, for the line if the stop outlasts [`SHUTDOWN_BOUND`].
     fn shut_down(self, step: &Step) -> Result<(), RunError> {
         let waiting = |name: &'static str| *step.lock().unwrap_or_else(|e| e.into_inner()) = name;
-        let Core { web, alerts, exporters, console, sink, retention, presence, manager, acceptors, .. } =
-            self;
+        let Core {
+            web, alerts, exporters, console, news, sink, retention, presence, manager, acceptors, ..
+        } = self;
         acceptors.stop_accepting();
         web.stopping();
         let acceptors = acceptors.stop(waiting);
@@ -248,6 +254,10 @@ impl Core {
         // alerts thread): only join them if the Manager ended as it should.
         waiting("sink");
         let sink = sink.filter(|_| manager.is_ok()).map_or(Ok(()), SinkThread::stop);
+        waiting("fleet-news-in");
+        if let Some(news) = news {
+            news.stop();
+        }
         waiting("console-accept");
         let console = console.map_or(Ok(()), ConsoleThread::stop);
         waiting("exporters");

@@ -1,31 +1,79 @@
 //! The fleet's subsystems, started when the store is PostgreSQL (other servers may share it):
-//! presence, which keeps each client registered on one server at a time. With SQLite nothing
+//! presence, which keeps each client registered on one server at a time, and the news between
+//! the servers. With SQLite nothing
 //! starts here and nothing is added to the reading path.
 
 use crate::config::Config;
+use crate::fleet::news::NewsThreads;
 use crate::fleet::presence::{Presence, PresenceThread};
 use crate::link::manager::ManagerEvent;
 use crate::run::error::RunError;
-use cliser_store::fleet::{FleetSettings, PgFleet, ServerIdentity};
+use cliser_store::fleet::{FleetSettings, Heard, News, PgFleet, ServerIdentity};
 use cliser_store::Backend;
+use cliser_web::{LiveEvent, Stored};
 use std::net::SocketAddr;
 use std::sync::mpsc::Sender;
+use std::time::{Duration, UNIX_EPOCH};
 
-/// Starts presence on its own lease connection when `backend` is PostgreSQL; a client whose lease
-/// another server takes is closed through the Manager's mailbox `manager`.
-pub fn start_presence(
+/// This server in the fleet when `backend` is PostgreSQL (one identity for every fleet
+/// connection of this process); `None` for SQLite, where there is no fleet.
+pub fn identity(
     config: &Config,
     backend: Backend,
     client_port: Option<SocketAddr>,
+) -> Option<ServerIdentity> {
+    (backend == Backend::Postgres)
+        .then(|| ServerIdentity::new(config.fleet_name.clone().unwrap_or_else(|| default_name(client_port))))
+}
+
+/// A lease connection of `identity`'s.
+fn connect(config: &Config, identity: &ServerIdentity) -> Result<PgFleet, RunError> {
+    PgFleet::connect(&config.store.url, identity.clone(), FleetSettings::default()).map_err(RunError::Fleet)
+}
+
+/// Starts the fleet's news (PostgreSQL): returns the mailbox the watchers tell this server's news
+/// to, and the threads. What other servers say goes to the page's live view `live`, if served.
+pub fn start_news(
+    config: &Config,
+    identity: Option<&ServerIdentity>,
+    live: Option<Sender<LiveEvent>>,
+) -> Result<Option<(Sender<News>, NewsThreads)>, RunError> {
+    let Some(identity) = identity else { return Ok(None) };
+    let (out, inbound) = (connect(config, identity)?, connect(config, identity)?);
+    let on_heard = Box::new(move |heard: Heard| {
+        if let Some(live) = &live {
+            for event in heard.news.into_iter().filter_map(live_event) {
+                let _ = live.send(event);
+            }
+        }
+    });
+    crate::fleet::news::start(out, inbound, on_heard).map(Some).map_err(RunError::Start)
+}
+
+/// Another server's news as the page's live view takes it.
+fn live_event(news: News) -> Option<LiveEvent> {
+    let at = |ms: i64| UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    Some(match news {
+        News::Stored(readings) => {
+            LiveEvent::Stored(Stored { readings, elsewhere: true, ..Stored::default() })
+        }
+        News::NodeUp { cid, addr, at_ms } => {
+            LiveEvent::NodeUp { cid, addr: addr.parse().ok()?, at: at(at_ms) }
+        }
+        News::NodeDown { cid, at_ms } => LiveEvent::NodeDown { cid, at: at(at_ms) },
+    })
+}
+
+/// Starts presence on its own lease connection (PostgreSQL); a client whose lease another server
+/// takes is closed through the Manager's mailbox `manager`.
+pub fn start_presence(
+    config: &Config,
+    identity: Option<&ServerIdentity>,
     manager: &Sender<ManagerEvent>,
 ) -> Result<Option<(Presence, PresenceThread)>, RunError> {
-    if backend != Backend::Postgres {
-        return Ok(None);
-    }
-    let name = config.fleet_name.clone().unwrap_or_else(|| default_name(client_port));
-    let fleet = PgFleet::connect(&config.store.url, ServerIdentity::new(&name), FleetSettings::default())
-        .map_err(RunError::Fleet)?;
-    log::info!("fleet: this server is {name:?}; clients hold leases in {}", fleet.location());
+    let Some(identity) = identity else { return Ok(None) };
+    let fleet = connect(config, identity)?;
+    log::info!("fleet: this server is {:?}; clients hold leases in {}", identity.name(), fleet.location());
     let manager = manager.clone();
     let on_lost = Box::new(move |cid| {
         let _ = manager.send(ManagerEvent::LeaseLost(cid));

@@ -164,15 +164,23 @@ fn start_threads(core: &mut Core, ports: Listeners, opened: Opened, shared: &Sha
     let (sink_tx, sink_rx) = channel();
     let to = ConsoleMailboxes { manager: manager_tx.clone(), server: (*stop).clone(), live: live.clone() };
     core.console = Some(ConsoleThread::start(ports.console, config, brake, to, on_panic)?);
-    let watchers =
-        Watchers { live: live.clone(), alerts: core.alerts.mailbox(), export: core.exporters.watcher() };
+    let identity = crate::run::fleet::identity(config, opened.backend, *client_port);
+    let news = crate::run::fleet::start_news(config, identity.as_ref(), live.clone())?;
+    let (fleet, news) = news.unzip();
+    core.news = news;
+    let watchers = Watchers {
+        live: live.clone(),
+        alerts: core.alerts.mailbox(),
+        export: core.exporters.watcher(),
+        fleet,
+    };
     let settings = &core.reload.settings;
     let sink =
         SinkThread::start(opened.store, opened.high_water, settings, watchers.clone(), sink_rx, on_panic)?;
     let (sink, acks) = sink;
     core.sink = Some(sink);
     core.retention = Some(RetentionThread::start(config, on_panic)?);
-    let presence = crate::run::fleet::start_presence(config, opened.backend, *client_port, &manager_tx)?;
+    let presence = crate::run::fleet::start_presence(config, identity.as_ref(), &manager_tx)?;
     let (presence, presence_thread) = presence.unzip();
     core.presence = presence_thread;
     let fleetwide = Fleetwide { registrations: opened.registrations, presence };
