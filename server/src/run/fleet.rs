@@ -11,19 +11,26 @@ use cliser_store::Backend;
 use std::net::SocketAddr;
 use std::sync::mpsc::Sender;
 
+/// Who this server is in the fleet: made once per process start, and handed (cloned) to each of
+/// its fleet connections (presence, the fleet view, duties), so they all speak for one server.
+/// Named by `--fleet-name`, else `host:port` (the port clients connect to).
+pub fn identity(config: &Config, client_port: Option<SocketAddr>) -> ServerIdentity {
+    ServerIdentity::new(config.fleet_name.clone().unwrap_or_else(|| default_name(client_port)))
+}
+
 /// Starts presence on its own lease connection when `backend` is PostgreSQL; a client whose lease
 /// another server takes is closed through the Manager's mailbox `manager`.
 pub fn start_presence(
     config: &Config,
     backend: Backend,
-    client_port: Option<SocketAddr>,
+    identity: &ServerIdentity,
     manager: &Sender<ManagerEvent>,
 ) -> Result<Option<(Presence, PresenceThread)>, RunError> {
     if backend != Backend::Postgres {
         return Ok(None);
     }
-    let name = config.fleet_name.clone().unwrap_or_else(|| default_name(client_port));
-    let fleet = PgFleet::connect(&config.store.url, ServerIdentity::new(&name), FleetSettings::default())
+    let name = identity.name().to_owned();
+    let fleet = PgFleet::connect(&config.store.url, identity.clone(), FleetSettings::default())
         .map_err(RunError::Fleet)?;
     log::info!("fleet: this server is {name:?}; clients hold leases in {}", fleet.location());
     let manager = manager.clone();
