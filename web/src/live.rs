@@ -464,14 +464,21 @@ fn watch_fleet(shared: &Shared, watch: &mut FleetWatch, pending: &mut Pending) {
         _ => false,
     };
     if !same {
-        let seats = fleet_view::seats(&shared.fleet(), &shared.source.name, snapshot.as_deref());
+        let mut fleet = shared.fleet();
+        let seats = fleet_view::seats(&fleet, &shared.source.name, snapshot.as_deref());
         for (cid, seat) in &seats {
-            if watch.seats.get(cid) != Some(seat) {
-                if let Ok(cid) = ClientId::new(cid) {
-                    pending.nodes.insert(cid, ());
-                }
+            if watch.seats.get(cid) == Some(seat) {
+                continue;
             }
+            let Ok(cid) = ClientId::new(cid) else { continue };
+            // A node another server holds that this one never heard of joins the view, so that
+            // it stays listed (offline) once its lease ends; its readings come from the store.
+            fleet
+                .entry(cid.clone())
+                .or_insert_with(|| NodeState { since_ms: seat.since_ms, ..NodeState::default() });
+            pending.nodes.insert(cid, ());
         }
+        drop(fleet);
         watch.seats = seats;
         watch.snapshot = snapshot;
     }

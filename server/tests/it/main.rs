@@ -27,6 +27,7 @@ mod export_mqtt;
 mod export_mqtt_restart;
 mod failed_start;
 mod fleet_presence;
+mod fleet_view;
 mod handle;
 mod handshake;
 mod hostile;
