@@ -85,7 +85,11 @@ fn every_server_shows_every_node_of_the_fleet_with_its_server_and_a_killed_serve
             let f = fleet(s);
             (server_names(&f) == ["server-a", "server-b"]).then_some(f)
         });
-        assert_eq!((f["mode"].as_str(), f["this"].as_str(), f["stale"].as_bool()), (Some("fleet"), Some(name), Some(false)), "{f}");
+        assert_eq!(
+            (f["mode"].as_str(), f["this"].as_str(), f["stale"].as_bool()),
+            (Some("fleet"), Some(name), Some(false)),
+            "{f}"
+        );
         for server in f["servers"].as_array().unwrap() {
             assert_eq!(server["clients"], 1, "one Pi each: {f}");
             assert!(server["started_ms"].as_i64().unwrap() > 0, "{f}");
@@ -97,13 +101,20 @@ fn every_server_shows_every_node_of_the_fleet_with_its_server_and_a_killed_serve
     if let Some(browser) = browser.as_mut() {
         browser.navigate(&format!("http://{}/", b.http.unwrap()));
         let want = "pi-on-a true server-a | pi-on-b true server-b";
-        browser.wait_for(&format!("{CARD_SEATS} === {want:?}"), PAGE, "B's page lists both Pis with their servers");
+        browser.wait_for(
+            &format!("{CARD_SEATS} === {want:?}"),
+            PAGE,
+            "B's page lists both Pis with their servers",
+        );
         let footer = browser.wait_value(
             "(() => { const t = document.querySelector('#fleet-line').textContent; return t.includes('fleet: 2 servers') ? t : null; })()",
             PAGE,
             "the footer names the fleet",
         );
-        assert!(footer.as_str().unwrap().starts_with("server server-b · fleet: 2 servers, leader "), "{footer}");
+        assert!(
+            footer.as_str().unwrap().starts_with("server server-b · fleet: 2 servers, leader "),
+            "{footer}"
+        );
         browser.screenshot(&crate::web_page_kit::web_dir().join("fleet-view-b.png"));
     }
 
@@ -118,11 +129,17 @@ fn every_server_shows_every_node_of_the_fleet_with_its_server_and_a_killed_serve
     );
     let took = killed.elapsed();
     assert!(took < Duration::from_secs(12), "A's Pi showed offline {took:?} after the kill");
-    wait_until(EXPIRY, "A gone from B's /api/fleet", || (server_names(&fleet(&b)) == ["server-b"]).then_some(()));
+    wait_until(EXPIRY, "A gone from B's /api/fleet", || {
+        (server_names(&fleet(&b)) == ["server-b"]).then_some(())
+    });
     if let Some(browser) = browser.as_mut() {
         let want = "pi-on-a false  | pi-on-b true server-b";
         // The page learns it from the live stream (no reload): within the page's hold of an offline.
-        browser.wait_for(&format!("{CARD_SEATS} === {want:?}"), T, "B's page shows A's Pi offline, no server");
+        browser.wait_for(
+            &format!("{CARD_SEATS} === {want:?}"),
+            T,
+            "B's page shows A's Pi offline, no server",
+        );
         browser.wait_for(
             "document.querySelector('#fleet-line').textContent.includes('fleet: 1 server,')",
             T,
