@@ -33,6 +33,7 @@
     sparks: new Map(),       // cid -> { status: idle|loading|ready, series: Map(sensor -> [{t, v}]) }
     valuesShown: false,
     es: null,
+    fleet: null,             // /api/fleet: this server, and in a fleet (PostgreSQL) the servers and leader
   };
 
   // ---- small helpers ----------------------------------------------------------------------------
@@ -446,6 +447,7 @@
 
   function nodeTitle(n) {
     const parts = [`client id ${n.cid}`];
+    if (n.server) parts.push(`registered on server ${n.server}`);
     if (n.addr) parts.push(`address ${n.addr}`);
     if (n.online && n.since) parts.push(`connected since ${iso(n.since)}`);
     if (n.last_seen) parts.push(`last heard ${iso(n.last_seen)}`);
@@ -481,6 +483,7 @@
     refs.backlog =
       el("span", { class: "backlog", title: "it answered with `more`: sending its backlog" }, "catching up");
     refs.seen = el("span", { class: "seen" });
+    refs.server = el("span", { class: "server", hidden: true });
     const sensorsOf = () => (state.nodes.get(n.cid)?.sensors || []).map((s) => ({ cid: n.cid, sensor: s.sensor }));
     const chartAll = button({ class: "chart-all", title: `Chart all of ${n.cid}'s sensors together` }, "Chart all",
       () => openChart(sensorsOf()));
@@ -491,7 +494,7 @@
     refs.card = el("section", { class: "node", "data-cid": n.cid, "aria-label": `node ${n.cid}` },
       el("div", { class: "node-head" },
         el("h2", { class: "node-name" }, n.cid),
-        refs.status, refs.offFor, refs.backlog,
+        refs.status, refs.offFor, refs.backlog, refs.server,
         el("div", { class: "node-actions" }, chartAll, menu(`More for ${n.cid}`, [silence, forget]))),
       el("p", { class: "meta" }, refs.seen),
       refs.list = el("ul", { class: "sensors" }));
@@ -559,8 +562,12 @@
     const old = tableRows.get(n.cid);
     const refs = { rows: [], sensors: new Map() };
     // The node's id in each of its rows (a filtered table may show any one), dimmed after the first.
-    const nodeCell = () =>
-      el("td", { class: refs.rows.length ? "t-node repeat" : "t-node", title: nodeTitle(n) }, n.cid);
+    const nodeCell = () => {
+      const server = el("span", { class: "t-server", hidden: true });
+      refs.servers = refs.servers || [];
+      refs.servers.push(server);
+      return el("td", { class: refs.rows.length ? "t-node repeat" : "t-node", title: nodeTitle(n) }, n.cid, server);
+    };
     // "online" / "offline for 3 min", and beneath it the alert firing, if one is.
     const stateCell = () => {
       const c = el("td", { class: "t-state" }, el("span", { class: "t-up" }), el("span", { class: "t-alert" }));
@@ -612,10 +619,14 @@
       c.seen.dataset.ts = n.last_seen || "";
       c.seen.title = n.last_seen ? iso(n.last_seen) : "";
       setText(c.seen, seenText(n));
+      setText(c.server, n.server || "");
+      c.server.title = n.server ? `registered on server ${n.server}` : "";
+      c.server.hidden = !n.server;
     }
     const t = tableRows.get(cid);
     if (t) {
-      for (const tr of t.rows) tr.dataset.online = online;
+      for (const tr of t.rows) { tr.dataset.online = online; tr.dataset.server = n.server || ""; }
+      for (const s of t.servers || []) { setText(s, n.server || ""); s.hidden = !n.server; }
       updateMarks(cid);
     }
   }
@@ -963,6 +974,22 @@
     if (!state.es || state.es.readyState !== EventSource.OPEN) serverLost();
   }
 
+  /** The footer: this server, and in a fleet how many servers there are and which one leads. */
+  function applyFleet(f) {
+    state.fleet = f;
+    let text = `server ${f.this}`;
+    if (f.mode === "fleet") {
+      const n = f.servers.length;
+      text += ` · fleet: ${n} server${n === 1 ? "" : "s"}, leader ${f.leader ? f.leader.name : "none"}`;
+      if (f.stale) text += " (not read lately)";
+    }
+    const line = $("#fleet-line");
+    line.dataset.mode = f.mode;
+    line.dataset.stale = String(!!f.stale);
+    line.title = f.servers.map((s) => `${s.name}: ${s.clients} client${s.clients === 1 ? "" : "s"}`).join("\n");
+    setText(line, `${text} · `);
+  }
+
   function connect() {
     if (!window.EventSource) { poll(); return; }
     const es = new EventSource("/api/events");
@@ -970,10 +997,12 @@
     es.addEventListener("snapshot", (e) => {
       applySnapshot(JSON.parse(e.data));
       getJSON("/api/alerts").then((b) => applyAlerts(b.alerts)).catch(() => {});
+      getJSON("/api/fleet").then(applyFleet).catch(() => {});
       admin()?.refresh();
     });
     es.addEventListener("alerts", (e) => applyAlerts(JSON.parse(e.data)));
     es.addEventListener("nodes", (e) => applyNodes(JSON.parse(e.data)));
+    es.addEventListener("fleet", (e) => applyFleet(JSON.parse(e.data)));
     es.addEventListener("readings", (e) => applyReadings(JSON.parse(e.data)));
     es.addEventListener("forget", (e) => applyForget(JSON.parse(e.data)));
     // The server says it is stopping: the banner at once, with when (the stream's end follows).
@@ -993,6 +1022,7 @@
     try {
       applySnapshot(await getJSON("/api/nodes"));
       applyAlerts((await getJSON("/api/alerts")).alerts);
+      applyFleet(await getJSON("/api/fleet"));
       setLink("live", "polling");
     } catch (e) {
       serverLost();

@@ -1,6 +1,7 @@
 //! `GET /api/events`: Server-Sent Events. The first message (`snapshot`) is the whole fleet as
 //! `/api/nodes` gives it; then `forget` (a node or sensor forgotten), `alerts` (the firing alerts),
-//! `nodes` (nodes whose state changed) and `readings` (readings newly stored), at most one of each
+//! `nodes` (nodes whose state changed), `fleet` (`/api/fleet` when it changed, PostgreSQL only) and
+//! `readings` (readings newly stored), at most one of each
 //! per quarter second (`forget` one per node or sensor), and a comment line every 15 s.
 
 use crate::api::nodes_json;
@@ -15,7 +16,7 @@ pub fn stream(mut stream: ServerStream, shared: Arc<Shared>, keepalive_ms: u64) 
     let (mailbox, fleet) = shared.subscribe();
     let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\
                 X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\nretry: 2000\n\n";
-    let first = sse("snapshot", &nodes_json(&fleet, keepalive_ms, &shared.settings.get()));
+    let first = sse("snapshot", &nodes_json(&fleet, keepalive_ms, &shared.settings.get(), &shared.source));
     drop(fleet);
     let _ = stream.tcp().set_write_timeout(Some(WRITE_TIMEOUT));
     if stream.write_all(head.as_bytes()).and_then(|_| stream.write_all(first.as_bytes())).is_err() {

@@ -1,5 +1,6 @@
 //! The JSON shapes of the API and of the live events (docs/HTTP-API.md shows them).
 
+use crate::fleet_view::Seat;
 use crate::live::{NodeState, SensorState};
 use cliser_common::sensors::Settings;
 use cliser_protocol::{Celsius, ClientId, SensorId, Value};
@@ -58,8 +59,15 @@ fn sensor_json(sensor: &SensorId, s: &SensorState, settings: &Settings) -> Json 
 }
 
 /// One node; with its sensors for `/api/nodes` and the first live message, without for a node's
-/// change of state.
-pub(crate) fn node_json(cid: &ClientId, n: &NodeState, with_sensors: bool, settings: &Settings) -> Json {
+/// change of state. With a `seat` (a fleet on PostgreSQL), `online` and `since` say where in the
+/// fleet it is registered and `server` names the server holding it (null: none).
+pub(crate) fn node_json(
+    cid: &ClientId,
+    n: &NodeState,
+    seat: Option<&Seat>,
+    with_sensors: bool,
+    settings: &Settings,
+) -> Json {
     let mut j = json!({
         "cid": cid.as_str(),
         "online": n.online,
@@ -69,6 +77,11 @@ pub(crate) fn node_json(cid: &ClientId, n: &NodeState, with_sensors: bool, setti
         "more_at": n.more_ms,
         "first_seen": n.first_seen_ms,
     });
+    if let Some(seat) = seat {
+        j["online"] = json!(seat.online);
+        j["since"] = json!(seat.since_ms);
+        j["server"] = json!(seat.server);
+    }
     if with_sensors {
         j["sensors"] = n.sensors.iter().map(|(id, s)| sensor_json(id, s, settings)).collect();
     }

@@ -11,7 +11,9 @@
 //! - `live`: the fleet as the page shows it, and the pushes to the viewers;
 //! - `/` and its files (`assets/`, compiled in by `build.rs`: gzip-compressed and content-hashed);
 //! - `/api/nodes`, `/api/readings`, `/api/events`, `/api/alerts`, `/api/alerts/history`,
-//!   `/api/silences`, `/api/exporters` (docs/HTTP-API.md) and `/metrics`;
+//!   `/api/silences`, `/api/exporters`, `/api/fleet` (docs/HTTP-API.md) and `/metrics`;
+//! - [`fleet_view`]: with PostgreSQL, every node of the fleet from the presence leases the server
+//!   reads into a [`FleetBoard`];
 //! - the page's admin actions (`POST`: acknowledge, silence, forget), behind a guard against
 //!   other sites.
 #![deny(missing_docs)]
@@ -22,6 +24,7 @@ mod assets;
 mod body;
 mod compress;
 mod events;
+pub mod fleet_view;
 mod guard;
 mod history;
 pub mod http;
@@ -33,6 +36,7 @@ pub mod readings;
 mod routes;
 pub mod store_pool;
 
+pub use fleet_view::{FleetBoard, FleetSnapshot, FleetSource};
 pub use live::{
     AckView, AlertView, ExporterView, ExportersFn, Fleet, LiveEvent, NodeState, SensorState, Stored,
 };
@@ -61,6 +65,9 @@ pub struct WebConfig {
     pub tls: Option<Arc<cliser_tls::rustls::ServerConfig>>,
     /// The exporters' status (`/api/exporters`, `cliser_export_*` in `/metrics`).
     pub exporters: Arc<ExportersFn>,
+    /// This server's name and, on PostgreSQL, the fleet's board (`/api/fleet`, every node of the
+    /// fleet in `/api/nodes` and on the page).
+    pub fleet: FleetSource,
     /// Told if the acceptor or the live thread panics (the server stops then).
     pub on_panic: Option<cliser_common::core_thread::OnPanic>,
 }
@@ -94,7 +101,7 @@ pub struct Web {
 /// `listener`.
 pub fn start(listener: TcpListener, config: WebConfig, events: Receiver<LiveEvent>) -> Result<Web, WebError> {
     let addr = listener.local_addr()?;
-    let shared = Arc::new(live::Shared::new(config.settings.clone()));
+    let shared = Arc::new(live::Shared::new(config.settings.clone(), config.fleet));
     let pool = store_pool::StorePool::new(&config.store_url);
     {
         let mut store = pool.get().map_err(WebError::Open)?;

@@ -6,6 +6,7 @@
 //! unbounded mailbox whose one reader never blocks on I/O (a viewer that cannot keep up is dropped,
 //! not waited for).
 
+use crate::fleet_view::{self, FleetSnapshot, FleetSource, Seat};
 use crate::json::{node_json, reading_json};
 use crate::metrics::Metrics;
 use cliser_common::sensors::SharedSettings;
@@ -191,10 +192,12 @@ pub(crate) struct Shared {
     /// The server is stopping (`Web::stopping`): the sessions it ends are not nodes going offline.
     pub(crate) stopping: AtomicBool,
     pub(crate) metrics: Metrics,
+    /// Who this server is and, on PostgreSQL, the fleet's latest snapshot.
+    pub(crate) source: FleetSource,
 }
 
 impl Shared {
-    pub(crate) fn new(settings: SharedSettings) -> Self {
+    pub(crate) fn new(settings: SharedSettings, source: FleetSource) -> Self {
         Shared {
             settings,
             fleet: Mutex::new(Fleet::new()),
@@ -203,6 +206,7 @@ impl Shared {
             forgotten: Mutex::new(Vec::new()),
             stopping: AtomicBool::new(false),
             metrics: Metrics::new(),
+            source,
         }
     }
 
@@ -264,6 +268,17 @@ struct Pending {
     readings: Vec<serde_json::Value>,
     nodes: BTreeMap<ClientId, ()>,
     alerts: bool,
+    /// `/api/fleet` as it is now, when it changed.
+    fleet: Option<serde_json::Value>,
+}
+
+/// What the live thread last told the viewers of the fleet (PostgreSQL), to push what a new
+/// snapshot changed: nodes registered elsewhere, gone offline with their server, the servers.
+#[derive(Default)]
+struct FleetWatch {
+    snapshot: Option<Arc<FleetSnapshot>>,
+    seats: BTreeMap<String, Seat>,
+    fleet: Option<serde_json::Value>,
 }
 
 /// Changes are pushed to the viewers at most this often: one message per tick instead of one per
@@ -301,6 +316,7 @@ pub(crate) fn run(shared: Arc<Shared>, mailbox: Receiver<LiveEvent>, closed: Arc
     let mut next_push = Instant::now() + TICK;
     let mut next_beat = Instant::now() + HEARTBEAT;
     let mut told_stopping = false;
+    let mut watch = FleetWatch::default();
     while !closed.load(Ordering::SeqCst) {
         let wait = next_push.min(next_beat).saturating_duration_since(Instant::now());
         match mailbox.recv_timeout(wait) {
@@ -317,6 +333,7 @@ pub(crate) fn run(shared: Arc<Shared>, mailbox: Receiver<LiveEvent>, closed: Arc
         }
         let now = Instant::now();
         if now >= next_push {
+            watch_fleet(&shared, &mut watch, &mut pending);
             push(&shared, &mut pending);
             next_push = now + TICK;
         }
@@ -441,6 +458,42 @@ fn apply(shared: &Shared, event: LiveEvent, pending: &mut Pending) {
     }
 }
 
+/// With a fleet board (PostgreSQL): the nodes whose seat a new snapshot changed, and `/api/fleet`
+/// when it changed (a server came or went, a new leader, the snapshot went stale), for the viewers.
+fn watch_fleet(shared: &Shared, watch: &mut FleetWatch, pending: &mut Pending) {
+    let Some(board) = &shared.source.board else { return };
+    let snapshot = board.latest();
+    let same = match (&snapshot, &watch.snapshot) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        (None, None) => true,
+        _ => false,
+    };
+    if !same {
+        let mut fleet = shared.fleet();
+        let seats = fleet_view::seats(&fleet, &shared.source.name, snapshot.as_deref());
+        for (cid, seat) in &seats {
+            if watch.seats.get(cid) == Some(seat) {
+                continue;
+            }
+            let Ok(cid) = ClientId::new(cid) else { continue };
+            // A node another server holds that this one never heard of joins the view, so that
+            // it stays listed (offline) once its lease ends; its readings come from the store.
+            fleet
+                .entry(cid.clone())
+                .or_insert_with(|| NodeState { since_ms: seat.since_ms, ..NodeState::default() });
+            pending.nodes.insert(cid, ());
+        }
+        drop(fleet);
+        watch.seats = seats;
+        watch.snapshot = snapshot;
+    }
+    let fleet = fleet_view::fleet_json(&shared.source, 0);
+    if watch.fleet.as_ref() != Some(&fleet) {
+        watch.fleet = Some(fleet.clone());
+        pending.fleet = Some(fleet);
+    }
+}
+
 /// Takes in what request threads forgot ([`Shared::forget_now`]) since the last look.
 fn forgotten_by_requests(shared: &Shared, pending: &mut Pending) {
     let forgotten = std::mem::take(&mut *shared.forgotten.lock().unwrap_or_else(|e| e.into_inner()));
@@ -482,7 +535,7 @@ fn forget(shared: &Shared, cid: ClientId, sensor: Option<SensorId>, pending: &mu
 /// Sends what changed since the last tick as at most four SSE messages (`forget` as one per node
 /// or sensor forgotten, rare).
 fn push(shared: &Shared, pending: &mut Pending) {
-    let Pending { forgotten, readings, nodes, alerts } = std::mem::take(pending);
+    let Pending { forgotten, readings, nodes, alerts, fleet: fleet_now } = std::mem::take(pending);
     for (cid, sensor) in forgotten {
         let data = serde_json::json!({ "cid": cid.as_str(), "sensor": sensor.as_ref().map(|s| s.as_str()) });
         shared.broadcast(sse("forget", &data));
@@ -492,13 +545,26 @@ fn push(shared: &Shared, pending: &mut Pending) {
     }
     if !nodes.is_empty() {
         let settings = shared.settings.get();
+        let source = &shared.source;
+        let snapshot = source.board.as_ref().and_then(|b| b.latest());
         let fleet = shared.fleet();
+        let unknown = NodeState::default();
         let changed: Vec<_> = nodes
             .keys()
-            .filter_map(|cid| fleet.get(cid).map(|n| node_json(cid, n, false, &settings)))
+            .filter_map(|cid| {
+                let node = fleet.get(cid);
+                if source.board.is_none() {
+                    return node.map(|n| node_json(cid, n, None, false, &settings));
+                }
+                let seat = fleet_view::seat(cid.as_str(), node, &source.name, snapshot.as_deref())?;
+                Some(node_json(cid, node.unwrap_or(&unknown), Some(&seat), false, &settings))
+            })
             .collect();
         drop(fleet);
         shared.broadcast(sse("nodes", &serde_json::Value::Array(changed)));
+    }
+    if let Some(fleet) = fleet_now {
+        shared.broadcast(sse("fleet", &fleet));
     }
     if !readings.is_empty() {
         shared.broadcast(sse("readings", &serde_json::Value::Array(readings)));
@@ -545,7 +611,7 @@ mod tests {
 
     /// A fleet of pi-a (t1, t2 with an error) and pi-b (t3), both registered, and a viewer.
     fn fleet_of_two() -> (Shared, Pending, Receiver<Arc<str>>) {
-        let shared = Shared::new(SharedSettings::new(Default::default()));
+        let shared = Shared::new(SharedSettings::new(Default::default()), FleetSource::single("test"));
         let mut pending = Pending::default();
         for e in [
             up("pi-a"),
@@ -563,7 +629,7 @@ mod tests {
     }
 
     fn metrics_of(shared: &Shared) -> String {
-        shared.metrics.encode(&shared.fleet(), &[], &[], 0, &Default::default())
+        shared.metrics.encode(&shared.fleet(), &[], &[], 0, &Default::default(), None)
     }
 
     /// The SSE messages pushed now, as (event, data).
@@ -661,7 +727,7 @@ mod tests {
 
     #[test]
     fn first_seen_comes_from_the_store_and_stays() {
-        let shared = Shared::new(SharedSettings::new(Default::default()));
+        let shared = Shared::new(SharedSettings::new(Default::default()), FleetSource::single("test"));
         let dir = tempfile::tempdir().unwrap();
         let mut store = cliser_store::open(&format!("sqlite:{}", dir.path().join("s.db").display())).unwrap();
         if let LiveEvent::Stored(s) = stored(&[("pi-a", "t1", "20", 1000)]) {

@@ -121,6 +121,7 @@ impl Metrics {
         exporters: &[ExporterView],
         viewers: usize,
         settings: &Settings,
+        server: Option<&str>,
     ) -> String {
         let firing = Family::<AlertLabels, Gauge>::default();
         for a in alerts {
@@ -156,7 +157,12 @@ impl Metrics {
         let live_viewers = Gauge::<i64>::default();
         live_viewers.set(viewers as i64);
         // The help texts have no full stop: the encoder adds one.
-        let mut r = Registry::default();
+        // In a fleet (PostgreSQL), every series carries `server`: one Prometheus scraping every
+        // server tells their series apart, and a sum over servers counts each reading once.
+        let mut r = match server {
+            Some(name) => Registry::with_labels(std::iter::once(("server".into(), name.to_owned().into()))),
+            None => Registry::default(),
+        };
         r.register(
             "cliser_temperature_celsius",
             "The newest temperature of each sensor (an error reading leaves the last good one)",
@@ -273,12 +279,22 @@ mod tests {
 
     #[test]
     fn the_exposition_has_each_counter_under_its_sample_name() {
-        let text = Metrics::new().encode(&Fleet::new(), &[], &[], 2, &Settings::default());
+        let text = Metrics::new().encode(&Fleet::new(), &[], &[], 2, &Settings::default(), None);
         for name in ["cliser_readings_total", "cliser_auth_failures_total", "cliser_reading_errors_total"] {
             assert!(text.contains(&format!("# TYPE {name} counter\n")), "{name} in\n{text}");
             assert!(text.contains(&format!("# HELP {name} ")), "{name} in\n{text}");
         }
         assert!(text.contains("cliser_web_viewers 2\n"), "{text}");
         assert!(!text.contains("# EOF") && !text.contains(".."), "{text}");
+    }
+
+    #[test]
+    fn in_a_fleet_every_series_names_its_server() {
+        let mut fleet = Fleet::new();
+        fleet.insert(ClientId::new("pi-1").unwrap(), Default::default());
+        let text = Metrics::new().encode(&fleet, &[], &[], 2, &Settings::default(), Some("server-a"));
+        assert!(text.contains("cliser_web_viewers{server=\"server-a\"} 2\n"), "{text}");
+        assert!(text.contains("cliser_node_up{server=\"server-a\",cid=\"pi-1\"} 0\n"), "{text}");
+        assert!(text.contains("cliser_readings_total{server=\"server-a\"} 0\n"), "{text}");
     }
 }

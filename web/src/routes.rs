@@ -63,7 +63,12 @@ impl Routes {
         let answer = match req.path.as_str() {
             "/api/nodes" => {
                 let settings = self.shared.settings.get();
-                json(crate::api::nodes_json(&self.shared.fleet(), self.keepalive_ms, &settings))
+                let fleet = self.shared.fleet();
+                json(crate::api::nodes_json(&fleet, self.keepalive_ms, &settings, &self.shared.source))
+            }
+            "/api/fleet" => {
+                let online_here = self.shared.fleet().values().filter(|n| n.online).count();
+                json(crate::fleet_view::fleet_json(&self.shared.source, online_here))
             }
             "/api/alerts" => json(serde_json::json!({ "alerts": self.shared.alerts() })),
             "/api/alerts/history" => crate::history::history(&req.query, &self.pool, now),
@@ -93,6 +98,7 @@ impl Routes {
                     &(self.exporters)(),
                     self.shared.viewers(),
                     &settings,
+                    self.shared.source.board.is_some().then_some(self.shared.source.name.as_str()),
                 );
                 Response::new(200, "text/plain; version=0.0.4; charset=utf-8", body)
             }

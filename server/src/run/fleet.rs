@@ -13,17 +13,18 @@ use cliser_store::Backend;
 use cliser_web::{LiveEvent, Stored};
 use std::net::SocketAddr;
 use std::sync::mpsc::Sender;
-use std::time::{Duration, UNIX_EPOCH};
 
-/// This server in the fleet when `backend` is PostgreSQL (one identity for every fleet
-/// connection of this process); `None` for SQLite, where there is no fleet.
-pub fn identity(
-    config: &Config,
-    backend: Backend,
-    client_port: Option<SocketAddr>,
-) -> Option<ServerIdentity> {
-    (backend == Backend::Postgres)
-        .then(|| ServerIdentity::new(config.fleet_name.clone().unwrap_or_else(|| default_name(client_port))))
+/// Who this server is in the fleet: made once per process start, and handed (cloned) to each of
+/// its fleet connections (presence, news, the fleet view, duties), so they all speak for one
+/// server. Named by `--fleet-name`, else `host:port` (the port clients connect to).
+pub fn identity(config: &Config, client_port: Option<SocketAddr>) -> ServerIdentity {
+    ServerIdentity::new(config.fleet_name.clone().unwrap_or_else(|| default_name(client_port)))
+}
+
+/// `identity` when the store is one several servers may share (PostgreSQL); `None` for SQLite,
+/// where there is no fleet.
+pub fn in_fleet(identity: &ServerIdentity, backend: Backend) -> Option<&ServerIdentity> {
+    (backend == Backend::Postgres).then_some(identity)
 }
 
 /// A lease connection of `identity`'s.
@@ -50,18 +51,16 @@ pub fn start_news(
     crate::fleet::news::start(out, inbound, on_heard).map(Some).map_err(RunError::Start)
 }
 
-/// Another server's news as the page's live view takes it.
+/// Another server's news as the page's live view takes it: its readings. Where nodes are
+/// registered the page reads from the fleet's leases (the fleet view), which also knows when a
+/// server died without a word.
 fn live_event(news: News) -> Option<LiveEvent> {
-    let at = |ms: i64| UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
-    Some(match news {
+    match news {
         News::Stored(readings) => {
-            LiveEvent::Stored(Stored { readings, elsewhere: true, ..Stored::default() })
+            Some(LiveEvent::Stored(Stored { readings, elsewhere: true, ..Stored::default() }))
         }
-        News::NodeUp { cid, addr, at_ms } => {
-            LiveEvent::NodeUp { cid, addr: addr.parse().ok()?, at: at(at_ms) }
-        }
-        News::NodeDown { cid, at_ms } => LiveEvent::NodeDown { cid, at: at(at_ms) },
-    })
+        News::NodeUp { .. } | News::NodeDown { .. } => None,
+    }
 }
 
 /// Starts presence on its own lease connection (PostgreSQL); a client whose lease another server

@@ -11,6 +11,7 @@ pub mod core;
 pub mod error;
 pub mod export;
 pub mod fleet;
+pub mod fleet_view;
 pub mod listeners;
 pub mod ready_file;
 pub mod server;

@@ -16,9 +16,10 @@ use crate::run::listeners::Listeners;
 use crate::run::spawn::stop_on_panic;
 use crate::run::store::Opened;
 use crate::run::threads::{ManagerParts, ManagerThread, RetentionThread, SinkThread};
-use crate::run::web::WebPage;
+use crate::run::web::{PageParts, WebPage};
 use cliser_common::core_thread::OnPanic;
 use cliser_common::sensors::SharedSettings;
+use cliser_store::fleet::ServerIdentity;
 use cliser_web::LiveEvent;
 use std::net::SocketAddr;
 use std::sync::mpsc::{channel, Sender};
@@ -105,7 +106,10 @@ pub fn start(mut config: Config) -> Result<Handle, RunError> {
     let export_status = cliser_export::StatusBoard::default();
     let (live_tx, live_rx) = channel();
     let web_listener = listeners.web.take();
-    let web = WebPage::start(web_listener, &config, &brake, &settings, live_rx, &export_status, &on_panic)?;
+    let client_port = listeners.bound.listen.or(listeners.bound.listen_tls);
+    let identity = crate::run::fleet::identity(&config, client_port);
+    let page = PageParts { settings: &settings, events: live_rx, board: &export_status, on_panic: &on_panic };
+    let web = WebPage::start(web_listener, &config, &brake, (&identity, opened.backend), page)?;
     crate::run::start_log::say(&config, &listeners.bound);
     let live = web.is_on().then_some(live_tx);
     let alerts = AlertsThread::start(&config, &settings, live.clone(), &on_panic)?;
@@ -121,8 +125,7 @@ pub fn start(mut config: Config) -> Result<Handle, RunError> {
     .map_err(RunError::Start)?;
     let mut core = Core::new(web, alerts, exporters, export_status, ReloadFrom::new(&config, settings));
     let bound = listeners.bound;
-    let client_port = bound.listen.or(bound.listen_tls);
-    let shared = Shared { config: &config, brake, live, stop: &stop_tx, on_panic: &on_panic, client_port };
+    let shared = Shared { config: &config, brake, live, stop: &stop_tx, on_panic: &on_panic, identity };
     let started = start_threads(&mut core, listeners, opened, &shared);
     // Last, once every thread runs: whoever waits for the file finds a server that does its job.
     if let Err(e) = started.and_then(|()| write_ready_file(&mut core, &config, &bound)) {
@@ -151,21 +154,21 @@ struct Shared<'a> {
     /// The server thread's mailbox (the console's `Q` and `R` go there).
     stop: &'a Sender<Control>,
     on_panic: &'a OnPanic,
-    /// Where clients connect (its port names this server in a fleet).
-    client_port: Option<SocketAddr>,
+    /// Who this server is in a fleet (PostgreSQL).
+    identity: ServerIdentity,
 }
 
 /// The threads started once the server thread runs, in order: the console, the sink, retention,
 /// presence (PostgreSQL), the Manager, the acceptors. Each is put in `core` as it starts, so a failure stops those that
 /// run (and returning drops the mailboxes held here, so the sink ends without a Manager).
 fn start_threads(core: &mut Core, ports: Listeners, opened: Opened, shared: &Shared) -> Result<(), RunError> {
-    let Shared { config, brake, live, stop, on_panic, client_port } = shared;
+    let Shared { config, brake, live, stop, on_panic, identity } = shared;
     let (manager_tx, manager_rx) = channel();
     let (sink_tx, sink_rx) = channel();
     let to = ConsoleMailboxes { manager: manager_tx.clone(), server: (*stop).clone(), live: live.clone() };
     core.console = Some(ConsoleThread::start(ports.console, config, brake, to, on_panic)?);
-    let identity = crate::run::fleet::identity(config, opened.backend, *client_port);
-    let news = crate::run::fleet::start_news(config, identity.as_ref(), live.clone())?;
+    let fleet_identity = crate::run::fleet::in_fleet(identity, opened.backend);
+    let news = crate::run::fleet::start_news(config, fleet_identity, live.clone())?;
     let (fleet, news) = news.unzip();
     core.news = news;
     let watchers = Watchers {
@@ -180,7 +183,7 @@ fn start_threads(core: &mut Core, ports: Listeners, opened: Opened, shared: &Sha
     let (sink, acks) = sink;
     core.sink = Some(sink);
     core.retention = Some(RetentionThread::start(config, on_panic)?);
-    let presence = crate::run::fleet::start_presence(config, identity.as_ref(), &manager_tx)?;
+    let presence = crate::run::fleet::start_presence(config, fleet_identity, &manager_tx)?;
     let (presence, presence_thread) = presence.unzip();
     core.presence = presence_thread;
     let fleetwide = Fleetwide { registrations: opened.registrations, presence };

@@ -1,31 +1,60 @@
 //! The adapter to the web page (the cliser-web crate): its settings from the server's, the brake
-//! and exporters' status as it sees them, and its handle.
+//! and exporters' status as it sees them, the fleet view's thread (PostgreSQL), and its handle.
 
 use crate::auth::brake::Brake;
 use crate::config::Config;
 use crate::run::error::RunError;
+use crate::run::fleet_view::FleetViewThread;
 use cliser_common::core_thread::OnPanic;
 use cliser_common::sensors::SharedSettings;
+use cliser_store::fleet::ServerIdentity;
+use cliser_store::Backend;
+use cliser_web::{FleetBoard, FleetSource};
 use cliser_web::{LiveEvent, Web, WebConfig};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
-/// The web page, when it is served (`--http`, not `off`).
-pub struct WebPage(Option<Web>);
+/// The web page, when it is served (`--http`, not `off`), and the thread that reads the fleet for
+/// it (PostgreSQL).
+pub struct WebPage(Option<Web>, Option<FleetViewThread>);
+
+/// What the page shows and reports to.
+pub struct PageParts<'a> {
+    /// Names, calibration and limits in force.
+    pub settings: &'a SharedSettings,
+    /// What the server tells the page.
+    pub events: Receiver<LiveEvent>,
+    /// The exporters' status.
+    pub board: &'a cliser_export::StatusBoard,
+    /// Told if a thread of the page panics.
+    pub on_panic: &'a OnPanic,
+}
 
 impl WebPage {
-    /// Serves the page on `listener`, if there is one, fed by `events`.
+    /// Serves the page on `listener`, if there is one, as the server `identity` of a store of
+    /// `backend` (PostgreSQL: the page shows the whole fleet, read by a thread of its own).
     pub fn start(
         listener: Option<TcpListener>,
         config: &Config,
         brake: &Arc<Brake>,
-        settings: &SharedSettings,
-        events: Receiver<LiveEvent>,
-        board: &cliser_export::StatusBoard,
-        on_panic: &OnPanic,
+        (identity, backend): (&ServerIdentity, Backend),
+        parts: PageParts,
     ) -> Result<WebPage, RunError> {
-        let Some(listener) = listener else { return Ok(WebPage(None)) };
+        let PageParts { settings, events, board, on_panic } = parts;
+        let Some(listener) = listener else { return Ok(WebPage(None, None)) };
+        let mut fleet = FleetSource::single(identity.name());
+        let view = match backend {
+            Backend::Postgres => {
+                let fleet_board = FleetBoard::new();
+                fleet.board = Some(fleet_board.clone());
+                let thread =
+                    FleetViewThread::start(&config.store.url, identity.clone(), fleet_board, on_panic)
+                        .map_err(RunError::Start)?;
+                Some(thread)
+            }
+            _ => None,
+        };
         let tls = listener.local_addr().ok().and_then(|addr| beyond_loopback_tls(config, addr));
         let board = board.clone();
         let exporters: Arc<cliser_web::ExportersFn> = Arc::new(move || {
@@ -55,10 +84,12 @@ impl WebPage {
             settings: settings.clone(),
             tls,
             exporters,
+            fleet,
             on_panic: Some(on_panic.clone()),
         };
-        let web = cliser_web::start(listener, web_config, events).map_err(RunError::Web)?;
-        Ok(WebPage(Some(web)))
+        let mut page = WebPage(None, view);
+        page.0 = Some(cliser_web::start(listener, web_config, events).map_err(RunError::Web)?);
+        Ok(page)
     }
 
     /// Whether the page is served.
@@ -74,9 +105,12 @@ impl WebPage {
         }
     }
 
-    /// Stops accepting and ends the live thread; `Err` names a thread that panicked.
+    /// Stops accepting and ends the live thread and the fleet view's; `Err` names a thread that
+    /// panicked.
     pub fn stop(mut self) -> Result<(), RunError> {
-        self.0.take().map(Web::stop).transpose().map(drop).map_err(RunError::Panicked)
+        let web = self.0.take().map(Web::stop).transpose();
+        let view = self.1.take().map(FleetViewThread::stop).transpose();
+        web.and(view).map(drop).map_err(RunError::Panicked)
     }
 }
 
@@ -85,6 +119,9 @@ impl Drop for WebPage {
     fn drop(&mut self) {
         if let Some(web) = self.0.take() {
             let _ = web.stop();
+        }
+        if let Some(view) = self.1.take() {
+            let _ = view.stop();
         }
     }
 }

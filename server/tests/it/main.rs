@@ -28,6 +28,7 @@ mod export_mqtt_restart;
 mod failed_start;
 mod fleet_news;
 mod fleet_presence;
+mod fleet_view;
 mod handle;
 mod handshake;
 mod hostile;
