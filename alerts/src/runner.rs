@@ -22,6 +22,7 @@ use std::sync::mpsc::{RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+mod acting;
 mod people;
 
 /// What the server tells the alerts thread.
@@ -35,6 +36,14 @@ pub enum Input {
     NodeUp(String),
     /// A node's session ended.
     NodeDown(String),
+    /// A node is offline since `at_ms` (Unix ms): in a fleet, when the lease of a server that
+    /// died ran out, so `node_offline` counts from then.
+    NodeDownAt(String, i64),
+    /// Whether this server acts on alerts: keeps them in the store, records their history and
+    /// delivers them. In a fleet only the server that holds the alerts duty acts; the others
+    /// follow (their engine sees everything, so a takeover starts warm). On becoming the one that
+    /// acts, it reconciles what the store says is firing with what its engine says.
+    Acting(bool),
     /// New settings are in force.
     Reload(Arc<Settings>),
     /// The firing alerts.
@@ -146,6 +155,8 @@ pub struct Runner {
     history_trouble: Trouble,
     on_change: OnChange,
     on_forget: OnForget,
+    /// Whether this server acts on alerts ([`Input::Acting`]); true unless told otherwise.
+    acting: bool,
 }
 
 impl Runner {
@@ -191,6 +202,7 @@ impl Runner {
             history_trouble: Trouble::default(),
             on_change,
             on_forget: Box::new(|_, _| {}),
+            acting: true,
         })
     }
 
@@ -230,6 +242,9 @@ impl Runner {
         self.apply(t);
         if self.admin_retry.is_none_or(|at| Instant::now() >= at) {
             self.read_admin_changes(now);
+        }
+        if !self.acting {
+            return;
         }
         let steps = self.gate.check(now);
         if !steps.is_empty() {
@@ -286,6 +301,8 @@ impl Runner {
                 self.apply(t);
             }
             Input::NodeDown(cid) => self.engine.node_down(&cid, now_ms()),
+            Input::NodeDownAt(cid, at_ms) => self.engine.node_down(&cid, at_ms),
+            Input::Acting(acting) => self.set_acting(acting, now_ms()),
             Input::Reload(settings) => {
                 let t = self.engine.reload(settings.clone(), now_ms());
                 self.delivery.set_targets(&settings.alerts);
@@ -327,6 +344,11 @@ impl Runner {
     /// gate says.
     fn apply(&mut self, transitions: Vec<Transition>) {
         if transitions.is_empty() {
+            return;
+        }
+        if !self.acting {
+            // A follower's engine moves on; what is kept and told is the acting server's.
+            self.changed();
             return;
         }
         for t in &transitions {
