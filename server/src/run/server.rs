@@ -165,7 +165,7 @@ fn start_threads(core: &mut Core, ports: Listeners, opened: Opened, shared: &Sha
     let to = ConsoleMailboxes { manager: manager_tx.clone(), server: (*stop).clone(), live: live.clone() };
     core.console = Some(ConsoleThread::start(ports.console, config, brake, to, on_panic)?);
     let identity = crate::run::fleet::identity(config, opened.backend, *client_port);
-    let news = crate::run::fleet::start_news(config, identity.as_ref(), live.clone())?;
+    let news = crate::run::fleet::start_news(config, identity.as_ref(), live.clone(), None)?;
     let (fleet, news) = news.unzip();
     core.news = news;
     let watchers = Watchers {
