@@ -243,6 +243,12 @@ impl Runner {
         if self.admin_retry.is_none_or(|at| Instant::now() >= at) {
             self.read_admin_changes(now);
         }
+        for id in self.delivery.taken() {
+            if let Err(e) = self.store.alert_event_delivered(id) {
+                // Left pending: delivered again if another server takes the duty over.
+                self.history_trouble.failed("mark an alert delivered", &e);
+            }
+        }
         if !self.acting {
             return;
         }
@@ -410,10 +416,22 @@ impl Runner {
             by: step.by.clone(),
             note: step.note.clone(),
         };
-        match self.store.alert_event_add(&event) {
-            Ok(_) => self.history_trouble.ok(),
-            Err(e) => self.history_trouble.failed("add to the alert history", &e),
-        }
+        // A transition to deliver is kept pending until every target took it: its id goes with
+        // each delivery, and a server taking the alerts duty over delivers again what is pending.
+        let added = match step.deliver {
+            Some(_) => self.store.alert_event_add_to_deliver(&event),
+            None => self.store.alert_event_add(&event),
+        };
+        let id = match added {
+            Ok(id) => {
+                self.history_trouble.ok();
+                Some(id)
+            }
+            Err(e) => {
+                self.history_trouble.failed("add to the alert history", &e);
+                None
+            }
+        };
         let ack = (step.event == Event::Acknowledged).then(|| Ack {
             by: step.by.clone().unwrap_or_default(),
             note: step.note.clone().unwrap_or_default(),
@@ -425,7 +443,7 @@ impl Runner {
                 if step.event == Event::Unsilenced {
                     log::info!("alert unsilenced ({note}): delivered now");
                 }
-                self.delivery.deliver(&Transition { state, ..t.clone() }, ack.as_ref());
+                self.delivery.deliver(&Transition { state, ..t.clone() }, ack.as_ref(), id);
             }
             (Event::Silenced, None) => log::info!("alert silenced ({note}): {}", a.message),
             (Event::Unsilenced, None) => log::info!("alert unsilenced ({note}): {}", a.message),

@@ -3,10 +3,59 @@
 //! same inputs, so the one that takes over starts warm.
 
 use super::{Runner, Transition};
-use crate::alert::{Alert, AlertKey, State};
+use crate::alert::{Alert, AlertKey, Kind, State};
+use cliser_store::{Ack, EventQuery};
 use std::collections::BTreeSet;
 
+/// At most this many transitions left undelivered by the server that acted before are delivered
+/// again on taking over (the newest; an outage that long is told by the alerts firing now).
+const PENDING_MAX: usize = 1000;
+
+/// The state a history event was delivered with; `None` for one never delivered.
+fn delivered_as(event: &str) -> Option<State> {
+    match event {
+        "fired" | "unsilenced" => Some(State::Firing),
+        "resolved" => Some(State::Resolved),
+        "acknowledged" => Some(State::Acknowledged),
+        "forgotten" => Some(State::Forgotten),
+        _ => None,
+    }
+}
+
 impl Runner {
+    /// Delivers again, oldest first and under their transition ids, the transitions the server
+    /// that acted before recorded to deliver but did not see every target take (it died, or was
+    /// cut off, with them in flight): at least once, and a receiver can drop a repeat by its id.
+    fn deliver_pending(&mut self) {
+        let q = EventQuery { pending_delivery: true, limit: PENDING_MAX, ..EventQuery::default() };
+        let mut pending = match self.store.alert_events(&q) {
+            Ok(events) => events,
+            Err(e) => {
+                log::error!("alerts: taking over, cannot read the transitions left to deliver ({e})");
+                return;
+            }
+        };
+        pending.reverse();
+        for e in pending {
+            let (Some(state), Some(kind)) = (delivered_as(&e.event), Kind::parse(&e.kind)) else { continue };
+            let alert = Alert {
+                key: AlertKey { kind, cid: e.cid.clone(), sensor: e.sensor.clone() },
+                name: e.name.clone(),
+                since_ms: e.since_ms,
+                value: e.value,
+                limit: None,
+                message: e.message.clone(),
+            };
+            let ack = (state == State::Acknowledged).then(|| Ack {
+                by: e.by.clone().unwrap_or_default(),
+                note: e.note.clone().unwrap_or_default(),
+                at_ms: e.at_ms,
+            });
+            log::info!("alerts: delivering transition {} again (not confirmed before the takeover)", e.id);
+            self.delivery.deliver(&Transition { state, alert, at_ms: e.at_ms }, ack.as_ref(), Some(e.id));
+        }
+    }
+
     /// Starts or stops acting on alerts ([`Input::Acting`](super::Input::Acting)). Starting, it
     /// takes what the store says over from the server that acted before: the acknowledgements and
     /// silences in force; an alert firing in both the store and this engine is held or delivered as
@@ -21,6 +70,7 @@ impl Runner {
             log::info!("alerts: another server acts on alerts now; this one follows");
             return;
         }
+        self.deliver_pending();
         let stored = match self.store.alerts_firing() {
             Ok(rows) => rows.into_iter().filter_map(super::from_row).collect::<Vec<_>>(),
             Err(e) => {
@@ -107,5 +157,39 @@ mod tests {
         assert_eq!(firing_in_store(&dir).len(), 1);
         r.handle(Input::Acting(true));
         assert!(firing_in_store(&dir).is_empty(), "resolved on taking over");
+    }
+
+    #[test]
+    fn taking_over_delivers_again_what_was_left_pending_and_then_marks_it_delivered() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("a.db").display());
+        let mut before = cliser_store::open(&url).unwrap();
+        let event = cliser_store::AlertEvent {
+            id: 0,
+            at_ms: 1_000,
+            event: "fired".into(),
+            kind: "node_offline".into(),
+            cid: "pi-a".into(),
+            sensor: String::new(),
+            name: None,
+            since_ms: 500,
+            value: None,
+            message: "pi-a is offline".into(),
+            by: None,
+            note: None,
+        };
+        let id = before.alert_event_add_to_deliver(&event).unwrap();
+        let pending = cliser_store::EventQuery { pending_delivery: true, ..Default::default() };
+        let mut r = runner(&dir);
+        r.handle(Input::Acting(false));
+        r.tick(super::super::now_ms());
+        assert_eq!(before.alert_events(&pending).unwrap().len(), 1, "a follower leaves it pending");
+        r.handle(Input::Acting(true));
+        r.tick(super::super::now_ms());
+        let left: Vec<i64> = before.alert_events(&pending).unwrap().iter().map(|e| e.id).collect();
+        assert!(
+            left.is_empty(),
+            "transition {id} delivered again (to the log only here) and marked: {left:?}"
+        );
     }
 }
