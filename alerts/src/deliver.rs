@@ -67,7 +67,6 @@ impl Fields {
         for (k, v) in &self.0 {
             j[k.to_ascii_lowercase()] = if v.is_empty() { serde_json::Value::Null } else { json!(v) };
         }
-        j["transition_id"] = json!(self.1);
         j
     }
 }
