@@ -7,11 +7,12 @@ use crate::alert::{State, Transition};
 use cliser_common::sensors::AlertTargets;
 use cliser_store::Ack;
 use serde_json::json;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 /// At most this many alert commands run at once; more wait their turn.
@@ -27,17 +28,19 @@ const WEBHOOK_BACKOFF_MAX: Duration = Duration::from_secs(300);
 /// Deliveries waiting beyond this are dropped, oldest first, with an ERROR.
 const QUEUE_MAX: usize = 10_000;
 
-/// The fields of a transition, as environment variables and as JSON.
+/// The fields of a transition, as environment variables and as JSON, and its transition id.
 #[derive(Debug, Clone)]
-pub struct Fields(Vec<(&'static str, String)>);
+pub struct Fields(Vec<(&'static str, String)>, Option<i64>);
 
 impl Fields {
-    /// The fields of `t`; `by` and `note` say who acknowledged it and why (empty otherwise).
-    pub fn of(t: &Transition, by: &str, note: &str) -> Fields {
+    /// The fields of `t`; `by` and `note` say who acknowledged it and why (empty otherwise); `id`
+    /// is its transition id (the alert history event's id), the same in every delivery of it.
+    pub fn of(t: &Transition, by: &str, note: &str, id: Option<i64>) -> Fields {
         let a = &t.alert;
         let num = |v: Option<f64>| v.map(|v| format!("{v:.3}")).unwrap_or_default();
         let since = UNIX_EPOCH + Duration::from_millis(a.since_ms.max(0) as u64);
-        Fields(vec![
+        let fields = vec![
+            ("TRANSITION_ID", id.map(|id| id.to_string()).unwrap_or_default()),
             ("STATE", t.state.as_str().to_owned()),
             ("KIND", a.key.kind.as_str().to_owned()),
             ("CID", a.key.cid.clone()),
@@ -49,7 +52,8 @@ impl Fields {
             ("MESSAGE", a.message.clone()),
             ("BY", by.to_owned()),
             ("NOTE", note.to_owned()),
-        ])
+        ];
+        Fields(fields, id)
     }
 
     /// `CLISER_ALERT_STATE=firing`, ...
@@ -67,18 +71,65 @@ impl Fields {
     }
 }
 
+/// Which transitions every target has taken (or given up on), by transition id: the alerts
+/// thread marks them delivered in the store, so that a server taking the alerts duty over
+/// delivers again only what was not.
+#[derive(Clone, Default)]
+struct Receipts(Arc<Mutex<ReceiptsInner>>);
+
+#[derive(Default)]
+struct ReceiptsInner {
+    /// Targets yet to take each transition.
+    left: HashMap<i64, usize>,
+    /// Taken by every target, not yet asked for.
+    taken: Vec<i64>,
+}
+
+impl Receipts {
+    fn expect(&self, id: i64, targets: usize) {
+        let mut r = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match targets {
+            0 => r.taken.push(id),
+            n => {
+                r.left.insert(id, n);
+            }
+        }
+    }
+
+    fn took(&self, id: Option<i64>) {
+        let Some(id) = id else { return };
+        let mut r = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(left) = r.left.get_mut(&id) else { return };
+        *left -= 1;
+        if *left == 0 {
+            r.left.remove(&id);
+            r.taken.push(id);
+        }
+    }
+
+    fn taken(&self) -> Vec<i64> {
+        std::mem::take(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()).taken)
+    }
+}
+
 /// Where transitions go.
 pub struct Delivery {
     commands: Option<(PathBuf, Sender<Fields>)>,
     webhook: Option<(String, Sender<Fields>)>,
+    receipts: Receipts,
 }
 
 impl Delivery {
     /// Delivery to `targets` (the log always).
     pub fn new(targets: &AlertTargets) -> Delivery {
-        let mut d = Delivery { commands: None, webhook: None };
+        let mut d = Delivery { commands: None, webhook: None, receipts: Receipts::default() };
         d.set_targets(targets);
         d
+    }
+
+    /// The transition ids every target has taken (or given up on) since the last call.
+    pub fn taken(&self) -> Vec<i64> {
+        self.receipts.taken()
     }
 
     /// New targets after a reload; what is already queued for the old ones still goes there.
@@ -86,26 +137,32 @@ impl Delivery {
         if self.commands.as_ref().map(|(p, _)| p) != targets.command.as_ref() {
             self.commands = targets.command.clone().map(|path| {
                 let (tx, rx) = channel();
-                let p = path.clone();
-                spawn("alert-commands", move || run_commands(p, rx));
+                let (p, receipts) = (path.clone(), self.receipts.clone());
+                spawn("alert-commands", move || run_commands(p, rx, receipts));
                 (path, tx)
             });
         }
         if self.webhook.as_ref().map(|(u, _)| u) != targets.webhook.as_ref() {
             self.webhook = targets.webhook.clone().map(|url| {
                 let (tx, rx) = channel();
-                let u = url.clone();
-                spawn("alert-webhook", move || run_webhook(u, rx));
+                let (u, receipts) = (url.clone(), self.receipts.clone());
+                spawn("alert-webhook", move || run_webhook(u, rx, receipts));
                 (url, tx)
             });
         }
     }
 
-    /// Logs `t` and hands it to the command and the webhook; `ack` for an acknowledgement.
-    pub fn deliver(&self, t: &Transition, ack: Option<&Ack>) {
+    /// Logs `t` and hands it to the command and the webhook; `ack` for an acknowledgement; `id`
+    /// its transition id (its history event's), which [`taken`](Self::taken) gives back once
+    /// every target has taken it.
+    pub fn deliver(&self, t: &Transition, ack: Option<&Ack>, id: Option<i64>) {
         log_line(t, ack, "");
         let (by, note) = ack.map_or(("", ""), |a| (a.by.as_str(), a.note.as_str()));
-        let fields = Fields::of(t, by, note);
+        let fields = Fields::of(t, by, note, id);
+        if let Some(id) = id {
+            let targets = usize::from(self.commands.is_some()) + usize::from(self.webhook.is_some());
+            self.receipts.expect(id, targets);
+        }
         if let Some((_, tx)) = &self.commands {
             let _ = tx.send(fields.clone());
         }
@@ -145,7 +202,7 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) {
 }
 
 /// Runs the command for each transition, at most [`MAX_COMMANDS`] at once, in arrival order.
-fn run_commands(path: PathBuf, inbox: Receiver<Fields>) {
+fn run_commands(path: PathBuf, inbox: Receiver<Fields>, receipts: Receipts) {
     let (done_tx, done_rx) = channel::<()>();
     let mut running = 0usize;
     let mut waiting: VecDeque<Fields> = VecDeque::new();
@@ -154,9 +211,10 @@ fn run_commands(path: PathBuf, inbox: Receiver<Fields>) {
         // Start what may start.
         while running < MAX_COMMANDS {
             let Some(fields) = waiting.pop_front() else { break };
-            let (command, done) = (path.clone(), done_tx.clone());
+            let (command, done, receipts) = (path.clone(), done_tx.clone(), receipts.clone());
             let started = std::thread::Builder::new().name("alert-command".into()).spawn(move || {
                 run_one(&command, &fields);
+                receipts.took(fields.1);
                 let _ = done.send(());
             });
             match started {
@@ -251,6 +309,7 @@ fn run_one(path: &PathBuf, fields: &Fields) {
 
 struct Post {
     body: String,
+    id: Option<i64>,
     first: Instant,
     next: Instant,
     tries: u32,
@@ -258,7 +317,7 @@ struct Post {
 
 /// POSTs each transition in order; a failure is tried again with backoff for up to
 /// [`WEBHOOK_GIVE_UP`], then dropped with an ERROR (the next one waits meanwhile: order is kept).
-fn run_webhook(url: String, inbox: Receiver<Fields>) {
+fn run_webhook(url: String, inbox: Receiver<Fields>, receipts: Receipts) {
     let agent: ureq::Agent =
         ureq::Agent::config_builder().timeout_global(Some(WEBHOOK_TIMEOUT)).build().into();
     let mut queue: VecDeque<Post> = VecDeque::new();
@@ -274,7 +333,13 @@ fn run_webhook(url: String, inbox: Receiver<Fields>) {
             match inbox.recv_timeout(wait) {
                 Ok(f) => {
                     let now = Instant::now();
-                    queue.push_back(Post { body: f.json().to_string(), first: now, next: now, tries: 0 });
+                    queue.push_back(Post {
+                        body: f.json().to_string(),
+                        id: f.1,
+                        first: now,
+                        next: now,
+                        tries: 0,
+                    });
                     if queue.len() > QUEUE_MAX {
                         queue.pop_front();
                         log::error!("alerts: more than {QUEUE_MAX} webhook posts waiting for {url}; dropped the oldest");
@@ -298,6 +363,7 @@ fn run_webhook(url: String, inbox: Receiver<Fields>) {
                 if failing_since.take().is_some() {
                     log::info!("alerts: webhook {url} answers again");
                 }
+                receipts.took(p.id);
                 queue.pop_front();
             }
             Err(e) => {
@@ -313,6 +379,7 @@ fn run_webhook(url: String, inbox: Receiver<Fields>) {
                         p.tries,
                         p.body
                     );
+                    receipts.took(p.id);
                     queue.pop_front();
                 } else {
                     // 1 s after the first failure, doubling.

@@ -22,6 +22,7 @@ use std::sync::mpsc::{RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+mod acting;
 mod people;
 
 /// What the server tells the alerts thread.
@@ -35,6 +36,14 @@ pub enum Input {
     NodeUp(String),
     /// A node's session ended.
     NodeDown(String),
+    /// A node is offline since `at_ms` (Unix ms): in a fleet, when the lease of a server that
+    /// died ran out, so `node_offline` counts from then.
+    NodeDownAt(String, i64),
+    /// Whether this server acts on alerts: keeps them in the store, records their history and
+    /// delivers them. In a fleet only the server that holds the alerts duty acts; the others
+    /// follow (their engine sees everything, so a takeover starts warm). On becoming the one that
+    /// acts, it reconciles what the store says is firing with what its engine says.
+    Acting(bool),
     /// New settings are in force.
     Reload(Arc<Settings>),
     /// The firing alerts.
@@ -146,6 +155,8 @@ pub struct Runner {
     history_trouble: Trouble,
     on_change: OnChange,
     on_forget: OnForget,
+    /// Whether this server acts on alerts ([`Input::Acting`]); true unless told otherwise.
+    acting: bool,
 }
 
 impl Runner {
@@ -191,6 +202,7 @@ impl Runner {
             history_trouble: Trouble::default(),
             on_change,
             on_forget: Box::new(|_, _| {}),
+            acting: true,
         })
     }
 
@@ -230,6 +242,15 @@ impl Runner {
         self.apply(t);
         if self.admin_retry.is_none_or(|at| Instant::now() >= at) {
             self.read_admin_changes(now);
+        }
+        for id in self.delivery.taken() {
+            if let Err(e) = self.store.alert_event_delivered(id) {
+                // Left pending: delivered again if another server takes the duty over.
+                self.history_trouble.failed("mark an alert delivered", &e);
+            }
+        }
+        if !self.acting {
+            return;
         }
         let steps = self.gate.check(now);
         if !steps.is_empty() {
@@ -286,6 +307,8 @@ impl Runner {
                 self.apply(t);
             }
             Input::NodeDown(cid) => self.engine.node_down(&cid, now_ms()),
+            Input::NodeDownAt(cid, at_ms) => self.engine.node_down(&cid, at_ms),
+            Input::Acting(acting) => self.set_acting(acting, now_ms()),
             Input::Reload(settings) => {
                 let t = self.engine.reload(settings.clone(), now_ms());
                 self.delivery.set_targets(&settings.alerts);
@@ -327,6 +350,11 @@ impl Runner {
     /// gate says.
     fn apply(&mut self, transitions: Vec<Transition>) {
         if transitions.is_empty() {
+            return;
+        }
+        if !self.acting {
+            // A follower's engine moves on; what is kept and told is the acting server's.
+            self.changed();
             return;
         }
         for t in &transitions {
@@ -388,10 +416,22 @@ impl Runner {
             by: step.by.clone(),
             note: step.note.clone(),
         };
-        match self.store.alert_event_add(&event) {
-            Ok(_) => self.history_trouble.ok(),
-            Err(e) => self.history_trouble.failed("add to the alert history", &e),
-        }
+        // A transition to deliver is kept pending until every target took it: its id goes with
+        // each delivery, and a server taking the alerts duty over delivers again what is pending.
+        let added = match step.deliver {
+            Some(_) => self.store.alert_event_add_to_deliver(&event),
+            None => self.store.alert_event_add(&event),
+        };
+        let id = match added {
+            Ok(id) => {
+                self.history_trouble.ok();
+                Some(id)
+            }
+            Err(e) => {
+                self.history_trouble.failed("add to the alert history", &e);
+                None
+            }
+        };
         let ack = (step.event == Event::Acknowledged).then(|| Ack {
             by: step.by.clone().unwrap_or_default(),
             note: step.note.clone().unwrap_or_default(),
@@ -403,7 +443,7 @@ impl Runner {
                 if step.event == Event::Unsilenced {
                     log::info!("alert unsilenced ({note}): delivered now");
                 }
-                self.delivery.deliver(&Transition { state, ..t.clone() }, ack.as_ref());
+                self.delivery.deliver(&Transition { state, ..t.clone() }, ack.as_ref(), id);
             }
             (Event::Silenced, None) => log::info!("alert silenced ({note}): {}", a.message),
             (Event::Unsilenced, None) => log::info!("alert unsilenced ({note}): {}", a.message),

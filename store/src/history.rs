@@ -39,6 +39,9 @@ pub(crate) fn events(placeholder: fn(usize) -> String, q: &EventQuery) -> Sql {
     if let Some(t) = q.until_ms {
         bind("at_ms <", Param::Int(t));
     }
+    if q.pending_delivery {
+        clauses.push("delivery = 1".to_owned());
+    }
     let mut text = format!("SELECT {EVENT_COLUMNS} FROM alert_events");
     if !clauses.is_empty() {
         text.push_str(" WHERE ");
@@ -123,13 +126,14 @@ mod tests {
             since_ms: Some(5),
             until_ms: None,
             limit: 3,
+            pending_delivery: true,
         };
         let sql = events(p, &q);
         assert_eq!(
             sql.text,
             format!(
                 "SELECT {EVENT_COLUMNS} FROM alert_events WHERE cid = ?1 AND kind = ?2 AND at_ms >= ?3 \
-                 ORDER BY at_ms DESC, id DESC LIMIT ?4"
+                 AND delivery = 1 ORDER BY at_ms DESC, id DESC LIMIT ?4"
             )
         );
         assert_eq!(

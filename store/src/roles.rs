@@ -121,6 +121,15 @@ pub trait AlertStore: Described {
     /// Adds `e` (its id ignored) to the alert history; returns its id. Durable when it returns.
     fn alert_event_add(&mut self, e: &AlertEvent) -> Result<i64, StoreError>;
 
+    /// Adds `e` as [`alert_event_add`](Self::alert_event_add) does, as an event to be delivered:
+    /// [`EventQuery::pending_delivery`] finds it until it is
+    /// [`alert_event_delivered`](Self::alert_event_delivered). Its id is the transition's id that
+    /// every delivery of it carries.
+    fn alert_event_add_to_deliver(&mut self, e: &AlertEvent) -> Result<i64, StoreError>;
+
+    /// Every target has taken event `id`: it is no longer pending. Durable when it returns.
+    fn alert_event_delivered(&mut self, id: i64) -> Result<(), StoreError>;
+
     /// The alert history matching `q`, newest first (ties: highest id first).
     fn alert_events(&mut self, q: &EventQuery) -> Result<Vec<AlertEvent>, StoreError>;
 

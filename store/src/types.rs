@@ -291,6 +291,9 @@ pub struct EventQuery {
     pub until_ms: Option<i64>,
     /// At most this many (the newest); 0 means no limit.
     pub limit: usize,
+    /// Only events still to be delivered ([`AlertStore::alert_event_add_to_deliver`](crate::AlertStore::alert_event_add_to_deliver)
+    /// and not yet [`alert_event_delivered`](crate::AlertStore::alert_event_delivered)).
+    pub pending_delivery: bool,
 }
 
 /// A silence, as Alertmanager's: firing alerts it matches are recorded but not sent to the command

@@ -153,6 +153,7 @@ mod tests {
                 since_ms: Some(1_800_000_000_000 - 3_600_000),
                 until_ms: Some(1_799_999_999_000),
                 limit: 5,
+                pending_delivery: false,
             }
         );
         let q = history_query("since=2027-01-15T08:00:00Z&cid=&limit=5000", now()).unwrap();

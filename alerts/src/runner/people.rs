@@ -51,7 +51,7 @@ impl Runner {
     }
 
     /// What the history says of a firing alert.
-    fn recall(&mut self, key: &AlertKey) -> Recalled {
+    pub(super) fn recall(&mut self, key: &AlertKey) -> Recalled {
         let q = EventQuery {
             cid: Some(key.cid.clone()),
             sensor: Some(key.sensor.clone()),

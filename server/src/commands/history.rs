@@ -66,6 +66,7 @@ pub(super) fn run(
             .transpose()
             .map_err(|e| bad(e.to_string()))?,
         limit: args.limit.unwrap_or(0),
+        pending_delivery: false,
     };
     let mut events = store.alert_events(&q)?;
     events.reverse();

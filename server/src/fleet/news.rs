@@ -8,7 +8,7 @@
 //! hears to a callback. News is best-effort: while the database is down it is dropped (counted in
 //! one log line), since the store, which every view reads at load, has the readings anyway.
 
-use cliser_store::fleet::{Heard, News, PgFleet};
+use cliser_store::fleet::{Heard, News, PgFleet, PresenceLease};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
@@ -24,6 +24,28 @@ const GATHER: Duration = Duration::from_millis(20);
 
 /// Called on the listener's thread with each server's news.
 pub type OnHeard = Box<dyn Fn(Heard) + Send>;
+
+/// How often the listener looks at the fleet's presence leases.
+const LEASES_EVERY: Duration = Duration::from_secs(2);
+
+/// A client's lease as the listener saw it change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseSeen {
+    /// Registered on some server of the fleet (first seen live).
+    Up(String),
+    /// No longer registered anywhere: its lease ran out at `at_ms` (its server died or was cut
+    /// off), or was given up.
+    Down {
+        /// The client.
+        cid: String,
+        /// When (Unix ms, PostgreSQL's clock): the lease's expiry, or when it was seen gone.
+        at_ms: i64,
+    },
+}
+
+/// Called on the listener's thread with the leases that changed (the alerts' view of who is
+/// online: a server that dies says nothing, its leases just run out).
+pub type OnLeases = Box<dyn Fn(Vec<LeaseSeen>) + Send>;
 
 /// How long a stop waits for the listener (a reconnection in progress may take longer: it is left
 /// to end on its own).
@@ -42,6 +64,7 @@ pub fn start(
     out: PgFleet,
     inbound: PgFleet,
     on_heard: OnHeard,
+    on_leases: OnLeases,
 ) -> std::io::Result<(Sender<News>, NewsThreads)> {
     let (tx, rx) = channel();
     let stop = Arc::new(AtomicBool::new(false));
@@ -49,7 +72,7 @@ pub fn start(
     let stopping = stop.clone();
     let (done_tx, done) = channel();
     let listener = std::thread::Builder::new().name("fleet-news-in".into()).spawn(move || {
-        listen(inbound, on_heard, &stopping);
+        listen(inbound, on_heard, on_leases, &stopping);
         let _ = done_tx.send(());
     })?;
     Ok((tx, NewsThreads { stop, listener: Some((listener, done)) }))
@@ -100,10 +123,21 @@ fn publish(mut fleet: PgFleet, mailbox: Receiver<News>) {
     }
 }
 
-fn listen(mut fleet: PgFleet, on_heard: OnHeard, stop: &AtomicBool) {
+fn listen(mut fleet: PgFleet, on_heard: OnHeard, on_leases: OnLeases, stop: &AtomicBool) {
     let mut failing = false;
     let mut listening = false;
+    let mut leases = Leases::default();
+    let mut next_look = std::time::Instant::now();
     while !stop.load(Ordering::SeqCst) {
+        if std::time::Instant::now() >= next_look {
+            next_look = std::time::Instant::now() + LEASES_EVERY;
+            if let Ok(now) = fleet.presence() {
+                let changed = leases.changes(&now, now_ms());
+                if !changed.is_empty() {
+                    on_leases(changed);
+                }
+            }
+        }
         let heard = match listening {
             true => fleet.next_news(LISTEN_WAIT),
             false => fleet.listen().map(|()| Default::default()),
@@ -135,5 +169,72 @@ fn listen(mut fleet: PgFleet, on_heard: OnHeard, stop: &AtomicBool) {
                 }
             }
         }
+    }
+}
+
+/// The live leases as last seen.
+#[derive(Debug, Default)]
+struct Leases {
+    /// Live clients, with their lease's expiry (Unix ms).
+    live: std::collections::HashMap<String, i64>,
+}
+
+impl Leases {
+    /// What changed since the last look, given the fleet's leases `now` (at `now_ms`).
+    fn changes(&mut self, now: &[PresenceLease], now_ms: i64) -> Vec<LeaseSeen> {
+        let mut out = Vec::new();
+        let mut live = std::collections::HashMap::new();
+        for l in now.iter().filter(|l| l.live) {
+            if !self.live.contains_key(&l.cid) {
+                out.push(LeaseSeen::Up(l.cid.clone()));
+            }
+            live.insert(l.cid.clone(), l.expires_ms);
+        }
+        for (cid, expired) in &self.live {
+            if !live.contains_key(cid) {
+                let at_ms = match now.iter().find(|l| &l.cid == cid) {
+                    Some(l) => l.expires_ms,
+                    None => now_ms.min(*expired),
+                };
+                out.push(LeaseSeen::Down { cid: cid.clone(), at_ms });
+            }
+        }
+        self.live = live;
+        out
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lease(cid: &str, expires_ms: i64, live: bool) -> PresenceLease {
+        PresenceLease {
+            cid: cid.into(),
+            server_id: "s".into(),
+            server_name: "a".into(),
+            since_ms: 0,
+            expires_ms,
+            live,
+        }
+    }
+
+    #[test]
+    fn a_lease_seen_live_is_up_and_one_that_ran_out_is_down_since_its_expiry() {
+        let mut l = Leases::default();
+        let up = l.changes(&[lease("pi-a", 100, true), lease("pi-old", 5, false)], 50);
+        assert_eq!(up, [LeaseSeen::Up("pi-a".into())], "an expired lease at the first look says nothing");
+        assert!(l.changes(&[lease("pi-a", 200, true)], 150).is_empty(), "renewed: no change");
+        assert_eq!(
+            l.changes(&[lease("pi-a", 200, false)], 260),
+            [LeaseSeen::Down { cid: "pi-a".into(), at_ms: 200 }],
+            "offline since the lease ran out, not since it was seen"
+        );
+        l.changes(&[lease("pi-a", 300, true)], 270);
+        assert_eq!(l.changes(&[], 280), [LeaseSeen::Down { cid: "pi-a".into(), at_ms: 280 }], "given up");
     }
 }

@@ -4,10 +4,11 @@
 //! starts here and nothing is added to the reading path.
 
 use crate::config::Config;
-use crate::fleet::news::NewsThreads;
+use crate::fleet::news::{LeaseSeen, NewsThreads};
 use crate::fleet::presence::{Presence, PresenceThread};
 use crate::link::manager::ManagerEvent;
 use crate::run::error::RunError;
+use cliser_alerts::Input as AlertInput;
 use cliser_store::fleet::{FleetSettings, Heard, News, PgFleet, ServerIdentity};
 use cliser_store::Backend;
 use cliser_web::{LiveEvent, Stored};
@@ -33,22 +34,47 @@ fn connect(config: &Config, identity: &ServerIdentity) -> Result<PgFleet, RunErr
 }
 
 /// Starts the fleet's news (PostgreSQL): returns the mailbox the watchers tell this server's news
-/// to, and the threads. What other servers say goes to the page's live view `live`, if served.
+/// to, and the threads. What other servers say goes to the page's live view `live`, if served,
+/// and to the alerts' mailbox `alerts`, if given, with the fleet's leases coming and going (a
+/// server that dies says nothing: its clients' leases run out).
 pub fn start_news(
     config: &Config,
     identity: Option<&ServerIdentity>,
     live: Option<Sender<LiveEvent>>,
+    alerts: Option<cliser_alerts::Mailbox>,
 ) -> Result<Option<(Sender<News>, NewsThreads)>, RunError> {
     let Some(identity) = identity else { return Ok(None) };
     let (out, inbound) = (connect(config, identity)?, connect(config, identity)?);
+    let to_alerts = alerts.clone();
     let on_heard = Box::new(move |heard: Heard| {
-        if let Some(live) = &live {
-            for event in heard.news.into_iter().filter_map(live_event) {
+        for news in heard.news {
+            if let Some(alerts) = &to_alerts {
+                let _ = alerts.send(alert_input(&news));
+            }
+            if let (Some(live), Some(event)) = (&live, live_event(news)) {
                 let _ = live.send(event);
             }
         }
     });
-    crate::fleet::news::start(out, inbound, on_heard).map(Some).map_err(RunError::Start)
+    let on_leases = Box::new(move |seen: Vec<LeaseSeen>| {
+        let Some(alerts) = &alerts else { return };
+        for s in seen {
+            let _ = alerts.send(match s {
+                LeaseSeen::Up(cid) => AlertInput::NodeUp(cid),
+                LeaseSeen::Down { cid, at_ms } => AlertInput::NodeDownAt(cid, at_ms),
+            });
+        }
+    });
+    crate::fleet::news::start(out, inbound, on_heard, on_leases).map(Some).map_err(RunError::Start)
+}
+
+/// Another server's news as the alerts take it.
+fn alert_input(news: &News) -> AlertInput {
+    match news {
+        News::Stored(readings) => AlertInput::Stored(readings.clone()),
+        News::NodeUp { cid, .. } => AlertInput::NodeUp(cid.to_string()),
+        News::NodeDown { cid, at_ms } => AlertInput::NodeDownAt(cid.to_string(), *at_ms),
+    }
 }
 
 /// Another server's news as the page's live view takes it: its readings. Where nodes are

@@ -168,7 +168,7 @@ fn start_threads(core: &mut Core, ports: Listeners, opened: Opened, shared: &Sha
     let to = ConsoleMailboxes { manager: manager_tx.clone(), server: (*stop).clone(), live: live.clone() };
     core.console = Some(ConsoleThread::start(ports.console, config, brake, to, on_panic)?);
     let fleet_identity = crate::run::fleet::in_fleet(identity, opened.backend);
-    let news = crate::run::fleet::start_news(config, fleet_identity, live.clone())?;
+    let news = crate::run::fleet::start_news(config, fleet_identity, live.clone(), None)?;
     let (fleet, news) = news.unzip();
     core.news = news;
     let watchers = Watchers {

@@ -91,7 +91,41 @@ fn int(id: i64) -> i32 {
     id as i32
 }
 
+/// `alert_events.delivery`: nothing to deliver, pending, delivered (schema 7).
+const DELIVERY_NONE: i16 = 0;
+const DELIVERY_PENDING: i16 = 1;
+const DELIVERY_DONE: i16 = 2;
+
 impl PgStore {
+    /// Adds an alert event with its `delivery` state; outside a transaction the statement
+    /// commits on its own, durable when it returns.
+    fn add_event(&mut self, e: &AlertEvent, delivery: i16) -> Result<i64, StoreError> {
+        let row = self
+            .conn()?
+            .client
+            .query_one(
+                "INSERT INTO alert_events \
+                 (at_ms, event, kind, cid, sensor, name, since_ms, value, message, by_who, note, delivery) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+                &[
+                    &e.at_ms,
+                    &e.event,
+                    &e.kind,
+                    &e.cid,
+                    &e.sensor,
+                    &e.name,
+                    &e.since_ms,
+                    &e.value,
+                    &e.message,
+                    &e.by,
+                    &e.note,
+                    &delivery,
+                ],
+            )
+            .map_err(self.err("record alert event"))?;
+        Ok(row.get(0))
+    }
+
     /// Connects to `url` (`postgres://USER:PASSWORD@HOST:PORT/DB`, the `postgres` crate's URL
     /// form) and creates or migrates the schema. Errors name the URL with its password elided.
     pub fn connect(url: &str) -> Result<PgStore, StoreError> {
@@ -596,20 +630,19 @@ impl AlertStore for PgStore {
     }
 
     fn alert_event_add(&mut self, e: &AlertEvent) -> Result<i64, StoreError> {
-        // Outside a transaction the statement commits on its own, durable when it returns.
-        let row = self
-            .conn()?
+        self.add_event(e, DELIVERY_NONE)
+    }
+
+    fn alert_event_add_to_deliver(&mut self, e: &AlertEvent) -> Result<i64, StoreError> {
+        self.add_event(e, DELIVERY_PENDING)
+    }
+
+    fn alert_event_delivered(&mut self, id: i64) -> Result<(), StoreError> {
+        self.conn()?
             .client
-            .query_one(
-                "INSERT INTO alert_events (at_ms, event, kind, cid, sensor, name, since_ms, value, message, by_who, note) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
-                &[
-                    &e.at_ms, &e.event, &e.kind, &e.cid, &e.sensor, &e.name, &e.since_ms, &e.value, &e.message, &e.by,
-                    &e.note,
-                ],
-            )
-            .map_err(self.err("record alert event"))?;
-        Ok(row.get(0))
+            .execute("UPDATE alert_events SET delivery = $1 WHERE id = $2", &[&DELIVERY_DONE, &id])
+            .map_err(self.err("mark an alert event delivered"))?;
+        Ok(())
     }
 
     fn alert_events(&mut self, q: &EventQuery) -> Result<Vec<AlertEvent>, StoreError> {

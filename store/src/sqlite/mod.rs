@@ -39,7 +39,31 @@ fn bind(params: &[Param]) -> impl Iterator<Item = SqlValue> + '_ {
     })
 }
 
+/// `alert_events.delivery`: nothing to deliver, pending, delivered (schema 7).
+const DELIVERY_NONE: i64 = 0;
+const DELIVERY_PENDING: i64 = 1;
+const DELIVERY_DONE: i64 = 2;
+
 impl SqliteStore {
+    /// Adds an alert event with its `delivery` state: one statement outside a transaction
+    /// commits on its own, with synchronous=FULL: durable.
+    fn add_event(&mut self, e: &AlertEvent, delivery: i64) -> Result<i64, StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO alert_events \
+                 (at_ms, event, kind, cid, sensor, name, since_ms, value, message, by_who, note, delivery) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    e.at_ms, e.event, e.kind, e.cid, e.sensor, e.name, e.since_ms, e.value, e.message, e.by,
+                    e.note, delivery
+                ])
+            })
+            .map_err(self.err("record alert event"))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
     /// Opens the database at `path`, creating it (and its schema) if the file is missing or empty.
     /// Refuses, without modifying it, a file that is not an SQLite database, a database of another
     /// program and one whose schema is newer than [`SCHEMA_VERSION`](crate::SCHEMA_VERSION).
@@ -513,19 +537,19 @@ impl AlertStore for SqliteStore {
     }
 
     fn alert_event_add(&mut self, e: &AlertEvent) -> Result<i64, StoreError> {
-        // One statement outside a transaction commits on its own, with synchronous=FULL: durable.
+        self.add_event(e, DELIVERY_NONE)
+    }
+
+    fn alert_event_add_to_deliver(&mut self, e: &AlertEvent) -> Result<i64, StoreError> {
+        self.add_event(e, DELIVERY_PENDING)
+    }
+
+    fn alert_event_delivered(&mut self, id: i64) -> Result<(), StoreError> {
         self.conn
-            .prepare_cached(
-                "INSERT INTO alert_events (at_ms, event, kind, cid, sensor, name, since_ms, value, message, by_who, note) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )
-            .and_then(|mut st| {
-                st.execute(params![
-                    e.at_ms, e.event, e.kind, e.cid, e.sensor, e.name, e.since_ms, e.value, e.message, e.by, e.note
-                ])
-            })
-            .map_err(self.err("record alert event"))?;
-        Ok(self.conn.last_insert_rowid())
+            .prepare_cached("UPDATE alert_events SET delivery = ?1 WHERE id = ?2")
+            .and_then(|mut st| st.execute(params![DELIVERY_DONE, id]))
+            .map_err(self.err("mark an alert event delivered"))?;
+        Ok(())
     }
 
     fn alert_events(&mut self, q: &EventQuery) -> Result<Vec<AlertEvent>, StoreError> {

@@ -735,6 +735,21 @@ fn lists_silences_by_their_end_and_ends_them_early_once(s: &mut dyn Store) {
     assert_eq!(changes, vec![AdminChange::Silences; 4], "three made, one ended");
 }
 
+fn keeps_alert_events_to_deliver_pending_until_delivered(s: &mut dyn Store) {
+    let pending = EventQuery { pending_delivery: true, ..EventQuery::default() };
+    let held = s.alert_event_add(&event(T0, "fired", "high", "a", "t", Some(31.5))).unwrap();
+    let first = s.alert_event_add_to_deliver(&event(T0 + 1, "fired", "high", "b", "t", Some(32.0))).unwrap();
+    let second = s.alert_event_add_to_deliver(&event(T0 + 2, "resolved", "high", "b", "t", None)).unwrap();
+    let ids = |s: &mut dyn Store| s.alert_events(&pending).unwrap().iter().map(|e| e.id).collect::<Vec<_>>();
+    assert_eq!(ids(s), vec![second, first], "history-only events are not pending; newest first");
+    s.alert_event_delivered(first).unwrap();
+    assert_eq!(ids(s), vec![second]);
+    s.alert_event_delivered(second).unwrap();
+    assert!(ids(s).is_empty());
+    let all: Vec<i64> = s.alert_events(&EventQuery::default()).unwrap().iter().map(|e| e.id).collect();
+    assert_eq!(all, vec![second, first, held], "all stay in the history");
+}
+
 fn acknowledgements_silences_and_forgetting_survive_reopening_the_store(t: &mut dyn Reopen) {
     let s = t.store();
     s.commit(&[r("a", "t", c(1.0), T0, Some(1)), r("b", "t", c(1.0), T0, Some(1))]).unwrap();
@@ -893,6 +908,7 @@ on_both_backends!(
     forgetting_an_unknown_node_or_sensor_does_nothing,
     forgetting_with_delete_readings_deletes_raw_readings_and_rollups,
     keeps_the_alert_history_newest_first_with_filters,
+    keeps_alert_events_to_deliver_pending_until_delivered,
     prunes_the_alert_history_then_admin_changes_in_batches,
     lists_silences_by_their_end_and_ends_them_early_once,
     ],
