@@ -26,6 +26,7 @@ mod export_influx;
 mod export_mqtt;
 mod export_mqtt_restart;
 mod failed_start;
+mod fleet_duties;
 mod fleet_presence;
 mod handle;
 mod handshake;
