@@ -378,6 +378,10 @@ impl Runner {
         let Some(gate) = &self.gate else { return Lead::Leads };
         match gate() {
             None => {
+                self.cell.update(|s| {
+                    s.standby = true;
+                    s.connected = false;
+                });
                 if let Some(lost) = self.leading.take() {
                     log::info!(
                         "export {}: this server no longer leads (epoch {}): another server exports",
@@ -399,6 +403,7 @@ impl Runner {
                         self.feed.saved()
                     );
                     self.leading = Some(fence);
+                    self.cell.update(|s| s.standby = false);
                     Lead::Took
                 }
                 Err(e) => {

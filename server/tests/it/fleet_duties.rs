@@ -225,6 +225,8 @@ fn the_mqtt_exporter_moves_with_the_lead_and_publishes_every_stored_reading_acro
         (cids.len() == 2 && set.len() >= 40).then_some(())
     });
     assert!(!following.log().text().contains("following the feed from"), "the follower exports nothing");
+    let x = ask(&mut admin(&following), "X");
+    assert!(x.contains("mqtt -> ") && x.contains(": standby (another server of the fleet exports)"), "{x}");
 
     leading.proc.kill9();
     following.log().wait_for(LEADS, TTL + T);
