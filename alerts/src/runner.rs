@@ -14,6 +14,7 @@ use crate::gate::{Event, Gate, Step};
 use crate::health::Health;
 use crate::mailbox::{Inbox, Next, Slot};
 use cliser_common::sensors::Settings;
+use cliser_store::fleet::Fence;
 use cliser_store::{
     Ack, AdminLog, AlertEvent, AlertStore, History, NewReading, OpenAs, PgStore, SqliteStore, StoredAlert,
 };
@@ -119,6 +120,9 @@ impl Trouble {
 pub type OnChange = Box<dyn Fn(Vec<Active>) + Send>;
 /// Called when a node (`sensor` None) or a sensor was forgotten (the web page's live view).
 pub type OnForget = Box<dyn Fn(&str, Option<&str>) + Send>;
+/// In a fleet: the fence this server's alert writes go under while it holds the alerts duty;
+/// `None` while another server does.
+pub type Lead = Box<dyn Fn() -> Option<Fence> + Send>;
 
 /// What the alerts thread asks of the store: the firing alerts, their history and silences; the
 /// admin changes people make; and, at start, the nodes and sensors known. Open one with
@@ -157,6 +161,10 @@ pub struct Runner {
     on_forget: OnForget,
     /// Whether this server acts on alerts ([`Input::Acting`]); true unless told otherwise.
     acting: bool,
+    /// In a fleet: who acts on alerts, looked at each tick and before each change.
+    lead: Option<Lead>,
+    /// The fence the store's writes go under now (with a `lead`).
+    fence: Option<Fence>,
 }
 
 impl Runner {
@@ -203,6 +211,8 @@ impl Runner {
             on_change,
             on_forget: Box::new(|_, _| {}),
             acting: true,
+            lead: None,
+            fence: None,
         })
     }
 
@@ -212,8 +222,29 @@ impl Runner {
         self
     }
 
+    /// In a fleet: acts on alerts only while `lead` gives a fence (this server holds the alerts
+    /// duty), with the store's writes fenced by it; follows meanwhile ([`Input::Acting`]).
+    pub fn lead_by(mut self, lead: Lead) -> Runner {
+        self.lead = Some(lead);
+        self.acting = false;
+        self
+    }
+
+    /// Starts or stops acting as the lead says, fencing the store's writes with its fence.
+    fn follow_lead(&mut self, now: i64) {
+        let Some(lead) = &self.lead else { return };
+        let fence = lead();
+        if fence == self.fence {
+            return;
+        }
+        self.store.set_fence(fence.clone());
+        self.fence = fence;
+        self.set_acting(self.fence.is_some(), now);
+    }
+
     /// The thread's body: until every sender is gone.
     pub fn run(mut self, inbox: Inbox) {
+        self.follow_lead(now_ms());
         self.start_up(now_ms());
         self.changed();
         let mut next_tick = Instant::now() + TICK;
@@ -238,6 +269,7 @@ impl Runner {
 
     /// The clock: the engine's rules, what people changed, silences that ended.
     fn tick(&mut self, now: i64) {
+        self.follow_lead(now);
         let t = self.engine.tick(now);
         self.apply(t);
         if self.admin_retry.is_none_or(|at| Instant::now() >= at) {
@@ -352,6 +384,7 @@ impl Runner {
         if transitions.is_empty() {
             return;
         }
+        self.follow_lead(now_ms());
         if !self.acting {
             // A follower's engine moves on; what is kept and told is the acting server's.
             self.changed();
@@ -401,6 +434,9 @@ impl Runner {
 
     /// Adds `step` about `t`'s alert to the history, then delivers it or logs why not.
     fn record(&mut self, step: &Step, t: &Transition) {
+        if !self.acting {
+            return;
+        }
         let a = &t.alert;
         let event = AlertEvent {
             id: 0,

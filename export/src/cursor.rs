@@ -1,6 +1,7 @@
 //! The store feed: the readings after an exporter's cursor, in the store's row order, and the
 //! cursor saved in the store (`export_cursors`) once the far side accepted them.
 
+use cliser_store::fleet::Fence;
 use cliser_store::{ExportFeed, FeedLag, FeedRow, History, OpenAs, PgStore, SqliteStore, StoreError};
 
 /// Where an exporter without a saved cursor starts.
@@ -66,6 +67,18 @@ impl Feed {
             self.read = last.id;
         }
         Ok(rows)
+    }
+
+    /// This server leads the fleet now, under `fence`: the cursor's writes go under it from now on
+    /// (refused once another server leads), and the cursor is read again from the store, where
+    /// the server that led before moved it.
+    pub fn lead(&mut self, fence: Fence) -> Result<(), StoreError> {
+        self.store.set_fence(Some(fence));
+        if let Some(c) = self.store.cursor(&self.name)? {
+            self.saved = c;
+        }
+        self.read = self.saved;
+        Ok(())
     }
 
     /// Forgets what was read after the saved cursor: it is read again (the far side did not take it).

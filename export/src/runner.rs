@@ -6,6 +6,7 @@ use crate::cursor::Feed;
 use crate::error::{LinkDown, SendError};
 use crate::status::{StatusBoard, StatusCell};
 use cliser_common::sensors::{Settings, SharedSettings};
+use cliser_store::fleet::Fence;
 use cliser_store::FeedRow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
@@ -111,6 +112,11 @@ impl Watcher {
     }
 }
 
+/// In a fleet of servers on one PostgreSQL store, whether this server exports now: the fence its
+/// cursor writes go under while it leads, `None` while another server does. The server gives it;
+/// without one (SQLite: one server) the exporter always runs, unfenced.
+pub type Gate = Box<dyn Fn() -> Option<Fence> + Send>;
+
 /// A running exporter thread.
 pub struct Exporter {
     tx: Sender<Input>,
@@ -121,6 +127,8 @@ pub struct Exporter {
 /// The wait when caught up with no nudge: another server writing the same PostgreSQL database
 /// sends none.
 const IDLE_POLL: Duration = Duration::from_secs(1);
+/// How often an exporter whose server does not lead looks whether it does now.
+const FOLLOW_POLL: Duration = Duration::from_millis(500);
 /// Retries start this soon after a failure and back off to the maximum.
 const BACKOFF_MIN: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
@@ -131,6 +139,8 @@ impl Exporter {
     /// Starts exporter `name` (sending to `target`, for the status) on its own thread; `far` makes
     /// the far side, given a sender that wakes the exporter (MQTT's network thread uses it).
     /// Its thread is `export-{name}` (`name` is `influx` or `mqtt`); `on_panic` is told if it panics.
+    /// With a `gate` it follows the feed only while the gate gives a fence ([`Gate`]).
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         name: &str,
         target: &str,
@@ -139,6 +149,7 @@ impl Exporter {
         settings: SharedSettings,
         board: &StatusBoard,
         on_panic: Option<cliser_common::core_thread::OnPanic>,
+        gate: Option<Gate>,
     ) -> std::io::Result<Exporter> {
         let (tx, rx) = channel();
         let far = far(tx.clone());
@@ -154,6 +165,8 @@ impl Exporter {
             nudged: nudged.clone(),
             down: None,
             ever_up: false,
+            gate,
+            leading: None,
         };
         let thread_name = match name {
             "influx" => "export-influx",
@@ -176,6 +189,16 @@ pub fn watcher<'a>(exporters: impl IntoIterator<Item = &'a Exporter>) -> Watcher
     Watcher { to: exporters.into_iter().map(|e| (e.tx.clone(), e.nudged.clone())).collect() }
 }
 
+/// What [`Runner::lead`] found.
+enum Lead {
+    /// Another server exports: wait.
+    Follows,
+    /// This server leads since now: the cursor was read again.
+    Took,
+    /// This server leads, as before (or always: no fleet).
+    Leads,
+}
+
 struct Runner {
     name: String,
     target: String,
@@ -187,6 +210,10 @@ struct Runner {
     /// The problem in force, if any: logged when it starts and when it ends.
     down: Option<String>,
     ever_up: bool,
+    /// In a fleet: whether this server exports now.
+    gate: Option<Gate>,
+    /// In a fleet: the fence of the lead this exporter follows the feed under, if it leads.
+    leading: Option<Fence>,
 }
 
 impl Runner {
@@ -198,9 +225,12 @@ impl Runner {
         let mut caught_up = false;
         let mut lag_at: Option<Instant> = None;
         let mut not_ready = false;
+        let mut following = false;
         loop {
             let now = Instant::now();
-            let wait = if not_ready {
+            let wait = if following {
+                FOLLOW_POLL
+            } else if not_ready {
                 // Until the far side's network thread says more (Input::Net), or a look anyway.
                 BACKOFF_MIN
             } else if let Some(t) = retry_at {
@@ -234,6 +264,19 @@ impl Runner {
             if stop {
                 break;
             }
+            match self.lead() {
+                Lead::Follows => {
+                    following = true;
+                    continue;
+                }
+                Lead::Took => {
+                    // Another server moved the cursor: what was read here is read again from it.
+                    pending.clear();
+                    (retry_at, backoff, caught_up, lag_at) = (None, BACKOFF_MIN, false, None);
+                }
+                Lead::Leads => {}
+            }
+            following = false;
             if lag_at.is_none_or(|t| t.elapsed() >= LAG_EVERY) {
                 self.refresh_lag();
                 lag_at = Some(Instant::now());
@@ -327,6 +370,48 @@ impl Runner {
             }
         }
         log::debug!("export {}: stopped", self.name);
+    }
+
+    /// Whether this server exports now (always, without a gate); on becoming the leader it takes
+    /// the cursor from the store under the new fence.
+    fn lead(&mut self) -> Lead {
+        let Some(gate) = &self.gate else { return Lead::Leads };
+        match gate() {
+            None => {
+                self.cell.update(|s| {
+                    s.standby = true;
+                    s.connected = false;
+                });
+                if let Some(lost) = self.leading.take() {
+                    log::info!(
+                        "export {}: this server no longer leads (epoch {}): another server exports",
+                        self.name,
+                        lost.epoch()
+                    );
+                    self.feed.rewind();
+                }
+                Lead::Follows
+            }
+            Some(fence) if self.leading.as_ref() == Some(&fence) => Lead::Leads,
+            Some(fence) => match self.feed.lead(fence.clone()) {
+                Ok(()) => {
+                    log::info!(
+                        "export {} -> {}: this server leads (epoch {}): following the feed from reading {}",
+                        self.name,
+                        self.target,
+                        fence.epoch(),
+                        self.feed.saved()
+                    );
+                    self.leading = Some(fence);
+                    self.cell.update(|s| s.standby = false);
+                    Lead::Took
+                }
+                Err(e) => {
+                    self.problem(format!("reading the cursor: {e}"));
+                    Lead::Follows
+                }
+            },
+        }
     }
 
     fn refresh_lag(&mut self) {
@@ -431,6 +516,7 @@ mod tests {
             |_| Box::new(far),
             SharedSettings::default(),
             &board,
+            None,
             None,
         )
         .unwrap();

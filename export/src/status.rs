@@ -22,6 +22,8 @@ pub struct ExporterStatus {
     pub exported: u64,
     /// The last problem, kept after it cleared (with `connected` saying whether it did).
     pub last_error: Option<String>,
+    /// In a fleet of servers: another server leads and exports; this one waits (not connected).
+    pub standby: bool,
 }
 
 /// Every exporter's status; cheap to clone.
@@ -55,7 +57,11 @@ impl StatusBoard {
                 "{} -> {}: {}, lag {} readings / {:.1}s, {} exported",
                 s.name,
                 s.target,
-                if s.connected { "connected" } else { "NOT connected" },
+                match (s.standby, s.connected) {
+                    (true, _) => "standby (another server of the fleet exports)",
+                    (false, true) => "connected",
+                    (false, false) => "NOT connected",
+                },
                 s.lag_readings,
                 s.lag_seconds,
                 s.exported
@@ -116,5 +122,7 @@ mod tests {
             "{text}"
         );
         assert!(lines[1].contains("NOT connected"), "{text}");
+        a.update(|s| s.standby = true);
+        assert!(board.text().starts_with("influx -> http://127.0.0.1:8086/write?db=x: standby"));
     }
 }

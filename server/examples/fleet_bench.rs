@@ -123,8 +123,9 @@ fn pi_failover(pg: &PgCluster, dir: &Path, trials: u64) {
         let (mut a, b) = pair(pg, &db, dir, &[]);
         let url = pg.url_for(&db);
         let servers = format!("{},{}", a.addr, b.addr);
-        let mut pis: Vec<Proc> =
-            (0..PIS).map(|i| pi_client(&servers, &a.password, &format!("pi-{i}"), &dir.join(format!("{db}-pi{i}")))).collect();
+        let mut pis: Vec<Proc> = (0..PIS)
+            .map(|i| pi_client(&servers, &a.password, &format!("pi-{i}"), &dir.join(format!("{db}-pi{i}"))))
+            .collect();
         for p in &pis {
             p.log.wait_for(&format!("registered with {}", a.addr), LONG);
         }
@@ -137,7 +138,7 @@ fn pi_failover(pg: &PgCluster, dir: &Path, trials: u64) {
             registered.push(t0.elapsed().as_secs_f64() * 1000.0);
             wait(LONG, "a reading stored after the kill", || {
                 let q = cliser_store::ReadingQuery {
-                    cid: Some(cid.clone()),
+                    cid: cid.parse().ok(),
                     since_ms: Some(t0_ms - 60_000),
                     ..Default::default()
                 };

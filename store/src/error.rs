@@ -96,6 +96,21 @@ pub enum StoreError {
         detail: String,
     },
 
+    /// A duty's write was refused: this connection is fenced
+    /// ([`Described::set_fence`](crate::Described::set_fence)) for `duty` at `epoch`, and this server
+    /// no longer holds it at that epoch (another server took it, or its lease expired). Nothing of
+    /// the write was kept. Not transient: the duty must stop here; the server holding it now does
+    /// the work.
+    #[error("{location}: duty {duty:?}: lease lost (epoch {epoch} is no longer this server's); the write was not made")]
+    Fenced {
+        /// The redacted URL.
+        location: String,
+        /// The duty.
+        duty: String,
+        /// The epoch the write was made under.
+        epoch: crate::fleet::Epoch,
+    },
+
     /// The callback given to [`History::export`](crate::History::export) failed (e.g. stdout closed).
     #[error("export: {0}")]
     Export(#[source] std::io::Error),

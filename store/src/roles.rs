@@ -19,6 +19,14 @@ pub trait Described: Send {
 
     /// `sqlite:PATH` or the PostgreSQL URL with its password elided: for log lines.
     fn location(&self) -> &str;
+
+    /// Fences this connection's duty writes ([`Retention`]'s deletions, [`ExportFeed::set_cursor`])
+    /// with `fence` (`None`: unfenced, as opened): on PostgreSQL each such write transaction first
+    /// checks that this server still holds the fence's duty at its epoch, and locks the duty's
+    /// row until it ends, so a takeover waits for the write or the write is refused with
+    /// [`StoreError::Fenced`] and nothing of it kept (docs/FLEET.md, "Fenced writes"). By
+    /// default (SQLite: one server, every duty its own) it does nothing.
+    fn set_fence(&mut self, _fence: Option<crate::fleet::Fence>) {}
 }
 
 /// Commits readings exactly once: what the readings sink (and `import-csv`) needs.

@@ -25,6 +25,10 @@ impl Runner {
     /// `forgotten`; the others are held or delivered as their history and the silences in force
     /// say (a held alert whose silence ended meanwhile is delivered now, once).
     pub(super) fn start_up(&mut self, now: i64) {
+        if !self.acting {
+            // A follower: the server that acts has done this; taking over does it again.
+            return;
+        }
         let firing: Vec<Alert> = self.engine.firing().cloned().collect();
         let mut forget = BTreeSet::new();
         for a in &firing {

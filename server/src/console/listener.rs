@@ -36,6 +36,7 @@ K <kind> <cid>[/<sensor>] <by> <note...>
 F:<cid>     forget a node (F:<cid>/<sensor>: one sensor); its readings are kept
 N           per-sensor health (last value, readings, errors by reason, seq gaps)
 X           exporters (MQTT, InfluxDB): connected, lag in readings and seconds, last error
+F           the fleet: this server, the leader (runs retention and the exporters), the live servers
 R           reload names, calibration, limits and alert targets from the config file, and the clients file
 E           end this admin session
 Q           stop the server
@@ -58,11 +59,13 @@ pub enum Ask {
     Health(Sender<String>),
     /// `X`: the exporters' status.
     Exporters(Sender<String>),
+    /// `F`: the fleet (this server, the leader, the live servers).
+    Fleet(Sender<String>),
     /// `H`, `S`, `S+`, `S-`, `F:`, `K`: for the alerts thread, which has the store connection.
     AlertAdmin(Request, Sender<String>),
 }
 
-/// What `A`, `N`, `R` and `X` ask, before the reply channel is made.
+/// What `A`, `N`, `R`, `X` and `F` ask, before the reply channel is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Question {
     /// `R`.
@@ -73,6 +76,8 @@ pub enum Question {
     Health,
     /// `X`.
     Exporters,
+    /// `F`.
+    Fleet,
 }
 
 /// One parsed console line.
@@ -86,7 +91,7 @@ pub enum Command {
     Quit,
     /// `?`.
     Help,
-    /// `A`, `N`, `R`, `X`.
+    /// `A`, `N`, `R`, `X`, `F`.
     Ask(Question),
     /// `H`, `S`, `S+`, `S-`, `F:`, `K`.
     Alerts(Request),
@@ -109,6 +114,7 @@ impl Command {
             "A" | "a" => Command::Ask(Question::Alerts),
             "N" | "n" => Command::Ask(Question::Health),
             "X" | "x" => Command::Ask(Question::Exporters),
+            "F" | "f" => Command::Ask(Question::Fleet),
             "R" | "r" => Command::Ask(Question::Reload),
             "H" | "h" => Command::Alerts(Request::History),
             "S" | "s" => Command::Alerts(Request::Silences),
@@ -591,6 +597,7 @@ fn ask_server<S: From<Ask>>(server: &Sender<S>, q: Question) -> String {
         Question::Alerts => Ask::Alerts(tx),
         Question::Health => Ask::Health(tx),
         Question::Exporters => Ask::Exporters(tx),
+        Question::Fleet => Ask::Fleet(tx),
     };
     if server.send(ask.into()).is_err() {
         return "error: server is stopping".into();
@@ -641,6 +648,7 @@ mod tests {
         assert_eq!(Command::parse("A"), Command::Ask(Question::Alerts));
         assert_eq!(Command::parse("N"), Command::Ask(Question::Health));
         assert_eq!(Command::parse("X"), Command::Ask(Question::Exporters));
+        assert_eq!(Command::parse("F"), Command::Ask(Question::Fleet));
         assert_eq!(Command::parse("R"), Command::Ask(Question::Reload));
         assert_eq!(Command::parse("E"), Command::End);
         assert_eq!(Command::parse("Q"), Command::Quit);

@@ -2,6 +2,7 @@
 //! what it tells the web page, and its handle.
 
 use crate::config::Config;
+use crate::fleet::duties::Leadership;
 use crate::run::error::RunError;
 use cliser_alerts::{Input as AlertInput, Mailbox, Runner};
 use cliser_common::core_thread::OnPanic;
@@ -23,6 +24,7 @@ impl AlertsThread {
         config: &Config,
         settings: &SharedSettings,
         live: Option<Sender<LiveEvent>>,
+        leadership: Option<&Leadership>,
         on_panic: &OnPanic,
     ) -> Result<AlertsThread, RunError> {
         let store = cliser_store::open_as(&config.store.url).map_err(RunError::Store)?;
@@ -44,8 +46,12 @@ impl AlertsThread {
             };
             let _ = live.send(LiveEvent::Forgotten { cid, sensor });
         });
-        let runner =
+        let mut runner =
             Runner::new(store, now, delivery, on_change).map_err(RunError::Store)?.on_forget(on_forget);
+        // In a fleet only the leader acts on alerts; the others follow, warm.
+        if let Some(leadership) = leadership {
+            runner = runner.lead_by(Box::new(leadership.gate()));
+        }
         let (tx, rx) = cliser_alerts::mailbox();
         let thread = crate::run::spawn::spawn("alerts", on_panic, move || runner.run(rx))?;
         Ok(AlertsThread { tx: Some(tx), thread: Some(thread) })

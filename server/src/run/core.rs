@@ -5,6 +5,7 @@
 use crate::auth::credentials::SharedClients;
 use crate::config::Config;
 use crate::console::listener::Ask;
+use crate::fleet::duties::{DutiesThread, ONE_SERVER};
 use crate::fleet::news::NewsThreads;
 use crate::fleet::presence::PresenceThread;
 use crate::link::manager::AdminCmd;
@@ -51,6 +52,9 @@ pub struct Core {
     pub sink: Option<SinkThread>,
     /// The retention thread (`--retain-raw`).
     pub retention: Option<RetentionThread>,
+    /// With PostgreSQL: the duty lease (this server may lead), given up after retention and the
+    /// exporters have stopped.
+    pub duties: Option<DutiesThread>,
     /// With PostgreSQL: the clients' fleet leases, given up after the Manager has closed every
     /// session.
     pub presence: Option<PresenceThread>,
@@ -110,6 +114,7 @@ impl Core {
             news: None,
             sink: None,
             retention: None,
+            duties: None,
             presence: None,
             manager: None,
             acceptors: Acceptors::default(),
@@ -140,6 +145,12 @@ impl Core {
                 Ok(Control::Ask(Ask::Exporters(reply))) => {
                     let _ = reply.send(self.export_status.text());
                 }
+                Ok(Control::Ask(Ask::Fleet(reply))) => match &self.duties {
+                    Some(duties) => duties.ask_fleet(reply),
+                    None => {
+                        let _ = reply.send(ONE_SERVER.to_owned());
+                    }
+                },
                 Err(_) => break StopReason::Console,
             }
         };
@@ -236,7 +247,18 @@ impl Core {
     fn shut_down(self, step: &Step) -> Result<(), RunError> {
         let waiting = |name: &'static str| *step.lock().unwrap_or_else(|e| e.into_inner()) = name;
         let Core {
-            web, alerts, exporters, console, news, sink, retention, presence, manager, acceptors, ..
+            web,
+            alerts,
+            exporters,
+            console,
+            news,
+            sink,
+            retention,
+            duties,
+            presence,
+            manager,
+            acceptors,
+            ..
         } = self;
         acceptors.stop_accepting();
         web.stopping();
@@ -262,6 +284,11 @@ impl Core {
         let console = console.map_or(Ok(()), ConsoleThread::stop);
         waiting("exporters");
         let exporters = exporters.stop();
+        // Retention and the exporters have stopped: another server may take their duties at once.
+        waiting("duties");
+        if let Some(duties) = duties {
+            duties.stop();
+        }
         // The Manager and the sink have dropped theirs: with this one gone the alerts thread ends.
         waiting("alerts");
         let alerts = alerts.stop(manager.is_ok());

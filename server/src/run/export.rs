@@ -2,11 +2,12 @@
 //! on its own store connection, and their handle.
 
 use crate::config::Config;
+use crate::fleet::duties::Leadership;
 use crate::run::error::RunError;
 use cliser_common::core_thread::OnPanic;
 use cliser_common::sensors::SharedSettings;
 use cliser_export::cursor::{Feed, Start};
-use cliser_export::runner::Far;
+use cliser_export::runner::{Far, Gate};
 use cliser_export::{Exporter, StatusBoard, Watcher};
 
 /// The exporter threads.
@@ -18,8 +19,11 @@ impl Exporters {
         config: &Config,
         settings: &SharedSettings,
         board: &StatusBoard,
+        leadership: Option<&Leadership>,
         on_panic: &OnPanic,
     ) -> Result<Exporters, RunError> {
+        // In a fleet, only the server that leads exports (each exporter looks before each batch).
+        let gate = || leadership.map(|l| -> Gate { Box::new(l.gate()) });
         // Held from the first: an exporter started before a later one fails is stopped on drop.
         let mut out = Exporters(Vec::new());
         if let Some(influx) = config.export.influx.clone() {
@@ -36,6 +40,7 @@ impl Exporters {
                 settings.clone(),
                 board,
                 Some(on_panic.clone()),
+                gate(),
             );
             out.0.push(started.map_err(RunError::Start)?);
         }
@@ -50,8 +55,9 @@ impl Exporters {
                 mqtt.discovery_prefix
             );
             let far = move |wake| -> Box<dyn Far> { Box::new(cliser_export::mqtt::Mqtt::new(mqtt, wake)) };
+            let on_panic = Some(on_panic.clone());
             let started =
-                Exporter::start("mqtt", &target, feed, far, settings.clone(), board, Some(on_panic.clone()));
+                Exporter::start("mqtt", &target, feed, far, settings.clone(), board, on_panic, gate());
             out.0.push(started.map_err(RunError::Start)?);
         }
         Ok(out)

@@ -1,9 +1,11 @@
 //! The fleet's subsystems, started when the store is PostgreSQL (other servers may share it):
-//! presence, which keeps each client registered on one server at a time, and the news between
-//! the servers. With SQLite nothing
-//! starts here and nothing is added to the reading path.
+//! presence, which keeps each client registered on one server at a time; the news between the
+//! servers; and the duties, which choose the one server that runs the alerts, retention and the
+//! exporters. All carry this server's one [`ServerIdentity`]. With SQLite nothing starts here and
+//! nothing is added to the reading path.
 
 use crate::config::Config;
+use crate::fleet::duties::{DutiesThread, Leadership};
 use crate::fleet::news::{LeaseSeen, NewsThreads};
 use crate::fleet::presence::{Presence, PresenceThread};
 use crate::link::manager::ManagerEvent;
@@ -31,6 +33,15 @@ pub fn in_fleet(identity: &ServerIdentity, backend: Backend) -> Option<&ServerId
 /// A lease connection of `identity`'s.
 fn connect(config: &Config, identity: &ServerIdentity) -> Result<PgFleet, RunError> {
     PgFleet::connect(&config.store.url, identity.clone(), FleetSettings::default()).map_err(RunError::Fleet)
+}
+
+/// Starts the duties thread on its own lease connection, as `identity`.
+pub fn start_duties(
+    config: &Config,
+    identity: Option<&ServerIdentity>,
+) -> Result<Option<(Leadership, DutiesThread)>, RunError> {
+    let Some(identity) = identity else { return Ok(None) };
+    DutiesThread::start(connect(config, identity)?).map(Some).map_err(RunError::Start)
 }
 
 /// Starts the fleet's news (PostgreSQL): returns the mailbox the watchers tell this server's news

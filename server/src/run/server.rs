@@ -3,6 +3,7 @@
 
 use crate::auth::brake::Brake;
 use crate::config::Config;
+use crate::fleet::duties::Leadership;
 use crate::link::manager::{Fleetwide, Transport};
 use crate::readings::watchers::Watchers;
 use crate::run::alerts::AlertsThread;
@@ -111,9 +112,11 @@ pub fn start(mut config: Config) -> Result<Handle, RunError> {
     let page = PageParts { settings: &settings, events: live_rx, board: &export_status, on_panic: &on_panic };
     let web = WebPage::start(web_listener, &config, &brake, (&identity, opened.backend), page)?;
     crate::run::start_log::say(&config, &listeners.bound);
+    let fleet_identity = crate::run::fleet::in_fleet(&identity, opened.backend);
+    let (leadership, duties) = crate::run::fleet::start_duties(&config, fleet_identity)?.unzip();
     let live = web.is_on().then_some(live_tx);
-    let alerts = AlertsThread::start(&config, &settings, live.clone(), &on_panic)?;
-    let exporters = Exporters::start(&config, &settings, &export_status, &on_panic)?;
+    let alerts = AlertsThread::start(&config, &settings, live.clone(), leadership.as_ref(), &on_panic)?;
+    let exporters = Exporters::start(&config, &settings, &export_status, leadership.as_ref(), &on_panic)?;
     let config = Arc::new(config);
     // The server thread first: once it runs, nothing that starts later can be left without an owner.
     // Its own panic surfaces in `Handle::join`.
@@ -124,8 +127,17 @@ pub fn start(mut config: Config) -> Result<Handle, RunError> {
     })
     .map_err(RunError::Start)?;
     let mut core = Core::new(web, alerts, exporters, export_status, ReloadFrom::new(&config, settings));
+    core.duties = duties;
     let bound = listeners.bound;
-    let shared = Shared { config: &config, brake, live, stop: &stop_tx, on_panic: &on_panic, identity };
+    let shared = Shared {
+        config: &config,
+        brake,
+        live,
+        stop: &stop_tx,
+        on_panic: &on_panic,
+        identity: fleet_identity,
+        leadership: leadership.as_ref(),
+    };
     let started = start_threads(&mut core, listeners, opened, &shared);
     // Last, once every thread runs: whoever waits for the file finds a server that does its job.
     if let Err(e) = started.and_then(|()| write_ready_file(&mut core, &config, &bound)) {
@@ -154,21 +166,23 @@ struct Shared<'a> {
     /// The server thread's mailbox (the console's `Q` and `R` go there).
     stop: &'a Sender<Control>,
     on_panic: &'a OnPanic,
-    /// Who this server is in a fleet (PostgreSQL).
-    identity: ServerIdentity,
+    /// With PostgreSQL: who this server is in the fleet.
+    identity: Option<&'a ServerIdentity>,
+    /// With PostgreSQL: whether this server leads (runs retention and the exporters).
+    leadership: Option<&'a Leadership>,
 }
 
 /// The threads started once the server thread runs, in order: the console, the sink, retention,
 /// presence (PostgreSQL), the Manager, the acceptors. Each is put in `core` as it starts, so a failure stops those that
 /// run (and returning drops the mailboxes held here, so the sink ends without a Manager).
 fn start_threads(core: &mut Core, ports: Listeners, opened: Opened, shared: &Shared) -> Result<(), RunError> {
-    let Shared { config, brake, live, stop, on_panic, identity } = shared;
+    let Shared { config, brake, live, stop, on_panic, identity, leadership } = shared;
     let (manager_tx, manager_rx) = channel();
     let (sink_tx, sink_rx) = channel();
     let to = ConsoleMailboxes { manager: manager_tx.clone(), server: (*stop).clone(), live: live.clone() };
     core.console = Some(ConsoleThread::start(ports.console, config, brake, to, on_panic)?);
-    let fleet_identity = crate::run::fleet::in_fleet(identity, opened.backend);
-    let news = crate::run::fleet::start_news(config, fleet_identity, live.clone(), None)?;
+    // In a fleet every server's alerts see every reading and lease; the leader's act on them.
+    let news = crate::run::fleet::start_news(config, *identity, live.clone(), core.alerts.mailbox())?;
     let (fleet, news) = news.unzip();
     core.news = news;
     let watchers = Watchers {
@@ -182,8 +196,8 @@ fn start_threads(core: &mut Core, ports: Listeners, opened: Opened, shared: &Sha
         SinkThread::start(opened.store, opened.high_water, settings, watchers.clone(), sink_rx, on_panic)?;
     let (sink, acks) = sink;
     core.sink = Some(sink);
-    core.retention = Some(RetentionThread::start(config, on_panic)?);
-    let presence = crate::run::fleet::start_presence(config, fleet_identity, &manager_tx)?;
+    core.retention = Some(RetentionThread::start(config, *leadership, on_panic)?);
+    let presence = crate::run::fleet::start_presence(config, *identity, &manager_tx)?;
     let (presence, presence_thread) = presence.unzip();
     core.presence = presence_thread;
     let fleetwide = Fleetwide { registrations: opened.registrations, presence };

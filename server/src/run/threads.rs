@@ -3,6 +3,7 @@
 
 use crate::auth::brake::Brake;
 use crate::config::Config;
+use crate::fleet::duties::Leadership;
 use crate::link::manager::{AdminCmd, Fleetwide, Manager, ManagerEvent};
 use crate::link::session::SessionEvent;
 use crate::readings::ack_table::AckTable;
@@ -54,12 +55,19 @@ pub struct RetentionThread {
 }
 
 impl RetentionThread {
-    /// Starts pruning on a store connection of its own, if raw readings are not kept forever.
-    pub fn start(config: &Config, on_panic: &OnPanic) -> Result<RetentionThread, RunError> {
+    /// Starts pruning on a store connection of its own, if raw readings are not kept forever; in
+    /// a fleet (`leadership`, PostgreSQL) only while this server leads.
+    pub fn start(
+        config: &Config,
+        leadership: Option<&Leadership>,
+        on_panic: &OnPanic,
+    ) -> Result<RetentionThread, RunError> {
         let Some(keep) = config.retain_raw else { return Ok(RetentionThread { stop: None, thread: None }) };
         let pruner = cliser_store::open(&config.store.url).map_err(RunError::Store)?;
+        let gate = leadership.map(|l| -> crate::readings::retention::Gate { Box::new(l.gate()) });
         let (tx, rx) = channel();
-        let thread = spawn("retention", on_panic, move || crate::readings::retention::run(pruner, keep, rx))?;
+        let run = move || crate::readings::retention::run(pruner, keep, rx, gate);
+        let thread = spawn("retention", on_panic, run)?;
         Ok(RetentionThread { stop: Some(tx), thread: Some(thread) })
     }
 

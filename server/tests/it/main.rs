@@ -26,6 +26,8 @@ mod export_influx;
 mod export_mqtt;
 mod export_mqtt_restart;
 mod failed_start;
+mod fleet_alerts;
+mod fleet_duties;
 mod fleet_news;
 mod fleet_presence;
 mod fleet_view;

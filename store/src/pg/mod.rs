@@ -5,6 +5,7 @@ pub(crate) mod migrate;
 mod stmts;
 
 use crate::feed;
+use crate::fleet::{Fence, FleetSettings};
 use crate::group::{self, GroupIds, IdCache, PrunedMark, Row};
 use crate::history;
 use crate::query::{self, Decoder, Dialect, Layout, Param, ReadingRow, Sql};
@@ -62,6 +63,8 @@ pub struct PgStore {
     conn: Option<Conn>,
     version: i64,
     ids: IdCache,
+    /// What this connection's duty writes are checked against ([`Described::set_fence`]).
+    fence: Option<Fence>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -97,13 +100,11 @@ const DELIVERY_PENDING: i16 = 1;
 const DELIVERY_DONE: i16 = 2;
 
 impl PgStore {
-    /// Adds an alert event with its `delivery` state; outside a transaction the statement
-    /// commits on its own, durable when it returns.
+    /// Adds an alert event with its `delivery` state: a duty's write (fenced in a fleet), durable
+    /// when it returns.
     fn add_event(&mut self, e: &AlertEvent, delivery: i16) -> Result<i64, StoreError> {
-        let row = self
-            .conn()?
-            .client
-            .query_one(
+        self.duty_write("record alert event", |tx| {
+            let row = tx.query_one(
                 "INSERT INTO alert_events \
                  (at_ms, event, kind, cid, sensor, name, since_ms, value, message, by_who, note, delivery) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
@@ -121,9 +122,9 @@ impl PgStore {
                     &e.note,
                     &delivery,
                 ],
-            )
-            .map_err(self.err("record alert event"))?;
-        Ok(row.get(0))
+            )?;
+            Ok(row.get(0))
+        })
     }
 
     /// Connects to `url` (`postgres://USER:PASSWORD@HOST:PORT/DB`, the `postgres` crate's URL
@@ -133,7 +134,47 @@ impl PgStore {
         let config = connection_config(url, &location)?;
         let mut conn = None;
         ensure(&mut conn, &config, &location)?;
-        Ok(PgStore { config, location, conn, version: crate::SCHEMA_VERSION, ids: IdCache::default() })
+        Ok(PgStore {
+            config,
+            location,
+            conn,
+            version: crate::SCHEMA_VERSION,
+            ids: IdCache::default(),
+            fence: None,
+        })
+    }
+
+    /// Runs `body` in one transaction of a duty's write (`op` names it in errors): checked first
+    /// against the connection's fence, if any, so that a server that lost the duty writes nothing
+    /// ([`StoreError::Fenced`]). A fenced transaction also gets the lease connection's
+    /// idle-in-transaction timeout: a server paused inside it (SIGSTOP, a partition) loses its
+    /// session and the lock on the duty's row within seconds, and cannot hold a takeover up.
+    fn duty_write<T>(
+        &mut self,
+        op: &'static str,
+        body: impl FnOnce(&mut postgres::Transaction<'_>) -> Result<T, postgres::Error>,
+    ) -> Result<T, StoreError> {
+        let fence = self.fence.clone();
+        let location = self.location.clone();
+        let err = |source| StoreError::Postgres { url: location.clone(), op, source };
+        let conn = self.conn()?;
+        let mut tx = conn.client.transaction().map_err(err)?;
+        if let Some(fence) = &fence {
+            let idle = FleetSettings::default().idle_in_transaction_timeout.as_millis();
+            tx.batch_execute(&format!("SET LOCAL idle_in_transaction_session_timeout = {idle}"))
+                .map_err(err)?;
+            if !fence.check(&mut tx).map_err(err)? {
+                // `tx` rolls back as it drops.
+                return Err(StoreError::Fenced {
+                    location: location.clone(),
+                    duty: fence.duty().to_owned(),
+                    epoch: fence.epoch(),
+                });
+            }
+        }
+        let out = body(&mut tx).map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(out)
     }
 
     fn err(&self, op: &'static str) -> impl Fn(postgres::Error) -> StoreError + '_ {
@@ -377,6 +418,10 @@ impl Described for PgStore {
     fn location(&self) -> &str {
         &self.location
     }
+
+    fn set_fence(&mut self, fence: Option<Fence>) {
+        self.fence = fence;
+    }
 }
 
 impl Ledger for PgStore {
@@ -511,14 +556,13 @@ impl Retention for PgStore {
             return Ok(0);
         }
         let batch = i64::try_from(batch).unwrap_or(i64::MAX);
-        let run = |c: &mut Client| -> Result<i64, postgres::Error> {
-            let mut tx = c.transaction()?;
+        let n: i64 = self.duty_write("prune", |tx| {
             // Under the commits' lock: a commit running meanwhile would check the marks before
             // this batch raised them, and store again a reading this batch deletes.
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&COMMIT_LOCK_KEY])?;
             // Per sensor through the (sensor, sampled_ms) index, so finding old rows never scans
             // the table; then each client's mark past the newest row it lost.
-            let n: i64 = tx
+            Ok(tx
                 .query_one(
                     "WITH gone AS (DELETE FROM readings WHERE id = ANY(ARRAY(SELECT r.id FROM sensors s \
                      CROSS JOIN LATERAL (SELECT id FROM readings WHERE sensor = s.id AND sampled_ms < $1 LIMIT $2) r \
@@ -528,37 +572,26 @@ impl Retention for PgStore {
                      SELECT count(*) FROM gone",
                     &[&older_than_ms, &batch],
                 )?
-                .get(0);
-            tx.commit()?;
-            Ok(n)
-        };
-        let r = run(&mut self.conn()?.client);
-        Ok(r.map_err(self.err("prune"))? as usize)
+                .get(0))
+        })?;
+        Ok(n as usize)
     }
 
     fn prune_alert_events(&mut self, older_than_ms: i64, batch: usize) -> Result<usize, StoreError> {
         let batch = i64::try_from(batch).unwrap_or(i64::MAX);
-        let mut deleted = 0;
-        for (sql, what) in [
-            (
+        let deleted = self.duty_write("prune alert events and admin changes", |tx| {
+            let mut deleted = 0;
+            for sql in [
                 "DELETE FROM alert_events WHERE id = ANY(ARRAY(SELECT id FROM alert_events WHERE at_ms < $1 LIMIT $2))",
-                "prune alert events",
-            ),
-            (
                 "DELETE FROM admin_changes WHERE id = ANY(ARRAY(SELECT id FROM admin_changes WHERE at_ms < $1 LIMIT $2))",
-                "prune admin changes",
-            ),
-        ] {
-            if deleted >= batch {
-                break;
+            ] {
+                if deleted >= batch {
+                    break;
+                }
+                deleted += tx.execute(sql, &[&older_than_ms, &(batch - deleted)])? as i64;
             }
-            let n = self
-                .conn()?
-                .client
-                .execute(sql, &[&older_than_ms, &(batch - deleted)])
-                .map_err(self.err(what))?;
-            deleted += n as i64;
-        }
+            Ok(deleted)
+        })?;
         Ok(deleted as usize)
     }
 }
@@ -590,24 +623,20 @@ impl AlertStore for PgStore {
     }
 
     fn alert_fire(&mut self, a: &StoredAlert) -> Result<(), StoreError> {
-        // Outside a transaction the statement commits on its own, durable when it returns.
-        let conn = self.conn()?;
-        conn.client
-            .execute(
-                &conn.st.alert_fire,
+        // A duty's write: fenced when the alerts run on one server of a fleet.
+        let st = self.conn()?.st.alert_fire.clone();
+        self.duty_write("record alert", |tx| {
+            tx.execute(
+                &st,
                 &[&a.kind, &a.cid, &a.sensor, &a.name, &a.since_ms, &a.value, &a.limit, &a.message],
             )
-            .map_err(self.err("record alert"))?;
-        Ok(())
+            .map(|_| ())
+        })
     }
 
     fn alert_resolve(&mut self, kind: &str, cid: &str, sensor: &str) -> Result<bool, StoreError> {
-        let conn = self.conn()?;
-        let n = conn
-            .client
-            .execute(&conn.st.alert_resolve, &[&kind, &cid, &sensor])
-            .map_err(self.err("resolve alert"))?;
-        Ok(n > 0)
+        let st = self.conn()?.st.alert_resolve.clone();
+        self.duty_write("resolve alert", |tx| tx.execute(&st, &[&kind, &cid, &sensor]).map(|n| n > 0))
     }
 
     fn alert_ack(&mut self, kind: &str, cid: &str, sensor: &str, ack: &Ack) -> Result<bool, StoreError> {
@@ -638,11 +667,10 @@ impl AlertStore for PgStore {
     }
 
     fn alert_event_delivered(&mut self, id: i64) -> Result<(), StoreError> {
-        self.conn()?
-            .client
-            .execute("UPDATE alert_events SET delivery = $1 WHERE id = $2", &[&DELIVERY_DONE, &id])
-            .map_err(self.err("mark an alert event delivered"))?;
-        Ok(())
+        self.duty_write("mark an alert event delivered", |tx| {
+            tx.execute("UPDATE alert_events SET delivery = $1 WHERE id = $2", &[&DELIVERY_DONE, &id])
+                .map(|_| ())
+        })
     }
 
     fn alert_events(&mut self, q: &EventQuery) -> Result<Vec<AlertEvent>, StoreError> {
@@ -867,15 +895,14 @@ impl ExportFeed for PgStore {
     }
 
     fn set_cursor(&mut self, name: &str, after: i64) -> Result<(), StoreError> {
-        // Outside a transaction the statement commits on its own, durable when it returns.
-        self.conn()?
-            .client
-            .execute(
+        let now = feed::now_ms();
+        self.duty_write("save export cursor", |tx| {
+            tx.execute(
                 "INSERT INTO export_cursors (name, after_id, updated_ms) VALUES ($1, $2, $3) \
                  ON CONFLICT (name) DO UPDATE SET after_id = EXCLUDED.after_id, updated_ms = EXCLUDED.updated_ms",
-                &[&name, &after, &feed::now_ms()],
+                &[&name, &after, &now],
             )
-            .map_err(self.err("save export cursor"))?;
+        })?;
         Ok(())
     }
 }

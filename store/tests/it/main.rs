@@ -6,5 +6,6 @@ mod common;
 
 mod behaviour;
 mod fleet;
+mod fleet_store_fence;
 mod postgres;
 mod sqlite_file;

@@ -258,19 +258,37 @@ impl Hook {
         Self::start(false)
     }
 
+    /// A receiver that reads the first post and never answers it (its sender dies with it in
+    /// flight), then answers every later one; every post read is kept.
+    pub fn silent_to_the_first() -> Hook {
+        Self::start_with(|n| n > 0, true)
+    }
+
     fn start(answer: bool) -> Hook {
+        Self::start_with(move |_| answer, false)
+    }
+
+    /// `answer(n)` says whether to answer the `n`-th connection (from 0); `read_unanswered`
+    /// whether to read and keep the posts it does not answer.
+    fn start_with(answer: impl Fn(usize) -> bool + Send + 'static, read_unanswered: bool) -> Hook {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         let posts = Arc::new(Mutex::new(Vec::new()));
         let accepted = Arc::new(Mutex::new(Vec::new()));
         let (p, a) = (posts.clone(), accepted.clone());
         std::thread::spawn(move || {
-            for stream in listener.incoming() {
+            for (n, stream) in listener.incoming().enumerate() {
                 let Ok(stream) = stream else { return };
-                if answer {
-                    if let Some(post) = serve_one(stream) {
+                if answer(n) {
+                    if let Some(post) = serve_one(stream, true) {
                         p.lock().unwrap().push(post);
                     }
+                } else if read_unanswered {
+                    let held = stream.try_clone().unwrap();
+                    if let Some(post) = serve_one(stream, false) {
+                        p.lock().unwrap().push(post);
+                    }
+                    a.lock().unwrap().push(held);
                 } else {
                     a.lock().unwrap().push(stream);
                 }
@@ -298,8 +316,9 @@ impl Hook {
     }
 }
 
-/// Reads one HTTP request (head and `Content-Length` body), answers 204 and closes.
-fn serve_one(mut stream: TcpStream) -> Option<Post> {
+/// Reads one HTTP request (head and `Content-Length` body) and, if `answer`, answers 204 and
+/// closes.
+fn serve_one(mut stream: TcpStream, answer: bool) -> Option<Post> {
     stream.set_read_timeout(Some(T)).ok()?;
     let mut reader = BufReader::new(stream.try_clone().ok()?);
     let mut request_line = String::new();
@@ -318,7 +337,11 @@ fn serve_one(mut stream: TcpStream) -> Option<Post> {
     let len: usize = headers.iter().find(|(k, _)| k == "content-length")?.1.parse().ok()?;
     let mut body = vec![0; len];
     reader.read_exact(&mut body).ok()?;
-    stream.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").ok()?;
+    if answer {
+        stream
+            .write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .ok()?;
+    }
     let json = serde_json::from_slice(&body).ok()?;
     Some(Post { request_line: request_line.trim_end().to_owned(), headers, json })
 }
