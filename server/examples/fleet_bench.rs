@@ -8,7 +8,9 @@
 //!   `cliser-load` driving A;
 //! - PostgreSQL's load meanwhile (transactions per second, its processes' CPU).
 //!
-//! Usage: `fleet_bench [TRIALS] [LOAD_CLIENTS] [LOAD_RATE] [LOAD_SECONDS]` (10, 1000, 1000, 30).
+//! Usage: `fleet_bench [TRIALS] [LOAD_CLIENTS] [LOAD_SECONDS] [ONLY]` (10, 1000, 30; ONLY one of
+//! `duty`, `pi`, `lag`). The load's clients answer the servers' polls every second (`--keepalive
+//! 1s`): LOAD_CLIENTS readings per second.
 
 use cliser_testkit::{PgCluster, Proc, ServerHandle};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -178,8 +180,8 @@ fn xact_commits(url: &str) -> i64 {
     c.query_one("SELECT sum(xact_commit)::bigint FROM pg_stat_database", &[]).unwrap().get(0)
 }
 
-fn live_lag_and_load(pg: &PgCluster, dir: &Path, clients: u64, rate: u64, secs: u64) {
-    let (a, b) = pair(pg, "lag", dir, &[]);
+fn live_lag_and_load(pg: &PgCluster, dir: &Path, clients: u64, secs: u64) {
+    let (a, b) = pair(pg, "lag", dir, &["--keepalive", "1s"]);
     let url = pg.url_for("lag");
     let hb = b.http.unwrap();
     let lags: Arc<Mutex<Vec<f64>>> = Arc::default();
@@ -204,8 +206,8 @@ fn live_lag_and_load(pg: &PgCluster, dir: &Path, clients: u64, rate: u64, secs: 
     let cpu0 = postgres_cpu_s();
     let t0 = Instant::now();
     let out = std::process::Command::new(cliser_testkit::bin("cliser-load"))
-        .args(["--server", &a.addr.to_string(), "--clients", &clients.to_string()])
-        .args(["--rate", &rate.to_string(), "--duration", &format!("{secs}s"), "--keepalive", "1s"])
+        .args(["--server", &a.addr.to_string(), "--clients", &clients.to_string(), "--ramp", "500"])
+        .args(["--duration", &format!("{secs}s"), "--keepalive", "1s"])
         .env("CLISER_PASSWORD", &a.password)
         .output()
         .expect("run cliser-load");
@@ -217,7 +219,7 @@ fn live_lag_and_load(pg: &PgCluster, dir: &Path, clients: u64, rate: u64, secs: 
     std::thread::sleep(Duration::from_millis(500));
     let lags = std::mem::take(&mut *lags.lock().unwrap());
     println!("lag_clients={clients}");
-    println!("lag_rate={rate}");
+    println!("lag_rate={clients}");
     report("live_lag", lags);
     println!("pg_xact_per_s={:.0}", (xact1 - xact0) as f64 / elapsed);
     println!("pg_cpu_percent={:.1}", (cpu1 - cpu0) / elapsed * 100.0);
@@ -226,11 +228,19 @@ fn live_lag_and_load(pg: &PgCluster, dir: &Path, clients: u64, rate: u64, secs: 
 
 fn main() {
     let trials = arg(1, 10);
-    let (clients, rate, secs) = (arg(2, 1000), arg(3, 1000), arg(4, 30));
+    let (clients, secs) = (arg(2, 1000), arg(3, 30));
+    let only = std::env::args().nth(4).unwrap_or_default();
     let pg = PgCluster::start().expect("PostgreSQL (initdb, pg_ctl) not found");
     let dir = tempfile::tempdir().unwrap();
     println!("postgres_port={}", pg.port());
-    duty_failover(&pg, dir.path(), trials);
-    pi_failover(&pg, dir.path(), trials.div_ceil(2));
-    live_lag_and_load(&pg, dir.path(), clients, rate, secs);
+    let run = |part: &str| only.is_empty() || only == part;
+    if run("duty") {
+        duty_failover(&pg, dir.path(), trials);
+    }
+    if run("pi") {
+        pi_failover(&pg, dir.path(), trials.div_ceil(2));
+    }
+    if run("lag") {
+        live_lag_and_load(&pg, dir.path(), clients, secs);
+    }
 }

@@ -17,21 +17,6 @@ const TTL: Duration = Duration::from_secs(8);
 /// What the leader logs when it takes the lead.
 const LEADS: &str = "fleet: this server leads (epoch ";
 
-/// Two servers on one database, with the same password, and `extra` flags each.
-fn two_servers(url: &str, dir: &Path, extra: &[&str]) -> (ServerHandle, ServerHandle) {
-    let (dir_a, dir_b) = (dir.join("a"), dir.join("b"));
-    std::fs::create_dir_all(&dir_a).unwrap();
-    std::fs::create_dir_all(&dir_b).unwrap();
-    let args = |name: &'static str| -> Vec<&str> {
-        let mut v = vec!["--store", url, "--fleet-name", name];
-        v.extend_from_slice(extra);
-        v
-    };
-    let a = ServerHandle::start(&dir_a, &args("server-a"));
-    let b = ServerHandle::start_with(&dir_b, &a.password, &args("server-b"));
-    (a, b)
-}
-
 /// The epoch in a [`LEADS`] line.
 fn epoch_of(line: &str) -> i64 {
     let rest = &line[line.find(LEADS).expect("a leader's line") + LEADS.len()..];
@@ -99,7 +84,7 @@ fn one_server_leads_prunes_alone_and_a_survivor_takes_over_within_10_s_of_a_kill
     let d = tempfile::tempdir().unwrap();
     let _dump = DumpLogsOnPanic(d.path());
     commit_old(&url, "pi-old-1", 3);
-    let (a, b) = two_servers(&url, d.path(), &["--retain-raw", "1d"]);
+    let (a, b) = fleet_of_two(&url, d.path(), &["--retain-raw", "1d"]);
     let (lead, e1) = leader(&[&a, &b], TTL + T);
     let (mut leading, following) = if lead == 0 { (a, b) } else { (b, a) };
 
@@ -141,7 +126,7 @@ fn a_leader_paused_past_its_lease_loses_the_lead_deletes_nothing_and_follows() {
     let url = pg.url();
     let d = tempfile::tempdir().unwrap();
     let _dump = DumpLogsOnPanic(d.path());
-    let (a, b) = two_servers(&url, d.path(), &["--retain-raw", "1d"]);
+    let (a, b) = fleet_of_two(&url, d.path(), &["--retain-raw", "1d"]);
     let (lead, e1) = leader(&[&a, &b], TTL + T);
     let (paused, other) = if lead == 0 { (&a, &b) } else { (&b, &a) };
 
@@ -212,7 +197,7 @@ fn the_mqtt_exporter_moves_with_the_lead_and_publishes_every_stored_reading_acro
     let url = pg.url();
     let d = tempfile::tempdir().unwrap();
     let _dump = DumpLogsOnPanic(d.path());
-    let (a, b) = two_servers(&url, d.path(), &["--mqtt", &broker.url()]);
+    let (a, b) = fleet_of_two(&url, d.path(), &["--mqtt", &broker.url()]);
     let (lead, _) = leader(&[&a, &b], TTL + T);
     let (mut leading, following) = if lead == 0 { (a, b) } else { (b, a) };
     leading.log().wait_for("this server leads (epoch 1): following the feed from reading", T);

@@ -15,11 +15,7 @@ fn a_reading_and_a_registration_on_one_server_reach_the_others_live_view() {
     let d = tempfile::tempdir().unwrap();
     let _dump = DumpLogsOnPanic(d.path());
     let url = pg.url();
-    let (dir_a, dir_b) = (d.path().join("a"), d.path().join("b"));
-    std::fs::create_dir_all(&dir_a).unwrap();
-    std::fs::create_dir_all(&dir_b).unwrap();
-    let a = ServerHandle::start(&dir_a, &["--store", &url]);
-    let b = ServerHandle::start_with(&dir_b, &a.password, &["--store", &url]);
+    let (a, b) = fleet_of_two(&url, d.path(), &[]);
     let web_b = b.http.expect("B serves its page");
     let mut events = Events::open(web_b, None);
     let (name, _) = events.next(T);

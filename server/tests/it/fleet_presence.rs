@@ -5,21 +5,10 @@
 
 use crate::common::*;
 use cliser_testkit::{LineClient, PgCluster};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The lease TTL the servers use (`FleetSettings::default`), with room for a renewal period.
 const TTL: Duration = Duration::from_secs(8);
-
-/// Two servers on one database, with the same password.
-fn two_servers(url: &str, dir: &Path) -> (ServerHandle, ServerHandle) {
-    let (dir_a, dir_b) = (dir.join("a"), dir.join("b"));
-    std::fs::create_dir_all(&dir_a).unwrap();
-    std::fs::create_dir_all(&dir_b).unwrap();
-    let a = ServerHandle::start(&dir_a, &["--store", url, "--fleet-name", "server-a"]);
-    let b = ServerHandle::start_with(&dir_b, &a.password, &["--store", url, "--fleet-name", "server-b"]);
-    (a, b)
-}
 
 /// Logs in as `id` and returns what the server answered the id with (`140 ...` or `121 ...`).
 fn register(s: &ServerHandle, id: &str, within: Duration) -> (LineClient, String) {
@@ -37,7 +26,7 @@ fn an_id_registered_on_one_server_gets_121_on_another_until_its_server_is_killed
     let Some(pg) = PgCluster::start() else { return };
     let d = tempfile::tempdir().unwrap();
     let _dump = DumpLogsOnPanic(d.path());
-    let (mut a, b) = two_servers(&pg.url(), d.path());
+    let (mut a, b) = fleet_of_two(&pg.url(), d.path(), &[]);
 
     let (mut on_a, answer) = register(&a, "pi-roamer", T);
     assert!(answer.starts_with("140"), "{answer}");
@@ -66,7 +55,7 @@ fn a_server_paused_past_its_lease_finds_the_client_registered_elsewhere_and_clos
     let Some(pg) = PgCluster::start() else { return };
     let d = tempfile::tempdir().unwrap();
     let _dump = DumpLogsOnPanic(d.path());
-    let (a, b) = two_servers(&pg.url(), d.path());
+    let (a, b) = fleet_of_two(&pg.url(), d.path(), &[]);
 
     let (mut on_a, answer) = register(&a, "pi-paused", T);
     assert!(answer.starts_with("140"), "{answer}");
@@ -90,7 +79,7 @@ fn a_stopped_server_gives_its_leases_up_at_once() {
     let Some(pg) = PgCluster::start() else { return };
     let d = tempfile::tempdir().unwrap();
     let _dump = DumpLogsOnPanic(d.path());
-    let (a, b) = two_servers(&pg.url(), d.path());
+    let (a, b) = fleet_of_two(&pg.url(), d.path(), &[]);
     let (mut on_a, answer) = register(&a, "pi-moving", T);
     assert!(answer.starts_with("140"), "{answer}");
     on_a.expect("100", T);

@@ -8,21 +8,10 @@ use crate::common::*;
 use crate::web_page_kit::PAGE;
 use cliser_testkit::{wait_until, Browser, PgCluster};
 use serde_json::Value;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The lease TTL (`FleetSettings::default`) and the view's refresh, with room to spare.
 const EXPIRY: Duration = Duration::from_secs(15);
-
-/// Two servers on one database, with the same password.
-fn two_servers(url: &str, dir: &Path) -> (ServerHandle, ServerHandle) {
-    let (dir_a, dir_b) = (dir.join("a"), dir.join("b"));
-    std::fs::create_dir_all(&dir_a).unwrap();
-    std::fs::create_dir_all(&dir_b).unwrap();
-    let a = ServerHandle::start(&dir_a, &["--store", url, "--fleet-name", "server-a"]);
-    let b = ServerHandle::start_with(&dir_b, &a.password, &["--store", url, "--fleet-name", "server-b"]);
-    (a, b)
-}
 
 /// A simulated Pi registered on `s` only.
 fn pi_on(s: &ServerHandle, id: &str) -> Proc {
@@ -73,7 +62,7 @@ fn every_server_shows_every_node_of_the_fleet_with_its_server_and_a_killed_serve
     let Some(pg) = PgCluster::start() else { return };
     let d = tempfile::tempdir().unwrap();
     let _dump = DumpLogsOnPanic(d.path());
-    let (mut a, b) = two_servers(&pg.url(), d.path());
+    let (mut a, b) = fleet_of_two(&pg.url(), d.path(), &[]);
     let _pi_a = pi_on(&a, "pi-on-a");
     let _pi_b = pi_on(&b, "pi-on-b");
 

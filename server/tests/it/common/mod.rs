@@ -239,3 +239,19 @@ pub fn wait_closed(mut s: std::net::TcpStream, timeout: Duration) {
         }
     }
 }
+
+/// Two servers of a fleet on the database at `url`, named `server-a` and `server-b`, in `dir/a`
+/// and `dir/b`, with the same password and `extra` flags each.
+pub fn fleet_of_two(url: &str, dir: &Path, extra: &[&str]) -> (ServerHandle, ServerHandle) {
+    let (dir_a, dir_b) = (dir.join("a"), dir.join("b"));
+    std::fs::create_dir_all(&dir_a).unwrap();
+    std::fs::create_dir_all(&dir_b).unwrap();
+    let args = |name: &'static str| -> Vec<&str> {
+        let mut v = vec!["--store", url, "--fleet-name", name];
+        v.extend_from_slice(extra);
+        v
+    };
+    let a = ServerHandle::start(&dir_a, &args("server-a"));
+    let b = ServerHandle::start_with(&dir_b, &a.password, &args("server-b"));
+    (a, b)
+}
