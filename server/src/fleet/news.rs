@@ -10,7 +10,7 @@
 
 use cliser_store::fleet::{Heard, News, PgFleet, PresenceLease};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -18,8 +18,8 @@ use std::time::Duration;
 /// How long the listener waits for news before it looks whether it should stop.
 const LISTEN_WAIT: Duration = Duration::from_millis(500);
 
-/// How long the sender gathers after the first news of a batch: a commit's news and the next few
-/// go out together.
+/// How long the sender gathers from the first news of a batch: a commit's news and those of the
+/// next few go out together, in one transaction.
 const GATHER: Duration = Duration::from_millis(20);
 
 /// Called on the listener's thread with each server's news.
@@ -99,13 +99,13 @@ impl Drop for NewsThreads {
 fn publish(mut fleet: PgFleet, mailbox: Receiver<News>) {
     let mut dropped = 0u64;
     while let Ok(first) = mailbox.recv() {
+        // What comes within GATHER of the first goes with it; then out, however busy the sink:
+        // waiting for a quiet moment would hold news back for as long as commits keep coming.
         let mut batch = vec![first];
-        loop {
-            match mailbox.recv_timeout(GATHER) {
-                Ok(more) => batch.push(more),
-                Err(RecvTimeoutError::Timeout) => break,
-                Err(RecvTimeoutError::Disconnected) => break,
-            }
+        let until = std::time::Instant::now() + GATHER;
+        while let Ok(more) = mailbox.recv_timeout(until.saturating_duration_since(std::time::Instant::now()))
+        {
+            batch.push(more);
         }
         match fleet.publish(&batch) {
             Ok(()) if dropped > 0 => {
