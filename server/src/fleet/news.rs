@@ -99,14 +99,7 @@ impl Drop for NewsThreads {
 fn publish(mut fleet: PgFleet, mailbox: Receiver<News>) {
     let mut dropped = 0u64;
     while let Ok(first) = mailbox.recv() {
-        // What comes within GATHER of the first goes with it; then out, however busy the sink:
-        // waiting for a quiet moment would hold news back for as long as commits keep coming.
-        let mut batch = vec![first];
-        let until = std::time::Instant::now() + GATHER;
-        while let Ok(more) = mailbox.recv_timeout(until.saturating_duration_since(std::time::Instant::now()))
-        {
-            batch.push(more);
-        }
+        let batch = gather(&mailbox, first, GATHER);
         match fleet.publish(&batch) {
             Ok(()) if dropped > 0 => {
                 log::info!("fleet news: publishing again ({dropped} items were not told while the database was away)");
@@ -121,6 +114,17 @@ fn publish(mut fleet: PgFleet, mailbox: Receiver<News>) {
             }
         }
     }
+}
+
+/// `first` and what comes within `within` of it: then out, however busy the sink. Waiting for a
+/// quiet moment instead would hold news back for as long as commits keep coming.
+fn gather(mailbox: &Receiver<News>, first: News, within: Duration) -> Vec<News> {
+    let mut batch = vec![first];
+    let until = std::time::Instant::now() + within;
+    while let Ok(more) = mailbox.recv_timeout(until.saturating_duration_since(std::time::Instant::now())) {
+        batch.push(more);
+    }
+    batch
 }
 
 fn listen(mut fleet: PgFleet, on_heard: OnHeard, on_leases: OnLeases, stop: &AtomicBool) {
@@ -221,6 +225,26 @@ mod tests {
             expires_ms,
             live,
         }
+    }
+
+    #[test]
+    fn a_batch_goes_out_while_news_keeps_coming() {
+        let (tx, rx) = channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let producing = stop.clone();
+        let producer = std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while !producing.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+                let _ = tx.send(News::NodeDown { cid: "pi".parse().unwrap(), at_ms: 0 });
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            std::time::Instant::now() < deadline
+        });
+        let first = rx.recv().unwrap();
+        let batch = gather(&rx, first, Duration::from_millis(20));
+        stop.store(true, Ordering::SeqCst);
+        assert!(producer.join().unwrap(), "the batch came only once the news stopped");
+        assert!(!batch.is_empty());
     }
 
     #[test]
