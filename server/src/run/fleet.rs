@@ -11,6 +11,7 @@ use crate::fleet::presence::{Presence, PresenceThread};
 use crate::link::manager::ManagerEvent;
 use crate::run::error::RunError;
 use cliser_alerts::Input as AlertInput;
+use cliser_export::Watcher;
 use cliser_store::fleet::{FleetSettings, Heard, News, PgFleet, ServerIdentity};
 use cliser_store::Backend;
 use cliser_web::{LiveEvent, Stored};
@@ -46,37 +47,65 @@ pub fn start_duties(
 
 /// Starts the fleet's news (PostgreSQL): returns the mailbox the watchers tell this server's news
 /// to, and the threads. What other servers say goes to the page's live view `live`, if served,
-/// and to the alerts' mailbox `alerts`, if given, with the fleet's leases coming and going (a
-/// server that dies says nothing: its clients' leases run out).
+/// and to the duties that follow the whole fleet, the alerts and the exporters (`duties`), with
+/// the fleet's leases coming and going (a server that dies says nothing: its leases run out).
 pub fn start_news(
     config: &Config,
     identity: Option<&ServerIdentity>,
     live: Option<Sender<LiveEvent>>,
-    alerts: Option<cliser_alerts::Mailbox>,
+    duties: (Option<cliser_alerts::Mailbox>, Option<Watcher>),
 ) -> Result<Option<(Sender<News>, NewsThreads)>, RunError> {
     let Some(identity) = identity else { return Ok(None) };
     let (out, inbound) = (connect(config, identity)?, connect(config, identity)?);
-    let to_alerts = alerts.clone();
+    let (alerts, export) = duties;
+    let (to_alerts, to_export) = (alerts.clone(), export.clone());
     let on_heard = Box::new(move |heard: Heard| {
         for news in heard.news {
             if let Some(alerts) = &to_alerts {
                 let _ = alerts.send(alert_input(&news));
+            }
+            if let Some(export) = &to_export {
+                tell_exporters(export, &news);
             }
             if let (Some(live), Some(event)) = (&live, live_event(news)) {
                 let _ = live.send(event);
             }
         }
     });
+    // The fleet's leases: who is online, also the Pis of a server that died without a word.
     let on_leases = Box::new(move |seen: Vec<LeaseSeen>| {
-        let Some(alerts) = &alerts else { return };
         for s in seen {
-            let _ = alerts.send(match s {
-                LeaseSeen::Up(cid) => AlertInput::NodeUp(cid),
-                LeaseSeen::Down { cid, at_ms } => AlertInput::NodeDownAt(cid, at_ms),
-            });
+            match s {
+                LeaseSeen::Up(cid) => {
+                    if let Some(export) = &export {
+                        export.node_up(&cid);
+                    }
+                    if let Some(alerts) = &alerts {
+                        let _ = alerts.send(AlertInput::NodeUp(cid));
+                    }
+                }
+                LeaseSeen::Down { cid, at_ms } => {
+                    if let Some(export) = &export {
+                        export.node_down(&cid);
+                    }
+                    if let Some(alerts) = &alerts {
+                        let _ = alerts.send(AlertInput::NodeDownAt(cid, at_ms));
+                    }
+                }
+            }
         }
     });
     crate::fleet::news::start(out, inbound, on_heard, on_leases).map(Some).map_err(RunError::Start)
+}
+
+/// Another server's news for the exporters (they run on the leader): new readings in the store to
+/// follow, the other servers' nodes coming and going (MQTT availability).
+fn tell_exporters(export: &Watcher, news: &News) {
+    match news {
+        News::Stored(_) => export.stored(),
+        News::NodeUp { cid, .. } => export.node_up(cid.as_str()),
+        News::NodeDown { cid, .. } => export.node_down(cid.as_str()),
+    }
 }
 
 /// Another server's news as the alerts take it.

@@ -181,8 +181,10 @@ fn start_threads(core: &mut Core, ports: Listeners, opened: Opened, shared: &Sha
     let (sink_tx, sink_rx) = channel();
     let to = ConsoleMailboxes { manager: manager_tx.clone(), server: (*stop).clone(), live: live.clone() };
     core.console = Some(ConsoleThread::start(ports.console, config, brake, to, on_panic)?);
-    // In a fleet every server's alerts see every reading and lease; the leader's act on them.
-    let news = crate::run::fleet::start_news(config, *identity, live.clone(), core.alerts.mailbox())?;
+    // In a fleet every server's alerts and exporters hear of every reading and lease; the
+    // leader's act on them.
+    let duties = (core.alerts.mailbox(), core.exporters.watcher());
+    let news = crate::run::fleet::start_news(config, *identity, live.clone(), duties)?;
     let (fleet, news) = news.unzip();
     core.news = news;
     let watchers = Watchers {

@@ -194,6 +194,7 @@ fn the_mqtt_exporter_moves_with_the_lead_and_publishes_every_stored_reading_acro
     let Some(pg) = PgCluster::start() else { return };
     let Some(broker) = Mosquitto::start() else { return };
     let sub = broker.subscribe("t-states", "cliser/+/+/state");
+    let availability = broker.subscribe("t-availability", "cliser/+/availability");
     let url = pg.url();
     let d = tempfile::tempdir().unwrap();
     let _dump = DumpLogsOnPanic(d.path());
@@ -210,6 +211,14 @@ fn the_mqtt_exporter_moves_with_the_lead_and_publishes_every_stored_reading_acro
         (cids.len() == 2 && set.len() >= 40).then_some(())
     });
     assert!(!following.log().text().contains("following the feed from"), "the follower exports nothing");
+    // The leader publishes the availability of the follower's Pi too (from the fleet's leases).
+    wait_until(T * 2, "pi-f online, published by the leader", || {
+        availability
+            .messages()
+            .iter()
+            .any(|m| m.topic == "cliser/pi-f/availability" && m.payload == "online")
+            .then_some(())
+    });
     let x = ask(&mut admin(&following), "X");
     assert!(x.contains("mqtt -> ") && x.contains(": standby (another server of the fleet exports)"), "{x}");
 
