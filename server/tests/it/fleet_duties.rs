@@ -259,3 +259,75 @@ fn with_sqlite_the_console_says_one_server_does_every_duty() {
     let (_dir, s) = server(&[]);
     assert_eq!(ask(&mut admin(&s), "F"), "one server (SQLite): every duty runs here");
 }
+
+#[test]
+fn postgres_stopped_for_20_s_under_three_servers_acks_nothing_and_all_are_back_within_10_s_with_one_leader() {
+    let Some(mut pg) = PgCluster::start() else { return };
+    let d = tempfile::tempdir().unwrap();
+    let _dump = DumpLogsOnPanic(d.path());
+    let url = pg.url();
+    let fast = ["--keepalive", "300ms"];
+    let (a, b) = fleet_of_two(&url, d.path(), &fast);
+    let dir_c = d.path().join("c");
+    std::fs::create_dir_all(&dir_c).unwrap();
+    let c = ServerHandle::start_with(&dir_c, &a.password, &["--store", &url, "--fleet-name", "server-c", "--keepalive", "300ms"]);
+    let servers = [&a, &b, &c];
+    leader(&servers, TTL + T);
+    // A Pi on each server, that server only.
+    let mut pis: Vec<(Proc, std::path::PathBuf)> = servers
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let dir = d.path().join(format!("pi-{i}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let extra = ["--interval", "100ms", "--server-timeout", "3s"];
+            (pi_client(s.addr, &s.password, &format!("pi-{i}"), &dir.join("state"), &dir.join("client.log"), &extra), dir)
+        })
+        .collect();
+    for (i, s) in servers.iter().enumerate() {
+        s.log().wait_for(&format!("reading cid=pi-{i} "), T * 2);
+    }
+
+    pg.stop();
+    let down = Instant::now();
+    for s in servers {
+        s.log().wait_for("cannot commit", T * 2);
+    }
+    let logged: Vec<usize> =
+        servers.iter().enumerate().map(|(i, s)| s.log().count(&format!("reading cid=pi-{i} "))).collect();
+    // The outage itself: a deliberate wait, 20 s of the database down while the Pis sample.
+    std::thread::sleep(Duration::from_secs(20).saturating_sub(down.elapsed()));
+    for (i, s) in servers.iter().enumerate() {
+        assert_eq!(s.log().count(&format!("reading cid=pi-{i} ")), logged[i], "nothing stored or acked while down");
+    }
+    pg.start_again();
+    let up = Instant::now();
+
+    // Every server commits again, and one server leads, agreed by all, within 10 s.
+    for s in servers {
+        s.log().wait_for("committing again after", T);
+    }
+    let agreed = wait_until(T, "one leader agreed by every server", || {
+        let lines: BTreeSet<String> = servers.iter().map(|s| leader_line(s)).collect();
+        (lines.len() == 1 && !lines.iter().any(|l| l.contains("none"))).then(|| lines.into_iter().next().unwrap())
+    });
+    assert!(up.elapsed() < Duration::from_secs(10), "back to normal {:?} after PostgreSQL returned", up.elapsed());
+    // No duty twice: every lead taken since the start has an epoch of its own.
+    let epochs: Vec<i64> = servers.iter().flat_map(|s| s.log().lines_with(LEADS)).map(|l| epoch_of(&l)).collect();
+    let distinct: BTreeSet<i64> = epochs.iter().copied().collect();
+    assert_eq!(distinct.len(), epochs.len(), "an epoch led twice: {epochs:?} ({agreed})");
+
+    // Every reading once: what was sampled during the outage was stored after it.
+    for (i, (pi, dir)) in pis.iter_mut().enumerate() {
+        let s = servers[i];
+        let cid = format!("pi-{i}");
+        let target = sampled_seqs(&pi.log).into_iter().max().unwrap_or(0);
+        wait_until(T * 3, "the store to catch up with the Pi", || {
+            (s.stored_seqs(&cid).keys().max().copied().unwrap_or(0) >= target).then_some(())
+        });
+        pi.signal(15);
+        assert!(pi.wait_exit(T).success(), "the Pi exits 0 on SIGTERM");
+        let what = format!("{cid} across the outage");
+        assert_exactly_once(&what, &sampled_seqs(&pi.log), &ledger_seqs(s, &cid), &pending_seqs(&dir.join("state")));
+    }
+}
