@@ -123,7 +123,8 @@ wait_quiet() {
 # Writes DIR/cliser-N.kv: the load tool's report plus logged/stored counts and the server's fate.
 # The server keeps its readings in the default SQLite store, in DIR/cliser-N/data.
 # run_cliser N STEADY RAMP DIR [BASELINE_BIN_DIR]: with a baseline dir, that build of cliser-server
-# (an earlier commit, keeping readings in its --readings-csv ledger) runs instead, as a row of its own.
+# (an earlier commit; one from before the store keeps readings in its --readings-csv ledger) runs
+# instead, as a row of its own.
 # With BENCH_TLS set to a directory of `cliser-server gen-tls --name 127.0.0.1` (ca.pem, server.pem,
 # server-key.pem), the server listens only inside TLS (--listen off --listen-tls) and the load tool
 # speaks TLS to it (--tls-ca): DIR/cliser-tls-N.kv.
@@ -145,7 +146,10 @@ run_cliser() {
     echo >> "$pw"
     say "cliser${BENCH_TLS:+ over TLS}: $n clients, ramp $ramp/s, steady ${steady}s (logs in $work)"
     local store=(--data-dir "$work/data")
-    [ -n "$baseline" ] && store=(--readings-csv "$work/readings.csv")
+    # A baseline from before the store (the CSV ledger) has no --store.
+    if [ -n "$baseline" ] && ! "$server_bin" --help 2>/dev/null | grep -q -- '--store'; then
+        store=(--readings-csv "$work/readings.csv")
+    fi
     RUST_LOG=info "$server_bin" "${listen[@]}" --console 127.0.0.1:0 ${SERVER_HTTP:---http off} --keepalive "${KEEPALIVE:-1}s" \
         --max-clients $((n + 100)) "${store[@]}" --ready-file "$work/ready.json" --password-file "$pw" \
         2> "$work/server.log" &
@@ -169,11 +173,12 @@ run_cliser() {
         wait "$spid" 2>/dev/null || true
     fi
     # Empty figures (so the checks fail) if the store cannot be read; export.log says why.
-    local stored="" stored_dups=""
-    if [ -n "$baseline" ]; then
+    local stored="" stored_dups="" csv=""
+    if [ -f "$work/readings.csv" ]; then
         cp "$work/readings.csv" "$work/stored.csv"
+        csv=yes
     fi
-    if [ -n "$baseline" ] || export_store "$work/data" "$work/stored.csv" 2> "$work/export.log"; then
+    if [ -n "$csv" ] || export_store "$work/data" "$work/stored.csv" 2> "$work/export.log"; then
         stored=$(tail -n +2 "$work/stored.csv" | wc -l)
         stored_dups=$(tail -n +2 "$work/stored.csv" | cut -d, -f2,6 | sort | uniq -d | wc -l)
     fi
@@ -191,7 +196,9 @@ run_cliser() {
             echo "label=cliser-server, TLS (SQLite store)"
         fi
         if [ -n "$baseline" ]; then
-            echo "label=cliser-server, CSV ledger (commit $(git -C "$baseline" rev-parse --short HEAD 2>/dev/null || echo "$baseline"))"
+            local kind="SQLite store"
+            [ -n "$csv" ] && kind="CSV ledger"
+            echo "label=cliser-server, baseline, $kind ($(git -C "$baseline" rev-parse --short HEAD 2>/dev/null || echo "$baseline"))"
         fi
     } >> "$out"
 }

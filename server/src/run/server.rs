@@ -35,10 +35,28 @@ pub struct Handle {
     console_addr: SocketAddr,
     http_addr: Option<SocketAddr>,
     stopper: Stopper,
-    control: JoinHandle<Result<(), RunError>>,
+    control: ServerThread,
 }
 
+/// The server thread: it ends with how the stop went.
+type ServerThread = JoinHandle<Result<(), RunError>>;
+
 impl Handle {
+    fn new(
+        bound: &crate::run::ready_file::Bound,
+        stopper: Stopper,
+        control: JoinHandle<Result<(), RunError>>,
+    ) -> Handle {
+        Handle {
+            client_addr: bound.listen,
+            tls_addr: bound.listen_tls,
+            console_addr: bound.console,
+            http_addr: bound.http,
+            stopper,
+            control,
+        }
+    }
+
     /// Where clients connect in clear (the bound address: the real port when started on port 0);
     /// `None` with `--listen off`.
     pub fn client_addr(&self) -> Option<SocketAddr> {
@@ -107,8 +125,8 @@ pub fn start(mut config: Config) -> Result<Handle, RunError> {
     let export_status = cliser_export::StatusBoard::default();
     let (live_tx, live_rx) = channel();
     let web_listener = listeners.web.take();
-    let client_port = listeners.bound.listen.or(listeners.bound.listen_tls);
-    let identity = crate::run::fleet::identity(&config, client_port);
+    let identity =
+        crate::run::fleet::identity(&config, listeners.bound.listen.or(listeners.bound.listen_tls));
     let page = PageParts { settings: &settings, events: live_rx, board: &export_status, on_panic: &on_panic };
     let web = WebPage::start(web_listener, &config, &brake, (&identity, opened.backend), page)?;
     crate::run::start_log::say(&config, &listeners.bound);
@@ -118,26 +136,12 @@ pub fn start(mut config: Config) -> Result<Handle, RunError> {
     let alerts = AlertsThread::start(&config, &settings, live.clone(), leadership.as_ref(), &on_panic)?;
     let exporters = Exporters::start(&config, &settings, &export_status, leadership.as_ref(), &on_panic)?;
     let config = Arc::new(config);
-    // The server thread first: once it runs, nothing that starts later can be left without an owner.
-    // Its own panic surfaces in `Handle::join`.
-    let (core_tx, core_rx) = channel::<Core>();
-    let control = cliser_common::core_thread::spawn("server", None, move || match core_rx.recv() {
-        Ok(core) => core.run_until_stopped(stop_rx),
-        Err(_) => Ok(()), // start() failed and has ended what it had started
-    })
-    .map_err(RunError::Start)?;
+    let (core_tx, control) = spawn_server_thread(stop_rx)?;
     let mut core = Core::new(web, alerts, exporters, export_status, ReloadFrom::new(&config, settings));
     core.duties = duties;
     let bound = listeners.bound;
-    let shared = Shared {
-        config: &config,
-        brake,
-        live,
-        stop: &stop_tx,
-        on_panic: &on_panic,
-        identity: fleet_identity,
-        leadership: leadership.as_ref(),
-    };
+    let (stop, identity, leadership) = (&stop_tx, fleet_identity, leadership.as_ref());
+    let shared = Shared { config: &config, brake, live, stop, on_panic: &on_panic, identity, leadership };
     let started = start_threads(&mut core, listeners, opened, &shared);
     // Last, once every thread runs: whoever waits for the file finds a server that does its job.
     if let Err(e) = started.and_then(|()| write_ready_file(&mut core, &config, &bound)) {
@@ -147,15 +151,22 @@ pub fn start(mut config: Config) -> Result<Handle, RunError> {
         return Err(core.abandon(RunError::Panicked("server")));
     }
     made.keep();
-    let stopper = Stopper(stop_tx);
-    Ok(Handle {
-        client_addr: bound.listen,
-        tls_addr: bound.listen_tls,
-        console_addr: bound.console,
-        http_addr: bound.http,
-        stopper,
-        control,
+    Ok(Handle::new(&bound, Stopper(stop_tx), control))
+}
+
+/// The server thread, first of the threads: once it runs, nothing that starts later can be left
+/// without an owner. It waits for the [`Core`] `start` hands it (none: `start` failed and has
+/// ended what it had started). Its own panic surfaces in [`Handle::join`].
+fn spawn_server_thread(
+    stop_rx: std::sync::mpsc::Receiver<Control>,
+) -> Result<(Sender<Core>, ServerThread), RunError> {
+    let (core_tx, core_rx) = channel::<Core>();
+    let control = cliser_common::core_thread::spawn("server", None, move || match core_rx.recv() {
+        Ok(core) => core.run_until_stopped(stop_rx),
+        Err(_) => Ok(()),
     })
+    .map_err(RunError::Start)?;
+    Ok((core_tx, control))
 }
 
 /// What the threads started after the server thread share.

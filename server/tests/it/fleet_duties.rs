@@ -270,7 +270,11 @@ fn postgres_stopped_for_20_s_under_three_servers_acks_nothing_and_all_are_back_w
     let (a, b) = fleet_of_two(&url, d.path(), &fast);
     let dir_c = d.path().join("c");
     std::fs::create_dir_all(&dir_c).unwrap();
-    let c = ServerHandle::start_with(&dir_c, &a.password, &["--store", &url, "--fleet-name", "server-c", "--keepalive", "300ms"]);
+    let c = ServerHandle::start_with(
+        &dir_c,
+        &a.password,
+        &["--store", &url, "--fleet-name", "server-c", "--keepalive", "300ms"],
+    );
     let servers = [&a, &b, &c];
     leader(&servers, TTL + T);
     // A Pi on each server, that server only.
@@ -281,7 +285,17 @@ fn postgres_stopped_for_20_s_under_three_servers_acks_nothing_and_all_are_back_w
             let dir = d.path().join(format!("pi-{i}"));
             std::fs::create_dir_all(&dir).unwrap();
             let extra = ["--interval", "100ms", "--server-timeout", "3s"];
-            (pi_client(s.addr, &s.password, &format!("pi-{i}"), &dir.join("state"), &dir.join("client.log"), &extra), dir)
+            (
+                pi_client(
+                    s.addr,
+                    &s.password,
+                    &format!("pi-{i}"),
+                    &dir.join("state"),
+                    &dir.join("client.log"),
+                    &extra,
+                ),
+                dir,
+            )
         })
         .collect();
     for (i, s) in servers.iter().enumerate() {
@@ -298,7 +312,11 @@ fn postgres_stopped_for_20_s_under_three_servers_acks_nothing_and_all_are_back_w
     // The outage itself: a deliberate wait, 20 s of the database down while the Pis sample.
     std::thread::sleep(Duration::from_secs(20).saturating_sub(down.elapsed()));
     for (i, s) in servers.iter().enumerate() {
-        assert_eq!(s.log().count(&format!("reading cid=pi-{i} ")), logged[i], "nothing stored or acked while down");
+        assert_eq!(
+            s.log().count(&format!("reading cid=pi-{i} ")),
+            logged[i],
+            "nothing stored or acked while down"
+        );
     }
     pg.start_again();
     let up = Instant::now();
@@ -309,11 +327,17 @@ fn postgres_stopped_for_20_s_under_three_servers_acks_nothing_and_all_are_back_w
     }
     let agreed = wait_until(T, "one leader agreed by every server", || {
         let lines: BTreeSet<String> = servers.iter().map(|s| leader_line(s)).collect();
-        (lines.len() == 1 && !lines.iter().any(|l| l.contains("none"))).then(|| lines.into_iter().next().unwrap())
+        (lines.len() == 1 && !lines.iter().any(|l| l.contains("none")))
+            .then(|| lines.into_iter().next().unwrap())
     });
-    assert!(up.elapsed() < Duration::from_secs(10), "back to normal {:?} after PostgreSQL returned", up.elapsed());
+    assert!(
+        up.elapsed() < Duration::from_secs(10),
+        "back to normal {:?} after PostgreSQL returned",
+        up.elapsed()
+    );
     // No duty twice: every lead taken since the start has an epoch of its own.
-    let epochs: Vec<i64> = servers.iter().flat_map(|s| s.log().lines_with(LEADS)).map(|l| epoch_of(&l)).collect();
+    let epochs: Vec<i64> =
+        servers.iter().flat_map(|s| s.log().lines_with(LEADS)).map(|l| epoch_of(&l)).collect();
     let distinct: BTreeSet<i64> = epochs.iter().copied().collect();
     assert_eq!(distinct.len(), epochs.len(), "an epoch led twice: {epochs:?} ({agreed})");
 
@@ -328,6 +352,11 @@ fn postgres_stopped_for_20_s_under_three_servers_acks_nothing_and_all_are_back_w
         pi.signal(15);
         assert!(pi.wait_exit(T).success(), "the Pi exits 0 on SIGTERM");
         let what = format!("{cid} across the outage");
-        assert_exactly_once(&what, &sampled_seqs(&pi.log), &ledger_seqs(s, &cid), &pending_seqs(&dir.join("state")));
+        assert_exactly_once(
+            &what,
+            &sampled_seqs(&pi.log),
+            &ledger_seqs(s, &cid),
+            &pending_seqs(&dir.join("state")),
+        );
     }
 }
