@@ -28,6 +28,7 @@ mod export_mqtt_restart;
 mod failed_start;
 mod fleet_alerts;
 mod fleet_duties;
+mod fleet_end_to_end;
 mod fleet_news;
 mod fleet_presence;
 mod fleet_view;
