@@ -7,9 +7,10 @@
 #   its first reading stored after the kill, TRIALS/2 trials;
 # - live lag across servers: a reading committed on A -> its event on B's /api/events, while
 #   cliser-load drives A with CLIENTS clients polled every second (CLIENTS readings/s);
-# - PostgreSQL's load meanwhile: transactions per second, its processes' CPU.
+# - PostgreSQL's load meanwhile: transactions per second, its processes' CPU; and with CLIENTS Pis
+#   registered but polled every 30 s (the fleet's own statements: leases, heartbeats, views).
 #
-# Usage: bench/fleet.sh [--trials N] [--clients N] [--seconds N] [--only duty|pi|lag] [--out DIR]
+# Usage: bench/fleet.sh [--trials N] [--clients N] [--seconds N] [--only duty|pi|lag|idle] [--out DIR]
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -54,15 +55,23 @@ row() {
 echo
 echo "$(nproc) cores (load average $load_before at the start, $load_after at the end); $started."
 echo
-echo "| figure | n | p50 ms | p99 ms | max ms |"
-echo "|---|---:|---:|---:|---:|"
-row "duty failover: leader kill -9 -> survivor leads" duty_failover
-row "Pi failover: server kill -9 -> Pi registered on the other" pi_registered
-row "Pi failover: server kill -9 -> Pi's first reading stored" pi_first_stored
-row "live lag: committed on A -> event on B ($(kv "$f" lag_clients) clients, $(kv "$f" lag_rate) readings/s)" live_lag
-echo
+rows=$(
+    row "duty failover: leader kill -9 -> survivor leads" duty_failover
+    row "Pi failover: server kill -9 -> Pi registered on the other" pi_registered
+    row "Pi failover: server kill -9 -> Pi's first reading stored" pi_first_stored
+    row "live lag: committed on A -> event on B ($(kv "$f" lag_clients) clients, $(kv "$f" lag_rate) readings/s)" live_lag
+)
+if [ -n "$rows" ]; then
+    echo "| figure | n | p50 ms | p99 ms | max ms |"
+    echo "|---|---:|---:|---:|---:|"
+    echo "$rows"
+    echo
+fi
 if [ -n "$(kv "$f" pg_xact_per_s)" ]; then
     echo "PostgreSQL during the live-lag run: $(kv "$f" pg_xact_per_s) transactions/s, its processes $(kv "$f" pg_cpu_percent) % of one core."
+fi
+if [ -n "$(kv "$f" idle_pg_xact_per_s)" ]; then
+    echo "PostgreSQL with $(kv "$f" idle_clients) Pis registered, polled every 30 s: $(kv "$f" idle_pg_xact_per_s) transactions/s, its processes $(kv "$f" idle_pg_cpu_percent) % of one core."
 fi
 echo
 echo "raw figures and logs: $out"

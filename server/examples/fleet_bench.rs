@@ -6,10 +6,11 @@
 //!   its first reading stored after the kill;
 //! - live lag across servers: a reading committed on A → its event on B's `/api/events`, with
 //!   `cliser-load` driving A;
-//! - PostgreSQL's load meanwhile (transactions per second, its processes' CPU).
+//! - PostgreSQL's load meanwhile (transactions per second, its processes' CPU), and with the same
+//!   number of Pis registered but polled only every 30 s: what the fleet's own statements cost.
 //!
 //! Usage: `fleet_bench [TRIALS] [LOAD_CLIENTS] [LOAD_SECONDS] [ONLY]` (10, 1000, 30; ONLY one of
-//! `duty`, `pi`, `lag`). The load's clients answer the servers' polls every second (`--keepalive
+//! `duty`, `pi`, `lag`, `idle`). The load's clients answer the servers' polls every second (`--keepalive
 //! 1s`): LOAD_CLIENTS readings per second.
 
 use cliser_testkit::{PgCluster, Proc, ServerHandle};
@@ -226,6 +227,36 @@ fn live_lag_and_load(pg: &PgCluster, dir: &Path, clients: u64, secs: u64) {
     drop((a, b));
 }
 
+/// PostgreSQL's load from the fleet itself: `clients` Pis registered on one of two servers, polled
+/// every 30 s (so their few readings hardly count), for `secs`.
+fn idle_load(pg: &PgCluster, dir: &Path, clients: u64, secs: u64) {
+    let (a, _b) = pair(pg, "idle", dir, &["--keepalive", "30s"]);
+    let url = pg.url_for("idle");
+    let mut load = std::process::Command::new(cliser_testkit::bin("cliser-load"))
+        .args(["--server", &a.addr.to_string(), "--clients", &clients.to_string(), "--ramp", "500"])
+        .args(["--duration", &format!("{}s", secs + 10), "--keepalive", "30s"])
+        .env("CLISER_PASSWORD", &a.password)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run cliser-load");
+    wait(LONG, "every client registered", || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).ok()?;
+        let n: i64 =
+            c.query_one("SELECT count(*) FROM fleet_presence WHERE expires > now()", &[]).ok()?.get(0);
+        (n as u64 >= clients).then_some(())
+    });
+    let (xact0, cpu0, t0) = (xact_commits(&url), postgres_cpu_s(), Instant::now());
+    std::thread::sleep(Duration::from_secs(secs));
+    let elapsed = t0.elapsed().as_secs_f64();
+    let (xact1, cpu1) = (xact_commits(&url), postgres_cpu_s());
+    let _ = load.kill();
+    let _ = load.wait();
+    println!("idle_clients={clients}");
+    println!("idle_pg_xact_per_s={:.1}", (xact1 - xact0) as f64 / elapsed);
+    println!("idle_pg_cpu_percent={:.1}", (cpu1 - cpu0) / elapsed * 100.0);
+}
+
 fn main() {
     let trials = arg(1, 10);
     let (clients, secs) = (arg(2, 1000), arg(3, 30));
@@ -242,5 +273,8 @@ fn main() {
     }
     if run("lag") {
         live_lag_and_load(&pg, dir.path(), clients, secs);
+    }
+    if run("idle") {
+        idle_load(&pg, dir.path(), clients, secs);
     }
 }
