@@ -6,6 +6,7 @@
 //! reserved 0x10, CRC. The DS18S20 has a 9-bit register (1/2 °C) and COUNT_REMAIN/COUNT_PER_C in bytes
 //! 6 and 7 instead of a configuration register.
 
+use std::fmt;
 use std::time::Duration;
 
 use crate::family;
@@ -40,6 +41,10 @@ pub enum Resolution {
 }
 
 impl Resolution {
+    /// Every resolution, coarsest first.
+    pub const ALL: [Resolution; 4] =
+        [Resolution::Bits9, Resolution::Bits10, Resolution::Bits11, Resolution::Bits12];
+
     /// The resolution from the number of bits (9-12).
     pub fn from_bits(bits: u8) -> Option<Resolution> {
         Some(match bits {
@@ -49,6 +54,11 @@ impl Resolution {
             12 => Resolution::Bits12,
             _ => return None,
         })
+    }
+
+    /// The resolution from a number of bits as a user or the kernel wrote it, or why it is none.
+    pub fn try_from_bits(bits: i64) -> Result<Resolution, ResolutionError> {
+        u8::try_from(bits).ok().and_then(Resolution::from_bits).ok_or(ResolutionError::OutOfRange(bits))
     }
 
     /// The number of bits (9-12).
@@ -91,6 +101,54 @@ impl Resolution {
     /// The low bits of the raw register that are undefined at this resolution.
     fn undefined_bits(self) -> i16 {
         (1 << (12 - self.bits())) - 1
+    }
+}
+
+/// Why a number of bits is not a [`Resolution`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResolutionError {
+    /// A number outside 9..=12 (the DS18B20 family has no other resolution).
+    OutOfRange(i64),
+    /// Text that is not a whole number.
+    NotANumber(String),
+}
+
+impl fmt::Display for ResolutionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ResolutionError::OutOfRange(bits) => {
+                write!(f, "resolution {bits} is outside 9..=12 bits (9: 0.5 °C in 93.75 ms ... 12: 0.0625 °C in 750 ms)")
+            }
+            ResolutionError::NotANumber(text) => {
+                write!(f, "resolution {text:?} is not a number of bits (9..=12)")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ResolutionError {}
+
+impl TryFrom<u8> for Resolution {
+    type Error = ResolutionError;
+    fn try_from(bits: u8) -> Result<Resolution, ResolutionError> {
+        Resolution::try_from_bits(i64::from(bits))
+    }
+}
+
+/// `9`, `10`, `11` or `12` (surrounding white space allowed, as in a sysfs attribute's `12\n`).
+impl std::str::FromStr for Resolution {
+    type Err = ResolutionError;
+    fn from_str(text: &str) -> Result<Resolution, ResolutionError> {
+        let bits: i64 =
+            text.trim().parse().map_err(|_| ResolutionError::NotANumber(text.trim().to_owned()))?;
+        Resolution::try_from_bits(bits)
+    }
+}
+
+/// The number of bits, as the kernel's `resolution` attribute and the client's config write it.
+impl fmt::Display for Resolution {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.bits())
     }
 }
 
@@ -275,6 +333,45 @@ mod tests {
         assert_eq!(Resolution::from_bits(8), None);
         assert_eq!(Resolution::default(), Resolution::Bits12);
         assert_eq!(Resolution::Bits9.conversion_time(), Duration::from_micros(93_750));
+    }
+
+    /// DS18B20 datasheet, figure 10 and table 2: the configuration register is `0 R1 R0 1 1 1 1 1`,
+    /// and R1 R0 = 00, 01, 10, 11 select 9 (93.75 ms), 10 (187.5 ms), 11 (375 ms), 12 bits (750 ms).
+    #[test]
+    fn configuration_register_and_conversion_time_per_the_datasheet() {
+        let table = [(9, 0b00, 93_750), (10, 0b01, 187_500), (11, 0b10, 375_000), (12, 0b11, 750_000)];
+        for (resolution, (bits, r1r0, micros)) in Resolution::ALL.into_iter().zip(table) {
+            let byte = resolution.config_byte();
+            assert_eq!(byte >> 7, 0, "bit 7 reads 0");
+            assert_eq!(byte & 0x1F, 0x1F, "bits 0-4 read 1");
+            assert_eq!((byte >> 5) & 0b11, r1r0);
+            assert_eq!(resolution.bits(), bits);
+            assert_eq!(resolution.conversion_time(), Duration::from_micros(micros));
+            // Back from the byte, whatever a clone leaves in the reserved bits.
+            for reserved in [0x00, 0x1F, 0x80, 0x9F, 0x15] {
+                assert_eq!(Resolution::from_config_byte((r1r0 << 5) | reserved), resolution);
+            }
+            assert_eq!(resolution.to_string(), bits.to_string());
+            assert_eq!(format!("{bits}\n").parse::<Resolution>(), Ok(resolution));
+            assert_eq!(Resolution::try_from(bits), Ok(resolution));
+        }
+        // Coarser is faster: each step halves the conversion time.
+        for pair in Resolution::ALL.windows(2) {
+            assert_eq!(pair[0].conversion_time() * 2, pair[1].conversion_time());
+        }
+    }
+
+    #[test]
+    fn a_resolution_outside_9_to_12_is_a_typed_error() {
+        for bits in [0u8, 8, 13, 14, 255] {
+            assert_eq!(Resolution::try_from(bits), Err(ResolutionError::OutOfRange(i64::from(bits))));
+        }
+        assert_eq!("-1".parse::<Resolution>(), Err(ResolutionError::OutOfRange(-1)));
+        assert_eq!("16".parse::<Resolution>(), Err(ResolutionError::OutOfRange(16)));
+        assert_eq!("twelve".parse::<Resolution>(), Err(ResolutionError::NotANumber("twelve".into())));
+        assert_eq!("".parse::<Resolution>(), Err(ResolutionError::NotANumber(String::new())));
+        let message = ResolutionError::OutOfRange(13).to_string();
+        assert!(message.contains("13") && message.contains("9..=12"), "{message}");
     }
 
     /// A DS18S20 scratchpad for `sixteenths` of a degree, with COUNT_REMAIN as the sensor computes it.
