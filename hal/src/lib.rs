@@ -35,6 +35,7 @@ pub mod gpio_cdev;
 pub mod gpio_rppal;
 mod io_util;
 pub mod onewire;
+pub mod resolution;
 pub mod scratchpad;
 pub mod sim;
 pub mod w1_slave;
@@ -136,6 +137,11 @@ pub trait Thermometers: Send {
     /// Reads every sensor (discovering again as needed: a sensor that disappears is reported
     /// [`SensorError::Missing`], one that reappears is read again). One [`Sample`] per sensor.
     fn read_all(&mut self) -> Result<Vec<Sample>, HalError>;
+    /// What came of the resolution setting for the sensors met since the last call (see
+    /// [`resolution`]): one report per sensor per start. Backends without a setting report nothing.
+    fn take_resolution_reports(&mut self) -> Vec<resolution::ResolutionReport> {
+        Vec::new()
+    }
 }
 
 /// Which backend to open, as written on the client's `--sensor` flag.

@@ -10,7 +10,15 @@
 //! 28-0316a2795aff -> ...         a link to each device directory
 //!     temperature                millidegrees, e.g. "23125\n" (kernels from 5.9 on)
 //!     w1_slave                   "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 ... t=23125\n"
+//!     resolution                 "12\n" (not on a DS18S20); write "9\n".."12\n" to set it (root)
+//!     conv_time                  the conversion time the kernel waits, ms: 95/190/375/750
+//!     ext_power                  "1\n" externally powered, "0\n" parasite
+//!     eeprom_cmd                 write-only: "save\n" copies the scratchpad to EEPROM ("eeprom" on 5.9)
 //! ```
+//!
+//! With [`W1Thermometers::with_resolution`] each sensor's `resolution` is read once per start,
+//! written only when it differs, read back (a sensor that ignores it is reported, see
+//! [`crate::resolution`]), and saved with `eeprom_cmd` only when asked.
 //!
 //! Reading `temperature` or `w1_slave` makes the kernel convert (up to 750 ms each) unless a bulk read
 //! was triggered just before. When a read fails, current kernels return an empty file.
@@ -21,6 +29,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::io_util::{read_text, sensor_error};
+use crate::resolution::{Resolution, ResolutionOutcome, ResolutionReport, ResolutionSetting};
 use crate::scratchpad::{self, MAX_MILLIDEGREES, MIN_MILLIDEGREES};
 use crate::w1_slave::{self, W1SlaveError};
 use crate::{diagnose, family, HalError, Sample, SensorError, SensorId, Thermometers};
@@ -31,15 +40,23 @@ const PHANTOM_07FF_MILLIDEGREES: i32 = 127_937;
 /// `sizeof("trigger")`, which counts the terminating NUL, so the 7 bytes of "trigger" do nothing.
 const BULK_TRIGGER: &[u8; 8] = b"trigger\n";
 
-/// A hook called after each attribute read (see [`W1Thermometers::on_read`]).
+/// A hook called after each attribute read or write (see [`W1Thermometers::on_read`]).
 type ReadHook = Box<dyn FnMut(&Path) + Send>;
+
+/// The attribute that saves the scratchpad to EEPROM: `eeprom_cmd` from kernel 5.10, `eeprom` in 5.9.
+const EEPROM_ATTRIBUTES: [&str; 2] = ["eeprom_cmd", "eeprom"];
 
 /// The thermometers under a w1 sysfs root.
 pub struct W1Thermometers {
     root: PathBuf,
     known: BTreeSet<SensorId>,
     read_hook: Option<ReadHook>,
+    write_hook: Option<ReadHook>,
     bulk_trigger_failed: bool,
+    resolution: Option<ResolutionSetting>,
+    /// The sensors whose resolution was dealt with since the start.
+    resolution_done: BTreeSet<SensorId>,
+    reports: Vec<ResolutionReport>,
 }
 
 impl std::fmt::Debug for W1Thermometers {
@@ -56,7 +73,24 @@ impl W1Thermometers {
         if !root.is_dir() {
             return Err(HalError::Unavailable(diagnose::not_enabled(&root)));
         }
-        Ok(W1Thermometers { root, known: BTreeSet::new(), read_hook: None, bulk_trigger_failed: false })
+        Ok(W1Thermometers {
+            root,
+            known: BTreeSet::new(),
+            read_hook: None,
+            write_hook: None,
+            bulk_trigger_failed: false,
+            resolution: None,
+            resolution_done: BTreeSet::new(),
+            reports: Vec::new(),
+        })
+    }
+
+    /// Sets every sensor with a resolution (not the DS18S20) to `setting` through the kernel's
+    /// `resolution` attribute, once per start and only when it differs. Without it the sensors keep
+    /// theirs.
+    pub fn with_resolution(mut self, setting: ResolutionSetting) -> W1Thermometers {
+        self.resolution = Some(setting);
+        self
     }
 
     /// The root directory.
@@ -69,6 +103,90 @@ impl W1Thermometers {
     pub fn on_read(mut self, hook: impl FnMut(&Path) + Send + 'static) -> W1Thermometers {
         self.read_hook = Some(Box::new(hook));
         self
+    }
+
+    /// Calls `hook` after every write of a sensor attribute (`resolution`, `eeprom_cmd`), with its
+    /// path, so a fake tree can act as the kernel does (or as a sensor that ignores the write).
+    pub fn on_write(mut self, hook: impl FnMut(&Path) + Send + 'static) -> W1Thermometers {
+        self.write_hook = Some(Box::new(hook));
+        self
+    }
+
+    fn write_attribute(&mut self, path: &Path, text: &str) -> io::Result<()> {
+        // Like `echo 9 > resolution`: never creates the attribute (sysfs ignores the truncation).
+        let written = fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(text.as_bytes()));
+        if let Some(hook) = self.write_hook.as_mut() {
+            hook(path);
+        }
+        written
+    }
+
+    fn read_resolution(&mut self, path: &Path) -> Result<Resolution, String> {
+        let text = self.read_attribute(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        text.parse().map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Applies the resolution setting to sensors not dealt with since the start.
+    fn apply_resolution(&mut self, present: &[String]) {
+        let Some(setting) = self.resolution else { return };
+        for id in present {
+            let Some(sensor) = family::sensor_id(id) else { continue };
+            let has_register = family::family_of_id(id).is_some_and(family::has_config_register);
+            if !has_register || self.resolution_done.contains(&sensor) {
+                continue;
+            }
+            let outcome = self.set_resolution(id, setting);
+            self.resolution_done.insert(sensor.clone());
+            self.reports.push(ResolutionReport { sensor, outcome });
+        }
+    }
+
+    fn set_resolution(&mut self, id: &str, setting: ResolutionSetting) -> ResolutionOutcome {
+        let dir = self.root.join(id);
+        let path = dir.join("resolution");
+        if !path.exists() {
+            return ResolutionOutcome::Failed(format!(
+                "{} does not exist (kernels before 5.9 have no resolution attribute)",
+                path.display()
+            ));
+        }
+        let from = match self.read_resolution(&path) {
+            Ok(r) => r,
+            Err(why) => return ResolutionOutcome::Failed(why),
+        };
+        let wanted = setting.resolution;
+        if from == wanted {
+            return ResolutionOutcome::Unchanged(from);
+        }
+        if let Err(e) = self.write_attribute(&path, &format!("{wanted}\n")) {
+            return ResolutionOutcome::Failed(format!("{}: {e} (writing needs root)", path.display()));
+        }
+        let reads = match self.read_resolution(&path) {
+            Ok(r) => r,
+            Err(why) => return ResolutionOutcome::Failed(why),
+        };
+        if reads != wanted {
+            return ResolutionOutcome::Ignored { wanted, reads };
+        }
+        if setting.persist {
+            let Some(eeprom) = EEPROM_ATTRIBUTES.iter().map(|a| dir.join(a)).find(|p| p.exists()) else {
+                return ResolutionOutcome::Failed(format!(
+                    "set to {wanted} bits, but {} has no eeprom_cmd to save it",
+                    dir.display()
+                ));
+            };
+            if let Err(e) = self.write_attribute(&eeprom, "save\n") {
+                return ResolutionOutcome::Failed(format!(
+                    "set to {wanted} bits, but not saved: {}: {e}",
+                    eeprom.display()
+                ));
+            }
+        }
+        ResolutionOutcome::Changed { from, to: wanted, persisted: setting.persist }
     }
 
     fn read_attribute(&mut self, path: &Path) -> io::Result<String> {
@@ -159,6 +277,7 @@ impl Thermometers for W1Thermometers {
 
     fn read_all(&mut self) -> Result<Vec<Sample>, HalError> {
         let present = self.discover()?;
+        self.apply_resolution(&present);
         self.trigger_bulk_reads(&present);
         let known: Vec<SensorId> = self.known.iter().cloned().collect();
         Ok(known
@@ -172,6 +291,10 @@ impl Thermometers for W1Thermometers {
                 Sample { sensor: id, result }
             })
             .collect())
+    }
+
+    fn take_resolution_reports(&mut self) -> Vec<ResolutionReport> {
+        std::mem::take(&mut self.reports)
     }
 }
 

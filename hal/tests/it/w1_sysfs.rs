@@ -6,10 +6,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use cliser_hal::resolution::{Resolution, ResolutionOutcome, ResolutionReport, ResolutionSetting};
 use cliser_hal::scratchpad::with_crc;
 use cliser_hal::w1_sysfs::W1Thermometers;
-use cliser_hal::{open, HalError, SensorError, SensorSpec, Thermometers};
-use common::{ds18b20_scratchpad, w1_slave_text, FakeW1, POWER_ON};
+use cliser_hal::{open, HalError, SensorError, SensorId, SensorSpec, Thermometers};
+use common::{ds18b20_scratchpad, w1_slave_text, FakeW1, W1Kernel, POWER_ON};
 
 fn readings(t: &mut impl Thermometers) -> Vec<(String, Result<i32, SensorError>)> {
     t.read_all().unwrap().into_iter().map(|s| (s.sensor.to_string(), s.result)).collect()
@@ -262,4 +263,151 @@ fn open_w1_dir_from_the_spec() {
     let spec: SensorSpec = format!("w1:{}", fake.root().display()).parse().unwrap();
     let mut t = open(&spec).unwrap();
     assert_eq!(t.read_all().unwrap()[0].result, Ok(20_000));
+}
+
+/// Two DS18B20s, one at 12 bits and one at 9, and a DS18S20 (no resolution), with the kernel's
+/// w1_therm behaviour after writes.
+fn three_sensors() -> (FakeW1, W1Kernel) {
+    let fake = FakeW1::new();
+    fake.add_sensor("28-000000000012", 21_000, ds18b20_scratchpad(336));
+    fake.add_sensor("28-000000000009", 21_000, ds18b20_scratchpad(336));
+    fake.set_resolution("28-000000000009", Resolution::Bits9);
+    let s20 = with_crc([0x2A, 0x00, 0x4B, 0x46, 0xFF, 0xFF, 0x0C, 0x10]);
+    fake.add_sensor("10-000802b4c1d2", 21_000, s20);
+    (fake, W1Kernel::new())
+}
+
+fn at(fake: &FakeW1, kernel: &W1Kernel, setting: ResolutionSetting) -> W1Thermometers {
+    W1Thermometers::open(fake.root()).unwrap().with_resolution(setting).on_write(kernel.hook())
+}
+
+fn report(id: &str, outcome: ResolutionOutcome) -> ResolutionReport {
+    ResolutionReport { sensor: SensorId::new(id).unwrap(), outcome }
+}
+
+#[test]
+fn the_fake_tree_has_the_attributes_of_w1_therm() {
+    let (fake, _) = three_sensors();
+    assert_eq!(fake.attribute("28-000000000012", "resolution"), "12\n");
+    assert_eq!(fake.attribute("28-000000000012", "conv_time"), "750\n");
+    assert_eq!(fake.attribute("28-000000000009", "resolution"), "9\n");
+    assert_eq!(fake.attribute("28-000000000009", "conv_time"), "95\n");
+    assert_eq!(fake.attribute("28-000000000012", "ext_power"), "1\n");
+    // The DS18S20 has no configuration register, so no resolution attribute.
+    assert!(!fake.device("10-000802b4c1d2").join("resolution").exists());
+    assert_eq!(fake.attribute("10-000802b4c1d2", "conv_time"), "750\n");
+    let mode = fs::metadata(fake.device("28-000000000012").join("eeprom_cmd")).unwrap().permissions();
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o200, "write-only");
+}
+
+#[test]
+fn the_resolution_is_written_once_and_only_where_it_differs() {
+    let (fake, kernel) = three_sensors();
+    let mut t = at(&fake, &kernel, ResolutionSetting { resolution: Resolution::Bits9, persist: false });
+    assert!(t.take_resolution_reports().is_empty(), "nothing before the first read");
+    assert_eq!(readings(&mut t).len(), 3);
+    assert_eq!(kernel.writes_to("resolution"), [("28-000000000012".to_owned(), "9\n".to_owned())]);
+    assert_eq!(kernel.writes_to("eeprom_cmd"), [], "not asked to persist");
+    assert_eq!(fake.attribute("28-000000000012", "conv_time"), "95\n");
+    assert_eq!(
+        t.take_resolution_reports(),
+        [
+            report("28-000000000009", ResolutionOutcome::Unchanged(Resolution::Bits9)),
+            report(
+                "28-000000000012",
+                ResolutionOutcome::Changed {
+                    from: Resolution::Bits12,
+                    to: Resolution::Bits9,
+                    persisted: false
+                }
+            ),
+        ]
+    );
+    // Later reads and a restart write nothing more; the restart reports each sensor once again.
+    for _ in 0..3 {
+        readings(&mut t);
+    }
+    assert!(t.take_resolution_reports().is_empty());
+    let mut t = at(&fake, &kernel, ResolutionSetting { resolution: Resolution::Bits9, persist: false });
+    readings(&mut t);
+    assert_eq!(kernel.write_count(), 1);
+    assert_eq!(t.take_resolution_reports().len(), 2);
+}
+
+#[test]
+fn the_eeprom_is_saved_only_when_asked_and_only_for_a_sensor_that_changed() {
+    let (fake, kernel) = three_sensors();
+    let mut t = at(&fake, &kernel, ResolutionSetting { resolution: Resolution::Bits11, persist: true });
+    readings(&mut t);
+    readings(&mut t);
+    let mut writes = kernel.writes_to("resolution");
+    writes.sort();
+    assert_eq!(
+        writes,
+        [
+            ("28-000000000009".to_owned(), "11\n".to_owned()),
+            ("28-000000000012".to_owned(), "11\n".to_owned())
+        ]
+    );
+    let mut saves = kernel.writes_to("eeprom_cmd");
+    saves.sort();
+    assert_eq!(
+        saves,
+        [
+            ("28-000000000009".to_owned(), "save\n".to_owned()),
+            ("28-000000000012".to_owned(), "save\n".to_owned())
+        ]
+    );
+    assert!(t.take_resolution_reports().iter().all(|r| matches!(
+        r.outcome,
+        ResolutionOutcome::Changed { to: Resolution::Bits11, persisted: true, .. }
+    )));
+    // Now at 11 bits: a restart with persist on saves nothing.
+    let mut t = at(&fake, &kernel, ResolutionSetting { resolution: Resolution::Bits11, persist: true });
+    readings(&mut t);
+    assert_eq!(kernel.writes_to("eeprom_cmd").len(), 2);
+}
+
+#[test]
+fn a_sensor_that_ignores_the_resolution_is_reported_once() {
+    let (fake, kernel) = three_sensors();
+    kernel.ignores("28-000000000012", Resolution::Bits12);
+    let mut t = at(&fake, &kernel, ResolutionSetting { resolution: Resolution::Bits10, persist: true });
+    for _ in 0..3 {
+        readings(&mut t);
+    }
+    let reports = t.take_resolution_reports();
+    let ignored = report(
+        "28-000000000012",
+        ResolutionOutcome::Ignored { wanted: Resolution::Bits10, reads: Resolution::Bits12 },
+    );
+    assert!(reports.contains(&ignored), "{reports:?}");
+    assert_eq!(reports.len(), 2, "{reports:?}");
+    assert!(ignored.to_string().contains("28-000000000012"), "{ignored}");
+    // Written once, never saved, not written again on the later reads.
+    assert_eq!(kernel.writes_to("resolution").iter().filter(|w| w.0 == "28-000000000012").count(), 1);
+    assert!(kernel.writes_to("eeprom_cmd").iter().all(|w| w.0 != "28-000000000012"));
+    assert_eq!(fake.attribute("28-000000000012", "conv_time"), "750\n");
+}
+
+#[test]
+fn without_a_setting_nothing_is_written_and_an_unreadable_attribute_is_a_failure() {
+    let (fake, kernel) = three_sensors();
+    let mut t = W1Thermometers::open(fake.root()).unwrap().on_write(kernel.hook());
+    readings(&mut t);
+    assert_eq!(kernel.write_count(), 0);
+    assert!(t.take_resolution_reports().is_empty());
+
+    let resolution = fake.device("28-000000000012").join("resolution");
+    fs::remove_file(&resolution).unwrap();
+    fs::create_dir(&resolution).unwrap();
+    let mut t = at(&fake, &kernel, ResolutionSetting { resolution: Resolution::Bits9, persist: false });
+    assert_eq!(readings(&mut t)[2].1, Ok(21_000), "the reading does not depend on it");
+    let reports = t.take_resolution_reports();
+    assert!(
+        matches!(&reports[1].outcome, ResolutionOutcome::Failed(why) if why.contains("resolution")),
+        "{reports:?}"
+    );
+    assert_eq!(reports[0], report("28-000000000009", ResolutionOutcome::Unchanged(Resolution::Bits9)));
+    assert_eq!(kernel.write_count(), 0, "the one at 9 bits already is not written, the other cannot be read");
 }

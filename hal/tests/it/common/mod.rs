@@ -1,10 +1,13 @@
 //! A fake w1 sysfs tree laid out like the kernel's, in a temporary directory.
 
+use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::fs::symlink;
+use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
-use cliser_hal::scratchpad::with_crc;
+use cliser_hal::family;
+use cliser_hal::scratchpad::{with_crc, Resolution};
 
 /// `root/w1_bus_master1/<id>/...` with a `root/<id>` link to each device, as the kernel has them.
 pub struct FakeW1 {
@@ -67,12 +70,35 @@ impl FakeW1 {
         dir
     }
 
-    /// Adds a thermometer with both attributes: `temperature` (millidegrees) and a `w1_slave` with
-    /// `scratchpad`.
+    /// Adds a thermometer with the attributes of a current w1_therm (5.10 and later): `temperature`
+    /// (millidegrees), a `w1_slave` with `scratchpad`, `ext_power` (externally powered),
+    /// `conv_time`, the write-only `eeprom_cmd`, and on families with a configuration register
+    /// `resolution` as the scratchpad's byte 4 says.
     pub fn add_sensor(&self, id: &str, millidegrees: i32, scratchpad: [u8; 9]) {
         self.add(id);
         self.set_temperature(id, &format!("{millidegrees}\n"));
         self.set_w1_slave(id, &w1_slave_text(scratchpad, true, millidegrees));
+        let dir = self.device(id);
+        fs::write(dir.join("ext_power"), "1\n").unwrap();
+        let eeprom_cmd = dir.join("eeprom_cmd");
+        fs::write(&eeprom_cmd, "").unwrap();
+        fs::set_permissions(&eeprom_cmd, fs::Permissions::from_mode(0o200)).unwrap();
+        if family::has_config_register(u8::from_str_radix(&id[..2], 16).unwrap()) {
+            self.set_resolution(id, Resolution::from_config_byte(scratchpad[4]));
+        } else {
+            fs::write(dir.join("conv_time"), "750\n").unwrap();
+        }
+    }
+
+    /// What the sensor's `resolution` shows, with the `conv_time` the kernel derives from it.
+    pub fn set_resolution(&self, id: &str, resolution: Resolution) {
+        fs::write(self.device(id).join("resolution"), format!("{resolution}\n")).unwrap();
+        fs::write(self.device(id).join("conv_time"), format!("{}\n", kernel_conv_time_ms(resolution)))
+            .unwrap();
+    }
+
+    pub fn attribute(&self, id: &str, name: &str) -> String {
+        fs::read_to_string(self.device(id).join(name)).unwrap()
     }
 
     pub fn set_temperature(&self, id: &str, text: &str) {
@@ -106,3 +132,69 @@ pub fn ds18b20_scratchpad(raw: i16) -> [u8; 9] {
 
 /// The DS18B20 power-on scratchpad (85 °C, byte 6 = 0x0C).
 pub const POWER_ON: [u8; 9] = [0x50, 0x05, 0x4B, 0x46, 0x7F, 0xFF, 0x0C, 0x10, 0x1C];
+
+/// The conversion time w1_therm waits at `resolution` (`w1_DS18B20_convert_time`: the datasheet's
+/// 93.75 and 187.5 ms rounded up to 95 and 190).
+pub fn kernel_conv_time_ms(resolution: Resolution) -> u32 {
+    match resolution {
+        Resolution::Bits9 => 95,
+        Resolution::Bits10 => 190,
+        Resolution::Bits11 => 375,
+        Resolution::Bits12 => 750,
+    }
+}
+
+/// One write to a sensor attribute: the sensor id, the attribute, the text written.
+pub type Write = (String, String, String);
+
+/// What the kernel's w1_therm does after a write to a sensor attribute, as a
+/// `W1Thermometers::on_write` hook: a valid `resolution` write moves `conv_time` with it (a real
+/// driver writes the scratchpad and reads it back on the next `cat`); a sensor listed in
+/// [`W1Kernel::ignores`] keeps its resolution (a clone that ignores the configuration register).
+/// Every write is logged.
+#[derive(Clone, Default)]
+pub struct W1Kernel {
+    writes: Arc<Mutex<Vec<Write>>>,
+    ignoring: Arc<Mutex<BTreeMap<String, Resolution>>>,
+}
+
+impl W1Kernel {
+    pub fn new() -> W1Kernel {
+        W1Kernel::default()
+    }
+
+    /// Sensor `id` keeps showing `keeps` whatever is written.
+    pub fn ignores(&self, id: &str, keeps: Resolution) {
+        self.ignoring.lock().unwrap().insert(id.to_owned(), keeps);
+    }
+
+    /// The hook to give `W1Thermometers::on_write`.
+    pub fn hook(&self) -> impl FnMut(&Path) + Send + 'static {
+        let kernel = self.clone();
+        move |path: &Path| {
+            let id = path.parent().unwrap().file_name().unwrap().to_string_lossy().into_owned();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let text = fs::read_to_string(path).unwrap_or_default();
+            kernel.writes.lock().unwrap().push((id.clone(), name.clone(), text.clone()));
+            if name != "resolution" {
+                return;
+            }
+            let kept = kernel.ignoring.lock().unwrap().get(&id).copied();
+            // The library only writes 9..12; anything else would be the kernel's -EINVAL.
+            let written: Resolution = text.parse().expect("a resolution the kernel accepts");
+            let shows = kept.unwrap_or(written);
+            fs::write(path, format!("{shows}\n")).unwrap();
+            fs::write(path.with_file_name("conv_time"), format!("{}\n", kernel_conv_time_ms(shows))).unwrap();
+        }
+    }
+
+    /// Every write to attribute `name`, as (sensor id, text).
+    pub fn writes_to(&self, name: &str) -> Vec<(String, String)> {
+        let writes = self.writes.lock().unwrap();
+        writes.iter().filter(|w| w.1 == name).map(|w| (w.0.clone(), w.2.clone())).collect()
+    }
+
+    pub fn write_count(&self) -> usize {
+        self.writes.lock().unwrap().len()
+    }
+}
