@@ -2,12 +2,12 @@
 //! can stand in for the hardware.
 //!
 //! One read: Search ROM for every thermometer on the bus, set the resolution of any that is not at the
-//! configured one, start one conversion for all (Skip ROM + Convert T), wait the conversion time, then
+//! configured one (Write Scratchpad, read back, Copy Scratchpad only with `persist`), start one conversion for all (Skip ROM + Convert T), wait the conversion time, then
 //! read each scratchpad (CRC checked, once more on failure) and decode it with
 //! [`crate::scratchpad::interpret`]. The `ds18b20` crate's own `read_data` is not used: it decodes the
 //! register as unsigned, so every temperature below 0 °C comes out wrong.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::time::Duration;
 
@@ -16,8 +16,14 @@ use embedded_hal::digital::v2::{InputPin, OutputPin};
 use one_wire_bus::{Address, OneWire, OneWireError};
 
 use crate::family::{self, rom_id, rom_sensor_id};
+use crate::resolution::{ResolutionOutcome, ResolutionReport};
 use crate::scratchpad::{self, Resolution, DS18S20_CONVERSION_TIME};
 use crate::{HalError, Sample, SensorError, Thermometers};
+
+/// Copy Scratchpad: TH, TL and the configuration register to EEPROM.
+const COPY_SCRATCHPAD: u8 = 0x48;
+/// The EEPROM write time (datasheet tWR, 10 ms maximum); the sensor must stay powered meanwhile.
+const EEPROM_WRITE_MS: u16 = 10;
 
 /// How many times a failed ROM search is run again before falling back to the sensors known so far.
 const SEARCH_ATTEMPTS: usize = 3;
@@ -27,6 +33,9 @@ const SEARCH_ATTEMPTS: usize = 3;
 pub struct GpioConfig {
     /// The resolution every DS18B20-family sensor is set to (default 12 bit, 750 ms per conversion).
     pub resolution: Resolution,
+    /// Whether a resolution that had to be written is also copied to the sensor's EEPROM (Copy
+    /// Scratchpad), so it survives a power cycle. Off by default: the EEPROM wears out.
+    pub persist: bool,
 }
 
 /// What is remembered about a sensor seen on the bus.
@@ -34,6 +43,8 @@ pub struct GpioConfig {
 struct Known {
     /// The resolution its configuration register showed last, if it has been read.
     resolution: Option<Resolution>,
+    /// It read back another resolution after a write: not written again until the next start.
+    ignores_resolution: bool,
 }
 
 /// The result of a ROM search.
@@ -51,6 +62,9 @@ pub struct OneWireThermometers<P, D> {
     config: GpioConfig,
     label: String,
     known: BTreeMap<u64, Known>,
+    /// The sensors whose resolution outcome was reported since the start.
+    reported: BTreeSet<u64>,
+    reports: Vec<ResolutionReport>,
 }
 
 impl<P, D> Debug for OneWireThermometers<P, D> {
@@ -73,7 +87,15 @@ where
     pub fn new(pin: P, delay: D, config: GpioConfig, label: impl Into<String>) -> Result<Self, HalError> {
         let label = label.into();
         let bus = OneWire::new(pin).map_err(|e| pin_error(&label, e))?;
-        Ok(OneWireThermometers { bus, delay, config, label, known: BTreeMap::new() })
+        Ok(OneWireThermometers {
+            bus,
+            delay,
+            config,
+            label,
+            known: BTreeMap::new(),
+            reported: BTreeSet::new(),
+            reports: Vec::new(),
+        })
     }
 
     /// What classifies a 1-Wire failure: a bus that cannot work at all is the whole set's error, the
@@ -132,29 +154,73 @@ where
     }
 
     /// Sets the configured resolution on sensors not known to have it, keeping their alarm bytes
-    /// (TH, TL), which share the scratchpad write.
+    /// (TH, TL), which share the scratchpad write; reads it back, and copies it to the EEPROM only
+    /// when [`GpioConfig::persist`] asks. Each sensor's outcome is reported once per start.
     fn configure(&mut self, present: &[u64]) -> Result<(), HalError> {
         let want = self.config.resolution;
         for &rom in present {
-            if !family::has_config_register(rom as u8) || self.known[&rom].resolution == Some(want) {
+            let known = self.known[&rom];
+            if !family::has_config_register(rom as u8) || known.ignores_resolution {
+                continue;
+            }
+            if known.resolution == Some(want) {
+                self.report(rom, ResolutionOutcome::Unchanged(want));
                 continue;
             }
             let Ok(sp) = self.read_scratchpad(rom)? else { continue };
-            let current = Resolution::from_config_byte(sp[4]);
-            self.known.entry(rom).or_default().resolution = Some(current);
-            if current == want {
+            let from = Resolution::from_config_byte(sp[4]);
+            self.known.entry(rom).or_default().resolution = Some(from);
+            if from == want {
+                self.report(rom, ResolutionOutcome::Unchanged(want));
                 continue;
             }
-            let write = self
-                .bus
-                .send_command(ds18b20::commands::WRITE_SCRATCHPAD, Some(&Address(rom)), &mut self.delay)
-                .and_then(|()| self.bus.write_bytes(&[sp[2], sp[3], want.config_byte()], &mut self.delay));
-            if let Err(e) = write {
-                let why = self.sensor_error(e)?;
-                log::warn!("{}: cannot set the resolution of {}: {why}", self.label, rom_id(rom));
-            }
+            let outcome = self.write_resolution(rom, [sp[2], sp[3], want.config_byte()], from)?;
+            self.report(rom, outcome);
         }
         Ok(())
+    }
+
+    /// Write Scratchpad with `bytes` (TH, TL, configuration), read back, Copy Scratchpad if asked.
+    fn write_resolution(
+        &mut self,
+        rom: u64,
+        bytes: [u8; 3],
+        from: Resolution,
+    ) -> Result<ResolutionOutcome, HalError> {
+        let want = self.config.resolution;
+        let address = Address(rom);
+        let write = self
+            .bus
+            .send_command(ds18b20::commands::WRITE_SCRATCHPAD, Some(&address), &mut self.delay)
+            .and_then(|()| self.bus.write_bytes(&bytes, &mut self.delay));
+        if let Err(e) = write {
+            return Ok(ResolutionOutcome::Failed(self.sensor_error(e)?.to_string()));
+        }
+        let sp = match self.read_scratchpad(rom)? {
+            Ok(sp) => sp,
+            Err(why) => return Ok(ResolutionOutcome::Failed(format!("reading it back: {why}"))),
+        };
+        let reads = Resolution::from_config_byte(sp[4]);
+        let known = self.known.entry(rom).or_default();
+        known.resolution = Some(reads);
+        if reads != want {
+            known.ignores_resolution = true;
+            return Ok(ResolutionOutcome::Ignored { wanted: want, reads });
+        }
+        if self.config.persist {
+            if let Err(e) = self.bus.send_command(COPY_SCRATCHPAD, Some(&address), &mut self.delay) {
+                let why = self.sensor_error(e)?;
+                return Ok(ResolutionOutcome::Failed(format!("set to {want} bits, but not saved: {why}")));
+            }
+            self.delay.delay_ms(EEPROM_WRITE_MS);
+        }
+        Ok(ResolutionOutcome::Changed { from, to: want, persisted: self.config.persist })
+    }
+
+    fn report(&mut self, rom: u64, outcome: ResolutionOutcome) {
+        if self.reported.insert(rom) {
+            self.reports.push(ResolutionReport { sensor: rom_sensor_id(rom), outcome });
+        }
     }
 
     /// The longest conversion among `present`: a sensor keeps its old resolution until the write
@@ -237,6 +303,12 @@ where
             .collect();
         samples.sort_by(|a, b| a.sensor.cmp(&b.sensor));
         Ok(samples)
+    }
+
+    fn take_resolution_reports(&mut self) -> Vec<ResolutionReport> {
+        let mut reports = std::mem::take(&mut self.reports);
+        reports.sort_by(|a, b| a.sensor.cmp(&b.sensor));
+        reports
     }
 }
 

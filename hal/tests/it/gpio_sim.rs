@@ -6,7 +6,9 @@ use crate::support;
 use std::time::Duration;
 
 use cliser_hal::onewire::{GpioConfig, IoLine, OneWireThermometers, OpenDrain};
+use cliser_hal::resolution::{ResolutionOutcome, ResolutionReport};
 use cliser_hal::scratchpad::{with_crc, Resolution};
+use cliser_hal::SensorId;
 use cliser_hal::{HalError, SensorError, Thermometers};
 use support::{VirtualBus, VirtualDelay, VirtualDevice, VirtualLine};
 
@@ -158,9 +160,8 @@ fn the_configured_resolution_is_set_and_its_conversion_time_waited() {
     let (a_id, b_id) = (a.id(), b.id());
     bus.attach(a);
     bus.attach(b);
-    let mut t = backend(&bus, GpioConfig { resolution: Resolution::Bits9 });
-    // The resolution is written before the first conversion; that read still waits the 750 ms the
-    // sensors were last known to need.
+    let mut t = backend(&bus, GpioConfig { resolution: Resolution::Bits9, persist: false });
+    // The resolution is written and read back before the first conversion.
     assert_eq!(readings(&mut t), [(a_id.clone(), Ok(23_000)), (b_id.clone(), Ok(-10_500))]);
     assert_eq!((bus.resolution(&a_id), bus.resolution(&b_id)), (Resolution::Bits9, Resolution::Bits9));
     let before = bus.now();
@@ -220,4 +221,158 @@ fn the_virtual_bus_flags_timing_the_datasheet_forbids() {
     assert!(violations[1].contains("low pulse of 30 µs"), "{violations:#?}");
     assert!(violations[2].contains("time slot of 30 µs"), "{violations:#?}");
     assert!(violations[3].contains("sampled 40 µs after its start"), "{violations:#?}");
+}
+
+fn at(resolution: Resolution, persist: bool) -> GpioConfig {
+    GpioConfig { resolution, persist }
+}
+
+fn report(id: &str, outcome: ResolutionOutcome) -> ResolutionReport {
+    ResolutionReport { sensor: SensorId::new(id).unwrap(), outcome }
+}
+
+#[test]
+fn the_resolution_is_written_once_only_where_it_differs_and_never_copied_unless_asked() {
+    let bus = VirtualBus::new();
+    let a = VirtualDevice::ds18b20(1, 23_125);
+    let b = VirtualDevice::ds18b20(2, 23_125).with_resolution(Resolution::Bits10);
+    let (a_id, b_id) = (a.id(), b.id());
+    bus.attach(a);
+    bus.attach(b);
+    let mut t = backend(&bus, at(Resolution::Bits10, false));
+    for _ in 0..3 {
+        assert_eq!(readings(&mut t), [(a_id.clone(), Ok(23_000)), (b_id.clone(), Ok(23_000))]);
+    }
+    assert_eq!((bus.scratchpad_writes(&a_id), bus.scratchpad_writes(&b_id)), (1, 0));
+    assert_eq!((bus.copies(&a_id), bus.copies(&b_id)), (0, 0), "persist not asked");
+    assert_eq!(bus.eeprom_resolution(&a_id), Resolution::Bits12, "powers up at 12 bits still");
+    assert_eq!(
+        t.take_resolution_reports(),
+        [
+            report(
+                &a_id,
+                ResolutionOutcome::Changed {
+                    from: Resolution::Bits12,
+                    to: Resolution::Bits10,
+                    persisted: false
+                }
+            ),
+            report(&b_id, ResolutionOutcome::Unchanged(Resolution::Bits10)),
+        ]
+    );
+    assert!(t.take_resolution_reports().is_empty(), "once per start");
+    no_violations(&bus);
+}
+
+#[test]
+fn copy_scratchpad_only_when_asked_and_only_for_a_sensor_that_changed() {
+    let bus = VirtualBus::new();
+    let a = VirtualDevice::ds18b20(1, 20_000);
+    let b = VirtualDevice::ds18b20(2, 20_000).with_resolution(Resolution::Bits11);
+    let (a_id, b_id) = (a.id(), b.id());
+    bus.attach(a);
+    bus.attach(b);
+    let mut t = backend(&bus, at(Resolution::Bits11, true));
+    for _ in 0..3 {
+        readings(&mut t);
+    }
+    assert_eq!((bus.copies(&a_id), bus.copies(&b_id)), (1, 0));
+    assert_eq!(bus.eeprom_resolution(&a_id), Resolution::Bits11);
+    let reports = t.take_resolution_reports();
+    assert!(matches!(reports[0].outcome, ResolutionOutcome::Changed { persisted: true, .. }), "{reports:?}");
+    // A power cycle: it comes back at 11 bits from its EEPROM, so a new start writes nothing.
+    bus.set_present(&a_id, false);
+    bus.set_present(&a_id, true);
+    let mut t = backend(&bus, at(Resolution::Bits11, true));
+    readings(&mut t);
+    assert_eq!((bus.scratchpad_writes(&a_id), bus.copies(&a_id)), (1, 1));
+    no_violations(&bus);
+}
+
+#[test]
+fn a_sensor_that_ignores_the_resolution_is_reported_once_and_waited_for_at_its_own() {
+    let bus = VirtualBus::new();
+    let genuine = VirtualDevice::ds18b20(1, 20_000);
+    let clone = VirtualDevice::ds18b20(2, 20_000).ignores_resolution();
+    let (genuine_id, clone_id) = (genuine.id(), clone.id());
+    bus.attach(genuine);
+    bus.attach(clone);
+    let mut t = backend(&bus, at(Resolution::Bits9, true));
+    readings(&mut t);
+    let before = bus.now();
+    // Its 12-bit conversion is waited for, so its reading is a real one, at 12 bits.
+    assert_eq!(readings(&mut t), [(genuine_id.clone(), Ok(20_000)), (clone_id.clone(), Ok(20_000))]);
+    assert!(bus.now() - before >= Duration::from_millis(750));
+    let reports = t.take_resolution_reports();
+    assert_eq!(
+        reports[1],
+        report(
+            &clone_id,
+            ResolutionOutcome::Ignored { wanted: Resolution::Bits9, reads: Resolution::Bits12 }
+        )
+    );
+    assert_eq!(reports.len(), 2);
+    assert!(reports[1].to_string().contains(&clone_id));
+    // Written once, never copied, not written again.
+    assert_eq!((bus.scratchpad_writes(&clone_id), bus.copies(&clone_id)), (1, 0));
+    assert_eq!(bus.copies(&genuine_id), 1);
+    no_violations(&bus);
+}
+
+/// Eight sensors on one bus: the conversion wait follows the resolution (datasheet timings on the
+/// virtual clock). From Convert T to the first Read Scratchpad is the conversion wait: at 9 bits
+/// well under 150 ms, at 12 bits at least 750 ms. The whole sample adds the ROM search (~110 ms for
+/// 8 sensors) and eight addressed scratchpad reads (~95 ms): by the datasheet's slot times it cannot
+/// be under 150 ms at any resolution (308.6 ms at 9 bits, 964.6 ms at 12).
+#[test]
+fn eight_sensors_sample_at_each_resolution_in_its_conversion_time() {
+    let mut whole = Vec::new();
+    for resolution in Resolution::ALL {
+        let bus = VirtualBus::new();
+        for serial in 1..=8 {
+            bus.attach(VirtualDevice::ds18b20(serial, 21_500).with_resolution(resolution));
+        }
+        let ids: Vec<String> = (1..=8).map(|serial| VirtualDevice::ds18b20(serial, 0).id()).collect();
+        let mut t = backend(&bus, at(resolution, false));
+        readings(&mut t);
+        let start = bus.now();
+        let samples = readings(&mut t);
+        let took = bus.now() - start;
+        assert_eq!(samples.len(), 8);
+        assert!(samples.iter().all(|s| s.1 == Ok(21_500)), "{samples:?}");
+        assert!(took >= resolution.conversion_time(), "{resolution:?}: {took:?}");
+        // Bus traffic for 8 sensors: a search (~110 ms) and 8 reads (~95 ms) at standard speed.
+        let traffic = took - resolution.conversion_time();
+        assert!(traffic < Duration::from_millis(250), "{resolution:?}: {traffic:?}");
+        whole.push((resolution.bits(), took));
+        // From the (shared) Convert T to each sensor's Read Scratchpad of this sample; the first
+        // read comes once the conversion time is over, the others follow it on the bus.
+        let convert = bus.commands(&ids[0]).iter().rev().find(|c| c.1 == 0x44).unwrap().0;
+        assert!(convert >= start);
+        let waits: Vec<Duration> = ids
+            .iter()
+            .map(|id| {
+                let reads: Vec<Duration> =
+                    bus.commands(id).iter().filter(|c| c.1 == 0xBE && c.0 > convert).map(|c| c.0).collect();
+                assert_eq!(reads.len(), 1, "{id}: one read per sample");
+                reads[0] - convert
+            })
+            .collect();
+        let wait = *waits.iter().min().unwrap();
+        assert!(wait >= resolution.conversion_time(), "{resolution:?}: {wait:?}");
+        // Plus the first read's reset and Match ROM (~6 ms).
+        assert!(wait < resolution.conversion_time() + Duration::from_millis(10), "{resolution:?}: {wait:?}");
+        match resolution {
+            Resolution::Bits9 => assert!(wait <= Duration::from_millis(150), "{wait:?}"),
+            Resolution::Bits12 => assert!(wait >= Duration::from_millis(750), "{wait:?}"),
+            _ => {}
+        }
+        no_violations(&bus);
+    }
+    let (nine, twelve) = (whole[0].1, whole[3].1);
+    // 9 bits: the conversion is 93.75 ms instead of 750.
+    // (The wait is whole milliseconds: 94 ms at 9 bits.)
+    assert!(twelve - nine >= Duration::from_millis(750 - 94), "{whole:?}");
+    assert!(twelve >= Duration::from_millis(750), "{whole:?}");
+    println!("8 sensors, one sample (simulated): {whole:?}");
 }

@@ -229,6 +229,29 @@ impl VirtualBus {
         self.with_device(id, |d| d.conversions())
     }
 
+    /// Every function command a device received (0x44 Convert T, 0xBE Read Scratchpad, 0x4E Write
+    /// Scratchpad, 0x48 Copy Scratchpad, ...) with the virtual time it came.
+    pub fn commands(&self, id: &str) -> Vec<(Duration, u8)> {
+        self.with_device(id, |d| {
+            d.commands().into_iter().map(|(t, c)| (Duration::from_micros(t), c)).collect()
+        })
+    }
+
+    /// How many Copy Scratchpad commands a device has received.
+    pub fn copies(&self, id: &str) -> u32 {
+        self.with_device(id, |d| d.copies())
+    }
+
+    /// How many Write Scratchpad commands a device has completed.
+    pub fn scratchpad_writes(&self, id: &str) -> u32 {
+        self.with_device(id, |d| d.scratchpad_writes())
+    }
+
+    /// The resolution a device's EEPROM holds (what it powers up at).
+    pub fn eeprom_resolution(&self, id: &str) -> Resolution {
+        self.with_device(id, |d| d.eeprom_resolution())
+    }
+
     /// Holds the line low (a short circuit) or stops doing so.
     pub fn set_shorted(&self, shorted: bool) {
         lock(&self.state).shorted = shorted;

@@ -63,6 +63,11 @@ pub struct VirtualDevice {
     fixed_scratchpad: Option<[u8; 9]>,
     converting_until: Option<u64>,
     conversions: u32,
+    copies: u32,
+    scratchpad_writes: u32,
+    /// Every function command with the virtual time (µs) it was received.
+    commands: Vec<(u64, u8)>,
+    ignores_resolution: bool,
     phase: Phase,
     hold: Option<(u64, u64)>,
 }
@@ -86,6 +91,10 @@ impl VirtualDevice {
             fixed_scratchpad: None,
             converting_until: None,
             conversions: 0,
+            copies: 0,
+            scratchpad_writes: 0,
+            commands: Vec::new(),
+            ignores_resolution: false,
             phase: Phase::Idle,
             hold: None,
         };
@@ -121,6 +130,12 @@ impl VirtualDevice {
         self
     }
 
+    /// Keeps its resolution whatever is written to the configuration register (a clone).
+    pub fn ignores_resolution(mut self) -> VirtualDevice {
+        self.ignores_resolution = true;
+        self
+    }
+
     /// The resolution its EEPROM holds, which it takes at power-on.
     pub fn with_resolution(mut self, resolution: Resolution) -> VirtualDevice {
         self.eeprom_resolution = resolution;
@@ -152,6 +167,22 @@ impl VirtualDevice {
 
     pub(crate) fn conversions(&self) -> u32 {
         self.conversions
+    }
+
+    pub(crate) fn commands(&self) -> Vec<(u64, u8)> {
+        self.commands.clone()
+    }
+
+    pub(crate) fn copies(&self) -> u32 {
+        self.copies
+    }
+
+    pub(crate) fn scratchpad_writes(&self) -> u32 {
+        self.scratchpad_writes
+    }
+
+    pub(crate) fn eeprom_resolution(&self) -> Resolution {
+        self.eeprom_resolution
     }
 
     pub(crate) fn set_temperature(&mut self, millidegrees: i32) {
@@ -289,7 +320,8 @@ impl VirtualDevice {
                 let [th, tl, config, ..] = value.to_le_bytes();
                 self.register[2] = th;
                 self.register[3] = tl;
-                if family::has_config_register(self.family()) {
+                self.scratchpad_writes += 1;
+                if family::has_config_register(self.family()) && !self.ignores_resolution {
                     self.resolution = Resolution::from_config_byte(config);
                     self.register[4] = self.resolution.config_byte();
                 }
@@ -313,6 +345,7 @@ impl VirtualDevice {
     }
 
     fn function_command(&mut self, command: u8, now: u64) -> Phase {
+        self.commands.push((now, command));
         match command {
             0x44 => {
                 self.conversions += 1;
@@ -330,6 +363,13 @@ impl VirtualDevice {
             0x4E => {
                 let bytes = if family::has_config_register(self.family()) { 3 } else { 2 };
                 Phase::WriteScratchpad(Receiver::new(8 * bytes))
+            }
+            // Copy Scratchpad: TH, TL and the configuration to EEPROM (done at once here; the
+            // master waits tWR).
+            0x48 => {
+                self.copies += 1;
+                self.eeprom_resolution = self.resolution;
+                Phase::Idle
             }
             // Read Power Supply: 1 = externally powered. Recall E2: done at once.
             0xB4 | 0xB8 => Phase::Send { data: vec![0xFF], bit: 0 },
