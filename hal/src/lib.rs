@@ -24,6 +24,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+pub mod clones;
 mod diagnose;
 pub mod family;
 pub mod file_sensor;
