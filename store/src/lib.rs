@@ -57,6 +57,7 @@ mod history;
 mod migrate;
 mod open;
 mod pg;
+mod pg_config;
 mod query;
 mod roles;
 mod sqlite;

@@ -8,6 +8,7 @@ use crate::feed;
 use crate::fleet::{Fence, FleetSettings};
 use crate::group::{self, GroupIds, IdCache, PrunedMark, Row};
 use crate::history;
+use crate::pg_config::{Options, Profile};
 use crate::query::{self, Decoder, Dialect, Layout, Param, ReadingRow, Sql};
 use crate::{
     redacted, Ack, AdminChange, AdminLog, AlertEvent, AlertStore, Backend, Bucket, BucketSource, Described,
@@ -234,44 +235,24 @@ fn reading_row(r: &postgres::Row, at: usize) -> Result<ReadingRow<'_>, postgres:
 
 /// The connection settings of `url`, with what it leaves unset filled in.
 fn connection_config(url: &str, location: &str) -> Result<Config, StoreError> {
-    let mut config: Config = url.parse().map_err(|source| StoreError::Postgres {
-        url: location.to_owned(),
-        op: "parse URL",
-        source,
-    })?;
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(CONNECT_TIMEOUT);
-    }
-    if config.get_application_name().is_none() {
-        config.application_name("cliser");
-    }
     // A database host that vanished without a reset (a cable, a power cut) must show within
     // ~30 s, not after the kernel's defaults (75 s x 9 probes after the idle time: ~11 minutes)
     // during which the sink holds every reading unacknowledged without saying why. An idle
     // connection: probes from 10 s, 4 unanswered 5 s apart. A request in flight: TCP gives up
     // when what it sent stays unacknowledged for 30 s (Linux), which also caps the probes.
-    config
-        .keepalives(true)
-        .keepalives_idle(Duration::from_secs(10))
-        .keepalives_interval(Duration::from_secs(5))
-        .keepalives_retries(4);
-    if config.get_tcp_user_timeout().is_none() {
-        config.tcp_user_timeout(Duration::from_secs(30));
-    }
     // A statement the database itself does not finish (waiting for a lock held by a stuck
     // session, a storage that hangs) is cancelled there: every statement cliser runs on the
     // reading path takes milliseconds, a commit holding the readings' lock longest, and a commit
     // that fails is held and tried again. Migrations lift it for their transaction (an index
     // rebuilt over millions of rows takes minutes); the URL's own `options` may set another.
-    let options = config.get_options().unwrap_or_default();
-    if !options.contains("statement_timeout") {
-        let with = match options {
-            "" => STATEMENT_TIMEOUT.to_owned(),
-            other => format!("{other} {STATEMENT_TIMEOUT}"),
-        };
-        config.options(&with);
-    }
-    Ok(config)
+    let profile = Profile {
+        connect_timeout: CONNECT_TIMEOUT,
+        application_name: "cliser",
+        keepalives: (Duration::from_secs(10), Duration::from_secs(5), 4),
+        tcp_user_timeout: Duration::from_secs(30),
+        options: Options::UnlessUrlSets { key: "statement_timeout", text: STATEMENT_TIMEOUT.to_owned() },
+    };
+    crate::pg_config::config(url, location, &profile)
 }
 
 /// `conn`, made anew if there is none or the last one was lost.
