@@ -16,8 +16,16 @@ fn readings(t: &mut impl Thermometers) -> Vec<(String, Result<i32, SensorError>)
     t.read_all().unwrap().into_iter().map(|s| (s.sensor.to_string(), s.result)).collect()
 }
 
+/// The one sensor's reading through `temperature` where there is one: the first reads of a start
+/// go through `w1_slave` (until its facts are complete), so those are done first.
 fn one(fake: &FakeW1) -> Result<i32, SensorError> {
     let mut t = W1Thermometers::open(fake.root()).unwrap();
+    for _ in 0..3 {
+        readings(&mut t);
+        if !t.take_sensor_facts().is_empty() {
+            break;
+        }
+    }
     let samples = readings(&mut t);
     assert_eq!(samples.len(), 1, "{samples:?}");
     samples.into_iter().next().unwrap().1
