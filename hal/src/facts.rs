@@ -37,7 +37,9 @@ pub struct SensorFacts {
     /// Its resolution (after the resolution setting, if any); `None` for the DS18S20 (none to set)
     /// or when it could not be read.
     pub resolution: Option<Resolution>,
-    /// The verdict of [`clones::assess`] on what the backend saw.
+    /// What the backend saw of it, for the clone verdict.
+    pub signs: Signs,
+    /// The verdict of [`clones::assess`] on [`SensorFacts::signs`].
     pub clone: Option<CloneLook>,
     /// Set when the sensor is parasite-powered and converts together with the others of its bus
     /// (one Convert T for all): what to check on this backend. See [`parasite_warning`].
@@ -50,9 +52,10 @@ impl SensorFacts {
         sensor: SensorId,
         power: Option<PowerMode>,
         resolution: Option<Resolution>,
-        signs: &Signs,
+        signs: Signs,
     ) -> SensorFacts {
-        SensorFacts { sensor, power, resolution, clone: clones::assess(signs), bulk_parasite_advice: None }
+        let clone = clones::assess(&signs);
+        SensorFacts { sensor, power, resolution, signs, clone, bulk_parasite_advice: None }
     }
 }
 

@@ -226,7 +226,7 @@ impl W1Thermometers {
             power_up_scratchpad: None,
             ignores_resolution,
         };
-        let mut facts = SensorFacts::assessed(id.clone(), power, resolution, &signs);
+        let mut facts = SensorFacts::assessed(id.clone(), power, resolution, signs);
         if bulk && power == Some(PowerMode::Parasite) {
             facts.bulk_parasite_advice = Some(W1_BULK_PARASITE_ADVICE);
         }

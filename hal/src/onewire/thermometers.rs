@@ -346,7 +346,7 @@ where
             power_up_scratchpad: known.power_up_scratchpad,
             ignores_resolution: known.obeyed_resolution,
         };
-        let mut facts = SensorFacts::assessed(rom_sensor_id(rom), known.power, resolution, &signs);
+        let mut facts = SensorFacts::assessed(rom_sensor_id(rom), known.power, resolution, signs);
         // Every sensor converts on the same Skip ROM Convert T, with the line only pulled up.
         if known.power == Some(PowerMode::Parasite) {
             facts.bulk_parasite_advice = Some(GPIO_BULK_PARASITE_ADVICE);
