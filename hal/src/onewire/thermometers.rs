@@ -78,6 +78,9 @@ struct Known {
     facts_done: bool,
 }
 
+/// One sensor's reading, and its scratchpad when it gave a temperature.
+type ReadOne = (Result<i32, SensorError>, Option<[u8; 9]>);
+
 /// What an addressed exchange with one sensor gave.
 enum Addressed<T> {
     /// What was read.
@@ -441,7 +444,7 @@ where
     }
 
     /// One sensor's reading, and its scratchpad when it gave a temperature.
-    fn read_one(&mut self, rom: u64) -> Result<(Result<i32, SensorError>, Option<[u8; 9]>), HalError> {
+    fn read_one(&mut self, rom: u64) -> Result<ReadOne, HalError> {
         let mut result = Err(SensorError::Crc);
         // A slot stretched by the scheduler garbles one read; the scratchpad keeps its value, so one
         // more read is worth it.
