@@ -157,6 +157,9 @@ pub fn kernel_conv_time_ms(resolution: Resolution) -> u32 {
     }
 }
 
+/// What a `w1_slave` shows: the scratchpad and the reading.
+type Shown = ([u8; 9], i32);
+
 /// One write to a sensor attribute: the sensor id, the attribute, the text written.
 pub type Write = (String, String, String);
 
@@ -170,7 +173,7 @@ pub struct W1Kernel {
     writes: Arc<Mutex<Vec<Write>>>,
     ignoring: Arc<Mutex<BTreeMap<String, Resolution>>>,
     /// Sensors whose `w1_slave` takes the precision as before 5.9: their scratchpad and reading.
-    old_w1_slave: Arc<Mutex<BTreeMap<String, ([u8; 9], i32)>>>,
+    old_w1_slave: Arc<Mutex<BTreeMap<String, Shown>>>,
 }
 
 impl W1Kernel {
