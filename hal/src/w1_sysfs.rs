@@ -215,10 +215,11 @@ impl W1Thermometers {
         }
         let Gathering { resolution, ignores_resolution, .. } = self.gathering.remove(id).unwrap_or_default();
         let fam = family::family_of_id(id.as_str()).unwrap_or(family::DS18B20);
-        let resolution = match scratchpad {
+        // What the setting read back, else the register in the bytes just read.
+        let resolution = resolution.or(match scratchpad {
             Some(sp) if family::has_config_register(fam) => Some(Resolution::from_config_byte(sp[4])),
-            _ => resolution,
-        };
+            _ => None,
+        });
         let power = self.power_mode(&self.root.join(id.as_str()));
         let signs = Signs {
             rom: clones::rom_of_id(id.as_str()),
