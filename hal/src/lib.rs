@@ -26,6 +26,7 @@ use std::path::PathBuf;
 
 pub mod clones;
 mod diagnose;
+pub mod facts;
 pub mod family;
 pub mod file_sensor;
 #[cfg(feature = "gpio")]
@@ -143,6 +144,12 @@ pub trait Thermometers: Send {
     fn take_resolution_reports(&mut self) -> Vec<resolution::ResolutionReport> {
         Vec::new()
     }
+    /// What was learnt of the sensors met since the last call (power mode, resolution, clone
+    /// verdict; see [`facts`]): one per sensor per start, once its first reads are done. Backends
+    /// without real sensors report nothing.
+    fn take_sensor_facts(&mut self) -> Vec<facts::SensorFacts> {
+        Vec::new()
+    }
 }
 
 /// Which backend to open, as written on the client's `--sensor` flag.
@@ -212,6 +219,27 @@ pub fn open(spec: &SensorSpec) -> Result<Box<dyn Thermometers>, HalError> {
             "gpio:{pin} needs the client built with `--features gpio` (cargo build -p \
              cliser-pi-client --features gpio); on a Raspberry Pi prefer the kernel's driver: --sensor w1"
         ))),
+    }
+}
+
+/// [`open_as`] with a resolution plan (`node` as there, `None` for a backend that ignores it): the
+/// hardware backends set each sensor as `plan` asks, once per start; an empty plan writes nothing
+/// (unlike [`open`] on `gpio:PIN`, which sets every sensor to 12 bits).
+pub fn open_planned(
+    spec: &SensorSpec,
+    node: Option<&str>,
+    plan: &resolution::ResolutionPlan,
+) -> Result<Box<dyn Thermometers>, HalError> {
+    match spec {
+        SensorSpec::W1(root) => {
+            Ok(Box::new(w1_sysfs::W1Thermometers::open(root.clone())?.with_resolution_plan(plan.clone())))
+        }
+        #[cfg(feature = "gpio")]
+        SensorSpec::Gpio(pin) => gpio::open_gpio_planned(*pin, plan.clone()),
+        other => match node {
+            Some(node) => open_as(other, node),
+            None => open(other),
+        },
     }
 }
 

@@ -6,6 +6,7 @@
 //! rated for about 50,000 writes), and reads it back. Each sensor gets one report per start; the
 //! client decides how to show it (the library does not log it).
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 pub use crate::scratchpad::{Resolution, ResolutionError};
@@ -71,6 +72,43 @@ impl fmt::Display for ResolutionReport {
                  genuine DS18B20s accept it, clones may not"
             ),
             ResolutionOutcome::Failed(why) => write!(f, "{id}: cannot set the resolution: {why}"),
+        }
+    }
+}
+
+/// The resolution wanted per sensor: a default for every sensor and exceptions by id. An empty
+/// plan (no default, no exceptions) writes nothing: every sensor keeps the resolution it has.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ResolutionPlan {
+    /// The resolution of every sensor not named in [`ResolutionPlan::per_sensor`]; `None` leaves
+    /// them as they are.
+    pub default: Option<Resolution>,
+    /// The resolution of particular sensors, by id (`28-0316a2795aff`).
+    pub per_sensor: BTreeMap<SensorId, Resolution>,
+    /// Whether a resolution that had to be written is also copied to the sensor's EEPROM.
+    pub persist: bool,
+}
+
+impl ResolutionPlan {
+    /// What is asked of sensor `id`, if anything.
+    pub fn for_sensor(&self, id: &SensorId) -> Option<ResolutionSetting> {
+        let resolution = self.per_sensor.get(id).copied().or(self.default)?;
+        Some(ResolutionSetting { resolution, persist: self.persist })
+    }
+
+    /// Whether the plan asks nothing of any sensor.
+    pub fn is_empty(&self) -> bool {
+        self.default.is_none() && self.per_sensor.is_empty()
+    }
+}
+
+/// The same setting for every sensor.
+impl From<ResolutionSetting> for ResolutionPlan {
+    fn from(setting: ResolutionSetting) -> ResolutionPlan {
+        ResolutionPlan {
+            default: Some(setting.resolution),
+            per_sensor: BTreeMap::new(),
+            persist: setting.persist,
         }
     }
 }

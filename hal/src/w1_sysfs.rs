@@ -12,24 +12,33 @@
 //!     w1_slave                   "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 ... t=23125\n"
 //!     resolution                 "12\n" (not on a DS18S20); write "9\n".."12\n" to set it (root)
 //!     conv_time                  the conversion time the kernel waits, ms: 95/190/375/750
-//!     ext_power                  "1\n" externally powered, "0\n" parasite
+//!     ext_power                  "1\n" externally powered, "0\n" parasite, "-5\n" an error (5.9 on)
 //!     eeprom_cmd                 write-only: "save\n" copies the scratchpad to EEPROM ("eeprom" on 5.9)
 //! ```
 //!
-//! With [`W1Thermometers::with_resolution`] each sensor's `resolution` is read once per start,
-//! written only when it differs, read back (a sensor that ignores it is reported, see
-//! [`crate::resolution`]), and saved with `eeprom_cmd` only when asked.
+//! With [`W1Thermometers::with_resolution_plan`] each sensor's `resolution` is read once per start,
+//! written only when it differs from what the plan asks for it, read back (a sensor that ignores it
+//! is reported, see [`crate::resolution`]), and saved with `eeprom_cmd` only when asked. Kernels
+//! before 5.9 have no `resolution`: there the precision is written into `w1_slave` (see
+//! `set_resolution.rs`).
+//!
+//! Each sensor's first read of a start goes through `w1_slave` (the scratchpad's bytes, for the
+//! clone verdict) and `ext_power` is read once: see [`crate::facts`].
 //!
 //! Reading `temperature` or `w1_slave` makes the kernel convert (up to 750 ms each) unless a bulk read
 //! was triggered just before. When a read fails, current kernels return an empty file.
 
-use std::collections::BTreeSet;
+mod set_resolution;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use crate::clones::{self, Signs};
+use crate::facts::{PowerMode, SensorFacts, W1_BULK_PARASITE_ADVICE};
 use crate::io_util::{read_text, sensor_error};
-use crate::resolution::{Resolution, ResolutionOutcome, ResolutionReport, ResolutionSetting};
+use crate::resolution::{Resolution, ResolutionOutcome, ResolutionPlan, ResolutionReport, ResolutionSetting};
 use crate::scratchpad::{self, MAX_MILLIDEGREES, MIN_MILLIDEGREES};
 use crate::w1_slave::{self, W1SlaveError};
 use crate::{diagnose, family, HalError, Sample, SensorError, SensorId, Thermometers};
@@ -53,10 +62,28 @@ pub struct W1Thermometers {
     read_hook: Option<ReadHook>,
     write_hook: Option<ReadHook>,
     bulk_trigger_failed: bool,
-    resolution: Option<ResolutionSetting>,
+    plan: ResolutionPlan,
     /// The sensors whose resolution was dealt with since the start.
     resolution_done: BTreeSet<SensorId>,
     reports: Vec<ResolutionReport>,
+    /// What is gathered of each sensor until its facts are handed out.
+    gathering: BTreeMap<SensorId, Gathering>,
+    /// The sensors whose facts were handed out since the start.
+    facts_done: BTreeSet<SensorId>,
+    facts: Vec<SensorFacts>,
+}
+
+/// How many reads a sensor gets to give a scratchpad that passes the CRC before its facts are
+/// handed out without one.
+const FACT_ATTEMPTS: u8 = 3;
+
+/// What is known so far of a sensor whose facts are not handed out yet.
+#[derive(Debug, Default)]
+struct Gathering {
+    /// The resolution the setting left (or found).
+    resolution: Option<Resolution>,
+    ignores_resolution: Option<bool>,
+    attempts: u8,
 }
 
 impl std::fmt::Debug for W1Thermometers {
@@ -79,17 +106,26 @@ impl W1Thermometers {
             read_hook: None,
             write_hook: None,
             bulk_trigger_failed: false,
-            resolution: None,
+            plan: ResolutionPlan::default(),
             resolution_done: BTreeSet::new(),
             reports: Vec::new(),
+            gathering: BTreeMap::new(),
+            facts_done: BTreeSet::new(),
+            facts: Vec::new(),
         })
     }
 
     /// Sets every sensor with a resolution (not the DS18S20) to `setting` through the kernel's
     /// `resolution` attribute, once per start and only when it differs. Without it the sensors keep
     /// theirs.
-    pub fn with_resolution(mut self, setting: ResolutionSetting) -> W1Thermometers {
-        self.resolution = Some(setting);
+    pub fn with_resolution(self, setting: ResolutionSetting) -> W1Thermometers {
+        self.with_resolution_plan(setting.into())
+    }
+
+    /// Sets each sensor to what `plan` asks of it (see [`W1Thermometers::with_resolution`]); the
+    /// sensors it asks nothing of keep theirs.
+    pub fn with_resolution_plan(mut self, plan: ResolutionPlan) -> W1Thermometers {
+        self.plan = plan;
         self
     }
 
@@ -125,68 +161,78 @@ impl W1Thermometers {
         written
     }
 
-    fn read_resolution(&mut self, path: &Path) -> Result<Resolution, String> {
-        let text = self.read_attribute(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        text.parse().map_err(|e| format!("{}: {e}", path.display()))
-    }
-
-    /// Applies the resolution setting to sensors not dealt with since the start.
+    /// Applies the resolution plan to sensors not dealt with since the start.
     fn apply_resolution(&mut self, present: &[String]) {
-        let Some(setting) = self.resolution else { return };
+        if self.plan.is_empty() {
+            return;
+        }
         for id in present {
             let Some(sensor) = family::sensor_id(id) else { continue };
             let has_register = family::family_of_id(id).is_some_and(family::has_config_register);
             if !has_register || self.resolution_done.contains(&sensor) {
                 continue;
             }
+            let Some(setting) = self.plan.for_sensor(&sensor) else { continue };
             let outcome = self.set_resolution(id, setting);
             self.resolution_done.insert(sensor.clone());
+            let gathering = self.gathering.entry(sensor.clone()).or_default();
+            match &outcome {
+                ResolutionOutcome::Unchanged(r) => gathering.resolution = Some(*r),
+                ResolutionOutcome::Changed { to, .. } => {
+                    (gathering.resolution, gathering.ignores_resolution) = (Some(*to), Some(false))
+                }
+                ResolutionOutcome::Ignored { reads, .. } => {
+                    (gathering.resolution, gathering.ignores_resolution) = (Some(*reads), Some(true))
+                }
+                ResolutionOutcome::Failed(_) => {}
+            }
             self.reports.push(ResolutionReport { sensor, outcome });
         }
     }
 
-    fn set_resolution(&mut self, id: &str, setting: ResolutionSetting) -> ResolutionOutcome {
-        let dir = self.root.join(id);
-        let path = dir.join("resolution");
+    /// The kernel's `ext_power`: 1 external, 0 parasite, a negative error code or nothing when it
+    /// could not tell (and no attribute before 5.9).
+    fn power_mode(&mut self, dir: &Path) -> Option<PowerMode> {
+        let path = dir.join("ext_power");
         if !path.exists() {
-            return ResolutionOutcome::Failed(format!(
-                "{} does not exist (kernels before 5.9 have no resolution attribute)",
-                path.display()
-            ));
+            return None;
         }
-        let from = match self.read_resolution(&path) {
-            Ok(r) => r,
-            Err(why) => return ResolutionOutcome::Failed(why),
+        match self.read_attribute(&path).ok()?.trim().parse::<i32>().ok()? {
+            1 => Some(PowerMode::External),
+            0 => Some(PowerMode::Parasite),
+            _ => None,
+        }
+    }
+
+    /// Notes one read of sensor `id` (`scratchpad`: the bytes of a read that passed the CRC) and
+    /// hands its facts out once they are complete or it has had its attempts. `bulk`: whether it
+    /// was converted in a bulk read.
+    fn gather_facts(&mut self, id: &SensorId, scratchpad: Option<[u8; 9]>, bulk: bool) {
+        let gathering = self.gathering.entry(id.clone()).or_default();
+        gathering.attempts += 1;
+        if scratchpad.is_none() && gathering.attempts < FACT_ATTEMPTS {
+            return;
+        }
+        let Gathering { resolution, ignores_resolution, .. } = self.gathering.remove(id).unwrap_or_default();
+        let fam = family::family_of_id(id.as_str()).unwrap_or(family::DS18B20);
+        // What the setting read back, else the register in the bytes just read.
+        let resolution = resolution.or(match scratchpad {
+            Some(sp) if family::has_config_register(fam) => Some(Resolution::from_config_byte(sp[4])),
+            _ => None,
+        });
+        let power = self.power_mode(&self.root.join(id.as_str()));
+        let signs = Signs {
+            rom: clones::rom_of_id(id.as_str()),
+            scratchpad,
+            power_up_scratchpad: None,
+            ignores_resolution,
         };
-        let wanted = setting.resolution;
-        if from == wanted {
-            return ResolutionOutcome::Unchanged(from);
+        let mut facts = SensorFacts::assessed(id.clone(), power, resolution, signs);
+        if bulk && power == Some(PowerMode::Parasite) {
+            facts.bulk_parasite_advice = Some(W1_BULK_PARASITE_ADVICE);
         }
-        if let Err(e) = self.write_attribute(&path, &format!("{wanted}\n")) {
-            return ResolutionOutcome::Failed(format!("{}: {e} (writing needs root)", path.display()));
-        }
-        let reads = match self.read_resolution(&path) {
-            Ok(r) => r,
-            Err(why) => return ResolutionOutcome::Failed(why),
-        };
-        if reads != wanted {
-            return ResolutionOutcome::Ignored { wanted, reads };
-        }
-        if setting.persist {
-            let Some(eeprom) = EEPROM_ATTRIBUTES.iter().map(|a| dir.join(a)).find(|p| p.exists()) else {
-                return ResolutionOutcome::Failed(format!(
-                    "set to {wanted} bits, but {} has no eeprom_cmd to save it",
-                    dir.display()
-                ));
-            };
-            if let Err(e) = self.write_attribute(&eeprom, "save\n") {
-                return ResolutionOutcome::Failed(format!(
-                    "set to {wanted} bits, but not saved: {}: {e}",
-                    eeprom.display()
-                ));
-            }
-        }
-        ResolutionOutcome::Changed { from, to: wanted, persisted: setting.persist }
+        self.facts_done.insert(id.clone());
+        self.facts.push(facts);
     }
 
     fn read_attribute(&mut self, path: &Path) -> io::Result<String> {
@@ -199,8 +245,10 @@ impl W1Thermometers {
 
     /// Asks every bus master with two or more of the `present` sensors to convert them all at once.
     /// Without it each sensor converts in turn when read. Writing needs root; failing is not an error.
-    fn trigger_bulk_reads(&mut self, present: &[String]) {
-        let Ok(masters) = bus_masters(&self.root) else { return };
+    /// Returns the masters that were asked.
+    fn trigger_bulk_reads(&mut self, present: &[String]) -> Vec<PathBuf> {
+        let mut triggered = Vec::new();
+        let Ok(masters) = bus_masters(&self.root) else { return triggered };
         for master in masters {
             let trigger = master.join("therm_bulk_read");
             let on_this_master = present.iter().filter(|id| master.join(id).exists()).count();
@@ -210,7 +258,10 @@ impl W1Thermometers {
             let written =
                 fs::OpenOptions::new().write(true).open(&trigger).and_then(|mut f| f.write_all(BULK_TRIGGER));
             match written {
-                Ok(()) => log::debug!("bulk conversion triggered on {}", master.display()),
+                Ok(()) => {
+                    log::debug!("bulk conversion triggered on {}", master.display());
+                    triggered.push(master);
+                }
                 Err(e) if !self.bulk_trigger_failed => {
                     self.bulk_trigger_failed = true;
                     log::warn!(
@@ -221,16 +272,24 @@ impl W1Thermometers {
                 Err(_) => {}
             }
         }
+        triggered
     }
 
-    fn read_sensor(&mut self, id: &str) -> Result<i32, SensorError> {
+    /// One sensor's reading, and the scratchpad's bytes when they were read (through `w1_slave`)
+    /// and passed the CRC. `want_bytes`: read `w1_slave` even where `temperature` exists (same
+    /// cost: either makes the kernel convert, unless a bulk read did).
+    fn read_sensor(&mut self, id: &str, want_bytes: bool) -> (Result<i32, SensorError>, Option<[u8; 9]>) {
         let dir = self.root.join(id);
         let fam = family::family_of_id(id).unwrap_or(family::DS18B20);
         let temperature = dir.join("temperature");
-        if !temperature.exists() {
+        if !temperature.exists() || (want_bytes && dir.join("w1_slave").exists()) {
             return self.read_w1_slave(&dir, fam);
         }
-        let text = self.read_attribute(&temperature).map_err(|e| sensor_error(&temperature, &e))?;
+        (self.read_temperature(&dir, &temperature, fam), None)
+    }
+
+    fn read_temperature(&mut self, dir: &Path, temperature: &Path, fam: u8) -> Result<i32, SensorError> {
+        let text = self.read_attribute(temperature).map_err(|e| sensor_error(temperature, &e))?;
         let text = text.trim();
         if text.is_empty() {
             return Err(SensorError::Missing);
@@ -242,28 +301,33 @@ impl W1Thermometers {
             PHANTOM_07FF_MILLIDEGREES if fam != family::DS18S20 => Err(SensorError::Crc),
             // Both may be phantoms (the power-on value; an all-zero scratchpad passes the CRC), which
             // only the raw bytes tell apart: w1_slave shows them, at the cost of one more conversion.
-            85_000 | 0 if dir.join("w1_slave").exists() => self.read_w1_slave(&dir, fam),
+            85_000 | 0 if dir.join("w1_slave").exists() => self.read_w1_slave(dir, fam).0,
             85_000 => Err(SensorError::Reset),
             m if !(MIN_MILLIDEGREES..=MAX_MILLIDEGREES).contains(&m) => Err(SensorError::Crc),
             m => Ok(m),
         }
     }
 
-    fn read_w1_slave(&mut self, dir: &Path, fam: u8) -> Result<i32, SensorError> {
+    fn read_w1_slave(&mut self, dir: &Path, fam: u8) -> (Result<i32, SensorError>, Option<[u8; 9]>) {
         let path = dir.join("w1_slave");
         for _ in 0..2 {
-            let text = self.read_attribute(&path).map_err(|e| sensor_error(&path, &e))?;
+            let text = match self.read_attribute(&path) {
+                Ok(text) => text,
+                Err(e) => return (Err(sensor_error(&path, &e)), None),
+            };
             match w1_slave::parse(&text) {
-                Ok(reading) if reading.crc_ok => return scratchpad::interpret(fam, &reading.scratchpad),
+                Ok(reading) if reading.crc_ok => {
+                    return (scratchpad::interpret(fam, &reading.scratchpad), Some(reading.scratchpad))
+                }
                 // Every read converts and reads again, so a CRC spoilt by noise gets a second chance.
                 Ok(_) => continue,
-                Err(W1SlaveError::Empty) => return Err(SensorError::Missing),
+                Err(W1SlaveError::Empty) => return (Err(SensorError::Missing), None),
                 Err(W1SlaveError::Malformed(why)) => {
-                    return Err(SensorError::Io(format!("{}: {why}", path.display())))
+                    return (Err(SensorError::Io(format!("{}: {why}", path.display()))), None)
                 }
             }
         }
-        Err(SensorError::Crc)
+        (Err(SensorError::Crc), None)
     }
 }
 
@@ -278,16 +342,20 @@ impl Thermometers for W1Thermometers {
     fn read_all(&mut self) -> Result<Vec<Sample>, HalError> {
         let present = self.discover()?;
         self.apply_resolution(&present);
-        self.trigger_bulk_reads(&present);
+        let bulk = self.trigger_bulk_reads(&present);
         let known: Vec<SensorId> = self.known.iter().cloned().collect();
         Ok(known
             .into_iter()
             .map(|id| {
-                let result = if present.iter().any(|p| p == id.as_str()) {
-                    self.read_sensor(id.as_str())
-                } else {
-                    Err(SensorError::Missing)
-                };
+                if !present.iter().any(|p| p == id.as_str()) {
+                    return Sample { sensor: id, result: Err(SensorError::Missing) };
+                }
+                let facts_pending = !self.facts_done.contains(&id);
+                let (result, bytes) = self.read_sensor(id.as_str(), facts_pending);
+                if facts_pending {
+                    let in_bulk = bulk.iter().any(|master| master.join(id.as_str()).exists());
+                    self.gather_facts(&id, bytes, in_bulk);
+                }
                 Sample { sensor: id, result }
             })
             .collect())
@@ -295,6 +363,10 @@ impl Thermometers for W1Thermometers {
 
     fn take_resolution_reports(&mut self) -> Vec<ResolutionReport> {
         std::mem::take(&mut self.reports)
+    }
+
+    fn take_sensor_facts(&mut self) -> Vec<SensorFacts> {
+        std::mem::take(&mut self.facts)
     }
 }
 

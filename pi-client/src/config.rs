@@ -7,9 +7,11 @@ use crate::backlog::{Durability, DEFAULT_SPILL_AFTER, DEFAULT_SPILL_BOUND};
 use cliser_common::config_file::{self, ConfigFileError};
 use cliser_common::duration;
 use cliser_common::secret::{self, SecretError};
+use cliser_hal::resolution::{Resolution, ResolutionPlan};
 use cliser_hal::SensorSpec;
-use cliser_protocol::ClientId;
+use cliser_protocol::{ClientId, SensorId};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -85,6 +87,15 @@ pub struct Cli {
     /// [default: 1h].
     #[arg(long, value_name = "DURATION")]
     pub health_every: Option<String>,
+    /// Set every sensor to this resolution, 9..12 bits (9: 0.5 °C in 94 ms ... 12: 0.0625 °C in
+    /// 750 ms), once per start and only where it differs; per sensor in the config file
+    /// ([sensors."28-..."] resolution = 10) [default: each sensor keeps its own].
+    #[arg(long, value_name = "BITS")]
+    pub resolution: Option<String>,
+    /// Also save a resolution that had to be written to the sensor's EEPROM, so it powers up at it
+    /// (the EEPROM wears out after about 50,000 writes; written only when the resolution changed).
+    #[arg(long)]
+    pub persist_resolution: bool,
     /// Command run (with sh -c) when the server orders a shutdown (130) [default: none, just exit].
     #[arg(long, value_name = "CMD")]
     pub shutdown_command: Option<String>,
@@ -129,6 +140,17 @@ struct FileConfig {
     spill_after: Option<String>,
     health_every: Option<String>,
     shutdown_command: Option<String>,
+    resolution: Option<i64>,
+    persist_resolution: Option<bool>,
+    /// Per-sensor settings: `[sensors."28-0316a2795aff"]`.
+    sensors: Option<BTreeMap<String, SensorSection>>,
+}
+
+/// One `[sensors."ID"]` table of the config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct SensorSection {
+    resolution: Option<i64>,
 }
 
 /// What the client runs with.
@@ -157,6 +179,8 @@ pub struct Config {
     pub health_every: Duration,
     /// What `130` runs; `None` means just exit.
     pub shutdown_command: Option<String>,
+    /// The resolution asked of each sensor; empty: none is written.
+    pub resolution: ResolutionPlan,
 }
 
 /// How the client verifies a tls:// server.
@@ -330,6 +354,31 @@ fn durability(given: Option<(String, bool)>, spill_after: Duration) -> Result<Du
     }
 }
 
+/// The resolution plan: `--resolution` over the file's `resolution` for every sensor, the file's
+/// `[sensors."ID"] resolution` for one, `--persist-resolution` or `persist-resolution = true`.
+fn resolution_plan(cli: &Cli, file: &FileConfig) -> Result<ResolutionPlan, ConfigError> {
+    let default =
+        match config_file::flag_or_file(cli.resolution.clone(), file.resolution.map(|b| b.to_string())) {
+            None => None,
+            Some((text, from_flag)) => {
+                Some(text.parse::<Resolution>().map_err(|e| invalid("resolution", from_flag, &text, e))?)
+            }
+        };
+    let mut per_sensor = BTreeMap::new();
+    for (id, section) in file.sensors.iter().flatten() {
+        let table = format!("sensors.{id:?}");
+        let sensor =
+            SensorId::new(id).map_err(|e| invalid(&table, false, id, format!("not a sensor id: {e}")))?;
+        if let Some(bits) = section.resolution {
+            let resolution = Resolution::try_from_bits(bits)
+                .map_err(|e| invalid(&format!("{table}.resolution"), false, &bits.to_string(), e))?;
+            per_sensor.insert(sensor, resolution);
+        }
+    }
+    let persist = cli.persist_resolution || file.persist_resolution.unwrap_or(false);
+    Ok(ResolutionPlan { default, per_sensor, persist })
+}
+
 /// What `probe` reads: the thermometers of a run with the same flags and config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbeTarget {
@@ -392,6 +441,7 @@ impl Config {
     /// for [`PASSWORD_ENV`]; tests pass their own).
     pub fn resolve(cli: &Cli, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let file: FileConfig = config_file::load_or_default(cli.config.as_deref())?;
+        let resolution = resolution_plan(cli, &file)?;
         let (server, server_from_flag) =
             config_file::flag_or_file(cli.server.as_deref().map(split_servers), file.server)
                 .ok_or(ConfigError::Missing(
@@ -443,6 +493,7 @@ impl Config {
                 .clone()
                 .or(file.shutdown_command)
                 .filter(|c| !c.trim().is_empty()),
+            resolution,
         })
     }
 }
@@ -673,6 +724,54 @@ mod tests {
         assert_eq!(e.to_string(), "--durability \"fsync\": expected spill or sync");
         let e = Config::resolve(&cli(&[&base[..], &["--spill-after", "0s"]].concat()), pw_env).unwrap_err();
         assert!(e.to_string().starts_with("--spill-after"), "{e}");
+    }
+
+    #[test]
+    fn resolution_from_flags_and_file_default_and_per_sensor() {
+        let c = Config::resolve(&cli(&["--server", "h:1", "--id", "x"]), pw_env).unwrap();
+        assert!(c.resolution.is_empty() && !c.resolution.persist, "no setting: nothing written");
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("c.toml");
+        std::fs::write(
+            &cfg,
+            "resolution = 11\npersist-resolution = true\n[sensors.\"28-0316a2795aff\"]\nresolution = 9\n",
+        )
+        .unwrap();
+        let base = ["--server", "h:1", "--id", "x", "--config", cfg.to_str().unwrap()];
+        let c = Config::resolve(&cli(&base), pw_env).unwrap();
+        let id = SensorId::new("28-0316a2795aff").unwrap();
+        assert_eq!(c.resolution.default, Some(Resolution::Bits11));
+        assert_eq!(c.resolution.per_sensor.get(&id), Some(&Resolution::Bits9));
+        assert!(c.resolution.persist);
+        let c = Config::resolve(&cli(&[&base[..], &["--resolution", "10"]].concat()), pw_env).unwrap();
+        assert_eq!(c.resolution.default, Some(Resolution::Bits10), "the flag wins");
+        assert_eq!(c.resolution.for_sensor(&id).map(|s| s.resolution), Some(Resolution::Bits9));
+        let c =
+            Config::resolve(&cli(&["--server", "h:1", "--id", "x", "--persist-resolution"]), pw_env).unwrap();
+        assert!(c.resolution.persist);
+    }
+
+    #[test]
+    fn a_bad_resolution_names_its_key() {
+        let resolve = |args: &[&str], file: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            let cfg = dir.path().join("c.toml");
+            std::fs::write(&cfg, file).unwrap();
+            let all = [&["--server", "h:1", "--id", "x", "--config", cfg.to_str().unwrap()], args].concat();
+            Config::resolve(&cli(&all), pw_env).unwrap_err().to_string()
+        };
+        let e = resolve(&["--resolution", "13"], "");
+        assert!(e.starts_with("--resolution \"13\": resolution 13 is outside 9..=12 bits"), "{e}");
+        let e = resolve(&["--resolution", "fine"], "");
+        assert!(e.starts_with("--resolution \"fine\": "), "{e}");
+        let e = resolve(&[], "resolution = 8\n");
+        assert!(e.starts_with("config key resolution \"8\": resolution 8 is outside"), "{e}");
+        let e = resolve(&[], "[sensors.\"28-0316a2795aff\"]\nresolution = 16\n");
+        assert!(e.starts_with("config key sensors.\"28-0316a2795aff\".resolution \"16\""), "{e}");
+        let e = resolve(&[], "[sensors.\"no spaces\"]\nresolution = 9\n");
+        assert!(e.starts_with("config key sensors.\"no spaces\" \"no spaces\": not a sensor id"), "{e}");
+        let e = resolve(&[], "[sensors.\"28-0316a2795aff\"]\nprecision = 9\n");
+        assert!(e.contains("precision"), "unknown keys are refused: {e}");
     }
 
     #[test]

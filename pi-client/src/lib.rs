@@ -17,6 +17,7 @@ pub mod health;
 pub mod link;
 pub mod probe;
 pub mod sampler;
+pub mod sensor_notes;
 pub mod session;
 pub mod stop;
 

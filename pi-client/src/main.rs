@@ -116,6 +116,9 @@ fn run(cli: &Cli) -> ExitCode {
         let pin = tls.pin.map(|p| format!(" and pin {p}")).unwrap_or_default();
         info!("TLS: the servers' certificates must be signed by {}{pin}", tls.ca.display());
     }
+    if !cfg.resolution.is_empty() {
+        info!("resolution: {}", cliser_pi_client::sensor_notes::describe_plan(&cfg.resolution));
+    }
     if !cfg.state_dir.exists() {
         info!(
             "state dir {} does not exist: creating it{}",
@@ -123,8 +126,8 @@ fn run(cli: &Cli) -> ExitCode {
             if cli.state_dir.is_none() { " (choose another with --state-dir)" } else { "" }
         );
     }
-    let (spec, id) = (cfg.sensor.clone(), cfg.id.clone());
-    match client::run(&cfg, Box::new(move || sampler::open(&spec, Some(&id))), stop) {
+    let (spec, id, plan) = (cfg.sensor.clone(), cfg.id.clone(), cfg.resolution.clone());
+    match client::run(&cfg, Box::new(move || sampler::open(&spec, Some(&id), &plan)), stop) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
     }

@@ -3,8 +3,26 @@
 
 use crate::config::ProbeTarget;
 use crate::sampler;
+use crate::sensor_notes::clone_line;
+use cliser_hal::facts::SensorFacts;
+use cliser_hal::resolution::ResolutionPlan;
 use cliser_hal::SensorSpec;
 use std::io::Write;
+
+/// Probe only looks: it never writes a resolution (a run does, as its settings ask).
+fn open(target: &ProbeTarget) -> Result<Box<dyn cliser_hal::Thermometers>, cliser_hal::HalError> {
+    sampler::open(&target.sensor, target.id.as_ref(), &ResolutionPlan::default())
+}
+
+/// `  external power, 12 bits` (what the hal learnt of the sensor), or nothing.
+fn facts_tail(facts: Option<&SensorFacts>) -> String {
+    let Some(f) = facts else { return String::new() };
+    let power = f.power.map_or_else(|| "power mode unknown".to_owned(), |p| p.to_string());
+    match f.resolution {
+        Some(r) => format!("  {power}, {r} bits"),
+        None => format!("  {power}"),
+    }
+}
 
 /// The backend as the report's first line names it; the simulation says whose sensors it shows.
 fn backend(target: &ProbeTarget) -> String {
@@ -15,9 +33,9 @@ fn backend(target: &ProbeTarget) -> String {
 }
 
 /// Prints the hal diagnostics for the w1 root (only when the spec is a w1 one: the 1-Wire hints mean
-/// nothing to `sim` or `file:`) and the current reading of every sensor found, opened as a run
-/// with the same settings opens them. Returns the exit status: 0 when at least one sensor
-/// answered, 1 otherwise.
+/// nothing to `sim` or `file:`) and, for every sensor found (opened as a run opens them, but with
+/// nothing written to them), its current reading, power mode and resolution, and the clone verdict
+/// when there is one. Returns the exit status: 0 when at least one sensor answered, 1 otherwise.
 pub fn run(target: &ProbeTarget, out: &mut dyn Write) -> std::io::Result<u8> {
     let spec = &target.sensor;
     if let SensorSpec::W1(root) = spec {
@@ -29,7 +47,7 @@ pub fn run(target: &ProbeTarget, out: &mut dyn Write) -> std::io::Result<u8> {
     } else {
         writeln!(out, "sensor backend: {}", backend(target))?;
     }
-    let mut sensors = match sampler::open(spec, target.id.as_ref()) {
+    let mut sensors = match open(target) {
         Ok(s) => s,
         Err(e) => {
             writeln!(out, "cannot open the thermometers: {e}")?;
@@ -47,16 +65,25 @@ pub fn run(target: &ProbeTarget, out: &mut dyn Write) -> std::io::Result<u8> {
         writeln!(out, "no sensors found")?;
         return Ok(1);
     }
+    let facts = sensors.take_sensor_facts();
     writeln!(out, "{} sensor(s):", samples.len())?;
     let mut any_ok = false;
     for s in samples {
+        let f = facts.iter().find(|f| f.sensor == s.sensor);
+        let tail = facts_tail(f);
         match s.result {
             Ok(m) => {
                 any_ok = true;
-                writeln!(out, "  {}  {:.3} °C", s.sensor, f64::from(m) / 1000.0)?;
+                writeln!(out, "  {}  {:.3} °C{tail}", s.sensor, f64::from(m) / 1000.0)?;
             }
-            Err(e) => writeln!(out, "  {}  error: {e}", s.sensor)?,
+            Err(e) => writeln!(out, "  {}  error: {e}{tail}", s.sensor)?,
         }
+        if let Some(line) = f.and_then(clone_line) {
+            writeln!(out, "    {line}")?;
+        }
+    }
+    if let Some(warning) = cliser_hal::facts::parasite_warning(&facts) {
+        writeln!(out, "warning: {warning}")?;
     }
     Ok(if any_ok { 0 } else { 1 })
 }
@@ -80,7 +107,7 @@ pub fn watch(
     let mut next = std::time::Instant::now();
     loop {
         if sensors.is_none() {
-            match sampler::open(&target.sensor, target.id.as_ref()) {
+            match open(target) {
                 Ok(s) => sensors = Some(s),
                 Err(e) => writeln!(out, "cannot open the thermometers: {e}")?,
             }

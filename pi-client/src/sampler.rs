@@ -3,7 +3,9 @@
 
 use crate::backlog::Backlog;
 use crate::health::Health;
+use crate::sensor_notes::SensorNotes;
 use crate::stop::Stop;
+use cliser_hal::resolution::ResolutionPlan;
 use cliser_hal::{HalError, Sample, SensorError, SensorSpec, Thermometers};
 use cliser_protocol::{Celsius, ClientId, ErrorReason, SensorId, Value};
 use log::{debug, error, info};
@@ -18,12 +20,14 @@ pub type Opener = Box<dyn FnMut() -> Result<Box<dyn Thermometers>, HalError> + S
 /// Opens the thermometers of `spec` for the client `id`: the one place that chooses them, for a run
 /// and for `probe` alike, so probe lists the ids a run reports (the simulated sensors' ids derive
 /// from the client's id). `None` only for a backend that ignores the id ([`crate::config::probe_target`]
-/// requires one for `sim`).
-pub fn open(spec: &SensorSpec, id: Option<&ClientId>) -> Result<Box<dyn Thermometers>, HalError> {
-    match id {
-        Some(id) => cliser_hal::open_as(spec, id.as_str()),
-        None => cliser_hal::open(spec),
-    }
+/// requires one for `sim`). `plan`: the resolution asked of each sensor (empty: nothing written,
+/// as for `probe`).
+pub fn open(
+    spec: &SensorSpec,
+    id: Option<&ClientId>,
+    plan: &ResolutionPlan,
+) -> Result<Box<dyn Thermometers>, HalError> {
+    cliser_hal::open_planned(spec, id.map(ClientId::as_str), plan)
 }
 
 /// Turns one hal sample into what goes on the wire (the hal's sensor ids are the protocol's).
@@ -78,6 +82,7 @@ pub fn spawn(
             let mut last_error = String::new();
             let mut next = Instant::now();
             let mut health = Health::default();
+            let mut notes = SensorNotes::default();
             let mut next_health = next + health_every;
             loop {
                 if sensors.is_none() {
@@ -99,6 +104,7 @@ pub fn spawn(
                     if let Ok(samples) = &read {
                         health.note(samples, started.elapsed());
                     }
+                    notes.log_new(s.as_mut());
                     match read {
                         Ok(samples) if samples.is_empty() => {
                             note_failure(&mut last_error, "no thermometer found".to_owned())

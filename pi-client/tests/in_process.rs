@@ -64,6 +64,7 @@ fn config(dir: &std::path::Path, server: &FakeServer) -> Config {
         durability: cliser_pi_client::backlog::Durability::Sync,
         health_every: Duration::from_secs(3600),
         shutdown_command: None,
+        resolution: Default::default(),
     }
 }
 

@@ -321,9 +321,12 @@ fn a_sensor_that_ignores_the_resolution_is_reported_once_and_waited_for_at_its_o
 
 /// Eight sensors on one bus: the conversion wait follows the resolution (datasheet timings on the
 /// virtual clock). From Convert T to the first Read Scratchpad is the conversion wait: at 9 bits
-/// well under 150 ms, at 12 bits at least 750 ms. The whole sample adds the ROM search (~110 ms for
-/// 8 sensors) and eight addressed scratchpad reads (~95 ms): by the datasheet's slot times it cannot
-/// be under 150 ms at any resolution (308.6 ms at 9 bits, 964.6 ms at 12).
+/// well under 150 ms, at 12 bits at least 750 ms. The ROMs found by the first sample's search are
+/// kept, so a later sample is Convert T, the wait and eight addressed scratchpad reads (Match ROM
+/// and 9 bytes with their CRC, ~12 ms each): by the datasheet's slot times it cannot be under
+/// 150 ms at any resolution with every byte CRC-checked (the floor is ~190 ms at 9 bits: measured
+/// here 188.9 ms at 9 bits, 844.9 ms at 12; before the ROMs were kept, each sample also searched
+/// the bus, ~110 ms more: 308.6 ms at 9 bits).
 #[test]
 fn eight_sensors_sample_at_each_resolution_in_its_conversion_time() {
     let mut whole = Vec::new();
@@ -335,15 +338,17 @@ fn eight_sensors_sample_at_each_resolution_in_its_conversion_time() {
         let ids: Vec<String> = (1..=8).map(|serial| VirtualDevice::ds18b20(serial, 0).id()).collect();
         let mut t = backend(&bus, at(resolution, false));
         readings(&mut t);
+        let searches = bus.searches(&ids[0]);
         let start = bus.now();
         let samples = readings(&mut t);
         let took = bus.now() - start;
         assert_eq!(samples.len(), 8);
         assert!(samples.iter().all(|s| s.1 == Ok(21_500)), "{samples:?}");
+        assert_eq!(bus.searches(&ids[0]), searches, "the ROMs found before are read without a search");
         assert!(took >= resolution.conversion_time(), "{resolution:?}: {took:?}");
-        // Bus traffic for 8 sensors: a search (~110 ms) and 8 reads (~95 ms) at standard speed.
+        // Bus traffic for 8 sensors: Convert T (~2 ms) and 8 addressed reads (~12 ms each).
         let traffic = took - resolution.conversion_time();
-        assert!(traffic < Duration::from_millis(250), "{resolution:?}: {traffic:?}");
+        assert!(traffic < Duration::from_millis(100), "{resolution:?}: {traffic:?}");
         whole.push((resolution.bits(), took));
         // From the (shared) Convert T to each sensor's Read Scratchpad of this sample; the first
         // read comes once the conversion time is over, the others follow it on the bus.
@@ -370,9 +375,151 @@ fn eight_sensors_sample_at_each_resolution_in_its_conversion_time() {
         no_violations(&bus);
     }
     let (nine, twelve) = (whole[0].1, whole[3].1);
+    assert!(nine < Duration::from_millis(200), "{whole:?}");
     // 9 bits: the conversion is 93.75 ms instead of 750.
     // (The wait is whole milliseconds: 94 ms at 9 bits.)
     assert!(twelve - nine >= Duration::from_millis(750 - 94), "{whole:?}");
     assert!(twelve >= Duration::from_millis(750), "{whole:?}");
     println!("8 sensors, one sample (simulated): {whole:?}");
+}
+
+fn new_searches(bus: &VirtualBus, id: &str, before: &mut u32) -> u32 {
+    let now = bus.searches(id);
+    let new = now - *before;
+    *before = now;
+    new
+}
+
+#[test]
+fn the_bus_is_searched_again_only_when_a_sensor_does_not_answer_or_the_rescan_is_due() {
+    let bus = VirtualBus::new();
+    let a = VirtualDevice::ds18b20(1, 20_000);
+    let b = VirtualDevice::ds18b20(2, 21_000);
+    let (a_id, b_id) = (a.id(), b.id());
+    bus.attach(a);
+    bus.attach(b);
+    let mut t = backend(&bus, GpioConfig::default());
+    let mut seen = 0;
+    for _ in 0..3 {
+        assert_eq!(readings(&mut t), [(a_id.clone(), Ok(20_000)), (b_id.clone(), Ok(21_000))]);
+    }
+    assert!(new_searches(&bus, &b_id, &mut seen) > 0, "the first read searches");
+    // Unplugged: its addressed read gets nothing back, so the next read searches, and then reads
+    // only the sensor still there.
+    bus.set_present(&a_id, false);
+    assert_eq!(readings(&mut t), [(a_id.clone(), Err(SensorError::Missing)), (b_id.clone(), Ok(21_000))]);
+    assert_eq!(new_searches(&bus, &b_id, &mut seen), 0);
+    assert_eq!(readings(&mut t), [(a_id.clone(), Err(SensorError::Missing)), (b_id.clone(), Ok(21_000))]);
+    assert!(new_searches(&bus, &b_id, &mut seen) > 0, "searched after the silent read");
+    readings(&mut t);
+    assert_eq!(new_searches(&bus, &b_id, &mut seen), 0, "not again while every sensor answers");
+    // A sensor plugged in is found by the periodic search (here: due before every read).
+    bus.set_present(&a_id, true);
+    let mut t = t.with_rescan_every(Duration::ZERO);
+    assert_eq!(readings(&mut t), [(a_id, Ok(20_000)), (b_id.clone(), Ok(21_000))]);
+    assert!(new_searches(&bus, &b_id, &mut seen) > 0);
+    no_violations(&bus);
+}
+
+#[test]
+fn a_plan_sets_each_sensor_as_it_asks_and_an_empty_plan_writes_nothing() {
+    use cliser_hal::resolution::ResolutionPlan;
+    let bus = VirtualBus::new();
+    let a = VirtualDevice::ds18b20(1, 20_000);
+    let b = VirtualDevice::ds18b20(2, 20_000).with_resolution(Resolution::Bits11);
+    let c = VirtualDevice::ds18b20(3, 20_000).with_resolution(Resolution::Bits9);
+    let (a_id, b_id, c_id) = (a.id(), b.id(), c.id());
+    for d in [a, b, c] {
+        bus.attach(d);
+    }
+    let mut t = backend(&bus, GpioConfig::default()).with_resolution_plan(ResolutionPlan::default());
+    readings(&mut t);
+    readings(&mut t);
+    assert_eq!([&a_id, &b_id, &c_id].map(|id| bus.scratchpad_writes(id)), [0, 0, 0]);
+    assert!(t.take_resolution_reports().is_empty());
+    let resolutions: Vec<_> = t.take_sensor_facts().into_iter().map(|f| f.resolution).collect();
+    assert_eq!(resolutions, [Some(Resolution::Bits12), Some(Resolution::Bits11), Some(Resolution::Bits9)]);
+
+    let plan = ResolutionPlan {
+        default: Some(Resolution::Bits10),
+        per_sensor: [(SensorId::new(&c_id).unwrap(), Resolution::Bits9)].into_iter().collect(),
+        persist: false,
+    };
+    let mut t = backend(&bus, GpioConfig::default()).with_resolution_plan(plan);
+    readings(&mut t);
+    assert_eq!(
+        [&a_id, &b_id, &c_id].map(|id| bus.resolution(id)),
+        [Resolution::Bits10, Resolution::Bits10, Resolution::Bits9]
+    );
+    assert_eq!([&a_id, &b_id, &c_id].map(|id| bus.scratchpad_writes(id)), [1, 1, 0]);
+    assert!(matches!(
+        t.take_resolution_reports()[2].outcome,
+        ResolutionOutcome::Unchanged(Resolution::Bits9)
+    ));
+    no_violations(&bus);
+}
+
+#[test]
+fn power_mode_is_read_once_per_sensor_and_parasite_power_gets_one_warning() {
+    use cliser_hal::facts::{parasite_warning, PowerMode};
+    let bus = VirtualBus::new();
+    let external = VirtualDevice::ds18b20(1, 20_000);
+    let parasite = VirtualDevice::ds18b20(2, 20_000).parasite();
+    let (external_id, parasite_id) = (external.id(), parasite.id());
+    bus.attach(external);
+    bus.attach(parasite);
+    let mut t = backend(&bus, GpioConfig::default());
+    let facts = (0..3).flat_map(|_| {
+        readings(&mut t);
+        t.take_sensor_facts()
+    });
+    let facts: Vec<_> = facts.collect();
+    assert_eq!(facts.len(), 2, "once per sensor per start: {facts:?}");
+    assert_eq!((facts[0].power, facts[1].power), (Some(PowerMode::External), Some(PowerMode::Parasite)));
+    assert_eq!(facts[0].to_string(), format!("{external_id}: external power, 12 bits"));
+    assert_eq!(facts[1].to_string(), format!("{parasite_id}: parasite power, 12 bits"));
+    let warning = parasite_warning(&facts).expect("a warning");
+    assert!(warning.contains(&parasite_id) && !warning.contains(&external_id), "{warning}");
+    assert!(warning.contains("does not drive the data line high"), "{warning}");
+    assert!(warning.contains("pullup=1") && warning.contains("85 °C"), "{warning}");
+    // Read Power Supply went to each sensor once.
+    for id in [&external_id, &parasite_id] {
+        assert_eq!(bus.commands(id).iter().filter(|c| c.1 == 0xB4).count(), 1, "{id}");
+    }
+    no_violations(&bus);
+}
+
+#[test]
+fn the_facts_carry_the_clone_verdict_on_what_the_bus_showed() {
+    use cliser_hal::clones::{assess, Signs};
+    let bus = VirtualBus::new();
+    // Just powered: the first look sees the 85 °C power-on scratchpad before any conversion.
+    let d = VirtualDevice::ds18b20(0x0114_5561_3caa, 20_000).with_resolution(Resolution::Bits10);
+    let id = d.id();
+    bus.attach(d);
+    let mut t = backend(&bus, at(Resolution::Bits9, false));
+    assert_eq!(readings(&mut t), [(id.clone(), Ok(20_000))]);
+    let facts = t.take_sensor_facts();
+    assert_eq!(facts.len(), 1);
+    let power_up = with_crc([0x50, 0x05, 0x4B, 0x46, Resolution::Bits10.config_byte(), 0xFF, 0x0C, 0x10]);
+    // 20 °C at 9 bits: 0x0140 with the three undefined low bits set by the virtual device.
+    let after = with_crc([0x47, 0x01, 0x4B, 0x46, Resolution::Bits9.config_byte(), 0xFF, 0x09, 0x10]);
+    let signs = Signs {
+        rom: Some([
+            0x28,
+            0xAA,
+            0x3C,
+            0x61,
+            0x55,
+            0x14,
+            0x01,
+            cliser_hal::scratchpad::crc8(&[0x28, 0xAA, 0x3C, 0x61, 0x55, 0x14, 0x01]),
+        ]),
+        scratchpad: Some(after),
+        power_up_scratchpad: Some(power_up),
+        ignores_resolution: Some(false),
+    };
+    assert_eq!(facts[0].signs, signs);
+    assert_eq!(facts[0].clone, assess(&signs), "{facts:?}");
+    assert_eq!(facts[0].resolution, Some(Resolution::Bits9));
 }

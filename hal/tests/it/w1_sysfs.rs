@@ -6,7 +6,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use cliser_hal::resolution::{Resolution, ResolutionOutcome, ResolutionReport, ResolutionSetting};
+use cliser_hal::clones::{assess, rom_of_id, Signs};
+use cliser_hal::facts::{parasite_warning, PowerMode};
+use cliser_hal::resolution::{
+    Resolution, ResolutionOutcome, ResolutionPlan, ResolutionReport, ResolutionSetting,
+};
 use cliser_hal::scratchpad::with_crc;
 use cliser_hal::w1_sysfs::W1Thermometers;
 use cliser_hal::{open, HalError, SensorError, SensorId, SensorSpec, Thermometers};
@@ -16,8 +20,16 @@ fn readings(t: &mut impl Thermometers) -> Vec<(String, Result<i32, SensorError>)
     t.read_all().unwrap().into_iter().map(|s| (s.sensor.to_string(), s.result)).collect()
 }
 
+/// The one sensor's reading through `temperature` where there is one: the first reads of a start
+/// go through `w1_slave` (until its facts are complete), so those are done first.
 fn one(fake: &FakeW1) -> Result<i32, SensorError> {
     let mut t = W1Thermometers::open(fake.root()).unwrap();
+    for _ in 0..3 {
+        readings(&mut t);
+        if !t.take_sensor_facts().is_empty() {
+            break;
+        }
+    }
     let samples = readings(&mut t);
     assert_eq!(samples.len(), 1, "{samples:?}");
     samples.into_iter().next().unwrap().1
@@ -410,4 +422,161 @@ fn without_a_setting_nothing_is_written_and_an_unreadable_attribute_is_a_failure
     );
     assert_eq!(reports[0], report("28-000000000009", ResolutionOutcome::Unchanged(Resolution::Bits9)));
     assert_eq!(kernel.write_count(), 0, "the one at 9 bits already is not written, the other cannot be read");
+}
+
+fn plan(default: Option<Resolution>, per_sensor: &[(&str, Resolution)], persist: bool) -> ResolutionPlan {
+    ResolutionPlan {
+        default,
+        per_sensor: per_sensor.iter().map(|(id, r)| (SensorId::new(id).unwrap(), *r)).collect(),
+        persist,
+    }
+}
+
+#[test]
+fn a_plan_sets_each_sensor_as_it_asks_and_leaves_the_others() {
+    let (fake, kernel) = three_sensors();
+    let only_one = plan(None, &[("28-000000000012", Resolution::Bits10)], false);
+    let mut t =
+        W1Thermometers::open(fake.root()).unwrap().with_resolution_plan(only_one).on_write(kernel.hook());
+    readings(&mut t);
+    readings(&mut t);
+    assert_eq!(kernel.writes_to("resolution"), [("28-000000000012".to_owned(), "10\n".to_owned())]);
+    let reports = t.take_resolution_reports();
+    assert_eq!(reports.len(), 1, "nothing asked of the others: {reports:?}");
+
+    // A default with an exception: the exception wins for its sensor.
+    let (fake, kernel) = three_sensors();
+    let mixed = plan(Some(Resolution::Bits11), &[("28-000000000009", Resolution::Bits9)], false);
+    let mut t =
+        W1Thermometers::open(fake.root()).unwrap().with_resolution_plan(mixed).on_write(kernel.hook());
+    readings(&mut t);
+    assert_eq!(kernel.writes_to("resolution"), [("28-000000000012".to_owned(), "11\n".to_owned())]);
+    assert_eq!(
+        t.take_resolution_reports()[0],
+        report("28-000000000009", ResolutionOutcome::Unchanged(Resolution::Bits9))
+    );
+}
+
+/// A sensor as w1_therm before 5.9 shows it: `w1_slave` only, at 12 bits.
+fn pre_5_9() -> (FakeW1, W1Kernel) {
+    let fake = FakeW1::new();
+    let kernel = W1Kernel::new();
+    fake.add_sensor("28-000000000001", 21_000, ds18b20_scratchpad(336));
+    fake.make_pre_5_9("28-000000000001");
+    kernel.old_w1_slave(&fake, "28-000000000001", ds18b20_scratchpad(336), 21_000);
+    (fake, kernel)
+}
+
+#[test]
+fn before_linux_5_9_the_precision_is_written_into_w1_slave_once() {
+    let (fake, kernel) = pre_5_9();
+    let mut t = at(&fake, &kernel, ResolutionSetting { resolution: Resolution::Bits10, persist: true });
+    for _ in 0..3 {
+        assert_eq!(readings(&mut t), [("28-000000000001".to_owned(), Ok(21_000))]);
+    }
+    // The precision, then 0 to save it: the two writes w1_therm's w1_slave_store takes.
+    let writes: Vec<String> = kernel.writes_to("w1_slave").into_iter().map(|w| w.1).collect();
+    assert_eq!(writes, ["10\n", "0\n"]);
+    assert_eq!(kernel.write_count(), 2, "nothing else written");
+    assert_eq!(
+        t.take_resolution_reports(),
+        [report(
+            "28-000000000001",
+            ResolutionOutcome::Changed { from: Resolution::Bits12, to: Resolution::Bits10, persisted: true }
+        )]
+    );
+    let facts = t.take_sensor_facts();
+    assert_eq!(facts.len(), 1);
+    assert_eq!(
+        (facts[0].resolution, facts[0].power),
+        (Some(Resolution::Bits10), None),
+        "no ext_power before 5.9"
+    );
+}
+
+#[test]
+fn before_linux_5_9_a_sensor_that_ignores_the_precision_or_an_unreadable_register_is_reported() {
+    let (fake, kernel) = pre_5_9();
+    kernel.ignores("28-000000000001", Resolution::Bits12);
+    let mut t = at(&fake, &kernel, ResolutionSetting { resolution: Resolution::Bits9, persist: true });
+    readings(&mut t);
+    assert_eq!(
+        t.take_resolution_reports()[0].outcome,
+        ResolutionOutcome::Ignored { wanted: Resolution::Bits9, reads: Resolution::Bits12 }
+    );
+    assert_eq!(kernel.writes_to("w1_slave").len(), 1, "not saved, not written again");
+
+    let (fake, kernel) = pre_5_9();
+    fake.set_w1_slave("28-000000000001", &w1_slave_text(ds18b20_scratchpad(336), false, 21_000));
+    let mut t = at(&fake, &kernel, ResolutionSetting { resolution: Resolution::Bits9, persist: false });
+    readings(&mut t);
+    let reports = t.take_resolution_reports();
+    assert!(
+        matches!(&reports[0].outcome, ResolutionOutcome::Failed(why)
+            if why.starts_with("this kernel's w1_therm has no resolution attribute (Linux 5.9+)")),
+        "{reports:?}"
+    );
+    assert_eq!(kernel.write_count(), 0);
+    readings(&mut t);
+    assert!(t.take_resolution_reports().is_empty(), "once per start");
+}
+
+#[test]
+fn ext_power_gives_the_power_mode_and_parasite_power_on_a_bulk_bus_one_warning() {
+    let fake = FakeW1::new();
+    fake.add_sensor("28-000000000001", 21_000, ds18b20_scratchpad(336));
+    fake.add_sensor("28-000000000002", 21_000, ds18b20_scratchpad(336));
+    fake.add_sensor("28-000000000003", 21_000, ds18b20_scratchpad(336));
+    fake.set_ext_power("28-000000000002", "0\n");
+    fake.set_ext_power("28-000000000003", "-5\n");
+    let (log, hook) = recorder();
+    let mut t = W1Thermometers::open(fake.root()).unwrap().on_read(hook);
+    let mut facts = Vec::new();
+    for _ in 0..3 {
+        readings(&mut t);
+        facts.extend(t.take_sensor_facts());
+    }
+    let power: Vec<_> = facts.iter().map(|f| f.power).collect();
+    assert_eq!(power, [Some(PowerMode::External), Some(PowerMode::Parasite), None]);
+    let ext_power_reads = log.lock().unwrap().iter().filter(|p| p.ends_with("ext_power")).count();
+    assert_eq!(ext_power_reads, 3, "read once per sensor per start");
+    // Three sensors on one master: the bulk read is triggered, so the parasite one is warned about.
+    let warning = parasite_warning(&facts).expect("a warning");
+    assert!(warning.contains("28-000000000002") && !warning.contains("28-000000000001"), "{warning}");
+    assert!(warning.contains("dtoverlay=w1-gpio,pullup=1") && warning.contains("85 °C"), "{warning}");
+    assert_eq!(facts[1].to_string(), "28-000000000002: parasite power, 12 bits");
+
+    // One sensor alone converts on its own read: no bulk conversion, no warning.
+    let fake = FakeW1::new();
+    fake.add_sensor("28-000000000002", 21_000, ds18b20_scratchpad(336));
+    fake.set_ext_power("28-000000000002", "0\n");
+    let mut t = W1Thermometers::open(fake.root()).unwrap();
+    readings(&mut t);
+    let facts = t.take_sensor_facts();
+    assert_eq!(facts[0].power, Some(PowerMode::Parasite));
+    assert_eq!(parasite_warning(&facts), None);
+}
+
+/// cpetrich/counterfeit_DS18B20 (README, Family B1): ROM 28-AA-3C-61-55-14-01-F0, whose bytes 5-6
+/// are not 00-00 as on a genuine Maxim part. The facts carry what the backend saw and exactly the
+/// verdict `assess` gives on it (a stub returns `None`; the real one flags it).
+#[test]
+fn the_facts_carry_the_first_lines_bytes_and_the_clone_verdict_on_them() {
+    let fake = FakeW1::new();
+    let id = "28-011455613caa";
+    let bytes = ds18b20_scratchpad(336);
+    fake.add_sensor(id, 21_000, bytes);
+    let mut t = W1Thermometers::open(fake.root()).unwrap();
+    readings(&mut t);
+    let facts = t.take_sensor_facts();
+    let signs = Signs {
+        rom: rom_of_id(id),
+        scratchpad: Some(bytes),
+        power_up_scratchpad: None,
+        ignores_resolution: None,
+    };
+    assert_eq!(signs.rom.unwrap(), [0x28, 0xAA, 0x3C, 0x61, 0x55, 0x14, 0x01, 0xF0], "the study's ROM");
+    assert_eq!(facts[0].signs, signs);
+    assert_eq!(facts[0].clone, assess(&signs));
+    assert_eq!(facts[0].resolution, Some(Resolution::Bits12));
 }

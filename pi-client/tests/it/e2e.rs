@@ -25,11 +25,7 @@ fn fake_w1(dir: &Path) -> PathBuf {
         let d = root.join(id);
         std::fs::create_dir_all(&d).unwrap();
         std::fs::write(d.join("temperature"), format!("{millis}\n")).unwrap();
-        std::fs::write(
-            d.join("w1_slave"),
-            format!("72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t={millis}\n"),
-        )
-        .unwrap();
+        std::fs::write(d.join("w1_slave"), common::w1_slave_text(millis.parse().unwrap())).unwrap();
     }
     root
 }

@@ -14,5 +14,6 @@ mod first_poll;
 mod health;
 mod probe_sim;
 mod protocol;
+mod sensors;
 mod spill;
 mod tls;

@@ -97,6 +97,19 @@ impl FakeW1 {
             .unwrap();
     }
 
+    /// The sensor as w1_therm before Linux 5.9 shows it: `w1_slave` only (no `temperature`,
+    /// `resolution`, `conv_time`, `ext_power` or `eeprom_cmd`).
+    pub fn make_pre_5_9(&self, id: &str) {
+        for name in ["temperature", "resolution", "conv_time", "ext_power", "eeprom_cmd"] {
+            let _ = fs::remove_file(self.device(id).join(name));
+        }
+    }
+
+    /// What `ext_power` shows: "1\n" external, "0\n" parasite, "-5\n" an error.
+    pub fn set_ext_power(&self, id: &str, text: &str) {
+        fs::write(self.device(id).join("ext_power"), text).unwrap();
+    }
+
     pub fn attribute(&self, id: &str, name: &str) -> String {
         fs::read_to_string(self.device(id).join(name)).unwrap()
     }
@@ -144,6 +157,9 @@ pub fn kernel_conv_time_ms(resolution: Resolution) -> u32 {
     }
 }
 
+/// What a `w1_slave` shows: the scratchpad and the reading.
+type Shown = ([u8; 9], i32);
+
 /// One write to a sensor attribute: the sensor id, the attribute, the text written.
 pub type Write = (String, String, String);
 
@@ -156,6 +172,8 @@ pub type Write = (String, String, String);
 pub struct W1Kernel {
     writes: Arc<Mutex<Vec<Write>>>,
     ignoring: Arc<Mutex<BTreeMap<String, Resolution>>>,
+    /// Sensors whose `w1_slave` takes the precision as before 5.9: their scratchpad and reading.
+    old_w1_slave: Arc<Mutex<BTreeMap<String, Shown>>>,
 }
 
 impl W1Kernel {
@@ -168,6 +186,14 @@ impl W1Kernel {
         self.ignoring.lock().unwrap().insert(id.to_owned(), keeps);
     }
 
+    /// Sensor `id`'s `w1_slave` (showing `scratchpad` and `millidegrees`) takes writes as w1_therm
+    /// did before 5.9: a number 9..12 sets the precision in the scratchpad's byte 4 (unless the
+    /// sensor ignores it), 0 saves it to the EEPROM.
+    pub fn old_w1_slave(&self, fake: &FakeW1, id: &str, scratchpad: [u8; 9], millidegrees: i32) {
+        fake.set_w1_slave(id, &w1_slave_text(scratchpad, true, millidegrees));
+        self.old_w1_slave.lock().unwrap().insert(id.to_owned(), (scratchpad, millidegrees));
+    }
+
     /// The hook to give `W1Thermometers::on_write`.
     pub fn hook(&self) -> impl FnMut(&Path) + Send + 'static {
         let kernel = self.clone();
@@ -176,6 +202,18 @@ impl W1Kernel {
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
             let text = fs::read_to_string(path).unwrap_or_default();
             kernel.writes.lock().unwrap().push((id.clone(), name.clone(), text.clone()));
+            if name == "w1_slave" {
+                let mut old = kernel.old_w1_slave.lock().unwrap();
+                let (scratchpad, millidegrees) = old.get_mut(&id).expect("a w1_slave that takes writes");
+                let kept = kernel.ignoring.lock().unwrap().get(&id).copied();
+                if let (Ok(bits @ 9..=12), None) = (text.trim().parse::<u8>(), kept) {
+                    let mut bytes: [u8; 8] = scratchpad[..8].try_into().unwrap();
+                    bytes[4] = Resolution::from_bits(bits).unwrap().config_byte();
+                    *scratchpad = with_crc(bytes);
+                }
+                fs::write(path, w1_slave_text(*scratchpad, true, *millidegrees)).unwrap();
+                return;
+            }
             if name != "resolution" {
                 return;
             }

@@ -252,6 +252,11 @@ impl VirtualBus {
         self.with_device(id, |d| d.eeprom_resolution())
     }
 
+    /// How many Search ROM commands a device has received.
+    pub fn searches(&self, id: &str) -> u32 {
+        self.with_device(id, |d| d.searches())
+    }
+
     /// Holds the line low (a short circuit) or stops doing so.
     pub fn set_shorted(&self, shorted: bool) {
         lock(&self.state).shorted = shorted;

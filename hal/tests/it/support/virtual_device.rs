@@ -65,9 +65,11 @@ pub struct VirtualDevice {
     conversions: u32,
     copies: u32,
     scratchpad_writes: u32,
+    searches: u32,
     /// Every function command with the virtual time (µs) it was received.
     commands: Vec<(u64, u8)>,
     ignores_resolution: bool,
+    parasite: bool,
     phase: Phase,
     hold: Option<(u64, u64)>,
 }
@@ -93,8 +95,10 @@ impl VirtualDevice {
             conversions: 0,
             copies: 0,
             scratchpad_writes: 0,
+            searches: 0,
             commands: Vec::new(),
             ignores_resolution: false,
+            parasite: false,
             phase: Phase::Idle,
             hold: None,
         };
@@ -136,6 +140,12 @@ impl VirtualDevice {
         self
     }
 
+    /// Powered from the data line (VDD grounded): it answers Read Power Supply with a 0.
+    pub fn parasite(mut self) -> VirtualDevice {
+        self.parasite = true;
+        self
+    }
+
     /// The resolution its EEPROM holds, which it takes at power-on.
     pub fn with_resolution(mut self, resolution: Resolution) -> VirtualDevice {
         self.eeprom_resolution = resolution;
@@ -171,6 +181,10 @@ impl VirtualDevice {
 
     pub(crate) fn commands(&self) -> Vec<(u64, u8)> {
         self.commands.clone()
+    }
+
+    pub(crate) fn searches(&self) -> u32 {
+        self.searches
     }
 
     pub(crate) fn copies(&self) -> u32 {
@@ -293,7 +307,12 @@ impl VirtualDevice {
                 *sent += 1;
                 None
             }
-            Phase::RomCommand(r) => r.push(bit).map(|command| self.rom_command(command as u8)),
+            Phase::RomCommand(r) => r.push(bit).map(|command| {
+                if command == 0xF0 {
+                    self.searches += 1;
+                }
+                self.rom_command(command as u8)
+            }),
             Phase::MatchRom(r) => r.push(bit).map(|rom| {
                 if rom == self.rom() {
                     Phase::Function(Receiver::new(8))
@@ -371,8 +390,10 @@ impl VirtualDevice {
                 self.eeprom_resolution = self.resolution;
                 Phase::Idle
             }
-            // Read Power Supply: 1 = externally powered. Recall E2: done at once.
-            0xB4 | 0xB8 => Phase::Send { data: vec![0xFF], bit: 0 },
+            // Read Power Supply: a parasite-powered device pulls the read slots low.
+            0xB4 => Phase::Send { data: vec![if self.parasite { 0x00 } else { 0xFF }], bit: 0 },
+            // Recall E2: done at once (read slots give 1).
+            0xB8 => Phase::Send { data: vec![0xFF], bit: 0 },
             _ => Phase::Idle,
         }
     }

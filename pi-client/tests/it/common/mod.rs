@@ -170,13 +170,21 @@ pub fn fake_w1_with(dir: &Path, n: usize) -> std::path::PathBuf {
         std::fs::create_dir_all(&d).expect("sensor dir");
         let millis = 20_000 + i;
         std::fs::write(d.join("temperature"), format!("{millis}\n")).expect("temperature");
-        std::fs::write(
-            d.join("w1_slave"),
-            format!("72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t={millis}\n"),
-        )
-        .expect("w1_slave");
+        std::fs::write(d.join("w1_slave"), w1_slave_text(millis as i32)).expect("w1_slave");
     }
     root
+}
+
+/// The kernel's `w1_slave` for a 12-bit DS18B20 at `millidegrees` (to the nearest 1/16 °C), with
+/// its CRC, as `temperature` next to it would show: a client's first read of a start goes through
+/// `w1_slave` (for the scratchpad's bytes), the later ones through `temperature`.
+pub fn w1_slave_text(millidegrees: i32) -> String {
+    let raw = (i64::from(millidegrees) * 16 + 500).div_euclid(1000) as i16;
+    let [lsb, msb] = raw.to_le_bytes();
+    let bytes =
+        cliser_hal::scratchpad::with_crc([lsb, msb, 0x4B, 0x46, 0x7F, 0xFF, 0x10 - (lsb & 0x0F), 0x10]);
+    let hex: String = bytes.iter().map(|b| format!("{b:02x} ")).collect();
+    format!("{hex}: crc={:02x} YES\n{hex}t={millidegrees}\n", bytes[8])
 }
 
 /// The real client against a real server (`server`, its `password`) as `id`, state dir
