@@ -84,7 +84,7 @@ impl KeepAliveAnswer {
 
     /// [`pack`](Self::pack) with `health` reports on the line too: they go first in the budget
     /// (a few a period), and the readings fill what is left. Reports beyond one line's room
-    /// (over about 60 sensors) are dropped: a lost health report is acceptable, a reading is not.
+    /// (over about 60 sensors) are left out: the caller sees how many the answer took.
     pub fn pack_with(backlog: &[Reading], mut health: Vec<HealthReport>) -> (Self, usize) {
         const MORE: usize = " more".len();
         let mut len = "100".len();
