@@ -79,7 +79,7 @@ impl CliserSession {
                 out.push(b'\n');
                 self.state = State::AwaitConnected;
             }
-            (State::AwaitConnected, ServerMsg::Connected { ack }) => {
+            (State::AwaitConnected, ServerMsg::Connected { ack, .. }) => {
                 self.state = State::Registered;
                 ctx.registered(self.index, self.started);
                 // Readings at or below the server's ack are already logged: start past them.
@@ -125,7 +125,7 @@ impl CliserSession {
         self.next_seq += 1;
         let reading =
             Reading { sensor: self.sensor.clone(), value: self.value(seq), stamp: None, seq: Some(seq) };
-        let answer = KeepAliveAnswer { readings: vec![reading], more: false };
+        let answer = KeepAliveAnswer { readings: vec![reading], health: Vec::new(), more: false };
         let _ = writeln!(out, "{answer}");
         self.unacked.push_back(Pending { seq, sent: ctx.now, poll: self.polls });
         ctx.stats.sent += 1;

@@ -174,6 +174,9 @@ pub struct Backlog {
     state: Mutex<State>,
     /// The journal; its holder is the only writer. Taken before `state`, never while holding it.
     journal: Mutex<AppendLog>,
+    /// The sampler's health reports waiting for the next answer (memory only: a lost one is
+    /// acceptable).
+    health: crate::health::HealthOutbox,
     _lock: File,
 }
 
@@ -357,6 +360,7 @@ impl Backlog {
             boot,
             state: Mutex::new(state),
             journal: Mutex::new(AppendLog::new(dir, JOURNAL, JOURNAL_TMP, sync)),
+            health: crate::health::HealthOutbox::default(),
             _lock: lock,
         };
         {
@@ -729,6 +733,11 @@ impl Backlog {
     /// Whether no reading waits for an ack.
     pub fn is_empty(&self) -> bool {
         relock(&self.state).readings.is_empty()
+    }
+
+    /// The health reports the sampler left for the connection.
+    pub fn health(&self) -> &crate::health::HealthOutbox {
+        &self.health
     }
 
     /// The seq the next reading will get.

@@ -1,10 +1,89 @@
 //! What the sampler saw of each sensor since the last summary: reads, errors by reason, and the
 //! time the reads took. The client logs it once per `--health-every` (an hour by default), one line
-//! a sensor, so a Pi without the dashboard still tells which sensor is failing and how.
+//! a sensor, so a Pi without the dashboard still tells which sensor is failing and how. The same
+//! counts go to the server as health reports (docs/PROTOCOL.md, "Health reports") through the
+//! [`HealthOutbox`], when the server says it takes them.
 
 use cliser_hal::Sample;
-use std::collections::BTreeMap;
-use std::time::Duration;
+use cliser_protocol::{HealthReport, SensorId};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// One sensor's figures over one finished period, waiting to be sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingReport {
+    /// The sensor.
+    pub sensor: SensorId,
+    /// Reads, CRC errors, empty reads, 85 °C power-on values, other errors.
+    pub counts: [u64; 5],
+    /// The reads' time, summed.
+    pub read_time: Duration,
+    /// When the period started and how long it was.
+    pub started: Instant,
+    /// How long the period was.
+    pub period: Duration,
+    /// The report's id: the reading seq counter at the end of the period, which grows between
+    /// periods (every sampling records a reading) and across restarts (it is kept in the journal).
+    pub id: u64,
+}
+
+impl PendingReport {
+    /// The wire form, its start given as an age now (so send it at once).
+    pub fn to_wire(&self) -> HealthReport {
+        let [reads, crc, empty, reset, other] = self.counts;
+        HealthReport {
+            sensor: self.sensor.clone(),
+            reads,
+            crc,
+            empty,
+            reset,
+            other,
+            read_ms: self.read_time.as_millis() as u64,
+            period_ms: self.period.as_millis() as u64,
+            age_ms: self.started.elapsed().as_millis() as u64,
+            id: self.id,
+        }
+    }
+}
+
+/// At most this many reports wait (a period of up to this many sensors, or several periods
+/// of a few while no server takes them); the oldest go first.
+pub const OUTBOX_CAP: usize = 256;
+
+/// Where the sampler leaves each period's reports and the connection takes them: a short lock,
+/// never held across I/O, so the sampler never waits on the network.
+#[derive(Debug, Default)]
+pub struct HealthOutbox {
+    waiting: Mutex<VecDeque<PendingReport>>,
+}
+
+impl HealthOutbox {
+    /// Leaves a period's reports; drops the oldest beyond [`OUTBOX_CAP`].
+    pub fn put(&self, reports: Vec<PendingReport>) {
+        let mut w = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        w.extend(reports);
+        while w.len() > OUTBOX_CAP {
+            w.pop_front();
+        }
+    }
+
+    /// Takes every report waiting (each is sent at most once).
+    pub fn take(&self) -> Vec<PendingReport> {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner()).drain(..).collect()
+    }
+
+    /// Puts back the reports that did not fit a line, in front of newer ones.
+    pub fn put_back(&self, reports: Vec<PendingReport>) {
+        let mut w = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        for r in reports.into_iter().rev() {
+            w.push_front(r);
+        }
+        while w.len() > OUTBOX_CAP {
+            w.pop_back();
+        }
+    }
+}
 
 /// Counts per sensor since the last [`Health::take_summary`].
 #[derive(Debug, Default)]
@@ -45,7 +124,26 @@ impl Health {
     /// One line per sensor (`28-0316a2795aff: 360 reads, 2 errors (crc 2), mean read time 751ms`),
     /// and starts counting again.
     pub fn take_summary(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.sensors)
+        self.take_period(Instant::now(), 0).0
+    }
+
+    /// The period that started at `started` ends now: its log lines and its reports (id `id`),
+    /// and counting starts again.
+    pub fn take_period(&mut self, started: Instant, id: u64) -> (Vec<String>, Vec<PendingReport>) {
+        let period = started.elapsed();
+        let reports = self
+            .sensors
+            .iter()
+            .filter_map(|(sensor, st)| {
+                let sensor = SensorId::new(sensor).ok()?;
+                let by = |reason: &str| st.errors.get(reason).copied().unwrap_or(0);
+                let (crc, empty, reset) = (by("crc"), by("missing"), by("reset"));
+                let other = st.errors.values().sum::<u64>() - crc - empty - reset;
+                let counts = [st.reads, crc, empty, reset, other];
+                Some(PendingReport { sensor, counts, read_time: st.read_time, started, period, id })
+            })
+            .collect();
+        let lines = std::mem::take(&mut self.sensors)
             .into_iter()
             .map(|(sensor, st)| {
                 let total: u64 = st.errors.values().sum();
@@ -58,7 +156,8 @@ impl Health {
                 let mean = st.read_time / st.reads.max(1) as u32;
                 format!("{sensor}: {} reads, {errors}, mean read time {}ms", st.reads, mean.as_millis())
             })
-            .collect()
+            .collect();
+        (lines, reports)
     }
 }
 
@@ -86,5 +185,39 @@ mod tests {
             ]
         );
         assert!(h.take_summary().is_empty());
+    }
+
+    #[test]
+    fn a_period_becomes_one_report_per_sensor_with_reasons_sorted_into_their_columns() {
+        let mut h = Health::default();
+        let started = Instant::now();
+        h.note(&[sample("28-a", Ok(1)), sample("28-b", Err(SensorError::Crc))], Duration::from_millis(200));
+        h.note(
+            &[sample("28-a", Err(SensorError::Reset)), sample("28-b", Err(SensorError::Missing))],
+            Duration::from_millis(20),
+        );
+        h.note(
+            &[sample("28-a", Err(SensorError::NoPresence)), sample("28-b", Ok(2))],
+            Duration::from_millis(20),
+        );
+        let (lines, reports) = h.take_period(started, 77);
+        assert_eq!(lines.len(), 2);
+        let wire: Vec<_> = reports.iter().map(|r| r.to_wire()).collect();
+        assert_eq!(
+            (wire[0].reads, wire[0].crc, wire[0].empty, wire[0].reset, wire[0].other),
+            (3, 0, 0, 1, 1)
+        );
+        assert_eq!(
+            (wire[1].reads, wire[1].crc, wire[1].empty, wire[1].reset, wire[1].other),
+            (3, 1, 1, 0, 0)
+        );
+        assert_eq!((wire[0].read_ms, wire[0].id), (120, 77));
+        let outbox = HealthOutbox::default();
+        outbox.put(reports);
+        let taken = outbox.take();
+        assert_eq!(taken.len(), 2);
+        assert!(outbox.take().is_empty(), "each report is taken once");
+        outbox.put((0..OUTBOX_CAP + 5).map(|_| taken[0].clone()).collect());
+        assert_eq!(outbox.take().len(), OUTBOX_CAP);
     }
 }

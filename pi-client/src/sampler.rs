@@ -84,6 +84,7 @@ pub fn spawn(
             let mut health = Health::default();
             let mut notes = SensorNotes::default();
             let mut next_health = next + health_every;
+            let mut period_started = Instant::now();
             loop {
                 if sensors.is_none() {
                     match open() {
@@ -121,10 +122,14 @@ pub fn spawn(
                     store.record(vec![no_sensors(&source)]);
                 }
                 if Instant::now() >= next_health {
-                    for line in health.take_summary() {
+                    let (lines, reports) = health.take_period(period_started, store.next_seq());
+                    for line in lines {
                         info!("health over {}: {line}", cliser_common::duration::format(health_every));
                     }
-                    next_health = Instant::now() + health_every;
+                    // Sent with the next answer, if the server takes health reports.
+                    store.health().put(reports);
+                    period_started = Instant::now();
+                    next_health = period_started + health_every;
                 }
                 // The connection thread leaves journal rewrites to this thread, batch or no batch.
                 store.maintain();

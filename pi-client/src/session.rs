@@ -64,8 +64,19 @@ const PACK_WINDOW: usize = MAX_LINE / 4;
 /// not sent again: the server may ack them only once they are flushed), as many as fit one line, with
 /// `more` if some are left. Returns the answer and the highest seq it carries (or `sent`).
 pub fn answer(store: &Backlog, sent: u64) -> (KeepAliveAnswer, u64) {
+    answer_with(store, sent, false)
+}
+
+/// [`answer`], with the health reports waiting when `health` (the server advertised `health=1`);
+/// reports that do not fit the line are kept for the next one.
+pub fn answer_with(store: &Backlog, sent: u64, health: bool) -> (KeepAliveAnswer, u64) {
     let window = store.after(sent, PACK_WINDOW);
-    let (answer, taken) = KeepAliveAnswer::pack(&window);
+    let pending = if health { store.health().take() } else { Vec::new() };
+    let wire = pending.iter().map(|r| r.to_wire()).collect();
+    let (answer, taken) = KeepAliveAnswer::pack_with(&window, wire);
+    if answer.health.len() < pending.len() {
+        store.health().put_back(pending[answer.health.len()..].to_vec());
+    }
     let last = if taken > 0 { window[taken - 1].seq.unwrap_or(sent) } else { sent };
     (answer, last)
 }
@@ -158,6 +169,8 @@ pub fn run(cfg: &Config, server: &str, store: &Backlog, stop: &Stop, conn: u64) 
     let mut sent = 0u64;
     let mut registered = false;
     let mut healthy = false;
+    // The server takes health reports (`health=1` in its 140); an older one never sees them.
+    let mut health_reports = false;
     // How far apart the server's polls come, to explain a timeout that the settings cause.
     let mut registered_at: Option<Instant> = None;
     let mut last_poll: Option<Instant> = None;
@@ -216,7 +229,8 @@ pub fn run(cfg: &Config, server: &str, store: &Backlog, stop: &Stop, conn: u64) 
                     healthy: false,
                 }
             }
-            ServerMsg::Connected { ack } => {
+            ServerMsg::Connected { ack, health } => {
+                health_reports = health;
                 if let Some(a) = ack {
                     warn_never_sent(cfg, a, store.ack(a));
                 }
@@ -241,7 +255,7 @@ pub fn run(cfg: &Config, server: &str, store: &Backlog, stop: &Stop, conn: u64) 
                 if let Some(last) = last_poll.replace(Instant::now()) {
                     widest_poll_gap = widest_poll_gap.max(Some(last.elapsed()));
                 }
-                let (answer, last) = answer(store, sent);
+                let (answer, last) = answer_with(store, sent, health_reports);
                 if let (Some(first), n) = (answer.readings.first(), answer.readings.len()) {
                     debug!(
                         "sending {n} readings (seq {}..={last}){}, {} waiting",

@@ -1,14 +1,17 @@
 use crate::error::{ParseError, TokenError};
+use crate::health::{HealthReport, HEALTH_PREFIX};
 use crate::reading::Reading;
 use crate::server_msg::unknown;
 use crate::MAX_LINE;
 use std::fmt;
 
-/// A client's answer to a keep-alive: `100[ <reading>]*[ more]`.
+/// A client's answer to a keep-alive: `100[ <reading>]*[ <health>]*[ more]`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct KeepAliveAnswer {
     /// The readings carried, oldest first.
     pub readings: Vec<Reading>,
+    /// Health reports (only to a server that advertised `health=1`), after the readings.
+    pub health: Vec<HealthReport>,
     /// The client has a backlog beyond these readings: poll again at once.
     pub more: bool,
 }
@@ -55,6 +58,15 @@ impl KeepAliveAnswer {
                 parsed.answer.more = true;
                 continue;
             }
+            if token.starts_with(HEALTH_PREFIX) {
+                match HealthReport::parse(token) {
+                    Ok(h) => parsed.answer.health.push(h),
+                    Err(e) => parsed
+                        .rejected
+                        .push(RejectedToken { token: cut(token, 64), error: TokenError::Health(e) }),
+                }
+                continue;
+            }
             match Reading::parse(token) {
                 Ok(r) => parsed.answer.readings.push(r),
                 Err(error) => parsed.rejected.push(RejectedToken { token: cut(token, 64), error }),
@@ -67,8 +79,26 @@ impl KeepAliveAnswer {
     /// [`MAX_LINE`] bytes (room for ` more` included), and sets `more` when some are left over.
     /// Returns the answer and how many readings it took.
     pub fn pack(backlog: &[Reading]) -> (Self, usize) {
+        Self::pack_with(backlog, Vec::new())
+    }
+
+    /// [`pack`](Self::pack) with `health` reports on the line too: they go first in the budget
+    /// (a few a period), and the readings fill what is left. Reports beyond one line's room
+    /// (over about 60 sensors) are left out: the caller sees how many the answer took.
+    pub fn pack_with(backlog: &[Reading], mut health: Vec<HealthReport>) -> (Self, usize) {
         const MORE: usize = " more".len();
         let mut len = "100".len();
+        let mut kept = 0;
+        for h in &health {
+            let n = 1 + h.to_string().len();
+            // Room for at least one reading stays (a backlog must always move).
+            if len + n + MORE + 128 > MAX_LINE {
+                break;
+            }
+            len += n;
+            kept += 1;
+        }
+        health.truncate(kept);
         let mut taken = 0;
         for r in backlog {
             let n = 1 + r.to_string().len();
@@ -78,7 +108,8 @@ impl KeepAliveAnswer {
             len += n;
             taken += 1;
         }
-        let answer = KeepAliveAnswer { readings: backlog[..taken].to_vec(), more: taken < backlog.len() };
+        let answer =
+            KeepAliveAnswer { readings: backlog[..taken].to_vec(), health, more: taken < backlog.len() };
         (answer, taken)
     }
 }
@@ -88,6 +119,9 @@ impl fmt::Display for KeepAliveAnswer {
         f.write_str("100")?;
         for r in &self.readings {
             write!(f, " {r}")?;
+        }
+        for h in &self.health {
+            write!(f, " {h}")?;
         }
         if self.more {
             f.write_str(" more")?;
@@ -143,6 +177,47 @@ mod tests {
         assert_eq!(p.rejected.len(), 2);
         assert_eq!(p.rejected[0].token, "garbage");
         assert_eq!(p.rejected[1].error, TokenError::Value);
+    }
+
+    #[test]
+    fn health_tokens_ride_beside_readings_and_a_bad_one_loses_nothing_else() {
+        let line = "100 a=1#1 h:a=20,1,0,0,0,150/1000~1200#1 h:b=1,2,0,0,0,1/1~1#1 more";
+        let p = KeepAliveAnswer::parse(line).unwrap();
+        assert_eq!(p.answer.readings.len(), 1);
+        assert_eq!(p.answer.health.len(), 1);
+        assert_eq!((p.answer.health[0].reads, p.answer.health[0].crc), (20, 1));
+        assert!(matches!(p.rejected[0].error, TokenError::Health(_)));
+        assert!(p.answer.more);
+        let good = "100 a=1#1 h:a=20,1,0,0,0,150/1000~1200#1 more";
+        assert_eq!(KeepAliveAnswer::parse(good).unwrap().answer.to_string(), good);
+    }
+
+    #[test]
+    fn pack_with_health_keeps_the_line_under_the_limit_and_room_for_readings() {
+        let r = |seq| Reading {
+            sensor: SensorId::new("28-0316a2795aff").unwrap(),
+            value: Value::Celsius(Celsius::new(-10.125).unwrap()),
+            stamp: Some(crate::Stamp::at(1_763_800_000_123)),
+            seq: Some(seq),
+        };
+        let h = |i: u64| crate::HealthReport {
+            sensor: SensorId::new(&format!("28-0000000000{i:02x}")).unwrap(),
+            reads: 360,
+            crc: 18,
+            empty: 0,
+            reset: 0,
+            other: 0,
+            read_ms: 270_000,
+            period_ms: 3_600_000,
+            age_ms: 3_601_000,
+            id: 1_000_000 + i,
+        };
+        let backlog: Vec<_> = (1..500).map(r).collect();
+        let (answer, taken) = KeepAliveAnswer::pack_with(&backlog, (0..200).map(h).collect());
+        let line = answer.to_string();
+        assert!(line.len() <= MAX_LINE, "{} bytes", line.len());
+        assert!(taken >= 1 && answer.health.len() > 30 && answer.health.len() < 200, "{taken}");
+        assert_eq!(KeepAliveAnswer::parse(&line).unwrap().answer, answer);
     }
 
     #[test]

@@ -61,6 +61,8 @@ pub enum TokenError {
     Age,
     /// The `#` sequence number is not an unsigned 64-bit integer.
     Seq,
+    /// A health token (`h:...`) that is not a valid health report.
+    Health(crate::health::HealthError),
 }
 
 impl fmt::Display for TokenError {
@@ -73,6 +75,7 @@ impl fmt::Display for TokenError {
             TokenError::Time => f.write_str("@time is not unsigned milliseconds (then '?' if unsynced)"),
             TokenError::Age => f.write_str("~age is not unsigned milliseconds"),
             TokenError::Seq => f.write_str("#seq is not an unsigned 64-bit integer"),
+            TokenError::Health(e) => write!(f, "bad health report: {e}"),
         }
     }
 }

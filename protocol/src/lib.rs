@@ -13,6 +13,7 @@
 mod answer;
 mod error;
 mod framer;
+mod health;
 mod ident;
 mod reading;
 mod server_msg;
@@ -20,6 +21,7 @@ mod server_msg;
 pub use answer::{ClientLine, KeepAliveAnswer, ParsedAnswer, RejectedToken};
 pub use error::{IdentError, ParseError, TokenError};
 pub use framer::{FrameError, LineFramer};
+pub use health::{HealthError, HealthReport, HEALTH_PREFIX, HEALTH_VERSION};
 pub use ident::{ClientId, ErrorReason, SensorId};
 pub use reading::{Celsius, Reading, Stamp, Value};
 pub use server_msg::ServerMsg;

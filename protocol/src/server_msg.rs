@@ -15,10 +15,14 @@ pub enum ServerMsg {
     IdInUse,
     /// `122: ID invalido` — the id is not 1-32 of `[A-Za-z0-9._-]`; the server closes.
     IdInvalid,
-    /// `140: Connected[ ack=<seq>]` — registered; `ack` is the highest reading seq logged for this id.
+    /// `140: Connected[ ack=<seq>][ health=<v>]` — registered; `ack` is the highest reading seq
+    /// logged for this id; `health=1`: the server takes health reports (`h:` tokens) in `100`
+    /// answers. Clients that predate it ignore the word (they look only for `ack=`).
     Connected {
         /// Highest seq logged for this client id, if any.
         ack: Option<u64>,
+        /// The server understands health reports of [`crate::HEALTH_VERSION`].
+        health: bool,
     },
     /// `100: keep alive[ ack=<seq>]` — liveness poll; the client answers `100` plus readings.
     KeepAlive {
@@ -78,13 +82,20 @@ impl ServerMsg {
             "120" => ServerMsg::IdRequest,
             "121" => ServerMsg::IdInUse,
             "122" => ServerMsg::IdInvalid,
-            "140" => ServerMsg::Connected { ack: ack()? },
+            "140" => ServerMsg::Connected { ack: ack()?, health: health_advertised(after) },
             "100" => ServerMsg::KeepAlive { ack: ack()? },
             "130" => ServerMsg::ShutdownSys,
             "999" => ServerMsg::Disconnect,
             _ => return Err(unknown(line)),
         })
     }
+}
+
+/// Whether `health=<v>` names the version this codec speaks: a later version this client does not
+/// know gets no reports (rather than reports it might misread).
+fn health_advertised(after: &str) -> bool {
+    let want = crate::HEALTH_VERSION.to_string();
+    after.split_ascii_whitespace().any(|t| t.strip_prefix("health=") == Some(want.as_str()))
 }
 
 pub(crate) fn unknown(line: &str) -> ParseError {
@@ -111,11 +122,15 @@ impl fmt::Display for ServerMsg {
         };
         f.write_str(text)?;
         match self {
-            ServerMsg::Connected { ack: Some(a) } | ServerMsg::KeepAlive { ack: Some(a) } => {
-                write!(f, " ack={a}")
+            ServerMsg::Connected { ack: Some(a), .. } | ServerMsg::KeepAlive { ack: Some(a) } => {
+                write!(f, " ack={a}")?;
             }
-            _ => Ok(()),
+            _ => {}
         }
+        if let ServerMsg::Connected { health: true, .. } = self {
+            write!(f, " health={}", crate::HEALTH_VERSION)?;
+        }
+        Ok(())
     }
 }
 
@@ -131,8 +146,10 @@ mod tests {
             (ServerMsg::IdRequest, "120: qual o ID"),
             (ServerMsg::IdInUse, "121: ID em uso"),
             (ServerMsg::IdInvalid, "122: ID invalido"),
-            (ServerMsg::Connected { ack: None }, "140: Connected"),
-            (ServerMsg::Connected { ack: Some(7) }, "140: Connected ack=7"),
+            (ServerMsg::Connected { ack: None, health: false }, "140: Connected"),
+            (ServerMsg::Connected { ack: Some(7), health: false }, "140: Connected ack=7"),
+            (ServerMsg::Connected { ack: Some(7), health: true }, "140: Connected ack=7 health=1"),
+            (ServerMsg::Connected { ack: None, health: true }, "140: Connected health=1"),
             (ServerMsg::KeepAlive { ack: None }, "100: keep alive"),
             (ServerMsg::KeepAlive { ack: Some(42) }, "100: keep alive ack=42"),
             (ServerMsg::ShutdownSys, "130: shutdown sys"),
@@ -149,6 +166,15 @@ mod tests {
         assert_eq!(ServerMsg::parse("110"), Ok(ServerMsg::PasswordRequest));
         assert_eq!(ServerMsg::parse("999: bye"), Ok(ServerMsg::Disconnect));
         assert_eq!(ServerMsg::parse("100: ping ack=3"), Ok(ServerMsg::KeepAlive { ack: Some(3) }));
+    }
+
+    #[test]
+    fn only_the_known_health_version_is_taken_as_advertised() {
+        let c = |line| ServerMsg::parse(line).unwrap();
+        assert_eq!(c("140: Connected ack=3 health=2"), ServerMsg::Connected { ack: Some(3), health: false });
+        assert_eq!(c("140: Connected healthy"), ServerMsg::Connected { ack: None, health: false });
+        // The health word is only for 140.
+        assert_eq!(c("100: keep alive health=1"), ServerMsg::KeepAlive { ack: None });
     }
 
     #[test]

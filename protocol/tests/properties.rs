@@ -40,7 +40,7 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
         Just(ServerMsg::IdInvalid),
         Just(ServerMsg::ShutdownSys),
         Just(ServerMsg::Disconnect),
-        ack.clone().prop_map(|ack| ServerMsg::Connected { ack }),
+        ack.clone().prop_map(|ack| ServerMsg::Connected { ack, health: false }),
         ack.prop_map(|ack| ServerMsg::KeepAlive { ack }),
     ]
 }
@@ -58,7 +58,7 @@ proptest! {
 
     #[test]
     fn answers_round_trip(readings in proptest::collection::vec(reading(), 0..20), more: bool) {
-        let answer = KeepAliveAnswer { readings, more };
+        let answer = KeepAliveAnswer { readings, health: Vec::new(), more };
         let parsed = KeepAliveAnswer::parse(&answer.to_string()).unwrap();
         prop_assert!(parsed.rejected.is_empty());
         prop_assert_eq!(&parsed.answer, &answer);

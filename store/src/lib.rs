@@ -32,6 +32,9 @@
 //!   alert history.
 //! - `export_cursors`: per exporter, the id of the last reading its far side accepted
 //!   ([`ExportFeed::feed`], [`ExportFeed::cursor`], [`ExportFeed::set_cursor`]).
+//! - `sensor_health`: per client, sensor and hour, the sums of the clients' health reports (reads,
+//!   CRC errors, empty reads, 85 °C power-on values, other errors, read time), idempotent per
+//!   report id ([`HealthLog`]); kept like the rollups (not pruned).
 //! - `fleet_presence`, `fleet_duties` (PostgreSQL only): the leases of several servers sharing
 //!   the database, which client is registered where and which server runs each duty ([`fleet`]).
 //!
@@ -53,6 +56,7 @@ mod error;
 mod feed;
 pub mod fleet;
 mod group;
+mod health;
 mod history;
 mod migrate;
 mod open;
@@ -66,9 +70,12 @@ mod url;
 
 pub use error::StoreError;
 pub use feed::{FeedLag, FeedRow};
+pub use health::{hour_of, HealthRow, HOUR_MS};
 pub use open::{open_as, OpenAs};
 pub use pg::PgStore;
-pub use roles::{AdminLog, AlertStore, Described, ExportFeed, History, Ledger, Retention, Store};
+pub use roles::{
+    AdminLog, AlertStore, Described, ExportFeed, HealthLog, History, Ledger, Retention, SinkStore, Store,
+};
 pub use sqlite::SqliteStore;
 pub use types::{
     Ack, AdminChange, AlertEvent, Backend, Bucket, BucketSource, EventQuery, Forgotten, NewReading, NodeInfo,

@@ -11,6 +11,7 @@ pub(crate) const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/0005_alert_history.sql"),
     include_str!("../migrations/sqlite/0006_pruned_before.sql"),
     include_str!("../migrations/sqlite/0007_fleet.sql"),
+    include_str!("../migrations/sqlite/0008_sensor_health.sql"),
 ];
 
 /// PostgreSQL's migrations.
@@ -22,6 +23,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0005_alert_history.sql"),
     include_str!("../migrations/postgres/0006_pruned_before.sql"),
     include_str!("../migrations/postgres/0007_fleet.sql"),
+    include_str!("../migrations/postgres/0008_sensor_health.sql"),
 ];
 
 const _: () = assert!(SQLITE.len() == POSTGRES.len(), "one schema version, two dialects");
@@ -41,4 +43,5 @@ pub(crate) const OUR_TABLES: &[&str] = &[
     "fleet_presence",
     "fleet_duties",
     "fleet_servers",
+    "sensor_health",
 ];

@@ -4,7 +4,7 @@
 //! [`open_as`] boxes the backend as that trait directly.
 
 use crate::url::{self, Target};
-use crate::{PgStore, SqliteStore, Store, StoreError};
+use crate::{PgStore, SinkStore, SqliteStore, Store, StoreError};
 
 /// A trait object both backends can be boxed as: implement it for `dyn YourRoles` (each method is
 /// `Box::new(store)`) to [`open_as`] a store of those roles.
@@ -16,6 +16,15 @@ pub trait OpenAs {
 }
 
 impl OpenAs for dyn Store {
+    fn sqlite(store: SqliteStore) -> Box<Self> {
+        Box::new(store)
+    }
+    fn postgres(store: PgStore) -> Box<Self> {
+        Box::new(store)
+    }
+}
+
+impl OpenAs for dyn SinkStore {
     fn sqlite(store: SqliteStore) -> Box<Self> {
         Box::new(store)
     }

@@ -3,8 +3,9 @@
 //! all of them, for a caller that hands the store on to several.
 
 use crate::{
-    Ack, AdminChange, AlertEvent, Bucket, BucketSource, EventQuery, FeedLag, FeedRow, Forgotten, NewReading,
-    NodeInfo, ReadingQuery, SensorInfo, Silence, StoreError, StoreInfo, StoredAlert, StoredReading,
+    Ack, AdminChange, AlertEvent, Bucket, BucketSource, EventQuery, FeedLag, FeedRow, Forgotten, HealthRow,
+    NewReading, NodeInfo, ReadingQuery, SensorInfo, Silence, StoreError, StoreInfo, StoredAlert,
+    StoredReading,
 };
 use cliser_protocol::ClientId;
 use std::collections::HashMap;
@@ -195,8 +196,24 @@ pub trait ExportFeed: Described {
     fn set_cursor(&mut self, name: &str, after: i64) -> Result<(), StoreError>;
 }
 
+/// The sensors' bus health per hour, from the clients' health reports (schema 8).
+pub trait HealthLog: Described {
+    /// Adds each report to its (cid, sensor, hour) row in one transaction, unless that row already
+    /// took a report with this `last_report` id or a later one (a repeat changes nothing). Returns
+    /// how many were added. Durable when it returns.
+    fn health_add(&mut self, rows: &[HealthRow]) -> Result<usize, StoreError>;
+
+    /// The rows of the hours starting at or after `since_ms`, by cid, sensor and hour.
+    fn health_since(&mut self, since_ms: i64) -> Result<Vec<HealthRow>, StoreError>;
+}
+
+/// What the readings sink needs: the ledger, and the health reports that ride on the same answers.
+pub trait SinkStore: Ledger + HealthLog {}
+
+impl<T: Ledger + HealthLog + ?Sized> SinkStore for T {}
+
 /// Every role: readings in, questions out. Both backends behave the same; the tests run one suite
 /// on each. Implemented for whatever implements every role.
-pub trait Store: Ledger + History + Retention + AlertStore + AdminLog + ExportFeed {}
+pub trait Store: Ledger + History + Retention + AlertStore + AdminLog + ExportFeed + HealthLog {}
 
-impl<T: Ledger + History + Retention + AlertStore + AdminLog + ExportFeed + ?Sized> Store for T {}
+impl<T: Ledger + History + Retention + AlertStore + AdminLog + ExportFeed + HealthLog + ?Sized> Store for T {}

@@ -392,7 +392,8 @@ fn handshake<M: From<SessionReport>>(ctx: &SessionCtx<M>, cid_out: &mut Option<C
     }
     let ack = ctx.acks.get(&cid);
     log::info!("registered cid={cid} sid={} from {}", ctx.sid, ctx.peer);
-    ctx.send(ServerMsg::Connected { ack });
+    // Health reports go to the sink with the readings: this server takes them.
+    ctx.send(ServerMsg::Connected { ack, health: true });
     Ok(())
 }
 
@@ -537,12 +538,13 @@ fn handle_line<M: From<SessionReport>>(
             .collect();
         ctx.report(SessionReport::Seen { sid: ctx.sid, values, more: answer.more });
     }
-    if answer.readings.is_empty() {
+    if answer.readings.is_empty() && answer.health.is_empty() {
         return if answer.more { Answer::More { waiting_for_flush: false } } else { Answer::Done };
     }
     let batch = Batch {
         cid: cid.clone(),
         readings: answer.readings,
+        health: answer.health,
         received: SystemTime::now(),
         wake: answer.more.then(|| ctx.me.clone()),
     };

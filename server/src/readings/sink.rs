@@ -7,8 +7,8 @@ use crate::readings::ack_table::AckTable;
 use crate::readings::duplicates::{AnswerTally, DuplicateWatch};
 use crate::readings::watchers::{CommitReport, Watchers};
 use cliser_common::sensors::{Settings, SharedSettings};
-use cliser_protocol::{ClientId, Reading, Stamp, Value};
-use cliser_store::{Ledger, NewReading, TsQuality, MAX_SEQ};
+use cliser_protocol::{ClientId, HealthReport, Reading, Stamp, Value};
+use cliser_store::{HealthRow, NewReading, SinkStore, TsQuality, MAX_SEQ};
 use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
@@ -28,6 +28,8 @@ pub struct Batch<W> {
     pub cid: ClientId,
     /// The readings, in line order.
     pub readings: Vec<Reading>,
+    /// The health reports of the same answer (docs/PROTOCOL.md, "Health reports").
+    pub health: Vec<HealthReport>,
     /// When the line arrived (the time stamp of readings without `@`).
     pub received: SystemTime,
     /// Where to send [`Flushed`] once the batch is handled, if anyone waits for it.
@@ -49,7 +51,7 @@ const HOLD_MAX: usize = 500_000;
 /// The sink's state; [`Sink::run`] is the thread's body.
 pub struct Sink {
     acks: Arc<AckTable>,
-    store: Box<dyn Ledger>,
+    store: Box<dyn SinkStore>,
     duplicates: DuplicateWatch,
     /// Since when commits fail, and why (said once per state change, not per group).
     outage: Option<(Instant, String)>,
@@ -70,7 +72,7 @@ struct Prepared {
 
 impl Sink {
     /// A sink committing to `store`, with the high-water marks it already holds.
-    pub fn new(store: Box<dyn Ledger>, high_water: HashMap<ClientId, u64>) -> Self {
+    pub fn new(store: Box<dyn SinkStore>, high_water: HashMap<ClientId, u64>) -> Self {
         Sink {
             acks: Arc::new(AckTable::new(high_water)),
             store,
@@ -219,6 +221,7 @@ impl Sink {
                         log::debug!("cid={} seq={:?} was already stored", r.cid, r.seq);
                     }
                 }
+                self.add_health(&group);
                 for (cid, tally) in &prepared.tallies {
                     let stored = self.acks.get(cid);
                     if let Some(warning) = self.duplicates.note(cid, *tally, stored) {
@@ -264,6 +267,22 @@ impl Sink {
                 self.watchers.committed(CommitReport::Failed);
                 Err(group)
             }
+        }
+    }
+
+    /// Adds the group's health reports to the store's hourly rows, in their own short transaction
+    /// (a few rows an hour per sensor: no cost per reading). A failure loses them, with a warning:
+    /// a lost health report is acceptable, and the readings are already safe.
+    fn add_health<W>(&mut self, group: &[Batch<W>]) {
+        let rows: Vec<HealthRow> = group
+            .iter()
+            .flat_map(|b| b.health.iter().map(|h| health_row(&b.cid, h, unix_ms(b.received))))
+            .collect();
+        if rows.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.health_add(&rows) {
+            log::warn!("store {}: {} health reports not kept: {e}", self.store.location(), rows.len());
         }
     }
 
@@ -323,6 +342,26 @@ impl Sink {
 }
 
 /// An age is counted back from when the line arrived: the Pi's wall clock plays no part.
+/// A report as its hour's row: the hour its period ended in, on the server's clock (the line's
+/// arrival less the period's age, plus its length).
+fn health_row(cid: &ClientId, h: &HealthReport, received_ms: i64) -> HealthRow {
+    let big = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    let ended = received_ms.saturating_sub(big(h.age_ms)).saturating_add(big(h.period_ms)).min(received_ms);
+    HealthRow {
+        cid: cid.to_string(),
+        sensor: h.sensor.to_string(),
+        hour_ms: cliser_store::hour_of(ended),
+        reads: big(h.reads),
+        crc: big(h.crc),
+        empty: big(h.empty),
+        reset: big(h.reset),
+        other: big(h.other),
+        read_ms: big(h.read_ms),
+        period_ms: big(h.period_ms),
+        last_report: big(h.id),
+    }
+}
+
 fn sampled_ms(stamp: Option<Stamp>, received_ms: i64) -> i64 {
     match stamp {
         None => received_ms,
@@ -392,6 +431,20 @@ mod tests {
     }
 
     #[test]
+    fn a_health_report_goes_to_the_hour_its_period_ended_in_on_the_servers_clock() {
+        let h = HealthReport::parse("h:28-a=200,10,0,0,0,1500/60000~61000#7").unwrap();
+        let received = 7 * cliser_store::HOUR_MS + 500;
+        let row = health_row(&cid("pi"), &h, received);
+        assert_eq!(
+            (row.hour_ms, row.reads, row.crc, row.last_report),
+            (6 * cliser_store::HOUR_MS, 200, 10, 7)
+        );
+        // A period "ending" in the future (a hostile age) counts at the arrival's hour.
+        let odd = HealthReport::parse("h:28-a=1,0,0,0,0,1/999999999~0#8").unwrap();
+        assert_eq!(health_row(&cid("pi"), &odd, received).hour_ms, 7 * cliser_store::HOUR_MS);
+    }
+
+    #[test]
     fn the_quality_says_whose_clock_and_a_bare_reading_is_the_servers() {
         assert_eq!(ts_quality(Some(Stamp::at(7))), TsQuality::Synced);
         assert_eq!(ts_quality(Some(Stamp::At { unix_ms: 7, synced: false })), TsQuality::Unsynced);
@@ -407,10 +460,15 @@ mod tests {
         cliser_store::open(&format!("sqlite:{}", dir.path().join("t.db").display())).unwrap()
     }
 
+    fn sink_store(dir: &tempfile::TempDir) -> Box<dyn cliser_store::SinkStore> {
+        cliser_store::open_as(&format!("sqlite:{}", dir.path().join("t.db").display())).unwrap()
+    }
+
     fn batch(cid: &str, tokens: &[&str], wake: Option<&Sender<Flushed>>) -> Batch<Flushed> {
         Batch {
             cid: ClientId::new(cid).unwrap(),
             readings: tokens.iter().map(|t| Reading::parse(t).unwrap()).collect(),
+            health: Vec::new(),
             received: SystemTime::now(),
             wake: wake.cloned(),
         }
@@ -436,7 +494,7 @@ mod tests {
     #[test]
     fn the_ack_table_holds_what_was_written_and_no_wake_up_is_sent_unasked() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = Sink::new(store(&dir), HashMap::new());
+        let mut sink = Sink::new(sink_store(&dir), HashMap::new());
         let table = sink.acks();
         let (tx, rx) = channel();
         assert_eq!(table.get(&cid("q")), None);
@@ -450,7 +508,7 @@ mod tests {
     #[test]
     fn a_seq_too_big_to_store_is_dropped_and_blocks_nobody() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = Sink::new(store(&dir), HashMap::new());
+        let mut sink = Sink::new(sink_store(&dir), HashMap::new());
         let huge = format!("t=1#{}", u64::MAX);
         sink.handle_group(vec![batch("evil", &[&huge], None), batch("good", &["t=2#1"], None)]).unwrap();
         assert_eq!(sink.acks().get(&cid("good")), Some(1));
@@ -461,7 +519,7 @@ mod tests {
     #[test]
     fn dedupes_by_seq_and_acks_the_high_water_mark() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = Sink::new(store(&dir), HashMap::new());
+        let mut sink = Sink::new(sink_store(&dir), HashMap::new());
         assert_eq!(
             acks(&mut sink, &[("a", &["t=1#1", "t=2#2"]), ("a", &["t=2#2", "t=3#3"])]),
             [Some(3), Some(3)]
@@ -474,7 +532,7 @@ mod tests {
 
     /// A store whose commits fail while `down` is set: a full disk, a database that went away.
     struct Flaky {
-        inner: Box<dyn Ledger>,
+        inner: Box<dyn cliser_store::SinkStore>,
         down: Arc<AtomicBool>,
     }
 
@@ -487,7 +545,16 @@ mod tests {
         }
     }
 
-    impl Ledger for Flaky {
+    impl cliser_store::HealthLog for Flaky {
+        fn health_add(&mut self, _: &[HealthRow]) -> Result<usize, StoreError> {
+            Ok(0)
+        }
+        fn health_since(&mut self, _: i64) -> Result<Vec<HealthRow>, StoreError> {
+            Ok(Vec::new())
+        }
+    }
+
+    impl cliser_store::Ledger for Flaky {
         fn commit(&mut self, group: &[NewReading]) -> Result<Vec<bool>, StoreError> {
             if self.down.load(Ordering::SeqCst) {
                 return Err(StoreError::BadQuery("database or disk is full (test)".into()));
@@ -506,7 +573,7 @@ mod tests {
     fn a_client_resending_while_the_store_is_down_is_held_once_and_stored_once() {
         let dir = tempfile::tempdir().unwrap();
         let down = Arc::new(AtomicBool::new(true));
-        let flaky = Flaky { inner: store(&dir), down: down.clone() };
+        let flaky = Flaky { inner: sink_store(&dir), down: down.clone() };
         let mut sink = Sink::new(Box::new(flaky), HashMap::new());
         let resend = || batch("a", &["t=1#1", "t=2#2", "t=3#3"], None);
         // As `run` does: each retry's group is what was held plus what arrived meanwhile, here the
@@ -535,7 +602,7 @@ mod tests {
     fn a_failed_commit_acks_nothing_and_the_held_group_is_stored_once_when_the_store_is_back() {
         let dir = tempfile::tempdir().unwrap();
         let down = Arc::new(AtomicBool::new(true));
-        let flaky = Flaky { inner: store(&dir), down: down.clone() };
+        let flaky = Flaky { inner: sink_store(&dir), down: down.clone() };
         let mut sink = Sink::new(Box::new(flaky), HashMap::from([(cid("a"), 5)]));
         let (tx, rx) = channel();
         let held = sink.handle_group(vec![batch("a", &["t=1#6", "t=2#7"], Some(&tx))]).unwrap_err();

@@ -12,7 +12,7 @@ use std::path::Path;
 /// write to as well) a connection that registrations read their client's mark from.
 pub struct Opened {
     /// The sink's connection.
-    pub store: Box<dyn cliser_store::Ledger>,
+    pub store: Box<dyn cliser_store::SinkStore>,
     /// Each client's highest stored seq.
     pub high_water: HashMap<ClientId, u64>,
     /// With PostgreSQL: the registrations' connection.
@@ -30,8 +30,8 @@ pub fn open(config: &Config) -> Result<(MadeAtStart, Opened), RunError> {
     if let Some(dir) = config.store.data_dir() {
         log::info!("data dir {}", dir.display());
     }
-    let mut store: Box<dyn cliser_store::Ledger> =
-        cliser_store::open(&config.store.url).map_err(RunError::Store)?;
+    let mut store: Box<dyn cliser_store::SinkStore> =
+        cliser_store::open_as(&config.store.url).map_err(RunError::Store)?;
     let info = store.info().map_err(RunError::Store)?;
     let high_water = store.high_water_all().map_err(RunError::Store)?;
     log::info!("store {info}; clients with a high-water mark: {}", high_water.len());

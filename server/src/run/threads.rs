@@ -27,7 +27,7 @@ impl SinkThread {
     /// Starts the sink committing to `store`, with the marks it holds; the table acks are read
     /// from comes back with it.
     pub fn start(
-        store: Box<dyn cliser_store::Ledger>,
+        store: Box<dyn cliser_store::SinkStore>,
         high_water: HashMap<ClientId, u64>,
         settings: &SharedSettings,
         watchers: Watchers,

@@ -64,7 +64,7 @@ fn a_flood_from_loopback_with_the_default_exemption_locks_out_nobody() {
     s.log().wait_count("auth failed", 30, T);
     wait_until(T, "30 failures in the metrics", || (auth_failures(&s) == 30.0).then_some(()));
     let (_c, l) = client(&s, "after-the-flood");
-    assert_eq!(l, "140: Connected");
+    assert_eq!(l, "140: Connected health=1");
     assert!(!s.log().text().contains("blocking "), "an exempt address was blocked");
 }
 
@@ -88,9 +88,9 @@ fn a_flood_from_another_address_blocks_it_alone_for_the_configured_time() {
     assert_eq!(page_status_from(attacker, &s, "anything"), 429, "blocked on the page");
     // Nobody else: another address, and the exempt one.
     let mut other = LineClient::from_stream(connect_from([127, 0, 0, 3], s.addr));
-    assert_eq!(other.login(&s.password, "other"), "140: Connected");
+    assert_eq!(other.login(&s.password, "other"), "140: Connected health=1");
     let (_c, l) = client(&s, "local");
-    assert_eq!(l, "140: Connected");
+    assert_eq!(l, "140: Connected health=1");
     // Let in again once the block is over, and not before.
     let back = wait_until(T, "the attacker's address served again", || {
         served_from(attacker, s.addr).then(Instant::now)
@@ -99,7 +99,7 @@ fn a_flood_from_another_address_blocks_it_alone_for_the_configured_time() {
     eprintln!("127.0.0.2 was refused for {blocked_for:?} (--auth-block 2s)");
     assert!(blocked_for >= Duration::from_millis(1900), "unblocked after {blocked_for:?}");
     let mut again = LineClient::from_stream(connect_from(attacker, s.addr));
-    assert_eq!(again.login(&s.password, "attacker-reformed"), "140: Connected");
+    assert_eq!(again.login(&s.password, "attacker-reformed"), "140: Connected health=1");
 }
 
 #[test]
@@ -111,7 +111,7 @@ fn zero_max_failures_turns_the_brake_off() {
         wrong_password_from([127, 0, 0, 2], &s);
     }
     let mut c = LineClient::from_stream(connect_from([127, 0, 0, 2], s.addr));
-    assert_eq!(c.login(&s.password, "still-welcome"), "140: Connected");
+    assert_eq!(c.login(&s.password, "still-welcome"), "140: Connected health=1");
     assert!(!s.log().text().contains("blocking "));
 }
 

@@ -65,14 +65,14 @@ fn a_listed_id_takes_only_its_own_token_and_others_the_fleet_password() {
     s.log().wait_for("2 ids with their own token; other ids log in with the fleet password", T);
 
     let (_held, answer) = try_login(s.addr, &one, "pi-1");
-    assert_eq!(answer, "140: Connected");
+    assert_eq!(answer, "140: Connected health=1");
     // Another id's token, the fleet password for a listed id, a token for an unlisted id.
     refused(s.addr, &one, "pi-2");
     refused(s.addr, &s.password, "pi-2");
     refused(s.addr, &two, "pi-9");
     refused(s.addr, "guess", "pi-9");
-    assert_eq!(try_login(s.addr, &two, "pi-2").1, "140: Connected");
-    assert_eq!(try_login(s.addr, &s.password, "pi-9").1, "140: Connected");
+    assert_eq!(try_login(s.addr, &two, "pi-2").1, "140: Connected health=1");
+    assert_eq!(try_login(s.addr, &s.password, "pi-9").1, "140: Connected health=1");
     // The fleet password and an id that is none: 122 as before; a wrong password with one: 111.
     assert_eq!(try_login(s.addr, &s.password, "not an id").1, "122: ID invalido");
     refused(s.addr, "guess", "not an id");
@@ -120,7 +120,7 @@ fn without_a_fleet_password_unlisted_ids_are_refused() {
     let addr: SocketAddr = line.rsplit(' ').next().unwrap().parse().unwrap();
     refused(addr, &token, "pi-2");
     refused(addr, "", "pi-2");
-    assert_eq!(try_login(addr, &token, "pi-1").1, "140: Connected");
+    assert_eq!(try_login(addr, &token, "pi-1").1, "140: Connected health=1");
 }
 
 #[test]
@@ -160,8 +160,8 @@ fn a_removed_client_is_closed_on_sighup_and_refused_and_r_closes_a_rotated_one()
     closed_soon(&mut c9);
     refused(s.addr, &two, "pi-2");
     refused(s.addr, &s.password, "pi-9");
-    assert_eq!(try_login(s.addr, &new_two, "pi-2").1, "140: Connected");
-    assert_eq!(try_login(s.addr, &nine, "pi-9").1, "140: Connected");
+    assert_eq!(try_login(s.addr, &new_two, "pi-2").1, "140: Connected health=1");
+    assert_eq!(try_login(s.addr, &nine, "pi-9").1, "140: Connected health=1");
 }
 
 #[test]
@@ -189,7 +189,7 @@ fn a_broken_clients_file_is_refused_on_reload_and_the_one_in_force_kept() {
     live.send("100");
     drop(live);
     s.log().wait_for("disconnected cid=pi-1", T);
-    assert_eq!(try_login(s.addr, &token, "pi-1").1, "140: Connected");
+    assert_eq!(try_login(s.addr, &token, "pi-1").1, "140: Connected health=1");
 }
 
 #[test]
@@ -350,7 +350,7 @@ fn all_at_once(
                 start.wait();
                 let t0 = std::time::Instant::now();
                 let mut c = LineClient::connect(addr);
-                assert_eq!(c.login(&token, &id), "140: Connected", "{id}");
+                assert_eq!(c.login(&token, &id), "140: Connected health=1", "{id}");
                 (t0.elapsed(), c)
             })
         })

@@ -36,7 +36,7 @@ fn stop_closes_every_connection_and_join_returns_ok() {
     let (addr, console) = (server.client_addr().expect("listening in clear"), server.console_addr());
     assert!(addr.port() != 0 && console.port() != 0 && addr != console);
     let mut c = LineClient::connect(addr);
-    assert_eq!(c.login(&password, "in-process"), "140: Connected");
+    assert_eq!(c.login(&password, "in-process"), "140: Connected health=1");
     server.stop();
     // Closed without 999: the client comes back when the server does.
     c.expect_closed(T);

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 fn a_client_with_the_password_and_a_valid_id_is_registered() {
     let (_d, s) = server(&[]);
     let (_c, connected) = client(&s, "pi-kitchen");
-    assert_eq!(connected, "140: Connected");
+    assert_eq!(connected, "140: Connected health=1");
     s.log().wait_for("registered cid=pi-kitchen sid=", T);
     assert!(!s.log().text().contains(&s.password), "the password must never be logged");
 }
@@ -57,7 +57,7 @@ fn an_id_held_by_a_live_session_gets_121_until_that_session_ends() {
     drop(first);
     s.log().wait_for("disconnected cid=dup", T);
     let (_third, l) = client(&s, "dup");
-    assert_eq!(l, "140: Connected");
+    assert_eq!(l, "140: Connected health=1");
 }
 
 #[test]

@@ -150,7 +150,7 @@ fn a_password_brute_force_blocks_that_ip_and_no_other() {
     assert_eq!(blocked.recv(T), None);
     // ... while another ip logs in as usual.
     let mut other = LineClient::from_stream(connect_from([127, 0, 0, 3], s.addr));
-    assert_eq!(other.login(&s.password, "other"), "140: Connected");
+    assert_eq!(other.login(&s.password, "other"), "140: Connected health=1");
     finish_good(&s, good);
 }
 

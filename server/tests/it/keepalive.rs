@@ -51,7 +51,7 @@ fn a_silent_session_is_reaped_after_dead_after_intervals_and_its_id_freed() {
     let line = s.log().wait_for("dead session cid=sleepy", T);
     assert!(line.contains("WARN"), "{line}");
     let (_again, l) = client(&s, "sleepy");
-    assert_eq!(l, "140: Connected");
+    assert_eq!(l, "140: Connected health=1");
 }
 
 #[test]

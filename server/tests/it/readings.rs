@@ -32,7 +32,7 @@ fn the_ack_comes_only_after_the_reading_is_in_the_log_and_the_store() {
     let d = tempfile::tempdir().unwrap();
     let s = ServerHandle::start(d.path(), &["--keepalive", "200ms"]);
     let (mut c, l) = client(&s, "acker");
-    assert_eq!(l, "140: Connected");
+    assert_eq!(l, "140: Connected health=1");
     poll(&mut c);
     c.send("100 t=20.5#1 t=21#2 t=21.5#3");
     let mut acked = poll(&mut c);
@@ -103,7 +103,7 @@ fn after_a_kill_9_the_default_store_restores_the_ack_and_dedupe() {
     assert_eq!(poll(&mut c), "100: keep alive ack=3");
     s.restart();
     let (mut c, l) = client(&s, "durable");
-    assert_eq!(l, "140: Connected ack=3");
+    assert_eq!(l, "140: Connected ack=3 health=1");
     poll(&mut c);
     c.send("100 t=2#2 t=3#3 t=4#4");
     assert_eq!(poll(&mut c), "100: keep alive ack=4");

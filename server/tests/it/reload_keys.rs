@@ -49,10 +49,10 @@ fn a_clients_file_added_to_the_config_is_in_force_after_sighup() {
     s.proc.signal(libc::SIGHUP);
     let line = s.log().wait_for("reloaded clients file", T);
     assert!(line.contains("1 ids with their own token; other ids log in with the fleet password"), "{line}");
-    assert_eq!(login_answer(s.addr, &token, "pi-1"), "140: Connected");
+    assert_eq!(login_answer(s.addr, &token, "pi-1"), "140: Connected health=1");
     // The listed id no longer takes the fleet password; the others still do.
     assert_eq!(login_answer(s.addr, &s.password, "pi-1"), "111: senha incorreta");
-    assert_eq!(login_answer(s.addr, &s.password, "pi-2"), "140: Connected");
+    assert_eq!(login_answer(s.addr, &s.password, "pi-2"), "140: Connected health=1");
     assert_eq!(s.log().count("restart to apply"), 0, "nothing else changed");
 }
 

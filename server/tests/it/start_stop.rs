@@ -146,7 +146,7 @@ fn readings_are_acknowledged_while_nobody_reads_the_log() {
     let doc = ready(dir.path());
     let mut c = LineClient::connect(addr(&doc, "listen"));
     let password = std::fs::read_to_string(dir.path().join("pw")).unwrap();
-    assert_eq!(c.login(password.trim(), "muted"), "140: Connected");
+    assert_eq!(c.login(password.trim(), "muted"), "140: Connected health=1");
     c.expect("100", T);
     c.send("100 t=1#1");
     assert_eq!(c.expect("100", T), "100: keep alive ack=1", "acked while the log is read");

@@ -60,7 +60,7 @@ fn openssl_s_client_negotiates_tls_1_3_and_reads_the_password_request_inside() {
     writeln!(stdin, "{}", server.password).unwrap();
     until(&rx, &mut seen, "120: qual o ID");
     writeln!(stdin, "via-openssl").unwrap();
-    until(&rx, &mut seen, "140: Connected");
+    until(&rx, &mut seen, "140: Connected health=1");
     server.log().wait_for("registered cid=via-openssl", T);
     drop(stdin);
     let _ = child.kill();

@@ -1,6 +1,7 @@
 //! The PostgreSQL backend: a blocking client (it runs a small async runtime of its own on the
 //! calling thread), reconnecting on the next call after the connection was lost.
 
+mod health;
 pub(crate) mod migrate;
 mod stmts;
 

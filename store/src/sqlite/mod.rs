@@ -1,5 +1,6 @@
 //! The SQLite backend: one file, WAL mode, `synchronous=FULL`.
 
+mod health;
 mod open;
 
 use crate::feed;

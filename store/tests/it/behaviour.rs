@@ -10,6 +10,62 @@ use cliser_store::{
 use std::collections::HashMap;
 use std::time::Duration;
 
+fn health(cid: &str, sensor: &str, hour_ms: i64, reads: i64, crc: i64, id: i64) -> cliser_store::HealthRow {
+    cliser_store::HealthRow {
+        cid: cid.into(),
+        sensor: sensor.into(),
+        hour_ms,
+        reads,
+        crc,
+        empty: 1,
+        reset: 0,
+        other: 0,
+        read_ms: reads * 10,
+        period_ms: 60_000,
+        last_report: id,
+    }
+}
+
+fn sums_health_reports_per_hour_once_each(s: &mut dyn Store) {
+    let h0 = cliser_store::hour_of(T0);
+    let h1 = h0 + cliser_store::HOUR_MS;
+    let first =
+        [health("a", "t", h0, 100, 5, 10), health("a", "u", h0, 100, 0, 10), health("b", "t", h1, 7, 1, 3)];
+    assert_eq!(s.health_add(&first).unwrap(), 3);
+    // A second period of the same hour adds up; a repeat (same id) and an older one change nothing.
+    let second =
+        [health("a", "t", h0, 100, 5, 20), health("a", "u", h0, 100, 0, 10), health("a", "u", h0, 1, 1, 9)];
+    assert_eq!(s.health_add(&second).unwrap(), 1);
+    assert_eq!(s.health_add(&[]).unwrap(), 0);
+    let rows = s.health_since(h0).unwrap();
+    let got: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.cid.as_str(),
+                r.sensor.as_str(),
+                r.hour_ms,
+                r.reads,
+                r.crc,
+                r.empty,
+                r.read_ms,
+                r.period_ms,
+                r.last_report,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("a", "t", h0, 200, 10, 2, 2000, 120_000, 20),
+            ("a", "u", h0, 100, 0, 1, 1000, 60_000, 10),
+            ("b", "t", h1, 7, 1, 1, 70, 60_000, 3),
+        ]
+    );
+    assert_eq!(rows[0].errors(), 12);
+    assert_eq!(s.health_since(h1).unwrap().len(), 1);
+}
+
 fn dedupes_by_client_and_seq(s: &mut dyn Store) {
     let first = s.commit(&[
         r("a", "t", c(1.0), T0, Some(1)),
@@ -911,6 +967,7 @@ on_both_backends!(
     keeps_alert_events_to_deliver_pending_until_delivered,
     prunes_the_alert_history_then_admin_changes_in_batches,
     lists_silences_by_their_end_and_ends_them_early_once,
+    sums_health_reports_per_hour_once_each,
     ],
     reopening: [
         firing_alerts_survive_reopening_the_store,
