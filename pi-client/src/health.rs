@@ -4,6 +4,7 @@
 //! counts go to the server as health reports (docs/PROTOCOL.md, "Health reports") through the
 //! [`HealthOutbox`], when the server says it takes them.
 
+use cliser_hal::facts::SensorFacts;
 use cliser_hal::Sample;
 use cliser_protocol::{HealthReport, SensorId};
 use std::collections::{BTreeMap, VecDeque};
@@ -89,6 +90,9 @@ impl HealthOutbox {
 #[derive(Debug, Default)]
 pub struct Health {
     sensors: BTreeMap<String, Stats>,
+    /// What the hal told of each sensor at start (power mode, resolution, clone kind), repeated
+    /// in every line so the hourly line alone says why a sensor may misbehave.
+    traits: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default)]
@@ -118,6 +122,23 @@ impl Health {
             if let Err(e) = &s.result {
                 *st.errors.entry(e.reason()).or_default() += 1;
             }
+        }
+    }
+
+    /// Remembers what the hal told of some sensors, for the lines of every period from now on.
+    pub fn learn(&mut self, facts: &[SensorFacts]) {
+        for f in facts {
+            let mut t = match f.power {
+                Some(p) => p.to_string(),
+                None => "power mode unknown".to_owned(),
+            };
+            if let Some(r) = f.resolution {
+                t.push_str(&format!(", {r} bits"));
+            }
+            if let Some(look) = &f.clone {
+                t.push_str(&format!(", looks like a clone (kind {})", look.kind));
+            }
+            self.traits.insert(f.sensor.as_str().to_owned(), t);
         }
     }
 
@@ -154,7 +175,12 @@ impl Health {
                     format!("{total} errors ({})", by.join(", "))
                 };
                 let mean = st.read_time / st.reads.max(1) as u32;
-                format!("{sensor}: {} reads, {errors}, mean read time {}ms", st.reads, mean.as_millis())
+                let traits = self.traits.get(&sensor).map(|t| format!(" ({t})")).unwrap_or_default();
+                format!(
+                    "{sensor}{traits}: {} reads, {errors}, mean read time {}ms",
+                    st.reads,
+                    mean.as_millis()
+                )
             })
             .collect();
         (lines, reports)
@@ -185,6 +211,37 @@ mod tests {
             ]
         );
         assert!(h.take_summary().is_empty());
+    }
+
+    #[test]
+    fn what_the_hal_told_of_a_sensor_is_in_every_periods_line() {
+        use cliser_hal::clones::{CloneLook, Signs};
+        use cliser_hal::facts::PowerMode;
+        use cliser_hal::resolution::Resolution;
+        let mut h = Health::default();
+        let id = |s: &str| SensorId::new(s).unwrap();
+        let mut clone = SensorFacts::assessed(id("28-b"), None, Some(Resolution::Bits12), Signs::default());
+        clone.clone = Some(CloneLook { kind: "B1 (GXCAS)", known_behaviour: "-", signs: vec![] });
+        h.learn(&[
+            SensorFacts::assessed(
+                id("28-a"),
+                Some(PowerMode::Parasite),
+                Some(Resolution::Bits10),
+                Signs::default(),
+            ),
+            clone,
+        ]);
+        for _ in 0..2 {
+            h.note(&[sample("28-a", Ok(1)), sample("28-b", Ok(1))], Duration::from_millis(20));
+            assert_eq!(
+                h.take_summary(),
+                [
+                    "28-a (parasite power, 10 bits): 1 reads, 0 errors, mean read time 10ms",
+                    "28-b (power mode unknown, 12 bits, looks like a clone (kind B1 (GXCAS))): 1 reads, 0 errors, \
+                     mean read time 10ms"
+                ]
+            );
+        }
     }
 
     #[test]
