@@ -4,9 +4,9 @@
 # --action=add` is run for every device of /sys/bus/w1/devices (what `udevadm trigger
 # --subsystem-match=w1 --action=add` and a boot's coldplug do) with only this rule, and the RUN
 # commands it lists are run as udevd would. Then exactly these files must have changed, to group
-# cliser with group write: resolution and eeprom_cmd of each thermometer that has them, and the
-# therm_bulk_read of the bus master that has one; nothing of the other files, the other bus, a
-# non-thermometer, nor any master. "change" and "remove" events must run nothing.
+# cliser with group write: resolution and eeprom_cmd (Linux 5.9: eeprom) of each thermometer that has
+# them, and the therm_bulk_read of the bus master that has one; nothing of the other files, the other
+# bus, a non-thermometer, nor any master. "change" and "remove" events must run nothing.
 #
 # The tree's files and modes are the kernel's: drivers/w1/w1.c (master and slave attributes) and
 # drivers/w1/slaves/w1_therm.c (DEVICE_ATTR_RW 0644, _RO 0444, _WO 0200; DS18S20s have no
@@ -88,6 +88,8 @@ thermometer w1_bus_master1/22-00000d2a1f02
 thermometer w1_bus_master1/3b-0000001a2b3c
 thermometer w1_bus_master1/10-000802b4a1c3
 rm "$sys/devices/w1_bus_master1/10-000802b4a1c3/resolution"
+# Linux 5.9 called eeprom_cmd "eeprom".
+mv "$sys/devices/w1_bus_master1/3b-0000001a2b3c/eeprom_cmd" "$sys/devices/w1_bus_master1/3b-0000001a2b3c/eeprom"
 thermometer w1_bus_master1/42-0000002f0a91
 attrs "$sys/devices/w1_bus_master1/42-0000002f0a91" 0444 w1_seq
 # A DS2413 switch: its output is root's and must stay so.
@@ -146,7 +148,7 @@ expected=$(sort <<EOF
 ./devices/w1_bus_master1/22-00000d2a1f02/resolution -rw-rw-r-- cliser
 ./devices/w1_bus_master1/28-0316a2795aff/eeprom_cmd --w--w---- cliser
 ./devices/w1_bus_master1/28-0316a2795aff/resolution -rw-rw-r-- cliser
-./devices/w1_bus_master1/3b-0000001a2b3c/eeprom_cmd --w--w---- cliser
+./devices/w1_bus_master1/3b-0000001a2b3c/eeprom --w--w---- cliser
 ./devices/w1_bus_master1/3b-0000001a2b3c/resolution -rw-rw-r-- cliser
 ./devices/w1_bus_master1/42-0000002f0a91/eeprom_cmd --w--w---- cliser
 ./devices/w1_bus_master1/42-0000002f0a91/resolution -rw-rw-r-- cliser
@@ -161,7 +163,7 @@ if [ "$changed" != "$expected" ]; then echo "expected (<) and changed (>):"; dif
 check "the add events change exactly resolution, eeprom_cmd and therm_bulk_read, to group cliser with group write" \
     test "$changed" = "$expected"
 check "every RUN is an absolute /bin/chgrp or /bin/chmod on one of those files" \
-    bash -c "! grep -Ev '^add /devices/w1_bus_master[12]/[0-9a-f]{2}-[0-9a-f]{12} /bin/(chgrp cliser|chmod g\\+w) /sys/devices/w1_bus_master[12]/[0-9a-f]{2}-[0-9a-f]{12}/(resolution|eeprom_cmd|\\.\\./therm_bulk_read)\$' '$tmp/runs'"
+    bash -c "! grep -Ev '^add /devices/w1_bus_master[12]/[0-9a-f]{2}-[0-9a-f]{12} /bin/(chgrp cliser|chmod g\\+w) /sys/devices/w1_bus_master[12]/[0-9a-f]{2}-[0-9a-f]{12}/(resolution|eeprom_cmd|eeprom|\\.\\./therm_bulk_read)\$' '$tmp/runs'"
 check "the masters' own events and the DS2413's run nothing" \
     bash -c "! grep -Eq '^add /devices/(w1_bus_master[12]|w1_bus_master1/3a-[0-9a-f]+) ' '$tmp/runs'"
 check "change and remove events run nothing" bash -c "! grep -Eq '^(change|remove) ' '$tmp/runs'"
