@@ -18,6 +18,9 @@ Raspberry Pi OS (aarch64-unknown-linux-gnu), and installs it there over ssh:
   /etc/cliser/token                            with --token-file: this Pi's own token, 0400, owned
                                                by cliser, and the config's password-file points to it
   user cliser                                  a system user, in group gpio (GPIO backend)
+  /etc/udev/rules.d/60-cliser-w1.rules         lets group cliser write the w1 sensors' resolution
+                                               and the bus's bulk conversion; applied at once with
+                                               udevadm when HOST has it (docs/raspberry-pi.md)
 
 (--server: cliser-server, cliser-server.service, /etc/cliser/server.toml from
 deploy/server.example.toml, the same password file, no gpio group.)
@@ -82,7 +85,7 @@ For tests (installing somewhere harmless, without a Pi and without root):
   --root DIR            install everything under DIR on HOST instead of / (the paths written in
                         the config and unit stay the real ones)           [env CLISER_DEPLOY_ROOT]
   --remote-path DIRS    put DIRS first on the PATH of the install on HOST, so that stand-ins for
-                        systemctl, journalctl, useradd, usermod, getent and chown found there are
+                        systemctl, journalctl, useradd, usermod, getent, chown and udevadm found there are
                         used instead of the real ones                     [env CLISER_REMOTE_PATH]
   SSH="ssh -F FILE"     the ssh command (and leading options) to use (default: ssh)
   Example: deploy/deploy.sh --binary /bin/true --root /tmp/fake-pi --remote-path /tmp/stubs \
@@ -357,6 +360,7 @@ stage=$(mktemp -d "${TMPDIR:-/tmp}/cliser-deploy.XXXXXX")
 chmod 0700 "$stage"
 cp "$here/remote-install.sh" "$stage/remote-install.sh"
 cp "$here/$name.service" "$stage/unit"
+if [ "$kind" = client ]; then cp "$here/60-cliser-w1.rules" "$stage/w1.rules"; fi
 cp "$here/$example" "$stage/example.toml"
 [ -z "$config" ] || cp "$config" "$stage/config.toml"
 [ -z "$tls_ca" ] || cp "$tls_ca" "$stage/ca.pem"

@@ -5,7 +5,7 @@
 #
 # Staged files next to this script: bin (optional: absent in a dry run without --binary), unit,
 # example.toml, config.toml (optional: deploy.sh --config), password, admin-password, token and
-# ca.pem (optional).
+# ca.pem (optional), w1.rules (the client's udev rule, deploy/60-cliser-w1.rules).
 #
 # Idempotent: every step compares what is there with what should be there and acts only on a
 # difference; the service is restarted only when something changed (or --restart).
@@ -72,6 +72,7 @@ pw_dst=$R/etc/cliser/password
 admin_dst=$R/etc/cliser/admin-password
 token_dst=$R/etc/cliser/token
 ca_dst=$R/etc/cliser/ca.pem
+rule_dst=$R/etc/udev/rules.d/60-cliser-w1.rules
 
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
@@ -233,6 +234,27 @@ install_file "$here/unit" "$unit_dst" 0644 "" unit
 unit_changed=$((changes - changes_before_unit))
 
 install_file "$want" "$cfg_dst" 0644 "" config
+
+# The udev rule that lets group cliser (made above) write the w1 sensors' resolution and the bus's
+# bulk conversion. A new rule is applied to the sensors there now, before the service restarts;
+# without udevadm (or udevd) it applies from the next boot, when every device is announced again.
+if [ "$kind" = client ] && [ -f "$here/w1.rules" ]; then
+    ensure_dir "$R/etc/udev"
+    ensure_dir "$R/etc/udev/rules.d"
+    changes_before_rule=$changes
+    install_file "$here/w1.rules" "$rule_dst" 0644 "" udev
+    if [ "$changes" -eq "$changes_before_rule" ]; then
+        :
+    elif [ "$dry" -eq 1 ]; then
+        report udev "would run: udevadm control --reload; udevadm trigger --settle --subsystem-match=w1 --action=add"
+    elif ! command -v udevadm >/dev/null 2>&1; then
+        report udev "no udevadm on $host: the rule applies from the next boot"
+    elif udevadm control --reload && udevadm trigger --settle --subsystem-match=w1 --action=add; then
+        report udev "rules reloaded, the w1 devices re-announced (udevadm trigger --subsystem-match=w1 --action=add)"
+    else
+        report udev "udevadm failed (see above): the rule applies from the next boot"
+    fi
+fi
 
 # The token and the password: readable by the service user only. A Pi with a token needs no password.
 if [ "$kind" = client ] && [ -f "$here/token" ]; then

@@ -2,13 +2,15 @@
 # shellcheck disable=SC2016  # single-quoted bodies of the stand-ins expand when the stand-ins run
 # deploy/deploy.sh against a real sshd: started here on a free loopback port with a throwaway host
 # key and client key; the "Pi" is a temp dir (--root) and systemctl, journalctl, useradd, usermod,
-# getent and chown are recording stand-ins put first on the remote PATH (--remote-path). Checks where
+# getent, chown and udevadm are recording stand-ins put first on the remote PATH (--remote-path). Checks where
 # everything lands and with which modes, that the service is enabled and restarted, that the password
 # never shows, that --dry-run changes nothing, that a second run changes nothing and a third with a
 # new binary changes only the binary; that a Pi's own token (--token-file, from a file or stdin)
 # lands 0400 as its password-file and shows nowhere, not even on an ssh command line; that the fleet
-# CA (--tls-ca) lands 0400 and the config points to it. Also lints the units with systemd-analyze and the example
-# configs against the flags. Needs root (sshd); installs what it lacks.
+# CA (--tls-ca) lands 0400 and the config points to it; that the client's udev rule lands 0644 and
+# is applied with udevadm (a stand-in too) only when it changed. Also lints the units with
+# systemd-analyze (and the rule with `udevadm verify` where there is one: systemd 254 and later) and
+# the example configs against the flags. Needs root (sshd); installs what it lacks.
 #
 #   bash deploy/tests/deploy-test.sh        (about 10-20 s; prints "N passed, 0 failed")
 #   CLISER_TEST_VERBOSE=1 bash deploy/tests/deploy-test.sh     (also shows each deploy.sh run)
@@ -103,6 +105,13 @@ check "client unit: StateDirectory=cliser matches state-dir /var/lib/cliser" uni
 check "client unit is sandboxed (ProtectSystem=strict, NoNewPrivileges, no capabilities)" \
     bash -c "grep -qx 'ProtectSystem=strict' '$ws/deploy/cliser-pi-client.service' && grep -qx 'NoNewPrivileges=yes' '$ws/deploy/cliser-pi-client.service' && grep -qx 'CapabilityBoundingSet=' '$ws/deploy/cliser-pi-client.service'"
 check "client unit runs no Restart=always" unit_lacks cliser-pi-client "Restart=always"
+check "client unit: the w1 bus masters writable by their real /sys/devices paths, ProtectKernelTunables kept" \
+    bash -c "grep -q '^ReadWritePaths=.*-/sys/devices/w1_bus_master1 ' '$ws/deploy/cliser-pi-client.service' && grep -qx 'ProtectKernelTunables=yes' '$ws/deploy/cliser-pi-client.service'"
+if udevadm verify --help >/dev/null 2>&1; then
+    check "udevadm verify: 60-cliser-w1.rules clean" udevadm verify "$ws/deploy/60-cliser-w1.rules"
+else
+    echo "# no udevadm verify here (systemd < 254): the rule is checked by deploy/tests/w1-rule-test.sh"
+fi
 
 toml_keys() { # toml_keys FILE ALLOWED...: FILE parses and uses only those keys
     python3 - "$@" <<'EOF'
@@ -147,6 +156,7 @@ stub useradd 'user=${!#}; echo "$user" >>"$state/passwd"
 prev=""; for a in "$@"; do if [ "$prev" = --groups ] || [ "$prev" = -G ]; then echo "$a:$user" >>"$state/members"; fi; prev=$a; done'
 stub usermod 'user=${!#}; prev=""; for a in "$@"; do if [ "$prev" = -G ]; then echo "$a:$user" >>"$state/members"; fi; prev=$a; done'
 stub chown ':'
+stub udevadm ':'
 stub getent '
 case "$1 ${2:-}" in
     "passwd cliser") grep -qx cliser "$state/passwd" 2>/dev/null && echo "cliser:x:990:990:cliser service:/var/lib/cliser:/usr/sbin/nologin" ;;
@@ -232,7 +242,7 @@ all_called() {
         if [[ $p == '!'* ]]; then not_called "${p#!}" || return 1; else called "$p" || return 1; fi
     done
 }
-mutating='^(useradd|usermod|chown) |^systemctl (enable|restart|start|daemon-reload)( |$)'
+mutating='^(useradd|usermod|chown|udevadm) |^systemctl (enable|restart|start|daemon-reload)( |$)'
 # Every file with its mode, owner, size and mtime; directories without mtime (a rename in one bumps it).
 snapshot() { (cd "${run_root:-$root}" && find . \( -type d -printf '%p %M %U:%G\n' \) -o -printf '%p %M %U:%G %s %T@\n' | sort); }
 leftovers() { find /tmp -maxdepth 1 -name 'cliser-deploy.*' | wc -l; }
@@ -278,6 +288,11 @@ check "binary: /usr/local/bin/cliser-pi-client, 0755, the given bytes" \
     bash -c "cmp -s '$tmp/client-1' '$root/usr/local/bin/cliser-pi-client' && [ \$(stat -c %a '$root/usr/local/bin/cliser-pi-client') = 755 ]"
 check "unit: /etc/systemd/system/cliser-pi-client.service, 0644, deploy/'s" \
     bash -c "cmp -s '$ws/deploy/cliser-pi-client.service' '$root/etc/systemd/system/cliser-pi-client.service' && [ \$(stat -c %a '$root/etc/systemd/system/cliser-pi-client.service') = 644 ]"
+rulef=$root/etc/udev/rules.d/60-cliser-w1.rules
+check "udev rule: /etc/udev/rules.d/60-cliser-w1.rules, 0644, deploy/'s" \
+    bash -c "cmp -s '$ws/deploy/60-cliser-w1.rules' '$rulef' && [ \$(stat -c %a '$rulef') = 644 ]"
+udev_applied() { new_calls | grep -A1 -x 'udevadm control --reload' | grep -Eq '^udevadm trigger .*--subsystem-match=w1 .*--action=add'; }
+check "... applied: udevadm control --reload, then trigger --subsystem-match=w1 --action=add" udev_applied
 cfg=$root/etc/cliser/pi-client.toml
 check "config: /etc/cliser/pi-client.toml, 0644, valid, only flag names" \
     bash -c "[ \$(stat -c %a '$cfg') = 644 ] && python3 -c 'import tomllib,sys; tomllib.load(open(sys.argv[1],\"rb\"))' '$cfg'" 
@@ -468,6 +483,20 @@ check "--tls-ca on a Pi whose config names a plain server fails, saying why" \
     bash -c "[ $rc -ne 0 ] && grep -q 'every server must be tls://' '$last_out'"
 check "... before anything changed (no CA, same config and binary)" test "$before" = "$(snapshot)"
 
+# A Pi without udevadm (only where this machine has none either: the stand-ins come first on the
+# PATH, they cannot hide a real one): the rule is installed and the deploy says when it applies.
+if ! command -v udevadm >/dev/null 2>&1; then
+    mkdir -p "$tmp/stubs-no-udevadm"
+    cp -p "$stubs"/* "$tmp/stubs-no-udevadm/"
+    rm "$tmp/stubs-no-udevadm/udevadm"
+    mkdir -p "$tmp/pi-no-udev"
+    CLISER_PASSWORD=$password run_root=$tmp/pi-no-udev run_deploy --binary "$tmp/client-1" --remote-path "$tmp/stubs-no-udevadm"
+    check "without udevadm the rule is installed and the deploy says it applies from the next boot" \
+        bash -c "[ $rc -eq 0 ] && cmp -s '$ws/deploy/60-cliser-w1.rules' '$tmp/pi-no-udev/etc/udev/rules.d/60-cliser-w1.rules' && grep -q 'no udevadm on .*: the rule applies from the next boot' '$last_out'"
+else
+    echo "# this machine has udevadm: the deploy without one is not tried"
+fi
+
 # The server, onto the same machine: same user and password file, its own unit and config.
 CLISER_PASSWORD=$new_password CLISER_ADMIN_PASSWORD=$admin_password run_deploy --server --binary "$tmp/server-1"
 check "--server deploy succeeds" test "$rc" -eq 0
@@ -480,6 +509,7 @@ check "admin password: /etc/cliser/admin-password, 0400, exact" \
     bash -c "[ \$(stat -c %a '$root/etc/cliser/admin-password') = 400 ] && [ \"\$(cat '$root/etc/cliser/admin-password')\" = '$admin_password' ]"
 check "server: enabled and restarted, the existing user reused" \
     all_called '^systemctl enable .*cliser-server.service' '^systemctl restart cliser-server.service' '!^useradd'
+check "... and no udev rule for it" not_called '^udevadm '
 check "no password appears in the server deploy's output" no_secret "$last_out" "$tmp/calls.log"
 
 echo "$passed passed, 0 failed"
