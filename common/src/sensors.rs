@@ -581,11 +581,7 @@ fn replacements(
     for (new, s) in sensors {
         let Some(old) = &s.replaces else { continue };
         if let Some(first) = replaced_by.insert(old.clone(), new.clone()) {
-            return Err(SensorsTableError::ReplacedTwice {
-                old: old.clone(),
-                first,
-                second: new.clone(),
-            });
+            return Err(SensorsTableError::ReplacedTwice { old: old.clone(), first, second: new.clone() });
         }
     }
     // Each id is replaced at most once, so following `replaced_by` from any id either ends or
@@ -784,7 +780,11 @@ mod tests {
         assert_eq!(e("[sensors]\nreplaces = \"28-a\"\n"), SensorsTableError::ReplacesInDefaults);
         assert_eq!(
             e("[sensors.\"28-b\"]\nreplaces = \"28-a\"\n[sensors.\"28-c\"]\nreplaces = \"28-a\"\n"),
-            SensorsTableError::ReplacedTwice { old: "28-a".into(), first: "28-b".into(), second: "28-c".into() }
+            SensorsTableError::ReplacedTwice {
+                old: "28-a".into(),
+                first: "28-b".into(),
+                second: "28-c".into()
+            }
         );
         let cycle = e("[sensors.\"28-a\"]\nreplaces = \"28-c\"\n[sensors.\"28-b\"]\nreplaces = \"28-a\"\n\
                        [sensors.\"28-c\"]\nreplaces = \"28-b\"\n");

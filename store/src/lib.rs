@@ -59,6 +59,7 @@ mod open;
 mod pg;
 mod query;
 mod roles;
+mod series;
 mod sqlite;
 mod types;
 mod url;
@@ -68,6 +69,7 @@ pub use feed::{FeedLag, FeedRow};
 pub use open::{open_as, OpenAs};
 pub use pg::PgStore;
 pub use roles::{AdminLog, AlertStore, Described, ExportFeed, History, Ledger, Retention, Store};
+pub use series::{series_buckets, series_parts, series_readings};
 pub use sqlite::SqliteStore;
 pub use types::{
     Ack, AdminChange, AlertEvent, Backend, Bucket, BucketSource, EventQuery, Forgotten, NewReading, NodeInfo,

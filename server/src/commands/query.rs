@@ -6,7 +6,7 @@ use cliser_common::sensor_names::{self, LookupError, Resolved, SensorError};
 use cliser_common::sensors::Settings;
 use cliser_common::when;
 use cliser_protocol::{Celsius, ClientId, SensorId, Value};
-use cliser_store::{Bucket, History, ReadingQuery, StoreError, StoredReading, TsQuality};
+use cliser_store::{Bucket, BucketSource, History, ReadingQuery, StoreError, StoredReading, TsQuality};
 use std::io::Write;
 use std::time::{Duration, SystemTime};
 
@@ -107,19 +107,32 @@ pub(super) fn run(
         None => None,
     };
     let q = args.to_query(SystemTime::now(), resolved.as_ref())?;
+    // A name of a `replaces` series: each id's readings up to the next one's first.
+    let members = resolved
+        .as_ref()
+        .map(|r| r.members.iter().map(|m| SensorId::new(m)).collect::<Result<Vec<_>, _>>())
+        .transpose()
+        .map_err(|e| CommandError::BadArgument(format!("--sensor: {e}")))?
+        .unwrap_or_default();
     // Calibration is applied here, when shown: the store keeps what the sensor said. `--raw`
     // leaves the values alone but still names the sensors.
     let calibrate = !args.raw;
     let (text, empty) = match args.every {
         Some(every) => {
-            let mut rows = store.buckets(&q, every)?;
+            let mut rows = match members.as_slice() {
+                [] => store.buckets(&q, every)?,
+                m => cliser_store::series_buckets(store, m, &q, every, BucketSource::Auto)?,
+            };
             if calibrate {
                 rows.iter_mut().for_each(|b| calibrate_bucket(b, settings));
             }
             (buckets(&rows, args.format, settings), rows.is_empty())
         }
         None => {
-            let mut rows = store.readings(&q)?;
+            let mut rows = match members.as_slice() {
+                [] => store.readings(&q)?,
+                m => cliser_store::series_readings(store, m, &q)?,
+            };
             for r in rows.iter_mut().filter(|_| calibrate) {
                 if let Value::Celsius(c) = &mut r.value {
                     *c = settings.calibrate(r.sensor.as_str(), *c);
