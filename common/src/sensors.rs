@@ -383,6 +383,18 @@ impl Settings {
         ids
     }
 
+    /// How many sensors came before `id` in its series (0 for its first id).
+    pub fn series_rank(&self, id: &str) -> usize {
+        let (mut at, mut rank) = (id, 0);
+        while let Some(older) = self.sensors.get(at).and_then(|s| s.replaces.as_deref()) {
+            if rank > self.replaced_by.len() {
+                break;
+            }
+            (at, rank) = (older, rank + 1);
+        }
+        rank
+    }
+
     /// The settings that judge `id`'s readings: those of the id in service of its series (limits,
     /// silence and errors move to the new sensor; calibration stays with each id's own table).
     pub fn series_settings(&self, id: &str) -> &SensorSettings {
@@ -755,6 +767,7 @@ mod tests {
             assert_eq!(s.series_settings(id).max, Some(-15.0), "the limits move to the new id");
         }
         assert_eq!((s.replaced_by("28-old"), s.replaced_by("28-new")), (Some("28-mid"), None));
+        assert_eq!((s.series_rank("28-old"), s.series_rank("28-new"), s.series_rank("x")), (0, 2, 0));
         assert_eq!(s.name("28-new"), Some("freezer"), "the name carries across");
         assert_eq!(s.name("28-mid"), Some("freezer"));
         let raw = cliser_protocol::Celsius::new(-18.0).unwrap();
