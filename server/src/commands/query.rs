@@ -28,7 +28,8 @@ pub struct QueryArgs {
     #[arg(long, value_name = "ID")]
     pub cid: Option<String>,
     /// Only this sensor: its id, or its name in the config's `[sensors]` (`--config`). One that is
-    /// neither is an error (exit 2) naming the names.
+    /// neither is an error (exit 2) naming the names. The name of a replaced sensor's series
+    /// (`replaces`) gives each id's readings up to the next one's first reading.
     #[arg(long, value_name = "ID|NAME")]
     pub sensor: Option<String>,
     /// From this long ago (`24h`) or this time (RFC 3339) [default: 24h].
