@@ -221,13 +221,17 @@ fn refuse(e: SensorError) -> Response {
     Response::error(status, &format!("sensor: {e}"), Some("sensor"))
 }
 
+/// What a request found: the sensor asked for (for a name of a `replaces` series, the id in
+/// service), the series' ids when it is one (else empty), and the selection.
+type Found = (Option<SensorId>, Vec<SensorId>, Selection);
+
 /// The sensor asked for (looked up with `names`, the settings in force) and what it selects; the
 /// outer error is the store's, the inner one a refusal.
 fn lookup_and_select(
     p: &Params,
     names: &Settings,
     store: &mut dyn History,
-) -> Result<Result<(Option<SensorId>, Vec<SensorId>, Selection), Response>, StoreError> {
+) -> Result<Result<Found, Response>, StoreError> {
     let cid = Some(p.cid.as_str());
     let resolved = match &p.sensor {
         Some(given) => match sensor_names::resolve(names, given, cid, &mut || seen(&mut *store)) {
