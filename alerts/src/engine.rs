@@ -122,6 +122,17 @@ impl Engine {
         t.newest_rank = t.newest_rank.max(rank);
     }
 
+    /// Readings of `cid`'s `sensor` are about to be given (a batch the store took): a newer id of
+    /// a `replaces` series is heard before any of the batch is judged, so an older one's reading
+    /// in the same batch (the old sensor still on the bus) is not judged either.
+    pub fn arriving(&mut self, cid: &str, sensor: &str) {
+        let rank = self.settings.series_rank(sensor);
+        if rank > 0 {
+            let t = self.sensors.entry(self.track_key(cid, sensor)).or_default();
+            t.newest_rank = t.newest_rank.max(rank);
+        }
+    }
+
     /// The track of `cid`'s `sensor`: its series'.
     fn track_key(&self, cid: &str, sensor: &str) -> (String, String) {
         (cid.to_owned(), self.settings.series_of(sensor).to_owned())

@@ -359,7 +359,12 @@ fn an_alert_of_a_replaced_sensor_goes_on_in_its_replacement_without_a_resolve_an
     assert_eq!((out[0].state, out[0].alert.key.sensor.as_str()), (State::Firing, "28-old"));
 
     assert!(e.reload(settings(SWAPPED), 20 * S).is_empty(), "the swap itself moves nothing");
-    let mut out = Vec::new();
+    // The first batch with both: the old one (inside the limit) comes first, but the batch has
+    // the new one, so the old one is not judged.
+    e.arriving("garage", "28-old");
+    e.arriving("garage", "28-new");
+    let mut out = e.reading("garage", "28-old", &t(-30.0), 25 * S, 25 * S);
+    out.extend(e.reading("garage", "28-new", &t(-14.0), 25 * S, 25 * S));
     for i in 0..60 {
         let at = 30 * S + i * 10 * S;
         // The new sensor (no offset) still above max; the old one, still on the bus for a while,

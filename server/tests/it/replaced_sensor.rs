@@ -49,8 +49,13 @@ fn pi(s: &ServerHandle, dir: &Path, root: &Path) -> Proc {
     Proc::spawn(cmd, &dir.join("pi.log"))
 }
 
-/// (sampled ms, sensor) of every stored temperature of `sensor`.
+/// The sample times of every stored temperature of `sensor`.
 fn stored(s: &ServerHandle, sensor: &str) -> Vec<i64> {
+    stored_values(s, sensor).into_iter().map(|(t, _)| t).collect()
+}
+
+/// (sampled ms, raw °C) of every stored temperature of `sensor`.
+fn stored_values(s: &ServerHandle, sensor: &str) -> Vec<(i64, f64)> {
     let mut store = cliser_store::open(&s.store_url()).unwrap();
     let q = cliser_store::ReadingQuery {
         sensor: Some(cliser_protocol::SensorId::new(sensor).unwrap()),
@@ -60,8 +65,10 @@ fn stored(s: &ServerHandle, sensor: &str) -> Vec<i64> {
         .readings(&q)
         .unwrap()
         .into_iter()
-        .filter(|r| matches!(r.value, cliser_protocol::Value::Celsius(_)))
-        .map(|r| r.sampled_ms)
+        .filter_map(|r| match r.value {
+            cliser_protocol::Value::Celsius(c) => Some((r.sampled_ms, c.degrees())),
+            _ => None,
+        })
         .collect()
 }
 
@@ -86,16 +93,20 @@ fn a_replaced_sensor_keeps_its_entity_its_query_and_its_alert() {
     wait_until(T, "the old sensor's discovery config", || last_payload(&sub.messages(), &old_topic));
 
     // The config learns of the swap first (a reload), then the new sensor appears on the bus,
-    // reading above max too; the old one stays there for a while (still reporting), then goes.
+    // reading above max too; the old one stays there for a while (still reporting, now well
+    // inside the limit: it must not resolve the alert, nor show in the series), then goes.
     write_config(dir.path(), &after(&broker.url()));
     let mut console = admin(&s);
     let answer = ask(&mut console, "R");
     assert!(answer.starts_with("ok: reloaded "), "{answer}");
     put_sensor(&root, NEW, -11_000);
+    wait_until(T, "the new sensor's first reading", || stored(&s, NEW).first().copied());
+    put_sensor(&root, OLD, -25_000);
     wait_until(T, "5 readings of the new sensor", || (stored(&s, NEW).len() >= 5).then_some(()));
     let first_new = stored(&s, NEW)[0];
-    wait_until(T, "the old sensor still read after the new one's first reading", || {
-        stored(&s, OLD).iter().any(|&t| t > first_new).then_some(())
+    wait_until(T, "the old sensor still read (inside the limit) after the new one's first reading", || {
+        (stored_values(&s, OLD).iter().filter(|&&(t, v)| t > first_new && v == -25.0).count() >= 3)
+            .then_some(())
     });
     std::fs::remove_dir_all(root.join(OLD)).unwrap();
     let n = stored(&s, NEW).len();
