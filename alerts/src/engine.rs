@@ -16,6 +16,12 @@
 //!
 //! What already fires (from the store, after a restart) is not fired again, only resolved.
 //!
+//! A sensor that replaced another (`replaces` in `[sensors]`) goes on with its series: the rules
+//! track the series, under its first id ([`Settings::series_of`]), with the settings of the id in
+//! service ([`Settings::series_settings`]). An alert that fires before a swap keeps firing after it
+//! (no resolve and fire again), the old id going quiet is no `sensor_silent`, and once a newer id of
+//! the series has been heard, readings of an older one still on the bus are heard but not judged.
+//!
 //! A forgotten node or sensor ([`Engine::forget`]) is dropped with its tracks; its firing alerts
 //! end as `forgotten`. One that registers or reports again is tracked afresh.
 
@@ -35,6 +41,8 @@ struct SensorTrack {
     errors_in_row: u32,
     first_error_ms: i64,
     last_error: String,
+    /// The newest id of the series heard, as its rank ([`Settings::series_rank`]).
+    newest_rank: usize,
 }
 
 #[derive(Debug)]
@@ -108,8 +116,26 @@ impl Engine {
 
     /// A sensor the store knows, last heard at `heard_ms`.
     pub fn know_sensor(&mut self, cid: &str, sensor: &str, heard_ms: i64) {
-        let t = self.sensors.entry((cid.to_owned(), sensor.to_owned())).or_default();
+        let rank = self.settings.series_rank(sensor);
+        let t = self.sensors.entry(self.track_key(cid, sensor)).or_default();
         t.heard_ms = t.heard_ms.max(heard_ms);
+        t.newest_rank = t.newest_rank.max(rank);
+    }
+
+    /// Readings of `cid`'s `sensor` are about to be given (a batch the store took): a newer id of
+    /// a `replaces` series is heard before any of the batch is judged, so an older one's reading
+    /// in the same batch (the old sensor still on the bus) is not judged either.
+    pub fn arriving(&mut self, cid: &str, sensor: &str) {
+        let rank = self.settings.series_rank(sensor);
+        if rank > 0 {
+            let t = self.sensors.entry(self.track_key(cid, sensor)).or_default();
+            t.newest_rank = t.newest_rank.max(rank);
+        }
+    }
+
+    /// The track of `cid`'s `sensor`: its series'.
+    fn track_key(&self, cid: &str, sensor: &str) -> (String, String) {
+        (cid.to_owned(), self.settings.series_of(sensor).to_owned())
     }
 
     /// What fires now.
@@ -122,11 +148,37 @@ impl Engine {
     pub fn reload(&mut self, settings: Arc<Settings>, now_ms: i64) -> Vec<Transition> {
         self.settings = settings;
         self.pending.clear();
+        // A sensor that now replaces another joins its series' track (the series' first id is the
+        // same before and after `replaces` is added to the new one, so the usual swap moves nothing).
+        let tracks: Vec<((String, String), SensorTrack)> = self.sensors.drain().collect();
+        for ((cid, sensor), t) in tracks {
+            let rank = self.settings.series_rank(&sensor);
+            let key = self.track_key(&cid, &sensor);
+            let merged = self.sensors.entry(key).or_default();
+            merged.heard_ms = merged.heard_ms.max(t.heard_ms);
+            merged.judged_ms = merged.judged_ms.max(t.judged_ms);
+            merged.newest_rank = merged.newest_rank.max(t.newest_rank).max(rank);
+        }
+        let mut out = Vec::new();
+        // An alert that fired under an id that is no longer its series' first is told over by the
+        // series from now on: it resolves here, and the series fires if it must.
+        let moved: Vec<AlertKey> = self
+            .firing
+            .keys()
+            .filter(|k| !k.sensor.is_empty() && self.settings.series_of(&k.sensor) != k.sensor)
+            .cloned()
+            .collect();
+        for key in moved {
+            let what = label(&key.cid, &key.sensor, self.settings.name(&key.sensor));
+            let series = self.settings.series_of(&key.sensor).to_owned();
+            let msg = format!("{what}: now part of the series of {series} (settings reloaded)");
+            out.extend(self.resolve(&key, now_ms, None, msg));
+        }
         let gone: Vec<AlertKey> = self
             .firing
             .keys()
             .filter(|k| {
-                let s = self.settings.sensor(&k.sensor);
+                let s = self.settings.series_settings(&k.sensor);
                 match k.kind {
                     Kind::AboveMax => s.max.is_none(),
                     Kind::BelowMin => s.min.is_none(),
@@ -136,7 +188,6 @@ impl Engine {
             })
             .cloned()
             .collect();
-        let mut out = Vec::new();
         for key in gone {
             let what = label(&key.cid, &key.sensor, self.settings.name(&key.sensor));
             out.extend(self.resolve(
@@ -193,11 +244,12 @@ impl Engine {
         let key = &alert.key;
         alert.name =
             (!key.sensor.is_empty()).then(|| self.settings.name(&key.sensor).map(str::to_owned)).flatten();
+        let s = self.settings.series_settings(&key.sensor);
         alert.limit = match key.kind {
-            Kind::AboveMax => self.settings.sensor(&key.sensor).max,
-            Kind::BelowMin => self.settings.sensor(&key.sensor).min,
-            Kind::SensorError => Some(f64::from(self.settings.sensor(&key.sensor).error_after)),
-            Kind::SensorSilent => self.settings.sensor(&key.sensor).silent_after.map(|d| d.as_secs_f64()),
+            Kind::AboveMax => s.max,
+            Kind::BelowMin => s.min,
+            Kind::SensorError => Some(f64::from(s.error_after)),
+            Kind::SensorSilent => s.silent_after.map(|d| d.as_secs_f64()),
             Kind::NodeOffline => Some(self.settings.node(&key.cid).offline_after.as_secs_f64()),
         };
     }
@@ -206,7 +258,7 @@ impl Engine {
     /// the next one given to [`reading`](Self::reading) and were folded out while they waited:
     /// they count toward `error_after` as if each had been given.
     pub fn more_errors(&mut self, cid: &str, sensor: &str, n: u64, first_ms: i64) {
-        let track = self.sensors.entry((cid.to_owned(), sensor.to_owned())).or_default();
+        let track = self.sensors.entry(self.track_key(cid, sensor)).or_default();
         if track.errors_in_row == 0 {
             track.first_error_ms = first_ms;
         }
@@ -223,24 +275,31 @@ impl Engine {
         now_ms: i64,
     ) -> Vec<Transition> {
         let settings = self.settings.clone();
-        let s = settings.sensor(sensor);
-        let what = label(cid, sensor, s.name.as_deref());
+        let s = settings.series_settings(sensor);
+        let what = label(cid, sensor, settings.name(sensor));
         let mut out = Vec::new();
-        let track = self.sensors.entry((cid.to_owned(), sensor.to_owned())).or_default();
+        // The series' track and alerts: a replacement goes on where the sensor it replaced was.
+        let series = settings.series_of(sensor);
+        let rank = settings.series_rank(sensor);
+        let track_key = (cid.to_owned(), series.to_owned());
+        let track = self.sensors.entry(track_key.clone()).or_default();
         let silent_for = now_ms - track.heard_ms;
         track.heard_ms = track.heard_ms.max(now_ms);
-        let stale = track.judged_ms.is_some_and(|j| sampled_ms < j);
+        // A replaced sensor still on the bus once its replacement was heard: heard, not judged.
+        let replaced = rank < track.newest_rank;
+        track.newest_rank = track.newest_rank.max(rank);
+        let stale = replaced || track.judged_ms.is_some_and(|j| sampled_ms < j);
         if !stale {
             track.judged_ms = Some(sampled_ms);
         }
-        let silent = Self::key(Kind::SensorSilent, cid, sensor);
+        let silent = Self::key(Kind::SensorSilent, cid, series);
         let msg = format!("{what} reports again after {}", fmt_duration(silent_for));
         out.extend(self.resolve(&silent, now_ms, None, msg));
         if stale {
             // A backlog's older reading: heard, but the newest value is what the limits judge.
             return out;
         }
-        let track = self.sensors.get_mut(&(cid.to_owned(), sensor.to_owned())).expect("inserted above");
+        let track = self.sensors.get_mut(&track_key).expect("inserted above");
         match raw {
             Value::Error(reason) => {
                 if track.errors_in_row == 0 {
@@ -252,17 +311,17 @@ impl Engine {
                     let (n, since, last) =
                         (track.errors_in_row, track.first_error_ms, track.last_error.clone());
                     let msg = format!("{what}: {n} error readings in a row (last: err:{last})");
-                    let key = Self::key(Kind::SensorError, cid, sensor);
+                    let key = Self::key(Kind::SensorError, cid, series);
                     out.extend(self.fire(key, since, None, Some(f64::from(s.error_after)), msg, now_ms));
                 }
             }
             Value::Celsius(c) => {
                 track.errors_in_row = 0;
                 let v = (settings.calibrate(sensor, *c).degrees() * 1000.0).round() / 1000.0;
-                let key = Self::key(Kind::SensorError, cid, sensor);
+                let key = Self::key(Kind::SensorError, cid, series);
                 out.extend(self.resolve(&key, now_ms, Some(v), format!("{what} reads again: {v:.3}")));
-                out.extend(self.judge(Kind::AboveMax, cid, sensor, s, &what, v, sampled_ms, now_ms));
-                out.extend(self.judge(Kind::BelowMin, cid, sensor, s, &what, v, sampled_ms, now_ms));
+                out.extend(self.judge(Kind::AboveMax, cid, series, s, &what, v, sampled_ms, now_ms));
+                out.extend(self.judge(Kind::BelowMin, cid, series, s, &what, v, sampled_ms, now_ms));
             }
         }
         out
@@ -324,12 +383,12 @@ impl Engine {
     }
 
     fn fire_if_due(&mut self, key: &AlertKey, p: Pending, t: i64, now_ms: i64) -> Option<Transition> {
-        let s = self.settings.sensor(&key.sensor).clone();
+        let s = self.settings.series_settings(&key.sensor).clone();
         if t - p.since_ms < ms(s.for_) {
             return None;
         }
         self.pending.remove(key);
-        let what = label(&key.cid, &key.sensor, s.name.as_deref());
+        let what = label(&key.cid, self.settings.current_of(&key.sensor), self.settings.name(&key.sensor));
         let (limit, side) = match key.kind {
             Kind::AboveMax => (s.max?, "above max"),
             _ => (s.min?, "below min"),
@@ -347,6 +406,13 @@ impl Engine {
     /// alerts about it, pending ones dropped, and each firing one ends (state `forgotten`). A later
     /// registration or reading tracks it again from scratch.
     pub fn forget(&mut self, cid: &str, sensor: Option<&str>, now_ms: i64) -> Vec<Transition> {
+        // A replaced sensor forgotten (the old one, gone from the bus) leaves its series alone:
+        // that goes on in the sensor that replaced it. Any other id stands for its series.
+        if sensor.is_some_and(|s| self.settings.replaced_by(s).is_some()) {
+            return Vec::new();
+        }
+        let settings = self.settings.clone();
+        let sensor = sensor.map(|s| settings.series_of(s));
         let about = |k: &AlertKey| k.cid == cid && sensor.is_none_or(|s| k.sensor == s);
         match sensor {
             None => {
@@ -385,7 +451,7 @@ impl Engine {
 
     /// Whether the engine tracks sensor `sensor` of `cid`.
     pub fn knows_sensor(&self, cid: &str, sensor: &str) -> bool {
-        self.sensors.contains_key(&(cid.to_owned(), sensor.to_owned()))
+        self.sensors.contains_key(&self.track_key(cid, sensor))
     }
 
     /// A node registered.
@@ -444,7 +510,7 @@ impl Engine {
             .sensors
             .iter()
             .filter_map(|((cid, sensor), t)| {
-                let after = settings.sensor(sensor).silent_after?;
+                let after = settings.series_settings(sensor).silent_after?;
                 // Silence while its node was offline is the node's news, not the sensor's.
                 let quiet_since = match self.nodes.get(cid) {
                     Some(n) if !n.online => return None,
@@ -459,7 +525,7 @@ impl Engine {
             if self.firing.contains_key(&key) {
                 continue;
             }
-            let what = label(&cid, &sensor, settings.name(&sensor));
+            let what = label(&cid, settings.current_of(&sensor), settings.name(&sensor));
             let msg = format!(
                 "{what} silent for {} (last reading received {})",
                 fmt_duration(now_ms - heard),
@@ -470,7 +536,7 @@ impl Engine {
         let due: Vec<(AlertKey, Pending)> = self
             .pending
             .iter()
-            .filter(|(k, p)| now_ms - p.since_ms >= ms(settings.sensor(&k.sensor).for_))
+            .filter(|(k, p)| now_ms - p.since_ms >= ms(settings.series_settings(&k.sensor).for_))
             .map(|(k, p)| (k.clone(), *p))
             .collect();
         for (key, p) in due {

@@ -299,6 +299,9 @@ impl Runner {
         }
         let now = now_ms();
         let mut out = Vec::new();
+        for r in slots.iter().filter_map(|s| s.judge.first()) {
+            self.engine.arriving(r.cid.as_str(), r.sensor.as_str());
+        }
         for slot in slots {
             let Some(first) = slot.judge.first() else { continue };
             let (cid, sensor) = (first.cid.to_string(), first.sensor.to_string());

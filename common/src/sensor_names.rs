@@ -57,11 +57,25 @@ pub fn narrow(ids: &[String], seen: &[(String, String)], cid: Option<&str>) -> V
 /// The sensor id a given text stands for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolved {
-    /// The id.
+    /// The id (for a name, the id in service of its series).
     pub id: String,
+    /// The ids whose readings answer, oldest first: for a name, every id of its series (`replaces`
+    /// chains: [`Settings::series_members`]), each up to the next one's first reading; for an id,
+    /// that id alone (an id always means itself).
+    pub members: Vec<String>,
     /// Known to exist (a table in the config, or the store has it); otherwise, should a query find
     /// nothing, [`check_known`] tells an unknown sensor from one without readings.
     pub known: bool,
+}
+
+/// Whether every id in `ids` is of one `replaces` series (one id always is).
+fn in_one_series(settings: &Settings, ids: &[String]) -> bool {
+    ids.iter().all(|id| settings.series_of(id) == settings.series_of(&ids[0]))
+}
+
+/// A name's series: the one `id` is of.
+fn series(settings: &Settings, id: &str) -> Resolved {
+    Resolved { id: settings.current_of(id).to_owned(), members: settings.series_members(id), known: true }
 }
 
 /// Why a lookup failed: the sensor, or the store asked about it.
@@ -86,18 +100,18 @@ pub fn resolve<E>(
     seen: &mut Seen<'_, E>,
 ) -> Result<Resolved, LookupError<E>> {
     match given(settings, text) {
-        Given::Configured(id) => Ok(Resolved { id, known: true }),
-        Given::Named(ids) if ids.len() == 1 => Ok(Resolved { id: ids[0].clone(), known: true }),
+        Given::Configured(id) => Ok(Resolved { members: vec![id.clone()], id, known: true }),
+        Given::Named(ids) if in_one_series(settings, &ids) => Ok(series(settings, &ids[0])),
         Given::Named(ids) => {
             let on_node = narrow(&ids, &seen().map_err(LookupError::Store)?, cid);
             match on_node.as_slice() {
-                [one] => Ok(Resolved { id: one.clone(), known: true }),
+                [one] => Ok(series(settings, one)),
                 [] => Err(LookupError::Sensor(SensorError::Ambiguous { name: text.to_owned(), ids })),
                 _ => Err(LookupError::Sensor(SensorError::Ambiguous { name: text.to_owned(), ids: on_node })),
             }
         }
         Given::Other(id) => match cliser_protocol::SensorId::new(&id) {
-            Ok(_) => Ok(Resolved { id, known: false }),
+            Ok(_) => Ok(Resolved { members: vec![id.clone()], id, known: false }),
             Err(e) => Err(unknown(settings, text, cid, Some(e.to_string()), seen)),
         },
     }
@@ -278,13 +292,13 @@ mod tests {
             Ok(seen())
         };
         let r = resolve(&s, "attic", None, &mut store).unwrap();
-        assert_eq!(r, Resolved { id: "28-d".into(), known: true });
+        assert_eq!(r, Resolved { id: "28-d".into(), members: vec!["28-d".into()], known: true });
         let r = resolve(&s, "28-z", Some("garage"), &mut store).unwrap();
-        assert_eq!(r, Resolved { id: "28-z".into(), known: false });
+        assert_eq!(r, Resolved { id: "28-z".into(), members: vec!["28-z".into()], known: false });
         assert_eq!(check_known(&s, "28-z", &r, Some("garage"), &mut store).map_err(sensor_error), Ok(()));
         assert_eq!(asked.get(), 1, "only to check an id the config does not know");
         let r = resolve(&s, "fridge", Some("garage"), &mut store).unwrap();
-        assert_eq!(r, Resolved { id: "28-c".into(), known: true });
+        assert_eq!(r, Resolved { id: "28-c".into(), members: vec!["28-c".into()], known: true });
         let two = sensor_error(resolve(&s, "fridge", None, &mut store).unwrap_err());
         assert!(matches!(two, SensorError::Ambiguous { ref ids, .. } if ids.len() == 2), "{two}");
 
@@ -334,5 +348,21 @@ mod tests {
             two.to_string(),
             "\"fridge\" is the name of 2 sensors (28-a, 28-c): give one of their ids, or the node"
         );
+    }
+
+    #[test]
+    fn a_name_stands_for_its_whole_series_and_an_id_for_itself() {
+        let s = settings(
+            "[sensors.\"28-old\"]\nname = \"freezer\"\n[sensors.\"28-new\"]\nreplaces = \"28-old\"\n\
+             name = \"freezer\"\n[sensors.\"28-b\"]\nreplaces = \"28-a\"\nname = \"attic\"\n",
+        );
+        let mut store = || -> Result<_, ()> { panic!("a series is the config's to say") };
+        let both = vec!["28-old".to_owned(), "28-new".to_owned()];
+        let r = resolve(&s, "freezer", None, &mut store).unwrap();
+        assert_eq!(r, Resolved { id: "28-new".into(), members: both, known: true });
+        let r = resolve(&s, "attic", None, &mut store).unwrap();
+        assert_eq!(r.members, ["28-a", "28-b"], "the old id needs no table, nor the name");
+        let r = resolve(&s, "28-old", None, &mut store).unwrap();
+        assert_eq!(r.members, ["28-old"]);
     }
 }

@@ -14,6 +14,10 @@
 //! for = "2m"
 //! deadband = 0.5
 //!
+//! [sensors."28-0417b3896b00"]  # its replacement: one series with the one it replaces
+//! replaces = "28-0316a2795aff"
+//! name = "freezer"
+//!
 //! [nodes]                      # defaults for every node
 //! offline_after = "2m"
 //!
@@ -129,6 +133,41 @@ pub enum SensorsTableError {
         /// The upper limit.
         max: f64,
     },
+    /// `replaces` names the sensor's own id.
+    #[error("{at} replaces: a sensor cannot replace itself")]
+    ReplacesItself {
+        /// The table.
+        at: String,
+    },
+    /// `replaces` is not a sensor id a Pi could send (`28-0316a2795aff`).
+    #[error("{at} replaces {id:?}: not a sensor id ({reason})")]
+    ReplacesNotAnId {
+        /// The table.
+        at: String,
+        /// The id as written.
+        id: String,
+        /// Why it is not one.
+        reason: String,
+    },
+    /// `replaces` in the `[sensors]` defaults: it belongs to one sensor.
+    #[error("[sensors] replaces: set it in the new sensor's own table ([sensors.\"28-new\"])")]
+    ReplacesInDefaults,
+    /// Two sensors say they replace the same one: a series goes on in one sensor only.
+    #[error("{old:?} is replaced by both {first:?} and {second:?}: only one sensor can replace it")]
+    ReplacedTwice {
+        /// The replaced id.
+        old: String,
+        /// One that replaces it.
+        first: String,
+        /// The other.
+        second: String,
+    },
+    /// `replaces` chains that come back to where they started (`a` replaces `b`, `b` replaces `a`).
+    #[error("[sensors] replaces goes round in a circle: {}", ids.join(" -> "))]
+    ReplacesCycle {
+        /// The ids around the circle, the first one again at the end.
+        ids: Vec<String>,
+    },
     /// `[alerts] webhook` is not an http(s) URL.
     #[error("[alerts] webhook {url:?}: expected an http:// or https:// URL")]
     WebhookNotHttp {
@@ -209,6 +248,8 @@ pub struct SensorSettings {
     pub silent_after: Option<Duration>,
     /// This many error readings in a row is `sensor_error`.
     pub error_after: u32,
+    /// The sensor this one replaced (`replaces = "28-old"`): their readings are one series.
+    pub replaces: Option<String>,
 }
 
 impl Default for SensorSettings {
@@ -222,6 +263,7 @@ impl Default for SensorSettings {
             deadband: 0.5,
             silent_after: None,
             error_after: 3,
+            replaces: None,
         }
     }
 }
@@ -255,6 +297,8 @@ pub struct Settings {
     sensors: BTreeMap<String, SensorSettings>,
     node_defaults: NodeSettings,
     nodes: BTreeMap<String, NodeSettings>,
+    /// Replaced id -> the id that replaced it (the reverse of each `replaces`).
+    replaced_by: BTreeMap<String, String>,
     /// Where alerts go.
     pub alerts: AlertTargets,
 }
@@ -275,9 +319,86 @@ impl Settings {
         self.sensors.iter().map(|(k, v)| (k.as_str(), v))
     }
 
-    /// The name of sensor `id`, if it has one.
+    /// The name of sensor `id`, if it has one: its own, else its series' (the newest one its
+    /// `replaces` chain gives), so every id of a series carries the name wherever it is shown.
     pub fn name(&self, id: &str) -> Option<&str> {
-        self.sensor(id).name.as_deref()
+        if let Some(own) = self.sensor(id).name.as_deref() {
+            return Some(own);
+        }
+        let mut at = self.current_of(id);
+        for _ in 0..=self.replaced_by.len() {
+            let s = self.sensors.get(at)?;
+            match (&s.name, &s.replaces) {
+                (Some(name), _) => return Some(name),
+                (None, Some(older)) => at = older,
+                (None, None) => return None,
+            }
+        }
+        None
+    }
+
+    /// The id that replaced sensor `id` (its `replaces` names `id`), if one did.
+    pub fn replaced_by(&self, id: &str) -> Option<&str> {
+        self.replaced_by.get(id).map(String::as_str)
+    }
+
+    /// The first id of `id`'s series: the one at the start of its `replaces` chain (`id` itself
+    /// when it replaces none). A series is known by it: alerts are kept under it and Home
+    /// Assistant's entity carries it, so both go on when a sensor is replaced.
+    pub fn series_of<'a>(&'a self, id: &'a str) -> &'a str {
+        let mut at = id;
+        // The chain has no cycle (refused on load); the bound only guards against a bug.
+        for _ in 0..=self.sensors.len() {
+            match self.sensors.get(at).and_then(|s| s.replaces.as_deref()) {
+                Some(older) => at = older,
+                None => break,
+            }
+        }
+        at
+    }
+
+    /// The id in service of `id`'s series: the last one of its `replaces` chain (`id` itself when
+    /// nothing replaced it). Its table's limits are the series' limits.
+    pub fn current_of<'a>(&'a self, id: &'a str) -> &'a str {
+        let mut at = id;
+        for _ in 0..=self.replaced_by.len() {
+            match self.replaced_by.get(at) {
+                Some(newer) => at = newer,
+                None => break,
+            }
+        }
+        at
+    }
+
+    /// The ids of `id`'s series, the first one first and the one in service last (`[id]` for a
+    /// sensor that replaces none and that none replaced).
+    pub fn series_members(&self, id: &str) -> Vec<String> {
+        let mut ids = vec![self.series_of(id).to_owned()];
+        while let Some(next) = self.replaced_by.get(ids.last().expect("not empty")) {
+            if ids.len() > self.replaced_by.len() {
+                break;
+            }
+            ids.push(next.clone());
+        }
+        ids
+    }
+
+    /// How many sensors came before `id` in its series (0 for its first id).
+    pub fn series_rank(&self, id: &str) -> usize {
+        let (mut at, mut rank) = (id, 0);
+        while let Some(older) = self.sensors.get(at).and_then(|s| s.replaces.as_deref()) {
+            if rank > self.replaced_by.len() {
+                break;
+            }
+            (at, rank) = (older, rank + 1);
+        }
+        rank
+    }
+
+    /// The settings that judge `id`'s readings: those of the id in service of its series (limits,
+    /// silence and errors move to the new sensor; calibration stays with each id's own table).
+    pub fn series_settings(&self, id: &str) -> &SensorSettings {
+        self.sensor(self.current_of(id))
     }
 
     /// The true value of a raw temperature of sensor `id` (the raw one without a calibration, or
@@ -302,6 +423,10 @@ impl Settings {
                 let at = format!("[sensors.\"{id}\"]");
                 s.sensors.insert(id.clone(), sensor_settings(&at, table.iter(), &s.sensor_defaults)?);
             }
+            if s.sensor_defaults.replaces.is_some() {
+                return Err(SensorsTableError::ReplacesInDefaults);
+            }
+            s.replaced_by = replacements(&s.sensors)?;
         }
         if let Some(nodes) = doc.get("nodes") {
             let table = nodes.as_table().ok_or(SensorsTableError::NotATable { table: "[nodes]" })?;
@@ -379,8 +504,9 @@ fn sensor_settings<'a>(
 ) -> Result<SensorSettings, SensorsTableError> {
     let here = || at.to_owned();
     let mut s = defaults.clone();
-    // A name belongs to one sensor: the defaults' name is never inherited.
+    // A name belongs to one sensor, and so does what it replaced: the defaults' are never inherited.
     s.name = None;
+    s.replaces = None;
     for (k, v) in keys {
         match k.as_str() {
             "name" => {
@@ -422,6 +548,21 @@ fn sensor_settings<'a>(
                 let d = time(at, k, v)?;
                 s.silent_after = (!d.is_zero()).then_some(d);
             }
+            "replaces" => {
+                let old =
+                    v.as_str().ok_or_else(|| SensorsTableError::NotAString { at: here(), key: k.clone() })?;
+                if let Err(e) = cliser_protocol::SensorId::new(old) {
+                    return Err(SensorsTableError::ReplacesNotAnId {
+                        at: here(),
+                        id: old.to_owned(),
+                        reason: e.to_string(),
+                    });
+                }
+                if at == format!("[sensors.\"{old}\"]") {
+                    return Err(SensorsTableError::ReplacesItself { at: here() });
+                }
+                s.replaces = Some(old.to_owned());
+            }
             "error_after" => match v.as_integer() {
                 Some(n) if (1..=1_000_000).contains(&n) => s.error_after = n as u32,
                 _ => return Err(SensorsTableError::ErrorAfter { at: here() }),
@@ -430,7 +571,7 @@ fn sensor_settings<'a>(
                 return Err(unknown(
                     at,
                     k,
-                    "name, offset, calibrate, min, max, for, deadband, silent_after, error_after",
+                    "name, offset, calibrate, min, max, for, deadband, silent_after, error_after, replaces",
                 ))
             }
         }
@@ -441,6 +582,35 @@ fn sensor_settings<'a>(
         }
     }
     Ok(s)
+}
+
+/// Old id -> new id of every `replaces`, refused when one id is replaced twice or a chain comes
+/// back to where it started.
+fn replacements(
+    sensors: &BTreeMap<String, SensorSettings>,
+) -> Result<BTreeMap<String, String>, SensorsTableError> {
+    let mut replaced_by: BTreeMap<String, String> = BTreeMap::new();
+    for (new, s) in sensors {
+        let Some(old) = &s.replaces else { continue };
+        if let Some(first) = replaced_by.insert(old.clone(), new.clone()) {
+            return Err(SensorsTableError::ReplacedTwice { old: old.clone(), first, second: new.clone() });
+        }
+    }
+    // Each id is replaced at most once, so following `replaced_by` from any id either ends or
+    // comes back to it within as many steps as there are replacements.
+    for start in replaced_by.keys() {
+        let mut ids = vec![start.clone()];
+        while let Some(next) = replaced_by.get(ids.last().expect("not empty")) {
+            ids.push(next.clone());
+            if next == start {
+                return Err(SensorsTableError::ReplacesCycle { ids });
+            }
+            if ids.len() > replaced_by.len() + 1 {
+                break;
+            }
+        }
+    }
+    Ok(replaced_by)
 }
 
 fn node_settings<'a>(
@@ -570,5 +740,73 @@ mod tests {
         );
         let table = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<SensorsTableError>());
         assert!(matches!(table, Some(SensorsTableError::UnknownKey { key, .. }) if key == "ofline_after"));
+    }
+
+    #[test]
+    fn a_replacement_chain_is_one_series_known_by_its_first_id() {
+        let s = parse(
+            r#"
+            [sensors."28-old"]
+            name = "freezer"
+            offset = -0.5
+            max = -10.0
+            [sensors."28-mid"]
+            replaces = "28-old"
+            [sensors."28-new"]
+            replaces = "28-mid"
+            max = -15.0
+            [sensors."28-other"]
+            name = "fridge"
+            "#,
+        )
+        .unwrap();
+        for id in ["28-old", "28-mid", "28-new"] {
+            assert_eq!(s.series_of(id), "28-old", "{id}");
+            assert_eq!(s.current_of(id), "28-new", "{id}");
+            assert_eq!(s.series_members(id), ["28-old", "28-mid", "28-new"], "{id}");
+            assert_eq!(s.series_settings(id).max, Some(-15.0), "the limits move to the new id");
+        }
+        assert_eq!((s.replaced_by("28-old"), s.replaced_by("28-new")), (Some("28-mid"), None));
+        assert_eq!((s.series_rank("28-old"), s.series_rank("28-new"), s.series_rank("x")), (0, 2, 0));
+        assert_eq!(s.name("28-new"), Some("freezer"), "the name carries across");
+        assert_eq!(s.name("28-mid"), Some("freezer"));
+        let raw = cliser_protocol::Celsius::new(-18.0).unwrap();
+        assert_eq!(s.calibrate("28-old", raw).degrees(), -18.5, "calibration stays per id");
+        assert_eq!(s.calibrate("28-new", raw).degrees(), -18.0);
+        assert_eq!(s.series_members("28-other"), ["28-other"]);
+        assert_eq!(s.series_members("28-unknown"), ["28-unknown"]);
+        assert_eq!((s.series_of("28-other"), s.current_of("28-other")), ("28-other", "28-other"));
+    }
+
+    #[test]
+    fn a_replacement_that_cannot_be_is_refused_with_its_reason() {
+        let e = |t: &str| parse(t).unwrap_err();
+        assert_eq!(
+            e("[sensors.\"28-a\"]\nreplaces = \"28-a\"\n"),
+            SensorsTableError::ReplacesItself { at: "[sensors.\"28-a\"]".into() }
+        );
+        assert!(matches!(
+            e("[sensors.\"28-a\"]\nreplaces = \"the old one\"\n"),
+            SensorsTableError::ReplacesNotAnId { id, .. } if id == "the old one"
+        ));
+        assert!(matches!(e("[sensors.\"28-a\"]\nreplaces = 5\n"), SensorsTableError::NotAString { .. }));
+        assert_eq!(e("[sensors]\nreplaces = \"28-a\"\n"), SensorsTableError::ReplacesInDefaults);
+        assert_eq!(
+            e("[sensors.\"28-b\"]\nreplaces = \"28-a\"\n[sensors.\"28-c\"]\nreplaces = \"28-a\"\n"),
+            SensorsTableError::ReplacedTwice {
+                old: "28-a".into(),
+                first: "28-b".into(),
+                second: "28-c".into()
+            }
+        );
+        let cycle = e("[sensors.\"28-a\"]\nreplaces = \"28-c\"\n[sensors.\"28-b\"]\nreplaces = \"28-a\"\n\
+                       [sensors.\"28-c\"]\nreplaces = \"28-b\"\n");
+        assert_eq!(
+            cycle.to_string(),
+            "[sensors] replaces goes round in a circle: 28-a -> 28-b -> 28-c -> 28-a"
+        );
+        // The replaced id needs no table of its own.
+        let s = parse("[sensors.\"28-b\"]\nreplaces = \"28-a\"\nname = \"attic\"\n").unwrap();
+        assert_eq!((s.series_of("28-b"), s.name("28-a")), ("28-a", Some("attic")));
     }
 }

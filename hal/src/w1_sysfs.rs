@@ -29,6 +29,7 @@
 //! was triggered just before. When a read fails, current kernels return an empty file.
 
 mod set_resolution;
+mod write_refused;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -244,7 +245,8 @@ impl W1Thermometers {
     }
 
     /// Asks every bus master with two or more of the `present` sensors to convert them all at once.
-    /// Without it each sensor converts in turn when read. Writing needs root; failing is not an error.
+    /// Without it each sensor converts in turn when read. Writing needs root or deploy's udev rule;
+    /// failing is not an error.
     /// Returns the masters that were asked.
     fn trigger_bulk_reads(&mut self, present: &[String]) -> Vec<PathBuf> {
         let mut triggered = Vec::new();
@@ -265,8 +267,8 @@ impl W1Thermometers {
                 Err(e) if !self.bulk_trigger_failed => {
                     self.bulk_trigger_failed = true;
                     log::warn!(
-                        "cannot trigger a bulk conversion ({}: {e}); the sensors will convert one after the other",
-                        trigger.display()
+                        "cannot trigger a bulk conversion ({}); the sensors will convert one after the other",
+                        write_refused::refused(&trigger, &e)
                     );
                 }
                 Err(_) => {}

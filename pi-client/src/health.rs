@@ -236,9 +236,9 @@ mod tests {
             assert_eq!(
                 h.take_summary(),
                 [
-                    "28-a (parasite power, 10 bits): 1 reads, 0 errors, mean read time 10ms",
-                    "28-b (power mode unknown, 12 bits, looks like a clone (kind B1 (GXCAS))): 1 reads, 0 errors, \
-                     mean read time 10ms"
+                    "28-a: 1 reads, 0 errors, mean read time 10ms (parasite power, 10 bits)",
+                    "28-b: 1 reads, 0 errors, mean read time 10ms (power mode unknown, 12 bits, looks like a \
+                     clone (kind B1 (GXCAS)))"
                 ]
             );
         }

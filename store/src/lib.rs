@@ -64,6 +64,7 @@ mod pg;
 mod pg_config;
 mod query;
 mod roles;
+mod series;
 mod sqlite;
 mod types;
 mod url;
@@ -76,6 +77,7 @@ pub use pg::PgStore;
 pub use roles::{
     AdminLog, AlertStore, Described, ExportFeed, HealthLog, History, Ledger, Retention, SinkStore, Store,
 };
+pub use series::{series_buckets, series_parts, series_readings};
 pub use sqlite::SqliteStore;
 pub use types::{
     Ack, AdminChange, AlertEvent, Backend, Bucket, BucketSource, EventQuery, Forgotten, NewReading, NodeInfo,

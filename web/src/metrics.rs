@@ -136,6 +136,20 @@ impl Metrics {
             up.get_or_create(&NodeLabels { cid: cid.to_string() }).set(i64::from(node.online));
             for (sensor, s) in &node.sensors {
                 let Some((ts, c)) = s.last_temp else { continue };
+                // A replaced sensor whose replacement reports on this node has handed its series
+                // (and name label) over: one series per name, not a stale one beside it.
+                if settings.replaced_by(sensor.as_str()).is_some() {
+                    let (series, rank) =
+                        (settings.series_of(sensor.as_str()), settings.series_rank(sensor.as_str()));
+                    let handed_over = node.sensors.iter().any(|(other, o)| {
+                        o.last_temp.is_some()
+                            && settings.series_of(other.as_str()) == series
+                            && settings.series_rank(other.as_str()) > rank
+                    });
+                    if handed_over {
+                        continue;
+                    }
+                }
                 let name = settings.name(sensor.as_str()).unwrap_or_default().to_owned();
                 let labels = SensorLabels { cid: cid.to_string(), sensor: sensor.to_string(), name };
                 let c = settings.calibrate(sensor.as_str(), c);

@@ -161,7 +161,14 @@ enum Selection {
     Buckets { every: Duration, auto: bool, rows: Vec<Bucket> },
 }
 
-fn select(p: &Params, sensor: Option<SensorId>, store: &mut dyn History) -> Result<Selection, StoreError> {
+/// `members`: the ids of a `replaces` series asked for by its name (oldest first), each read up to
+/// the next one's first reading; empty for one sensor or all.
+fn select(
+    p: &Params,
+    sensor: Option<SensorId>,
+    members: &[SensorId],
+    store: &mut dyn History,
+) -> Result<Selection, StoreError> {
     let q = ReadingQuery {
         cid: Some(p.cid.clone()),
         sensor,
@@ -172,14 +179,21 @@ fn select(p: &Params, sensor: Option<SensorId>, store: &mut dyn History) -> Resu
     let (every, auto) = match p.every {
         Some(e) => (e, false),
         None => {
-            let raw = store.readings(&ReadingQuery { limit: Some(RAW_LIMIT + 1), ..q.clone() })?;
+            let first = ReadingQuery { limit: Some(RAW_LIMIT + 1), ..q.clone() };
+            let raw = match members {
+                [] => store.readings(&first)?,
+                m => cliser_store::series_readings(store, m, &first)?,
+            };
             if raw.len() <= RAW_LIMIT {
                 return Ok(Selection::Raw(raw));
             }
             (auto_every(p.until_ms - p.since_ms), true)
         }
     };
-    let rows = store.buckets_from(&q, every, BucketSource::Auto)?;
+    let rows = match members {
+        [] => store.buckets_from(&q, every, BucketSource::Auto)?,
+        m => cliser_store::series_buckets(store, m, &q, every, BucketSource::Auto)?,
+    };
     Ok(Selection::Buckets { every, auto, rows })
 }
 
@@ -207,13 +221,17 @@ fn refuse(e: SensorError) -> Response {
     Response::error(status, &format!("sensor: {e}"), Some("sensor"))
 }
 
+/// What a request found: the sensor asked for (for a name of a `replaces` series, the id in
+/// service), the series' ids when it is one (else empty), and the selection.
+type Found = (Option<SensorId>, Vec<SensorId>, Selection);
+
 /// The sensor asked for (looked up with `names`, the settings in force) and what it selects; the
 /// outer error is the store's, the inner one a refusal.
 fn lookup_and_select(
     p: &Params,
     names: &Settings,
     store: &mut dyn History,
-) -> Result<Result<(Option<SensorId>, Selection), Response>, StoreError> {
+) -> Result<Result<Found, Response>, StoreError> {
     let cid = Some(p.cid.as_str());
     let resolved = match &p.sensor {
         Some(given) => match sensor_names::resolve(names, given, cid, &mut || seen(&mut *store)) {
@@ -233,7 +251,11 @@ fn lookup_and_select(
             )))
         }
     };
-    let selection = select(p, sensor.clone(), store)?;
+    let members: Vec<SensorId> = match &resolved {
+        Some(r) if r.members.len() > 1 => r.members.iter().filter_map(|m| SensorId::new(m).ok()).collect(),
+        _ => Vec::new(),
+    };
+    let selection = select(p, sensor.clone(), &members, store)?;
     // Nothing found: an empty answer only for a sensor that exists (asked only now, so a request
     // that finds readings costs nothing more).
     if let (true, Some(given), Some(r)) = (selection.is_empty(), &p.sensor, &resolved) {
@@ -243,24 +265,27 @@ fn lookup_and_select(
             Err(LookupError::Sensor(e)) => return Ok(Err(refuse(e))),
         }
     }
-    Ok(Ok((sensor, selection)))
+    Ok(Ok((sensor, members, selection)))
 }
 
 /// Answers a request.
 pub fn answer(p: &Params, pool: &StorePool, settings: &Settings) -> Response {
-    let (sensor, selection) = match pool.with("/api/readings", |store| lookup_and_select(p, settings, store))
-    {
-        Ok(Ok(found)) => found,
-        Ok(Err(refused)) | Err(refused) => return refused,
-    };
+    let (sensor, members, selection) =
+        match pool.with("/api/readings", |store| lookup_and_select(p, settings, store)) {
+            Ok(Ok(found)) => found,
+            Ok(Err(refused)) | Err(refused) => return refused,
+        };
     let none = Settings::default();
     let settings = if p.raw { &none } else { settings };
     match p.format {
         Format::Json => {
-            let body = match &selection {
+            let mut body = match &selection {
                 Selection::Raw(rows) => raw_json(p, rows, settings),
                 Selection::Buckets { every, auto, rows } => buckets_json(p, *every, *auto, rows, settings),
             };
+            if let Some(current) = sensor.as_ref().filter(|_| !members.is_empty()) {
+                one_series(&mut body, current, &members);
+            }
             Response::new(200, "application/json", body.to_string())
         }
         Format::Csv => {
@@ -355,6 +380,20 @@ fn calibrated(b: &Bucket, settings: &Settings) -> (Option<Celsius>, Option<Celsi
         }
     }
     (lo, mean, hi)
+}
+
+/// A `replaces` series asked for by name is one series in the answer: `sensor` the id in service,
+/// `sensors` every id of it (oldest first), the points of each in turn (they follow in time, as
+/// each id's part ends where the next one's begins).
+fn one_series(body: &mut Json, current: &SensorId, members: &[SensorId]) {
+    let Some(parts) = body["series"].as_array_mut().filter(|p| !p.is_empty()) else { return };
+    let mut joined = parts[0].clone();
+    let points: Vec<Json> =
+        parts.iter().flat_map(|p| p["points"].as_array().cloned().unwrap_or_default()).collect();
+    joined["points"] = Json::Array(points);
+    joined["sensor"] = json!(current.as_str());
+    joined["sensors"] = json!(members.iter().map(SensorId::as_str).collect::<Vec<_>>());
+    *parts = vec![joined];
 }
 
 fn envelope(p: &Params, kind: &str, every: Option<Duration>, series: Vec<Json>) -> Json {

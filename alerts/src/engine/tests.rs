@@ -325,3 +325,81 @@ fn a_resolution_after_a_reload_carries_the_name_and_limit_in_force_as_its_messag
     assert_eq!((out[0].alert.name.as_deref(), out[0].alert.limit), (Some("chest"), None));
     assert_eq!(out[0].alert.message, "chest (garage/28-f): above_max no longer watched (settings reloaded)");
 }
+
+const OLD_ONLY: &str = r#"
+[sensors]
+silent_after = "5m"
+[sensors."28-old"]
+name = "freezer"
+offset = 1.0
+max = -15.0
+"#;
+
+/// The config after the swap: the new sensor replaces the old one and takes the limits over; the
+/// old one keeps its calibration for its own readings.
+const SWAPPED: &str = r#"
+[sensors]
+silent_after = "5m"
+[sensors."28-old"]
+offset = 1.0
+[sensors."28-new"]
+replaces = "28-old"
+name = "freezer"
+max = -15.0
+"#;
+
+#[test]
+fn an_alert_of_a_replaced_sensor_goes_on_in_its_replacement_without_a_resolve_and_fire() {
+    let mut e = Engine::new(settings(OLD_ONLY), vec![]);
+    e.node_up("garage", 0);
+    // -17 raw is -16 true (offset 1): inside; -15 raw is -14 true: above max.
+    assert!(e.reading("garage", "28-old", &t(-17.0), 0, 0).is_empty());
+    let out = e.reading("garage", "28-old", &t(-15.0), 10 * S, 10 * S);
+    assert_eq!(out.len(), 1, "{out:#?}");
+    assert_eq!((out[0].state, out[0].alert.key.sensor.as_str()), (State::Firing, "28-old"));
+
+    assert!(e.reload(settings(SWAPPED), 20 * S).is_empty(), "the swap itself moves nothing");
+    // The first batch with both: the old one (inside the limit) comes first, but the batch has
+    // the new one, so the old one is not judged.
+    e.arriving("garage", "28-old");
+    e.arriving("garage", "28-new");
+    let mut out = e.reading("garage", "28-old", &t(-30.0), 25 * S, 25 * S);
+    out.extend(e.reading("garage", "28-new", &t(-14.0), 25 * S, 25 * S));
+    for i in 0..60 {
+        let at = 30 * S + i * 10 * S;
+        // The new sensor (no offset) still above max; the old one, still on the bus for a while,
+        // reads inside: it is heard, but no longer judged.
+        out.extend(e.reading("garage", "28-new", &t(-14.0), at, at));
+        if i < 3 {
+            out.extend(e.reading("garage", "28-old", &t(-30.0), at + S, at + S));
+        }
+        out.extend(e.tick(at + 5 * S));
+    }
+    assert!(out.is_empty(), "no resolve and fire again, no sensor_silent of the old id: {out:#?}");
+    assert!(e.knows_sensor("garage", "28-new") && e.knows_sensor("garage", "28-old"));
+    let firing: Vec<_> = e.firing().collect();
+    assert_eq!(firing.len(), 1);
+    assert_eq!(firing[0].name.as_deref(), Some("freezer"));
+
+    // It resolves once, on the new sensor's value, with the new sensor's id in the message.
+    let out = e.reading("garage", "28-new", &t(-16.0), 700 * S, 700 * S);
+    assert_eq!(out.len(), 1, "{out:#?}");
+    assert_eq!(out[0].state, State::Resolved);
+    assert!(
+        out[0].alert.message.starts_with("freezer (garage/28-new) back below max"),
+        "{}",
+        out[0].alert.message
+    );
+    // Silence is the series': the new sensor quiet for silent_after fires once, under the series.
+    let out = e.tick(700 * S + 5 * MIN);
+    assert_eq!(out.len(), 1, "{out:#?}");
+    assert_eq!((out[0].alert.key.kind, out[0].alert.key.sensor.as_str()), (Kind::SensorSilent, "28-old"));
+    assert!(
+        out[0].alert.message.starts_with("freezer (garage/28-new) silent for"),
+        "{}",
+        out[0].alert.message
+    );
+    // Forgetting the old id leaves the series alone.
+    assert!(e.forget("garage", Some("28-old"), 700 * S + 6 * MIN).is_empty());
+    assert_eq!(e.firing().count(), 1);
+}

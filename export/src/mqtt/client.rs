@@ -348,15 +348,23 @@ impl Mqtt {
     }
 
     fn announce(&mut self, cid: &str, sensor: &str, settings: &Settings) -> Result<(), LinkDown> {
+        // Any id of a `replaces` series announces the series' one entity.
+        let series = settings.series_of(sensor);
         let c = discovery::SensorConfig {
             prefix: &self.config.prefix,
             cid,
-            sensor,
+            sensor: settings.current_of(sensor),
+            series,
             name: settings.name(sensor),
             sw_version: &self.sw_version,
         };
         let payload = discovery::config(&c).to_string();
-        self.publish(topics::discovery(&self.config.discovery_prefix, cid, sensor), payload, true)?;
+        self.publish(topics::discovery(&self.config.discovery_prefix, cid, series), payload, true)?;
+        if series != sensor {
+            // An entity of its own, announced before the config said whom it replaces, goes (an
+            // empty retained config removes it in Home Assistant and from the broker).
+            self.publish(topics::discovery(&self.config.discovery_prefix, cid, sensor), "", true)?;
+        }
         self.sensors.insert((cid.to_owned(), sensor.to_owned()), true);
         if self.nodes.insert(cid.to_owned()) {
             self.publish_availability(cid)?;

@@ -1,5 +1,9 @@
 //! Home Assistant's MQTT discovery payload of one sensor: a temperature entity with both
 //! availability topics (the server's and its node's, `availability_mode: all`) and a device per Pi.
+//!
+//! A sensor that replaced another (`replaces` in `[sensors]`) is the same entity: the entity is the
+//! series', known by its first id (`unique_id` and discovery topic), and reads the state topic of
+//! the id in service, so Home Assistant keeps the entity and its history across the swap.
 
 use super::topics;
 use serde_json::{json, Value};
@@ -11,8 +15,11 @@ pub struct SensorConfig<'a> {
     pub prefix: &'a str,
     /// The Pi's client id.
     pub cid: &'a str,
-    /// The sensor id.
+    /// The sensor id whose state the entity reads (of a series, the id in service).
     pub sensor: &'a str,
+    /// The id the entity is known by: the first id of the sensor's series (`sensor` itself for one
+    /// that replaced none).
+    pub series: &'a str,
     /// The friendly name from the config file, if any.
     pub name: Option<&'a str>,
     /// The device's `sw_version`.
@@ -21,7 +28,7 @@ pub struct SensorConfig<'a> {
 
 /// The `config` payload.
 pub fn config(c: &SensorConfig) -> Value {
-    let id = topics::object_id(c.cid, c.sensor);
+    let id = topics::object_id(c.cid, c.series);
     json!({
         "name": c.name.unwrap_or(c.sensor),
         "unique_id": id,
@@ -60,6 +67,7 @@ mod tests {
             prefix: "cliser",
             cid: "pi-1",
             sensor: "28-aa",
+            series: "28-aa",
             name: Some("freezer"),
             sw_version: "0.1.0",
         };
@@ -79,5 +87,22 @@ mod tests {
         assert!(v["value_template"].as_str().unwrap().contains("value_json.temperature"));
         let unnamed = config(&SensorConfig { name: None, ..c });
         assert_eq!(unnamed["name"], "28-aa");
+    }
+
+    #[test]
+    fn a_replacement_is_the_entity_of_the_sensor_it_replaced() {
+        let c = SensorConfig {
+            prefix: "cliser",
+            cid: "garage",
+            sensor: "28-new",
+            series: "28-old",
+            name: Some("freezer"),
+            sw_version: "0.1.0",
+        };
+        let v = config(&c);
+        assert_eq!(v["unique_id"], "cliser_garage_28-old");
+        assert_eq!(v["state_topic"], "cliser/garage/28-new/state");
+        assert_eq!(v["json_attributes_topic"], "cliser/garage/28-new/state");
+        assert_eq!(v["name"], "freezer");
     }
 }

@@ -47,7 +47,7 @@ impl W1Thermometers {
             return ResolutionOutcome::Unchanged(from);
         }
         if let Err(e) = self.write_attribute(&path, &format!("{wanted}\n")) {
-            return ResolutionOutcome::Failed(format!("{}: {e} (writing needs root)", path.display()));
+            return ResolutionOutcome::Failed(super::write_refused::refused(&path, &e));
         }
         let reads = match self.read_resolution(&path) {
             Ok(r) => r,
@@ -65,8 +65,8 @@ impl W1Thermometers {
             };
             if let Err(e) = self.write_attribute(&eeprom, "save\n") {
                 return ResolutionOutcome::Failed(format!(
-                    "set to {wanted} bits, but not saved: {}: {e}",
-                    eeprom.display()
+                    "set to {wanted} bits, but not saved: {}",
+                    super::write_refused::refused(&eeprom, &e)
                 ));
             }
         }
@@ -87,8 +87,8 @@ impl W1Thermometers {
         }
         if let Err(e) = self.write_attribute(slave, &format!("{wanted}\n")) {
             return ResolutionOutcome::Failed(format!(
-                "{NO_ATTRIBUTE}, and it refused the precision written into {}: {e} (writing needs root)",
-                slave.display()
+                "{NO_ATTRIBUTE}, and writing the precision into w1_slave failed: {}",
+                super::write_refused::refused(slave, &e)
             ));
         }
         let reads = match self.w1_slave_resolution(slave) {

@@ -6,7 +6,7 @@ use cliser_common::sensor_names::{self, LookupError, Resolved, SensorError};
 use cliser_common::sensors::Settings;
 use cliser_common::when;
 use cliser_protocol::{Celsius, ClientId, SensorId, Value};
-use cliser_store::{Bucket, History, ReadingQuery, StoreError, StoredReading, TsQuality};
+use cliser_store::{Bucket, BucketSource, History, ReadingQuery, StoreError, StoredReading, TsQuality};
 use std::io::Write;
 use std::time::{Duration, SystemTime};
 
@@ -28,7 +28,8 @@ pub struct QueryArgs {
     #[arg(long, value_name = "ID")]
     pub cid: Option<String>,
     /// Only this sensor: its id, or its name in the config's `[sensors]` (`--config`). One that is
-    /// neither is an error (exit 2) naming the names.
+    /// neither is an error (exit 2) naming the names. The name of a replaced sensor's series
+    /// (`replaces`) gives each id's readings up to the next one's first reading.
     #[arg(long, value_name = "ID|NAME")]
     pub sensor: Option<String>,
     /// From this long ago (`24h`) or this time (RFC 3339) [default: 24h].
@@ -107,19 +108,32 @@ pub(super) fn run(
         None => None,
     };
     let q = args.to_query(SystemTime::now(), resolved.as_ref())?;
+    // A name of a `replaces` series: each id's readings up to the next one's first.
+    let members = resolved
+        .as_ref()
+        .map(|r| r.members.iter().map(|m| SensorId::new(m)).collect::<Result<Vec<_>, _>>())
+        .transpose()
+        .map_err(|e| CommandError::BadArgument(format!("--sensor: {e}")))?
+        .unwrap_or_default();
     // Calibration is applied here, when shown: the store keeps what the sensor said. `--raw`
     // leaves the values alone but still names the sensors.
     let calibrate = !args.raw;
     let (text, empty) = match args.every {
         Some(every) => {
-            let mut rows = store.buckets(&q, every)?;
+            let mut rows = match members.as_slice() {
+                [] => store.buckets(&q, every)?,
+                m => cliser_store::series_buckets(store, m, &q, every, BucketSource::Auto)?,
+            };
             if calibrate {
                 rows.iter_mut().for_each(|b| calibrate_bucket(b, settings));
             }
             (buckets(&rows, args.format, settings), rows.is_empty())
         }
         None => {
-            let mut rows = store.readings(&q)?;
+            let mut rows = match members.as_slice() {
+                [] => store.readings(&q)?,
+                m => cliser_store::series_readings(store, m, &q)?,
+            };
             for r in rows.iter_mut().filter(|_| calibrate) {
                 if let Value::Celsius(c) = &mut r.value {
                     *c = settings.calibrate(r.sensor.as_str(), *c);

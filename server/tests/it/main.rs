@@ -43,6 +43,7 @@ mod postgres;
 mod readings;
 mod ready_file;
 mod reload_keys;
+mod replaced_sensor;
 mod robustness;
 mod sensor_cap;
 mod sensor_names;

@@ -8,4 +8,5 @@ mod behaviour;
 mod fleet;
 mod fleet_store_fence;
 mod postgres;
+mod series;
 mod sqlite_file;
