@@ -175,9 +175,10 @@ impl Health {
                     format!("{total} errors ({})", by.join(", "))
                 };
                 let mean = st.read_time / st.reads.max(1) as u32;
+                // Last, so the line still starts `<id>: <n> reads` for whoever greps it.
                 let traits = self.traits.get(&sensor).map(|t| format!(" ({t})")).unwrap_or_default();
                 format!(
-                    "{sensor}{traits}: {} reads, {errors}, mean read time {}ms",
+                    "{sensor}: {} reads, {errors}, mean read time {}ms{traits}",
                     st.reads,
                     mean.as_millis()
                 )
