@@ -23,7 +23,7 @@ fn answer(pi: &mut Pi, readings: &[(usize, u64)]) -> Option<u64> {
     }
     let poll = pi.c.expect("100", T);
     pi.c.send(&line);
-    poll.split("ack=").nth(1).and_then(|a| a.trim().parse().ok())
+    poll.split("ack=").nth(1).and_then(|a| a.split_whitespace().next()?.parse().ok())
 }
 
 /// Answers keep-alives with nothing until the ack reaches `seq`.
@@ -31,7 +31,7 @@ fn wait_ack(pi: &mut Pi, seq: u64) {
     let deadline = Instant::now() + T;
     loop {
         let poll = pi.c.expect("100", T);
-        let ack: Option<u64> = poll.split("ack=").nth(1).and_then(|a| a.trim().parse().ok());
+        let ack: Option<u64> = poll.split("ack=").nth(1).and_then(|a| a.split_whitespace().next()?.parse().ok());
         if ack >= Some(seq) {
             pi.c.send("100");
             return;

@@ -72,7 +72,7 @@ pub struct Pi {
 }
 
 fn ack_of(line: &str) -> Option<u64> {
-    line.split("ack=").nth(1).and_then(|a| a.trim().parse().ok())
+    line.split("ack=").nth(1).and_then(|a| a.split_whitespace().next()?.parse().ok())
 }
 
 impl Pi {
