@@ -159,6 +159,14 @@ fn a_replaced_sensor_is_one_row_with_its_alert_and_one_line_across_the_swap() {
     b.eval("(() => { const f = document.querySelector('#filter'); f.value = ''; f.dispatchEvent(new Event('input')); })()");
     b.wait_for("document.body.dataset.filtered === ''", PAGE, "the filter cleared");
 
+    // Its silence names the old id, under which the series' alert is kept (else it would not hold).
+    b.click(&format!("{row} details.menu summary"));
+    b.click(&format!(r#"{row} button[data-act="silence-sensor"]"#));
+    b.wait_for("document.querySelector('#silence-dialog').open", PAGE, "the silence dialog");
+    assert_eq!(b.eval("document.querySelector('#silence-form').elements.sensor.value"), OLD);
+    b.click("#silence-form button.cancel");
+    b.wait_for("!document.querySelector('#silence-dialog').open", PAGE, "the silence dialog closed");
+
     // The row's chart: one line, the series, old then new, none of the stray readings.
     let draws = chart_draws(&mut b);
     b.click(&format!("{row} button.open"));
