@@ -162,6 +162,27 @@
     return findSensor(cid, sensor)?.name || sensor;
   }
 
+  // A replaced sensor ([sensors] `replaces`) and the one that replaced it are one series: the API
+  // gives each of their ids `series`, the ids oldest first. The node's list shows the series as one
+  // sensor: a replaced id is folded into a later id of its series once that one has reported on
+  // the node (before that, it is the sensor in service there).
+
+  /** The ids of `s`'s series, oldest first; `[s.sensor]` for a sensor in none. */
+  const membersOf = (s) => (Array.isArray(s.series) && s.series.length > 1 ? s.series : [s.sensor]);
+
+  /** Whether `s` is folded into a later id of its series that has reported on node `n`. */
+  function folded(n, s) {
+    const ids = membersOf(s);
+    const later = ids.slice(ids.indexOf(s.sensor) + 1);
+    return later.length > 0 && n.sensors.some((x) => later.includes(x.sensor));
+  }
+
+  /** The sensors node `n`'s list shows: all but the folded ones. */
+  const shownSensors = (n) => n.sensors.filter((s) => !folded(n, s));
+
+  /** The ids a shown sensor stands for besides its own: those of its series before it. */
+  const replacedOf = (s) => membersOf(s).slice(0, Math.max(0, membersOf(s).indexOf(s.sensor)));
+
   function applySnapshot(snap) {
     // The snapshot is the truth now; a change held from before it is not.
     dropHeldOffline();
@@ -233,7 +254,7 @@
       }
       let s = n.sensors.find((x) => x.sensor === r.sensor);
       if (!s) {
-        s = { sensor: r.sensor, name: r.name, ts: 0, first_seen: r.ts, min: null, max: null };
+        s = { sensor: r.sensor, name: r.name, series: r.series, ts: 0, first_seen: r.ts, min: null, max: null };
         n.sensors.push(s);
         n.sensors.sort(sensorOrder);
         dirty.structure.add(r.cid);
@@ -244,7 +265,10 @@
       // before a reload).
       if (r.ts > s.ts) {
         if ((s.name || null) !== (r.name || null)) dirty.structure.add(r.cid);
-        Object.assign(s, { ts: r.ts, value: r.value, raw: r.raw, error: r.error, seq: r.seq, name: r.name });
+        // A reload that made (or unmade) a series: the list folds (or unfolds) its rows.
+        if (JSON.stringify(membersOf(s)) !== JSON.stringify(membersOf(r))) dirty.structure.add(r.cid);
+        Object.assign(s, { ts: r.ts, value: r.value, raw: r.raw, error: r.error, seq: r.seq, name: r.name,
+          series: r.series });
         if (r.value !== null) s.last_temp = { ts: r.ts, value: r.value };
         dirty.sensors.add(keyOf(r.cid, r.sensor));
       }
@@ -311,6 +335,14 @@
   }
 
   const alertOf = (cid, sensor) => state.alerts.find((a) => a.cid === cid && a.sensor === sensor);
+
+  /** The alert on a sensor's row: the alerts keep a series under its first id, so any id of the
+   *  row's series (the row stands for them all). */
+  function rowAlertOf(cid, sensor) {
+    const s = findSensor(cid, sensor);
+    const ids = s ? membersOf(s) : [sensor];
+    return state.alerts.find((a) => a.cid === cid && a.sensor && ids.includes(a.sensor));
+  }
 
   // ---- batched rendering ------------------------------------------------------------------------
 
@@ -484,7 +516,10 @@
       el("span", { class: "backlog", title: "it answered with `more`: sending its backlog" }, "catching up");
     refs.seen = el("span", { class: "seen" });
     refs.server = el("span", { class: "server", hidden: true });
-    const sensorsOf = () => (state.nodes.get(n.cid)?.sensors || []).map((s) => ({ cid: n.cid, sensor: s.sensor }));
+    const sensorsOf = () => {
+      const now = state.nodes.get(n.cid);
+      return now ? shownSensors(now).map((s) => ({ cid: n.cid, sensor: s.sensor })) : [];
+    };
     const chartAll = button({ class: "chart-all", title: `Chart all of ${n.cid}'s sensors together` }, "Chart all",
       () => openChart(sensorsOf()));
     const silence = button({ class: "silence", "data-act": "silence-node" }, "Silence node…",
@@ -499,7 +534,8 @@
       el("p", { class: "meta" }, refs.seen),
       refs.list = el("ul", { class: "sensors" }));
     if (n.sensors.length === 0) refs.list.append(el("li", { class: "no-sensors" }, "no sensor reported yet"));
-    for (const s of n.sensors) {
+    const shown = shownSensors(n);
+    for (const s of shown) {
       const r = buildSensorRow(n, s);
       refs.sensors.set(s.sensor, r);
       refs.list.append(r.row);
@@ -508,7 +544,7 @@
     cards.set(n.cid, refs);
     updateNode(n.cid);
     updateMarks(n.cid);
-    for (const s of n.sensors) { updateSensor(n.cid, s.sensor); drawSpark(n.cid, s.sensor); }
+    for (const s of shown) { updateSensor(n.cid, s.sensor); drawSpark(n.cid, s.sensor); }
     sparkObserver?.observe(refs.card);
   }
 
@@ -523,11 +559,15 @@
     return box;
   }
 
-  /** The sensor's name big and its id small beneath; an unnamed sensor's id is its headline. */
+  /** The sensor's name big and its id small beneath; an unnamed sensor's id is its headline. A
+   *  sensor that replaced others says so beneath (its row stands for them: one series). */
   function sensorLabelEl(s) {
+    const replaced = replacedOf(s);
     return el("span", { class: "label" },
       el("span", { class: "name" }, s.name || s.sensor),
-      s.name ? el("span", { class: "id" }, s.sensor) : null);
+      s.name ? el("span", { class: "id" }, s.sensor) : null,
+      replaced.length ? el("span", { class: "replaces", title: "One series: its chart and alerts go on from the sensor it replaced" },
+        `replaces ${replaced.join(", ")}`) : null);
   }
 
   function limitsText(s) {
@@ -548,8 +588,9 @@
       () => openChart([{ cid: n.cid, sensor: s.sensor }]));
     open.append(r.value, r.spark,
       el("span", { class: "under" }, limits ? el("span", { class: "limits" }, limits) : null, r.mark, r.age));
+    // A series' alerts are kept under its first id: the silence must name that one to hold.
     const silence = button({ class: "silence", "data-act": "silence-sensor" }, "Silence sensor…",
-      () => admin()?.silence({ cid: n.cid, sensor: s.sensor, kind: "*" }));
+      () => admin()?.silence({ cid: n.cid, sensor: membersOf(s)[0], kind: "*" }));
     const forget = button({ class: "forget", "data-act": "forget-sensor" }, "Forget sensor…",
       () => admin()?.forget(n.cid, s.sensor));
     r.pick = pickBox(n.cid, s);
@@ -579,7 +620,8 @@
       refs.rows.push(el("tr", { "data-cid": n.cid, "data-sensor": "" },
         nodeCell(), el("td", { class: "t-sensor dim" }, "no sensor yet"), el("td"), el("td"), stateCell()));
     }
-    for (const s of n.sensors) {
+    const shown = shownSensors(n);
+    for (const s of shown) {
       const r = { value: el("td", { class: "value" }), age: el("td", { class: "age", "data-short": "1" }) };
       const open = button({ class: "open", title: `Chart of ${s.name || s.sensor}` }, sensorLabelEl(s),
         () => openChart([{ cid: n.cid, sensor: s.sensor }]));
@@ -601,7 +643,7 @@
     tableRows.set(n.cid, refs);
     updateNode(n.cid);
     updateMarks(n.cid);
-    for (const s of n.sensors) updateSensor(n.cid, s.sensor);
+    for (const s of shown) updateSensor(n.cid, s.sensor);
   }
 
   function updateNode(cid) {
@@ -666,7 +708,7 @@
     if (c) {
       if (nodeAlert) c.card.dataset.alert = nodeAlert.kind; else delete c.card.dataset.alert;
       for (const [sensor, r] of c.sensors) {
-        const a = alertOf(cid, sensor);
+        const a = rowAlertOf(cid, sensor);
         if (a) r.row.dataset.alert = a.kind; else delete r.row.dataset.alert;
         setText(r.mark, a ? KIND_TEXT[a.kind] || a.kind : "");
         r.mark.hidden = !a;
@@ -680,7 +722,7 @@
         setText(cell.lastChild, a ? KIND_TEXT[a.kind] || a.kind : "");
       };
       for (const [sensor, r] of t.sensors) {
-        const a = alertOf(cid, sensor) || nodeAlert;
+        const a = rowAlertOf(cid, sensor) || nodeAlert;
         show(r.state, a);
         if (a) r.row.dataset.alert = a.kind; else delete r.row.dataset.alert;
       }
@@ -711,7 +753,7 @@
   function renderSummary() {
     const all = [...state.nodes.values()];
     const up = all.filter((n) => n.online).length;
-    const sensors = all.reduce((k, n) => k + n.sensors.length, 0);
+    const sensors = all.reduce((k, n) => k + shownSensors(n).length, 0);
     let text = `${up} of ${all.length} nodes online · ${sensors} sensors`;
     if (state.bannerShown) text += ` · as of ${clock(state.lostAt)}`;
     setText($("#summary"), text);
@@ -737,7 +779,7 @@
     let shown = 0;
     for (const n of state.nodes.values()) {
       const nodeHit = !q || matches(n.cid);
-      const sensorHit = (s) => nodeHit || matches(s.name) || matches(s.sensor);
+      const sensorHit = (s) => nodeHit || matches(s.name) || membersOf(s).some(matches);
       const any = nodeHit || n.sensors.some(sensorHit);
       if (any) shown += 1;
       const c = cards.get(n.cid);
@@ -879,12 +921,26 @@
     return steps[Math.floor(steps.length / 2)];
   }
 
+  /** A row's points: its sensor's, and for one that replaced others theirs before, each up to
+   *  the first point of the next (one line, as the chart draws the series). */
+  function sparkPoints(sp, cid, sensor) {
+    const s = findSensor(cid, sensor);
+    const ids = s ? membersOf(s) : [sensor];
+    let out = [];
+    let end = Infinity;
+    for (let i = ids.indexOf(sensor); i >= 0; i--) {
+      const pts = (sp.series.get(ids[i]) || []).filter((p) => p.t < end);
+      if (pts.length) { out = pts.concat(out); end = pts[0].t; }
+    }
+    return out;
+  }
+
   function drawSpark(cid, sensor) {
     const r = cards.get(cid)?.sensors.get(sensor);
     const sp = state.sparks.get(cid);
     if (!r || !sp || !visibleCards.has(cid)) return;
     const now = serverNow();
-    const pts = (sp.series.get(sensor) || []).filter((p) => p.t >= now - SPARK_SPAN_MS);
+    const pts = sparkPoints(sp, cid, sensor).filter((p) => p.t >= now - SPARK_SPAN_MS);
     const n = pts.filter((p) => p.v !== null && p.v !== undefined).length;
     r.spark.dataset.points = String(n);
     if (n < 2) { r.spark.replaceChildren(); return; }

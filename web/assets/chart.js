@@ -174,17 +174,27 @@ window.CliserChart = (() => {
     } catch (e) { /* the chart still draws, without names and limits */ }
   }
 
+  /** Each asked sensor as the chart draws it. A sensor of a `replaces` series (the API gives it
+   *  `series`, its ids oldest first) is its series: one line, asked of the server as one
+   *  (`series=true`: each id's readings up to the next one's first, cut where the store holds the
+   *  swap), named as the series; `rank` is the newest id whose readings the line now takes. */
   function describe(series) {
     return series.map(({ cid, sensor }, i) => {
       const info = sensorInfo(cid, sensor);
       const s = info.sensor || {};
       const num = (v) => (typeof v === "number" && Number.isFinite(v) ? v : null);
+      const members = Array.isArray(s.series) && s.series.includes(sensor) ? s.series : [sensor];
+      const rank = members.indexOf(sensor);
+      // The series began with its first id's first reading on this node.
+      const firsts = members.slice(0, rank + 1).map((m) => num(sensorInfo(cid, m).sensor?.first_seen)).filter((t) => t !== null);
       return {
         cid, sensor, key: keyOf({ cid, sensor }), colour: i,
+        members, rank, whole: members.length > 1,
+        ids: members.slice(0, rank + 1).join(" → "),
         name: s.name || null,
         label: s.name || sensor,
         min: num(s.min), max: num(s.max),
-        firstSeen: num(s.first_seen) ?? num(info.node && info.node.first_seen),
+        firstSeen: (firsts.length ? least(firsts) : null) ?? num(info.node && info.node.first_seen),
       };
     });
   }
@@ -199,7 +209,7 @@ window.CliserChart = (() => {
       if (s.firstSeen !== null) return s.firstSeen;
       try {
         const body = await getJSON(`/api/readings?cid=${encodeURIComponent(s.cid)}&sensor=${encodeURIComponent(s.sensor)}` +
-          `&since=${encodeURIComponent(since)}&every=${ROLLUP}`);
+          `${s.whole ? "&series=true" : ""}&since=${encodeURIComponent(since)}&every=${ROLLUP}`);
         const points = (body.series[0] || {}).points || [];
         return points.length ? points[0][0] : now;
       } catch (e) {
@@ -232,9 +242,10 @@ window.CliserChart = (() => {
     }
   }
 
-  function readingsUrl(cid, sensor, since, until, every, format) {
+  function readingsUrl(cid, sensor, since, until, every, format, whole = false) {
     let url = `/api/readings?cid=${encodeURIComponent(cid)}`;
     if (sensor) url += `&sensor=${encodeURIComponent(sensor)}`;
+    if (sensor && whole) url += "&series=true";
     url += `&since=${encodeURIComponent(new Date(since).toISOString())}&until=${encodeURIComponent(new Date(until).toISOString())}`;
     if (every) url += `&every=${every}`;
     if (format) url += `&format=${format}`;
@@ -251,10 +262,20 @@ window.CliserChart = (() => {
     return groups;
   }
 
+  /** The requests for `series`: one per node for its sensors in no series (with `sensor=` when it
+   *  is one), and one per `replaces` series (`series=true`). */
+  function requests(series) {
+    const out = [...byNode(series.filter((s) => !s.whole))].map(([cid, list]) => ({ cid, list, whole: false }));
+    for (const s of series.filter((x) => x.whole)) out.push({ cid: s.cid, list: [s], whole: true });
+    return out;
+  }
+
+  const requestUrl = (r, since, until, every, format) =>
+    readingsUrl(r.cid, r.list.length === 1 ? r.list[0].sensor : null, since, until, every, format, r.whole);
+
   async function fetchReadings(series, since, until, every) {
-    const groups = [...byNode(series)];
-    const answers = await Promise.all(groups.map(([cid, list]) =>
-      getJSON(readingsUrl(cid, list.length === 1 ? list[0].sensor : null, since, until, every))));
+    const groups = requests(series);
+    const answers = await Promise.all(groups.map((r) => getJSON(requestUrl(r, since, until, every))));
     // The server buckets a node's answer by itself when it holds too many readings: the others
     // are then asked again with the same buckets, so that every line in the chart is of one kind.
     const bucketed = answers.find((a) => a.kind === "buckets");
@@ -263,9 +284,12 @@ window.CliserChart = (() => {
     }
     const points = series.map(() => ({ t: [], v: [], lo: [], hi: [], n: [] }));
     for (let g = 0; g < groups.length; g++) {
-      const list = groups[g][1];
+      const { cid, list, whole } = groups[g];
       for (const answer of answers[g].series || []) {
-        const i = series.findIndex((s) => s.cid === groups[g][0] && s.sensor === answer.sensor && list.includes(s));
+        // A series' answer is its one entry, named by the id in service (which may be newer than
+        // the one the page has heard of).
+        const i = whole ? series.indexOf(list[0])
+          : series.findIndex((s) => s.cid === cid && s.sensor === answer.sensor && list.includes(s));
         if (i < 0) continue;
         const p = points[i];
         const raw = answer.columns[0] === "ts";
@@ -273,6 +297,16 @@ window.CliserChart = (() => {
           // An error reading has no temperature: no point (an outage shows by its length).
           const v = raw ? row[1] : row[2];
           if (v === null || v === undefined) continue;
+          const last = p.t.length - 1;
+          if (!raw && last >= 0 && p.t[last] === row[0]) {
+            // The bucket holding a swap comes once per id of the series: one bucket of both.
+            const n0 = p.n[last] || 0, n1 = row[4] || 0;
+            p.v[last] = n0 + n1 > 0 ? (p.v[last] * n0 + v * n1) / (n0 + n1) : v;
+            p.lo[last] = Math.min(p.lo[last], row[1]);
+            p.hi[last] = Math.max(p.hi[last], row[3]);
+            p.n[last] = n0 + n1;
+            continue;
+          }
           p.t.push(row[0]);
           p.v.push(v);
           if (!raw) { p.lo.push(row[1]); p.hi.push(row[3]); p.n.push(row[4]); }
@@ -368,7 +402,8 @@ window.CliserChart = (() => {
       getJSON(`/api/alerts/history?cid=${encodeURIComponent(cid)}&since=${encodeURIComponent(new Date(since).toISOString())}&limit=5000`)
         .then((b) => b.events || []).catch(() => [])));
     const firing = await getJSON("/api/alerts").then((b) => b.alerts || []).catch(() => []);
-    const wanted = (cid, sensor) => series.some((s) => s.cid === cid && (s.sensor === sensor || !sensor));
+    // A series' alerts are kept under its first id.
+    const wanted = (cid, sensor) => series.some((s) => s.cid === cid && (!sensor || s.members.includes(sensor)));
     const open = new Map();
     const periods = [];
     const events = history.flat().filter((e) => wanted(e.cid, e.sensor)).sort((a, b) => a.at - b.at || a.id - b.id);
@@ -488,7 +523,7 @@ window.CliserChart = (() => {
     const cids = [...new Set(v.series.map((s) => s.cid))];
     const title = el("h2", { class: "chart-title" }, names.join(" · "));
     const ids = el("span", { class: "chart-ids" },
-      v.series.length === 1 ? `${v.series[0].cid} · ${v.series[0].sensor}` : cids.join(" · "));
+      v.series.length === 1 ? `${v.series[0].cid} · ${v.series[0].ids}` : cids.join(" · "));
     const ranges = el("div", { class: "chart-ranges", role: "group", "aria-label": "Range" },
       ...Object.keys(RANGES).map((r) => {
         const b = el("button", { type: "button", "data-range": r }, RANGE_LABELS[r]);
@@ -537,7 +572,7 @@ window.CliserChart = (() => {
         toggle.setAttribute("aria-pressed", String(show));
         toggle.closest("tr").classList.toggle("chart-off", !show);
       });
-      const idText = s.name ? `${s.cid} · ${s.sensor}` : s.cid;
+      const idText = s.name || s.whole ? `${s.cid} · ${s.ids}` : s.cid;
       return el("tr", { "data-series": s.key, "data-idx": String(lineIdx(v, i)) },
         el("th", { scope: "row", class: "chart-legend-name" }, toggle, el("span", { class: "chart-legend-id" }, idText)),
         ...["min", "mean", "max", "last"].map((k) => el("td", { "data-stat": k }, "–")));
@@ -572,10 +607,11 @@ window.CliserChart = (() => {
     const from = plot ? plot.scales.x.min : view.since;
     const to = plot ? plot.scales.x.max : view.until;
     const every = view.kind === "buckets" ? view.every : null;
-    const links = [...byNode(view.series)].map(([cid, list]) => {
+    const all = requests(view.series);
+    const links = all.map((r) => {
       const a = el("a", { class: "chart-csv-link", download: "", title: "The readings shown, as CSV" },
-        view.series.length === 1 || byNode(view.series).size === 1 ? "Download CSV" : `CSV ${cid}`);
-      a.href = readingsUrl(cid, list.length === 1 ? list[0].sensor : null, Math.floor(from), Math.ceil(to), every, "csv");
+        all.length === 1 ? "Download CSV" : r.whole ? `CSV ${r.list[0].label}` : `CSV ${r.cid}`);
+      a.href = requestUrl(r, Math.floor(from), Math.ceil(to), every, "csv");
       return a;
     });
     view.dom.csv.replaceChildren(...links);
@@ -879,8 +915,14 @@ window.CliserChart = (() => {
     if (!v || !plot || v.kind !== "raw" || !reading) return;
     const value = reading.value;
     if (value === null || value === undefined || !Number.isFinite(value)) return;
-    const i = v.series.findIndex((s) => s.cid === reading.cid && s.sensor === reading.sensor);
+    const i = v.series.findIndex((s) => s.cid === reading.cid && s.members.includes(reading.sensor));
     if (i < 0) return;
+    const s = v.series[i];
+    const rank = s.members.indexOf(reading.sensor);
+    // A replaced sensor left on the bus: its readings after the swap are not the series'. A newer
+    // id of the series reporting (the swap while the chart is open) takes the line over.
+    if (rank < s.rank) return;
+    s.rank = rank;
     // The window moves on with the clock: a button's range keeps its length, a fitted one grows
     // (no further back than the longest button).
     const t = reading.ts;

@@ -30,10 +30,23 @@ pub(crate) fn reading_json(
     settings: &Settings,
 ) -> Json {
     let (value, raw, error) = value_fields(v, sensor, settings);
-    json!({
+    let mut j = json!({
         "cid": cid.as_str(), "sensor": sensor.to_string(), "name": settings.name(sensor.as_str()),
         "ts": ts, "value": value, "raw": raw, "error": error, "seq": seq,
-    })
+    });
+    with_series(&mut j, sensor, settings);
+    j
+}
+
+/// A sensor of a `replaces` series gets `series`, its ids oldest first, so that the page shows the
+/// series as one sensor (the replaced id folded into the one in service, the alert kept under the
+/// first id on that row) from the first reading of a new id on; other sensors' JSON is unchanged.
+fn with_series(j: &mut Json, sensor: &SensorId, settings: &Settings) {
+    let id = sensor.as_str();
+    // Asked first without building a list: most sensors are in no series.
+    if settings.replaced_by(id).is_some() || settings.series_of(id) != id {
+        j["series"] = json!(settings.series_members(id));
+    }
 }
 
 fn sensor_json(sensor: &SensorId, s: &SensorState, settings: &Settings) -> Json {
@@ -41,9 +54,10 @@ fn sensor_json(sensor: &SensorId, s: &SensorState, settings: &Settings) -> Json 
     let last_temp = s
         .last_temp
         .map(|(ts, c)| json!({"ts": ts, "value": degrees(settings.calibrate(sensor.as_str(), c))}));
-    // The limits as `[sensors]` gives them: true (calibrated) values, as `value` is.
-    let limits = settings.sensor(sensor.as_str());
-    json!({
+    // The limits as `[sensors]` gives them: true (calibrated) values, as `value` is; a replaced
+    // sensor's are its series' (the id in service's), as the alerts judge it.
+    let limits = settings.series_settings(sensor.as_str());
+    let mut j = json!({
         "sensor": sensor.to_string(),
         "name": settings.name(sensor.as_str()),
         "ts": s.last.0,
@@ -55,7 +69,9 @@ fn sensor_json(sensor: &SensorId, s: &SensorState, settings: &Settings) -> Json 
         "min": limits.min,
         "max": limits.max,
         "first_seen": s.first_seen_ms,
-    })
+    });
+    with_series(&mut j, sensor, settings);
+    j
 }
 
 /// One node; with its sensors for `/api/nodes` and the first live message, without for a node's

@@ -1,13 +1,15 @@
-//! `GET /api/readings?cid=&sensor=&since=&until=&every=&format=`: raw points, or buckets of min,
-//! mean, max and count when `every` is given or the range holds more than [`RAW_LIMIT`] readings;
-//! as JSON, or with `format=csv` the same selection as a CSV file to download. `sensor` is an id or
-//! a name from the config's `[sensors]`; one that is neither is a `404` naming the names (a `400`
-//! when it cannot even be an id), never an empty answer.
+//! `GET /api/readings?cid=&sensor=&series=&since=&until=&every=&format=`: raw points, or buckets
+//! of min, mean, max and count when `every` is given or the range holds more than [`RAW_LIMIT`]
+//! readings; as JSON, or with `format=csv` the same selection as a CSV file to download. `sensor`
+//! is an id or a name from the config's `[sensors]`; one that is neither is a `404` naming the
+//! names (a `400` when it cannot even be an id), never an empty answer. A name spans its whole
+//! `replaces` series; an id is that sensor alone, unless `series=true` asks for the series it is
+//! of (the page's way: it knows ids, and a series need not have a name).
 
 use crate::http::{query_pairs, Response};
 use crate::json::degrees;
 use crate::store_pool::StorePool;
-use cliser_common::sensor_names::{self, LookupError, SensorError};
+use cliser_common::sensor_names::{self, LookupError, Resolved, SensorError};
 use cliser_common::sensors::Settings;
 use cliser_protocol::{Celsius, ClientId, SensorId, Value};
 use cliser_store::{Bucket, BucketSource, History, ReadingQuery, StoreError, StoredReading, TsQuality};
@@ -36,6 +38,8 @@ pub struct Params {
     every: Option<Duration>,
     /// The values as stored, without the config file's calibration.
     raw: bool,
+    /// `sensor` an id: the whole `replaces` series it is of, as its name would give it.
+    series: bool,
     /// JSON, or CSV to download.
     format: Format,
 }
@@ -84,8 +88,8 @@ fn bad(parameter: &str, message: String) -> Response {
 /// Checks the query string against `now`.
 pub fn params(query: &str, now: SystemTime) -> Result<Params, Response> {
     let pairs = query_pairs(query).map_err(|e| bad(&e.name, e.to_string()))?;
-    let (mut cid, mut sensor, mut since, mut until, mut every, mut raw, mut format) =
-        (None, None, None, None, None, None, None);
+    let (mut cid, mut sensor, mut since, mut until, mut every, mut raw, mut format, mut series) =
+        (None, None, None, None, None, None, None, None);
     for (k, v) in pairs {
         let slot = match k.as_str() {
             "cid" => &mut cid,
@@ -95,10 +99,13 @@ pub fn params(query: &str, now: SystemTime) -> Result<Params, Response> {
             "every" => &mut every,
             "raw" => &mut raw,
             "format" => &mut format,
+            "series" => &mut series,
             _ => {
                 return Err(bad(
                     &k,
-                    format!("unknown parameter {k:?} (cid, sensor, since, until, every, raw, format)"),
+                    format!(
+                        "unknown parameter {k:?} (cid, sensor, series, since, until, every, raw, format)"
+                    ),
                 ))
             }
         };
@@ -115,11 +122,16 @@ pub fn params(query: &str, now: SystemTime) -> Result<Params, Response> {
         let text = text.filter(|t| !t.is_empty()).unwrap_or_else(|| default.to_owned());
         point_in_time(name, &text, now).map_err(|e| bad(name, e.to_string()))
     };
-    let raw = match raw.as_deref() {
-        None | Some("" | "0" | "false") => false,
-        Some("1" | "true") => true,
-        Some(other) => return Err(bad("raw", format!("raw {other:?}: expected true or false"))),
+    let flag = |name: &str, text: Option<String>| match text.as_deref() {
+        None | Some("" | "0" | "false") => Ok(false),
+        Some("1" | "true") => Ok(true),
+        Some(other) => Err(bad(name, format!("{name} {other:?}: expected true or false"))),
     };
+    let raw = flag("raw", raw)?;
+    let series = flag("series", series)?;
+    if series && sensor.is_none() {
+        return Err(bad("series", "series=true needs a sensor= (an id or a name)".into()));
+    }
     let format = match format.as_deref() {
         None | Some("" | "json") => Format::Json,
         Some("csv") => Format::Csv,
@@ -145,7 +157,7 @@ pub fn params(query: &str, now: SystemTime) -> Result<Params, Response> {
         }
         None => None,
     };
-    Ok(Params { cid, sensor, since_ms, until_ms, every, raw, format })
+    Ok(Params { cid, sensor, since_ms, until_ms, every, raw, series, format })
 }
 
 /// The bucket length chosen for a range with too many readings.
@@ -241,6 +253,15 @@ fn lookup_and_select(
         },
         None => None,
     };
+    // `series=true` on an id: its series, as the series' name would give it.
+    let resolved = resolved.map(|r| {
+        if !p.series || r.members.len() > 1 {
+            return r;
+        }
+        let members = names.series_members(&r.id);
+        let known = r.known || members.len() > 1;
+        Resolved { id: names.current_of(&r.id).to_owned(), members, known }
+    });
     let sensor = match resolved.as_ref().map(|r| SensorId::new(&r.id)).transpose() {
         Ok(s) => s,
         // A `[sensors]` table whose key is no id a Pi could send.
@@ -511,6 +532,9 @@ mod tests {
         assert_eq!(param_of(params("cid=pi&cid=pj", now()).unwrap_err()), "cid");
         assert_eq!(param_of(params("cid=pi&%zz=1", now()).unwrap_err()), "%zz");
         assert_eq!(param_of(params("cid=pi&format=xml", now()).unwrap_err()), "format");
+        assert_eq!(param_of(params("cid=pi&series=true", now()).unwrap_err()), "series", "series of what");
+        assert_eq!(param_of(params("cid=pi&sensor=t&series=yes", now()).unwrap_err()), "series");
+        assert!(params("cid=pi&sensor=t&series=true", now()).unwrap().series);
     }
 
     #[test]

@@ -64,5 +64,6 @@ mod web_page;
 mod web_page_admin;
 mod web_page_fleet;
 mod web_page_layout;
+mod web_page_replaced;
 mod web_post;
 mod web_prometheus;
