@@ -48,7 +48,7 @@ pub fn source_id(spec: &SensorSpec) -> SensorId {
     let name = match spec {
         SensorSpec::W1(_) => "w1".to_owned(),
         SensorSpec::Gpio(pin) => format!("gpio{pin}"),
-        SensorSpec::Sim => "sim".to_owned(),
+        SensorSpec::Sim(_) => "sim".to_owned(),
         SensorSpec::File(_) => "file".to_owned(),
     };
     SensorId::new(&name).expect("backend names are valid sensor ids")
