@@ -177,7 +177,8 @@ impl Thermometers for SimThermometers {
     fn read_all(&mut self) -> Result<Vec<Sample>, HalError> {
         let elapsed = (self.clock)() + self.phase;
         self.first_reads += 1;
-        let crc_now = self.options.crc_every.is_some_and(|n| self.first_reads % u64::from(n.get()) == 0);
+        let crc_now =
+            self.options.crc_every.is_some_and(|n| self.first_reads.is_multiple_of(u64::from(n.get())));
         Ok(self
             .ids
             .iter()
