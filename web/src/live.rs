@@ -57,6 +57,9 @@ pub enum LiveEvent {
     AuthFailed,
     /// The firing alerts changed; these fire now.
     Alerts(Vec<AlertView>),
+    /// The sink kept these health reports (one row each, as added to the store): the sensors'
+    /// health counters in `/metrics` grow by them.
+    Health(Vec<cliser_store::HealthRow>),
     /// A node (`sensor` None) or one of its sensors was forgotten: it leaves the page, the API and
     /// the metrics until it reports again.
     Forgotten {
@@ -446,6 +449,7 @@ fn apply(shared: &Shared, event: LiveEvent, pending: &mut Pending) {
             m.auth_failures.inc();
         }
         LiveEvent::Forgotten { cid, sensor } => forget(shared, cid, sensor, pending),
+        LiveEvent::Health(rows) => m.observe_health(&rows),
         LiveEvent::Alerts(firing) => {
             let changed = {
                 let mut alerts = shared.alerts.lock().unwrap_or_else(|e| e.into_inner());

@@ -281,8 +281,13 @@ impl Sink {
         if rows.is_empty() {
             return;
         }
-        if let Err(e) = self.store.health_add(&rows) {
-            log::warn!("store {}: {} health reports not kept: {e}", self.store.location(), rows.len());
+        match self.store.health_add(&rows) {
+            // `/metrics` counts what the store kept (a repeat, which it skips, is rare enough:
+            // a client sends each report once).
+            Ok(_) => self.watchers.live(cliser_web::LiveEvent::Health(rows)),
+            Err(e) => {
+                log::warn!("store {}: {} health reports not kept: {e}", self.store.location(), rows.len())
+            }
         }
     }
 
