@@ -62,6 +62,7 @@ mod web_hostile;
 mod web_page;
 mod web_page_admin;
 mod web_page_fleet;
+mod web_page_health;
 mod web_page_layout;
 mod web_post;
 mod web_prometheus;
