@@ -105,7 +105,7 @@ pub fn spawn(
                     if let Ok(samples) = &read {
                         health.note(samples, started.elapsed());
                     }
-                    notes.log_new(s.as_mut());
+                    store.facts().put(&notes.log_new(s.as_mut()));
                     match read {
                         Ok(samples) if samples.is_empty() => {
                             note_failure(&mut last_error, "no thermometer found".to_owned())

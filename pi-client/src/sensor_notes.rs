@@ -19,8 +19,8 @@ pub struct SensorNotes {
 
 impl SensorNotes {
     /// Logs what `sensors` has to report since the last call (each sensor once per start, as the
-    /// hal hands it out).
-    pub fn log_new(&mut self, sensors: &mut dyn Thermometers) {
+    /// hal hands it out), and returns the facts for the server.
+    pub fn log_new(&mut self, sensors: &mut dyn Thermometers) -> Vec<SensorFacts> {
         for report in sensors.take_resolution_reports() {
             log_report(&report);
         }
@@ -37,6 +37,7 @@ impl SensorNotes {
                 warn!("{warning}");
             }
         }
+        facts
     }
 }
 

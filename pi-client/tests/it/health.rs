@@ -70,6 +70,7 @@ fn no_health_report_goes_to_a_server_that_does_not_advertise_them() {
         conn.send("100: keep alive");
         let line = conn.recv();
         assert!(!line.contains(" h:"), "a health report to a server that did not ask: {line}");
+        assert!(!line.contains(" f:"), "sensor facts to a server that did not ask: {line}");
         let parsed = cliser_protocol::KeepAliveAnswer::parse(&line).unwrap();
         assert!(parsed.rejected.is_empty(), "{line}");
     }
@@ -160,6 +161,47 @@ fn injected_crc_errors_at_five_percent_are_what_the_server_stores() {
     let (clean_reads, clean_crc, clean_errors) = sum(&rows, clean);
     assert_eq!(clean_reads, reads, "both sensors are read at each sampling");
     assert_eq!((clean_crc, clean_errors), (0, 0));
+    c.signal(libc::SIGTERM);
+    assert_eq!(c.wait_exit(WAIT).code(), Some(0));
+}
+
+/// Each sensor's facts (power mode, resolution, clone kind) go to a server that advertises
+/// `health=1` once per connection: once on the first connection, once again on the next.
+#[test]
+fn sensor_facts_go_once_per_connection_to_a_server_that_takes_health_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let _dump = DumpLogsOnPanic(dir.path());
+    let w1 = fake_w1_with(dir.path(), 2);
+    std::fs::write(w1.join("28-000000000000/ext_power"), "1\n").unwrap();
+    std::fs::write(w1.join("28-000000000001/ext_power"), "0\n").unwrap();
+    let server = FakeServer::new();
+    let sensor = format!("w1:{}", w1.display());
+    let mut c = common::client(dir.path(), server.addr, &["--sensor", &sensor, "--interval", "50ms"]);
+    let want = ["f:28-000000000000=ext,12,-", "f:28-000000000001=par,12,-"];
+    for connection in 1..=2 {
+        let mut conn = server.accept();
+        conn.send("110: qual a senha");
+        conn.recv();
+        conn.send("120: qual o ID");
+        conn.recv();
+        conn.send("140: Connected health=1");
+        let mut facts: Vec<String> = Vec::new();
+        let mut polls_after = 0;
+        // Polls until both sensors' facts came and five more answers brought none again.
+        wait_until(WAIT, "both sensors' facts, then five answers", || {
+            conn.send("100: keep alive");
+            let parsed = cliser_protocol::KeepAliveAnswer::parse(&conn.recv()).unwrap();
+            assert!(parsed.rejected.is_empty());
+            facts.extend(parsed.answer.facts.iter().map(|f| f.to_string()));
+            if facts.len() >= 2 {
+                polls_after += 1;
+            }
+            (polls_after > 5).then_some(())
+        });
+        facts.sort();
+        assert_eq!(facts, want, "connection {connection}: each sensor's facts once");
+        drop(conn);
+    }
     c.signal(libc::SIGTERM);
     assert_eq!(c.wait_exit(WAIT).code(), Some(0));
 }
