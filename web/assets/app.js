@@ -547,12 +547,13 @@
     r.spark = el("span", { class: "spark", "aria-hidden": "true" });
     r.mark = el("span", { class: "mark" });
     r.health = el("span", { class: "health", hidden: true });
+    r.facts = el("span", { class: "facts", hidden: true });
     const limits = limitsText(s);
     const open = button({ class: "open", title: `Chart of ${s.name || s.sensor}` }, sensorLabelEl(s),
       () => openChart([{ cid: n.cid, sensor: s.sensor }]));
     open.append(r.value, r.spark,
       el("span", { class: "under" }, limits ? el("span", { class: "limits" }, limits) : null, r.mark, r.health,
-        r.age));
+        r.age), r.facts);
     const silence = button({ class: "silence", "data-act": "silence-sensor" }, "Silence sensor…",
       () => admin()?.silence({ cid: n.cid, sensor: s.sensor, kind: "*" }));
     const forget = button({ class: "forget", "data-act": "forget-sensor" }, "Forget sensor…",
@@ -586,13 +587,13 @@
     }
     for (const s of n.sensors) {
       const r = { value: el("td", { class: "value" }), age: el("td", { class: "age", "data-short": "1" }),
-        health: el("span", { class: "health", hidden: true }) };
+        health: el("span", { class: "health", hidden: true }), facts: el("span", { class: "facts", hidden: true }) };
       const open = button({ class: "open", title: `Chart of ${s.name || s.sensor}` }, sensorLabelEl(s),
         () => openChart([{ cid: n.cid, sensor: s.sensor }]));
       r.pick = pickBox(n.cid, s);
       r.state = stateCell();
       r.row = el("tr", { "data-cid": n.cid, "data-sensor": s.sensor },
-        nodeCell(), el("td", { class: "t-sensor" }, el("div", { class: "t-sensor-in" }, r.pick, open), r.health),
+        nodeCell(), el("td", { class: "t-sensor" }, el("div", { class: "t-sensor-in" }, r.pick, open), r.health, r.facts),
         r.value, r.age, r.state);
       refs.sensors.set(s.sensor, r);
       refs.rows.push(r.row);
@@ -690,6 +691,24 @@
     setText(r.health, marked ? `${percent(h)} errors` : "");
     r.health.title = marked ? healthTitle(h) : "";
     if (marked) r.row.dataset.health = "above"; else delete r.row.dataset.health;
+    showFacts(r, h);
+  }
+
+  /**
+   * What the sensor's Pi said of it (power, resolution, clone kind): shown when worth a look
+   * (parasite power, a clone), all of it in the tooltip.
+   */
+  function showFacts(r, h) {
+    const shown = [];
+    if (h?.power === "parasite") shown.push("parasite power");
+    if (h?.clone) shown.push(`clone? ${h.clone}`);
+    r.facts.hidden = shown.length === 0;
+    setText(r.facts, shown.join(" · "));
+    const all = [];
+    if (h?.power) all.push(`${h.power} power`);
+    if (h?.bits) all.push(`${h.bits} bits`);
+    if (h?.clone) all.push(`looks like a clone (kind ${h.clone}); never refused, only reported`);
+    r.facts.title = all.join(", ");
   }
 
   function refreshHealth() {

@@ -78,7 +78,8 @@ impl Routes {
             }
             "/api/health" => {
                 let now_ms = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-                crate::health::answer(&self.pool, &self.shared.settings.get(), now_ms)
+                let facts = self.shared.facts().clone();
+                crate::health::answer(&self.pool, &self.shared.settings.get(), &facts, now_ms)
             }
             "/api/exporters" => json(serde_json::json!({ "exporters": (self.exporters)() })),
             "/api/readings" => match crate::readings::params(&req.query, now) {

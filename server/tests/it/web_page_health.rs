@@ -135,3 +135,62 @@ fn a_bus_with_crc_errors_injected_at_five_percent_shows_exactly_that_in_the_api_
     client.signal(libc::SIGTERM);
     assert_eq!(client.wait_exit(T).code(), Some(0));
 }
+
+/// What a Pi says of its sensors (`f:` tokens: power mode, resolution, clone kind) shows in
+/// `/api/health` and on the page next to the health: parasite power and the clone kind on the
+/// sensor they concern, nothing on a plain one; the server logs them once.
+#[test]
+fn sensor_facts_from_the_pi_show_in_the_api_and_on_the_page() {
+    let Some(mut browser) = Browser::launch() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let _logs = DumpLogsOnPanic(dir.path());
+    let server = ServerHandle::start(dir.path(), &["--keepalive", "200ms"]);
+    let http = server.http.expect("test servers serve the page");
+    let (odd, plain) = ("28-0000000000b1", "28-0000000000a1");
+    let (mut pi, _) = client(&server, "pi-facts");
+    pi.send(&format!(
+        "100 {odd}=21.500#1 {plain}=20.000#2 f:{odd}=par,12,B1%20(GXCAS%2FUMW%2018B20) f:{plain}=ext,10,-"
+    ));
+    server.log().wait_for(&format!("sensor facts cid=pi-facts sensor={odd} parasite power, 12 bits, looks like a clone (kind B1 (GXCAS/UMW 18B20))"), T);
+    let body = wait_until(T, "the facts in /api/health", || {
+        let body = http::get(http, "/api/health").json();
+        (body["sensors"].as_array()?.len() == 2).then_some(body)
+    });
+    let entry =
+        |id: &str| body["sensors"].as_array().unwrap().iter().find(|s| s["sensor"] == id).unwrap().clone();
+    let (o, p) = (entry(odd), entry(plain));
+    assert_eq!(
+        (&o["power"], &o["bits"], &o["clone"]),
+        (&json!("parasite"), &json!(12), &json!("B1 (GXCAS/UMW 18B20)")),
+        "{o}"
+    );
+    assert_eq!((&p["power"], &p["bits"], &p["clone"]), (&json!("external"), &json!(10), &Value::Null), "{p}");
+    assert_eq!((&o["reads"], &o["marked"]), (&json!(0), &json!(false)), "no health report yet: {o}");
+
+    browser.set_viewport(412, 915, true);
+    browser.navigate(&format!("http://{http}/"));
+    let facts_js = |id: &str| {
+        format!(
+            "(() => {{ const f = document.querySelector('{} .facts'); \
+             return f ? {{ hidden: f.hidden, text: f.textContent, title: f.title }} : null; }})()",
+            sensor_sel("pi-facts", id)
+        )
+    };
+    let shown = browser.wait_value(
+        &format!("(() => {{ const f = {}; return f && !f.hidden ? f : null; }})()", facts_js(odd)),
+        PAGE,
+        "the odd sensor's facts",
+    );
+    assert_eq!(shown["text"], json!("parasite power · clone? B1 (GXCAS/UMW 18B20)"), "{shown}");
+    assert_eq!(
+        shown["title"],
+        json!("parasite power, 12 bits, looks like a clone (kind B1 (GXCAS/UMW 18B20)); never refused, only reported"),
+        "{shown}"
+    );
+    let plain_facts = browser.eval(&facts_js(plain));
+    assert_eq!(plain_facts["hidden"], json!(true), "{plain_facts}");
+    assert_eq!(plain_facts["title"], json!("external power, 10 bits"), "{plain_facts}");
+    let fits = browser.eval(OVERFLOW_JS);
+    assert_eq!(fits["wider"], json!([]), "at 412 px: {fits}");
+    browser.screenshot(&web_dir().join("facts-412.png"));
+}
