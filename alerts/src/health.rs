@@ -5,7 +5,7 @@
 use crate::alert::label;
 use cliser_common::sensors::Settings;
 use cliser_protocol::Value;
-use cliser_store::{NewReading, SensorInfo};
+use cliser_store::{HealthSum, NewReading, SensorInfo};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -33,6 +33,11 @@ impl Health {
         if let Some((ts, v, _)) = &s.last {
             h.last = Some((*ts, v.clone()));
         }
+    }
+
+    /// The names (and calibration) shown.
+    pub fn settings(&self) -> Arc<Settings> {
+        self.settings.clone()
     }
 
     /// The names (and calibration) to show.
@@ -118,5 +123,73 @@ impl Health {
         }
         out.pop();
         out
+    }
+}
+
+/// The Pis' bus health over the last hour, per node and sensor, for the console's `N`:
+/// `  28-x: 200 reads, 10 errors (5.0 %: crc 10), mean read 12 ms  ! above 1 %`.
+pub fn bus_report(sums: &[HealthSum], settings: &Settings) -> String {
+    if sums.is_empty() {
+        return "bus health over the last hour: no health reports".into();
+    }
+    let mut out = String::from("bus health over the last hour (the Pis' health reports):");
+    let mut node: Option<&str> = None;
+    for s in sums {
+        if node != Some(s.cid.as_str()) {
+            let _ = write!(out, "\n{}:", s.cid);
+            node = Some(&s.cid);
+        }
+        let name = settings.name(&s.sensor).map(|n| format!(" ({n})")).unwrap_or_default();
+        let errors = match s.errors() {
+            0 => "0 errors".to_owned(),
+            n => {
+                let by: Vec<String> = s.reasons().iter().map(|(r, n)| format!("{r} {n}")).collect();
+                format!("{n} errors ({:.1} %: {})", s.error_rate() * 100.0, by.join(", "))
+            }
+        };
+        let mark = if s.marked() {
+            format!("  ! above {} %", cliser_store::MARK_ABOVE * 100.0)
+        } else {
+            String::new()
+        };
+        let _ = write!(
+            out,
+            "\n  {}{name}: {} reads, {errors}, mean read {:.0} ms{mark}",
+            s.sensor,
+            s.reads,
+            s.mean_read_ms()
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod bus_tests {
+    use super::*;
+
+    fn sum(cid: &str, sensor: &str, reads: i64, crc: i64, reset: i64) -> HealthSum {
+        HealthSum {
+            cid: cid.into(),
+            sensor: sensor.into(),
+            reads,
+            crc,
+            empty: 0,
+            reset,
+            other: 0,
+            read_ms: reads * 12,
+        }
+    }
+
+    #[test]
+    fn the_bus_report_groups_by_node_with_rates_reasons_and_marks() {
+        let sums = [sum("a", "28-x", 200, 10, 1), sum("a", "28-y", 200, 2, 0), sum("b", "28-z", 0, 0, 0)];
+        assert_eq!(
+            bus_report(&sums, &Settings::default()),
+            "bus health over the last hour (the Pis' health reports):\n\
+             a:\n  28-x: 200 reads, 11 errors (5.5 %: crc 10, reset 1), mean read 12 ms  ! above 1 %\n  \
+             28-y: 200 reads, 2 errors (1.0 %: crc 2), mean read 12 ms\n\
+             b:\n  28-z: 0 reads, 0 errors, mean read 0 ms"
+        );
+        assert_eq!(bus_report(&[], &Settings::default()), "bus health over the last hour: no health reports");
     }
 }

@@ -16,7 +16,8 @@ use crate::mailbox::{Inbox, Next, Slot};
 use cliser_common::sensors::Settings;
 use cliser_store::fleet::Fence;
 use cliser_store::{
-    Ack, AdminLog, AlertEvent, AlertStore, History, NewReading, OpenAs, PgStore, SqliteStore, StoredAlert,
+    Ack, AdminLog, AlertEvent, AlertStore, HealthLog, History, NewReading, OpenAs, PgStore, SqliteStore,
+    StoredAlert,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc::{RecvTimeoutError, Sender};
@@ -127,9 +128,9 @@ pub type Lead = Box<dyn Fn() -> Option<Fence> + Send>;
 /// What the alerts thread asks of the store: the firing alerts, their history and silences; the
 /// admin changes people make; and, at start, the nodes and sensors known. Open one with
 /// `cliser_store::open_as::<dyn RunnerStore>(url)`.
-pub trait RunnerStore: AlertStore + AdminLog + History {}
+pub trait RunnerStore: AlertStore + AdminLog + History + HealthLog {}
 
-impl<T: AlertStore + AdminLog + History + ?Sized> RunnerStore for T {}
+impl<T: AlertStore + AdminLog + History + HealthLog + ?Sized> RunnerStore for T {}
 
 impl OpenAs for dyn RunnerStore {
     fn sqlite(store: SqliteStore) -> Box<Self> {
@@ -216,6 +217,17 @@ impl Runner {
         })
     }
 
+    /// The console's view of the Pis' health reports over the last hour, from the store (a short
+    /// query, asked only by a person at the console).
+    fn bus_health(&mut self, now: i64) -> String {
+        match self.store.health_since(cliser_store::last_hour_since(now)) {
+            Ok(rows) => {
+                crate::health::bus_report(&cliser_store::HealthSum::of(&rows), &self.health.settings())
+            }
+            Err(e) => format!("bus health: the store failed: {e}"),
+        }
+    }
+
     /// Tells `f` of each node or sensor forgotten while the server runs.
     pub fn on_forget(mut self, f: OnForget) -> Runner {
         self.on_forget = f;
@@ -252,7 +264,9 @@ impl Runner {
             match inbox.recv_timeout(next_tick.saturating_duration_since(Instant::now())) {
                 // The console's `N` also shows how deep the mailbox is, and was.
                 Ok(Next::Input(Input::Health(reply))) => {
-                    let _ = reply.send(format!("{}\n{}", self.health.report(now_ms()), inbox.depth()));
+                    let now = now_ms();
+                    let bus = self.bus_health(now);
+                    let _ = reply.send(format!("{}\n{bus}\n{}", self.health.report(now), inbox.depth()));
                 }
                 Ok(Next::Input(input)) => self.handle(input),
                 Ok(Next::Readings(slots, gaps)) => self.readings(slots, gaps),

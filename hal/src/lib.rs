@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | `w1` / `w1:DIR` | [`w1_sysfs::W1Thermometers`] | **on a Raspberry Pi, always first.** The kernel's `w1-gpio` driver does the timing in the kernel; enable it with `dtoverlay=w1-gpio` (see `docs/raspberry-pi.md`). `w1:DIR` reads another tree (tests, a second root). |
 //! | `gpio:PIN` | [`onewire::OneWireThermometers`] | only when the kernel driver cannot be used (no overlay allowed, another board). Needs `--features gpio` and root or the `gpio` group. Userspace bit-banging is fragile: a slot stretched by the scheduler spoils a bit (CRC failures are retried once), and on a Pi 5 the GPIO sits behind PCIe, which makes it worse. |
-//! | `sim` | [`sim::SimThermometers`] | PC mode and demos: two sensors slowly varying around room temperature. |
+//! | `sim` / `sim:crc-every=N` | [`sim::SimThermometers`] | PC mode and demos: two sensors slowly varying around room temperature; with `crc-every=N` every Nth read of the first is a CRC error (a flaky bus, [`sim::SimOptions`]). |
 //! | `file:PATH` | [`file_sensor::FileThermometer`] | PC mode driven by a person or a test: `echo 21.5 > PATH` (a file or a FIFO). |
 //!
 //! Every backend reports each sensor's temperature in millidegrees or a typed [`SensorError`]. Both
@@ -115,7 +115,10 @@ impl fmt::Display for HalError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HalError::BadSpec(s) => {
-                write!(f, "bad sensor spec {s:?}: expected w1, w1:DIR, gpio:PIN, sim or file:PATH")
+                write!(
+                    f,
+                    "bad sensor spec {s:?}: expected w1, w1:DIR, gpio:PIN, sim, sim:crc-every=N or file:PATH"
+                )
             }
             HalError::Unavailable(why) => f.write_str(why),
             HalError::Io { context, source } => write!(f, "{context}: {source}"),
@@ -159,8 +162,9 @@ pub enum SensorSpec {
     W1(PathBuf),
     /// `gpio:<bcm pin>` (needs the `gpio` cargo feature).
     Gpio(u8),
-    /// `sim`: simulated sensors with slowly varying temperatures.
-    Sim,
+    /// `sim` or `sim:OPTIONS`: simulated sensors with slowly varying temperatures, and the faults
+    /// the options inject (none for `sim`).
+    Sim(sim::SimOptions),
     /// `file:<path>`: one simulated sensor whose value is read from a file or FIFO.
     File(PathBuf),
 }
@@ -174,7 +178,8 @@ impl std::str::FromStr for SensorSpec {
         let bad = || HalError::BadSpec(s.to_owned());
         Ok(match s.split_once(':') {
             None if s == "w1" => SensorSpec::W1(PathBuf::from(DEFAULT_W1_ROOT)),
-            None if s == "sim" => SensorSpec::Sim,
+            None if s == "sim" => SensorSpec::Sim(sim::SimOptions::default()),
+            Some(("sim", options)) => SensorSpec::Sim(sim::SimOptions::parse(options).ok_or_else(bad)?),
             Some(("w1", dir)) if !dir.is_empty() => SensorSpec::W1(PathBuf::from(dir)),
             Some(("file", p)) if !p.is_empty() => SensorSpec::File(PathBuf::from(p)),
             Some(("gpio", pin)) => SensorSpec::Gpio(pin.parse().map_err(|_| bad())?),
@@ -183,14 +188,16 @@ impl std::str::FromStr for SensorSpec {
     }
 }
 
-/// As written on the `--sensor` flag (`w1:/sys/bus/w1/devices`, `gpio:4`, `sim`, `file:/tmp/t`), so
+/// As written on the `--sensor` flag (`w1:/sys/bus/w1/devices`, `gpio:4`, `sim`, `sim:crc-every=20`,
+/// `file:/tmp/t`), so
 /// messages speak the user's language.
 impl fmt::Display for SensorSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SensorSpec::W1(root) => write!(f, "w1:{}", root.display()),
             SensorSpec::Gpio(pin) => write!(f, "gpio:{pin}"),
-            SensorSpec::Sim => f.write_str("sim"),
+            SensorSpec::Sim(options) if *options == sim::SimOptions::default() => f.write_str("sim"),
+            SensorSpec::Sim(options) => write!(f, "sim:{options}"),
             SensorSpec::File(path) => write!(f, "file:{}", path.display()),
         }
     }
@@ -200,7 +207,7 @@ impl fmt::Display for SensorSpec {
 /// and a starting point of its own. The real backends ignore it.
 pub fn open_as(spec: &SensorSpec, node: &str) -> Result<Box<dyn Thermometers>, HalError> {
     match spec {
-        SensorSpec::Sim => Ok(Box::new(sim::SimThermometers::for_node(node))),
+        SensorSpec::Sim(options) => Ok(Box::new(sim::SimThermometers::for_node(node).with_options(*options))),
         other => open(other),
     }
 }
@@ -210,7 +217,7 @@ pub fn open_as(spec: &SensorSpec, node: &str) -> Result<Box<dyn Thermometers>, H
 pub fn open(spec: &SensorSpec) -> Result<Box<dyn Thermometers>, HalError> {
     match spec {
         SensorSpec::W1(root) => Ok(Box::new(w1_sysfs::W1Thermometers::open(root.clone())?)),
-        SensorSpec::Sim => Ok(Box::new(sim::SimThermometers::new())),
+        SensorSpec::Sim(options) => Ok(Box::new(sim::SimThermometers::new().with_options(*options))),
         SensorSpec::File(path) => Ok(Box::new(file_sensor::FileThermometer::new(path.clone()))),
         #[cfg(feature = "gpio")]
         SensorSpec::Gpio(pin) => gpio::open_gpio(*pin, onewire::GpioConfig::default()),

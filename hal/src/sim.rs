@@ -3,11 +3,16 @@
 //!
 //! Each reading is a pure function of the time since the set was opened, so a test that supplies its
 //! own clock ([`SimThermometers::with_clock`]) gets exact, repeatable values.
+//!
+//! A flaky bus on demand ([`SimOptions`], `--sensor sim:crc-every=20`): every Nth read of the first
+//! sensor is a CRC error, exactly, so a demo or a test knows what the health figures must say.
 
 use std::f64::consts::TAU;
 use std::time::{Duration, Instant};
 
-use crate::{HalError, Sample, SensorId, Thermometers};
+use crate::{HalError, Sample, SensorError, SensorId, Thermometers};
+use std::fmt;
+use std::num::NonZeroU32;
 
 /// The ids of the simulated sensors.
 pub const SIM_SENSOR_IDS: [&str; 2] = ["28-00000000sim1", "28-00000000sim2"];
@@ -42,17 +47,59 @@ const PROFILES: [Profile; 2] = [
 
 type Clock = Box<dyn FnMut() -> Duration + Send>;
 
+/// How the simulated bus misbehaves, written after `sim:` on the `--sensor` flag as
+/// comma-separated `key=value` options (`sim:crc-every=20`). The default is a clean bus (`sim`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SimOptions {
+    /// `crc-every=N`: the first sensor's Nth, 2Nth, ... reads are CRC errors ([`SensorError::Crc`],
+    /// as a hardware backend reports a CRC that fails on the read and its retry); the other sensor
+    /// stays clean. `crc-every=20` is 5 %.
+    pub crc_every: Option<NonZeroU32>,
+}
+
+impl SimOptions {
+    /// Parses the text after `sim:`; `None` for an unknown key or a bad value.
+    pub(crate) fn parse(text: &str) -> Option<SimOptions> {
+        let mut options = SimOptions::default();
+        for option in text.split(',') {
+            match option.split_once('=')? {
+                ("crc-every", n) if options.crc_every.is_none() => options.crc_every = Some(n.parse().ok()?),
+                _ => return None,
+            }
+        }
+        Some(options)
+    }
+}
+
+/// The text after `sim:` (empty for a clean bus), as [`SimOptions::parse`] reads it.
+impl fmt::Display for SimOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.crc_every {
+            Some(n) => write!(f, "crc-every={n}"),
+            None => Ok(()),
+        }
+    }
+}
+
 /// The simulated set of thermometers (`--sensor sim`).
 pub struct SimThermometers {
     clock: Clock,
     ids: Vec<SensorId>,
     /// Where in its waves this set starts, so two simulated Pis do not read alike.
     phase: Duration,
+    /// The injected faults.
+    options: SimOptions,
+    /// Reads of the first sensor so far (the count `crc-every` goes by).
+    first_reads: u64,
 }
 
 impl std::fmt::Debug for SimThermometers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SimThermometers").field("sensors", &self.ids).field("phase", &self.phase).finish()
+        f.debug_struct("SimThermometers")
+            .field("sensors", &self.ids)
+            .field("phase", &self.phase)
+            .field("options", &self.options)
+            .finish()
     }
 }
 
@@ -78,7 +125,13 @@ impl SimThermometers {
     /// Sensors whose readings follow `elapsed`, which says how much time has passed since the start.
     pub fn with_clock(elapsed: impl FnMut() -> Duration + Send + 'static) -> SimThermometers {
         let ids = SIM_SENSOR_IDS.iter().map(|id| SensorId::new(id).expect("valid sensor ids")).collect();
-        SimThermometers { clock: Box::new(elapsed), ids, phase: Duration::ZERO }
+        SimThermometers {
+            clock: Box::new(elapsed),
+            ids,
+            phase: Duration::ZERO,
+            options: SimOptions::default(),
+            first_reads: 0,
+        }
     }
 
     /// The sensors of the simulated Pi called `node`: ids derived from the name (`28-` and 12 hex
@@ -95,6 +148,12 @@ impl SimThermometers {
             .collect();
         sim.phase = Duration::from_secs(hash % 2_700);
         sim
+    }
+
+    /// The same sensors with the faults of `options` injected.
+    pub fn with_options(mut self, options: SimOptions) -> SimThermometers {
+        self.options = options;
+        self
     }
 
     /// The reading of sensor `index` (into [`SIM_SENSOR_IDS`]) at `elapsed`, in millidegrees, in the
@@ -117,11 +176,21 @@ impl Thermometers for SimThermometers {
 
     fn read_all(&mut self) -> Result<Vec<Sample>, HalError> {
         let elapsed = (self.clock)() + self.phase;
+        self.first_reads += 1;
+        let crc_now =
+            self.options.crc_every.is_some_and(|n| self.first_reads.is_multiple_of(u64::from(n.get())));
         Ok(self
             .ids
             .iter()
             .enumerate()
-            .map(|(i, id)| Sample { sensor: id.clone(), result: Ok(Self::temperature_at(i, elapsed)) })
+            .map(|(i, id)| {
+                let result = if i == 0 && crc_now {
+                    Err(SensorError::Crc)
+                } else {
+                    Ok(Self::temperature_at(i, elapsed))
+                };
+                Sample { sensor: id.clone(), result }
+            })
             .collect())
     }
 }
@@ -172,6 +241,26 @@ mod tests {
         let later = sim.read_all().unwrap();
         assert_eq!(later[0].result, Ok(SimThermometers::temperature_at(0, Duration::from_secs(450))));
         assert_ne!(later[0].result, first[0].result);
+    }
+
+    #[test]
+    fn crc_every_n_fails_exactly_every_nth_read_of_the_first_sensor_only() {
+        let options = SimOptions::parse("crc-every=20").unwrap();
+        let mut sim = SimThermometers::for_node("pi-flaky").with_options(options);
+        let mut failed = Vec::new();
+        for read in 1..=100u32 {
+            let samples = sim.read_all().unwrap();
+            assert!(samples[1].result.is_ok(), "the second sensor stays clean");
+            if samples[0].result == Err(SensorError::Crc) {
+                failed.push(read);
+            } else {
+                assert!(samples[0].result.is_ok());
+            }
+        }
+        assert_eq!(failed, [20, 40, 60, 80, 100]);
+        for bad in ["crc-every=0", "crc-every=x", "crc-every", "noise=3", "crc-every=2,crc-every=3", ""] {
+            assert_eq!(SimOptions::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -125,7 +125,8 @@ impl CliserSession {
         self.next_seq += 1;
         let reading =
             Reading { sensor: self.sensor.clone(), value: self.value(seq), stamp: None, seq: Some(seq) };
-        let answer = KeepAliveAnswer { readings: vec![reading], health: Vec::new(), more: false };
+        let answer =
+            KeepAliveAnswer { readings: vec![reading], health: Vec::new(), facts: Vec::new(), more: false };
         let _ = writeln!(out, "{answer}");
         self.unacked.push_back(Pending { seq, sent: ctx.now, poll: self.polls });
         ctx.stats.sent += 1;

@@ -177,6 +177,8 @@ pub struct Backlog {
     /// The sampler's health reports waiting for the next answer (memory only: a lost one is
     /// acceptable).
     health: crate::health::HealthOutbox,
+    /// Each sensor's facts, for the connection to send once per connection (memory only).
+    facts: crate::facts_board::FactsBoard,
     _lock: File,
 }
 
@@ -361,6 +363,7 @@ impl Backlog {
             state: Mutex::new(state),
             journal: Mutex::new(AppendLog::new(dir, JOURNAL, JOURNAL_TMP, sync)),
             health: crate::health::HealthOutbox::default(),
+            facts: crate::facts_board::FactsBoard::default(),
             _lock: lock,
         };
         {
@@ -738,6 +741,11 @@ impl Backlog {
     /// The health reports the sampler left for the connection.
     pub fn health(&self) -> &crate::health::HealthOutbox {
         &self.health
+    }
+
+    /// Each sensor's facts the sampler learnt, for the connection.
+    pub fn facts(&self) -> &crate::facts_board::FactsBoard {
+        &self.facts
     }
 
     /// The seq the next reading will get.

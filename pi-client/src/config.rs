@@ -57,7 +57,8 @@ pub struct Cli {
     /// File whose first line is the password.
     #[arg(long, value_name = "PATH")]
     pub password_file: Option<PathBuf>,
-    /// Thermometers: w1, w1:DIR, gpio:PIN, sim or file:PATH [default: w1].
+    /// Thermometers: w1, w1:DIR, gpio:PIN, sim (sim:crc-every=N: a flaky first sensor) or file:PATH
+    /// [default: w1].
     #[arg(long, global = true, value_name = "SPEC")]
     pub sensor: Option<String>,
     /// How often all sensors are read, e.g. 10s or 500ms [default: 10s].
@@ -397,7 +398,7 @@ pub fn probe_target(cli: &Cli) -> Result<ProbeTarget, ConfigError> {
     let sensor = parse_sensor(config_file::flag_or_file(cli.sensor.clone(), file.sensor))?;
     let id = match client_id(cli.id.clone(), file.id) {
         Ok(id) => Some(id),
-        Err(e) if sensor == SensorSpec::Sim => return Err(e),
+        Err(e) if matches!(sensor, SensorSpec::Sim(_)) => return Err(e),
         Err(_) => None,
     };
     Ok(ProbeTarget { sensor, id })
@@ -532,7 +533,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.interval, Duration::from_millis(500));
-        assert_eq!(c.sensor, SensorSpec::Sim);
+        assert_eq!(c.sensor, SensorSpec::Sim(Default::default()));
     }
 
     #[test]
@@ -795,7 +796,7 @@ mod tests {
         std::fs::write(&conf, "id = \"from-file\"\nsensor = \"sim\"\n").unwrap();
         let conf = conf.to_str().unwrap();
         let t = probe_target(&cli(&["probe", "--config", conf])).unwrap();
-        assert_eq!((t.sensor, t.id.unwrap().as_str()), (SensorSpec::Sim, "from-file"));
+        assert_eq!((t.sensor, t.id.unwrap().as_str()), (SensorSpec::Sim(Default::default()), "from-file"));
         let t = probe_target(&cli(&["probe", "--config", conf, "--id", "from-flag"])).unwrap();
         assert_eq!(t.id.unwrap().as_str(), "from-flag");
         // A run would refuse it: so does probe, when the sensors depend on it.

@@ -13,6 +13,7 @@ pub mod client;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod facts_board;
 pub mod health;
 pub mod link;
 pub mod probe;

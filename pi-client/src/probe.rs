@@ -27,7 +27,7 @@ fn facts_tail(facts: Option<&SensorFacts>) -> String {
 /// The backend as the report's first line names it; the simulation says whose sensors it shows.
 fn backend(target: &ProbeTarget) -> String {
     match (&target.sensor, &target.id) {
-        (SensorSpec::Sim, Some(id)) => format!("sim (the simulated sensors of id {id})"),
+        (SensorSpec::Sim(_), Some(id)) => format!("{} (the simulated sensors of id {id})", target.sensor),
         (spec, _) => spec.to_string(),
     }
 }

@@ -48,7 +48,7 @@ pub fn source_id(spec: &SensorSpec) -> SensorId {
     let name = match spec {
         SensorSpec::W1(_) => "w1".to_owned(),
         SensorSpec::Gpio(pin) => format!("gpio{pin}"),
-        SensorSpec::Sim => "sim".to_owned(),
+        SensorSpec::Sim(_) => "sim".to_owned(),
         SensorSpec::File(_) => "file".to_owned(),
     };
     SensorId::new(&name).expect("backend names are valid sensor ids")
@@ -105,7 +105,9 @@ pub fn spawn(
                     if let Ok(samples) = &read {
                         health.note(samples, started.elapsed());
                     }
-                    health.learn(&notes.log_new(s.as_mut()));
+                    let facts = notes.log_new(s.as_mut());
+                    health.learn(&facts);
+                    store.facts().put(&facts);
                     match read {
                         Ok(samples) if samples.is_empty() => {
                             note_failure(&mut last_error, "no thermometer found".to_owned())

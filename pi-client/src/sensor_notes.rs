@@ -19,7 +19,7 @@ pub struct SensorNotes {
 
 impl SensorNotes {
     /// Logs what `sensors` has to report since the last call (each sensor once per start, as the
-    /// hal hands it out), and returns the facts logged.
+    /// hal hands it out), and returns the facts logged (for the health line and the server).
     pub fn log_new(&mut self, sensors: &mut dyn Thermometers) -> Vec<SensorFacts> {
         for report in sensors.take_resolution_reports() {
             log_report(&report);

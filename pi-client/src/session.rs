@@ -11,6 +11,7 @@
 
 use crate::backlog::{Backlog, NeverSent};
 use crate::config::Config;
+use crate::facts_board::FactsSent;
 use crate::link::Link;
 use crate::stop::{Stop, Wake};
 use cliser_common::lines::LineReader;
@@ -70,10 +71,25 @@ pub fn answer(store: &Backlog, sent: u64) -> (KeepAliveAnswer, u64) {
 /// [`answer`], with the health reports waiting when `health` (the server advertised `health=1`);
 /// reports that do not fit the line are kept for the next one.
 pub fn answer_with(store: &Backlog, sent: u64, health: bool) -> (KeepAliveAnswer, u64) {
+    answer_with_facts(store, sent, health.then_some(&mut FactsSent::default()))
+}
+
+/// [`answer_with`] for a server that takes health reports and sensor facts when `facts` is given
+/// (what this connection sent of them): the facts it has not sent yet ride along too.
+pub fn answer_with_facts(
+    store: &Backlog,
+    sent: u64,
+    mut facts: Option<&mut FactsSent>,
+) -> (KeepAliveAnswer, u64) {
     let window = store.after(sent, PACK_WINDOW);
+    let health = facts.is_some();
     let pending = if health { store.health().take() } else { Vec::new() };
     let wire = pending.iter().map(|r| r.to_wire()).collect();
-    let (answer, taken) = KeepAliveAnswer::pack_with(&window, wire);
+    let new_facts = facts.as_deref_mut().map(|f| f.pending(store.facts())).unwrap_or_default();
+    let (answer, taken) = KeepAliveAnswer::pack_all(&window, wire, new_facts);
+    if let Some(f) = facts {
+        f.mark(&answer.facts);
+    }
     if answer.health.len() < pending.len() {
         store.health().put_back(pending[answer.health.len()..].to_vec());
     }
@@ -171,6 +187,8 @@ pub fn run(cfg: &Config, server: &str, store: &Backlog, stop: &Stop, conn: u64) 
     let mut healthy = false;
     // The server takes health reports (`health=1` in its 140); an older one never sees them.
     let mut health_reports = false;
+    // What this connection sent of the sensors' facts (each once per connection).
+    let mut facts_sent = FactsSent::default();
     // How far apart the server's polls come, to explain a timeout that the settings cause.
     let mut registered_at: Option<Instant> = None;
     let mut last_poll: Option<Instant> = None;
@@ -255,7 +273,8 @@ pub fn run(cfg: &Config, server: &str, store: &Backlog, stop: &Stop, conn: u64) 
                 if let Some(last) = last_poll.replace(Instant::now()) {
                     widest_poll_gap = widest_poll_gap.max(Some(last.elapsed()));
                 }
-                let (answer, last) = answer_with(store, sent, health_reports);
+                let (answer, last) =
+                    answer_with_facts(store, sent, health_reports.then_some(&mut facts_sent));
                 if let (Some(first), n) = (answer.readings.first(), answer.readings.len()) {
                     debug!(
                         "sending {n} readings (seq {}..={last}){}, {} waiting",

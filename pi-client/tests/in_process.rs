@@ -56,7 +56,7 @@ fn config(dir: &std::path::Path, server: &FakeServer) -> Config {
         tls: None,
         id: ClientId::new("pi-inproc").unwrap(),
         password: "pw".into(),
-        sensor: cliser_hal::SensorSpec::Sim,
+        sensor: cliser_hal::SensorSpec::Sim(Default::default()),
         // One sample at start, then none during the test.
         interval: Duration::from_secs(3600),
         server_timeout: Duration::from_secs(30),

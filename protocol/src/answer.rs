@@ -1,17 +1,21 @@
 use crate::error::{ParseError, TokenError};
+use crate::facts::{SensorFactsReport, FACTS_PREFIX};
 use crate::health::{HealthReport, HEALTH_PREFIX};
 use crate::reading::Reading;
 use crate::server_msg::unknown;
 use crate::MAX_LINE;
 use std::fmt;
 
-/// A client's answer to a keep-alive: `100[ <reading>]*[ <health>]*[ more]`.
+/// A client's answer to a keep-alive: `100[ <reading>]*[ <health>]*[ <facts>]*[ more]`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct KeepAliveAnswer {
     /// The readings carried, oldest first.
     pub readings: Vec<Reading>,
     /// Health reports (only to a server that advertised `health=1`), after the readings.
     pub health: Vec<HealthReport>,
+    /// Sensor facts (only to a server that advertised `health=1`, once per connection), after
+    /// the health reports.
+    pub facts: Vec<SensorFactsReport>,
     /// The client has a backlog beyond these readings: poll again at once.
     pub more: bool,
 }
@@ -67,6 +71,15 @@ impl KeepAliveAnswer {
                 }
                 continue;
             }
+            if token.starts_with(FACTS_PREFIX) {
+                match SensorFactsReport::parse(token) {
+                    Ok(f) => parsed.answer.facts.push(f),
+                    Err(e) => parsed
+                        .rejected
+                        .push(RejectedToken { token: cut(token, 64), error: TokenError::Facts(e) }),
+                }
+                continue;
+            }
             match Reading::parse(token) {
                 Ok(r) => parsed.answer.readings.push(r),
                 Err(error) => parsed.rejected.push(RejectedToken { token: cut(token, 64), error }),
@@ -85,20 +98,33 @@ impl KeepAliveAnswer {
     /// [`pack`](Self::pack) with `health` reports on the line too: they go first in the budget
     /// (a few a period), and the readings fill what is left. Reports beyond one line's room
     /// (over about 60 sensors) are left out: the caller sees how many the answer took.
-    pub fn pack_with(backlog: &[Reading], mut health: Vec<HealthReport>) -> (Self, usize) {
+    pub fn pack_with(backlog: &[Reading], health: Vec<HealthReport>) -> (Self, usize) {
+        Self::pack_all(backlog, health, Vec::new())
+    }
+
+    /// [`pack_with`](Self::pack_with) with sensor `facts` too, after the health reports in the
+    /// budget (before the readings): what did not fit is left out, as the answer's lists show.
+    pub fn pack_all(
+        backlog: &[Reading],
+        mut health: Vec<HealthReport>,
+        mut facts: Vec<SensorFactsReport>,
+    ) -> (Self, usize) {
         const MORE: usize = " more".len();
         let mut len = "100".len();
-        let mut kept = 0;
-        for h in &health {
-            let n = 1 + h.to_string().len();
-            // Room for at least one reading stays (a backlog must always move).
-            if len + n + MORE + 128 > MAX_LINE {
-                break;
+        // Room for at least one reading stays (a backlog must always move).
+        let mut fits = |n: usize| {
+            let ok = len + n + MORE + 128 <= MAX_LINE;
+            if ok {
+                len += n;
             }
-            len += n;
-            kept += 1;
-        }
+            ok
+        };
+        let kept = health.iter().take_while(|h| fits(1 + h.to_string().len())).count();
+        let all_health = kept == health.len();
         health.truncate(kept);
+        let kept =
+            if all_health { facts.iter().take_while(|f| fits(1 + f.to_string().len())).count() } else { 0 };
+        facts.truncate(kept);
         let mut taken = 0;
         for r in backlog {
             let n = 1 + r.to_string().len();
@@ -108,8 +134,12 @@ impl KeepAliveAnswer {
             len += n;
             taken += 1;
         }
-        let answer =
-            KeepAliveAnswer { readings: backlog[..taken].to_vec(), health, more: taken < backlog.len() };
+        let answer = KeepAliveAnswer {
+            readings: backlog[..taken].to_vec(),
+            health,
+            facts,
+            more: taken < backlog.len(),
+        };
         (answer, taken)
     }
 }
@@ -122,6 +152,9 @@ impl fmt::Display for KeepAliveAnswer {
         }
         for h in &self.health {
             write!(f, " {h}")?;
+        }
+        for x in &self.facts {
+            write!(f, " {x}")?;
         }
         if self.more {
             f.write_str(" more")?;
@@ -190,6 +223,30 @@ mod tests {
         assert!(p.answer.more);
         let good = "100 a=1#1 h:a=20,1,0,0,0,150/1000~1200#1 more";
         assert_eq!(KeepAliveAnswer::parse(good).unwrap().answer.to_string(), good);
+    }
+
+    #[test]
+    fn facts_tokens_ride_after_health_and_a_bad_one_loses_nothing_else() {
+        let line = "100 a=1#1 h:a=20,1,0,0,0,150/1000~1200#1 f:a=par,12,B1%20(GXCAS) f:b=vdd,12,- more";
+        let p = KeepAliveAnswer::parse(line).unwrap();
+        assert_eq!((p.answer.readings.len(), p.answer.health.len(), p.answer.facts.len()), (1, 1, 1));
+        assert_eq!(p.answer.facts[0].clone.as_deref(), Some("B1 (GXCAS)"));
+        assert_eq!(p.rejected.len(), 1);
+        assert!(matches!(p.rejected[0].error, TokenError::Facts(crate::FactsError::Power)));
+        let good = "100 a=1#1 h:a=20,1,0,0,0,150/1000~1200#1 f:a=par,12,B1%20(GXCAS) more";
+        assert_eq!(KeepAliveAnswer::parse(good).unwrap().answer.to_string(), good);
+        let facts: Vec<_> = (0..200)
+            .map(|i| crate::SensorFactsReport {
+                sensor: crate::SensorId::new(&format!("28-{i:012}")).unwrap(),
+                power: Some(crate::Power::External),
+                bits: Some(12),
+                clone: Some("G or H (HT18B20 and others)".into()),
+            })
+            .collect();
+        let backlog: Vec<Reading> = (1..=50).map(|i| Reading::parse(&format!("a=1#{i}")).unwrap()).collect();
+        let (answer, taken) = KeepAliveAnswer::pack_all(&backlog, Vec::new(), facts);
+        assert!(answer.to_string().len() <= MAX_LINE && taken >= 1, "{taken}");
+        assert!(answer.facts.len() > 20 && answer.facts.len() < 200, "{}", answer.facts.len());
     }
 
     #[test]

@@ -63,6 +63,8 @@ pub enum TokenError {
     Seq,
     /// A health token (`h:...`) that is not a valid health report.
     Health(crate::health::HealthError),
+    /// A facts token (`f:...`) that is not a valid sensor facts report.
+    Facts(crate::facts::FactsError),
 }
 
 impl fmt::Display for TokenError {
@@ -76,6 +78,7 @@ impl fmt::Display for TokenError {
             TokenError::Age => f.write_str("~age is not unsigned milliseconds"),
             TokenError::Seq => f.write_str("#seq is not an unsigned 64-bit integer"),
             TokenError::Health(e) => write!(f, "bad health report: {e}"),
+            TokenError::Facts(e) => write!(f, "bad sensor facts: {e}"),
         }
     }
 }

@@ -12,6 +12,7 @@
 
 mod answer;
 mod error;
+mod facts;
 mod framer;
 mod health;
 mod ident;
@@ -20,6 +21,7 @@ mod server_msg;
 
 pub use answer::{ClientLine, KeepAliveAnswer, ParsedAnswer, RejectedToken};
 pub use error::{IdentError, ParseError, TokenError};
+pub use facts::{FactsError, Power, SensorFactsReport, FACTS_PREFIX, MAX_CLONE_KIND};
 pub use framer::{FrameError, LineFramer};
 pub use health::{HealthError, HealthReport, HEALTH_PREFIX, HEALTH_VERSION};
 pub use ident::{ClientId, ErrorReason, SensorId};

@@ -58,7 +58,7 @@ proptest! {
 
     #[test]
     fn answers_round_trip(readings in proptest::collection::vec(reading(), 0..20), more: bool) {
-        let answer = KeepAliveAnswer { readings, health: Vec::new(), more };
+        let answer = KeepAliveAnswer { readings, health: Vec::new(), facts: Vec::new(), more };
         let parsed = KeepAliveAnswer::parse(&answer.to_string()).unwrap();
         prop_assert!(parsed.rejected.is_empty());
         prop_assert_eq!(&parsed.answer, &answer);

@@ -34,7 +34,7 @@
 //!   ([`ExportFeed::feed`], [`ExportFeed::cursor`], [`ExportFeed::set_cursor`]).
 //! - `sensor_health`: per client, sensor and hour, the sums of the clients' health reports (reads,
 //!   CRC errors, empty reads, 85 °C power-on values, other errors, read time), idempotent per
-//!   report id ([`HealthLog`]); kept like the rollups (not pruned).
+//!   report id ([`HealthLog`]); pruned with the raw readings ([`Retention::prune_health`]).
 //! - `fleet_presence`, `fleet_duties` (PostgreSQL only): the leases of several servers sharing
 //!   the database, which client is registered where and which server runs each duty ([`fleet`]).
 //!
@@ -71,7 +71,7 @@ mod url;
 
 pub use error::StoreError;
 pub use feed::{FeedLag, FeedRow};
-pub use health::{hour_of, HealthRow, HOUR_MS};
+pub use health::{hour_of, last_hour_since, HealthRow, HealthSum, HOUR_MS, MARK_ABOVE};
 pub use open::{open_as, OpenAs};
 pub use pg::PgStore;
 pub use roles::{

@@ -106,6 +106,11 @@ pub trait Retention: Described {
     /// Deletes at most `batch` alert events and admin changes from before `older_than_ms`; returns
     /// how many (call again until below `batch`), as [`prune_raw`](Self::prune_raw).
     fn prune_alert_events(&mut self, older_than_ms: i64, batch: usize) -> Result<usize, StoreError>;
+
+    /// Deletes at most `batch` hours of sensor health ([`HealthLog`]) that ended at or before
+    /// `older_than_ms`; returns how many (call again until below `batch`), as
+    /// [`prune_raw`](Self::prune_raw).
+    fn prune_health(&mut self, older_than_ms: i64, batch: usize) -> Result<usize, StoreError>;
 }
 
 /// The alerts firing, their history, acknowledgements and silences: what the alerts engine and the

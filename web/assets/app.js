@@ -18,6 +18,8 @@
   const SPARK_FETCHES = 3;
   /** A dropped stream reconnects within ~2 s (the server's `retry`); only a longer loss is news. */
   const BANNER_AFTER_MS = 3000;
+  /** How often the sensors' bus health (/api/health: hourly reports) is read again. */
+  const HEALTH_EVERY_MS = 60e3;
 
   const state = {
     nodes: new Map(),        // cid -> node as /api/nodes gives it (sensors sorted names first)
@@ -34,6 +36,7 @@
     valuesShown: false,
     es: null,
     fleet: null,             // /api/fleet: this server, and in a fleet (PostgreSQL) the servers and leader
+    health: new Map(),       // "cid/sensor" -> /api/health's figures of the last hour
   };
 
   // ---- small helpers ----------------------------------------------------------------------------
@@ -583,11 +586,14 @@
     r.age = el("span", { class: "age" });
     r.spark = el("span", { class: "spark", "aria-hidden": "true" });
     r.mark = el("span", { class: "mark" });
+    r.health = el("span", { class: "health", hidden: true });
+    r.facts = el("span", { class: "facts", hidden: true });
     const limits = limitsText(s);
     const open = button({ class: "open", title: `Chart of ${s.name || s.sensor}` }, sensorLabelEl(s),
       () => openChart([{ cid: n.cid, sensor: s.sensor }]));
     open.append(r.value, r.spark,
-      el("span", { class: "under" }, limits ? el("span", { class: "limits" }, limits) : null, r.mark, r.age));
+      el("span", { class: "under" }, limits ? el("span", { class: "limits" }, limits) : null, r.mark, r.health,
+        r.age), r.facts);
     // A series' alerts are kept under its first id: the silence must name that one to hold.
     const silence = button({ class: "silence", "data-act": "silence-sensor" }, "Silence sensor…",
       () => admin()?.silence({ cid: n.cid, sensor: membersOf(s)[0], kind: "*" }));
@@ -622,13 +628,14 @@
     }
     const shown = shownSensors(n);
     for (const s of shown) {
-      const r = { value: el("td", { class: "value" }), age: el("td", { class: "age", "data-short": "1" }) };
+      const r = { value: el("td", { class: "value" }), age: el("td", { class: "age", "data-short": "1" }),
+        health: el("span", { class: "health", hidden: true }), facts: el("span", { class: "facts", hidden: true }) };
       const open = button({ class: "open", title: `Chart of ${s.name || s.sensor}` }, sensorLabelEl(s),
         () => openChart([{ cid: n.cid, sensor: s.sensor }]));
       r.pick = pickBox(n.cid, s);
       r.state = stateCell();
       r.row = el("tr", { "data-cid": n.cid, "data-sensor": s.sensor },
-        nodeCell(), el("td", { class: "t-sensor" }, el("div", { class: "t-sensor-in" }, r.pick, open)),
+        nodeCell(), el("td", { class: "t-sensor" }, el("div", { class: "t-sensor-in" }, r.pick, open), r.health, r.facts),
         r.value, r.age, r.state);
       refs.sensors.set(s.sensor, r);
       refs.rows.push(r.row);
@@ -697,7 +704,57 @@
       r.age.dataset.ts = s.ts || "";
       r.age.title = s.ts ? iso(s.ts) : "";
       tickAge(r.age);
+      showHealth(r, cid, sensor);
     }
+  }
+
+  // ---- bus health -------------------------------------------------------------------------------
+
+  function applyHealth(body) {
+    state.health = new Map((body.sensors || []).map((h) => [keyOf(h.cid, h.sensor), h]));
+    for (const [cid, c] of cards) for (const [sensor, r] of c.sensors) showHealth(r, cid, sensor);
+    for (const [cid, t] of tableRows) for (const [sensor, r] of t.sensors) showHealth(r, cid, sensor);
+  }
+
+  const percent = (h) => `${(h.error_rate * 100).toFixed(1)} %`;
+
+  /** "5.0 % errors in the last hour (crc 10 of 200)". */
+  function healthTitle(h) {
+    const by = [["crc", h.crc], ["empty", h.empty], ["reset", h.reset], ["other", h.other]]
+      .filter(([, n]) => n > 0).map(([reason, n]) => `${reason} ${n}`);
+    return `${percent(h)} errors in the last hour (${by.join(", ")} of ${h.reads})`;
+  }
+
+  /** The small mark of a sensor whose reads failed more than 1 % of the time in the last hour. */
+  function showHealth(r, cid, sensor) {
+    const h = state.health.get(keyOf(cid, sensor));
+    const marked = !!(h && h.marked);
+    r.health.hidden = !marked;
+    setText(r.health, marked ? `${percent(h)} errors` : "");
+    r.health.title = marked ? healthTitle(h) : "";
+    if (marked) r.row.dataset.health = "above"; else delete r.row.dataset.health;
+    showFacts(r, h);
+  }
+
+  /**
+   * What the sensor's Pi said of it (power, resolution, clone kind): shown when worth a look
+   * (parasite power, a clone), all of it in the tooltip.
+   */
+  function showFacts(r, h) {
+    const shown = [];
+    if (h?.power === "parasite") shown.push("parasite power");
+    if (h?.clone) shown.push(`clone? ${h.clone}`);
+    r.facts.hidden = shown.length === 0;
+    setText(r.facts, shown.join(" · "));
+    const all = [];
+    if (h?.power) all.push(`${h.power} power`);
+    if (h?.bits) all.push(`${h.bits} bits`);
+    if (h?.clone) all.push(`looks like a clone (kind ${h.clone}); never refused, only reported`);
+    r.facts.title = all.join(", ");
+  }
+
+  function refreshHealth() {
+    getJSON("/api/health").then(applyHealth).catch(() => {});
   }
 
   function updateMarks(cid) {
@@ -1054,6 +1111,7 @@
       applySnapshot(JSON.parse(e.data));
       getJSON("/api/alerts").then((b) => applyAlerts(b.alerts)).catch(() => {});
       getJSON("/api/fleet").then(applyFleet).catch(() => {});
+      refreshHealth();
       admin()?.refresh();
     });
     es.addEventListener("alerts", (e) => applyAlerts(JSON.parse(e.data)));
@@ -1079,6 +1137,7 @@
       applySnapshot(await getJSON("/api/nodes"));
       applyAlerts((await getJSON("/api/alerts")).alerts);
       applyFleet(await getJSON("/api/fleet"));
+      refreshHealth();
       setLink("live", "polling");
     } catch (e) {
       serverLost();
@@ -1135,6 +1194,7 @@
     renderView();
     setInterval(tick, 1000);
     setInterval(slideSparks, 30e3);
+    setInterval(refreshHealth, HEALTH_EVERY_MS);
     connect();
   }
 

@@ -11,7 +11,7 @@
 //! - `live`: the fleet as the page shows it, and the pushes to the viewers;
 //! - `/` and its files (`assets/`, compiled in by `build.rs`: gzip-compressed and content-hashed);
 //! - `/api/nodes`, `/api/readings`, `/api/events`, `/api/alerts`, `/api/alerts/history`,
-//!   `/api/silences`, `/api/exporters`, `/api/fleet` (docs/HTTP-API.md) and `/metrics`;
+//!   `/api/silences`, `/api/exporters`, `/api/fleet`, `/api/health` (docs/HTTP-API.md) and `/metrics`;
 //! - [`fleet_view`]: with PostgreSQL, every node of the fleet from the presence leases the server
 //!   reads into a [`FleetBoard`];
 //! - the page's admin actions (`POST`: acknowledge, silence, forget), behind a guard against
@@ -26,6 +26,7 @@ mod compress;
 mod events;
 pub mod fleet_view;
 mod guard;
+mod health;
 mod history;
 pub mod http;
 mod json;

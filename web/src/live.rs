@@ -57,6 +57,17 @@ pub enum LiveEvent {
     AuthFailed,
     /// The firing alerts changed; these fire now.
     Alerts(Vec<AlertView>),
+    /// A client told what it knows of its sensors (power mode, resolution, clone kind): the page
+    /// keeps the latest per sensor, in memory.
+    Facts {
+        /// The client id.
+        cid: ClientId,
+        /// Its sensors' facts.
+        facts: Vec<cliser_protocol::SensorFactsReport>,
+    },
+    /// The sink kept these health reports (one row each, as added to the store): the sensors'
+    /// health counters in `/metrics` grow by them.
+    Health(Vec<cliser_store::HealthRow>),
     /// A node (`sensor` None) or one of its sensors was forgotten: it leaves the page, the API and
     /// the metrics until it reports again.
     Forgotten {
@@ -176,6 +187,9 @@ pub struct NodeState {
 /// Every node the server has heard of, by client id.
 pub type Fleet = BTreeMap<ClientId, NodeState>;
 
+/// Each sensor's latest facts from its client, by (cid, sensor).
+pub(crate) type SensorFacts = BTreeMap<(String, String), cliser_protocol::SensorFactsReport>;
+
 /// A viewer's mailbox: whole SSE messages. Bounded: a viewer that falls this far behind is dropped.
 pub(crate) type Subscriber = SyncSender<Arc<str>>;
 const SUBSCRIBER_QUEUE: usize = 64;
@@ -192,6 +206,8 @@ pub(crate) struct Shared {
     /// The server is stopping (`Web::stopping`): the sessions it ends are not nodes going offline.
     pub(crate) stopping: AtomicBool,
     pub(crate) metrics: Metrics,
+    /// Each sensor's latest facts (power mode, resolution, clone kind), by (cid, sensor).
+    facts: Mutex<SensorFacts>,
     /// Who this server is and, on PostgreSQL, the fleet's latest snapshot.
     pub(crate) source: FleetSource,
 }
@@ -206,8 +222,14 @@ impl Shared {
             forgotten: Mutex::new(Vec::new()),
             stopping: AtomicBool::new(false),
             metrics: Metrics::new(),
+            facts: Mutex::new(SensorFacts::new()),
             source,
         }
+    }
+
+    /// Each sensor's latest facts, by (cid, sensor).
+    pub(crate) fn facts(&self) -> MutexGuard<'_, SensorFacts> {
+        self.facts.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The alerts firing now.
@@ -251,6 +273,7 @@ impl Shared {
     /// live thread tells the viewers at its next tick.
     pub(crate) fn forget_now(&self, cid: ClientId, sensor: Option<SensorId>) {
         drop_forgotten(&mut self.fleet(), &self.metrics, &cid, sensor.as_ref());
+        forget_facts(self, &cid, sensor.as_ref());
         self.forgotten.lock().unwrap_or_else(|e| e.into_inner()).push((cid, sensor));
     }
 
@@ -446,6 +469,13 @@ fn apply(shared: &Shared, event: LiveEvent, pending: &mut Pending) {
             m.auth_failures.inc();
         }
         LiveEvent::Forgotten { cid, sensor } => forget(shared, cid, sensor, pending),
+        LiveEvent::Health(rows) => m.observe_health(&rows),
+        LiveEvent::Facts { cid, facts } => {
+            let mut known = shared.facts();
+            for f in facts {
+                known.insert((cid.to_string(), f.sensor.to_string()), f);
+            }
+        }
         LiveEvent::Alerts(firing) => {
             let changed = {
                 let mut alerts = shared.alerts.lock().unwrap_or_else(|e| e.into_inner());
@@ -502,6 +532,11 @@ fn forgotten_by_requests(shared: &Shared, pending: &mut Pending) {
     }
 }
 
+/// Drops the facts of node `cid` (`sensor` None) or of one of its sensors.
+fn forget_facts(shared: &Shared, cid: &ClientId, sensor: Option<&SensorId>) {
+    shared.facts().retain(|(c, s), _| c != cid.as_str() || sensor.is_some_and(|x| x.as_str() != s));
+}
+
 /// Removes node `cid` (`sensor` None) or one of its sensors from the fleet and the metrics' own
 /// state. A node left without sensors by forgetting its last one stays: it is still a node.
 fn drop_forgotten(fleet: &mut Fleet, metrics: &Metrics, cid: &ClientId, sensor: Option<&SensorId>) {
@@ -522,6 +557,7 @@ fn drop_forgotten(fleet: &mut Fleet, metrics: &Metrics, cid: &ClientId, sensor: 
 /// are not sent (they would bring it back on the page).
 fn forget(shared: &Shared, cid: ClientId, sensor: Option<SensorId>, pending: &mut Pending) {
     drop_forgotten(&mut shared.fleet(), &shared.metrics, &cid, sensor.as_ref());
+    forget_facts(shared, &cid, sensor.as_ref());
     pending.readings.retain(|r| {
         let of_cid = r["cid"].as_str() == Some(cid.as_str());
         !(of_cid && sensor.as_ref().is_none_or(|s| r["sensor"].as_str() == Some(s.as_str())))

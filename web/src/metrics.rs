@@ -31,6 +31,17 @@ struct ErrorLabels {
     reason: String,
 }
 
+/// One sensor of one node, for the health counters (no name: the health is the chip's, not the
+/// place's).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+struct HealthLabels {
+    cid: String,
+    sensor: String,
+}
+
+/// The reasons of the health reports, as `cliser_sensor_errors_total` labels them.
+const HEALTH_REASONS: [&str; 4] = ["crc", "empty", "reset", "other"];
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct AlertLabels {
     kind: String,
@@ -56,6 +67,12 @@ pub(crate) struct Metrics {
     errors: Family<ErrorLabels, Counter>,
     /// The label sets `errors` has (the family cannot list them): forgetting a node removes its own.
     error_labels: Arc<Mutex<BTreeSet<ErrorLabels>>>,
+    /// From the clients' health reports: every read of each sensor, its errors by reason, the mean
+    /// read time of its last report, and the sensors that have them (to forget them).
+    sensor_reads: Family<HealthLabels, Counter>,
+    sensor_errors: Family<ErrorLabels, Counter>,
+    sensor_read_seconds: Family<HealthLabels, Gauge<f64, AtomicU64>>,
+    health_labels: Arc<Mutex<BTreeSet<HealthLabels>>>,
     duplicates: Counter,
     gaps: Counter,
     commit_seconds: Histogram,
@@ -70,6 +87,10 @@ impl Metrics {
             readings: Counter::default(),
             errors: Family::default(),
             error_labels: Arc::default(),
+            sensor_reads: Family::default(),
+            sensor_errors: Family::default(),
+            sensor_read_seconds: Family::default(),
+            health_labels: Arc::default(),
             duplicates: Counter::default(),
             gaps: Counter::default(),
             // 0.5 ms .. 4 s: an SQLite commit on an SSD takes about a millisecond, a Pi's SD card
@@ -99,6 +120,29 @@ impl Metrics {
         }
     }
 
+    /// Counts the health reports the sink kept. Every reason of a sensor is there from its first
+    /// report on (at 0), so `rate()` sees the first error as an increase.
+    pub(crate) fn observe_health(&self, rows: &[cliser_store::HealthRow]) {
+        let big = |v: i64| u64::try_from(v).unwrap_or(0);
+        for row in rows {
+            let labels = HealthLabels { cid: row.cid.clone(), sensor: row.sensor.clone() };
+            self.sensor_reads.get_or_create(&labels).inc_by(big(row.reads));
+            for (reason, n) in HEALTH_REASONS.into_iter().zip([row.crc, row.empty, row.reset, row.other]) {
+                let l = ErrorLabels {
+                    cid: row.cid.clone(),
+                    sensor: row.sensor.clone(),
+                    reason: reason.to_owned(),
+                };
+                self.sensor_errors.get_or_create(&l).inc_by(big(n));
+            }
+            if row.reads > 0 {
+                let mean = row.read_ms as f64 / row.reads as f64 / 1000.0;
+                self.sensor_read_seconds.get_or_create(&labels).set(mean);
+            }
+            self.health_labels.lock().unwrap_or_else(|e| e.into_inner()).insert(labels);
+        }
+    }
+
     /// Drops the error counters of node `cid` (`sensor` None) or of one of its sensors: a forgotten
     /// node leaves `/metrics`. Everything else per node is drawn from the fleet at each scrape.
     pub(crate) fn forget(&self, cid: &ClientId, sensor: Option<&SensorId>) {
@@ -107,6 +151,24 @@ impl Metrics {
             let forgotten = l.cid == cid.as_str() && sensor.is_none_or(|s| l.sensor == s.as_str());
             if forgotten {
                 self.errors.remove(l);
+            }
+            !forgotten
+        });
+        drop(labels);
+        let mut health = self.health_labels.lock().unwrap_or_else(|e| e.into_inner());
+        health.retain(|l| {
+            let forgotten = l.cid == cid.as_str() && sensor.is_none_or(|s| l.sensor == s.as_str());
+            if forgotten {
+                self.sensor_reads.remove(l);
+                self.sensor_read_seconds.remove(l);
+                for reason in HEALTH_REASONS {
+                    let e = ErrorLabels {
+                        cid: l.cid.clone(),
+                        sensor: l.sensor.clone(),
+                        reason: reason.to_owned(),
+                    };
+                    self.sensor_errors.remove(&e);
+                }
             }
             !forgotten
         });
@@ -191,6 +253,21 @@ impl Metrics {
         r.register("cliser_sessions", "Connections now, authenticating or registered", self.sessions.clone());
         r.register("cliser_readings", "Readings stored (temperatures and errors)", self.readings.clone());
         r.register("cliser_reading_errors", "Error readings stored, by reason", self.errors.clone());
+        r.register(
+            "cliser_sensor_reads",
+            "Reads of each sensor, from the clients' health reports",
+            self.sensor_reads.clone(),
+        );
+        r.register(
+            "cliser_sensor_errors",
+            "Failed reads of each sensor by reason (crc, empty, reset, other), from the clients' health reports",
+            self.sensor_errors.clone(),
+        );
+        r.register(
+            "cliser_sensor_read_seconds",
+            "Mean time of one read of each sensor over its last health report, seconds",
+            self.sensor_read_seconds.clone(),
+        );
         r.register(
             "cliser_duplicates",
             "Readings dropped as already stored (resends)",
@@ -300,6 +377,39 @@ mod tests {
         }
         assert!(text.contains("cliser_web_viewers 2\n"), "{text}");
         assert!(!text.contains("# EOF") && !text.contains(".."), "{text}");
+    }
+
+    #[test]
+    fn health_reports_become_counters_by_reason_and_the_last_mean_read_time() {
+        let m = Metrics::new();
+        let row = |reads, crc, read_ms| cliser_store::HealthRow {
+            cid: "pi-1".into(),
+            sensor: "28-a".into(),
+            hour_ms: 0,
+            reads,
+            crc,
+            empty: 0,
+            reset: 1,
+            other: 0,
+            read_ms,
+            period_ms: 1000,
+            last_report: 1,
+        };
+        m.observe_health(&[row(100, 5, 1200), row(100, 0, 2400)]);
+        let text = m.encode(&Fleet::new(), &[], &[], 0, &Settings::default(), None);
+        for line in [
+            "cliser_sensor_reads_total{cid=\"pi-1\",sensor=\"28-a\"} 200\n",
+            "cliser_sensor_errors_total{cid=\"pi-1\",sensor=\"28-a\",reason=\"crc\"} 5\n",
+            "cliser_sensor_errors_total{cid=\"pi-1\",sensor=\"28-a\",reason=\"reset\"} 2\n",
+            "cliser_sensor_errors_total{cid=\"pi-1\",sensor=\"28-a\",reason=\"empty\"} 0\n",
+            "cliser_sensor_read_seconds{cid=\"pi-1\",sensor=\"28-a\"} 0.024\n",
+            "# TYPE cliser_sensor_errors_total counter\n",
+        ] {
+            assert!(text.contains(line), "{line} in\n{text}");
+        }
+        m.forget(&ClientId::new("pi-1").unwrap(), None);
+        let text = m.encode(&Fleet::new(), &[], &[], 0, &Settings::default(), None);
+        assert!(!text.contains("sensor=\"28-a\""), "forgotten: {text}");
     }
 
     #[test]

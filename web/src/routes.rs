@@ -76,6 +76,11 @@ impl Routes {
                 let now_ms = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
                 crate::history::silences(&self.pool, now_ms)
             }
+            "/api/health" => {
+                let now_ms = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+                let facts = self.shared.facts().clone();
+                crate::health::answer(&self.pool, &self.shared.settings.get(), &facts, now_ms)
+            }
             "/api/exporters" => json(serde_json::json!({ "exporters": (self.exporters)() })),
             "/api/readings" => match crate::readings::params(&req.query, now) {
                 Ok(p) => crate::readings::answer(&p, &self.pool, &self.shared.settings.get())

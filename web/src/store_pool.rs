@@ -2,16 +2,16 @@
 //! PostgreSQL login each time, and one per connection thread would hold hundreds of them.
 
 use crate::http::Response;
-use cliser_store::{AdminLog, AlertStore, History, OpenAs, PgStore, SqliteStore, StoreError};
+use cliser_store::{AdminLog, AlertStore, HealthLog, History, OpenAs, PgStore, SqliteStore, StoreError};
 use std::ops::{Deref, DerefMut};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 /// What the page asks of the store: the readings and nodes (history), the alerts with their
-/// history and silences, and forgetting nodes and sensors.
-pub trait PageStore: History + AlertStore + AdminLog {}
+/// history and silences, forgetting nodes and sensors, and the sensors' bus health.
+pub trait PageStore: History + AlertStore + AdminLog + HealthLog {}
 
-impl<T: History + AlertStore + AdminLog + ?Sized> PageStore for T {}
+impl<T: History + AlertStore + AdminLog + HealthLog + ?Sized> PageStore for T {}
 
 impl OpenAs for dyn PageStore {
     fn sqlite(store: SqliteStore) -> Box<Self> {

@@ -70,6 +70,7 @@ fn no_health_report_goes_to_a_server_that_does_not_advertise_them() {
         conn.send("100: keep alive");
         let line = conn.recv();
         assert!(!line.contains(" h:"), "a health report to a server that did not ask: {line}");
+        assert!(!line.contains(" f:"), "sensor facts to a server that did not ask: {line}");
         let parsed = cliser_protocol::KeepAliveAnswer::parse(&line).unwrap();
         assert!(parsed.rejected.is_empty(), "{line}");
     }
@@ -112,48 +113,17 @@ fn health_reports_go_to_a_server_that_advertises_them_once_each() {
     assert_eq!(c.wait_exit(WAIT).code(), Some(0));
 }
 
-/// Serves a w1_slave FIFO: each open is one read by the hal; every 20th sample fails its CRC on
-/// both the read and the hal's retry (so 5 % of samples are `crc`), every other read is good.
-fn serve_crc_every_20th(fifo: std::path::PathBuf) {
-    std::thread::spawn(move || {
-        let good = "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=23125\n";
-        let bad = "72 01 4b 46 7f ff 0e 10 57 : crc=99 NO\n72 01 4b 46 7f ff 0e 10 57 t=23125\n";
-        let (mut sample, mut retry) = (0u64, false);
-        loop {
-            let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&fifo) else { return };
-            let text = if retry {
-                retry = false;
-                bad
-            } else {
-                sample += 1;
-                retry = sample % 20 == 0;
-                if retry {
-                    bad
-                } else {
-                    good
-                }
-            };
-            let _ = std::io::Write::write_all(&mut f, text.as_bytes());
-        }
-    });
-}
-
-/// A bus with CRC errors injected at 5 % on one sensor: the real client's health reports reach the
-/// real server, whose store holds exactly what was injected; the healthy sensor has no error.
+/// A bus with CRC errors injected at exactly 5 % on one sensor (`--sensor sim:crc-every=20`: every
+/// 20th read of the first simulated sensor): the real client's health reports reach the real
+/// server, whose store holds exactly what was injected; the clean sensor has no error.
 #[test]
 fn injected_crc_errors_at_five_percent_are_what_the_server_stores() {
     let dir = tempfile::tempdir().unwrap();
     let _dump = DumpLogsOnPanic(dir.path());
-    let w1 = fake_w1_with(dir.path(), 2);
-    let bad = w1.join("28-000000000001");
-    std::fs::remove_file(bad.join("temperature")).unwrap();
-    std::fs::remove_file(bad.join("w1_slave")).unwrap();
-    let fifo = bad.join("w1_slave");
-    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) }, 0);
-    serve_crc_every_20th(fifo);
+    let mut sim = cliser_hal::sim::SimThermometers::for_node("pi-health");
+    let ids = cliser_hal::Thermometers::discover(&mut sim).unwrap();
+    let (flaky, clean) = (ids[0].as_str(), ids[1].as_str());
     let server = cliser_testkit::ServerHandle::start(dir.path(), &["--keepalive", "200ms"]);
-    let sensor = format!("w1:{}", w1.display());
     let mut c = common::real_client(
         dir.path(),
         server.addr,
@@ -161,7 +131,7 @@ fn injected_crc_errors_at_five_percent_are_what_the_server_stores() {
         "pi-health",
         "info",
         &[],
-        &["--sensor", &sensor, "--interval", "10ms", "--health-every", "500ms"],
+        &["--sensor", "sim:crc-every=20", "--interval", "10ms", "--health-every", "300ms"],
     );
     let mut store = cliser_store::open(&server.store_url()).unwrap();
     let sum = |rows: &[cliser_store::HealthRow], sensor: &str| {
@@ -171,27 +141,67 @@ fn injected_crc_errors_at_five_percent_are_what_the_server_stores() {
     };
     let rows = wait_until(std::time::Duration::from_secs(60), "200 reads in the stored health", || {
         let rows = store.health_since(0).unwrap();
-        (sum(&rows, "28-000000000001").0 >= 200).then_some(rows)
+        (sum(&rows, flaky).0 >= 200).then_some(rows)
     });
-    let (reads, crc, errors) = sum(&rows, "28-000000000001");
+    let (reads, crc, errors) = sum(&rows, flaky);
+    // The reports cover every read from the client's start on, so exactly every 20th failed.
+    assert_eq!(crc, reads / 20, "{crc} CRC errors in {reads} reads");
+    assert_eq!(errors, crc, "no other error was injected");
     // What the client saw, as its readings say: the reports cover the samplings up to the last
     // report's id (the reading seq counter at its period's end).
     let last = rows.iter().map(|r| r.last_report).max().unwrap() as u64;
     let q = cliser_store::ReadingQuery {
         cid: Some(cliser_protocol::ClientId::new("pi-health").unwrap()),
-        sensor: Some(cliser_protocol::SensorId::new("28-000000000001").unwrap()),
+        sensor: Some(cliser_protocol::SensorId::new(flaky).unwrap()),
         ..Default::default()
     };
     let seen: Vec<_> = store.readings(&q).unwrap().into_iter().filter(|r| r.seq.unwrap() < last).collect();
     let seen_crc = seen.iter().filter(|r| r.value.to_string() == "err:crc").count() as i64;
     assert_eq!((reads, crc), (seen.len() as i64, seen_crc), "the health figures are the readings' own");
-    // A FIFO read can take two of the writer's texts at once, so fewer than every 20th read fails.
-    assert!(crc > 0 && crc <= reads / 20, "{crc} of {reads}");
-    assert_eq!(errors, crc, "no other error was injected");
-    assert!(crc * 100 > reads, "above 1 %: {crc} of {reads}");
-    let (good_reads, good_crc, good_errors) = sum(&rows, "28-000000000000");
-    assert!(good_reads >= reads, "{good_reads}");
-    assert_eq!((good_crc, good_errors), (0, 0));
+    let (clean_reads, clean_crc, clean_errors) = sum(&rows, clean);
+    assert_eq!(clean_reads, reads, "both sensors are read at each sampling");
+    assert_eq!((clean_crc, clean_errors), (0, 0));
+    c.signal(libc::SIGTERM);
+    assert_eq!(c.wait_exit(WAIT).code(), Some(0));
+}
+
+/// Each sensor's facts (power mode, resolution, clone kind) go to a server that advertises
+/// `health=1` once per connection: once on the first connection, once again on the next.
+#[test]
+fn sensor_facts_go_once_per_connection_to_a_server_that_takes_health_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let _dump = DumpLogsOnPanic(dir.path());
+    let w1 = fake_w1_with(dir.path(), 2);
+    std::fs::write(w1.join("28-000000000000/ext_power"), "1\n").unwrap();
+    std::fs::write(w1.join("28-000000000001/ext_power"), "0\n").unwrap();
+    let server = FakeServer::new();
+    let sensor = format!("w1:{}", w1.display());
+    let mut c = common::client(dir.path(), server.addr, &["--sensor", &sensor, "--interval", "50ms"]);
+    let want = ["f:28-000000000000=ext,12,-", "f:28-000000000001=par,12,-"];
+    for connection in 1..=2 {
+        let mut conn = server.accept();
+        conn.send("110: qual a senha");
+        conn.recv();
+        conn.send("120: qual o ID");
+        conn.recv();
+        conn.send("140: Connected health=1");
+        let mut facts: Vec<String> = Vec::new();
+        let mut polls_after = 0;
+        // Polls until both sensors' facts came and five more answers brought none again.
+        wait_until(WAIT, "both sensors' facts, then five answers", || {
+            conn.send("100: keep alive");
+            let parsed = cliser_protocol::KeepAliveAnswer::parse(&conn.recv()).unwrap();
+            assert!(parsed.rejected.is_empty());
+            facts.extend(parsed.answer.facts.iter().map(|f| f.to_string()));
+            if facts.len() >= 2 {
+                polls_after += 1;
+            }
+            (polls_after > 5).then_some(())
+        });
+        facts.sort();
+        assert_eq!(facts, want, "connection {connection}: each sensor's facts once");
+        drop(conn);
+    }
     c.signal(libc::SIGTERM);
     assert_eq!(c.wait_exit(WAIT).code(), Some(0));
 }

@@ -34,7 +34,8 @@ S- <id>     end a silence now
 K <kind> <cid>[/<sensor>] <by> <note...>
             acknowledge a firing alert
 F:<cid>     forget a node (F:<cid>/<sensor>: one sensor); its readings are kept
-N           per-sensor health (last value, readings, errors by reason, seq gaps)
+N           per-sensor health (last value, readings, errors by reason, seq gaps) and the
+            Pis' bus health over the last hour (reads, error rate, mean read, ! above 1 %)
 X           exporters (MQTT, InfluxDB): connected, lag in readings and seconds, last error
 F           the fleet: this server, the leader (runs retention and the exporters), the live servers
 R           reload names, calibration, limits and alert targets from the config file, and the clients file

@@ -538,13 +538,14 @@ fn handle_line<M: From<SessionReport>>(
             .collect();
         ctx.report(SessionReport::Seen { sid: ctx.sid, values, more: answer.more });
     }
-    if answer.readings.is_empty() && answer.health.is_empty() {
+    if answer.readings.is_empty() && answer.health.is_empty() && answer.facts.is_empty() {
         return if answer.more { Answer::More { waiting_for_flush: false } } else { Answer::Done };
     }
     let batch = Batch {
         cid: cid.clone(),
         readings: answer.readings,
         health: answer.health,
+        facts: answer.facts,
         received: SystemTime::now(),
         wake: answer.more.then(|| ctx.me.clone()),
     };

@@ -1,5 +1,5 @@
 //! Deletes raw readings older than `--retain-raw`, and the alert history (with the admin changes)
-//! older than that too, in small batches on its own thread and its own store connection, off the
+//! and the sensors' hourly health older than that too, in small batches on its own thread and its own store connection, off the
 //! path from a Pi to its ack. Hourly rollups are kept forever.
 //!
 //! In a fleet (several servers on one PostgreSQL store) only the server that leads prunes: the
@@ -42,7 +42,7 @@ pub fn run(mut store: Box<dyn Retention>, keep: Duration, stop: Receiver<()>, ga
         }
         let leads_still = || gate.as_ref().is_none_or(|g| g() == fenced);
         match prune(store.as_mut(), keep, &stop, &leads_still) {
-            Ok(Pruned { readings, events }) => {
+            Ok(Pruned { readings, events, health }) => {
                 let keep = cliser_common::duration::format(keep);
                 if readings > 0 {
                     log::info!(
@@ -51,6 +51,9 @@ pub fn run(mut store: Box<dyn Retention>, keep: Duration, stop: Receiver<()>, ga
                 }
                 if events > 0 {
                     log::info!("retention: deleted {events} alert history events older than {keep}");
+                }
+                if health > 0 {
+                    log::info!("retention: deleted {health} hourly sensor health rows older than {keep}");
                 }
                 last_error = None;
             }
@@ -109,9 +112,10 @@ fn wait_for_next_round(stop: &Receiver<()>, leads_still: &dyn Fn() -> bool) -> b
 struct Pruned {
     readings: u64,
     events: u64,
+    health: u64,
 }
 
-/// Deletes batch after batch, raw readings then alert events, until none is left, the server
+/// Deletes batch after batch, raw readings, alert events, then sensor health hours, until none is left, the server
 /// stops or it no longer leads; returns how many.
 fn prune(
     store: &mut dyn Retention,
@@ -123,7 +127,8 @@ fn prune(
     let cutoff_ms = cutoff.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
     let readings = batches(stop, leads_still, |n| store.prune_raw(cutoff_ms, n))?;
     let events = batches(stop, leads_still, |n| store.prune_alert_events(cutoff_ms, n))?;
-    Ok(Pruned { readings, events })
+    let health = batches(stop, leads_still, |n| store.prune_health(cutoff_ms, n))?;
+    Ok(Pruned { readings, events, health })
 }
 
 /// Calls `delete` with [`BATCH`] until it deletes fewer (or the server stops, or no longer

@@ -7,7 +7,7 @@ use crate::readings::ack_table::AckTable;
 use crate::readings::duplicates::{AnswerTally, DuplicateWatch};
 use crate::readings::watchers::{CommitReport, Watchers};
 use cliser_common::sensors::{Settings, SharedSettings};
-use cliser_protocol::{ClientId, HealthReport, Reading, Stamp, Value};
+use cliser_protocol::{ClientId, HealthReport, Reading, SensorFactsReport, Stamp, Value};
 use cliser_store::{HealthRow, NewReading, SinkStore, TsQuality, MAX_SEQ};
 use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
@@ -30,6 +30,9 @@ pub struct Batch<W> {
     pub readings: Vec<Reading>,
     /// The health reports of the same answer (docs/PROTOCOL.md, "Health reports").
     pub health: Vec<HealthReport>,
+    /// The sensor facts of the same answer (docs/PROTOCOL.md, "Sensor facts"): kept in memory by
+    /// the page, not stored.
+    pub facts: Vec<SensorFactsReport>,
     /// When the line arrived (the time stamp of readings without `@`).
     pub received: SystemTime,
     /// Where to send [`Flushed`] once the batch is handled, if anyone waits for it.
@@ -222,6 +225,7 @@ impl Sink {
                     }
                 }
                 self.add_health(&group);
+                self.tell_facts(&group);
                 for (cid, tally) in &prepared.tallies {
                     let stored = self.acks.get(cid);
                     if let Some(warning) = self.duplicates.note(cid, *tally, stored) {
@@ -281,8 +285,23 @@ impl Sink {
         if rows.is_empty() {
             return;
         }
-        if let Err(e) = self.store.health_add(&rows) {
-            log::warn!("store {}: {} health reports not kept: {e}", self.store.location(), rows.len());
+        match self.store.health_add(&rows) {
+            // `/metrics` counts what the store kept (a repeat, which it skips, is rare enough:
+            // a client sends each report once).
+            Ok(_) => self.watchers.live(cliser_web::LiveEvent::Health(rows)),
+            Err(e) => {
+                log::warn!("store {}: {} health reports not kept: {e}", self.store.location(), rows.len())
+            }
+        }
+    }
+
+    /// Logs the group's sensor facts and tells the page (which keeps the latest per sensor).
+    fn tell_facts<W>(&self, group: &[Batch<W>]) {
+        for b in group.iter().filter(|b| !b.facts.is_empty()) {
+            for f in &b.facts {
+                log::info!("sensor facts cid={} {}", b.cid, facts_text(f));
+            }
+            self.watchers.live(cliser_web::LiveEvent::Facts { cid: b.cid.clone(), facts: b.facts.clone() });
         }
     }
 
@@ -390,6 +409,18 @@ fn unix_ms(t: SystemTime) -> i64 {
 /// `ts_quality=unsynced` follows `ts` only when the time is the client's unsynchronised clock: a
 /// synchronised clock and the server's own are both to be trusted, so saying so on every line
 /// would only lengthen the log.
+/// `sensor=28-x parasite power, 12 bits, looks like a clone (kind B1 (GXCAS/UMW 18B20))`.
+fn facts_text(f: &SensorFactsReport) -> String {
+    let power = match f.power {
+        Some(cliser_protocol::Power::External) => "external power",
+        Some(cliser_protocol::Power::Parasite) => "parasite power",
+        None => "power mode unknown",
+    };
+    let bits = f.bits.map_or_else(|| "resolution unknown".to_owned(), |b| format!("{b} bits"));
+    let clone = f.clone.as_ref().map(|k| format!(", looks like a clone (kind {k})")).unwrap_or_default();
+    format!("sensor={} {power}, {bits}{clone}", f.sensor)
+}
+
 fn log_reading(r: &NewReading, settings: &Settings) {
     let seq = r.seq.map_or_else(|| "-".to_owned(), |s| s.to_string());
     let quality = match r.ts_quality {
@@ -469,6 +500,7 @@ mod tests {
             cid: ClientId::new(cid).unwrap(),
             readings: tokens.iter().map(|t| Reading::parse(t).unwrap()).collect(),
             health: Vec::new(),
+            facts: Vec::new(),
             received: SystemTime::now(),
             wake: wake.cloned(),
         }

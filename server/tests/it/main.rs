@@ -63,6 +63,7 @@ mod web_hostile;
 mod web_page;
 mod web_page_admin;
 mod web_page_fleet;
+mod web_page_health;
 mod web_page_layout;
 mod web_page_replaced;
 mod web_post;

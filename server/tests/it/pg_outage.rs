@@ -132,7 +132,8 @@ impl Pi {
         let state = std::sync::Arc::new(std::sync::Mutex::new(PiState::default()));
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (st, flag) = (state.clone(), stop.clone());
-        let ack_of = |line: &str| line.split("ack=").nth(1).and_then(|a| a.split_whitespace().next()?.parse::<u64>().ok());
+        // `140: Connected ack=7 health=1`: the word after `ack=`, whatever follows it.
+        let ack_of = |line: &str| line.split("ack=").nth(1)?.split_whitespace().next()?.parse::<u64>().ok();
         st.lock().unwrap().acked = ack_of(&first).unwrap_or(0);
         let thread = std::thread::spawn(move || {
             while !flag.load(Ordering::SeqCst) {

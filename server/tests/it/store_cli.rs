@@ -557,11 +557,30 @@ fn retain_raw_deletes_old_raw_readings_keeps_fresh_ones_and_the_rollups_still_an
             reading("cellar", 18.0, fresh + 60_000, 5),
         ];
         assert_eq!(store.commit(&group).unwrap(), [true; 5]);
+        // The sensor's health: an old hour goes with the raw readings, the fresh one stays.
+        let health = |hour_ms, last_report| cliser_store::HealthRow {
+            cid: "cellar".into(),
+            sensor: "t".into(),
+            hour_ms,
+            reads: 360,
+            crc: 1,
+            empty: 0,
+            reset: 0,
+            other: 0,
+            read_ms: 3600,
+            period_ms: HOUR_MS,
+            last_report,
+        };
+        assert_eq!(store.health_add(&[health(old, 1), health(hour_of(fresh), 5)]).unwrap(), 2);
     }
     let s = ServerHandle::start(d.path(), &["--retain-raw", "90d"]);
     assert_eq!(s.store_url(), url);
     let line = s.log().wait_for("retention: deleted", T);
     assert!(line.contains("retention: deleted 3 raw readings older than "), "{line}");
+    s.log().wait_for("retention: deleted 1 hourly sensor health rows older than ", T);
+    let mut store = cliser_store::open(&url).unwrap();
+    let health: Vec<i64> = store.health_since(0).unwrap().iter().map(|r| r.hour_ms).collect();
+    assert_eq!(health, [hour_of(fresh)], "the fresh hour of health stays");
 
     let kept: Vec<u64> = s.stored_seqs("cellar").into_keys().collect();
     assert_eq!(kept, [4, 5], "the fresh readings stay");
@@ -594,7 +613,7 @@ fn retain_raw_deletes_old_raw_readings_keeps_fresh_ones_and_the_rollups_still_an
     let all = query_json(&url, &["--every", "1h", "--since", "120d"]);
     let counted: u64 = all.iter().map(|b| b["count"].as_u64().unwrap()).sum();
     assert_eq!(counted, 5, "{all:?}");
-    assert_eq!(s.log().count("retention: deleted"), 1);
+    assert_eq!(s.log().count("retention: deleted"), 2, "one round");
 }
 
 #[test]

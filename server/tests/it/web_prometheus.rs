@@ -23,7 +23,8 @@ const PIS: [(&str, &str); 2] = [("pi-a", "21.5"), ("pi-b", "19.25")];
 const LONG: Duration = Duration::from_secs(60);
 
 /// A Pi driven by the test: answers every keep-alive with its temperature, plus a CRC error of a
-/// second sensor in its first answer, until stopped.
+/// second sensor and a health report (200 reads, 10 CRC errors, 2.4 s of reads) in its first
+/// answer, until stopped.
 struct Pi {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -45,6 +46,7 @@ impl Pi {
                 if seq == 1 {
                     seq += 1;
                     answer.push_str(&format!(" 28-000000000002=err:crc#{seq}"));
+                    answer.push_str(&format!(" h:{SENSOR}=200,10,0,1,0,2400/60000~0#{seq}"));
                 }
                 c.send(&answer);
             }
@@ -113,6 +115,15 @@ fn promtool_accepts_the_exposition() {
         );
         assert!(body.contains(&line), "no {line:?} in\n{body}");
         assert!(body.contains(&format!("cliser_node_up{{cid=\"{id}\"}} 1\n")), "{id} up in\n{body}");
+        for line in [
+            format!("cliser_sensor_reads_total{{cid=\"{id}\",sensor=\"{SENSOR}\"}} 200\n"),
+            format!("cliser_sensor_errors_total{{cid=\"{id}\",sensor=\"{SENSOR}\",reason=\"crc\"}} 10\n"),
+            format!("cliser_sensor_errors_total{{cid=\"{id}\",sensor=\"{SENSOR}\",reason=\"reset\"}} 1\n"),
+            format!("cliser_sensor_errors_total{{cid=\"{id}\",sensor=\"{SENSOR}\",reason=\"empty\"}} 0\n"),
+            format!("cliser_sensor_read_seconds{{cid=\"{id}\",sensor=\"{SENSOR}\"}} 0.012\n"),
+        ] {
+            assert!(body.contains(&line), "no {line:?} in\n{body}");
+        }
     }
     let mut child = Command::new(&promtool)
         .args(["check", "metrics"])

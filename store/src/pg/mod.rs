@@ -559,6 +559,13 @@ impl Retention for PgStore {
         Ok(n as usize)
     }
 
+    fn prune_health(&mut self, older_than_ms: i64, batch: usize) -> Result<usize, StoreError> {
+        let batch = i64::try_from(batch).unwrap_or(i64::MAX);
+        let deleted = self
+            .duty_write("prune health", |tx| tx.execute(crate::health::PRUNE, &[&older_than_ms, &batch]))?;
+        Ok(deleted as usize)
+    }
+
     fn prune_alert_events(&mut self, older_than_ms: i64, batch: usize) -> Result<usize, StoreError> {
         let batch = i64::try_from(batch).unwrap_or(i64::MAX);
         let deleted = self.duty_write("prune alert events and admin changes", |tx| {

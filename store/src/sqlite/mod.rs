@@ -449,6 +449,14 @@ impl Retention for SqliteStore {
         r.map_err(self.err("prune"))
     }
 
+    fn prune_health(&mut self, older_than_ms: i64, batch: usize) -> Result<usize, StoreError> {
+        let batch = i64::try_from(batch).unwrap_or(i64::MAX);
+        self.conn
+            .prepare_cached(crate::health::PRUNE)
+            .and_then(|mut st| st.execute(params![older_than_ms, batch]))
+            .map_err(self.err("prune health"))
+    }
+
     fn prune_alert_events(&mut self, older_than_ms: i64, batch: usize) -> Result<usize, StoreError> {
         let batch = i64::try_from(batch).unwrap_or(i64::MAX);
         let mut deleted = 0;

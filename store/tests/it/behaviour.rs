@@ -64,6 +64,13 @@ fn sums_health_reports_per_hour_once_each(s: &mut dyn Store) {
     );
     assert_eq!(rows[0].errors(), 12);
     assert_eq!(s.health_since(h1).unwrap().len(), 1);
+    // Retention: an hour goes once it ended at or before the cutoff, in batches.
+    assert_eq!(s.prune_health(h1 - 1, 10).unwrap(), 0, "the hour h0 ends at h1");
+    assert_eq!(s.prune_health(h1, 1).unwrap(), 1);
+    assert_eq!(s.prune_health(h1, 10).unwrap(), 1);
+    assert_eq!(s.prune_health(h1, 10).unwrap(), 0);
+    let left: Vec<_> = s.health_since(0).unwrap().into_iter().map(|r| (r.cid, r.hour_ms)).collect();
+    assert_eq!(left, [("b".to_owned(), h1)]);
 }
 
 fn dedupes_by_client_and_seq(s: &mut dyn Store) {

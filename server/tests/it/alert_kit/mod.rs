@@ -72,7 +72,8 @@ pub struct Pi {
 }
 
 fn ack_of(line: &str) -> Option<u64> {
-    line.split("ack=").nth(1).and_then(|a| a.split_whitespace().next()?.parse().ok())
+    // `140: Connected ack=7 health=1`: the ack is the word after `ack=`, whatever follows it.
+    line.split("ack=").nth(1)?.split_whitespace().next()?.parse().ok()
 }
 
 impl Pi {

@@ -1,0 +1,77 @@
+//! `GET /api/health`: each sensor's bus health over the last hour, from the Pis' health reports in
+//! the store (docs/HTTP-API.md): reads, errors by reason, the error rate, the mean read time, and
+//! whether the rate is above the page's mark (1 %); with what its client said of it (power mode,
+//! resolution, clone kind), kept in memory since the client's last connection.
+
+use crate::http::Response;
+use crate::live::SensorFacts;
+use crate::store_pool::StorePool;
+use cliser_common::sensors::Settings;
+use cliser_protocol::{Power, SensorFactsReport};
+use cliser_store::{last_hour_since, HealthSum, MARK_ABOVE};
+use serde_json::{json, Value as Json};
+
+/// The facts' fields of a sensor's entry (all `null` without facts).
+fn facts_json(f: Option<&SensorFactsReport>) -> Json {
+    let power = f.and_then(|f| f.power).map(|p| match p {
+        Power::External => "external",
+        Power::Parasite => "parasite",
+    });
+    json!({
+        "power": power,
+        "bits": f.and_then(|f| f.bits),
+        "clone": f.and_then(|f| f.clone.as_deref()),
+    })
+}
+
+fn sum_json(s: &HealthSum, settings: &Settings, facts: Option<&SensorFactsReport>) -> Json {
+    let mut entry = json!({
+        "cid": s.cid,
+        "sensor": s.sensor,
+        "name": settings.name(&s.sensor),
+        "reads": s.reads,
+        "errors": s.errors(),
+        "crc": s.crc,
+        "empty": s.empty,
+        "reset": s.reset,
+        "other": s.other,
+        "error_rate": s.error_rate(),
+        "mean_read_ms": (s.mean_read_ms() * 10.0).round() / 10.0,
+        "marked": s.marked(),
+    });
+    if let (Some(e), Json::Object(f)) = (entry.as_object_mut(), facts_json(facts)) {
+        e.extend(f);
+    }
+    entry
+}
+
+/// `GET /api/health` at `now_ms`, with the sensors' `facts`: every sensor with health reports in
+/// the last hour or facts, by cid and sensor (one with facts only has zero figures).
+pub fn answer(pool: &StorePool, settings: &Settings, facts: &SensorFacts, now_ms: i64) -> Response {
+    let since = last_hour_since(now_ms);
+    let answer = pool.with("/api/health", |s| s.health_since(since)).map(|rows| {
+        let mut sums: Vec<HealthSum> = HealthSum::of(&rows);
+        for (cid, sensor) in facts.keys() {
+            if !sums.iter().any(|s| s.cid == *cid && s.sensor == *sensor) {
+                sums.push(HealthSum {
+                    cid: cid.clone(),
+                    sensor: sensor.clone(),
+                    reads: 0,
+                    crc: 0,
+                    empty: 0,
+                    reset: 0,
+                    other: 0,
+                    read_ms: 0,
+                });
+            }
+        }
+        sums.sort_by(|a, b| (&a.cid, &a.sensor).cmp(&(&b.cid, &b.sensor)));
+        let sensors: Vec<Json> = sums
+            .iter()
+            .map(|s| sum_json(s, settings, facts.get(&(s.cid.clone(), s.sensor.clone()))))
+            .collect();
+        let body = json!({ "since": since, "mark_above": MARK_ABOVE, "sensors": sensors });
+        Response::new(200, "application/json", body.to_string())
+    });
+    answer.unwrap_or_else(|r| r).with("Cache-Control", "no-store")
+}
