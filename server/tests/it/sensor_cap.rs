@@ -31,7 +31,8 @@ fn wait_ack(pi: &mut Pi, seq: u64) {
     let deadline = Instant::now() + T;
     loop {
         let poll = pi.c.expect("100", T);
-        let ack: Option<u64> = poll.split("ack=").nth(1).and_then(|a| a.split_whitespace().next()?.parse().ok());
+        let ack: Option<u64> =
+            poll.split("ack=").nth(1).and_then(|a| a.split_whitespace().next()?.parse().ok());
         if ack >= Some(seq) {
             pi.c.send("100");
             return;
