@@ -93,6 +93,20 @@ pub struct HealthSum {
 }
 
 impl HealthSum {
+    /// A sensor with no reads counted yet.
+    pub fn nothing(cid: &str, sensor: &str) -> HealthSum {
+        HealthSum {
+            cid: cid.to_owned(),
+            sensor: sensor.to_owned(),
+            reads: 0,
+            crc: 0,
+            empty: 0,
+            reset: 0,
+            other: 0,
+            read_ms: 0,
+        }
+    }
+
     /// The rows (ordered by cid and sensor, as [`HealthLog::health_since`](crate::HealthLog::health_since)
     /// gives them) summed per sensor, in the same order.
     pub fn of(rows: &[HealthRow]) -> Vec<HealthSum> {
@@ -100,16 +114,7 @@ impl HealthSum {
         for r in rows {
             let same = out.last().is_some_and(|s| s.cid == r.cid && s.sensor == r.sensor);
             if !same {
-                out.push(HealthSum {
-                    cid: r.cid.clone(),
-                    sensor: r.sensor.clone(),
-                    reads: 0,
-                    crc: 0,
-                    empty: 0,
-                    reset: 0,
-                    other: 0,
-                    read_ms: 0,
-                });
+                out.push(HealthSum::nothing(&r.cid, &r.sensor));
             }
             if let Some(s) = out.last_mut() {
                 s.reads += r.reads;

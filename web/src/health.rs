@@ -53,16 +53,7 @@ pub fn answer(pool: &StorePool, settings: &Settings, facts: &SensorFacts, now_ms
         let mut sums: Vec<HealthSum> = HealthSum::of(&rows);
         for (cid, sensor) in facts.keys() {
             if !sums.iter().any(|s| s.cid == *cid && s.sensor == *sensor) {
-                sums.push(HealthSum {
-                    cid: cid.clone(),
-                    sensor: sensor.clone(),
-                    reads: 0,
-                    crc: 0,
-                    empty: 0,
-                    reset: 0,
-                    other: 0,
-                    read_ms: 0,
-                });
+                sums.push(HealthSum::nothing(cid, sensor));
             }
         }
         sums.sort_by(|a, b| (&a.cid, &a.sensor).cmp(&(&b.cid, &b.sensor)));
