@@ -44,6 +44,9 @@ pub struct SensorFacts {
     /// Set when the sensor is parasite-powered and converts together with the others of its bus
     /// (one Convert T for all): what to check on this backend. See [`parasite_warning`].
     pub bulk_parasite_advice: Option<&'static str>,
+    /// The bus it hangs on: on w1 its bus master (`w1_bus_master1`), on GPIO `gpio:<pin>`; `None`
+    /// when the backend does not say (the simulated and file backends hand out no facts at all).
+    pub bus: Option<String>,
 }
 
 impl SensorFacts {
@@ -55,11 +58,18 @@ impl SensorFacts {
         signs: Signs,
     ) -> SensorFacts {
         let clone = clones::assess(&signs);
-        SensorFacts { sensor, power, resolution, signs, clone, bulk_parasite_advice: None }
+        SensorFacts { sensor, power, resolution, signs, clone, bulk_parasite_advice: None, bus: None }
+    }
+
+    /// The same facts on bus `bus`.
+    pub fn on_bus(mut self, bus: impl Into<String>) -> SensorFacts {
+        self.bus = Some(bus.into());
+        self
     }
 }
 
-/// `28-0316a2795aff: external power, 12 bits` (the clone verdict is a line of its own).
+/// `28-0316a2795aff: external power, 12 bits` (the clone verdict is a line of its own; the bus, when
+/// known, ends it: `, on w1_bus_master1`).
 impl fmt::Display for SensorFacts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: ", self.sensor)?;
@@ -68,8 +78,12 @@ impl fmt::Display for SensorFacts {
             None => f.write_str("power mode unknown")?,
         }
         match self.resolution {
-            Some(r) => write!(f, ", {r} bits"),
-            None => f.write_str(", resolution unknown"),
+            Some(r) => write!(f, ", {r} bits")?,
+            None => f.write_str(", resolution unknown")?,
+        }
+        match &self.bus {
+            Some(bus) => write!(f, ", on {bus}"),
+            None => Ok(()),
         }
     }
 }

@@ -21,8 +21,11 @@ fn open_with(
     config: GpioConfig,
     plan: Option<ResolutionPlan>,
 ) -> Result<Box<dyn Thermometers>, HalError> {
+    // The name the sensors' facts give their bus, as the user wrote it on --sensor.
+    let name = format!("gpio:{pin}");
     let rppal_error = match gpio_rppal::open_rppal(pin, config) {
         Ok(bus) => {
+            let bus = bus.with_bus_name(name);
             return Ok(match plan {
                 Some(plan) => Box::new(bus.with_resolution_plan(plan)),
                 None => Box::new(bus),
@@ -33,10 +36,13 @@ fn open_with(
     log::info!("{rppal_error}; trying the GPIO character device");
     let chip = gpio_cdev::header_chip();
     match gpio_cdev::open_cdev(&chip, u32::from(pin), config) {
-        Ok(bus) => Ok(match plan {
-            Some(plan) => Box::new(bus.with_resolution_plan(plan)),
-            None => Box::new(bus),
-        }),
+        Ok(bus) => {
+            let bus = bus.with_bus_name(name);
+            Ok(match plan {
+                Some(plan) => Box::new(bus.with_resolution_plan(plan)),
+                None => Box::new(bus),
+            })
+        }
         Err(cdev_error) => Err(HalError::Unavailable(format!(
             "GPIO{pin}: {rppal_error}; {cdev_error}. On a Raspberry Pi the kernel's w1 driver \
              (--sensor w1, dtoverlay=w1-gpio) is the recommended path"

@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | `w1` / `w1:DIR` | [`w1_sysfs::W1Thermometers`] | **on a Raspberry Pi, always first.** The kernel's `w1-gpio` driver does the timing in the kernel; enable it with `dtoverlay=w1-gpio` (see `docs/raspberry-pi.md`). `w1:DIR` reads another tree (tests, a second root). |
 //! | `gpio:PIN` | [`onewire::OneWireThermometers`] | only when the kernel driver cannot be used (no overlay allowed, another board). Needs `--features gpio` and root or the `gpio` group. Userspace bit-banging is fragile: a slot stretched by the scheduler spoils a bit (CRC failures are retried once), and on a Pi 5 the GPIO sits behind PCIe, which makes it worse. |
-//! | `sim` / `sim:crc-every=N` | [`sim::SimThermometers`] | PC mode and demos: two sensors slowly varying around room temperature; with `crc-every=N` every Nth read of the first is a CRC error (a flaky bus, [`sim::SimOptions`]). |
+//! | `sim` / `sim:crc-every=N,retry-every=M` | [`sim::SimThermometers`] | PC mode and demos: two sensors slowly varying around room temperature; with `crc-every=N` every Nth read of the first is a CRC error, with `retry-every=M` every Mth read of it passes only on its retry (a flaky bus, [`sim::SimOptions`]). |
 //! | `file:PATH` | [`file_sensor::FileThermometer`] | PC mode driven by a person or a test: `echo 21.5 > PATH` (a file or a FIFO). |
 //!
 //! Every backend reports each sensor's temperature in millidegrees or a typed [`SensorError`]. Both
@@ -117,7 +117,7 @@ impl fmt::Display for HalError {
             HalError::BadSpec(s) => {
                 write!(
                     f,
-                    "bad sensor spec {s:?}: expected w1, w1:DIR, gpio:PIN, sim, sim:crc-every=N or file:PATH"
+                    "bad sensor spec {s:?}: expected w1, w1:DIR, gpio:PIN, sim, sim:crc-every=N,retry-every=M or file:PATH"
                 )
             }
             HalError::Unavailable(why) => f.write_str(why),
@@ -151,6 +151,13 @@ pub trait Thermometers: Send {
     /// verdict; see [`facts`]): one per sensor per start, once its first reads are done. Backends
     /// without real sensors report nothing.
     fn take_sensor_facts(&mut self) -> Vec<facts::SensorFacts> {
+        Vec::new()
+    }
+    /// How many reads of each sensor were retried since the last call (a read that failed its CRC
+    /// and was read again, whether the retry passed or not: one that failed twice is also a
+    /// [`SensorError::Crc`]), the sensors without any left out. Backends that never retry report
+    /// nothing.
+    fn take_retries(&mut self) -> Vec<(SensorId, u64)> {
         Vec::new()
     }
 }

@@ -5,7 +5,8 @@
 //! own clock ([`SimThermometers::with_clock`]) gets exact, repeatable values.
 //!
 //! A flaky bus on demand ([`SimOptions`], `--sensor sim:crc-every=20`): every Nth read of the first
-//! sensor is a CRC error, exactly, so a demo or a test knows what the health figures must say.
+//! sensor is a CRC error, exactly, so a demo or a test knows what the health figures must say;
+//! `retry-every=M` makes every Mth read of it pass only on its retry (a retry, no error).
 
 use std::f64::consts::TAU;
 use std::time::{Duration, Instant};
@@ -53,8 +54,13 @@ type Clock = Box<dyn FnMut() -> Duration + Send>;
 pub struct SimOptions {
     /// `crc-every=N`: the first sensor's Nth, 2Nth, ... reads are CRC errors ([`SensorError::Crc`],
     /// as a hardware backend reports a CRC that fails on the read and its retry); the other sensor
-    /// stays clean. `crc-every=20` is 5 %.
+    /// stays clean. `crc-every=20` is 5 %. Each such read counts one retry, as on hardware (the
+    /// read failed, was read again, and failed again).
     pub crc_every: Option<NonZeroU32>,
+    /// `retry-every=M`: the first sensor's Mth, 2Mth, ... reads fail their CRC once and pass on the
+    /// retry: a good reading and one retry ([`Thermometers::take_retries`]). A read that both
+    /// options pick is a CRC error (one retry).
+    pub retry_every: Option<NonZeroU32>,
 }
 
 impl SimOptions {
@@ -64,6 +70,9 @@ impl SimOptions {
         for option in text.split(',') {
             match option.split_once('=')? {
                 ("crc-every", n) if options.crc_every.is_none() => options.crc_every = Some(n.parse().ok()?),
+                ("retry-every", n) if options.retry_every.is_none() => {
+                    options.retry_every = Some(n.parse().ok()?)
+                }
                 _ => return None,
             }
         }
@@ -74,10 +83,14 @@ impl SimOptions {
 /// The text after `sim:` (empty for a clean bus), as [`SimOptions::parse`] reads it.
 impl fmt::Display for SimOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.crc_every {
-            Some(n) => write!(f, "crc-every={n}"),
-            None => Ok(()),
+        let mut parts = Vec::new();
+        if let Some(n) = self.crc_every {
+            parts.push(format!("crc-every={n}"));
         }
+        if let Some(n) = self.retry_every {
+            parts.push(format!("retry-every={n}"));
+        }
+        f.write_str(&parts.join(","))
     }
 }
 
@@ -89,8 +102,10 @@ pub struct SimThermometers {
     phase: Duration,
     /// The injected faults.
     options: SimOptions,
-    /// Reads of the first sensor so far (the count `crc-every` goes by).
+    /// Reads of the first sensor so far (the count `crc-every` and `retry-every` go by).
     first_reads: u64,
+    /// Retried reads of the first sensor since the last [`Thermometers::take_retries`].
+    retries: u64,
 }
 
 impl std::fmt::Debug for SimThermometers {
@@ -131,6 +146,7 @@ impl SimThermometers {
             phase: Duration::ZERO,
             options: SimOptions::default(),
             first_reads: 0,
+            retries: 0,
         }
     }
 
@@ -177,8 +193,11 @@ impl Thermometers for SimThermometers {
     fn read_all(&mut self) -> Result<Vec<Sample>, HalError> {
         let elapsed = (self.clock)() + self.phase;
         self.first_reads += 1;
-        let crc_now =
-            self.options.crc_every.is_some_and(|n| self.first_reads.is_multiple_of(u64::from(n.get())));
+        let every = |n: Option<NonZeroU32>| n.is_some_and(|n| self.first_reads.is_multiple_of(u64::from(n.get())));
+        let crc_now = every(self.options.crc_every);
+        if crc_now || every(self.options.retry_every) {
+            self.retries += 1;
+        }
         Ok(self
             .ids
             .iter()
@@ -192,6 +211,13 @@ impl Thermometers for SimThermometers {
                 Sample { sensor: id.clone(), result }
             })
             .collect())
+    }
+
+    fn take_retries(&mut self) -> Vec<(SensorId, u64)> {
+        match std::mem::take(&mut self.retries) {
+            0 => Vec::new(),
+            n => vec![(self.ids[0].clone(), n)],
+        }
     }
 }
 
@@ -258,9 +284,37 @@ mod tests {
             }
         }
         assert_eq!(failed, [20, 40, 60, 80, 100]);
-        for bad in ["crc-every=0", "crc-every=x", "crc-every", "noise=3", "crc-every=2,crc-every=3", ""] {
+        let first = SensorId::new(&sim.discover().unwrap()[0]).unwrap();
+        assert_eq!(sim.take_retries(), [(first, 5)], "each CRC error was a failed retry");
+        assert_eq!(sim.take_retries(), [], "taken once");
+        for bad in [
+            "crc-every=0",
+            "crc-every=x",
+            "crc-every",
+            "noise=3",
+            "crc-every=2,crc-every=3",
+            "retry-every=0",
+            "retry-every=1,retry-every=2",
+            "",
+        ] {
             assert_eq!(SimOptions::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn retry_every_m_passes_on_the_retry_and_counts_it() {
+        let options = SimOptions::parse("crc-every=20,retry-every=10").unwrap();
+        assert_eq!(options.to_string(), "crc-every=20,retry-every=10");
+        assert_eq!(SimOptions::parse("retry-every=10").unwrap().to_string(), "retry-every=10");
+        let mut sim = SimThermometers::for_node("pi-flaky").with_options(options);
+        let first = SensorId::new(&sim.discover().unwrap()[0]).unwrap();
+        let mut crc = 0;
+        for _ in 0..100 {
+            crc += sim.read_all().unwrap().iter().filter(|s| s.result.is_err()).count();
+        }
+        // Reads 10, 30, 50, 70, 90 retried and passed; 20, 40, 60, 80, 100 failed their retry.
+        assert_eq!(crc, 5);
+        assert_eq!(sim.take_retries(), [(first, 10)]);
     }
 
     #[test]

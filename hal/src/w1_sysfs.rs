@@ -25,6 +25,10 @@
 //! Each sensor's first read of a start goes through `w1_slave` (the scratchpad's bytes, for the
 //! clone verdict) and `ext_power` is read once: see [`crate::facts`].
 //!
+//! Each sensor's facts name its bus master ([`SensorFacts::bus`]), found as the master directory
+//! that holds the sensor's. A `w1_slave` whose CRC says `NO` is read once more (a retry, counted:
+//! see [`Thermometers::take_retries`]).
+//!
 //! Reading `temperature` or `w1_slave` makes the kernel convert (up to 750 ms each) unless a bulk read
 //! was triggered just before. When a read fails, current kernels return an empty file.
 
@@ -72,6 +76,8 @@ pub struct W1Thermometers {
     /// The sensors whose facts were handed out since the start.
     facts_done: BTreeSet<SensorId>,
     facts: Vec<SensorFacts>,
+    /// Retried reads per sensor since the last [`Thermometers::take_retries`].
+    retries: BTreeMap<SensorId, u64>,
 }
 
 /// How many reads a sensor gets to give a scratchpad that passes the CRC before its facts are
@@ -113,6 +119,7 @@ impl W1Thermometers {
             gathering: BTreeMap::new(),
             facts_done: BTreeSet::new(),
             facts: Vec::new(),
+            retries: BTreeMap::new(),
         })
     }
 
@@ -229,11 +236,20 @@ impl W1Thermometers {
             ignores_resolution,
         };
         let mut facts = SensorFacts::assessed(id.clone(), power, resolution, signs);
+        facts.bus = self.bus_of(id);
         if bulk && power == Some(PowerMode::Parasite) {
             facts.bulk_parasite_advice = Some(W1_BULK_PARASITE_ADVICE);
         }
         self.facts_done.insert(id.clone());
         self.facts.push(facts);
+    }
+
+    /// The bus master sensor `id` hangs under (`w1_bus_master1`): the kernel puts each device's
+    /// directory in its master's, and links it from the root.
+    fn bus_of(&self, id: &SensorId) -> Option<String> {
+        let masters = bus_masters(&self.root).ok()?;
+        let master = masters.iter().find(|m| m.join(id.as_str()).exists())?;
+        Some(master.file_name()?.to_string_lossy().into_owned())
     }
 
     fn read_attribute(&mut self, path: &Path) -> io::Result<String> {
@@ -312,7 +328,13 @@ impl W1Thermometers {
 
     fn read_w1_slave(&mut self, dir: &Path, fam: u8) -> (Result<i32, SensorError>, Option<[u8; 9]>) {
         let path = dir.join("w1_slave");
-        for _ in 0..2 {
+        for attempt in 0..2 {
+            if attempt > 0 {
+                let sensor = dir.file_name().and_then(|n| family::sensor_id(&n.to_string_lossy()));
+                if let Some(sensor) = sensor {
+                    *self.retries.entry(sensor).or_default() += 1;
+                }
+            }
             let text = match self.read_attribute(&path) {
                 Ok(text) => text,
                 Err(e) => return (Err(sensor_error(&path, &e)), None),
@@ -369,6 +391,10 @@ impl Thermometers for W1Thermometers {
 
     fn take_sensor_facts(&mut self) -> Vec<SensorFacts> {
         std::mem::take(&mut self.facts)
+    }
+
+    fn take_retries(&mut self) -> Vec<(SensorId, u64)> {
+        std::mem::take(&mut self.retries).into_iter().collect()
     }
 }
 

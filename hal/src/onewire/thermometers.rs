@@ -6,7 +6,8 @@
 //! conversion of ours), set the resolution of any that is not at the one the plan asks for it
 //! (Write Scratchpad, read back, Copy Scratchpad only with `persist`), start one conversion for all
 //! (Skip ROM + Convert T), wait the longest conversion time among them, then read each scratchpad
-//! (addressed with Match ROM, CRC checked, once more on failure) and decode it with
+//! (addressed with Match ROM, CRC checked, once more on failure, which is counted: see
+//! [`Thermometers::take_retries`]) and decode it with
 //! [`crate::scratchpad::interpret`]. The `ds18b20` crate's own `read_data` is not used: it decodes the
 //! register as unsigned, so every temperature below 0 °C comes out wrong.
 //!
@@ -31,7 +32,7 @@ use crate::facts::{PowerMode, SensorFacts, GPIO_BULK_PARASITE_ADVICE};
 use crate::family::{self, rom_id, rom_sensor_id};
 use crate::resolution::{ResolutionOutcome, ResolutionPlan, ResolutionReport, ResolutionSetting};
 use crate::scratchpad::{self, Resolution, DS18S20_CONVERSION_TIME};
-use crate::{HalError, Sample, SensorError, Thermometers};
+use crate::{HalError, Sample, SensorError, SensorId, Thermometers};
 
 /// Copy Scratchpad: TH, TL and the configuration register to EEPROM.
 const COPY_SCRATCHPAD: u8 = 0x48;
@@ -116,6 +117,10 @@ pub struct OneWireThermometers<P, D> {
     reported: BTreeSet<u64>,
     reports: Vec<ResolutionReport>,
     facts: Vec<SensorFacts>,
+    /// The bus's name in the sensors' facts (`gpio:4`), if set.
+    bus_name: Option<String>,
+    /// Retried reads per sensor since the last [`Thermometers::take_retries`].
+    retries: BTreeMap<u64, u64>,
 }
 
 impl<P, D> Debug for OneWireThermometers<P, D> {
@@ -154,7 +159,16 @@ where
             reported: BTreeSet::new(),
             reports: Vec::new(),
             facts: Vec::new(),
+            bus_name: None,
+            retries: BTreeMap::new(),
         })
+    }
+
+    /// Names the bus in the sensors' facts ([`SensorFacts::bus`]; `gpio:4` when opened through
+    /// `--sensor gpio:4`). Without it the facts name no bus.
+    pub fn with_bus_name(mut self, name: impl Into<String>) -> Self {
+        self.bus_name = Some(name.into());
+        self
     }
 
     /// Sets each sensor to what `plan` asks of it instead of [`GpioConfig`]'s one resolution for
@@ -350,6 +364,7 @@ where
             ignores_resolution: known.obeyed_resolution,
         };
         let mut facts = SensorFacts::assessed(rom_sensor_id(rom), known.power, resolution, signs);
+        facts.bus = self.bus_name.clone();
         // Every sensor converts on the same Skip ROM Convert T, with the line only pulled up.
         if known.power == Some(PowerMode::Parasite) {
             facts.bulk_parasite_advice = Some(GPIO_BULK_PARASITE_ADVICE);
@@ -448,7 +463,10 @@ where
         let mut result = Err(SensorError::Crc);
         // A slot stretched by the scheduler garbles one read; the scratchpad keeps its value, so one
         // more read is worth it.
-        for _ in 0..2 {
+        for attempt in 0..2 {
+            if attempt > 0 {
+                *self.retries.entry(rom).or_default() += 1;
+            }
             let sp = match self.read_scratchpad(rom)? {
                 Ok(sp) => sp,
                 // Gone: a second read would not bring it back.
@@ -534,6 +552,13 @@ where
         let mut facts = std::mem::take(&mut self.facts);
         facts.sort_by(|a, b| a.sensor.cmp(&b.sensor));
         facts
+    }
+
+    fn take_retries(&mut self) -> Vec<(SensorId, u64)> {
+        let mut retries: Vec<_> =
+            std::mem::take(&mut self.retries).into_iter().map(|(rom, n)| (rom_sensor_id(rom), n)).collect();
+        retries.sort();
+        retries
     }
 }
 

@@ -523,3 +523,30 @@ fn the_facts_carry_the_clone_verdict_on_what_the_bus_showed() {
     assert_eq!(facts[0].clone, assess(&signs), "{facts:?}");
     assert_eq!(facts[0].resolution, Some(Resolution::Bits9));
 }
+
+#[test]
+fn a_read_that_fails_its_crc_is_read_again_and_counted_as_a_retry() {
+    let bus = VirtualBus::new();
+    let (steady, flaky) = (VirtualDevice::ds18b20(1, 21_000), VirtualDevice::ds18b20(2, 22_000));
+    let noisy = VirtualDevice::ds18b20(3, 23_000).corrupt_crc();
+    let ids: Vec<String> = [&steady, &flaky, &noisy].iter().map(|d| d.id()).collect();
+    for d in [steady, flaky, noisy] {
+        bus.attach(d);
+    }
+    let mut t = backend(&bus, GpioConfig::default()).with_bus_name("gpio:4");
+    readings(&mut t);
+    let facts = t.take_sensor_facts();
+    assert!(facts.iter().all(|f| f.bus.as_deref() == Some("gpio:4")), "{facts:?}");
+    assert!(facts[0].to_string().ends_with(", on gpio:4"), "{}", facts[0]);
+    t.take_retries();
+
+    // One bad CRC: the retry passes. Two: the retry fails too, a CRC error.
+    bus.corrupt_next_reads(&ids[1], 1);
+    assert_eq!(readings(&mut t)[1], (ids[1].clone(), Ok(22_000)));
+    bus.corrupt_next_reads(&ids[1], 2);
+    assert_eq!(readings(&mut t)[1], (ids[1].clone(), Err(SensorError::Crc)));
+    let id = |s: &str| SensorId::new(s).unwrap();
+    assert_eq!(t.take_retries(), [(id(&ids[1]), 2), (id(&ids[2]), 2)]);
+    assert_eq!(t.take_retries(), [], "taken once");
+    no_violations(&bus);
+}

@@ -108,6 +108,8 @@ fn a_crc_no_is_read_again_once_then_reported_as_crc() {
     let mut t = W1Thermometers::open(fake.root()).unwrap().on_read(hook);
     assert_eq!(readings(&mut t)[0].1, Err(SensorError::Crc));
     assert_eq!(log.lock().unwrap().len(), 2, "one read and one retry");
+    let sensor = SensorId::new("28-0316a2795aff").unwrap();
+    assert_eq!(t.take_retries(), [(sensor.clone(), 1)], "the retry is counted");
 
     // The kernel converts again on each read: here the second one passes.
     let w1_slave = fake.root().join("28-0316a2795aff/w1_slave");
@@ -118,6 +120,8 @@ fn a_crc_no_is_read_again_once_then_reported_as_crc() {
         }
     });
     assert_eq!(readings(&mut t)[0].1, Ok(-10_125));
+    assert_eq!(t.take_retries(), [(sensor, 1)], "a retry that passed is counted too");
+    assert_eq!(t.take_retries(), [], "taken once");
 }
 
 #[test]
@@ -544,7 +548,7 @@ fn ext_power_gives_the_power_mode_and_parasite_power_on_a_bulk_bus_one_warning()
     let warning = parasite_warning(&facts).expect("a warning");
     assert!(warning.contains("28-000000000002") && !warning.contains("28-000000000001"), "{warning}");
     assert!(warning.contains("dtoverlay=w1-gpio,pullup=1") && warning.contains("85 °C"), "{warning}");
-    assert_eq!(facts[1].to_string(), "28-000000000002: parasite power, 12 bits");
+    assert_eq!(facts[1].to_string(), "28-000000000002: parasite power, 12 bits, on w1_bus_master1");
 
     // One sensor alone converts on its own read: no bulk conversion, no warning.
     let fake = FakeW1::new();
@@ -579,4 +583,34 @@ fn the_facts_carry_the_first_lines_bytes_and_the_clone_verdict_on_them() {
     assert_eq!(facts[0].signs, signs);
     assert_eq!(facts[0].clone, assess(&signs));
     assert_eq!(facts[0].resolution, Some(Resolution::Bits12));
+}
+
+/// Two `w1-gpio` overlays: `w1_bus_master1` and `w1_bus_master2`, each sensor's directory under
+/// its own master and linked from the root, as the kernel lays them out.
+#[test]
+fn with_two_bus_masters_each_sensors_facts_name_its_own() {
+    let fake = FakeW1::new();
+    fake.add_sensor_on(1, "28-000000000001", 21_000, ds18b20_scratchpad(336));
+    fake.add_sensor_on(1, "28-000000000002", 21_500, ds18b20_scratchpad(344));
+    fake.add_sensor_on(2, "28-0000000000b1", 5_000, ds18b20_scratchpad(80));
+    assert!(fake.root().join("w1_bus_master2/28-0000000000b1/temperature").exists());
+    assert_eq!(fs::read_to_string(fake.master_n(2).join("w1_master_slaves")).unwrap(), "28-0000000000b1\n");
+    let mut t = W1Thermometers::open(fake.root()).unwrap();
+    assert_eq!(
+        readings(&mut t),
+        [
+            ("28-000000000001".to_owned(), Ok(21_000)),
+            ("28-000000000002".to_owned(), Ok(21_500)),
+            ("28-0000000000b1".to_owned(), Ok(5_000))
+        ]
+    );
+    let buses: Vec<_> = t.take_sensor_facts().into_iter().map(|f| (f.sensor.to_string(), f.bus)).collect();
+    assert_eq!(
+        buses,
+        [
+            ("28-000000000001".to_owned(), Some("w1_bus_master1".to_owned())),
+            ("28-000000000002".to_owned(), Some("w1_bus_master1".to_owned())),
+            ("28-0000000000b1".to_owned(), Some("w1_bus_master2".to_owned()))
+        ]
+    );
 }

@@ -40,12 +40,30 @@ impl FakeW1 {
         self.master().join("therm_bulk_read")
     }
 
+    /// Bus master `n`'s directory (`w1_bus_master<n>`).
+    pub fn master_n(&self, n: u32) -> PathBuf {
+        self.root().join(format!("w1_bus_master{n}"))
+    }
+
+    /// The device's directory, under whichever master holds it (the root's link says).
     pub fn device(&self, id: &str) -> PathBuf {
-        self.master().join(id)
+        fs::read_link(self.root().join(id)).unwrap_or_else(|_| self.master().join(id))
     }
 
     fn write_slaves(&self) {
-        let mut ids: Vec<String> = fs::read_dir(self.master())
+        let masters: Vec<PathBuf> = fs::read_dir(self.root())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("w1_bus_master"))
+            .map(|e| e.path())
+            .collect();
+        for master in masters {
+            Self::write_slaves_of(&master);
+        }
+    }
+
+    fn write_slaves_of(master: &Path) {
+        let mut ids: Vec<String> = fs::read_dir(master)
             .unwrap()
             .filter_map(|e| e.ok())
             .filter(|e| e.path().is_dir())
@@ -53,18 +71,28 @@ impl FakeW1 {
             .collect();
         ids.sort();
         let text = if ids.is_empty() { "not found.\n".to_owned() } else { ids.join("\n") + "\n" };
-        fs::write(self.master().join("w1_master_slaves"), text).unwrap();
+        fs::write(master.join("w1_master_slaves"), text).unwrap();
     }
 
     /// Adds a device directory (no attributes yet) and its link; a thermometer also brings the
     /// master's `therm_bulk_read` (reading "0") as the kernel does.
     pub fn add(&self, id: &str) -> PathBuf {
-        let dir = self.device(id);
+        self.add_on(1, id)
+    }
+
+    /// [`FakeW1::add`] under bus master `n` (made, with its `w1_master_slaves`, if it is new).
+    pub fn add_on(&self, n: u32, id: &str) -> PathBuf {
+        let master = self.master_n(n);
+        if !master.exists() {
+            fs::create_dir(&master).unwrap();
+        }
+        let dir = master.join(id);
         fs::create_dir(&dir).unwrap();
         symlink(&dir, self.root().join(id)).unwrap();
         let family = u8::from_str_radix(&id[..2], 16).unwrap();
-        if [0x10, 0x22, 0x28, 0x3b, 0x42].contains(&family) && !self.bulk_read().exists() {
-            fs::write(self.bulk_read(), "0\n").unwrap();
+        let bulk_read = master.join("therm_bulk_read");
+        if [0x10, 0x22, 0x28, 0x3b, 0x42].contains(&family) && !bulk_read.exists() {
+            fs::write(bulk_read, "0\n").unwrap();
         }
         self.write_slaves();
         dir
@@ -75,7 +103,12 @@ impl FakeW1 {
     /// `conv_time`, the write-only `eeprom_cmd`, and on families with a configuration register
     /// `resolution` as the scratchpad's byte 4 says.
     pub fn add_sensor(&self, id: &str, millidegrees: i32, scratchpad: [u8; 9]) {
-        self.add(id);
+        self.add_sensor_on(1, id, millidegrees, scratchpad)
+    }
+
+    /// [`FakeW1::add_sensor`] under bus master `n`.
+    pub fn add_sensor_on(&self, n: u32, id: &str, millidegrees: i32, scratchpad: [u8; 9]) {
+        self.add_on(n, id);
         self.set_temperature(id, &format!("{millidegrees}\n"));
         self.set_w1_slave(id, &w1_slave_text(scratchpad, true, millidegrees));
         let dir = self.device(id);
@@ -123,8 +156,9 @@ impl FakeW1 {
     }
 
     pub fn remove(&self, id: &str) {
+        let dir = self.device(id);
         fs::remove_file(self.root().join(id)).unwrap();
-        fs::remove_dir_all(self.device(id)).unwrap();
+        fs::remove_dir_all(dir).unwrap();
         self.write_slaves();
     }
 }

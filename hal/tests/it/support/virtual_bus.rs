@@ -214,6 +214,11 @@ impl VirtualBus {
         self.with_device(id, |d| d.set_temperature(millidegrees));
     }
 
+    /// Sends a device's next `n` scratchpads with a wrong CRC byte (noise on a few reads).
+    pub fn corrupt_next_reads(&self, id: &str, n: u32) {
+        self.with_device(id, |d| d.corrupt_next(n));
+    }
+
     /// Unplugs (`false`) or plugs in (`true`, a power-on) a device.
     pub fn set_present(&self, id: &str, present: bool) {
         self.with_device(id, |d| d.set_present(present));

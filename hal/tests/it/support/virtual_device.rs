@@ -59,6 +59,8 @@ pub struct VirtualDevice {
     register: [u8; 8],
     present: bool,
     corrupt_crc: bool,
+    /// The next this many scratchpads sent go with a wrong CRC byte (noise on a few reads).
+    corrupt_next: u32,
     never_converts: bool,
     fixed_scratchpad: Option<[u8; 9]>,
     converting_until: Option<u64>,
@@ -89,6 +91,7 @@ impl VirtualDevice {
             register: [0; 8],
             present: true,
             corrupt_crc: false,
+            corrupt_next: 0,
             never_converts: false,
             fixed_scratchpad: None,
             converting_until: None,
@@ -259,14 +262,21 @@ impl VirtualDevice {
         }
     }
 
-    fn scratchpad(&self) -> Vec<u8> {
+    fn scratchpad(&mut self) -> Vec<u8> {
         if let Some(fixed) = self.fixed_scratchpad {
             return fixed.to_vec();
         }
         let mut bytes = self.register.to_vec();
         let crc = crc8(&bytes);
-        bytes.push(if self.corrupt_crc { crc ^ 0x5A } else { crc });
+        let corrupt = self.corrupt_crc || self.corrupt_next > 0;
+        self.corrupt_next = self.corrupt_next.saturating_sub(1);
+        bytes.push(if corrupt { crc ^ 0x5A } else { crc });
         bytes
+    }
+
+    /// Sends the next `n` scratchpads with a wrong CRC byte, then good ones again.
+    pub(crate) fn corrupt_next(&mut self, n: u32) {
+        self.corrupt_next = n;
     }
 
     fn rom_bit(&self, bit: u8) -> bool {
