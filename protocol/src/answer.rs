@@ -214,26 +214,26 @@ mod tests {
 
     #[test]
     fn health_tokens_ride_beside_readings_and_a_bad_one_loses_nothing_else() {
-        let line = "100 a=1#1 h:a=20,1,0,0,0,150/1000~1200#1 h:b=1,2,0,0,0,1/1~1#1 more";
+        let line = "100 a=1#1 h:a=20,1,0,0,0,2,150/1000~1200#1 h:b=1,2,0,0,0,0,1/1~1#1 more";
         let p = KeepAliveAnswer::parse(line).unwrap();
         assert_eq!(p.answer.readings.len(), 1);
         assert_eq!(p.answer.health.len(), 1);
         assert_eq!((p.answer.health[0].reads, p.answer.health[0].crc), (20, 1));
         assert!(matches!(p.rejected[0].error, TokenError::Health(_)));
         assert!(p.answer.more);
-        let good = "100 a=1#1 h:a=20,1,0,0,0,150/1000~1200#1 more";
+        let good = "100 a=1#1 h:a=20,1,0,0,0,2,150/1000~1200#1 more";
         assert_eq!(KeepAliveAnswer::parse(good).unwrap().answer.to_string(), good);
     }
 
     #[test]
     fn facts_tokens_ride_after_health_and_a_bad_one_loses_nothing_else() {
-        let line = "100 a=1#1 h:a=20,1,0,0,0,150/1000~1200#1 f:a=par,12,B1%20(GXCAS) f:b=vdd,12,- more";
+        let line = "100 a=1#1 h:a=20,1,0,0,0,2,150/1000~1200#1 f:a=par,12,B1%20(GXCAS) f:b=vdd,12,- more";
         let p = KeepAliveAnswer::parse(line).unwrap();
         assert_eq!((p.answer.readings.len(), p.answer.health.len(), p.answer.facts.len()), (1, 1, 1));
         assert_eq!(p.answer.facts[0].clone.as_deref(), Some("B1 (GXCAS)"));
         assert_eq!(p.rejected.len(), 1);
         assert!(matches!(p.rejected[0].error, TokenError::Facts(crate::FactsError::Power)));
-        let good = "100 a=1#1 h:a=20,1,0,0,0,150/1000~1200#1 f:a=par,12,B1%20(GXCAS) more";
+        let good = "100 a=1#1 h:a=20,1,0,0,0,2,150/1000~1200#1 f:a=par,12,B1%20(GXCAS) more";
         assert_eq!(KeepAliveAnswer::parse(good).unwrap().answer.to_string(), good);
         let facts: Vec<_> = (0..200)
             .map(|i| crate::SensorFactsReport {
@@ -241,6 +241,7 @@ mod tests {
                 power: Some(crate::Power::External),
                 bits: Some(12),
                 clone: Some("G or H (HT18B20 and others)".into()),
+                bus: Some("w1_bus_master1".into()),
             })
             .collect();
         let backlog: Vec<Reading> = (1..=50).map(|i| Reading::parse(&format!("a=1#{i}")).unwrap()).collect();
@@ -264,6 +265,7 @@ mod tests {
             empty: 0,
             reset: 0,
             other: 0,
+            retries: 20,
             read_ms: 270_000,
             period_ms: 3_600_000,
             age_ms: 3_601_000,

@@ -2,8 +2,8 @@
 //! it understands them (`140: Connected ... health=1`): what one sensor did over one period.
 //!
 //! Wire form (one token, no spaces):
-//! `h:<sensor>=<reads>,<crc>,<empty>,<reset>,<other>,<read_ms>/<period_ms>~<age_ms>#<id>`:
-//! the period's counts, the summed read time, the period's length, how long ago (when the line is
+//! `h:<sensor>=<reads>,<crc>,<empty>,<reset>,<other>,<retries>,<read_ms>/<period_ms>~<age_ms>#<id>`:
+//! the period's counts (the errors by reason, then the reads that were retried), the summed read time, the period's length, how long ago (when the line is
 //! sent) the period started, and the report's id (strictly increasing per client and sensor, so a
 //! repeated report is told apart). See docs/PROTOCOL.md, "Health reports".
 
@@ -27,7 +27,7 @@ pub enum HealthError {
     MissingEquals,
     /// The sensor id is not 1-32 of `[A-Za-z0-9._-]`.
     Sensor(IdentError),
-    /// The counts are not six unsigned integers separated by `,`.
+    /// The counts are not seven unsigned integers separated by `,`.
     Counts,
     /// The `/period_ms`, `~age_ms` or `#id` part is missing or not an unsigned integer.
     Period,
@@ -46,7 +46,7 @@ impl fmt::Display for HealthError {
             HealthError::Prefix => f.write_str("not a health token (no 'h:')"),
             HealthError::MissingEquals => f.write_str("no '=' between sensor and counts"),
             HealthError::Sensor(e) => write!(f, "bad sensor id: {e}"),
-            HealthError::Counts => f.write_str("the counts are not six comma-separated unsigned integers"),
+            HealthError::Counts => f.write_str("the counts are not seven comma-separated unsigned integers"),
             HealthError::Period => f.write_str("/period, ~age or #id missing or not an unsigned integer"),
             HealthError::MoreErrorsThanReads { errors, reads } => {
                 write!(f, "more errors ({errors}) than reads ({reads})")
@@ -72,6 +72,9 @@ pub struct HealthReport {
     pub reset: u64,
     /// Every other error (`no_presence`, `io`, ...).
     pub other: u64,
+    /// Reads that failed their CRC and were read again (not an error: a retry that failed too is
+    /// also in `crc`).
+    pub retries: u64,
     /// The time its reads took, summed, in milliseconds.
     pub read_ms: u64,
     /// The period's length, in milliseconds.
@@ -98,7 +101,7 @@ impl HealthReport {
         let (counts, rest) = rest.split_once('/').ok_or(HealthError::Period)?;
         let (period, rest) = rest.split_once('~').ok_or(HealthError::Period)?;
         let (age, id) = rest.split_once('#').ok_or(HealthError::Period)?;
-        let mut n = [0u64; 6];
+        let mut n = [0u64; 7];
         let mut parts = counts.split(',');
         for slot in &mut n {
             *slot = parts.next().and_then(number).ok_or(HealthError::Counts)?;
@@ -106,7 +109,7 @@ impl HealthReport {
         if parts.next().is_some() {
             return Err(HealthError::Counts);
         }
-        let [reads, crc, empty, reset, other, read_ms] = n;
+        let [reads, crc, empty, reset, other, retries, read_ms] = n;
         let r = HealthReport {
             sensor,
             reads,
@@ -114,6 +117,7 @@ impl HealthReport {
             empty,
             reset,
             other,
+            retries,
             read_ms,
             period_ms: number(period).ok_or(HealthError::Period)?,
             age_ms: number(age).ok_or(HealthError::Period)?,
@@ -140,13 +144,14 @@ impl fmt::Display for HealthReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{HEALTH_PREFIX}{}={},{},{},{},{},{}/{}~{}#{}",
+            "{HEALTH_PREFIX}{}={},{},{},{},{},{},{}/{}~{}#{}",
             self.sensor,
             self.reads,
             self.crc,
             self.empty,
             self.reset,
             self.other,
+            self.retries,
             self.read_ms,
             self.period_ms,
             self.age_ms,
@@ -167,6 +172,7 @@ mod tests {
             empty: 1,
             reset: 2,
             other: 0,
+            retries: 25,
             read_ms: 270_123,
             period_ms: 3_600_000,
             age_ms: 3_601_500,
@@ -178,10 +184,10 @@ mod tests {
     fn round_trips() {
         let r = report();
         let text = r.to_string();
-        assert_eq!(text, "h:28-0316a2795aff=360,18,1,2,0,270123/3600000~3601500#4242");
+        assert_eq!(text, "h:28-0316a2795aff=360,18,1,2,0,25,270123/3600000~3601500#4242");
         assert_eq!(HealthReport::parse(&text), Ok(r.clone()));
         assert_eq!(r.errors(), 21);
-        let max = HealthReport { reads: u64::MAX, read_ms: u64::MAX, id: u64::MAX, ..r };
+        let max = HealthReport { reads: u64::MAX, retries: u64::MAX, read_ms: u64::MAX, id: u64::MAX, ..r };
         assert_eq!(HealthReport::parse(&max.to_string()), Ok(max));
     }
 
@@ -189,20 +195,20 @@ mod tests {
     fn hostile_tokens_get_typed_errors() {
         use HealthError::*;
         let cases: &[(&str, HealthError)] = &[
-            ("28-a=1,0,0,0,0,1/1~1#1", Prefix),
+            ("28-a=1,0,0,0,0,0,1/1~1#1", Prefix),
             ("h:28-a", MissingEquals),
-            ("h:=1,0,0,0,0,1/1~1#1", Sensor(IdentError::Length(0))),
-            ("h:28 a=1,0,0,0,0,1/1~1#1", Sensor(IdentError::Character(' '))),
-            ("h:28-a=1,0,0,0,0/1~1#1", Counts),
-            ("h:28-a=1,0,0,0,0,1,7/1~1#1", Counts),
-            ("h:28-a=1,-1,0,0,0,1/1~1#1", Counts),
-            ("h:28-a=1,0,0,0,0,99999999999999999999/1~1#1", Counts),
-            ("h:28-a=1,0,0,0,0,1", Period),
-            ("h:28-a=1,0,0,0,0,1/1#1", Period),
-            ("h:28-a=1,0,0,0,0,1/1~1", Period),
-            ("h:28-a=1,0,0,0,0,1/1~1#x", Period),
-            ("h:28-a=1,0,0,0,0,1/+1~1#1", Period),
-            ("h:28-a=1,1,1,0,0,1/1~1#1", MoreErrorsThanReads { errors: 2, reads: 1 }),
+            ("h:=1,0,0,0,0,0,1/1~1#1", Sensor(IdentError::Length(0))),
+            ("h:28 a=1,0,0,0,0,0,1/1~1#1", Sensor(IdentError::Character(' '))),
+            ("h:28-a=1,0,0,0,0,1/1~1#1", Counts),
+            ("h:28-a=1,0,0,0,0,0,1,7/1~1#1", Counts),
+            ("h:28-a=1,-1,0,0,0,0,1/1~1#1", Counts),
+            ("h:28-a=1,0,0,0,0,0,99999999999999999999/1~1#1", Counts),
+            ("h:28-a=1,0,0,0,0,0,1", Period),
+            ("h:28-a=1,0,0,0,0,0,1/1#1", Period),
+            ("h:28-a=1,0,0,0,0,0,1/1~1", Period),
+            ("h:28-a=1,0,0,0,0,0,1/1~1#x", Period),
+            ("h:28-a=1,0,0,0,0,0,1/+1~1#1", Period),
+            ("h:28-a=1,1,1,0,0,0,1/1~1#1", MoreErrorsThanReads { errors: 2, reads: 1 }),
         ];
         for (token, want) in cases {
             assert_eq!(HealthReport::parse(token).as_ref(), Err(want), "{token}");

@@ -21,7 +21,7 @@ mod server_msg;
 
 pub use answer::{ClientLine, KeepAliveAnswer, ParsedAnswer, RejectedToken};
 pub use error::{IdentError, ParseError, TokenError};
-pub use facts::{FactsError, Power, SensorFactsReport, FACTS_PREFIX, MAX_CLONE_KIND};
+pub use facts::{valid_bus, FactsError, Power, SensorFactsReport, FACTS_PREFIX, MAX_BUS, MAX_CLONE_KIND};
 pub use framer::{FrameError, LineFramer};
 pub use health::{HealthError, HealthReport, HEALTH_PREFIX, HEALTH_VERSION};
 pub use ident::{ClientId, ErrorReason, SensorId};
