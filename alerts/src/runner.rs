@@ -54,6 +54,9 @@ pub enum Input {
     ListText(Sender<String>),
     /// The console's `N`: per-sensor health as text.
     Health(Sender<String>),
+    /// What a node's Pi said of its sensors (`f:` tokens): the console's `N` groups a node's
+    /// sensors by bus when they hang on more than one.
+    Facts(String, Vec<cliser_protocol::SensorFactsReport>),
     /// The console's `H`, `S`, `S+`, `S-`, `F:` and `K`: the answer as text.
     Console(Request, Sender<String>),
 }
@@ -222,7 +225,8 @@ impl Runner {
     fn bus_health(&mut self, now: i64) -> String {
         match self.store.health_since(cliser_store::last_hour_since(now)) {
             Ok(rows) => {
-                crate::health::bus_report(&cliser_store::HealthSum::of(&rows), &self.health.settings())
+                let sums = cliser_store::HealthSum::of(&rows);
+                crate::health::bus_report(&sums, &self.health.settings(), self.health.buses())
             }
             Err(e) => format!("bus health: the store failed: {e}"),
         }
@@ -373,6 +377,7 @@ impl Runner {
             Input::Health(reply) => {
                 let _ = reply.send(self.health.report(now_ms()));
             }
+            Input::Facts(cid, facts) => self.health.facts(&cid, &facts),
             Input::Console(request, reply) => {
                 let _ = reply.send(self.console(request, now_ms()));
             }

@@ -25,6 +25,7 @@ pub fn to_wire(f: &SensorFacts) -> SensorFactsReport {
         }),
         bits: f.resolution.map(|r| r.bits()),
         clone: f.clone.as_ref().map(|c| c.kind.to_owned()),
+        bus: f.bus.clone(),
     }
 }
 
@@ -102,6 +103,9 @@ mod tests {
         let first = conn.pending(&board);
         assert_eq!(first.len(), 2);
         assert_eq!(first[1].to_string(), "f:28-b=par,10,-");
+        board.put(&[facts("28-b", PowerMode::Parasite).on_bus("w1_bus_master2")]);
+        let first = conn.pending(&board);
+        assert_eq!(first[1].to_string(), "f:28-b=par,10,-,w1_bus_master2", "the bus goes when known");
         conn.mark(&first[..1]);
         assert_eq!(conn.pending(&board), first[1..], "what did not fit goes next");
         conn.mark(&first[1..]);

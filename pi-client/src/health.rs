@@ -18,6 +18,8 @@ pub struct PendingReport {
     pub sensor: SensorId,
     /// Reads, CRC errors, empty reads, 85 °C power-on values, other errors.
     pub counts: [u64; 5],
+    /// Reads that failed their CRC and were read again (the hal's retries).
+    pub retries: u64,
     /// The reads' time, summed.
     pub read_time: Duration,
     /// When the period started and how long it was.
@@ -40,6 +42,7 @@ impl PendingReport {
             empty,
             reset,
             other,
+            retries: self.retries,
             read_ms: self.read_time.as_millis() as u64,
             period_ms: self.period.as_millis() as u64,
             age_ms: self.started.elapsed().as_millis() as u64,
@@ -99,6 +102,7 @@ pub struct Health {
 struct Stats {
     reads: u64,
     errors: BTreeMap<&'static str, u64>,
+    retries: u64,
     read_time: Duration,
 }
 
@@ -125,6 +129,16 @@ impl Health {
         }
     }
 
+    /// Notes the hal's retries since the last call ([`cliser_hal::Thermometers::take_retries`]),
+    /// for sensors noted in this period (a retry always comes with its read).
+    pub fn note_retries(&mut self, retries: &[(SensorId, u64)]) {
+        for (sensor, n) in retries {
+            if let Some(st) = self.sensors.get_mut(sensor.as_str()) {
+                st.retries += n;
+            }
+        }
+    }
+
     /// Remembers what the hal told of some sensors, for the lines of every period from now on.
     pub fn learn(&mut self, facts: &[SensorFacts]) {
         for f in facts {
@@ -142,7 +156,8 @@ impl Health {
         }
     }
 
-    /// One line per sensor (`28-0316a2795aff: 360 reads, 2 errors (crc 2), mean read time 751ms`),
+    /// One line per sensor (`28-0316a2795aff: 360 reads, 2 errors (crc 2), 5 retries, mean read time
+    /// 751ms`; the retries only when there were some),
     /// and starts counting again.
     pub fn take_summary(&mut self) -> Vec<String> {
         self.take_period(Instant::now(), 0).0
@@ -161,7 +176,8 @@ impl Health {
                 let (crc, empty, reset) = (by("crc"), by("missing"), by("reset"));
                 let other = st.errors.values().sum::<u64>() - crc - empty - reset;
                 let counts = [st.reads, crc, empty, reset, other];
-                Some(PendingReport { sensor, counts, read_time: st.read_time, started, period, id })
+                let retries = st.retries;
+                Some(PendingReport { sensor, counts, retries, read_time: st.read_time, started, period, id })
             })
             .collect();
         let lines = std::mem::take(&mut self.sensors)
@@ -175,10 +191,14 @@ impl Health {
                     format!("{total} errors ({})", by.join(", "))
                 };
                 let mean = st.read_time / st.reads.max(1) as u32;
+                let retries = match st.retries {
+                    0 => String::new(),
+                    n => format!(", {n} retries"),
+                };
                 // Last, so the line still starts `<id>: <n> reads` for whoever greps it.
                 let traits = self.traits.get(&sensor).map(|t| format!(" ({t})")).unwrap_or_default();
                 format!(
-                    "{sensor}: {} reads, {errors}, mean read time {}ms{traits}",
+                    "{sensor}: {} reads, {errors}{retries}, mean read time {}ms{traits}",
                     st.reads,
                     mean.as_millis()
                 )
@@ -258,8 +278,13 @@ mod tests {
             &[sample("28-a", Err(SensorError::NoPresence)), sample("28-b", Ok(2))],
             Duration::from_millis(20),
         );
+        h.note_retries(&[
+            (SensorId::new("28-b").unwrap(), 2),
+            (SensorId::new("28-gone").unwrap(), 9),
+        ]);
         let (lines, reports) = h.take_period(started, 77);
         assert_eq!(lines.len(), 2);
+        assert_eq!(lines[1], "28-b: 3 reads, 2 errors (crc 1, missing 1), 2 retries, mean read time 80ms");
         let wire: Vec<_> = reports.iter().map(|r| r.to_wire()).collect();
         assert_eq!(
             (wire[0].reads, wire[0].crc, wire[0].empty, wire[0].reset, wire[0].other),
@@ -270,6 +295,7 @@ mod tests {
             (3, 1, 1, 0, 0)
         );
         assert_eq!((wire[0].read_ms, wire[0].id), (120, 77));
+        assert_eq!((wire[0].retries, wire[1].retries), (0, 2), "retries of a sensor not read are dropped");
         let outbox = HealthOutbox::default();
         outbox.put(reports);
         let taken = outbox.take();

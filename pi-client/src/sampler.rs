@@ -104,6 +104,7 @@ pub fn spawn(
                     let read = s.read_all();
                     if let Ok(samples) = &read {
                         health.note(samples, started.elapsed());
+                        health.note_retries(&s.take_retries());
                     }
                     let facts = notes.log_new(s.as_mut());
                     health.learn(&facts);

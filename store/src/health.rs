@@ -20,6 +20,9 @@ pub struct HealthRow {
     pub reset: i64,
     /// Every other error.
     pub other: i64,
+    /// Reads that failed their CRC and were read again (not errors; a failed retry is also a CRC
+    /// error).
+    pub retries: i64,
     /// The reads' time, summed, ms.
     pub read_ms: i64,
     /// The reports' periods, summed, ms.
@@ -47,18 +50,19 @@ pub fn hour_of(ms: i64) -> i64 {
 /// Adds a report to its hour, unless the row already took one with this id or a later one.
 /// One text for both dialects: SQLite takes `$N` as parameter N when they come in order.
 pub(crate) const UPSERT: &str = "INSERT INTO sensor_health \
-     (cid, sensor, hour_ms, reads, crc, empty, reset, other, read_ms, period_ms, last_report) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+     (cid, sensor, hour_ms, reads, crc, empty, reset, other, retries, read_ms, period_ms, last_report) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
      ON CONFLICT (cid, sensor, hour_ms) DO UPDATE SET \
      reads = sensor_health.reads + excluded.reads, crc = sensor_health.crc + excluded.crc, \
      empty = sensor_health.empty + excluded.empty, reset = sensor_health.reset + excluded.reset, \
-     other = sensor_health.other + excluded.other, read_ms = sensor_health.read_ms + excluded.read_ms, \
+     other = sensor_health.other + excluded.other, retries = sensor_health.retries + excluded.retries, \
+     read_ms = sensor_health.read_ms + excluded.read_ms, \
      period_ms = sensor_health.period_ms + excluded.period_ms, last_report = excluded.last_report \
      WHERE excluded.last_report > sensor_health.last_report";
 
 /// The hours from `$1` on.
 pub(crate) const SELECT: &str =
-    "SELECT cid, sensor, hour_ms, reads, crc, empty, reset, other, read_ms, period_ms, \
+    "SELECT cid, sensor, hour_ms, reads, crc, empty, reset, other, retries, read_ms, period_ms, \
      last_report FROM sensor_health WHERE hour_ms >= $1 ORDER BY cid, sensor, hour_ms";
 
 /// The hour rows that overlap the 60 minutes before `now_ms` start here: "the last hour" of the
@@ -88,6 +92,8 @@ pub struct HealthSum {
     pub reset: i64,
     /// Every other error.
     pub other: i64,
+    /// Retried reads.
+    pub retries: i64,
     /// The reads' time, summed, ms.
     pub read_ms: i64,
 }
@@ -103,6 +109,7 @@ impl HealthSum {
             empty: 0,
             reset: 0,
             other: 0,
+            retries: 0,
             read_ms: 0,
         }
     }
@@ -122,6 +129,7 @@ impl HealthSum {
                 s.empty += r.empty;
                 s.reset += r.reset;
                 s.other += r.other;
+                s.retries += r.retries;
                 s.read_ms += r.read_ms;
             }
         }
@@ -183,6 +191,7 @@ mod tests {
             empty: 0,
             reset: 0,
             other: 0,
+            retries: crc * 2,
             read_ms: reads * 12,
             period_ms: 1,
             last_report: 1,
@@ -197,6 +206,7 @@ mod tests {
         assert_eq!((sums[0].reads, sums[0].crc, sums[0].error_rate()), (200, 10, 0.05));
         assert!(sums[0].marked() && !sums[1].marked(), "1 % is not above 1 %");
         assert_eq!(sums[0].mean_read_ms(), 12.0);
+        assert_eq!((sums[0].retries, sums[1].retries), (20, 2));
         assert_eq!(sums[0].reasons(), [("crc", 10)]);
         assert_eq!(last_hour_since(5 * HOUR_MS + 10), 4 * HOUR_MS);
     }

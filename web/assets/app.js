@@ -718,11 +718,12 @@
 
   const percent = (h) => `${(h.error_rate * 100).toFixed(1)} %`;
 
-  /** "5.0 % errors in the last hour (crc 10 of 200)". */
+  /** "5.0 % errors in the last hour (crc 10 of 200); 20 reads retried" (the retries when any). */
   function healthTitle(h) {
     const by = [["crc", h.crc], ["empty", h.empty], ["reset", h.reset], ["other", h.other]]
       .filter(([, n]) => n > 0).map(([reason, n]) => `${reason} ${n}`);
-    return `${percent(h)} errors in the last hour (${by.join(", ")} of ${h.reads})`;
+    const retried = h.retries > 0 ? `; ${h.retries} reads retried` : "";
+    return `${percent(h)} errors in the last hour (${by.join(", ")} of ${h.reads})${retried}`;
   }
 
   /** The small mark of a sensor whose reads failed more than 1 % of the time in the last hour. */
@@ -737,11 +738,13 @@
   }
 
   /**
-   * What the sensor's Pi said of it (power, resolution, clone kind): shown when worth a look
-   * (parasite power, a clone), all of it in the tooltip.
+   * What the sensor's Pi said of it (power, resolution, clone kind, its bus): shown when worth a
+   * look (parasite power, a clone, the bus of a Pi with more than one: /api/health names it only
+   * then), all of it in the tooltip.
    */
   function showFacts(r, h) {
     const shown = [];
+    if (h?.bus) shown.push(`on ${h.bus}`);
     if (h?.power === "parasite") shown.push("parasite power");
     if (h?.clone) shown.push(`clone? ${h.clone}`);
     r.facts.hidden = shown.length === 0;
@@ -749,6 +752,7 @@
     const all = [];
     if (h?.power) all.push(`${h.power} power`);
     if (h?.bits) all.push(`${h.bits} bits`);
+    if (h?.bus) all.push(`on ${h.bus}`);
     if (h?.clone) all.push(`looks like a clone (kind ${h.clone}); never refused, only reported`);
     r.facts.title = all.join(", ");
   }

@@ -1,7 +1,8 @@
 //! `GET /api/health`: each sensor's bus health over the last hour, from the Pis' health reports in
 //! the store (docs/HTTP-API.md): reads, errors by reason, the error rate, the mean read time, and
-//! whether the rate is above the page's mark (1 %); with what its client said of it (power mode,
-//! resolution, clone kind), kept in memory since the client's last connection.
+//! whether the rate is above the page's mark (1 %), the retried reads; with what its client said of
+//! it (power mode, resolution, clone kind, and its bus when the Pi has more than one), kept in memory
+//! since the client's last connection.
 
 use crate::http::Response;
 use crate::live::SensorFacts;
@@ -10,9 +11,23 @@ use cliser_common::sensors::Settings;
 use cliser_protocol::{Power, SensorFactsReport};
 use cliser_store::{last_hour_since, HealthSum, MARK_ABOVE};
 use serde_json::{json, Value as Json};
+use std::collections::{BTreeMap, BTreeSet};
 
-/// The facts' fields of a sensor's entry (all `null` without facts).
-fn facts_json(f: Option<&SensorFactsReport>) -> Json {
+/// The nodes whose sensors hang on more than one bus (as their facts say): only theirs name a
+/// bus, so the page stays quiet about the bus of a Pi that has one.
+fn many_buses(facts: &SensorFacts) -> BTreeSet<&str> {
+    let mut buses: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for ((cid, _), f) in facts {
+        if let Some(bus) = &f.bus {
+            buses.entry(cid.as_str()).or_default().insert(bus.as_str());
+        }
+    }
+    buses.into_iter().filter(|(_, b)| b.len() > 1).map(|(cid, _)| cid).collect()
+}
+
+/// The facts' fields of a sensor's entry (all `null` without facts; `bus` also `null` unless
+/// `name_bus`).
+fn facts_json(f: Option<&SensorFactsReport>, name_bus: bool) -> Json {
     let power = f.and_then(|f| f.power).map(|p| match p {
         Power::External => "external",
         Power::Parasite => "parasite",
@@ -21,10 +36,11 @@ fn facts_json(f: Option<&SensorFactsReport>) -> Json {
         "power": power,
         "bits": f.and_then(|f| f.bits),
         "clone": f.and_then(|f| f.clone.as_deref()),
+        "bus": f.and_then(|f| f.bus.as_deref()).filter(|_| name_bus),
     })
 }
 
-fn sum_json(s: &HealthSum, settings: &Settings, facts: Option<&SensorFactsReport>) -> Json {
+fn sum_json(s: &HealthSum, settings: &Settings, facts: Option<&SensorFactsReport>, name_bus: bool) -> Json {
     let mut entry = json!({
         "cid": s.cid,
         "sensor": s.sensor,
@@ -35,11 +51,12 @@ fn sum_json(s: &HealthSum, settings: &Settings, facts: Option<&SensorFactsReport
         "empty": s.empty,
         "reset": s.reset,
         "other": s.other,
+        "retries": s.retries,
         "error_rate": s.error_rate(),
         "mean_read_ms": (s.mean_read_ms() * 10.0).round() / 10.0,
         "marked": s.marked(),
     });
-    if let (Some(e), Json::Object(f)) = (entry.as_object_mut(), facts_json(facts)) {
+    if let (Some(e), Json::Object(f)) = (entry.as_object_mut(), facts_json(facts, name_bus)) {
         e.extend(f);
     }
     entry
@@ -57,9 +74,13 @@ pub fn answer(pool: &StorePool, settings: &Settings, facts: &SensorFacts, now_ms
             }
         }
         sums.sort_by(|a, b| (&a.cid, &a.sensor).cmp(&(&b.cid, &b.sensor)));
+        let many = many_buses(facts);
         let sensors: Vec<Json> = sums
             .iter()
-            .map(|s| sum_json(s, settings, facts.get(&(s.cid.clone(), s.sensor.clone()))))
+            .map(|s| {
+                let f = facts.get(&(s.cid.clone(), s.sensor.clone()));
+                sum_json(s, settings, f, many.contains(s.cid.as_str()))
+            })
             .collect();
         let body = json!({ "since": since, "mark_above": MARK_ABOVE, "sensors": sensors });
         Response::new(200, "application/json", body.to_string())

@@ -70,6 +70,7 @@ pub(crate) struct Metrics {
     /// From the clients' health reports: every read of each sensor, its errors by reason, the mean
     /// read time of its last report, and the sensors that have them (to forget them).
     sensor_reads: Family<HealthLabels, Counter>,
+    sensor_retries: Family<HealthLabels, Counter>,
     sensor_errors: Family<ErrorLabels, Counter>,
     sensor_read_seconds: Family<HealthLabels, Gauge<f64, AtomicU64>>,
     health_labels: Arc<Mutex<BTreeSet<HealthLabels>>>,
@@ -88,6 +89,7 @@ impl Metrics {
             errors: Family::default(),
             error_labels: Arc::default(),
             sensor_reads: Family::default(),
+            sensor_retries: Family::default(),
             sensor_errors: Family::default(),
             sensor_read_seconds: Family::default(),
             health_labels: Arc::default(),
@@ -127,6 +129,7 @@ impl Metrics {
         for row in rows {
             let labels = HealthLabels { cid: row.cid.clone(), sensor: row.sensor.clone() };
             self.sensor_reads.get_or_create(&labels).inc_by(big(row.reads));
+            self.sensor_retries.get_or_create(&labels).inc_by(big(row.retries));
             for (reason, n) in HEALTH_REASONS.into_iter().zip([row.crc, row.empty, row.reset, row.other]) {
                 let l = ErrorLabels {
                     cid: row.cid.clone(),
@@ -160,6 +163,7 @@ impl Metrics {
             let forgotten = l.cid == cid.as_str() && sensor.is_none_or(|s| l.sensor == s.as_str());
             if forgotten {
                 self.sensor_reads.remove(l);
+                self.sensor_retries.remove(l);
                 self.sensor_read_seconds.remove(l);
                 for reason in HEALTH_REASONS {
                     let e = ErrorLabels {
@@ -257,6 +261,11 @@ impl Metrics {
             "cliser_sensor_reads",
             "Reads of each sensor, from the clients' health reports",
             self.sensor_reads.clone(),
+        );
+        r.register(
+            "cliser_sensor_retries",
+            "Reads of each sensor that failed their CRC and were read again, from the clients' health reports",
+            self.sensor_retries.clone(),
         );
         r.register(
             "cliser_sensor_errors",
@@ -391,6 +400,7 @@ mod tests {
             empty: 0,
             reset: 1,
             other: 0,
+            retries: crc + 1,
             read_ms,
             period_ms: 1000,
             last_report: 1,
@@ -400,6 +410,7 @@ mod tests {
         for line in [
             "cliser_sensor_reads_total{cid=\"pi-1\",sensor=\"28-a\"} 200\n",
             "cliser_sensor_errors_total{cid=\"pi-1\",sensor=\"28-a\",reason=\"crc\"} 5\n",
+            "cliser_sensor_retries_total{cid=\"pi-1\",sensor=\"28-a\"} 7\n",
             "cliser_sensor_errors_total{cid=\"pi-1\",sensor=\"28-a\",reason=\"reset\"} 2\n",
             "cliser_sensor_errors_total{cid=\"pi-1\",sensor=\"28-a\",reason=\"empty\"} 0\n",
             "cliser_sensor_read_seconds{cid=\"pi-1\",sensor=\"28-a\"} 0.024\n",

@@ -295,13 +295,14 @@ impl Sink {
         }
     }
 
-    /// Logs the group's sensor facts and tells the page (which keeps the latest per sensor).
+    /// Logs the group's sensor facts and tells the page (which keeps the latest per sensor) and
+    /// the alerts thread (the buses, for the console's `N`).
     fn tell_facts<W>(&self, group: &[Batch<W>]) {
         for b in group.iter().filter(|b| !b.facts.is_empty()) {
             for f in &b.facts {
                 log::info!("sensor facts cid={} {}", b.cid, facts_text(f));
             }
-            self.watchers.live(cliser_web::LiveEvent::Facts { cid: b.cid.clone(), facts: b.facts.clone() });
+            self.watchers.facts(b.cid.clone(), b.facts.clone());
         }
     }
 
@@ -375,6 +376,7 @@ fn health_row(cid: &ClientId, h: &HealthReport, received_ms: i64) -> HealthRow {
         empty: big(h.empty),
         reset: big(h.reset),
         other: big(h.other),
+        retries: big(h.retries),
         read_ms: big(h.read_ms),
         period_ms: big(h.period_ms),
         last_report: big(h.id),
@@ -463,15 +465,15 @@ mod tests {
 
     #[test]
     fn a_health_report_goes_to_the_hour_its_period_ended_in_on_the_servers_clock() {
-        let h = HealthReport::parse("h:28-a=200,10,0,0,0,1500/60000~61000#7").unwrap();
+        let h = HealthReport::parse("h:28-a=200,10,0,0,0,12,1500/60000~61000#7").unwrap();
         let received = 7 * cliser_store::HOUR_MS + 500;
         let row = health_row(&cid("pi"), &h, received);
         assert_eq!(
-            (row.hour_ms, row.reads, row.crc, row.last_report),
-            (6 * cliser_store::HOUR_MS, 200, 10, 7)
+            (row.hour_ms, row.reads, row.crc, row.retries, row.last_report),
+            (6 * cliser_store::HOUR_MS, 200, 10, 12, 7)
         );
         // A period "ending" in the future (a hostile age) counts at the arrival's hour.
-        let odd = HealthReport::parse("h:28-a=1,0,0,0,0,1/999999999~0#8").unwrap();
+        let odd = HealthReport::parse("h:28-a=1,0,0,0,0,0,1/999999999~0#8").unwrap();
         assert_eq!(health_row(&cid("pi"), &odd, received).hour_ms, 7 * cliser_store::HOUR_MS);
     }
 

@@ -111,6 +111,13 @@ impl Watchers {
         self.live(LiveEvent::NodeDown { cid, at });
     }
 
+    /// What a node's Pi said of its sensors: the page keeps the latest (and `/api/health` shows
+    /// them), the alerts thread their buses for the console's `N`.
+    pub fn facts(&self, cid: ClientId, facts: Vec<cliser_protocol::SensorFactsReport>) {
+        self.alerts(AlertInput::Facts(cid.to_string(), facts.clone()));
+        self.live(LiveEvent::Facts { cid, facts });
+    }
+
     /// Tells the web page's live view, if there is one.
     pub fn live(&self, event: LiveEvent) {
         if let Some(live) = &self.live {

@@ -567,6 +567,7 @@ fn retain_raw_deletes_old_raw_readings_keeps_fresh_ones_and_the_rollups_still_an
             empty: 0,
             reset: 0,
             other: 0,
+            retries: 0,
             read_ms: 3600,
             period_ms: HOUR_MS,
             last_report,

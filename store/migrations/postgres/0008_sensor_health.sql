@@ -4,7 +4,8 @@
 
 -- One row per (client, sensor, hour): the sums of the reports whose period ended in that hour
 -- (hour_ms: its start, Unix ms). last_report is the id of the newest report added: a report with
--- an id at or below it is a repeat and changes nothing.
+-- an id at or below it is a repeat and changes nothing. retries counts reads that failed their
+-- CRC and were read again (not errors: a retry that failed too is also in crc).
 CREATE TABLE sensor_health (
     cid TEXT COLLATE "C" NOT NULL,
     sensor TEXT COLLATE "C" NOT NULL,
@@ -14,6 +15,7 @@ CREATE TABLE sensor_health (
     empty BIGINT NOT NULL,
     reset BIGINT NOT NULL,
     other BIGINT NOT NULL,
+    retries BIGINT NOT NULL,
     read_ms BIGINT NOT NULL,
     period_ms BIGINT NOT NULL,
     last_report BIGINT NOT NULL,

@@ -32,6 +32,7 @@ impl HealthLog for SqliteStore {
                         r.empty,
                         r.reset,
                         r.other,
+                        r.retries,
                         r.read_ms,
                         r.period_ms,
                         r.last_report
@@ -64,9 +65,10 @@ impl HealthLog for SqliteStore {
                     empty: r.get(5)?,
                     reset: r.get(6)?,
                     other: r.get(7)?,
-                    read_ms: r.get(8)?,
-                    period_ms: r.get(9)?,
-                    last_report: r.get(10)?,
+                    retries: r.get(8)?,
+                    read_ms: r.get(9)?,
+                    period_ms: r.get(10)?,
+                    last_report: r.get(11)?,
                 })
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());

@@ -20,6 +20,7 @@ fn health(cid: &str, sensor: &str, hour_ms: i64, reads: i64, crc: i64, id: i64) 
         empty: 1,
         reset: 0,
         other: 0,
+        retries: crc + 1,
         read_ms: reads * 10,
         period_ms: 60_000,
         last_report: id,
@@ -48,6 +49,7 @@ fn sums_health_reports_per_hour_once_each(s: &mut dyn Store) {
                 r.reads,
                 r.crc,
                 r.empty,
+                r.retries,
                 r.read_ms,
                 r.period_ms,
                 r.last_report,
@@ -57,9 +59,9 @@ fn sums_health_reports_per_hour_once_each(s: &mut dyn Store) {
     assert_eq!(
         got,
         [
-            ("a", "t", h0, 200, 10, 2, 2000, 120_000, 20),
-            ("a", "u", h0, 100, 0, 1, 1000, 60_000, 10),
-            ("b", "t", h1, 7, 1, 1, 70, 60_000, 3),
+            ("a", "t", h0, 200, 10, 2, 12, 2000, 120_000, 20),
+            ("a", "u", h0, 100, 0, 1, 1, 1000, 60_000, 10),
+            ("b", "t", h1, 7, 1, 1, 2, 70, 60_000, 3),
         ]
     );
     assert_eq!(rows[0].errors(), 12);
