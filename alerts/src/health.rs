@@ -202,7 +202,12 @@ fn sensor_line(s: &HealthSum, settings: &Settings) -> String {
     };
     let mark =
         if s.marked() { format!("  ! above {} %", cliser_store::MARK_ABOVE * 100.0) } else { String::new() };
-    format!("{}{name}: {} reads, {errors}{retries}, mean read {:.0} ms{mark}", s.sensor, s.reads, s.mean_read_ms())
+    format!(
+        "{}{name}: {} reads, {errors}{retries}, mean read {:.0} ms{mark}",
+        s.sensor,
+        s.reads,
+        s.mean_read_ms()
+    )
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ fn open_with(
             return Ok(match plan {
                 Some(plan) => Box::new(bus.with_resolution_plan(plan)),
                 None => Box::new(bus),
-            })
+            });
         }
         Err(e) => e,
     };

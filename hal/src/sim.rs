@@ -193,7 +193,8 @@ impl Thermometers for SimThermometers {
     fn read_all(&mut self) -> Result<Vec<Sample>, HalError> {
         let elapsed = (self.clock)() + self.phase;
         self.first_reads += 1;
-        let every = |n: Option<NonZeroU32>| n.is_some_and(|n| self.first_reads.is_multiple_of(u64::from(n.get())));
+        let every =
+            |n: Option<NonZeroU32>| n.is_some_and(|n| self.first_reads.is_multiple_of(u64::from(n.get())));
         let crc_now = every(self.options.crc_every);
         if crc_now || every(self.options.retry_every) {
             self.retries += 1;

@@ -278,10 +278,7 @@ mod tests {
             &[sample("28-a", Err(SensorError::NoPresence)), sample("28-b", Ok(2))],
             Duration::from_millis(20),
         );
-        h.note_retries(&[
-            (SensorId::new("28-b").unwrap(), 2),
-            (SensorId::new("28-gone").unwrap(), 9),
-        ]);
+        h.note_retries(&[(SensorId::new("28-b").unwrap(), 2), (SensorId::new("28-gone").unwrap(), 9)]);
         let (lines, reports) = h.take_period(started, 77);
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[1], "28-b: 3 reads, 2 errors (crc 1, missing 1), 2 retries, mean read time 80ms");

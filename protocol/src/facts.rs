@@ -63,7 +63,9 @@ impl fmt::Display for FactsError {
             FactsError::Prefix => f.write_str("not a facts token (no 'f:')"),
             FactsError::MissingEquals => f.write_str("no '=' between sensor and facts"),
             FactsError::Sensor(e) => write!(f, "bad sensor id: {e}"),
-            FactsError::Fields => f.write_str("not three or four comma-separated fields (power,bits,clone[,bus])"),
+            FactsError::Fields => {
+                f.write_str("not three or four comma-separated fields (power,bits,clone[,bus])")
+            }
             FactsError::Power => f.write_str("power is not ext, par or -"),
             FactsError::Bits => f.write_str("bits is not 9 to 12 or -"),
             FactsError::Clone => write!(
@@ -94,7 +96,8 @@ pub struct SensorFactsReport {
 
 /// Whether `bus` can go on the wire as it is: 1 to [`MAX_BUS`] of `[A-Za-z0-9._:-]`.
 pub fn valid_bus(bus: &str) -> bool {
-    (1..=MAX_BUS).contains(&bus.len()) && bus.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
+    (1..=MAX_BUS).contains(&bus.len())
+        && bus.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
 }
 
 fn raw(b: u8) -> bool {
@@ -245,7 +248,11 @@ mod tests {
             clone: Some("B1".into()),
             bus: Some("a bus".into()),
         };
-        assert_eq!(odd.to_string(), "f:28-0316a2795aff=-,-,B1", "a bus that cannot go on the wire is left out");
+        assert_eq!(
+            odd.to_string(),
+            "f:28-0316a2795aff=-,-,B1",
+            "a bus that cannot go on the wire is left out"
+        );
         assert!(valid_bus(&"b".repeat(MAX_BUS)) && !valid_bus(&"b".repeat(MAX_BUS + 1)) && !valid_bus(""));
     }
 

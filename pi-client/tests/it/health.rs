@@ -137,16 +137,17 @@ fn injected_crc_errors_at_five_percent_are_what_the_server_stores() {
     let sum = |rows: &[cliser_store::HealthRow], sensor: &str| {
         rows.iter()
             .filter(|r| r.cid == "pi-health" && r.sensor == sensor)
-            .fold((0, 0, 0), |a, r| (a.0 + r.reads, a.1 + r.crc, a.2 + r.errors()))
+            .fold((0, 0, 0, 0), |a, r| (a.0 + r.reads, a.1 + r.crc, a.2 + r.errors(), a.3 + r.retries))
     };
     let rows = wait_until(std::time::Duration::from_secs(60), "200 reads in the stored health", || {
         let rows = store.health_since(0).unwrap();
         (sum(&rows, flaky).0 >= 200).then_some(rows)
     });
-    let (reads, crc, errors) = sum(&rows, flaky);
+    let (reads, crc, errors, retries) = sum(&rows, flaky);
     // The reports cover every read from the client's start on, so exactly every 20th failed.
     assert_eq!(crc, reads / 20, "{crc} CRC errors in {reads} reads");
     assert_eq!(errors, crc, "no other error was injected");
+    assert_eq!(retries, crc, "each CRC error failed its retry too");
     // What the client saw, as its readings say: the reports cover the samplings up to the last
     // report's id (the reading seq counter at its period's end).
     let last = rows.iter().map(|r| r.last_report).max().unwrap() as u64;
@@ -158,9 +159,9 @@ fn injected_crc_errors_at_five_percent_are_what_the_server_stores() {
     let seen: Vec<_> = store.readings(&q).unwrap().into_iter().filter(|r| r.seq.unwrap() < last).collect();
     let seen_crc = seen.iter().filter(|r| r.value.to_string() == "err:crc").count() as i64;
     assert_eq!((reads, crc), (seen.len() as i64, seen_crc), "the health figures are the readings' own");
-    let (clean_reads, clean_crc, clean_errors) = sum(&rows, clean);
+    let (clean_reads, clean_crc, clean_errors, clean_retries) = sum(&rows, clean);
     assert_eq!(clean_reads, reads, "both sensors are read at each sampling");
-    assert_eq!((clean_crc, clean_errors), (0, 0));
+    assert_eq!((clean_crc, clean_errors, clean_retries), (0, 0, 0));
     c.signal(libc::SIGTERM);
     assert_eq!(c.wait_exit(WAIT).code(), Some(0));
 }

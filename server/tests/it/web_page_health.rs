@@ -1,6 +1,6 @@
 //! Bus health end to end (issue 27's "a bus with injected CRC errors at 5 %"): the real Pi client
-//! with a flaky simulated sensor (`--sensor sim:crc-every=20`: every 20th read of the first sensor
-//! is a CRC error, the second is clean) sends its health reports to the real server; `/api/health`,
+//! with a flaky simulated sensor (`--sensor sim:crc-every=20,retry-every=10`: every 20th read of the
+//! first sensor is a CRC error, every 10th is retried, the second is clean) sends its health reports to the real server; `/api/health`,
 //! `/metrics`, the console's `N` and the page in a real browser (a 412-px phone, light and dark)
 //! show exactly what was injected: the flaky sensor marked with its figures, the clean one not.
 
@@ -13,15 +13,22 @@ use web_page_kit::*;
 
 const PI: &str = "pi-flaky";
 
-/// The real client, its first simulated sensor failing every 20th read, reporting its health
-/// every 300 ms.
+/// The real client, its first simulated sensor failing every 20th read and retrying every 10th
+/// (the 20th's retry fails), reporting its health every 300 ms.
 fn flaky_client(server: &ServerHandle) -> Proc {
     let dir = &server.dir;
     let mut cmd = std::process::Command::new(cliser_testkit::bin("cliser-pi-client"));
-    cmd.args(["--server", &server.addr.to_string(), "--id", PI, "--sensor", "sim:crc-every=20"])
-        .args(["--interval", "20ms", "--health-every", "300ms", "--state-dir"])
-        .arg(dir.join(PI))
-        .env("CLISER_PASSWORD", &server.password);
+    cmd.args([
+        "--server",
+        &server.addr.to_string(),
+        "--id",
+        PI,
+        "--sensor",
+        "sim:crc-every=20,retry-every=10",
+    ])
+    .args(["--interval", "20ms", "--health-every", "300ms", "--state-dir"])
+    .arg(dir.join(PI))
+    .env("CLISER_PASSWORD", &server.password);
     Proc::spawn(cmd, &dir.join(format!("{PI}.log")))
 }
 
@@ -57,6 +64,8 @@ fn a_bus_with_crc_errors_injected_at_five_percent_shows_exactly_that_in_the_api_
     assert_eq!(crc, reads / 20, "{flaky}");
     assert_eq!((flaky["errors"].as_i64(), flaky["marked"].as_bool()), (Some(crc), Some(true)), "{flaky}");
     assert_eq!(flaky["error_rate"].as_f64(), Some(crc as f64 / reads as f64), "{flaky}");
+    assert_eq!(flaky["retries"].as_i64(), Some(reads / 10), "a retry on every 10th read: {flaky}");
+    assert_eq!((clean["retries"].as_i64(), &clean["bus"]), (Some(0), &Value::Null), "{clean}");
     assert_eq!(clean["reads"].as_i64(), Some(reads), "both are read at each sampling: {clean}");
     assert_eq!((clean["errors"].as_i64(), clean["marked"].as_bool()), (Some(0), Some(false)), "{clean}");
     let (flaky_id, clean_id) = (flaky["sensor"].as_str().unwrap(), clean["sensor"].as_str().unwrap());
@@ -73,6 +82,8 @@ fn a_bus_with_crc_errors_injected_at_five_percent_shows_exactly_that_in_the_api_
         of("cliser_sensor_errors_total", flaky_id, Some("crc")),
     );
     assert!(m_reads >= 200.0 && m_crc == (m_reads / 20.0).floor(), "{m_crc} of {m_reads}");
+    assert_eq!(of("cliser_sensor_retries_total", flaky_id, None), (m_reads / 10.0).floor());
+    assert_eq!(of("cliser_sensor_retries_total", clean_id, None), 0.0);
     assert_eq!(of("cliser_sensor_errors_total", clean_id, Some("crc")), 0.0);
     assert_eq!(of("cliser_sensor_errors_total", flaky_id, Some("reset")), 0.0);
     assert!(of("cliser_sensor_read_seconds", flaky_id, None) >= 0.0);
@@ -83,6 +94,7 @@ fn a_bus_with_crc_errors_injected_at_five_percent_shows_exactly_that_in_the_api_
     let line =
         |id: &str| n.lines().find(|l| l.starts_with(&format!("  {id}: "))).unwrap_or_else(|| panic!("{n}"));
     assert!(line(flaky_id).ends_with("! above 1 %") && line(flaky_id).contains(" errors ("), "{n}");
+    assert!(line(flaky_id).contains(" retries, mean read "), "{n}");
     assert!(line(clean_id).contains(" 0 errors, ") && !line(clean_id).contains('!'), "{n}");
 
     // The page on a phone, dark then light, cards then table: the mark and its tooltip say what
@@ -111,13 +123,16 @@ fn a_bus_with_crc_errors_injected_at_five_percent_shows_exactly_that_in_the_api_
                 PAGE,
                 "the flaky sensor's mark",
             );
-            let title = mark["title"].as_str().unwrap();
+            let (title, retried) =
+                mark["title"].as_str().unwrap().split_once("; ").unwrap_or_else(|| panic!("{mark}"));
+            let retried: i64 = retried.strip_suffix(" reads retried").and_then(|n| n.parse().ok()).unwrap();
             let (pct, rest) =
                 title.split_once(" % errors in the last hour (crc ").unwrap_or_else(|| panic!("{mark}"));
             let (page_crc, page_reads) =
                 rest.trim_end_matches(')').split_once(" of ").unwrap_or_else(|| panic!("{mark}"));
             let (page_crc, page_reads): (i64, i64) = (page_crc.parse().unwrap(), page_reads.parse().unwrap());
             assert!(page_reads >= 200 && page_crc == page_reads / 20, "{scheme} {view}: {mark}");
+            assert_eq!(retried, page_reads / 10, "{scheme} {view}: {mark}");
             let want = format!("{:.1}", page_crc as f64 * 100.0 / page_reads as f64);
             assert_eq!(
                 (pct, mark["text"].as_str().unwrap()),
@@ -149,12 +164,20 @@ fn sensor_facts_from_the_pi_show_in_the_api_and_on_the_page() {
     let (odd, plain) = ("28-0000000000b1", "28-0000000000a1");
     let (mut pi, _) = client(&server, "pi-facts");
     pi.send(&format!(
-        "100 {odd}=21.500#1 {plain}=20.000#2 f:{odd}=par,12,B1%20(GXCAS%2FUMW%2018B20) f:{plain}=ext,10,-"
+        "100 {odd}=21.500#1 {plain}=20.000#2 f:{odd}=par,12,B1%20(GXCAS%2FUMW%2018B20),w1_bus_master1 \
+         f:{plain}=ext,10,-,w1_bus_master1"
+    ));
+    // A Pi with two buses: each sensor's bus is named.
+    let (near, far) = ("28-0000000000c1", "28-0000000000c2");
+    let (mut two, _) = client(&server, "pi-buses");
+    two.send(&format!(
+        "100 {near}=19.000#1 {far}=18.000#2 h:{near}=10,0,0,0,0,0,100/60000~0#1 \
+         h:{far}=10,1,0,0,0,1,100/60000~0#1 f:{near}=ext,12,-,w1_bus_master1 f:{far}=ext,12,-,w1_bus_master2"
     ));
     server.log().wait_for(&format!("sensor facts cid=pi-facts sensor={odd} parasite power, 12 bits, looks like a clone (kind B1 (GXCAS/UMW 18B20))"), T);
     let body = wait_until(T, "the facts in /api/health", || {
         let body = http::get(http, "/api/health").json();
-        (body["sensors"].as_array()?.len() == 2).then_some(body)
+        (body["sensors"].as_array()?.len() == 4).then_some(body)
     });
     let entry =
         |id: &str| body["sensors"].as_array().unwrap().iter().find(|s| s["sensor"] == id).unwrap().clone();
@@ -166,16 +189,33 @@ fn sensor_facts_from_the_pi_show_in_the_api_and_on_the_page() {
     );
     assert_eq!((&p["power"], &p["bits"], &p["clone"]), (&json!("external"), &json!(10), &Value::Null), "{p}");
     assert_eq!((&o["reads"], &o["marked"]), (&json!(0), &json!(false)), "no health report yet: {o}");
+    assert_eq!((&o["bus"], &p["bus"]), (&Value::Null, &Value::Null), "one bus: not named");
+    assert_eq!(
+        (&entry(near)["bus"], &entry(far)["bus"]),
+        (&json!("w1_bus_master1"), &json!("w1_bus_master2"))
+    );
+    // The console's N groups that Pi's sensors by bus.
+    let mut console = admin(&server);
+    let n = wait_until(T, "pi-buses grouped by bus in N", || {
+        let n = ask(&mut console, "N");
+        n.contains("  w1_bus_master2:").then_some(n)
+    });
+    let want = format!(
+        "pi-buses:\n  w1_bus_master1:\n    {near}: 10 reads, 0 errors, mean read 10 ms\n  \
+         w1_bus_master2:\n    {far}: 10 reads, 1 errors (10.0 %: crc 1), 1 retries, mean read 10 ms  ! above 1 %"
+    );
+    assert!(n.contains(&want), "{n}");
 
     browser.set_viewport(412, 915, true);
     browser.navigate(&format!("http://{http}/"));
-    let facts_js = |id: &str| {
+    let facts_js_of = |cid: &str, id: &str| {
         format!(
             "(() => {{ const f = document.querySelector('{} .facts'); \
              return f ? {{ hidden: f.hidden, text: f.textContent, title: f.title }} : null; }})()",
-            sensor_sel("pi-facts", id)
+            sensor_sel(cid, id)
         )
     };
+    let facts_js = |id: &str| facts_js_of("pi-facts", id);
     let shown = browser.wait_value(
         &format!("(() => {{ const f = {}; return f && !f.hidden ? f : null; }})()", facts_js(odd)),
         PAGE,
@@ -190,6 +230,16 @@ fn sensor_facts_from_the_pi_show_in_the_api_and_on_the_page() {
     let plain_facts = browser.eval(&facts_js(plain));
     assert_eq!(plain_facts["hidden"], json!(true), "{plain_facts}");
     assert_eq!(plain_facts["title"], json!("external power, 10 bits"), "{plain_facts}");
+    let far_facts = browser.wait_value(
+        &format!(
+            "(() => {{ const f = {}; return f && !f.hidden ? f : null; }})()",
+            facts_js_of("pi-buses", far)
+        ),
+        PAGE,
+        "the bus of a sensor of a Pi with two",
+    );
+    assert_eq!(far_facts["text"], json!("on w1_bus_master2"), "{far_facts}");
+    assert_eq!(far_facts["title"], json!("external power, 12 bits, on w1_bus_master2"), "{far_facts}");
     let fits = browser.eval(OVERFLOW_JS);
     assert_eq!(fits["wider"], json!([]), "at 412 px: {fits}");
     browser.screenshot(&web_dir().join("facts-412.png"));
