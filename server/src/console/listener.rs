@@ -35,7 +35,8 @@ K <kind> <cid>[/<sensor>] <by> <note...>
             acknowledge a firing alert
 F:<cid>     forget a node (F:<cid>/<sensor>: one sensor); its readings are kept
 N           per-sensor health (last value, readings, errors by reason, seq gaps) and the
-            Pis' bus health over the last hour (reads, error rate, mean read, ! above 1 %)
+            Pis' bus health over the last hour (reads, error rate, retries, mean read, ! above 1 %;
+            by bus when a Pi has several)
 X           exporters (MQTT, InfluxDB): connected, lag in readings and seconds, last error
 F           the fleet: this server, the leader (runs retention and the exporters), the live servers
 R           reload names, calibration, limits and alert targets from the config file, and the clients file
