@@ -168,7 +168,7 @@ pub fn bus_report(sums: &[HealthSum], settings: &Settings, buses: &Buses) -> Str
         for s in node {
             on.entry(bus_of(s)).or_default().push(s);
         }
-        if on.len() < 2 {
+        if on.keys().filter(|bus| bus.is_some()).count() < 2 {
             for s in node {
                 let _ = write!(out, "\n  {}", sensor_line(s, settings));
             }

@@ -281,7 +281,7 @@ mod tests {
         h.note_retries(&[(SensorId::new("28-b").unwrap(), 2), (SensorId::new("28-gone").unwrap(), 9)]);
         let (lines, reports) = h.take_period(started, 77);
         assert_eq!(lines.len(), 2);
-        assert_eq!(lines[1], "28-b: 3 reads, 2 errors (crc 1, missing 1), 2 retries, mean read time 80ms");
+        assert_eq!(lines[1], "28-b: 3 reads, 2 errors (crc 1, missing 1), 2 retries, mean read time 40ms");
         let wire: Vec<_> = reports.iter().map(|r| r.to_wire()).collect();
         assert_eq!(
             (wire[0].reads, wire[0].crc, wire[0].empty, wire[0].reset, wire[0].other),

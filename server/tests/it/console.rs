@@ -169,15 +169,15 @@ fn on_loopback_a_set_admin_password_is_asked_in_english() {
 }
 
 /// `N` shows the Pis' health reports of the last hour per node and sensor from the store: the
-/// reads, the error rate with its reasons, the mean read time, and a mark above 1 %.
+/// reads, the error rate with its reasons, the retries, the mean read time, and a mark above 1 %.
 #[test]
 fn health_shows_each_sensors_bus_health_over_the_last_hour_with_a_mark_above_one_percent() {
     let (_d, s) = server(&["--keepalive", "200ms"]);
     let mut a = admin(&s);
     let (mut c, _) = client(&s, "pi-bus");
     c.send(
-        "100 28-0316a2795aff=23.125#1 h:28-0316a2795aff=200,10,0,0,0,2400/60000~0#1 \
-         h:28-0000000000c1=200,0,0,0,0,3000/60000~0#1",
+        "100 28-0316a2795aff=23.125#1 h:28-0316a2795aff=200,10,0,0,0,12,2400/60000~0#1 \
+         h:28-0000000000c1=200,0,0,0,0,0,3000/60000~0#1",
     );
     let report = cliser_testkit::wait_until(T, "the health reports in N", || {
         let n = ask(&mut a, "N");
@@ -190,7 +190,7 @@ fn health_shows_each_sensors_bus_health_over_the_last_hour_with_a_mark_above_one
         lines[node + 1..node + 3],
         [
             "  28-0000000000c1: 200 reads, 0 errors, mean read 15 ms",
-            "  28-0316a2795aff: 200 reads, 10 errors (5.0 %: crc 10), mean read 12 ms  ! above 1 %",
+            "  28-0316a2795aff: 200 reads, 10 errors (5.0 %: crc 10), 12 retries, mean read 12 ms  ! above 1 %",
         ],
         "{report}"
     );

@@ -23,7 +23,7 @@ const PIS: [(&str, &str); 2] = [("pi-a", "21.5"), ("pi-b", "19.25")];
 const LONG: Duration = Duration::from_secs(60);
 
 /// A Pi driven by the test: answers every keep-alive with its temperature, plus a CRC error of a
-/// second sensor and a health report (200 reads, 10 CRC errors, 2.4 s of reads) in its first
+/// second sensor and a health report (200 reads, 10 CRC errors, 12 retries, 2.4 s of reads) in its first
 /// answer, until stopped.
 struct Pi {
     stop: Arc<AtomicBool>,
@@ -46,7 +46,7 @@ impl Pi {
                 if seq == 1 {
                     seq += 1;
                     answer.push_str(&format!(" 28-000000000002=err:crc#{seq}"));
-                    answer.push_str(&format!(" h:{SENSOR}=200,10,0,1,0,2400/60000~0#{seq}"));
+                    answer.push_str(&format!(" h:{SENSOR}=200,10,0,1,0,12,2400/60000~0#{seq}"));
                 }
                 c.send(&answer);
             }
@@ -120,6 +120,7 @@ fn promtool_accepts_the_exposition() {
             format!("cliser_sensor_errors_total{{cid=\"{id}\",sensor=\"{SENSOR}\",reason=\"crc\"}} 10\n"),
             format!("cliser_sensor_errors_total{{cid=\"{id}\",sensor=\"{SENSOR}\",reason=\"reset\"}} 1\n"),
             format!("cliser_sensor_errors_total{{cid=\"{id}\",sensor=\"{SENSOR}\",reason=\"empty\"}} 0\n"),
+            format!("cliser_sensor_retries_total{{cid=\"{id}\",sensor=\"{SENSOR}\"}} 12\n"),
             format!("cliser_sensor_read_seconds{{cid=\"{id}\",sensor=\"{SENSOR}\"}} 0.012\n"),
         ] {
             assert!(body.contains(&line), "no {line:?} in\n{body}");
