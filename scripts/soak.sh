@@ -3,26 +3,36 @@
 # minutes, then every client stopped. Reports readings sampled vs stored (the server's default SQLite
 # store, read back with `cliser-server export`), lost (must be 0), duplicates (must be 0), the
 # server's RSS after warm-up and at the end (no growth), and its threads once the clients have left
-# (back to the number at start).
-#   bash scripts/soak.sh [--minutes M] [--clients N] [--interval DURATION] [--keep DIR]
+# (back to the number at start). The server's RSS is also printed once a minute (`minute N: RSS`).
+#   bash scripts/soak.sh [--minutes M] [--clients N] [--interval DURATION] [--keep DIR] [--bin DIR]
+#                        [-- SERVER-FLAGS...]
 # defaults: 5 minutes, 500 clients, 1s sampling, keep-alive 1s. CI runs --minutes 1 --clients 100.
+# --bin DIR: run the release binaries in DIR (e.g. an earlier commit's, for a before/after pair)
+# instead of building this checkout's. Flags after `--` go to the server (e.g. --store-memory 32MiB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-minutes=5 clients=500 interval=1s keep=""
+minutes=5 clients=500 interval=1s keep="" bin=""
+server_flags=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --minutes) minutes=$2; shift 2 ;;
         --clients) clients=$2; shift 2 ;;
         --interval) interval=$2; shift 2 ;;
         --keep) keep=$2; shift 2 ;;
-        -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+        --bin) bin=$2; shift 2 ;;
+        --) shift; server_flags=("$@"); break ;;
+        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
         *) echo "unknown argument $1" >&2; exit 2 ;;
     esac
 done
 
-cargo build --release -q -p cliser-server -p cliser-pi-client
-target=${CARGO_TARGET_DIR:-target}/release
+if [ -n "$bin" ]; then
+    target=$bin
+else
+    cargo build --release -q -p cliser-server -p cliser-pi-client
+    target=${CARGO_TARGET_DIR:-target}/release
+fi
 dir=${keep:-$(mktemp -d /tmp/cliser-soak.XXXXXX)}
 mkdir -p "$dir"
 pids=()
@@ -49,7 +59,8 @@ wait_for() { # seconds description command...
 head -c 18 /dev/urandom | base64 > "$dir/password"
 RUST_LOG=info "$target/cliser-server" --listen 127.0.0.1:0 --console 127.0.0.1:0 --http 127.0.0.1:0 \
     --password-file "$dir/password" --keepalive 1s --max-clients $((clients + 100)) \
-    --data-dir "$dir/data" --ready-file "$dir/ready.json" 2> "$dir/server.log" &
+    --data-dir "$dir/data" --ready-file "$dir/ready.json" ${server_flags[@]+"${server_flags[@]}"} \
+    2> "$dir/server.log" &
 server_pid=$!
 ready_or_dead() { [ -s "$dir/ready.json" ] || ! kill -0 "$server_pid" 2>/dev/null; }
 wait_for 20 "the server's ready file" ready_or_dead
@@ -69,10 +80,20 @@ done
 registered() { [ "$(grep -c 'registered cid=soak-' "$dir/server.log")" -ge "$clients" ]; }
 wait_for 120 "$clients registrations" registered
 
+# The steady phase, minute by minute (RSS in KiB); the warm-up (a fifth of it, at least 10 s) is
+# the ramp's memory settling, and what follows it must not grow.
 warm=$((minutes * 60 / 5)); [ $warm -lt 10 ] && warm=10
-sleep "$warm"   # warm-up: the steady state's memory, not the ramp's
-rss_warm=$(stat_of "$server_pid" VmRSS)
-sleep $((minutes * 60 - warm))
+steady_start=$SECONDS rss_warm=""
+sleep_until() { local left=$(($1 - SECONDS)); if [ $left -gt 0 ]; then sleep $left; fi; }
+for m in $(seq 1 "$minutes"); do
+    until_s=$((steady_start + m * 60))
+    if [ -z "$rss_warm" ] && [ $((steady_start + warm)) -le "$until_s" ]; then
+        sleep_until $((steady_start + warm))
+        rss_warm=$(stat_of "$server_pid" VmRSS)
+    fi
+    sleep_until "$until_s"
+    echo "minute $m: RSS $(stat_of "$server_pid" VmRSS) KiB"
+done
 rss_end=$(stat_of "$server_pid" VmRSS)
 threads_busy=$(stat_of "$server_pid" Threads)
 
