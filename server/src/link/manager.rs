@@ -10,6 +10,7 @@ use crate::auth::credentials::Credential;
 use crate::config::Config;
 use crate::fleet::presence::Presence;
 use crate::link::conn::{self, LineCredit, WriterMsg, CONN_THREAD_STACK, TLS_THREAD_STACK};
+use crate::link::last_values::LastValues;
 use crate::link::plain_or_tls::Link;
 use crate::link::session::{self, SessionCtx, SessionEvent, SessionReport};
 use crate::readings::ack_table::AckTable;
@@ -20,7 +21,7 @@ use crate::readings::watchers::Watchers;
 use cliser_common::sensors::SharedSettings;
 use cliser_protocol::{Celsius, ClientId, ServerMsg};
 use cliser_web::LiveEvent;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -119,7 +120,7 @@ pub struct ClientData {
     /// When its client was last heard.
     pub last_seen: SystemTime,
     /// Last value per sensor.
-    pub last_values: BTreeMap<String, String>,
+    pub last_values: LastValues,
 }
 
 /// The Manager's state; [`Manager::run`] is the thread's body.
@@ -261,7 +262,7 @@ impl Manager {
                         sender_session: session,
                         since: t,
                         last_seen: t,
-                        last_values: BTreeMap::new(),
+                        last_values: LastValues::default(),
                     },
                 );
                 self.watchers.live(LiveEvent::Sessions(self.registry.len()));
@@ -508,7 +509,7 @@ impl Manager {
             if refused > 0 {
                 let _ = write!(out, " refused_readings={refused}");
             }
-            for (sensor, value) in &c.last_values {
+            for (sensor, value) in c.last_values.iter() {
                 // `name(28-...)=-18.250`: the name and the true value when the config file has them.
                 let shown = match Celsius::parse(value) {
                     Some(raw) => settings.calibrate(sensor, raw).fixed().to_string(),
