@@ -13,6 +13,7 @@ use crate::link::conn::{self, LineCredit, WriterMsg, CONN_THREAD_STACK, TLS_THRE
 use crate::link::last_values::LastValues;
 use crate::link::plain_or_tls::Link;
 use crate::link::session::{self, SessionCtx, SessionEvent, SessionReport};
+use crate::link::small_thread::spawn_detached;
 use crate::readings::ack_table::AckTable;
 use crate::readings::registrations::Registrations;
 use crate::readings::sensor_cap::SensorRoster;
@@ -304,13 +305,11 @@ impl Manager {
         let (writer_tx, writer_rx) = channel();
         let (session_tx, session_rx) = channel();
         let credit = Arc::new(LineCredit::default());
-        let spawn = |role: &str, stack: usize, f: Box<dyn FnOnce() + Send>| {
-            crate::link::small_thread::spawn_detached(&format!("{role}-{sid}"), stack, f)
-        };
-        spawn("tcp_writer", stack, Box::new(move || conn::tcp_writer(socket, writer_rx)))?;
+        let name = |role: &str| format!("{role}-{sid}");
+        spawn_detached(&name("tcp_writer"), stack, move || conn::tcp_writer(socket, writer_rx))?;
         let (reader_session, reader_credit) = (session_tx.clone(), credit.clone());
         let reader = move || conn::tcp_reader(read_half, reader_session, reader_credit);
-        spawn("tcp_reader", stack, Box::new(reader))?;
+        spawn_detached(&name("tcp_reader"), stack, reader)?;
         let ctx = SessionCtx {
             sid,
             peer,
@@ -328,7 +327,7 @@ impl Manager {
             credit,
             link: session_link,
         };
-        spawn("session", CONN_THREAD_STACK, Box::new(move || session::run_session(ctx)))?;
+        spawn_detached(&name("session"), CONN_THREAD_STACK, move || session::run_session(ctx))?;
         Ok((writer_tx, session_tx))
     }
 
