@@ -2,6 +2,7 @@
 //! same thing everywhere:
 //! - [`secret`]: passwords read from files and the environment by one rule;
 //! - [`duration`]: durations in flags and TOML files (`10s`, `500ms`);
+//! - [`size`]: amounts of memory in flags and TOML files (`64MiB`);
 //! - [`config_file`]: reading a TOML file whose keys are the long flag names;
 //! - [`core_thread`]: the server's one-of-a-kind threads, whose panic stops the server;
 //! - [`exit`]: the exit codes (0 ok, 1 runtime failure, 2 bad settings);
@@ -25,4 +26,5 @@ pub mod logging;
 pub mod secret;
 pub mod sensor_names;
 pub mod sensors;
+pub mod size;
 pub mod when;

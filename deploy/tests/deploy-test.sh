@@ -125,7 +125,7 @@ if bad:
 EOF
 }
 client_keys=(server tls-ca tls-pin id password-file sensor interval server-timeout state-dir durability spill-after health-every shutdown-command)
-server_keys=(listen listen-tls tls-cert tls-key console http keepalive auth-timeout dead-after max-clients max-sensors-per-client store data-dir retain-raw password-file admin-password-file ready-file
+server_keys=(listen listen-tls tls-cert tls-key console http keepalive auth-timeout dead-after max-clients max-sensors-per-client store data-dir retain-raw store-memory password-file admin-password-file ready-file
     clients-file auth-max-failures auth-window auth-block auth-exempt)
 check "pi-client.example.toml uses only the client's flag names" toml_keys "$ws/deploy/pi-client.example.toml" "${client_keys[@]}"
 check "server.example.toml uses only the server's flag names" toml_keys "$ws/deploy/server.example.toml" "${server_keys[@]}"

@@ -60,6 +60,7 @@ mod health;
 mod history;
 mod migrate;
 mod open;
+mod options;
 mod pg;
 mod pg_config;
 mod query;
@@ -72,7 +73,8 @@ mod url;
 pub use error::StoreError;
 pub use feed::{FeedLag, FeedRow};
 pub use health::{hour_of, last_hour_since, HealthRow, HealthSum, HOUR_MS, MARK_ABOVE};
-pub use open::{open_as, OpenAs};
+pub use open::{open_as, open_as_with, OpenAs};
+pub use options::OpenOptions;
 pub use pg::PgStore;
 pub use roles::{
     AdminLog, AlertStore, Described, ExportFeed, HealthLog, History, Ledger, Retention, SinkStore, Store,
@@ -93,4 +95,10 @@ pub const SCHEMA_VERSION: i64 = migrate::SQLITE.len() as i64;
 /// of a few roles uses [`open_as`].
 pub fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
     open_as::<dyn Store>(url)
+}
+
+/// [`open`] with `options`: the memory this connection may hold (a server gives each of its
+/// connections a share of one budget).
+pub fn open_with(url: &str, options: &OpenOptions) -> Result<Box<dyn Store>, StoreError> {
+    open_as_with::<dyn Store>(url, options)
 }

@@ -4,7 +4,7 @@
 //! [`open_as`] boxes the backend as that trait directly.
 
 use crate::url::{self, Target};
-use crate::{PgStore, SinkStore, SqliteStore, Store, StoreError};
+use crate::{OpenOptions, PgStore, SinkStore, SqliteStore, Store, StoreError};
 
 /// A trait object both backends can be boxed as: implement it for `dyn YourRoles` (each method is
 /// `Box::new(store)`) to [`open_as`] a store of those roles.
@@ -35,8 +35,13 @@ impl OpenAs for dyn SinkStore {
 
 /// [`open`](crate::open) boxing the store as `R`: the roles the caller needs.
 pub fn open_as<R: OpenAs + ?Sized>(url: &str) -> Result<Box<R>, StoreError> {
+    open_as_with(url, &OpenOptions::default())
+}
+
+/// [`open_as`] with `options`: the memory this connection may hold.
+pub fn open_as_with<R: OpenAs + ?Sized>(url: &str, options: &OpenOptions) -> Result<Box<R>, StoreError> {
     Ok(match url::parse(url)? {
-        Target::Sqlite(path) => R::sqlite(SqliteStore::open(&path)?),
+        Target::Sqlite(path) => R::sqlite(SqliteStore::open_with(&path, options)?),
         Target::Postgres(u) => R::postgres(PgStore::connect(&u)?),
     })
 }

@@ -54,6 +54,8 @@ use std::time::Duration;
 pub struct WebConfig {
     /// The store's URL (the request threads open their own connections).
     pub store_url: String,
+    /// What each of the pool's connections may hold (its share of the server's store memory).
+    pub store_options: cliser_store::OpenOptions,
     /// The admin password's check; with one, every request needs it (HTTP Basic auth).
     pub password: Option<Arc<PasswordCheck>>,
     /// The server's brake on failed logins.
@@ -103,7 +105,7 @@ pub struct Web {
 pub fn start(listener: TcpListener, config: WebConfig, events: Receiver<LiveEvent>) -> Result<Web, WebError> {
     let addr = listener.local_addr()?;
     let shared = Arc::new(live::Shared::new(config.settings.clone(), config.fleet));
-    let pool = store_pool::StorePool::new(&config.store_url);
+    let pool = store_pool::StorePool::new(&config.store_url, config.store_options);
     {
         let mut store = pool.get().map_err(WebError::Open)?;
         live::load(&shared, &mut *store)?;

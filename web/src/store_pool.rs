@@ -2,7 +2,9 @@
 //! PostgreSQL login each time, and one per connection thread would hold hundreds of them.
 
 use crate::http::Response;
-use cliser_store::{AdminLog, AlertStore, HealthLog, History, OpenAs, PgStore, SqliteStore, StoreError};
+use cliser_store::{
+    AdminLog, AlertStore, HealthLog, History, OpenAs, OpenOptions, PgStore, SqliteStore, StoreError,
+};
 use std::ops::{Deref, DerefMut};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
@@ -41,6 +43,7 @@ pub enum PoolError {
 /// Store connections opened on demand, at most [`POOL_SIZE`].
 pub struct StorePool {
     url: String,
+    options: OpenOptions,
     state: Mutex<State>,
     freed: Condvar,
 }
@@ -51,10 +54,12 @@ struct State {
 }
 
 impl StorePool {
-    /// A pool over the store at `url` (nothing is opened yet).
-    pub fn new(url: &str) -> Self {
+    /// A pool over the store at `url`, each connection opened with `options` (nothing is opened
+    /// yet).
+    pub fn new(url: &str, options: OpenOptions) -> Self {
         StorePool {
             url: url.to_owned(),
+            options,
             state: Mutex::new(State { idle: Vec::new(), open: 0 }),
             freed: Condvar::new(),
         }
@@ -70,7 +75,7 @@ impl StorePool {
             if state.open < POOL_SIZE {
                 state.open += 1;
                 drop(state);
-                return match cliser_store::open_as::<dyn PageStore>(&self.url) {
+                return match cliser_store::open_as_with::<dyn PageStore>(&self.url, &self.options) {
                     Ok(store) => Ok(Pooled { pool: self, store: Some(store) }),
                     Err(e) => {
                         self.release(None);

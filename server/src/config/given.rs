@@ -55,6 +55,7 @@ pub trait Layer: Sized {
 impl Layer for String {}
 impl Layer for PathBuf {}
 impl Layer for Duration {}
+impl Layer for cliser_common::size::Size {}
 impl Layer for u32 {}
 impl Layer for usize {}
 impl Layer for toml::Value {}

@@ -9,6 +9,7 @@ pub mod given;
 pub mod reload_check;
 mod resolve;
 pub mod settings;
+pub mod store_memory;
 
 pub use error::ConfigError;
 pub use resolve::{clients_file_for_commands, sensors_for_commands, store_for_commands, Config, TlsListen};

@@ -5,6 +5,7 @@
 use super::export_config::{self, ExportConfig};
 use super::reload_check::{self, Baseline};
 use super::settings::{Cli, Given, Settings};
+use super::store_memory::{Others, StoreMemory, MIN_STORE_MEMORY};
 use super::ConfigError;
 use crate::auth::{BrakeSettings, Secret};
 use crate::cidr::Cidr;
@@ -43,6 +44,8 @@ pub struct Config {
     pub store: StoreLocation,
     /// How long raw readings are kept; `None` keeps them all.
     pub retain_raw: Option<Duration>,
+    /// The store's memory budget and each connection's share of it.
+    pub store_memory: StoreMemory,
     /// The fleet password; only optional with a clients file.
     pub password: Option<Secret>,
     /// The per-client tokens (`--clients-file`), read at start; off without one (a reload that
@@ -113,6 +116,29 @@ fn at_least_one<T: PartialEq + From<u8> + Copy>(given: &Given<T>) -> Result<T, C
         return Err(ConfigError::Value { setting: given.name(), message: "must be at least 1".into() });
     }
     Ok(given.value)
+}
+
+/// The store's memory budget divided among the connections these settings make the server open.
+fn store_memory(
+    s: &Settings,
+    http: bool,
+    retain: bool,
+    export: &ExportConfig,
+) -> Result<StoreMemory, ConfigError> {
+    let budget = s.store_memory.value;
+    if budget < MIN_STORE_MEMORY {
+        return Err(ConfigError::Value {
+            setting: format!("{} {budget}", s.store_memory.name()),
+            message: format!("must be at least {MIN_STORE_MEMORY}"),
+        });
+    }
+    let others = Others {
+        page: if http { cliser_web::store_pool::POOL_SIZE } else { 0 },
+        alerts: 1,
+        retention: usize::from(retain),
+        export: usize::from(export.mqtt.is_some()) + usize::from(export.influx.is_some()),
+    };
+    Ok(StoreMemory::split(budget, others))
 }
 
 /// The TLS listener: an address, a certificate and a key, all three or none; the files are read and
@@ -256,6 +282,8 @@ impl Config {
             mqtt: export_config::mqtt(s.mqtt.clone())?,
             influx: export_config::influx(s.influx.clone())?,
         };
+        let retain_raw = Some(s.retain_raw.value).filter(|d| !d.is_zero());
+        let store_memory = store_memory(&s, http.is_some(), retain_raw.is_some(), &export)?;
         let path = |g: &Option<Given<PathBuf>>| g.as_ref().map(|g| g.value.clone());
         let config = Config {
             export,
@@ -269,7 +297,8 @@ impl Config {
             max_clients,
             max_sensors_per_client,
             store: store_location(&s),
-            retain_raw: Some(s.retain_raw.value).filter(|d| !d.is_zero()),
+            retain_raw,
+            store_memory,
             password: secret_from_env(
                 "the password file",
                 path(&s.password_file).as_deref(),

@@ -15,6 +15,7 @@ pub use super::given::{key, Given, Layer, Source};
 use crate::auth::BrakeSettings;
 use clap::Parser;
 use cliser_common::duration;
+use cliser_common::size::{self, Size};
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -194,6 +195,12 @@ settings! {
     #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
     #[serde(default, deserialize_with = "duration::optional")]
     retain_raw: Duration = DEFAULT_RETAIN_RAW,
+    /// What SQLite's page caches of all the server's store connections may hold together, e.g.
+    /// `64MiB`, `512KiB`: the sink's connection gets half, the page's, the alerts', retention's and
+    /// the exporters' share the rest; at least 4MiB [default: 64MiB].
+    #[arg(long, value_name = "SIZE", value_parser = size::parse)]
+    #[serde(default, deserialize_with = "size::optional")]
+    store_memory: Size = super::store_memory::DEFAULT_STORE_MEMORY,
     /// Replaced by the store (see --store); refused with a message that says so.
     #[arg(long, value_name = "PATH", hide = true)]
     readings_csv: PathBuf,
@@ -322,6 +329,7 @@ mod tests {
         assert_eq!(d("keepalive"), s.keepalive.value);
         assert_eq!(d("auth-timeout"), s.auth_timeout.value);
         assert_eq!(d("retain-raw"), s.retain_raw.value);
+        assert_eq!(size::parse(&default("store-memory")), Ok(s.store_memory.value));
         assert_eq!(d("auth-window"), s.auth_window.value);
         assert_eq!(d("auth-block"), s.auth_block.value);
         assert_eq!(default("dead-after"), s.dead_after.value.to_string());

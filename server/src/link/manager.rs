@@ -10,8 +10,10 @@ use crate::auth::credentials::Credential;
 use crate::config::Config;
 use crate::fleet::presence::Presence;
 use crate::link::conn::{self, LineCredit, WriterMsg, CONN_THREAD_STACK, TLS_THREAD_STACK};
+use crate::link::last_values::LastValues;
 use crate::link::plain_or_tls::Link;
 use crate::link::session::{self, SessionCtx, SessionEvent, SessionReport};
+use crate::link::small_thread::spawn_detached;
 use crate::readings::ack_table::AckTable;
 use crate::readings::registrations::Registrations;
 use crate::readings::sensor_cap::SensorRoster;
@@ -20,7 +22,7 @@ use crate::readings::watchers::Watchers;
 use cliser_common::sensors::SharedSettings;
 use cliser_protocol::{Celsius, ClientId, ServerMsg};
 use cliser_web::LiveEvent;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -119,7 +121,7 @@ pub struct ClientData {
     /// When its client was last heard.
     pub last_seen: SystemTime,
     /// Last value per sensor.
-    pub last_values: BTreeMap<String, String>,
+    pub last_values: LastValues,
 }
 
 /// The Manager's state; [`Manager::run`] is the thread's body.
@@ -261,7 +263,7 @@ impl Manager {
                         sender_session: session,
                         since: t,
                         last_seen: t,
-                        last_values: BTreeMap::new(),
+                        last_values: LastValues::default(),
                     },
                 );
                 self.watchers.live(LiveEvent::Sessions(self.registry.len()));
@@ -303,13 +305,11 @@ impl Manager {
         let (writer_tx, writer_rx) = channel();
         let (session_tx, session_rx) = channel();
         let credit = Arc::new(LineCredit::default());
-        let spawn = |role: &str, stack: usize, f: Box<dyn FnOnce() + Send>| {
-            crate::link::small_thread::spawn_detached(&format!("{role}-{sid}"), stack, f)
-        };
-        spawn("tcp_writer", stack, Box::new(move || conn::tcp_writer(socket, writer_rx)))?;
+        let name = |role: &str| format!("{role}-{sid}");
+        spawn_detached(&name("tcp_writer"), stack, move || conn::tcp_writer(socket, writer_rx))?;
         let (reader_session, reader_credit) = (session_tx.clone(), credit.clone());
         let reader = move || conn::tcp_reader(read_half, reader_session, reader_credit);
-        spawn("tcp_reader", stack, Box::new(reader))?;
+        spawn_detached(&name("tcp_reader"), stack, reader)?;
         let ctx = SessionCtx {
             sid,
             peer,
@@ -327,7 +327,7 @@ impl Manager {
             credit,
             link: session_link,
         };
-        spawn("session", CONN_THREAD_STACK, Box::new(move || session::run_session(ctx)))?;
+        spawn_detached(&name("session"), CONN_THREAD_STACK, move || session::run_session(ctx))?;
         Ok((writer_tx, session_tx))
     }
 
@@ -508,7 +508,7 @@ impl Manager {
             if refused > 0 {
                 let _ = write!(out, " refused_readings={refused}");
             }
-            for (sensor, value) in &c.last_values {
+            for (sensor, value) in c.last_values.iter() {
                 // `name(28-...)=-18.250`: the name and the true value when the config file has them.
                 let shown = match Celsius::parse(value) {
                     Some(raw) => settings.calibrate(sensor, raw).fixed().to_string(),

@@ -3,6 +3,7 @@
 
 pub mod capacity;
 pub mod conn;
+pub mod last_values;
 pub mod manager;
 pub mod plain_or_tls;
 pub mod process_limits;

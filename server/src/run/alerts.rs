@@ -27,7 +27,8 @@ impl AlertsThread {
         leadership: Option<&Leadership>,
         on_panic: &OnPanic,
     ) -> Result<AlertsThread, RunError> {
-        let store = cliser_store::open_as(&config.store.url).map_err(RunError::Store)?;
+        let store = cliser_store::open_as_with(&config.store.url, &config.store_memory.other)
+            .map_err(RunError::Store)?;
         let now = settings.get();
         let delivery = cliser_alerts::deliver::Delivery::new(&now.alerts);
         let changes = live.clone();

@@ -27,7 +27,8 @@ impl Exporters {
         // Held from the first: an exporter started before a later one fails is stopped on drop.
         let mut out = Exporters(Vec::new());
         if let Some(influx) = config.export.influx.clone() {
-            let store = cliser_store::open_as(&config.store.url).map_err(RunError::Store)?;
+            let store = cliser_store::open_as_with(&config.store.url, &config.store_memory.other)
+                .map_err(RunError::Store)?;
             let feed = Feed::open(store, "influx", Start::Beginning).map_err(RunError::Store)?;
             let target = influx.shown();
             log::info!("export influx -> {target}: from reading {} on", feed.saved());
@@ -45,7 +46,8 @@ impl Exporters {
             out.0.push(started.map_err(RunError::Start)?);
         }
         if let Some(mqtt) = config.export.mqtt.clone() {
-            let store = cliser_store::open_as(&config.store.url).map_err(RunError::Store)?;
+            let store = cliser_store::open_as_with(&config.store.url, &config.store_memory.other)
+                .map_err(RunError::Store)?;
             let feed = Feed::open(store, "mqtt", Start::End).map_err(RunError::Store)?;
             let target = mqtt.url.clone();
             log::info!(

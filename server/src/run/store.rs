@@ -30,11 +30,18 @@ pub fn open(config: &Config) -> Result<(MadeAtStart, Opened), RunError> {
     if let Some(dir) = config.store.data_dir() {
         log::info!("data dir {}", dir.display());
     }
+    let memory = &config.store_memory;
     let mut store: Box<dyn cliser_store::SinkStore> =
-        cliser_store::open_as(&config.store.url).map_err(RunError::Store)?;
+        cliser_store::open_as_with(&config.store.url, &memory.sink).map_err(RunError::Store)?;
     let info = store.info().map_err(RunError::Store)?;
     let high_water = store.high_water_all().map_err(RunError::Store)?;
     log::info!("store {info}; clients with a high-water mark: {}", high_water.len());
+    match info.backend {
+        cliser_store::Backend::Sqlite => log::info!("store memory {memory}"),
+        cliser_store::Backend::Postgres => {
+            log::info!("store memory: PostgreSQL's own (--store-memory is SQLite's)")
+        }
+    }
     match config.retain_raw {
         Some(keep) => {
             log::info!("raw readings kept {}, hourly rollups forever", cliser_common::duration::format(keep))
@@ -43,7 +50,8 @@ pub fn open(config: &Config) -> Result<(MadeAtStart, Opened), RunError> {
     }
     let registrations = match info.backend {
         cliser_store::Backend::Postgres => {
-            let reader = cliser_store::open(&config.store.url).map_err(RunError::Store)?;
+            let reader =
+                cliser_store::open_with(&config.store.url, &memory.other).map_err(RunError::Store)?;
             Some(Registrations::new(reader).map_err(RunError::Start)?)
         }
         cliser_store::Backend::Sqlite => None,

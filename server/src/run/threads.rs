@@ -63,7 +63,8 @@ impl RetentionThread {
         on_panic: &OnPanic,
     ) -> Result<RetentionThread, RunError> {
         let Some(keep) = config.retain_raw else { return Ok(RetentionThread { stop: None, thread: None }) };
-        let pruner = cliser_store::open(&config.store.url).map_err(RunError::Store)?;
+        let pruner = cliser_store::open_with(&config.store.url, &config.store_memory.other)
+            .map_err(RunError::Store)?;
         let gate = leadership.map(|l| -> crate::readings::retention::Gate { Box::new(l.gate()) });
         let (tx, rx) = channel();
         let run = move || crate::readings::retention::run(pruner, keep, rx, gate);

@@ -78,6 +78,7 @@ impl WebPage {
         });
         let web_config = WebConfig {
             store_url: config.store.url.clone(),
+            store_options: config.store_memory.other,
             password,
             brake: Arc::new(WebBrake(brake.clone())),
             keepalive: config.keepalive,

@@ -49,6 +49,7 @@ mod sensor_cap;
 mod sensor_names;
 mod start_stop;
 mod store_cli;
+mod store_memory;
 mod system_faults;
 mod timestamps;
 mod tls;

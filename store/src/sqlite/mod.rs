@@ -9,8 +9,8 @@ use crate::history;
 use crate::query::{self, Decoder, Dialect, Layout, Param, ReadingRow, Sql};
 use crate::{
     Ack, AdminChange, AdminLog, AlertEvent, AlertStore, Backend, Bucket, BucketSource, Described, EventQuery,
-    ExportFeed, FeedLag, FeedRow, Forgotten, History, Ledger, NewReading, NodeInfo, ReadingQuery, Retention,
-    SensorInfo, Silence, StoreError, StoreInfo, StoredAlert, StoredReading,
+    ExportFeed, FeedLag, FeedRow, Forgotten, History, Ledger, NewReading, NodeInfo, OpenOptions,
+    ReadingQuery, Retention, SensorInfo, Silence, StoreError, StoreInfo, StoredAlert, StoredReading,
 };
 use cliser_protocol::ClientId;
 use rusqlite::types::Value as SqlValue;
@@ -68,9 +68,15 @@ impl SqliteStore {
     /// Opens the database at `path`, creating it (and its schema) if the file is missing or empty.
     /// Refuses, without modifying it, a file that is not an SQLite database, a database of another
     /// program and one whose schema is newer than [`SCHEMA_VERSION`](crate::SCHEMA_VERSION).
+    /// The connection has the default [`OpenOptions`]; [`open_with`](Self::open_with) says more.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        Self::open_with(path, &OpenOptions::default())
+    }
+
+    /// [`open`](Self::open) with `options`: the page cache this connection may hold.
+    pub fn open_with(path: &Path, options: &OpenOptions) -> Result<SqliteStore, StoreError> {
         let found = open::inspect(path)?;
-        let mut conn = open::connect(path)?;
+        let mut conn = open::connect(path, options)?;
         let version = open::migrate(path, &mut conn, found)?;
         Ok(SqliteStore {
             conn,

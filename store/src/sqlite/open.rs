@@ -3,7 +3,7 @@
 //! durability and the schema migrated.
 
 use crate::migrate::{OUR_TABLES, SQLITE};
-use crate::{StoreError, SCHEMA_VERSION};
+use crate::{OpenOptions, StoreError, SCHEMA_VERSION};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use std::path::Path;
 use std::time::Duration;
@@ -97,8 +97,9 @@ fn check_not_newer(path: &Path, version: Option<i64>) -> Result<(), StoreError> 
 }
 
 /// Opens `path` read-write with the durability settings: WAL (readers never block the writer),
-/// `synchronous=FULL` (a commit is on disk when it returns: an ack survives a power cut).
-pub(super) fn connect(path: &Path) -> Result<Connection, StoreError> {
+/// `synchronous=FULL` (a commit is on disk when it returns: an ack survives a power cut), and the
+/// page cache `options` give it.
+pub(super) fn connect(path: &Path, options: &OpenOptions) -> Result<Connection, StoreError> {
     let c = Connection::open(path).map_err(sqlite_err(path, "open"))?;
     c.busy_timeout(BUSY_TIMEOUT).map_err(sqlite_err(path, "set busy timeout"))?;
     // journal_mode answers with the mode in force; WAL is refused on some file systems (no shared
@@ -106,17 +107,22 @@ pub(super) fn connect(path: &Path) -> Result<Connection, StoreError> {
     let _mode: String = c
         .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
         .map_err(sqlite_err(path, "set WAL mode"))?;
-    // Every commit dirties one index leaf per sensor in it (a sensor's newest rows): the cache
-    // holds those of a few thousand sensors, and checkpoints come after ~40 MB of WAL so that a
-    // leaf rewritten by many commits goes to the file once per checkpoint. mmap spares reads a copy.
-    c.execute_batch(
+    // Every commit dirties one index leaf per sensor in it (a sensor's newest rows): the sink's
+    // cache (the largest share of the server's budget) holds those of a few thousand sensors, and
+    // checkpoints come after ~40 MB of WAL so that a leaf rewritten by many commits goes to the
+    // file once per checkpoint. No mmap: its pages would show in RSS beyond the budget, as many as
+    // the file has; a read then costs a copy from the kernel's page cache, which holds the file
+    // anyway (see OpenOptions).
+    c.execute_batch(&format!(
         "PRAGMA synchronous = FULL;
-         PRAGMA cache_size = -65536;
+         PRAGMA cache_size = -{};
          PRAGMA wal_autocheckpoint = 10000;
          PRAGMA journal_size_limit = 67108864;
-         PRAGMA mmap_size = 268435456;",
-    )
+         PRAGMA mmap_size = 0;",
+        options.page_cache_kib()
+    ))
     .map_err(sqlite_err(path, "set pragmas"))?;
+    log::debug!("{}: page cache {} KiB, no mmap", path.display(), options.page_cache_kib());
     Ok(c)
 }
 
@@ -148,4 +154,32 @@ pub(super) fn migrate(path: &Path, c: &mut Connection, found: Option<i64>) -> Re
     tx.execute("UPDATE cliser_schema SET version = ?1", [SCHEMA_VERSION]).map_err(&err)?;
     tx.commit().map_err(&err)?;
     Ok(SCHEMA_VERSION)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pragma(c: &Connection, name: &str) -> i64 {
+        c.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn each_connection_gets_the_page_cache_it_is_opened_with_and_no_mmap() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        // The server's default split of 64 MiB (sink, then a page, alerts or retention connection),
+        // a command's connection, and a share below the floor.
+        for (options, kib) in [
+            (OpenOptions::page_cache(32 << 20), 32768),
+            (OpenOptions::page_cache(5592405), 5461),
+            (OpenOptions::default(), 8192),
+            (OpenOptions::page_cache(1000), 256),
+        ] {
+            let c = connect(&path, &options).unwrap();
+            assert_eq!(pragma(&c, "cache_size"), -kib, "{options:?}");
+            assert_eq!(pragma(&c, "mmap_size"), 0);
+            assert_eq!(pragma(&c, "synchronous"), 2, "FULL");
+        }
+    }
 }
