@@ -44,6 +44,8 @@ const GROUP_WINDOW: Duration = Duration::from_millis(2);
 /// keep-alive later, so waiting a little costs no client anything and each commit's fixed cost
 /// (its transaction, its fsync, the pages it writes) is shared by ten times as many readings.
 const GROUP_WINDOW_UNWAITED: Duration = Duration::from_millis(20);
+/// The sink looks at its mailbox this often while it gathers.
+const GROUP_STEP: Duration = Duration::from_millis(5);
 /// While the store fails, the group is tried again after this, doubling ...
 const RETRY_FIRST: Duration = Duration::from_millis(100);
 /// ... up to this.
@@ -174,8 +176,8 @@ impl Sink {
                 }
                 // Asleep for a step, not woken by every answer: a wake-up of this thread costs
                 // about as much as storing a reading. A `more` poll that arrives meanwhile
-                // waits at most a step.
-                std::thread::sleep((until - now).min(GROUP_WINDOW));
+                // waits at most a step for the window to close.
+                std::thread::sleep((until - now).min(GROUP_STEP));
             }
             match self.handle_group(group) {
                 Ok(()) => retry = RETRY_FIRST,

@@ -31,6 +31,8 @@ pub struct SqliteStore {
     ids: IdCache,
     /// Node and sensor changes not yet in their rows.
     display: Display,
+    /// The nodes' pruned marks by node id, as of this `PRAGMA data_version`.
+    marks: Option<(i64, HashMap<i64, PrunedMark>)>,
 }
 
 /// SQLite's SQL: `?1` parameters, rows indexed per client (its WAL takes whole pages, and a
@@ -83,6 +85,7 @@ impl SqliteStore {
             version,
             ids: IdCache::default(),
             display: Display::default(),
+            marks: None,
         })
     }
 
@@ -131,19 +134,29 @@ impl SqliteStore {
             }
         }
         let pairs = ids.of_rows(&rows);
-        let mut marks = HashMap::new();
-        {
+        // The pruned marks change only when retention prunes, on a connection of its own (or on
+        // this one, which then forgets them): read again only when another connection has
+        // committed since, not once per node per commit. No other writer commits while this
+        // transaction holds the write lock.
+        let version: i64 = tx.prepare_cached("PRAGMA data_version")?.query_row([], |r| r.get(0))?;
+        if self.marks.as_ref().is_none_or(|m| m.0 != version) {
             let mut st = tx.prepare_cached(
-                "SELECT pruned_before_ms, high_water FROM nodes WHERE id = ?1 AND pruned_before_ms IS NOT NULL",
+                "SELECT id, pruned_before_ms, high_water FROM nodes WHERE pruned_before_ms IS NOT NULL",
             )?;
+            let all = st
+                .query_map([], |r| {
+                    Ok((r.get(0)?, PrunedMark { before_ms: r.get(1)?, high_water: r.get(2)? }))
+                })?
+                .collect::<rusqlite::Result<HashMap<i64, PrunedMark>>>()?;
+            self.marks = Some((version, all));
+        }
+        let mut marks = HashMap::new();
+        if let Some((_, all)) = &self.marks {
             for node in pairs.iter().map(|p| p.0).collect::<BTreeSet<_>>() {
-                let mark = st
-                    .query_row([node], |r| Ok(PrunedMark { before_ms: r.get(0)?, high_water: r.get(1)? }))
-                    .optional()?;
-                if let Some(mut m) = mark {
+                if let Some(m) = all.get(&node) {
                     // A mark held back by the display is the node's too.
-                    m.high_water = m.high_water.max(self.display.high_water(node));
-                    marks.insert(node, m);
+                    let high_water = m.high_water.max(self.display.high_water(node));
+                    marks.insert(node, PrunedMark { high_water, ..*m });
                 }
             }
         }
@@ -175,9 +188,11 @@ impl SqliteStore {
         let d = group::deltas(&rows, &pairs, &inserted);
         let now = Instant::now();
         let due = self.display.due(now);
+        let mut written = Vec::new();
         if due {
             let (nodes, sensors) = self.display.with(&d);
             write_display(&tx, &nodes, &sensors, self.display.holds())?;
+            written = nodes;
         }
         {
             // SQLite's two-argument min() is NULL if either is: the coalesces keep the known one.
@@ -197,6 +212,14 @@ impl SqliteStore {
         let answer = group::answer(group.len(), &rows, &inserted);
         if due {
             self.display.written(now);
+            // The marks this commit wrote, as the row now holds them.
+            if let Some((_, all)) = &mut self.marks {
+                for n in &written {
+                    if let Some(m) = all.get_mut(&n.id) {
+                        m.high_water = m.high_water.max(n.high_water);
+                    }
+                }
+            }
         } else {
             self.display.keep(d);
         }
@@ -425,6 +448,8 @@ impl Ledger for SqliteStore {
     }
 
     fn hold_display(&mut self, every: Duration) -> Result<u64, StoreError> {
+        // Marks written on this connection: read again at the next commit.
+        self.marks = None;
         self.flush_display()?;
         let run = |c: &mut Connection| -> rusqlite::Result<u64> {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -452,6 +477,8 @@ impl Ledger for SqliteStore {
     }
 
     fn flush_display(&mut self) -> Result<(), StoreError> {
+        // Marks written on this connection: read again at the next commit.
+        self.marks = None;
         if self.display.due_at().is_none() {
             return Ok(());
         }
@@ -560,6 +587,8 @@ impl History for SqliteStore {
 
 impl Retention for SqliteStore {
     fn prune_raw(&mut self, older_than_ms: i64, batch: usize) -> Result<usize, StoreError> {
+        // Marks written on this connection: read again at the next commit.
+        self.marks = None;
         if batch == 0 {
             return Ok(0);
         }
@@ -792,6 +821,7 @@ impl AdminLog for SqliteStore {
         delete_readings: bool,
         at_ms: i64,
     ) -> Result<Forgotten, StoreError> {
+        self.marks = None;
         let run = |c: &mut Connection| -> rusqlite::Result<Forgotten> {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let Some(node) = tx
