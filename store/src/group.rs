@@ -5,6 +5,7 @@
 use crate::{NewReading, StoreError, MAX_SEQ};
 use cliser_protocol::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 /// An hour in Unix milliseconds: the unit of the rollups.
 pub(crate) const HOUR_MS: i64 = 3_600_000;
@@ -188,7 +189,7 @@ pub(crate) fn not_pruned(rows: &[Row], ids: &[(i64, i64)], marks: &HashMap<i64, 
 }
 
 /// The change one group makes to a node.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct NodeDelta {
     pub id: i64,
     pub first_ms: i64,
@@ -197,7 +198,7 @@ pub(crate) struct NodeDelta {
 }
 
 /// The change one group makes to a sensor: seen times, and its newest reading by sample time.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct SensorDelta {
     pub id: i64,
     pub first_ms: i64,
@@ -287,6 +288,120 @@ pub(crate) fn deltas(rows: &[Row], ids: &[(i64, i64)], inserted: &[bool]) -> Del
         nodes: nodes.into_values().collect(),
         sensors: sensors.into_values().collect(),
         rollups: rollups.into_values().collect(),
+    }
+}
+
+impl NodeDelta {
+    /// Adds `later`, a change made after this one.
+    fn absorb(&mut self, later: &NodeDelta) {
+        self.first_ms = self.first_ms.min(later.first_ms);
+        self.last_ms = self.last_ms.max(later.last_ms);
+        self.high_water = self.high_water.max(later.high_water);
+    }
+}
+
+impl SensorDelta {
+    /// Adds `later`, a change made after this one: ties of sample time go to the later, as they
+    /// do against the stored row.
+    fn absorb(&mut self, later: &SensorDelta) {
+        self.first_ms = self.first_ms.min(later.first_ms);
+        self.last_ms = self.last_ms.max(later.last_ms);
+        if later.last_sampled_ms >= self.last_sampled_ms {
+            self.last_sampled_ms = later.last_sampled_ms;
+            self.last_milli_c = later.last_milli_c;
+            self.last_error.clone_from(&later.last_error);
+            self.last_seq = later.last_seq;
+        }
+    }
+}
+
+/// The name of the `export_cursors` row that holds the id of the newest reading whose node and
+/// sensor rows are written ([`Display`]): a restart re-applies the readings after it.
+pub(crate) const DISPLAY_CURSOR: &str = "sink-display";
+
+/// The nodes' seen times and high-water marks and the sensors' seen times and newest readings of
+/// the commits since their rows were last written. Written in every commit by default; held back
+/// and written at most once per `every` (in the commit's own transaction, or by a flush when the
+/// sink is idle) once the sink asks for it: one UPDATE of a node and one of a sensor per second
+/// instead of per group, each dirtying a page of its own. Every merge is a min, a max or a
+/// newest-by-sample-time, so writing a change twice gives the same rows: after a `kill -9`, the
+/// readings after the [`DISPLAY_CURSOR`] are re-applied and the rows come out as if every commit
+/// had written them.
+#[derive(Debug, Default)]
+pub(crate) struct Display {
+    every: Duration,
+    nodes: BTreeMap<i64, NodeDelta>,
+    sensors: BTreeMap<i64, SensorDelta>,
+    written_at: Option<Instant>,
+}
+
+impl Display {
+    /// Holds changes back for up to `every` (zero: written in every commit).
+    pub fn hold_for(&mut self, every: Duration) {
+        self.every = every;
+    }
+
+    /// Whether changes are held back at all (the [`DISPLAY_CURSOR`] is kept only then).
+    pub fn holds(&self) -> bool {
+        !self.every.is_zero()
+    }
+
+    /// Whether a commit at `now` writes the rows.
+    pub fn due(&self, now: Instant) -> bool {
+        self.every.is_zero() || self.written_at.is_none_or(|t| now.duration_since(t) >= self.every)
+    }
+
+    /// When what is held must be written; `None` when nothing is held.
+    pub fn due_at(&self) -> Option<Instant> {
+        if self.nodes.is_empty() && self.sensors.is_empty() {
+            return None;
+        }
+        Some(self.written_at.map_or_else(Instant::now, |t| t + self.every))
+    }
+
+    /// What is held plus `d` (a group's changes), sorted by id (the lock order).
+    pub fn with(&self, d: &Deltas) -> (Vec<NodeDelta>, Vec<SensorDelta>) {
+        let mut nodes = self.nodes.clone();
+        for n in &d.nodes {
+            nodes.entry(n.id).and_modify(|h| h.absorb(n)).or_insert_with(|| n.clone());
+        }
+        let mut sensors = self.sensors.clone();
+        for s in &d.sensors {
+            sensors.entry(s.id).and_modify(|h| h.absorb(s)).or_insert_with(|| s.clone());
+        }
+        (nodes.into_values().collect(), sensors.into_values().collect())
+    }
+
+    /// Holds a committed group's changes.
+    pub fn keep(&mut self, d: Deltas) {
+        for n in d.nodes {
+            match self.nodes.get_mut(&n.id) {
+                Some(h) => h.absorb(&n),
+                None => {
+                    self.nodes.insert(n.id, n);
+                }
+            }
+        }
+        for s in d.sensors {
+            match self.sensors.get_mut(&s.id) {
+                Some(h) => h.absorb(&s),
+                None => {
+                    self.sensors.insert(s.id, s);
+                }
+            }
+        }
+    }
+
+    /// Everything held was written (committed) at `now`.
+    pub fn written(&mut self, now: Instant) {
+        self.nodes.clear();
+        self.sensors.clear();
+        self.written_at = Some(now);
+    }
+
+    /// The high-water mark held for `node`, not yet in its row.
+    pub fn high_water(&self, node: i64) -> Option<i64> {
+        self.nodes.get(&node).and_then(|n| n.high_water)
     }
 }
 

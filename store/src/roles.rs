@@ -9,7 +9,7 @@ use crate::{
 };
 use cliser_protocol::ClientId;
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What every store says about itself, for log lines; the base of every role, so a store of any
 /// role can be named in a message.
@@ -57,6 +57,29 @@ pub trait Ledger: Described {
     /// backends keep the marks).
     fn pruned_before(&mut self) -> Result<HashMap<ClientId, i64>, StoreError> {
         Ok(HashMap::new())
+    }
+
+    /// From now on, writes the nodes' seen times and high-water marks and the sensors' seen times
+    /// and newest readings at most once per `every`, in the transaction of a commit or of
+    /// [`flush_display`](Self::flush_display), instead of in every commit (the readings, their
+    /// rollups and their keys stay in every commit). First repairs those rows from the readings
+    /// a previous holder committed but had not written yet (a `kill -9`), so that they are as if
+    /// every commit had written them. Meant for the server's sink, the one writer that commits
+    /// often; readers see these rows up to `every` late. Returns how many readings the repair
+    /// re-applied. By default (PostgreSQL) every commit writes them and this does nothing.
+    fn hold_display(&mut self, _every: Duration) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
+    /// When what [`hold_display`](Self::hold_display) holds is due to be written with
+    /// [`flush_display`](Self::flush_display) if no commit comes first; `None`: nothing held.
+    fn display_due(&self) -> Option<Instant> {
+        None
+    }
+
+    /// Writes what [`hold_display`](Self::hold_display) holds now, in a transaction of its own.
+    fn flush_display(&mut self) -> Result<(), StoreError> {
+        Ok(())
     }
 }
 

@@ -35,6 +35,14 @@ pub fn open(config: &Config) -> Result<(MadeAtStart, Opened), RunError> {
         cliser_store::open_as_with(&config.store.url, &memory.sink).map_err(RunError::Store)?;
     let info = store.info().map_err(RunError::Store)?;
     let high_water = store.high_water_all().map_err(RunError::Store)?;
+    // Before the first commit: rows a killed server had not written yet are repaired now.
+    let repaired = store.hold_display(crate::readings::sink::DISPLAY_EVERY).map_err(RunError::Store)?;
+    if repaired > 0 {
+        log::info!(
+            "store: the nodes' and sensors' rows brought up to date from {repaired} readings stored before \
+             the last stop (kill -9 or power cut) but not yet written to them"
+        );
+    }
     log::info!("store {info}; clients with a high-water mark: {}", high_water.len());
     match info.backend {
         cliser_store::Backend::Sqlite => log::info!("store memory {memory}"),

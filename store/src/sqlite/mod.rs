@@ -4,7 +4,9 @@ mod health;
 mod open;
 
 use crate::feed;
-use crate::group::{self, GroupIds, IdCache, PrunedMark};
+use crate::group::{
+    self, Display, GroupIds, IdCache, NodeDelta, PrunedMark, Row, SensorDelta, DISPLAY_CURSOR,
+};
 use crate::history;
 use crate::query::{self, Decoder, Dialect, Layout, Param, ReadingRow, Sql};
 use crate::{
@@ -17,7 +19,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A store in an SQLite file.
 #[derive(Debug)]
@@ -27,6 +29,10 @@ pub struct SqliteStore {
     location: String,
     version: i64,
     ids: IdCache,
+    /// Node and sensor changes not yet in their rows.
+    display: Display,
+    /// The nodes' pruned marks by node id, as of this `PRAGMA data_version`.
+    marks: Option<(i64, HashMap<i64, PrunedMark>)>,
 }
 
 /// SQLite's SQL: `?1` parameters, rows indexed per client (its WAL takes whole pages, and a
@@ -84,6 +90,8 @@ impl SqliteStore {
             location: format!("sqlite:{}", path.display()),
             version,
             ids: IdCache::default(),
+            display: Display::default(),
+            marks: None,
         })
     }
 
@@ -132,17 +140,29 @@ impl SqliteStore {
             }
         }
         let pairs = ids.of_rows(&rows);
-        let mut marks = HashMap::new();
-        {
+        // The pruned marks change only when retention prunes, on a connection of its own (or on
+        // this one, which then forgets them): read again only when another connection has
+        // committed since, not once per node per commit. No other writer commits while this
+        // transaction holds the write lock.
+        let version: i64 = tx.prepare_cached("PRAGMA data_version")?.query_row([], |r| r.get(0))?;
+        if self.marks.as_ref().is_none_or(|m| m.0 != version) {
             let mut st = tx.prepare_cached(
-                "SELECT pruned_before_ms, high_water FROM nodes WHERE id = ?1 AND pruned_before_ms IS NOT NULL",
+                "SELECT id, pruned_before_ms, high_water FROM nodes WHERE pruned_before_ms IS NOT NULL",
             )?;
+            let all = st
+                .query_map([], |r| {
+                    Ok((r.get(0)?, PrunedMark { before_ms: r.get(1)?, high_water: r.get(2)? }))
+                })?
+                .collect::<rusqlite::Result<HashMap<i64, PrunedMark>>>()?;
+            self.marks = Some((version, all));
+        }
+        let mut marks = HashMap::new();
+        if let Some((_, all)) = &self.marks {
             for node in pairs.iter().map(|p| p.0).collect::<BTreeSet<_>>() {
-                let mark = st
-                    .query_row([node], |r| Ok(PrunedMark { before_ms: r.get(0)?, high_water: r.get(1)? }))
-                    .optional()?;
-                if let Some(m) = mark {
-                    marks.insert(node, m);
+                if let Some(m) = all.get(&node) {
+                    // A mark held back by the display is the node's too.
+                    let high_water = m.high_water.max(self.display.high_water(node));
+                    marks.insert(node, PrunedMark { high_water, ..*m });
                 }
             }
         }
@@ -172,37 +192,13 @@ impl SqliteStore {
             }
         }
         let d = group::deltas(&rows, &pairs, &inserted);
-        {
-            let mut st = tx.prepare_cached(
-                "UPDATE nodes SET first_seen_ms = min(first_seen_ms, ?2), last_seen_ms = max(last_seen_ms, ?3), \
-                 high_water = max(coalesce(high_water, ?4), coalesce(?4, high_water)), forgotten_ms = NULL WHERE id = ?1",
-            )?;
-            for n in &d.nodes {
-                st.execute(params![n.id, n.first_ms, n.last_ms, n.high_water])?;
-            }
-        }
-        {
-            // Every SET expression sees the old row, so one condition picks all four columns. A
-            // sensor (and above, a node) that reports again is no longer forgotten.
-            let mut st = tx.prepare_cached(
-                "UPDATE sensors SET forgotten_ms = NULL, first_seen_ms = min(first_seen_ms, ?2), last_seen_ms = max(last_seen_ms, ?3), \
-                 last_sampled_ms = CASE WHEN last_sampled_ms IS NULL OR ?4 >= last_sampled_ms THEN ?4 ELSE last_sampled_ms END, \
-                 last_milli_c = CASE WHEN last_sampled_ms IS NULL OR ?4 >= last_sampled_ms THEN ?5 ELSE last_milli_c END, \
-                 last_error = CASE WHEN last_sampled_ms IS NULL OR ?4 >= last_sampled_ms THEN ?6 ELSE last_error END, \
-                 last_seq = CASE WHEN last_sampled_ms IS NULL OR ?4 >= last_sampled_ms THEN ?7 ELSE last_seq END \
-                 WHERE id = ?1",
-            )?;
-            for s in &d.sensors {
-                st.execute(params![
-                    s.id,
-                    s.first_ms,
-                    s.last_ms,
-                    s.last_sampled_ms,
-                    s.last_milli_c,
-                    s.last_error,
-                    s.last_seq
-                ])?;
-            }
+        let now = Instant::now();
+        let due = self.display.due(now);
+        let mut written = Vec::new();
+        if due {
+            let (nodes, sensors) = self.display.with(&d);
+            write_display(&tx, &nodes, &sensors, self.display.holds())?;
+            written = nodes;
         }
         {
             // SQLite's two-argument min() is NULL if either is: the coalesces keep the known one.
@@ -219,7 +215,21 @@ impl SqliteStore {
         }
         tx.commit()?;
         self.ids.learn(&ids);
-        Ok(Ok(group::answer(group.len(), &rows, &inserted)))
+        let answer = group::answer(group.len(), &rows, &inserted);
+        if due {
+            self.display.written(now);
+            // The marks this commit wrote, as the row now holds them.
+            if let Some((_, all)) = &mut self.marks {
+                for n in &written {
+                    if let Some(m) = all.get_mut(&n.id) {
+                        m.high_water = m.high_water.max(n.high_water);
+                    }
+                }
+            }
+        } else {
+            self.display.keep(d);
+        }
+        Ok(Ok(answer))
     }
 
     fn run_query<T>(
@@ -236,6 +246,121 @@ impl SqliteStore {
         }
         Ok(out)
     }
+}
+
+/// Writes the nodes' and sensors' changes (`holding`: changes held back since the last write, whose
+/// readings may have been received before a node or sensor was forgotten: only a reading received
+/// after the forgetting brings it back; otherwise every change is a commit's own, which does), and
+/// when holding, moves the [`DISPLAY_CURSOR`] to the newest reading.
+fn write_display(
+    tx: &rusqlite::Transaction,
+    nodes: &[NodeDelta],
+    sensors: &[SensorDelta],
+    holding: bool,
+) -> rusqlite::Result<()> {
+    {
+        let mut st = tx.prepare_cached(
+            "UPDATE nodes SET first_seen_ms = min(first_seen_ms, ?2), last_seen_ms = max(last_seen_ms, ?3), \
+             high_water = max(coalesce(high_water, ?4), coalesce(?4, high_water)), \
+             forgotten_ms = CASE WHEN ?5 AND forgotten_ms > ?3 THEN forgotten_ms END WHERE id = ?1",
+        )?;
+        for n in nodes {
+            st.execute(params![n.id, n.first_ms, n.last_ms, n.high_water, holding])?;
+        }
+    }
+    {
+        // Every SET expression sees the old row, so one condition picks all four columns. A
+        // sensor (and above, a node) that reports again is no longer forgotten.
+        let mut st = tx.prepare_cached(
+            "UPDATE sensors SET forgotten_ms = CASE WHEN ?8 AND forgotten_ms > ?3 THEN forgotten_ms END, \
+             first_seen_ms = min(first_seen_ms, ?2), last_seen_ms = max(last_seen_ms, ?3), \
+             last_sampled_ms = CASE WHEN last_sampled_ms IS NULL OR ?4 >= last_sampled_ms THEN ?4 ELSE last_sampled_ms END, \
+             last_milli_c = CASE WHEN last_sampled_ms IS NULL OR ?4 >= last_sampled_ms THEN ?5 ELSE last_milli_c END, \
+             last_error = CASE WHEN last_sampled_ms IS NULL OR ?4 >= last_sampled_ms THEN ?6 ELSE last_error END, \
+             last_seq = CASE WHEN last_sampled_ms IS NULL OR ?4 >= last_sampled_ms THEN ?7 ELSE last_seq END \
+             WHERE id = ?1",
+        )?;
+        for s in sensors {
+            st.execute(params![
+                s.id,
+                s.first_ms,
+                s.last_ms,
+                s.last_sampled_ms,
+                s.last_milli_c,
+                s.last_error,
+                s.last_seq,
+                holding
+            ])?;
+        }
+    }
+    if holding {
+        tx.prepare_cached(
+            "INSERT INTO export_cursors (name, after_id, updated_ms) \
+             VALUES (?1, (SELECT coalesce(max(id), 0) FROM readings), ?2) \
+             ON CONFLICT (name) DO UPDATE SET after_id = excluded.after_id, updated_ms = excluded.updated_ms",
+        )?
+        .execute(params![DISPLAY_CURSOR, feed::now_ms()])?;
+    }
+    Ok(())
+}
+
+/// What the readings after id `after` change in their nodes' and sensors' rows: the changes a
+/// holder of the display committed but had not written when it stopped.
+/// Also returns how many readings that was.
+fn unwritten(tx: &rusqlite::Transaction, after: i64) -> rusqlite::Result<(group::Deltas, u64)> {
+    struct Stored {
+        node: i64,
+        sensor: i64,
+        sampled_ms: i64,
+        received_ms: i64,
+        milli_c: Option<i32>,
+        error: Option<String>,
+        seq: Option<i64>,
+    }
+    let mut st = tx.prepare_cached(
+        "SELECT node, sensor, sampled_ms, received_ms, milli_c, error, seq FROM readings WHERE id > ?1 ORDER BY id",
+    )?;
+    let stored = st
+        .query_map([after], |r| {
+            Ok(Stored {
+                node: r.get(0)?,
+                sensor: r.get(1)?,
+                sampled_ms: r.get(2)?,
+                received_ms: r.get(3)?,
+                milli_c: r.get(4)?,
+                error: r.get(5)?,
+                seq: r.get(6)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let rows: Vec<Row> = stored
+        .iter()
+        .enumerate()
+        .map(|(input, s)| Row {
+            input,
+            cid: "",
+            sensor: "",
+            sampled_ms: s.sampled_ms,
+            received_ms: s.received_ms,
+            milli_c: s.milli_c,
+            error: s.error.as_deref(),
+            seq: s.seq,
+            ts_quality: 0,
+        })
+        .collect();
+    let pairs: Vec<(i64, i64)> = stored.iter().map(|s| (s.node, s.sensor)).collect();
+    Ok((group::deltas(&rows, &pairs, &vec![true; rows.len()]), rows.len() as u64))
+}
+
+/// After deleting readings: the [`DISPLAY_CURSOR`] no higher than the newest id left, as SQLite
+/// gives the ids above it out again.
+fn lower_display_cursor(tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE export_cursors SET after_id = min(after_id, (SELECT coalesce(max(id), 0) FROM readings)) \
+         WHERE name = ?1",
+    )?
+    .execute([DISPLAY_CURSOR])?;
+    Ok(())
 }
 
 /// Records `change` in `tx`, for every server's alerts thread to act on.
@@ -326,6 +451,54 @@ impl Ledger for SqliteStore {
         let rows: Vec<(String, i64)> =
             self.run_query(&sql, "read pruned marks", |r| Ok(Ok((r.get(0)?, r.get(1)?))))?;
         rows.into_iter().map(|(c, t)| Ok((dec.cid(&c)?, t))).collect()
+    }
+
+    fn hold_display(&mut self, every: Duration) -> Result<u64, StoreError> {
+        // Marks written on this connection: read again at the next commit.
+        self.marks = None;
+        self.flush_display()?;
+        let run = |c: &mut Connection| -> rusqlite::Result<u64> {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let after: Option<i64> = tx
+                .prepare_cached("SELECT after_id FROM export_cursors WHERE name = ?1")?
+                .query_row([DISPLAY_CURSOR], |r| r.get(0))
+                .optional()?;
+            // No cursor: no holder before, every commit wrote its rows.
+            let (d, n) = match after {
+                Some(after) => unwritten(&tx, after)?,
+                None => (group::Deltas::default(), 0),
+            };
+            write_display(&tx, &d.nodes, &d.sensors, true)?;
+            tx.commit()?;
+            Ok(n)
+        };
+        let n = run(&mut self.conn).map_err(|e| self.err("repair the nodes and sensors")(e))?;
+        self.display.hold_for(every);
+        self.display.written(Instant::now());
+        Ok(n)
+    }
+
+    fn display_due(&self) -> Option<Instant> {
+        self.display.due_at()
+    }
+
+    fn flush_display(&mut self) -> Result<(), StoreError> {
+        // Marks written on this connection: read again at the next commit.
+        self.marks = None;
+        if self.display.due_at().is_none() {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let (nodes, sensors) = self.display.with(&group::Deltas::default());
+        let holding = self.display.holds();
+        let run = |c: &mut Connection| -> rusqlite::Result<()> {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            write_display(&tx, &nodes, &sensors, holding)?;
+            tx.commit()
+        };
+        run(&mut self.conn).map_err(|e| self.err("write the nodes and sensors")(e))?;
+        self.display.written(now);
+        Ok(())
     }
 }
 
@@ -420,6 +593,8 @@ impl History for SqliteStore {
 
 impl Retention for SqliteStore {
     fn prune_raw(&mut self, older_than_ms: i64, batch: usize) -> Result<usize, StoreError> {
+        // Marks written on this connection: read again at the next commit.
+        self.marks = None;
         if batch == 0 {
             return Ok(0);
         }
@@ -428,26 +603,31 @@ impl Retention for SqliteStore {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             // CROSS JOIN fixes the loop order: for each client, its old rows through the
             // (node, sampled_ms) index, so finding them never scans the table.
-            let gone: Vec<(i64, i64)> = tx
+            let gone: Vec<(i64, i64, Option<i64>)> = tx
                 .prepare_cached(
                     "DELETE FROM readings WHERE id IN (SELECT r.id FROM nodes n CROSS JOIN readings r \
-                     ON r.node = n.id AND r.sampled_ms < ?1 LIMIT ?2) RETURNING node, sampled_ms",
+                     ON r.node = n.id AND r.sampled_ms < ?1 LIMIT ?2) RETURNING node, sampled_ms, seq",
                 )?
-                .query_map(params![older_than_ms, batch], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .query_map(params![older_than_ms, batch], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                 .collect::<rusqlite::Result<_>>()?;
-            let mut newest: HashMap<i64, i64> = HashMap::new();
-            for &(node, sampled) in &gone {
-                let n = newest.entry(node).or_insert(sampled);
-                *n = (*n).max(sampled);
+            // Per node: the newest sample time and the highest seq deleted. The node's row may
+            // not hold its high-water mark yet (a sink holding its display back, up to a second):
+            // the mark must be there before the rows that hold it go.
+            let mut newest: HashMap<i64, (i64, Option<i64>)> = HashMap::new();
+            for &(node, sampled, seq) in &gone {
+                let n = newest.entry(node).or_insert((sampled, seq));
+                *n = (n.0.max(sampled), n.1.max(seq));
             }
             {
                 let mut st = tx.prepare_cached(
-                    "UPDATE nodes SET pruned_before_ms = max(coalesce(pruned_before_ms, ?2), ?2) WHERE id = ?1",
+                    "UPDATE nodes SET pruned_before_ms = max(coalesce(pruned_before_ms, ?2), ?2), \
+                     high_water = max(coalesce(high_water, ?3), coalesce(?3, high_water)) WHERE id = ?1",
                 )?;
-                for (node, sampled) in newest {
-                    st.execute(params![node, sampled.saturating_add(1)])?;
+                for (node, (sampled, seq)) in newest {
+                    st.execute(params![node, sampled.saturating_add(1), seq])?;
                 }
             }
+            lower_display_cursor(&tx)?;
             tx.commit()?;
             Ok(gone.len())
         };
@@ -655,6 +835,7 @@ impl AdminLog for SqliteStore {
         delete_readings: bool,
         at_ms: i64,
     ) -> Result<Forgotten, StoreError> {
+        self.marks = None;
         let run = |c: &mut Connection| -> rusqlite::Result<Forgotten> {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let Some(node) = tx
@@ -713,6 +894,7 @@ impl AdminLog for SqliteStore {
                 for &s in &sensors {
                     hours.execute([s])?;
                 }
+                lower_display_cursor(&tx)?;
             }
             let change = AdminChange::Forgot { cid: cid.into(), sensor: sensor.map(Into::into) };
             record(&tx, &change, at_ms)?;

@@ -5,6 +5,7 @@
 mod common;
 
 mod behaviour;
+mod display;
 mod fleet;
 mod fleet_store_fence;
 mod postgres;
