@@ -23,7 +23,10 @@ fn exported(db: &InfluxD) -> u64 {
 #[test]
 fn every_stored_reading_reaches_influxdb_also_those_stored_while_it_was_down() {
     let Some(mut db) = InfluxD::start("cliser") else { return };
-    let (dir, s) = server(&["--influx", &db.write_url("cliser")]);
+    // The exporter notices the outage when it next has readings to send: a poll's answer plus the
+    // batch's linger (1 s). With the default 10 s keep-alive that can be 11 s after the stop, so
+    // the Pis are polled every second here.
+    let (dir, s) = server(&["--influx", &db.write_url("cliser"), "--keepalive", "1s"]);
     let pis: Vec<Proc> = ["pi-a", "pi-b"]
         .iter()
         .map(|id| {
