@@ -1,6 +1,8 @@
 //! The fleet's leases on a real private PostgreSQL: presence of clients, duties with fencing
-//! epochs, fenced writes racing takeovers, a lease connection killed under its server. Short
-//! TTLs (1 s) and waits for conditions with deadlines; no sleep stands for a condition.
+//! epochs, fenced writes racing takeovers, a lease connection killed under its server. Leases
+//! outlast the test and are run out on purpose ([`run_out`]: as if their server had paused), so
+//! a loaded machine's slowness between two steps never costs a lease the test means to hold;
+//! waits for conditions with deadlines; no sleep stands for a condition.
 
 use cliser_store::fleet::{Claim, Epoch, FleetError, FleetSettings, PgFleet, ServerIdentity};
 use cliser_testkit::{wait_until, PgCluster, PgOptions};
@@ -12,11 +14,6 @@ const DEADLINE: Duration = Duration::from_secs(30);
 
 fn cluster() -> Option<PgCluster> {
     PgCluster::start_with(PgOptions { fsync: false, ..PgOptions::default() })
-}
-
-/// Leases of 1 s: a server that stops renewing loses them within a second.
-fn short() -> FleetSettings {
-    FleetSettings { ttl: Duration::from_secs(1), ..FleetSettings::default() }
 }
 
 /// Leases that outlast the test.
@@ -69,23 +66,20 @@ fn logged(pg: &PgCluster, epoch: Epoch) -> Vec<i64> {
         .collect()
 }
 
-/// Waits until PostgreSQL's clock is past the duty's expiry.
-fn wait_expired(pg: &PgCluster, duty: &str) {
-    let mut c = admin(pg);
-    wait_until(DEADLINE, "the duty's lease to expire", || {
-        let expired: bool = c
-            .query_one("SELECT expires <= clock_timestamp() FROM fleet_duties WHERE name = $1", &[&duty])
-            .unwrap()
-            .get(0);
-        expired.then_some(())
-    });
+/// Ends the lease in `table` whose `key` column is `value` now, as its holder's TTL running out
+/// after it stopped renewing would.
+fn run_out(pg: &PgCluster, table: &str, key: &str, value: &str) {
+    let n = admin(pg)
+        .execute(&format!("UPDATE {table} SET expires = clock_timestamp() WHERE {key} = $1"), &[&value])
+        .unwrap();
+    assert_eq!(n, 1, "one lease {key} = {value} in {table}");
 }
 
 #[test]
 fn a_client_is_held_by_one_server_until_its_lease_expires() {
     let Some(pg) = cluster() else { return };
-    let mut a = server(&pg, "a:4000", short());
-    let mut b = server(&pg, "b:4000", short());
+    let mut a = server(&pg, "a:4000", long());
+    let mut b = server(&pg, "b:4000", long());
     assert_eq!(a.claim("pi-1").unwrap(), Claim::Claimed);
     let since = a.presence().unwrap()[0].since_ms;
     assert_eq!(a.claim("pi-1").unwrap(), Claim::Claimed, "claiming again what it holds");
@@ -93,7 +87,7 @@ fn a_client_is_held_by_one_server_until_its_lease_expires() {
     match b.claim("pi-1").unwrap() {
         Claim::HeldBy { server_name, since_ms, expires_in } => {
             assert_eq!((server_name.as_str(), since_ms), ("a:4000", since));
-            assert!(expires_in <= short().ttl, "{expires_in:?} left of a {:?} lease", short().ttl);
+            assert!(expires_in <= long().ttl, "{expires_in:?} left of a {:?} lease", long().ttl);
         }
         other => panic!("{other:?}"),
     }
@@ -103,8 +97,9 @@ fn a_client_is_held_by_one_server_until_its_lease_expires() {
     assert_eq!(listed[0].server_id, a.identity().id());
     assert!(listed[0].live && listed[0].expires_ms > listed[0].since_ms);
 
-    // A stops renewing: B gets the client once the lease expired, not before.
-    wait_until(DEADLINE, "b to claim pi-1", || (b.claim("pi-1").unwrap() == Claim::Claimed).then_some(()));
+    // A stops renewing: B gets the client once the lease expired.
+    run_out(&pg, "fleet_presence", "cid", "pi-1");
+    assert_eq!(b.claim("pi-1").unwrap(), Claim::Claimed);
     let listed = a.presence().unwrap();
     assert_eq!((listed[0].server_name.as_str(), listed[0].live), ("b:4000", true));
     assert!(listed[0].since_ms > since, "a new holder, a new since");
@@ -182,8 +177,8 @@ fn a_restarted_server_does_not_inherit_its_leases() {
 #[test]
 fn a_duty_has_one_holder_and_every_new_holder_a_greater_epoch() {
     let Some(pg) = cluster() else { return };
-    let mut a = server(&pg, "a", short());
-    let mut b = server(&pg, "b", short());
+    let mut a = server(&pg, "a", long());
+    let mut b = server(&pg, "b", long());
     let e1 = a.acquire_duty("alerts").unwrap().expect("free");
     assert_eq!(e1, Epoch(1));
     assert_eq!(b.acquire_duty("alerts").unwrap(), None, "one holder");
@@ -198,7 +193,8 @@ fn a_duty_has_one_holder_and_every_new_holder_a_greater_epoch() {
     assert_eq!(leads[0].holder_id.as_deref(), Some(a.identity().id()));
 
     // A stops renewing: B takes over with the next epoch; A's renewal then fails.
-    let e2 = wait_until(DEADLINE, "b to take the duty", || b.acquire_duty("alerts").unwrap());
+    run_out(&pg, "fleet_duties", "name", "alerts");
+    let e2 = b.acquire_duty("alerts").unwrap().expect("expired: b takes it");
     assert_eq!(e2, Epoch(2));
     assert!(!a.renew_duty("alerts", e1).unwrap(), "lost");
     assert_eq!(a.acquire_duty("alerts").unwrap(), None);
@@ -218,15 +214,16 @@ fn a_duty_has_one_holder_and_every_new_holder_a_greater_epoch() {
 fn a_fenced_write_after_a_takeover_is_refused_and_writes_nothing() {
     let Some(pg) = cluster() else { return };
     make_log(&pg);
-    let mut a = server(&pg, "a", short());
-    let mut b = server(&pg, "b", short());
+    let mut a = server(&pg, "a", long());
+    let mut b = server(&pg, "b", long());
     let e1 = a.acquire_duty("retention").unwrap().unwrap();
     let fence = a.fence("retention", e1);
     assert_eq!((fence.duty(), fence.epoch()), ("retention", e1));
     let id = a.fenced(&fence, |tx| log_write(tx, e1)).unwrap();
     assert_eq!(logged(&pg, e1), vec![id]);
 
-    let e2 = wait_until(DEADLINE, "b to take the duty", || b.acquire_duty("retention").unwrap());
+    run_out(&pg, "fleet_duties", "name", "retention");
+    let e2 = b.acquire_duty("retention").unwrap().expect("expired: b takes it");
     let refused = a.fenced(&fence, |tx| log_write(tx, e1)).expect_err("a lost the duty");
     assert!(matches!(&refused, FleetError::Fenced { duty, epoch } if duty == "retention" && *epoch == e1));
     assert!(!refused.is_transient());
@@ -245,9 +242,9 @@ fn a_fenced_write_after_a_takeover_is_refused_and_writes_nothing() {
 fn a_takeover_waits_for_a_fenced_write_in_flight() {
     let Some(pg) = cluster() else { return };
     make_log(&pg);
-    // Limits long enough for the test's own pauses inside the write; the lease stays short.
+    // Limits long enough for the test's own pauses inside the write.
     let patient =
-        FleetSettings { statement_timeout: DEADLINE, idle_in_transaction_timeout: DEADLINE, ..short() };
+        FleetSettings { statement_timeout: DEADLINE, idle_in_transaction_timeout: DEADLINE, ..long() };
     let mut a = server(&pg, "a", patient);
     let mut b = server(&pg, "b", patient);
     let e1 = a.acquire_duty("export").unwrap().unwrap();
@@ -257,6 +254,9 @@ fn a_takeover_waits_for_a_fenced_write_in_flight() {
     let writer = std::thread::spawn(move || {
         let r = a.fenced(&fence, |tx| {
             let first = log_write(tx, e1)?;
+            // The lease runs out while the write is in flight: ended from inside the write, as
+            // the fence's row lock makes any other session's update wait for it.
+            tx.execute("UPDATE fleet_duties SET expires = clock_timestamp() WHERE name = 'export'", &[])?;
             locked_tx.send(()).unwrap();
             go.recv().unwrap();
             Ok((first, log_write(tx, e1)?))
@@ -264,7 +264,6 @@ fn a_takeover_waits_for_a_fenced_write_in_flight() {
         (a, fence, r)
     });
     locked.recv().unwrap();
-    wait_expired(&pg, "export");
     let taker = std::thread::spawn(move || (b.acquire_duty("export"), b));
     let mut c = admin(&pg);
     wait_until(DEADLINE, "b's takeover to wait for a's row lock", || {
@@ -293,11 +292,11 @@ fn a_takeover_waits_for_a_fenced_write_in_flight() {
 fn fenced_writes_racing_a_takeover_all_precede_it() {
     let Some(pg) = cluster() else { return };
     make_log(&pg);
-    let mut a = server(&pg, "a", short());
-    let mut b = server(&pg, "b", short());
+    let mut a = server(&pg, "a", long());
+    let mut b = server(&pg, "b", long());
     let e1 = a.acquire_duty("alerts").unwrap().unwrap();
-    // A writes as fast as it can without renewing, until refused; B takes over as soon as the
-    // lease expires and writes one row under its epoch.
+    // A writes as fast as it can without renewing, until refused; its lease runs out while it
+    // writes, B takes over at once and writes one row under its epoch.
     let writer = std::thread::spawn(move || {
         let fence = a.fence("alerts", e1);
         let mut ok = 0;
@@ -309,7 +308,9 @@ fn fenced_writes_racing_a_takeover_all_precede_it() {
             }
         }
     });
-    let e2 = wait_until(DEADLINE, "b to take the duty", || b.acquire_duty("alerts").unwrap());
+    wait_until(DEADLINE, "a's first writes", || (logged(&pg, e1).len() >= 3).then_some(()));
+    run_out(&pg, "fleet_duties", "name", "alerts");
+    let e2 = b.acquire_duty("alerts").unwrap().expect("expired: b takes it");
     let marker = b.fenced(&b.fence("alerts", e2), |tx| log_write(tx, e2)).unwrap();
     let ok = writer.join().unwrap();
     let old = logged(&pg, e1);
@@ -354,7 +355,7 @@ fn a_killed_lease_connection_gives_a_transient_error_and_the_leases_are_kept() {
 #[test]
 fn the_servers_list_holds_the_live_servers_with_their_clients() {
     let Some(pg) = cluster() else { return };
-    let mut a = server(&pg, "a:1", short());
+    let mut a = server(&pg, "a:1", long());
     let mut b = server(&pg, "b:1", long());
     b.heartbeat().unwrap();
     a.heartbeat().unwrap();
@@ -363,7 +364,8 @@ fn the_servers_list_holds_the_live_servers_with_their_clients() {
     let listed: Vec<(String, i64)> = b.servers().unwrap().into_iter().map(|s| (s.name, s.clients)).collect();
     assert_eq!(listed, [("b:1".to_owned(), 0), ("a:1".to_owned(), 2)], "oldest first, with their clients");
     // A stops beating: gone once its row expires; B leaves at once.
-    wait_until(DEADLINE, "A's row to expire", || (b.servers().unwrap().len() == 1).then_some(()));
+    run_out(&pg, "fleet_servers", "server_id", a.identity().id());
+    assert_eq!(b.servers().unwrap().len(), 1);
     assert_eq!(b.servers().unwrap()[0].name, "b:1");
     b.leave().unwrap();
     assert!(b.servers().unwrap().is_empty());
