@@ -205,8 +205,15 @@ fn start_threads(core: &mut Core, ports: Listeners, opened: Opened, shared: &Sha
         fleet,
     };
     let settings = &core.reload.settings;
-    let sink =
-        SinkThread::start(opened.store, opened.high_water, settings, watchers.clone(), sink_rx, on_panic)?;
+    let sink = SinkThread::start(
+        opened.store,
+        opened.high_water,
+        settings,
+        config.keepalive,
+        watchers.clone(),
+        sink_rx,
+        on_panic,
+    )?;
     let (sink, acks) = sink;
     core.sink = Some(sink);
     core.retention = Some(RetentionThread::start(config, *leadership, on_panic)?);

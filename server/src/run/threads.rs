@@ -30,12 +30,14 @@ impl SinkThread {
         store: Box<dyn cliser_store::SinkStore>,
         high_water: HashMap<ClientId, u64>,
         settings: &SharedSettings,
+        keepalive: Duration,
         watchers: Watchers,
         mailbox: Receiver<Batch<SessionEvent>>,
         on_panic: &OnPanic,
     ) -> Result<(SinkThread, Arc<AckTable>), RunError> {
         let mut sink = Sink::new(store, high_water);
         sink.use_settings(settings.clone());
+        sink.gather_for(keepalive);
         sink.tell(watchers);
         let acks = sink.acks();
         Ok((SinkThread(spawn("sink", on_panic, move || sink.run(mailbox))?), acks))
