@@ -100,7 +100,11 @@ unit_for_package() {
             print condition
             print ""
         }
-        { sub("^ExecStart=/usr/local/bin/", "ExecStart=/usr/bin/"); print }
+        {
+            sub("^ExecStart=/usr/local/bin/", "ExecStart=/usr/bin/")
+            sub("survives the next deploy; this file does not", "survives an upgrade; this file does not")
+            print
+        }
     ' "$ws/deploy/$name.service"
 }
 

@@ -145,7 +145,7 @@ for name in cliser-server cliser-pi-client; do
     done
 done
 
-# What a package holds: "MODE OWNER PATH" a line (sizes and dates differ between builds and architectures).
+# What a package holds: "MODE UID/GID PATH" a line (sizes and dates differ between builds and architectures).
 layout() { dpkg-deb -c "$1" | awk '{ print $1, $2, $6 }' | sort; }
 for name in cliser-server cliser-pi-client; do
     check "$name: amd64 and arm64 hold the same files, modes and owners" \
@@ -159,17 +159,17 @@ has_lines() { # has_lines TEXT LINE...
     for l in "$@"; do grep -qxF -- "$l" <<<"$text" || { echo "missing: $l"; return 1; }; done
 }
 check "cliser-server holds the binary, the unit, the example config (conffile) and the --help text" \
-    has_lines "$server_layout" "-rwxr-xr-x root/root ./usr/bin/cliser-server" \
-    "-rw-r--r-- root/root ./lib/systemd/system/cliser-server.service" \
-    "-rw-r--r-- root/root ./etc/cliser/server.example.toml" \
-    "-rw-r--r-- root/root ./usr/share/doc/cliser-server/help.txt" \
-    "-rw-r--r-- root/root ./usr/share/doc/cliser-server/copyright"
+    has_lines "$server_layout" "-rwxr-xr-x 0/0 ./usr/bin/cliser-server" \
+    "-rw-r--r-- 0/0 ./lib/systemd/system/cliser-server.service" \
+    "-rw-r--r-- 0/0 ./etc/cliser/server.example.toml" \
+    "-rw-r--r-- 0/0 ./usr/share/doc/cliser-server/help.txt" \
+    "-rw-r--r-- 0/0 ./usr/share/doc/cliser-server/copyright"
 check "cliser-pi-client holds the binary, the unit, the udev rule, the example config and the --help text" \
-    has_lines "$client_layout" "-rwxr-xr-x root/root ./usr/bin/cliser-pi-client" \
-    "-rw-r--r-- root/root ./lib/systemd/system/cliser-pi-client.service" \
-    "-rw-r--r-- root/root ./lib/udev/rules.d/60-cliser-w1.rules" \
-    "-rw-r--r-- root/root ./etc/cliser/pi-client.example.toml" \
-    "-rw-r--r-- root/root ./usr/share/doc/cliser-pi-client/help.txt"
+    has_lines "$client_layout" "-rwxr-xr-x 0/0 ./usr/bin/cliser-pi-client" \
+    "-rw-r--r-- 0/0 ./lib/systemd/system/cliser-pi-client.service" \
+    "-rw-r--r-- 0/0 ./lib/udev/rules.d/60-cliser-w1.rules" \
+    "-rw-r--r-- 0/0 ./etc/cliser/pi-client.example.toml" \
+    "-rw-r--r-- 0/0 ./usr/share/doc/cliser-pi-client/help.txt"
 check "neither ships its config, a secret or a state dir (postinst makes them)" \
     bash -c "! dpkg-deb -c '$(deb v1 cliser-server "$v1" amd64)' '$(deb v1 cliser-pi-client "$v1" amd64)' | grep -Eq '/etc/cliser/(server|pi-client)\\.toml|password|/var/lib'"
 for name in cliser-server cliser-pi-client; do
