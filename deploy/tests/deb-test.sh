@@ -171,7 +171,7 @@ check "cliser-pi-client holds the binary, the unit, the udev rule, the example c
     "-rw-r--r-- 0/0 ./etc/cliser/pi-client.example.toml" \
     "-rw-r--r-- 0/0 ./usr/share/doc/cliser-pi-client/help.txt"
 check "neither ships its config, a secret or a state dir (postinst makes them)" \
-    bash -c "! dpkg-deb -c '$(deb v1 cliser-server "$v1" amd64)' '$(deb v1 cliser-pi-client "$v1" amd64)' | grep -Eq '/etc/cliser/(server|pi-client)\\.toml|password|/var/lib'"
+    bash -c "! { dpkg-deb -c '$(deb v1 cliser-server "$v1" amd64)' && dpkg-deb -c '$(deb v1 cliser-pi-client "$v1" amd64)'; } | grep -Eq '/etc/cliser/(server|pi-client)\\.toml|password|/var/lib'"
 for name in cliser-server cliser-pi-client; do
     cfg=${name#cliser-}
     for arch in amd64 arm64; do
@@ -216,7 +216,7 @@ t0=$(date +%s%N)
 dpkg -i "$(deb v1 cliser-server "$v1" amd64)" </dev/null >>"$tmp/install.log" 2>&1 || fail "dpkg -i cliser-server failed"
 server_ms=$((($(date +%s%N) - t0) / 1000000))
 check "dpkg -i: cliser-pi-client in $client_ms ms, cliser-server in $server_ms ms, no terminal" \
-    bash -c "dpkg-query -W -f='\${Status}' cliser-pi-client cliser-server | grep -c 'install ok installed' | grep -qx 2"
+    bash -c "dpkg-query -W -f='\${Status}\n' cliser-pi-client cliser-server | grep -c 'install ok installed' | grep -qx 2"
 
 perms() { stat -c '%a %U:%G' "$1"; }
 check "the user cliser: a system user, group cliser, home /var/lib/cliser, no login shell" \
@@ -227,7 +227,7 @@ check "/usr/bin/cliser-server --version" test "$(/usr/bin/cliser-server --versio
 check "units: /lib/systemd/system, 0644 root, ExecStart=/usr/bin/..." \
     bash -c "for u in cliser-server cliser-pi-client; do [ \"\$(stat -c '%a %U' /lib/systemd/system/\$u.service)\" = '644 root' ] && grep -qx \"ExecStart=/usr/bin/\$u --config /etc/cliser/\${u#cliser-}.toml\" /lib/systemd/system/\$u.service || exit 1; done"
 check "the units: deploy/'s, but for /usr/bin and a start condition (a secret in place)" \
-    bash -c "diff <(grep -v '^#' '$ws/deploy/cliser-pi-client.service' | sed 's#/usr/local/bin/#/usr/bin/#') <(grep -v '^#' /lib/systemd/system/cliser-pi-client.service) | grep '^[<>]' | sort | tr '\n' ' ' | grep -qx '> > ConditionPathExists=|/etc/cliser/password > ConditionPathExists=|/etc/cliser/token '"
+    bash -c "diff <(grep -Ev '^(#|$)' '$ws/deploy/cliser-pi-client.service' | sed 's#/usr/local/bin/#/usr/bin/#') <(grep -Ev '^(#|$)' /lib/systemd/system/cliser-pi-client.service) | grep '^[<>]' | sort | tr '\n' ' ' | grep -qx '> ConditionPathExists=|/etc/cliser/password > ConditionPathExists=|/etc/cliser/token '"
 verify_out=$(SYSTEMD_LOG_TARGET=console systemd-analyze verify --man=no /lib/systemd/system/cliser-server.service /lib/systemd/system/cliser-pi-client.service 2>&1) ||
     fail "systemd-analyze verify of the installed units failed: $verify_out"
 check "systemd-analyze verify: the installed units are clean" test -z "$verify_out"
