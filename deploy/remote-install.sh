@@ -211,7 +211,7 @@ if [ "$deb" -eq 1 ]; then
             how=apt-get
             # APT::Sandbox::User=root: the package sits in a private dir that apt's own user cannot read.
             DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-                -o APT::Sandbox::User=root "$here/package.deb" </dev/null 2>&1 | sed 's/^/    | /'
+                -o APT::Sandbox::User=root -o Dpkg::Use-Pty=0 "$here/package.deb" </dev/null 2>&1 | sed 's/^/    | /'
         else
             how="dpkg -i"
             DEBIAN_FRONTEND=noninteractive dpkg -i "$here/package.deb" </dev/null 2>&1 | sed 's/^/    | /'
@@ -335,6 +335,8 @@ if [ "$unit_changed" -gt 0 ]; then
 fi
 if systemctl is-enabled --quiet "$unit" 2>/dev/null; then
     report systemd "$unit is enabled"
+elif [ "$dry" -eq 1 ] && [ "$deb" -eq 1 ]; then
+    report systemd "$unit: the package enables it"
 elif [ "$dry" -eq 1 ]; then
     changed systemd "$unit would be enabled"
 else
