@@ -34,7 +34,9 @@ nothing and copies no binary, unit or udev rule: it installs the package on HOST
 the token and the CA are then provisioned as below. The package says whether it is the server or
 the client; its architecture must be HOST's (`dpkg --print-architecture` there). A package of the
 version already installed is not installed again (give a rebuilt one a new version:
-package.sh --deb-version).
+package.sh --deb-version). What an earlier deploy without --deb installed in its place (the
+binary in /usr/local/bin, the unit in /etc/systemd/system, the rule in /etc/udev/rules.d) is
+disabled and removed first; the user, the config and the secrets are kept.
 
 Then it restarts the service if anything changed, and follows its journal for a few seconds so
 you see it connect. It is idempotent: a second run with the same binary changes nothing and does

@@ -195,6 +195,24 @@ fi
 if [ "$deb" -eq 1 ]; then
     [ -z "$R" ] || die "--deb installs into / only"
     [ -f "$here/package.deb" ] || die "no package was uploaded"
+    # A deploy without --deb came first: its unit in /etc/systemd/system would shadow the package's
+    # (and run its binary in /usr/local/bin), its rule in /etc/udev/rules.d the package's. They are
+    # deploy.sh's own files: disabled and removed before the package comes, which enables its own.
+    for old in "$unit_dst" "$bin_dst" "$rule_dst"; do
+        [ -e "$old" ] || continue
+        if [ "$dry" -eq 1 ]; then
+            changed old "$old: would be removed (the package's replaces it)"
+            continue
+        fi
+        if [ "$old" = "$unit_dst" ]; then
+            systemctl disable --quiet "$unit" || true
+        fi
+        rm -f "$old"
+        changed old "$old: removed (the package's replaces it)"
+        if [ "$old" = "$unit_dst" ]; then
+            systemctl daemon-reload
+        fi
+    done
     new_version=$(dpkg-deb -f "$here/package.deb" Version)
     installed=$(dpkg-query -W -f='${Status} ${Version}' "$name" 2>/dev/null || true)
     if [ "$installed" = "install ok installed $new_version" ]; then

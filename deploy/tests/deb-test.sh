@@ -45,8 +45,11 @@ for p in cliser-server cliser-pi-client; do
 done
 getent passwd cliser >/dev/null && skip "a user cliser exists on this machine (this test would delete it)"
 getent group cliser >/dev/null && skip "a group cliser exists on this machine (this test would delete it)"
-for d in /etc/cliser /var/lib/cliser /var/lib/cliser-server; do
-    [ ! -e "$d" ] || skip "$d exists on this machine (this test would delete it)"
+# ... and deploy.sh's copies, which the test makes and deploy.sh --deb takes over.
+old_deploy=(/usr/local/bin/cliser-pi-client /etc/systemd/system/cliser-pi-client.service /etc/udev/rules.d/60-cliser-w1.rules
+    /etc/systemd/system/multi-user.target.wants/cliser-pi-client.service)
+for d in /etc/cliser /var/lib/cliser /var/lib/cliser-server /usr/local/bin/cliser-server /etc/systemd/system/cliser-server.service "${old_deploy[@]}"; do
+    [ ! -e "$d" ] && [ ! -L "$d" ] || skip "$d exists on this machine (this test would delete it)"
 done
 
 stop_proc() { # stop_proc PID: TERM, then KILL if it lingers; reap it
@@ -73,6 +76,7 @@ cleanup() {
     stop_proc "$server_pid"
     stop_test_sshd
     purge_all
+    rm -f "${old_deploy[@]}"
     if [ -n "$tmp" ]; then rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
@@ -319,6 +323,7 @@ case ${args[0]:-} in
     is-enabled) [ -e "/etc/systemd/system/multi-user.target.wants/${args[1]}" ] ;;
     is-active) [ -e "$state/active.${args[1]}" ] ;;
     start | restart) touch "$state/active.${args[1]}" ;;
+    disable) rm -f "/etc/systemd/system/multi-user.target.wants/${args[1]}" ;;
     enable | daemon-reload) ;;
     *) echo "systemctl stand-in: unexpected: $*" >&2; exit 1 ;;
 esac'
@@ -336,6 +341,13 @@ check "deploy.sh --deb with an arm64 package for this amd64 host: refused, sayin
 CLISER_PASSWORD=$password run_deploy --dry-run --deb "$client_v1" --id deb-pi --server-addr 127.0.0.1:1111
 check "deploy.sh --deb --dry-run: says it would install the package, installs nothing" \
     bash -c "[ $rc -eq 0 ] && grep -q 'cliser-pi-client $v1 would be installed' '$tmp/deploy.out' && ! dpkg-query -W cliser-pi-client >/dev/null 2>&1 && [ ! -e /etc/cliser ]"
+# This "Pi" had a deploy without --deb before: binary, unit (enabled) and rule where deploy.sh puts them.
+printf '#!/bin/sh\necho an old deploy\n' >/usr/local/bin/cliser-pi-client
+chmod 0755 /usr/local/bin/cliser-pi-client
+cp "$ws/deploy/cliser-pi-client.service" /etc/systemd/system/cliser-pi-client.service
+mkdir -p /etc/systemd/system/multi-user.target.wants /etc/udev/rules.d
+ln -s /etc/systemd/system/cliser-pi-client.service /etc/systemd/system/multi-user.target.wants/cliser-pi-client.service
+cp "$ws/deploy/60-cliser-w1.rules" /etc/udev/rules.d/60-cliser-w1.rules
 t0=$SECONDS
 CLISER_PASSWORD=$password run_deploy --deb "$client_v1" --id deb-pi --server-addr 127.0.0.1:1111
 check "deploy.sh --deb installs the package with apt-get ($(elapsed "$t0"), exit $rc)" \
@@ -343,8 +355,10 @@ check "deploy.sh --deb installs the package with apt-get ($(elapsed "$t0"), exit
 check "... then provisions the config (--id, --server-addr) and the password, 0400 cliser:cliser" \
     bash -c "grep -qx 'id = \"deb-pi\"' /etc/cliser/pi-client.toml && grep -qx 'server = \"127.0.0.1:1111\"' /etc/cliser/pi-client.toml \
         && [ \"\$(stat -c '%a %U:%G' /etc/cliser/password)\" = '400 cliser:cliser' ] && cmp -s '$tmp/password.in' /etc/cliser/password"
-check "... copies no binary or unit of its own (/usr/local/bin, /etc/systemd/system)" \
-    bash -c "[ ! -e /usr/local/bin/cliser-pi-client ] && [ ! -e /etc/systemd/system/cliser-pi-client.service ]"
+check "... takes over from the earlier deploy: its binary, unit and rule removed, the package's unit enabled" \
+    bash -c "[ ! -e /usr/local/bin/cliser-pi-client ] && [ ! -e /etc/systemd/system/cliser-pi-client.service ] && [ ! -e /etc/udev/rules.d/60-cliser-w1.rules ] \
+        && [ \"\$(readlink /etc/systemd/system/multi-user.target.wants/cliser-pi-client.service)\" = /lib/systemd/system/cliser-pi-client.service ] \
+        && [ \$(grep -c \"removed (the package's replaces it)\" '$tmp/deploy.out') = 3 ]"
 check "... and restarts the service" grep -q '^systemctl restart cliser-pi-client.service' "$tmp/calls.log"
 check "... the password shows nowhere" bash -c "! grep -qF '$password' '$tmp/deploy.out' '$tmp/calls.log' '$tmp/ssh/sshd.log'"
 : >"$tmp/calls.log"
