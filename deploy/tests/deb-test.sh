@@ -49,7 +49,7 @@ getent group cliser >/dev/null && skip "a group cliser exists on this machine (t
 old_deploy=(/usr/local/bin/cliser-pi-client /etc/systemd/system/cliser-pi-client.service /etc/udev/rules.d/60-cliser-w1.rules
     /etc/systemd/system/multi-user.target.wants/cliser-pi-client.service)
 for d in /etc/cliser /var/lib/cliser /var/lib/cliser-server /usr/local/bin/cliser-server /etc/systemd/system/cliser-server.service "${old_deploy[@]}"; do
-    [ ! -e "$d" ] && [ ! -L "$d" ] || skip "$d exists on this machine (this test would delete it)"
+    if [ -e "$d" ] || [ -L "$d" ]; then skip "$d exists on this machine (this test would delete it)"; fi
 done
 
 stop_proc() { # stop_proc PID: TERM, then KILL if it lingers; reap it

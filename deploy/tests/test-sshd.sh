@@ -8,17 +8,18 @@
 
 sshd_pid=""
 sshd_port=""
+# shellcheck disable=SC2034 # for the sourcing test
 ssh_opts=()
 
 start_test_sshd() {
-    local dir=$1 sshd_bin attempt
+    local dir=$1 sshd_bin _
     sshd_bin=$(command -v sshd || echo /usr/sbin/sshd)
     mkdir -p /run/sshd
     chmod 0755 /run/sshd
     ssh-keygen -q -t ed25519 -N '' -C cliser-test-host -f "$dir/host_key"
     ssh-keygen -q -t ed25519 -N '' -C cliser-test-client -f "$dir/client_key"
     cp "$dir/client_key.pub" "$dir/authorized_keys"
-    for attempt in 1 2 3 4 5; do
+    for _ in 1 2 3 4 5; do
         sshd_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
         cat >"$dir/sshd_config" <<EOF
 ListenAddress 127.0.0.1:$sshd_port
@@ -48,6 +49,7 @@ EOF
         grep -q "Address already in use" "$dir/sshd.log" || { cat "$dir/sshd.log" >&2; return 1; }
     done
     [ -n "$sshd_pid" ] || { echo "sshd could not bind a free port in 5 attempts" >&2; return 1; }
+    # shellcheck disable=SC2034 # for the sourcing test
     ssh_opts=(-p "$sshd_port" -i "$dir/client_key" -o StrictHostKeyChecking=no -o "UserKnownHostsFile=$dir/known_hosts"
         -o BatchMode=yes -o IdentitiesOnly=yes -o ConnectTimeout=10)
 }
