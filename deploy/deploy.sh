@@ -5,6 +5,7 @@ set -euo pipefail
 usage() {
     cat <<'EOF'
 Usage: deploy/deploy.sh [OPTIONS] [--server] USER@HOST
+       deploy/deploy.sh [OPTIONS] --deb PACKAGE.deb USER@HOST
        deploy/deploy.sh --build-only [--server] [--builder B]
 
 Builds cliser-pi-client (or, with --server, cliser-server) for HOST, a Pi 5 with 64-bit
@@ -24,6 +25,18 @@ Raspberry Pi OS (aarch64-unknown-linux-gnu), and installs it there over ssh:
 
 (--server: cliser-server, cliser-server.service, /etc/cliser/server.toml from
 deploy/server.example.toml, the same password file, no gpio group.)
+
+With --deb PACKAGE.deb (from deploy/package.sh: cliser-pi-client_*_arm64.deb for a Pi), it builds
+nothing and copies no binary, unit or udev rule: it installs the package on HOST instead, with
+`apt-get install ./PACKAGE.deb` (or `dpkg -i` where HOST has no apt-get), which puts the binary in
+/usr/bin, the unit in /lib/systemd/system, the rule in /lib/udev/rules.d and creates the user and
+/etc/cliser/*.toml (docs/raspberry-pi.md, "Installing the Debian packages"). The config, the password,
+the token and the CA are then provisioned as below. The package says whether it is the server or
+the client; its architecture must be HOST's (`dpkg --print-architecture` there). A package of the
+version already installed is not installed again (give a rebuilt one a new version:
+package.sh --deb-version). What an earlier deploy without --deb installed in its place (the
+binary in /usr/local/bin, the unit in /etc/systemd/system, the rule in /etc/udev/rules.d) is
+disabled and removed first; the user, the config and the secrets are kept.
 
 Then it restarts the service if anything changed, and follows its journal for a few seconds so
 you see it connect. It is idempotent: a second run with the same binary changes nothing and does
@@ -59,6 +72,7 @@ new CA file (a rotation: several CAs in one file) replaces it. An existing one i
 
 Options:
   --server              deploy cliser-server instead of cliser-pi-client
+  --deb PACKAGE.deb     install this Debian package (deploy/package.sh) instead of a binary
   --id ID               the client's id, written into the config (default for a new config: the
                         Pi's host name, as the client itself would use)
   --server-addr H:P     the server the client connects to, written into the config (tls://H:P
@@ -108,7 +122,7 @@ triple=aarch64-unknown-linux-gnu
 
 kind=client binary="" builder=${CLISER_BUILDER:-auto} dry=0 build_only=0 restart=0 follow=8
 port="" identity="" ssh_opts=() root=${CLISER_DEPLOY_ROOT:-/} remote_path=${CLISER_REMOTE_PATH:-}
-id="" server_addr="" config="" target="" token_file="" tls_ca=""
+id="" server_addr="" config="" target="" token_file="" tls_ca="" deb="" root_given=0
 
 need_arg() { [ "$2" -ge 2 ] || usage_error "$1 needs a value"; }
 while [ $# -gt 0 ]; do
@@ -125,7 +139,8 @@ while [ $# -gt 0 ]; do
         -p | --port) need_arg "$1" $#; port=$2; shift 2 ;;
         -i | --identity) need_arg "$1" $#; identity=$2; shift 2 ;;
         -o | --ssh-option) need_arg "$1" $#; ssh_opts+=(-o "$2"); shift 2 ;;
-        --root) need_arg "$1" $#; root=$2; shift 2 ;;
+        --root) need_arg "$1" $#; root=$2; root_given=1; shift 2 ;;
+        --deb) need_arg "$1" $#; deb=$2; shift 2 ;;
         --remote-path) need_arg "$1" $#; remote_path=$2; shift 2 ;;
         --id) need_arg "$1" $#; id=$2; shift 2 ;;
         --server-addr) need_arg "$1" $#; server_addr=$2; shift 2 ;;
@@ -142,6 +157,22 @@ if [ $# -gt 0 ]; then
     target=$1
 fi
 
+if [ -n "$deb" ]; then
+    [ -f "$deb" ] || usage_error "--deb: no such file: $deb"
+    [ -z "$binary" ] || usage_error "--deb and --binary exclude each other"
+    [ "$build_only" -eq 0 ] || usage_error "--deb and --build-only exclude each other"
+    command -v dpkg-deb >/dev/null 2>&1 || die "--deb needs dpkg-deb here (apt install dpkg)"
+    deb_name=$(dpkg-deb -f "$deb" Package 2>/dev/null) || usage_error "--deb: $deb is not a Debian package"
+    deb_arch=$(dpkg-deb -f "$deb" Architecture)
+    deb_version=$(dpkg-deb -f "$deb" Version)
+    case $deb_name in
+        cliser-server) kind=server ;;
+        cliser-pi-client) [ "$kind" = client ] || usage_error "--server, but $deb is cliser-pi-client"; kind=client ;;
+        *) usage_error "--deb: $deb is $deb_name, not cliser-server or cliser-pi-client" ;;
+    esac
+    # dpkg and apt install into the real root; the tests' --root is for the file-copying deploy.
+    if [ "$root_given" -eq 1 ] || [ "$root" != / ]; then usage_error "--deb installs into HOST's /: no --root"; fi
+fi
 if [ "$kind" = server ]; then name=cliser-server example=server.example.toml; else name=cliser-pi-client example=pi-client.example.toml; fi
 case $builder in auto | cross | cargo) ;; *) usage_error "--builder must be auto, cross or cargo, not '$builder'" ;; esac
 [[ $follow =~ ^[0-9]+$ ]] || usage_error "--follow takes whole seconds, not '$follow'"
@@ -173,6 +204,9 @@ if [ -n "$tls_ca" ]; then
 fi
 [ -z "$binary" ] || [ -f "$binary" ] || usage_error "--binary: no such file: $binary"
 [ "$build_only" -eq 1 ] || [ -n "$target" ] || usage_error "which Pi? give USER@HOST"
+if [ -n "$deb" ] && [ "$kind" = server ] && [ -n "$id$server_addr$token_file$tls_ca" ]; then
+    usage_error "--id, --server-addr, --token-file and --tls-ca are for the client, and $deb is cliser-server"
+fi
 
 # ---- build --------------------------------------------------------------------------------------
 
@@ -279,13 +313,20 @@ remote_host=$(fact host)
 say "$target is $remote_host ($remote_arch), $( [ "$(fact uid)" = 0 ] && echo "logged in as root" || echo "using sudo there")"
 [ "$(fact systemd)" = yes ] || die "$remote_host has no systemctl: cliser's service needs systemd (Raspberry Pi OS has it)"
 [ "$(fact root)" = yes ] || die "$target is neither root nor has sudo on $remote_host"
-if [ "$remote_arch" != aarch64 ] && [ "$kind" = client ]; then
+if [ -n "$deb" ]; then
+    remote_dpkg_arch=$(fact dpkg_arch)
+    [ -n "$remote_dpkg_arch" ] || die "$remote_host has no dpkg: install the binary instead (no --deb)"
+    [ "$deb_arch" = "$remote_dpkg_arch" ] || die "$deb is for $deb_arch, and $remote_host is $remote_dpkg_arch (package.sh builds both)"
+    say "package: $deb_name $deb_version ($deb_arch), installed there with $( [ "$(fact apt)" = yes ] && echo apt-get || echo "dpkg -i (no apt-get there)")"
+elif [ "$remote_arch" != aarch64 ] && [ "$kind" = client ]; then
     say "note: $remote_host is $remote_arch, not aarch64: not a Pi 5 with 64-bit Raspberry Pi OS"
 fi
 
 # ---- the binary ---------------------------------------------------------------------------------
 
-if [ -n "$binary" ]; then
+if [ -n "$deb" ]; then
+    :
+elif [ -n "$binary" ]; then
     say "using the prebuilt binary $binary (no build)"
 else
     build "$remote_arch"
@@ -359,9 +400,16 @@ fi
 stage=$(mktemp -d "${TMPDIR:-/tmp}/cliser-deploy.XXXXXX")
 chmod 0700 "$stage"
 cp "$here/remote-install.sh" "$stage/remote-install.sh"
-cp "$here/$name.service" "$stage/unit"
-if [ "$kind" = client ]; then cp "$here/60-cliser-w1.rules" "$stage/w1.rules"; fi
-cp "$here/$example" "$stage/example.toml"
+if [ -n "$deb" ]; then
+    cp "$deb" "$stage/package.deb"
+    # The package's own example: the config a first install starts from, as its postinst makes it.
+    dpkg-deb --fsys-tarfile "$deb" | tar -xOf - "./etc/cliser/$example" >"$stage/example.toml" ||
+        die "$deb holds no /etc/cliser/$example"
+else
+    cp "$here/$name.service" "$stage/unit"
+    if [ "$kind" = client ]; then cp "$here/60-cliser-w1.rules" "$stage/w1.rules"; fi
+    cp "$here/$example" "$stage/example.toml"
+fi
 [ -z "$config" ] || cp "$config" "$stage/config.toml"
 [ -z "$tls_ca" ] || cp "$tls_ca" "$stage/ca.pem"
 if [ -n "$binary" ]; then
@@ -392,6 +440,7 @@ remote_dir=$(tar -C "$stage" -cf - . | "${ssh[@]}" "$target" "$unpack") ||
 
 remote_args+=(--name "$name" --follow "$follow")
 [ "$dry" -eq 0 ] || remote_args+=(--dry-run)
+[ -z "$deb" ] || remote_args+=(--deb)
 [ "$restart" -eq 0 ] || remote_args+=(--restart)
 [ -z "$id" ] || remote_args+=(--id "$id")
 [ -z "$server_addr" ] || remote_args+=(--server-addr "$server_addr")

@@ -5,14 +5,16 @@
 #
 # Staged files next to this script: bin (optional: absent in a dry run without --binary), unit,
 # example.toml, config.toml (optional: deploy.sh --config), password, admin-password, token and
-# ca.pem (optional), w1.rules (the client's udev rule, deploy/60-cliser-w1.rules).
+# ca.pem (optional), w1.rules (the client's udev rule, deploy/60-cliser-w1.rules). With --deb:
+# package.deb instead of bin, unit and w1.rules (the package installs those and makes the user), and
+# example.toml is the package's.
 #
 # Idempotent: every step compares what is there with what should be there and acts only on a
 # difference; the service is restarted only when something changed (or --restart).
 set -euo pipefail
 
 orig_args=("$@")
-mode=install name="" root=/ path_prepend="" dry=0 follow=8 force_restart=0 id="" server_addr=""
+mode=install name="" root=/ path_prepend="" dry=0 follow=8 force_restart=0 id="" server_addr="" deb=0
 while [ $# -gt 0 ]; do
     case $1 in
         --probe) mode=probe; shift ;;
@@ -20,6 +22,7 @@ while [ $# -gt 0 ]; do
         --root) root=$2; shift 2 ;;
         --path-prepend) path_prepend=$2; shift 2 ;;
         --dry-run) dry=1; shift ;;
+        --deb) deb=1; shift ;;
         --follow) follow=$2; shift 2 ;;
         --restart) force_restart=1; shift ;;
         --id) id=$2; shift 2 ;;
@@ -47,6 +50,8 @@ if [ "$mode" = probe ]; then
     if [ -e "$R/etc/cliser/token" ]; then echo "token=present"; else echo "token=absent"; fi
     if command -v systemctl >/dev/null 2>&1; then echo "systemd=yes"; else echo "systemd=no"; fi
     if [ "$(id -u)" -eq 0 ] || command -v sudo >/dev/null 2>&1; then echo "root=yes"; else echo "root=no"; fi
+    if command -v dpkg >/dev/null 2>&1; then echo "dpkg_arch=$(dpkg --print-architecture)"; fi
+    if command -v apt-get >/dev/null 2>&1; then echo "apt=yes"; else echo "apt=no"; fi
     exit 0
 fi
 
@@ -186,14 +191,68 @@ if [ "$kind" = client ] && [ -f "$here/ca.pem" ]; then
     done
 fi
 
-ensure_dir "$R/usr/local/bin"
-ensure_dir "$R/etc/systemd/system"
+# --deb: the package (binary, unit, udev rule, user, /etc/cliser) instead of the steps below it replaces.
+if [ "$deb" -eq 1 ]; then
+    [ -z "$R" ] || die "--deb installs into / only"
+    [ -f "$here/package.deb" ] || die "no package was uploaded"
+    # A deploy without --deb came first: its unit in /etc/systemd/system would shadow the package's
+    # (and run its binary in /usr/local/bin), its rule in /etc/udev/rules.d the package's. They are
+    # deploy.sh's own files: disabled and removed before the package comes, which enables its own.
+    for old in "$unit_dst" "$bin_dst" "$rule_dst"; do
+        [ -e "$old" ] || continue
+        if [ "$dry" -eq 1 ]; then
+            changed old "$old: would be removed (the package's replaces it)"
+            continue
+        fi
+        if [ "$old" = "$unit_dst" ]; then
+            systemctl disable --quiet "$unit" || true
+        fi
+        rm -f "$old"
+        changed old "$old: removed (the package's replaces it)"
+        if [ "$old" = "$unit_dst" ]; then
+            systemctl daemon-reload
+        fi
+    done
+    new_version=$(dpkg-deb -f "$here/package.deb" Version)
+    installed=$(dpkg-query -W -f='${Status} ${Version}' "$name" 2>/dev/null || true)
+    if [ "$installed" = "install ok installed $new_version" ]; then
+        report package "$name $new_version is installed: unchanged"
+    elif [ "$dry" -eq 1 ]; then
+        case $installed in
+            "install ok installed "*) changed package "$name ${installed##* } would be replaced by $new_version" ;;
+            *) changed package "$name $new_version would be installed" ;;
+        esac
+    else
+        # Its output (the postinst's notes among it) indented under the step. No terminal: a
+        # question from dpkg fails the install rather than hanging it.
+        if command -v apt-get >/dev/null 2>&1; then
+            how=apt-get
+            # APT::Sandbox::User=root: the package sits in a private dir that apt's own user cannot read.
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+                -o APT::Sandbox::User=root -o Dpkg::Use-Pty=0 "$here/package.deb" </dev/null 2>&1 | sed 's/^/    | /'
+        else
+            how="dpkg -i"
+            DEBIAN_FRONTEND=noninteractive dpkg -i "$here/package.deb" </dev/null 2>&1 | sed 's/^/    | /'
+        fi
+        case $installed in
+            "install ok installed "*) changed package "$name ${installed##* } -> $new_version ($how)" ;;
+            *) changed package "$name $new_version installed ($how)" ;;
+        esac
+    fi
+fi
+
+if [ "$deb" -eq 0 ]; then
+    ensure_dir "$R/usr/local/bin"
+    ensure_dir "$R/etc/systemd/system"
+fi
 ensure_dir "$R/etc/cliser"
 
 # The system user the service runs as; a client's is in the gpio group for the GPIO backend.
 gpio=0
 if [ "$kind" = client ] && getent group gpio >/dev/null; then gpio=1; fi
-if getent passwd "$user" >/dev/null; then
+if [ "$deb" -eq 1 ]; then
+    report user "the package's: $user"
+elif getent passwd "$user" >/dev/null; then
     report user "$user exists"
     if [ "$gpio" -eq 1 ] && ! in_group gpio "$user"; then
         if [ "$dry" -eq 1 ]; then
@@ -217,21 +276,26 @@ else
         changed user "system user $user created$groups"
     fi
 fi
-if [ "$kind" = client ] && [ "$gpio" -eq 0 ]; then
+if [ "$kind" = client ] && [ "$gpio" -eq 0 ] && [ "$deb" -eq 0 ]; then
     report user "no gpio group on $host: only the w1 and sim sensors will work (not gpio:PIN)"
 fi
 
 # The binary, the unit, the config.
-if [ -f "$here/bin" ]; then
+unit_changed=0
+if [ "$deb" -eq 1 ]; then
+    :
+elif [ -f "$here/bin" ]; then
     install_file "$here/bin" "$bin_dst" 0755 "" binary
 elif [ "$dry" -eq 1 ]; then
     changed binary "$bin_dst: would be replaced by the freshly built binary"
 else
     die "no binary was uploaded"
 fi
-changes_before_unit=$changes
-install_file "$here/unit" "$unit_dst" 0644 "" unit
-unit_changed=$((changes - changes_before_unit))
+if [ "$deb" -eq 0 ]; then
+    changes_before_unit=$changes
+    install_file "$here/unit" "$unit_dst" 0644 "" unit
+    unit_changed=$((changes - changes_before_unit))
+fi
 
 install_file "$want" "$cfg_dst" 0644 "" config
 
@@ -289,6 +353,8 @@ if [ "$unit_changed" -gt 0 ]; then
 fi
 if systemctl is-enabled --quiet "$unit" 2>/dev/null; then
     report systemd "$unit is enabled"
+elif [ "$dry" -eq 1 ] && [ "$deb" -eq 1 ]; then
+    report systemd "$unit: the package enables it"
 elif [ "$dry" -eq 1 ]; then
     changed systemd "$unit would be enabled"
 else
