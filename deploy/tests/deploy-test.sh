@@ -17,18 +17,16 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=deploy/tests/test-sshd.sh
+. "$here/test-sshd.sh"
 ws=$(cd "$here/../.." && pwd)
 deploy=$ws/deploy/deploy.sh
 
 passed=0
 tmp=""
-sshd_pid=""
 
 cleanup() {
-    if [ -n "$sshd_pid" ]; then
-        kill "$sshd_pid" 2>/dev/null || true
-        wait "$sshd_pid" 2>/dev/null || true
-    fi
+    stop_test_sshd
     if [ -n "$tmp" ]; then rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
@@ -73,7 +71,6 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-sshd_bin=$(command -v sshd || echo /usr/sbin/sshd)
 
 tmp=$(mktemp -d /tmp/cliser-deploy-test.XXXXXX)
 chmod 0755 "$tmp"
@@ -165,55 +162,10 @@ case "$1 ${2:-}" in
 esac'
 
 # ---- keys and sshd on a free loopback port ------------------------------------------------------
-mkdir -p /run/sshd
-chmod 0755 /run/sshd
-ssh-keygen -q -t ed25519 -N '' -C cliser-test-host -f "$tmp/host_key"
-ssh-keygen -q -t ed25519 -N '' -C cliser-test-client -f "$tmp/client_key"
-cp "$tmp/client_key.pub" "$tmp/authorized_keys"
-
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_for() { # wait_for SECONDS COMMAND...: poll COMMAND until it succeeds or the deadline passes
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        [ "$SECONDS" -lt "$deadline" ] || return 1
-        sleep 0.1
-    done
-}
-sshd_ready() { grep -q "Server listening on 127.0.0.1 port $port" "$tmp/sshd.log" 2>/dev/null || ! kill -0 "$sshd_pid" 2>/dev/null; }
-
-port=""
-for attempt in 1 2 3 4 5; do
-    port=$(free_port)
-    cat >"$tmp/sshd_config" <<EOF
-ListenAddress 127.0.0.1:$port
-HostKey $tmp/host_key
-PidFile $tmp/sshd.pid
-AuthorizedKeysFile $tmp/authorized_keys
-PermitRootLogin prohibit-password
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-AllowUsers root
-PrintMotd no
-LogLevel VERBOSE
-EOF
-    "$sshd_bin" -D -e -f "$tmp/sshd_config" 2>"$tmp/sshd.log" &
-    sshd_pid=$!
-    wait_for 10 sshd_ready || fail "sshd did not start within 10 s"
-    if kill -0 "$sshd_pid" 2>/dev/null; then break; fi
-    wait "$sshd_pid" 2>/dev/null || true
-    sshd_pid=""
-    grep -q "Address already in use" "$tmp/sshd.log" || fail "sshd exited: $(cat "$tmp/sshd.log")"
-    echo "port $port was taken meanwhile (attempt $attempt); another"
-done
-[ -n "$sshd_pid" ] || fail "sshd could not bind a free port in 5 attempts"
+start_test_sshd "$tmp" || fail "sshd did not start"
+port=$sshd_port
 ok "sshd listening on 127.0.0.1:$port with a throwaway host key"
 
-ssh_opts=(-p "$port" -i "$tmp/client_key" -o StrictHostKeyChecking=no -o "UserKnownHostsFile=$tmp/known_hosts"
-    -o BatchMode=yes -o IdentitiesOnly=yes -o ConnectTimeout=10)
 check "ssh root@127.0.0.1 works with the throwaway key" \
     ssh -F /dev/null "${ssh_opts[@]}" root@127.0.0.1 true
 

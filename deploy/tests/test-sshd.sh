@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# Sourced by deploy/tests/deb-test.sh: a real sshd on a free loopback port with a throwaway host key
-# and client key, root login by key only (as deploy-test.sh starts its own).
+# Sourced by deploy/tests/deploy-test.sh and deb-test.sh: a real sshd on a free loopback port with a throwaway host key
+# and client key, root login by key only.
 #
 #   start_test_sshd DIR   starts it (DIR: a private dir for its keys, config and log); sets
 #                         $sshd_pid, $sshd_port and $ssh_opts (the ssh options that log in with it)
