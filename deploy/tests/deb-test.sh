@@ -21,11 +21,12 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=deploy/tests/harness.sh
+. "$here/harness.sh"
 ws=$(cd "$here/../.." && pwd)
 triple=aarch64-unknown-linux-gnu
 
-passed=0
-tmp=""
+fail_logs=(package.log install.log upgrade.log server.log client.log deploy.out)
 server_pid=""
 client_pid=""
 
@@ -52,14 +53,6 @@ for d in /etc/cliser /var/lib/cliser /var/lib/cliser-server /usr/local/bin/clise
     if [ -e "$d" ] || [ -L "$d" ]; then skip "$d exists on this machine (this test would delete it)"; fi
 done
 
-stop_proc() { # stop_proc PID: TERM, then KILL if it lingers; reap it
-    local pid=$1
-    [ -n "$pid" ] || return 0
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
 # shellcheck source=deploy/tests/test-sshd.sh
 . "$here/test-sshd.sh"
 purge_all() {
@@ -80,35 +73,7 @@ cleanup() {
     if [ -n "$tmp" ]; then rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
-trap 'echo "FAIL - unexpected error (exit $?) at line $LINENO"; echo "$passed passed, 1 failed"' ERR
 
-ok() { passed=$((passed + 1)); echo "ok $passed - $*"; }
-fail() {
-    echo "FAIL - $*"
-    local f
-    for f in package.log install.log upgrade.log server.log client.log deploy.out; do
-        if [ -n "$tmp" ] && [ -s "$tmp/$f" ]; then
-            echo "---- $f (tail):"
-            tail -n 30 "$tmp/$f"
-        fi
-    done
-    echo "$passed passed, 1 failed"
-    exit 1
-}
-check() { # check DESCRIPTION COMMAND...
-    local what=$1
-    shift
-    if "$@"; then ok "$what"; else fail "$what"; fi
-}
-wait_for() { # wait_for SECONDS COMMAND...: poll COMMAND until it succeeds or the deadline passes
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        [ "$SECONDS" -lt "$deadline" ] || return 1
-        sleep 0.2
-    done
-}
-elapsed() { echo "$((SECONDS - $1)) s"; }
 
 # ---- what it needs ------------------------------------------------------------------------------
 missing=()

@@ -17,24 +17,23 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=deploy/tests/harness.sh
+. "$here/harness.sh"
 # shellcheck source=deploy/tests/test-sshd.sh
 . "$here/test-sshd.sh"
 ws=$(cd "$here/../.." && pwd)
 deploy=$ws/deploy/deploy.sh
 
-passed=0
-tmp=""
+fail_logs=(sshd.log)
 
 cleanup() {
     stop_test_sshd
     if [ -n "$tmp" ]; then rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
-trap 'echo "FAIL - unexpected error (exit $?) at line $LINENO"; echo "$passed passed, 1 failed"' ERR
 
-ok() { passed=$((passed + 1)); echo "ok $passed - $*"; }
-fail() {
-    echo "FAIL - $*"
+# What `fail` shows before the sshd log's tail.
+on_fail() {
     if [ -n "${last_out:-}" ] && [ -f "$last_out" ]; then
         echo "---- output of the last deploy.sh run ($last_out):"
         cat "$last_out"
@@ -43,17 +42,6 @@ fail() {
         echo "---- stand-in calls:"
         cat "$tmp/calls.log"
     fi
-    if [ -n "$tmp" ] && [ -f "$tmp/sshd.log" ]; then
-        echo "---- sshd log (tail):"
-        tail -n 20 "$tmp/sshd.log"
-    fi
-    echo "$passed passed, 1 failed"
-    exit 1
-}
-check() { # check DESCRIPTION COMMAND...
-    local what=$1
-    shift
-    if "$@"; then ok "$what"; else fail "$what"; fi
 }
 
 [ "$(id -u)" -eq 0 ] || { echo "deploy-test.sh needs root (to run sshd and log in as root)"; echo "0 passed, 1 failed"; exit 1; }

@@ -17,20 +17,12 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=deploy/tests/harness.sh
+. "$here/harness.sh"
 rule=$here/../60-cliser-w1.rules
 
-passed=0
-tmp=""
 cleanup() { if [ -n "$tmp" ]; then rm -rf "$tmp"; fi; }
 trap cleanup EXIT
-trap 'echo "FAIL - unexpected error (exit $?) at line $LINENO"; echo "$passed passed, 1 failed"' ERR
-ok() { passed=$((passed + 1)); echo "ok $passed - $*"; }
-fail() { echo "FAIL - $*"; echo "$passed passed, 1 failed"; exit 1; }
-check() { # check DESCRIPTION COMMAND...
-    local what=$1
-    shift
-    if "$@"; then ok "$what"; else fail "$what"; fi
-}
 
 [ "$(id -u)" -eq 0 ] || { echo "w1-rule-test.sh needs root (a mount namespace)"; echo "0 passed, 1 failed"; exit 1; }
 if ! command -v udevadm >/dev/null 2>&1; then
