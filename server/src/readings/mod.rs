@@ -4,6 +4,7 @@
 pub mod ack_table;
 pub mod csv_format;
 pub mod duplicates;
+pub mod reading_log;
 pub mod registrations;
 pub mod retention;
 pub mod sensor_cap;

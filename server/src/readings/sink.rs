@@ -5,9 +5,10 @@
 
 use crate::readings::ack_table::AckTable;
 use crate::readings::duplicates::{AnswerTally, DuplicateWatch};
+use crate::readings::reading_log::log_reading;
 use crate::readings::watchers::{CommitReport, Watchers};
-use cliser_common::sensors::{Settings, SharedSettings};
-use cliser_protocol::{ClientId, HealthReport, Reading, SensorFactsReport, Stamp, Value};
+use cliser_common::sensors::SharedSettings;
+use cliser_protocol::{ClientId, HealthReport, Reading, SensorFactsReport, Stamp};
 use cliser_store::{HealthRow, NewReading, SinkStore, TsQuality, MAX_SEQ};
 use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
@@ -59,6 +60,10 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 /// commit's transaction, or on their own when no commit comes), not in every commit: readers see
 /// them up to this late, and the store repairs them from the readings after a `kill -9`.
 pub const DISPLAY_EVERY: Duration = Duration::from_secs(1);
+/// The last sample time a reading may have: 9999-12-31T23:59:59.999Z, the last that RFC 3339 (the
+/// log, the CSV, the page) can write. A reading sampled outside 1970 to this is dropped: its stamp
+/// is broken (an age older than 1970, a Unix time in milliseconds times a thousand).
+const LATEST_SAMPLE_MS: i64 = 253_402_300_799_999;
 /// Readings held for a store that is down, at most: past this, the newest answers are let go
 /// unacknowledged (their clients keep them and resend after reconnecting).
 const HOLD_MAX: usize = 500_000;
@@ -422,11 +427,22 @@ impl Sink {
                     }
                     marks.insert(cid.clone(), seq);
                 }
+                let sampled_ms = sampled_ms(r.stamp, received_ms);
+                if !(0..=LATEST_SAMPLE_MS).contains(&sampled_ms) {
+                    // Acked with the others (its seq is marked above), so the Pi does not send
+                    // it for ever; as a malformed stamp's token is, it is not stored.
+                    warnings.push(format!(
+                        "cid={cid}: dropped a reading of {} with a sample time outside 1970 to 9999 \
+                         ({sampled_ms} ms since 1970: a broken stamp)",
+                        r.sensor
+                    ));
+                    continue;
+                }
                 readings.push(NewReading {
                     cid: cid.clone(),
                     sensor: r.sensor.clone(),
                     value: r.value.clone(),
-                    sampled_ms: sampled_ms(r.stamp, received_ms),
+                    sampled_ms,
                     received_ms,
                     seq: r.seq,
                     ts_quality: ts_quality(r.stamp),
@@ -483,11 +499,6 @@ fn unix_ms(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
-/// `reading cid=garage sensor=28-0316a2795aff name="freezer" temp_c=-18.250 raw_c=-18.000 ts=.. seq=..`:
-/// the name when the sensor has one, the true (calibrated) value, and the raw one when they differ.
-/// `ts_quality=unsynced` follows `ts` only when the time is the client's unsynchronised clock: a
-/// synchronised clock and the server's own are both to be trusted, so saying so on every line
-/// would only lengthen the log.
 /// `sensor=28-x parasite power, 12 bits, looks like a clone (kind B1 (GXCAS/UMW 18B20))`.
 fn facts_text(f: &SensorFactsReport) -> String {
     let power = match f.power {
@@ -498,30 +509,6 @@ fn facts_text(f: &SensorFactsReport) -> String {
     let bits = f.bits.map_or_else(|| "resolution unknown".to_owned(), |b| format!("{b} bits"));
     let clone = f.clone.as_ref().map(|k| format!(", looks like a clone (kind {k})")).unwrap_or_default();
     format!("sensor={} {power}, {bits}{clone}", f.sensor)
-}
-
-fn log_reading(r: &NewReading, settings: &Settings) {
-    let seq = r.seq.map_or_else(|| "-".to_owned(), |s| s.to_string());
-    let quality = match r.ts_quality {
-        TsQuality::Unsynced => " ts_quality=unsynced",
-        TsQuality::Synced | TsQuality::FromAge => "",
-    };
-    let (cid, sensor, ts) = (&r.cid, &r.sensor, crate::readings::csv_format::rfc3339_ms(r.sampled_ms));
-    let id = sensor.to_string();
-    let name = settings.name(&id).map(|n| format!(" name={n:?}")).unwrap_or_default();
-    match &r.value {
-        Value::Celsius(c) => {
-            let true_c = settings.calibrate(&id, *c);
-            let raw = if true_c == *c { String::new() } else { format!(" raw_c={}", c.fixed()) };
-            log::info!(
-                "reading cid={cid} sensor={sensor}{name} temp_c={}{raw} ts={ts}{quality} seq={seq}",
-                true_c.fixed()
-            )
-        }
-        Value::Error(e) => {
-            log::warn!("reading cid={cid} sensor={sensor}{name} error={e} ts={ts}{quality} seq={seq}")
-        }
-    }
 }
 
 #[cfg(test)]
@@ -639,6 +626,26 @@ mod tests {
         assert_eq!(sink.acks().get(&cid("good")), Some(1));
         assert_eq!(sink.acks().get(&cid("evil")), None);
         assert_eq!(store(&dir).readings(&ReadingQuery::default()).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_sample_time_outside_1970_to_9999_is_dropped_acked_and_blocks_nobody() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = Sink::new(sink_store(&dir), HashMap::new());
+        let too_old = format!("t=1~{}#1", u64::MAX);
+        let too_new = format!("t=2@{}#2", LATEST_SAMPLE_MS as u64 + 1);
+        let last = format!("t=3@{LATEST_SAMPLE_MS}#3");
+        sink.handle_group(vec![
+            batch("odd", &[&too_old, &too_new, &last], None),
+            batch("good", &["t=4#1"], None),
+        ])
+        .unwrap();
+        assert_eq!(sink.acks().get(&cid("odd")), Some(3), "the dropped ones acked with the stored one");
+        assert_eq!(sink.acks().get(&cid("good")), Some(1));
+        let stored = store(&dir).readings(&ReadingQuery::default()).unwrap();
+        let times: Vec<i64> = stored.iter().map(|r| r.sampled_ms).collect();
+        assert_eq!(stored.len(), 2, "{times:?}");
+        assert!(times.contains(&LATEST_SAMPLE_MS), "{times:?}");
     }
 
     #[test]

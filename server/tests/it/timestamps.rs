@@ -170,3 +170,30 @@ fn each_stamp_is_stored_with_its_time_and_quality_in_postgresql() {
     assert!(s.store_url().starts_with("postgres"), "{}", s.store_url());
     assert_each_stamp_is_kept_and_shown(&s, &sent);
 }
+
+/// A stamp that stands for a time outside 1970 to 9999 (an age older than the epoch, a Unix time
+/// far past what RFC 3339 writes) is a broken stamp: the reading is dropped with a warning and
+/// acked with its line's others; the server, and every other client, carry on. (Such a reading
+/// used to reach the log line's time formatting and panic the sink: the server stopped.)
+#[test]
+fn a_stamp_outside_1970_to_9999_is_dropped_with_a_warning_and_the_server_carries_on() {
+    let (_d, s) = server(&["--keepalive", "1s"]);
+    let (mut odd, _) = client(&s, "odd");
+    let (mut good, _) = client(&s, "good");
+    // The answer to the poll `client` took.
+    odd.send(&format!("100 t=1~{}#1 t=2@99999999999999999#2 t=3#3", u64::MAX));
+    let only_3 = std::collections::BTreeMap::from([(3, 1)]);
+    wait_until(T, "the odd client's good reading stored", || (s.stored_seqs("odd") == only_3).then_some(()));
+    let warned = s.log().wait_count("dropped a reading of t with a sample time outside 1970 to 9999", 2, T);
+    assert!(warned.iter().all(|l| l.contains("WARN") && l.contains("cid=odd")), "{warned:?}");
+    // A later poll acks all three: the Pi lets the dropped ones go instead of sending them again.
+    wait_until(T, "a poll that acks seq 3", || {
+        let poll = odd.expect("100: keep alive", T);
+        odd.send("100");
+        poll.ends_with("ack=3").then_some(())
+    });
+    good.send("100 t=4#1");
+    let only_1 = std::collections::BTreeMap::from([(1, 1)]);
+    wait_until(T, "the other client's reading stored", || (s.stored_seqs("good") == only_1).then_some(()));
+    assert!(s.log().lines_with("panicked").is_empty(), "{}", s.log().text());
+}
