@@ -2,8 +2,8 @@
 
 use clap::Parser;
 use cliser_common::exit::{Classify, Outcome};
-use cliser_load::cli::{self, Cli, Protocol};
 use cliser_load::backlog::Backlog;
+use cliser_load::cli::{self, Cli, Protocol};
 use cliser_load::cliser::CliserSession;
 use cliser_load::error::LoadError;
 use cliser_load::mqtt::session::MqttSession;
@@ -91,7 +91,5 @@ fn run(cli: &Cli) -> Result<bool, LoadError> {
 
 /// The wall clock, Unix milliseconds: the backlog's readings are stamped back from it.
 fn unix_ms_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }

@@ -17,7 +17,10 @@ fn secs(d: Duration) -> String {
 /// Whether the run passed: no client failed and every reading sent was acknowledged.
 pub fn passed(o: &Outcome) -> bool {
     let st = &o.ctx.stats;
-    st.failed() == 0 && st.sent == st.acked && st.registered == st.started && st.backlog.acked == st.backlog.readings
+    st.failed() == 0
+        && st.sent == st.acked
+        && st.registered == st.started
+        && st.backlog.acked == st.backlog.readings
 }
 
 /// The report for a run of `clients` clients speaking `protocol`; with the server's `keepalive`,
@@ -65,7 +68,8 @@ pub fn render(protocol: &str, clients: usize, keepalive: Option<Duration>, o: &m
         kv("backlog_acked", &b.acked);
         kv("backlog_clients_done", &b.clients_done);
         kv("backlog_answers", &b.answers);
-        let per_answer = if b.answers > 0 { format!("{:.1}", b.sent as f64 / b.answers as f64) } else { "-".into() };
+        let per_answer =
+            if b.answers > 0 { format!("{:.1}", b.sent as f64 / b.answers as f64) } else { "-".into() };
         kv("backlog_readings_per_answer", &per_answer);
         // From the first backlog client's 140 to the ack of the last reading (so its commit).
         match (b.first_registered, b.last_done) {
@@ -73,7 +77,10 @@ pub fn render(protocol: &str, clients: usize, keepalive: Option<Duration>, o: &m
                 let took = last.saturating_sub(first);
                 kv("backlog_first_registered_s", &secs(first));
                 kv("backlog_s", &secs(took));
-                kv("backlog_readings_per_s", &format!("{:.0}", b.readings as f64 / took.as_secs_f64().max(1e-3)));
+                kv(
+                    "backlog_readings_per_s",
+                    &format!("{:.0}", b.readings as f64 / took.as_secs_f64().max(1e-3)),
+                );
             }
             _ => kv("backlog_s", &"-"),
         }
