@@ -205,7 +205,15 @@ run_one() {
             c + 0 < pis && c ~ /^[0-9]+$/ {bl += $2; if ($2 == n && $4 - $3 + 1 == n) ok++}
             END {printf "stored_rows=%d\nstored_backlog_rows=%d\nstored_backlog_clients_complete=%d\nstored_dups=%s\n", rows, bl, ok, dups}
         ' "$work/stored.txt"
-        echo "logged=$(grep -c ' reading cid=pi-' "$work/server.log" || true)"
+        # Stored: from the first backlog Pi's registration to the log line of the last backlog
+        # reading (the sink logs each reading right after its commit). Its ack reaches the Pi with
+        # the next regular poll (the last line has no `more`), up to a keep-alive later.
+        awk -v pis="$pis" '
+            function sec(ts) { return substr(ts, 12, 2) * 3600 + substr(ts, 15, 2) * 60 + substr(ts, 18, 6) }
+            / registered cid=pi-/ && first == "" {c = $0; sub(/.* cid=pi-/, "", c); sub(/ .*/, "", c); if (c + 0 < pis) first = sec($1)}
+            / reading cid=pi-/ {n++; c = $5; sub(/^cid=pi-/, "", c); if (c + 0 < pis) last = sec($1)}
+            END {d = last - first; if (d < 0) d += 86400; printf "logged=%d\nstored_s=%.3f\n", n, d}
+        ' "$work/server.log"
         echo "server_warnings=$(grep -c ' WARN ' "$work/server.log" || true)"
         # The page: every answer's status and time.
         awk '{n++; if ($1 != 200) bad++; print $2 * 1000}' "$work/page.times" | sort -n > "$work/page.ms"
@@ -260,13 +268,14 @@ eq() { [ -n "$1" ] && [ "$1" = "$2" ]; }
 echo
 echo "$(nproc) cores; $started; $pis Pis x $backlog readings of $sensors sensors = $total, with $live live Pis at a ${keepalive}s keep-alive."
 echo
-echo "| store | time to store all | readings/s | live polls: late max / p99 ms, > half an interval | page /api/nodes p50 / p99 / max ms | server CPU % of a core | PostgreSQL CPU s | load average start / end / max |"
+echo "| store | time to store all (to the last ack) | readings/s | live polls: late max / p99 ms, > half an interval | page /api/nodes p50 / p99 / max ms | server CPU % of a core | PostgreSQL CPU s | load average start / end / max |"
 echo "|---|---:|---:|---|---|---:|---:|---|"
 for f in "${files[@]}"; do
     name=SQLite
     [ "$(kv "$f" store)" = pg ] && name=PostgreSQL
-    printf '| %s | %s s | %s | %s / %s, %s of %s | %s / %s / %s (%s requests) | %s | %s | %s / %s / %s |\n' "$name" \
-        "$(kv "$f" backlog_s)" "$(kv "$f" backlog_readings_per_s)" \
+    printf '| %s | %s s (%s s) | %s | %s / %s, %s of %s | %s / %s / %s (%s requests) | %s | %s | %s / %s / %s |\n' "$name" \
+        "$(kv "$f" stored_s)" "$(kv "$f" backlog_s)" \
+        "$(awk -v n="$total" -v s="$(kv "$f" stored_s)" 'BEGIN {if (s > 0) printf "%.0f", n / s; else print "-"}')" \
         "$(kv "$f" poll_late_max_ms)" "$(kv "$f" poll_late_p99_ms)" "$(kv "$f" polls_late_over_half_interval)" "$(kv "$f" poll_gaps)" \
         "$(kv "$f" page_p50_ms)" "$(kv "$f" page_p99_ms)" "$(kv "$f" page_max_ms)" "$(kv "$f" page_requests)" \
         "$(kv "$f" watch_cpu_pct_of_core_steady)" "$(v=$(kv "$f" pg_cpu_s); echo "${v:--}")" \

@@ -169,6 +169,9 @@ fn backlog_poll(b: &mut Backlog, ack: Option<u64>, ctx: &mut Ctx, out: &mut Vec<
             let _ = writeln!(out, "{answer}");
             ctx.stats.backlog.sent += taken;
             ctx.stats.backlog.answers += 1;
+            if !answer.more {
+                ctx.stats.backlog.last_sent = Some(ctx.now - ctx.start);
+            }
         }
         None => out.extend_from_slice(b"100\n"),
     }
@@ -207,8 +210,9 @@ impl Session for CliserSession {
     }
 
     fn drain(&mut self, _ctx: &mut Ctx, _out: &mut Vec<u8>) -> Result<Next, Failure> {
-        // Keep answering polls until they ack what was sent.
-        Ok(if self.state == State::Registered && self.unacked() == 0 {
+        // Keep answering polls until they ack what was sent. A backlog client stays until its
+        // next poll, like the live ones: the server's threads for it are measured at the drain.
+        Ok(if self.state == State::Registered && self.unacked() == 0 && self.backlog.is_none() {
             Next::Finished
         } else {
             Next::Continue

@@ -76,6 +76,9 @@ pub fn render(protocol: &str, clients: usize, keepalive: Option<Duration>, o: &m
             (Some(first), Some(last)) if b.acked == b.readings => {
                 let took = last.saturating_sub(first);
                 kv("backlog_first_registered_s", &secs(first));
+                if let Some(sent) = b.last_sent {
+                    kv("backlog_all_sent_s", &secs(sent.saturating_sub(first)));
+                }
                 kv("backlog_s", &secs(took));
                 kv(
                     "backlog_readings_per_s",

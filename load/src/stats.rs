@@ -152,6 +152,9 @@ pub struct BacklogStats {
     pub first_registered: Option<Duration>,
     /// When the last backlog client's last reading was acknowledged, after the run's start.
     pub last_done: Option<Duration>,
+    /// When the last backlog client sent its last reading, after the run's start. Its ack comes
+    /// with the server's next regular poll (that line has no `more`), up to a keep-alive later.
+    pub last_sent: Option<Duration>,
 }
 
 /// A point of the run's timeline.
