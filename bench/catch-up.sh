@@ -71,7 +71,7 @@ start_pg() {
     have_pg || { say "installing postgresql (Debian)"; apt_install postgresql; }
     local bin port pw
     bin=$(pg_bin)
-    pg_dir=$out/pg
+    pg_dir=$out/pg-cluster
     mkdir -p "$pg_dir/sock"
     pw=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
     echo "$pw" > "$pg_dir/pwfile"
@@ -92,7 +92,13 @@ stop_pg() {
     [ -n "$pg_dir" ] && as_pg "$(pg_bin)/pg_ctl" -D "$pg_dir/data" -m fast -w stop > /dev/null 2>&1 || true
     pg_dir=
 }
-trap stop_pg EXIT
+# The server and the samplers of a run that stops half-way go with it.
+bg_pids=()
+cleanup() {
+    [ ${#bg_pids[@]} -eq 0 ] || kill "${bg_pids[@]}" 2>/dev/null || true
+    stop_pg
+}
+trap cleanup EXIT
 
 # CPU seconds (utime + stime) of the postmaster and its children (the backends).
 pg_cpu_s() {
@@ -116,6 +122,16 @@ store_sql() {
     fi
 }
 
+# The sink thread's schedstat (ns on a CPU, ns waiting for one) of the server $spid, and the time
+# now (ns): between two of them the rest of the wall time it slept or was blocked (fsync, I/O,
+# gathering a group).
+sink_sched() {
+    local t
+    t=$({ grep -lx sink /proc/"$spid"/task/*/comm 2>/dev/null || true; } | sed -n 1p)
+    [ -n "$t" ] || { echo "0 0 0"; return; }
+    echo "$(cut -d' ' -f1,2 "${t%comm}schedstat") $(date +%s%N)"
+}
+
 # run_one sqlite|pg: one catch-up; writes $out/<store>/result.kv.
 run_one() {
     local store=$1 work=$out/$1
@@ -130,6 +146,7 @@ run_one() {
         --keepalive "${keepalive}s" --max-clients $((clients + 100)) "${store_args[@]}" \
         --ready-file "$work/ready.json" --password-file "$pw" 2> "$work/server.log" &
     local spid=$!
+    bg_pids+=("$spid")
     local addr http
     addr=$(wait_for_ready "$work/ready.json" "$spid" 60) || die "the server did not start: $(tail -3 "$work/server.log")"
     http=$(sed -n 's/.*"http":"\([^"]*\)".*/\1/p' "$work/ready.json")
@@ -142,6 +159,7 @@ run_one() {
         done
     ) &
     local page_pid=$!
+    bg_pids+=("$page_pid")
     (
         while :; do
             echo "$(date +%s) $(cut -d' ' -f1-3 /proc/loadavg)" >> "$work/loadavg.txt"
@@ -149,10 +167,12 @@ run_one() {
         done
     ) &
     local loadavg_pid=$!
+    bg_pids+=("$loadavg_pid")
 
     local load_start pg0 t0
     load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-    bash "$BENCH_REPO/bench/thread-cpu.sh" "$spid" > "$work/cpu-before.txt"
+    bash "$BENCH_REPO/bench/thread-cpu.sh" "$spid" > "$work/cpu-before.txt" || true  # a thread that ends while read fails it
+    sink_sched > "$work/sink-before.txt"
     pg0=$(pg_cpu_s)
     t0=$(date +%s.%N)
     "$BENCH_BIN/cliser-load" --server "$addr" --clients "$clients" --ramp 1000 --duration "${max_seconds}s" \
@@ -161,12 +181,14 @@ run_one() {
         --stall-timeout "$((3 * keepalive + 10))s" --drain-timeout "$((2 * keepalive + 15))s" \
         --timeline-csv "$work/timeline.csv" > "$work/load.kv" 2> "$work/load.log" &
     local lpid=$!
+    bg_pids+=("$lpid")
     # The thread-role CPU when the backlogs are done (the steady phase's end), before the drain
     # closes the connections and their threads take their figures with them.
     local t1=
     while kill -0 "$lpid" 2>/dev/null; do
         if grep -q '] drain:' "$work/load.log" 2>/dev/null; then
-            bash "$BENCH_REPO/bench/thread-cpu.sh" "$spid" > "$work/cpu-after.txt"
+            bash "$BENCH_REPO/bench/thread-cpu.sh" "$spid" > "$work/cpu-after.txt" || true
+            sink_sched > "$work/sink-after.txt"
             echo "pg_cpu_s=$(awk -v a="$(pg_cpu_s)" -v b="$pg0" 'BEGIN {printf "%.2f", a - b}')" > "$work/pg.kv"
             t1=$(date +%s.%N)
             break
@@ -231,6 +253,13 @@ run_one() {
             $1 - pt >= 9.999 {printf "%s%d", sep, ($2 - pa) / ($1 - pt); sep = " "; pt = $1; pa = $2}
             END {if (pa < total && $1 > pt) printf "%s%d", sep, ($2 - pa) / ($1 - pt)}' total="$total" "$work/timeline.csv" 2>/dev/null)"
     } > "$f"
+    # Where the sink's wall time went while the backlogs drained.
+    if [ -s "$work/sink-after.txt" ]; then
+        read -r c0 w0 t0n < "$work/sink-before.txt"
+        read -r c1 w1 t1n < "$work/sink-after.txt"
+        awk -v c="$((c1 - c0))" -v w="$((w1 - w0))" -v t="$((t1n - t0n))" 'BEGIN {
+            printf "sink_on_cpu_pct=%.1f\nsink_runqueue_pct=%.1f\nsink_blocked_or_asleep_pct=%.1f\n", 100 * c / t, 100 * w / t, 100 * (t - c - w) / t }' >> "$f"
+    fi
     # Thread-role CPU during the catch-up, ms per 1,000 backlog readings.
     if [ -s "$work/cpu-after.txt" ]; then
         join <(sort -k1,1 "$work/cpu-before.txt") <(sort -k1,1 "$work/cpu-after.txt") -a 2 -e 0 -o 0,2.2,1.3,2.3 |
@@ -286,6 +315,7 @@ for f in "${files[@]}"; do
     s=$(kv "$f" store)
     echo "- $s: readings/s per 10 s: $(kv "$f" per_10s)"
     echo "  stored $(kv "$f" stored_backlog_rows) backlog rows ($(kv "$f" stored_backlog_clients_complete) of $pis Pis complete), $(kv "$f" stored_rows) rows in all, $(kv "$f" stored_dups) duplicate (node, seq); $(kv "$f" backlog_readings_per_answer) readings per answer; server warnings $(kv "$f" server_warnings)"
+    echo "  the sink thread's wall time: on a CPU $(kv "$f" sink_on_cpu_pct) %, waiting for one $(kv "$f" sink_runqueue_pct) %, blocked or asleep (fsync, I/O, gathering) $(kv "$f" sink_blocked_or_asleep_pct) %"
     echo "  server CPU by thread role during the catch-up: $(grep '^cpu_role_' "$f" | sed 's/^cpu_role_//; s/=/ /' | sort -t'(' -k1,1 | tr '\n' ';' | sed 's/;$//; s/;/; /g')"
     check "$s: the load tool reports success" eq "$(kv "$f" result)" ok
     check "$s: every backlog reading acknowledged" eq "$(kv "$f" backlog_acked)" "$total"
