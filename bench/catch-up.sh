@@ -132,6 +132,12 @@ sink_sched() {
     echo "$(cut -d' ' -f1,2 "${t%comm}schedstat") $(date +%s%N)"
 }
 
+# The sink's commits so far and their summed time (s), from the page's /metrics.
+commits() {
+    curl -s --max-time 30 "http://$1/metrics" |
+        awk '/^cliser_store_commit_seconds_count/ {n = $2} /^cliser_store_commit_seconds_sum/ {s = $2} END {print n + 0, s + 0}'
+}
+
 # run_one sqlite|pg: one catch-up; writes $out/<store>/result.kv.
 run_one() {
     local store=$1 work=$out/$1
@@ -173,6 +179,7 @@ run_one() {
     load_start=$(cut -d' ' -f1-3 /proc/loadavg)
     bash "$BENCH_REPO/bench/thread-cpu.sh" "$spid" > "$work/cpu-before.txt" || true  # a thread that ends while read fails it
     sink_sched > "$work/sink-before.txt"
+    commits "$http" > "$work/commits-before.txt"
     pg0=$(pg_cpu_s)
     t0=$(date +%s.%N)
     "$BENCH_BIN/cliser-load" --server "$addr" --clients "$clients" --ramp 1000 --duration "${max_seconds}s" \
@@ -189,6 +196,7 @@ run_one() {
         if grep -q '] drain:' "$work/load.log" 2>/dev/null; then
             bash "$BENCH_REPO/bench/thread-cpu.sh" "$spid" > "$work/cpu-after.txt" || true
             sink_sched > "$work/sink-after.txt"
+            commits "$http" > "$work/commits-after.txt"
             echo "pg_cpu_s=$(awk -v a="$(pg_cpu_s)" -v b="$pg0" 'BEGIN {printf "%.2f", a - b}')" > "$work/pg.kv"
             t1=$(date +%s.%N)
             break
@@ -260,6 +268,12 @@ run_one() {
         awk -v c="$((c1 - c0))" -v w="$((w1 - w0))" -v t="$((t1n - t0n))" 'BEGIN {
             printf "sink_on_cpu_pct=%.1f\nsink_runqueue_pct=%.1f\nsink_blocked_or_asleep_pct=%.1f\n", 100 * c / t, 100 * w / t, 100 * (t - c - w) / t }' >> "$f"
     fi
+    if [ -s "$work/commits-after.txt" ]; then
+        read -r n0 s0 < "$work/commits-before.txt"
+        read -r n1 s1 < "$work/commits-after.txt"
+        awk -v n="$((n1 - n0))" -v s0="$s0" -v s1="$s1" -v r="$(kv "$f" backlog_acked)" -v t="$(kv "$f" stored_s)" 'BEGIN {
+            if (n > 0) printf "commits=%d\ncommit_ms_mean=%.1f\nreadings_per_commit=%.0f\ncommit_pct_of_wall=%.1f\n", n, 1000 * (s1 - s0) / n, r / n, (t > 0 ? 100 * (s1 - s0) / t : 0) }' >> "$f"
+    fi
     # Thread-role CPU during the catch-up, ms per 1,000 backlog readings.
     if [ -s "$work/cpu-after.txt" ]; then
         join <(sort -k1,1 "$work/cpu-before.txt") <(sort -k1,1 "$work/cpu-after.txt") -a 2 -e 0 -o 0,2.2,1.3,2.3 |
@@ -315,6 +329,7 @@ for f in "${files[@]}"; do
     s=$(kv "$f" store)
     echo "- $s: readings/s per 10 s: $(kv "$f" per_10s)"
     echo "  stored $(kv "$f" stored_backlog_rows) backlog rows ($(kv "$f" stored_backlog_clients_complete) of $pis Pis complete), $(kv "$f" stored_rows) rows in all, $(kv "$f" stored_dups) duplicate (node, seq); $(kv "$f" backlog_readings_per_answer) readings per answer; server warnings $(kv "$f" server_warnings)"
+    echo "  the sink's commits: $(kv "$f" commits), $(kv "$f" readings_per_commit) backlog readings each, $(kv "$f" commit_ms_mean) ms each on average, in all $(kv "$f" commit_pct_of_wall) % of the time to store"
     echo "  the sink thread's wall time: on a CPU $(kv "$f" sink_on_cpu_pct) %, waiting for one $(kv "$f" sink_runqueue_pct) %, blocked or asleep (fsync, I/O, gathering) $(kv "$f" sink_blocked_or_asleep_pct) %"
     echo "  server CPU by thread role during the catch-up: $(grep '^cpu_role_' "$f" | sed 's/^cpu_role_//; s/=/ /' | sort -t'(' -k1,1 | tr '\n' ';' | sed 's/;$//; s/;/; /g')"
     check "$s: the load tool reports success" eq "$(kv "$f" result)" ok
@@ -324,6 +339,8 @@ for f in "${files[@]}"; do
     check "$s: no duplicate (node, seq)" eq "$(kv "$f" stored_dups)" 0
     rows=$(kv "$f" stored_rows)
     check "$s: live readings stored = acknowledged" eq "$((${rows:-0} - $(v=$(kv "$f" stored_backlog_rows); echo "${v:-0}")))" "$(kv "$f" readings_acked)"
+    check "$s: no live poll more than half an interval late" eq "$(kv "$f" polls_late_over_half_interval)" 0
+    check "$s: the page answered every request with 200" eq "$(kv "$f" page_not_200)" 0
     check "$s: the server ran to the end" eq "$(kv "$f" server_survived)" yes
 done
 echo
