@@ -89,7 +89,10 @@ start_pg() {
     pg_psql=("$bin/psql" -h "$pg_dir/sock" -p "$port" -U cliser -d cliser -qAtX -F ' ')
 }
 stop_pg() {
-    [ -n "$pg_dir" ] && as_pg "$(pg_bin)/pg_ctl" -D "$pg_dir/data" -m fast -w stop > /dev/null 2>&1 || true
+    [ -n "$pg_dir" ] || return 0
+    as_pg "$(pg_bin)/pg_ctl" -D "$pg_dir/data" -m fast -w stop > /dev/null 2>&1 || true
+    # Gigabytes of readings: kept only with --keep-logs.
+    [ -n "$keep_logs" ] || rm -rf "$pg_dir/data"
     pg_dir=
 }
 # The server and the samplers of a run that stops half-way go with it.
@@ -328,6 +331,7 @@ echo
 for f in "${files[@]}"; do
     s=$(kv "$f" store)
     echo "- $s: readings/s per 10 s: $(kv "$f" per_10s)"
+    echo "  backlog Pis done (their last ack): first $(kv "$f" backlog_client_done_min_s) s, median $(kv "$f" backlog_client_done_p50_s) s, last $(kv "$f" backlog_s) s; all sent by $(kv "$f" backlog_all_sent_s) s"
     echo "  stored $(kv "$f" stored_backlog_rows) backlog rows ($(kv "$f" stored_backlog_clients_complete) of $pis Pis complete), $(kv "$f" stored_rows) rows in all, $(kv "$f" stored_dups) duplicate (node, seq); $(kv "$f" backlog_readings_per_answer) readings per answer; server warnings $(kv "$f" server_warnings)"
     echo "  the sink's commits: $(kv "$f" commits), $(kv "$f" readings_per_commit) backlog readings each, $(kv "$f" commit_ms_mean) ms each on average, in all $(kv "$f" commit_pct_of_wall) % of the time to store"
     echo "  the sink thread's wall time: on a CPU $(kv "$f" sink_on_cpu_pct) %, waiting for one $(kv "$f" sink_runqueue_pct) %, blocked or asleep (fsync, I/O, gathering) $(kv "$f" sink_blocked_or_asleep_pct) %"

@@ -162,6 +162,7 @@ fn backlog_poll(b: &mut Backlog, ack: Option<u64>, ctx: &mut Ctx, out: &mut Vec<
     if b.done() && !was_done {
         ctx.stats.backlog.clients_done += 1;
         ctx.stats.backlog.last_done = Some(ctx.now - ctx.start);
+        ctx.stats.backlog.done_at.push(ctx.now - ctx.start);
     }
     let answer = if ctx.phase.sends_readings() { b.answer() } else { None };
     match answer {

@@ -62,7 +62,7 @@ pub fn render(protocol: &str, clients: usize, keepalive: Option<Duration>, o: &m
         }
     }
     if st.backlog.readings > 0 {
-        let b = st.backlog;
+        let b = st.backlog.clone();
         kv("backlog_readings", &b.readings);
         kv("backlog_sent", &b.sent);
         kv("backlog_acked", &b.acked);
@@ -79,6 +79,12 @@ pub fn render(protocol: &str, clients: usize, keepalive: Option<Duration>, o: &m
                 if let Some(sent) = b.last_sent {
                     kv("backlog_all_sent_s", &secs(sent.saturating_sub(first)));
                 }
+                // When each client was done: did they finish together or one after another?
+                let mut done = b.done_at.clone();
+                done.sort_unstable();
+                let at = |q: usize| secs(done[(done.len() - 1) * q / 100].saturating_sub(first));
+                kv("backlog_client_done_min_s", &at(0));
+                kv("backlog_client_done_p50_s", &at(50));
                 kv("backlog_s", &secs(took));
                 kv(
                     "backlog_readings_per_s",

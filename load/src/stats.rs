@@ -136,7 +136,7 @@ pub struct Stats {
 }
 
 /// What the backlog clients did, summed.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct BacklogStats {
     /// Readings the backlog clients held at the start.
     pub readings: u64,
@@ -152,6 +152,8 @@ pub struct BacklogStats {
     pub first_registered: Option<Duration>,
     /// When the last backlog client's last reading was acknowledged, after the run's start.
     pub last_done: Option<Duration>,
+    /// When each backlog client's last reading was acknowledged, after the run's start.
+    pub done_at: Vec<Duration>,
     /// When the last backlog client sent its last reading, after the run's start. Its ack comes
     /// with the server's next regular poll (that line has no `more`), up to a keep-alive later.
     pub last_sent: Option<Duration>,

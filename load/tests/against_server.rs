@@ -194,6 +194,8 @@ fn backlog_clients_store_every_reading_once_while_live_clients_poll() {
     assert!(per_answer > 80.0, "lines are filled: {per_answer} readings per answer\n{report}");
     let took: f64 = value(&report, "backlog_s").parse().unwrap();
     assert!(took < 30.0, "the steady phase ended when the backlogs were done: {took} s\n{report}");
+    let first_done: f64 = value(&report, "backlog_client_done_min_s").parse().unwrap();
+    assert!(first_done <= took, "{report}");
 
     for i in 0..3 {
         let cid = format!("bk-{i}");
