@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The bounded benchmark CI runs: 200 simulated clients for 10 s against the release server (and
 # against Mosquitto when it is installed), proving the tooling works and nothing is lost: every
-# reading sent is logged once, in the log and in the server's store, and acknowledged. Prints the
+# reading sent is logged once, in the log and in the server's store, and acknowledged; then a small
+# fleet back from an outage (bench/catch-up.sh, 5 Pis x 2,000 readings). Prints the
 # table and a final `N passed, N failed` line; exits 1 if any check failed.
 # Usage: bench/ci-smoke.sh [--clients N] [--duration SECONDS]
 set -euo pipefail
@@ -65,6 +66,19 @@ if command -v mosquitto >/dev/null && command -v mosquitto_sub >/dev/null; then
     check "mqtt: no duplicate written" eq "$(kv "$m" logged_dups)" 0
 else
     echo "(mosquitto not installed: the MQTT row is skipped; bench/server-load.sh installs it)"
+fi
+
+# A fleet back from an outage, small (issue 28; bench/catch-up.sh runs the full 6.9 M): 5 Pis x
+# 2,000 backlog readings and 20 live Pis on SQLite, each backlog reading stored once, the live polls
+# on time, the page answering. About 10 s.
+if bash "$(dirname "$0")/catch-up.sh" --only sqlite --pis 5 --backlog 2000 --live 20 --keepalive 2 \
+    --max-seconds 60 --out "$out/catch-up" > "$out/catch-up.txt" 2>&1; then
+    passed=$((passed + 1))
+    echo "ok: catch-up: 5 Pis x 2,000 backlog readings stored once while 20 live Pis poll on time"
+else
+    failed=$((failed + 1))
+    echo "FAILED: catch-up (bench/catch-up.sh; its output in $out/catch-up.txt):"
+    grep FAILED "$out/catch-up.txt" || tail -5 "$out/catch-up.txt"
 fi
 
 echo

@@ -1,5 +1,6 @@
 //! The command line.
 
+use crate::backlog::BacklogShape;
 use crate::engine::Plan;
 use crate::error::LoadError;
 use crate::transport::Wire;
@@ -81,6 +82,25 @@ pub struct Cli {
     /// No progress lines on stderr.
     #[arg(long)]
     pub quiet: bool,
+    /// cliser only: the first N of --clients are Pis back from an outage, each holding --backlog
+    /// unacknowledged readings; the steady phase ends when the server has acknowledged them all
+    /// (or after --duration). The others poll as usual: their poll lateness is the report's.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub backlog_clients: usize,
+    /// Readings each backlog client holds, stamped `@<unix_ms>` in the past (the real client's
+    /// readings from its journal): one per sensor every --sample-every, the last about now.
+    #[arg(long, value_name = "READINGS", default_value_t = 0)]
+    pub backlog: u64,
+    /// Sensors per backlog client.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub sensors: u32,
+    /// The backlog's sampling interval (24 h of 8 sensors at 10 s: --backlog 69120).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub sample_every: Duration,
+    /// Also write a timeline to this CSV file, a line a second: backlog readings acknowledged,
+    /// backlog clients done, live readings acknowledged, live polls.
+    #[arg(long, value_name = "PATH")]
+    pub timeline_csv: Option<PathBuf>,
     /// Also write every client's handshake to this CSV file (client,connect_ms,handshake_ms):
     /// shows whether the slowest came one by one or together (a stall of the server or the machine).
     #[arg(long, value_name = "PATH")]
@@ -119,6 +139,21 @@ impl Cli {
         if self.keepalive.is_some_and(|k| k.is_zero()) {
             return Err(LoadError::Flag("--keepalive must be more than 0".into()));
         }
+        if self.backlog_clients > self.clients {
+            return Err(LoadError::Flag("--backlog-clients must be at most --clients".into()));
+        }
+        if self.backlog_clients > 0 && self.protocol != Protocol::Cliser {
+            return Err(LoadError::Flag("--backlog-clients: cliser only".into()));
+        }
+        if self.backlog_clients > 0 && (self.backlog == 0 || self.backlog > u64::from(u32::MAX)) {
+            return Err(LoadError::Flag("--backlog must be 1 to 4294967295 with --backlog-clients".into()));
+        }
+        if !(1..=64).contains(&self.sensors) {
+            return Err(LoadError::Flag("--sensors must be 1 to 64".into()));
+        }
+        if self.sample_every.is_zero() {
+            return Err(LoadError::Flag("--sample-every must be more than 0".into()));
+        }
         if self.interval.is_zero() {
             return Err(LoadError::Flag("--interval must be more than 0".into()));
         }
@@ -133,11 +168,18 @@ impl Cli {
             stall_timeout: self.stall_timeout,
             progress: !self.quiet,
             watch_pid: self.watch_pid,
+            backlog_clients: self.backlog_clients,
+            backlog_readings: if self.backlog_clients > 0 { self.backlog } else { 0 },
         })
     }
 }
 
 impl Cli {
+    /// What each backlog client holds.
+    pub fn backlog_shape(&self) -> BacklogShape {
+        BacklogShape { readings: self.backlog, sensors: self.sensors, every: self.sample_every }
+    }
+
     /// Plain TCP, or TLS with `--tls-ca` for the name of `--tls-name` or `--server`'s host.
     fn wire(&self) -> Result<Wire, LoadError> {
         let Some(ca) = &self.tls_ca else { return Ok(Wire::Plain) };

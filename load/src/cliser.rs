@@ -1,6 +1,9 @@
 //! A simulated Pi client speaking the cliser protocol: answers 110 and 120, and each `100` with one
-//! new reading `t=<value>#<seq>`; tracks which readings the polls' `ack=` cover.
+//! new reading `t=<value>#<seq>`; tracks which readings the polls' `ack=` cover. A backlog client
+//! ([`CliserSession::with_backlog`]) answers from its [`Backlog`] instead, until the server has
+//! acknowledged all of it, then with a bare `100`.
 
+use crate::backlog::Backlog;
 use crate::session::{Ctx, Failure, Next, Session};
 use cliser_common::lines::{LineReader, Pushed};
 use cliser_protocol::{Celsius, KeepAliveAnswer, Reading, SensorId, ServerMsg, Value};
@@ -40,6 +43,7 @@ pub struct CliserSession {
     polls: u64,
     last_poll: Option<Instant>,
     unacked: VecDeque<Pending>,
+    backlog: Option<Backlog>,
 }
 
 impl CliserSession {
@@ -57,7 +61,14 @@ impl CliserSession {
             polls: 0,
             last_poll: None,
             unacked: VecDeque::new(),
+            backlog: None,
         }
+    }
+
+    /// This client holds `backlog` instead of reading live.
+    pub fn with_backlog(mut self, backlog: Backlog) -> CliserSession {
+        self.backlog = Some(backlog);
+        self
     }
 
     /// A plausible temperature that varies by client and by reading.
@@ -82,6 +93,12 @@ impl CliserSession {
             (State::AwaitConnected, ServerMsg::Connected { ack, .. }) => {
                 self.state = State::Registered;
                 ctx.registered(self.index, self.started);
+                if let Some(b) = &mut self.backlog {
+                    b.registered(ack);
+                    let at = ctx.now - ctx.start;
+                    let first = ctx.stats.backlog.first_registered.get_or_insert(at);
+                    *first = (*first).min(at);
+                }
                 // Readings at or below the server's ack are already logged: start past them.
                 if let Some(a) = ack {
                     self.next_seq = self.next_seq.max(a + 1);
@@ -99,6 +116,9 @@ impl CliserSession {
     }
 
     fn poll(&mut self, ack: Option<u64>, ctx: &mut Ctx, out: &mut Vec<u8>) -> Next {
+        if let Some(b) = &mut self.backlog {
+            return backlog_poll(b, ack, ctx, out);
+        }
         self.polls += 1;
         ctx.stats.polls += 1;
         if let Some(prev) = self.last_poll.replace(ctx.now) {
@@ -134,6 +154,35 @@ impl CliserSession {
     }
 }
 
+/// A backlog client's poll: drop what `ack` covers, then the next line of the backlog, or a bare
+/// `100` once all of it is sent.
+fn backlog_poll(b: &mut Backlog, ack: Option<u64>, ctx: &mut Ctx, out: &mut Vec<u8>) -> Next {
+    let was_done = b.done();
+    ctx.stats.backlog.acked += b.ack(ack);
+    if b.done() && !was_done {
+        ctx.stats.backlog.clients_done += 1;
+        ctx.stats.backlog.last_done = Some(ctx.now - ctx.start);
+        ctx.stats.backlog.done_at.push(ctx.now - ctx.start);
+    }
+    let answer = if ctx.phase.sends_readings() { b.answer() } else { None };
+    match answer {
+        Some((answer, taken)) => {
+            let _ = writeln!(out, "{answer}");
+            ctx.stats.backlog.sent += taken;
+            ctx.stats.backlog.answers += 1;
+            if !answer.more {
+                ctx.stats.backlog.last_sent = Some(ctx.now - ctx.start);
+            }
+        }
+        None => out.extend_from_slice(b"100\n"),
+    }
+    if !ctx.phase.sends_readings() && b.unacked() == 0 {
+        Next::Finished
+    } else {
+        Next::Continue
+    }
+}
+
 impl Session for CliserSession {
     fn connected(&mut self, _ctx: &mut Ctx, _out: &mut Vec<u8>) -> Result<Next, Failure> {
         // The server speaks first (110).
@@ -162,8 +211,9 @@ impl Session for CliserSession {
     }
 
     fn drain(&mut self, _ctx: &mut Ctx, _out: &mut Vec<u8>) -> Result<Next, Failure> {
-        // Keep answering polls until they ack what was sent.
-        Ok(if self.state == State::Registered && self.unacked.is_empty() {
+        // Keep answering polls until they ack what was sent. A backlog client stays until its
+        // next poll, like the live ones: the server's threads for it are measured at the drain.
+        Ok(if self.state == State::Registered && self.unacked() == 0 && self.backlog.is_none() {
             Next::Finished
         } else {
             Next::Continue
@@ -175,7 +225,10 @@ impl Session for CliserSession {
     }
 
     fn unacked(&self) -> usize {
-        self.unacked.len()
+        match &self.backlog {
+            Some(b) => b.unacked() as usize,
+            None => self.unacked.len(),
+        }
     }
 }
 

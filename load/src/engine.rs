@@ -36,6 +36,11 @@ pub struct Plan {
     pub progress: bool,
     /// A process whose /proc figures are sampled at each phase change.
     pub watch_pid: Option<u32>,
+    /// How many clients hold a backlog: the steady phase ends as soon as all of theirs is
+    /// acknowledged (or after `steady`, whichever comes first).
+    pub backlog_clients: usize,
+    /// Readings each backlog client holds.
+    pub backlog_readings: u64,
 }
 
 /// What the run found: the counters and the samples at each phase change.
@@ -98,12 +103,14 @@ struct EventLoop<'p, S> {
 impl<'p, S: Session> EventLoop<'p, S> {
     fn new(plan: &'p Plan) -> std::io::Result<Self> {
         let t0 = Instant::now();
+        let mut ctx = Ctx::new(t0);
+        ctx.stats.backlog.readings = plan.backlog_clients as u64 * plan.backlog_readings;
         Ok(EventLoop {
             plan,
             poll: Poll::new()?,
             slots: Vec::with_capacity(plan.clients),
             timers: BinaryHeap::new(),
-            ctx: Ctx::new(t0),
+            ctx,
             t0,
             settled: 0,
             open: 0,
@@ -134,7 +141,11 @@ impl<'p, S: Session> EventLoop<'p, S> {
                 steady = Some(self.snapshot());
                 self.progress(now, "steady phase begins");
             }
-            if self.ctx.phase == Phase::Steady && steady.is_some_and(|s| now >= s.at + plan.steady) {
+            let backlogs_done = plan.backlog_clients > 0
+                && self.ctx.stats.backlog.clients_done >= plan.backlog_clients as u64;
+            if self.ctx.phase == Phase::Steady
+                && (backlogs_done || steady.is_some_and(|s| now >= s.at + plan.steady))
+            {
                 self.ctx.phase = Phase::Drain;
                 steady_end = Some(self.snapshot());
                 self.progress(now, "drain: no new readings, waiting for the last acks");
@@ -159,6 +170,7 @@ impl<'p, S: Session> EventLoop<'p, S> {
             if now >= next_progress {
                 next_progress += Duration::from_secs(1);
                 self.progress(now, "");
+                self.ctx.stats.mark_timeline(now - self.t0);
             }
 
             // Sleep until the next thing to do.
@@ -281,8 +293,16 @@ impl<'p, S: Session> EventLoop<'p, S> {
             eprintln!("[{t:7.1}s] {what}");
             return;
         }
+        let backlog = if self.plan.backlog_clients > 0 {
+            format!(
+                " backlog_acked={}/{} backlog_done={}",
+                st.backlog.acked, st.backlog.readings, st.backlog.clients_done
+            )
+        } else {
+            String::new()
+        };
         eprintln!(
-            "[{t:7.1}s] {:?} started={} registered={} open={} sent={} acked={} failed={}",
+            "[{t:7.1}s] {:?} started={} registered={} open={} sent={} acked={} failed={}{backlog}",
             self.ctx.phase,
             st.started,
             st.registered,

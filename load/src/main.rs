@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use cliser_common::exit::{Classify, Outcome};
+use cliser_load::backlog::Backlog;
 use cliser_load::cli::{self, Cli, Protocol};
 use cliser_load::cliser::CliserSession;
 use cliser_load::error::LoadError;
@@ -47,7 +48,15 @@ fn run(cli: &Cli) -> Result<bool, LoadError> {
         Protocol::Cliser => {
             let password: Arc<str> = Arc::from(cli::password(cli.password_file.as_deref())?);
             let prefix = cli.id_prefix.clone();
-            engine::run(&plan, |i, now| CliserSession::new(i, &prefix, password.clone(), now))?
+            let (backlogs, shape) = (cli.backlog_clients, cli.backlog_shape());
+            engine::run(&plan, |i, now| {
+                let session = CliserSession::new(i, &prefix, password.clone(), now);
+                if (i as usize) < backlogs {
+                    session.with_backlog(Backlog::new(i, shape, unix_ms_now()))
+                } else {
+                    session
+                }
+            })?
         }
         Protocol::Mqtt => {
             let (prefix, topics, interval) = (&cli.id_prefix, &cli.topic_prefix, cli.interval);
@@ -67,5 +76,20 @@ fn run(cli: &Cli) -> Result<bool, LoadError> {
                 LoadError::Io(std::io::Error::other(format!("--handshakes-csv {}: {e}", path.display())))
             })?;
     }
+    if let Some(path) = &cli.timeline_csv {
+        let written = std::fs::File::create(path).and_then(|file| {
+            let mut out = std::io::BufWriter::new(file);
+            cliser_load::stats::write_timeline_csv(&outcome.ctx.stats.timeline, &mut out)?;
+            std::io::Write::flush(&mut out)
+        });
+        written.map_err(|e| {
+            LoadError::Io(std::io::Error::other(format!("--timeline-csv {}: {e}", path.display())))
+        })?;
+    }
     Ok(report::passed(&outcome))
+}
+
+/// The wall clock, Unix milliseconds: the backlog's readings are stamped back from it.
+fn unix_ms_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }

@@ -17,7 +17,10 @@ fn secs(d: Duration) -> String {
 /// Whether the run passed: no client failed and every reading sent was acknowledged.
 pub fn passed(o: &Outcome) -> bool {
     let st = &o.ctx.stats;
-    st.failed() == 0 && st.sent == st.acked && st.registered == st.started
+    st.failed() == 0
+        && st.sent == st.acked
+        && st.registered == st.started
+        && st.backlog.acked == st.backlog.readings
 }
 
 /// The report for a run of `clients` clients speaking `protocol`; with the server's `keepalive`,
@@ -56,6 +59,39 @@ pub fn render(protocol: &str, clients: usize, keepalive: Option<Duration>, o: &m
                 kv("poll_late_max_ms", &ms(Some(late.max)));
                 kv("polls_late_over_half_interval", &late.over_half);
             }
+        }
+    }
+    if st.backlog.readings > 0 {
+        let b = st.backlog.clone();
+        kv("backlog_readings", &b.readings);
+        kv("backlog_sent", &b.sent);
+        kv("backlog_acked", &b.acked);
+        kv("backlog_clients_done", &b.clients_done);
+        kv("backlog_answers", &b.answers);
+        let per_answer =
+            if b.answers > 0 { format!("{:.1}", b.sent as f64 / b.answers as f64) } else { "-".into() };
+        kv("backlog_readings_per_answer", &per_answer);
+        // From the first backlog client's 140 to the ack of the last reading (so its commit).
+        match (b.first_registered, b.last_done) {
+            (Some(first), Some(last)) if b.acked == b.readings => {
+                let took = last.saturating_sub(first);
+                kv("backlog_first_registered_s", &secs(first));
+                if let Some(sent) = b.last_sent {
+                    kv("backlog_all_sent_s", &secs(sent.saturating_sub(first)));
+                }
+                // When each client was done: did they finish together or one after another?
+                let mut done = b.done_at.clone();
+                done.sort_unstable();
+                let at = |q: usize| secs(done[(done.len() - 1) * q / 100].saturating_sub(first));
+                kv("backlog_client_done_min_s", &at(0));
+                kv("backlog_client_done_p50_s", &at(50));
+                kv("backlog_s", &secs(took));
+                kv(
+                    "backlog_readings_per_s",
+                    &format!("{:.0}", b.readings as f64 / took.as_secs_f64().max(1e-3)),
+                );
+            }
+            _ => kv("backlog_s", &"-"),
         }
     }
     kv("handshake_p50_ms", &ms(st.handshake.percentile(50.0)));

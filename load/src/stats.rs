@@ -111,11 +111,11 @@ pub struct Stats {
     pub acked_next_poll: u64,
     /// Readings acked by a later poll (cliser only).
     pub acked_late: u64,
-    /// Keep-alive polls received (cliser only).
+    /// Keep-alive polls received (cliser only; backlog clients' are not counted).
     pub polls: u64,
-    /// Longest time between two polls to one client (cliser only).
+    /// Longest time between two polls to one client (cliser only; live clients, not backlog ones).
     pub max_poll_gap: Duration,
-    /// Every time between two polls to one client (cliser only).
+    /// Every time between two polls to one client (cliser only; live clients, not backlog ones).
     pub poll_gaps: Samples,
     /// Clients that closed cleanly at the end.
     pub finished: u64,
@@ -128,6 +128,67 @@ pub struct Stats {
     pub handshakes: Vec<HandshakeTime>,
     /// Reading written -> acknowledged.
     pub ack_latency: Samples,
+    /// Backlog clients' readings (all of them, sent or not), acknowledged, sent, and the answers
+    /// that carried them (`--backlog-clients`; none of these is in `sent` or `acked`).
+    pub backlog: BacklogStats,
+    /// Once a second: how far the run had come (`--timeline-csv`).
+    pub timeline: Vec<TimelinePoint>,
+}
+
+/// What the backlog clients did, summed.
+#[derive(Debug, Default, Clone)]
+pub struct BacklogStats {
+    /// Readings the backlog clients held at the start.
+    pub readings: u64,
+    /// Readings sent (once each: the load tool does not reconnect).
+    pub sent: u64,
+    /// Readings acknowledged (so stored: the server acks only what it committed).
+    pub acked: u64,
+    /// `100` answers that carried backlog readings.
+    pub answers: u64,
+    /// Clients whose whole backlog is acknowledged.
+    pub clients_done: u64,
+    /// When the first backlog client registered, after the run's start.
+    pub first_registered: Option<Duration>,
+    /// When the last backlog client's last reading was acknowledged, after the run's start.
+    pub last_done: Option<Duration>,
+    /// When each backlog client's last reading was acknowledged, after the run's start.
+    pub done_at: Vec<Duration>,
+    /// When the last backlog client sent its last reading, after the run's start. Its ack comes
+    /// with the server's next regular poll (that line has no `more`), up to a keep-alive later.
+    pub last_sent: Option<Duration>,
+}
+
+/// A point of the run's timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimelinePoint {
+    /// After the run's start.
+    pub at: Duration,
+    /// Backlog readings acknowledged so far.
+    pub backlog_acked: u64,
+    /// Backlog clients done so far.
+    pub backlog_clients_done: u64,
+    /// Live readings acknowledged so far.
+    pub acked: u64,
+    /// Polls to live clients so far.
+    pub polls: u64,
+}
+
+/// Writes `points` as CSV (`t_s,backlog_acked,backlog_clients_done,live_acked,live_polls`).
+pub fn write_timeline_csv(points: &[TimelinePoint], out: &mut impl std::io::Write) -> std::io::Result<()> {
+    writeln!(out, "t_s,backlog_acked,backlog_clients_done,live_acked,live_polls")?;
+    for p in points {
+        writeln!(
+            out,
+            "{:.3},{},{},{},{}",
+            p.at.as_secs_f64(),
+            p.backlog_acked,
+            p.backlog_clients_done,
+            p.acked,
+            p.polls
+        )?;
+    }
+    Ok(())
 }
 
 impl Stats {
@@ -139,6 +200,17 @@ impl Stats {
     /// Failed clients, all kinds.
     pub fn failed(&self) -> u64 {
         self.failures.values().sum()
+    }
+
+    /// Adds a point to the timeline, `at` after the run's start.
+    pub fn mark_timeline(&mut self, at: Duration) {
+        self.timeline.push(TimelinePoint {
+            at,
+            backlog_acked: self.backlog.acked,
+            backlog_clients_done: self.backlog.clients_done,
+            acked: self.acked,
+            polls: self.polls,
+        });
     }
 
     /// The polls' lateness against the keep-alive `interval`; `None` before two polls to a client.

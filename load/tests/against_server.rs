@@ -158,3 +158,69 @@ fn over_tls_every_reading_is_acked_and_stored_once() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("TLS: the server's certificate is not signed by a trusted CA"), "{said}");
 }
+
+/// Pis back from an outage: each backlog client empties 2,000 readings of 8 sensors in full lines
+/// with `more` while live clients poll as usual; every backlog reading is stored exactly once, with
+/// its seq, its sensor and its sample time in the past, and the run ends once all are acknowledged.
+#[test]
+fn backlog_clients_store_every_reading_once_while_live_clients_poll() {
+    let _ = bin("cliser-server");
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerHandle::start(dir.path(), &["--keepalive", "500ms"]);
+    let timeline = dir.path().join("timeline.csv");
+    let started_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let out = Command::new(env!("CARGO_BIN_EXE_cliser-load"))
+        .args(["--server", &server.addr.to_string(), "--clients", "8", "--ramp", "200"])
+        .args(["--backlog-clients", "3", "--backlog", "2000", "--sensors", "8", "--sample-every", "10s"])
+        .args(["--duration", "60s", "--id-prefix", "bk-", "--quiet", "--keepalive", "500ms"])
+        .arg("--timeline-csv")
+        .arg(&timeline)
+        .env("CLISER_PASSWORD", &server.password)
+        .output()
+        .expect("run cliser-load");
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{report}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(value(&report, "failures"), "0");
+    assert_eq!(value(&report, "backlog_readings"), "6000");
+    assert_eq!(value(&report, "backlog_acked"), "6000");
+    assert_eq!(value(&report, "backlog_clients_done"), "3");
+    let per_answer: f64 = value(&report, "backlog_readings_per_answer").parse().unwrap();
+    assert!(per_answer > 80.0, "lines are filled: {per_answer} readings per answer\n{report}");
+    let took: f64 = value(&report, "backlog_s").parse().unwrap();
+    assert!(took < 30.0, "the steady phase ended when the backlogs were done: {took} s\n{report}");
+    let first_done: f64 = value(&report, "backlog_client_done_min_s").parse().unwrap();
+    assert!(first_done <= took, "{report}");
+
+    for i in 0..3 {
+        let cid = format!("bk-{i}");
+        let seqs = server.stored_seqs(&cid);
+        assert_eq!(seqs.len(), 2000, "{cid}: every seq stored");
+        assert!(seqs.values().all(|&n| n == 1), "{cid}: each once");
+        assert_eq!((seqs.keys().next(), seqs.keys().last()), (Some(&1), Some(&2000)), "{cid}");
+        let mut store = cliser_store::open(&server.store_url()).expect("open the store");
+        let q = cliser_store::ReadingQuery {
+            cid: Some(cliser_protocol::ClientId::new(&cid).unwrap()),
+            ..Default::default()
+        };
+        let rows = store.readings(&q).expect("read the store");
+        let sensors: std::collections::BTreeSet<String> = rows.iter().map(|r| r.sensor.to_string()).collect();
+        assert_eq!(sensors.len(), 8, "{cid}: {sensors:?}");
+        // 250 samples of 8 sensors at 10 s, the last about now: stamped back 2,500 s, as sent.
+        let oldest = rows.iter().map(|r| r.sampled_ms).min().unwrap();
+        assert!((started_ms - 2_520_000..started_ms - 2_480_000).contains(&oldest), "{cid}: oldest {oldest}");
+    }
+    // The live clients' readings too, once each.
+    let sent: usize = value(&report, "readings_sent").parse().unwrap();
+    assert_eq!(value(&report, "readings_acked"), sent.to_string());
+    let live: usize = (3..8).map(|i| server.stored_seqs(&format!("bk-{i}")).values().sum::<usize>()).sum();
+    assert_eq!(live, sent, "live readings stored");
+
+    let csv = std::fs::read_to_string(&timeline).expect("the timeline");
+    assert!(csv.starts_with("t_s,backlog_acked,backlog_clients_done,live_acked,live_polls\n"), "{csv}");
+}
