@@ -14,10 +14,11 @@ use crate::readings::ack_table::AckTable;
 use crate::readings::registrations::Registrations;
 use crate::readings::sensor_cap::SensorRoster;
 use crate::readings::sink::{Batch, Flushed};
+use cliser_common::mailbox;
 use cliser_protocol::{ClientId, ClientLine, ServerMsg, Value};
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -131,11 +132,11 @@ pub struct SessionCtx<M> {
     /// The sensor ids each client may report (`--max-sensors-per-client`).
     pub sensors: Arc<SensorRoster>,
     /// This connection's tcp_writer.
-    pub writer: Sender<WriterMsg>,
+    pub writer: mailbox::Sender<WriterMsg>,
     /// This session's own mailbox, and a sender into it for replies.
-    pub mailbox: Receiver<SessionEvent>,
+    pub mailbox: mailbox::Receiver<SessionEvent>,
     /// Sender into [`mailbox`](Self::mailbox), handed to the sink for its wake-ups.
-    pub me: Sender<SessionEvent>,
+    pub me: mailbox::Sender<SessionEvent>,
     /// Backpressure towards the tcp_reader.
     pub credit: Arc<LineCredit>,
     /// The connection's socket, asked only whether its TLS handshake is done (for the log).
@@ -168,7 +169,7 @@ enum End {
 struct Farewell<M: From<SessionReport>> {
     sid: u16,
     manager: Sender<M>,
-    writer: Sender<WriterMsg>,
+    writer: mailbox::Sender<WriterMsg>,
     credit: Arc<LineCredit>,
 }
 
@@ -274,8 +275,7 @@ impl<M: From<SessionReport>> SessionCtx<M> {
 
     /// The next event before `deadline`; `Ok(None)` at the deadline.
     fn next(&self, deadline: Instant) -> Result<Option<SessionEvent>, End> {
-        let wait = deadline.saturating_duration_since(Instant::now());
-        match self.mailbox.recv_timeout(wait) {
+        match self.mailbox.recv_deadline(deadline) {
             Ok(SessionEvent::Line(l)) => {
                 self.credit.release();
                 Ok(Some(SessionEvent::Line(l)))

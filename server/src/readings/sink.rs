@@ -6,11 +6,12 @@
 use crate::readings::ack_table::AckTable;
 use crate::readings::duplicates::{AnswerTally, DuplicateWatch};
 use crate::readings::watchers::{CommitReport, Watchers};
+use cliser_common::mailbox::Sender;
 use cliser_common::sensors::{Settings, SharedSettings};
 use cliser_protocol::{ClientId, HealthReport, Reading, SensorFactsReport, Stamp, Value};
 use cliser_store::{HealthRow, NewReading, SinkStore, TsQuality, MAX_SEQ};
 use std::collections::{HashMap, HashSet};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -515,9 +516,9 @@ fn log_reading(r: &NewReading, settings: &Settings) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cliser_common::mailbox::mailbox as channel;
     use cliser_store::{Described, ReadingQuery, Store, StoreError, StoreInfo};
     use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::mpsc::channel;
 
     #[test]
     fn an_age_counts_back_from_arrival_and_a_time_is_taken_as_sent() {
