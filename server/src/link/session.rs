@@ -31,6 +31,11 @@ const SEEN_EVERY: Duration = Duration::from_secs(2);
 /// holder's renewal, if it lives, has landed by then.
 const LEASE_SLACK: Duration = Duration::from_millis(200);
 
+/// Bytes of stack kept below the keep-alive loop's frame when the handshake's pages are given
+/// back: what the loop's own calls use in the steady state (parsing an answer, handing it to the
+/// sink) fits in them, so they are not faulted in again on every reading.
+const STACK_KEEP: usize = 2048;
+
 /// What arrives in a session's mailbox.
 #[derive(Debug)]
 pub enum SessionEvent {
@@ -429,6 +434,9 @@ fn claim_fleetwide<M: From<SessionReport>>(
 
 fn keepalive_loop<M: From<SessionReport>>(ctx: &SessionCtx<M>, cid: &ClientId) -> Result<Infallible, End> {
     let interval = ctx.config.keepalive;
+    // The handshake went deep (the log's time stamps, the credential check); the loop below stays
+    // shallow. Its pages go back rather than sit in each of thousands of sessions for their life.
+    crate::link::small_thread::release_unused_stack(STACK_KEEP);
     // The first poll right after 140, not one interval later: a Pi back from an outage has its
     // backlog waiting (12,000 readings sat idle 10 s at the default interval), and a Pi with
     // nothing waiting answers a bare `100`. The cadence counts from here.
