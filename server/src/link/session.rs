@@ -15,7 +15,7 @@ use crate::readings::registrations::Registrations;
 use crate::readings::sensor_cap::SensorRoster;
 use crate::readings::sink::{Batch, Flushed};
 use cliser_common::mailbox;
-use cliser_protocol::{ClientId, ClientLine, Reading, SensorId, ServerMsg, Value};
+use cliser_protocol::{ClientId, ClientLine, ServerMsg, Value};
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
@@ -31,11 +31,6 @@ const SEEN_EVERY: Duration = Duration::from_secs(2);
 /// How long after a fleet lease held elsewhere would run out the claim is made again: its
 /// holder's renewal, if it lives, has landed by then.
 const LEASE_SLACK: Duration = Duration::from_millis(200);
-
-/// Bytes of stack kept below the keep-alive loop's frame when the handshake's pages are given
-/// back: what the loop's own calls use in the steady state (parsing an answer, handing it to the
-/// sink) fits in them, so they are not faulted in again on every reading.
-const STACK_KEEP: usize = 2048;
 
 /// Bytes allocated for a line to the client: a poll (`100 ack=<seq>`) and its line end fit.
 const LINE_ROOM: usize = 32;
@@ -206,15 +201,7 @@ pub fn run_session<M: From<SessionReport>>(ctx: SessionCtx<M>) {
             Ok(never) => match never {},
         },
     };
-    say_why(&ctx, cid.as_ref(), end);
-}
-
-/// Logs why a session ended. Apart from the session's body: its formatting needs a deep stack,
-/// which the keep-alive loop must not carry (see [`STACK_KEEP`]).
-#[cold]
-#[inline(never)]
-fn say_why<M: From<SessionReport>>(ctx: &SessionCtx<M>, cid: Option<&ClientId>, end: End) {
-    let who = match cid {
+    let who = match &cid {
         Some(c) => format!("cid={c} sid={} from {}", ctx.sid, ctx.peer),
         None => format!("sid={} from {}", ctx.sid, ctx.peer),
     };
@@ -389,7 +376,6 @@ fn credentials<M: From<SessionReport>>(ctx: &SessionCtx<M>) -> Result<(ClientId,
     }
 }
 
-#[inline(never)]
 fn handshake<M: From<SessionReport>>(ctx: &SessionCtx<M>, cid_out: &mut Option<ClientId>) -> Result<(), End> {
     let (cid, credential) = credentials(ctx)?;
     if let Some(presence) = &ctx.presence {
@@ -448,14 +434,8 @@ fn claim_fleetwide<M: From<SessionReport>>(
     }
 }
 
-// Not inlined into the session's body: the loop's frame is all the stack a registered session
-// keeps (see STACK_KEEP), the handshake's frames below it are given back.
-#[inline(never)]
 fn keepalive_loop<M: From<SessionReport>>(ctx: &SessionCtx<M>, cid: &ClientId) -> Result<Infallible, End> {
     let interval = ctx.config.keepalive;
-    // The handshake went deep (the log's time stamps, the credential check); the loop below stays
-    // shallow. Its pages go back rather than sit in each of thousands of sessions for their life.
-    crate::link::small_thread::release_unused_stack(STACK_KEEP);
     // The first poll right after 140, not one interval later: a Pi back from an outage has its
     // backlog waiting (12,000 readings sat idle 10 s at the default interval), and a Pi with
     // nothing waiting answers a bare `100`. The cadence counts from here.
@@ -533,7 +513,18 @@ fn handle_line<M: From<SessionReport>>(
     let mut answer = parsed.answer;
     let refused = ctx.sensors.admit(cid, &mut answer.readings);
     if refused.first {
-        warn_refused(ctx, cid, &refused.sensors);
+        let shown: Vec<String> = refused.sensors.iter().take(5).map(ToString::to_string).collect();
+        let more = refused.sensors.len().saturating_sub(shown.len());
+        let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+        log::warn!(
+            "cid={cid} from {}: refusing the readings of sensor ids beyond its first {} \
+             (--max-sensors-per-client): {}{more}; they are refused by configuration, not stored nor \
+             acknowledged (a later stored reading's ack covers them), and counted in the console's L; \
+             its other sensors are stored as usual. Said once per client.",
+            ctx.peer,
+            ctx.sensors.limit(),
+            shown.join(", ")
+        );
     }
     if refused.readings > 0 && answer.readings.is_empty() {
         // Nothing of this answer is stored, so the ack will not move: polling again at once for
@@ -541,7 +532,18 @@ fn handle_line<M: From<SessionReport>>(
         return Answer::Done;
     }
     if tell_manager {
-        tell_seen(ctx, &answer.readings, answer.more);
+        let values = answer
+            .readings
+            .iter()
+            .map(|r| {
+                let v = match &r.value {
+                    Value::Celsius(c) => c.fixed().to_string(),
+                    Value::Error(e) => format!("err:{e}"),
+                };
+                (r.sensor.to_string(), v)
+            })
+            .collect();
+        ctx.report(SessionReport::Seen { sid: ctx.sid, values, more: answer.more });
     }
     if answer.readings.is_empty() && answer.health.is_empty() && answer.facts.is_empty() {
         return if answer.more { Answer::More { waiting_for_flush: false } } else { Answer::Done };
@@ -560,38 +562,4 @@ fn handle_line<M: From<SessionReport>>(
     } else {
         Answer::Done
     }
-}
-
-/// Tells the Manager the answer's last values (every [`SEEN_EVERY`]).
-#[inline(never)]
-fn tell_seen<M: From<SessionReport>>(ctx: &SessionCtx<M>, readings: &[Reading], more: bool) {
-    let values = readings
-        .iter()
-        .map(|r| {
-            let v = match &r.value {
-                Value::Celsius(c) => c.fixed().to_string(),
-                Value::Error(e) => format!("err:{e}"),
-            };
-            (r.sensor.to_string(), v)
-        })
-        .collect();
-    ctx.report(SessionReport::Seen { sid: ctx.sid, values, more });
-}
-
-/// Says once per client that readings of sensor ids past `--max-sensors-per-client` are refused.
-#[cold]
-#[inline(never)]
-fn warn_refused<M: From<SessionReport>>(ctx: &SessionCtx<M>, cid: &ClientId, sensors: &[SensorId]) {
-    let shown: Vec<String> = sensors.iter().take(5).map(ToString::to_string).collect();
-    let more = sensors.len().saturating_sub(shown.len());
-    let more = if more > 0 { format!(" and {more} more") } else { String::new() };
-    log::warn!(
-        "cid={cid} from {}: refusing the readings of sensor ids beyond its first {} \
-         (--max-sensors-per-client): {}{more}; they are refused by configuration, not stored nor \
-         acknowledged (a later stored reading's ack covers them), and counted in the console's L; \
-         its other sensors are stored as usual. Said once per client.",
-        ctx.peer,
-        ctx.sensors.limit(),
-        shown.join(", ")
-    );
 }
