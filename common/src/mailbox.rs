@@ -12,7 +12,9 @@
 //! A send wakes the receiver only when it is actually waiting: a busy receiver costs its senders no
 //! system call.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
+use std::marker::PhantomData;
 use std::sync::mpsc::{RecvError, RecvTimeoutError, SendError, TryRecvError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -23,7 +25,7 @@ pub fn mailbox<T>() -> (Sender<T>, Receiver<T>) {
         state: Mutex::new(State { queue: VecDeque::new(), senders: 1, receiver: true, waiting: false }),
         arrived: Condvar::new(),
     });
-    (Sender { shared: shared.clone() }, Receiver { shared })
+    (Sender { shared: shared.clone() }, Receiver { shared, one_thread: PhantomData })
 }
 
 struct Shared<T> {
@@ -97,9 +99,11 @@ impl<T> std::fmt::Debug for Sender<T> {
     }
 }
 
-/// The receiving side (one per mailbox).
+/// The receiving side (one per mailbox). It may move to another thread but not be shared by two:
+/// `waiting` speaks for one receiver.
 pub struct Receiver<T> {
     shared: Arc<Shared<T>>,
+    one_thread: PhantomData<Cell<()>>,
 }
 
 impl<T> Receiver<T> {
