@@ -40,8 +40,11 @@ build_release cliser-server cliser-load
 
 files=()
 IFS=, read -r -a sizes <<< "$clients"
+# The machine's load beside each row (other work on the same cores shows in the CPU figures).
+loads=()
 for n in "${sizes[@]}"; do
     preflight "$n" || say "(continuing: the table will show what happens past the limit)"
+    loads+=("$n clients, start: $(cut -d' ' -f1-3 /proc/loadavg)")
     if [ "$only" != mqtt ] && [ -n "$baseline" ]; then
         run_cliser "$n" "$duration" "$ramp" "$out" "$baseline"
         files+=("$out/baseline-$n.kv")
@@ -62,5 +65,7 @@ echo
 print_table "${files[@]}"
 echo
 print_notes "${files[@]}"
+echo
+echo "load average (1, 5, 15 min): ${loads[*]/%/;} end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "raw figures and logs: $out"

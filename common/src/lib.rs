@@ -10,6 +10,7 @@
 //! - [`listener`]: ending a thread blocked in `accept()` without a connection of our own;
 //! - [`lines`]: the one line reader (the protocol's framer plus its read loop) over any `Read`;
 //! - [`logging`]: the log setup, which never takes the process down when stderr fails;
+//! - [`mailbox`]: a small many-senders, one-receiver mailbox for threads that come in thousands;
 //! - [`when`]: points in time as people write them (`24h` ago, or RFC 3339);
 //! - [`sensors`]: the operator's names, calibration and limits of sensors and nodes.
 #![deny(missing_docs)]
@@ -23,6 +24,7 @@ pub mod limits;
 pub mod lines;
 pub mod listener;
 pub mod logging;
+pub mod mailbox;
 pub mod secret;
 pub mod sensor_names;
 pub mod sensors;

@@ -3,10 +3,10 @@
 //! the two threads share (`link`).
 
 use cliser_common::lines::LineReader;
+use cliser_common::mailbox::{Receiver, Sender};
 use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex};
 
 /// Stack size for each per-connection thread. Three threads per client at 10,000 clients: the stacks
@@ -104,8 +104,14 @@ impl LineCredit {
     /// The session took a line.
     pub fn release(&self) {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        // Only a full count can have the reader waiting: otherwise no wake-up (a system call per
+        // line) is needed.
+        let full = st.0 >= LINES_IN_FLIGHT;
         st.0 = st.0.saturating_sub(1);
-        self.changed.notify_one();
+        drop(st);
+        if full {
+            self.changed.notify_one();
+        }
     }
 
     /// Bytes the peer sent after its last complete line.

@@ -19,13 +19,14 @@ use crate::readings::registrations::Registrations;
 use crate::readings::sensor_cap::SensorRoster;
 use crate::readings::sink::Batch;
 use crate::readings::watchers::Watchers;
+use cliser_common::mailbox::{self, Sender as MailboxSender};
 use cliser_common::sensors::SharedSettings;
 use cliser_protocol::{Celsius, ClientId, ServerMsg};
 use cliser_web::LiveEvent;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -113,9 +114,9 @@ pub struct ClientData {
     /// What it logged in with, once registered.
     pub credential: Option<Credential>,
     /// Its tcp_writer's mailbox.
-    pub sender_tcp_writer: Sender<WriterMsg>,
+    pub sender_tcp_writer: MailboxSender<WriterMsg>,
     /// Its session's mailbox.
-    pub sender_session: Sender<SessionEvent>,
+    pub sender_session: MailboxSender<SessionEvent>,
     /// When it connected.
     pub since: SystemTime,
     /// When its client was last heard.
@@ -291,7 +292,7 @@ impl Manager {
         stream: TcpStream,
         peer: SocketAddr,
         transport: Transport,
-    ) -> std::io::Result<(Sender<WriterMsg>, Sender<SessionEvent>)> {
+    ) -> std::io::Result<(MailboxSender<WriterMsg>, MailboxSender<SessionEvent>)> {
         // Small lines both ways: send them now rather than wait for more.
         let _ = stream.set_nodelay(true);
         // A peer that stops reading must not hold its writer forever.
@@ -302,8 +303,8 @@ impl Manager {
         };
         let socket = Arc::new(link);
         let (read_half, session_link) = (socket.clone(), socket.clone());
-        let (writer_tx, writer_rx) = channel();
-        let (session_tx, session_rx) = channel();
+        let (writer_tx, writer_rx) = mailbox::mailbox();
+        let (session_tx, session_rx) = mailbox::mailbox();
         let credit = Arc::new(LineCredit::default());
         let name = |role: &str| format!("{role}-{sid}");
         spawn_detached(&name("tcp_writer"), stack, move || conn::tcp_writer(socket, writer_rx))?;

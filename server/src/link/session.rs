@@ -14,10 +14,12 @@ use crate::readings::ack_table::AckTable;
 use crate::readings::registrations::Registrations;
 use crate::readings::sensor_cap::SensorRoster;
 use crate::readings::sink::{Batch, Flushed};
+use cliser_common::mailbox;
 use cliser_protocol::{ClientId, ClientLine, ServerMsg, Value};
 use std::convert::Infallible;
+use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -29,6 +31,9 @@ const SEEN_EVERY: Duration = Duration::from_secs(2);
 /// How long after a fleet lease held elsewhere would run out the claim is made again: its
 /// holder's renewal, if it lives, has landed by then.
 const LEASE_SLACK: Duration = Duration::from_millis(200);
+
+/// Bytes allocated for a line to the client: a poll (`100 ack=<seq>`) and its line end fit.
+const LINE_ROOM: usize = 32;
 
 /// What arrives in a session's mailbox.
 #[derive(Debug)]
@@ -131,11 +136,11 @@ pub struct SessionCtx<M> {
     /// The sensor ids each client may report (`--max-sensors-per-client`).
     pub sensors: Arc<SensorRoster>,
     /// This connection's tcp_writer.
-    pub writer: Sender<WriterMsg>,
+    pub writer: mailbox::Sender<WriterMsg>,
     /// This session's own mailbox, and a sender into it for replies.
-    pub mailbox: Receiver<SessionEvent>,
+    pub mailbox: mailbox::Receiver<SessionEvent>,
     /// Sender into [`mailbox`](Self::mailbox), handed to the sink for its wake-ups.
-    pub me: Sender<SessionEvent>,
+    pub me: mailbox::Sender<SessionEvent>,
     /// Backpressure towards the tcp_reader.
     pub credit: Arc<LineCredit>,
     /// The connection's socket, asked only whether its TLS handshake is done (for the log).
@@ -168,7 +173,7 @@ enum End {
 struct Farewell<M: From<SessionReport>> {
     sid: u16,
     manager: Sender<M>,
-    writer: Sender<WriterMsg>,
+    writer: mailbox::Sender<WriterMsg>,
     credit: Arc<LineCredit>,
 }
 
@@ -263,8 +268,11 @@ pub fn run_session<M: From<SessionReport>>(ctx: SessionCtx<M>) {
 
 impl<M: From<SessionReport>> SessionCtx<M> {
     fn send(&self, msg: ServerMsg) {
+        // Room for the line end the writer adds: no second allocation for it (one per poll).
+        let mut line = String::with_capacity(LINE_ROOM);
+        let _ = write!(line, "{msg}");
         // A failed send means the writer is gone; the reader will report the closed connection.
-        let _ = self.writer.send(WriterMsg::Line(msg.to_string()));
+        let _ = self.writer.send(WriterMsg::Line(line));
     }
 
     fn report(&self, r: SessionReport) {
@@ -274,8 +282,7 @@ impl<M: From<SessionReport>> SessionCtx<M> {
 
     /// The next event before `deadline`; `Ok(None)` at the deadline.
     fn next(&self, deadline: Instant) -> Result<Option<SessionEvent>, End> {
-        let wait = deadline.saturating_duration_since(Instant::now());
-        match self.mailbox.recv_timeout(wait) {
+        match self.mailbox.recv_deadline(deadline) {
             Ok(SessionEvent::Line(l)) => {
                 self.credit.release();
                 Ok(Some(SessionEvent::Line(l)))

@@ -7,11 +7,12 @@ use crate::readings::ack_table::AckTable;
 use crate::readings::duplicates::{AnswerTally, DuplicateWatch};
 use crate::readings::reading_log::log_reading;
 use crate::readings::watchers::{CommitReport, Watchers};
+use cliser_common::mailbox::Sender;
 use cliser_common::sensors::SharedSettings;
 use cliser_protocol::{ClientId, HealthReport, Reading, SensorFactsReport, Stamp};
 use cliser_store::{HealthRow, NewReading, SinkStore, TsQuality, MAX_SEQ};
 use std::collections::{HashMap, HashSet};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -514,6 +515,9 @@ fn facts_text(f: &SensorFactsReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cliser_common::mailbox::mailbox as channel;
+    use cliser_store::{Described, ReadingQuery, Store, StoreError, StoreInfo};
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     #[test]
     fn a_group_gathers_for_a_tenth_of_the_keepalive_within_bounds() {
@@ -528,9 +532,6 @@ mod tests {
             );
         }
     }
-    use cliser_store::{Described, ReadingQuery, Store, StoreError, StoreInfo};
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::mpsc::channel;
 
     #[test]
     fn an_age_counts_back_from_arrival_and_a_time_is_taken_as_sent() {
