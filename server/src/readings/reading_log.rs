@@ -9,6 +9,9 @@ use cliser_store::{NewReading, TsQuality};
 use std::fmt;
 use std::time::{Duration, UNIX_EPOCH};
 
+/// The lines' log target, as when the sink wrote them itself: what people filter the log by.
+const TARGET: &str = "cliser_server::readings::sink";
+
 /// `reading cid=garage sensor=28-0316a2795aff name="freezer" temp_c=-18.250 raw_c=-18.000 ts=.. seq=..`:
 /// the name when the sensor has one, the true (calibrated) value, and the raw one when they differ.
 /// `ts_quality=unsynced` follows `ts` only when the time is the client's unsynchronised clock: a
@@ -27,12 +30,13 @@ pub fn log_reading(r: &NewReading, settings: &Settings) {
             let true_c = settings.calibrate(id, *c);
             let raw = Raw((true_c != *c).then_some(*c));
             log::info!(
+                target: TARGET,
                 "reading cid={cid} sensor={sensor}{name} temp_c={}{raw} ts={ts}{quality} seq={seq}",
                 true_c.fixed()
             )
         }
         Value::Error(e) => {
-            log::warn!("reading cid={cid} sensor={sensor}{name} error={e} ts={ts}{quality} seq={seq}")
+            log::warn!(target: TARGET, "reading cid={cid} sensor={sensor}{name} error={e} ts={ts}{quality} seq={seq}")
         }
     }
 }
