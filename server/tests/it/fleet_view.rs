@@ -70,9 +70,12 @@ fn every_server_shows_every_node_of_the_fleet_with_its_server_and_a_killed_serve
     wait_seats(&b, &both, T, "B lists both Pis online, each with its server");
     wait_seats(&a, &both, T, "A lists both Pis online, each with its server");
     for (s, name) in [(&a, "server-a"), (&b, "server-b")] {
-        let f = wait_until(T, "both servers in /api/fleet", || {
+        // Each server's client count is read from the leases, renewed on their own schedule: the
+        // wait covers it too.
+        let f = wait_until(T, "both servers in /api/fleet, with one Pi each", || {
             let f = fleet(s);
-            (server_names(&f) == ["server-a", "server-b"]).then_some(f)
+            let one_each = f["servers"].as_array().is_some_and(|v| v.iter().all(|x| x["clients"] == 1));
+            (server_names(&f) == ["server-a", "server-b"] && one_each).then_some(f)
         });
         assert_eq!(
             (f["mode"].as_str(), f["this"].as_str(), f["stale"].as_bool()),
