@@ -177,23 +177,35 @@ struct Farewell<M: From<SessionReport>> {
     manager: Sender<M>,
     writer: mailbox::Sender<WriterMsg>,
     credit: Arc<LineCredit>,
+    /// [`unregister`](Self::unregister) has told the Manager already.
+    unregistered: bool,
+}
+
+impl<M: From<SessionReport>> Farewell<M> {
+    /// Tells the Manager the session is over (frees its client id) before the connection closes.
+    fn unregister(&mut self) {
+        if !std::mem::replace(&mut self.unregistered, true) {
+            let _ = self.manager.send(SessionReport::Closed { sid: self.sid }.into());
+        }
+    }
 }
 
 impl<M: From<SessionReport>> Drop for Farewell<M> {
     fn drop(&mut self) {
         self.credit.close();
         let _ = self.writer.send(WriterMsg::Close);
-        let _ = self.manager.send(SessionReport::Closed { sid: self.sid }.into());
+        self.unregister();
     }
 }
 
 /// Runs a session to its end, then unregisters it and closes the connection.
 pub fn run_session<M: From<SessionReport>>(ctx: SessionCtx<M>) {
-    let _farewell = Farewell {
+    let mut farewell = Farewell {
         sid: ctx.sid,
         manager: ctx.manager.clone(),
         writer: ctx.writer.clone(),
         credit: ctx.credit.clone(),
+        unregistered: false,
     };
     let mut cid = None;
     let end = match handshake(&ctx, &mut cid) {
@@ -203,7 +215,12 @@ pub fn run_session<M: From<SessionReport>>(ctx: SessionCtx<M>) {
             Ok(never) => match never {},
         },
     };
+    // The id is free before the line that says why (whoever reads it and reconnects at once finds
+    // it free), and the line is written before the connection closes (whoever sees the close finds
+    // the line).
+    farewell.unregister();
     log_end(&ctx, cid.as_ref(), end);
+    drop(farewell);
 }
 
 /// Logs why a session ended. Out of line and cold: its formatting (a dozen messages) would
