@@ -504,7 +504,7 @@ fn keepalive_loop<M: From<SessionReport>>(ctx: &SessionCtx<M>, cid: &ClientId) -
                 poll_when_flushed = false;
             }
             Some(SessionEvent::PollNow) => poll_now = true,
-            Some(other) => log::debug!("sid={} ignoring {other:?} after registration", ctx.sid),
+            Some(other) => debug_ignored(ctx.sid, &other),
         }
         if poll_now {
             ctx.send(ServerMsg::KeepAlive { ack: ctx.acks.get(cid) });
@@ -534,7 +534,7 @@ fn handle_line<M: From<SessionReport>>(
     let parsed = match parse_line(line) {
         Ok(ClientLine::KeepAlive(p)) => p,
         Ok(ClientLine::ShutdownAck) => {
-            log::info!("cid={cid} acknowledged 130: shutting its machine down");
+            info_shutdown_ack(cid);
             ctx.report(SessionReport::Seen { sid: ctx.sid, values: Vec::new(), more: false });
             return Answer::Done;
         }
@@ -591,6 +591,18 @@ fn parse_line(line: &str) -> Result<ClientLine, ParseError> {
 #[inline(never)]
 fn send_batch(sink: &Sender<Batch<SessionEvent>>, batch: Batch<SessionEvent>) -> bool {
     sink.send(batch).is_ok()
+}
+
+#[cold]
+#[inline(never)]
+fn debug_ignored(sid: u16, event: &SessionEvent) {
+    log::debug!("sid={sid} ignoring {event:?} after registration");
+}
+
+#[cold]
+#[inline(never)]
+fn info_shutdown_ack(cid: &ClientId) {
+    log::info!("cid={cid} acknowledged 130: shutting its machine down");
 }
 
 #[cold]
