@@ -34,9 +34,15 @@ impl Celsius {
         struct Fixed(f64);
         impl fmt::Display for Fixed {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                // Rounding can give -0.000 for tiny negatives; a person reads that as 0.
-                let v = (self.0 * 1000.0).round() / 1000.0;
-                write!(f, "{:.3}", if v == 0.0 { 0.0 } else { v })
+                // In integer millidegrees: the same text as `{:.3}` of the value rounded to
+                // thousandths (|v| < 1000, so that double is the nearest to m / 1000), without
+                // the float formatter, whose exact mode can fall back to big-number arithmetic
+                // with a kilobyte of stack (a server thread's stack is a few pages). Rounding
+                // can give -0 for tiny negatives; a person reads that as 0, so no sign then.
+                let m = (self.0 * 1000.0).round() as i64;
+                let sign = if m < 0 { "-" } else { "" };
+                let m = m.unsigned_abs();
+                write!(f, "{sign}{}.{:03}", m / 1000, m % 1000)
             }
         }
         Fixed(self.0)
@@ -212,6 +218,22 @@ mod tests {
         assert_eq!(c(-0.5).fixed().to_string(), "-0.500");
         assert_eq!(c(-0.0001).fixed().to_string(), "0.000");
         assert_eq!(c(-55.0).fixed().to_string(), "-55.000");
+    }
+
+    #[test]
+    fn three_decimals_are_the_float_formatters_text_for_every_value() {
+        // `fixed` formats integer millidegrees; it must read exactly as `{:.3}` of the value
+        // rounded to thousandths did, over the whole range and between the thousandths.
+        let by_float = |v: f64| {
+            let v = (v * 1000.0).round() / 1000.0;
+            format!("{:.3}", if v == 0.0 { 0.0 } else { v })
+        };
+        let halves = (-1_999_998..=1_999_998).map(|h: i32| f64::from(h) / 2000.0);
+        let odd = [999.9999, -999.9999, 0.0004999, -0.0005, 0.0005, 1e-300, -1e-300, 85.0, -55.0625];
+        for v in halves.chain(odd) {
+            let c = Celsius::new(v).unwrap();
+            assert_eq!(c.fixed().to_string(), by_float(v), "{v}");
+        }
     }
 
     #[test]

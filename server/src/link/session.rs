@@ -15,7 +15,9 @@ use crate::readings::registrations::Registrations;
 use crate::readings::sensor_cap::SensorRoster;
 use crate::readings::sink::{Batch, Flushed};
 use cliser_common::mailbox;
-use cliser_protocol::{ClientId, ClientLine, ServerMsg, Value};
+use cliser_protocol::{
+    ClientId, ClientLine, KeepAliveAnswer, ParseError, RejectedToken, SensorId, ServerMsg, Value,
+};
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
@@ -175,23 +177,35 @@ struct Farewell<M: From<SessionReport>> {
     manager: Sender<M>,
     writer: mailbox::Sender<WriterMsg>,
     credit: Arc<LineCredit>,
+    /// [`unregister`](Self::unregister) has told the Manager already.
+    unregistered: bool,
+}
+
+impl<M: From<SessionReport>> Farewell<M> {
+    /// Tells the Manager the session is over (frees its client id) before the connection closes.
+    fn unregister(&mut self) {
+        if !std::mem::replace(&mut self.unregistered, true) {
+            let _ = self.manager.send(SessionReport::Closed { sid: self.sid }.into());
+        }
+    }
 }
 
 impl<M: From<SessionReport>> Drop for Farewell<M> {
     fn drop(&mut self) {
         self.credit.close();
         let _ = self.writer.send(WriterMsg::Close);
-        let _ = self.manager.send(SessionReport::Closed { sid: self.sid }.into());
+        self.unregister();
     }
 }
 
 /// Runs a session to its end, then unregisters it and closes the connection.
 pub fn run_session<M: From<SessionReport>>(ctx: SessionCtx<M>) {
-    let _farewell = Farewell {
+    let mut farewell = Farewell {
         sid: ctx.sid,
         manager: ctx.manager.clone(),
         writer: ctx.writer.clone(),
         credit: ctx.credit.clone(),
+        unregistered: false,
     };
     let mut cid = None;
     let end = match handshake(&ctx, &mut cid) {
@@ -201,7 +215,22 @@ pub fn run_session<M: From<SessionReport>>(ctx: SessionCtx<M>) {
             Ok(never) => match never {},
         },
     };
-    let who = match &cid {
+    // The id is free before the line that says why (whoever reads it and reconnects at once finds
+    // it free), and the line is written before the connection closes (whoever sees the close finds
+    // the line).
+    farewell.unregister();
+    log_end(&ctx, cid.as_ref(), end);
+    drop(farewell);
+}
+
+/// Logs why a session ended. Out of line and cold: its formatting (a dozen messages) would
+/// otherwise sit in [`run_session`]'s frame, below which the keep-alive loop and every answer run
+/// (see "session stack" in docs/PERFORMANCE.md: each frame there decides whether a session's stack
+/// keeps 2 pages or 3).
+#[cold]
+#[inline(never)]
+fn log_end<M: From<SessionReport>>(ctx: &SessionCtx<M>, cid: Option<&ClientId>, end: End) {
+    let who = match cid {
         Some(c) => format!("cid={c} sid={} from {}", ctx.sid, ctx.peer),
         None => format!("sid={} from {}", ctx.sid, ctx.peer),
     };
@@ -376,6 +405,8 @@ fn credentials<M: From<SessionReport>>(ctx: &SessionCtx<M>) -> Result<(ClientId,
     }
 }
 
+/// Out of line: its frame (the credentials, the fleet claim) is gone before the keep-alive loop runs.
+#[inline(never)]
 fn handshake<M: From<SessionReport>>(ctx: &SessionCtx<M>, cid_out: &mut Option<ClientId>) -> Result<(), End> {
     let (cid, credential) = credentials(ctx)?;
     if let Some(presence) = &ctx.presence {
@@ -434,6 +465,8 @@ fn claim_fleetwide<M: From<SessionReport>>(
     }
 }
 
+/// Out of line, like [`handle_line`]: the loop's own frame is what every wait and answer sits on.
+#[inline(never)]
 fn keepalive_loop<M: From<SessionReport>>(ctx: &SessionCtx<M>, cid: &ClientId) -> Result<Infallible, End> {
     let interval = ctx.config.keepalive;
     // The first poll right after 140, not one interval later: a Pi back from an outage has its
@@ -471,7 +504,7 @@ fn keepalive_loop<M: From<SessionReport>>(ctx: &SessionCtx<M>, cid: &ClientId) -
                 poll_when_flushed = false;
             }
             Some(SessionEvent::PollNow) => poll_now = true,
-            Some(other) => log::debug!("sid={} ignoring {other:?} after registration", ctx.sid),
+            Some(other) => debug_ignored(ctx.sid, &other),
         }
         if poll_now {
             ctx.send(ServerMsg::KeepAlive { ack: ctx.acks.get(cid) });
@@ -488,43 +521,35 @@ enum Answer {
     More { waiting_for_flush: bool },
 }
 
-/// Handles one line of a registered client.
+/// Handles one line of a registered client. Out of line, and its rare paths (warnings, the
+/// Manager's `Seen`) in functions of their own, so the frame below which the sink's send runs stays
+/// small: a session's stack keeps 2 pages only if an answer stays ~8 KB below the top.
+#[inline(never)]
 fn handle_line<M: From<SessionReport>>(
     ctx: &SessionCtx<M>,
     cid: &ClientId,
     line: &str,
     tell_manager: bool,
 ) -> Answer {
-    let parsed = match ClientLine::parse(line) {
+    let parsed = match parse_line(line) {
         Ok(ClientLine::KeepAlive(p)) => p,
         Ok(ClientLine::ShutdownAck) => {
-            log::info!("cid={cid} acknowledged 130: shutting its machine down");
+            info_shutdown_ack(cid);
             ctx.report(SessionReport::Seen { sid: ctx.sid, values: Vec::new(), more: false });
             return Answer::Done;
         }
         Err(e) => {
-            log::warn!("cid={cid} from {}: ignoring a line that is not an answer: {e}", ctx.peer);
+            warn_not_an_answer(ctx, cid, &e);
             return Answer::Done;
         }
     };
-    for bad in &parsed.rejected {
-        log::warn!("cid={cid} from {}: ignoring malformed token {:?}: {}", ctx.peer, bad.token, bad.error);
+    if !parsed.rejected.is_empty() {
+        warn_rejected(ctx, cid, &parsed.rejected);
     }
     let mut answer = parsed.answer;
     let refused = ctx.sensors.admit(cid, &mut answer.readings);
     if refused.first {
-        let shown: Vec<String> = refused.sensors.iter().take(5).map(ToString::to_string).collect();
-        let more = refused.sensors.len().saturating_sub(shown.len());
-        let more = if more > 0 { format!(" and {more} more") } else { String::new() };
-        log::warn!(
-            "cid={cid} from {}: refusing the readings of sensor ids beyond its first {} \
-             (--max-sensors-per-client): {}{more}; they are refused by configuration, not stored nor \
-             acknowledged (a later stored reading's ack covers them), and counted in the console's L; \
-             its other sensors are stored as usual. Said once per client.",
-            ctx.peer,
-            ctx.sensors.limit(),
-            shown.join(", ")
-        );
+        warn_refused(ctx, cid, &refused.sensors);
     }
     if refused.readings > 0 && answer.readings.is_empty() {
         // Nothing of this answer is stored, so the ack will not move: polling again at once for
@@ -532,18 +557,7 @@ fn handle_line<M: From<SessionReport>>(
         return Answer::Done;
     }
     if tell_manager {
-        let values = answer
-            .readings
-            .iter()
-            .map(|r| {
-                let v = match &r.value {
-                    Value::Celsius(c) => c.fixed().to_string(),
-                    Value::Error(e) => format!("err:{e}"),
-                };
-                (r.sensor.to_string(), v)
-            })
-            .collect();
-        ctx.report(SessionReport::Seen { sid: ctx.sid, values, more: answer.more });
+        report_seen(ctx, &answer);
     }
     if answer.readings.is_empty() && answer.health.is_empty() && answer.facts.is_empty() {
         return if answer.more { Answer::More { waiting_for_flush: false } } else { Answer::Done };
@@ -556,10 +570,86 @@ fn handle_line<M: From<SessionReport>>(
         received: SystemTime::now(),
         wake: answer.more.then(|| ctx.me.clone()),
     };
-    let sent = ctx.sink.send(batch).is_ok();
+    let sent = send_batch(&ctx.sink, batch);
     if answer.more {
         Answer::More { waiting_for_flush: sent }
     } else {
         Answer::Done
     }
+}
+
+/// [`ClientLine::parse`] in a frame of its own: inlined (link-time optimisation does it across
+/// crates), the parser's locals for readings, health and facts tokens were added to
+/// [`handle_line`]'s frame, below which the sink's send then ran.
+#[inline(never)]
+fn parse_line(line: &str) -> Result<ClientLine, ParseError> {
+    ClientLine::parse(line)
+}
+
+/// Hands `batch` to the sink; whether it took it. In a frame of its own: `mpmc`'s send, inlined,
+/// made [`handle_line`]'s frame 1.3 KB (its blocking flavours' copies of the message included).
+#[inline(never)]
+fn send_batch(sink: &Sender<Batch<SessionEvent>>, batch: Batch<SessionEvent>) -> bool {
+    sink.send(batch).is_ok()
+}
+
+#[cold]
+#[inline(never)]
+fn debug_ignored(sid: u16, event: &SessionEvent) {
+    log::debug!("sid={sid} ignoring {event:?} after registration");
+}
+
+#[cold]
+#[inline(never)]
+fn info_shutdown_ack(cid: &ClientId) {
+    log::info!("cid={cid} acknowledged 130: shutting its machine down");
+}
+
+#[cold]
+#[inline(never)]
+fn warn_not_an_answer<M>(ctx: &SessionCtx<M>, cid: &ClientId, e: &ParseError) {
+    log::warn!("cid={cid} from {}: ignoring a line that is not an answer: {e}", ctx.peer);
+}
+
+#[cold]
+#[inline(never)]
+fn warn_rejected<M>(ctx: &SessionCtx<M>, cid: &ClientId, rejected: &[RejectedToken]) {
+    for bad in rejected {
+        log::warn!("cid={cid} from {}: ignoring malformed token {:?}: {}", ctx.peer, bad.token, bad.error);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn warn_refused<M>(ctx: &SessionCtx<M>, cid: &ClientId, sensors: &[SensorId]) {
+    let shown: Vec<String> = sensors.iter().take(5).map(ToString::to_string).collect();
+    let more = sensors.len().saturating_sub(shown.len());
+    let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+    log::warn!(
+        "cid={cid} from {}: refusing the readings of sensor ids beyond its first {} \
+         (--max-sensors-per-client): {}{more}; they are refused by configuration, not stored nor \
+         acknowledged (a later stored reading's ack covers them), and counted in the console's L; \
+         its other sensors are stored as usual. Said once per client.",
+        ctx.peer,
+        ctx.sensors.limit(),
+        shown.join(", ")
+    );
+}
+
+/// Tells the Manager the answer's last values (every [`SEEN_EVERY`]): out of line, its strings are
+/// formatted in a frame of their own.
+#[inline(never)]
+fn report_seen<M: From<SessionReport>>(ctx: &SessionCtx<M>, answer: &KeepAliveAnswer) {
+    let values = answer
+        .readings
+        .iter()
+        .map(|r| {
+            let v = match &r.value {
+                Value::Celsius(c) => c.fixed().to_string(),
+                Value::Error(e) => format!("err:{e}"),
+            };
+            (r.sensor.to_string(), v)
+        })
+        .collect();
+    ctx.report(SessionReport::Seen { sid: ctx.sid, values, more: answer.more });
 }
