@@ -60,8 +60,36 @@ impl Celsius {
         if s.len() > 40 || !all_digits(int) || !frac.is_none_or(all_digits) {
             return None;
         }
-        s.parse::<f64>().ok().and_then(Self::new)
+        match millis(int, frac) {
+            // Exact: an integer below 2^53 divided by 1000 rounds once, to the double nearest
+            // the decimal, as the float parser's result is.
+            Some(m) => {
+                let v = m as f64 / 1000.0;
+                Self::new(if s.starts_with('-') { -v } else { v })
+            }
+            None => parse_float(s),
+        }
     }
+}
+
+/// `int.frac` in thousandths when `frac` has at most three digits and `int` at most nine: every
+/// value a sensor gives. Its frame is small: a server session parses every reading it hears on a
+/// stack of two pages (docs/PERFORMANCE.md, "the session's stack back to 2 pages").
+fn millis(int: &str, frac: Option<&str>) -> Option<i64> {
+    let frac = frac.unwrap_or("");
+    if int.len() > 9 || frac.len() > 3 {
+        return None;
+    }
+    let digits = |p: &str| p.bytes().fold(0i64, |n, b| n * 10 + i64::from(b - b'0'));
+    Some(digits(int) * 1000 + digits(frac) * [1000, 100, 10, 1][frac.len()])
+}
+
+/// The general case (more digits than a sensor gives), out of line: the float parser's frame is
+/// ~800 bytes.
+#[inline(never)]
+#[cold]
+fn parse_float(s: &str) -> Option<Celsius> {
+    s.parse::<f64>().ok().and_then(Celsius::new)
 }
 
 impl fmt::Display for Celsius {
@@ -208,6 +236,54 @@ impl fmt::Display for Reading {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_short_parse_gives_the_float_parsers_value_to_the_bit() {
+        let mut checked = 0;
+        for m in -999_999i64..=999_999 {
+            let text = format!("{}{}.{:03}", if m < 0 { "-" } else { "" }, m.abs() / 1000, m.abs() % 1000);
+            for t in [text.clone(), text.trim_end_matches('0').trim_end_matches('.').to_owned()] {
+                if t.is_empty() || t == "-" {
+                    continue;
+                }
+                let fast = Celsius::parse(&t).map(|c| c.degrees().to_bits());
+                let float = t.parse::<f64>().ok().and_then(Celsius::new).map(|c| c.degrees().to_bits());
+                assert_eq!(fast, float, "{t}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 3_000_000);
+        for t in [
+            "0",
+            "-0",
+            "-0.0",
+            "007.5",
+            "85",
+            "125.0000001",
+            "1.23456789",
+            "0.",
+            ".5",
+            "-",
+            "1e3",
+            "+1",
+            "999999999",
+        ] {
+            let float = if millis_form(t) { t.parse::<f64>().ok().and_then(Celsius::new) } else { None };
+            assert_eq!(
+                Celsius::parse(t).map(|c| c.degrees().to_bits()),
+                float.map(|c| c.degrees().to_bits()),
+                "{t}"
+            );
+        }
+    }
+
+    /// What `Celsius::parse` accepts at all: `-?digits(.digits)?`.
+    fn millis_form(t: &str) -> bool {
+        let d = t.strip_prefix('-').unwrap_or(t);
+        let (i, f) = d.split_once('.').map_or((d, None), |(i, f)| (i, Some(f)));
+        let all = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+        all(i) && f.is_none_or(all)
+    }
 
     #[test]
     fn people_see_three_decimals_the_wire_the_shortest_form() {
