@@ -48,20 +48,27 @@ fn the_client_logs_a_summary_line_per_sensor_every_health_interval() {
     assert_eq!(c.wait_exit(WAIT).code(), Some(0));
 }
 
+/// A client of one fake w1 sensor, read every 50 ms with a health period of 200 ms, and the fake
+/// server it connects to (not yet accepted).
+fn one_sensor_every_50ms_health_every_200ms(dir: &std::path::Path) -> (FakeServer, Proc) {
+    let w1 = fake_w1_with(dir, 1);
+    let server = FakeServer::new();
+    let sensor = format!("w1:{}", w1.display());
+    let c = common::client(
+        dir,
+        server.addr,
+        &["--sensor", &sensor, "--interval", "50ms", "--health-every", "200ms"],
+    );
+    (server, c)
+}
+
 /// Health reports against a server that does not advertise them (an old server's `140`): none is
 /// sent, and every token of every answer is one an old server understands.
 #[test]
 fn no_health_report_goes_to_a_server_that_does_not_advertise_them() {
     let dir = tempfile::tempdir().unwrap();
     let _dump = DumpLogsOnPanic(dir.path());
-    let w1 = fake_w1_with(dir.path(), 1);
-    let server = FakeServer::new();
-    let sensor = format!("w1:{}", w1.display());
-    let mut c = common::client(
-        dir.path(),
-        server.addr,
-        &["--sensor", &sensor, "--interval", "50ms", "--health-every", "200ms"],
-    );
+    let (server, mut c) = one_sensor_every_50ms_health_every_200ms(dir.path());
     let mut conn = server.accept();
     conn.handshake(None);
     // Several health periods pass (the log says so) while the server polls.
@@ -83,14 +90,7 @@ fn no_health_report_goes_to_a_server_that_does_not_advertise_them() {
 fn health_reports_go_to_a_server_that_advertises_them_once_each() {
     let dir = tempfile::tempdir().unwrap();
     let _dump = DumpLogsOnPanic(dir.path());
-    let w1 = fake_w1_with(dir.path(), 1);
-    let server = FakeServer::new();
-    let sensor = format!("w1:{}", w1.display());
-    let mut c = common::client(
-        dir.path(),
-        server.addr,
-        &["--sensor", &sensor, "--interval", "50ms", "--health-every", "200ms"],
-    );
+    let (server, mut c) = one_sensor_every_50ms_health_every_200ms(dir.path());
     let mut conn = server.accept();
     conn.send("110: qual a senha");
     conn.recv();
