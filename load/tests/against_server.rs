@@ -12,6 +12,22 @@ fn value<'a>(report: &'a str, key: &str) -> &'a str {
 
 /// One row per client by number; client i began its connect no earlier than the ramp lets it (the
 /// ramp starts client i once i - 1 slots have passed: client 0 at once).
+/// Runs `cliser-load` with the arguments `args` adds, logging in with `password`; asserts it
+/// exited 0 and returns its report (stdout).
+fn run_load(password: &str, args: impl FnOnce(&mut Command) -> &mut Command) -> String {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cliser-load"));
+    args(&mut cmd);
+    let out = cmd.env("CLISER_PASSWORD", password).output().expect("run cliser-load");
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{report}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    report
+}
+
 fn handshakes_csv_has_every_client_in_ramp_order(path: &std::path::Path, clients: u32, ramp: f64) {
     let text = std::fs::read_to_string(path).expect("the handshakes CSV");
     let mut lines = text.lines();
@@ -36,22 +52,13 @@ fn twenty_clients_every_reading_acked_and_logged_once() {
     let _ = bin("cliser-server");
     let dir = tempfile::tempdir().unwrap();
     let server = ServerHandle::start(dir.path(), &["--keepalive", "250ms", "--max-clients", "100"]);
-    let out = Command::new(env!("CARGO_BIN_EXE_cliser-load"))
-        .args(["--server", &server.addr.to_string(), "--clients", "20", "--ramp", "200"])
-        .args(["--duration", "2s", "--id-prefix", "it-", "--quiet"])
-        .args(["--watch-pid", &server.proc.pid().to_string()])
-        .arg("--handshakes-csv")
-        .arg(dir.path().join("handshakes.csv"))
-        .env("CLISER_PASSWORD", &server.password)
-        .output()
-        .expect("run cliser-load");
-    let report = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "exit {:?}\n{report}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let report = run_load(&server.password, |c| {
+        c.args(["--server", &server.addr.to_string(), "--clients", "20", "--ramp", "200"])
+            .args(["--duration", "2s", "--id-prefix", "it-", "--quiet"])
+            .args(["--watch-pid", &server.proc.pid().to_string()])
+            .arg("--handshakes-csv")
+            .arg(dir.path().join("handshakes.csv"))
+    });
     assert_eq!(value(&report, "registered"), "20");
     handshakes_csv_has_every_client_in_ramp_order(&dir.path().join("handshakes.csv"), 20, 200.0);
     assert_eq!(value(&report, "failures"), "0");
@@ -72,14 +79,10 @@ fn poll_lateness_is_measured_against_the_keepalive() {
     let _ = bin("cliser-server");
     let dir = tempfile::tempdir().unwrap();
     let server = ServerHandle::start(dir.path(), &["--keepalive", "250ms"]);
-    let out = Command::new(env!("CARGO_BIN_EXE_cliser-load"))
-        .args(["--server", &server.addr.to_string(), "--clients", "5", "--ramp", "100"])
-        .args(["--duration", "2s", "--id-prefix", "late-", "--quiet", "--keepalive", "250ms"])
-        .env("CLISER_PASSWORD", &server.password)
-        .output()
-        .expect("run cliser-load");
-    let report = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "exit {:?}\n{report}", out.status);
+    let report = run_load(&server.password, |c| {
+        c.args(["--server", &server.addr.to_string(), "--clients", "5", "--ramp", "100"]);
+        c.args(["--duration", "2s", "--id-prefix", "late-", "--quiet", "--keepalive", "250ms"])
+    });
     assert_eq!(value(&report, "keepalive_ms"), "250.000");
     // Two seconds of polls every 250 ms: a few gaps per client.
     let gaps: usize = value(&report, "poll_gaps").parse().unwrap();
@@ -118,19 +121,10 @@ fn over_tls_every_reading_is_acked_and_stored_once() {
     ];
     let server = ServerHandle::start(dir.path(), &flags);
     let addr = server.tls.expect("listening for TLS");
-    let out = Command::new(env!("CARGO_BIN_EXE_cliser-load"))
-        .args(["--server", &addr.to_string(), "--tls-ca", tls.join("ca.pem").to_str().unwrap()])
-        .args(["--clients", "10", "--ramp", "200", "--duration", "2s", "--id-prefix", "tls-", "--quiet"])
-        .env("CLISER_PASSWORD", &server.password)
-        .output()
-        .expect("run cliser-load");
-    let report = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "exit {:?}\n{report}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let report = run_load(&server.password, |c| {
+        c.args(["--server", &addr.to_string(), "--tls-ca", tls.join("ca.pem").to_str().unwrap()]);
+        c.args(["--clients", "10", "--ramp", "200", "--duration", "2s", "--id-prefix", "tls-", "--quiet"])
+    });
     assert_eq!(value(&report, "registered"), "10");
     assert_eq!(value(&report, "failures"), "0");
     let sent: usize = value(&report, "readings_sent").parse().unwrap();
@@ -170,22 +164,13 @@ fn backlog_clients_store_every_reading_once_while_live_clients_poll() {
     let timeline = dir.path().join("timeline.csv");
     let started_ms =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
-    let out = Command::new(env!("CARGO_BIN_EXE_cliser-load"))
-        .args(["--server", &server.addr.to_string(), "--clients", "8", "--ramp", "200"])
-        .args(["--backlog-clients", "3", "--backlog", "2000", "--sensors", "8", "--sample-every", "10s"])
-        .args(["--duration", "60s", "--id-prefix", "bk-", "--quiet", "--keepalive", "500ms"])
-        .arg("--timeline-csv")
-        .arg(&timeline)
-        .env("CLISER_PASSWORD", &server.password)
-        .output()
-        .expect("run cliser-load");
-    let report = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "exit {:?}\n{report}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let report = run_load(&server.password, |c| {
+        c.args(["--server", &server.addr.to_string(), "--clients", "8", "--ramp", "200"])
+            .args(["--backlog-clients", "3", "--backlog", "2000", "--sensors", "8", "--sample-every", "10s"])
+            .args(["--duration", "60s", "--id-prefix", "bk-", "--quiet", "--keepalive", "500ms"])
+            .arg("--timeline-csv")
+            .arg(&timeline)
+    });
     assert_eq!(value(&report, "failures"), "0");
     assert_eq!(value(&report, "backlog_readings"), "6000");
     assert_eq!(value(&report, "backlog_acked"), "6000");
