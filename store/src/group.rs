@@ -100,7 +100,9 @@ impl IdCache {
     }
 }
 
-/// The ids of every node and sensor of one group.
+/// The ids of a group's nodes and sensors that the [`IdCache`] did not know, learnt in its
+/// transaction; every lookup asks the cache first. Only what is new is copied: a group of known
+/// clients allocates nothing here.
 #[derive(Debug, Default)]
 pub(crate) struct GroupIds {
     pub nodes: HashMap<String, i64>,
@@ -108,56 +110,51 @@ pub(crate) struct GroupIds {
 }
 
 impl GroupIds {
-    /// Starts from what `cache` knows; returns the client ids it does not know (sorted, distinct)
-    /// with the receive time of their first row (their `first_seen` if they are new).
+    /// Returns the client ids `cache` does not know (sorted, distinct) with the receive time of
+    /// their first row (their `first_seen` if they are new), and an empty set to learn them into.
     pub fn from_cache(cache: &IdCache, rows: &[Row]) -> (GroupIds, Vec<(String, i64)>) {
-        let mut ids = GroupIds::default();
-        let mut missing = BTreeMap::new();
+        let mut missing: BTreeMap<&str, i64> = BTreeMap::new();
         for r in rows {
-            match cache.node(r.cid) {
-                Some(id) => {
-                    ids.nodes.insert(r.cid.to_owned(), id);
-                }
-                None => {
-                    missing.entry(r.cid.to_owned()).or_insert(r.received_ms);
-                }
+            if cache.node(r.cid).is_none() {
+                missing.entry(r.cid).or_insert(r.received_ms);
             }
         }
-        (ids, missing.into_iter().collect())
+        (GroupIds::default(), missing.into_iter().map(|(c, t)| (c.to_owned(), t)).collect())
     }
 
-    /// Fills sensor ids from `cache` (node ids must all be known by now); returns the (node, sensor)
-    /// pairs it does not know, sorted and distinct, with a first receive time.
-    pub fn sensors_from_cache(&mut self, cache: &IdCache, rows: &[Row]) -> Vec<(i64, String, i64)> {
-        let mut missing = BTreeMap::new();
+    /// The (node, sensor) pairs that neither `cache` nor this group knows (node ids must all be
+    /// known by now), sorted and distinct, with a first receive time.
+    pub fn sensors_from_cache(&self, cache: &IdCache, rows: &[Row]) -> Vec<(i64, String, i64)> {
+        let mut missing: BTreeMap<(i64, &str), i64> = BTreeMap::new();
         for r in rows {
-            let node = self.node(r.cid);
-            match cache.sensor(node, r.sensor) {
-                Some(id) => {
-                    self.sensors.insert((node, r.sensor.to_owned()), id);
-                }
-                None => {
-                    missing.entry((node, r.sensor.to_owned())).or_insert(r.received_ms);
-                }
+            let node = self.node(cache, r.cid);
+            if cache.sensor(node, r.sensor).is_none() {
+                missing.entry((node, r.sensor)).or_insert(r.received_ms);
             }
         }
-        missing.into_iter().map(|((n, s), t)| (n, s, t)).collect()
+        missing.into_iter().map(|((n, s), t)| (n, s.to_owned(), t)).collect()
     }
 
-    pub fn node(&self, cid: &str) -> i64 {
-        self.nodes[cid]
+    pub fn node(&self, cache: &IdCache, cid: &str) -> i64 {
+        cache.node(cid).unwrap_or_else(|| self.nodes[cid])
     }
 
-    pub fn sensor(&self, node: i64, sensor: &str) -> i64 {
-        self.sensors[&(node, sensor.to_owned())]
+    pub fn sensor(&self, cache: &IdCache, node: i64, sensor: &str) -> i64 {
+        cache.sensor(node, sensor).unwrap_or_else(|| self.sensors[&(node, sensor.to_owned())])
     }
 
-    /// (node id, sensor id) of each row.
-    pub fn of_rows(&self, rows: &[Row]) -> Vec<(i64, i64)> {
+    /// (node id, sensor id) of each row. Rows come sorted by client: a run of one client's rows
+    /// looks its node up once.
+    pub fn of_rows(&self, cache: &IdCache, rows: &[Row]) -> Vec<(i64, i64)> {
+        let mut last: Option<(&str, i64)> = None;
         rows.iter()
             .map(|r| {
-                let node = self.node(r.cid);
-                (node, self.sensor(node, r.sensor))
+                let node = match last {
+                    Some((cid, node)) if cid == r.cid => node,
+                    _ => self.node(cache, r.cid),
+                };
+                last = Some((r.cid, node));
+                (node, self.sensor(cache, node, r.sensor))
             })
             .collect()
     }

@@ -17,7 +17,7 @@ use crate::link::small_thread::spawn_detached;
 use crate::readings::ack_table::AckTable;
 use crate::readings::registrations::Registrations;
 use crate::readings::sensor_cap::SensorRoster;
-use crate::readings::sink::Batch;
+use crate::readings::sink::SinkSender;
 use crate::readings::watchers::Watchers;
 use cliser_common::mailbox::{self, Sender as MailboxSender};
 use cliser_common::sensors::SharedSettings;
@@ -129,7 +129,7 @@ pub struct ClientData {
 pub struct Manager {
     config: Arc<Config>,
     me: Sender<ManagerEvent>,
-    sink: Sender<Batch<SessionEvent>>,
+    sink: SinkSender<SessionEvent>,
     acks: Arc<AckTable>,
     registrations: Option<Arc<Registrations>>,
     presence: Option<Presence>,
@@ -158,7 +158,7 @@ impl Manager {
     pub fn new(
         config: Arc<Config>,
         me: Sender<ManagerEvent>,
-        sink: Sender<Batch<SessionEvent>>,
+        sink: SinkSender<SessionEvent>,
         acks: Arc<AckTable>,
         fleetwide: Fleetwide,
         brake: Arc<Brake>,

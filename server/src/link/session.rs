@@ -13,7 +13,7 @@ use crate::link::conn::{Inbound, LineCredit, Socket, WriterMsg};
 use crate::readings::ack_table::AckTable;
 use crate::readings::registrations::Registrations;
 use crate::readings::sensor_cap::SensorRoster;
-use crate::readings::sink::{Batch, Flushed};
+use crate::readings::sink::{Batch, Flushed, SinkSender};
 use cliser_common::mailbox;
 use cliser_protocol::{
     ClientId, ClientLine, KeepAliveAnswer, ParseError, RejectedToken, SensorId, ServerMsg, Value,
@@ -128,7 +128,7 @@ pub struct SessionCtx<M> {
     /// The Manager's mailbox.
     pub manager: Sender<M>,
     /// The readings sink's mailbox.
-    pub sink: Sender<Batch<SessionEvent>>,
+    pub sink: SinkSender<SessionEvent>,
     /// The highest seq written per client id: where every ack comes from.
     pub acks: Arc<AckTable>,
     /// Where a registration reads its client's mark when other servers share the store.
@@ -589,7 +589,7 @@ fn parse_line(line: &str) -> Result<ClientLine, ParseError> {
 /// Hands `batch` to the sink; whether it took it. In a frame of its own: `mpmc`'s send, inlined,
 /// made [`handle_line`]'s frame 1.3 KB (its blocking flavours' copies of the message included).
 #[inline(never)]
-fn send_batch(sink: &Sender<Batch<SessionEvent>>, batch: Batch<SessionEvent>) -> bool {
+fn send_batch(sink: &SinkSender<SessionEvent>, batch: Batch<SessionEvent>) -> bool {
     sink.send(batch).is_ok()
 }
 

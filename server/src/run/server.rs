@@ -189,7 +189,7 @@ struct Shared<'a> {
 fn start_threads(core: &mut Core, ports: Listeners, opened: Opened, shared: &Shared) -> Result<(), RunError> {
     let Shared { config, brake, live, stop, on_panic, identity, leadership } = shared;
     let (manager_tx, manager_rx) = channel();
-    let (sink_tx, sink_rx) = channel();
+    let (sink_tx, sink_rx) = crate::readings::sink::mailbox();
     let to = ConsoleMailboxes { manager: manager_tx.clone(), server: (*stop).clone(), live: live.clone() };
     core.console = Some(ConsoleThread::start(ports.console, config, brake, to, on_panic)?);
     // In a fleet every server's alerts and exporters hear of every reading and lease; the

@@ -7,7 +7,7 @@ use crate::fleet::duties::Leadership;
 use crate::link::manager::{AdminCmd, Fleetwide, Manager, ManagerEvent};
 use crate::link::session::SessionEvent;
 use crate::readings::ack_table::AckTable;
-use crate::readings::sink::{Batch, Sink};
+use crate::readings::sink::{Sink, SinkMailbox, SinkSender};
 use crate::readings::watchers::Watchers;
 use crate::run::error::RunError;
 use crate::run::spawn::spawn;
@@ -32,7 +32,7 @@ impl SinkThread {
         settings: &SharedSettings,
         keepalive: Duration,
         watchers: Watchers,
-        mailbox: Receiver<Batch<SessionEvent>>,
+        mailbox: SinkMailbox<SessionEvent>,
         on_panic: &OnPanic,
     ) -> Result<(SinkThread, Arc<AckTable>), RunError> {
         let mut sink = Sink::new(store, high_water);
@@ -100,7 +100,7 @@ pub struct ManagerThread {
 /// What the Manager is started with besides its mailbox.
 pub struct ManagerParts {
     /// The sink's mailbox, for the sessions.
-    pub sink: Sender<Batch<SessionEvent>>,
+    pub sink: SinkSender<SessionEvent>,
     /// The table acks are read from.
     pub acks: Arc<AckTable>,
     /// For a shared database: where registrations read a client's mark, and the fleet's leases.

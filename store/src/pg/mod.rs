@@ -305,7 +305,7 @@ fn try_commit(
             ids.sensors.insert((i64::from(r.get::<_, i32>(1)), r.get(2)), i64::from(r.get::<_, i32>(0)));
         }
     }
-    let pairs = ids.of_rows(rows);
+    let pairs = ids.of_rows(cache, rows);
     let nodes: Vec<i32> = pairs.iter().map(|p| int(p.0)).collect::<BTreeSet<_>>().into_iter().collect();
     let marks: HashMap<i64, PrunedMark> = tx
         .query(&st.pruned_marks, &[&nodes])?

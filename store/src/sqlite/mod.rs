@@ -139,7 +139,7 @@ impl SqliteStore {
                 ids.sensors.insert((node, sensor), id);
             }
         }
-        let pairs = ids.of_rows(&rows);
+        let pairs = ids.of_rows(&self.ids, &rows);
         // The pruned marks change only when retention prunes, on a connection of its own (or on
         // this one, which then forgets them): read again only when another connection has
         // committed since, not once per node per commit. No other writer commits while this
