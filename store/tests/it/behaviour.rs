@@ -118,6 +118,39 @@ fn answers_per_reading_including_repeats_inside_a_group(s: &mut dyn Store) {
     assert_eq!(s.info().unwrap().readings, 3);
 }
 
+/// A group of hundreds of rows, as a busy server's: each row's answer is its own, wherever its
+/// repeat falls (SQLite writes such a group in several statements of many rows each).
+fn answers_each_row_of_a_large_group_with_repeats_spread_through_it(s: &mut dyn Store) {
+    // Every third (client, seq) stored first.
+    let key = |i: u64| (format!("n{:02}", i % 37), i / 37 + 1);
+    let reading = |i: u64| {
+        let (client, seq) = key(i);
+        r(&client, "t", c(i as f64 / 100.0), T0 + i as i64, Some(seq))
+    };
+    let early: Vec<_> = (0..300).filter(|i| i % 3 == 0).map(reading).collect();
+    assert!(s.commit(&early).unwrap().iter().all(|&new| new));
+    // Then all of them, a reading without a seq after every tenth, and a repeat inside the group
+    // of every seventh.
+    let mut g = Vec::new();
+    let mut want = Vec::new();
+    for i in 0..300u64 {
+        g.push(reading(i));
+        want.push(i % 3 != 0);
+        if i % 10 == 0 {
+            g.push(r("n00", "u", c(1.0), T0 + i as i64, None));
+            want.push(true);
+        }
+        if i % 7 == 0 {
+            g.push(reading(i));
+            want.push(false);
+        }
+    }
+    assert_eq!(s.commit(&g).unwrap(), want);
+    assert_eq!(s.info().unwrap().readings, 300 + 30);
+    assert_eq!(s.commit(&g).unwrap(), g.iter().map(|x| x.seq.is_none()).collect::<Vec<_>>());
+    assert_eq!(s.high_water(&cid("n00")).unwrap(), Some(key(296).1));
+}
+
 fn refuses_a_seq_above_the_limit_and_stores_nothing_of_the_group(s: &mut dyn Store) {
     let g = [r("a", "t", c(1.0), T0, Some(1)), r("a", "t", c(1.0), T0, Some(MAX_SEQ + 1))];
     assert!(matches!(s.commit(&g), Err(StoreError::SeqOutOfRange { .. })));
@@ -951,6 +984,7 @@ on_both_backends!(
     dedupes_by_client_and_seq,
     never_dedupes_readings_without_seq,
     answers_per_reading_including_repeats_inside_a_group,
+    answers_each_row_of_a_large_group_with_repeats_spread_through_it,
     refuses_a_seq_above_the_limit_and_stores_nothing_of_the_group,
     keeps_high_water_marks_per_client,
     rollups_match_the_raw_readings,
