@@ -2,7 +2,6 @@
 
 mod health;
 mod open;
-mod rows;
 
 use crate::feed;
 use crate::group::{
@@ -168,7 +167,30 @@ impl SqliteStore {
             }
         }
         let keep = group::not_pruned(&rows, &pairs, &marks);
-        let inserted = rows::insert_readings(&tx, &rows, &pairs, &keep)?;
+        let mut inserted = Vec::with_capacity(rows.len());
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO readings (node, sensor, sampled_ms, received_ms, milli_c, error, seq, ts_quality) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
+            )?;
+            for ((r, (node, sensor)), keep) in rows.iter().zip(&pairs).zip(keep) {
+                if !keep {
+                    inserted.push(false);
+                    continue;
+                }
+                let n = st.execute(params![
+                    node,
+                    sensor,
+                    r.sampled_ms,
+                    r.received_ms,
+                    r.milli_c,
+                    r.error,
+                    r.seq,
+                    r.ts_quality
+                ])?;
+                inserted.push(n == 1);
+            }
+        }
         let d = group::deltas(&rows, &pairs, &inserted);
         let now = Instant::now();
         let due = self.display.due(now);
@@ -178,7 +200,19 @@ impl SqliteStore {
             write_display(&tx, &nodes, &sensors, self.display.holds())?;
             written = nodes;
         }
-        rows::add_rollups(&tx, &d.rollups)?;
+        {
+            // SQLite's two-argument min() is NULL if either is: the coalesces keep the known one.
+            let mut st = tx.prepare_cached(
+                "INSERT INTO rollups (hour_ms, sensor, min_milli_c, max_milli_c, sum_milli_c, n, errors) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (hour_ms, sensor) DO UPDATE SET \
+                 min_milli_c = min(coalesce(min_milli_c, excluded.min_milli_c), coalesce(excluded.min_milli_c, min_milli_c)), \
+                 max_milli_c = max(coalesce(max_milli_c, excluded.max_milli_c), coalesce(excluded.max_milli_c, max_milli_c)), \
+                 sum_milli_c = sum_milli_c + excluded.sum_milli_c, n = n + excluded.n, errors = errors + excluded.errors",
+            )?;
+            for h in &d.rollups {
+                st.execute(params![h.hour_ms, h.sensor, h.min, h.max, h.sum, h.count, h.errors])?;
+            }
+        }
         tx.commit()?;
         self.ids.learn(&ids);
         let answer = group::answer(group.len(), &rows, &inserted);

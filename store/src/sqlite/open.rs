@@ -102,8 +102,6 @@ fn check_not_newer(path: &Path, version: Option<i64>) -> Result<(), StoreError> 
 pub(super) fn connect(path: &Path, options: &OpenOptions) -> Result<Connection, StoreError> {
     let c = Connection::open(path).map_err(sqlite_err(path, "open"))?;
     c.busy_timeout(BUSY_TIMEOUT).map_err(sqlite_err(path, "set busy timeout"))?;
-    // The sink's multi-row statements and its other dozen stay prepared (rusqlite keeps 16).
-    c.set_prepared_statement_cache_capacity(super::rows::STATEMENTS + 32);
     // journal_mode answers with the mode in force; WAL is refused on some file systems (no shared
     // memory), where SQLite keeps its rollback journal: still durable with synchronous=FULL.
     let _mode: String = c
