@@ -12,6 +12,7 @@ pub(crate) const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/0006_pruned_before.sql"),
     include_str!("../migrations/sqlite/0007_fleet.sql"),
     include_str!("../migrations/sqlite/0008_sensor_health.sql"),
+    include_str!("../migrations/sqlite/0009_ts_quality_check.sql"),
 ];
 
 /// PostgreSQL's migrations.
@@ -24,6 +25,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0006_pruned_before.sql"),
     include_str!("../migrations/postgres/0007_fleet.sql"),
     include_str!("../migrations/postgres/0008_sensor_health.sql"),
+    include_str!("../migrations/postgres/0009_ts_quality_check.sql"),
 ];
 
 const _: () = assert!(SQLITE.len() == POSTGRES.len(), "one schema version, two dialects");

@@ -126,6 +126,9 @@ pub(super) fn connect(path: &Path, options: &OpenOptions) -> Result<Connection, 
     Ok(c)
 }
 
+/// The migration to this version edits `sqlite_schema` itself (0009_ts_quality_check.sql).
+const SCHEMA_EDITED_IN_PLACE: i64 = 9;
+
 /// Brings the schema to [`SCHEMA_VERSION`] in one transaction; returns the version now in force.
 pub(super) fn migrate(path: &Path, c: &mut Connection, found: Option<i64>) -> Result<i64, StoreError> {
     if found == Some(SCHEMA_VERSION) {
@@ -150,6 +153,11 @@ pub(super) fn migrate(path: &Path, c: &mut Connection, found: Option<i64>) -> Re
     };
     for m in &SQLITE[version as usize..] {
         tx.execute_batch(m).map_err(&err)?;
+    }
+    if version < SCHEMA_EDITED_IN_PLACE {
+        // Schema 9 edited a table's text in place: every connection must read it again.
+        let cookie: i64 = tx.query_row("PRAGMA schema_version", [], |r| r.get(0)).map_err(&err)?;
+        tx.execute_batch(&format!("PRAGMA schema_version = {}", cookie + 1)).map_err(&err)?;
     }
     tx.execute("UPDATE cliser_schema SET version = ?1", [SCHEMA_VERSION]).map_err(&err)?;
     tx.commit().map_err(&err)?;

@@ -93,6 +93,84 @@ fn write_schema_1(path: &Path) {
     .unwrap();
 }
 
+/// Whether inserting a reading builds a temporary b-tree (SQLite's way of checking `x IN (...)`).
+fn insert_builds_a_temporary_btree(c: &rusqlite::Connection) -> bool {
+    let mut st = c
+        .prepare(
+            "EXPLAIN INSERT INTO readings (node, sensor, sampled_ms, received_ms, milli_c, seq, ts_quality) \
+             VALUES (1, 1, 0, 0, 0, 1, 0)",
+        )
+        .unwrap();
+    let ops: Vec<String> = st.query_map([], |r| r.get(1)).unwrap().map(Result::unwrap).collect();
+    ops.iter().any(|op| op == "OpenEphemeral")
+}
+
+/// A database as a schema-8 cliser left it (no rows).
+fn write_schema_8(path: &Path) {
+    let raw = rusqlite::Connection::open(path).unwrap();
+    raw.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())).unwrap();
+    for m in [
+        include_str!("../../migrations/sqlite/0001_initial.sql"),
+        include_str!("../../migrations/sqlite/0002_alerts.sql"),
+        include_str!("../../migrations/sqlite/0003_ts_quality.sql"),
+        include_str!("../../migrations/sqlite/0004_export_cursors.sql"),
+        include_str!("../../migrations/sqlite/0005_alert_history.sql"),
+        include_str!("../../migrations/sqlite/0006_pruned_before.sql"),
+        include_str!("../../migrations/sqlite/0007_fleet.sql"),
+        include_str!("../../migrations/sqlite/0008_sensor_health.sql"),
+    ] {
+        raw.execute_batch(m).unwrap();
+    }
+    raw.execute_batch(
+        "CREATE TABLE cliser_schema (version INTEGER NOT NULL); INSERT INTO cliser_schema VALUES (8);",
+    )
+    .unwrap();
+}
+
+#[test]
+fn the_quality_check_lets_0_1_2_through_without_a_temporary_btree_also_for_a_connection_open_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cliser.db");
+    write_schema_8(&path);
+    // Open, with schema 8 read, while another opens the store and migrates it to 9.
+    let before = rusqlite::Connection::open(&path).unwrap();
+    assert!(insert_builds_a_temporary_btree(&before), "schema 8 checks with IN");
+    let schema = |c: &rusqlite::Connection| -> String {
+        c.query_row("SELECT sql FROM sqlite_schema WHERE name = 'readings'", [], |r| r.get(0)).unwrap()
+    };
+    drop(SqliteStore::open(&path).unwrap());
+    let fresh = dir.path().join("fresh.db");
+    drop(SqliteStore::open(&fresh).unwrap());
+    for c in
+        [&before, &rusqlite::Connection::open(&path).unwrap(), &rusqlite::Connection::open(&fresh).unwrap()]
+    {
+        assert!(
+            schema(c).contains("CHECK (ts_quality = 0 OR ts_quality = 1 OR ts_quality = 2)"),
+            "{}",
+            schema(c)
+        );
+        assert!(!insert_builds_a_temporary_btree(c));
+        let insert = |q: &str| {
+            c.execute(
+                &format!(
+                    "INSERT INTO readings (node, sensor, sampled_ms, received_ms, milli_c, seq, ts_quality) \
+                     VALUES (1, 1, 0, 0, 0, NULL, {q})"
+                ),
+                [],
+            )
+        };
+        for ok in ["0", "1", "2"] {
+            insert(ok).unwrap();
+        }
+        for refused in ["3", "-1", "1.5", "'1x'"] {
+            let e = insert(refused).unwrap_err().to_string();
+            assert!(e.contains("CHECK constraint failed"), "{refused}: {e}");
+        }
+    }
+    let check: String = before.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(check, "ok");
+}
+
 #[test]
 fn a_schema_1_file_migrates_with_its_readings_untouched() {
     let dir = tempfile::tempdir().unwrap();
