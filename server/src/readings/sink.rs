@@ -183,6 +183,10 @@ impl Sink {
         let mut open = true;
         while open {
             let mut group = std::mem::take(&mut held);
+            if group.capacity() == 0 {
+                // Room for a full group at once: growing it batch by batch copied each again.
+                group.reserve(GROUP);
+            }
             if group.is_empty() {
                 match self.flush_due() {
                     // Idle with display rows held: write them when due unless a commit does.
@@ -438,13 +442,17 @@ impl Sink {
     /// builds the rows to commit.
     fn prepare<W>(&self, group: &[Batch<W>]) -> Prepared {
         let mut marks: HashMap<ClientId, u64> = HashMap::new();
-        let mut readings = Vec::new();
+        let mut readings = Vec::with_capacity(group.iter().map(|b| b.readings.len()).sum());
         let mut warnings = Vec::new();
         let mut tallies = Vec::with_capacity(group.len());
         let mut gaps = Vec::new();
         for Batch { cid, readings: batch, received, .. } in group {
             let mut tally = AnswerTally::default();
             let received_ms = unix_ms(*received);
+            // The client's mark as of this batch, raised as it goes: looked up (under the ack
+            // table's lock) and kept once a batch, not once a reading.
+            let mut hw = marks.get(cid).copied().or_else(|| self.acks.get(cid));
+            let hw_before = hw;
             for r in batch {
                 if r.seq.is_some_and(|seq| seq > MAX_SEQ) {
                     // The databases' integers are signed 64-bit: one such seq would fail every
@@ -456,7 +464,6 @@ impl Sink {
                     continue;
                 }
                 if let Some(seq) = r.seq {
-                    let hw = marks.get(cid).copied().or(self.acks.get(cid));
                     if hw.is_some_and(|h| seq <= h) {
                         tally.duplicate(seq);
                         continue;
@@ -471,7 +478,7 @@ impl Sink {
                             seq - 1
                         ));
                     }
-                    marks.insert(cid.clone(), seq);
+                    hw = Some(seq);
                 }
                 let sampled_ms = sampled_ms(r.stamp, received_ms);
                 if !(0..=LATEST_SAMPLE_MS).contains(&sampled_ms) {
@@ -493,6 +500,11 @@ impl Sink {
                     seq: r.seq,
                     ts_quality: ts_quality(r.stamp),
                 });
+            }
+            if hw != hw_before {
+                if let Some(seq) = hw {
+                    marks.insert(cid.clone(), seq);
+                }
             }
             tallies.push((cid.clone(), tally));
         }
