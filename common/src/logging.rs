@@ -69,8 +69,7 @@ pub fn lost_lines() -> u64 {
 
 static LOST: AtomicU64 = AtomicU64::new(0);
 
-/// This thread's lines of an open [`batch`], and its buffer for a line outside one.
-#[derive(Default)]
+/// This thread's lines of an open [`batch`].
 struct Pending {
     open: bool,
     text: String,
@@ -78,7 +77,7 @@ struct Pending {
 }
 
 thread_local! {
-    static BATCH: RefCell<Pending> = RefCell::default();
+    static BATCH: RefCell<Pending> = const { RefCell::new(Pending { open: false, text: String::new(), lines: 0 }) };
 }
 
 /// Where finished text goes: stderr in one call, or a test's sink.
@@ -185,18 +184,23 @@ impl Guarded {
     fn log_line(&self, record: &Record) {
         let full = BATCH.with(|b| {
             let mut b = b.borrow_mut();
+            if !b.open {
+                return None;
+            }
             format_line(&mut b.text, SystemTime::now(), record);
             b.lines += 1;
-            if b.open {
-                return b.text.len() >= BATCH_FLUSH_AT;
-            }
-            let lines = std::mem::take(&mut b.lines);
-            self.emit(b.text.as_bytes(), lines);
-            b.text.clear();
-            false
+            Some(b.text.len() >= BATCH_FLUSH_AT)
         });
-        if full {
-            flush_batch();
+        match full {
+            Some(true) => flush_batch(),
+            Some(false) => {}
+            // Outside a batch (rare lines: a session's start and end, warnings), a buffer of the
+            // line's own: a buffer kept per thread would stay in every session thread's memory.
+            None => {
+                let mut line = String::with_capacity(160);
+                format_line(&mut line, SystemTime::now(), record);
+                self.emit(line.as_bytes(), 1);
+            }
         }
     }
 }
