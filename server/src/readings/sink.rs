@@ -242,8 +242,13 @@ impl Sink {
                     break;
                 }
                 // Asleep for the window, woken early only by an answer whose `more` poll
-                // waits ([`SinkSender`]); it then closes the window sooner.
-                std::thread::park_timeout(until - now);
+                // waits ([`SinkSender`]), which closes it sooner. Once one waits, the window is
+                // short and slept through: a fleet catching up sends such answers by the dozen.
+                if waited {
+                    std::thread::sleep(until - now);
+                } else {
+                    std::thread::park_timeout(until - now);
+                }
             }
             match self.handle_group(group) {
                 Ok(()) => retry = RETRY_FIRST,
