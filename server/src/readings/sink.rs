@@ -595,6 +595,30 @@ mod tests {
         }
     }
 
+    /// The sink gathers asleep, and only an answer whose `more` poll waits wakes it: one that
+    /// arrives in a long window is committed at once, not when the window would have ended.
+    #[test]
+    fn an_answer_whose_poll_waits_wakes_the_gathering_sink() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = Sink::new(sink_store(&dir), HashMap::new());
+        let window = Duration::from_secs(60);
+        sink.window_unwaited = window;
+        let acks = sink.acks();
+        let (tx, rx) = mailbox();
+        let thread = std::thread::spawn(move || sink.run(rx));
+        let started = Instant::now();
+        // Opens a window of a minute that nobody waits for ...
+        tx.send(batch("a", &["t=1#1"], None)).unwrap();
+        // ... which a waiting answer closes (without the wake-up, only after the minute).
+        let (wake, woken) = channel();
+        tx.send(batch("b", &["t=2#1"], Some(&wake))).unwrap();
+        assert_eq!(woken.recv_timeout(Duration::from_secs(30)).ok(), Some(Flushed));
+        assert!(started.elapsed() < window / 2, "woken, not at the window's end");
+        assert_eq!((acks.get(&cid("a")), acks.get(&cid("b"))), (Some(1), Some(1)));
+        drop(tx);
+        thread.join().unwrap();
+    }
+
     #[test]
     fn an_age_counts_back_from_arrival_and_a_time_is_taken_as_sent() {
         assert_eq!(sampled_ms(None, 10_000), 10_000);
