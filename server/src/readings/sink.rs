@@ -595,6 +595,33 @@ mod tests {
         }
     }
 
+    /// The state letter and the voluntary switches so far of this process's thread named `name`.
+    fn thread_state(name: &str) -> Option<(char, u64)> {
+        for task in std::fs::read_dir("/proc/self/task").ok()? {
+            let dir = task.ok()?.path();
+            if std::fs::read_to_string(dir.join("comm")).ok()?.trim_end() != name {
+                continue;
+            }
+            let status = std::fs::read_to_string(dir.join("status")).ok()?;
+            let field = |key: &str| status.lines().find_map(|l| l.strip_prefix(key)).map(str::trim);
+            let state = field("State:")?.chars().next()?;
+            return Some((state, field("voluntary_ctxt_switches:")?.parse().ok()?));
+        }
+        None
+    }
+
+    /// Waits until `name` sleeps after more than `switches` voluntary switches; returns its count.
+    fn asleep_after(name: &str, switches: u64) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match thread_state(name) {
+                Some(('S', n)) if n > switches => return n,
+                _ if Instant::now() > deadline => panic!("{name} never slept: {:?}", thread_state(name)),
+                _ => std::thread::yield_now(),
+            }
+        }
+    }
+
     /// The sink gathers asleep, and only an answer whose `more` poll waits wakes it: one that
     /// arrives in a long window is committed at once, not when the window would have ended.
     #[test]
@@ -605,10 +632,14 @@ mod tests {
         sink.window_unwaited = window;
         let acks = sink.acks();
         let (tx, rx) = mailbox();
-        let thread = std::thread::spawn(move || sink.run(rx));
+        let name = "sink-wake-test";
+        let thread = std::thread::Builder::new().name(name.into()).spawn(move || sink.run(rx)).unwrap();
+        // Asleep in its empty mailbox; then woken by an answer nobody waits for, and asleep again:
+        // gathering for a window of a minute ...
+        let idle = asleep_after(name, 0);
         let started = Instant::now();
-        // Opens a window of a minute that nobody waits for ...
         tx.send(batch("a", &["t=1#1"], None)).unwrap();
+        asleep_after(name, idle);
         // ... which a waiting answer closes (without the wake-up, only after the minute).
         let (wake, woken) = channel();
         tx.send(batch("b", &["t=2#1"], Some(&wake))).unwrap();
