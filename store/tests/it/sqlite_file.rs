@@ -69,16 +69,37 @@ fn creates_a_new_file_and_reopens_it_with_everything_kept() {
     assert_eq!(mode, "wal");
 }
 
+/// The SQLite migrations' files, in order: a test builds an old database from the first few.
+const MIGRATIONS: [&str; 8] = [
+    include_str!("../../migrations/sqlite/0001_initial.sql"),
+    include_str!("../../migrations/sqlite/0002_alerts.sql"),
+    include_str!("../../migrations/sqlite/0003_ts_quality.sql"),
+    include_str!("../../migrations/sqlite/0004_export_cursors.sql"),
+    include_str!("../../migrations/sqlite/0005_alert_history.sql"),
+    include_str!("../../migrations/sqlite/0006_pruned_before.sql"),
+    include_str!("../../migrations/sqlite/0007_fleet.sql"),
+    include_str!("../../migrations/sqlite/0008_sensor_health.sql"),
+];
+
+/// A WAL database as a schema-`version` cliser left it, without rows: its first `version`
+/// migrations and the version row.
+fn at_schema(path: &Path, version: usize) -> rusqlite::Connection {
+    let raw = rusqlite::Connection::open(path).unwrap();
+    raw.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())).unwrap();
+    for m in &MIGRATIONS[..version] {
+        raw.execute_batch(m).unwrap();
+    }
+    raw.execute_batch(&format!(
+        "CREATE TABLE cliser_schema (version INTEGER NOT NULL); INSERT INTO cliser_schema VALUES ({version});"
+    ))
+    .unwrap();
+    raw
+}
+
 /// A database as a schema-1 cliser left it: the first migration only; one sensor's readings (seqs 7
 /// and 8), their rollup, and a high-water mark (9) that only the nodes table holds.
 fn write_schema_1(path: &Path) {
-    let raw = rusqlite::Connection::open(path).unwrap();
-    raw.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())).unwrap();
-    raw.execute_batch(include_str!("../../migrations/sqlite/0001_initial.sql")).unwrap();
-    raw.execute_batch(
-        "CREATE TABLE cliser_schema (version INTEGER NOT NULL); INSERT INTO cliser_schema VALUES (1);",
-    )
-    .unwrap();
+    let raw = at_schema(path, 1);
     raw.execute_batch(&format!(
         "INSERT INTO nodes VALUES (1, 'a', {t0}, {t1}, 9);
          INSERT INTO sensors VALUES (1, 1, 't', {t0}, {t1}, {s1}, -1500, NULL, 8);
@@ -107,24 +128,7 @@ fn insert_builds_a_temporary_btree(c: &rusqlite::Connection) -> bool {
 
 /// A database as a schema-8 cliser left it (no rows).
 fn write_schema_8(path: &Path) {
-    let raw = rusqlite::Connection::open(path).unwrap();
-    raw.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())).unwrap();
-    for m in [
-        include_str!("../../migrations/sqlite/0001_initial.sql"),
-        include_str!("../../migrations/sqlite/0002_alerts.sql"),
-        include_str!("../../migrations/sqlite/0003_ts_quality.sql"),
-        include_str!("../../migrations/sqlite/0004_export_cursors.sql"),
-        include_str!("../../migrations/sqlite/0005_alert_history.sql"),
-        include_str!("../../migrations/sqlite/0006_pruned_before.sql"),
-        include_str!("../../migrations/sqlite/0007_fleet.sql"),
-        include_str!("../../migrations/sqlite/0008_sensor_health.sql"),
-    ] {
-        raw.execute_batch(m).unwrap();
-    }
-    raw.execute_batch(
-        "CREATE TABLE cliser_schema (version INTEGER NOT NULL); INSERT INTO cliser_schema VALUES (8);",
-    )
-    .unwrap();
+    at_schema(path, 8);
 }
 
 #[test]
@@ -224,13 +228,9 @@ fn a_schema_1_file_migrates_with_its_readings_untouched() {
 /// A database as a schema-2 cliser left it (the first two migrations): readings of a client `a`,
 /// one of them an error, and a firing alert.
 fn write_schema_2(path: &Path) {
-    let raw = rusqlite::Connection::open(path).unwrap();
-    raw.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())).unwrap();
-    raw.execute_batch(include_str!("../../migrations/sqlite/0001_initial.sql")).unwrap();
-    raw.execute_batch(include_str!("../../migrations/sqlite/0002_alerts.sql")).unwrap();
+    let raw = at_schema(path, 2);
     raw.execute_batch(&format!(
-        "CREATE TABLE cliser_schema (version INTEGER NOT NULL); INSERT INTO cliser_schema VALUES (2);
-         INSERT INTO nodes VALUES (1, 'a', {t0}, {t1}, 8);
+        "INSERT INTO nodes VALUES (1, 'a', {t0}, {t1}, 8);
          INSERT INTO sensors VALUES (1, 1, 't', {t0}, {t1}, {s1}, NULL, 'crc', 8);
          INSERT INTO readings (node, sensor, sampled_ms, received_ms, milli_c, error, seq) VALUES
              (1, 1, {s0}, {t0}, 21063, NULL, 7), (1, 1, {s1}, {t1}, NULL, 'crc', 8);
@@ -306,19 +306,9 @@ fn a_schema_2_file_migrates_keeping_its_rows_which_read_as_synced() {
 /// A database as a schema-4 cliser left it: a client `a` with two sensors and readings of each
 /// (one an error, one unsynced), rollups, a firing alert and an exporter's cursor.
 fn write_schema_4(path: &Path) {
-    let raw = rusqlite::Connection::open(path).unwrap();
-    raw.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())).unwrap();
-    for m in [
-        include_str!("../../migrations/sqlite/0001_initial.sql"),
-        include_str!("../../migrations/sqlite/0002_alerts.sql"),
-        include_str!("../../migrations/sqlite/0003_ts_quality.sql"),
-        include_str!("../../migrations/sqlite/0004_export_cursors.sql"),
-    ] {
-        raw.execute_batch(m).unwrap();
-    }
+    let raw = at_schema(path, 4);
     raw.execute_batch(&format!(
-        "CREATE TABLE cliser_schema (version INTEGER NOT NULL); INSERT INTO cliser_schema VALUES (4);
-         INSERT INTO nodes VALUES (1, 'a', {t0}, {t1}, 9);
+        "INSERT INTO nodes VALUES (1, 'a', {t0}, {t1}, 9);
          INSERT INTO sensors VALUES (1, 1, 't', {t0}, {t1}, {s1}, NULL, 'crc', 8), (2, 1, 'u', {t0}, {t0}, {T0}, 19500, NULL, 9);
          INSERT INTO readings (node, sensor, sampled_ms, received_ms, milli_c, error, seq, ts_quality) VALUES
              (1, 1, {T0}, {t0}, 21063, NULL, 7, 0), (1, 1, {s1}, {t1}, NULL, 'crc', 8, 1),
