@@ -137,7 +137,8 @@ pub struct Active {
 
 /// `2026-12-01T08:00:00Z`: UTC to the second, as the log writes times.
 pub fn utc(at_ms: i64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(at_ms.max(0) as u64);
+    let ms = at_ms.clamp(0, cliser_common::when::LATEST_MS);
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms as u64);
     humantime::format_rfc3339_seconds(t).to_string()
 }
 

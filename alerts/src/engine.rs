@@ -81,7 +81,9 @@ fn fmt_duration(ms: i64) -> String {
 }
 
 fn fmt_time(at_ms: i64) -> String {
-    let t = std::time::UNIX_EPOCH + Duration::from_millis(at_ms.max(0) as u64);
+    // A broken stamp stored before the sink refused them must not stop the alerts thread.
+    let t =
+        std::time::UNIX_EPOCH + Duration::from_millis(at_ms.clamp(0, cliser_common::when::LATEST_MS) as u64);
     humantime::format_rfc3339_seconds(t).to_string()
 }
 

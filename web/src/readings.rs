@@ -340,8 +340,7 @@ fn csv_degrees(c: Option<Celsius>) -> String {
 
 /// Unix ms as an RFC 3339 UTC time, for a spreadsheet to read.
 fn csv_time(ms: i64) -> String {
-    let t = std::time::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_millis(t).to_string()
+    cliser_common::when::Rfc3339Ms(ms).to_string()
 }
 
 /// `cid,sensor,name,ts,time,value,error,ts_quality`, one line per reading, values calibrated

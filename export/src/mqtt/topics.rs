@@ -3,7 +3,6 @@
 use cliser_common::sensors::Settings;
 use cliser_protocol::Value;
 use cliser_store::StoredReading;
-use std::time::{Duration, UNIX_EPOCH};
 
 /// `<prefix>/status`: `online` / `offline`, the server's last will.
 pub fn server_status(prefix: &str) -> String {
@@ -53,7 +52,7 @@ pub fn discovery(discovery_prefix: &str, cid: &str, sensor: &str) -> String {
 /// The state payload: `{"temperature": 21.500, "ts": "<RFC 3339>", "seq": 42}` (the calibrated
 /// value to the millidegree, the sample time), or `{"error": "crc", ...}`.
 pub fn state_payload(r: &StoredReading, settings: &Settings) -> String {
-    let ts = humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(r.sampled_ms.max(0) as u64));
+    let ts = cliser_common::when::Rfc3339Ms(r.sampled_ms);
     let seq = r.seq.map_or("null".to_owned(), |s| s.to_string());
     match &r.value {
         Value::Celsius(c) => {
@@ -106,5 +105,14 @@ mod tests {
         assert_eq!(v["temperature"], 21.5);
         let p = state_payload(&reading(Value::Error(ErrorReason::new("crc").unwrap())), &s);
         assert_eq!(p, r#"{"error": "crc", "ts": "2026-01-01T00:00:00.250Z", "seq": 42}"#);
+    }
+
+    /// A store may hold such a stamp from before the sink refused them: the exporter goes on.
+    #[test]
+    fn a_time_past_9999_is_published_as_the_last_one_rfc3339_can_write() {
+        let mut r = reading(Value::Celsius(Celsius::new(1.0).unwrap()));
+        r.sampled_ms = cliser_common::when::LATEST_MS * 1000;
+        let p = state_payload(&r, &Settings::default());
+        assert!(p.contains(r#""ts": "9999-12-31T23:59:59.999Z""#), "{p}");
     }
 }

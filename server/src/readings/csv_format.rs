@@ -3,10 +3,11 @@
 //! their scripts. `query --format csv` adds a last column, `ts_quality`, which `import-csv` also
 //! takes.
 
+use cliser_common::when::Rfc3339Ms;
 use cliser_protocol::{Celsius, ClientId, ErrorReason, IdentError, SensorId, Value};
 use cliser_store::{NewReading, StoredReading, TsQuality};
 use std::fmt::Write as _;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 /// The header line.
 pub const HEADER: &str = "ts,cid,sensor,temp_c,error,seq";
@@ -86,14 +87,10 @@ pub enum CsvLineError {
     },
 }
 
-/// Unix milliseconds as RFC 3339 with milliseconds (`2026-11-22T10:00:05.123Z`).
+/// Unix milliseconds as RFC 3339 with milliseconds (`2026-11-22T10:00:05.123Z`); a time it cannot
+/// write as the nearest it can ([`Rfc3339Ms`]).
 pub fn rfc3339_ms(ms: i64) -> String {
-    let at = if ms >= 0 {
-        UNIX_EPOCH + Duration::from_millis(ms as u64)
-    } else {
-        UNIX_EPOCH - Duration::from_millis(ms.unsigned_abs())
-    };
-    humantime::format_rfc3339_millis(at).to_string()
+    Rfc3339Ms(ms).to_string()
 }
 
 /// One reading as a ledger line (with its `\n`).

@@ -4,10 +4,10 @@
 //! pieces' temporary strings (the id, the time, the seq, the name) were a sixth of the line's cost.
 
 use cliser_common::sensors::Settings;
+use cliser_common::when::Rfc3339Ms;
 use cliser_protocol::{Celsius, Value};
 use cliser_store::{NewReading, TsQuality};
 use std::fmt;
-use std::time::{Duration, UNIX_EPOCH};
 
 /// The lines' log target, as when the sink wrote them itself: what people filter the log by.
 const TARGET: &str = "cliser_server::readings::sink";
@@ -74,20 +74,6 @@ impl fmt::Display for Seq {
             Some(s) => write!(f, "{s}"),
             None => f.write_str("-"),
         }
-    }
-}
-
-/// Milliseconds since the epoch as RFC 3339 UTC with milliseconds (`2026-12-06T05:55:48.128Z`).
-struct Rfc3339Ms(i64);
-
-impl fmt::Display for Rfc3339Ms {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let at = if self.0 >= 0 {
-            UNIX_EPOCH + Duration::from_millis(self.0 as u64)
-        } else {
-            UNIX_EPOCH - Duration::from_millis(self.0.unsigned_abs())
-        };
-        fmt::Display::fmt(&humantime::format_rfc3339_millis(at), f)
     }
 }
 

@@ -104,7 +104,7 @@ pub const DISPLAY_EVERY: Duration = Duration::from_secs(1);
 /// The last sample time a reading may have: 9999-12-31T23:59:59.999Z, the last that RFC 3339 (the
 /// log, the CSV, the page) can write. A reading sampled outside 1970 to this is dropped: its stamp
 /// is broken (an age older than 1970, a Unix time in milliseconds times a thousand).
-const LATEST_SAMPLE_MS: i64 = 253_402_300_799_999;
+const LATEST_SAMPLE_MS: i64 = cliser_common::when::LATEST_MS;
 /// Readings held for a store that is down, at most: past this, the newest answers are let go
 /// unacknowledged (their clients keep them and resend after reconnecting).
 const HOLD_MAX: usize = 500_000;

@@ -395,6 +395,31 @@ fn import(url: &str, file: &Path) -> Output {
     run(cwd.path(), &["import-csv", file.to_str().unwrap(), "--store", url])
 }
 
+/// Readings stamped before 1970 or after 9999, as a server before the sink refused them could
+/// store (and then stop, its log line failing): `export` writes their times as the nearest RFC
+/// 3339 can, and the rest as they are, instead of panicking.
+#[test]
+fn export_writes_a_stored_time_out_of_rfc3339s_range_as_the_nearest_it_can_and_goes_on() {
+    let d = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", d.path().join("old.db").display());
+    let mut store = cliser_store::open(&url).unwrap();
+    let reading = |sampled_ms: i64, seq: u64| cliser_store::NewReading {
+        cid: cliser_protocol::ClientId::new("pi").unwrap(),
+        sensor: cliser_protocol::SensorId::new("t").unwrap(),
+        value: cliser_protocol::Value::Celsius(cliser_protocol::Celsius::new(1.5).unwrap()),
+        sampled_ms,
+        received_ms: 1_796_536_559_777,
+        seq: Some(seq),
+        ts_quality: cliser_store::TsQuality::Synced,
+    };
+    let late = cliser_common::when::LATEST_MS * 1000;
+    store.commit(&[reading(-5_000, 1), reading(late, 2), reading(1_796_536_559_777, 3)]).unwrap();
+    drop(store);
+    let lines: Vec<String> = export(&url).lines().skip(1).map(str::to_owned).collect();
+    let times: Vec<&str> = lines.iter().map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!(times, ["1970-01-01T00:00:00.000Z", "9999-12-31T23:59:59.999Z", "2026-12-06T05:55:59.777Z"]);
+}
+
 #[test]
 fn export_then_import_csv_into_a_fresh_store_gives_the_same_rows_and_a_second_import_adds_nothing() {
     let d = tempfile::tempdir().unwrap();
