@@ -19,6 +19,7 @@ use simple_logger::SimpleLogger;
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::io::{self, Write as _};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
@@ -70,6 +71,7 @@ pub fn lost_lines() -> u64 {
 static LOST: AtomicU64 = AtomicU64::new(0);
 
 /// This thread's lines of an open [`batch`].
+#[derive(Default)]
 struct Pending {
     open: bool,
     text: String,
@@ -122,6 +124,12 @@ fn format_line(out: &mut String, at: SystemTime, record: &Record) {
         record.level().as_str(),
         record.args()
     );
+}
+
+/// [`format_line`], whether it finished: a message whose formatting panics is a lost line, not
+/// a panic in the caller, whose work has nothing to do with its log.
+fn format_whole(out: &mut String, record: &Record) -> bool {
+    catch_unwind(AssertUnwindSafe(|| format_line(out, SystemTime::now(), record))).is_ok()
 }
 
 /// The filter and the writer, whose failures are counted instead of ending the process.
@@ -187,7 +195,12 @@ impl Guarded {
             if !b.open {
                 return None;
             }
-            format_line(&mut b.text, SystemTime::now(), record);
+            let kept = b.text.len();
+            if !format_whole(&mut b.text, record) {
+                b.text.truncate(kept);
+                self.lose(1);
+                return Some(false);
+            }
             b.lines += 1;
             Some(b.text.len() >= BATCH_FLUSH_AT)
         });
@@ -198,8 +211,11 @@ impl Guarded {
             // line's own: a buffer kept per thread would stay in every session thread's memory.
             None => {
                 let mut line = String::with_capacity(160);
-                format_line(&mut line, SystemTime::now(), record);
-                self.emit(line.as_bytes(), 1);
+                if format_whole(&mut line, record) {
+                    self.emit(line.as_bytes(), 1);
+                } else {
+                    self.lose(1);
+                }
             }
         }
     }
@@ -277,6 +293,27 @@ mod tests {
         let messages: Vec<&str> = written.iter().map(|l| message(l)).collect();
         assert_eq!(messages, ["one", "four", "2 log lines were lost while stderr could not be written"]);
         assert!(written[2].contains(" WARN  [cliser_common::logging] "), "{}", written[2]);
+    }
+
+    /// A message whose formatting fails.
+    struct Broken;
+
+    impl std::fmt::Display for Broken {
+        fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            panic!("a Display that panics");
+        }
+    }
+
+    #[test]
+    fn a_message_whose_formatting_panics_is_a_lost_line_not_a_panic() {
+        let g = Guarded::new(All, flaky);
+        let before = lost_lines();
+        g.log(&record(format_args!("{}", Broken), log::Level::Info, "t"));
+        assert!(lost_lines() > before);
+        BATCH.with(|b| b.borrow_mut().open = true);
+        g.log(&record(format_args!("half {}", Broken), log::Level::Info, "t"));
+        let pending = BATCH.with(|b| std::mem::take(&mut *b.borrow_mut()).text);
+        assert_eq!(pending, "", "nothing of the broken line is kept in the batch");
     }
 
     static CALLS: Mutex<Vec<(ThreadId, String)>> = Mutex::new(Vec::new());
