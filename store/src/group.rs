@@ -100,33 +100,48 @@ impl IdCache {
     }
 }
 
-/// The ids of a group's nodes and sensors that the [`IdCache`] did not know, learnt in its
-/// transaction; every lookup asks the cache first. Only what is new is copied: a group of known
-/// clients allocates nothing here.
+/// The ids of a group's nodes and sensors: those the [`IdCache`] knew, found in one pass, and
+/// those it did not, learnt in the group's transaction. Only what is new is copied: a group of
+/// known clients allocates nothing here but the list of its rows' ids.
 #[derive(Debug, Default)]
 pub(crate) struct GroupIds {
     pub nodes: HashMap<String, i64>,
     pub sensors: HashMap<(i64, String), i64>,
+    /// (node, sensor) of each row, where the cache knew both.
+    known: Vec<Option<(i64, i64)>>,
 }
 
 impl GroupIds {
-    /// Returns the client ids `cache` does not know (sorted, distinct) with the receive time of
-    /// their first row (their `first_seen` if they are new), and an empty set to learn them into.
+    /// Looks every row up in `cache`; returns the client ids it does not know (sorted, distinct)
+    /// with the receive time of their first row (their `first_seen` if they are new).
     pub fn from_cache(cache: &IdCache, rows: &[Row]) -> (GroupIds, Vec<(String, i64)>) {
         let mut missing: BTreeMap<&str, i64> = BTreeMap::new();
+        let mut known = Vec::with_capacity(rows.len());
+        // Rows come sorted by client: a run of one client's rows looks its node up once.
+        let mut last: Option<(&str, Option<i64>)> = None;
         for r in rows {
-            if cache.node(r.cid).is_none() {
-                missing.entry(r.cid).or_insert(r.received_ms);
+            let node = match last {
+                Some((cid, node)) if cid == r.cid => node,
+                _ => cache.node(r.cid),
+            };
+            last = Some((r.cid, node));
+            match node {
+                Some(node) => known.push(cache.sensor(node, r.sensor).map(|sensor| (node, sensor))),
+                None => {
+                    missing.entry(r.cid).or_insert(r.received_ms);
+                    known.push(None);
+                }
             }
         }
-        (GroupIds::default(), missing.into_iter().map(|(c, t)| (c.to_owned(), t)).collect())
+        let ids = GroupIds { known, ..GroupIds::default() };
+        (ids, missing.into_iter().map(|(c, t)| (c.to_owned(), t)).collect())
     }
 
     /// The (node, sensor) pairs that neither `cache` nor this group knows (node ids must all be
     /// known by now), sorted and distinct, with a first receive time.
     pub fn sensors_from_cache(&self, cache: &IdCache, rows: &[Row]) -> Vec<(i64, String, i64)> {
         let mut missing: BTreeMap<(i64, &str), i64> = BTreeMap::new();
-        for r in rows {
+        for (r, _) in rows.iter().zip(&self.known).filter(|(_, k)| k.is_none()) {
             let node = self.node(cache, r.cid);
             if cache.sensor(node, r.sensor).is_none() {
                 missing.entry((node, r.sensor)).or_insert(r.received_ms);
@@ -143,18 +158,15 @@ impl GroupIds {
         cache.sensor(node, sensor).unwrap_or_else(|| self.sensors[&(node, sensor.to_owned())])
     }
 
-    /// (node id, sensor id) of each row. Rows come sorted by client: a run of one client's rows
-    /// looks its node up once.
+    /// (node id, sensor id) of each row, once every id is known.
     pub fn of_rows(&self, cache: &IdCache, rows: &[Row]) -> Vec<(i64, i64)> {
-        let mut last: Option<(&str, i64)> = None;
         rows.iter()
-            .map(|r| {
-                let node = match last {
-                    Some((cid, node)) if cid == r.cid => node,
-                    _ => self.node(cache, r.cid),
-                };
-                last = Some((r.cid, node));
-                (node, self.sensor(cache, node, r.sensor))
+            .zip(&self.known)
+            .map(|(r, known)| {
+                known.unwrap_or_else(|| {
+                    let node = self.node(cache, r.cid);
+                    (node, self.sensor(cache, node, r.sensor))
+                })
             })
             .collect()
     }

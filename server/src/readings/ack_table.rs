@@ -35,7 +35,8 @@ impl AckTable {
         self.read().get(cid).copied()
     }
 
-    fn read(&self) -> RwLockReadGuard<'_, HashMap<ClientId, u64>> {
+    /// The table, read-locked: for a lookup per batch of a whole group under one lock.
+    pub(super) fn read(&self) -> RwLockReadGuard<'_, HashMap<ClientId, u64>> {
         self.0.read().unwrap_or_else(|e| e.into_inner())
     }
 

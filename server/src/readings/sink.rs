@@ -363,12 +363,13 @@ impl Sink {
                 });
                 self.add_health(&group);
                 self.tell_facts(&group);
+                let table = self.acks.read();
                 for (cid, tally) in &prepared.tallies {
-                    let stored = self.acks.get(cid);
-                    if let Some(warning) = self.duplicates.note(cid, *tally, stored) {
+                    if let Some(warning) = self.duplicates.note(cid, *tally, table.get(cid).copied()) {
                         log::warn!("{warning}");
                     }
                 }
+                drop(table);
                 if self.watchers.any() {
                     let duplicates =
                         stored_dups + prepared.tallies.iter().map(|(_, t)| t.duplicates).sum::<u64>();
@@ -451,12 +452,14 @@ impl Sink {
         let mut warnings = Vec::new();
         let mut tallies = Vec::with_capacity(group.len());
         let mut gaps = Vec::new();
+        // One read lock for the group: only this thread writes the table.
+        let table = self.acks.read();
         for Batch { cid, readings: batch, received, .. } in group {
             let mut tally = AnswerTally::default();
             let received_ms = unix_ms(*received);
             // The client's mark as of this batch, raised as it goes: looked up (under the ack
             // table's lock) and kept once a batch, not once a reading.
-            let mut hw = marks.get(cid).copied().or_else(|| self.acks.get(cid));
+            let mut hw = marks.get(cid).or_else(|| table.get(cid)).copied();
             let hw_before = hw;
             for r in batch {
                 if r.seq.is_some_and(|seq| seq > MAX_SEQ) {
