@@ -129,6 +129,8 @@ pub struct Sink {
 /// A group's readings that passed the high-water marks, ready to commit.
 struct Prepared {
     readings: Vec<NewReading>,
+    /// The index in the group of each reading's batch.
+    origin: Vec<usize>,
     marks: HashMap<ClientId, u64>,
     warnings: Vec<String>,
     tallies: Vec<(ClientId, AnswerTally)>,
@@ -319,8 +321,8 @@ impl Sink {
     /// Commits a group of batches in one transaction, then publishes the new marks, wakes whoever
     /// waits and logs what is new. If the store fails, nothing of the group is logged or
     /// acknowledged, and the group is handed back to be tried again.
-    pub fn handle_group<W: From<Flushed>>(&mut self, group: Vec<Batch<W>>) -> Result<(), Vec<Batch<W>>> {
-        let mut prepared = self.prepare(&group);
+    pub fn handle_group<W: From<Flushed>>(&mut self, mut group: Vec<Batch<W>>) -> Result<(), Vec<Batch<W>>> {
+        let mut prepared = self.prepare(&mut group);
         let started = Instant::now();
         let result =
             if prepared.readings.is_empty() { Ok(Vec::new()) } else { self.store.commit(&prepared.readings) };
@@ -407,6 +409,7 @@ impl Sink {
                 // A `more` poll may go on (with the old ack) rather than wait for the store.
                 wake_all(&group);
                 self.watchers.committed(CommitReport::Failed);
+                restore(&mut group, prepared);
                 Err(group)
             }
         }
@@ -445,8 +448,9 @@ impl Sink {
     }
 
     /// Drops what the marks say is stored already (and seqs too big to store), notes gaps, and
-    /// builds the rows to commit.
-    fn prepare<W>(&self, group: &[Batch<W>]) -> Prepared {
+    /// builds the rows to commit. The readings are moved out of their batches, not copied (two
+    /// allocations a reading fewer); [`restore`] puts them back if the commit fails.
+    fn prepare<W>(&self, group: &mut [Batch<W>]) -> Prepared {
         let mut marks: HashMap<ClientId, u64> = HashMap::new();
         let mut readings = Vec::with_capacity(group.iter().map(|b| b.readings.len()).sum());
         let mut warnings = Vec::new();
@@ -454,14 +458,15 @@ impl Sink {
         let mut gaps = Vec::new();
         // One read lock for the group: only this thread writes the table.
         let table = self.acks.read();
-        for Batch { cid, readings: batch, received, .. } in group {
+        let mut origin = Vec::with_capacity(readings.capacity());
+        for (at, Batch { cid, readings: batch, received, .. }) in group.iter_mut().enumerate() {
             let mut tally = AnswerTally::default();
             let received_ms = unix_ms(*received);
             // The client's mark as of this batch, raised as it goes: looked up (under the ack
             // table's lock) and kept once a batch, not once a reading.
             let mut hw = marks.get(cid).or_else(|| table.get(cid)).copied();
             let hw_before = hw;
-            for r in batch {
+            for r in std::mem::take(batch) {
                 if r.seq.is_some_and(|seq| seq > MAX_SEQ) {
                     // The databases' integers are signed 64-bit: one such seq would fail every
                     // commit of the group it rides in, everyone's readings with it.
@@ -501,13 +506,14 @@ impl Sink {
                 }
                 readings.push(NewReading {
                     cid: cid.clone(),
-                    sensor: r.sensor.clone(),
-                    value: r.value.clone(),
+                    sensor: r.sensor,
+                    value: r.value,
                     sampled_ms,
                     received_ms,
                     seq: r.seq,
                     ts_quality: ts_quality(r.stamp),
                 });
+                origin.push(at);
             }
             if hw != hw_before {
                 if let Some(seq) = hw {
@@ -516,7 +522,22 @@ impl Sink {
             }
             tallies.push((cid.clone(), tally));
         }
-        Prepared { readings, marks, warnings, tallies, gaps }
+        Prepared { readings, origin, marks, warnings, tallies, gaps }
+    }
+}
+
+/// Puts a failed group's readings back into their batches, to be tried again: each as it would
+/// be stored again (its sample time as a time, or as the same age for one on the server's clock).
+/// Those `prepare` dropped stay dropped: they would be again.
+fn restore<W>(group: &mut [Batch<W>], prepared: Prepared) {
+    for (r, at) in prepared.readings.into_iter().zip(prepared.origin) {
+        let stamp = match r.ts_quality {
+            TsQuality::Synced | TsQuality::Unsynced => {
+                Stamp::At { unix_ms: r.sampled_ms as u64, synced: r.ts_quality == TsQuality::Synced }
+            }
+            TsQuality::FromAge => Stamp::Age { ms: r.received_ms.saturating_sub(r.sampled_ms).max(0) as u64 },
+        };
+        group[at].readings.push(Reading { sensor: r.sensor, value: r.value, stamp: Some(stamp), seq: r.seq });
     }
 }
 
@@ -651,6 +672,34 @@ mod tests {
         assert_eq!((acks.get(&cid("a")), acks.get(&cid("b"))), (Some(1), Some(1)));
         drop(tx);
         thread.join().unwrap();
+    }
+
+    /// `prepare` moves the readings out of their batches; when the commit fails they go back,
+    /// so that the retry stores exactly what the first try would have.
+    #[test]
+    fn a_failed_groups_readings_go_back_to_their_batches_and_prepare_again_to_the_same_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = Sink::new(sink_store(&dir), HashMap::from([(cid("a"), 1)]));
+        let mut group = vec![
+            batch(
+                "a",
+                &["t=1#1", "t=2@1796536559777#2", "t=3@1796536559777?#3", "t=4~1500#4", "t=5#5"],
+                None,
+            ),
+            batch("b", &["u=err:crc#7", "u=6~99999999999999999#8", "u=7"], None),
+        ];
+        let first = sink.prepare(&mut group);
+        assert!(group.iter().all(|b| b.readings.is_empty()), "moved out");
+        let rows = first.readings.clone();
+        // The repeat of seq 1 and the broken age are dropped, the rest kept in order.
+        let kept: Vec<(&str, Option<u64>)> = rows.iter().map(|r| (r.cid.as_str(), r.seq)).collect();
+        assert_eq!(
+            kept,
+            [("a", Some(2)), ("a", Some(3)), ("a", Some(4)), ("a", Some(5)), ("b", Some(7)), ("b", None)]
+        );
+        restore(&mut group, first);
+        assert_eq!(group.iter().map(|b| b.readings.len()).collect::<Vec<_>>(), [4, 2]);
+        assert_eq!(sink.prepare(&mut group).readings, rows);
     }
 
     #[test]
