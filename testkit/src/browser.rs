@@ -153,10 +153,24 @@ impl Browser {
     /// Clicks the middle of the first element matching the CSS `selector` with the mouse (pressed
     /// and released, as a user would), after scrolling it into view. Panics if there is none.
     pub fn click(&mut self, selector: &str) {
+        // The middle of the element once it has stayed put for two frames and is what a click
+        // there would hit: a click computed while the page moves (a chart opening above, a live
+        // row growing) lands beside it, and that miss is a test failing for nothing.
         let js = format!(
-            "(() => {{ const e = document.querySelector({sel}); if (!e) return null; \
-             e.scrollIntoView({{ block: 'center' }}); const r = e.getBoundingClientRect(); \
-             return [r.x + r.width / 2, r.y + r.height / 2]; }})()",
+            "(async () => {{ const sel = {sel}; let at = null; \
+             const frames = () => new Promise((ok) => {{ \
+               const t = setTimeout(ok, 100); \
+               requestAnimationFrame(() => requestAnimationFrame(() => {{ clearTimeout(t); ok(); }})); }}); \
+             for (let i = 0; i < 40; i++) {{ \
+               const e = document.querySelector(sel); if (!e) return null; \
+               e.scrollIntoView({{ block: 'center' }}); const a = e.getBoundingClientRect(); \
+               await frames(); \
+               if (document.querySelector(sel) !== e) continue; \
+               const b = e.getBoundingClientRect(); at = [b.x + b.width / 2, b.y + b.height / 2]; \
+               const hit = document.elementFromPoint(at[0], at[1]); \
+               if (a.x === b.x && a.y === b.y && a.width === b.width && a.height === b.height \
+                   && hit && (hit === e || e.contains(hit))) return at; \
+             }} return at; }})()",
             sel = json!(selector)
         );
         let at = self.eval(&js);

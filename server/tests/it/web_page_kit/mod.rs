@@ -122,13 +122,28 @@ pub fn chart_draws(browser: &mut Browser) -> u64 {
 pub fn wait_chart(browser: &mut Browser, series: &[String], draws_before: u64, what: &str) {
     let mut want = series.to_vec();
     want.sort();
-    let js = format!(
-        "(() => {{ const c = document.querySelector('#chart'); if (!c || c.hidden || !c.dataset.series) \
-         return false; return JSON.stringify(JSON.parse(c.dataset.series).sort()) === {} \
-         && Number(c.dataset.drawn || 0) > {draws_before}; }})()",
-        json!(json!(want).to_string())
-    );
-    browser.wait_for(&js, PAGE, what);
+    let want = json!(want);
+    // The panel's state, so that a failure says what the chart showed instead.
+    let state = "(() => { const c = document.querySelector('#chart'); if (!c) return 'no #chart'; \
+                 return JSON.stringify({ hidden: c.hidden, series: c.dataset.series ? JSON.parse(c.dataset.series).sort() : null, \
+                 drawn: Number(c.dataset.drawn || 0), loading: c.dataset.loading || null, \
+                 status: c.querySelector('.status, [role=status]')?.textContent || null }); })()";
+    let deadline = std::time::Instant::now() + PAGE;
+    loop {
+        let now = browser.eval(state);
+        let shown: Value = now.as_str().and_then(|t| serde_json::from_str(t).ok()).unwrap_or(Value::Null);
+        if shown["hidden"] == false
+            && shown["series"] == want
+            && shown["drawn"].as_u64().is_some_and(|d| d > draws_before)
+        {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {PAGE:?} waiting for {what}: the chart shows {now}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// A Pi client with the simulation's two sensors, reporting every 500 ms, its state and log in the
