@@ -5,9 +5,9 @@
 //!
 //! Why not `simple_logger`'s own output: it writes each line with `eprintln!`, two unbuffered
 //! `write` calls and five allocations, and at a few thousand readings a second that was a tenth
-//! of the sink thread's CPU. Here a line is formatted into a reused buffer and written with one
-//! call; the lines a thread logs inside [`batch`] (the sink's readings of one commit) with one
-//! call for all of them.
+//! of the sink thread's CPU. Here a line is formatted into one buffer and written with one call;
+//! the lines a thread logs inside [`batch`] (the sink's readings of one commit) go into that
+//! thread's buffer, kept between batches, and are written with one call for all of them.
 //!
 //! A write that fails (`2>/dev/full`, a full disk under a redirected log, a pipe into `head -1`
 //! that has closed) counts the line as lost; the guard stops trying for a second (a closed pipe
