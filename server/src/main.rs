@@ -10,10 +10,16 @@ use signal_hook::iterator::Signals;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // First: a thread started before it would have an arena of its own.
+    let arenas = cliser_server::link::process_limits::limit_malloc_arenas();
     let cli = Cli::parse();
     if let Err(e) = cliser_common::logging::init(log::LevelFilter::Info) {
         eprintln!("cliser-server: cannot start logging: {e}");
         return Outcome::Runtime.into();
+    }
+    match arenas {
+        Some(n) => log::debug!("malloc arenas: at most {n}"),
+        None => log::debug!("malloc arenas: as the environment or the allocator has them"),
     }
     cliser_server::link::process_limits::ignore_file_size_signal();
     match cliser_server::link::process_limits::widen_futex_hash() {

@@ -25,6 +25,7 @@ pub struct ServerHandle {
     pub dir: PathBuf,
     args: Vec<String>,
     extra: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl ServerHandle {
@@ -37,7 +38,14 @@ impl ServerHandle {
 
     /// As [`start`](Self::start) with a given password (to restart a server clients already know).
     pub fn start_with(dir: &Path, password: &str, extra: &[&str]) -> ServerHandle {
-        Self::start_on(dir, password, "127.0.0.1:0", extra)
+        Self::start_on(dir, password, "127.0.0.1:0", extra, &[])
+    }
+
+    /// As [`start`](Self::start) with variables added to the server's environment (kept on a
+    /// [`restart`](Self::restart)).
+    pub fn start_with_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> ServerHandle {
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Self::start_on(dir, &free_password(), "127.0.0.1:0", extra, &env)
     }
 
     /// Kills this server with SIGKILL (if still running) and starts a new one on the same client
@@ -47,10 +55,17 @@ impl ServerHandle {
         self.proc.kill9();
         let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
         let listen = self.addr.to_string();
-        *self = Self::start_on(&self.dir.clone(), &self.password.clone(), &listen, &extra);
+        let env = std::mem::take(&mut self.env);
+        *self = Self::start_on(&self.dir.clone(), &self.password.clone(), &listen, &extra, &env);
     }
 
-    fn start_on(dir: &Path, password: &str, listen: &str, extra: &[&str]) -> ServerHandle {
+    fn start_on(
+        dir: &Path,
+        password: &str,
+        listen: &str,
+        extra: &[&str],
+        env: &[(String, String)],
+    ) -> ServerHandle {
         let pw_file = dir.join("server-password");
         // A restart writes it again.
         let _ = std::fs::remove_file(&pw_file);
@@ -79,7 +94,8 @@ impl ServerHandle {
         cmd.args(&args)
             .arg("--ready-file")
             .arg(ready.path())
-            .env("RUST_LOG", std::env::var("CLISER_TEST_LOG").unwrap_or_else(|_| "debug".into()));
+            .env("RUST_LOG", std::env::var("CLISER_TEST_LOG").unwrap_or_else(|_| "debug".into()))
+            .envs(env.iter().map(|(k, v)| (k, v)));
         // A restart appends to the same log.
         let mut proc = Proc::spawn(cmd, &dir.join("server.log"));
         let bound = ready.wait(proc.supervised(), Duration::from_secs(20)).unwrap_or_else(|e| panic!("{e}"));
@@ -95,6 +111,7 @@ impl ServerHandle {
             dir: dir.to_path_buf(),
             args,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            env: env.to_vec(),
         }
     }
 

@@ -37,6 +37,7 @@ mod handshake;
 mod hostile;
 mod keepalive;
 mod layering;
+mod malloc_arenas;
 mod messages;
 mod pg_outage;
 mod postgres;
