@@ -8,6 +8,7 @@ use common::*;
 /// glibc maps each arena's heap as a reservation of this size at an address aligned to it.
 const ARENA_HEAP: u64 = 64 << 20;
 
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[test]
 fn the_servers_threads_share_at_most_two_malloc_arenas() {
     if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
@@ -16,23 +17,9 @@ fn the_servers_threads_share_at_most_two_malloc_arenas() {
     }
     let (_d, s) = server(&["--keepalive", "200ms"]);
     s.log().wait_for("malloc arenas: at most 2", T);
-    // Clients' connections add three threads each, and their readings go through every core thread
-    // (sink, alerts, the page's live view): each thread that allocates would get an arena without
-    // the limit.
-    let clients: Vec<_> = (0..10)
-        .map(|i| {
-            let (mut c, _) = client(&s, &format!("arena-{i}"));
-            c.send(&format!("100 t=21.{i}#1"));
-            c
-        })
-        .collect();
-    for i in 0..10 {
-        s.log().wait_for(&format!("reading cid=arena-{i} "), T);
-    }
-    let heaps = arena_heaps(s.proc.pid());
+    let heaps = arena_heaps_with_clients(&s);
     // The main arena is the program's heap ([heap]); the second is the one mapped heap.
     assert!(heaps <= 1, "{heaps} malloc arena heaps besides the main arena:\n{}", maps(s.proc.pid()));
-    drop(clients);
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -43,19 +30,25 @@ fn without_the_limit_the_same_server_maps_an_arena_heap_per_busy_thread() {
     let s =
         ServerHandle::start_with_env(dir.path(), &["--keepalive", "200ms"], &[("MALLOC_ARENA_MAX", "64")]);
     s.log().wait_for("malloc arenas: as the environment or the allocator has them", T);
-    let clients: Vec<_> = (0..10)
+    let heaps = arena_heaps_with_clients(&s);
+    assert!(heaps >= 4, "only {heaps} arena heaps with MALLOC_ARENA_MAX=64:\n{}", maps(s.proc.pid()));
+}
+
+/// The arena heaps of server `s` once ten clients are connected and have a reading stored each.
+/// Their connections add three threads each, and their readings pass through every core thread
+/// (sink, alerts, the page's live view): without a limit each thread that allocates gets an arena.
+fn arena_heaps_with_clients(s: &ServerHandle) -> usize {
+    let _clients: Vec<_> = (0..10)
         .map(|i| {
-            let (mut c, _) = client(&s, &format!("many-{i}"));
+            let (mut c, _) = client(s, &format!("arena-{i}"));
             c.send(&format!("100 t=21.{i}#1"));
             c
         })
         .collect();
     for i in 0..10 {
-        s.log().wait_for(&format!("reading cid=many-{i} "), T);
+        s.log().wait_for(&format!("reading cid=arena-{i} "), T);
     }
-    let heaps = arena_heaps(s.proc.pid());
-    assert!(heaps >= 4, "only {heaps} arena heaps with MALLOC_ARENA_MAX=64:\n{}", maps(s.proc.pid()));
-    drop(clients);
+    arena_heaps(s.proc.pid())
 }
 
 fn maps(pid: u32) -> String {
