@@ -81,6 +81,20 @@ const MIGRATIONS: [&str; 8] = [
     include_str!("../../migrations/sqlite/0008_sensor_health.sql"),
 ];
 
+/// Column 0 of every row `sql` gives on `raw`.
+fn column<T: rusqlite::types::FromSql>(raw: &rusqlite::Connection, sql: &str) -> Vec<T> {
+    raw.prepare(sql).unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+}
+
+/// A file in a temp dir that `write` made as an older cliser left it, opened (so migrated) by this one.
+fn migrated(write: fn(&Path)) -> (tempfile::TempDir, std::path::PathBuf, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cliser.db");
+    write(&path);
+    let s = SqliteStore::open(&path).unwrap();
+    (dir, path, s)
+}
+
 /// A WAL database as a schema-`version` cliser left it, without rows: its first `version`
 /// migrations and the version row.
 fn at_schema(path: &Path, version: usize) -> rusqlite::Connection {
@@ -177,10 +191,7 @@ fn the_quality_check_lets_0_1_2_through_without_a_temporary_btree_also_for_a_con
 
 #[test]
 fn a_schema_1_file_migrates_with_its_readings_untouched() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("cliser.db");
-    write_schema_1(&path);
-    let mut s = SqliteStore::open(&path).unwrap();
+    let (_dir, path, mut s) = migrated(write_schema_1);
     assert_eq!(s.info().unwrap().schema_version, SCHEMA_VERSION);
     let got: Vec<_> = s
         .readings(&ReadingQuery::default())
@@ -215,14 +226,11 @@ fn a_schema_1_file_migrates_with_its_readings_untouched() {
     let mut s = SqliteStore::open(&path).unwrap();
     assert_eq!(s.alerts_firing().unwrap(), vec![a]);
     let raw = rusqlite::Connection::open(&path).unwrap();
-    let versions: Vec<i64> = raw
-        .prepare("SELECT version FROM cliser_schema")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    assert_eq!(versions, vec![SCHEMA_VERSION], "one version row, moved on");
+    assert_eq!(
+        column::<i64>(&raw, "SELECT version FROM cliser_schema"),
+        [SCHEMA_VERSION],
+        "one version row, moved on"
+    );
 }
 
 /// A database as a schema-2 cliser left it (the first two migrations): readings of a client `a`,
@@ -246,10 +254,7 @@ fn write_schema_2(path: &Path) {
 
 #[test]
 fn a_schema_2_file_migrates_keeping_its_rows_which_read_as_synced() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("cliser.db");
-    write_schema_2(&path);
-    let mut s = SqliteStore::open(&path).unwrap();
+    let (_dir, path, mut s) = migrated(write_schema_2);
     assert_eq!(s.info().unwrap().schema_version, SCHEMA_VERSION);
     let got: Vec<_> = s
         .readings(&ReadingQuery::default())
@@ -274,22 +279,14 @@ fn a_schema_2_file_migrates_keeping_its_rows_which_read_as_synced() {
     drop(s);
 
     let raw = rusqlite::Connection::open(&path).unwrap();
-    let versions: Vec<i64> = raw
-        .prepare("SELECT version FROM cliser_schema")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    assert_eq!(versions, vec![SCHEMA_VERSION], "one version row, moved on");
+    assert_eq!(
+        column::<i64>(&raw, "SELECT version FROM cliser_schema"),
+        [SCHEMA_VERSION],
+        "one version row, moved on"
+    );
     // The time-range index still covers every column a query reads.
-    let columns: Vec<String> = raw
-        .prepare("SELECT name FROM pragma_index_info('readings_node_time') ORDER BY seqno")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let columns: Vec<String> =
+        column(&raw, "SELECT name FROM pragma_index_info('readings_node_time') ORDER BY seqno");
     assert_eq!(columns.last().map(String::as_str), Some("ts_quality"), "{columns:?}");
     let plan: String = raw
         .query_row(
@@ -325,22 +322,16 @@ fn write_schema_4(path: &Path) {
 
 #[test]
 fn a_schema_4_file_migrates_keeping_its_rows_and_takes_acknowledgements_and_forgetting() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("cliser.db");
-    write_schema_4(&path);
-    let mut s = SqliteStore::open(&path).unwrap();
+    let (_dir, path, mut s) = migrated(write_schema_4);
     check_migrated_schema_4(&mut s);
     drop(s);
 
     let raw = rusqlite::Connection::open(&path).unwrap();
-    let versions: Vec<i64> = raw
-        .prepare("SELECT version FROM cliser_schema")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    assert_eq!(versions, vec![SCHEMA_VERSION], "one version row, moved on");
+    assert_eq!(
+        column::<i64>(&raw, "SELECT version FROM cliser_schema"),
+        [SCHEMA_VERSION],
+        "one version row, moved on"
+    );
 }
 
 #[test]
