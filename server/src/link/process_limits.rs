@@ -25,9 +25,9 @@ pub const MALLOC_ARENAS: i32 = 2;
 /// thread starts. glibc gives every new thread an arena of its own, up to 8 per core, and each keeps
 /// what its threads freed: after a fleet's catch-up (600 connections, 6.9 M readings) the server held
 /// 238 MiB, 149 MiB with two arenas; the steady state's CPU per reading is the same, a burst such as
-/// that catch-up took up to a fifth longer (docs/PERFORMANCE.md). Returns the
-/// limit set; `None` where `MALLOC_ARENA_MAX` is in the environment (glibc took it already, and an
-/// operator's choice stands) or the allocator is not glibc's.
+/// that catch-up took up to a fifth longer (docs/PERFORMANCE.md). Returns the limit set; `None`
+/// where `MALLOC_ARENA_MAX` is in the environment (glibc took it already, and an operator's choice
+/// stands) or the allocator is not glibc's.
 pub fn limit_malloc_arenas() -> Option<i32> {
     if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
         return None;
